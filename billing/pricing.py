@@ -1,0 +1,68 @@
+"""Price look-ups and monthly estimates from the admin price table. Decimal only."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from deployments.models import GpuType, InstanceOffering
+
+from .models import GpuRate
+
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class OfferingPrice:
+    offering: InstanceOffering
+    capacity_type: str
+    hourly_price: Decimal  # one node
+
+    @property
+    def per_gpu_hour(self) -> Decimal:
+        return self.hourly_price / self.offering.gpus_per_node
+
+    def monthly_cost(self, gpus_per_replica: int, replicas: int) -> Decimal:
+        hours = Decimal(settings.HOURS_PER_MONTH)
+        return (self.per_gpu_hour * gpus_per_replica * replicas * hours).quantize(CENT)
+
+
+def current_rates(at: datetime | None = None) -> dict[tuple[int, str], Decimal]:
+    """{(offering_id, capacity_type): node hourly price} in force at `at` (default now)."""
+    at = at or timezone.now()
+    rates: dict[tuple[int, str], Decimal] = {}
+    # Newest first per (offering, capacity type): keep the first one seen.
+    for offering_id, capacity_type, price in (
+        GpuRate.objects.filter(effective_from__lte=at)
+        .order_by("offering_id", "capacity_type", "-effective_from")
+        .values_list("offering_id", "capacity_type", "hourly_price")
+    ):
+        rates.setdefault((offering_id, capacity_type), price)
+    return rates
+
+
+def offering_prices(
+    gpu_type: GpuType | None = None, capacity_type: str | None = None, min_gpus: int = 1
+) -> list[OfferingPrice]:
+    """Enabled offerings that can hold `min_gpus` on one node, cheapest per GPU first."""
+    offerings = InstanceOffering.objects.filter(
+        enabled=True, gpu_type__enabled=True, gpus_per_node__gte=min_gpus
+    ).select_related("gpu_type")
+    if gpu_type is not None:
+        offerings = offerings.filter(Q(gpu_type=gpu_type))
+    rates = current_rates()
+    result = [
+        OfferingPrice(offering, ctype, price)
+        for offering in offerings
+        for (oid, ctype), price in rates.items()
+        if oid == offering.pk and (capacity_type is None or ctype == capacity_type)
+    ]
+    return sorted(result, key=lambda p: (p.per_gpu_hour, p.offering.gpus_per_node))
+
+
+def cheapest_offering(gpu_type: GpuType, capacity_type: str, gpus: int) -> OfferingPrice | None:
+    prices = offering_prices(gpu_type, capacity_type, min_gpus=gpus)
+    return prices[0] if prices else None

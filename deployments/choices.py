@@ -1,0 +1,78 @@
+from django.db import models
+
+
+class EndpointStatus(models.TextChoices):
+    PENDING_APPROVAL = "pending_approval", "Pending approval"
+    APPROVED = "approved", "Approved"
+    APPLYING = "applying", "Applying"
+    PROVISIONING = "provisioning", "Provisioning"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+    STOPPED = "stopped", "Stopped"
+    DELETING = "deleting", "Deleting"
+    DELETED = "deleted", "Deleted"
+    REJECTED = "rejected", "Rejected"
+
+
+# Statuses after which nothing happens until a person acts: the UI stops polling.
+FINAL_STATUSES = frozenset(
+    {
+        EndpointStatus.READY,
+        EndpointStatus.FAILED,
+        EndpointStatus.STOPPED,
+        EndpointStatus.DELETED,
+        EndpointStatus.REJECTED,
+    }
+)
+
+# Badge colour per status (read by the `status_badge` template tag).
+STATUS_COLOURS = {
+    EndpointStatus.PENDING_APPROVAL: "amber",
+    EndpointStatus.APPROVED: "blue",
+    EndpointStatus.APPLYING: "blue",
+    EndpointStatus.PROVISIONING: "blue",
+    EndpointStatus.READY: "green",
+    EndpointStatus.FAILED: "red",
+    EndpointStatus.STOPPED: "grey",
+    EndpointStatus.DELETING: "grey",
+    EndpointStatus.DELETED: "grey",
+    EndpointStatus.REJECTED: "red",
+}
+
+
+class DesiredState(models.TextChoices):
+    PRESENT = "present", "Present"
+    STOPPED = "stopped", "Stopped"
+    ABSENT = "absent", "Absent"
+
+
+class CapacityType(models.TextChoices):
+    ON_DEMAND = "on-demand", "On-demand"
+    SPOT = "spot", "Spot"
+    RESERVED = "reserved", "Reserved"
+
+
+class Quantization(models.TextChoices):
+    """Weight precision the endpoint is served in (vLLM --dtype / --quantization)."""
+
+    BF16 = "bf16", "BF16 (none)"
+    FP16 = "fp16", "FP16 (none)"
+    FP8 = "fp8", "FP8"
+    INT8 = "int8", "INT8 (W8A8)"
+    AWQ = "awq", "INT4 AWQ"
+    GPTQ = "gptq", "INT4 GPTQ"
+
+
+class KvCacheDtype(models.TextChoices):
+    AUTO = "auto", "Same as model"
+    FP8 = "fp8", "FP8"
+
+
+class EventKind(models.TextChoices):
+    REQUEST = "request", "Request"
+    APPROVAL = "approval", "Approval"
+    ACTION = "action", "Action"
+    STATUS = "status", "Status change"
+    DRIFT = "drift", "Drift repaired"
+    ERROR = "error", "Error"
+    INFO = "info", "Info"

@@ -1,0 +1,41 @@
+"""Domain errors. Services raise them; views and serializers turn them into messages or 400s."""
+
+
+class DeploymentError(Exception):
+    """Base class: a request that cannot be carried out, with a message for the user."""
+
+    field: str | None = None
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if field is not None:
+            self.field = field
+
+
+class QuotaExceeded(DeploymentError):
+    pass
+
+
+class BudgetExceeded(DeploymentError):
+    pass
+
+
+class InvalidTransition(DeploymentError):
+    """The action is not allowed in the endpoint's current state (e.g. scale a deleted one)."""
+
+
+class DuplicateEndpoint(DeploymentError):
+    field = "name"
+
+
+class ClusterError(Exception):
+    pass
+
+
+class TransientClusterError(ClusterError):
+    """5xx, 429, timeouts, apiserver down: retry with backoff."""
+
+
+class PermanentClusterError(ClusterError):
+    """400/422 invalid, 403 forbidden, 409 field-manager conflict: do not retry."""

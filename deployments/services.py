@@ -1,0 +1,510 @@
+"""Endpoint use cases: request, approve, day-2 changes, delete, and recording what the cluster says.
+
+Every change writes the desired state and an event inside one transaction, bumps the
+generation when the cluster must follow, and enqueues `apply_endpoint` on commit.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F, Q, Sum
+from django.utils import timezone
+
+from billing.pricing import OfferingPrice, cheapest_offering
+from portal.audit import record_audit, snapshot
+from portal.models import AuditLog, Team, TeamGpuQuota, User
+
+from .choices import CapacityType, DesiredState, EndpointStatus, EventKind
+from .errors import (
+    BudgetExceeded,
+    DeploymentError,
+    DuplicateEndpoint,
+    InvalidTransition,
+    QuotaExceeded,
+)
+from .models import CatalogModel, Endpoint, EndpointEvent, GpuType
+
+log = logging.getLogger(__name__)
+
+# Endpoints in these statuses hold (or will hold) GPUs and count against quota and budget.
+ACTIVE_STATUSES = [
+    EndpointStatus.PENDING_APPROVAL,
+    EndpointStatus.APPROVED,
+    EndpointStatus.APPLYING,
+    EndpointStatus.PROVISIONING,
+    EndpointStatus.READY,
+    EndpointStatus.FAILED,
+    EndpointStatus.STOPPED,
+]
+
+# Fields a request sets; the same list drives update_endpoint and the audit snapshots.
+SPEC_FIELDS = [
+    "model",
+    "gpu_type",
+    "gpu_count",
+    "quantization",
+    "kv_cache_dtype",
+    "max_context_length",
+    "min_replicas",
+    "max_replicas",
+    "target_queue_depth",
+    "capacity_type",
+    "schedule_enabled",
+    "schedule_timezone",
+    "schedule_start",
+    "schedule_end",
+    "schedule_weekdays_only",
+]
+AUDIT_FIELDS = ["name", *SPEC_FIELDS, "desired_state", "generation", "status"]
+
+
+@dataclass
+class Estimate:
+    """What a request would cost and whether it fits the team's quota and rules."""
+
+    offering: OfferingPrice | None
+    monthly_cost_min: Decimal | None
+    monthly_cost_max: Decimal | None
+    gpus_requested: int
+    gpus_in_use: int
+    gpus_quota: int
+    gpu_type_in_use: int
+    gpu_type_quota: int | None
+    approval_reasons: list[str]
+    problems: list[str]
+
+    @property
+    def gpus_headroom(self) -> int:
+        return self.gpus_quota - self.gpus_in_use
+
+    @property
+    def needs_approval(self) -> bool:
+        return bool(self.approval_reasons)
+
+
+# --- estimates, quota and approval rules -------------------------------------------------
+
+
+def _gpus_in_use(team: Team, gpu_type: GpuType | None = None, exclude: Endpoint | None = None):
+    qs = Endpoint.objects.filter(team=team, status__in=ACTIVE_STATUSES).exclude(
+        desired_state=DesiredState.ABSENT
+    )
+    if gpu_type is not None:
+        qs = qs.filter(gpu_type=gpu_type)
+    if exclude is not None and exclude.pk:
+        qs = qs.exclude(pk=exclude.pk)
+    total = qs.aggregate(n=Sum(F("gpu_count") * F("max_replicas")))["n"]
+    return total or 0
+
+
+def _committed_monthly_cost(team: Team, exclude: Endpoint | None = None) -> Decimal:
+    qs = Endpoint.objects.filter(team=team, status__in=ACTIVE_STATUSES).exclude(
+        desired_state=DesiredState.ABSENT
+    )
+    if exclude is not None and exclude.pk:
+        qs = qs.exclude(pk=exclude.pk)
+    return qs.aggregate(c=Sum("monthly_cost_max"))["c"] or Decimal("0")
+
+
+def estimate_request(team: Team, spec: dict[str, Any], exclude: Endpoint | None = None) -> Estimate:
+    """Price, quota headroom and approval reasons for a spec (dict of SPEC_FIELDS values)."""
+    gpu_type: GpuType = spec["gpu_type"]
+    gpu_count = int(spec.get("gpu_count") or 1)
+    min_r = int(spec.get("min_replicas") or 0)
+    max_r = int(spec.get("max_replicas") or 1)
+    capacity = spec.get("capacity_type") or CapacityType.ON_DEMAND
+    offering = cheapest_offering(gpu_type, capacity, gpu_count)
+    problems: list[str] = []
+    reasons: list[str] = []
+    cost_min = cost_max = None
+    if offering is None:
+        problems.append(
+            f"No {capacity} offering has {gpu_count} {gpu_type.name} GPU(s) on one node with a price."
+        )
+    else:
+        cost_min = offering.monthly_cost(gpu_count, min_r)
+        cost_max = offering.monthly_cost(gpu_count, max_r)
+
+    requested = gpu_count * max_r
+    in_use = _gpus_in_use(team, exclude=exclude)
+    type_in_use = _gpus_in_use(team, gpu_type, exclude=exclude)
+    type_quota = (
+        TeamGpuQuota.objects.filter(team=team, gpu_type=gpu_type)
+        .values_list("max_gpus", flat=True)
+        .first()
+    )
+    if in_use + requested > team.max_gpus:
+        problems.append(
+            f"Needs {requested} GPUs at max replicas but the team has "
+            f"{max(team.max_gpus - in_use, 0)} of {team.max_gpus} left."
+        )
+    if type_quota is not None and type_in_use + requested > type_quota:
+        problems.append(
+            f"Needs {requested} {gpu_type.name} GPUs but the team has "
+            f"{max(type_quota - type_in_use, 0)} of its {type_quota} {gpu_type.name} quota left."
+        )
+
+    if team.approval_gpu_types.filter(pk=gpu_type.pk).exists():
+        reasons.append(f"{gpu_type.name} GPUs always need approval.")
+    if (
+        cost_max is not None
+        and team.approval_cost_threshold is not None
+        and cost_max > team.approval_cost_threshold
+    ):
+        reasons.append(
+            f"Monthly cost at max replicas ({cost_max}) is above the approval threshold "
+            f"({team.approval_cost_threshold})."
+        )
+    if cost_max is not None and team.monthly_budget is not None:
+        committed = _committed_monthly_cost(team, exclude=exclude)
+        if committed + cost_max > team.monthly_budget:
+            message = (
+                f"With this endpoint the team's committed monthly cost ({committed + cost_max}) "
+                f"would exceed its budget ({team.monthly_budget})."
+            )
+            if team.over_budget_policy == Team.OverBudgetPolicy.REFUSE:
+                problems.append(message)
+            else:
+                reasons.append(message)
+    return Estimate(
+        offering=offering,
+        monthly_cost_min=cost_min,
+        monthly_cost_max=cost_max,
+        gpus_requested=requested,
+        gpus_in_use=in_use,
+        gpus_quota=team.max_gpus,
+        gpu_type_in_use=type_in_use,
+        gpu_type_quota=type_quota,
+        approval_reasons=reasons,
+        problems=problems,
+    )
+
+
+def _raise_for_problems(estimate: Estimate, team: Team) -> None:
+    if not estimate.problems:
+        return
+    message = " ".join(estimate.problems)
+    if estimate.offering is None:
+        raise DeploymentError(message, field="gpu_type")
+    if team.monthly_budget is not None and "budget" in message and "GPUs" not in message:
+        raise BudgetExceeded(message)
+    raise QuotaExceeded(message, field="max_replicas")
+
+
+def _validate_model_choice(model: CatalogModel, quantization: str, context: int) -> None:
+    if not model.enabled:
+        raise DeploymentError(f"{model.name} is not enabled in the catalog.", field="model")
+    if quantization not in (model.allowed_quantizations or []):
+        raise DeploymentError(
+            f"{model.name} allows {', '.join(model.allowed_quantizations)}, not {quantization}.",
+            field="quantization",
+        )
+    if context > model.native_context_length:
+        raise DeploymentError(
+            f"{model.name} supports at most {model.native_context_length} tokens of context.",
+            field="max_context_length",
+        )
+
+
+# --- events and enqueueing ----------------------------------------------------------------
+
+
+def add_event(
+    endpoint: Endpoint,
+    kind: str,
+    message: str,
+    *,
+    actor: User | None = None,
+    old_status: str = "",
+    new_status: str = "",
+    duration_seconds: int | None = None,
+) -> EndpointEvent:
+    return EndpointEvent.objects.create(
+        endpoint=endpoint,
+        kind=kind,
+        message=message,
+        actor=actor if actor is not None and actor.is_authenticated else None,
+        old_status=old_status,
+        new_status=new_status,
+        generation=endpoint.generation,
+        duration_seconds=duration_seconds,
+    )
+
+
+def _enqueue_apply(endpoint: Endpoint) -> None:
+    from .tasks import apply_endpoint
+
+    endpoint_id, generation = endpoint.pk, endpoint.generation
+    transaction.on_commit(lambda: apply_endpoint.delay(endpoint_id, generation))
+
+
+def _set_status(endpoint: Endpoint, status: str, message: str = "") -> tuple[str, int | None]:
+    """Set status in memory; return the old status and seconds spent in it."""
+    old = endpoint.status
+    now = timezone.now()
+    since = endpoint.status_changed_at or endpoint.created_at
+    duration = int((now - since).total_seconds()) if since else None
+    endpoint.status = status
+    endpoint.status_message = message
+    endpoint.status_changed_at = now
+    if status == EndpointStatus.READY:
+        endpoint.ready_at = now
+    return old, duration
+
+
+def _lock(endpoint: Endpoint) -> Endpoint:
+    return Endpoint.objects.select_for_update().select_related("team").get(pk=endpoint.pk)
+
+
+# --- use cases ----------------------------------------------------------------------------
+
+
+def request_endpoint(
+    team: Team, user: User, data: dict[str, Any], source: str = AuditLog.Source.WEB
+) -> Endpoint:
+    """Create an endpoint from validated data; auto-approve or wait for approval."""
+    _validate_model_choice(data["model"], data["quantization"], data["max_context_length"])
+    with transaction.atomic():
+        # Serialise requests per team so two concurrent requests cannot both use the last GPUs.
+        Team.objects.select_for_update().filter(pk=team.pk).first()
+        if Endpoint.objects.filter(team=team, name=data["name"]).exclude(
+            status=EndpointStatus.DELETED
+        ).exists():
+            raise DuplicateEndpoint(f"The team already has an endpoint named {data['name']!r}.")
+        estimate = estimate_request(team, data)
+        _raise_for_problems(estimate, team)
+        endpoint = Endpoint(team=team, requested_by=user, name=data["name"])
+        for field in SPEC_FIELDS:
+            if field in data:
+                setattr(endpoint, field, data[field])
+        endpoint.offering = estimate.offering.offering
+        endpoint.monthly_cost_min = estimate.monthly_cost_min
+        endpoint.monthly_cost_max = estimate.monthly_cost_max
+        endpoint.full_clean(exclude=["requested_by", "offering"])
+        if estimate.needs_approval:
+            endpoint.status = EndpointStatus.PENDING_APPROVAL
+            endpoint.status_message = " ".join(estimate.approval_reasons)
+        else:
+            endpoint.status = EndpointStatus.APPROVED
+            endpoint.approved_at = timezone.now()
+        endpoint.status_changed_at = timezone.now()
+        endpoint.save()
+        add_event(endpoint, EventKind.REQUEST, f"Requested by {user}.", actor=user,
+                  new_status=endpoint.status)
+        if estimate.needs_approval:
+            add_event(endpoint, EventKind.APPROVAL, "Waiting for approval: "
+                      + " ".join(estimate.approval_reasons))
+        else:
+            add_event(endpoint, EventKind.APPROVAL, "Approved automatically (within quota and rules).")
+            _enqueue_apply(endpoint)
+        record_audit(actor=user, action="endpoint.request", instance=endpoint, source=source,
+                     after=snapshot(endpoint, AUDIT_FIELDS))
+    return endpoint
+
+
+def approve_endpoint(endpoint: Endpoint, user: User, source: str = AuditLog.Source.WEB) -> Endpoint:
+    with transaction.atomic():
+        endpoint = _lock(endpoint)
+        if endpoint.status != EndpointStatus.PENDING_APPROVAL:
+            raise InvalidTransition(f"Only pending requests can be approved; this one is "
+                                    f"{endpoint.get_status_display().lower()}.")
+        old, duration = _set_status(endpoint, EndpointStatus.APPROVED)
+        endpoint.approved_by = user
+        endpoint.approved_at = timezone.now()
+        endpoint.save(update_fields=["status", "status_message", "status_changed_at",
+                                     "approved_by", "approved_at", "updated_at"])
+        add_event(endpoint, EventKind.APPROVAL, f"Approved by {user}.", actor=user,
+                  old_status=old, new_status=endpoint.status, duration_seconds=duration)
+        record_audit(actor=user, action="endpoint.approve", instance=endpoint, source=source,
+                     before={"status": old}, after={"status": endpoint.status})
+        _enqueue_apply(endpoint)
+    return endpoint
+
+
+def reject_endpoint(
+    endpoint: Endpoint, user: User, reason: str = "", source: str = AuditLog.Source.WEB
+) -> Endpoint:
+    with transaction.atomic():
+        endpoint = _lock(endpoint)
+        if endpoint.status != EndpointStatus.PENDING_APPROVAL:
+            raise InvalidTransition("Only pending requests can be rejected.")
+        message = f"Rejected by {user}" + (f": {reason}" if reason else ".")
+        old, duration = _set_status(endpoint, EndpointStatus.REJECTED, message)
+        endpoint.save(update_fields=["status", "status_message", "status_changed_at", "updated_at"])
+        add_event(endpoint, EventKind.APPROVAL, message, actor=user, old_status=old,
+                  new_status=endpoint.status, duration_seconds=duration)
+        record_audit(actor=user, action="endpoint.reject", instance=endpoint, source=source,
+                     before={"status": old}, after={"status": endpoint.status, "reason": reason})
+    return endpoint
+
+
+def _change(
+    endpoint: Endpoint,
+    user: User,
+    action: str,
+    message: str,
+    source: str,
+    changes: dict[str, Any],
+    *,
+    desired_state: str | None = None,
+) -> Endpoint:
+    """Shared path of every day-2 change: lock, check, write, bump generation, enqueue."""
+    with transaction.atomic():
+        endpoint = _lock(endpoint)
+        if endpoint.desired_state == DesiredState.ABSENT or endpoint.status in (
+            EndpointStatus.REJECTED, EndpointStatus.DELETED
+        ):
+            raise InvalidTransition(
+                f"This endpoint is {endpoint.get_status_display().lower()}; it cannot be changed."
+            )
+        before = snapshot(endpoint, AUDIT_FIELDS)
+        spec = {f: changes.get(f, getattr(endpoint, f)) for f in SPEC_FIELDS}
+        if any(f in changes for f in ("model", "quantization", "max_context_length")):
+            _validate_model_choice(spec["model"], spec["quantization"], spec["max_context_length"])
+        for field, value in changes.items():
+            setattr(endpoint, field, value)
+        if desired_state is not None:
+            endpoint.desired_state = desired_state
+        endpoint.full_clean(exclude=["requested_by", "offering", "approved_by"])
+        if any(f in changes for f in ("gpu_type", "gpu_count", "max_replicas", "min_replicas",
+                                      "capacity_type")):
+            estimate = estimate_request(endpoint.team, spec, exclude=endpoint)
+            _raise_for_problems(estimate, endpoint.team)
+            endpoint.offering = estimate.offering.offering
+            endpoint.monthly_cost_min = estimate.monthly_cost_min
+            endpoint.monthly_cost_max = estimate.monthly_cost_max
+        pending = endpoint.status == EndpointStatus.PENDING_APPROVAL
+        old = endpoint.status
+        duration = None
+        if not pending:
+            endpoint.generation += 1
+            old, duration = _set_status(endpoint, EndpointStatus.APPLYING, message)
+        endpoint.save()
+        add_event(endpoint, EventKind.ACTION, message, actor=user, old_status=old,
+                  new_status=endpoint.status if not pending else "", duration_seconds=duration)
+        record_audit(actor=user, action=action, instance=endpoint, source=source, before=before,
+                     after=snapshot(endpoint, AUDIT_FIELDS))
+        if not pending:
+            _enqueue_apply(endpoint)
+    return endpoint
+
+
+def scale_endpoint(
+    endpoint: Endpoint, user: User, min_replicas: int, max_replicas: int,
+    source: str = AuditLog.Source.WEB,
+) -> Endpoint:
+    if min_replicas > max_replicas:
+        raise DeploymentError("Minimum replicas cannot be above maximum replicas.",
+                              field="min_replicas")
+    return _change(endpoint, user, "endpoint.scale",
+                   f"Scaled to {min_replicas}-{max_replicas} replicas by {user}.", source,
+                   {"min_replicas": min_replicas, "max_replicas": max_replicas})
+
+
+def update_endpoint(
+    endpoint: Endpoint, user: User, changes: dict[str, Any], source: str = AuditLog.Source.WEB
+) -> Endpoint:
+    changes = {k: v for k, v in changes.items() if k in SPEC_FIELDS and getattr(endpoint, k) != v}
+    if not changes:
+        return endpoint
+    names = ", ".join(sorted(changes))
+    return _change(endpoint, user, "endpoint.update", f"Changed {names} by {user}.", source, changes)
+
+
+def stop_endpoint(endpoint: Endpoint, user: User, source: str = AuditLog.Source.WEB) -> Endpoint:
+    if endpoint.desired_state == DesiredState.STOPPED:
+        raise InvalidTransition("The endpoint is already stopped.")
+    if endpoint.status == EndpointStatus.PENDING_APPROVAL:
+        raise InvalidTransition("A pending request cannot be stopped; delete it instead.")
+    return _change(endpoint, user, "endpoint.stop", f"Stopped by {user}.", source, {},
+                   desired_state=DesiredState.STOPPED)
+
+
+def start_endpoint(endpoint: Endpoint, user: User, source: str = AuditLog.Source.WEB) -> Endpoint:
+    if endpoint.desired_state != DesiredState.STOPPED:
+        raise InvalidTransition("Only a stopped endpoint can be started.")
+    return _change(endpoint, user, "endpoint.start", f"Started by {user}.", source, {},
+                   desired_state=DesiredState.PRESENT)
+
+
+def delete_endpoint(endpoint: Endpoint, user: User, source: str = AuditLog.Source.WEB) -> Endpoint:
+    """Mark absent and let the task remove the cluster objects; never-applied ones end at once."""
+    with transaction.atomic():
+        endpoint = _lock(endpoint)
+        if endpoint.desired_state == DesiredState.ABSENT:
+            return endpoint  # deleting twice is the same as deleting once
+        before = snapshot(endpoint, AUDIT_FIELDS)
+        endpoint.desired_state = DesiredState.ABSENT
+        endpoint.generation += 1
+        never_applied = endpoint.applied_generation == 0 and endpoint.status in (
+            EndpointStatus.PENDING_APPROVAL, EndpointStatus.REJECTED
+        )
+        target = EndpointStatus.DELETED if never_applied else EndpointStatus.DELETING
+        old, duration = _set_status(endpoint, target, f"Deleted by {user}.")
+        if never_applied:
+            endpoint.deleted_at = timezone.now()
+        endpoint.save()
+        add_event(endpoint, EventKind.ACTION, f"Deleted by {user}.", actor=user, old_status=old,
+                  new_status=target, duration_seconds=duration)
+        record_audit(actor=user, action="endpoint.delete", instance=endpoint, source=source,
+                     before=before, after=snapshot(endpoint, AUDIT_FIELDS))
+        if not never_applied:
+            _enqueue_apply(endpoint)
+    return endpoint
+
+
+def record_observed(
+    endpoint_id: int,
+    status: str,
+    message: str = "",
+    url: str | None = None,
+    *,
+    generation: int | None = None,
+    kind: str = EventKind.STATUS,
+    at: datetime | None = None,
+) -> bool:
+    """Write what the cluster reports. Compare-and-set: True only if something changed.
+
+    With `generation`, the write applies only while the endpoint is still at that generation,
+    so a slow observer cannot overwrite a newer request's status.
+    """
+    with transaction.atomic():
+        qs = Endpoint.objects.select_for_update().filter(pk=endpoint_id)
+        if generation is not None:
+            qs = qs.filter(generation=generation)
+        endpoint = qs.first()
+        if endpoint is None:
+            return False
+        new_url = endpoint.url if url is None else url
+        if (endpoint.status, endpoint.status_message, endpoint.url) == (status, message, new_url):
+            return False
+        old, duration = endpoint.status, None
+        fields = ["status_message", "url", "updated_at"]
+        if status != endpoint.status:
+            old, duration = _set_status(endpoint, status, message)
+            fields += ["status", "status_changed_at", "ready_at"]
+            if status == EndpointStatus.DELETED:
+                endpoint.deleted_at = at or timezone.now()
+                fields.append("deleted_at")
+        endpoint.status_message = message
+        endpoint.url = new_url
+        endpoint.save(update_fields=fields)
+        if old != status or kind != EventKind.STATUS:
+            add_event(endpoint, kind, message or endpoint.get_status_display(), old_status=old,
+                      new_status=status if old != status else "", duration_seconds=duration)
+    log.info("endpoint=%s observed status=%s message=%s", endpoint_id, status, message)
+    return True
+
+
+def pending_approvals_for(user: User):
+    """Endpoints waiting for a decision this user may take (team admin or staff)."""
+    from portal.access import scope_to_user
+
+    qs = Endpoint.objects.filter(status=EndpointStatus.PENDING_APPROVAL)
+    if not user.is_staff:
+        qs = qs.filter(Q(team__memberships__user=user, team__memberships__role="admin"))
+    return scope_to_user(qs, user).select_related("team", "model", "gpu_type", "requested_by")

@@ -1,0 +1,8 @@
+from .access import teams_for_user
+
+
+def current_team(request):
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    return {"current_team": getattr(request, "team", None), "user_teams": teams_for_user(user)}

@@ -1,0 +1,27 @@
+"""Root URLconf: portal pages, the apps' pages, the REST API and its schema, admin, /metrics."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from . import views
+
+portal_patterns = [
+    path("", views.home, name="home"),
+    path("teams/switch/", views.team_switch, name="team_switch"),
+    path("teams/<slug:slug>/settings/", views.team_settings, name="team_settings"),
+]
+
+urlpatterns = [
+    path("", include((portal_patterns, "portal"))),
+    path("", include("deployments.urls")),
+    path("costs/", include("billing.urls")),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("portal.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("", include("django_prometheus.urls")),
+]

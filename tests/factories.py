@@ -1,0 +1,120 @@
+"""Factories with valid, minimal defaults. They never touch the cluster."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import factory
+from django.utils import timezone
+
+from billing.models import GpuRate
+from deployments.choices import CapacityType, EndpointStatus
+from deployments.models import CatalogModel, Endpoint, EndpointEvent, GpuType, InstanceOffering
+from portal.models import Membership, Team, User
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda o: f"{o.username}@example.com")
+    password = factory.django.Password("password")
+
+
+class TeamFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Team
+
+    name = factory.Sequence(lambda n: f"Team {n}")
+    slug = factory.Sequence(lambda n: f"team{n}")
+    max_gpus = 16
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    team = factory.SubFactory(TeamFactory)
+    user = factory.SubFactory(UserFactory)
+    role = Membership.Role.MEMBER
+
+
+class GpuTypeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = GpuType
+
+    name = factory.Sequence(lambda n: f"GPU-{n}")
+    memory_gib = Decimal("80")
+    node_label_value = factory.LazyAttribute(lambda o: o.name.lower())
+
+
+class InstanceOfferingFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = InstanceOffering
+
+    gpu_type = factory.SubFactory(GpuTypeFactory)
+    instance_type = factory.Sequence(lambda n: f"test{n}.xlarge")
+    gpus_per_node = 1
+
+
+class GpuRateFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = GpuRate
+
+    offering = factory.SubFactory(InstanceOfferingFactory)
+    capacity_type = CapacityType.ON_DEMAND
+    hourly_price = Decimal("2.0000")
+    effective_from = factory.LazyFunction(lambda: timezone.now() - timedelta(days=400))
+
+
+class CatalogModelFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CatalogModel
+
+    name = factory.Sequence(lambda n: f"Llama Test {n}")
+    slug = factory.Sequence(lambda n: f"llama-test-{n}")
+    storage_uri = "hf://meta-llama/Llama-3.1-8B-Instruct"
+    parameters_b = Decimal("8.03")
+    num_layers = 32
+    num_kv_heads = 8
+    head_dim = 128
+    native_context_length = 131072
+    allowed_quantizations = ["bf16", "fp8"]
+    license = "llama3.1"
+
+
+class EndpointFactory(factory.django.DjangoModelFactory):
+    """An approved endpoint on a priced 1-GPU offering (status defaults to Ready)."""
+
+    class Meta:
+        model = Endpoint
+
+    team = factory.SubFactory(TeamFactory)
+    name = factory.Sequence(lambda n: f"ep-{n}")
+    model = factory.SubFactory(CatalogModelFactory)
+    gpu_type = factory.SubFactory(GpuTypeFactory)
+    offering = factory.SubFactory(InstanceOfferingFactory, gpu_type=factory.SelfAttribute("..gpu_type"))
+    gpu_count = 1
+    quantization = "bf16"
+    max_context_length = 8192
+    min_replicas = 1
+    max_replicas = 2
+    target_queue_depth = 4
+    capacity_type = CapacityType.ON_DEMAND
+    status = EndpointStatus.READY
+    generation = 1
+    applied_generation = 1
+    monthly_cost_min = Decimal("1460.00")
+    monthly_cost_max = Decimal("2920.00")
+    requested_by = factory.SubFactory(UserFactory)
+    status_changed_at = factory.LazyFunction(timezone.now)
+
+
+class EndpointEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = EndpointEvent
+
+    endpoint = factory.SubFactory(EndpointFactory)
+    kind = "info"
+    message = "Something happened."
