@@ -1,0 +1,443 @@
+"""A real local Kubernetes control plane (etcd + kube-apiserver) for tests and development.
+
+No Django imports: this module is shared by the pytest fixtures (``tests/infra/fixtures.py``)
+and ``tools/devcluster.py``.
+
+Binaries come from ``bash tools/build-k8s.sh`` (built from the Go module proxy); they are
+found through ``MODELPORT_KUBE_BIN_DIR`` (a directory holding ``kube-apiserver`` and ``etcd``),
+else the default cache ``${MODELPORT_CACHE:-~/.cache/modelport}/bin/k8s-*``. The KServe and
+KEDA CRDs come from ``MODELPORT_CRD_DIR`` or ``<cache>/crds/*``.
+
+Typical use::
+
+    cp = ControlPlane().start()          # etcd + apiserver + CRDs, ~10-20 s on 2 cores
+    api = cp.api_client()                # kubernetes.client.ApiClient (not the global config)
+    ns = cp.new_namespace()
+    ...
+    cp.stop()                            # SIGTERM, then SIGKILL, by recorded process group
+
+Everything listens on 127.0.0.1 on free ports. Authentication is a static token in
+``system:masters`` (``cp.token``); RBAC is on, so other users/tokens can be added with
+``extra_tokens`` and real RBAC objects. The serving certificate is self-signed by the
+apiserver into ``<workdir>/certs``; the kubeconfig points at ``certs/apiserver.crt`` as CA.
+"""
+
+from __future__ import annotations
+
+import atexit
+import glob
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+DEFAULT_CACHE = Path(os.environ.get("MODELPORT_CACHE", Path.home() / ".cache" / "modelport"))
+ADMIN_TOKEN = "modelport-admin-token"
+HOW_TO_GET = "run `bash tools/build-k8s.sh` (needs Go >= 1.26 and the Go module proxy; ~20-30 min cold)"
+
+
+class MissingBinaries(RuntimeError):
+    """The control plane binaries or CRDs are not available on this machine."""
+
+
+def _version_key(path: str) -> tuple:
+    name = os.path.basename(path.rstrip("/"))
+    parts = name.split("-v", 1)[-1].split(".")
+    return tuple(int(p) if p.isdigit() else 0 for p in parts)
+
+
+def find_bin_dir() -> Path:
+    """Directory containing kube-apiserver and etcd, or raise MissingBinaries."""
+    env = os.environ.get("MODELPORT_KUBE_BIN_DIR")
+    candidates = [Path(env)] if env else [
+        Path(p) for p in sorted(glob.glob(str(DEFAULT_CACHE / "bin" / "k8s-v*")), key=_version_key, reverse=True)
+    ]
+    for d in candidates:
+        if (d / "kube-apiserver").is_file() and os.access(d / "kube-apiserver", os.X_OK):
+            if find_etcd(d):
+                return d
+    where = env or str(DEFAULT_CACHE / "bin" / "k8s-v*")
+    raise MissingBinaries(f"kube-apiserver/etcd not found in {where}: {HOW_TO_GET}")
+
+
+def find_etcd(bin_dir: Path) -> Path | None:
+    if (bin_dir / "etcd").exists():
+        return bin_dir / "etcd"
+    found = sorted(glob.glob(str(DEFAULT_CACHE / "bin" / "etcd-v*" / "etcd")), key=lambda p: _version_key(os.path.dirname(p)))
+    return Path(found[-1]) if found else None
+
+
+def find_crd_dir() -> Path:
+    env = os.environ.get("MODELPORT_CRD_DIR")
+    candidates = [Path(env)] if env else [Path(p) for p in sorted(glob.glob(str(DEFAULT_CACHE / "crds" / "*")))]
+    for d in reversed(candidates):
+        if d.is_dir() and list(d.glob("*.yaml")):
+            return d
+    raise MissingBinaries(f"CRD directory not found ({env or DEFAULT_CACHE / 'crds'}): {HOW_TO_GET}")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class _Proc:
+    name: str
+    args: list[str]
+    log_path: Path
+    popen: subprocess.Popen | None = None
+    log_file: object = None
+
+    def start(self, env=None):
+        self.log_file = open(self.log_path, "ab")
+        self.log_file.write(f"\n==== start {time.strftime('%H:%M:%S')}: {' '.join(self.args)}\n".encode())
+        self.log_file.flush()
+        self.popen = subprocess.Popen(
+            self.args, stdout=self.log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True, env=env,
+        )
+
+    @property
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def stop(self, timeout: float = 10.0):
+        p = self.popen
+        if p is None:
+            return
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)  # the child leads its own session/group
+            except ProcessLookupError:
+                pass
+            try:
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                p.wait(5)
+        self.popen = None
+        if self.log_file:
+            self.log_file.close()
+            self.log_file = None
+
+
+@dataclass
+class ControlPlane:
+    """etcd + kube-apiserver (+ optional kube-controller-manager/kube-scheduler) on loopback.
+
+    Parameters:
+        bin_dir: directory with ``kube-apiserver`` and ``etcd`` (default: :func:`find_bin_dir`).
+        crd_dir: directory of CRD YAML files to install on start (default: :func:`find_crd_dir`);
+            pass ``install_crds=False`` to :meth:`start` to skip.
+        workdir: where data, certs, logs and the kubeconfig go (default: a new temp dir,
+            removed by :meth:`stop` unless ``keep_workdir``).
+        with_controllers: also run kube-controller-manager and kube-scheduler when present in
+            ``bin_dir`` (namespaces really delete, Deployments create ReplicaSets/Pods).
+        extra_tokens: more ``(token, user, uid, groups)`` rows for the static token file.
+    """
+
+    bin_dir: Path | None = None
+    crd_dir: Path | None = None
+    workdir: Path | None = None
+    with_controllers: bool = False
+    keep_workdir: bool = False
+    extra_tokens: list[tuple[str, str, str, str]] = field(default_factory=list)
+    ready_timeout: float = 90.0
+
+    token: str = ADMIN_TOKEN
+    etcd_port: int = 0
+    etcd_peer_port: int = 0
+    port: int = 0
+    _procs: dict = field(default_factory=dict)
+    _own_workdir: bool = False
+
+    # ------------------------------------------------------------------ paths
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.workdir / "certs" / "apiserver.crt"
+
+    @property
+    def kubeconfig_path(self) -> Path:
+        return self.workdir / "kubeconfig"
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self, install_crds: bool = True) -> "ControlPlane":
+        self.bin_dir = Path(self.bin_dir) if self.bin_dir else find_bin_dir()
+        if install_crds and self.crd_dir is None:
+            self.crd_dir = find_crd_dir()
+        if self.workdir is None:
+            self.workdir = Path(tempfile.mkdtemp(prefix="modelport-kube-"))
+            self._own_workdir = True
+        self.workdir = Path(self.workdir)
+        (self.workdir / "certs").mkdir(parents=True, exist_ok=True)
+        self._write_credentials()
+        atexit.register(self.stop)
+        try:
+            self._start_etcd()
+            self.start_apiserver()
+            self._write_kubeconfig()
+            if install_crds:
+                self.install_crds(sorted(Path(self.crd_dir).glob("*.yaml")))
+            if self.with_controllers:
+                self._start_controllers()
+        except BaseException:
+            print(self.logs())
+            self.stop()
+            raise
+        return self
+
+    def stop(self):
+        """Stop every process this object started (reverse order), remove the temp workdir."""
+        for name in ["kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"]:
+            proc = self._procs.get(name)
+            if proc:
+                proc.stop()
+        if self._own_workdir and not self.keep_workdir and self.workdir and self.workdir.exists():
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self._own_workdir = False
+        try:
+            atexit.unregister(self.stop)
+        except Exception:
+            pass
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def stop_apiserver(self):
+        """Stop only kube-apiserver; etcd data, port, certificate and kubeconfig stay valid."""
+        self._procs["kube-apiserver"].stop()
+
+    def start_apiserver(self):
+        """(Re)start kube-apiserver on the same port against the same etcd; waits for /readyz."""
+        if not self.port:
+            self.port = free_port()
+        args = [
+            str(self.bin_dir / "kube-apiserver"),
+            f"--etcd-servers=http://127.0.0.1:{self.etcd_port}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={self.port}",
+            "--advertise-address=127.0.0.1",
+            "--endpoint-reconciler-type=none",
+            f"--cert-dir={self.workdir / 'certs'}",
+            f"--token-auth-file={self.workdir / 'tokens.csv'}",
+            "--authorization-mode=RBAC",
+            "--service-cluster-ip-range=10.0.0.0/24",
+            "--service-account-issuer=https://kubernetes.default.svc",
+            f"--service-account-key-file={self.workdir / 'sa.key'}",
+            f"--service-account-signing-key-file={self.workdir / 'sa.key'}",
+            "--allow-privileged=true",
+            "--profiling=false",
+        ]
+        if not self.with_controllers:
+            args.append("--disable-admission-plugins=ServiceAccount")
+        proc = self._procs.get("kube-apiserver") or _Proc("kube-apiserver", args, self.workdir / "kube-apiserver.log")
+        proc.args = args
+        self._procs["kube-apiserver"] = proc
+        proc.start()
+        self._wait_ready(proc)
+
+    # ------------------------------------------------------------------ internals
+    def _write_credentials(self):
+        rows = [(self.token, "admin", "admin-uid", "system:masters"), *self.extra_tokens]
+        with open(self.workdir / "tokens.csv", "w") as f:
+            for tok, user, uid, groups in rows:
+                f.write(f'{tok},{user},{uid},"{groups}"\n')
+        key = self.workdir / "sa.key"
+        if not key.exists():
+            subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
+
+    def _start_etcd(self):
+        self.etcd_port = self.etcd_port or free_port()
+        self.etcd_peer_port = self.etcd_peer_port or free_port()
+        c, p = f"http://127.0.0.1:{self.etcd_port}", f"http://127.0.0.1:{self.etcd_peer_port}"
+        etcd = find_etcd(self.bin_dir)
+        if etcd is None:
+            raise MissingBinaries(f"etcd not found next to {self.bin_dir}: {HOW_TO_GET}")
+        proc = _Proc("etcd", [
+            str(etcd), "--name=default", f"--data-dir={self.workdir / 'etcd'}",
+            f"--listen-client-urls={c}", f"--advertise-client-urls={c}",
+            f"--listen-peer-urls={p}", f"--initial-advertise-peer-urls={p}",
+            f"--initial-cluster=default={p}", "--unsafe-no-fsync=true",
+            "--log-level=warn", "--quota-backend-bytes=4294967296",
+        ], self.workdir / "etcd.log")
+        self._procs["etcd"] = proc
+        proc.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if not proc.running:
+                raise RuntimeError(f"etcd exited early:\n{self.logs()}")
+            try:
+                with urllib.request.urlopen(f"{c}/health", timeout=2) as r:
+                    if b'"health":"true"' in r.read():
+                        return
+            except (OSError, urllib.error.URLError):
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"etcd not healthy after 30 s:\n{self.logs()}")
+
+    def _wait_ready(self, proc: _Proc):
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE  # the serving cert is created by the process we wait for
+        req = urllib.request.Request(f"{self.server}/readyz", headers={"Authorization": f"Bearer {self.token}"})
+        deadline = time.monotonic() + self.ready_timeout
+        last = ""
+        while time.monotonic() < deadline:
+            if not proc.running:
+                raise RuntimeError(f"{proc.name} exited early:\n{self.logs()}")
+            try:
+                with urllib.request.urlopen(req, timeout=5, context=ctx) as r:
+                    if r.status == 200:
+                        return
+            except urllib.error.HTTPError as e:
+                last = f"HTTP {e.code}"
+            except OSError as e:
+                last = str(e)
+            time.sleep(0.25)
+        raise TimeoutError(f"{proc.name} not ready after {self.ready_timeout} s ({last}):\n{self.logs()}")
+
+    def _write_kubeconfig(self):
+        cfg = {
+            "apiVersion": "v1", "kind": "Config", "preferences": {},
+            "clusters": [{"name": "modelport-local", "cluster": {
+                "server": self.server, "certificate-authority": str(self.ca_file)}}],
+            "users": [{"name": "admin", "user": {"token": self.token}}],
+            "contexts": [{"name": "modelport-local", "context": {"cluster": "modelport-local", "user": "admin"}}],
+            "current-context": "modelport-local",
+        }
+        self.kubeconfig_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+    def _start_controllers(self):
+        kubeconfig = str(self.kubeconfig_path)
+        for name, extra in [
+            ("kube-controller-manager", [
+                f"--service-account-private-key-file={self.workdir / 'sa.key'}",
+                f"--root-ca-file={self.ca_file}", "--use-service-account-credentials=false",
+                "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-route",
+            ]),
+            ("kube-scheduler", []),
+        ]:
+            binary = self.bin_dir / name
+            if not binary.exists():
+                continue
+            proc = _Proc(name, [str(binary), f"--kubeconfig={kubeconfig}", "--leader-elect=false",
+                                "--secure-port=0", *extra], self.workdir / f"{name}.log")
+            self._procs[name] = proc
+            proc.start()
+
+    # ------------------------------------------------------------------ clients and helpers
+    def api_client(self):
+        """A fresh ``kubernetes.client.ApiClient`` for this cluster (global config untouched)."""
+        from kubernetes import config
+
+        return config.new_client_from_config(config_file=str(self.kubeconfig_path))
+
+    def install_crds(self, paths, timeout: float = 60.0):
+        """Create (or replace) the CRDs in ``paths`` and wait until all are Established and served."""
+        from kubernetes import client
+        from kubernetes.client.rest import ApiException
+
+        api = client.ApiextensionsV1Api(self.api_client())
+        names = []
+        for path in paths:
+            for doc in yaml.safe_load_all(Path(path).read_text()):
+                if not doc or doc.get("kind") != "CustomResourceDefinition":
+                    continue
+                names.append(doc["metadata"]["name"])
+                try:  # raw responses: the KServe CRDs are large, skip model deserialisation
+                    api.create_custom_resource_definition(body=doc, _preload_content=False)
+                except ApiException as e:
+                    if e.status != 409:
+                        raise
+        deadline = time.monotonic() + timeout
+        pending = set(names)
+        while pending and time.monotonic() < deadline:
+            for name in list(pending):
+                crd = self.get_json(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+                conds = {c["type"]: c["status"] for c in crd.get("status", {}).get("conditions") or []}
+                if conds.get("Established") == "True":
+                    pending.discard(name)
+            if pending:
+                time.sleep(0.2)
+        if pending:
+            raise TimeoutError(f"CRDs not Established after {timeout} s: {sorted(pending)}")
+        self._wait_discovery(names, deadline)
+        return names
+
+    def _wait_discovery(self, crd_names, deadline):
+        """Established can precede discovery; wait until each group/version lists the resource."""
+        for name in crd_names:
+            spec = self.get_json(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")["spec"]
+            plural, group = spec["names"]["plural"], spec["group"]
+            for v in spec["versions"]:
+                if not v.get("served"):
+                    continue
+                while True:
+                    try:
+                        data = self.get_json(f"/apis/{group}/{v['name']}")
+                        if any(r["name"] == plural for r in data.get("resources", [])):
+                            break
+                    except Exception:
+                        pass
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"{plural}.{group}/{v['name']} not in discovery")
+                    time.sleep(0.2)
+
+    def get_json(self, path: str):
+        import json
+
+        ctx = ssl.create_default_context(cafile=str(self.ca_file))
+        req = urllib.request.Request(self.server + path, headers={"Authorization": f"Bearer {self.token}"})
+        with urllib.request.urlopen(req, timeout=10, context=ctx) as r:
+            return json.load(r)
+
+    def new_namespace(self, prefix: str = "t", labels: dict | None = None) -> str:
+        """Create a uniquely named namespace (``<prefix>-<8 hex>``) and return its name.
+
+        Without kube-controller-manager, namespace deletion never finishes, so callers should
+        not wait for it (the whole etcd is thrown away at the end of the session).
+        """
+        from kubernetes import client
+
+        name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        client.CoreV1Api(self.api_client()).create_namespace(
+            client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels or {}))
+        )
+        return name
+
+    def logs(self, tail: int = 80) -> str:
+        """The last ``tail`` lines of each server log, for failure reports."""
+        out = []
+        if not self.workdir:
+            return ""
+        for path in sorted(Path(self.workdir).glob("*.log")):
+            lines = path.read_text(errors="replace").splitlines()
+            out.append(f"----- {path.name} (last {min(tail, len(lines))} of {len(lines)} lines) -----")
+            out.extend(lines[-tail:])
+        return "\n".join(out)
+
+    def pids(self) -> dict[str, int]:
+        return {n: p.popen.pid for n, p in self._procs.items() if p.running}
