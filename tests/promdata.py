@@ -34,6 +34,8 @@ Conventions:
   (``node=""``) until ``start``; its vLLM and DCGM attribution series exist from ``start`` to
   ``end``. ``end=None`` means still running at the scenario end.
 * Counters are integers (tokens, requests) or floats (``_sum``), reset to 0 at each restart.
+* Empty label values (KSM's ``node=""`` for Pending pods) are absent from stored series, as
+  in Prometheus; ``exporter_labels`` keep them.
 * Target labels are merged as Prometheus does: with ``honor_labels=False`` a clashing
   exporter label ``x`` becomes ``exported_x`` (DCGM's default chart setup).
 """
@@ -264,7 +266,7 @@ def merge_target_labels(exporter: dict, target: dict, honor_labels: bool) -> dic
                 continue
             out[f"exported_{k}"] = out.pop(k)
         out[k] = v
-    return dict(sorted(out.items()))
+    return dict(sorted((k, v) for k, v in out.items() if v != ""))  # Prometheus drops empty labels
 
 
 class Scenario:
