@@ -5,12 +5,14 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from . import views
+from . import metrics_views, views
 
 portal_patterns = [
     path("", views.home, name="home"),
     path("teams/switch/", views.team_switch, name="team_switch"),
     path("teams/<slug:slug>/settings/", views.team_settings, name="team_settings"),
+    path("teams/<slug:slug>/metrics/", metrics_views.team_metrics, name="team_metrics"),
+    path("platform/metrics/", metrics_views.fleet_metrics, name="fleet_metrics"),
 ]
 
 urlpatterns = [

@@ -1,0 +1,238 @@
+"""The one module that speaks to Prometheus (STYLE §1.4, §3).
+
+Everything else calls :func:`get_client` and gets plain Python lists back::
+
+    client = get_client()
+    client.query('sum by (namespace, model_name) (vllm:num_requests_waiting)')
+    # [{"labels": {"namespace": "mp-search", "model_name": "chat"}, "value": 3.0}, ...]
+    client.query_range("...", start, end, step=60)
+    # [{"labels": {...}, "values": [(1764201600.0, 1.5), ...]}, ...]
+
+Every HTTP call has a timeout. Failures become one of two exceptions:
+
+* :class:`PrometheusUnavailable` – not configured, connection refused, timeout, HTTP 5xx, or
+  an answer that is not the Prometheus API (wrong URL, proxy page). Pages show a banner and
+  the last known values; nothing is the user's fault.
+* :class:`PrometheusQueryError` – Prometheus understood the request and rejected the PromQL
+  (HTTP 400 ``bad_data``, 422 ``execution``). That is a bug in our query builders.
+
+Identical requests within ``PROMETHEUS_CACHE_SECONDS`` are answered from the Django cache, so
+a page polled by several people costs one query per signal. Each request sent and each
+failure is counted on the portal's own ``/metrics``.
+
+The HTTP layer is ``requests`` (prometheus-api-client's ``PrometheusConnect`` retries 5xx with
+backoff inside the call and reports every non-200 as one exception type, which defeats both the
+timeout budget of a page and the unavailable/bad-query split above).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import threading
+import time
+from datetime import datetime
+from typing import Any
+
+import requests
+from django.conf import settings
+from django.core.cache import cache
+from prometheus_client import Counter, Histogram
+
+logger = logging.getLogger(__name__)
+
+QUERIES = Counter(
+    "modelport_prometheus_queries",
+    "PromQL requests the portal sent to Prometheus (cache hits are not counted).",
+    ["kind"],
+)
+QUERY_ERRORS = Counter(
+    "modelport_prometheus_query_errors",
+    "PromQL requests that failed, by reason (unavailable or query).",
+    ["reason"],
+)
+QUERY_SECONDS = Histogram(
+    "modelport_prometheus_query_seconds",
+    "Time Prometheus took to answer the portal's PromQL requests.",
+    ["kind"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+CACHE_PREFIX = "prom:v1:"
+
+
+class PrometheusError(Exception):
+    """Base class of the adapter's errors."""
+
+
+class PrometheusUnavailable(PrometheusError):
+    """Prometheus cannot answer right now (or is not configured)."""
+
+
+class PrometheusQueryError(PrometheusError):
+    """Prometheus rejected the query (bad PromQL or an execution error)."""
+
+
+Timestamp = datetime | float | int
+
+
+def to_unix(value: Timestamp) -> float:
+    """Unix seconds of an aware datetime or a number (naive datetimes are refused)."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("Timestamps must be timezone-aware (UTC).")
+        return value.timestamp()
+    return float(value)
+
+
+def _step_seconds(step: float | int | str) -> float:
+    if isinstance(step, str):
+        units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+        for suffix in ("ms", "s", "m", "h", "d"):
+            if step.endswith(suffix) and step[: -len(suffix)].replace(".", "", 1).isdigit():
+                return float(step[: -len(suffix)]) * units[suffix]
+        return float(step)
+    return float(step)
+
+
+class PrometheusClient:
+    """A small Prometheus HTTP API client with timeouts, error mapping and a short cache."""
+
+    def __init__(self, url: str, timeout: float = 5.0, cache_seconds: int = 0,
+                 session: requests.Session | None = None):
+        if not url:
+            raise PrometheusUnavailable("PROMETHEUS_URL is not set")
+        self.url = url.rstrip("/")
+        self.timeout = float(timeout)
+        self.cache_seconds = int(cache_seconds)
+        self.session = session or requests.Session()
+
+    def __repr__(self) -> str:
+        return f"PrometheusClient({self.url!r}, timeout={self.timeout})"
+
+    # ------------------------------------------------------------------ public API
+    def query(self, promql: str, at: Timestamp | None = None) -> list[dict[str, Any]]:
+        """Instant query. Returns ``[{"labels": {...}, "value": float}]`` (scalars: ``labels={}``)."""
+        params = {"query": promql}
+        if at is not None:
+            params["time"] = _fmt_time(to_unix(at))
+        data = self._get("query", params)
+        return _parse_instant(data)
+
+    def query_range(self, promql: str, start: Timestamp, end: Timestamp,
+                    step: float | int | str) -> list[dict[str, Any]]:
+        """Range query. Returns ``[{"labels": {...}, "values": [(ts, float), ...]}]``."""
+        start_s, end_s, step_s = to_unix(start), to_unix(end), _step_seconds(step)
+        if step_s <= 0:
+            raise PrometheusQueryError("step must be positive")
+        if end_s < start_s:
+            raise PrometheusQueryError("end must not be before start")
+        params = {"query": promql, "start": _fmt_time(start_s), "end": _fmt_time(end_s),
+                  "step": _fmt_time(step_s)}
+        data = self._get("query_range", params)
+        if data.get("resultType") != "matrix":
+            raise PrometheusUnavailable(f"Unexpected range result type {data.get('resultType')!r}")
+        return [
+            {"labels": dict(s.get("metric", {})),
+             "values": [(float(t), float(v)) for t, v in s.get("values", [])]}
+            for s in data.get("result", [])
+        ]
+
+    # ------------------------------------------------------------------ HTTP
+    def _get(self, kind: str, params: dict[str, str]) -> dict:
+        key = self._cache_key(kind, params)
+        if self.cache_seconds > 0:
+            hit = cache.get(key)
+            if hit is not None:
+                return hit
+        data = self._request(kind, params)
+        if self.cache_seconds > 0:
+            cache.set(key, data, self.cache_seconds)
+        return data
+
+    def _cache_key(self, kind: str, params: dict[str, str]) -> str:
+        raw = json.dumps([self.url, kind, sorted(params.items())])
+        return CACHE_PREFIX + hashlib.sha256(raw.encode()).hexdigest()
+
+    def _request(self, kind: str, params: dict[str, str]) -> dict:
+        QUERIES.labels(kind).inc()
+        started = time.monotonic()
+        try:
+            body = self._send(kind, params)
+        except PrometheusUnavailable as exc:
+            QUERY_ERRORS.labels("unavailable").inc()
+            logger.warning("prometheus %s unavailable: %s (query=%s)", kind, exc, params.get("query"))
+            raise
+        except PrometheusQueryError as exc:
+            QUERY_ERRORS.labels("query").inc()
+            logger.error("prometheus %s rejected query: %s (query=%s)", kind, exc, params.get("query"))
+            raise
+        finally:
+            QUERY_SECONDS.labels(kind).observe(time.monotonic() - started)
+        return body["data"]
+
+    def _send(self, kind: str, params: dict[str, str]) -> dict:
+        # Ask Prometheus to give up a little before we do, so slow queries come back as a
+        # clean 503 "timeout" instead of a half-read socket.
+        params = {**params, "timeout": _fmt_time(max(self.timeout * 0.9, 0.1))}
+        try:
+            resp = self.session.get(f"{self.url}/api/v1/{kind}", params=params, timeout=self.timeout)
+        except requests.Timeout as exc:
+            raise PrometheusUnavailable(f"Prometheus did not answer within {self.timeout:g} s") from exc
+        except requests.RequestException as exc:
+            raise PrometheusUnavailable(f"Cannot reach Prometheus at {self.url}: {exc}") from exc
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or "status" not in body:
+            raise PrometheusUnavailable(
+                f"{self.url} answered HTTP {resp.status_code} without a Prometheus API body"
+            )
+        if resp.status_code >= 500 or body.get("errorType") in ("timeout", "canceled", "unavailable"):
+            raise PrometheusUnavailable(
+                f"Prometheus error {resp.status_code} {body.get('errorType')}: {body.get('error')}"
+            )
+        if body.get("status") != "success":
+            raise PrometheusQueryError(f"{body.get('errorType')}: {body.get('error')}")
+        return body
+
+
+def _fmt_time(value: float) -> str:
+    return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
+def _parse_instant(data: dict) -> list[dict[str, Any]]:
+    kind = data.get("resultType")
+    result = data.get("result")
+    if kind == "vector":
+        return [{"labels": dict(s.get("metric", {})), "value": float(s["value"][1])} for s in result]
+    if kind == "scalar":
+        return [{"labels": {}, "value": float(result[1])}]
+    if kind == "matrix":  # a range selector at an instant: keep every sample
+        return [{"labels": dict(s.get("metric", {})),
+                 "values": [(float(t), float(v)) for t, v in s.get("values", [])]} for s in result]
+    raise PrometheusUnavailable(f"Unexpected result type {kind!r}")
+
+
+_clients: dict[tuple, PrometheusClient] = {}
+_clients_lock = threading.Lock()
+
+
+def get_client() -> PrometheusClient:
+    """The client for ``settings.PROMETHEUS_URL`` (one per settings, so sessions are reused)."""
+    url = settings.PROMETHEUS_URL
+    if not url:
+        raise PrometheusUnavailable("PROMETHEUS_URL is not set")
+    key = (url, float(settings.PROMETHEUS_TIMEOUT), int(settings.PROMETHEUS_CACHE_SECONDS))
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = _clients[key] = PrometheusClient(url, key[1], key[2])
+        return client
+
+
+def is_finite(value: float | None) -> bool:
+    return value is not None and not math.isnan(value) and not math.isinf(value)
