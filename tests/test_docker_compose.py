@@ -1,0 +1,106 @@
+"""docker-compose.yml cannot run here (no Docker engine), so this test keeps it honest:
+every service's command and environment must match what the application really reads."""
+
+import re
+import shlex
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import yaml
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+APP_SERVICES = ("web", "worker", "beat")
+PRODUCTION_REQUIRED = {"SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL", "PROMETHEUS_URL"}
+
+
+@pytest.fixture(scope="module")
+def compose():
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def settings_env_names() -> set[str]:
+    source = (ROOT / "portal" / "settings.py").read_text()
+    return set(re.findall(r'env(?:_bool|_int|_float|_list|_secret)?\(\s*"([A-Z][A-Z0-9_]+)"', source))
+
+
+def command_of(service: dict) -> list[str]:
+    command = service["command"]
+    if isinstance(command, str):
+        return shlex.split(command)
+    if command[:2] == ["sh", "-c"]:
+        return shlex.split(command[2])
+    return command
+
+
+def test_stack_has_the_six_services(compose):
+    assert set(compose["services"]) == {"web", "worker", "beat", "db", "redis", "prometheus"}
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_app_services_only_set_variables_the_settings_read(compose, name):
+    env = compose["services"][name]["environment"]
+    known = settings_env_names()
+    unknown = sorted(k for k in env if k not in known and k.removesuffix("_FILE") not in known)
+    assert unknown == [], f"{name} sets variables settings.py never reads: {unknown}"
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_app_services_run_in_production_mode_with_every_required_variable(compose, name):
+    env = compose["services"][name]["environment"]
+    assert env["MODELPORT_ENV"] == "production"
+    assert PRODUCTION_REQUIRED <= set(env)
+    assert "KUBECONFIG" in env or env.get("KUBE_IN_CLUSTER") == "true"
+
+
+def test_env_example_lists_every_variable_settings_read():
+    listed = {
+        line.split("=", 1)[0]
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    }
+    missing = sorted(settings_env_names() - listed)
+    assert missing == [], f".env.example misses {missing}"
+
+
+def test_urls_point_at_the_compose_services(compose):
+    services = compose["services"]
+    env = services["web"]["environment"]
+    db = urlparse(env["DATABASE_URL"].replace("${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD in .env}", "pw"))
+    assert db.scheme == "postgres" and db.hostname == "db" and db.port == 5432
+    db_env = services["db"]["environment"]
+    assert db.path.lstrip("/") == db_env["POSTGRES_DB"] and db.username == db_env["POSTGRES_USER"]
+    assert urlparse(env["CELERY_BROKER_URL"]).hostname == "redis"
+    assert urlparse(env["PROMETHEUS_URL"]).hostname == "prometheus"
+    prom_cmd = services["prometheus"]["command"]
+    config = next(v for v in services["prometheus"]["volumes"] if "prometheus.yml" in v)
+    assert (ROOT / config.split(":")[0]).is_file()
+    assert "--config.file=/etc/prometheus/prometheus.yml" in prom_cmd
+
+
+def test_web_runs_migrations_and_the_wsgi_app_that_exists(compose):
+    command = compose["services"]["web"]["command"][2]
+    assert "manage.py migrate" in command
+    target = re.search(r"gunicorn (\S+)", command).group(1)
+    module, attr = target.split(":")
+    assert module == settings.WSGI_APPLICATION.rsplit(".", 1)[0]
+    assert attr == settings.WSGI_APPLICATION.rsplit(".", 1)[1]
+
+
+def test_worker_consumes_every_queue_tasks_are_routed_to(compose):
+    argv = command_of(compose["services"]["worker"])
+    assert argv[:4] == ["celery", "-A", "portal", "worker"]
+    queues = set(argv[argv.index("-Q") + 1].split(","))
+    routed = {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
+    assert routed | {settings.CELERY_TASK_DEFAULT_QUEUE} <= queues
+
+
+def test_beat_runs_the_schedule_of_registered_tasks(compose):
+    from portal.celery import app
+
+    argv = command_of(compose["services"]["beat"])
+    assert argv[:4] == ["celery", "-A", "portal", "beat"]
+    app.loader.import_default_modules()
+    for entry in settings.CELERY_BEAT_SCHEDULE.values():
+        assert entry["task"] in app.tasks, f"beat schedules unknown task {entry['task']}"
