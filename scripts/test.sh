@@ -9,9 +9,12 @@ start=$(date +%s)
 bash scripts/setup.sh --test
 
 # kube-apiserver, etcd and the CRDs, built from the Go module proxy (cached by version).
+mkdir -p var
+echo "Building/finding kube-apiserver and etcd (log: var/build-k8s.log) ..."
 bash tools/build-k8s.sh >var/build-k8s.log 2>&1 || { tail -50 var/build-k8s.log; exit 1; }
 # shellcheck disable=SC1091
-source var/kube.env
+source "${MODELPORT_CACHE:-$HOME/.cache/modelport}/env.sh"
+export MODELPORT_KUBE_BIN_DIR MODELPORT_CRD_DIR
 
 bash scripts/services.sh start
 trap 'bash scripts/services.sh stop' EXIT
