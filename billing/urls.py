@@ -1,4 +1,12 @@
 from django.urls import path
 
+from . import views
+
 app_name = "billing"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.costs_home, name="costs_home"),
+    path("teams/<slug:slug>/", views.team_costs, name="team_costs"),
+    path("platform/", views.platform_costs, name="platform_costs"),
+    path("statements/<uuid:uuid>/", views.statement_detail, name="statement_detail"),
+    path("statements/<uuid:uuid>/csv/", views.statement_csv, name="statement_csv"),
+]
