@@ -195,6 +195,23 @@ def _raise_for_problems(estimate: Estimate, team: Team) -> None:
     raise QuotaExceeded(message, field="max_replicas")
 
 
+SIZING_FIELDS = ("model", "gpu_type", "gpu_count", "quantization", "kv_cache_dtype",
+                 "max_context_length")
+
+
+def _check_sizing(spec: dict[str, Any]) -> None:
+    """Refuse a spec whose model cannot start on its GPUs (deployments.sizing)."""
+    from .sizing import SizingInputError, check_spec_fits
+
+    try:
+        problem = check_spec_fits(spec)
+    except SizingInputError as exc:
+        raise DeploymentError(exc.message, field="gpu_count" if exc.field == "gpu_count"
+                              else exc.field) from exc
+    if problem:
+        raise DeploymentError(problem, field="gpu_count")
+
+
 def _validate_model_choice(model: CatalogModel, quantization: str, context: int) -> None:
     if not model.enabled:
         raise DeploymentError(f"{model.name} is not enabled in the catalog.", field="model")
@@ -268,6 +285,7 @@ def request_endpoint(
 ) -> Endpoint:
     """Create an endpoint from validated data; auto-approve or wait for approval."""
     _validate_model_choice(data["model"], data["quantization"], data["max_context_length"])
+    _check_sizing(data)
     with transaction.atomic():
         # Serialise requests per team so two concurrent requests cannot both use the last GPUs.
         Team.objects.select_for_update().filter(pk=team.pk).first()
@@ -365,6 +383,8 @@ def _change(
         spec = {f: changes.get(f, getattr(endpoint, f)) for f in SPEC_FIELDS}
         if any(f in changes for f in ("model", "quantization", "max_context_length")):
             _validate_model_choice(spec["model"], spec["quantization"], spec["max_context_length"])
+        if any(f in changes for f in SIZING_FIELDS):
+            _check_sizing(spec)
         for field, value in changes.items():
             setattr(endpoint, field, value)
         if desired_state is not None:

@@ -1,0 +1,272 @@
+"""GPU memory sizing for vLLM (pure: no ORM writes, no I/O).
+
+The estimate follows what vLLM does at start-up (knowledge.md §6):
+
+* weights   = parameters x bytes per parameter for the precision
+              (bf16/fp16 2, fp8/int8 1, int4 AWQ/GPTQ 0.5 + group-128 scales/zeros = 4.5 bits);
+* KV cache  = 2 (K and V) x layers x KV heads x head dim x KV bytes per token
+              (`--kv-cache-dtype fp8` halves it; "auto" keeps the 16-bit activation dtype),
+              times the context length, times the expected concurrent full-length sequences;
+* overhead  = CUDA context, activations and CUDA graphs, a fixed amount on *every* GPU.
+
+vLLM may use `gpu_memory_utilization` (0.9) of each GPU. With tensor parallelism over t GPUs,
+weights and KV cache are split t ways and every GPU pays the overhead again:
+
+    per GPU(t) = (weights + kv_cache) / t + overhead   must be <= memory x utilization
+
+`tensor_parallel` is the smallest of 1, 2, 4, 8 for which that holds. vLLM itself refuses to
+start only when not even one full-length sequence fits next to the weights; that is the
+`can_serve` check the request path enforces. Fewer concurrent sequences than expected is a
+warning (requests queue), not an error.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+GIB = 1024**3
+
+# Bytes per parameter of the stored weights.
+WEIGHT_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5625}
+# Endpoint quantisation values (deployments.choices.Quantization) -> weight precision.
+QUANTIZATION_PRECISION = {
+    "bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "int8": "int8", "awq": "int4", "gptq": "int4",
+}
+DTYPES = tuple(WEIGHT_BYTES)
+KV_DTYPES = ("auto", "fp8")
+# "auto" keeps the KV cache in the activation dtype, 16-bit for every precision above.
+KV_BYTES = {"auto": 2.0, "fp8": 1.0}
+
+TENSOR_PARALLEL_SIZES = (1, 2, 4, 8)
+OVERHEAD_PER_GPU_GIB = 2.0  # CUDA context + activations + CUDA graphs (knowledge.md §6.3: 1-3 GB)
+DEFAULT_GPU_MEMORY_UTILIZATION = 0.9
+# Concurrent full-context sequences a spec is sized for when the request does not say.
+DEFAULT_CONCURRENCY = 8
+
+# Cheaper precisions to suggest, best quality first (with the KV dtype that goes with them).
+_SUGGESTIONS = [("fp8", "auto"), ("fp8", "fp8"), ("int8", "fp8"), ("int4", "auto"), ("int4", "fp8")]
+_PRECISION_RANK = {"bf16": 3, "fp16": 3, "fp8": 2, "int8": 2, "int4": 1}
+
+
+class SizingInputError(ValueError):
+    """An argument is out of range; `field` names it, the message says what is allowed."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass
+class SizingResult:
+    weights_gib: float
+    kv_cache_gib: float  # for `concurrency` full-length sequences
+    kv_cache_per_sequence_gib: float
+    overhead_gib: float  # per GPU
+    required_gib: float  # weights + KV cache + overhead on one GPU (tensor parallel 1)
+    usable_gib_per_gpu: float
+    tensor_parallel: int | None  # smallest of 1/2/4/8 that fits, None if even 8 do not
+    fits_single_gpu: bool
+    gpu_count: int  # the GPU count `fits` and `max_sequences` refer to
+    per_gpu_gib: float  # memory each of the gpu_count GPUs needs
+    fits: bool  # `concurrency` sequences fit on gpu_count GPUs
+    max_sequences: int  # full-length sequences the KV budget on gpu_count GPUs holds
+    concurrency: int
+    context: int
+    precision: str
+    kv_dtype: str
+    warnings: list[str] = field(default_factory=list)
+    suggestion: str | None = None
+
+    @property
+    def can_serve(self) -> bool:
+        """vLLM starts: the weights plus one full-length sequence fit on gpu_count GPUs."""
+        return self.max_sequences >= 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "can_serve": self.can_serve}
+
+
+def precision_for(quantization: str) -> str:
+    try:
+        return QUANTIZATION_PRECISION[quantization]
+    except KeyError:
+        raise SizingInputError(
+            "quantization", f"{quantization!r} is not one of {', '.join(QUANTIZATION_PRECISION)}."
+        ) from None
+
+
+def _check(params_b, layers, kv_heads, head_dim, dtype, kv_dtype, context, concurrency,
+           gpu_memory_gib, gpu_memory_utilization, gpu_count) -> None:
+    def positive(name, value, integer=True):
+        ok = isinstance(value, int) if integer else isinstance(value, int | float)
+        if isinstance(value, bool) or not ok or not math.isfinite(value) or value <= 0:
+            kind = "a whole number" if integer else "a number"
+            raise SizingInputError(name, f"must be {kind} above 0, got {value!r}.")
+
+    positive("params_b", params_b, integer=False)
+    for name, value in [("layers", layers), ("kv_heads", kv_heads), ("head_dim", head_dim),
+                        ("context", context), ("concurrency", concurrency)]:
+        positive(name, value)
+    positive("gpu_memory_gib", gpu_memory_gib, integer=False)
+    if dtype not in WEIGHT_BYTES:
+        raise SizingInputError("dtype", f"{dtype!r} is not one of {', '.join(DTYPES)}.")
+    if kv_dtype not in KV_BYTES:
+        raise SizingInputError("kv_dtype", f"{kv_dtype!r} is not one of {', '.join(KV_DTYPES)}.")
+    if not (0 < gpu_memory_utilization <= 1):
+        raise SizingInputError("gpu_memory_utilization", "must be above 0 and at most 1.")
+    if gpu_count is not None and gpu_count not in TENSOR_PARALLEL_SIZES:
+        raise SizingInputError("gpu_count", "must be 1, 2, 4 or 8 (the tensor-parallel size).")
+
+
+def _per_gpu(weights: float, kv: float, overhead: float, tp: int) -> float:
+    return (weights + kv) / tp + overhead
+
+
+def size(
+    params_b: float,
+    layers: int,
+    kv_heads: int,
+    head_dim: int,
+    dtype: str,
+    kv_dtype: str,
+    context: int,
+    concurrency: int,
+    gpu_memory_gib: float,
+    gpu_memory_utilization: float = DEFAULT_GPU_MEMORY_UTILIZATION,
+    gpu_count: int | None = None,
+    allowed_precisions: tuple[str, ...] | None = None,
+) -> SizingResult:
+    """Memory estimate for serving a model with vLLM. `dtype` is a precision (bf16, fp16, fp8,
+    int8, int4) or an endpoint quantisation (awq, gptq); `gpu_count` defaults to the smallest
+    tensor-parallel size that fits. `allowed_precisions` limits what `suggestion` may propose."""
+    dtype = QUANTIZATION_PRECISION.get(dtype, dtype)
+    _check(params_b, layers, kv_heads, head_dim, dtype, kv_dtype, context, concurrency,
+           gpu_memory_gib, gpu_memory_utilization, gpu_count)
+    result = _compute(params_b, layers, kv_heads, head_dim, dtype, kv_dtype, context,
+                      concurrency, gpu_memory_gib, gpu_memory_utilization, gpu_count)
+    _explain(result, params_b, layers, kv_heads, head_dim, gpu_memory_gib,
+             gpu_memory_utilization, allowed_precisions)
+    return result
+
+
+def _compute(params_b, layers, kv_heads, head_dim, dtype, kv_dtype, context, concurrency,
+             gpu_memory_gib, gpu_memory_utilization, gpu_count) -> SizingResult:
+    weights = params_b * 1e9 * WEIGHT_BYTES[dtype] / GIB
+    per_sequence = 2 * layers * kv_heads * head_dim * KV_BYTES[kv_dtype] * context / GIB
+    kv = per_sequence * concurrency
+    overhead = OVERHEAD_PER_GPU_GIB
+    usable = gpu_memory_gib * gpu_memory_utilization
+    tp = next((t for t in TENSOR_PARALLEL_SIZES if _per_gpu(weights, kv, overhead, t) <= usable),
+              None)
+    count = gpu_count or tp or 1
+    kv_budget = count * (usable - overhead) - weights
+    max_sequences = max(0, math.floor(kv_budget / per_sequence + 1e-9))
+    return SizingResult(
+        weights_gib=round(weights, 2),
+        kv_cache_gib=round(kv, 2),
+        kv_cache_per_sequence_gib=round(per_sequence, 3),
+        overhead_gib=overhead,
+        required_gib=round(weights + kv + overhead, 2),
+        usable_gib_per_gpu=round(usable, 2),
+        tensor_parallel=tp,
+        fits_single_gpu=tp == 1,
+        gpu_count=count,
+        per_gpu_gib=round(_per_gpu(weights, kv, overhead, count), 2),
+        fits=_per_gpu(weights, kv, overhead, count) <= usable,
+        max_sequences=max_sequences,
+        concurrency=concurrency,
+        context=context,
+        precision=dtype,
+        kv_dtype=kv_dtype,
+    )
+
+
+def _explain(r: SizingResult, params_b, layers, kv_heads, head_dim, gpu_memory_gib,
+             utilization, allowed_precisions) -> None:
+    """Fill in warnings and the quantisation suggestion."""
+    if r.tensor_parallel is None:
+        r.warnings.append(
+            f"Needs {r.required_gib} GiB: does not fit even on 8 GPUs of {gpu_memory_gib:g} GiB."
+        )
+    elif r.tensor_parallel > 1:
+        r.warnings.append(
+            f"Needs {r.tensor_parallel} GPUs per replica (tensor parallel): multi-GPU serving "
+            "costs more and is harder to run; a smaller precision or context may fit one GPU."
+        )
+    if not r.can_serve:
+        r.warnings.append(
+            f"On {r.gpu_count} GPU(s) the weights ({r.weights_gib} GiB) leave no room for one "
+            f"{r.context}-token sequence ({r.kv_cache_per_sequence_gib} GiB of KV cache): "
+            "vLLM would refuse to start."
+        )
+    elif not r.fits:
+        r.warnings.append(
+            f"On {r.gpu_count} GPU(s) only {r.max_sequences} of {r.concurrency} concurrent "
+            f"{r.context}-token sequences fit in the KV cache; the rest will queue."
+        )
+    if r.fits_single_gpu:
+        return
+    for precision, kv_dtype in _SUGGESTIONS:
+        if _PRECISION_RANK[precision] > _PRECISION_RANK[r.precision]:
+            continue
+        if (precision, kv_dtype) == (r.precision, r.kv_dtype) or (
+            kv_dtype == "auto" and r.kv_dtype == "fp8"
+        ):
+            continue
+        if allowed_precisions is not None and precision not in allowed_precisions:
+            continue
+        other = _compute(params_b, layers, kv_heads, head_dim, precision, kv_dtype, r.context,
+                         r.concurrency, gpu_memory_gib, utilization, 1)
+        if other.fits_single_gpu:
+            kv_text = " with an fp8 KV cache" if kv_dtype == "fp8" else ""
+            r.suggestion = (
+                f"Quantised to {precision}{kv_text} it fits one GPU "
+                f"({other.per_gpu_gib} of {other.usable_gib_per_gpu} GiB usable)."
+            )
+            return
+
+
+def size_for_spec(spec: dict[str, Any], concurrency: int | None = None) -> SizingResult:
+    """Size an endpoint spec (deployments.services.SPEC_FIELDS values: `model` a CatalogModel,
+    `gpu_type` a GpuType, `gpu_count`, `quantization`, `kv_cache_dtype`, `max_context_length`).
+    `concurrency` defaults to spec["concurrency"] or DEFAULT_CONCURRENCY."""
+    model, gpu_type = spec["model"], spec["gpu_type"]
+    allowed = tuple(
+        QUANTIZATION_PRECISION[q] for q in (model.allowed_quantizations or [])
+        if q in QUANTIZATION_PRECISION
+    )
+    return size(
+        params_b=float(model.parameters_b),
+        layers=model.num_layers,
+        kv_heads=model.num_kv_heads,
+        head_dim=model.head_dim,
+        dtype=precision_for(spec.get("quantization") or "bf16"),
+        kv_dtype=spec.get("kv_cache_dtype") or "auto",
+        context=int(spec.get("max_context_length") or model.native_context_length),
+        concurrency=int(concurrency or spec.get("concurrency") or DEFAULT_CONCURRENCY),
+        gpu_memory_gib=float(gpu_type.memory_gib),
+        gpu_count=int(spec.get("gpu_count") or 1),
+        allowed_precisions=allowed or None,
+    )
+
+
+def check_spec_fits(spec: dict[str, Any]) -> str | None:
+    """The reason a spec cannot be served on its GPUs, or None when vLLM will start."""
+    result = size_for_spec(spec, concurrency=1)
+    if result.can_serve:
+        return None
+    parts = [
+        f"{spec['model'].name} in {result.precision} needs {result.weights_gib} GiB for weights "
+        f"plus {result.kv_cache_per_sequence_gib} GiB of KV cache for one "
+        f"{result.context}-token sequence, but {result.gpu_count} x {spec['gpu_type'].name} "
+        f"give {round(result.gpu_count * (result.usable_gib_per_gpu - result.overhead_gib), 2)} "
+        "GiB after overhead."
+    ]
+    if result.tensor_parallel:
+        parts.append(f"Use {result.tensor_parallel} GPUs per replica.")
+    if result.suggestion:
+        parts.append(result.suggestion)
+    return " ".join(parts)
