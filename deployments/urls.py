@@ -1,8 +1,20 @@
 from django.urls import path
 
-from portal import metrics_views
+from . import views
 
 app_name = "deployments"
-urlpatterns: list = [
-    path("endpoints/<uuid:uuid>/metrics/", metrics_views.endpoint_metrics, name="endpoint_metrics"),
+urlpatterns = [
+    path("endpoints/", views.endpoint_list, name="endpoint_list"),
+    path("endpoints/new/", views.endpoint_create, name="endpoint_create"),
+    path("endpoints/new/estimate/", views.endpoint_estimate, name="endpoint_estimate"),
+    path("endpoints/<uuid:uuid>/", views.endpoint_detail, name="endpoint_detail"),
+    path("endpoints/<uuid:uuid>/status/", views.endpoint_status, name="endpoint_status"),
+    path("endpoints/<uuid:uuid>/scale/", views.endpoint_scale, name="endpoint_scale"),
+    path("endpoints/<uuid:uuid>/edit/", views.endpoint_edit, name="endpoint_edit"),
+    path("endpoints/<uuid:uuid>/stop/", views.endpoint_stop, name="endpoint_stop"),
+    path("endpoints/<uuid:uuid>/start/", views.endpoint_start, name="endpoint_start"),
+    path("endpoints/<uuid:uuid>/delete/", views.endpoint_delete, name="endpoint_delete"),
+    path("endpoints/<uuid:uuid>/approve/", views.endpoint_approve, name="endpoint_approve"),
+    path("endpoints/<uuid:uuid>/reject/", views.endpoint_reject, name="endpoint_reject"),
+    path("approvals/", views.approval_list, name="approval_list"),
 ]

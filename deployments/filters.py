@@ -1,0 +1,47 @@
+"""One FilterSet for the endpoint list page and GET /api/v1/endpoints/ (NetBox style)."""
+
+import django_filters
+from django.db.models import Q
+
+from .choices import CapacityType, EndpointStatus
+from .models import CatalogModel, Endpoint, GpuType
+
+
+class EndpointFilterSet(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="search", label="Search")
+    status = django_filters.MultipleChoiceFilter(choices=EndpointStatus.choices)
+    model = django_filters.ModelChoiceFilter(
+        queryset=CatalogModel.objects.all(), to_field_name="slug", label="Model"
+    )
+    gpu_type = django_filters.ModelChoiceFilter(
+        queryset=GpuType.objects.all(), to_field_name="name", label="GPU type"
+    )
+    capacity_type = django_filters.ChoiceFilter(choices=CapacityType.choices)
+    team = django_filters.CharFilter(field_name="team__slug", label="Team (slug)")
+    include_deleted = django_filters.BooleanFilter(
+        method="filter_deleted", label="Include deleted endpoints"
+    )
+
+    class Meta:
+        model = Endpoint
+        fields = ["q", "status", "model", "gpu_type", "capacity_type", "team"]
+
+    def search(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(
+            Q(name__icontains=value) | Q(model__name__icontains=value)
+            | Q(status_message__icontains=value)
+        )
+
+    def filter_deleted(self, queryset, name, value):
+        return queryset  # handled in `qs` so that the default hides deleted rows
+
+    @property
+    def qs(self):
+        queryset = super().qs
+        data = getattr(self.form, "cleaned_data", {}) if self.is_bound else {}
+        if not data.get("include_deleted") and EndpointStatus.DELETED not in (data.get("status") or []):
+            queryset = queryset.exclude(status=EndpointStatus.DELETED)
+        return queryset

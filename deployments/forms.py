@@ -1,0 +1,119 @@
+"""Forms of the endpoint pages: request, estimate preview, day-2 changes, approvals."""
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.forms.models import construct_instance
+
+from .models import CatalogModel, Endpoint, GpuType
+from .services import SPEC_FIELDS
+
+REQUEST_FIELDS = ["name", *SPEC_FIELDS]
+EDIT_FIELDS = ["model", "quantization", "kv_cache_dtype", "max_context_length", "gpu_type",
+               "gpu_count", "capacity_type", "target_queue_depth"]
+
+
+class _CatalogChoices(forms.ModelForm):
+    """Only enabled models and GPU types can be picked."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "model" in self.fields:
+            self.fields["model"].queryset = CatalogModel.objects.filter(enabled=True)
+            self.fields["model"].empty_label = "Choose a model…"
+        if "gpu_type" in self.fields:
+            self.fields["gpu_type"].queryset = GpuType.objects.filter(enabled=True)
+            self.fields["gpu_type"].empty_label = "Choose a GPU…"
+        for name in ("schedule_start", "schedule_end"):
+            if name in self.fields:
+                self.fields[name].widget = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+
+    def clean(self):
+        data = super().clean()
+        model, quant = data.get("model"), data.get("quantization")
+        if model and quant and quant not in (model.allowed_quantizations or []):
+            self.add_error("quantization", f"{model.name} allows "
+                           f"{', '.join(model.allowed_quantizations)}, not {quant}.")
+        context = data.get("max_context_length")
+        if model and context and context > model.native_context_length:
+            self.add_error("max_context_length",
+                           f"{model.name} supports at most {model.native_context_length:,} tokens.")
+        return data
+
+    def _post_clean(self):
+        """ModelForm's _post_clean without constraint checks: Model.clean() reports min > max
+        on the field, and the service reports duplicate names with a clear message."""
+        exclude = self._get_validation_exclusions()
+        try:
+            self.instance = construct_instance(self, self.instance, self._meta.fields)
+        except ValidationError as exc:
+            self._update_errors(exc)
+        try:
+            self.instance.full_clean(exclude=exclude, validate_unique=False,
+                                     validate_constraints=False)
+        except ValidationError as exc:
+            self._update_errors(exc)
+
+
+class EndpointForm(_CatalogChoices):
+    """The request form; the same fields drive the live estimate."""
+
+    class Meta:
+        model = Endpoint
+        fields = REQUEST_FIELDS
+        labels = {
+            "gpu_count": "GPUs per replica",
+            "max_context_length": "Max context length (tokens)",
+            "kv_cache_dtype": "KV cache dtype",
+            "target_queue_depth": "Target queue depth per replica",
+            "schedule_enabled": "Scale to zero outside working hours",
+            "schedule_timezone": "Time zone",
+            "schedule_start": "Working hours start",
+            "schedule_end": "Working hours end",
+            "schedule_weekdays_only": "Weekdays only",
+        }
+        help_texts = {
+            "capacity_type": "Spot is cheaper but nodes can be reclaimed at short notice.",
+            "max_context_length": "Longest prompt + answer a request may use.",
+        }
+
+
+class EndpointEditForm(_CatalogChoices):
+    """Change the spec of a running endpoint (a new generation is rolled out)."""
+
+    class Meta:
+        model = Endpoint
+        fields = EDIT_FIELDS
+        labels = EndpointForm.Meta.labels
+
+
+class EndpointScaleForm(forms.Form):
+    min_replicas = forms.IntegerField(min_value=0, max_value=100, label="Min replicas")
+    max_replicas = forms.IntegerField(min_value=1, max_value=100, label="Max replicas")
+
+    def clean(self):
+        data = super().clean()
+        low, high = data.get("min_replicas"), data.get("max_replicas")
+        if low is not None and high is not None and low > high:
+            self.add_error("min_replicas", "Minimum replicas cannot be above maximum replicas.")
+        return data
+
+
+class EndpointRejectForm(forms.Form):
+    reason = forms.CharField(
+        max_length=500, required=True, widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Tell the requester why, so they can change the request.",
+    )
+
+
+class EndpointDeleteForm(forms.Form):
+    confirm_name = forms.CharField(label="Type the endpoint name to confirm", max_length=60)
+
+    def __init__(self, *args, endpoint: Endpoint, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.endpoint = endpoint
+
+    def clean_confirm_name(self):
+        value = self.cleaned_data["confirm_name"].strip()
+        if value != self.endpoint.name:
+            raise forms.ValidationError(f"Type {self.endpoint.name!r} to delete this endpoint.")
+        return value

@@ -1,0 +1,318 @@
+"""Endpoint pages: list, request (with live estimate), detail + live status, day-2 actions,
+approvals inbox. Thin: parse input, call a service, render."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from portal.access import can_admin, can_write, scope_to_user
+from portal.htmx import HTMX_STOP_POLLING, hx_redirect, is_partial
+
+from . import services
+from .errors import DeploymentError
+from .filters import EndpointFilterSet
+from .forms import (
+    EndpointDeleteForm,
+    EndpointEditForm,
+    EndpointForm,
+    EndpointRejectForm,
+    EndpointScaleForm,
+)
+from .models import Endpoint
+
+PAGE_SIZE = 25
+TIMELINE_LENGTH = 30
+
+
+def _endpoints_for(user):
+    return scope_to_user(Endpoint.objects.all(), user).select_related(
+        "team", "model", "gpu_type", "requested_by"
+    )
+
+
+def _get_endpoint(request, uuid) -> Endpoint:
+    """The endpoint if the user's team owns it; 404 otherwise (never 403, see access.py)."""
+    from django.http import Http404
+
+    endpoint = _endpoints_for(request.user).filter(uuid=uuid).first()
+    if endpoint is None:
+        raise Http404("No such endpoint")
+    return endpoint
+
+
+def _require_write(request, endpoint: Endpoint) -> None:
+    if not can_write(request.user, endpoint.team):
+        raise PermissionDenied("Viewers cannot change this team's endpoints.")
+
+
+def _require_approver(request, endpoint: Endpoint) -> None:
+    if not can_admin(request.user, endpoint.team):
+        raise PermissionDenied("Only team admins and platform staff can approve requests.")
+
+
+def _form_error(form, exc: Exception) -> None:
+    """Put a service error next to its field (or at the top of the form)."""
+    if isinstance(exc, ValidationError):
+        for field, errors in exc.message_dict.items() if hasattr(exc, "error_dict") else \
+                [(None, exc.messages)]:
+            for error in errors:
+                form.add_error(field if field in form.fields else None, error)
+        return
+    form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+
+
+# --- list and request --------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def endpoint_list(request):
+    team = request.team
+    queryset = _endpoints_for(request.user).filter(team=team).order_by("name")
+    filterset = EndpointFilterSet(request.GET or None, queryset=queryset)
+    page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {"filterset": filterset, "page": page, "team": team,
+               "can_request": team is not None and can_write(request.user, team)}
+    if is_partial(request):
+        return render(request, "deployments/partials/endpoint_table.html", context)
+    return render(request, "deployments/endpoint_list.html", context)
+
+
+def _sizing(spec: dict):
+    try:
+        from .sizing import size_for_spec
+    except ImportError:
+        return None
+    try:
+        return size_for_spec(spec)
+    except (KeyError, TypeError, ValueError, ArithmeticError):
+        return None
+
+
+def _estimate_context(team, form) -> dict:
+    """Estimate for whatever part of the form is valid so far; never raises on bad input."""
+    form.is_valid()
+    data = getattr(form, "cleaned_data", {})
+    if team is None or not data.get("gpu_type"):
+        return {"estimate": None, "sizing": None}
+    spec = {f: data.get(f) for f in services.SPEC_FIELDS}
+    spec.setdefault("capacity_type", None)
+    estimate = services.estimate_request(team, spec)
+    sizing = _sizing(spec) if data.get("model") and data.get("quantization") \
+        and data.get("max_context_length") else None
+    return {"estimate": estimate, "sizing": sizing}
+
+
+@login_required
+@require_GET
+def endpoint_estimate(request):
+    form = EndpointForm(request.GET)
+    context = {"team": request.team, **_estimate_context(request.team, form)}
+    return render(request, "deployments/partials/endpoint_estimate.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def endpoint_create(request):
+    team = request.team
+    if team is None:
+        messages.error(request, "You are not in a team yet; ask a team admin to add you.")
+        return redirect("portal:home")
+    if request.method == "POST" and not can_write(request.user, team):
+        raise PermissionDenied("Viewers cannot request endpoints.")
+    form = EndpointForm(request.POST or None, initial={"min_replicas": 1, "max_replicas": 1})
+    if request.method == "POST" and form.is_valid():
+        try:
+            endpoint = services.request_endpoint(team, request.user, form.cleaned_data)
+        except (DeploymentError, ValidationError) as exc:
+            _form_error(form, exc)
+        else:
+            verb = "is waiting for approval" if endpoint.status == "pending_approval" \
+                else "was approved and is being deployed"
+            messages.success(request, f"Endpoint {endpoint.name} {verb}.")
+            url = reverse("deployments:endpoint_detail", args=[endpoint.uuid])
+            return hx_redirect(url) if is_partial(request) else redirect(url)
+    context = {"form": form, "team": team, "can_write": can_write(request.user, team),
+               **(_estimate_context(team, form) if form.is_bound else {})}
+    if is_partial(request):
+        return render(request, "deployments/partials/endpoint_form.html", context)
+    return render(request, "deployments/endpoint_create.html", context)
+
+
+# --- detail and live status ---------------------------------------------------------------
+
+
+def _detail_context(request, endpoint: Endpoint, **forms) -> dict:
+    return {
+        "endpoint": endpoint,
+        "events": endpoint.events.select_related("actor")[:TIMELINE_LENGTH],
+        "can_write": can_write(request.user, endpoint.team),
+        "can_approve": can_admin(request.user, endpoint.team),
+        "scale_form": forms.get("scale_form") or EndpointScaleForm(
+            initial={"min_replicas": endpoint.min_replicas, "max_replicas": endpoint.max_replicas}),
+        "edit_form": forms.get("edit_form") or EndpointEditForm(instance=endpoint),
+        "delete_form": forms.get("delete_form") or EndpointDeleteForm(endpoint=endpoint),
+        "reject_form": forms.get("reject_form") or EndpointRejectForm(),
+        "open_panel": forms.get("open_panel", ""),
+    }
+
+
+@login_required
+@require_GET
+def endpoint_detail(request, uuid):
+    endpoint = _get_endpoint(request, uuid)
+    return render(request, "deployments/endpoint_detail.html", _detail_context(request, endpoint))
+
+
+@login_required
+@require_GET
+def endpoint_status(request, uuid):
+    """The live status fragment; 286 tells htmx to stop polling once the status is final."""
+    endpoint = _get_endpoint(request, uuid)
+    context = {"endpoint": endpoint,
+               "events": endpoint.events.select_related("actor")[:TIMELINE_LENGTH]}
+    status = HTMX_STOP_POLLING if endpoint.is_final and is_partial(request) else 200
+    return render(request, "deployments/partials/endpoint_status.html", context, status=status)
+
+
+# --- day-2 actions ------------------------------------------------------------------------
+
+
+def _done(request, endpoint: Endpoint, message: str):
+    messages.success(request, message)
+    url = reverse("deployments:endpoint_detail", args=[endpoint.uuid])
+    return hx_redirect(url) if is_partial(request) else redirect(url)
+
+
+def _failed(request, endpoint: Endpoint, **forms):
+    return render(request, "deployments/endpoint_detail.html",
+                  _detail_context(request, endpoint, **forms))
+
+
+@login_required
+@require_POST
+def endpoint_scale(request, uuid):
+    endpoint = _get_endpoint(request, uuid)
+    _require_write(request, endpoint)
+    form = EndpointScaleForm(request.POST)
+    if form.is_valid():
+        try:
+            services.scale_endpoint(endpoint, request.user, form.cleaned_data["min_replicas"],
+                                    form.cleaned_data["max_replicas"])
+        except (DeploymentError, ValidationError) as exc:
+            _form_error(form, exc)
+        else:
+            return _done(request, endpoint, "Scaling requested.")
+    return _failed(request, endpoint, scale_form=form, open_panel="scale")
+
+
+@login_required
+@require_POST
+def endpoint_edit(request, uuid):
+    endpoint = _get_endpoint(request, uuid)
+    _require_write(request, endpoint)
+    form = EndpointEditForm(request.POST, instance=_get_endpoint(request, uuid))
+    if form.is_valid():
+        try:
+            services.update_endpoint(endpoint, request.user, form.cleaned_data)
+        except (DeploymentError, ValidationError) as exc:
+            _form_error(form, exc)
+        else:
+            return _done(request, endpoint, "Change requested; a new revision is rolling out.")
+    endpoint = _get_endpoint(request, uuid)
+    return _failed(request, endpoint, edit_form=form, open_panel="edit")
+
+
+def _simple_action(request, uuid, action, message: str):
+    endpoint = _get_endpoint(request, uuid)
+    _require_write(request, endpoint)
+    try:
+        action(endpoint, request.user)
+    except DeploymentError as exc:
+        messages.error(request, exc.message)
+        url = reverse("deployments:endpoint_detail", args=[endpoint.uuid])
+        return hx_redirect(url) if is_partial(request) else redirect(url)
+    return _done(request, endpoint, message)
+
+
+@login_required
+@require_POST
+def endpoint_stop(request, uuid):
+    return _simple_action(request, uuid, services.stop_endpoint,
+                          "Stopping: replicas scale to zero; the spec is kept.")
+
+
+@login_required
+@require_POST
+def endpoint_start(request, uuid):
+    return _simple_action(request, uuid, services.start_endpoint, "Starting again.")
+
+
+@login_required
+@require_POST
+def endpoint_delete(request, uuid):
+    endpoint = _get_endpoint(request, uuid)
+    _require_write(request, endpoint)
+    form = EndpointDeleteForm(request.POST, endpoint=endpoint)
+    if not form.is_valid():
+        return _failed(request, endpoint, delete_form=form, open_panel="delete")
+    services.delete_endpoint(endpoint, request.user)
+    return _done(request, endpoint, f"Endpoint {endpoint.name} is being deleted.")
+
+
+# --- approvals ----------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def approval_list(request):
+    pending = services.pending_approvals_for(request.user).order_by("created_at")
+    page = Paginator(pending, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "deployments/approval_list.html",
+                  {"page": page, "reject_form": EndpointRejectForm()})
+
+
+def _after_decision(request, endpoint: Endpoint):
+    target = request.POST.get("next") or ""
+    if target != "detail":
+        url = reverse("deployments:approval_list")
+    else:
+        url = reverse("deployments:endpoint_detail", args=[endpoint.uuid])
+    return hx_redirect(url) if is_partial(request) else redirect(url)
+
+
+@login_required
+@require_POST
+def endpoint_approve(request, uuid):
+    endpoint = _get_endpoint(request, uuid)
+    _require_approver(request, endpoint)
+    try:
+        services.approve_endpoint(endpoint, request.user)
+    except DeploymentError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Approved {endpoint}; it is being deployed.")
+    return _after_decision(request, endpoint)
+
+
+@login_required
+@require_POST
+def endpoint_reject(request, uuid):
+    endpoint = _get_endpoint(request, uuid)
+    _require_approver(request, endpoint)
+    form = EndpointRejectForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give a reason so the requester knows what to change.")
+        return _after_decision(request, endpoint)
+    try:
+        services.reject_endpoint(endpoint, request.user, form.cleaned_data["reason"])
+    except DeploymentError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Rejected {endpoint}.")
+    return _after_decision(request, endpoint)

@@ -1,0 +1,87 @@
+"""Presentation helpers: status badges, money and GPU-hours. No queries, no business rules."""
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from django import template
+from django.conf import settings
+from django.utils.html import format_html
+
+from deployments.choices import FINAL_STATUSES, STATUS_COLOURS, EndpointStatus
+
+register = template.Library()
+
+# A glyph next to the colour so status never depends on colour alone.
+_STATUS_ICONS = {
+    "green": "●",
+    "blue": "◔",
+    "amber": "◷",
+    "red": "✕",
+    "grey": "○",
+}
+
+
+@register.simple_tag
+def status_badge(status: str) -> str:
+    """<span class="badge badge-green">● Ready</span> from an EndpointStatus value."""
+    try:
+        label = EndpointStatus(status).label
+    except ValueError:
+        label = str(status or "Unknown")
+    colour = STATUS_COLOURS.get(status, "grey")
+    busy = "" if status in FINAL_STATUSES else " badge-busy"
+    return format_html(
+        '<span class="badge badge-{}{}" data-status="{}"><span aria-hidden="true">{}</span> {}</span>',
+        colour, busy, status, _STATUS_ICONS.get(colour, "○"), label,
+    )
+
+
+@register.filter
+def money(value, currency: str | None = None) -> str:
+    """1234.5 -> "$1,234.50" (USD) or "1,234.50 EUR"; empty for None."""
+    if value is None or value == "":
+        return "—"
+    try:
+        amount = Decimal(value).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    except (InvalidOperation, TypeError, ValueError):
+        return str(value)
+    currency = currency or settings.BILLING_CURRENCY
+    text = f"{amount:,.2f}"
+    if amount < 0:
+        text = text[1:]
+        sign = "-"
+    else:
+        sign = ""
+    if currency == "USD":
+        return f"{sign}${text}"
+    return f"{sign}{text} {currency}"
+
+
+@register.filter
+def gpu_hours(seconds) -> str:
+    """Integer GPU-seconds -> "12.5 GPU-h"."""
+    if seconds in (None, ""):
+        return "—"
+    try:
+        hours = Decimal(int(seconds)) / Decimal(3600)
+    except (TypeError, ValueError):
+        return str(seconds)
+    return f"{hours.quantize(Decimal('0.1'), rounding=ROUND_HALF_UP):,} GPU-h"
+
+
+@register.filter
+def duration(seconds) -> str:
+    """Seconds -> "3m 12s" / "2h 5m" / "4d 1h"."""
+    if seconds in (None, ""):
+        return ""
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, sec = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m {sec}s" if sec else f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h" if hours else f"{days}d"
+
