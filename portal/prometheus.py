@@ -140,6 +140,17 @@ class PrometheusClient:
             for s in data.get("result", [])
         ]
 
+    def series(self, match: str, start: Timestamp, end: Timestamp) -> list[dict[str, str]]:
+        """Label sets of the series matching ``match`` with samples in [start, end].
+
+        Answered from the TSDB index without reading samples, so it is cheap even over a
+        month (billing uses it for kube_pod_labels / kube_node_labels)."""
+        params = {"match[]": match, "start": _fmt_time(to_unix(start)), "end": _fmt_time(to_unix(end))}
+        data = self._get("series", params)
+        if not isinstance(data, list):
+            raise PrometheusUnavailable("Unexpected series answer")
+        return [dict(s) for s in data]
+
     # ------------------------------------------------------------------ HTTP
     def _get(self, kind: str, params: dict[str, str]) -> dict:
         key = self._cache_key(kind, params)

@@ -209,6 +209,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "sync-statuses": {"task": "deployments.sync_statuses", "schedule": 30.0},
     "collect-gpu-usage": {"task": "billing.collect_gpu_usage", "schedule": 3600.0},
+    "close-month": {"task": "billing.close_previous_month", "schedule": 6 * 3600.0},
 }
 
 # --- Kubernetes ----------------------------------------------------------------------------
@@ -241,6 +242,15 @@ CACHES = {
 # --- Billing -------------------------------------------------------------------------------
 BILLING_CURRENCY = env("BILLING_CURRENCY", "USD")
 HOURS_PER_MONTH = 730
+# kube-state-metrics / DCGM scrape interval: every stored sample stands for this many seconds.
+BILLING_SCRAPE_INTERVAL_SECONDS = env_float("BILLING_SCRAPE_INTERVAL_SECONDS", 30.0)
+# Extra label matchers added to every billing query, e.g. 'cluster="prod"'.
+BILLING_PROMQL_SELECTOR = env("BILLING_PROMQL_SELECTOR", "")
+# Prometheus >= 3 range selectors are left-open (t-r, t]; 2.x are closed [t-r, t].
+BILLING_LEFT_OPEN_RANGES = env_bool("BILLING_LEFT_OPEN_RANGES", False)
+BILLING_PROMETHEUS_TIMEOUT = env_float("BILLING_PROMETHEUS_TIMEOUT", 120.0)
+# Hours re-collected by each hourly run (late scrapes and restarts of Prometheus land late).
+BILLING_RECOLLECT_HOURS = env_int("BILLING_RECOLLECT_HOURS", 3)
 
 LOGGING = {
     "version": 1,
