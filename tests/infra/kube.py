@@ -355,6 +355,13 @@ class ControlPlane:
 
         return config.new_client_from_config(config_file=str(self.kubeconfig_path))
 
+    def dynamic_client(self):
+        """``kubernetes.dynamic.DynamicClient`` with its discovery cache inside the workdir
+        (the default cache in /tmp is keyed by host:port and could be stale across runs)."""
+        from kubernetes import dynamic
+
+        return dynamic.DynamicClient(self.api_client(), cache_file=str(self.workdir / "discovery-cache.json"))
+
     def install_crds(self, paths, timeout: float = 60.0):
         """Create (or replace) the CRDs in ``paths`` and wait until all are Established and served."""
         from kubernetes import client

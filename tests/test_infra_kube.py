@@ -1,0 +1,213 @@
+"""The real kube-apiserver fixture: KServe + KEDA CRDs, server-side apply, status, watch,
+CRD validation, RBAC, and an apiserver restart on the same etcd."""
+
+import json
+import threading
+import time
+
+import pytest
+from kubernetes import client, watch
+from kubernetes.client.rest import ApiException
+
+pytestmark = pytest.mark.cluster
+
+KSERVE = ("serving.kserve.io", "v1beta1", "inferenceservices")
+KEDA = ("keda.sh", "v1alpha1", "scaledobjects")
+
+
+def inference_service(name: str, namespace: str) -> dict:
+    """What ModelPort renders for a vLLM endpoint (KServe huggingface runtime, vLLM backend)."""
+    return {
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": {
+            "name": name, "namespace": namespace,
+            "labels": {"modelport.io/team": "search", "modelport.io/endpoint": name},
+            "annotations": {"serving.kserve.io/deploymentMode": "RawDeployment",
+                            "serving.kserve.io/autoscalerClass": "external"},
+        },
+        "spec": {"predictor": {
+            "minReplicas": 1, "maxReplicas": 3,
+            "nodeSelector": {"node.kubernetes.io/instance-type": "g6e.xlarge",
+                             "karpenter.sh/capacity-type": "on-demand"},
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+            "model": {
+                "modelFormat": {"name": "huggingface"},
+                "runtime": "kserve-huggingfaceserver",
+                "storageUri": "hf://meta-llama/Llama-3.1-8B-Instruct",
+                "args": ["--backend=vllm", "--max-model-len=8192", "--gpu-memory-utilization=0.90",
+                         "--enable-prefix-caching"],
+                "resources": {"requests": {"cpu": "4", "memory": "32Gi", "nvidia.com/gpu": "1"},
+                              "limits": {"cpu": "8", "memory": "48Gi", "nvidia.com/gpu": "1"}},
+            },
+        }},
+    }
+
+
+def scaled_object(name: str, namespace: str) -> dict:
+    return {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": {"name": f"{name}-predictor", "namespace": namespace},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": f"{name}-predictor"},
+            "minReplicaCount": 1, "maxReplicaCount": 3, "pollingInterval": 15, "cooldownPeriod": 300,
+            "triggers": [{"type": "prometheus", "metadata": {
+                "serverAddress": "http://prometheus.monitoring:9090",
+                "query": f'sum(vllm:num_requests_waiting{{namespace="{namespace}",model_name="{name}"}})',
+                "threshold": "5"}}],
+        },
+    }
+
+
+def test_server_reports_pinned_version(kube_cluster):
+    version = kube_cluster.get_json("/version")
+    assert version["gitVersion"].startswith("v1.")
+    assert version["major"] == "1" and version["gitVersion"] != "v0.0.0-master+$Format:%H$"
+
+
+def test_crds_established(kube_cluster, kube_api_client):
+    names = {c.metadata.name for c in client.ApiextensionsV1Api(kube_api_client).list_custom_resource_definition().items}
+    assert {"inferenceservices.serving.kserve.io", "servingruntimes.serving.kserve.io",
+            "clusterservingruntimes.serving.kserve.io", "scaledobjects.keda.sh",
+            "triggerauthentications.keda.sh"} <= names
+
+
+def test_inference_service_lifecycle(kube_cluster, kube_api_client, kube_namespace):
+    ns, name = kube_namespace, "llama"
+    dyn = kube_cluster.dynamic_client()
+    isvcs = dyn.resources.get(api_version="serving.kserve.io/v1beta1", kind="InferenceService")
+    scaled = dyn.resources.get(api_version="keda.sh/v1alpha1", kind="ScaledObject")
+
+    applied = isvcs.server_side_apply(body=inference_service(name, ns), namespace=ns, field_manager="modelport")
+    scaled.server_side_apply(body=scaled_object(name, ns), namespace=ns, field_manager="modelport")
+
+    custom = client.CustomObjectsApi(kube_api_client)
+    got = custom.get_namespaced_custom_object(*KSERVE[:2], ns, KSERVE[2], name)
+    pred = got["spec"]["predictor"]
+    assert pred["model"]["args"][0] == "--backend=vllm"
+    assert pred["model"]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert pred["nodeSelector"]["karpenter.sh/capacity-type"] == "on-demand"
+    assert [m["manager"] for m in got["metadata"]["managedFields"]] == ["modelport"]
+    assert got["metadata"]["managedFields"][0]["operation"] == "Apply"
+    so = custom.get_namespaced_custom_object(*KEDA[:2], ns, KEDA[2], f"{name}-predictor")
+    assert so["spec"]["scaleTargetRef"]["name"] == "llama-predictor"
+    assert so["spec"]["triggers"][0]["metadata"]["threshold"] == "5"
+
+    # re-applying the same object is a no-op (same resourceVersion)
+    again = isvcs.server_side_apply(body=inference_service(name, ns), namespace=ns, field_manager="modelport")
+    assert again.metadata.resourceVersion == applied.metadata.resourceVersion
+
+    # watch from the current resourceVersion, then patch status as the KServe controller would
+    rv = got["metadata"]["resourceVersion"]
+    events = []
+    w = watch.Watch()
+
+    def consume():
+        for ev in w.stream(custom.list_namespaced_custom_object, *KSERVE[:2], ns, KSERVE[2],
+                           resource_version=rv, timeout_seconds=20):
+            events.append(ev)
+            conds = {c["type"]: c["status"] for c in ev["object"].get("status", {}).get("conditions", [])}
+            if conds.get("Ready") == "True":
+                w.stop()
+
+    t = threading.Thread(target=consume)
+    t.start()
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    status = {"status": {
+        "observedGeneration": got["metadata"]["generation"],
+        "url": f"http://{name}-{ns}.example.com",
+        "address": {"url": f"http://{name}-predictor.{ns}.svc.cluster.local"},
+        "deploymentMode": "RawDeployment",
+        "conditions": [
+            {"type": "IngressReady", "status": "True", "lastTransitionTime": now},
+            {"type": "PredictorReady", "status": "True", "lastTransitionTime": now},
+            {"type": "Ready", "status": "True", "lastTransitionTime": now},
+        ],
+    }}
+    patched = custom.patch_namespaced_custom_object_status(*KSERVE[:2], ns, KSERVE[2], name, status)
+    t.join(25)
+    assert not t.is_alive()
+    assert events and events[-1]["type"] == "MODIFIED"
+    assert events[-1]["object"]["status"]["url"] == f"http://{name}-{ns}.example.com"
+    # the status subresource does not touch spec or bump generation
+    assert patched["metadata"]["generation"] == got["metadata"]["generation"]
+    assert patched["spec"] == got["spec"]
+
+
+INVALID = [
+    (("spec", "predictor", "minReplicas"), "two",
+     'spec.predictor.minReplicas: Invalid value: "string": spec.predictor.minReplicas in body must be of type integer'),
+    (("spec", "predictor", "model", "args"), "--backend=vllm",
+     'spec.predictor.model.args: Invalid value: "string": spec.predictor.model.args in body must be of type array'),
+]
+
+
+def _broken(ns, path, value):
+    body = inference_service("bad", ns)
+    node = body
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return body
+
+
+@pytest.mark.parametrize(("path", "value", "message"), INVALID)
+def test_apiserver_rejects_invalid_object_with_crd_message(kube_cluster, kube_namespace, path, value, message):
+    isvcs = kube_cluster.dynamic_client().resources.get(api_version="serving.kserve.io/v1beta1",
+                                                        kind="InferenceService")
+    with pytest.raises(Exception) as exc:
+        isvcs.create(body=_broken(kube_namespace, path, value), namespace=kube_namespace)
+    assert exc.value.status == 422
+    detail = json.loads(exc.value.body)
+    assert detail["reason"] == "Invalid"
+    assert message in detail["message"]
+
+
+@pytest.mark.parametrize(("path", "value", "message"), INVALID)
+def test_server_side_apply_of_wrong_type_is_a_500(kube_cluster, kube_namespace, path, value, message):
+    """Real apiserver behaviour (1.36): with server-side apply a wrong field *type* fails while
+    building the typed patch -> HTTP 500 with a plain message, not a 422 Status. Adapters must
+    not treat every 500 from apply as transient."""
+    isvcs = kube_cluster.dynamic_client().resources.get(api_version="serving.kserve.io/v1beta1",
+                                                        kind="InferenceService")
+    with pytest.raises(Exception) as exc:
+        isvcs.server_side_apply(body=_broken(kube_namespace, path, value), namespace=kube_namespace,
+                                field_manager="modelport")
+    assert exc.value.status == 500
+    assert "failed to create typed patch object" in json.loads(exc.value.body)["message"]
+    assert ".".join(("", *path)) in json.loads(exc.value.body)["message"]
+
+
+def test_keda_scaled_object_validation(kube_cluster, kube_namespace):
+    so = scaled_object("bad", kube_namespace)
+    del so["spec"]["scaleTargetRef"]["name"]
+    scaled = kube_cluster.dynamic_client().resources.get(api_version="keda.sh/v1alpha1", kind="ScaledObject")
+    with pytest.raises(Exception) as exc:
+        scaled.server_side_apply(body=so, namespace=kube_namespace, field_manager="modelport")
+    assert exc.value.status == 422
+    assert "spec.scaleTargetRef.name: Required value" in json.loads(exc.value.body)["message"]
+
+
+def test_rbac_is_enforced(kube_cluster, kube_namespace):
+    api = kube_cluster.api_client()
+    api.set_default_header("Impersonate-User", "nobody")
+    with pytest.raises(ApiException) as exc:
+        client.CoreV1Api(api).list_namespaced_config_map(kube_namespace)
+    assert exc.value.status == 403
+
+
+def test_apiserver_restart_keeps_data(kube_cluster, kube_api_client, kube_namespace):
+    core = client.CoreV1Api(kube_api_client)
+    core.create_namespaced_config_map(kube_namespace, client.V1ConfigMap(
+        metadata=client.V1ObjectMeta(name="survivor"), data={"k": "v"}))
+    port = kube_cluster.port
+    kube_cluster.stop_apiserver()
+    try:
+        with pytest.raises(Exception):
+            client.CoreV1Api(kube_cluster.api_client()).read_namespace(kube_namespace, _request_timeout=2)
+    finally:
+        kube_cluster.start_apiserver()
+    assert kube_cluster.port == port
+    # the same client (same kubeconfig, CA, token) works again
+    assert core.read_namespaced_config_map("survivor", kube_namespace).data == {"k": "v"}
