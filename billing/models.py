@@ -58,8 +58,8 @@ class UsageRecord(models.Model):
     Allocated rows: one per (hour, team, endpoint, instance type, capacity type). Idle rows
     (capacity of GPU nodes nobody requested): team and endpoint keys are empty. The collector
     rewrites whole hours, so re-collecting an hour overwrites its rows (never adds to them).
-    `cost` is None when the node's offering has no price: such hours are reported, never
-    priced at zero.
+    GPU time on an offering without a price goes to `unpriced_gpu_seconds`: it is reported,
+    never priced at zero.
     """
 
     hour = models.DateTimeField(help_text="Start of the UTC hour.")
@@ -82,7 +82,13 @@ class UsageRecord(models.Model):
     used_gpu_seconds = models.BigIntegerField(
         null=True, blank=True, help_text="Busy GPU time from DCGM; empty when DCGM had no data."
     )
-    cost = models.DecimalField(max_digits=16, decimal_places=6, null=True, blank=True)
+    cost = models.DecimalField(
+        max_digits=16, decimal_places=6, default=Decimal("0"),
+        help_text="Cost of the priced GPU time (the rest is in unpriced_gpu_seconds).",
+    )
+    unpriced_gpu_seconds = models.BigIntegerField(
+        default=0, help_text="GPU time on offerings missing from the price table."
+    )
     prompt_tokens = models.BigIntegerField(default=0)
     generation_tokens = models.BigIntegerField(default=0)
     collected_at = models.DateTimeField(auto_now=True)
@@ -107,7 +113,7 @@ class UsageRecord(models.Model):
 
     @property
     def priced(self) -> bool:
-        return self.cost is not None
+        return self.unpriced_gpu_seconds == 0
 
 
 class IdlePolicy(models.TextChoices):

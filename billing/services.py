@@ -1,0 +1,608 @@
+"""GPU cost chargeback: measure GPU time from Prometheus, price it, store it, close months.
+
+The flow (see billing/queries.py for how GPU time is integrated):
+
+1. ``fetch_usage`` asks Prometheus, per window (an hour, or part of one), for the GPU-request
+   samples of every scheduled pod, the GPU capacity of every node, DCGM busy ratios and vLLM
+   token counters, plus the label sets of pods, namespaces and nodes (series API, no samples).
+   Where a price changes inside a window, it also asks for the part before the change.
+2. ``compute_usage`` (pure) attributes each pod to a team and endpoint, turns samples into
+   integer GPU-seconds, prices each piece at the node offering's rate in force at that time
+   (÷ GPUs per node), and computes idle capacity per node. Money is ``Decimal`` throughout.
+3. ``collect_gpu_usage`` writes the rows: the whole hour is rewritten (upsert on the unique
+   key, stale keys deleted) inside one transaction, so running it twice changes nothing and a
+   re-run after late scrapes corrects the hour without double counting.
+4. ``close_month`` freezes one immutable ``Statement`` per team (compare-and-set on
+   ``Chargeback.status``); ``reopen_month`` (staff) bumps the version.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid as uuid_lib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from datetime import timezone as dt_timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any, Iterable
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from deployments.choices import CapacityType
+from deployments.models import Endpoint, InstanceOffering
+from portal.models import Team
+
+from . import queries
+from .models import GpuRate, UsageKind, UsageRecord
+
+log = logging.getLogger(__name__)
+
+HOUR = timedelta(hours=1)
+SECONDS_PER_HOUR = Decimal(3600)
+UNKNOWN = "unknown"
+
+
+class ChargebackError(Exception):
+    """Bad input to a chargeback use case (shown to the user as is)."""
+
+
+# --- price table -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Offering:
+    instance_type: str
+    gpus_per_node: int
+    gpu_type: str = ""
+
+
+class PriceTable:
+    """Node prices per (instance type, capacity type) with history, and GPUs per node.
+
+    ``rates[(instance_type, capacity_type)]`` is a list of ``(effective_from, node_hourly_price)``
+    sorted by time; the rate in force at ``t`` is the last one with ``effective_from <= t``.
+    """
+
+    def __init__(self, offerings: dict[str, Offering], rates: dict[tuple[str, str], list[tuple[datetime, Decimal]]]):
+        self.offerings = offerings
+        self.rates = {key: sorted(history) for key, history in rates.items()}
+
+    @classmethod
+    def from_db(cls) -> "PriceTable":
+        offerings = {
+            o.instance_type: Offering(o.instance_type, o.gpus_per_node, o.gpu_type.name)
+            for o in InstanceOffering.objects.select_related("gpu_type")
+        }
+        rates: dict[tuple[str, str], list[tuple[datetime, Decimal]]] = defaultdict(list)
+        for instance_type, capacity_type, price, since in GpuRate.objects.values_list(
+            "offering__instance_type", "capacity_type", "hourly_price", "effective_from"
+        ):
+            rates[(instance_type, capacity_type)].append((since, price))
+        return cls(offerings, rates)
+
+    @classmethod
+    def from_entries(cls, entries: Any) -> "PriceTable":
+        """From ``[{"instance_type", "capacity_type", "gpus_per_node", "hourly_price"}]`` (one
+        constant price per offering, e.g. ``chargeback --prices FILE``). Raises ChargebackError."""
+        if not isinstance(entries, list) or not entries:
+            raise ChargebackError("The price list must be a non-empty JSON list of objects.")
+        offerings: dict[str, Offering] = {}
+        rates: dict[tuple[str, str], list[tuple[datetime, Decimal]]] = {}
+        since = datetime(1970, 1, 1, tzinfo=dt_timezone.utc)
+        for i, entry in enumerate(entries):
+            instance_type, capacity_type, gpus, price = _parse_price_entry(i, entry)
+            known = offerings.get(instance_type)
+            if known is not None and known.gpus_per_node != gpus:
+                raise ChargebackError(f"Price entry {i}: {instance_type} has two different gpus_per_node values.")
+            if (instance_type, capacity_type) in rates:
+                raise ChargebackError(f"Price entry {i}: {instance_type} {capacity_type} is listed twice.")
+            offerings[instance_type] = Offering(instance_type, gpus)
+            rates[(instance_type, capacity_type)] = [(since, price)]
+        return cls(offerings, rates)
+
+    def node_price(self, instance_type: str, capacity_type: str, at: datetime) -> Decimal | None:
+        price = None
+        for since, value in self.rates.get((instance_type, capacity_type), ()):
+            if since > at:
+                break
+            price = value
+        return price
+
+    def per_gpu_second(self, instance_type: str, capacity_type: str, at: datetime) -> Decimal | None:
+        offering = self.offerings.get(instance_type)
+        price = self.node_price(instance_type, capacity_type, at)
+        if offering is None or price is None:
+            return None
+        return price / offering.gpus_per_node / SECONDS_PER_HOUR
+
+    def gpu_type(self, instance_type: str) -> str:
+        offering = self.offerings.get(instance_type)
+        return offering.gpu_type if offering else ""
+
+    def change_points(self, start: datetime, end: datetime) -> list[datetime]:
+        """Times strictly inside (start, end) where any rate changes."""
+        return sorted({since for history in self.rates.values() for since, _ in history if start < since < end})
+
+
+def _parse_price_entry(i: int, entry: Any) -> tuple[str, str, int, Decimal]:
+    required = ("instance_type", "capacity_type", "gpus_per_node", "hourly_price")
+    if not isinstance(entry, dict):
+        raise ChargebackError(f"Price entry {i} must be an object with keys {', '.join(required)}.")
+    missing = [k for k in required if k not in entry]
+    if missing:
+        raise ChargebackError(f"Price entry {i} lacks {', '.join(missing)}.")
+    instance_type, capacity_type = entry["instance_type"], entry["capacity_type"]
+    if not isinstance(instance_type, str) or not instance_type.strip():
+        raise ChargebackError(f"Price entry {i}: instance_type must be a non-empty string.")
+    if capacity_type not in CapacityType.values:
+        raise ChargebackError(
+            f"Price entry {i}: capacity_type must be one of {', '.join(CapacityType.values)}, not {capacity_type!r}."
+        )
+    gpus = entry["gpus_per_node"]
+    if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 1:
+        raise ChargebackError(f"Price entry {i}: gpus_per_node must be a positive integer, not {gpus!r}.")
+    raw = entry["hourly_price"]
+    if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
+        raise ChargebackError(f"Price entry {i}: hourly_price must be a decimal number or string.")
+    try:
+        price = Decimal(str(raw))
+    except InvalidOperation as exc:
+        raise ChargebackError(f"Price entry {i}: hourly_price {raw!r} is not a number.") from exc
+    if not price.is_finite() or price < 0:
+        raise ChargebackError(f"Price entry {i}: hourly_price must be a finite number ≥ 0, not {raw!r}.")
+    return instance_type.strip(), capacity_type, gpus, price
+
+
+def load_price_file(path: str) -> PriceTable:
+    try:
+        with open(path, encoding="utf-8") as f:
+            entries = json.load(f)
+    except OSError as exc:
+        raise ChargebackError(f"Cannot read the price file {path}: {exc.strerror}.") from exc
+    except json.JSONDecodeError as exc:
+        raise ChargebackError(f"The price file {path} is not valid JSON: {exc}.") from exc
+    return PriceTable.from_entries(entries)
+
+
+# --- windows ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Window:
+    """``[start, end)`` inside one UTC hour (``hour``)."""
+
+    start: datetime
+    end: datetime
+
+    @property
+    def hour(self) -> datetime:
+        return floor_hour(self.start)
+
+    @property
+    def seconds(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+
+def floor_hour(t: datetime) -> datetime:
+    return t.astimezone(dt_timezone.utc).replace(minute=0, second=0, microsecond=0)
+
+
+def validate_period(start: datetime, end: datetime) -> None:
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ChargebackError("Start and end need a time zone (e.g. 2026-11-01T00:00:00Z).")
+    if end <= start:
+        raise ChargebackError("End must be after start.")
+    if end - start > timedelta(days=93):
+        raise ChargebackError("A period can be at most 93 days; split longer ones.")
+
+
+def split_windows(start: datetime, end: datetime) -> list[Window]:
+    """``[start, end)`` cut at every UTC hour boundary."""
+    validate_period(start, end)
+    windows, t = [], start
+    while t < end:
+        nxt = min(floor_hour(t) + HOUR, end)
+        windows.append(Window(t, nxt))
+        t = nxt
+    return windows
+
+
+# --- fetching (the only part that talks to Prometheus) ----------------------------------------
+
+PodKey = tuple[str, str]  # (namespace, pod)
+
+
+@dataclass
+class Measurements:
+    """Sample sums for one window (multiply by the scrape interval for seconds)."""
+
+    pods: dict[tuple[str, str, str], float] = field(default_factory=dict)  # (ns, pod, node)
+    nodes: dict[str, float] = field(default_factory=dict)  # node capacity
+    busy: dict[PodKey, float] = field(default_factory=dict)
+    prompt_tokens: dict[PodKey, float] = field(default_factory=dict)
+    generation_tokens: dict[PodKey, float] = field(default_factory=dict)
+    # Cumulative (pods, nodes) from the window start up to each price change point inside it.
+    cuts: list[tuple[datetime, dict, dict]] = field(default_factory=list)
+
+
+@dataclass
+class ClusterLabels:
+    pods: dict[PodKey, dict[str, str]] = field(default_factory=dict)
+    namespaces: dict[str, str] = field(default_factory=dict)  # namespace -> team label
+    nodes: dict[str, tuple[str, str]] = field(default_factory=dict)  # node -> (instance type, capacity type)
+
+
+def _config() -> dict[str, Any]:
+    return {
+        "selector": settings.BILLING_PROMQL_SELECTOR,
+        "left_open": settings.BILLING_LEFT_OPEN_RANGES,
+        "scrape_interval": Decimal(str(settings.BILLING_SCRAPE_INTERVAL_SECONDS)),
+    }
+
+
+def billing_client():
+    """A Prometheus client for billing: long timeout, no response cache (re-runs must re-read)."""
+    from portal.prometheus import PrometheusClient
+
+    return PrometheusClient(settings.PROMETHEUS_URL, timeout=settings.BILLING_PROMETHEUS_TIMEOUT, cache_seconds=0)
+
+
+def fetch_usage(client, windows: list[Window], prices: PriceTable) -> tuple[list[Measurements], ClusterLabels]:
+    cfg = _config()
+    data = [Measurements() for _ in windows]
+    builders = {
+        "pods": (queries.pod_gpu_samples, _pod_node_key),
+        "nodes": (queries.node_gpu_capacity_samples, lambda lab: lab.get("node", "")),
+        "busy": (queries.gpu_busy_samples, _dcgm_pod_key),
+        "prompt_tokens": (lambda w, s: queries.token_increase(w, s, "prompt"), _pod_key),
+        "generation_tokens": (lambda w, s: queries.token_increase(w, s, "generation"), _pod_key),
+    }
+    for attr, (build, key) in builders.items():
+        for i, values in _integrate(client, windows, build, key, cfg).items():
+            setattr(data[i], attr, values)
+    _add_busy_fallback(client, windows, data, cfg)
+    for i, window in enumerate(windows):
+        for cut in prices.change_points(window.start, window.end):
+            part = Window(window.start, cut)
+            pods = _instant(client, part, queries.pod_gpu_samples, _pod_node_key, cfg)
+            nodes = _instant(client, part, queries.node_gpu_capacity_samples, lambda lab: lab.get("node", ""), cfg)
+            data[i].cuts.append((cut, pods, nodes))
+    return data, fetch_labels(client, windows[0].start, windows[-1].end, cfg["selector"])
+
+
+def _pod_key(labels: dict) -> PodKey:
+    return labels.get("namespace", ""), labels.get("pod", "")
+
+
+def _pod_node_key(labels: dict) -> tuple[str, str, str]:
+    return labels.get("namespace", ""), labels.get("pod", ""), labels.get("node", "")
+
+
+def _dcgm_pod_key(labels: dict) -> PodKey:
+    if labels.get("exported_pod"):
+        return labels.get("exported_namespace", ""), labels["exported_pod"]
+    return labels.get("namespace", ""), labels.get("pod", "")
+
+
+def _add_busy_fallback(client, windows, data, cfg) -> None:
+    """Pods without DCGM_FI_PROF_GR_ENGINE_ACTIVE get DCGM_FI_DEV_GPU_UTIL / 100."""
+    build = lambda w, s: queries.gpu_busy_samples(w, s, metric="DCGM_FI_DEV_GPU_UTIL")  # noqa: E731
+    for i, values in _integrate(client, windows, build, _dcgm_pod_key, cfg).items():
+        for key, value in values.items():
+            data[i].busy.setdefault(key, value)
+
+
+def _integrate(client, windows: list[Window], build, key, cfg) -> dict[int, dict]:
+    """Run ``build(range)`` for every window: one range query for the full hours, instant
+    queries for partial ones. Returns {window index: {key(labels): summed value}}."""
+    out: dict[int, dict] = {}
+    full = [i for i, w in enumerate(windows) if w.seconds == 3600 and w.start == w.hour]
+    for i, w in enumerate(windows):
+        if i not in full:
+            out[i] = _instant(client, w, build, key, cfg)
+    if full:
+        by_end = {round(windows[i].end.timestamp() - 0.001, 3): i for i in full}
+        promql = build(queries.range_ms(3600, cfg["left_open"]), cfg["selector"])
+        first, last = windows[full[0]].end, windows[full[-1]].end
+        for i in full:
+            out[i] = {}
+        for chunk_start, chunk_end in _chunks(first, last):
+            for series in client.query_range(promql, chunk_start.timestamp() - 0.001,
+                                             chunk_end.timestamp() - 0.001, 3600):
+                k = key(series["labels"])
+                for ts, value in series["values"]:
+                    i = by_end.get(round(ts, 3))
+                    if i is not None:
+                        out[i][k] = out[i].get(k, 0.0) + value
+    return out
+
+
+def _chunks(first_end: datetime, last_end: datetime, hours: int = 24 * 7):
+    """Split a long range query into week-long pieces (bounded memory per answer)."""
+    t = first_end
+    while t <= last_end:
+        chunk_end = min(t + timedelta(hours=hours - 1), last_end)
+        yield t, chunk_end
+        t = chunk_end + HOUR
+
+
+def _instant(client, window: Window, build, key, cfg) -> dict:
+    promql = build(queries.range_ms(window.seconds, cfg["left_open"]), cfg["selector"])
+    out: dict = {}
+    for series in client.query(promql, at=window.end.timestamp() - 0.001):
+        k = key(series["labels"])
+        out[k] = out.get(k, 0.0) + series["value"]
+    return out
+
+
+def fetch_labels(client, start: datetime, end: datetime, selector: str = "") -> ClusterLabels:
+    labels = ClusterLabels()
+    for s in sorted(client.series(queries.series_match("kube_pod_labels", selector), start, end),
+                    key=lambda s: sorted(s.items())):
+        key = (s.get("namespace", ""), s.get("pod", ""))
+        if key not in labels.pods or s.get(queries.POD_TEAM_LABEL):
+            labels.pods[key] = s
+    for s in client.series(queries.series_match("kube_namespace_labels", selector), start, end):
+        if s.get(queries.NAMESPACE_TEAM_LABEL) or s.get("namespace") not in labels.namespaces:
+            labels.namespaces[s.get("namespace", "")] = s.get(queries.NAMESPACE_TEAM_LABEL, "")
+    for s in client.series(queries.series_match("kube_node_labels", selector), start, end):
+        labels.nodes[s.get("node", "")] = (
+            s.get(queries.NODE_INSTANCE_TYPE_LABEL) or UNKNOWN,
+            node_capacity_type(s),
+        )
+    return labels
+
+
+def node_capacity_type(labels: dict[str, str]) -> str:
+    """Karpenter's capacity-type label, else the EKS managed node group one, else unknown."""
+    value = labels.get(queries.NODE_CAPACITY_TYPE_LABEL)
+    if value:
+        return value
+    eks = labels.get(queries.NODE_EKS_CAPACITY_TYPE_LABEL, "")
+    return {"ON_DEMAND": CapacityType.ON_DEMAND, "SPOT": CapacityType.SPOT}.get(eks, UNKNOWN)
+
+
+# --- pure computation --------------------------------------------------------------------------
+
+
+def attribute(namespace: str, pod: str, labels: ClusterLabels) -> tuple[str, str]:
+    """(team key, endpoint key): pod label modelport.io/team, else the namespace's label, else
+    the namespace name; endpoint from modelport.io/endpoint, else the KServe isvc label."""
+    pod_labels = labels.pods.get((namespace, pod), {})
+    team = pod_labels.get(queries.POD_TEAM_LABEL) or labels.namespaces.get(namespace) or namespace
+    endpoint = pod_labels.get(queries.POD_ENDPOINT_LABEL) or pod_labels.get(queries.POD_ISVC_LABEL) or ""
+    return team, endpoint
+
+
+@dataclass
+class UsageRow:
+    """One usage row before it is stored (same field names as UsageRecord)."""
+
+    hour: datetime
+    kind: str
+    team_key: str
+    endpoint_key: str
+    instance_type: str
+    capacity_type: str
+    gpu_type: str = ""
+    gpu_seconds: int = 0
+    used_gpu_seconds: int | None = None
+    cost: Decimal = Decimal("0")
+    unpriced_gpu_seconds: int = 0
+    prompt_tokens: int = 0
+    generation_tokens: int = 0
+
+    @property
+    def key(self) -> tuple:
+        return (self.hour, self.kind, self.team_key, self.endpoint_key, self.instance_type, self.capacity_type)
+
+
+def _segments(window: Window, full: dict, cuts: list, index: int) -> list[tuple[datetime, dict]]:
+    """[(segment start, {key: samples in segment})] from cumulative sums at the cut points."""
+    bounds = [(window.start, {})] + [(c[0], c[index]) for c in cuts] + [(window.end, full)]
+    out = []
+    for (a, before), (_, upto) in zip(bounds, bounds[1:]):
+        out.append((a, {k: upto.get(k, 0.0) - before.get(k, 0.0) for k in set(upto) | set(before)}))
+    return out
+
+
+def _seconds(samples: float, interval: Decimal) -> int:
+    return int((Decimal(repr(samples)) * interval).to_integral_value())
+
+
+def compute_usage(windows: list[Window], data: list[Measurements], labels: ClusterLabels,
+                  prices: PriceTable, scrape_interval: Decimal) -> list[UsageRow]:
+    rows: dict[tuple, UsageRow] = {}
+    for window, m in zip(windows, data):
+        pod_rows: dict[PodKey, UsageRow] = {}
+        for seg_start, samples in _segments(window, m.pods, m.cuts, 1):
+            for (ns, pod, node), value in samples.items():
+                seconds = _seconds(value, scrape_interval)
+                if seconds <= 0:
+                    continue
+                team, endpoint = attribute(ns, pod, labels)
+                row = _row(rows, window.hour, UsageKind.ALLOCATED, team, endpoint, node, labels, prices)
+                _charge(row, seconds, prices, seg_start)
+                pod_rows[(ns, pod)] = row
+        _add_idle(rows, window, m, labels, prices, scrape_interval)
+        _add_pod_extras(pod_rows, m, scrape_interval)
+    return sorted(rows.values(), key=lambda r: (r.hour, r.kind, r.team_key, r.endpoint_key, r.instance_type))
+
+
+def _row(rows, hour, kind, team, endpoint, node, labels: ClusterLabels, prices: PriceTable) -> UsageRow:
+    instance_type, capacity_type = labels.nodes.get(node, (UNKNOWN, UNKNOWN))
+    key = (hour, kind, team, endpoint, instance_type, capacity_type)
+    row = rows.get(key)
+    if row is None:
+        row = rows[key] = UsageRow(hour, kind, team, endpoint, instance_type, capacity_type,
+                                   gpu_type=prices.gpu_type(instance_type))
+    return row
+
+
+def _charge(row: UsageRow, seconds: int, prices: PriceTable, at: datetime) -> None:
+    row.gpu_seconds += seconds
+    rate = prices.per_gpu_second(row.instance_type, row.capacity_type, at)
+    if rate is None:
+        row.unpriced_gpu_seconds += seconds
+    else:
+        row.cost += rate * seconds
+
+
+def _add_idle(rows, window: Window, m: Measurements, labels, prices, interval: Decimal) -> None:
+    """Idle = node GPU capacity − GPUs requested by pods on it, per price segment."""
+    pod_segments = _segments(window, m.pods, m.cuts, 1)
+    for (seg_start, capacity), (_, pods) in zip(_segments(window, m.nodes, m.cuts, 2), pod_segments):
+        requested: dict[str, int] = defaultdict(int)
+        for (_, _, node), value in pods.items():
+            requested[node] += _seconds(value, interval)
+        for node, value in capacity.items():
+            idle = _seconds(value, interval) - requested.get(node, 0)
+            if idle > 0:
+                row = _row(rows, window.hour, UsageKind.IDLE, "", "", node, labels, prices)
+                _charge(row, idle, prices, seg_start)
+
+
+def _add_pod_extras(pod_rows: dict[PodKey, UsageRow], m: Measurements, interval: Decimal) -> None:
+    for key, row in pod_rows.items():
+        if key in m.busy:
+            row.used_gpu_seconds = (row.used_gpu_seconds or 0) + _seconds(m.busy[key], interval)
+        row.prompt_tokens += int(round(m.prompt_tokens.get(key, 0.0)))
+        row.generation_tokens += int(round(m.generation_tokens.get(key, 0.0)))
+
+
+def measure_usage(start: datetime, end: datetime, prices: PriceTable | None = None, client=None) -> list[UsageRow]:
+    """GPU usage rows for ``[start, end)`` straight from Prometheus (nothing is stored)."""
+    windows = split_windows(start, end)
+    prices = prices or PriceTable.from_db()
+    client = client or billing_client()
+    data, labels = fetch_usage(client, windows, prices)
+    return compute_usage(windows, data, labels, prices, _config()["scrape_interval"])
+
+
+# --- storing -----------------------------------------------------------------------------------
+
+UPDATE_FIELDS = ["team", "endpoint", "gpu_type", "gpu_seconds", "used_gpu_seconds", "cost",
+                 "unpriced_gpu_seconds", "prompt_tokens", "generation_tokens", "collected_at"]
+UNIQUE_FIELDS = ["hour", "kind", "team_key", "endpoint_key", "instance_type", "capacity_type"]
+
+
+@dataclass
+class CollectResult:
+    hours: int
+    rows: int
+    deleted: int
+    unpriced: dict[tuple[str, str], int]
+
+
+def collect_gpu_usage(start: datetime, end: datetime, client=None) -> CollectResult:
+    """Measure the whole hours in ``[start, end)`` and rewrite their usage rows."""
+    start, end = floor_hour(start), floor_hour(end)
+    if end <= start:
+        raise ChargebackError("Collect at least one whole hour.")
+    rows = measure_usage(start, end, client=client)
+    deleted = save_usage(rows, start, end)
+    unpriced: dict[tuple[str, str], int] = defaultdict(int)
+    for row in rows:
+        if row.unpriced_gpu_seconds:
+            unpriced[(row.instance_type, row.capacity_type)] += row.unpriced_gpu_seconds
+    for (instance_type, capacity_type), seconds in unpriced.items():
+        log.warning("billing: %s GPU-seconds on %s/%s have no price in the price table",
+                    seconds, instance_type, capacity_type)
+    return CollectResult(int((end - start) / HOUR), len(rows), deleted, dict(unpriced))
+
+
+def save_usage(rows: list[UsageRow], start: datetime, end: datetime) -> int:
+    """Upsert ``rows`` and delete rows of ``[start, end)`` that the new measurement lacks."""
+    teams = _resolve_teams({r.team_key for r in rows if r.team_key})
+    endpoints = _resolve_endpoints({(r.team_key, r.endpoint_key) for r in rows if r.endpoint_key}, teams)
+    now = timezone.now()
+    records = [
+        UsageRecord(
+            hour=r.hour, kind=r.kind, team_key=r.team_key, team=teams.get(r.team_key),
+            endpoint_key=r.endpoint_key, endpoint=endpoints.get((r.team_key, r.endpoint_key)),
+            instance_type=r.instance_type, capacity_type=r.capacity_type, gpu_type=r.gpu_type,
+            gpu_seconds=r.gpu_seconds, used_gpu_seconds=r.used_gpu_seconds,
+            cost=r.cost.quantize(Decimal("0.000001")), unpriced_gpu_seconds=r.unpriced_gpu_seconds,
+            prompt_tokens=r.prompt_tokens, generation_tokens=r.generation_tokens, collected_at=now,
+        )
+        for r in rows
+    ]
+    keep = {r.key for r in rows}
+    with transaction.atomic():
+        existing = UsageRecord.objects.filter(hour__gte=start, hour__lt=end).values_list("pk", *UNIQUE_FIELDS)
+        stale = [pk for pk, *key in existing if tuple(key) not in keep]
+        deleted = 0
+        for i in range(0, len(stale), 500):
+            deleted += UsageRecord.objects.filter(pk__in=stale[i : i + 500]).delete()[0]
+        UsageRecord.objects.bulk_create(
+            records, batch_size=1000, update_conflicts=True,
+            unique_fields=UNIQUE_FIELDS, update_fields=UPDATE_FIELDS,
+        )
+    return deleted
+
+
+def _resolve_teams(keys: set[str]) -> dict[str, Team]:
+    """Team keys are slugs (labels) or namespace names (``KUBE_NAMESPACE_PREFIX`` + slug)."""
+    prefix = settings.KUBE_NAMESPACE_PREFIX
+    slugs = {k for k in keys} | {k[len(prefix):] for k in keys if prefix and k.startswith(prefix)}
+    by_slug = {t.slug: t for t in Team.objects.filter(slug__in=slugs)}
+    out = {}
+    for key in keys:
+        team = by_slug.get(key)
+        if team is None and prefix and key.startswith(prefix):
+            team = by_slug.get(key[len(prefix):])
+        if team is not None:
+            out[key] = team
+    return out
+
+
+def _resolve_endpoints(keys: set[tuple[str, str]], teams: dict[str, Team]) -> dict[tuple[str, str], Endpoint]:
+    """Endpoint keys are the endpoint's UUID or its name (the InferenceService name)."""
+    out = {}
+    team_ids = {t.pk for t in teams.values()}
+    candidates = Endpoint.objects.filter(team_id__in=team_ids).order_by("created_at")
+    by_name = {(e.team_id, e.name): e for e in candidates}  # newest wins
+    by_uuid = {str(e.uuid): e for e in candidates}
+    for team_key, endpoint_key in keys:
+        team = teams.get(team_key)
+        if team is None:
+            continue
+        endpoint = by_uuid.get(_uuid_or_none(endpoint_key) or "") or by_name.get((team.pk, endpoint_key))
+        if endpoint is not None and endpoint.team_id == team.pk:
+            out[(team_key, endpoint_key)] = endpoint
+    return out
+
+
+def _uuid_or_none(value: str) -> str | None:
+    try:
+        return str(uuid_lib.UUID(value))
+    except ValueError:
+        return None
+
+
+# --- months ------------------------------------------------------------------------------------
+
+
+def month_start(d: date | datetime) -> datetime:
+    return datetime(d.year, d.month, 1, tzinfo=dt_timezone.utc)
+
+
+def next_month(d: date | datetime) -> datetime:
+    first = month_start(d)
+    return datetime(first.year + first.month // 12, first.month % 12 + 1, 1, tzinfo=dt_timezone.utc)
+
+
+def month_hours(d: date | datetime) -> int:
+    return int((next_month(d) - month_start(d)) / HOUR)
+
+
+def rows_total(rows: Iterable) -> tuple[int, Decimal]:
+    seconds, cost = 0, Decimal("0")
+    for r in rows:
+        seconds += r.gpu_seconds
+        cost += r.cost
+    return seconds, cost
