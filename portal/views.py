@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, F, Sum
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -15,7 +16,7 @@ from deployments.services import ACTIVE_STATUSES, pending_approvals_for
 from . import services
 from .access import can_admin, get_team_for_user, role_for
 from .forms import MemberInviteForm, MemberRoleForm, TeamSettingsForm
-from .htmx import is_partial
+from .htmx import hx_redirect, is_partial
 from .middleware import CurrentTeamMiddleware
 from .models import AuditLog, Membership
 
@@ -83,7 +84,8 @@ def team_settings(request, slug):
         if form.is_valid():
             services.update_team_settings(team, request.user, form.cleaned_data)
             messages.success(request, "Team settings saved.")
-            return redirect("portal:team_settings", slug=team.slug)
+            url = reverse("portal:team_settings", args=[team.slug])
+            return hx_redirect(url) if is_partial(request) else redirect(url)
     template = "portal/partials/team_settings_form.html" if is_partial(request) and form \
         else "portal/team_settings.html"
     return render(request, template, _settings_context(request, team, settings_form=form))

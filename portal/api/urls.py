@@ -1,8 +1,15 @@
 """/api/v1/: every app's router under one prefix."""
 
 from django.urls import include, path
+from rest_framework.routers import SimpleRouter
+
+from .views import TeamViewSet
+
+teams_router = SimpleRouter()
+teams_router.register("teams", TeamViewSet, basename="team")
 
 urlpatterns = [
     path("", include("deployments.api.urls")),
     path("", include("billing.api.urls")),
+    path("", include(teams_router.urls)),
 ]
