@@ -1,0 +1,143 @@
+"""The chargeback against a real Prometheus with backfilled kube-state-metrics, DCGM and vLLM
+series. Expected answers come from the scenario inputs (tests/billing/scenarios.py)."""
+
+import io
+import json
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from tests.factories import GpuRateFactory, GpuTypeFactory, InstanceOfferingFactory
+
+from .scenarios import HOUR, MIN, aligned_start, expected, iso, mixed_scenario, price_entries_json
+
+pytestmark = [pytest.mark.prometheus, pytest.mark.django_db]
+
+REL = 0.001  # the issue's bar: within 0.1 %
+DREL = Decimal("0.001")
+
+
+@pytest.fixture(scope="module")
+def mixed(prometheus_server):
+    t0 = aligned_start(hours_back=6)
+    scenario, teams, prices = mixed_scenario(t0)
+    prometheus_server.backfill(scenario.openmetrics())
+    return scenario, teams, prices
+
+
+@pytest.fixture
+def billing_settings(settings, prometheus_server, mixed):
+    settings.PROMETHEUS_URL = prometheus_server.url
+    settings.BILLING_PROMQL_SELECTOR = f'test_run="{mixed[0].cluster_labels["test_run"]}"'
+    settings.BILLING_SCRAPE_INTERVAL_SECONDS = 60.0
+    return settings
+
+
+def _dt(t: float) -> datetime:
+    return datetime.fromtimestamp(t, tz=timezone.utc)
+
+
+def _db_prices(prices):
+    """The scenario's price table (with its history) as admin rows."""
+    offerings = {}
+    for p in prices:
+        if p.instance_type not in offerings:
+            offerings[p.instance_type] = InstanceOfferingFactory(
+                instance_type=p.instance_type, gpus_per_node=p.gpus_per_node,
+                gpu_type=GpuTypeFactory(name=f"gpu-{p.instance_type}"))
+        for since, price in p.history:
+            GpuRateFactory(offering=offerings[p.instance_type], capacity_type=p.capacity_type,
+                           hourly_price=price, effective_from=_dt(since))
+
+
+def _run(*args) -> dict:
+    out = io.StringIO()
+    call_command("chargeback", *args, "--json", stdout=out)
+    return json.loads(out.getvalue())
+
+
+def _assert_matches(data: dict, want: dict) -> None:
+    got = {t["team"]: t for t in data["teams"]}
+    assert set(got) == set(want["teams"])
+    for team, exp in want["teams"].items():
+        t = got[team]
+        assert t["gpu_hours"] == pytest.approx(exp["gpu_seconds"] / HOUR, rel=REL), team
+        assert Decimal(t["cost"]) == pytest.approx(exp["cost"], rel=DREL), team
+        assert t["unpriced_gpu_hours"] == pytest.approx(exp["unpriced"] / HOUR, rel=REL, abs=1e-9), team
+        assert t["gpu_hours_by_capacity_type"] == pytest.approx(
+            {k: v / HOUR for k, v in exp["by_capacity"].items()}, rel=REL), team
+    assert data["idle"]["gpu_hours"] == pytest.approx(want["idle"]["gpu_seconds"] / HOUR, rel=REL)
+    assert Decimal(data["idle"]["cost"]) == pytest.approx(want["idle"]["cost"], rel=DREL)
+    assert data["idle"]["unpriced_gpu_hours"] == pytest.approx(want["idle"]["unpriced"] / HOUR, rel=REL)
+
+
+def test_every_team_matches_the_exact_answer_with_price_history(billing_settings, mixed):
+    scenario, teams, prices = mixed
+    _db_prices(prices)
+    data = _run("--start", iso(scenario.start), "--end", iso(scenario.end))
+    want = expected(scenario, teams, prices, scenario.start, scenario.end)
+    _assert_matches(data, want)
+    # the cases the scenario is made of are really in there
+    got = {t["team"]: t for t in data["teams"]}
+    assert set(got) == {"alpha", "beta", "team-c", "delta"}
+    assert set(got["alpha"]["gpu_hours_by_capacity_type"]) == {"spot", "on-demand"}
+    assert got["delta"]["cost"] == "0.000000" and got["delta"]["unpriced_gpu_hours"] == pytest.approx(6.0)
+    assert data["unpriced"] == [{"instance_type": "x9.mystery", "capacity_type": "on-demand",
+                                 "gpu_hours": pytest.approx(8.0)}]  # 6 allocated + 2 idle
+
+
+def test_prices_file_replaces_the_database_table(billing_settings, mixed, tmp_path):
+    scenario, teams, prices = mixed
+    _db_prices(prices)
+    flat = [p.__class__(p.instance_type, p.capacity_type, p.gpus_per_node, [(0, Decimal("9.99"))])
+            for p in prices]
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps(price_entries_json(flat)))
+    data = _run("--start", iso(scenario.start), "--end", iso(scenario.end), "--prices", str(path))
+    _assert_matches(data, expected(scenario, teams, flat, scenario.start, scenario.end))
+
+
+def test_a_period_that_cuts_hours_and_pods_in_the_middle(billing_settings, mixed):
+    scenario, teams, prices = mixed
+    _db_prices(prices)
+    start, end = scenario.start + 76 * MIN, scenario.start + 2 * HOUR + 45 * MIN
+    data = _run("--start", iso(start), "--end", iso(end))
+    _assert_matches(data, expected(scenario, teams, prices, start, end))
+
+
+def test_endpoints_get_their_own_lines_and_tokens(billing_settings, mixed):
+    scenario, teams, prices = mixed
+    _db_prices(prices)
+    data = _run("--start", iso(scenario.start), "--end", iso(scenario.end))
+    alpha = next(t for t in data["teams"] if t["team"] == "alpha")
+    assert [e["endpoint"] for e in alpha["endpoints"]] == ["llama"]
+    truth = scenario.truth["llama-a-1"], scenario.truth["llama-a-2"]
+    generated = sum(t.generation_tokens for t in truth)
+    # increase() extrapolates inside each hour: close, not exact
+    assert alpha["endpoints"][0]["generation_tokens"] == pytest.approx(generated, rel=0.05)
+    beta = next(t for t in data["teams"] if t["team"] == "beta")
+    assert {e["endpoint"] for e in beta["endpoints"]} == {"mistral", ""}
+
+
+def test_bad_input_is_a_clear_error(billing_settings, mixed, tmp_path):
+    with pytest.raises(CommandError, match="time zone"):
+        _run("--start", "2026-11-01T00:00:00", "--end", "2026-11-02T00:00:00Z")
+    with pytest.raises(CommandError, match="not an ISO 8601"):
+        _run("--start", "yesterday", "--end", "2026-11-02T00:00:00Z")
+    with pytest.raises(CommandError, match="End must be after start"):
+        _run("--start", "2026-11-02T00:00:00Z", "--end", "2026-11-01T00:00:00Z")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"instance_type": "g6.xlarge", "capacity_type": "spot",
+                                "gpus_per_node": 0, "hourly_price": "1"}]))
+    with pytest.raises(CommandError, match="gpus_per_node must be a positive integer"):
+        _run("--start", "2026-11-01T00:00:00Z", "--end", "2026-11-02T00:00:00Z", "--prices", str(bad))
+    with pytest.raises(CommandError, match="Cannot read the price file"):
+        _run("--start", "2026-11-01T00:00:00Z", "--end", "2026-11-02T00:00:00Z", "--prices", str(tmp_path / "no"))
+
+
+def test_prometheus_down_is_a_clear_error(settings, mixed):
+    settings.PROMETHEUS_URL = "http://127.0.0.1:9"
+    with pytest.raises(CommandError, match="Prometheus at http://127.0.0.1:9"):
+        _run("--start", "2026-11-01T00:00:00Z", "--end", "2026-11-01T01:00:00Z")
