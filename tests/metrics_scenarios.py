@@ -1,0 +1,133 @@
+"""Scenarios for the metric layer's integration tests, and their expected answers computed from
+the generator's inputs (``tests/promdata.py``), never through PromQL.
+
+Each scenario is one endpoint ``(namespace, model_name)`` whose pods show one hard case:
+steady load, a burst with queueing, pre-0.9 vLLM metric names, an OOM-killed pod, a replica
+scaled to zero and back, and a scrape gap longer than Prometheus' 5 minute lookback.
+
+``expected(scenario, pods, start, end)`` mirrors the contract's definitions:
+counter means = total counted by the generator / window seconds; error_rate = (abort+error) /
+all finished; TTFT quantiles = every observation put into vLLM's buckets, then linear
+interpolation inside the bucket (what a histogram can tell); gauges per replica = mean / max
+of every emitted sample; gpu_util_mean = mean of every DCGM engine-active sample of the GPUs
+the endpoint's pods held.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+
+from tests.promdata import TTFT_BUCKETS, Latency, Load, Node, Pod, Scenario
+
+HOUR = 3600
+
+
+def build(run: str, end: float, dcgm_style: str = "exported", gaps=()) -> tuple[Scenario, dict]:
+    """A 3 h scenario with six endpoints; returns it and ``{case: (namespace, model, [pods])}``."""
+    start = end - 3 * HOUR
+    s = Scenario(start, end, scrape_interval=30, scrape_offset=7, seed=11, dcgm_style=dcgm_style, gaps=gaps)
+    for i in range(6):
+        s.add_node(Node(f"gpu-{run}-{i}", instance_type="g6e.xlarge", gpus=2, gpu="L40S"))
+    cases = {}
+
+    def add(case, node, pods):
+        ns = f"mp-{case}-{run}"
+        model = f"{case}-llm"
+        for p in pods:
+            p.namespace, p.isvc, p.node = ns, model, f"gpu-{run}-{node}"
+            p.load.model_name = model
+            s.add_pod(p)
+        cases[case] = (ns, model, [p.name for p in pods])
+
+    add("steady", 0, [Pod("steady-llm-predictor-6f7c9-aaaaa", "", start=start,
+                          load=Load("", requests_per_s=2.0, num_requests_waiting=1, kv_cache_usage=0.4))])
+    add("burst", 1, [Pod("burst-llm-predictor-6f7c9-bbbbb", "", start=start, load=Load(
+        "", requests_per_s=lambda t: 8.0 if start + HOUR <= t < start + 2 * HOUR else 1.0,
+        num_requests_waiting=lambda t: 25 if start + HOUR <= t < start + 2 * HOUR else 0,
+        ttft=Latency(0.3, 0.6), finish_reasons={"stop": 0.8, "length": 0.1, "abort": 0.05, "error": 0.05}))])
+    add("oldnames", 2, [Pod("oldnames-llm-predictor-6f7c9-ccccc", "", start=start,
+                            load=Load("", requests_per_s=1.5, metric_names="old")),
+                        Pod("oldnames-llm-predictor-6f7c9-ddddd", "", start=start + HOUR,
+                            load=Load("", requests_per_s=1.0, metric_names="both"))])
+    add("oom", 3, [Pod("oom-llm-predictor-6f7c9-eeeee", "", start=start, restarts=[
+        (start + 70 * 60, "OOMKilled"), (start + 130 * 60, "OOMKilled")],
+        load=Load("", requests_per_s=3.0, num_requests_waiting=lambda t: 2 + int(t) % 3))])
+    add("scaled", 4, [Pod("scaled-llm-predictor-6f7c9-fffff", "", start=start, end=start + 50 * 60,
+                          load=Load("", requests_per_s=2.5)),
+                      Pod("scaled-llm-predictor-6f7c9-ggggg", "", start=start + 110 * 60,
+                          load=Load("", requests_per_s=1.0)),
+                      Pod("scaled-llm-predictor-6f7c9-hhhhh", "", start=start + 120 * 60,
+                          load=Load("", requests_per_s=1.0))])
+    add("gap", 5, [Pod("gap-llm-predictor-6f7c9-iiiii", "", start=start,
+                       gaps=[(start + 40 * 60, start + 65 * 60)], load=Load("", requests_per_s=2.0))])
+    return s, cases
+
+
+def bucket_quantile(q: float, observations: list[float], bounds=TTFT_BUCKETS) -> float | None:
+    """Quantile a cumulative histogram with these bounds reports for the observations."""
+    if not observations:
+        return None
+    counts = [0] * (len(bounds) + 1)
+    for v in observations:
+        counts[bisect.bisect_left(bounds, v)] += 1
+    cum, acc = [], 0
+    for c in counts:
+        acc += c
+        cum.append(acc)
+    rank = q * acc
+    i = next(i for i, c in enumerate(cum) if c >= rank)
+    if i == len(bounds):
+        return bounds[-1]
+    lower = 0.0 if i == 0 else bounds[i - 1]
+    below = 0 if i == 0 else cum[i - 1]
+    return lower + (bounds[i] - lower) * (rank - below) / (cum[i] - below)
+
+
+def _samples(scenario: Scenario, name: str, pods: list[str], start: float, end: float, pod_label="pod"):
+    out = []
+    for s in scenario.series:
+        if s.name == name and s.labels.get(pod_label) in pods:
+            out.extend(v for t, v in s.samples if start < t <= end)
+    return out
+
+
+def expected(scenario: Scenario, pods: list[str], start: float, end: float) -> dict:
+    """The contract's numbers for these pods over (start, end]; the window must cover their life."""
+    truths = [scenario.truth[p] for p in pods]
+    seconds = end - start
+    reasons: dict[str, int] = {}
+    for t in truths:
+        for r, n in t.requests_by_reason.items():
+            reasons[r] = reasons.get(r, 0) + n
+    total = sum(reasons.values())
+    failed = reasons.get("abort", 0) + reasons.get("error", 0)
+    ttft = [v for t in truths for v in t.ttft]
+    kv = []
+    for p in pods:  # the new name where a pod has it, else the old one (renames)
+        new = _samples(scenario, "vllm:kv_cache_usage_perc", [p], start, end)
+        kv.extend(new or _samples(scenario, "vllm:gpu_cache_usage_perc", [p], start, end))
+    waiting = _samples(scenario, "vllm:num_requests_waiting", pods, start, end)
+    pod_label = "exported_pod" if scenario.dcgm_style == "exported" else "pod"
+    util = _samples(scenario, "DCGM_FI_PROF_GR_ENGINE_ACTIVE", pods, start, end, pod_label)
+    return {
+        "generation_tokens_per_s": sum(t.generation_tokens for t in truths) / seconds,
+        "prompt_tokens_per_s": sum(t.prompt_tokens for t in truths) / seconds,
+        "ttft_p50_s": bucket_quantile(0.5, ttft),
+        "ttft_p95_s": bucket_quantile(0.95, ttft),
+        "kv_cache_usage_mean": sum(kv) / len(kv),
+        "kv_cache_usage_max": max(kv),
+        "queue_depth_mean": sum(waiting) / len(waiting),
+        "queue_depth_max": max(waiting),
+        "request_rate_per_s": total / seconds,
+        "error_rate": failed / total if total else None,
+        "gpu_util_mean": sum(util) / len(util),
+    }
+
+
+def close(got, want, rel=0.02) -> bool:
+    if want is None or got is None:
+        return got is want
+    if want == 0:
+        return abs(got) < 1e-9
+    return math.isclose(got, want, rel_tol=rel)
