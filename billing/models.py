@@ -213,10 +213,6 @@ class Statement(models.Model):
     def __str__(self) -> str:
         return f"{self.team} {self.month:%Y-%m} v{self.version}"
 
-    @property
-    def gpu_hours(self) -> Decimal:
-        return Decimal(self.gpu_seconds) / 3600
-
     def save(self, *args, **kwargs):
         if self.pk is not None:
             raise ValidationError("Statements are immutable; re-open the month to issue a new version.")
@@ -224,6 +220,10 @@ class Statement(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValidationError("Statements are immutable.")
+
+    @property
+    def gpu_hours(self) -> Decimal:
+        return Decimal(self.gpu_seconds) / 3600
 
 
 class BudgetAlert(models.Model):

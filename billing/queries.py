@@ -55,7 +55,9 @@ def node_gpu_capacity_samples(window: str, selector: str = "") -> str:
     return f"sum by (node) (sum_over_time(kube_node_status_capacity{sel}[{window}]))"
 
 
-def gpu_busy_samples(window: str, selector: str = "", metric: str = "DCGM_FI_PROF_GR_ENGINE_ACTIVE") -> str:
+def gpu_busy_samples(
+    window: str, selector: str = "", metric: str = "DCGM_FI_PROF_GR_ENGINE_ACTIVE"
+) -> str:
     """Σ of DCGM busy ratios per workload pod (× scrape interval = busy GPU-seconds).
 
     Grouped by both ``pod`` and ``exported_pod``: with the chart's ``honorLabels: false`` the

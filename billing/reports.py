@@ -7,10 +7,10 @@ Works on anything with UsageRecord's field names (stored rows or freshly measure
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Iterable
 
 from .models import IdlePolicy, UsageKind
 
@@ -105,8 +105,10 @@ def reference_cost(tally: Tally, reference) -> Decimal | None:
     """What the same tokens would cost at a hosted API's prices."""
     if reference is None:
         return None
-    return (Decimal(tally.prompt_tokens) * reference.input_per_million
-            + Decimal(tally.generation_tokens) * reference.output_per_million) / MILLION
+    return (
+        Decimal(tally.prompt_tokens) * reference.input_per_million
+        + Decimal(tally.generation_tokens) * reference.output_per_million
+    ) / MILLION
 
 
 @dataclass
@@ -115,10 +117,14 @@ class Report:
 
     teams: dict[str, Tally] = field(default_factory=lambda: defaultdict(Tally))
     endpoints: dict[tuple[str, str], Tally] = field(default_factory=lambda: defaultdict(Tally))
-    offerings: dict[tuple[str, str, str, str], Tally] = field(default_factory=lambda: defaultdict(Tally))
+    offerings: dict[tuple[str, str, str, str], Tally] = field(
+        default_factory=lambda: defaultdict(Tally)
+    )
     days: dict[tuple[str, datetime], Tally] = field(default_factory=lambda: defaultdict(Tally))
     idle: Tally = field(default_factory=Tally)
-    idle_offerings: dict[tuple[str, str, str], Tally] = field(default_factory=lambda: defaultdict(Tally))
+    idle_offerings: dict[tuple[str, str, str], Tally] = field(
+        default_factory=lambda: defaultdict(Tally)
+    )
     unpriced: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
     idle_policy: str = IdlePolicy.PLATFORM
 
@@ -158,14 +164,17 @@ def build_report(rows: Iterable, idle_policy: str = IdlePolicy.PLATFORM) -> Repo
             continue
         report.teams[row.team_key].add(row)
         report.endpoints[(row.team_key, row.endpoint_key)].add(row)
-        report.offerings[(row.team_key, row.gpu_type, row.instance_type, row.capacity_type)].add(row)
+        report.offerings[(row.team_key, row.gpu_type, row.instance_type, row.capacity_type)].add(
+            row
+        )
         day = row.hour.replace(hour=0)
         report.days[(row.team_key, day)].add(row)
     return report
 
 
-def chargeback_json(report: Report, start: datetime, end: datetime, currency: str,
-                    scrape_interval: Decimal) -> dict:
+def chargeback_json(
+    report: Report, start: datetime, end: datetime, currency: str, scrape_interval: Decimal
+) -> dict:
     """The stable `manage.py chargeback --json` contract."""
     teams = []
     for key in sorted(report.teams):
@@ -173,15 +182,23 @@ def chargeback_json(report: Report, start: datetime, end: datetime, currency: st
         entry = {
             "team": key,
             "gpu_hours": hours_number(t.gpu_seconds),
-            "gpu_hours_by_capacity_type": {k: hours_number(v) for k, v in sorted(t.by_capacity_type.items())},
+            "gpu_hours_by_capacity_type": {
+                k: hours_number(v) for k, v in sorted(t.by_capacity_type.items())
+            },
             "cost": money(t.cost),
             "unpriced_gpu_hours": hours_number(t.unpriced_gpu_seconds),
             "idle_share_cost": money(report.idle_share(key)),
             "total_cost": money(report.total_cost(key)),
             "endpoints": [
-                {"endpoint": ep, "gpu_hours": hours_number(e.gpu_seconds), "cost": money(e.cost),
-                 "prompt_tokens": e.prompt_tokens, "generation_tokens": e.generation_tokens}
-                for (team, ep), e in sorted(report.endpoints.items()) if team == key
+                {
+                    "endpoint": ep,
+                    "gpu_hours": hours_number(e.gpu_seconds),
+                    "cost": money(e.cost),
+                    "prompt_tokens": e.prompt_tokens,
+                    "generation_tokens": e.generation_tokens,
+                }
+                for (team, ep), e in sorted(report.endpoints.items())
+                if team == key
             ],
         }
         teams.append(entry)
@@ -197,7 +214,9 @@ def chargeback_json(report: Report, start: datetime, end: datetime, currency: st
             "gpu_hours": hours_number(idle.gpu_seconds),
             "cost": money(idle.cost),
             "unpriced_gpu_hours": hours_number(idle.unpriced_gpu_seconds),
-            "gpu_hours_by_capacity_type": {k: hours_number(v) for k, v in sorted(idle.by_capacity_type.items())},
+            "gpu_hours_by_capacity_type": {
+                k: hours_number(v) for k, v in sorted(idle.by_capacity_type.items())
+            },
         },
         "unpriced": [
             {"instance_type": it, "capacity_type": ct, "gpu_hours": hours_number(s)}

@@ -33,7 +33,9 @@ def platform_costs(request):
 
 
 def _statement_for_user(user, uuid) -> Statement:
-    return get_object_or_404(scope_to_user(Statement.objects.select_related("team"), user), uuid=uuid)
+    return get_object_or_404(
+        scope_to_user(Statement.objects.select_related("team"), user), uuid=uuid
+    )
 
 
 @login_required

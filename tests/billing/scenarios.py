@@ -13,7 +13,7 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from tests.promdata import Load, Node, Pod, Scenario
@@ -42,7 +42,9 @@ def aligned_start(hours_back: int = 6) -> float:
     return math.floor(time.time() / HOUR) * HOUR - hours_back * HOUR
 
 
-def mixed_scenario(t0: float, run: str | None = None, hours: int = 4) -> tuple[Scenario, dict, list[PriceEntry]]:
+def mixed_scenario(
+    t0: float, run: str | None = None, hours: int = 4
+) -> tuple[Scenario, dict, list[PriceEntry]]:
     """Everything the issue lists, on a 60 s scrape grid starting at the hour ``t0``.
 
     Returns (scenario, {pod name: expected team key}, price table). The g6.12xlarge on-demand
@@ -55,40 +57,115 @@ def mixed_scenario(t0: float, run: str | None = None, hours: int = 4) -> tuple[S
     s.add_namespace("ns-b", {"modelport.io/team": "beta"})
     s.add_namespace("team-c")  # no team label anywhere: the namespace name is the team
     s.add_namespace("ns-d", {"modelport.io/team": "delta"})
-    s.add_node(Node("n-spot-1", instance_type="g6e.xlarge", capacity_type="spot", gpus=1, gpu="L40S"))
-    s.add_node(Node("n-od-4", instance_type="g6.12xlarge", capacity_type="on-demand", gpus=4, gpu="L4"))
-    s.add_node(Node("n-od-1", instance_type="g6e.xlarge", capacity_type="on-demand", gpus=1, gpu="L40S",
-                    start=t0 + HOUR, end=t0 + 3 * HOUR))
-    s.add_node(Node("n-mystery", instance_type="x9.mystery", capacity_type="on-demand", gpus=2, gpu="H100"))
+    s.add_node(
+        Node("n-spot-1", instance_type="g6e.xlarge", capacity_type="spot", gpus=1, gpu="L40S")
+    )
+    s.add_node(
+        Node("n-od-4", instance_type="g6.12xlarge", capacity_type="on-demand", gpus=4, gpu="L4")
+    )
+    s.add_node(
+        Node(
+            "n-od-1",
+            instance_type="g6e.xlarge",
+            capacity_type="on-demand",
+            gpus=1,
+            gpu="L40S",
+            start=t0 + HOUR,
+            end=t0 + 3 * HOUR,
+        )
+    )
+    s.add_node(
+        Node("n-mystery", instance_type="x9.mystery", capacity_type="on-demand", gpus=2, gpu="H100")
+    )
     teams = {}
     # Pending for 5 minutes, starts mid-hour, restarts (OOMKilled), ends mid-hour.
-    s.add_pod(Pod("llama-a-1", "ns-a", node="n-spot-1", gpus=1, created=t0 + 5 * MIN, start=t0 + 10 * MIN,
-                  end=t0 + 2 * HOUR + 50 * MIN, team="alpha", endpoint="llama", isvc="llama",
-                  restarts=[(t0 + 90 * MIN, "OOMKilled")], load=Load("llama", requests_per_s=2.0)))
+    s.add_pod(
+        Pod(
+            "llama-a-1",
+            "ns-a",
+            node="n-spot-1",
+            gpus=1,
+            created=t0 + 5 * MIN,
+            start=t0 + 10 * MIN,
+            end=t0 + 2 * HOUR + 50 * MIN,
+            team="alpha",
+            endpoint="llama",
+            isvc="llama",
+            restarts=[(t0 + 90 * MIN, "OOMKilled")],
+            load=Load("llama", requests_per_s=2.0),
+        )
+    )
     teams["llama-a-1"] = "alpha"
     # Second replica on on-demand for two hours.
-    s.add_pod(Pod("llama-a-2", "ns-a", node="n-od-1", gpus=1, start=t0 + HOUR, end=t0 + 3 * HOUR,
-                  team="alpha", endpoint="llama", isvc="llama", load=Load("llama", requests_per_s=1.0)))
+    s.add_pod(
+        Pod(
+            "llama-a-2",
+            "ns-a",
+            node="n-od-1",
+            gpus=1,
+            start=t0 + HOUR,
+            end=t0 + 3 * HOUR,
+            team="alpha",
+            endpoint="llama",
+            isvc="llama",
+            load=Load("llama", requests_per_s=1.0),
+        )
+    )
     teams["llama-a-2"] = "alpha"
     # Multi-GPU pod with only the namespace team label, the whole period, across the price change.
-    s.add_pod(Pod("mistral-b-1", "ns-b", node="n-od-4", gpus=2, start=t0, isvc="mistral",
-                  load=Load("mistral", requests_per_s=0.5)))
+    s.add_pod(
+        Pod(
+            "mistral-b-1",
+            "ns-b",
+            node="n-od-4",
+            gpus=2,
+            start=t0,
+            isvc="mistral",
+            load=Load("mistral", requests_per_s=0.5),
+        )
+    )
     teams["mistral-b-1"] = "beta"
     # A 2-minute pod.
-    s.add_pod(Pod("batch-b-2", "ns-b", node="n-od-4", gpus=1, start=t0 + 75 * MIN, end=t0 + 77 * MIN))
+    s.add_pod(
+        Pod("batch-b-2", "ns-b", node="n-od-4", gpus=1, start=t0 + 75 * MIN, end=t0 + 77 * MIN)
+    )
     teams["batch-b-2"] = "beta"
     # No team label on pod or namespace.
-    s.add_pod(Pod("qwen-c-1", "team-c", node="n-od-4", gpus=1, start=t0 + 30 * MIN, end=t0 + 3 * HOUR,
-                  isvc="qwen", load=Load("qwen", requests_per_s=1.0)))
+    s.add_pod(
+        Pod(
+            "qwen-c-1",
+            "team-c",
+            node="n-od-4",
+            gpus=1,
+            start=t0 + 30 * MIN,
+            end=t0 + 3 * HOUR,
+            isvc="qwen",
+            load=Load("qwen", requests_per_s=1.0),
+        )
+    )
     teams["qwen-c-1"] = "team-c"
     # Unknown instance type: measured, reported, not priced.
-    s.add_pod(Pod("big-d-1", "ns-d", node="n-mystery", gpus=2, start=t0 + HOUR, team="delta", endpoint="big"))
+    s.add_pod(
+        Pod(
+            "big-d-1",
+            "ns-d",
+            node="n-mystery",
+            gpus=2,
+            start=t0 + HOUR,
+            team="delta",
+            endpoint="big",
+        )
+    )
     teams["big-d-1"] = "delta"
     prices = [
         PriceEntry("g6e.xlarge", "spot", 1, [(0, Decimal("0.7400"))]),
         PriceEntry("g6e.xlarge", "on-demand", 1, [(0, Decimal("1.8610"))]),
-        PriceEntry("g6.12xlarge", "on-demand", 4,
-                   [(0, Decimal("4.6016")), (t0 + 2 * HOUR + 20 * MIN, Decimal("5.2000"))]),
+        PriceEntry(
+            "g6.12xlarge",
+            "on-demand",
+            4,
+            [(0, Decimal("4.6016")), (t0 + 2 * HOUR + 20 * MIN, Decimal("5.2000"))],
+        ),
     ]
     return s, teams, prices
 
@@ -103,7 +180,7 @@ def _cost(entry: PriceEntry | None, gpus: int, lo: float, hi: float) -> tuple[De
         return Decimal("0"), gpus * max(0.0, hi - lo)
     cuts = sorted({lo, hi, *[t for t, _ in entry.history if lo < t < hi]})
     total = Decimal("0")
-    for a, b in zip(cuts, cuts[1:]):
+    for a, b in zip(cuts, cuts[1:], strict=False):
         price = entry.price_at(a)
         total += price / entry.gpus_per_node * gpus * Decimal(repr(b - a)) / Decimal(3600)
     return total, 0.0
@@ -112,8 +189,14 @@ def _cost(entry: PriceEntry | None, gpus: int, lo: float, hi: float) -> tuple[De
 def expected(s: Scenario, teams: dict, prices: list[PriceEntry], start: float, end: float) -> dict:
     """{team: {"gpu_seconds", "cost", "unpriced", "by_capacity"}} and "idle", from the inputs."""
     table = {(p.instance_type, p.capacity_type): p for p in prices}
-    out: dict = defaultdict(lambda: {"gpu_seconds": 0.0, "cost": Decimal("0"), "unpriced": 0.0,
-                                     "by_capacity": defaultdict(float)})
+    out: dict = defaultdict(
+        lambda: {
+            "gpu_seconds": 0.0,
+            "cost": Decimal("0"),
+            "unpriced": 0.0,
+            "by_capacity": defaultdict(float),
+        }
+    )
     node_used: dict = defaultdict(list)
     for pod in s.pods.values():
         node = s.nodes[pod.node]
@@ -121,7 +204,9 @@ def expected(s: Scenario, teams: dict, prices: list[PriceEntry], start: float, e
         if hi <= lo:
             continue
         team = out[teams[pod.name]]
-        cost, unpriced = _cost(table.get((node.instance_type, node.capacity_type)), pod.gpus, lo, hi)
+        cost, unpriced = _cost(
+            table.get((node.instance_type, node.capacity_type)), pod.gpus, lo, hi
+        )
         team["gpu_seconds"] += pod.gpus * (hi - lo)
         team["cost"] += cost
         team["unpriced"] += unpriced
@@ -133,8 +218,10 @@ def expected(s: Scenario, teams: dict, prices: list[PriceEntry], start: float, e
         hi = min(node.end if node.end is not None else s.end, end)
         entry = table.get((node.instance_type, node.capacity_type))
         # idle GPUs per elementary interval between pod start/end events
-        edges = sorted({lo, hi, *[t for a, b, _ in node_used[node.name] for t in (a, b) if lo < t < hi]})
-        for a, b in zip(edges, edges[1:]):
+        edges = sorted(
+            {lo, hi, *[t for a, b, _ in node_used[node.name] for t in (a, b) if lo < t < hi]}
+        )
+        for a, b in zip(edges, edges[1:], strict=False):
             busy = sum(g for p0, p1, g in node_used[node.name] if p0 <= a and b <= p1)
             free = node.gpus - busy
             if free > 0:
@@ -147,12 +234,19 @@ def expected(s: Scenario, teams: dict, prices: list[PriceEntry], start: float, e
 
 def price_entries_json(prices: list[PriceEntry]) -> list[dict]:
     """The `--prices` file form (current price of each entry: no history)."""
-    return [{"instance_type": p.instance_type, "capacity_type": p.capacity_type,
-             "gpus_per_node": p.gpus_per_node, "hourly_price": str(sorted(p.history)[-1][1])} for p in prices]
+    return [
+        {
+            "instance_type": p.instance_type,
+            "capacity_type": p.capacity_type,
+            "gpus_per_node": p.gpus_per_node,
+            "hourly_price": str(sorted(p.history)[-1][1]),
+        }
+        for p in prices
+    ]
 
 
 def iso(t: float) -> str:
-    return datetime.fromtimestamp(t, tz=timezone.utc).isoformat()
+    return datetime.fromtimestamp(t, tz=UTC).isoformat()
 
 
 def filter_samples(text: str, keep) -> str:

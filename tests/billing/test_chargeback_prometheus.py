@@ -3,7 +3,7 @@ series. Expected answers come from the scenario inputs (tests/billing/scenarios.
 
 import io
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -36,7 +36,7 @@ def billing_settings(settings, prometheus_server, mixed):
 
 
 def _dt(t: float) -> datetime:
-    return datetime.fromtimestamp(t, tz=timezone.utc)
+    return datetime.fromtimestamp(t, tz=UTC)
 
 
 def _db_prices(prices):
@@ -45,11 +45,17 @@ def _db_prices(prices):
     for p in prices:
         if p.instance_type not in offerings:
             offerings[p.instance_type] = InstanceOfferingFactory(
-                instance_type=p.instance_type, gpus_per_node=p.gpus_per_node,
-                gpu_type=GpuTypeFactory(name=f"gpu-{p.instance_type}"))
+                instance_type=p.instance_type,
+                gpus_per_node=p.gpus_per_node,
+                gpu_type=GpuTypeFactory(name=f"gpu-{p.instance_type}"),
+            )
         for since, price in p.history:
-            GpuRateFactory(offering=offerings[p.instance_type], capacity_type=p.capacity_type,
-                           hourly_price=price, effective_from=_dt(since))
+            GpuRateFactory(
+                offering=offerings[p.instance_type],
+                capacity_type=p.capacity_type,
+                hourly_price=price,
+                effective_from=_dt(since),
+            )
 
 
 def _run(*args) -> dict:
@@ -65,12 +71,17 @@ def _assert_matches(data: dict, want: dict) -> None:
         t = got[team]
         assert t["gpu_hours"] == pytest.approx(exp["gpu_seconds"] / HOUR, rel=REL), team
         assert Decimal(t["cost"]) == pytest.approx(exp["cost"], rel=DREL), team
-        assert t["unpriced_gpu_hours"] == pytest.approx(exp["unpriced"] / HOUR, rel=REL, abs=1e-9), team
+        assert t["unpriced_gpu_hours"] == pytest.approx(
+            exp["unpriced"] / HOUR, rel=REL, abs=1e-9
+        ), team
         assert t["gpu_hours_by_capacity_type"] == pytest.approx(
-            {k: v / HOUR for k, v in exp["by_capacity"].items()}, rel=REL), team
+            {k: v / HOUR for k, v in exp["by_capacity"].items()}, rel=REL
+        ), team
     assert data["idle"]["gpu_hours"] == pytest.approx(want["idle"]["gpu_seconds"] / HOUR, rel=REL)
     assert Decimal(data["idle"]["cost"]) == pytest.approx(want["idle"]["cost"], rel=DREL)
-    assert data["idle"]["unpriced_gpu_hours"] == pytest.approx(want["idle"]["unpriced"] / HOUR, rel=REL)
+    assert data["idle"]["unpriced_gpu_hours"] == pytest.approx(
+        want["idle"]["unpriced"] / HOUR, rel=REL
+    )
 
 
 def test_every_team_matches_the_exact_answer_with_price_history(billing_settings, mixed):
@@ -83,16 +94,25 @@ def test_every_team_matches_the_exact_answer_with_price_history(billing_settings
     got = {t["team"]: t for t in data["teams"]}
     assert set(got) == {"alpha", "beta", "team-c", "delta"}
     assert set(got["alpha"]["gpu_hours_by_capacity_type"]) == {"spot", "on-demand"}
-    assert got["delta"]["cost"] == "0.000000" and got["delta"]["unpriced_gpu_hours"] == pytest.approx(6.0)
-    assert data["unpriced"] == [{"instance_type": "x9.mystery", "capacity_type": "on-demand",
-                                 "gpu_hours": pytest.approx(8.0)}]  # 6 allocated + 2 idle
+    assert got["delta"]["cost"] == "0.000000" and got["delta"][
+        "unpriced_gpu_hours"
+    ] == pytest.approx(6.0)
+    assert data["unpriced"] == [
+        {
+            "instance_type": "x9.mystery",
+            "capacity_type": "on-demand",
+            "gpu_hours": pytest.approx(8.0),
+        }
+    ]  # 6 allocated + 2 idle
 
 
 def test_prices_file_replaces_the_database_table(billing_settings, mixed, tmp_path):
     scenario, teams, prices = mixed
     _db_prices(prices)
-    flat = [p.__class__(p.instance_type, p.capacity_type, p.gpus_per_node, [(0, Decimal("9.99"))])
-            for p in prices]
+    flat = [
+        p.__class__(p.instance_type, p.capacity_type, p.gpus_per_node, [(0, Decimal("9.99"))])
+        for p in prices
+    ]
     path = tmp_path / "prices.json"
     path.write_text(json.dumps(price_entries_json(flat)))
     data = _run("--start", iso(scenario.start), "--end", iso(scenario.end), "--prices", str(path))
@@ -129,12 +149,31 @@ def test_bad_input_is_a_clear_error(billing_settings, mixed, tmp_path):
     with pytest.raises(CommandError, match="End must be after start"):
         _run("--start", "2026-11-02T00:00:00Z", "--end", "2026-11-01T00:00:00Z")
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps([{"instance_type": "g6.xlarge", "capacity_type": "spot",
-                                "gpus_per_node": 0, "hourly_price": "1"}]))
+    bad.write_text(
+        json.dumps(
+            [
+                {
+                    "instance_type": "g6.xlarge",
+                    "capacity_type": "spot",
+                    "gpus_per_node": 0,
+                    "hourly_price": "1",
+                }
+            ]
+        )
+    )
     with pytest.raises(CommandError, match="gpus_per_node must be a positive integer"):
-        _run("--start", "2026-11-01T00:00:00Z", "--end", "2026-11-02T00:00:00Z", "--prices", str(bad))
+        _run(
+            "--start", "2026-11-01T00:00:00Z", "--end", "2026-11-02T00:00:00Z", "--prices", str(bad)
+        )
     with pytest.raises(CommandError, match="Cannot read the price file"):
-        _run("--start", "2026-11-01T00:00:00Z", "--end", "2026-11-02T00:00:00Z", "--prices", str(tmp_path / "no"))
+        _run(
+            "--start",
+            "2026-11-01T00:00:00Z",
+            "--end",
+            "2026-11-02T00:00:00Z",
+            "--prices",
+            str(tmp_path / "no"),
+        )
 
 
 def test_prometheus_down_is_a_clear_error(settings, mixed):

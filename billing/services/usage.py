@@ -1,4 +1,4 @@
-"""GPU cost chargeback: measure GPU time from Prometheus, price it, store it, close months.
+"""GPU usage: measure GPU time from Prometheus, price it and store it as hourly rows.
 
 The flow (see billing/queries.py for how GPU time is integrated):
 
@@ -22,11 +22,11 @@ import json
 import logging
 import uuid as uuid_lib
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any, Iterable
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -36,8 +36,8 @@ from deployments.choices import CapacityType
 from deployments.models import Endpoint, InstanceOffering
 from portal.models import Team
 
-from . import queries
-from .models import GpuRate, UsageKind, UsageRecord
+from .. import queries
+from ..models import GpuRate, UsageKind, UsageRecord
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +67,16 @@ class PriceTable:
     sorted by time; the rate in force at ``t`` is the last one with ``effective_from <= t``.
     """
 
-    def __init__(self, offerings: dict[str, Offering], rates: dict[tuple[str, str], list[tuple[datetime, Decimal]]]):
+    def __init__(
+        self,
+        offerings: dict[str, Offering],
+        rates: dict[tuple[str, str], list[tuple[datetime, Decimal]]],
+    ):
         self.offerings = offerings
         self.rates = {key: sorted(history) for key, history in rates.items()}
 
     @classmethod
-    def from_db(cls) -> "PriceTable":
+    def from_db(cls) -> PriceTable:
         offerings = {
             o.instance_type: Offering(o.instance_type, o.gpus_per_node, o.gpu_type.name)
             for o in InstanceOffering.objects.select_related("gpu_type")
@@ -85,21 +89,25 @@ class PriceTable:
         return cls(offerings, rates)
 
     @classmethod
-    def from_entries(cls, entries: Any) -> "PriceTable":
+    def from_entries(cls, entries: Any) -> PriceTable:
         """From ``[{"instance_type", "capacity_type", "gpus_per_node", "hourly_price"}]`` (one
         constant price per offering, e.g. ``chargeback --prices FILE``). Raises ChargebackError."""
         if not isinstance(entries, list) or not entries:
             raise ChargebackError("The price list must be a non-empty JSON list of objects.")
         offerings: dict[str, Offering] = {}
         rates: dict[tuple[str, str], list[tuple[datetime, Decimal]]] = {}
-        since = datetime(1970, 1, 1, tzinfo=dt_timezone.utc)
+        since = datetime(1970, 1, 1, tzinfo=UTC)
         for i, entry in enumerate(entries):
             instance_type, capacity_type, gpus, price = _parse_price_entry(i, entry)
             known = offerings.get(instance_type)
             if known is not None and known.gpus_per_node != gpus:
-                raise ChargebackError(f"Price entry {i}: {instance_type} has two different gpus_per_node values.")
+                raise ChargebackError(
+                    f"Price entry {i}: {instance_type} has two different gpus_per_node values."
+                )
             if (instance_type, capacity_type) in rates:
-                raise ChargebackError(f"Price entry {i}: {instance_type} {capacity_type} is listed twice.")
+                raise ChargebackError(
+                    f"Price entry {i}: {instance_type} {capacity_type} is listed twice."
+                )
             offerings[instance_type] = Offering(instance_type, gpus)
             rates[(instance_type, capacity_type)] = [(since, price)]
         return cls(offerings, rates)
@@ -112,7 +120,9 @@ class PriceTable:
             price = value
         return price
 
-    def per_gpu_second(self, instance_type: str, capacity_type: str, at: datetime) -> Decimal | None:
+    def per_gpu_second(
+        self, instance_type: str, capacity_type: str, at: datetime
+    ) -> Decimal | None:
         offering = self.offerings.get(instance_type)
         price = self.node_price(instance_type, capacity_type, at)
         if offering is None or price is None:
@@ -125,7 +135,14 @@ class PriceTable:
 
     def change_points(self, start: datetime, end: datetime) -> list[datetime]:
         """Times strictly inside (start, end) where any rate changes."""
-        return sorted({since for history in self.rates.values() for since, _ in history if start < since < end})
+        return sorted(
+            {
+                since
+                for history in self.rates.values()
+                for since, _ in history
+                if start < since < end
+            }
+        )
 
 
 def _parse_price_entry(i: int, entry: Any) -> tuple[str, str, int, Decimal]:
@@ -144,7 +161,9 @@ def _parse_price_entry(i: int, entry: Any) -> tuple[str, str, int, Decimal]:
         )
     gpus = entry["gpus_per_node"]
     if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 1:
-        raise ChargebackError(f"Price entry {i}: gpus_per_node must be a positive integer, not {gpus!r}.")
+        raise ChargebackError(
+            f"Price entry {i}: gpus_per_node must be a positive integer, not {gpus!r}."
+        )
     raw = entry["hourly_price"]
     if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
         raise ChargebackError(f"Price entry {i}: hourly_price must be a decimal number or string.")
@@ -153,7 +172,9 @@ def _parse_price_entry(i: int, entry: Any) -> tuple[str, str, int, Decimal]:
     except InvalidOperation as exc:
         raise ChargebackError(f"Price entry {i}: hourly_price {raw!r} is not a number.") from exc
     if not price.is_finite() or price < 0:
-        raise ChargebackError(f"Price entry {i}: hourly_price must be a finite number ≥ 0, not {raw!r}.")
+        raise ChargebackError(
+            f"Price entry {i}: hourly_price must be a finite number ≥ 0, not {raw!r}."
+        )
     return instance_type.strip(), capacity_type, gpus, price
 
 
@@ -188,7 +209,7 @@ class Window:
 
 
 def floor_hour(t: datetime) -> datetime:
-    return t.astimezone(dt_timezone.utc).replace(minute=0, second=0, microsecond=0)
+    return t.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def validate_period(start: datetime, end: datetime) -> None:
@@ -233,7 +254,9 @@ class Measurements:
 class ClusterLabels:
     pods: dict[PodKey, dict[str, str]] = field(default_factory=dict)
     namespaces: dict[str, str] = field(default_factory=dict)  # namespace -> team label
-    nodes: dict[str, tuple[str, str]] = field(default_factory=dict)  # node -> (instance type, capacity type)
+    nodes: dict[str, tuple[str, str]] = field(
+        default_factory=dict
+    )  # node -> (instance type, capacity type)
 
 
 def _config() -> dict[str, Any]:
@@ -244,14 +267,23 @@ def _config() -> dict[str, Any]:
     }
 
 
+def scrape_interval() -> Decimal:
+    """Seconds each stored kube-state-metrics / DCGM sample stands for."""
+    return _config()["scrape_interval"]
+
+
 def billing_client():
     """A Prometheus client for billing: long timeout, no response cache (re-runs must re-read)."""
     from portal.prometheus import PrometheusClient
 
-    return PrometheusClient(settings.PROMETHEUS_URL, timeout=settings.BILLING_PROMETHEUS_TIMEOUT, cache_seconds=0)
+    return PrometheusClient(
+        settings.PROMETHEUS_URL, timeout=settings.BILLING_PROMETHEUS_TIMEOUT, cache_seconds=0
+    )
 
 
-def fetch_usage(client, windows: list[Window], prices: PriceTable) -> tuple[list[Measurements], ClusterLabels]:
+def fetch_usage(
+    client, windows: list[Window], prices: PriceTable
+) -> tuple[list[Measurements], ClusterLabels]:
     cfg = _config()
     data = [Measurements() for _ in windows]
     builders = {
@@ -269,7 +301,13 @@ def fetch_usage(client, windows: list[Window], prices: PriceTable) -> tuple[list
         for cut in prices.change_points(window.start, window.end):
             part = Window(window.start, cut)
             pods = _instant(client, part, queries.pod_gpu_samples, _pod_node_key, cfg)
-            nodes = _instant(client, part, queries.node_gpu_capacity_samples, lambda lab: lab.get("node", ""), cfg)
+            nodes = _instant(
+                client,
+                part,
+                queries.node_gpu_capacity_samples,
+                lambda lab: lab.get("node", ""),
+                cfg,
+            )
             data[i].cuts.append((cut, pods, nodes))
     return data, fetch_labels(client, windows[0].start, windows[-1].end, cfg["selector"])
 
@@ -311,8 +349,9 @@ def _integrate(client, windows: list[Window], build, key, cfg) -> dict[int, dict
         for i in full:
             out[i] = {}
         for chunk_start, chunk_end in _chunks(first, last):
-            for series in client.query_range(promql, chunk_start.timestamp() - 0.001,
-                                             chunk_end.timestamp() - 0.001, 3600):
+            for series in client.query_range(
+                promql, chunk_start.timestamp() - 0.001, chunk_end.timestamp() - 0.001, 3600
+            ):
                 k = key(series["labels"])
                 for ts, value in series["values"]:
                     i = by_end.get(round(ts, 3))
@@ -341,8 +380,10 @@ def _instant(client, window: Window, build, key, cfg) -> dict:
 
 def fetch_labels(client, start: datetime, end: datetime, selector: str = "") -> ClusterLabels:
     labels = ClusterLabels()
-    for s in sorted(client.series(queries.series_match("kube_pod_labels", selector), start, end),
-                    key=lambda s: sorted(s.items())):
+    for s in sorted(
+        client.series(queries.series_match("kube_pod_labels", selector), start, end),
+        key=lambda s: sorted(s.items()),
+    ):
         key = (s.get("namespace", ""), s.get("pod", ""))
         if key not in labels.pods or s.get(queries.POD_TEAM_LABEL):
             labels.pods[key] = s
@@ -374,7 +415,9 @@ def attribute(namespace: str, pod: str, labels: ClusterLabels) -> tuple[str, str
     the namespace name; endpoint from modelport.io/endpoint, else the KServe isvc label."""
     pod_labels = labels.pods.get((namespace, pod), {})
     team = pod_labels.get(queries.POD_TEAM_LABEL) or labels.namespaces.get(namespace) or namespace
-    endpoint = pod_labels.get(queries.POD_ENDPOINT_LABEL) or pod_labels.get(queries.POD_ISVC_LABEL) or ""
+    endpoint = (
+        pod_labels.get(queries.POD_ENDPOINT_LABEL) or pod_labels.get(queries.POD_ISVC_LABEL) or ""
+    )
     return team, endpoint
 
 
@@ -398,14 +441,21 @@ class UsageRow:
 
     @property
     def key(self) -> tuple:
-        return (self.hour, self.kind, self.team_key, self.endpoint_key, self.instance_type, self.capacity_type)
+        return (
+            self.hour,
+            self.kind,
+            self.team_key,
+            self.endpoint_key,
+            self.instance_type,
+            self.capacity_type,
+        )
 
 
 def _segments(window: Window, full: dict, cuts: list, index: int) -> list[tuple[datetime, dict]]:
     """[(segment start, {key: samples in segment})] from cumulative sums at the cut points."""
     bounds = [(window.start, {})] + [(c[0], c[index]) for c in cuts] + [(window.end, full)]
     out = []
-    for (a, before), (_, upto) in zip(bounds, bounds[1:]):
+    for (a, before), (_, upto) in zip(bounds, bounds[1:], strict=False):
         out.append((a, {k: upto.get(k, 0.0) - before.get(k, 0.0) for k in set(upto) | set(before)}))
     return out
 
@@ -414,10 +464,15 @@ def _seconds(samples: float, interval: Decimal) -> int:
     return int((Decimal(repr(samples)) * interval).to_integral_value())
 
 
-def compute_usage(windows: list[Window], data: list[Measurements], labels: ClusterLabels,
-                  prices: PriceTable, scrape_interval: Decimal) -> list[UsageRow]:
+def compute_usage(
+    windows: list[Window],
+    data: list[Measurements],
+    labels: ClusterLabels,
+    prices: PriceTable,
+    scrape_interval: Decimal,
+) -> list[UsageRow]:
     rows: dict[tuple, UsageRow] = {}
-    for window, m in zip(windows, data):
+    for window, m in zip(windows, data, strict=False):
         pod_rows: dict[PodKey, UsageRow] = {}
         for seg_start, samples in _segments(window, m.pods, m.cuts, 1):
             for (ns, pod, node), value in samples.items():
@@ -425,21 +480,34 @@ def compute_usage(windows: list[Window], data: list[Measurements], labels: Clust
                 if seconds <= 0:
                     continue
                 team, endpoint = attribute(ns, pod, labels)
-                row = _row(rows, window.hour, UsageKind.ALLOCATED, team, endpoint, node, labels, prices)
+                row = _row(
+                    rows, window.hour, UsageKind.ALLOCATED, team, endpoint, node, labels, prices
+                )
                 _charge(row, seconds, prices, seg_start)
                 pod_rows[(ns, pod)] = row
         _add_idle(rows, window, m, labels, prices, scrape_interval)
         _add_pod_extras(pod_rows, m, scrape_interval)
-    return sorted(rows.values(), key=lambda r: (r.hour, r.kind, r.team_key, r.endpoint_key, r.instance_type))
+    return sorted(
+        rows.values(), key=lambda r: (r.hour, r.kind, r.team_key, r.endpoint_key, r.instance_type)
+    )
 
 
-def _row(rows, hour, kind, team, endpoint, node, labels: ClusterLabels, prices: PriceTable) -> UsageRow:
+def _row(
+    rows, hour, kind, team, endpoint, node, labels: ClusterLabels, prices: PriceTable
+) -> UsageRow:
     instance_type, capacity_type = labels.nodes.get(node, (UNKNOWN, UNKNOWN))
     key = (hour, kind, team, endpoint, instance_type, capacity_type)
     row = rows.get(key)
     if row is None:
-        row = rows[key] = UsageRow(hour, kind, team, endpoint, instance_type, capacity_type,
-                                   gpu_type=prices.gpu_type(instance_type))
+        row = rows[key] = UsageRow(
+            hour,
+            kind,
+            team,
+            endpoint,
+            instance_type,
+            capacity_type,
+            gpu_type=prices.gpu_type(instance_type),
+        )
     return row
 
 
@@ -455,7 +523,9 @@ def _charge(row: UsageRow, seconds: int, prices: PriceTable, at: datetime) -> No
 def _add_idle(rows, window: Window, m: Measurements, labels, prices, interval: Decimal) -> None:
     """Idle = node GPU capacity − GPUs requested by pods on it, per price segment."""
     pod_segments = _segments(window, m.pods, m.cuts, 1)
-    for (seg_start, capacity), (_, pods) in zip(_segments(window, m.nodes, m.cuts, 2), pod_segments):
+    for (seg_start, capacity), (_, pods) in zip(
+        _segments(window, m.nodes, m.cuts, 2), pod_segments, strict=False
+    ):
         requested: dict[str, int] = defaultdict(int)
         for (_, _, node), value in pods.items():
             requested[node] += _seconds(value, interval)
@@ -474,7 +544,9 @@ def _add_pod_extras(pod_rows: dict[PodKey, UsageRow], m: Measurements, interval:
         row.generation_tokens += int(round(m.generation_tokens.get(key, 0.0)))
 
 
-def measure_usage(start: datetime, end: datetime, prices: PriceTable | None = None, client=None) -> list[UsageRow]:
+def measure_usage(
+    start: datetime, end: datetime, prices: PriceTable | None = None, client=None
+) -> list[UsageRow]:
     """GPU usage rows for ``[start, end)`` straight from Prometheus (nothing is stored)."""
     windows = split_windows(start, end)
     prices = prices or PriceTable.from_db()
@@ -485,8 +557,18 @@ def measure_usage(start: datetime, end: datetime, prices: PriceTable | None = No
 
 # --- storing -----------------------------------------------------------------------------------
 
-UPDATE_FIELDS = ["team", "endpoint", "gpu_type", "gpu_seconds", "used_gpu_seconds", "cost",
-                 "unpriced_gpu_seconds", "prompt_tokens", "generation_tokens", "collected_at"]
+UPDATE_FIELDS = [
+    "team",
+    "endpoint",
+    "gpu_type",
+    "gpu_seconds",
+    "used_gpu_seconds",
+    "cost",
+    "unpriced_gpu_seconds",
+    "prompt_tokens",
+    "generation_tokens",
+    "collected_at",
+]
 UNIQUE_FIELDS = ["hour", "kind", "team_key", "endpoint_key", "instance_type", "capacity_type"]
 
 
@@ -510,37 +592,58 @@ def collect_gpu_usage(start: datetime, end: datetime, client=None) -> CollectRes
         if row.unpriced_gpu_seconds:
             unpriced[(row.instance_type, row.capacity_type)] += row.unpriced_gpu_seconds
     for (instance_type, capacity_type), seconds in unpriced.items():
-        log.warning("billing: %s GPU-seconds on %s/%s have no price in the price table",
-                    seconds, instance_type, capacity_type)
+        log.warning(
+            "billing: %s GPU-seconds on %s/%s have no price in the price table",
+            seconds,
+            instance_type,
+            capacity_type,
+        )
     return CollectResult(int((end - start) / HOUR), len(rows), deleted, dict(unpriced))
 
 
 def save_usage(rows: list[UsageRow], start: datetime, end: datetime) -> int:
     """Upsert ``rows`` and delete rows of ``[start, end)`` that the new measurement lacks."""
     teams = _resolve_teams({r.team_key for r in rows if r.team_key})
-    endpoints = _resolve_endpoints({(r.team_key, r.endpoint_key) for r in rows if r.endpoint_key}, teams)
+    endpoints = _resolve_endpoints(
+        {(r.team_key, r.endpoint_key) for r in rows if r.endpoint_key}, teams
+    )
     now = timezone.now()
     records = [
         UsageRecord(
-            hour=r.hour, kind=r.kind, team_key=r.team_key, team=teams.get(r.team_key),
-            endpoint_key=r.endpoint_key, endpoint=endpoints.get((r.team_key, r.endpoint_key)),
-            instance_type=r.instance_type, capacity_type=r.capacity_type, gpu_type=r.gpu_type,
-            gpu_seconds=r.gpu_seconds, used_gpu_seconds=r.used_gpu_seconds,
-            cost=r.cost.quantize(Decimal("0.000001")), unpriced_gpu_seconds=r.unpriced_gpu_seconds,
-            prompt_tokens=r.prompt_tokens, generation_tokens=r.generation_tokens, collected_at=now,
+            hour=r.hour,
+            kind=r.kind,
+            team_key=r.team_key,
+            team=teams.get(r.team_key),
+            endpoint_key=r.endpoint_key,
+            endpoint=endpoints.get((r.team_key, r.endpoint_key)),
+            instance_type=r.instance_type,
+            capacity_type=r.capacity_type,
+            gpu_type=r.gpu_type,
+            gpu_seconds=r.gpu_seconds,
+            used_gpu_seconds=r.used_gpu_seconds,
+            cost=r.cost.quantize(Decimal("0.000001")),
+            unpriced_gpu_seconds=r.unpriced_gpu_seconds,
+            prompt_tokens=r.prompt_tokens,
+            generation_tokens=r.generation_tokens,
+            collected_at=now,
         )
         for r in rows
     ]
     keep = {r.key for r in rows}
     with transaction.atomic():
-        existing = UsageRecord.objects.filter(hour__gte=start, hour__lt=end).values_list("pk", *UNIQUE_FIELDS)
+        existing = UsageRecord.objects.filter(hour__gte=start, hour__lt=end).values_list(
+            "pk", *UNIQUE_FIELDS
+        )
         stale = [pk for pk, *key in existing if tuple(key) not in keep]
         deleted = 0
         for i in range(0, len(stale), 500):
             deleted += UsageRecord.objects.filter(pk__in=stale[i : i + 500]).delete()[0]
         UsageRecord.objects.bulk_create(
-            records, batch_size=1000, update_conflicts=True,
-            unique_fields=UNIQUE_FIELDS, update_fields=UPDATE_FIELDS,
+            records,
+            batch_size=1000,
+            update_conflicts=True,
+            unique_fields=UNIQUE_FIELDS,
+            update_fields=UPDATE_FIELDS,
         )
     return deleted
 
@@ -548,19 +651,21 @@ def save_usage(rows: list[UsageRow], start: datetime, end: datetime) -> int:
 def _resolve_teams(keys: set[str]) -> dict[str, Team]:
     """Team keys are slugs (labels) or namespace names (``KUBE_NAMESPACE_PREFIX`` + slug)."""
     prefix = settings.KUBE_NAMESPACE_PREFIX
-    slugs = {k for k in keys} | {k[len(prefix):] for k in keys if prefix and k.startswith(prefix)}
+    slugs = {k for k in keys} | {k[len(prefix) :] for k in keys if prefix and k.startswith(prefix)}
     by_slug = {t.slug: t for t in Team.objects.filter(slug__in=slugs)}
     out = {}
     for key in keys:
         team = by_slug.get(key)
         if team is None and prefix and key.startswith(prefix):
-            team = by_slug.get(key[len(prefix):])
+            team = by_slug.get(key[len(prefix) :])
         if team is not None:
             out[key] = team
     return out
 
 
-def _resolve_endpoints(keys: set[tuple[str, str]], teams: dict[str, Team]) -> dict[tuple[str, str], Endpoint]:
+def _resolve_endpoints(
+    keys: set[tuple[str, str]], teams: dict[str, Team]
+) -> dict[tuple[str, str], Endpoint]:
     """Endpoint keys are the endpoint's UUID or its name (the InferenceService name)."""
     out = {}
     team_ids = {t.pk for t in teams.values()}
@@ -571,7 +676,9 @@ def _resolve_endpoints(keys: set[tuple[str, str]], teams: dict[str, Team]) -> di
         team = teams.get(team_key)
         if team is None:
             continue
-        endpoint = by_uuid.get(_uuid_or_none(endpoint_key) or "") or by_name.get((team.pk, endpoint_key))
+        endpoint = by_uuid.get(_uuid_or_none(endpoint_key) or "") or by_name.get(
+            (team.pk, endpoint_key)
+        )
         if endpoint is not None and endpoint.team_id == team.pk:
             out[(team_key, endpoint_key)] = endpoint
     return out
@@ -588,12 +695,12 @@ def _uuid_or_none(value: str) -> str | None:
 
 
 def month_start(d: date | datetime) -> datetime:
-    return datetime(d.year, d.month, 1, tzinfo=dt_timezone.utc)
+    return datetime(d.year, d.month, 1, tzinfo=UTC)
 
 
 def next_month(d: date | datetime) -> datetime:
     first = month_start(d)
-    return datetime(first.year + first.month // 12, first.month % 12 + 1, 1, tzinfo=dt_timezone.utc)
+    return datetime(first.year + first.month // 12, first.month % 12 + 1, 1, tzinfo=UTC)
 
 
 def month_hours(d: date | datetime) -> int:

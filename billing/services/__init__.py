@@ -1,0 +1,67 @@
+"""Chargeback use cases (STYLE §3: cost maths on Decimal, no HTTP):
+
+* ``usage``: price table, measuring GPU time from Prometheus, pricing it, storing hourly rows;
+* ``statements``: month close (immutable, versioned statements) and re-open;
+* ``budgets``: month-to-date spend, forecast, threshold alerts and their notifications.
+"""
+
+from .budgets import (
+    NotificationFailed,
+    active_budget_alert,
+    check_budgets,
+    forecast_month_cost,
+    month_to_date_cost,
+    notify_budget,
+)
+from .statements import close_month, close_month_once_collected, month_usage, reopen_month
+from .usage import (
+    ChargebackError,
+    CollectResult,
+    PriceTable,
+    UsageRow,
+    Window,
+    billing_client,
+    collect_gpu_usage,
+    compute_usage,
+    fetch_usage,
+    floor_hour,
+    load_price_file,
+    measure_usage,
+    month_hours,
+    month_start,
+    next_month,
+    save_usage,
+    scrape_interval,
+    split_windows,
+)
+
+__all__ = [
+    "ChargebackError",
+    "CollectResult",
+    "NotificationFailed",
+    "PriceTable",
+    "UsageRow",
+    "Window",
+    "active_budget_alert",
+    "billing_client",
+    "check_budgets",
+    "close_month",
+    "close_month_once_collected",
+    "collect_gpu_usage",
+    "compute_usage",
+    "fetch_usage",
+    "floor_hour",
+    "forecast_month_cost",
+    "load_price_file",
+    "measure_usage",
+    "month_hours",
+    "month_start",
+    "month_to_date_cost",
+    "month_usage",
+    "next_month",
+    "notify_budget",
+    "reopen_month",
+    "save_usage",
+    "scrape_interval",
+    "split_windows",
+]
