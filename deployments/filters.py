@@ -11,10 +11,12 @@ class EndpointFilterSet(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search")
     status = django_filters.MultipleChoiceFilter(choices=EndpointStatus.choices)
     model = django_filters.ModelChoiceFilter(
-        queryset=CatalogModel.objects.all(), to_field_name="slug", label="Model"
+        queryset=CatalogModel.objects.all(), to_field_name="slug", label="Model",
+        empty_label="Any model",
     )
     gpu_type = django_filters.ModelChoiceFilter(
-        queryset=GpuType.objects.all(), to_field_name="name", label="GPU type"
+        queryset=GpuType.objects.all(), to_field_name="name", label="GPU type",
+        empty_label="Any GPU type",
     )
     capacity_type = django_filters.ChoiceFilter(choices=CapacityType.choices)
     team = django_filters.CharFilter(field_name="team__slug", label="Team (slug)")

@@ -61,6 +61,7 @@ class EndpointForm(_CatalogChoices):
         model = Endpoint
         fields = REQUEST_FIELDS
         labels = {
+            "gpu_type": "GPU type",
             "gpu_count": "GPUs per replica",
             "max_context_length": "Max context length (tokens)",
             "kv_cache_dtype": "KV cache dtype",

@@ -1,0 +1,167 @@
+"""Platform console: catalog, GPU types and offerings (with prices), all endpoints.
+
+Endpoints are read-only here: approve, reject and delete go through the services
+(source=admin) so the events, audit log and the apply task follow as in the other faces.
+"""
+
+from django import forms
+from django.contrib import admin, messages
+
+from billing.admin import GpuRateInline
+from portal.admin import AuditedModelAdmin
+from portal.models import AuditLog
+from portal.templatetags.portal import status_badge
+
+from . import services
+from .choices import Quantization
+from .errors import DeploymentError
+from .models import CatalogModel, Endpoint, EndpointEvent, GpuType, InstanceOffering
+
+ADMIN = AuditLog.Source.ADMIN
+
+
+class CatalogModelForm(forms.ModelForm):
+    allowed_quantizations = forms.MultipleChoiceField(
+        choices=Quantization.choices, widget=forms.CheckboxSelectMultiple,
+        help_text="Precisions teams may serve this model in.",
+    )
+
+    class Meta:
+        model = CatalogModel
+        fields = "__all__"
+
+
+@admin.register(CatalogModel)
+class CatalogModelAdmin(AuditedModelAdmin):
+    form = CatalogModelForm
+    list_display = ["name", "slug", "parameters_b", "native_context_length", "license", "enabled"]
+    list_filter = ["enabled", "license"]
+    search_fields = ["name", "slug", "storage_uri"]
+    prepopulated_fields = {"slug": ["name"]}
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "storage_uri", "license", "enabled"]}),
+        ("Architecture (for sizing)", {"fields": ["parameters_b", "num_layers", "num_kv_heads",
+                                                   "head_dim", "native_context_length"]}),
+        ("Serving", {"fields": ["allowed_quantizations"]}),
+    ]
+
+
+class InstanceOfferingInline(admin.TabularInline):
+    model = InstanceOffering
+    extra = 0
+    fields = ["instance_type", "gpus_per_node", "node_labels", "enabled"]
+    show_change_link = True
+
+
+@admin.register(GpuType)
+class GpuTypeAdmin(AuditedModelAdmin):
+    list_display = ["name", "memory_gib", "node_label_value", "enabled"]
+    list_filter = ["enabled"]
+    search_fields = ["name"]
+    inlines = [InstanceOfferingInline]
+
+
+@admin.register(InstanceOffering)
+class InstanceOfferingAdmin(AuditedModelAdmin):
+    list_display = ["instance_type", "gpu_type", "gpus_per_node", "enabled"]
+    list_filter = ["gpu_type", "enabled"]
+    search_fields = ["instance_type"]
+    list_select_related = ["gpu_type"]
+    inlines = [GpuRateInline]
+
+
+class EndpointEventInline(admin.TabularInline):
+    model = EndpointEvent
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "kind", "old_status", "new_status", "message", "actor"]
+    readonly_fields = fields
+    ordering = ["-created_at", "-id"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Endpoint)
+class EndpointAdmin(admin.ModelAdmin):
+    list_display = ["name", "team", "badge", "model", "gpus", "replicas", "capacity_type",
+                    "monthly_cost_max", "updated_at"]
+    list_filter = ["status", "team", "gpu_type", "capacity_type", "desired_state"]
+    search_fields = ["name", "team__slug", "model__name", "uuid"]
+    list_select_related = ["team", "model", "gpu_type"]
+    actions = ["approve_selected", "reject_selected", "delete_selected_endpoints"]
+    inlines = [EndpointEventInline]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False  # endpoints are requested through the portal or the API
+
+    def has_change_permission(self, request, obj=None):
+        return False  # read-only; use the actions
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # deletion must go through the cluster: use the action
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_staff
+
+    @admin.display(description="Status", ordering="status")
+    def badge(self, obj):
+        return status_badge(obj.status)
+
+    @admin.display(description="GPUs")
+    def gpus(self, obj):
+        return f"{obj.gpu_count}× {obj.gpu_type.name}"
+
+    @admin.display(description="Replicas")
+    def replicas(self, obj):
+        return f"{obj.min_replicas}–{obj.max_replicas}"
+
+    def _each(self, request, queryset, func, verb: str, **kwargs):
+        done, failed = 0, []
+        for endpoint in queryset:
+            try:
+                func(endpoint, request.user, source=ADMIN, **kwargs)
+                done += 1
+            except DeploymentError as exc:
+                failed.append(f"{endpoint}: {exc.message}")
+        if done:
+            self.message_user(request, f"{verb} {done} endpoint(s).", messages.SUCCESS)
+        for line in failed:
+            self.message_user(request, line, messages.ERROR)
+
+    @admin.action(description="Approve selected pending requests")
+    def approve_selected(self, request, queryset):
+        self._each(request, queryset, services.approve_endpoint, "Approved")
+
+    @admin.action(description="Reject selected pending requests")
+    def reject_selected(self, request, queryset):
+        self._each(request, queryset, services.reject_endpoint, "Rejected",
+                   reason="Rejected by the platform team.")
+
+    @admin.action(description="Delete selected endpoints (removes them from the cluster)")
+    def delete_selected_endpoints(self, request, queryset):
+        self._each(request, queryset, services.delete_endpoint, "Deleting")
+
+
+@admin.register(EndpointEvent)
+class EndpointEventAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "endpoint", "kind", "old_status", "new_status", "message", "actor"]
+    list_filter = ["kind", "new_status"]
+    search_fields = ["endpoint__name", "message"]
+    list_select_related = ["endpoint__team", "actor"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,169 @@
+"""Demo data: the catalog, three teams, users with every role, endpoints in many statuses
+with timelines. Idempotent: existing users, teams and endpoints are left as they are."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from deployments.choices import DesiredState, EndpointStatus, EventKind
+from deployments.models import CatalogModel, Endpoint, EndpointEvent, GpuType
+from deployments.services import estimate_request
+from portal.models import Membership, Team, TeamGpuQuota, User
+
+from .seed_catalog import seed_catalog
+
+DEMO_PASSWORD = "demo"
+
+USERS = [  # username, first name, staff
+    ("demo", "Demo", True),
+    ("alice", "Alice", False),
+    ("bob", "Bob", False),
+    ("vera", "Vera", False),
+    ("carol", "Carol", False),
+]
+
+TEAMS = [  # name, slug, max GPUs, budget, approval threshold, approval GPU types
+    ("Search Relevance", "search", 24, "40000", "8000", ["H100", "H200"]),
+    ("Support Assistants", "support", 16, "25000", "5000", ["H100", "H200"]),
+    ("Applied Research", "research", 32, None, None, []),
+]
+
+MEMBERSHIPS = [  # team, user, role
+    ("search", "demo", "admin"), ("support", "demo", "admin"), ("research", "demo", "member"),
+    ("search", "alice", "admin"), ("search", "bob", "member"), ("search", "vera", "viewer"),
+    ("support", "carol", "admin"), ("support", "bob", "member"), ("research", "alice", "admin"),
+]
+
+# team, name, model slug, GPU, count, quant, context, min, max, capacity, status, message, age h
+ENDPOINTS = [
+    ("search", "query-rewriter", "llama-3-1-8b-instruct", "L4", 1, "bf16", 8192, 1, 3,
+     "on-demand", EndpointStatus.READY, "", 170),
+    ("search", "rerank-qwen", "qwen2-5-7b-instruct", "A10G", 1, "fp8", 16384, 1, 2,
+     "on-demand", EndpointStatus.PROVISIONING, "Waiting for a g5.xlarge node (Karpenter).", 0.2),
+    ("search", "long-context-70b", "llama-3-1-70b-instruct", "H100", 4, "fp8", 65536, 1, 1,
+     "on-demand", EndpointStatus.PENDING_APPROVAL, "H100 GPUs always need approval.", 3),
+    ("search", "legacy-mistral", "mistral-7b-instruct-v0-3", "L4", 1, "bf16", 8192, 1, 1,
+     "spot", EndpointStatus.DELETED, "Deleted by alice.", 400),
+    ("support", "helpdesk-chat", "llama-3-1-8b-instruct", "L40S", 1, "bf16", 32768, 2, 4,
+     "on-demand", EndpointStatus.READY, "", 300),
+    ("support", "ticket-summarizer", "mistral-7b-instruct-v0-3", "L4", 1, "awq", 16384, 0, 2,
+     "spot", EndpointStatus.STOPPED, "Stopped by carol.", 90),
+    ("support", "triage-72b", "qwen2-5-72b-instruct", "A100-80GB", 2, "fp8", 32768, 1, 2,
+     "on-demand", EndpointStatus.FAILED,
+     "Predictor pod failed: CUDA out of memory while allocating the KV cache.", 26),
+    ("research", "mixtral-eval", "mixtral-8x7b-instruct-v0-1", "L40S", 2, "fp8", 32768, 0, 2,
+     "spot", EndpointStatus.READY, "", 48),
+    ("research", "qwen72-batch", "qwen2-5-72b-instruct", "H100", 2, "fp8", 32768, 1, 2,
+     "reserved", EndpointStatus.APPLYING, "Applying generation 2.", 0.05),
+]
+
+
+class Command(BaseCommand):
+    help = "Create demo teams, users (password 'demo') and endpoints. Safe to run again."
+
+    def handle(self, *args, **options):
+        seed_catalog()
+        with transaction.atomic():
+            users = {name: self._user(name, first, staff) for name, first, staff in USERS}
+            teams = {slug: self._team(*row) for row in TEAMS for slug in [row[1]]}
+            for slug, username, role in MEMBERSHIPS:
+                Membership.objects.get_or_create(team=teams[slug], user=users[username],
+                                                 defaults={"role": role})
+            created = sum(self._endpoint(teams, users, *row) for row in ENDPOINTS)
+        self.stdout.write(self.style.SUCCESS(
+            f"Demo data ready ({created} new endpoints). Log in as demo / {DEMO_PASSWORD} "
+            f"(platform staff), or alice, bob, vera, carol with the same password."))
+
+    def _user(self, username, first, staff) -> User:
+        user, new = User.objects.get_or_create(
+            username=username, defaults={"first_name": first, "email": f"{username}@example.com",
+                                         "is_staff": staff, "is_superuser": staff})
+        if new:
+            user.set_password(DEMO_PASSWORD)
+            user.save(update_fields=["password"])
+        return user
+
+    def _team(self, name, slug, max_gpus, budget, threshold, approval_gpus) -> Team:
+        team, new = Team.objects.get_or_create(slug=slug, defaults={
+            "name": name, "max_gpus": max_gpus,
+            "monthly_budget": Decimal(budget) if budget else None,
+            "approval_cost_threshold": Decimal(threshold) if threshold else None,
+            "alert_email": f"{slug}-oncall@example.com",
+        })
+        if new:
+            team.approval_gpu_types.set(GpuType.objects.filter(name__in=approval_gpus))
+            if slug == "search":
+                TeamGpuQuota.objects.create(team=team, gpu_type=GpuType.objects.get(name="H100"),
+                                            max_gpus=8)
+        return team
+
+    def _endpoint(self, teams, users, team_slug, name, model_slug, gpu, count, quant, context,
+                  low, high, capacity, status, message, age_hours) -> bool:
+        team = teams[team_slug]
+        if Endpoint.objects.filter(team=team, name=name).exists():
+            return False
+        spec = {"model": CatalogModel.objects.get(slug=model_slug),
+                "gpu_type": GpuType.objects.get(name=gpu), "gpu_count": count,
+                "quantization": quant, "kv_cache_dtype": "auto", "max_context_length": context,
+                "min_replicas": low, "max_replicas": high, "target_queue_depth": 4,
+                "capacity_type": capacity}
+        estimate = estimate_request(team, spec)
+        requester = users["bob"] if team_slug != "research" else users["alice"]
+        created = timezone.now() - timedelta(hours=age_hours)
+        applied = status not in (EndpointStatus.PENDING_APPROVAL,)
+        endpoint = Endpoint.objects.create(
+            team=team, name=name, requested_by=requester, **spec,
+            offering=estimate.offering.offering if estimate.offering else None,
+            monthly_cost_min=estimate.monthly_cost_min, monthly_cost_max=estimate.monthly_cost_max,
+            status=status, status_message=message,
+            desired_state={EndpointStatus.STOPPED: DesiredState.STOPPED,
+                           EndpointStatus.DELETED: DesiredState.ABSENT}.get(status,
+                                                                            DesiredState.PRESENT),
+            generation=2 if status == EndpointStatus.APPLYING else 1,
+            applied_generation=1 if applied else 0,
+            approved_by=users["alice"] if applied else None,
+            approved_at=created + timedelta(minutes=2) if applied else None,
+            url=(f"https://{name}-predictor.{team.namespace}.example.com/v1"
+                 if status in (EndpointStatus.READY, EndpointStatus.STOPPED) else ""),
+        )
+        self._timeline(endpoint, requester, users["alice"], created, status, message)
+        return True
+
+    def _timeline(self, endpoint, requester, approver, start, status, message) -> None:
+        steps = [(0, EventKind.REQUEST, "", EndpointStatus.PENDING_APPROVAL if status ==
+                  EndpointStatus.PENDING_APPROVAL else EndpointStatus.APPROVED,
+                  f"Requested by {requester}.", requester)]
+        if status != EndpointStatus.PENDING_APPROVAL:
+            path = [EndpointStatus.APPLYING, EndpointStatus.PROVISIONING, EndpointStatus.READY]
+            previous = EndpointStatus.APPROVED
+            minutes = 2
+            for step in path:
+                if status in (EndpointStatus.APPLYING,) and step != EndpointStatus.APPLYING:
+                    break
+                steps.append((minutes, EventKind.STATUS, previous, step,
+                              "Cold start finished; serving traffic." if step ==
+                              EndpointStatus.READY else f"{step.label}.", None))
+                previous, minutes = step, minutes + (7 if step == EndpointStatus.PROVISIONING else 1)
+                if step == status or (status == EndpointStatus.PROVISIONING and
+                                      step == EndpointStatus.PROVISIONING):
+                    break
+            if status in (EndpointStatus.FAILED, EndpointStatus.STOPPED, EndpointStatus.DELETED):
+                kind = EventKind.ERROR if status == EndpointStatus.FAILED else EventKind.ACTION
+                steps.append((minutes + 60, kind, previous, status, message, None))
+        else:
+            steps.append((0, EventKind.APPROVAL, "", "", f"Waiting for approval: {message}", None))
+        for offset, kind, old, new, text, actor in steps:
+            event = EndpointEvent.objects.create(endpoint=endpoint, kind=kind, old_status=old,
+                                                 new_status=new, message=text, actor=actor,
+                                                 generation=1,
+                                                 duration_seconds=offset * 60 or None)
+            EndpointEvent.objects.filter(pk=event.pk).update(
+                created_at=start + timedelta(minutes=offset))
+        last = start + timedelta(minutes=steps[-1][0])
+        Endpoint.objects.filter(pk=endpoint.pk).update(
+            created_at=start, status_changed_at=last,
+            ready_at=last if status == EndpointStatus.READY else None,
+            deleted_at=last if status == EndpointStatus.DELETED else None)
