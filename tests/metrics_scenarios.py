@@ -17,14 +17,22 @@ from __future__ import annotations
 
 import bisect
 import math
+import time
+import uuid
+
+import pytest
 
 from tests.promdata import TTFT_BUCKETS, Latency, Load, Node, Pod, Scenario
 
 HOUR = 3600
 
 
-def build(run: str, end: float, dcgm_style: str = "exported", gaps=()) -> tuple[Scenario, dict]:
-    """A 3 h scenario with six endpoints; returns it and ``{case: (namespace, model, [pods])}``."""
+CASES = ("steady", "burst", "oldnames", "oom", "scaled", "gap")
+
+
+def build(run: str, end: float, dcgm_style: str = "exported", gaps=(), only=CASES) -> tuple[Scenario, dict]:
+    """A 3 h scenario with up to six endpoints (``only``); returns it and
+    ``{case: (namespace, model, [pods])}``. Prometheus-wide ``gaps`` hit every series."""
     start = end - 3 * HOUR
     s = Scenario(start, end, scrape_interval=30, scrape_offset=7, seed=11, dcgm_style=dcgm_style, gaps=gaps)
     for i in range(6):
@@ -32,6 +40,8 @@ def build(run: str, end: float, dcgm_style: str = "exported", gaps=()) -> tuple[
     cases = {}
 
     def add(case, node, pods):
+        if case not in only:
+            return
         ns = f"mp-{case}-{run}"
         model = f"{case}-llm"
         for p in pods:
@@ -131,3 +141,22 @@ def close(got, want, rel=0.02) -> bool:
     if want == 0:
         return abs(got) < 1e-9
     return math.isclose(got, want, rel_tol=rel)
+
+
+@pytest.fixture(scope="session")
+def backfilled_metrics(prometheus_server):
+    """The six cases (DCGM ``exported_*`` labels) plus steady/oom again with DCGM ``pod`` labels
+    and a 12 minute Prometheus outage, backfilled once per session.
+
+    Returns ``{"url": ..., "start": ..., "end": ..., "cases": {case: (ns, model, pods, scenario)}}``.
+    """
+    run = uuid.uuid4().hex[:6]
+    end = math.floor(time.time() / 60) * 60 - 600
+    main, cases = build(run, end)
+    outage = (end - 2 * HOUR, end - 2 * HOUR + 720)
+    honor, honor_cases = build(run + "h", end, dcgm_style="honor", gaps=[outage], only=("steady", "oom"))
+    prometheus_server.backfill(main.openmetrics(), restart=False)
+    prometheus_server.backfill(honor.openmetrics())
+    out = {case: (*v, main) for case, v in cases.items()}
+    out.update({f"{case}-honor": (*v, honor) for case, v in honor_cases.items()})
+    return {"url": prometheus_server.url, "start": main.start - 1, "end": end, "cases": out}
