@@ -211,3 +211,79 @@ def test_apiserver_restart_keeps_data(kube_cluster, kube_api_client, kube_namesp
     assert kube_cluster.port == port
     # the same client (same kubeconfig, CA, token) works again
     assert core.read_namespaced_config_map("survivor", kube_namespace).data == {"k": "v"}
+
+
+# ---------------------------------------------------------------- with controllers + fake nodes
+
+
+def _gpu_deployment(name, replicas, selector_value, gpus=1):
+    return client.V1Deployment(
+        metadata=client.V1ObjectMeta(name=name),
+        spec=client.V1DeploymentSpec(
+            replicas=replicas,
+            selector=client.V1LabelSelector(match_labels={"app": name}),
+            template=client.V1PodTemplateSpec(
+                metadata=client.V1ObjectMeta(labels={"app": name}),
+                spec=client.V1PodSpec(
+                    node_selector={"modelport.io/test-pool": selector_value},
+                    containers=[client.V1Container(
+                        name="kserve-container", image="vllm/vllm-openai:v0.11.0",
+                        resources=client.V1ResourceRequirements(
+                            requests={"nvidia.com/gpu": str(gpus), "cpu": "1"},
+                            limits={"nvidia.com/gpu": str(gpus)}))]))))
+
+
+def _wait(fn, timeout=30.0, interval=0.2):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+def test_deployment_rolls_out_on_fake_gpu_node(kube_controllers, kube_api_client, kube_namespace, fake_gpu_node):
+    pool = kube_namespace
+    node = fake_gpu_node(gpus=1, labels={"modelport.io/test-pool": pool, "karpenter.sh/capacity-type": "spot",
+                                         "node.kubernetes.io/instance-type": "g6e.xlarge"})
+    apps, core = client.AppsV1Api(kube_api_client), client.CoreV1Api(kube_api_client)
+    apps.create_namespaced_deployment(kube_namespace, _gpu_deployment("llama-predictor", 2, pool))
+
+    # one replica fits the single GPU and becomes Ready; the other stays Pending (real scheduler)
+    dep = _wait(lambda: (d := apps.read_namespaced_deployment("llama-predictor", kube_namespace))
+                and d.status.ready_replicas == 1 and d)
+    assert dep, "deployment never got a Ready replica"
+    pods = core.list_namespaced_pod(kube_namespace, label_selector="app=llama-predictor").items
+    assert sorted((p.spec.node_name or "") for p in pods) == ["", node]
+    pending = next(p for p in pods if not p.spec.node_name)
+    events = _wait(lambda: [e for e in core.list_namespaced_event(
+        kube_namespace, field_selector=f"involvedObject.name={pending.metadata.name}").items
+        if e.reason == "FailedScheduling"])
+    assert "Insufficient nvidia.com/gpu" in events[0].message
+
+    # scale to 1: the controller deletes a pod, the fake kubelet finishes the deletion
+    apps.patch_namespaced_deployment_scale("llama-predictor", kube_namespace, {"spec": {"replicas": 1}})
+    assert _wait(lambda: len(core.list_namespaced_pod(kube_namespace, label_selector="app=llama-predictor").items) == 1)
+    dep = _wait(lambda: (d := apps.read_namespaced_deployment("llama-predictor", kube_namespace))
+                and d.status.available_replicas == 1 and d.status.replicas == 1 and d)
+    assert dep
+
+
+def test_resource_quota_limits_gpus(kube_controllers, kube_api_client, kube_namespace):
+    core = client.CoreV1Api(kube_api_client)
+    core.create_namespaced_resource_quota(kube_namespace, client.V1ResourceQuota(
+        metadata=client.V1ObjectMeta(name="gpus"),
+        spec=client.V1ResourceQuotaSpec(hard={"requests.nvidia.com/gpu": "1"})))
+    # the resourcequota controller (KCM) must compute status before admission can enforce it
+    assert _wait(lambda: core.read_namespaced_resource_quota("gpus", kube_namespace).status.hard)
+
+    def pod(name):
+        return client.V1Pod(metadata=client.V1ObjectMeta(name=name), spec=client.V1PodSpec(containers=[
+            client.V1Container(name="c", image="x", resources=client.V1ResourceRequirements(
+                requests={"nvidia.com/gpu": "1"}, limits={"nvidia.com/gpu": "1"}))]))
+
+    core.create_namespaced_pod(kube_namespace, pod("first"))
+    with pytest.raises(ApiException) as exc:
+        core.create_namespaced_pod(kube_namespace, pod("second"))
+    assert exc.value.status == 403
+    assert "exceeded quota: gpus" in json.loads(exc.value.body)["message"]

@@ -9,12 +9,12 @@
 # when missing or when `--version` does not print the pinned version.
 #
 # Usage:
-#   bash tools/build-k8s.sh                     # apiserver + etcd + CRDs
-#   bash tools/build-k8s.sh --with-controllers  # also kube-controller-manager + kube-scheduler
+#   bash tools/build-k8s.sh                     # apiserver, controller-manager, scheduler, etcd, CRDs
+#   bash tools/build-k8s.sh --no-controllers    # only kube-apiserver + etcd + CRDs (saves ~2.5 min cold)
 #   bash tools/build-k8s.sh --update-modules    # regenerate tools/k8sbins/go.mod for $K8S_VERSION
 #
 # Env: K8S_VERSION (default below), ETCD_VERSION, MODELPORT_CACHE (default ~/.cache/modelport),
-#      MODELPORT_K8S_CONTROLLERS=1 (same as --with-controllers).
+#      MODELPORT_K8S_CONTROLLERS=0 (same as --no-controllers), GO (go binary).
 # Output: the last line of stdout is the k8s bin dir. It also writes
 #   $MODELPORT_CACHE/env.sh with MODELPORT_KUBE_BIN_DIR, MODELPORT_CRD_DIR (source it).
 set -euo pipefail
@@ -22,13 +22,14 @@ set -euo pipefail
 K8S_VERSION="${K8S_VERSION:-v1.36.3}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 CACHE="${MODELPORT_CACHE:-$HOME/.cache/modelport}"
-WITH_CONTROLLERS="${MODELPORT_K8S_CONTROLLERS:-0}"
+WITH_CONTROLLERS="${MODELPORT_K8S_CONTROLLERS:-1}"
 UPDATE_MODULES=0
 for arg in "$@"; do
   case "$arg" in
     --with-controllers) WITH_CONTROLLERS=1 ;;
+    --no-controllers) WITH_CONTROLLERS=0 ;;
     --update-modules) UPDATE_MODULES=1 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -53,7 +54,7 @@ build_etcd() {
   fi
   local t0; t0=$(now)
   cd "$HERE/etcd"
-  if ! grep -q "go.etcd.io/etcd/server/v3 $ETCD_VERSION\$" go.mod 2>/dev/null || [ "$UPDATE_MODULES" = 1 ]; then
+  if ! grep -Eq "go\.etcd\.io/etcd/server/v3 $ETCD_VERSION( |\$)" go.mod 2>/dev/null || [ "$UPDATE_MODULES" = 1 ]; then
     log "pinning go.etcd.io/etcd/server/v3@$ETCD_VERSION"
     [ -f go.mod ] || "$GO" mod init example.invalid/etcd >&2
     "$GO" get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >&2
@@ -99,7 +100,7 @@ build_k8s() {
   done
   if [ ${#missing[@]} = 0 ]; then log "${cmds[*]} $K8S_VERSION up to date in $K8S_BIN"; return; fi
   local t0; t0=$(now)
-  if ! grep -q "k8s.io/kubernetes $K8S_VERSION\$" "$HERE/k8sbins/go.mod" 2>/dev/null || [ "$UPDATE_MODULES" = 1 ]; then
+  if ! grep -Eq "k8s\.io/kubernetes $K8S_VERSION( |\$)" "$HERE/k8sbins/go.mod" 2>/dev/null || [ "$UPDATE_MODULES" = 1 ]; then
     k8s_modfile
   fi
   cd "$HERE/k8sbins"

@@ -28,16 +28,15 @@ from tests.infra.kube import ControlPlane, MissingBinaries  # noqa: E402
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Local Kubernetes control plane for ModelPort development")
     ap.add_argument("--workdir", help="persistent state dir (default: temp dir removed on exit)")
-    ap.add_argument("--with-controllers", action="store_true",
-                    help="also run kube-controller-manager + kube-scheduler if built (build-k8s.sh --with-controllers)")
+    ap.add_argument("--with-controllers", action="store_true", default=None,
+                    help="require kube-controller-manager + kube-scheduler (default: run them if built)")
+    ap.add_argument("--no-controllers", dest="with_controllers", action="store_false")
     ap.add_argument("--env-file", help="also write `export KUBECONFIG=...` to this file")
     args = ap.parse_args(argv)
 
     workdir = Path(args.workdir).resolve() if args.workdir else None
     if workdir:
         workdir.mkdir(parents=True, exist_ok=True)
-        for stale in ("port", ):
-            pass
     cp = ControlPlane(workdir=workdir, with_controllers=args.with_controllers, keep_workdir=bool(workdir))
     if workdir and (workdir / "ports").exists():  # reuse ports so an old kubeconfig stays valid
         cp.etcd_port, cp.etcd_peer_port, cp.port = map(int, (workdir / "ports").read_text().split())

@@ -7,6 +7,9 @@ Fixtures:
     kube_api_client (session)    ``kubernetes.client.ApiClient`` for it
     kubeconfig_path (function)   path (str) of its kubeconfig; also sets ``$KUBECONFIG`` for the test
     kube_namespace (function)    a fresh namespace name per test
+    kube_controllers (function)  asserts kube-controller-manager + kube-scheduler run (else skip/fail)
+    fake_gpu_node (function)     factory: ``fake_gpu_node(gpus=1, labels={...}) -> node name``; Ready
+                                 Nodes served by the in-process FakeKubelet, deleted after the test
     prometheus_server (session)  :class:`tests.infra.prom.PrometheusServer`
     live_exporter (function)     :class:`tests.infra.exporter.LiveExporter`, started
 
@@ -27,7 +30,8 @@ from tests.infra.kube import ControlPlane, MissingBinaries
 from tests.infra.prom import MissingPrometheus, PrometheusServer
 
 _ACTIVE: dict[str, object] = {}
-KUBE_FIXTURES = {"kube_cluster", "kube_api_client", "kubeconfig_path", "kube_namespace"}
+KUBE_FIXTURES = {"kube_cluster", "kube_api_client", "kubeconfig_path", "kube_namespace", "kube_controllers",
+                 "fake_gpu_node"}
 PROM_FIXTURES = {"prometheus_server", "live_exporter"}
 
 
@@ -109,6 +113,30 @@ def kube_namespace(kube_cluster, kube_api_client):
         client.CoreV1Api(kube_api_client).delete_namespace(name)
     except Exception:
         pass
+
+
+@pytest.fixture
+def kube_controllers(kube_cluster):
+    if not kube_cluster.controllers_running:
+        _missing("kube-controller-manager/kube-scheduler are not running: build them with "
+                 "`bash tools/build-k8s.sh` (not --no-controllers) and unset MODELPORT_KUBE_CONTROLLERS=0")
+    return kube_cluster
+
+
+@pytest.fixture
+def fake_gpu_node(kube_cluster):
+    import uuid
+
+    created = []
+
+    def make(gpus: int = 1, labels: dict | None = None, name: str | None = None, **kw) -> str:
+        name = name or f"gpu-node-{uuid.uuid4().hex[:8]}"
+        created.append(kube_cluster.add_fake_node(name, gpus=gpus, labels=labels, **kw))
+        return name
+
+    yield make
+    for name in created:
+        kube_cluster.fake_kubelet.remove_node(name)
 
 
 @pytest.fixture(scope="session")

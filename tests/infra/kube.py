@@ -147,15 +147,18 @@ class ControlPlane:
             pass ``install_crds=False`` to :meth:`start` to skip.
         workdir: where data, certs, logs and the kubeconfig go (default: a new temp dir,
             removed by :meth:`stop` unless ``keep_workdir``).
-        with_controllers: also run kube-controller-manager and kube-scheduler when present in
-            ``bin_dir`` (namespaces really delete, Deployments create ReplicaSets/Pods).
+        with_controllers: also run kube-controller-manager and kube-scheduler (built with
+            ``build-k8s.sh --with-controllers``): namespaces really delete, default
+            ServiceAccounts appear, Deployments create ReplicaSets/Pods that get scheduled onto
+            Node objects, ResourceQuota status is computed (so quota admission works).
+            ``None`` (default) = env ``MODELPORT_KUBE_CONTROLLERS`` (``1``/``0``), else "if built".
         extra_tokens: more ``(token, user, uid, groups)`` rows for the static token file.
     """
 
     bin_dir: Path | None = None
     crd_dir: Path | None = None
     workdir: Path | None = None
-    with_controllers: bool = False
+    with_controllers: bool | None = None
     keep_workdir: bool = False
     extra_tokens: list[tuple[str, str, str, str]] = field(default_factory=list)
     ready_timeout: float = 90.0
@@ -166,6 +169,7 @@ class ControlPlane:
     port: int = 0
     _procs: dict = field(default_factory=dict)
     _own_workdir: bool = False
+    _kubelet: "FakeKubelet | None" = None
 
     # ------------------------------------------------------------------ paths
     @property
@@ -183,6 +187,10 @@ class ControlPlane:
     # ------------------------------------------------------------------ lifecycle
     def start(self, install_crds: bool = True) -> "ControlPlane":
         self.bin_dir = Path(self.bin_dir) if self.bin_dir else find_bin_dir()
+        if self.with_controllers is None:
+            env = os.environ.get("MODELPORT_KUBE_CONTROLLERS", "")
+            built = all((self.bin_dir / c).exists() for c in ("kube-controller-manager", "kube-scheduler"))
+            self.with_controllers = built if env == "" else env not in ("0", "false", "no")
         if install_crds and self.crd_dir is None:
             self.crd_dir = find_crd_dir()
         if self.workdir is None:
@@ -208,6 +216,9 @@ class ControlPlane:
 
     def stop(self):
         """Stop every process this object started (reverse order), remove the temp workdir."""
+        if self._kubelet is not None:
+            self._kubelet.stop()
+            self._kubelet = None
         for name in ["kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"]:
             proc = self._procs.get(name)
             if proc:
@@ -336,13 +347,12 @@ class ControlPlane:
             ("kube-controller-manager", [
                 f"--service-account-private-key-file={self.workdir / 'sa.key'}",
                 f"--root-ca-file={self.ca_file}", "--use-service-account-credentials=false",
-                "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-route",
             ]),
             ("kube-scheduler", []),
         ]:
             binary = self.bin_dir / name
             if not binary.exists():
-                continue
+                raise MissingBinaries(f"{binary} not found: run `bash tools/build-k8s.sh --with-controllers`")
             proc = _Proc(name, [str(binary), f"--kubeconfig={kubeconfig}", "--leader-elect=false",
                                 "--secure-port=0", *extra], self.workdir / f"{name}.log")
             self._procs[name] = proc
@@ -425,15 +435,39 @@ class ControlPlane:
         """Create a uniquely named namespace (``<prefix>-<8 hex>``) and return its name.
 
         Without kube-controller-manager, namespace deletion never finishes, so callers should
-        not wait for it (the whole etcd is thrown away at the end of the session).
+        not wait for it (the whole etcd is thrown away at the end of the session). With it,
+        waits until the ``default`` ServiceAccount exists.
         """
         from kubernetes import client
 
         name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-        client.CoreV1Api(self.api_client()).create_namespace(
-            client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels or {}))
-        )
+        core = client.CoreV1Api(self.api_client())
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels or {})))
+        if self.controllers_running:
+            # the ServiceAccount admission plugin is on: pods need the "default" SA, which the
+            # serviceaccount controller creates shortly after the namespace
+            deadline = time.monotonic() + 30
+            while not core.list_namespaced_service_account(name, field_selector="metadata.name=default").items:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"default ServiceAccount not created in {name}:\n{self.logs()}")
+                time.sleep(0.1)
         return name
+
+    @property
+    def fake_kubelet(self) -> "FakeKubelet":
+        """The :class:`FakeKubelet` of this cluster (created on first use)."""
+        if self._kubelet is None:
+            self._kubelet = FakeKubelet(self)
+        return self._kubelet
+
+    def add_fake_node(self, name: str, gpus: int = 1, labels: dict | None = None, **kw) -> str:
+        """Create a Ready GPU Node served by :attr:`fake_kubelet` (see :class:`FakeKubelet`)."""
+        return self.fake_kubelet.add_node(name, gpus=gpus, labels=labels, **kw)
+
+    @property
+    def controllers_running(self) -> bool:
+        return all(self._procs.get(n) is not None and self._procs[n].running
+                   for n in ("kube-controller-manager", "kube-scheduler"))
 
     def logs(self, tail: int = 80) -> str:
         """The last ``tail`` lines of each server log, for failure reports."""
@@ -448,3 +482,144 @@ class ControlPlane:
 
     def pids(self) -> dict[str, int]:
         return {n: p.popen.pid for n, p in self._procs.items() if p.running}
+
+
+class FakeKubelet:
+    """A minimal stand-in for kubelet/KWOK on fake Node objects (a daemon thread in-process).
+
+    For every node added with :meth:`add_node` it: keeps the node Lease renewed (so the
+    node-lifecycle controller keeps it Ready), moves pods bound to it (``spec.nodeName``) to
+    Running/Ready with a pod IP, and finishes graceful deletion of its pods (as kubelet does).
+    Combined with kube-controller-manager + kube-scheduler this makes Deployments really
+    roll out: Deployment -> ReplicaSet -> Pods -> scheduled (GPU capacity, nodeSelector,
+    taints honoured by the real scheduler) -> Ready -> Deployment Available.
+    """
+
+    def __init__(self, cp: "ControlPlane", interval: float = 0.5):
+        import threading
+
+        self.cp = cp
+        self.interval = interval
+        self.nodes: dict[str, str] = {}  # name -> IP prefix
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fake-kubelet", daemon=True)
+        self._lock = threading.Lock()
+        self._api = None
+        self.errors: list[str] = []
+
+    def add_node(self, name: str, gpus: int = 1, labels: dict | None = None, taints: list | None = None,
+                 cpu: str = "32", memory: str = "256Gi", gpu_resource: str = "nvidia.com/gpu"):
+        """Create a Ready Node with ``gpus`` x ``gpu_resource`` capacity (plus cpu/memory/pods)."""
+        from kubernetes import client
+
+        now = _now()
+        capacity = {"cpu": cpu, "memory": memory, "pods": "110", "ephemeral-storage": "500Gi"}
+        if gpus:
+            capacity[gpu_resource] = str(gpus)
+        idx = len(self.nodes) + 1
+        body = {
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
+                                                  "kubernetes.io/arch": "amd64", "type": "fake-kubelet",
+                                                  **(labels or {})}},
+            "spec": {"taints": taints or []},
+            "status": {
+                "capacity": capacity, "allocatable": capacity,
+                "conditions": [
+                    {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "fake kubelet",
+                     "lastHeartbeatTime": now, "lastTransitionTime": now},
+                    *[{"type": t, "status": "False", "reason": "KubeletHasSufficient", "lastHeartbeatTime": now,
+                       "lastTransitionTime": now} for t in ("MemoryPressure", "DiskPressure", "PIDPressure")],
+                ],
+                "addresses": [{"type": "InternalIP", "address": f"10.3.{idx}.1"}, {"type": "Hostname", "address": name}],
+                "nodeInfo": {"kubeletVersion": "v1.36.3-fake", "architecture": "amd64", "operatingSystem": "linux",
+                             "containerRuntimeVersion": "fake://1", "kernelVersion": "", "osImage": "",
+                             "machineID": "", "systemUUID": "", "bootID": "", "kubeProxyVersion": ""},
+            },
+        }
+        api = self._client()
+        client.CoreV1Api(api).create_node(body)
+        client.CoreV1Api(api).patch_node_status(name, {"status": body["status"]})
+        with self._lock:
+            self.nodes[name] = f"10.3.{idx}"
+        self._renew(name)
+        if not self._thread.is_alive():
+            self._thread.start()
+        return name
+
+    def remove_node(self, name: str):
+        from kubernetes import client
+
+        with self._lock:
+            self.nodes.pop(name, None)
+        try:
+            client.CoreV1Api(self._client()).delete_node(name)
+        except Exception:
+            pass
+
+    def stop(self):
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5)
+
+    def _client(self):
+        if self._api is None:
+            self._api = self.cp.api_client()
+        return self._api
+
+    def _renew(self, node: str):
+        from kubernetes import client
+        from kubernetes.client.rest import ApiException
+
+        coord = client.CoordinationV1Api(self._client())
+        body = {"metadata": {"name": node, "namespace": "kube-node-lease"},
+                "spec": {"holderIdentity": node, "leaseDurationSeconds": 40, "renewTime": _now(micro=True)}}
+        try:
+            coord.patch_namespaced_lease(node, "kube-node-lease", body)
+        except ApiException as e:
+            if e.status != 404:
+                raise
+            coord.create_namespaced_lease("kube-node-lease", body)
+
+    def _run(self):
+        last_renew = 0.0
+        while not self._stop.wait(self.interval):
+            try:
+                with self._lock:
+                    nodes = dict(self.nodes)
+                if time.monotonic() - last_renew > 10:
+                    for node in nodes:
+                        self._renew(node)
+                    last_renew = time.monotonic()
+                for node, prefix in nodes.items():
+                    self._sync_pods(node, prefix)
+            except Exception as e:  # apiserver restarts etc.: keep going
+                self.errors.append(repr(e))
+                del self.errors[:-20]
+
+    def _sync_pods(self, node: str, prefix: str):
+        from kubernetes import client
+
+        core = client.CoreV1Api(self._client())
+        for pod in core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={node}").items:
+            ns, name = pod.metadata.namespace, pod.metadata.name
+            if pod.metadata.deletion_timestamp is not None:
+                core.delete_namespaced_pod(name, ns, grace_period_seconds=0)
+                continue
+            if pod.status.phase != "Pending":
+                continue
+            now = _now()
+            ip = f"{prefix}.{(abs(hash(pod.metadata.uid)) % 250) + 2}"
+            conds = [{"type": t, "status": "True", "lastTransitionTime": now}
+                     for t in ("PodReadyToStartContainers", "Initialized", "ContainersReady", "Ready", "PodScheduled")]
+            statuses = [{"name": c.name, "image": c.image or "fake", "imageID": "", "ready": True, "started": True,
+                         "restartCount": 0, "state": {"running": {"startedAt": now}}} for c in pod.spec.containers]
+            core.patch_namespaced_pod_status(name, ns, {"status": {
+                "phase": "Running", "conditions": conds, "containerStatuses": statuses,
+                "hostIP": f"{prefix}.1", "podIP": ip, "podIPs": [{"ip": ip}], "startTime": now}})
+
+
+def _now(micro: bool = False) -> str:
+    t = time.time()
+    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t))
+    return f"{base}.{int((t % 1) * 1e6):06d}Z" if micro else f"{base}Z"
