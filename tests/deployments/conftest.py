@@ -1,0 +1,124 @@
+"""Deployments test helpers: golden files (`--update-golden` or MODELPORT_UPDATE_GOLDEN=1),
+CRD schemas for jsonschema validation, and a deterministic endpoint for manifests."""
+
+import functools
+import os
+import uuid
+from datetime import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.factories import (
+    CatalogModelFactory,
+    EndpointFactory,
+    GpuTypeFactory,
+    InstanceOfferingFactory,
+    TeamFactory,
+)
+
+GOLDEN_DIR = Path(__file__).parent / "golden"
+REFERENCE_CRDS = Path(__file__).resolve().parents[3] / "shared" / "reference" / "kserve-crds"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true", default=False,
+                     help="rewrite tests/deployments/golden/*.yaml from the current output")
+
+
+@pytest.fixture
+def golden(request):
+    """golden(name, text): compare with golden/<name>, or rewrite it when updating."""
+    update = request.config.getoption("--update-golden", default=False) or os.environ.get(
+        "MODELPORT_UPDATE_GOLDEN") == "1"
+
+    def check(name: str, text: str) -> None:
+        path = GOLDEN_DIR / name
+        if update or not path.exists():
+            path.write_text(text)
+            if not update:
+                pytest.fail(f"golden file {name} did not exist; wrote it - review and commit it")
+        assert text == path.read_text(), (
+            f"{name} differs from the golden file; run pytest --update-golden if intended"
+        )
+
+    return check
+
+
+def _crd_dirs() -> list[Path]:
+    dirs = []
+    if os.environ.get("MODELPORT_CRD_DIR"):
+        dirs.append(Path(os.environ["MODELPORT_CRD_DIR"]))
+    cache = Path(os.environ.get("MODELPORT_CACHE", Path.home() / ".cache" / "modelport"))
+    dirs += sorted((cache / "crds").glob("*"), reverse=True)
+    dirs.append(REFERENCE_CRDS)
+    return [d for d in dirs if d.is_dir()]
+
+
+def _strict(schema):
+    """Reject unknown fields like a typo would be (the apiserver silently prunes them)."""
+    if isinstance(schema, dict):
+        if (schema.get("type") == "object" and "properties" in schema
+                and "additionalProperties" not in schema
+                and not schema.get("x-kubernetes-preserve-unknown-fields")):
+            schema = {**schema, "additionalProperties": False}
+        return {k: _strict(v) for k, v in schema.items()}
+    if isinstance(schema, list):
+        return [_strict(v) for v in schema]
+    return schema
+
+
+@functools.lru_cache(maxsize=None)
+def crd_schema(group: str, plural: str, version: str):
+    """The strict openAPIV3Schema of <plural>.<group>/<version>, or None if no CRD file."""
+    for d in _crd_dirs():
+        path = d / f"{group}_{plural}.yaml"
+        if path.exists():
+            crd = yaml.load(path.read_text(), Loader=yaml.CSafeLoader)
+            for v in crd["spec"]["versions"]:
+                if v["name"] == version:
+                    return _strict(v["schema"]["openAPIV3Schema"])
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def crd_validator(group: str, plural: str, version: str):
+    """A reusable jsonschema validator for the CRD, or None if no CRD file."""
+    import jsonschema
+
+    schema = crd_schema(group, plural, version)
+    return None if schema is None else jsonschema.Draft7Validator(schema)
+
+
+@pytest.fixture
+def golden_endpoint(db):
+    """A fully specified endpoint whose manifests never change unless the renderer does."""
+    team = TeamFactory(name="Search", slug="search", max_gpus=12)
+    gpu = GpuTypeFactory(name="L40S", memory_gib=Decimal("48"), node_label_value="l40s")
+    offering = InstanceOfferingFactory(gpu_type=gpu, instance_type="g6e.xlarge", gpus_per_node=1,
+                                       node_labels={"karpenter.sh/nodepool": "gpu"})
+    model = CatalogModelFactory(name="Llama 3.1 8B Instruct", slug="llama-3-1-8b",
+                                storage_uri="hf://meta-llama/Llama-3.1-8B-Instruct",
+                                allowed_quantizations=["bf16", "fp8", "awq"])
+    return EndpointFactory(
+        uuid=uuid.UUID("8f14e45f-ceea-467a-9575-000000000001"),
+        team=team, name="chat", model=model, gpu_type=gpu, offering=offering, gpu_count=1,
+        quantization="bf16", kv_cache_dtype="auto", max_context_length=8192,
+        min_replicas=1, max_replicas=3, target_queue_depth=4, capacity_type="on-demand",
+        generation=3,
+    )
+
+
+@pytest.fixture
+def scheduled(golden_endpoint):
+    ep = golden_endpoint
+    ep.schedule_enabled = True
+    ep.schedule_timezone = "Europe/Berlin"
+    ep.schedule_start = time(8, 0)
+    ep.schedule_end = time(18, 30)
+    ep.schedule_weekdays_only = True
+    ep.min_replicas = 2
+    ep.save()
+    return ep
