@@ -23,6 +23,12 @@ from .factories import (
 pytest_plugins = ["tests.infra.fixtures"]
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(settings):
+    """PBKDF2 costs ~0.3 s per user; tests create hundreds of users."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def team(db):
     return TeamFactory(name="Search", slug="search", max_gpus=16)
