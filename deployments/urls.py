@@ -1,5 +1,7 @@
 from django.urls import path
 
+from portal import metrics_views
+
 from . import views
 
 app_name = "deployments"
@@ -9,6 +11,7 @@ urlpatterns = [
     path("endpoints/new/estimate/", views.endpoint_estimate, name="endpoint_estimate"),
     path("endpoints/<uuid:uuid>/", views.endpoint_detail, name="endpoint_detail"),
     path("endpoints/<uuid:uuid>/status/", views.endpoint_status, name="endpoint_status"),
+    path("endpoints/<uuid:uuid>/metrics/", metrics_views.endpoint_metrics, name="endpoint_metrics"),
     path("endpoints/<uuid:uuid>/scale/", views.endpoint_scale, name="endpoint_scale"),
     path("endpoints/<uuid:uuid>/edit/", views.endpoint_edit, name="endpoint_edit"),
     path("endpoints/<uuid:uuid>/stop/", views.endpoint_stop, name="endpoint_stop"),
