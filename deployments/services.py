@@ -160,11 +160,17 @@ def estimate_request(team: Team, spec: dict[str, Any], exclude: Endpoint | None 
             f"({team.approval_cost_threshold})."
         )
     if cost_max is not None and team.monthly_budget is not None:
+        # Actual spend so far this month (billing) + every live endpoint, this one included,
+        # at max replicas until the month ends.
+        from billing.services import projected_month_cost
+
         committed = _committed_monthly_cost(team, exclude=exclude)
-        if committed + cost_max > team.monthly_budget:
+        spent, projected = projected_month_cost(team, committed + cost_max)
+        if projected > team.monthly_budget:
             message = (
-                f"With this endpoint the team's committed monthly cost ({committed + cost_max}) "
-                f"would exceed its budget ({team.monthly_budget})."
+                f"With this endpoint the team's projected cost this month ({projected:.2f}: "
+                f"{spent:.2f} spent so far plus its endpoints at max replicas until the month "
+                f"ends) would exceed its budget ({team.monthly_budget})."
             )
             if team.over_budget_policy == Team.OverBudgetPolicy.REFUSE:
                 problems.append(message)

@@ -118,3 +118,24 @@ class EndpointEventFactory(factory.django.DjangoModelFactory):
     endpoint = factory.SubFactory(EndpointFactory)
     kind = "info"
     message = "Something happened."
+
+
+class UsageRecordFactory(factory.django.DjangoModelFactory):
+    """One priced hour of one GPU for a team's endpoint (on-demand g6.xlarge at 0.80/h)."""
+
+    class Meta:
+        model = "billing.UsageRecord"
+
+    hour = factory.LazyFunction(
+        lambda: timezone.now().replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    )
+    kind = "allocated"
+    team = factory.SubFactory(TeamFactory)
+    team_key = factory.LazyAttribute(lambda o: o.team.slug if o.team else "")
+    endpoint = None
+    endpoint_key = "chat"
+    instance_type = "g6.xlarge"
+    capacity_type = CapacityType.ON_DEMAND
+    gpu_type = "L4"
+    gpu_seconds = 3600
+    cost = Decimal("0.800000")

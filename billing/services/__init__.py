@@ -12,6 +12,7 @@ from .budgets import (
     forecast_month_cost,
     month_to_date_cost,
     notify_budget,
+    projected_month_cost,
 )
 from .statements import close_month, close_month_once_collected, month_usage, reopen_month
 from .usage import (
@@ -60,6 +61,7 @@ __all__ = [
     "month_usage",
     "next_month",
     "notify_budget",
+    "projected_month_cost",
     "reopen_month",
     "save_usage",
     "scrape_interval",

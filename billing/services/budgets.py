@@ -173,3 +173,12 @@ def active_budget_alert(team: Team, now: datetime | None = None) -> BudgetAlert 
     """The highest threshold the team crossed this month (for the portal banner)."""
     month = month_start(now or timezone.now()).date()
     return BudgetAlert.objects.filter(team=team, month=month).order_by("-threshold").first()
+
+
+def projected_month_cost(team: Team, monthly_cost: Decimal, now: datetime | None = None) -> tuple[Decimal, Decimal]:
+    """(spent so far, projected month total) if endpoints costing ``monthly_cost`` per month
+    (at HOURS_PER_MONTH hours) keep running until the month ends. Used by the request rule."""
+    now = now or timezone.now()
+    spent = month_to_date_cost(team, now)
+    remaining = Decimal(str((next_month(now) - now).total_seconds())) / Decimal(3600)
+    return spent, spent + monthly_cost * remaining / Decimal(settings.HOURS_PER_MONTH)

@@ -1,0 +1,125 @@
+"""Hourly collection against the real Prometheus: rows per hour, reruns overwrite, late
+scrapes are corrected without double counting, attribution resolves to Team/Endpoint rows."""
+
+from collections import defaultdict
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from billing.models import UsageKind, UsageRecord
+from billing.tasks import collect_gpu_usage
+from tests.factories import (
+    EndpointFactory,
+    GpuRateFactory,
+    GpuTypeFactory,
+    InstanceOfferingFactory,
+    TeamFactory,
+)
+
+from .scenarios import HOUR, MIN, aligned_start, expected, filter_samples, mixed_scenario
+
+pytestmark = [pytest.mark.prometheus, pytest.mark.django_db]
+
+
+@pytest.fixture(scope="module")
+def late(prometheus_server):
+    """The mixed scenario, of which only the samples before t0 + 1h30m are in Prometheus yet."""
+    t0 = aligned_start(hours_back=6)
+    scenario, teams, prices = mixed_scenario(t0)
+    text = scenario.openmetrics()
+    cut = t0 + 90 * MIN
+    prometheus_server.backfill(filter_samples(text, lambda t: t < cut))
+    return scenario, teams, prices, text, cut
+
+
+@pytest.fixture
+def setup(settings, prometheus_server, late):
+    scenario, teams, prices, _, _ = late
+    settings.PROMETHEUS_URL = prometheus_server.url
+    settings.BILLING_PROMQL_SELECTOR = f'test_run="{scenario.cluster_labels["test_run"]}"'
+    settings.BILLING_SCRAPE_INTERVAL_SECONDS = 60.0
+    settings.BILLING_RECOLLECT_HOURS = 4
+    settings.KUBE_NAMESPACE_PREFIX = "team-"
+    offerings = {}
+    for p in prices:
+        if p.instance_type not in offerings:
+            offerings[p.instance_type] = InstanceOfferingFactory(
+                instance_type=p.instance_type,
+                gpus_per_node=p.gpus_per_node,
+                gpu_type=GpuTypeFactory(name=f"gpu-{p.instance_type}"),
+            )
+        for since, price in p.history:
+            GpuRateFactory(
+                offering=offerings[p.instance_type],
+                capacity_type=p.capacity_type,
+                hourly_price=price,
+                effective_from=datetime.fromtimestamp(since, tz=UTC),
+            )
+    alpha = TeamFactory(slug="alpha", name="Alpha")
+    TeamFactory(slug="beta", name="Beta")
+    TeamFactory(slug="c", name="C (namespace team-c)")
+    llama = EndpointFactory(team=alpha, name="llama")
+    return {"end": datetime.fromtimestamp(scenario.end, tz=UTC).isoformat(), "llama": llama}
+
+
+def _snapshot():
+    return sorted(
+        UsageRecord.objects.values_list(
+            "pk", "hour", "kind", "team_key", "endpoint_key", "instance_type", "capacity_type",
+            "gpu_seconds", "cost", "unpriced_gpu_seconds", "used_gpu_seconds", "prompt_tokens",
+        )
+    )
+
+
+def _team_totals():
+    out = defaultdict(lambda: [0, Decimal("0")])
+    for r in UsageRecord.objects.all():
+        key = r.team_key if r.kind == UsageKind.ALLOCATED else "(idle)"
+        out[key][0] += r.gpu_seconds
+        out[key][1] += r.cost
+    return dict(out)
+
+
+def test_rerun_overwrites_and_late_scrapes_are_corrected(setup, late, prometheus_server):
+    scenario, teams, prices, text, cut = late
+    collect_gpu_usage(setup["end"])
+    first = _snapshot()
+    collect_gpu_usage(setup["end"])
+    assert _snapshot() == first  # same rows, same ids: an upsert, not an insert
+
+    partial = expected(scenario, teams, prices, scenario.start, cut)
+    totals = _team_totals()
+    for team, want in partial["teams"].items():
+        assert totals[team][0] == pytest.approx(want["gpu_seconds"], rel=1e-3), team
+
+    prometheus_server.backfill(filter_samples(text, lambda t: t >= cut))  # the late scrapes land
+    collect_gpu_usage(setup["end"])
+    full = expected(scenario, teams, prices, scenario.start, scenario.end)
+    totals = _team_totals()
+    for team, want in full["teams"].items():
+        assert totals[team][0] == pytest.approx(want["gpu_seconds"], rel=1e-3), team
+        assert totals[team][1] == pytest.approx(want["cost"], rel=Decimal("0.001")), team
+    assert totals["(idle)"][0] == pytest.approx(full["idle"]["gpu_seconds"], rel=1e-3)
+    keys = [r[1:7] for r in _snapshot()]
+    assert len(keys) == len(set(keys))  # one row per key and hour
+
+
+def test_rows_are_hourly_and_resolve_teams_and_endpoints(setup, late, prometheus_server):
+    scenario = late[0]
+    collect_gpu_usage(setup["end"])
+    rows = UsageRecord.objects.filter(kind=UsageKind.ALLOCATED)
+    assert {r.hour.minute for r in rows} == {0}
+    assert {r.hour for r in rows} <= {
+        datetime.fromtimestamp(scenario.start + h * HOUR, tz=UTC) for h in range(4)
+    }
+    by_key = {r.team_key: r.team for r in rows}
+    assert by_key["alpha"].slug == "alpha" and by_key["beta"].slug == "beta"
+    assert by_key["team-c"].slug == "c"  # namespace name = KUBE_NAMESPACE_PREFIX + slug
+    assert by_key["delta"] is None  # no such team in the portal: kept, shown as unmatched
+    llama_rows = rows.filter(endpoint_key="llama")
+    assert llama_rows and all(r.endpoint == setup["llama"] for r in llama_rows)
+    spot = rows.filter(team_key="alpha", capacity_type="spot")
+    assert spot and all(r.used_gpu_seconds is not None for r in spot)
+    mystery = rows.get(team_key="delta", hour=datetime.fromtimestamp(scenario.start + HOUR, tz=UTC))
+    assert mystery.cost == 0 and mystery.unpriced_gpu_seconds == mystery.gpu_seconds == 2 * HOUR
