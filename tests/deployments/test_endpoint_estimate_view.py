@@ -1,0 +1,64 @@
+from decimal import Decimal
+
+from django.urls import reverse
+
+URL = reverse("deployments:endpoint_estimate")
+
+
+def _params(llama_8b, gpu, **extra):
+    return {"name": "x", "model": llama_8b.pk, "gpu_type": gpu.pk, "gpu_count": 1,
+            "quantization": "bf16", "kv_cache_dtype": "auto", "max_context_length": 8192,
+            "min_replicas": 1, "max_replicas": 2, "target_queue_depth": 4,
+            "capacity_type": "on-demand", **extra}
+
+
+def test_estimate_shows_monthly_cost_for_min_and_max_replicas(member_client, llama_8b, gpu_l4):
+    response = member_client.get(URL, _params(llama_8b, gpu_l4), headers={"HX-Request": "true"})
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "$584.00" in body  # 0.80/h x 730 h x 1 replica
+    assert "$1,168.00" in body
+    assert "14 of 16 free" not in body and "16 of 16 free" in body
+    assert "Approved automatically" in body
+    assert "<html" not in body
+
+
+def test_estimate_uses_the_spot_price(member_client, llama_8b, gpu_l4):
+    body = member_client.get(URL, _params(llama_8b, gpu_l4, capacity_type="spot")).content.decode()
+    assert "$219.00" in body  # 0.30 x 730
+
+
+def test_estimate_lists_approval_reasons(member_client, team, llama_8b, gpu_l4):
+    team.approval_cost_threshold = Decimal("1000")
+    team.save()
+    body = member_client.get(URL, _params(llama_8b, gpu_l4)).content.decode()
+    assert "Needs approval" in body and "approval threshold" in body
+
+
+def test_estimate_warns_when_over_quota(member_client, team, llama_8b, gpu_l4):
+    team.max_gpus = 1
+    team.save()
+    body = member_client.get(URL, _params(llama_8b, gpu_l4)).content.decode()
+    assert "Cannot be requested" in body and "Needs 2 GPUs" in body
+
+
+def test_estimate_shows_sizing_for_the_chosen_gpu(member_client, llama_8b, gpu_l4):
+    body = member_client.get(URL, _params(llama_8b, gpu_l4)).content.decode()
+    assert "GPU memory" in body and "Weights" in body
+
+
+def test_estimate_without_a_gpu_type_explains_what_to_pick(member_client, llama_8b, gpu_l4):
+    params = _params(llama_8b, gpu_l4)
+    params.pop("gpu_type")
+    body = member_client.get(URL, params).content.decode()
+    assert "Pick a model and a GPU type" in body
+
+
+def test_estimate_tolerates_garbage_input(member_client, llama_8b, gpu_l4):
+    response = member_client.get(URL, _params(llama_8b, gpu_l4, gpu_count="lots",
+                                              max_replicas="-5"))
+    assert response.status_code == 200
+
+
+def test_estimate_post_is_405(member_client):
+    assert member_client.post(URL).status_code == 405
