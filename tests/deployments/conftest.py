@@ -122,3 +122,102 @@ def scheduled(golden_endpoint):
     ep.min_replicas = 2
     ep.save()
     return ep
+
+
+# --- an in-memory cluster for unit tests (integration tests use the real apiserver) -----------
+
+
+class FakeCluster:
+    """Stands in for deployments.k8s.ClusterClient: stores applied objects by kind/ns/name."""
+
+    def __init__(self):
+        self.objects: dict[tuple[str, str | None, str], dict] = {}
+        self.applied: list[list[dict]] = []
+        self.deleted: list[tuple[str, str]] = []
+        self.events_by_ns: dict[str, list[dict]] = {}
+        self.fail_with: Exception | None = None
+        self.calls = 0
+
+    @staticmethod
+    def key(obj):
+        meta = obj["metadata"]
+        return obj["kind"], meta.get("namespace"), meta["name"]
+
+    def _maybe_fail(self):
+        self.calls += 1
+        if self.fail_with is not None:
+            raise self.fail_with
+
+    def apply(self, objects, dry_run=False):
+        import copy
+
+        self._maybe_fail()
+        self.applied.append(copy.deepcopy(objects))
+        for obj in objects:
+            old = self.objects.get(self.key(obj))
+            new = copy.deepcopy(obj)
+            gen = (old or {}).get("metadata", {}).get("generation", 0)
+            if old is None or old.get("spec") != new.get("spec"):
+                gen += 1
+            new["metadata"]["generation"] = gen
+            if old and "status" in old:
+                new["status"] = old["status"]
+            self.objects[self.key(obj)] = new
+        return objects
+
+    def delete(self, obj):
+        self._maybe_fail()
+        self.deleted.append((obj["kind"], obj["metadata"]["name"]))
+        return self.objects.pop(self.key(obj), None) is not None
+
+    def get(self, api_version, kind, name, namespace=None):
+        self._maybe_fail()
+        return self.objects.get((kind, namespace, name))
+
+    def list(self, api_version, kind, namespace=None, label_selector=None):
+        self._maybe_fail()
+        want = dict(p.split("=", 1) for p in label_selector.split(",")) if label_selector else {}
+        return [o for (k, ns, _), o in self.objects.items() if k == kind and ns == namespace
+                and all((o["metadata"].get("labels") or {}).get(a) == b for a, b in want.items())]
+
+    def events(self, namespace):
+        return self.events_by_ns.get(namespace, [])
+
+    # helpers playing the KServe controller
+    def isvc(self, endpoint):
+        return self.objects.get(("InferenceService", endpoint.namespace, endpoint.isvc_name))
+
+    def set_status(self, endpoint, ready=True, url="http://chat.mp-search.example.com", **extra):
+        obj = self.isvc(endpoint)
+        conditions = [{"type": t, "status": "True" if ready else "False"}
+                      for t in ("PredictorReady", "IngressReady", "Ready")]
+        obj["status"] = {"observedGeneration": obj["metadata"]["generation"],
+                         "conditions": conditions, **({"url": url} if ready else {}), **extra}
+
+
+@pytest.fixture
+def fake_cluster(settings, monkeypatch):
+    from deployments.k8s import ClusterClient
+
+    fake = FakeCluster()
+    settings.KUBECONFIG = "/nonexistent/fake-kubeconfig"
+    monkeypatch.setattr(ClusterClient, "from_settings", classmethod(lambda cls: fake))
+    return fake
+
+
+@pytest.fixture
+def no_cluster(settings):
+    settings.KUBECONFIG = ""
+    settings.KUBE_IN_CLUSTER = False
+
+
+@pytest.fixture
+def approved_endpoint(db, golden_endpoint):
+    """The golden endpoint just approved: generation 1, nothing applied yet."""
+    from deployments.choices import EndpointStatus
+
+    ep = golden_endpoint
+    ep.status = EndpointStatus.APPROVED
+    ep.generation, ep.applied_generation = 1, 0
+    ep.save()
+    return ep

@@ -1,0 +1,204 @@
+"""The one Kubernetes adapter (STYLE §1.4). Nothing else imports `kubernetes`.
+
+`ClusterClient` wraps `kubernetes.dynamic.DynamicClient`:
+
+* `apply(objects)` server-side-applies plain dicts with the fixed field manager
+  `settings.KUBE_FIELD_MANAGER` and `force=True` (we own the fields we send; a hand edit of one
+  of them is drift and is taken back). `dry_run=True` asks the apiserver to validate only.
+* `delete(obj)` treats 404 as done. `list(...)` is one label-selected call per namespace.
+* Every failure becomes `TransientClusterError` (connection refused/reset, timeouts, 408, 429,
+  5xx: retry later) or `PermanentClusterError` (400, 401, 403, 404 on apply, 409, 422, CRD not
+  served: a person must act), carrying the apiserver's own message.
+
+Configuration: `settings.KUBECONFIG` (+ `KUBE_CONTEXT`) or `settings.KUBE_IN_CLUSTER`. With
+neither, `cluster_configured()` is False and `ClusterClient.from_settings()` raises
+`ClusterNotConfigured`; the tasks then run in *embedded dev mode* (see deployments.reconcile).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from typing import Any
+
+import urllib3
+from django.conf import settings
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+from kubernetes.client.rest import ApiException
+from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.exceptions import DynamicApiError, ResourceNotFoundError
+
+from .errors import PermanentClusterError, TransientClusterError
+
+log = logging.getLogger(__name__)
+
+TRANSIENT_STATUSES = {0, 408, 425, 429, 500, 502, 503, 504}
+
+
+class ClusterNotConfigured(PermanentClusterError):
+    """No KUBECONFIG and not in a cluster: nothing to apply to."""
+
+
+def cluster_configured() -> bool:
+    return bool(settings.KUBECONFIG or settings.KUBE_IN_CLUSTER)
+
+
+def _api_message(exc: ApiException | DynamicApiError) -> str:
+    body = getattr(exc, "body", None)
+    if body:
+        try:
+            data = json.loads(body)
+            if isinstance(data, dict) and data.get("message"):
+                return data["message"]
+        except (TypeError, ValueError):
+            pass
+    return str(getattr(exc, "reason", "") or exc)
+
+
+def _describe(obj: dict[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    where = f"{meta.get('namespace')}/" if meta.get("namespace") else ""
+    return f"{obj.get('kind')} {where}{meta.get('name')}"
+
+
+def translate(exc: Exception, what: str) -> Exception:
+    """Map a client exception to TransientClusterError / PermanentClusterError."""
+    if isinstance(exc, ApiException | DynamicApiError):
+        status = getattr(exc, "status", 0) or 0
+        message = f"{what}: {_api_message(exc)} (HTTP {status})"
+        if status in TRANSIENT_STATUSES or status >= 500:
+            return TransientClusterError(message)
+        return PermanentClusterError(message)
+    if isinstance(exc, ResourceNotFoundError):
+        return PermanentClusterError(
+            f"{what}: the cluster does not serve this kind ({exc}); install the KServe and KEDA CRDs."
+        )
+    if isinstance(exc, urllib3.exceptions.HTTPError | OSError | TimeoutError):
+        return TransientClusterError(f"{what}: cannot reach the Kubernetes API ({exc}).")
+    return exc
+
+
+class ClusterClient:
+    """Server-side apply, delete, get and list over the dynamic client."""
+
+    _cache: dict[tuple, ClusterClient] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, api_client: k8s_client.ApiClient):
+        self.api_client = api_client
+        self._dynamic: DynamicClient | None = None
+        self.field_manager = settings.KUBE_FIELD_MANAGER
+        self.timeout = settings.KUBE_REQUEST_TIMEOUT
+
+    # --- construction ---------------------------------------------------------------------
+
+    @classmethod
+    def from_settings(cls) -> ClusterClient:
+        """A client for the configured cluster, reused per process (discovery is costly)."""
+        if not cluster_configured():
+            raise ClusterNotConfigured(
+                "No Kubernetes cluster is configured (set KUBECONFIG or KUBE_IN_CLUSTER=true)."
+            )
+        path = settings.KUBECONFIG
+        mtime = os.path.getmtime(path) if path and os.path.exists(path) else None
+        key = (path, settings.KUBE_CONTEXT, settings.KUBE_IN_CLUSTER, mtime)
+        with cls._lock:
+            if key not in cls._cache:
+                cls._cache.clear()
+                cls._cache[key] = cls(cls._new_api_client())
+            return cls._cache[key]
+
+    @staticmethod
+    def _new_api_client() -> k8s_client.ApiClient:
+        cfg = k8s_client.Configuration()
+        try:
+            if settings.KUBECONFIG:
+                k8s_config.load_kube_config(
+                    config_file=settings.KUBECONFIG, context=settings.KUBE_CONTEXT or None,
+                    client_configuration=cfg, persist_config=False,
+                )
+            else:
+                k8s_config.load_incluster_config(client_configuration=cfg)
+        except (k8s_config.ConfigException, OSError) as exc:
+            raise ClusterNotConfigured(f"Cannot load the Kubernetes configuration: {exc}") from exc
+        cfg.retries = 0  # we retry through Celery with backoff, not inside one request
+        return k8s_client.ApiClient(cfg)
+
+    @property
+    def dynamic(self) -> DynamicClient:
+        if self._dynamic is None:
+            try:
+                self._dynamic = DynamicClient(self.api_client)
+            except Exception as exc:
+                raise translate(exc, "discovery") from exc
+        return self._dynamic
+
+    def _resource(self, api_version: str, kind: str):
+        try:
+            return self.dynamic.resources.get(api_version=api_version, kind=kind)
+        except Exception as exc:
+            raise translate(exc, f"{kind} ({api_version})") from exc
+
+    # --- operations -----------------------------------------------------------------------
+
+    def apply(self, objects: list[dict[str, Any]], dry_run: bool = False) -> list[dict[str, Any]]:
+        """Server-side apply each object in order; return what the apiserver stored."""
+        applied = []
+        for obj in objects:
+            resource = self._resource(obj["apiVersion"], obj["kind"])
+            meta = obj["metadata"]
+            try:
+                result = self.dynamic.server_side_apply(
+                    resource, body=obj, name=meta["name"], namespace=meta.get("namespace"),
+                    field_manager=self.field_manager, force_conflicts=True,
+                    dry_run="All" if dry_run else None, _request_timeout=self.timeout,
+                )
+            except Exception as exc:
+                raise translate(exc, f"apply {_describe(obj)}") from exc
+            applied.append(result.to_dict())
+        return applied
+
+    def delete(self, obj: dict[str, Any]) -> bool:
+        """Delete one object; False when it was already gone (404 counts as done)."""
+        resource = self._resource(obj["apiVersion"], obj["kind"])
+        meta = obj["metadata"]
+        try:
+            resource.delete(name=meta["name"], namespace=meta.get("namespace"),
+                            propagation_policy="Background", _request_timeout=self.timeout)
+        except Exception as exc:
+            if getattr(exc, "status", None) == 404:
+                return False
+            raise translate(exc, f"delete {_describe(obj)}") from exc
+        return True
+
+    def get(self, api_version: str, kind: str, name: str,
+            namespace: str | None = None) -> dict[str, Any] | None:
+        resource = self._resource(api_version, kind)
+        try:
+            return resource.get(name=name, namespace=namespace,
+                                _request_timeout=self.timeout).to_dict()
+        except Exception as exc:
+            if getattr(exc, "status", None) == 404:
+                return None
+            raise translate(exc, f"get {kind} {namespace}/{name}") from exc
+
+    def list(self, api_version: str, kind: str, namespace: str | None = None,
+             label_selector: str | None = None) -> list[dict[str, Any]]:
+        """One call: every object of a kind in a namespace matching the selector."""
+        resource = self._resource(api_version, kind)
+        try:
+            result = resource.get(namespace=namespace, label_selector=label_selector,
+                                  _request_timeout=self.timeout)
+        except Exception as exc:
+            if getattr(exc, "status", None) == 404:
+                return []  # the namespace does not exist (yet)
+            raise translate(exc, f"list {kind} in {namespace}") from exc
+        return [item.to_dict() if hasattr(item, "to_dict") else item
+                for item in (result.to_dict().get("items") or [])]
+
+    def events(self, namespace: str) -> list[dict[str, Any]]:
+        """Recent core Events of a namespace (pods, ReplicaSets, quota refusals)."""
+        return self.list("v1", "Event", namespace)

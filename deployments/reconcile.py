@@ -1,0 +1,302 @@
+"""Push desired state to the cluster and read the observed state back (STYLE §4.3-4.6).
+
+The Celery tasks in `deployments.tasks` are one-line wrappers around the two functions here:
+
+`apply_endpoint(endpoint_id, generation)`
+    Under a row lock: skip when the row is gone, the generation is no longer current, it was
+    already applied, or the endpoint is not approved. Otherwise server-side-apply the rendered
+    manifests (or delete the endpoint's objects when it is ABSENT), then compare-and-set
+    `applied_generation` and record the new status, all in one transaction. Holding the row
+    lock across the apply means an older generation can never land after a newer one. Transient
+    cluster errors roll back and propagate (Celery retries them with jittered backoff); permanent
+    ones mark the endpoint FAILED with the apiserver's message.
+
+`sync_statuses()`
+    One label-selected list per namespace and kind. For every endpoint: map the InferenceService
+    to a status (`manifests.status_from`) and record changes (`services.record_observed` keeps
+    the time spent in the previous status, e.g. the cold start); explain a non-ready endpoint
+    (conditions + Warning events of its pods, quota refusals); put back objects that are missing
+    or were edited by hand ("Drift repaired" in the timeline); and re-enqueue applies that were
+    lost (worker killed, broker lost the message) once they are `KUBE_REAPPLY_AFTER_SECONDS` old.
+
+Embedded dev mode (no KUBECONFIG and not in a cluster): nothing is applied. A present endpoint
+is marked FAILED with "No Kubernetes cluster is configured..." (final, so the UI stops polling;
+its manifests are still viewable), a stopped one STOPPED and a deleted one DELETED, since
+nothing of it can exist anywhere. `applied_generation` is left behind for present endpoints, so
+once a cluster is configured `sync_statuses` applies them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from . import manifests
+from .choices import DesiredState, EndpointStatus, EventKind
+from .errors import PermanentClusterError, TransientClusterError
+from .k8s import ClusterClient, cluster_configured
+from .models import Endpoint
+from .services import add_event, record_observed
+
+log = logging.getLogger(__name__)
+
+NOT_APPROVED = (EndpointStatus.PENDING_APPROVAL, EndpointStatus.REJECTED)
+NO_CLUSTER_MESSAGE = (
+    "No Kubernetes cluster is configured (set KUBECONFIG or KUBE_IN_CLUSTER=true): the "
+    "manifests were rendered but not applied. They will be applied once a cluster is configured."
+)
+
+
+def _reapply_after() -> int:
+    return int(getattr(settings, "KUBE_REAPPLY_AFTER_SECONDS", 120))
+
+
+def _load_locked(endpoint_id: int) -> Endpoint | None:
+    return (
+        Endpoint.objects.select_for_update(of=("self",))
+        .select_related("team", "model", "gpu_type", "offering")
+        .filter(pk=endpoint_id)
+        .first()
+    )
+
+
+# --- apply ----------------------------------------------------------------------------------
+
+
+def apply_endpoint(endpoint_id: int, generation: int) -> str:
+    """Apply one generation of an endpoint; returns what happened (for logs and tests)."""
+    try:
+        with transaction.atomic():
+            endpoint = _load_locked(endpoint_id)
+            skip = _skip_reason(endpoint, generation)
+            if skip:
+                log.info("endpoint=%s generation=%s skipped: %s", endpoint_id, generation, skip)
+                return skip
+            if not cluster_configured():
+                return _apply_embedded(endpoint, generation)
+            try:
+                target, message = _push(ClusterClient.from_settings(), endpoint)
+            except PermanentClusterError as exc:
+                _record_applied(endpoint, generation, EndpointStatus.FAILED, str(exc),
+                                EventKind.ERROR)
+                log.warning("endpoint=%s generation=%s failed: %s", endpoint_id, generation, exc)
+                return "failed"
+            _record_applied(endpoint, generation, target, message)
+    except TransientClusterError as exc:
+        Endpoint.objects.filter(pk=endpoint_id, generation=generation).update(
+            status_message=f"Cluster not reachable, retrying: {exc}"
+        )
+        log.warning("endpoint=%s generation=%s transient: %s", endpoint_id, generation, exc)
+        raise
+    log.info("endpoint=%s generation=%s applied -> %s", endpoint_id, generation, target)
+    return "deleted" if target == EndpointStatus.DELETED else "applied"
+
+
+def _skip_reason(endpoint: Endpoint | None, generation: int) -> str | None:
+    if endpoint is None:
+        return "gone"
+    if endpoint.generation != generation:
+        return "stale"
+    if endpoint.applied_generation >= generation:
+        return "already-applied"
+    if endpoint.status in NOT_APPROVED or endpoint.status == EndpointStatus.DELETED:
+        return "not-applicable"
+    return None
+
+
+def _push(client: ClusterClient, endpoint: Endpoint) -> tuple[str, str]:
+    """Make the cluster match the endpoint; return (status, message) to record."""
+    if endpoint.desired_state == DesiredState.ABSENT:
+        gone = [obj for obj in reversed(manifests.endpoint_objects(endpoint))
+                if client.delete(obj)]
+        return EndpointStatus.DELETED, (
+            f"Deleted {', '.join(o['kind'] for o in gone)}." if gone else "Nothing left to delete."
+        )
+    client.apply(manifests.render(endpoint))
+    if endpoint.desired_state == DesiredState.STOPPED:
+        return EndpointStatus.STOPPED, f"Stop applied (generation {endpoint.generation})."
+    return EndpointStatus.PROVISIONING, (
+        f"Applied generation {endpoint.generation}; waiting for KServe to roll it out."
+    )
+
+
+def _record_applied(endpoint: Endpoint, generation: int, status: str, message: str,
+                    kind: str = EventKind.STATUS) -> None:
+    Endpoint.objects.filter(pk=endpoint.pk, generation=generation).update(
+        applied_generation=generation
+    )
+    record_observed(endpoint.pk, status, message, generation=generation, kind=kind)
+
+
+def _apply_embedded(endpoint: Endpoint, generation: int) -> str:
+    if endpoint.desired_state == DesiredState.PRESENT:
+        record_observed(endpoint.pk, EndpointStatus.FAILED, NO_CLUSTER_MESSAGE,
+                        generation=generation)
+        return "no-cluster"
+    target = (EndpointStatus.DELETED if endpoint.desired_state == DesiredState.ABSENT
+              else EndpointStatus.STOPPED)
+    _record_applied(endpoint, generation, target, "No cluster configured; nothing to change.")
+    return "no-cluster"
+
+
+# --- observe and reconcile --------------------------------------------------------------------
+
+
+def _contains(want: Any, have: Any) -> bool:
+    """True when every field we set is present with the same value (extra fields are fine)."""
+    if isinstance(want, dict):
+        return isinstance(have, dict) and all(
+            k in have and _contains(v, have[k]) for k, v in want.items()
+        )
+    if isinstance(want, list):
+        return isinstance(have, list) and len(want) == len(have) and all(
+            _contains(w, h) for w, h in zip(want, have, strict=True)
+        )
+    return want == have
+
+
+def drift(endpoint: Endpoint, live: dict[str, dict | None]) -> list[str]:
+    """Descriptions of the endpoint's objects that are missing or differ from what we apply."""
+    problems = []
+    for obj in manifests.endpoint_objects(endpoint):
+        have = live.get(obj["kind"])
+        if have is None:
+            problems.append(f"{obj['kind']} {obj['metadata']['name']} was missing")
+        elif not (_contains(obj["metadata"]["labels"], have["metadata"].get("labels"))
+                  and _contains(obj["metadata"]["annotations"],
+                                have["metadata"].get("annotations"))
+                  and _contains(obj["spec"], have.get("spec"))):
+            problems.append(f"{obj['kind']} {obj['metadata']['name']} was changed by hand")
+    return problems
+
+
+def sync_statuses() -> int:
+    """Observe every live endpoint; returns how many endpoints changed (status or repair)."""
+    if not cluster_configured():
+        log.info("sync_statuses: no cluster configured; nothing to observe")
+        return 0
+    client = ClusterClient.from_settings()
+    by_namespace: dict[str, list[Endpoint]] = defaultdict(list)
+    live = Endpoint.objects.exclude(status__in=[*NOT_APPROVED, EndpointStatus.DELETED]).exclude(
+        status=EndpointStatus.APPROVED, applied_generation=0
+    ).select_related("team", "model", "gpu_type", "offering")
+    for endpoint in live:
+        by_namespace[endpoint.namespace].append(endpoint)
+    changed = _requeue_lost_applies()
+    for namespace, endpoints in by_namespace.items():
+        try:
+            changed += _sync_namespace(client, namespace, endpoints)
+        except TransientClusterError as exc:
+            log.warning("sync_statuses namespace=%s: %s; next run retries", namespace, exc)
+    return changed
+
+
+def _lost_applies():
+    cutoff = timezone.now() - timedelta(seconds=_reapply_after())
+    return Endpoint.objects.filter(updated_at__lt=cutoff).exclude(
+        status__in=[*NOT_APPROVED, EndpointStatus.DELETED]
+    ).exclude(applied_generation__gte=F("generation"))
+
+
+def _requeue_lost_applies() -> int:
+    from .tasks import apply_endpoint as apply_task
+
+    count = 0
+    for endpoint_id, generation in _lost_applies().values_list("pk", "generation"):
+        log.info("endpoint=%s generation=%s apply was lost; enqueueing again", endpoint_id,
+                 generation)
+        apply_task.delay(endpoint_id, generation)
+        count += 1
+    return count
+
+
+def _by_uuid(objects: list[dict]) -> dict[str, dict]:
+    return {
+        (o["metadata"].get("labels") or {}).get(manifests.LABEL_ENDPOINT_UUID): o for o in objects
+    }
+
+
+def _sync_namespace(client: ClusterClient, namespace: str, endpoints: list[Endpoint]) -> int:
+    isvcs = _by_uuid(client.list(manifests.ISVC_API, "InferenceService", namespace,
+                                 manifests.MANAGED_SELECTOR))
+    scaled = _by_uuid(client.list(manifests.KEDA_API, "ScaledObject", namespace,
+                                  manifests.MANAGED_SELECTOR))
+    _repair_team_objects(client, endpoints[0].team)
+    events: list[dict] | None = None
+    changed = 0
+    for endpoint in endpoints:
+        if endpoint.applied_generation < endpoint.generation:
+            continue  # an apply is in flight (or lost: _requeue_lost_applies handles it)
+        if endpoint.desired_state == DesiredState.ABSENT:
+            continue
+        key = str(endpoint.uuid)
+        isvc = isvcs.get(key)
+        if endpoint.status == EndpointStatus.FAILED and isvc is None:
+            continue  # the apply itself failed; a person must change the request
+        problems = drift(endpoint, {"InferenceService": isvc, "ScaledObject": scaled.get(key)})
+        if problems:
+            changed += _repair(client, endpoint, problems)
+            continue
+        observed = manifests.status_from(isvc)
+        if observed is None:
+            continue
+        message = observed.message
+        if observed.status == EndpointStatus.PROVISIONING:
+            if events is None:
+                events = client.events(namespace)
+            message = explain(endpoint, observed.message, events)
+        if record_observed(endpoint.pk, observed.status, message, observed.url,
+                           generation=endpoint.generation):
+            changed += 1
+    return changed
+
+
+def _repair(client: ClusterClient, endpoint: Endpoint, problems: list[str]) -> int:
+    """Re-apply under the row lock, only if nobody changed the endpoint meanwhile."""
+    with transaction.atomic():
+        current = _load_locked(endpoint.pk)
+        if (current is None or current.generation != endpoint.generation
+                or current.applied_generation != current.generation
+                or current.desired_state == DesiredState.ABSENT):
+            return 0
+        client.apply(manifests.render(current))
+        add_event(current, EventKind.DRIFT, "Drift repaired: " + "; ".join(problems) + ".")
+    log.info("endpoint=%s drift repaired: %s", endpoint.pk, problems)
+    return 1
+
+
+def _repair_team_objects(client: ClusterClient, team) -> None:
+    quota = manifests.resource_quota(team)
+    have = client.get("v1", "ResourceQuota", quota["metadata"]["name"], team.namespace)
+    if have is None or not _contains(quota["spec"], have.get("spec")):
+        client.apply([manifests.namespace(team), quota])
+        log.info("team=%s namespace/quota repaired", team.slug)
+
+
+def explain(endpoint: Endpoint, conditions_text: str, events: list[dict]) -> str:
+    """Conditions plus the newest Warning events of the endpoint's pods and ReplicaSets."""
+    prefix = f"{endpoint.isvc_name}-predictor"
+    mine = [
+        e for e in events
+        if e.get("type") == "Warning"
+        and ((e.get("involvedObject") or {}).get("name") or "").startswith(prefix)
+    ]
+    mine.sort(key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "", reverse=True)
+    lines: list[str] = []
+    for e in mine:
+        text = e.get("message") or ""
+        if "exceeded quota" in text:
+            text = f"GPU quota exceeded: {text}"
+        line = f"{e.get('reason')}: {text}"
+        if line not in lines:
+            lines.append(line)
+        if len(lines) == 3:
+            break
+    return conditions_text + (" Events: " + " | ".join(lines) if lines else "")
