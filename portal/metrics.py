@@ -633,3 +633,18 @@ def parse_window_bounds(start: str | None, end: str | None, now: datetime,
     if end_dt - start_dt > timedelta(days=31):
         raise ValueError("The window may be at most 31 days.")
     return start_dt, end_dt
+
+
+def endpoint_figures(client: PrometheusClient, namespace: str, model_name: str,
+                     start: datetime, end: datetime) -> dict:
+    """The ``endpoint_metrics`` contract object (also GET /api/v1/endpoints/{uuid}/metrics/)."""
+    key = (namespace, model_name)
+    figures = window_summary(client, [key], start, end)[key]
+    return {
+        "namespace": namespace,
+        "model_name": model_name,
+        "start": start.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "end": end.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "window_seconds": to_unix(end) - to_unix(start),
+        **figures,
+    }

@@ -174,7 +174,7 @@ class PrometheusClient:
             body = self._send(kind, params)
         except PrometheusUnavailable as exc:
             QUERY_ERRORS.labels("unavailable").inc()
-            logger.warning("prometheus %s unavailable: %s (query=%s)", kind, exc, params.get("query"))
+            logger.warning("prometheus %s unavailable: %s", kind, exc)
             raise
         except PrometheusQueryError as exc:
             QUERY_ERRORS.labels("query").inc()
@@ -193,7 +193,8 @@ class PrometheusClient:
         except requests.Timeout as exc:
             raise PrometheusUnavailable(f"Prometheus did not answer within {self.timeout:g} s") from exc
         except requests.RequestException as exc:
-            raise PrometheusUnavailable(f"Cannot reach Prometheus at {self.url}: {exc}") from exc
+            reason = type(exc).__name__  # the message repeats the whole query URL
+            raise PrometheusUnavailable(f"Cannot reach Prometheus at {self.url} ({reason})") from exc
         try:
             body = resp.json()
         except ValueError:

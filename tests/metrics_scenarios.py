@@ -27,15 +27,15 @@ from tests.promdata import TTFT_BUCKETS, Latency, Load, Node, Pod, Scenario
 HOUR = 3600
 
 
-CASES = ("steady", "burst", "oldnames", "oom", "scaled", "gap")
+CASES = ("steady", "burst", "oldnames", "oom", "scaled", "gap", "idle")
 
 
 def build(run: str, end: float, dcgm_style: str = "exported", gaps=(), only=CASES) -> tuple[Scenario, dict]:
-    """A 3 h scenario with up to six endpoints (``only``); returns it and
+    """A 3 h scenario with up to seven endpoints (the last one idle on two GPUs) (``only``); returns it and
     ``{case: (namespace, model, [pods])}``. Prometheus-wide ``gaps`` hit every series."""
     start = end - 3 * HOUR
     s = Scenario(start, end, scrape_interval=30, scrape_offset=7, seed=11, dcgm_style=dcgm_style, gaps=gaps)
-    for i in range(6):
+    for i in range(7):
         s.add_node(Node(f"gpu-{run}-{i}", instance_type="g6e.xlarge", gpus=2, gpu="L40S"))
     cases = {}
 
@@ -71,6 +71,8 @@ def build(run: str, end: float, dcgm_style: str = "exported", gaps=(), only=CASE
                           load=Load("", requests_per_s=1.0))])
     add("gap", 5, [Pod("gap-llm-predictor-6f7c9-iiiii", "", start=start,
                        gaps=[(start + 40 * 60, start + 65 * 60)], load=Load("", requests_per_s=2.0))])
+    add("idle", 6, [Pod("idle-llm-predictor-6f7c9-jjjjj", "", start=start, gpus=2,
+                        load=Load("", requests_per_s=0.0, gpu_util=0))])
     return s, cases
 
 

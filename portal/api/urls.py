@@ -3,12 +3,14 @@
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
+from .metrics_views import EndpointMetricsView
 from .views import TeamViewSet
 
 teams_router = SimpleRouter()
 teams_router.register("teams", TeamViewSet, basename="team")
 
 urlpatterns = [
+    path("endpoints/<uuid:uuid>/metrics/", EndpointMetricsView.as_view(), name="endpoint-metrics"),
     path("", include("deployments.api.urls")),
     path("", include("billing.api.urls")),
     path("", include(teams_router.urls)),

@@ -13,7 +13,7 @@ from tests.metrics_scenarios import backfilled_metrics, close, expected  # noqa:
 
 pytestmark = pytest.mark.prometheus
 
-CASES = ["steady", "burst", "oldnames", "oom", "scaled", "gap", "steady-honor", "oom-honor"]
+CASES = ["steady", "burst", "oldnames", "oom", "scaled", "gap", "idle", "steady-honor", "oom-honor"]
 CONTRACT = ["generation_tokens_per_s", "prompt_tokens_per_s", "ttft_p50_s", "ttft_p95_s",
             "kv_cache_usage_mean", "kv_cache_usage_max", "queue_depth_mean", "queue_depth_max",
             "request_rate_per_s", "error_rate", "gpu_util_mean"]

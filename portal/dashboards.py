@@ -1,0 +1,181 @@
+"""Page data for the metrics pages, built from the metric layer (portal.metrics).
+
+Each builder runs its fixed set of queries (in parallel, each with the adapter's timeout) and
+returns plain dicts the templates and the API render. :func:`with_last_good` keeps the last
+good result of every page in the cache: when Prometheus is down, slow or rejects a query, the
+page still renders (HTTP 200) with that result marked stale and the reason in a banner.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.core.cache import cache
+
+from . import metrics
+from .prometheus import PrometheusClient, PrometheusError, get_client
+
+logger = logging.getLogger(__name__)
+
+LAST_GOOD_SECONDS = 7 * 86400
+QUERY_THREADS = 4
+
+
+@dataclass
+class PageData:
+    data: dict | None
+    stale: bool = False
+    error: str = ""
+    computed_at: datetime | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def age_seconds(self) -> float | None:
+        if self.computed_at is None:
+            return None
+        return (datetime.now(UTC) - self.computed_at).total_seconds()
+
+
+def with_last_good(cache_key: str, compute: Callable[[PrometheusClient], dict]) -> PageData:
+    """Run ``compute(client)``; on any Prometheus failure fall back to the last good result."""
+    key = f"metrics:last-good:{cache_key}"
+    try:
+        data = compute(get_client())
+    except PrometheusError as exc:
+        logger.warning("metrics page %s: Prometheus failed: %s", cache_key, exc)
+        last = cache.get(key)
+        if last is None:
+            return PageData(None, stale=True, error=str(exc))
+        return PageData(last["data"], stale=True, error=str(exc), computed_at=last["at"])
+    now = datetime.now(UTC)
+    cache.set(key, {"data": data, "at": now}, LAST_GOOD_SECONDS)
+    return PageData(data, computed_at=now)
+
+
+def run_parallel(jobs: dict[str, Callable[[], object]]) -> dict[str, object]:
+    """Run independent query jobs on a few threads; the first failure is raised."""
+    with ThreadPoolExecutor(max_workers=min(QUERY_THREADS, len(jobs) or 1)) as pool:
+        futures = {name: pool.submit(job) for name, job in jobs.items()}
+        return {name: f.result() for name, f in futures.items()}
+
+
+def _grid(start: float, end: float, step: int) -> list[float]:
+    return [start + i * step for i in range(int((end - start) // step) + 1)]
+
+
+def _aligned(points: list[tuple[float, float | None]] | None, grid: list[float]) -> list[float | None]:
+    values = dict(points or [])
+    return [values.get(t) for t in grid]
+
+
+# ---------------------------------------------------------------------------------- one endpoint
+CHART_GROUPS = [
+    ("tokens", "Tokens per second", "tokens/s", ["generation_tokens_per_s", "prompt_tokens_per_s"]),
+    ("latency", "Latency", "s", ["ttft_p50_s", "ttft_p95_s", "ttft_p99_s", "itl_p95_s", "e2e_p95_s"]),
+    ("cache", "KV cache, prefix cache and GPU", "ratio",
+     ["kv_cache_usage", "prefix_cache_hit_rate", "gpu_util", "gpu_memory_used"]),
+    ("queue", "Queue depth and running requests", "count", ["queue_depth", "running"]),
+    ("requests", "Requests, HTTP 5xx and preemptions per second", "req/s",
+     ["request_rate_per_s", "http_5xx_per_s", "preemptions_per_s"]),
+    ("errors", "Share of requests that failed (abort or error)", "ratio", ["error_rate"]),
+    ("replicas", "Replicas and restarts", "count", ["replicas", "restarts"]),
+]
+TILES = ["generation_tokens_per_s", "ttft_p95_s", "itl_p95_s", "e2e_p95_s", "kv_cache_usage",
+         "prefix_cache_hit_rate", "queue_depth", "running", "request_rate_per_s", "error_rate",
+         "gpu_util", "gpu_memory_used", "replicas", "restarts"]
+
+
+def endpoint_page(key: metrics.Key, window: metrics.Window, now: datetime,
+                  slo: tuple[float, float]) -> Callable[[PrometheusClient], dict]:
+    """Compute function for one endpoint's Metrics tab: tiles, charts, window figures, SLOs."""
+
+    def compute(client: PrometheusClient) -> dict:
+        start, end = metrics.range_bounds(window, now)
+        queries = metrics.chart_queries([key], window)
+        jobs = {name: (lambda q=q: client.query_range(q, start, end, window.step)) for name, q in queries.items()}
+        jobs["summary"] = lambda: metrics.window_summary(client, [key], start, end)[key]
+        results = run_parallel(jobs)
+        grid = _grid(start, end, window.step)
+        series = {name: _aligned(metrics.series_by_key(results[name]).get(key), grid) for name in queries}
+        summary = results["summary"]
+        return {
+            "start": start, "end": end, "step": window.step, "window": window.key,
+            "summary": summary,
+            "slo": metrics.slo_block(summary, *slo),
+            "tiles": [_tile(name, series[name]) for name in TILES],
+            "charts": [_chart(g, grid, series) for g in CHART_GROUPS],
+        }
+
+    return compute
+
+
+def _tile(name: str, values: list[float | None]) -> dict:
+    signal = metrics.SIGNALS_BY_KEY[name]
+    t = metrics.trend([(i, v) for i, v in enumerate(values)])
+    spark = [v for v in values if v is not None]
+    return {"key": name, "label": signal.label, "unit": signal.unit, **t, "spark": spark[-60:]}
+
+
+def _chart(group, grid, series) -> dict:
+    key, title, unit, names = group
+    return {
+        "key": key, "title": title, "unit": unit, "x": grid,
+        "series": [{"key": n, "label": metrics.SIGNALS_BY_KEY[n].label, "values": series[n]} for n in names],
+    }
+
+
+# ---------------------------------------------------------------------------------- many endpoints
+def overview_page(keys: list[metrics.Key] | None, window: metrics.Window,
+                  now: datetime) -> Callable[[PrometheusClient], dict]:
+    """Compute function for the team page (keys) or the fleet page (None: every endpoint).
+
+    Seven queries whatever the number of endpoints (see metrics.overview_queries)."""
+
+    def compute(client: PrometheusClient) -> dict:
+        start, end = metrics.range_bounds(window, now)
+        interval = float(getattr(settings, "BILLING_SCRAPE_INTERVAL_SECONDS", 30.0))
+        queries = metrics.overview_queries(keys, window, interval)
+        jobs = {"tokens": lambda: client.query_range(queries["tokens"], start, end, window.step)}
+        for name, q in queries.items():
+            if name != "tokens":
+                jobs[name] = lambda q=q: client.query(q, at=end)
+        results = run_parallel(jobs)
+        tokens = metrics.series_by_key(results.pop("tokens"))
+        values = {name: metrics.by_key(rows) for name, rows in results.items()}
+        known = set(tokens) | {k for v in values.values() for k in v}
+        rows = {}
+        for key in (keys if keys is not None else sorted(known)):
+            rows[key] = _overview_row(key, tokens.get(key, []), values, window)
+        return {"start": start, "end": end, "step": window.step, "window": window.key,
+                "rows": {f"{ns}/{m}": row for (ns, m), row in rows.items()}}
+
+    return compute
+
+
+def _overview_row(key, points, values, window) -> dict:
+    t = metrics.trend(points)
+    generated = metrics.token_total(points, window.step)
+    gpu_hours = values["gpu_hours"].get(key)
+    return {
+        "namespace": key[0], "model_name": key[1],
+        "tokens_per_s": t["current"], "trend": t["direction"], "change": t["change"],
+        "spark": [v for _, v in points if v is not None][-60:],
+        "tokens_generated": generated,
+        "ttft_p95_s": values["ttft_p95"].get(key),
+        "error_rate": values["error_rate"].get(key),
+        "kv_cache_usage": values["kv_cache"].get(key),
+        "queue_depth": values["queue"].get(key),
+        "gpu_util": values["gpu_util"].get(key),
+        "gpu_hours": gpu_hours,
+        "idle": metrics.is_idle(gpu_hours, generated, window),
+    }
+
+
+def finite(value) -> bool:
+    return isinstance(value, int | float) and not math.isnan(value) and not math.isinf(value)

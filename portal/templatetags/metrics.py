@@ -1,0 +1,77 @@
+"""Formatting for the metrics pages: values with units, SLO badges, trend arrows."""
+
+import math
+
+from django import template
+from django.utils.html import format_html
+
+register = template.Library()
+
+SLO_BADGES = {
+    "met": ("green", "●", "Met"),
+    "at_risk": ("amber", "◷", "At risk"),
+    "breached": ("red", "✕", "Breached"),
+    "no_data": ("grey", "○", "No data"),
+}
+TREND_ARROWS = {"up": "↑", "down": "↓", "flat": "→"}
+
+
+def _missing(value) -> bool:
+    """None, '' (a missing key in a template), NaN and infinities show as a dash."""
+    if value is None or value == "":
+        return True
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return True
+    return math.isnan(value) or math.isinf(value)
+
+
+@register.filter
+def metric(value, unit: str = "") -> str:
+    """397.1 + "tokens/s" -> "397 tokens/s"; 0.4262 + "s" -> "426 ms"; 0.4 + "ratio" -> "40.0 %"."""
+    if _missing(value):
+        return "—"
+    value = float(value)
+    if unit == "ratio":
+        return f"{value * 100:.1f} %"
+    if unit == "s":
+        return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+    if unit == "count":
+        return f"{value:.0f}" if value == int(value) else f"{value:.1f}"
+    if unit in ("tokens/s", "req/s"):
+        text = f"{value:,.0f}" if value >= 100 else f"{value:.2f}"
+        return f"{text} {unit}"
+    if unit == "gpu-h":
+        return f"{value:.1f} GPU-h"
+    return f"{value:.3g}"
+
+
+@register.simple_tag
+def slo_badge(state: str) -> str:
+    colour, icon, label = SLO_BADGES.get(state, SLO_BADGES["no_data"])
+    return format_html('<span class="badge badge-{}" data-slo="{}"><span aria-hidden="true">{}</span> {}</span>',
+                       colour, state, icon, label)
+
+
+@register.simple_tag
+def trend_arrow(direction: str, change=None) -> str:
+    arrow = TREND_ARROWS.get(direction, "→")
+    text = "" if _missing(change) else f" {change * 100:+.0f} %"
+    words = {"up": "rising", "down": "falling", "flat": "steady"}.get(direction, "steady")
+    return format_html('<span class="trend trend-{}" title="{} against the start of the window">'
+                       '<span aria-hidden="true">{}</span>{}</span>', direction, words, arrow, text)
+
+
+@register.filter
+def sparkline_points(values, size: str = "120x28") -> str:
+    """SVG polyline points for a small sparkline (no JavaScript needed)."""
+    values = [v for v in values or [] if not _missing(v)]
+    if len(values) < 2:
+        return ""
+    width, height = (float(x) for x in size.split("x"))
+    lo, hi = min(values), max(values)
+    span = (hi - lo) or 1.0
+    step = width / (len(values) - 1)
+    return " ".join(f"{i * step:.1f},{height - 2 - (v - lo) / span * (height - 4):.1f}"
+                    for i, v in enumerate(values))
