@@ -175,7 +175,9 @@ def active_budget_alert(team: Team, now: datetime | None = None) -> BudgetAlert 
     return BudgetAlert.objects.filter(team=team, month=month).order_by("-threshold").first()
 
 
-def projected_month_cost(team: Team, monthly_cost: Decimal, now: datetime | None = None) -> tuple[Decimal, Decimal]:
+def projected_month_cost(
+    team: Team, monthly_cost: Decimal, now: datetime | None = None
+) -> tuple[Decimal, Decimal]:
     """(spent so far, projected month total) if endpoints costing ``monthly_cost`` per month
     (at HOURS_PER_MONTH hours) keep running until the month ends. Used by the request rule."""
     now = now or timezone.now()

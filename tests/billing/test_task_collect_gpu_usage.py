@@ -66,8 +66,18 @@ def setup(settings, prometheus_server, late):
 def _snapshot():
     return sorted(
         UsageRecord.objects.values_list(
-            "pk", "hour", "kind", "team_key", "endpoint_key", "instance_type", "capacity_type",
-            "gpu_seconds", "cost", "unpriced_gpu_seconds", "used_gpu_seconds", "prompt_tokens",
+            "pk",
+            "hour",
+            "kind",
+            "team_key",
+            "endpoint_key",
+            "instance_type",
+            "capacity_type",
+            "gpu_seconds",
+            "cost",
+            "unpriced_gpu_seconds",
+            "used_gpu_seconds",
+            "prompt_tokens",
         )
     )
 
