@@ -19,8 +19,8 @@ class CatalogRef(serializers.RelatedField):
     """Accepts a UUID or a human key (model slug / GPU type name); answers the human key."""
 
     default_error_messages = {
-        "does_not_exist": _("No enabled {kind} {value!r}. Use its UUID or {key} (see {hint})."),
-        "invalid": _("Expected a UUID or a {key} string."),
+        "does_not_exist": _("No enabled {kind} {value!r}. Use its UUID or {lookup} (see {hint})."),
+        "invalid": _("Expected a UUID or a {lookup} string."),
     }
 
     def __init__(self, *, key: str, kind: str, hint: str, **kwargs):
@@ -29,7 +29,7 @@ class CatalogRef(serializers.RelatedField):
 
     def to_internal_value(self, data):
         if not isinstance(data, str) or not data.strip():
-            self.fail("invalid", key=self.key)
+            self.fail("invalid", lookup=self.key)
         data = data.strip()
         try:
             lookup = {"uuid": uuid_lib.UUID(data)}
@@ -37,7 +37,7 @@ class CatalogRef(serializers.RelatedField):
             lookup = {self.key: data}
         obj = self.get_queryset().filter(**lookup).first()
         if obj is None:
-            self.fail("does_not_exist", kind=self.kind, value=data, key=self.key, hint=self.hint)
+            self.fail("does_not_exist", kind=self.kind, value=data, lookup=self.key, hint=self.hint)
         return obj
 
     def to_representation(self, value):
@@ -70,12 +70,13 @@ class InstanceOfferingSerializer(serializers.ModelSerializer):
     @extend_schema_field(OfferingPriceSerializer(many=True))
     def get_prices(self, offering) -> list[dict]:
         rates = self.context.get("rates", {})
-        return [
+        rows = [
             {"capacity_type": ctype, "hourly_price": price,
-             "per_gpu_hour": (price / offering.gpus_per_node).quantize(price.__class__("0.0001"))}
+             "per_gpu_hour": price / offering.gpus_per_node}
             for (oid, ctype), price in sorted(rates.items(), key=lambda item: item[0][1])
             if oid == offering.pk
         ]
+        return OfferingPriceSerializer(rows, many=True).data
 
 
 class GpuTypeSerializer(serializers.ModelSerializer):
