@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY
 
 from deployments.choices import EndpointStatus
 from portal.models import Membership
-from tests.factories import EndpointFactory, MembershipFactory, TeamFactory, UserFactory
+from tests.factories import EndpointFactory, MembershipFactory, TeamFactory
 from tests.metrics_scenarios import backfilled_metrics  # noqa: F401
 
 
