@@ -124,7 +124,7 @@ def resource_quota(team) -> dict[str, Any]:
 
 
 def vllm_args(endpoint) -> list[str]:
-    dtype, quantization = VLLM_PRECISION[endpoint.quantization]
+    dtype, quantization = VLLM_PRECISION[str(endpoint.quantization)]
     served_name = (
         f"--served-model-name={endpoint.isvc_name}" if _is_vllm_runtime()
         else f"--model_name={endpoint.isvc_name}"
@@ -139,7 +139,7 @@ def vllm_args(endpoint) -> list[str]:
         f"--max-model-len={int(endpoint.max_context_length)}",
         f"--gpu-memory-utilization={GPU_MEMORY_UTILIZATION}",
         f"--tensor-parallel-size={int(endpoint.gpu_count)}",
-        f"--kv-cache-dtype={endpoint.kv_cache_dtype}",
+        f"--kv-cache-dtype={str(endpoint.kv_cache_dtype)}",
         "--enable-prefix-caching",
     ]
     return args
@@ -157,7 +157,7 @@ def node_selector(endpoint) -> dict[str, str]:
         selector["node.kubernetes.io/instance-type"] = offering.instance_type
     if endpoint.gpu_type.node_label_value:
         selector[GPU_NAME_LABEL] = endpoint.gpu_type.node_label_value
-    selector["karpenter.sh/capacity-type"] = endpoint.capacity_type
+    selector["karpenter.sh/capacity-type"] = str(endpoint.capacity_type)
     return selector
 
 
@@ -256,7 +256,7 @@ def scaled_object(endpoint) -> dict[str, Any]:
             "type": "cron",
             "name": "working-hours",
             "metadata": {
-                "timezone": endpoint.schedule_timezone,
+                "timezone": str(endpoint.schedule_timezone),
                 "start": start,
                 "end": end,
                 "desiredReplicas": str(max(min_count, 1)),
