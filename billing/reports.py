@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from .models import IdlePolicy, UsageKind
@@ -25,6 +25,11 @@ def money(value: Decimal, places: str = "0.000001") -> str:
 
 def hours(seconds: int) -> Decimal:
     return Decimal(seconds) / SECONDS_PER_HOUR
+
+
+def hours_text(seconds: int) -> str:
+    """GPU-hours as an exact-enough decimal string (6 places) for CSV."""
+    return str(hours(seconds).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP))
 
 
 def hours_number(seconds: int) -> float:
@@ -139,6 +144,14 @@ class Report:
                 total.by_capacity_type[k] += v
         return total
 
+    @property
+    def unpriced_items(self) -> list[tuple[tuple[str, str], int]]:
+        return sorted(self.unpriced.items())
+
+    @property
+    def idle_offering_items(self) -> list[tuple[tuple[str, str, str], Tally]]:
+        return sorted(self.idle_offerings.items(), key=lambda item: -item[1].gpu_seconds)
+
     def idle_share(self, team_key: str) -> Decimal:
         """The team's part of the idle cost: zero when the platform keeps it, else pro rata
         to allocated GPU-hours."""
@@ -223,3 +236,159 @@ def chargeback_json(
             for (it, ct), s in sorted(report.unpriced.items())
         ],
     }
+
+
+# --- pages and API: a team's month, the platform's month --------------------------------------
+
+
+def parse_month(value: str | None, now: datetime) -> datetime:
+    """``YYYY-MM`` (default: this month) as the first instant of the month. Raises ValueError."""
+    from .services import month_start
+
+    if not value:
+        return month_start(now)
+    try:
+        year, month = (int(part) for part in value.split("-"))
+        first = datetime(year, month, 1, tzinfo=now.tzinfo)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"Month must look like 2026-11, not {value!r}.") from exc
+    if first > now:
+        raise ValueError(f"{first:%B %Y} has not started yet.")
+    return first
+
+
+@dataclass
+class TeamMonth:
+    team: object
+    month: datetime
+    is_current: bool
+    total: Tally
+    endpoints: list[tuple[str, object, Tally]]
+    offerings: list[tuple[tuple[str, str, str], Tally]]
+    days: list[tuple[datetime, Decimal]]
+    idle_share: Decimal
+    spent: Decimal
+    forecast: Decimal
+    budget: Decimal | None
+    alert: object
+    reference: object
+    last_collected: datetime | None
+
+    @property
+    def budget_used(self) -> Decimal | None:
+        if not self.budget:
+            return None
+        return self.spent / self.budget
+
+    @property
+    def forecast_over_budget(self) -> bool:
+        return self.budget is not None and self.forecast > self.budget
+
+    @property
+    def waste_share(self) -> Decimal | None:
+        share = self.total.busy_share
+        return None if share is None else 1 - share
+
+    @property
+    def reference_cost(self) -> Decimal | None:
+        return reference_cost(self.total, self.reference)
+
+
+def team_month(team, month: datetime, now: datetime) -> TeamMonth:
+    from .models import ReferencePrice, UsageRecord
+    from .services import active_budget_alert, forecast_month_cost, month_to_date_cost, next_month
+
+    end = min(next_month(month), now)
+    rows = list(UsageRecord.objects.filter(team=team, kind=UsageKind.ALLOCATED, hour__gte=month, hour__lt=end)
+                .select_related("endpoint"))
+    total, endpoints, offerings, days = Tally(), {}, defaultdict(Tally), defaultdict(Decimal)
+    for r in rows:
+        total.add(r)
+        ep = endpoints.setdefault(r.endpoint_key, [r.endpoint, Tally()])
+        ep[0] = ep[0] or r.endpoint
+        ep[1].add(r)
+        offerings[(r.gpu_type or r.instance_type, r.instance_type, r.capacity_type)].add(r)
+        days[r.hour.replace(hour=0)] += r.cost
+    is_current = month <= now < next_month(month)
+    spent = month_to_date_cost(team, end)
+    return TeamMonth(
+        team=team, month=month, is_current=is_current, total=total,
+        endpoints=sorted(((k, v[0], v[1]) for k, v in endpoints.items()), key=lambda e: -e[2].cost),
+        offerings=sorted(offerings.items(), key=lambda o: -o[1].cost),
+        days=_fill_days(days, month, end), idle_share=spent - total.cost, spent=spent,
+        forecast=forecast_month_cost(team, now, spent) if is_current else spent,
+        budget=team.monthly_budget, alert=active_budget_alert(team, now) if is_current else None,
+        reference=ReferencePrice.objects.filter(is_default=True).first(),
+        last_collected=max((r.collected_at for r in rows), default=None),
+    )
+
+
+def _fill_days(days: dict, month: datetime, end: datetime) -> list[tuple[datetime, Decimal]]:
+    out, day = [], month
+    while day < end:
+        out.append((day, days.get(day, ZERO)))
+        day += timedelta(days=1)
+    return out
+
+
+def bar_chart(days: list[tuple[datetime, Decimal]], width: int = 720, height: int = 180) -> dict:
+    """Geometry of an inline SVG bar chart of daily cost (presentation only, floats are fine)."""
+    top = max((float(v) for _, v in days), default=0.0) or 1.0
+    n = max(len(days), 1)
+    slot = width / n
+    bars = []
+    for i, (day, value) in enumerate(days):
+        h = float(value) / top * (height - 20)
+        bars.append({"x": round(i * slot + slot * 0.15, 2), "y": round(height - h, 2), "w": round(slot * 0.7, 2),
+                     "h": round(h, 2), "day": day, "value": value, "label": i % 5 == 0 or n <= 10})
+    return {"width": width, "height": height, "bars": bars, "top": top}
+
+
+@dataclass
+class PlatformMonth:
+    month: datetime
+    report: Report
+    teams: list[tuple[str, object, Tally, Decimal]]
+    top: list
+    chargeback: object
+    closable: bool
+
+    @property
+    def allocated(self) -> Tally:
+        return self.report.allocated
+
+    @property
+    def total_cost(self) -> Decimal:
+        return self.report.allocated.cost + self.report.idle.cost
+
+    @property
+    def idle_share(self) -> Decimal | None:
+        seconds = self.report.allocated.gpu_seconds + self.report.idle.gpu_seconds
+        return Decimal(self.report.idle.gpu_seconds) / Decimal(seconds) if seconds else None
+
+    @property
+    def spot_share(self) -> Decimal | None:
+        return self.report.allocated.spot_share
+
+
+def platform_month(month: datetime, now: datetime) -> PlatformMonth:
+    from portal.models import Team
+
+    from .models import BillingPolicy, Chargeback, ChargebackStatus, UsageRecord
+    from .services import next_month
+
+    rows = UsageRecord.objects.filter(hour__gte=month, hour__lt=min(next_month(month), now))
+    report = build_report(rows.only(*_REPORT_FIELDS), BillingPolicy.current().idle_policy)
+    keyed = {r["team_key"]: r["team"] for r in rows.filter(kind=UsageKind.ALLOCATED)
+             .values("team_key", "team").distinct()}
+    by_pk = Team.objects.in_bulk([pk for pk in keyed.values() if pk])
+    teams = sorted(((key, by_pk.get(keyed.get(key)), tally, report.idle_share(key), report.total_cost(key))
+                    for key, tally in report.teams.items()), key=lambda t: -t[4])
+    chargeback = Chargeback.objects.filter(month=month.date()).first()
+    closable = next_month(month) <= now and (chargeback is None or chargeback.status == ChargebackStatus.OPEN)
+    return PlatformMonth(month, report, teams, teams[:5], chargeback, closable)
+
+
+_REPORT_FIELDS = ["hour", "kind", "team_key", "endpoint_key", "instance_type", "capacity_type", "gpu_type",
+                  "gpu_seconds", "used_gpu_seconds", "cost", "unpriced_gpu_seconds", "prompt_tokens",
+                  "generation_tokens"]

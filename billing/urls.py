@@ -7,6 +7,8 @@ urlpatterns = [
     path("", views.costs_home, name="costs_home"),
     path("teams/<slug:slug>/", views.team_costs, name="team_costs"),
     path("platform/", views.platform_costs, name="platform_costs"),
+    path("platform/close/", views.month_close, name="month_close"),
+    path("platform/reopen/", views.month_reopen, name="month_reopen"),
     path("statements/<uuid:uuid>/", views.statement_detail, name="statement_detail"),
     path("statements/<uuid:uuid>/csv/", views.statement_csv, name="statement_csv"),
 ]

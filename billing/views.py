@@ -1,14 +1,39 @@
-"""Cost pages: a team's month, the platform view (staff), statements and their CSV."""
+"""Cost pages: a team's month, the platform's month (staff, with close/re-open), statements
+and their CSV. Thin: parse input, call reports/services, render."""
 
+import csv
+from datetime import timedelta
+
+from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
 
 from portal.access import get_team_for_user, scope_to_user
+from portal.htmx import is_partial
 
+from . import reports, services
 from .models import Statement
+
+
+def _month_or_error(request, now):
+    """(first instant of the requested month, error message or None)."""
+    try:
+        return reports.parse_month(request.GET.get("month"), now), None
+    except ValueError as exc:
+        return services.month_start(now), str(exc)
+
+
+def _month_choices(now, count: int = 12) -> list:
+    months, first = [], services.month_start(now)
+    for _ in range(count):
+        months.append(first)
+        first = services.month_start(first - timedelta(days=1))
+    return months
 
 
 @login_required
@@ -23,30 +48,103 @@ def costs_home(request):
 @require_GET
 def team_costs(request, slug):
     team = get_team_for_user(request.user, slug)
-    return render(request, "billing/team_costs.html", {"team": team})
+    now = timezone.now()
+    month, error = _month_or_error(request, now)
+    summary = reports.team_month(team, month, now)
+    context = {
+        "team": team, "summary": summary, "error": error, "months": _month_choices(now),
+        "chart": reports.bar_chart(summary.days),
+        "statements": Statement.objects.filter(team=team).order_by("-month", "-version")[:24],
+    }
+    if is_partial(request):
+        return render(request, "billing/partials/team_costs_body.html", context)
+    return render(request, "billing/team_costs.html", context, status=400 if error else 200)
 
 
 @staff_member_required
 @require_GET
 def platform_costs(request):
-    return render(request, "billing/platform_costs.html", {})
+    now = timezone.now()
+    month, error = _month_or_error(request, now)
+    context = {"summary": reports.platform_month(month, now), "error": error, "months": _month_choices(now)}
+    return render(request, "billing/platform_costs.html", context, status=400 if error else 200)
+
+
+@staff_member_required
+@require_POST
+def month_close(request):
+    month, error = _month_or_error(_PostAsGet(request), timezone.now())
+    if error is None:
+        try:
+            chargeback, statements = services.close_month(month, actor=request.user)
+            messages.success(request, f"Closed {month:%B %Y} (version {chargeback.version}, "
+                                      f"{len(statements)} statements).")
+        except services.ChargebackError as exc:
+            error = str(exc)
+    if error:
+        messages.error(request, error)
+    return redirect(f"{reverse('billing:platform_costs')}?month={month:%Y-%m}")
+
+
+@staff_member_required
+@require_POST
+def month_reopen(request):
+    month, error = _month_or_error(_PostAsGet(request), timezone.now())
+    if error is None:
+        try:
+            chargeback = services.reopen_month(month, actor=request.user)
+            messages.success(request, f"Re-opened {month:%B %Y}; closing it again writes version "
+                                      f"{chargeback.version}.")
+        except services.ChargebackError as exc:
+            error = str(exc)
+    if error:
+        messages.error(request, error)
+    return redirect(f"{reverse('billing:platform_costs')}?month={month:%Y-%m}")
+
+
+class _PostAsGet:
+    """Lets the month parser read a POSTed `month` field."""
+
+    def __init__(self, request):
+        self.GET = request.POST
 
 
 def _statement_for_user(user, uuid) -> Statement:
-    return get_object_or_404(
-        scope_to_user(Statement.objects.select_related("team"), user), uuid=uuid
-    )
+    queryset = scope_to_user(Statement.objects.select_related("team", "chargeback"), user)
+    return get_object_or_404(queryset, uuid=uuid)
 
 
 @login_required
 @require_GET
 def statement_detail(request, uuid):
     statement = _statement_for_user(request.user, uuid)
-    return render(request, "billing/statement_detail.html", {"statement": statement})
+    versions = Statement.objects.filter(team=statement.team, month=statement.month).order_by("-version")
+    return render(request, "billing/statement_detail.html", {
+        "statement": statement, "versions": versions,
+        "current": statement.version == statement.chargeback.version,
+    })
+
+
+CSV_HEADER = ["endpoint", "gpu_type", "instance_type", "capacity_type", "gpu_hours", "unpriced_gpu_hours",
+              "tokens", "cost"]
 
 
 @login_required
 @require_GET
 def statement_csv(request, uuid):
     statement = _statement_for_user(request.user, uuid)
-    return HttpResponse(str(statement), content_type="text/csv")
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="modelport-{statement.team.slug}-{statement.month:%Y-%m}-v{statement.version}.csv"'
+    )
+    writer = csv.writer(response)
+    writer.writerow(CSV_HEADER)
+    for line in statement.lines:
+        writer.writerow([line["endpoint"], line["gpu_type"], line["instance_type"], line["capacity_type"],
+                         reports.hours_text(line["gpu_seconds"]), reports.hours_text(line["unpriced_gpu_seconds"]),
+                         line["tokens"], line["cost"]])
+    writer.writerow([])
+    writer.writerow(["usage_cost", reports.money(statement.usage_cost), statement.currency])
+    writer.writerow(["idle_share_cost", reports.money(statement.idle_share_cost), statement.currency])
+    writer.writerow(["total_cost", reports.money(statement.total_cost), statement.currency])
+    return response

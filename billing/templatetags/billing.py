@@ -1,0 +1,38 @@
+"""Billing presentation: the budget banner any page can include, and a percent filter.
+
+Usage in base.html (for the current team)::
+
+    {% load billing %}{% if current_team %}{% budget_banner current_team %}{% endif %}
+"""
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from django import template
+
+from billing.services import active_budget_alert
+
+register = template.Library()
+
+
+@register.inclusion_tag("billing/partials/budget_banner.html")
+def budget_banner(team):
+    """The highest budget threshold the team crossed this month, if any."""
+    alert = active_budget_alert(team) if team is not None and team.monthly_budget else None
+    return {"alert": alert, "team": team}
+
+
+@register.filter
+def percent(value, places: int = 1) -> str:
+    """A ratio (0.123) as "12.3 %"; "—" when unknown."""
+    if value is None or value == "":
+        return "—"
+    quantum = Decimal(1).scaleb(-int(places))
+    return f"{(Decimal(value) * 100).quantize(quantum, rounding=ROUND_HALF_UP)} %"
+
+
+@register.filter
+def per_million(value) -> str:
+    """Cost per 1M tokens with 4 significant decimals ("—" when there were no tokens)."""
+    if value is None:
+        return "—"
+    return str(Decimal(value).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP))
