@@ -32,3 +32,76 @@ class GpuRateAdmin(AuditedModelAdmin):
     @admin.display(description="Per GPU-hour")
     def per_gpu_hour(self, obj):
         return obj.per_gpu_hour.quantize(obj.hourly_price.__class__("0.0001"))
+
+
+# --- chargeback (usage rows, policy, reference prices, months, statements, alerts) -----------
+
+from .models import (  # noqa: E402
+    BillingPolicy,
+    BudgetAlert,
+    Chargeback,
+    ReferencePrice,
+    Statement,
+    UsageRecord,
+)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written by billing tasks: browse and search, never edit by hand."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(UsageRecord)
+class UsageRecordAdmin(ReadOnlyAdmin):
+    list_display = ["hour", "kind", "team_key", "endpoint_key", "instance_type", "capacity_type",
+                    "gpu_seconds", "used_gpu_seconds", "cost", "unpriced_gpu_seconds"]
+    list_filter = ["kind", "capacity_type", "instance_type"]
+    search_fields = ["team_key", "endpoint_key"]
+    date_hierarchy = "hour"
+
+
+@admin.register(BillingPolicy)
+class BillingPolicyAdmin(AuditedModelAdmin):
+    list_display = ["__str__", "updated_at"]
+
+    def has_add_permission(self, request):
+        return not BillingPolicy.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ReferencePrice)
+class ReferencePriceAdmin(AuditedModelAdmin):
+    list_display = ["name", "input_per_million", "output_per_million", "is_default"]
+
+
+@admin.register(Chargeback)
+class ChargebackAdmin(ReadOnlyAdmin):
+    """Close and re-open months on the platform cost page (a compare-and-set, audited)."""
+
+    list_display = ["month", "status", "version", "closed_at", "closed_by"]
+
+
+@admin.register(Statement)
+class StatementAdmin(ReadOnlyAdmin):
+    list_display = ["team", "month", "version", "total_cost", "currency", "created_at"]
+    list_filter = ["month"]
+    search_fields = ["team__name", "team__slug"]
+    list_select_related = ["team"]
+
+
+@admin.register(BudgetAlert)
+class BudgetAlertAdmin(ReadOnlyAdmin):
+    list_display = ["team", "month", "threshold", "spend", "budget", "email_sent_at", "webhook_sent_at",
+                    "notify_error"]
+    list_filter = ["threshold", "month"]
+    list_select_related = ["team"]
