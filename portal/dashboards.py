@@ -24,6 +24,10 @@ from .prometheus import PrometheusClient, PrometheusError, get_client
 logger = logging.getLogger(__name__)
 
 LAST_GOOD_SECONDS = 7 * 86400
+
+
+def _scraped(window: metrics.Window) -> metrics.Window:
+    return window.scraped_every(getattr(settings, "PROMETHEUS_SCRAPE_INTERVAL_SECONDS", 30.0))
 QUERY_THREADS = 4
 
 
@@ -95,6 +99,8 @@ def endpoint_page(key: metrics.Key, window: metrics.Window, now: datetime,
                   slo: tuple[float, float]) -> Callable[[PrometheusClient], dict]:
     """Compute function for one endpoint's Metrics tab: tiles, charts, window figures, SLOs."""
 
+    window = _scraped(window)
+
     def compute(client: PrometheusClient) -> dict:
         start, end = metrics.range_bounds(window, now)
         queries = metrics.chart_queries([key], window)
@@ -136,6 +142,7 @@ def overview_page(keys: list[metrics.Key] | None, window: metrics.Window,
     """Compute function for the team page (keys) or the fleet page (None: every endpoint).
 
     Seven queries whatever the number of endpoints (see metrics.overview_queries)."""
+    window = _scraped(window)
 
     def compute(client: PrometheusClient) -> dict:
         start, end = metrics.range_bounds(window, now)

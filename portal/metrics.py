@@ -23,7 +23,7 @@ import math
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from django.utils.dateparse import parse_datetime
@@ -67,11 +67,15 @@ class Window:
     label: str
     seconds: int
     step: int  # seconds between chart points
+    scrape_interval: float = 30.0  # of the vLLM targets (settings.PROMETHEUS_SCRAPE_INTERVAL_SECONDS)
 
     @property
     def rate_range(self) -> str:
-        """Range of rate() for chart points: at least two minutes (four 30 s scrapes)."""
-        return _dur(max(self.step, 120))
+        """Range of rate() for chart points: the step, and at least four scrapes."""
+        return _dur(max(self.step, 4 * self.scrape_interval))
+
+    def scraped_every(self, seconds: float) -> Window:
+        return replace(self, scrape_interval=float(seconds))
 
 
 WINDOWS = {
@@ -557,10 +561,13 @@ def chart_queries(keys: list[Key] | None, window: Window, signals=CHART_SIGNALS)
     return {s.key: s.build(sel, keys, window) for s in signals}
 
 
+RANGE_ALIGN_S = 5
+
+
 def range_bounds(window: Window, now: datetime) -> tuple[float, float]:
-    """Chart range ending at ``now`` aligned down to the step, so polls within a step share
-    the Prometheus cache and every chart point sits on the same grid."""
-    end = math.floor(to_unix(now) / window.step) * window.step
+    """Chart range ending at ``now`` rounded down to 5 s: polls within those seconds send
+    identical queries (answered by the cache) and the last point is at most 5 s old."""
+    end = math.floor(to_unix(now) / RANGE_ALIGN_S) * RANGE_ALIGN_S
     return end - window.seconds, end
 
 

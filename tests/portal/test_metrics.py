@@ -108,10 +108,12 @@ def test_window_presets_give_a_readable_number_of_points(key, points):
     assert w.seconds // w.step == points
 
 
-def test_range_is_aligned_to_the_step():
+def test_range_ends_at_most_five_seconds_ago_on_a_shared_grid():
     w = metrics.WINDOWS["6h"]
-    start, end = metrics.range_bounds(w, datetime(2026, 1, 1, 12, 3, 59, tzinfo=UTC))
-    assert end % w.step == 0 and end - start == w.seconds
+    now = datetime(2026, 1, 1, 12, 3, 59, tzinfo=UTC)
+    start, end = metrics.range_bounds(w, now)
+    assert end % 5 == 0 and 0 <= now.timestamp() - end < 5 and end - start == w.seconds
+    assert metrics.range_bounds(w, now - timedelta(seconds=3)) == (start, end)
 
 
 def test_unknown_window_key_falls_back_to_one_hour():
