@@ -1,0 +1,92 @@
+"""The Metrics tab in headless Chromium: uPlot draws every chart, htmx swaps the fragment
+without a reload, and a screenshot goes to docs/screenshots/endpoint-metrics.png."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.test import Client
+from django.urls import reverse
+
+from portal.models import Membership
+from tests.factories import EndpointFactory, MembershipFactory, TeamFactory, UserFactory
+from tests.infra.fixtures import services_required
+from tests.metrics_scenarios import backfilled_metrics  # noqa: F401
+
+pytestmark = [pytest.mark.browser, pytest.mark.prometheus]
+
+CHROMIUM = os.environ.get("MODELPORT_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "endpoint-metrics.png"
+
+
+@pytest.fixture
+def browser_page():
+    if not shutil.which(CHROMIUM):
+        message = f"{CHROMIUM} not found: apt-get install chromium"
+        if services_required():
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # playwright's loop runs in this thread
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1400, "height": 1800})
+        try:
+            yield context
+        finally:
+            context.close()
+            browser.close()
+
+
+@pytest.fixture
+def steady_endpoint(transactional_db, settings, backfilled_metrics):  # noqa: F811
+    settings.PROMETHEUS_URL = backfilled_metrics["url"]
+    settings.PROMETHEUS_CACHE_SECONDS = 0
+    ns, model, _, _ = backfilled_metrics["cases"]["steady"]
+    team = TeamFactory(name="Search", slug=ns.removeprefix("mp-"))
+    user = UserFactory(username="bob")
+    MembershipFactory(team=team, user=user, role=Membership.Role.MEMBER)
+    return EndpointFactory(team=team, name=model), user
+
+
+def _login(context, live_server, user):
+    client = Client()
+    client.force_login(user)
+    cookie = client.cookies[django_settings.SESSION_COOKIE_NAME]
+    context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": live_server.url}])
+
+
+def test_metrics_tab_draws_charts_and_polls_without_reload(live_server, browser_page, steady_endpoint):
+    endpoint, user = steady_endpoint
+    _login(browser_page, live_server, user)
+    page = browser_page.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    url = live_server.url + reverse("deployments:endpoint_metrics", args=[endpoint.uuid])
+
+    page.goto(url + "?window=6h")
+    page.wait_for_selector(".chart canvas")
+    page.wait_for_function("document.querySelectorAll('.chart canvas').length === 7")
+    drawn = page.evaluate("""() => Array.from(document.querySelectorAll('.chart canvas')).map(c => {
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let ink = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) ink++;
+        return ink; })""")
+    assert all(ink > 500 for ink in drawn), drawn
+    assert page.locator('[data-tile="generation_tokens_per_s"] .tile-value').inner_text() != "—"
+    assert page.locator("[data-slo]").count() == 2
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+    page.goto(url + "?window=1h")  # polls every 15 s
+    page.wait_for_function("document.querySelectorAll('.chart canvas').length === 7")
+    page.evaluate("window.__notReloaded = true; window.__swaps = 0;"
+                  "document.body.addEventListener('htmx:afterSwap', () => window.__swaps++)")
+    page.wait_for_function("window.__swaps >= 1", timeout=25_000)
+    page.wait_for_function("document.querySelectorAll('.chart canvas').length === 7")
+    assert page.evaluate("window.__notReloaded === true")
+    assert errors == []
