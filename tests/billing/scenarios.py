@@ -263,3 +263,17 @@ def filter_samples(text: str, keep) -> str:
             out.append(line)
     out.append("# EOF\n")
     return "".join(out)
+
+
+def offgrid_scenario(t0: float, run: str | None = None) -> tuple[Scenario, dict]:
+    """Pods that start and end between scrapes (30 s grid): the measurement may be off by less
+    than one scrape interval × GPUs per pod, never more."""
+    run = run or uuid.uuid4().hex[:10]
+    s = Scenario(t0, t0 + 2 * HOUR, scrape_interval=30, seed=5, cluster_labels={"test_run": run})
+    s.add_namespace("ns-x", {"modelport.io/team": "xray"})
+    s.add_node(Node("n-x", instance_type="g6.12xlarge", capacity_type="on-demand", gpus=4))
+    pods = [("short", 1, 17.0, 17 + 100.0), ("mid", 2, 611.3, 3907.9), ("long", 1, 29.9, 2 * HOUR - 0.5),
+            ("tiny", 1, 1234.5, 1234.5 + 20.0)]
+    for name, gpus, a, b in pods:
+        s.add_pod(Pod(name, "ns-x", node="n-x", gpus=gpus, start=t0 + a, end=t0 + b))
+    return s, {name: "xray" for name, *_ in pods}

@@ -180,3 +180,28 @@ def test_prometheus_down_is_a_clear_error(settings, mixed):
     settings.PROMETHEUS_URL = "http://127.0.0.1:9"
     with pytest.raises(CommandError, match="Prometheus at http://127.0.0.1:9"):
         _run("--start", "2026-11-01T00:00:00Z", "--end", "2026-11-01T01:00:00Z")
+
+
+def test_off_grid_pods_stay_within_one_scrape_interval(settings, prometheus_server):
+    """The stated error bound: < scrape interval × GPUs per pod lifetime (here 30 s)."""
+    from .scenarios import offgrid_scenario
+
+    t0 = aligned_start(hours_back=4)
+    scenario, teams = offgrid_scenario(t0)
+    prometheus_server.backfill(scenario.openmetrics())
+    settings.PROMETHEUS_URL = prometheus_server.url
+    settings.BILLING_PROMQL_SELECTOR = f'test_run="{scenario.cluster_labels["test_run"]}"'
+    settings.BILLING_SCRAPE_INTERVAL_SECONDS = 30.0
+    from billing import services
+
+    rows = services.measure_usage(_dt(scenario.start), _dt(scenario.end),
+                                  prices=services.PriceTable.from_entries([
+                                      {"instance_type": "g6.12xlarge", "capacity_type": "on-demand",
+                                       "gpus_per_node": 4, "hourly_price": "4.60"}]))
+    measured = sum(r.gpu_seconds for r in rows if r.kind == "allocated")
+    truth = sum(t.gpu_seconds for t in scenario.truth.values())
+    bound = sum(30 * p.gpus for p in scenario.pods.values())
+    assert abs(measured - truth) < bound
+    assert measured != 0
+    idle = sum(r.gpu_seconds for r in rows if r.kind == "idle")
+    assert measured + idle == 4 * 2 * HOUR  # capacity is conserved: allocated + idle = node GPUs × time

@@ -130,3 +130,15 @@ def test_scheduled_close_of_a_closed_month_changes_nothing(october, monkeypatch)
     before = list(Statement.objects.values_list("pk", "total_cost"))
     close_previous_month()  # would need Prometheus to re-collect if the month were open
     assert list(Statement.objects.values_list("pk", "total_cost")) == before
+
+
+def test_close_month_command(october, capsys):
+    from django.core.management import CommandError, call_command
+
+    call_command("close_month", "--month", "2026-10")
+    call_command("close_month", "--month", "2026-10")
+    assert Statement.objects.filter(version=1).count() == 2
+    call_command("close_month", "--month", "2026-10", "--reopen")
+    assert Chargeback.objects.get().version == 2
+    with pytest.raises(CommandError, match="Month must look like"):
+        call_command("close_month", "--month", "october")

@@ -133,3 +133,20 @@ def test_rows_are_hourly_and_resolve_teams_and_endpoints(setup, late, prometheus
     assert spot and all(r.used_gpu_seconds is not None for r in spot)
     mystery = rows.get(team_key="delta", hour=datetime.fromtimestamp(scenario.start + HOUR, tz=UTC))
     assert mystery.cost == 0 and mystery.unpriced_gpu_seconds == mystery.gpu_seconds == 2 * HOUR
+
+
+def test_backfill_command_writes_the_same_rows_as_the_task(setup, late, prometheus_server):
+    import io
+
+    from django.core.management import call_command
+
+    scenario = late[0]
+    prometheus_server.backfill(filter_samples(late[3], lambda t: t >= late[4]))  # all samples (idempotent)
+    out = io.StringIO()
+    call_command("backfill_usage", "--start", datetime.fromtimestamp(scenario.start, tz=UTC).isoformat(),
+                 "--end", setup["end"], "--chunk-hours", "3", stdout=out, stderr=io.StringIO())
+    assert "rows written" in out.getvalue()
+    by_command = [r[1:] for r in _snapshot()]
+    UsageRecord.objects.all().delete()
+    collect_gpu_usage(setup["end"])
+    assert [r[1:] for r in _snapshot()] == by_command
