@@ -7,7 +7,7 @@ from django.db.models import Count, F, Sum
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from deployments.choices import DesiredState, EndpointStatus
 from deployments.models import Endpoint, EndpointEvent
@@ -22,6 +22,7 @@ from .models import AuditLog, Membership
 
 
 @login_required
+@require_GET
 def home(request):
     team = request.team
     context = {"team": team, "pending_approvals": pending_approvals_for(request.user).count()}
