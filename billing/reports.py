@@ -293,6 +293,11 @@ class TeamMonth:
     def reference_cost(self) -> Decimal | None:
         return reference_cost(self.total, self.reference)
 
+    @property
+    def endpoint_rows(self) -> list[tuple[str, object, Tally, Decimal | None]]:
+        """(key, Endpoint or None, tally, what its tokens would cost at the reference API)."""
+        return [(key, ep, t, reference_cost(t, self.reference)) for key, ep, t in self.endpoints]
+
 
 def team_month(team, month: datetime, now: datetime) -> TeamMonth:
     from .models import ReferencePrice, UsageRecord

@@ -36,3 +36,18 @@ def per_million(value) -> str:
     if value is None:
         return "—"
     return str(Decimal(value).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP))
+
+
+@register.filter
+def tokens(value) -> str:
+    """1234567 -> "1.23 M" (tokens are counted in millions on cost pages)."""
+    if value in (None, ""):
+        return "—"
+    value = int(value)
+    if value >= 1_000_000_000:
+        return f"{value / 1e9:.2f} B"
+    if value >= 1_000_000:
+        return f"{value / 1e6:.2f} M"
+    if value >= 10_000:
+        return f"{value / 1e3:.1f} k"
+    return str(value)

@@ -277,3 +277,27 @@ def offgrid_scenario(t0: float, run: str | None = None) -> tuple[Scenario, dict]
     for name, gpus, a, b in pods:
         s.add_pod(Pod(name, "ns-x", node="n-x", gpus=gpus, start=t0 + a, end=t0 + b))
     return s, {name: "xray" for name, *_ in pods}
+
+
+def week_scenario(end: float, days: int = 6, run: str | None = None) -> tuple[Scenario, dict]:
+    """A few days of two teams on spot and on-demand nodes (5-minute scrapes) for the pages:
+    a steady endpoint, a daytime-only endpoint, a batch job and an idle node."""
+    run = run or uuid.uuid4().hex[:10]
+    start = end - days * 24 * HOUR
+    s = Scenario(start, end, scrape_interval=300, seed=3, cluster_labels={"test_run": run})
+    s.add_namespace("mp-search", {"modelport.io/team": "search"})
+    s.add_namespace("mp-ads", {"modelport.io/team": "ads"})
+    s.add_node(Node("gpu-od-1", instance_type="g6.12xlarge", capacity_type="on-demand", gpus=4))
+    s.add_node(Node("gpu-spot-1", instance_type="g6e.xlarge", capacity_type="spot", gpus=1, gpu="L40S"))
+    s.add_pod(Pod("chat-predictor-0", "mp-search", node="gpu-od-1", gpus=2, start=start, team="search",
+                  endpoint="chat", isvc="chat",
+                  load=Load("chat", requests_per_s=lambda t: 1.0 + 2.0 * ((t // HOUR) % 24 in range(8, 18)),
+                            gpu_util=lambda t: 70 if (t // HOUR) % 24 in range(8, 18) else 15)))
+    for day in range(days):
+        d0 = start + day * 24 * HOUR
+        s.add_pod(Pod(f"summarise-predictor-{day}", "mp-search", node="gpu-spot-1", gpus=1, start=d0 + 8 * HOUR,
+                      end=d0 + (18 if day % 3 else 12) * HOUR, team="search", endpoint="summarise",
+                      isvc="summarise", load=Load("summarise", requests_per_s=0.5, gpu_util=40)))
+        s.add_pod(Pod(f"batch-{day}", "mp-ads", node="gpu-od-1", gpus=1, start=d0 + 1 * HOUR,
+                      end=d0 + (3 + day % 4) * HOUR, team="ads"))
+    return s, {}

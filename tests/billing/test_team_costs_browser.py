@@ -1,0 +1,123 @@
+"""The team cost page in headless Chromium over usage collected from a real Prometheus:
+stat cards, the daily chart, the endpoint table, the month picker (htmx swap, no reload).
+Writes docs/screenshots/team-costs.png."""
+
+import os
+import shutil
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.test import Client
+from django.urls import reverse
+
+from billing import services
+from billing.models import ReferencePrice, UsageRecord
+from portal.models import Membership, Team
+from tests.factories import (
+    EndpointFactory,
+    GpuRateFactory,
+    GpuTypeFactory,
+    InstanceOfferingFactory,
+    MembershipFactory,
+    TeamFactory,
+    UserFactory,
+)
+from tests.infra.fixtures import services_required
+
+from .scenarios import HOUR, week_scenario
+
+pytestmark = [pytest.mark.browser, pytest.mark.prometheus]
+
+CHROMIUM = os.environ.get("MODELPORT_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "team-costs.png"
+
+
+@pytest.fixture
+def browser_context():
+    if not shutil.which(CHROMIUM):
+        message = f"{CHROMIUM} not found: apt-get install chromium"
+        if services_required():
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # playwright's loop runs in this thread
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1400, "height": 1500})
+        try:
+            yield context
+        finally:
+            context.close()
+            browser.close()
+
+
+@pytest.fixture
+def collected(transactional_db, settings, prometheus_server):
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0).timestamp() - HOUR
+    month_start = services.month_start(datetime.fromtimestamp(end, tz=UTC)).timestamp()
+    days = max(1, min(6, int((end - month_start) // (24 * HOUR))))
+    scenario, _ = week_scenario(end, days=days)
+    prometheus_server.backfill(scenario.openmetrics())
+    settings.PROMETHEUS_URL = prometheus_server.url
+    settings.BILLING_PROMQL_SELECTOR = f'test_run="{scenario.cluster_labels["test_run"]}"'
+    settings.BILLING_SCRAPE_INTERVAL_SECONDS = 300.0
+    for it, gpus, name, rates in (("g6.12xlarge", 4, "L4", {"on-demand": "4.6016"}),
+                                  ("g6e.xlarge", 1, "L40S", {"spot": "0.7400", "on-demand": "1.8610"})):
+        offering = InstanceOfferingFactory(instance_type=it, gpus_per_node=gpus, gpu_type=GpuTypeFactory(name=name))
+        for capacity, price in rates.items():
+            GpuRateFactory(offering=offering, capacity_type=capacity, hourly_price=Decimal(price))
+    team = TeamFactory(name="Search", slug="search", monthly_budget=Decimal("400"))
+    TeamFactory(name="Ads", slug="ads")
+    chat = EndpointFactory(team=team, name="chat")
+    ReferencePrice.objects.create(name="Hosted 8B API", input_per_million=Decimal("0.20"),
+                                  output_per_million=Decimal("0.60"), is_default=True)
+    user = UserFactory(username="bob")
+    MembershipFactory(team=team, user=user, role=Membership.Role.MEMBER)
+    result = services.collect_gpu_usage(datetime.fromtimestamp(scenario.start, tz=UTC),
+                                        datetime.fromtimestamp(scenario.end, tz=UTC))
+    services.check_budgets()
+    return {"team": Team.objects.get(pk=team.pk), "user": user, "chat": chat, "result": result,
+            "scenario": scenario, "days": days}
+
+
+def _login(context, live_server, user):
+    client = Client()
+    client.force_login(user)
+    cookie = client.cookies[django_settings.SESSION_COOKIE_NAME]
+    context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": live_server.url}])
+
+
+def test_team_cost_page_shows_collected_costs(live_server, browser_context, collected):
+    team = collected["team"]
+    assert collected["result"].rows > 0 and not collected["result"].unpriced
+    _login(browser_context, live_server, collected["user"])
+    page = browser_context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(live_server.url + reverse("billing:team_costs", args=[team.slug]))
+
+    spent = sum((r.cost for r in UsageRecord.objects.filter(team=team)), Decimal("0"))
+    assert page.get_by_test_id("spent").inner_text() == f"${spent.quantize(Decimal('0.01')):,}"
+    bars = page.locator('[data-testid="daily-chart"] rect')
+    heights = [float(bars.nth(i).get_attribute("height")) for i in range(bars.count())]
+    assert sum(1 for h in heights if h > 0) >= collected["days"]  # one bar per day with usage
+    rows = page.get_by_test_id("endpoint-table").locator("tbody tr")
+    assert rows.count() == 2
+    assert page.get_by_test_id("endpoint-table").get_by_role("link", name="chat").is_visible()
+    assert page.locator(".budget-banner").count() == (1 if spent >= 200 else 0)
+
+    page.evaluate("window.__noReload = true")
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    page.select_option("#id_month", index=1)  # the month before: htmx swaps the body only
+    page.wait_for_function("!document.querySelector('[data-testid=\"daily-chart\"]')")
+    assert page.evaluate("window.__noReload") is True
+    assert "month=" in page.url
+    assert page.get_by_test_id("spent").inner_text() == "$0.00"
+    assert errors == []
