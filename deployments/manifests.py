@@ -26,8 +26,10 @@ env var *reference* to Secret `settings.KUBE_HF_TOKEN_SECRET` (key `HF_TOKEN`, o
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 
 import yaml
@@ -66,6 +68,68 @@ VLLM_PRECISION = {
     "awq": ("float16", "awq"),
     "gptq": ("float16", "gptq"),
 }
+
+
+# --- input checks (defence in depth: the models validate too) ----------------------------------
+
+DNS_LABEL_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+LABEL_NAME_RE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+LABEL_VALUE_RE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+
+
+class ManifestError(ValueError):
+    """A stored value cannot be placed in a manifest safely; nothing is rendered."""
+
+
+def label_problems(labels: dict) -> list[str]:
+    """Why a {key: value} map is not valid Kubernetes labels (empty list when it is)."""
+    problems = []
+    for key, value in (labels or {}).items():
+        key, value = str(key), value
+        prefix, _, name = key.rpartition("/")
+        prefix_ok = not prefix or (len(prefix) <= 253 and all(
+            DNS_LABEL_RE.match(part) or re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", part)
+            for part in prefix.split(".")))
+        if not (prefix_ok and LABEL_NAME_RE.match(name)):
+            problems.append(f"label key {key!r} is not a valid Kubernetes label name")
+        if not isinstance(value, str) or not LABEL_VALUE_RE.match(value):
+            problems.append(f"label {key!r} has an invalid value {value!r} (63 characters of "
+                            "letters, digits, '-', '_' or '.')")
+    return problems
+
+
+@lru_cache(maxsize=1)
+def _timezones() -> frozenset[str]:
+    from zoneinfo import available_timezones
+
+    return frozenset(available_timezones())
+
+
+def check_renderable(endpoint) -> None:
+    """Raise ManifestError unless every value is safe to place in a manifest."""
+    from .models import STORAGE_URI
+
+    problems = []
+    if len(endpoint.name) > 40 or not DNS_LABEL_RE.match(endpoint.name):
+        problems.append(f"endpoint name {endpoint.name!r} is not a DNS label")
+    if not DNS_LABEL_RE.match(endpoint.namespace):
+        problems.append(f"namespace {endpoint.namespace!r} is not a DNS label")
+    if not DNS_LABEL_RE.match(endpoint.team.slug):
+        problems.append(f"team slug {endpoint.team.slug!r} is not a DNS label")
+    if not re.match(STORAGE_URI.regex, endpoint.model.storage_uri):
+        problems.append(f"storage URI {endpoint.model.storage_uri!r} is not allowed")
+    if str(endpoint.quantization) not in VLLM_PRECISION:
+        problems.append(f"unknown quantization {endpoint.quantization!r}")
+    if str(endpoint.kv_cache_dtype) not in ("auto", "fp8"):
+        problems.append(f"unknown KV cache dtype {endpoint.kv_cache_dtype!r}")
+    selector = dict((endpoint.offering.node_labels or {}) if endpoint.offering else {})
+    selector[GPU_NAME_LABEL] = endpoint.gpu_type.node_label_value or ""
+    selector["karpenter.sh/capacity-type"] = str(endpoint.capacity_type)
+    problems += label_problems(selector)
+    if endpoint.schedule_enabled and endpoint.schedule_timezone not in _timezones():
+        problems.append(f"unknown time zone {endpoint.schedule_timezone!r}")
+    if problems:
+        raise ManifestError("Cannot render manifests: " + "; ".join(problems) + ".")
 
 
 # --- names and labels -----------------------------------------------------------------------
@@ -286,7 +350,8 @@ def scaled_object(endpoint) -> dict[str, Any]:
 
 
 def render(endpoint) -> list[dict[str, Any]]:
-    """Every object the endpoint needs, in apply order."""
+    """Every object the endpoint needs, in apply order (ManifestError on unsafe values)."""
+    check_renderable(endpoint)
     return [
         namespace(endpoint.team),
         resource_quota(endpoint.team),
@@ -297,6 +362,7 @@ def render(endpoint) -> list[dict[str, Any]]:
 
 def endpoint_objects(endpoint) -> list[dict[str, Any]]:
     """The objects owned by this endpoint alone (deleted with it; namespace/quota stay)."""
+    check_renderable(endpoint)
     return [inference_service(endpoint), scaled_object(endpoint)]
 
 

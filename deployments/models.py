@@ -28,7 +28,13 @@ STORAGE_URI = RegexValidator(
     "(letters, digits, '.', '_', '-' and '/' only).",
 )
 
-ENDPOINT_NAME_MAX = 40  # leaves room for "-predictor" and the namespace in the URL host
+ENDPOINT_NAME_MAX = 40
+
+
+def _timezones() -> frozenset[str]:
+    from .manifests import _timezones as zones
+
+    return zones()  # leaves room for "-predictor" and the namespace in the URL host
 
 
 class CatalogModel(models.Model):
@@ -104,6 +110,16 @@ class InstanceOffering(models.Model):
 
     def __str__(self) -> str:
         return f"{self.instance_type} ({self.gpus_per_node}x {self.gpu_type})"
+
+    def clean(self) -> None:
+        from .manifests import label_problems
+
+        if not isinstance(self.node_labels, dict):
+            raise ValidationError({"node_labels": "Use a JSON object of label: value."})
+        problems = label_problems({**self.node_labels, "node.kubernetes.io/instance-type":
+                                   self.instance_type})
+        if problems:
+            raise ValidationError({"node_labels": "; ".join(problems)})
 
 
 class Endpoint(models.Model):
@@ -212,6 +228,12 @@ class Endpoint(models.Model):
         if self.schedule_enabled:
             if not self.schedule_timezone:
                 errors["schedule_timezone"] = "Pick the time zone of the working hours."
+        if self.schedule_timezone and self.schedule_timezone not in _timezones():
+            errors["schedule_timezone"] = (
+                f"Unknown time zone {self.schedule_timezone!r}: use an IANA name such as "
+                "Europe/Berlin."
+            )
+        if self.schedule_enabled:
             if self.schedule_start is None:
                 errors["schedule_start"] = "Set when working hours start."
             if self.schedule_end is None:

@@ -113,6 +113,10 @@ def _skip_reason(endpoint: Endpoint | None, generation: int) -> str | None:
 
 def _push(client: ClusterClient, endpoint: Endpoint) -> tuple[str, str]:
     """Make the cluster match the endpoint; return (status, message) to record."""
+    try:
+        manifests.check_renderable(endpoint)
+    except manifests.ManifestError as exc:
+        raise PermanentClusterError(str(exc)) from exc
     if endpoint.desired_state == DesiredState.ABSENT:
         gone = [obj for obj in reversed(manifests.endpoint_objects(endpoint))
                 if client.delete(obj)]

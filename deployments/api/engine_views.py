@@ -195,11 +195,15 @@ class EndpointManifestsView(APIView):
                     "Send `Accept: application/yaml` (or `?format=yaml`) for the raw YAML.",
         responses={(200, "application/json"): ManifestsSerializer,
                    (200, "application/yaml"): OpenApiTypes.STR,
+                   400: OpenApiResponse(description="A stored value cannot be rendered safely."),
                    404: OpenApiResponse(description="No such endpoint in your teams.")},
     )
     def get(self, request, uuid):
         queryset = scope_to_user(Endpoint.objects.all(), request.user).select_related(
             "team", "model", "gpu_type", "offering")
         endpoint = get_object_or_404(queryset, uuid=uuid)
-        objects = manifests.render(endpoint)
+        try:
+            objects = manifests.render(endpoint)
+        except manifests.ManifestError as exc:
+            raise serializers.ValidationError({"detail": str(exc)}) from exc
         return Response({"yaml": manifests.to_yaml(objects), "objects": objects})

@@ -23,4 +23,7 @@ class Command(BaseCommand):
                     .filter(uuid=key).first())
         if endpoint is None:
             raise CommandError(f"No endpoint with UUID {key}.")
-        self.stdout.write(manifests.manifest_yaml(endpoint), ending="")
+        try:
+            self.stdout.write(manifests.manifest_yaml(endpoint), ending="")
+        except manifests.ManifestError as exc:
+            raise CommandError(str(exc)) from exc
