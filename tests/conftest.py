@@ -20,7 +20,7 @@ from .factories import (
     UserFactory,
 )
 
-pytest_plugins = ["tests.infra.fixtures"]
+pytest_plugins = ["tests.infra.fixtures", "tests.workers"]
 
 
 @pytest.fixture(autouse=True)

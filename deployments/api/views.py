@@ -91,6 +91,11 @@ class EndpointViewSet(viewsets.ModelViewSet):
             "team", "model", "gpu_type", "offering", "requested_by", "approved_by"
         ).order_by("team__slug", "name")
 
+    def filter_queryset(self, queryset):
+        # Filters (and hiding deleted endpoints) apply to the list; a deleted endpoint's
+        # detail and events stay readable by UUID.
+        return super().filter_queryset(queryset) if self.action == "list" else queryset
+
     def _accepted(self, endpoint: Endpoint) -> Response:
         endpoint = self.get_queryset().get(pk=endpoint.pk)
         return Response(self.get_serializer(endpoint).data, status=status.HTTP_202_ACCEPTED)

@@ -245,6 +245,15 @@ def test_delete_twice_is_harmless(api_client, endpoint):
     assert Endpoint.objects.get(pk=endpoint.pk).generation == 2
 
 
+def test_a_deleted_endpoint_stays_readable_by_uuid(api_client, endpoint):
+    from deployments import services
+
+    services.record_observed(endpoint.pk, EndpointStatus.DELETED, "Gone")
+    assert api_client.get(detail(endpoint)).json()["status"] == "deleted"
+    assert api_client.get(f"{detail(endpoint)}events/").status_code == 200
+    assert api_client.get(LIST).json()["results"] == []
+
+
 def test_patch_of_a_deleted_endpoint_answers_409(api_client, endpoint):
     api_client.delete(detail(endpoint))
     response = api_client.patch(detail(endpoint), {"max_replicas": 3}, format="json")
