@@ -251,6 +251,8 @@ BILLING_PROMQL_SELECTOR = env("BILLING_PROMQL_SELECTOR", "")
 # Prometheus >= 3 range selectors are left-open (t-r, t]; 2.x are closed [t-r, t].
 BILLING_LEFT_OPEN_RANGES = env_bool("BILLING_LEFT_OPEN_RANGES", False)
 BILLING_PROMETHEUS_TIMEOUT = env_float("BILLING_PROMETHEUS_TIMEOUT", 120.0)
+# Billing queries sent to Prometheus at once (each PromQL query runs on one core).
+BILLING_PROMETHEUS_CONCURRENCY = env_int("BILLING_PROMETHEUS_CONCURRENCY", 3)
 # Hours re-collected by each hourly run (late scrapes and restarts of Prometheus land late).
 BILLING_RECOLLECT_HOURS = env_int("BILLING_RECOLLECT_HOURS", 3)
 

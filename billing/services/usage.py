@@ -23,6 +23,7 @@ import logging
 import uuid as uuid_lib
 from collections import defaultdict
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -281,35 +282,64 @@ def billing_client():
     )
 
 
+# Independent integrals, fetched concurrently (Prometheus evaluates each query on one core).
+_INTEGRALS = {
+    "pods": (queries.pod_gpu_samples, "pod_node"),
+    "nodes": (queries.node_gpu_capacity_samples, "node"),
+    "busy": (queries.gpu_busy_samples, "dcgm_pod"),
+    "busy_util": (
+        lambda w, s: queries.gpu_busy_samples(w, s, metric="DCGM_FI_DEV_GPU_UTIL"),
+        "dcgm_pod",
+    ),
+    "prompt_tokens": (lambda w, s: queries.token_increase(w, s, "prompt"), "pod"),
+    "generation_tokens": (lambda w, s: queries.token_increase(w, s, "generation"), "pod"),
+}
+
+
 def fetch_usage(
     client, windows: list[Window], prices: PriceTable
 ) -> tuple[list[Measurements], ClusterLabels]:
     cfg = _config()
     data = [Measurements() for _ in windows]
-    builders = {
-        "pods": (queries.pod_gpu_samples, _pod_node_key),
-        "nodes": (queries.node_gpu_capacity_samples, lambda lab: lab.get("node", "")),
-        "busy": (queries.gpu_busy_samples, _dcgm_pod_key),
-        "prompt_tokens": (lambda w, s: queries.token_increase(w, s, "prompt"), _pod_key),
-        "generation_tokens": (lambda w, s: queries.token_increase(w, s, "generation"), _pod_key),
-    }
-    for attr, (build, key) in builders.items():
-        for i, values in _integrate(client, windows, build, key, cfg).items():
-            setattr(data[i], attr, values)
-    _add_busy_fallback(client, windows, data, cfg)
+    with ThreadPoolExecutor(max_workers=settings.BILLING_PROMETHEUS_CONCURRENCY) as pool:
+        futures = {
+            attr: pool.submit(_integrate, client, windows, build, _KEYS[key], cfg)
+            for attr, (build, key) in _INTEGRALS.items()
+        }
+        labels = pool.submit(
+            fetch_labels, client, windows[0].start, windows[-1].end, cfg["selector"]
+        )
+        cuts = pool.submit(_fetch_cuts, client, windows, prices, cfg)
+        results = {attr: future.result() for attr, future in futures.items()}
+        for i, cut_list in cuts.result().items():
+            data[i].cuts = cut_list
+        labels = labels.result()
+    for attr, per_window in results.items():
+        for i, values in per_window.items():
+            if (
+                attr == "busy_util"
+            ):  # DCGM_FI_DEV_GPU_UTIL only where the profiling metric is absent
+                for key, value in values.items():
+                    data[i].busy.setdefault(key, value)
+            else:
+                setattr(data[i], attr, values)
+    return data, labels
+
+
+def _fetch_cuts(client, windows: list[Window], prices: PriceTable, cfg) -> dict[int, list]:
+    """Cumulative pod and node samples from each window's start to every price change in it."""
+    out: dict[int, list] = {}
     for i, window in enumerate(windows):
         for cut in prices.change_points(window.start, window.end):
             part = Window(window.start, cut)
             pods = _instant(client, part, queries.pod_gpu_samples, _pod_node_key, cfg)
-            nodes = _instant(
-                client,
-                part,
-                queries.node_gpu_capacity_samples,
-                lambda lab: lab.get("node", ""),
-                cfg,
-            )
-            data[i].cuts.append((cut, pods, nodes))
-    return data, fetch_labels(client, windows[0].start, windows[-1].end, cfg["selector"])
+            nodes = _instant(client, part, queries.node_gpu_capacity_samples, _node_key, cfg)
+            out.setdefault(i, []).append((cut, pods, nodes))
+    return out
+
+
+def _node_key(labels: dict) -> str:
+    return labels.get("node", "")
 
 
 def _pod_key(labels: dict) -> PodKey:
@@ -326,12 +356,7 @@ def _dcgm_pod_key(labels: dict) -> PodKey:
     return labels.get("namespace", ""), labels.get("pod", "")
 
 
-def _add_busy_fallback(client, windows, data, cfg) -> None:
-    """Pods without DCGM_FI_PROF_GR_ENGINE_ACTIVE get DCGM_FI_DEV_GPU_UTIL / 100."""
-    build = lambda w, s: queries.gpu_busy_samples(w, s, metric="DCGM_FI_DEV_GPU_UTIL")  # noqa: E731
-    for i, values in _integrate(client, windows, build, _dcgm_pod_key, cfg).items():
-        for key, value in values.items():
-            data[i].busy.setdefault(key, value)
+_KEYS = {"pod": _pod_key, "pod_node": _pod_node_key, "node": _node_key, "dcgm_pod": _dcgm_pod_key}
 
 
 def _integrate(client, windows: list[Window], build, key, cfg) -> dict[int, dict]:
@@ -602,50 +627,74 @@ def collect_gpu_usage(start: datetime, end: datetime, client=None) -> CollectRes
 
 
 def save_usage(rows: list[UsageRow], start: datetime, end: datetime) -> int:
-    """Upsert ``rows`` and delete rows of ``[start, end)`` that the new measurement lacks."""
+    """Make the rows of ``[start, end)`` equal to ``rows``: upsert new and changed ones, delete
+    the ones the new measurement lacks, leave identical ones alone. Returns rows deleted."""
     teams = _resolve_teams({r.team_key for r in rows if r.team_key})
     endpoints = _resolve_endpoints(
         {(r.team_key, r.endpoint_key) for r in rows if r.endpoint_key}, teams
     )
     now = timezone.now()
-    records = [
-        UsageRecord(
-            hour=r.hour,
-            kind=r.kind,
-            team_key=r.team_key,
-            team=teams.get(r.team_key),
-            endpoint_key=r.endpoint_key,
-            endpoint=endpoints.get((r.team_key, r.endpoint_key)),
-            instance_type=r.instance_type,
-            capacity_type=r.capacity_type,
-            gpu_type=r.gpu_type,
-            gpu_seconds=r.gpu_seconds,
-            used_gpu_seconds=r.used_gpu_seconds,
-            cost=r.cost.quantize(Decimal("0.000001")),
-            unpriced_gpu_seconds=r.unpriced_gpu_seconds,
-            prompt_tokens=r.prompt_tokens,
-            generation_tokens=r.generation_tokens,
-            collected_at=now,
-        )
-        for r in rows
-    ]
-    keep = {r.key for r in rows}
+    records = {r.key: _record(r, teams, endpoints, now) for r in rows}
     with transaction.atomic():
         existing = UsageRecord.objects.filter(hour__gte=start, hour__lt=end).values_list(
-            "pk", *UNIQUE_FIELDS
+            "pk", *UNIQUE_FIELDS, *_VALUE_FIELDS
         )
-        stale = [pk for pk, *key in existing if tuple(key) not in keep]
+        stale, same = [], set()
+        for pk, *values in existing:
+            key, current = tuple(values[: len(UNIQUE_FIELDS)]), tuple(values[len(UNIQUE_FIELDS) :])
+            record = records.get(key)
+            if record is None:
+                stale.append(pk)
+            elif current == tuple(getattr(record, f) for f in _VALUE_FIELDS):
+                same.add(key)
         deleted = 0
         for i in range(0, len(stale), 500):
             deleted += UsageRecord.objects.filter(pk__in=stale[i : i + 500]).delete()[0]
         UsageRecord.objects.bulk_create(
-            records,
+            [rec for key, rec in records.items() if key not in same],
             batch_size=1000,
             update_conflicts=True,
             unique_fields=UNIQUE_FIELDS,
             update_fields=UPDATE_FIELDS,
         )
+        UsageRecord.objects.filter(hour__gte=start, hour__lt=end).update(collected_at=now)
     return deleted
+
+
+# Compared with the stored row to skip writing rows that did not change.
+_VALUE_FIELDS = [
+    "team_id",
+    "endpoint_id",
+    "gpu_type",
+    "gpu_seconds",
+    "used_gpu_seconds",
+    "cost",
+    "unpriced_gpu_seconds",
+    "prompt_tokens",
+    "generation_tokens",
+]
+
+
+def _record(r: UsageRow, teams: dict, endpoints: dict, now: datetime) -> UsageRecord:
+    team, endpoint = teams.get(r.team_key), endpoints.get((r.team_key, r.endpoint_key))
+    return UsageRecord(
+        hour=r.hour,
+        kind=r.kind,
+        team_key=r.team_key,
+        team=team,
+        endpoint_key=r.endpoint_key,
+        endpoint=endpoint,
+        instance_type=r.instance_type,
+        capacity_type=r.capacity_type,
+        gpu_type=r.gpu_type,
+        gpu_seconds=r.gpu_seconds,
+        used_gpu_seconds=r.used_gpu_seconds,
+        cost=r.cost.quantize(Decimal("0.000001")),
+        unpriced_gpu_seconds=r.unpriced_gpu_seconds,
+        prompt_tokens=r.prompt_tokens,
+        generation_tokens=r.generation_tokens,
+        collected_at=now,
+    )
 
 
 def _resolve_teams(keys: set[str]) -> dict[str, Team]:
