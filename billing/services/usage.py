@@ -657,7 +657,6 @@ def save_usage(rows: list[UsageRow], start: datetime, end: datetime) -> int:
             unique_fields=UNIQUE_FIELDS,
             update_fields=UPDATE_FIELDS,
         )
-        UsageRecord.objects.filter(hour__gte=start, hour__lt=end).update(collected_at=now)
     return deleted
 
 
