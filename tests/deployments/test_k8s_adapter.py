@@ -1,0 +1,147 @@
+"""deployments.k8s: error translation (unit) and every adapter call on the real apiserver."""
+
+import json
+
+import pytest
+import urllib3
+from kubernetes.client.rest import ApiException
+
+from deployments import manifests
+from deployments.errors import PermanentClusterError, TransientClusterError
+from deployments.k8s import ClusterClient, ClusterNotConfigured, cluster_configured, translate
+
+from .cluster_helpers import live_cluster  # noqa: F401
+
+
+def _api_error(status, message="boom"):
+    exc = ApiException(status=status, reason="Reason")
+    exc.body = json.dumps({"kind": "Status", "message": message})
+    return exc
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
+def test_retryable_statuses_are_transient(status):
+    err = translate(_api_error(status, "etcdserver: request timed out"), "apply X")
+    assert isinstance(err, TransientClusterError)
+    assert str(err) == f"apply X: etcdserver: request timed out (HTTP {status})"
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422])
+def test_client_errors_are_permanent_with_the_apiserver_message(status):
+    err = translate(_api_error(status, 'InferenceService "x" is invalid'), "apply X")
+    assert isinstance(err, PermanentClusterError)
+    assert 'InferenceService "x" is invalid' in str(err)
+
+
+def test_connection_errors_are_transient():
+    err = translate(urllib3.exceptions.MaxRetryError(None, "/version", "refused"), "discovery")
+    assert isinstance(err, TransientClusterError)
+    assert isinstance(translate(ConnectionRefusedError(), "x"), TransientClusterError)
+
+
+def test_no_configuration_is_reported_clearly(settings):
+    settings.KUBECONFIG, settings.KUBE_IN_CLUSTER = "", False
+    assert not cluster_configured()
+    with pytest.raises(ClusterNotConfigured, match="KUBECONFIG"):
+        ClusterClient.from_settings()
+
+
+def test_broken_kubeconfig_is_a_clear_error(settings, tmp_path):
+    path = tmp_path / "kubeconfig"
+    path.write_text("not: a kubeconfig")
+    settings.KUBECONFIG = str(path)
+    with pytest.raises(ClusterNotConfigured, match="Cannot load"):
+        ClusterClient.from_settings()
+
+
+# --- on the real apiserver ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def objects(golden_endpoint, live_cluster):
+    return manifests.render(golden_endpoint)
+
+
+@pytest.mark.cluster
+def test_apply_is_server_side_with_our_field_manager_and_idempotent(live_cluster, objects):
+    first = live_cluster.apply(objects)
+    second = live_cluster.apply(objects)
+    isvc1, isvc2 = first[2], second[2]
+    assert isvc1["metadata"]["resourceVersion"] == isvc2["metadata"]["resourceVersion"]
+    managers = {m["manager"] for m in isvc2["metadata"]["managedFields"]}
+    assert managers == {"modelport"}
+    assert all(m["operation"] == "Apply" for m in isvc2["metadata"]["managedFields"])
+
+
+@pytest.mark.cluster
+def test_apply_takes_back_fields_another_manager_changed(live_cluster, objects):
+    live_cluster.apply(objects)
+    isvc = objects[2]
+    res = live_cluster.dynamic.resources.get(api_version=manifests.ISVC_API, kind="InferenceService")
+    live_cluster.dynamic.server_side_apply(
+        res, body={"apiVersion": manifests.ISVC_API, "kind": "InferenceService",
+                   "metadata": {"name": "chat", "namespace": isvc["metadata"]["namespace"]},
+                   "spec": {"predictor": {"maxReplicas": 9}}},
+        field_manager="kubectl", force_conflicts=True)
+    stored = live_cluster.apply(objects)[2]
+    assert stored["spec"]["predictor"]["maxReplicas"] == 3
+
+
+@pytest.mark.cluster
+def test_get_list_and_delete(live_cluster, objects, golden_endpoint):
+    live_cluster.apply(objects)
+    ns = golden_endpoint.namespace
+    assert live_cluster.get(manifests.ISVC_API, "InferenceService", "chat", ns) is not None
+    assert live_cluster.get(manifests.ISVC_API, "InferenceService", "nope", ns) is None
+    listed = live_cluster.list(manifests.KEDA_API, "ScaledObject", ns, manifests.MANAGED_SELECTOR)
+    assert [o["metadata"]["name"] for o in listed] == ["chat-predictor"]
+    assert live_cluster.list(manifests.KEDA_API, "ScaledObject", ns,
+                             "app.kubernetes.io/managed-by=someone-else") == []
+    assert live_cluster.delete(objects[2]) is True
+    assert live_cluster.delete(objects[2]) is False  # 404 is done
+    assert live_cluster.get(manifests.ISVC_API, "InferenceService", "chat", ns) is None
+
+
+@pytest.mark.cluster
+def test_list_in_a_missing_namespace_is_empty(live_cluster):
+    assert live_cluster.list(manifests.ISVC_API, "InferenceService", "no-such-ns-x1") == []
+
+
+@pytest.mark.cluster
+def test_invalid_object_is_permanent_with_the_apiserver_message(live_cluster, objects):
+    bad = json.loads(json.dumps(objects[2]))
+    bad["metadata"]["labels"]["modelport.io/endpoint"] = "not a label value"
+    live_cluster.apply(objects[:1])
+    with pytest.raises(PermanentClusterError) as exc:
+        live_cluster.apply([bad])
+    assert 'InferenceService.serving.kserve.io "chat" is invalid' in str(exc.value)
+    assert "metadata.labels: Invalid value" in str(exc.value)
+    assert "(HTTP 422)" in str(exc.value)
+
+
+@pytest.mark.cluster
+def test_events_lists_core_events(live_cluster, objects, golden_endpoint):
+    from kubernetes import client
+
+    live_cluster.apply(objects[:1])
+    client.CoreV1Api(live_cluster.api_client).create_namespaced_event(
+        golden_endpoint.namespace, client.CoreV1Event(
+            metadata=client.V1ObjectMeta(name="chat-predictor-1.x"),
+            involved_object=client.V1ObjectReference(kind="Pod", name="chat-predictor-1",
+                                                     namespace=golden_endpoint.namespace),
+            reason="FailedScheduling", message="0/1 nodes are available", type="Warning"))
+    events = live_cluster.events(golden_endpoint.namespace)
+    assert [(e["reason"], e["involvedObject"]["name"]) for e in events] == [
+        ("FailedScheduling", "chat-predictor-1")]
+
+
+@pytest.mark.cluster
+def test_stopped_apiserver_is_transient(kube_cluster, live_cluster, objects):
+    live_cluster.apply(objects)
+    kube_cluster.stop_apiserver()
+    try:
+        with pytest.raises(TransientClusterError, match="cannot reach the Kubernetes API"):
+            live_cluster.apply(objects)
+    finally:
+        kube_cluster.start_apiserver()
+    assert live_cluster.apply(objects)[2]["metadata"]["name"] == "chat"
