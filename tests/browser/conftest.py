@@ -7,8 +7,9 @@ import pytest
 from tests.workers import services_required
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser():
+    """Per test: a session-wide Playwright loop would block other tests' sync_playwright()."""
     from django.core.management.base import CommandError
 
     from portal.management.commands.screenshots import CHROMIUM_FLAGS, chromium_path
