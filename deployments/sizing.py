@@ -59,7 +59,7 @@ class SizingInputError(ValueError):
         self.message = message
 
 
-@dataclass
+@dataclass(slots=True)
 class SizingResult:
     weights_gib: float
     kv_cache_gib: float  # for `concurrency` full-length sequences
@@ -98,19 +98,22 @@ def precision_for(quantization: str) -> str:
         ) from None
 
 
+def _bad_number(value, integer: bool) -> bool:
+    if type(value) is bool or not isinstance(value, int if integer else (int, float)):
+        return True
+    return not (0 < value < math.inf)
+
+
 def _check(params_b, layers, kv_heads, head_dim, dtype, kv_dtype, context, concurrency,
            gpu_memory_gib, gpu_memory_utilization, gpu_count) -> None:
-    def positive(name, value, integer=True):
-        ok = isinstance(value, int) if integer else isinstance(value, int | float)
-        if isinstance(value, bool) or not ok or not math.isfinite(value) or value <= 0:
+    for name, value, integer in (
+        ("params_b", params_b, False), ("layers", layers, True), ("kv_heads", kv_heads, True),
+        ("head_dim", head_dim, True), ("context", context, True),
+        ("concurrency", concurrency, True), ("gpu_memory_gib", gpu_memory_gib, False),
+    ):
+        if _bad_number(value, integer):
             kind = "a whole number" if integer else "a number"
             raise SizingInputError(name, f"must be {kind} above 0, got {value!r}.")
-
-    positive("params_b", params_b, integer=False)
-    for name, value in [("layers", layers), ("kv_heads", kv_heads), ("head_dim", head_dim),
-                        ("context", context), ("concurrency", concurrency)]:
-        positive(name, value)
-    positive("gpu_memory_gib", gpu_memory_gib, integer=False)
     if dtype not in WEIGHT_BYTES:
         raise SizingInputError("dtype", f"{dtype!r} is not one of {', '.join(DTYPES)}.")
     if kv_dtype not in KV_BYTES:
@@ -119,10 +122,6 @@ def _check(params_b, layers, kv_heads, head_dim, dtype, kv_dtype, context, concu
         raise SizingInputError("gpu_memory_utilization", "must be above 0 and at most 1.")
     if gpu_count is not None and gpu_count not in TENSOR_PARALLEL_SIZES:
         raise SizingInputError("gpu_count", "must be 1, 2, 4 or 8 (the tensor-parallel size).")
-
-
-def _per_gpu(weights: float, kv: float, overhead: float, tp: int) -> float:
-    return (weights + kv) / tp + overhead
 
 
 def size(
@@ -159,9 +158,13 @@ def _compute(params_b, layers, kv_heads, head_dim, dtype, kv_dtype, context, con
     kv = per_sequence * concurrency
     overhead = OVERHEAD_PER_GPU_GIB
     usable = gpu_memory_gib * gpu_memory_utilization
-    tp = next((t for t in TENSOR_PARALLEL_SIZES if _per_gpu(weights, kv, overhead, t) <= usable),
-              None)
+    tp = None
+    for t in TENSOR_PARALLEL_SIZES:
+        if (weights + kv) / t + overhead <= usable:
+            tp = t
+            break
     count = gpu_count or tp or 1
+    per_gpu = (weights + kv) / count + overhead
     kv_budget = count * (usable - overhead) - weights
     max_sequences = max(0, math.floor(kv_budget / per_sequence + 1e-9))
     return SizingResult(
@@ -174,8 +177,8 @@ def _compute(params_b, layers, kv_heads, head_dim, dtype, kv_dtype, context, con
         tensor_parallel=tp,
         fits_single_gpu=tp == 1,
         gpu_count=count,
-        per_gpu_gib=round(_per_gpu(weights, kv, overhead, count), 2),
-        fits=_per_gpu(weights, kv, overhead, count) <= usable,
+        per_gpu_gib=round(per_gpu, 2),
+        fits=per_gpu <= usable,
         max_sequences=max_sequences,
         concurrency=concurrency,
         context=context,
@@ -218,13 +221,14 @@ def _explain(r: SizingResult, params_b, layers, kv_heads, head_dim, gpu_memory_g
             continue
         if allowed_precisions is not None and precision not in allowed_precisions:
             continue
-        other = _compute(params_b, layers, kv_heads, head_dim, precision, kv_dtype, r.context,
-                         r.concurrency, gpu_memory_gib, utilization, 1)
-        if other.fits_single_gpu:
+        weights = params_b * 1e9 * WEIGHT_BYTES[precision] / GIB
+        kv = 2 * layers * kv_heads * head_dim * KV_BYTES[kv_dtype] * r.context * r.concurrency
+        one_gpu = weights + kv / GIB + OVERHEAD_PER_GPU_GIB
+        if one_gpu <= r.usable_gib_per_gpu:
             kv_text = " with an fp8 KV cache" if kv_dtype == "fp8" else ""
             r.suggestion = (
                 f"Quantised to {precision}{kv_text} it fits one GPU "
-                f"({other.per_gpu_gib} of {other.usable_gib_per_gpu} GiB usable)."
+                f"({round(one_gpu, 2)} of {r.usable_gib_per_gpu} GiB usable)."
             )
             return
 
