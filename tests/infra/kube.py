@@ -44,7 +44,7 @@ import yaml
 
 DEFAULT_CACHE = Path(os.environ.get("MODELPORT_CACHE", Path.home() / ".cache" / "modelport"))
 ADMIN_TOKEN = "modelport-admin-token"
-HOW_TO_GET = "run `bash tools/build-k8s.sh` (needs Go >= 1.26 and the Go module proxy; ~20-30 min cold)"
+HOW_TO_GET = "run `bash tools/build-k8s.sh` (needs Go >= 1.26 and the Go module proxy; ~10 min cold)"
 
 
 class MissingBinaries(RuntimeError):
@@ -201,8 +201,8 @@ class ControlPlane:
         self._write_credentials()
         atexit.register(self.stop)
         try:
-            self._start_etcd()
-            self.start_apiserver()
+            self._with_port_retry("etcd", self._start_etcd)
+            self._with_port_retry("kube-apiserver", self.start_apiserver)
             self._write_kubeconfig()
             if install_crds:
                 self.install_crds(sorted(Path(self.crd_dir).glob("*.yaml")))
@@ -213,6 +213,22 @@ class ControlPlane:
             self.stop()
             raise
         return self
+
+    def _with_port_retry(self, name: str, start, attempts: int = 3):
+        """free_port() can race with another process: on a bind failure pick new ports."""
+        for attempt in range(attempts):
+            try:
+                return start()
+            except RuntimeError:
+                log = (self.workdir / f"{name}.log").read_text(errors="replace")[-4000:]
+                if attempt == attempts - 1 or "address already in use" not in log:
+                    raise
+                self._procs[name].stop()
+                if name == "etcd":
+                    self.etcd_port = self.etcd_peer_port = 0
+                    shutil.rmtree(self.workdir / "etcd", ignore_errors=True)
+                else:
+                    self.port = 0
 
     def stop(self):
         """Stop every process this object started (reverse order), remove the temp workdir."""

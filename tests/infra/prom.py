@@ -92,6 +92,7 @@ class PrometheusServer:
         self._popen: subprocess.Popen | None = None
         self._log = None
         self._backfills = 0
+        self._started_once = False
 
     @property
     def url(self) -> str:
@@ -99,6 +100,17 @@ class PrometheusServer:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> "PrometheusServer":
+        for attempt in range(3):
+            try:
+                return self._start()
+            except PrometheusError:
+                # free-port race on the first start: pick another port
+                if self._started_once or attempt == 2 or "address already in use" not in self.logs(20):
+                    raise
+                self._stop_process()
+                self.port = 0
+
+    def _start(self) -> "PrometheusServer":
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._write_config()
         self.port = self.port or _free_port()
@@ -118,6 +130,7 @@ class PrometheusServer:
                                        stdin=subprocess.DEVNULL, start_new_session=True)
         atexit.register(self.stop)
         self._wait_ready()
+        self._started_once = True
         return self
 
     def _wait_ready(self, timeout=60.0):
