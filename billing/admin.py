@@ -18,8 +18,14 @@ class GpuRateInline(admin.TabularInline):
 
 @admin.register(GpuRate)
 class GpuRateAdmin(AuditedModelAdmin):
-    list_display = ["offering", "gpu_type", "capacity_type", "hourly_price", "per_gpu_hour",
-                    "effective_from"]
+    list_display = [
+        "offering",
+        "gpu_type",
+        "capacity_type",
+        "hourly_price",
+        "per_gpu_hour",
+        "effective_from",
+    ]
     list_filter = ["capacity_type", "offering__gpu_type"]
     search_fields = ["offering__instance_type"]
     list_select_related = ["offering__gpu_type"]
@@ -61,8 +67,18 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(UsageRecord)
 class UsageRecordAdmin(ReadOnlyAdmin):
-    list_display = ["hour", "kind", "team_key", "endpoint_key", "instance_type", "capacity_type",
-                    "gpu_seconds", "used_gpu_seconds", "cost", "unpriced_gpu_seconds"]
+    list_display = [
+        "hour",
+        "kind",
+        "team_key",
+        "endpoint_key",
+        "instance_type",
+        "capacity_type",
+        "gpu_seconds",
+        "used_gpu_seconds",
+        "cost",
+        "unpriced_gpu_seconds",
+    ]
     list_filter = ["kind", "capacity_type", "instance_type"]
     search_fields = ["team_key", "endpoint_key"]
     date_hierarchy = "hour"
@@ -101,7 +117,15 @@ class StatementAdmin(ReadOnlyAdmin):
 
 @admin.register(BudgetAlert)
 class BudgetAlertAdmin(ReadOnlyAdmin):
-    list_display = ["team", "month", "threshold", "spend", "budget", "email_sent_at", "webhook_sent_at",
-                    "notify_error"]
+    list_display = [
+        "team",
+        "month",
+        "threshold",
+        "spend",
+        "budget",
+        "email_sent_at",
+        "webhook_sent_at",
+        "notify_error",
+    ]
     list_filter = ["threshold", "month"]
     list_select_related = ["team"]

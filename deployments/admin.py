@@ -22,13 +22,26 @@ ADMIN = AuditLog.Source.ADMIN
 
 class CatalogModelForm(forms.ModelForm):
     allowed_quantizations = forms.MultipleChoiceField(
-        choices=Quantization.choices, widget=forms.CheckboxSelectMultiple,
+        choices=Quantization.choices,
+        widget=forms.CheckboxSelectMultiple,
         help_text="Precisions teams may serve this model in.",
     )
 
     class Meta:
         model = CatalogModel
-        fields = "__all__"
+        fields = [
+            "name",
+            "slug",
+            "storage_uri",
+            "license",
+            "enabled",
+            "parameters_b",
+            "num_layers",
+            "num_kv_heads",
+            "head_dim",
+            "native_context_length",
+            "allowed_quantizations",
+        ]
 
 
 @admin.register(CatalogModel)
@@ -40,8 +53,18 @@ class CatalogModelAdmin(AuditedModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     fieldsets = [
         (None, {"fields": ["name", "slug", "storage_uri", "license", "enabled"]}),
-        ("Architecture (for sizing)", {"fields": ["parameters_b", "num_layers", "num_kv_heads",
-                                                   "head_dim", "native_context_length"]}),
+        (
+            "Architecture (for sizing)",
+            {
+                "fields": [
+                    "parameters_b",
+                    "num_layers",
+                    "num_kv_heads",
+                    "head_dim",
+                    "native_context_length",
+                ]
+            },
+        ),
         ("Serving", {"fields": ["allowed_quantizations"]}),
     ]
 
@@ -84,8 +107,17 @@ class EndpointEventInline(admin.TabularInline):
 
 @admin.register(Endpoint)
 class EndpointAdmin(admin.ModelAdmin):
-    list_display = ["name", "team", "badge", "model", "gpus", "replicas", "capacity_type",
-                    "monthly_cost_max", "updated_at"]
+    list_display = [
+        "name",
+        "team",
+        "badge",
+        "model",
+        "gpus",
+        "replicas",
+        "capacity_type",
+        "monthly_cost_max",
+        "updated_at",
+    ]
     list_filter = ["status", "team", "gpu_type", "capacity_type", "desired_state"]
     search_fields = ["name", "team__slug", "model__name", "uuid"]
     list_select_related = ["team", "model", "gpu_type"]
@@ -141,8 +173,13 @@ class EndpointAdmin(admin.ModelAdmin):
 
     @admin.action(description="Reject selected pending requests")
     def reject_selected(self, request, queryset):
-        self._each(request, queryset, services.reject_endpoint, "Rejected",
-                   reason="Rejected by the platform team.")
+        self._each(
+            request,
+            queryset,
+            services.reject_endpoint,
+            "Rejected",
+            reason="Rejected by the platform team.",
+        )
 
     @admin.action(description="Delete selected endpoints (removes them from the cluster)")
     def delete_selected_endpoints(self, request, queryset):
@@ -151,7 +188,15 @@ class EndpointAdmin(admin.ModelAdmin):
 
 @admin.register(EndpointEvent)
 class EndpointEventAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "endpoint", "kind", "old_status", "new_status", "message", "actor"]
+    list_display = [
+        "created_at",
+        "endpoint",
+        "kind",
+        "old_status",
+        "new_status",
+        "message",
+        "actor",
+    ]
     list_filter = ["kind", "new_status"]
     search_fields = ["endpoint__name", "message"]
     list_select_related = ["endpoint__team", "actor"]

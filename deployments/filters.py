@@ -11,11 +11,15 @@ class EndpointFilterSet(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search")
     status = django_filters.MultipleChoiceFilter(choices=EndpointStatus.choices)
     model = django_filters.ModelChoiceFilter(
-        queryset=CatalogModel.objects.all(), to_field_name="slug", label="Model",
+        queryset=CatalogModel.objects.all(),
+        to_field_name="slug",
+        label="Model",
         empty_label="Any model",
     )
     gpu_type = django_filters.ModelChoiceFilter(
-        queryset=GpuType.objects.all(), to_field_name="name", label="GPU type",
+        queryset=GpuType.objects.all(),
+        to_field_name="name",
+        label="GPU type",
         empty_label="Any GPU type",
     )
     capacity_type = django_filters.ChoiceFilter(choices=CapacityType.choices)
@@ -33,7 +37,8 @@ class EndpointFilterSet(django_filters.FilterSet):
         if not value:
             return queryset
         return queryset.filter(
-            Q(name__icontains=value) | Q(model__name__icontains=value)
+            Q(name__icontains=value)
+            | Q(model__name__icontains=value)
             | Q(status_message__icontains=value)
         )
 
@@ -44,6 +49,8 @@ class EndpointFilterSet(django_filters.FilterSet):
     def qs(self):
         queryset = super().qs
         data = getattr(self.form, "cleaned_data", {}) if self.is_bound else {}
-        if not data.get("include_deleted") and EndpointStatus.DELETED not in (data.get("status") or []):
+        if not data.get("include_deleted") and EndpointStatus.DELETED not in (
+            data.get("status") or []
+        ):
             queryset = queryset.exclude(status=EndpointStatus.DELETED)
         return queryset

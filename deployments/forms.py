@@ -8,8 +8,16 @@ from .models import CatalogModel, Endpoint, GpuType
 from .services import SPEC_FIELDS
 
 REQUEST_FIELDS = ["name", *SPEC_FIELDS]
-EDIT_FIELDS = ["model", "quantization", "kv_cache_dtype", "max_context_length", "gpu_type",
-               "gpu_count", "capacity_type", "target_queue_depth"]
+EDIT_FIELDS = [
+    "model",
+    "quantization",
+    "kv_cache_dtype",
+    "max_context_length",
+    "gpu_type",
+    "gpu_count",
+    "capacity_type",
+    "target_queue_depth",
+]
 
 
 class _CatalogChoices(forms.ModelForm):
@@ -31,12 +39,16 @@ class _CatalogChoices(forms.ModelForm):
         data = super().clean()
         model, quant = data.get("model"), data.get("quantization")
         if model and quant and quant not in (model.allowed_quantizations or []):
-            self.add_error("quantization", f"{model.name} allows "
-                           f"{', '.join(model.allowed_quantizations)}, not {quant}.")
+            self.add_error(
+                "quantization",
+                f"{model.name} allows {', '.join(model.allowed_quantizations)}, not {quant}.",
+            )
         context = data.get("max_context_length")
         if model and context and context > model.native_context_length:
-            self.add_error("max_context_length",
-                           f"{model.name} supports at most {model.native_context_length:,} tokens.")
+            self.add_error(
+                "max_context_length",
+                f"{model.name} supports at most {model.native_context_length:,} tokens.",
+            )
         return data
 
     def _post_clean(self):
@@ -48,8 +60,9 @@ class _CatalogChoices(forms.ModelForm):
         except ValidationError as exc:
             self._update_errors(exc)
         try:
-            self.instance.full_clean(exclude=exclude, validate_unique=False,
-                                     validate_constraints=False)
+            self.instance.full_clean(
+                exclude=exclude, validate_unique=False, validate_constraints=False
+            )
         except ValidationError as exc:
             self._update_errors(exc)
 
@@ -101,7 +114,9 @@ class EndpointScaleForm(forms.Form):
 
 class EndpointRejectForm(forms.Form):
     reason = forms.CharField(
-        max_length=500, required=True, widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=500,
+        required=True,
+        widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Tell the requester why, so they can change the request.",
     )
 

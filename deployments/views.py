@@ -5,7 +5,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -58,8 +57,9 @@ def _require_approver(request, endpoint: Endpoint) -> None:
 def _form_error(form, exc: Exception) -> None:
     """Put a service error next to its field (or at the top of the form)."""
     if isinstance(exc, ValidationError):
-        for field, errors in exc.message_dict.items() if hasattr(exc, "error_dict") else \
-                [(None, exc.messages)]:
+        for field, errors in (
+            exc.message_dict.items() if hasattr(exc, "error_dict") else [(None, exc.messages)]
+        ):
             for error in errors:
                 form.add_error(field if field in form.fields else None, error)
         return
@@ -76,8 +76,12 @@ def endpoint_list(request):
     queryset = _endpoints_for(request.user).filter(team=team).order_by("name")
     filterset = EndpointFilterSet(request.GET or None, queryset=queryset)
     page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {"filterset": filterset, "page": page, "team": team,
-               "can_request": team is not None and can_write(request.user, team)}
+    context = {
+        "filterset": filterset,
+        "page": page,
+        "team": team,
+        "can_request": team is not None and can_write(request.user, team),
+    }
     if is_partial(request):
         return render(request, "deployments/partials/endpoint_table.html", context)
     return render(request, "deployments/endpoint_list.html", context)
@@ -103,8 +107,11 @@ def _estimate_context(team, form) -> dict:
     spec = {f: data.get(f) for f in services.SPEC_FIELDS}
     spec.setdefault("capacity_type", None)
     estimate = services.estimate_request(team, spec)
-    sizing = _sizing(spec) if data.get("model") and data.get("quantization") \
-        and data.get("max_context_length") else None
+    sizing = (
+        _sizing(spec)
+        if data.get("model") and data.get("quantization") and data.get("max_context_length")
+        else None
+    )
     return {"estimate": estimate, "sizing": sizing}
 
 
@@ -132,13 +139,20 @@ def endpoint_create(request):
         except (DeploymentError, ValidationError) as exc:
             _form_error(form, exc)
         else:
-            verb = "is waiting for approval" if endpoint.status == "pending_approval" \
+            verb = (
+                "is waiting for approval"
+                if endpoint.status == "pending_approval"
                 else "was approved and is being deployed"
+            )
             messages.success(request, f"Endpoint {endpoint.name} {verb}.")
             url = reverse("deployments:endpoint_detail", args=[endpoint.uuid])
             return hx_redirect(url) if is_partial(request) else redirect(url)
-    context = {"form": form, "team": team, "can_write": can_write(request.user, team),
-               **(_estimate_context(team, form) if form.is_bound else {})}
+    context = {
+        "form": form,
+        "team": team,
+        "can_write": can_write(request.user, team),
+        **(_estimate_context(team, form) if form.is_bound else {}),
+    }
     if is_partial(request):
         return render(request, "deployments/partials/endpoint_form.html", context)
     return render(request, "deployments/endpoint_create.html", context)
@@ -153,8 +167,10 @@ def _detail_context(request, endpoint: Endpoint, **forms) -> dict:
         "events": endpoint.events.select_related("actor")[:TIMELINE_LENGTH],
         "can_write": can_write(request.user, endpoint.team),
         "can_approve": can_admin(request.user, endpoint.team),
-        "scale_form": forms.get("scale_form") or EndpointScaleForm(
-            initial={"min_replicas": endpoint.min_replicas, "max_replicas": endpoint.max_replicas}),
+        "scale_form": forms.get("scale_form")
+        or EndpointScaleForm(
+            initial={"min_replicas": endpoint.min_replicas, "max_replicas": endpoint.max_replicas}
+        ),
         "edit_form": forms.get("edit_form") or EndpointEditForm(instance=endpoint),
         "delete_form": forms.get("delete_form") or EndpointDeleteForm(endpoint=endpoint),
         "reject_form": forms.get("reject_form") or EndpointRejectForm(),
@@ -174,8 +190,10 @@ def endpoint_detail(request, uuid):
 def endpoint_status(request, uuid):
     """The live status fragment; 286 tells htmx to stop polling once the status is final."""
     endpoint = _get_endpoint(request, uuid)
-    context = {"endpoint": endpoint,
-               "events": endpoint.events.select_related("actor")[:TIMELINE_LENGTH]}
+    context = {
+        "endpoint": endpoint,
+        "events": endpoint.events.select_related("actor")[:TIMELINE_LENGTH],
+    }
     status = HTMX_STOP_POLLING if endpoint.is_final and is_partial(request) else 200
     return render(request, "deployments/partials/endpoint_status.html", context, status=status)
 
@@ -190,8 +208,9 @@ def _done(request, endpoint: Endpoint, message: str):
 
 
 def _failed(request, endpoint: Endpoint, **forms):
-    return render(request, "deployments/endpoint_detail.html",
-                  _detail_context(request, endpoint, **forms))
+    return render(
+        request, "deployments/endpoint_detail.html", _detail_context(request, endpoint, **forms)
+    )
 
 
 @login_required
@@ -202,8 +221,12 @@ def endpoint_scale(request, uuid):
     form = EndpointScaleForm(request.POST)
     if form.is_valid():
         try:
-            services.scale_endpoint(endpoint, request.user, form.cleaned_data["min_replicas"],
-                                    form.cleaned_data["max_replicas"])
+            services.scale_endpoint(
+                endpoint,
+                request.user,
+                form.cleaned_data["min_replicas"],
+                form.cleaned_data["max_replicas"],
+            )
         except (DeploymentError, ValidationError) as exc:
             _form_error(form, exc)
         else:
@@ -243,8 +266,9 @@ def _simple_action(request, uuid, action, message: str):
 @login_required
 @require_POST
 def endpoint_stop(request, uuid):
-    return _simple_action(request, uuid, services.stop_endpoint,
-                          "Stopping: replicas scale to zero; the spec is kept.")
+    return _simple_action(
+        request, uuid, services.stop_endpoint, "Stopping: replicas scale to zero; the spec is kept."
+    )
 
 
 @login_required
@@ -273,8 +297,11 @@ def endpoint_delete(request, uuid):
 def approval_list(request):
     pending = services.pending_approvals_for(request.user).order_by("created_at")
     page = Paginator(pending, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "deployments/approval_list.html",
-                  {"page": page, "reject_form": EndpointRejectForm()})
+    return render(
+        request,
+        "deployments/approval_list.html",
+        {"page": page, "reject_form": EndpointRejectForm()},
+    )
 
 
 def _after_decision(request, endpoint: Endpoint):

@@ -14,8 +14,14 @@ ADMIN = AuditLog.Source.ADMIN
 
 
 def _audit(request, action: str, obj, before=None, after=None) -> None:
-    record_audit(actor=request.user, action=f"{obj._meta.model_name}.{action}", instance=obj,
-                 source=ADMIN, before=before, after=after)
+    record_audit(
+        actor=request.user,
+        action=f"{obj._meta.model_name}.{action}",
+        instance=obj,
+        source=ADMIN,
+        before=before,
+        after=after,
+    )
 
 
 class AuditedModelAdmin(admin.ModelAdmin):
@@ -40,8 +46,9 @@ class AuditedModelAdmin(admin.ModelAdmin):
     def save_formset(self, request, form, formset, change):
         for inline_form in formset.deleted_forms:
             if inline_form.instance.pk:
-                _audit(request, "delete", inline_form.instance,
-                       before=snapshot(inline_form.instance))
+                _audit(
+                    request, "delete", inline_form.instance, before=snapshot(inline_form.instance)
+                )
         befores = {}
         for inline_form in formset.initial_forms:
             if inline_form.instance.pk and inline_form.has_changed():
@@ -73,8 +80,15 @@ class TeamGpuQuotaInline(admin.TabularInline):
 
 @admin.register(Team)
 class TeamAdmin(AuditedModelAdmin):
-    list_display = ["name", "slug", "max_gpus", "monthly_budget", "approval_cost_threshold",
-                    "over_budget_policy", "member_count"]
+    list_display = [
+        "name",
+        "slug",
+        "max_gpus",
+        "monthly_budget",
+        "approval_cost_threshold",
+        "over_budget_policy",
+        "member_count",
+    ]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     filter_horizontal = ["approval_gpu_types"]
@@ -83,8 +97,17 @@ class TeamAdmin(AuditedModelAdmin):
         (None, {"fields": ["name", "slug"]}),
         ("Quota and budget", {"fields": ["max_gpus", "monthly_budget", "over_budget_policy"]}),
         ("Approval rules", {"fields": ["approval_cost_threshold", "approval_gpu_types"]}),
-        ("SLOs and alerts", {"fields": ["slo_ttft_p95_seconds", "slo_error_rate", "alert_email",
-                                        "alert_webhook_url"]}),
+        (
+            "SLOs and alerts",
+            {
+                "fields": [
+                    "slo_ttft_p95_seconds",
+                    "slo_error_rate",
+                    "alert_email",
+                    "alert_webhook_url",
+                ]
+            },
+        ),
     ]
 
     def get_queryset(self, request):

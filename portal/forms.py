@@ -8,7 +8,9 @@ from .services import TEAM_SETTINGS_FIELDS
 
 class TeamSettingsForm(forms.ModelForm):
     alert_webhook_url = forms.URLField(
-        required=False, assume_scheme="https", label="Alert webhook URL",
+        required=False,
+        assume_scheme="https",
+        label="Alert webhook URL",
         help_text="We POST a JSON message here when the team nears its budget.",
     )
 

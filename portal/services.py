@@ -11,7 +11,12 @@ from django.db.models import Q
 from .audit import record_audit, snapshot
 from .models import AuditLog, Membership, Team, User
 
-TEAM_SETTINGS_FIELDS = ["slo_ttft_p95_seconds", "slo_error_rate", "alert_email", "alert_webhook_url"]
+TEAM_SETTINGS_FIELDS = [
+    "slo_ttft_p95_seconds",
+    "slo_error_rate",
+    "alert_email",
+    "alert_webhook_url",
+]
 
 
 class TeamError(Exception):
@@ -49,8 +54,14 @@ def invite_member(
         if Membership.objects.filter(team=team, user=user).exists():
             raise TeamError(f"{user.username} is already in {team.name}.", field="user")
         membership = Membership.objects.create(team=team, user=user, role=role)
-        record_audit(actor=actor, action="membership.add", instance=membership, team=team,
-                     source=source, after={"user": user.username, "role": role})
+        record_audit(
+            actor=actor,
+            action="membership.add",
+            instance=membership,
+            team=team,
+            source=source,
+            after={"user": user.username, "role": role},
+        )
     return membership
 
 
@@ -60,33 +71,49 @@ def change_role(
     if role not in Membership.Role.values:
         raise TeamError(f"Role must be one of {', '.join(Membership.Role.values)}.", field="role")
     with transaction.atomic():
-        membership = Membership.objects.select_for_update().select_related("team", "user").get(
-            pk=membership.pk
+        membership = (
+            Membership.objects.select_for_update()
+            .select_related("team", "user")
+            .get(pk=membership.pk)
         )
         old = membership.role
         if old == role:
             return membership
         if old == Membership.Role.ADMIN and not _other_admins(membership):
-            raise TeamError("A team needs at least one admin; make someone else admin first.",
-                            field="role")
+            raise TeamError(
+                "A team needs at least one admin; make someone else admin first.", field="role"
+            )
         membership.role = role
         membership.save(update_fields=["role"])
-        record_audit(actor=actor, action="membership.role", instance=membership,
-                     team=membership.team, source=source, before={"role": old},
-                     after={"role": role})
+        record_audit(
+            actor=actor,
+            action="membership.role",
+            instance=membership,
+            team=membership.team,
+            source=source,
+            before={"role": old},
+            after={"role": role},
+        )
     return membership
 
 
 def remove_member(membership: Membership, actor: User, source: str = AuditLog.Source.WEB) -> None:
     with transaction.atomic():
-        membership = Membership.objects.select_for_update().select_related("team", "user").get(
-            pk=membership.pk
+        membership = (
+            Membership.objects.select_for_update()
+            .select_related("team", "user")
+            .get(pk=membership.pk)
         )
         if membership.role == Membership.Role.ADMIN and not _other_admins(membership):
             raise TeamError("The last admin cannot leave the team; make someone else admin first.")
-        record_audit(actor=actor, action="membership.remove", instance=membership,
-                     team=membership.team, source=source,
-                     before={"user": membership.user.username, "role": membership.role})
+        record_audit(
+            actor=actor,
+            action="membership.remove",
+            instance=membership,
+            team=membership.team,
+            source=source,
+            before={"user": membership.user.username, "role": membership.role},
+        )
         membership.delete()
 
 
@@ -105,6 +132,12 @@ def update_team_settings(
             setattr(team, field, changes[field])
         team.full_clean(exclude=["approval_gpu_types"])
         team.save(update_fields=changed)
-        record_audit(actor=actor, action="team.settings", instance=team, source=source,
-                     before=before, after=snapshot(team, TEAM_SETTINGS_FIELDS))
+        record_audit(
+            actor=actor,
+            action="team.settings",
+            instance=team,
+            source=source,
+            before=before,
+            after=snapshot(team, TEAM_SETTINGS_FIELDS),
+        )
     return team

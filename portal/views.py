@@ -30,8 +30,11 @@ def home(request):
         live = Endpoint.objects.filter(team=team).exclude(status=EndpointStatus.DELETED)
         active = live.filter(status__in=ACTIVE_STATUSES).exclude(desired_state=DesiredState.ABSENT)
         counts = dict(live.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
-        totals = active.aggregate(gpus=Sum(F("gpu_count") * F("max_replicas")),
-                                  cost=Sum("monthly_cost_max"), cost_min=Sum("monthly_cost_min"))
+        totals = active.aggregate(
+            gpus=Sum(F("gpu_count") * F("max_replicas")),
+            cost=Sum("monthly_cost_max"),
+            cost_min=Sum("monthly_cost_min"),
+        )
         context.update(
             status_counts=[(s, counts[s]) for s in EndpointStatus.values if counts.get(s)],
             endpoint_total=sum(counts.values()),
@@ -40,7 +43,8 @@ def home(request):
             monthly_cost_min=totals["cost_min"],
             recent_endpoints=live.select_related("model", "gpu_type").order_by("-updated_at")[:5],
             recent_events=EndpointEvent.objects.filter(endpoint__team=team)
-            .select_related("endpoint", "actor").order_by("-created_at", "-id")[:8],
+            .select_related("endpoint", "actor")
+            .order_by("-created_at", "-id")[:8],
             role=role_for(request.user, team),
         )
     return render(request, "portal/home.html", context)
@@ -87,8 +91,11 @@ def team_settings(request, slug):
             messages.success(request, "Team settings saved.")
             url = reverse("portal:team_settings", args=[team.slug])
             return hx_redirect(url) if is_partial(request) else redirect(url)
-    template = "portal/partials/team_settings_form.html" if is_partial(request) and form \
+    template = (
+        "portal/partials/team_settings_form.html"
+        if is_partial(request) and form
         else "portal/team_settings.html"
+    )
     return render(request, template, _settings_context(request, team, settings_form=form))
 
 
@@ -112,8 +119,9 @@ def team_member_add(request, slug):
         else:
             messages.success(request, f"Added {membership.user.username} as {membership.role}.")
             return redirect("portal:team_settings", slug=team.slug)
-    return render(request, "portal/team_settings.html",
-                  _settings_context(request, team, invite_form=form))
+    return render(
+        request, "portal/team_settings.html", _settings_context(request, team, invite_form=form)
+    )
 
 
 @login_required
@@ -145,5 +153,3 @@ def team_member_remove(request, slug, user_uuid):
     else:
         messages.success(request, f"Removed {membership.user.username} from {team.name}.")
     return redirect("portal:team_settings", slug=team.slug)
-
-

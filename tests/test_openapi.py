@@ -44,11 +44,17 @@ def test_put_is_not_offered_for_endpoints(schema):
     assert "put" not in schema["paths"]["/api/v1/endpoints/{uuid}/"]
 
 
-@pytest.mark.parametrize("path,method", [
-    ("/api/v1/endpoints/", "post"), ("/api/v1/endpoints/{uuid}/", "patch"),
-    ("/api/v1/endpoints/{uuid}/", "delete"), ("/api/v1/endpoints/{uuid}/scale/", "post"),
-    ("/api/v1/endpoints/{uuid}/stop/", "post"), ("/api/v1/approvals/{uuid}/approve/", "post"),
-])
+@pytest.mark.parametrize(
+    "path,method",
+    [
+        ("/api/v1/endpoints/", "post"),
+        ("/api/v1/endpoints/{uuid}/", "patch"),
+        ("/api/v1/endpoints/{uuid}/", "delete"),
+        ("/api/v1/endpoints/{uuid}/scale/", "post"),
+        ("/api/v1/endpoints/{uuid}/stop/", "post"),
+        ("/api/v1/approvals/{uuid}/approve/", "post"),
+    ],
+)
 def test_asynchronous_operations_document_202(schema, path, method):
     assert "202" in schema["paths"][path][method]["responses"]
 

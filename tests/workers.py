@@ -38,8 +38,13 @@ def services_required() -> bool:
 
 
 class CeleryWorker:
-    def __init__(self, env: dict[str, str], queues: str = "default,billing",
-                 loglevel: str = "INFO", ready_timeout: float = 60.0):
+    def __init__(
+        self,
+        env: dict[str, str],
+        queues: str = "default,billing",
+        loglevel: str = "INFO",
+        ready_timeout: float = 60.0,
+    ):
         self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
         self.queues = queues
         self.loglevel = loglevel
@@ -64,13 +69,34 @@ class CeleryWorker:
         if self.running:
             raise RuntimeError(f"worker pid {self.pid} is already running")
         self._offset = len(self.logs)
-        command = [sys.executable, "-m", "celery", "-A", "portal", "worker",
-                   "-Q", self.queues, "--pool", "solo", "--loglevel", self.loglevel,
-                   "--without-gossip", "--without-mingle", "--without-heartbeat",
-                   "-n", f"e2e-{uuid.uuid4().hex[:8]}@%h"]
+        command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "portal",
+            "worker",
+            "-Q",
+            self.queues,
+            "--pool",
+            "solo",
+            "--loglevel",
+            self.loglevel,
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-n",
+            f"e2e-{uuid.uuid4().hex[:8]}@%h",
+        ]
         with self._log.open("a") as out:
-            self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=out,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.wait_for_log("ready.", timeout=self.ready_timeout)
         return self
 
@@ -78,11 +104,12 @@ class CeleryWorker:
         """Wait until `text` appears in what this incarnation printed."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if text in self.logs[self._offset:]:
+            if text in self.logs[self._offset :]:
                 return
             if not self.running:
-                raise RuntimeError(f"celery worker exited ({self.process.returncode}):\n"
-                                   f"{self.logs[-4000:]}")
+                raise RuntimeError(
+                    f"celery worker exited ({self.process.returncode}):\n{self.logs[-4000:]}"
+                )
             time.sleep(0.1)
         raise TimeoutError(f"worker did not log {text!r} within {timeout}s:\n{self.logs[-4000:]}")
 
@@ -141,9 +168,12 @@ def e2e_services(transactional_db, settings):
     saved = (app.conf.task_always_eager, app.conf.broker_url)
     app.conf.task_always_eager = False
     app.conf.broker_url = broker
-    yield {"DATABASE_URL": _database_url(connection.settings_dict),
-           "CELERY_BROKER_URL": broker, "CELERY_TASK_ALWAYS_EAGER": "false",
-           "DATABASE_CONN_MAX_AGE": "0"}
+    yield {
+        "DATABASE_URL": _database_url(connection.settings_dict),
+        "CELERY_BROKER_URL": broker,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "DATABASE_CONN_MAX_AGE": "0",
+    }
     app.conf.task_always_eager, app.conf.broker_url = saved
 
 

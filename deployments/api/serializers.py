@@ -47,16 +47,28 @@ class CatalogRef(serializers.RelatedField):
 class CatalogModelSerializer(serializers.ModelSerializer):
     class Meta:
         model = CatalogModel
-        fields = ["uuid", "name", "slug", "storage_uri", "parameters_b", "num_layers",
-                  "num_kv_heads", "head_dim", "native_context_length", "allowed_quantizations",
-                  "license", "enabled"]
+        fields = [
+            "uuid",
+            "name",
+            "slug",
+            "storage_uri",
+            "parameters_b",
+            "num_layers",
+            "num_kv_heads",
+            "head_dim",
+            "native_context_length",
+            "allowed_quantizations",
+            "license",
+            "enabled",
+        ]
         read_only_fields = fields
 
 
 class OfferingPriceSerializer(serializers.Serializer):
     capacity_type = serializers.CharField()
-    hourly_price = serializers.DecimalField(max_digits=12, decimal_places=4,
-                                            help_text="Price of one node per hour.")
+    hourly_price = serializers.DecimalField(
+        max_digits=12, decimal_places=4, help_text="Price of one node per hour."
+    )
     per_gpu_hour = serializers.DecimalField(max_digits=12, decimal_places=4)
 
 
@@ -71,8 +83,11 @@ class InstanceOfferingSerializer(serializers.ModelSerializer):
     def get_prices(self, offering) -> list[dict]:
         rates = self.context.get("rates", {})
         rows = [
-            {"capacity_type": ctype, "hourly_price": price,
-             "per_gpu_hour": price / offering.gpus_per_node}
+            {
+                "capacity_type": ctype,
+                "hourly_price": price,
+                "per_gpu_hour": price / offering.gpus_per_node,
+            }
             for (oid, ctype), price in sorted(rates.items(), key=lambda item: item[0][1])
             if oid == offering.pk
         ]
@@ -89,38 +104,74 @@ class GpuTypeSerializer(serializers.ModelSerializer):
 
 class EndpointSerializer(serializers.ModelSerializer):
     team = serializers.SlugRelatedField(
-        slug_field="slug", queryset=Team.objects.all(),
+        slug_field="slug",
+        queryset=Team.objects.all(),
         help_text="Team slug. Cannot be changed after the request.",
     )
     model = CatalogRef(
-        key="slug", kind="catalog model", hint="/api/v1/models/",
+        key="slug",
+        kind="catalog model",
+        hint="/api/v1/models/",
         queryset=CatalogModel.objects.filter(enabled=True),
         help_text="Catalog model: its UUID or slug (e.g. `llama-3-1-8b-instruct`).",
     )
     gpu_type = CatalogRef(
-        key="name", kind="GPU type", hint="/api/v1/gpu-types/",
+        key="name",
+        kind="GPU type",
+        hint="/api/v1/gpu-types/",
         queryset=GpuType.objects.filter(enabled=True),
         help_text="GPU type: its UUID or name (e.g. `L4`, `H100`).",
     )
     requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    instance_type = serializers.CharField(source="offering.instance_type", read_only=True,
-                                          default=None, allow_null=True)
-    url = serializers.URLField(read_only=True, help_text="Inference URL once the endpoint is ready.")
+    instance_type = serializers.CharField(
+        source="offering.instance_type", read_only=True, default=None, allow_null=True
+    )
+    url = serializers.URLField(
+        read_only=True, help_text="Inference URL once the endpoint is ready."
+    )
 
     class Meta:
         model = Endpoint
         fields = [
-            "uuid", "team", "name", *SPEC_FIELDS, "instance_type",
-            "desired_state", "generation", "applied_generation", "status", "status_message",
-            "url", "monthly_cost_min", "monthly_cost_max", "requested_by", "approved_by",
-            "approved_at", "created_at", "updated_at", "status_changed_at", "ready_at",
+            "uuid",
+            "team",
+            "name",
+            *SPEC_FIELDS,
+            "instance_type",
+            "desired_state",
+            "generation",
+            "applied_generation",
+            "status",
+            "status_message",
+            "url",
+            "monthly_cost_min",
+            "monthly_cost_max",
+            "requested_by",
+            "approved_by",
+            "approved_at",
+            "created_at",
+            "updated_at",
+            "status_changed_at",
+            "ready_at",
             "deleted_at",
         ]
         read_only_fields = [
-            "uuid", "desired_state", "generation", "applied_generation", "status",
-            "status_message", "url", "monthly_cost_min", "monthly_cost_max", "approved_at",
-            "created_at", "updated_at", "status_changed_at", "ready_at", "deleted_at",
+            "uuid",
+            "desired_state",
+            "generation",
+            "applied_generation",
+            "status",
+            "status_message",
+            "url",
+            "monthly_cost_min",
+            "monthly_cost_max",
+            "approved_at",
+            "created_at",
+            "updated_at",
+            "status_changed_at",
+            "ready_at",
+            "deleted_at",
         ]
         # (team, name) uniqueness is checked by the service with a clear message.
         validators: list = []
@@ -145,12 +196,14 @@ class EndpointSerializer(serializers.ModelSerializer):
             errors["min_replicas"] = "Minimum replicas cannot be above maximum replicas."
         model, quant = merged.get("model"), merged.get("quantization")
         if model and quant and quant not in (model.allowed_quantizations or []):
-            errors["quantization"] = (f"{model.name} allows "
-                                      f"{', '.join(model.allowed_quantizations)}, not {quant}.")
+            errors["quantization"] = (
+                f"{model.name} allows {', '.join(model.allowed_quantizations)}, not {quant}."
+            )
         context = merged.get("max_context_length")
         if model and context and context > model.native_context_length:
-            errors["max_context_length"] = (f"{model.name} supports at most "
-                                            f"{model.native_context_length} tokens of context.")
+            errors["max_context_length"] = (
+                f"{model.name} supports at most {model.native_context_length} tokens of context."
+            )
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
@@ -161,8 +214,16 @@ class EndpointEventSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = EndpointEvent
-        fields = ["created_at", "kind", "old_status", "new_status", "message", "generation",
-                  "duration_seconds", "actor"]
+        fields = [
+            "created_at",
+            "kind",
+            "old_status",
+            "new_status",
+            "message",
+            "generation",
+            "duration_seconds",
+            "actor",
+        ]
 
 
 class EndpointScaleSerializer(serializers.Serializer):

@@ -47,7 +47,9 @@ def call_service(func, *args, **kwargs):
     except DeploymentError as exc:
         raise serializers.ValidationError({exc.field or "non_field_errors": [exc.message]}) from exc
     except DjangoValidationError as exc:
-        detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        detail = (
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
         raise serializers.ValidationError(detail) from exc
 
 
@@ -55,28 +57,32 @@ ACCEPTED = {202: EndpointSerializer}
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List the endpoints of your teams",
-                       description="Deleted endpoints are hidden unless `include_deleted=true` "
-                                   "or `status=deleted`."),
+    list=extend_schema(
+        summary="List the endpoints of your teams",
+        description="Deleted endpoints are hidden unless `include_deleted=true` "
+        "or `status=deleted`.",
+    ),
     retrieve=extend_schema(summary="Get an endpoint"),
     create=extend_schema(
         summary="Request an endpoint",
         description="Validates, checks quota and prices the request. Within the team's rules it is "
-                    "approved at once and deployment starts; otherwise it waits for a team admin "
-                    "(see /approvals/). Answers 202: deployment is asynchronous, poll the endpoint. "
-                    "A second request with the same team and name answers 400.",
+        "approved at once and deployment starts; otherwise it waits for a team admin "
+        "(see /approvals/). Answers 202: deployment is asynchronous, poll the endpoint. "
+        "A second request with the same team and name answers 400.",
         responses=ACCEPTED,
     ),
     partial_update=extend_schema(
         summary="Change an endpoint's spec",
         description="Model, precision, context, GPUs, replicas, capacity or schedule. A new "
-                    "generation rolls out asynchronously (202). Team and name cannot change.",
+        "generation rolls out asynchronously (202). Team and name cannot change.",
         responses=ACCEPTED,
     ),
-    destroy=extend_schema(summary="Delete an endpoint",
-                          description="Marks it absent; the cluster objects are removed "
-                                      "asynchronously. Answers 202 with the endpoint.",
-                          responses=ACCEPTED),
+    destroy=extend_schema(
+        summary="Delete an endpoint",
+        description="Marks it absent; the cluster objects are removed "
+        "asynchronously. Answers 202 with the endpoint.",
+        responses=ACCEPTED,
+    ),
 )
 class EndpointViewSet(viewsets.ModelViewSet):
     queryset = Endpoint.objects.none()  # for the schema; get_queryset() is per user
@@ -87,9 +93,11 @@ class EndpointViewSet(viewsets.ModelViewSet):
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_queryset(self):
-        return scope_to_user(Endpoint.objects.all(), self.request.user).select_related(
-            "team", "model", "gpu_type", "offering", "requested_by", "approved_by"
-        ).order_by("team__slug", "name")
+        return (
+            scope_to_user(Endpoint.objects.all(), self.request.user)
+            .select_related("team", "model", "gpu_type", "offering", "requested_by", "approved_by")
+            .order_by("team__slug", "name")
+        )
 
     def filter_queryset(self, queryset):
         # Filters (and hiding deleted endpoints) apply to the list; a deleted endpoint's
@@ -106,8 +114,9 @@ class EndpointViewSet(viewsets.ModelViewSet):
         team = serializer.validated_data.pop("team")
         if not can_write(request.user, team):
             raise PermissionDenied("Viewers cannot request endpoints.")
-        endpoint = call_service(services.request_endpoint, team, request.user,
-                                serializer.validated_data, source=API)
+        endpoint = call_service(
+            services.request_endpoint, team, request.user, serializer.validated_data, source=API
+        )
         return self._accepted(endpoint)
 
     def update(self, request, *args, **kwargs):
@@ -123,15 +132,19 @@ class EndpointViewSet(viewsets.ModelViewSet):
         call_service(services.delete_endpoint, endpoint, request.user, source=API)
         return self._accepted(endpoint)
 
-    @extend_schema(summary="Scale between min and max replicas", request=EndpointScaleSerializer,
-                   responses=ACCEPTED)
+    @extend_schema(
+        summary="Scale between min and max replicas",
+        request=EndpointScaleSerializer,
+        responses=ACCEPTED,
+    )
     @action(detail=True, methods=["post"])
     def scale(self, request, uuid=None):
         endpoint = self.get_object()
         serializer = EndpointScaleSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        call_service(services.scale_endpoint, endpoint, request.user, source=API,
-                     **serializer.validated_data)
+        call_service(
+            services.scale_endpoint, endpoint, request.user, source=API, **serializer.validated_data
+        )
         return self._accepted(endpoint)
 
     @extend_schema(summary="Stop (scale to zero, keep the spec)", request=None, responses=ACCEPTED)
@@ -148,8 +161,11 @@ class EndpointViewSet(viewsets.ModelViewSet):
         call_service(services.start_endpoint, endpoint, request.user, source=API)
         return self._accepted(endpoint)
 
-    @extend_schema(summary="The endpoint's timeline, newest first",
-                   responses=EndpointEventSerializer(many=True), filters=False)
+    @extend_schema(
+        summary="The endpoint's timeline, newest first",
+        responses=EndpointEventSerializer(many=True),
+        filters=False,
+    )
     @action(detail=True, methods=["get"], pagination_class=None)
     def events(self, request, uuid=None):
         endpoint = self.get_object()
@@ -158,8 +174,10 @@ class EndpointViewSet(viewsets.ModelViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="Requests waiting for a decision you can take",
-                       description="Team admins see their teams' pending requests; staff see all."),
+    list=extend_schema(
+        summary="Requests waiting for a decision you can take",
+        description="Team admins see their teams' pending requests; staff see all.",
+    ),
     retrieve=extend_schema(summary="Get a pending request"),
 )
 class ApprovalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -172,8 +190,11 @@ class ApprovalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             return Endpoint.objects.none()
         if self.action in ("approve", "reject"):
             return scope_to_user(Endpoint.objects.select_related("team"), self.request.user)
-        return services.pending_approvals_for(self.request.user).select_related(
-            "offering", "approved_by").order_by("created_at")
+        return (
+            services.pending_approvals_for(self.request.user)
+            .select_related("offering", "approved_by")
+            .order_by("created_at")
+        )
 
     def _decide(self, func, **kwargs) -> Response:
         endpoint = self.get_object()
@@ -183,19 +204,31 @@ class ApprovalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         endpoint = Endpoint.objects.select_related(
             "team", "model", "gpu_type", "offering", "requested_by", "approved_by"
         ).get(pk=endpoint.pk)
-        return Response(EndpointSerializer(endpoint, context=self.get_serializer_context()).data,
-                        status=status.HTTP_202_ACCEPTED)
+        return Response(
+            EndpointSerializer(endpoint, context=self.get_serializer_context()).data,
+            status=status.HTTP_202_ACCEPTED,
+        )
 
-    @extend_schema(summary="Approve a pending request (deployment starts)", request=None,
-                   responses={202: EndpointSerializer,
-                              409: OpenApiResponse(description="Not pending any more.")})
+    @extend_schema(
+        summary="Approve a pending request (deployment starts)",
+        request=None,
+        responses={
+            202: EndpointSerializer,
+            409: OpenApiResponse(description="Not pending any more."),
+        },
+    )
     @action(detail=True, methods=["post"])
     def approve(self, request, uuid=None):
         return self._decide(services.approve_endpoint)
 
-    @extend_schema(summary="Reject a pending request", request=EndpointRejectSerializer,
-                   responses={202: EndpointSerializer,
-                              409: OpenApiResponse(description="Not pending any more.")})
+    @extend_schema(
+        summary="Reject a pending request",
+        request=EndpointRejectSerializer,
+        responses={
+            202: EndpointSerializer,
+            409: OpenApiResponse(description="Not pending any more."),
+        },
+    )
     @action(detail=True, methods=["post"])
     def reject(self, request, uuid=None):
         serializer = EndpointRejectSerializer(data=request.data)
@@ -203,8 +236,10 @@ class ApprovalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         return self._decide(services.reject_endpoint, reason=serializer.validated_data["reason"])
 
 
-@extend_schema_view(list=extend_schema(summary="The model catalog"),
-                    retrieve=extend_schema(summary="Get a catalog model"))
+@extend_schema_view(
+    list=extend_schema(summary="The model catalog"),
+    retrieve=extend_schema(summary="Get a catalog model"),
+)
 class CatalogModelViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = CatalogModelSerializer
     lookup_field = "uuid"
@@ -215,8 +250,10 @@ class CatalogModelViewSet(viewsets.ReadOnlyModelViewSet):
         return qs if self.request.user.is_staff else qs.filter(enabled=True)
 
 
-@extend_schema_view(list=extend_schema(summary="GPU types with offerings and current prices"),
-                    retrieve=extend_schema(summary="Get a GPU type"))
+@extend_schema_view(
+    list=extend_schema(summary="GPU types with offerings and current prices"),
+    retrieve=extend_schema(summary="Get a GPU type"),
+)
 class GpuTypeViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = GpuTypeSerializer
     lookup_field = "uuid"

@@ -19,10 +19,24 @@ class TeamSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Team
-        fields = ["uuid", "name", "slug", "namespace", "role", "max_gpus", "gpu_quotas",
-                  "monthly_budget", "over_budget_policy", "approval_cost_threshold",
-                  "approval_gpu_types", "slo_ttft_p95_seconds", "slo_error_rate",
-                  "alert_email", "alert_webhook_url", "created_at"]
+        fields = [
+            "uuid",
+            "name",
+            "slug",
+            "namespace",
+            "role",
+            "max_gpus",
+            "gpu_quotas",
+            "monthly_budget",
+            "over_budget_policy",
+            "approval_cost_threshold",
+            "approval_gpu_types",
+            "slo_ttft_p95_seconds",
+            "slo_error_rate",
+            "alert_email",
+            "alert_webhook_url",
+            "created_at",
+        ]
         read_only_fields = fields
 
     def get_role(self, team) -> str | None:

@@ -31,7 +31,11 @@ def status_badge(status: str) -> str:
     busy = "" if status in FINAL_STATUSES else " badge-busy"
     return format_html(
         '<span class="badge badge-{}{}" data-status="{}"><span aria-hidden="true">{}</span> {}</span>',
-        colour, busy, status, _STATUS_ICONS.get(colour, "○"), label,
+        colour,
+        busy,
+        status,
+        _STATUS_ICONS.get(colour, "○"),
+        label,
     )
 
 
@@ -84,4 +88,3 @@ def duration(seconds) -> str:
         return f"{hours}h {minutes}m" if minutes else f"{hours}h"
     days, hours = divmod(hours, 24)
     return f"{days}d {hours}h" if hours else f"{days}d"
-

@@ -10,8 +10,9 @@ LIST = "/api/v1/approvals/"
 
 @pytest.fixture
 def pending(team):
-    return EndpointFactory(team=team, name="big", status=EndpointStatus.PENDING_APPROVAL,
-                           applied_generation=0)
+    return EndpointFactory(
+        team=team, name="big", status=EndpointStatus.PENDING_APPROVAL, applied_generation=0
+    )
 
 
 def test_team_admin_lists_pending_requests(api_client_for, owner, pending, other_team):
@@ -26,7 +27,8 @@ def test_member_has_nothing_to_approve(api_client, pending):
 
 
 def test_admin_approves_with_202_and_the_apply_task_is_enqueued(
-        api_client_for, owner, pending, django_capture_on_commit_callbacks):
+    api_client_for, owner, pending, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks() as callbacks:
         response = api_client_for(owner).post(f"{LIST}{pending.uuid}/approve/")
     assert response.status_code == 202
@@ -45,8 +47,9 @@ def test_approving_twice_answers_409(api_client_for, owner, pending):
 
 
 def test_admin_rejects_with_a_reason(api_client_for, owner, pending):
-    response = api_client_for(owner).post(f"{LIST}{pending.uuid}/reject/",
-                                          {"reason": "Too big"}, format="json")
+    response = api_client_for(owner).post(
+        f"{LIST}{pending.uuid}/reject/", {"reason": "Too big"}, format="json"
+    )
     assert response.status_code == 202
     assert response.json()["status"] == "rejected"
     assert "Too big" in response.json()["status_message"]
@@ -64,8 +67,9 @@ def test_member_cannot_approve(api_client, pending):
 
 
 def test_viewer_cannot_reject(api_client_for, viewer, pending):
-    response = api_client_for(viewer).post(f"{LIST}{pending.uuid}/reject/", {"reason": "x"},
-                                           format="json")
+    response = api_client_for(viewer).post(
+        f"{LIST}{pending.uuid}/reject/", {"reason": "x"}, format="json"
+    )
     assert response.status_code == 403
 
 

@@ -1,6 +1,11 @@
 from decimal import Decimal
 
-from tests.factories import CatalogModelFactory, GpuRateFactory, GpuTypeFactory, InstanceOfferingFactory
+from tests.factories import (
+    CatalogModelFactory,
+    GpuRateFactory,
+    GpuTypeFactory,
+    InstanceOfferingFactory,
+)
 
 
 def test_models_lists_enabled_catalog_models(api_client, llama_8b):
@@ -34,7 +39,7 @@ def test_gpu_types_include_offerings_and_current_prices(api_client, gpu_l4):
 def test_gpu_type_list_query_count_is_constant(api_client, gpu_l4, django_assert_max_num_queries):
     with django_assert_max_num_queries(8) as few:
         api_client.get("/api/v1/gpu-types/")
-    for i in range(5):
+    for _i in range(5):
         gpu = GpuTypeFactory()
         GpuRateFactory(offering=InstanceOfferingFactory(gpu_type=gpu), hourly_price=Decimal("1"))
     with django_assert_max_num_queries(len(few.captured_queries)):

@@ -16,15 +16,25 @@ def detail(ep):
 
 @pytest.fixture
 def payload(team, llama_8b, gpu_l4):
-    return {"team": team.slug, "name": "chat", "model": llama_8b.slug, "gpu_type": gpu_l4.name,
-            "gpu_count": 1, "quantization": "bf16", "max_context_length": 8192,
-            "min_replicas": 1, "max_replicas": 2}
+    return {
+        "team": team.slug,
+        "name": "chat",
+        "model": llama_8b.slug,
+        "gpu_type": gpu_l4.name,
+        "gpu_count": 1,
+        "quantization": "bf16",
+        "max_context_length": 8192,
+        "min_replicas": 1,
+        "max_replicas": 2,
+    }
 
 
 # --- create ---------------------------------------------------------------------------------
 
-def test_create_answers_202_with_the_endpoint(api_client, team, payload, member,
-                                              django_capture_on_commit_callbacks):
+
+def test_create_answers_202_with_the_endpoint(
+    api_client, team, payload, member, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks() as callbacks:
         response = api_client.post(LIST, payload, format="json")
     assert response.status_code == 202, response.json()
@@ -70,34 +80,38 @@ def test_over_threshold_waits_for_approval(api_client, team, payload):
     assert "approval threshold" in response.json()["status_message"]
 
 
-@pytest.mark.parametrize("field,value,message", [
-    ("team", "no-such-team", "does not exist"),
-    ("team", None, "may not be null"),
-    ("name", "Chat!", "RFC 1123"),
-    ("name", "a" * 41, "no more than 40"),
-    ("name", "", "may not be blank"),
-    ("model", "gpt-5", "No enabled catalog model 'gpt-5'"),
-    ("model", 42, "Expected a UUID or a slug"),
-    ("gpu_type", "TPU", "No enabled GPU type 'TPU'"),
-    ("gpu_count", 0, "greater than or equal to 1"),
-    ("gpu_count", 16, "less than or equal to 8"),
-    ("gpu_count", "many", "valid integer"),
-    ("quantization", "int3", "not a valid choice"),
-    ("quantization", "gptq", "allows bf16, fp8, not gptq"),
-    ("kv_cache_dtype", "int4", "not a valid choice"),
-    ("max_context_length", 10, "greater than or equal to 256"),
-    ("max_context_length", 10**7, "at most 131072 tokens"),
-    ("min_replicas", 5, "cannot be above maximum"),
-    ("min_replicas", -1, "greater than or equal to 0"),
-    ("max_replicas", 0, "greater than or equal to 1"),
-    ("max_replicas", 1000, "less than or equal to 100"),
-    ("target_queue_depth", 0, "greater than or equal to 1"),
-    ("capacity_type", "free", "not a valid choice"),
-    ("schedule_start", "25:99", "Time has wrong format"),
-    ("schedule_enabled", "maybe", "Must be a valid boolean"),
-])
+@pytest.mark.parametrize(
+    "field,value,message",
+    [
+        ("team", "no-such-team", "does not exist"),
+        ("team", None, "may not be null"),
+        ("name", "Chat!", "RFC 1123"),
+        ("name", "a" * 41, "no more than 40"),
+        ("name", "", "may not be blank"),
+        ("model", "gpt-5", "No enabled catalog model 'gpt-5'"),
+        ("model", 42, "Expected a UUID or a slug"),
+        ("gpu_type", "TPU", "No enabled GPU type 'TPU'"),
+        ("gpu_count", 0, "greater than or equal to 1"),
+        ("gpu_count", 16, "less than or equal to 8"),
+        ("gpu_count", "many", "valid integer"),
+        ("quantization", "int3", "not a valid choice"),
+        ("quantization", "gptq", "allows bf16, fp8, not gptq"),
+        ("kv_cache_dtype", "int4", "not a valid choice"),
+        ("max_context_length", 10, "greater than or equal to 256"),
+        ("max_context_length", 10**7, "at most 131072 tokens"),
+        ("min_replicas", 5, "cannot be above maximum"),
+        ("min_replicas", -1, "greater than or equal to 0"),
+        ("max_replicas", 0, "greater than or equal to 1"),
+        ("max_replicas", 1000, "less than or equal to 100"),
+        ("target_queue_depth", 0, "greater than or equal to 1"),
+        ("capacity_type", "free", "not a valid choice"),
+        ("schedule_start", "25:99", "Time has wrong format"),
+        ("schedule_enabled", "maybe", "Must be a valid boolean"),
+    ],
+)
 def test_bad_input_on_each_field_answers_400_naming_the_field(
-        api_client, payload, field, value, message):
+    api_client, payload, field, value, message
+):
     response = api_client.post(LIST, {**payload, field: value}, format="json")
     assert response.status_code == 400, response.json()
     body = response.json()
@@ -107,9 +121,11 @@ def test_bad_input_on_each_field_answers_400_naming_the_field(
 
 
 def test_schedule_needs_a_time_zone(api_client, payload):
-    response = api_client.post(LIST, {**payload, "schedule_enabled": True,
-                                      "schedule_start": "08:00", "schedule_end": "18:00"},
-                               format="json")
+    response = api_client.post(
+        LIST,
+        {**payload, "schedule_enabled": True, "schedule_start": "08:00", "schedule_end": "18:00"},
+        format="json",
+    )
     assert response.status_code == 400
     assert "time zone" in response.json()["schedule_timezone"][0]
 
@@ -117,8 +133,9 @@ def test_schedule_needs_a_time_zone(api_client, payload):
 def test_missing_required_fields_are_all_reported(api_client):
     response = api_client.post(LIST, {}, format="json")
     assert response.status_code == 400
-    assert {"team", "name", "model", "gpu_type", "quantization",
-            "max_context_length"} <= set(response.json())
+    assert {"team", "name", "model", "gpu_type", "quantization", "max_context_length"} <= set(
+        response.json()
+    )
 
 
 def test_viewer_cannot_create(api_client_for, viewer, payload):
@@ -141,6 +158,7 @@ def test_anonymous_gets_401(client, payload):
 
 # --- read -----------------------------------------------------------------------------------
 
+
 def test_list_is_team_scoped_and_filterable(api_client, team, other_team, gpu_l4):
     EndpointFactory(team=team, name="mine", gpu_type=gpu_l4)
     EndpointFactory(team=team, name="pending", status=EndpointStatus.PENDING_APPROVAL)
@@ -152,8 +170,9 @@ def test_list_is_team_scoped_and_filterable(api_client, team, other_team, gpu_l4
     assert [e["name"] for e in filtered] == ["pending"]
     by_gpu = api_client.get(LIST, {"gpu_type": "L4-test"}).json()["results"]
     assert [e["name"] for e in by_gpu] == ["mine"]
-    assert {e["name"] for e in api_client.get(LIST, {"include_deleted": "true"}).json()["results"]} \
-        == {"mine", "pending", "gone"}
+    assert {
+        e["name"] for e in api_client.get(LIST, {"include_deleted": "true"}).json()["results"]
+    } == {"mine", "pending", "gone"}
 
 
 def test_bad_filter_answers_400(api_client):
@@ -188,15 +207,22 @@ def test_outsider_gets_404_on_every_verb(api_client_for, outsider, team):
 
 # --- update and delete ----------------------------------------------------------------------
 
+
 @pytest.fixture
 def endpoint(team, gpu_l4, llama_8b):
-    return EndpointFactory(team=team, name="chat", gpu_type=gpu_l4, model=llama_8b,
-                           offering=gpu_l4.offerings.get(gpus_per_node=1))
+    return EndpointFactory(
+        team=team,
+        name="chat",
+        gpu_type=gpu_l4,
+        model=llama_8b,
+        offering=gpu_l4.offerings.get(gpus_per_node=1),
+    )
 
 
 def test_patch_changes_the_spec_and_answers_202(api_client, endpoint):
-    response = api_client.patch(detail(endpoint), {"quantization": "fp8", "max_replicas": 3},
-                                format="json")
+    response = api_client.patch(
+        detail(endpoint), {"quantization": "fp8", "max_replicas": 3}, format="json"
+    )
     assert response.status_code == 202, response.json()
     body = response.json()
     assert body["quantization"] == "fp8" and body["max_replicas"] == 3
@@ -228,8 +254,9 @@ def test_viewer_cannot_patch_or_delete(api_client_for, viewer, endpoint):
     assert client.delete(detail(endpoint)).status_code == 403
 
 
-def test_delete_answers_202_and_marks_absent(api_client, endpoint,
-                                             django_capture_on_commit_callbacks):
+def test_delete_answers_202_and_marks_absent(
+    api_client, endpoint, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks() as callbacks:
         response = api_client.delete(detail(endpoint))
     assert response.status_code == 202

@@ -10,8 +10,12 @@ URL = reverse("deployments:approval_list")
 @pytest.fixture
 def pending(team, other_team):
     return [
-        EndpointFactory(team=team, name="big-one", status=EndpointStatus.PENDING_APPROVAL,
-                        status_message="H100 GPUs always need approval."),
+        EndpointFactory(
+            team=team,
+            name="big-one",
+            status=EndpointStatus.PENDING_APPROVAL,
+            status_message="H100 GPUs always need approval.",
+        ),
         EndpointFactory(team=other_team, name="not-yours", status=EndpointStatus.PENDING_APPROVAL),
         EndpointFactory(team=team, name="running", status=EndpointStatus.READY),
     ]

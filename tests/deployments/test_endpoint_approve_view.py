@@ -16,12 +16,15 @@ def url(ep):
     return reverse("deployments:endpoint_approve", args=[ep.uuid])
 
 
-def test_owner_approves_and_the_apply_task_is_enqueued(owner, owner_client, endpoint,
-                                                       django_capture_on_commit_callbacks):
+def test_owner_approves_and_the_apply_task_is_enqueued(
+    owner, owner_client, endpoint, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks() as callbacks:
         response = owner_client.post(url(endpoint))
     endpoint.refresh_from_db()
-    assert response.status_code == 302 and response["Location"] == reverse("deployments:approval_list")
+    assert response.status_code == 302 and response["Location"] == reverse(
+        "deployments:approval_list"
+    )
     assert endpoint.status == EndpointStatus.APPROVED and endpoint.approved_by == owner
     assert len(callbacks) == 1
     assert AuditLog.objects.filter(action="endpoint.approve", source="web").exists()

@@ -14,11 +14,21 @@ URL = reverse("deployments:endpoint_create")
 @pytest.fixture
 def form_data(llama_8b, gpu_l4):
     return {
-        "name": "chat", "model": llama_8b.pk, "gpu_type": gpu_l4.pk, "gpu_count": 1,
-        "quantization": "bf16", "kv_cache_dtype": "auto", "max_context_length": 8192,
-        "min_replicas": 1, "max_replicas": 2, "target_queue_depth": 4,
-        "capacity_type": "on-demand", "schedule_timezone": "", "schedule_start": "",
-        "schedule_end": "", "schedule_weekdays_only": "on",
+        "name": "chat",
+        "model": llama_8b.pk,
+        "gpu_type": gpu_l4.pk,
+        "gpu_count": 1,
+        "quantization": "bf16",
+        "kv_cache_dtype": "auto",
+        "max_context_length": 8192,
+        "min_replicas": 1,
+        "max_replicas": 2,
+        "target_queue_depth": 4,
+        "capacity_type": "on-demand",
+        "schedule_timezone": "",
+        "schedule_start": "",
+        "schedule_end": "",
+        "schedule_weekdays_only": "on",
     }
 
 
@@ -30,7 +40,8 @@ def test_form_page_renders_for_member(member_client):
 
 
 def test_member_request_within_rules_is_approved_and_redirects_to_detail(
-        member_client, member, team, form_data, django_capture_on_commit_callbacks):
+    member_client, member, team, form_data, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks() as callbacks:
         response = member_client.post(URL, form_data)
     endpoint = Endpoint.objects.get(team=team, name="chat")
@@ -69,7 +80,8 @@ def test_viewer_sees_a_read_only_explanation(viewer_client):
 
 
 def test_duplicate_name_is_an_error_next_to_the_name_and_keeps_the_input(
-        member_client, team, form_data):
+    member_client, team, form_data
+):
     EndpointFactory(team=team, name="chat")
     response = member_client.post(URL, {**form_data, "max_context_length": 4096})
     assert response.status_code == 200
@@ -89,30 +101,34 @@ def test_quota_refusal_is_shown_next_to_max_replicas(member_client, team, form_d
     assert not Endpoint.objects.filter(team=team).exists()
 
 
-@pytest.mark.parametrize("field,value,message", [
-    ("name", "Bad_Name", "RFC 1123"),
-    ("name", "", "required"),
-    ("name", "x" * 41, "at most 40"),
-    ("model", "999999", "Select a valid choice"),
-    ("gpu_type", "999999", "Select a valid choice"),
-    ("gpu_count", "0", "greater than or equal to 1"),
-    ("gpu_count", "9", "less than or equal to 8"),
-    ("gpu_count", "two", "whole number"),
-    ("quantization", "int3", "Select a valid choice"),
-    ("quantization", "awq", "allows bf16, fp8, not awq"),
-    ("kv_cache_dtype", "int2", "Select a valid choice"),
-    ("max_context_length", "100", "greater than or equal to 256"),
-    ("max_context_length", "200000", "at most 131,072 tokens"),
-    ("min_replicas", "3", "cannot be above maximum"),
-    ("min_replicas", "-1", "greater than or equal to 0"),
-    ("max_replicas", "0", "greater than or equal to 1"),
-    ("max_replicas", "101", "less than or equal to 100"),
-    ("target_queue_depth", "0", "greater than or equal to 1"),
-    ("capacity_type", "free", "Select a valid choice"),
-    ("schedule_start", "25:00", "valid time"),
-])
+@pytest.mark.parametrize(
+    "field,value,message",
+    [
+        ("name", "Bad_Name", "RFC 1123"),
+        ("name", "", "required"),
+        ("name", "x" * 41, "at most 40"),
+        ("model", "999999", "Select a valid choice"),
+        ("gpu_type", "999999", "Select a valid choice"),
+        ("gpu_count", "0", "greater than or equal to 1"),
+        ("gpu_count", "9", "less than or equal to 8"),
+        ("gpu_count", "two", "whole number"),
+        ("quantization", "int3", "Select a valid choice"),
+        ("quantization", "awq", "allows bf16, fp8, not awq"),
+        ("kv_cache_dtype", "int2", "Select a valid choice"),
+        ("max_context_length", "100", "greater than or equal to 256"),
+        ("max_context_length", "200000", "at most 131,072 tokens"),
+        ("min_replicas", "3", "cannot be above maximum"),
+        ("min_replicas", "-1", "greater than or equal to 0"),
+        ("max_replicas", "0", "greater than or equal to 1"),
+        ("max_replicas", "101", "less than or equal to 100"),
+        ("target_queue_depth", "0", "greater than or equal to 1"),
+        ("capacity_type", "free", "Select a valid choice"),
+        ("schedule_start", "25:00", "valid time"),
+    ],
+)
 def test_bad_input_on_each_field_gives_a_form_error_on_that_field(
-        member_client, team, form_data, field, value, message):
+    member_client, team, form_data, field, value, message
+):
     response = member_client.post(URL, {**form_data, field: value})
     assert response.status_code == 200
     errors = response.context["form"].errors
@@ -122,14 +138,15 @@ def test_bad_input_on_each_field_gives_a_form_error_on_that_field(
 
 
 def test_schedule_without_time_zone_is_refused(member_client, team, form_data):
-    response = member_client.post(URL, {**form_data, "schedule_enabled": "on",
-                                        "schedule_start": "08:00", "schedule_end": "18:00"})
+    response = member_client.post(
+        URL,
+        {**form_data, "schedule_enabled": "on", "schedule_start": "08:00", "schedule_end": "18:00"},
+    )
     assert "time zone" in response.context["form"].errors["schedule_timezone"][0]
 
 
 def test_htmx_post_with_errors_rerenders_the_form_partial_with_200(member_client, form_data):
-    response = member_client.post(URL, {**form_data, "name": "Bad"},
-                                  headers={"HX-Request": "true"})
+    response = member_client.post(URL, {**form_data, "name": "Bad"}, headers={"HX-Request": "true"})
     body = response.content.decode()
     assert response.status_code == 200
     assert "<html" not in body and 'id="endpoint-request"' in body

@@ -15,8 +15,9 @@ def url(ep):
     return reverse("deployments:endpoint_delete", args=[ep.uuid])
 
 
-def test_member_deletes_after_typing_the_name(member_client, endpoint,
-                                              django_capture_on_commit_callbacks):
+def test_member_deletes_after_typing_the_name(
+    member_client, endpoint, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks() as callbacks:
         response = member_client.post(url(endpoint), {"confirm_name": "chat"})
     endpoint.refresh_from_db()

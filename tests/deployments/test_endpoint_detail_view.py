@@ -7,8 +7,14 @@ from tests.factories import EndpointEventFactory, EndpointFactory
 
 @pytest.fixture
 def endpoint(team, gpu_l4, llama_8b):
-    ep = EndpointFactory(team=team, name="chat", gpu_type=gpu_l4, model=llama_8b,
-                         status=EndpointStatus.PROVISIONING, url="")
+    ep = EndpointFactory(
+        team=team,
+        name="chat",
+        gpu_type=gpu_l4,
+        model=llama_8b,
+        status=EndpointStatus.PROVISIONING,
+        url="",
+    )
     EndpointEventFactory(endpoint=ep, message="Requested by bob.")
     return ep
 

@@ -8,8 +8,13 @@ from tests.factories import CatalogModelFactory, EndpointFactory
 
 @pytest.fixture
 def endpoint(team, gpu_l4, llama_8b):
-    return EndpointFactory(team=team, gpu_type=gpu_l4, model=llama_8b, max_context_length=8192,
-                           offering=gpu_l4.offerings.get(gpus_per_node=1))
+    return EndpointFactory(
+        team=team,
+        gpu_type=gpu_l4,
+        model=llama_8b,
+        max_context_length=8192,
+        offering=gpu_l4.offerings.get(gpus_per_node=1),
+    )
 
 
 def url(ep):
@@ -17,16 +22,23 @@ def url(ep):
 
 
 def data(ep, **changes):
-    base = {"model": ep.model_id, "quantization": ep.quantization,
-            "kv_cache_dtype": ep.kv_cache_dtype, "max_context_length": ep.max_context_length,
-            "gpu_type": ep.gpu_type_id, "gpu_count": ep.gpu_count,
-            "capacity_type": ep.capacity_type, "target_queue_depth": ep.target_queue_depth}
+    base = {
+        "model": ep.model_id,
+        "quantization": ep.quantization,
+        "kv_cache_dtype": ep.kv_cache_dtype,
+        "max_context_length": ep.max_context_length,
+        "gpu_type": ep.gpu_type_id,
+        "gpu_count": ep.gpu_count,
+        "capacity_type": ep.capacity_type,
+        "target_queue_depth": ep.target_queue_depth,
+    }
     return {**base, **changes}
 
 
 def test_member_changes_quantization_and_context(member_client, endpoint):
-    response = member_client.post(url(endpoint), data(endpoint, quantization="fp8",
-                                                      max_context_length=16384))
+    response = member_client.post(
+        url(endpoint), data(endpoint, quantization="fp8", max_context_length=16384)
+    )
     endpoint.refresh_from_db()
     assert response.status_code == 302
     assert endpoint.quantization == "fp8" and endpoint.max_context_length == 16384

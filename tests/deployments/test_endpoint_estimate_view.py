@@ -6,10 +6,20 @@ URL = reverse("deployments:endpoint_estimate")
 
 
 def _params(llama_8b, gpu, **extra):
-    return {"name": "x", "model": llama_8b.pk, "gpu_type": gpu.pk, "gpu_count": 1,
-            "quantization": "bf16", "kv_cache_dtype": "auto", "max_context_length": 8192,
-            "min_replicas": 1, "max_replicas": 2, "target_queue_depth": 4,
-            "capacity_type": "on-demand", **extra}
+    return {
+        "name": "x",
+        "model": llama_8b.pk,
+        "gpu_type": gpu.pk,
+        "gpu_count": 1,
+        "quantization": "bf16",
+        "kv_cache_dtype": "auto",
+        "max_context_length": 8192,
+        "min_replicas": 1,
+        "max_replicas": 2,
+        "target_queue_depth": 4,
+        "capacity_type": "on-demand",
+        **extra,
+    }
 
 
 def test_estimate_shows_monthly_cost_for_min_and_max_replicas(member_client, llama_8b, gpu_l4):
@@ -55,8 +65,9 @@ def test_estimate_without_a_gpu_type_explains_what_to_pick(member_client, llama_
 
 
 def test_estimate_tolerates_garbage_input(member_client, llama_8b, gpu_l4):
-    response = member_client.get(URL, _params(llama_8b, gpu_l4, gpu_count="lots",
-                                              max_replicas="-5"))
+    response = member_client.get(
+        URL, _params(llama_8b, gpu_l4, gpu_count="lots", max_replicas="-5")
+    )
     assert response.status_code == 200
 
 

@@ -11,8 +11,9 @@ URL = reverse("deployments:endpoint_list")
 def endpoints(team, other_team, gpu_l4, llama_8b):
     return {
         "chat": EndpointFactory(team=team, name="chat", gpu_type=gpu_l4, model=llama_8b),
-        "pending": EndpointFactory(team=team, name="batch", gpu_type=gpu_l4,
-                                   status=EndpointStatus.PENDING_APPROVAL),
+        "pending": EndpointFactory(
+            team=team, name="batch", gpu_type=gpu_l4, status=EndpointStatus.PENDING_APPROVAL
+        ),
         "gone": EndpointFactory(team=team, name="old", status=EndpointStatus.DELETED),
         "theirs": EndpointFactory(team=other_team, name="secret-ads"),
     }
@@ -40,7 +41,9 @@ def test_filter_by_status_narrows_the_list(member_client, endpoints):
 
 
 def test_filter_by_gpu_type_and_model(member_client, endpoints, gpu_l4, llama_8b):
-    body = member_client.get(URL, {"gpu_type": gpu_l4.name, "model": llama_8b.slug}).content.decode()
+    body = member_client.get(
+        URL, {"gpu_type": gpu_l4.name, "model": llama_8b.slug}
+    ).content.decode()
     assert "chat" in body and "batch" not in body
 
 
@@ -77,11 +80,11 @@ def test_pagination_keeps_filters(member_client, team, gpu_l4):
 
 
 def test_query_count_does_not_grow_with_rows(member_client, team, django_assert_max_num_queries):
-    for i in range(3):
+    for _i in range(3):
         EndpointFactory(team=team)
     with django_assert_max_num_queries(12) as small:
         member_client.get(URL)
-    for i in range(20):
+    for _i in range(20):
         EndpointFactory(team=team)
     with django_assert_max_num_queries(len(small.captured_queries)):
         member_client.get(URL)

@@ -15,8 +15,9 @@ def url(ep):
     return reverse("deployments:endpoint_reject", args=[ep.uuid])
 
 
-def test_owner_rejects_with_a_reason_the_requester_can_read(owner_client, endpoint,
-                                                            django_capture_on_commit_callbacks):
+def test_owner_rejects_with_a_reason_the_requester_can_read(
+    owner_client, endpoint, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks() as callbacks:
         owner_client.post(url(endpoint), {"reason": "Use an L4 instead"})
     endpoint.refresh_from_db()

@@ -8,8 +8,14 @@ from tests.factories import EndpointFactory
 
 @pytest.fixture
 def endpoint(team, gpu_l4, llama_8b):
-    return EndpointFactory(team=team, gpu_type=gpu_l4, model=llama_8b, min_replicas=1,
-                           max_replicas=1, offering=gpu_l4.offerings.get(gpus_per_node=1))
+    return EndpointFactory(
+        team=team,
+        gpu_type=gpu_l4,
+        model=llama_8b,
+        min_replicas=1,
+        max_replicas=1,
+        offering=gpu_l4.offerings.get(gpus_per_node=1),
+    )
 
 
 def url(ep):
@@ -17,7 +23,8 @@ def url(ep):
 
 
 def test_member_scales_and_a_new_generation_is_enqueued(
-        member_client, endpoint, django_capture_on_commit_callbacks):
+    member_client, endpoint, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks() as callbacks:
         response = member_client.post(url(endpoint), {"min_replicas": 0, "max_replicas": 3})
     endpoint.refresh_from_db()
@@ -28,8 +35,9 @@ def test_member_scales_and_a_new_generation_is_enqueued(
 
 
 def test_htmx_scale_answers_hx_redirect(member_client, endpoint):
-    response = member_client.post(url(endpoint), {"min_replicas": 1, "max_replicas": 2},
-                                  headers={"HX-Request": "true"})
+    response = member_client.post(
+        url(endpoint), {"min_replicas": 1, "max_replicas": 2}, headers={"HX-Request": "true"}
+    )
     assert response.status_code == 204
     assert response["HX-Redirect"].endswith(f"/endpoints/{endpoint.uuid}/")
 
@@ -56,11 +64,16 @@ def test_non_numbers_are_form_errors(member_client, endpoint):
 
 
 def test_viewer_gets_403(viewer_client, endpoint):
-    assert viewer_client.post(url(endpoint), {"min_replicas": 0, "max_replicas": 1}).status_code == 403
+    assert (
+        viewer_client.post(url(endpoint), {"min_replicas": 0, "max_replicas": 1}).status_code == 403
+    )
 
 
 def test_outsider_gets_404(outsider_client, endpoint):
-    assert outsider_client.post(url(endpoint), {"min_replicas": 0, "max_replicas": 1}).status_code == 404
+    assert (
+        outsider_client.post(url(endpoint), {"min_replicas": 0, "max_replicas": 1}).status_code
+        == 404
+    )
 
 
 def test_get_is_405(member_client, endpoint):

@@ -26,8 +26,9 @@ def test_polling_while_not_final_returns_200_and_keeps_polling(member_client, en
 
 
 def test_final_status_returns_286_so_htmx_stops_polling(member_client, endpoint):
-    services.record_observed(endpoint.pk, EndpointStatus.READY, "Serving.",
-                             url="https://chat.example.com/v1")
+    services.record_observed(
+        endpoint.pk, EndpointStatus.READY, "Serving.", url="https://chat.example.com/v1"
+    )
     response = member_client.get(url(endpoint), headers=HX)
     body = response.content.decode()
     assert response.status_code == 286

@@ -56,8 +56,9 @@ def test_approve_twice_is_refused(pending, owner):
         services.approve_endpoint(pending, owner)
 
 
-def test_reject_keeps_the_reason_and_does_not_enqueue(pending, owner,
-                                                      django_capture_on_commit_callbacks):
+def test_reject_keeps_the_reason_and_does_not_enqueue(
+    pending, owner, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks() as callbacks:
         ep = services.reject_endpoint(pending, owner, "too expensive")
     assert ep.status == EndpointStatus.REJECTED

@@ -12,20 +12,28 @@ from tests.factories import EndpointFactory
 
 @pytest.fixture
 def endpoint(team, gpu_l4, llama_8b):
-    return EndpointFactory(team=team, gpu_type=gpu_l4, model=llama_8b, min_replicas=1,
-                           max_replicas=2, offering=gpu_l4.offerings.get(gpus_per_node=1))
+    return EndpointFactory(
+        team=team,
+        gpu_type=gpu_l4,
+        model=llama_8b,
+        min_replicas=1,
+        max_replicas=2,
+        offering=gpu_l4.offerings.get(gpus_per_node=1),
+    )
 
 
-def test_scale_bumps_generation_reprices_and_enqueues(endpoint, member,
-                                                      django_capture_on_commit_callbacks):
+def test_scale_bumps_generation_reprices_and_enqueues(
+    endpoint, member, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks() as callbacks:
         ep = services.scale_endpoint(endpoint, member, 0, 4)
     assert (ep.min_replicas, ep.max_replicas, ep.generation) == (0, 4, 2)
     assert ep.status == EndpointStatus.APPLYING
     assert str(ep.monthly_cost_min) == "0.00" and str(ep.monthly_cost_max) == "2336.00"
     assert len(callbacks) == 1
-    assert AuditLog.objects.filter(action="endpoint.scale", before__max_replicas=2,
-                                   after__max_replicas=4).exists()
+    assert AuditLog.objects.filter(
+        action="endpoint.scale", before__max_replicas=2, after__max_replicas=4
+    ).exists()
 
 
 def test_scale_min_above_max_is_refused(endpoint, member):
@@ -43,8 +51,9 @@ def test_scale_over_quota_is_refused_and_nothing_changes(team, endpoint, member)
     assert (endpoint.max_replicas, endpoint.generation) == (2, 1)
 
 
-def test_scaling_a_pending_request_changes_it_without_a_rollout(endpoint, member,
-                                                                django_capture_on_commit_callbacks):
+def test_scaling_a_pending_request_changes_it_without_a_rollout(
+    endpoint, member, django_capture_on_commit_callbacks
+):
     endpoint.status = EndpointStatus.PENDING_APPROVAL
     endpoint.save()
     with django_capture_on_commit_callbacks() as callbacks:
@@ -86,8 +95,9 @@ def test_stop_of_a_pending_request_is_refused(endpoint, member):
         services.stop_endpoint(endpoint, member)
 
 
-def test_delete_marks_absent_and_enqueues_once(endpoint, member,
-                                               django_capture_on_commit_callbacks):
+def test_delete_marks_absent_and_enqueues_once(
+    endpoint, member, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks() as callbacks:
         ep = services.delete_endpoint(endpoint, member)
         again = services.delete_endpoint(ep, member)
@@ -96,8 +106,9 @@ def test_delete_marks_absent_and_enqueues_once(endpoint, member,
     assert len(callbacks) == 1
 
 
-def test_delete_of_a_never_applied_request_ends_immediately(endpoint, member,
-                                                            django_capture_on_commit_callbacks):
+def test_delete_of_a_never_applied_request_ends_immediately(
+    endpoint, member, django_capture_on_commit_callbacks
+):
     endpoint.status = EndpointStatus.PENDING_APPROVAL
     endpoint.applied_generation = 0
     endpoint.save()

@@ -13,13 +13,17 @@ def endpoint(team):
 
 
 def test_a_change_writes_status_url_and_one_event(endpoint):
-    assert services.record_observed(endpoint.pk, EndpointStatus.READY, "Serving.",
-                                    url="https://x.example.com/v1")
+    assert services.record_observed(
+        endpoint.pk, EndpointStatus.READY, "Serving.", url="https://x.example.com/v1"
+    )
     endpoint.refresh_from_db()
     assert endpoint.status == EndpointStatus.READY and endpoint.url == "https://x.example.com/v1"
     assert endpoint.ready_at is not None
     event = endpoint.events.get()
-    assert (event.old_status, event.new_status) == (EndpointStatus.PROVISIONING, EndpointStatus.READY)
+    assert (event.old_status, event.new_status) == (
+        EndpointStatus.PROVISIONING,
+        EndpointStatus.READY,
+    )
     assert event.duration_seconds is not None
 
 
@@ -53,8 +57,9 @@ def test_message_change_without_status_change_updates_quietly(endpoint):
 
 
 def test_a_drift_repair_records_an_event_even_without_status_change(endpoint):
-    services.record_observed(endpoint.pk, EndpointStatus.PROVISIONING, "Re-applied",
-                             kind=EventKind.DRIFT)
+    services.record_observed(
+        endpoint.pk, EndpointStatus.PROVISIONING, "Re-applied", kind=EventKind.DRIFT
+    )
     assert endpoint.events.get().kind == EventKind.DRIFT
 
 

@@ -39,26 +39,37 @@ def _wait_for_status(client, uuid_, wanted: set[str], deadline: float = DEADLINE
         if body["status"] in wanted:
             return body
         time.sleep(0.25)
-    raise AssertionError(f"status stayed {body.get('status')!r} ({body.get('status_message')!r}); "
-                         f"wanted one of {sorted(wanted)}")
+    raise AssertionError(
+        f"status stayed {body.get('status')!r} ({body.get('status_message')!r}); "
+        f"wanted one of {sorted(wanted)}"
+    )
 
 
 @pytest.fixture
 def world(e2e_services):
     slug = f"e2e{uuid.uuid4().hex[:6]}"
-    team = TeamFactory(name=f"E2E {slug}", slug=slug, max_gpus=8,
-                       approval_cost_threshold=Decimal("100"))
-    admin = MembershipFactory(team=team, user=UserFactory(username=f"{slug}-admin"),
-                              role=Membership.Role.ADMIN).user
-    member = MembershipFactory(team=team, user=UserFactory(username=f"{slug}-member"),
-                               role=Membership.Role.MEMBER).user
+    team = TeamFactory(
+        name=f"E2E {slug}", slug=slug, max_gpus=8, approval_cost_threshold=Decimal("100")
+    )
+    admin = MembershipFactory(
+        team=team, user=UserFactory(username=f"{slug}-admin"), role=Membership.Role.ADMIN
+    ).user
+    member = MembershipFactory(
+        team=team, user=UserFactory(username=f"{slug}-member"), role=Membership.Role.MEMBER
+    ).user
     gpu = GpuTypeFactory(name=f"L4-{slug}", memory_gib=Decimal("24"), node_label_value="l4")
-    offering = InstanceOfferingFactory(gpu_type=gpu, instance_type=f"{slug}.g6.xlarge",
-                                       gpus_per_node=1)
+    offering = InstanceOfferingFactory(
+        gpu_type=gpu, instance_type=f"{slug}.g6.xlarge", gpus_per_node=1
+    )
     GpuRateFactory(offering=offering, capacity_type="on-demand", hourly_price=Decimal("0.80"))
     model = CatalogModelFactory(slug=f"llama-{slug}")
-    return {"team": team, "admin": _client(admin), "member": _client(member), "gpu": gpu,
-            "model": model}
+    return {
+        "team": team,
+        "admin": _client(admin),
+        "member": _client(member),
+        "gpu": gpu,
+        "model": model,
+    }
 
 
 @pytest.fixture
@@ -77,15 +88,26 @@ def worker_on_cluster(e2e_services, kube_cluster):
 
 
 def test_request_approval_worker_apply_and_delete_visible_through_the_api(
-        world, worker_on_cluster, kube_api_client):
+    world, worker_on_cluster, kube_api_client
+):
     from kubernetes import client as k8s
 
     member, admin = world["member"], world["admin"]
-    response = member.post("/api/v1/endpoints/", {
-        "team": world["team"].slug, "name": "chat", "model": world["model"].slug,
-        "gpu_type": world["gpu"].name, "gpu_count": 1, "quantization": "bf16",
-        "max_context_length": 4096, "min_replicas": 1, "max_replicas": 2,
-    }, format="json")
+    response = member.post(
+        "/api/v1/endpoints/",
+        {
+            "team": world["team"].slug,
+            "name": "chat",
+            "model": world["model"].slug,
+            "gpu_type": world["gpu"].name,
+            "gpu_count": 1,
+            "quantization": "bf16",
+            "max_context_length": 4096,
+            "min_replicas": 1,
+            "max_replicas": 2,
+        },
+        format="json",
+    )
     assert response.status_code == 202, response.json()
     endpoint = response.json()
     assert endpoint["status"] == "pending_approval"  # above the team's cost threshold
@@ -100,7 +122,8 @@ def test_request_approval_worker_apply_and_delete_visible_through_the_api(
     assert applied["applied_generation"] == applied["generation"] == 1
     namespace = f"mp-{world['team'].slug}"
     isvc = k8s.CustomObjectsApi(kube_api_client).get_namespaced_custom_object(
-        "serving.kserve.io", "v1beta1", namespace, "inferenceservices", "chat")
+        "serving.kserve.io", "v1beta1", namespace, "inferenceservices", "chat"
+    )
     assert isvc["metadata"]["labels"][LABEL_ENDPOINT_UUID] == applied["uuid"]
     events = member.get(f"/api/v1/endpoints/{endpoint['uuid']}/events/").json()
     assert any(e["new_status"] == "provisioning" for e in events)
@@ -111,7 +134,8 @@ def test_request_approval_worker_apply_and_delete_visible_through_the_api(
     assert gone["status"] == "deleted", gone["status_message"]
     with pytest.raises(k8s.ApiException) as exc:
         k8s.CustomObjectsApi(kube_api_client).get_namespaced_custom_object(
-            "serving.kserve.io", "v1beta1", namespace, "inferenceservices", "chat")
+            "serving.kserve.io", "v1beta1", namespace, "inferenceservices", "chat"
+        )
     assert exc.value.status == 404
 
 
@@ -121,10 +145,18 @@ def test_worker_without_a_cluster_reports_it_through_the_api(world, celery_worke
     member = world["member"]
     world["team"].approval_cost_threshold = None
     world["team"].save()
-    response = member.post("/api/v1/endpoints/", {
-        "team": world["team"].slug, "name": "solo", "model": str(world["model"].uuid),
-        "gpu_type": str(world["gpu"].uuid), "quantization": "bf16", "max_context_length": 4096,
-    }, format="json")
+    response = member.post(
+        "/api/v1/endpoints/",
+        {
+            "team": world["team"].slug,
+            "name": "solo",
+            "model": str(world["model"].uuid),
+            "gpu_type": str(world["gpu"].uuid),
+            "quantization": "bf16",
+            "max_context_length": 4096,
+        },
+        format="json",
+    )
     assert response.status_code == 202 and response.json()["status"] == "approved"
     body = _wait_for_status(member, response.json()["uuid"], {"failed", "provisioning"})
     assert body["status"] == "failed"

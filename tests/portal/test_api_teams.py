@@ -19,7 +19,10 @@ def test_team_detail_shows_quota_and_namespace(api_client, team):
 def test_members_lists_users_and_roles(api_client, team, owner, member, viewer):
     body = api_client.get(f"{LIST}{team.uuid}/members/").json()
     assert [(m["username"], m["role"]) for m in body] == [
-        ("alice", "admin"), ("bob", "member"), ("vera", "viewer")]
+        ("alice", "admin"),
+        ("bob", "member"),
+        ("vera", "viewer"),
+    ]
 
 
 def test_outsider_gets_404(api_client_for, outsider, team):
@@ -40,7 +43,9 @@ def test_filter_by_slug(api_client_for, staff, team, other_team):
 
 def test_teams_are_read_only(api_client, team):
     assert api_client.post(LIST, {"name": "x"}, format="json").status_code == 405
-    assert api_client.patch(f"{LIST}{team.uuid}/", {"max_gpus": 99}, format="json").status_code == 405
+    assert (
+        api_client.patch(f"{LIST}{team.uuid}/", {"max_gpus": 99}, format="json").status_code == 405
+    )
 
 
 def test_list_query_count_is_constant(api_client_for, staff, django_assert_max_num_queries):

@@ -9,7 +9,14 @@ from portal.models import Membership, User
 def test_seed_catalog_creates_gpus_offerings_prices_and_models(db):
     call_command("seed_catalog")
     assert set(GpuType.objects.values_list("name", flat=True)) == {
-        "L4", "A10G", "L40S", "A100-40GB", "A100-80GB", "H100", "H200"}
+        "L4",
+        "A10G",
+        "L40S",
+        "A100-40GB",
+        "A100-80GB",
+        "H100",
+        "H200",
+    }
     assert GpuType.objects.get(name="H200").memory_gib == 141
     p5 = InstanceOffering.objects.get(instance_type="p5.48xlarge")
     assert p5.gpus_per_node == 8 and p5.gpu_type.name == "H100"
@@ -23,11 +30,19 @@ def test_seed_catalog_creates_gpus_offerings_prices_and_models(db):
 def test_seed_catalog_twice_creates_nothing_new_and_keeps_admin_edits(db):
     call_command("seed_catalog")
     GpuType.objects.filter(name="L4").update(enabled=False)
-    counts = (GpuType.objects.count(), InstanceOffering.objects.count(), GpuRate.objects.count(),
-              CatalogModel.objects.count())
+    counts = (
+        GpuType.objects.count(),
+        InstanceOffering.objects.count(),
+        GpuRate.objects.count(),
+        CatalogModel.objects.count(),
+    )
     call_command("seed_catalog")
-    assert counts == (GpuType.objects.count(), InstanceOffering.objects.count(),
-                      GpuRate.objects.count(), CatalogModel.objects.count())
+    assert counts == (
+        GpuType.objects.count(),
+        InstanceOffering.objects.count(),
+        GpuRate.objects.count(),
+        CatalogModel.objects.count(),
+    )
     assert GpuType.objects.get(name="L4").enabled is False
 
 
@@ -39,5 +54,9 @@ def test_seed_demo_is_idempotent_and_prints_a_login(db, capsys):
     assert counts == (User.objects.count(), Membership.objects.count(), Endpoint.objects.count())
     assert User.objects.get(username="demo").check_password("demo")
     statuses = set(Endpoint.objects.values_list("status", flat=True))
-    assert {EndpointStatus.READY, EndpointStatus.PENDING_APPROVAL, EndpointStatus.FAILED} <= statuses
+    assert {
+        EndpointStatus.READY,
+        EndpointStatus.PENDING_APPROVAL,
+        EndpointStatus.FAILED,
+    } <= statuses
     assert all(ep.events.exists() for ep in Endpoint.objects.all())

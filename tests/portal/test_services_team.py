@@ -27,7 +27,11 @@ def test_change_role_is_audited_with_before_and_after(team, owner, member):
     membership = Membership.objects.get(team=team, user=member)
     services.change_role(membership, owner, "viewer", source=AuditLog.Source.API)
     entry = AuditLog.objects.get(action="membership.role")
-    assert (entry.before, entry.after, entry.source) == ({"role": "member"}, {"role": "viewer"}, "api")
+    assert (entry.before, entry.after, entry.source) == (
+        {"role": "member"},
+        {"role": "viewer"},
+        "api",
+    )
 
 
 def test_same_role_is_a_noop(team, owner, member):

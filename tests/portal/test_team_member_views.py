@@ -29,7 +29,10 @@ def test_owner_adds_an_existing_user_by_email(owner_client, team):
 def test_unknown_user_is_a_field_error(owner_client, team):
     response = owner_client.post(add_url(team), {"user": "ghost", "role": "member"})
     assert response.status_code == 200
-    assert "No user with username or e-mail 'ghost'" in response.context["invite_form"].errors["user"][0]
+    assert (
+        "No user with username or e-mail 'ghost'"
+        in response.context["invite_form"].errors["user"][0]
+    )
 
 
 def test_adding_someone_twice_is_a_field_error(owner_client, team, member):

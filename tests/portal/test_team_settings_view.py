@@ -22,9 +22,15 @@ def test_member_sees_members_quota_and_settings_read_only(member_client, team, o
 
 
 def test_owner_edits_slo_and_alerts_and_it_is_audited(owner_client, team):
-    response = owner_client.post(url(team), {"slo_ttft_p95_seconds": "1.5", "slo_error_rate": "0.02",
-                                             "alert_email": "ops@example.com",
-                                             "alert_webhook_url": "https://hooks.example.com/x"})
+    response = owner_client.post(
+        url(team),
+        {
+            "slo_ttft_p95_seconds": "1.5",
+            "slo_error_rate": "0.02",
+            "alert_email": "ops@example.com",
+            "alert_webhook_url": "https://hooks.example.com/x",
+        },
+    )
     assert response.status_code == 302
     team.refresh_from_db()
     assert team.slo_ttft_p95_seconds == Decimal("1.5")
@@ -34,39 +40,66 @@ def test_owner_edits_slo_and_alerts_and_it_is_audited(owner_client, team):
 
 
 def test_bad_settings_are_field_errors_and_nothing_is_saved(owner_client, team):
-    response = owner_client.post(url(team), {"slo_ttft_p95_seconds": "-1", "slo_error_rate": "3",
-                                             "alert_email": "not-an-email",
-                                             "alert_webhook_url": "nope nope"})
+    response = owner_client.post(
+        url(team),
+        {
+            "slo_ttft_p95_seconds": "-1",
+            "slo_error_rate": "3",
+            "alert_email": "not-an-email",
+            "alert_webhook_url": "nope nope",
+        },
+    )
     errors = response.context["settings_form"].errors
-    assert set(errors) == {"slo_ttft_p95_seconds", "slo_error_rate", "alert_email",
-                           "alert_webhook_url"}
+    assert set(errors) == {
+        "slo_ttft_p95_seconds",
+        "slo_error_rate",
+        "alert_email",
+        "alert_webhook_url",
+    }
     assert Team.objects.get(pk=team.pk).alert_email == ""
 
 
 def test_htmx_post_with_errors_returns_the_form_fragment(owner_client, team):
-    response = owner_client.post(url(team), {"slo_ttft_p95_seconds": "x", "slo_error_rate": "0.1"},
-                                 headers={"HX-Request": "true"})
+    response = owner_client.post(
+        url(team),
+        {"slo_ttft_p95_seconds": "x", "slo_error_rate": "0.1"},
+        headers={"HX-Request": "true"},
+    )
     body = response.content.decode()
     assert response.status_code == 200 and "<html" not in body
     assert 'id="team-settings-form"' in body
 
 
 def test_htmx_post_success_answers_hx_redirect(owner_client, team):
-    response = owner_client.post(url(team), {"slo_ttft_p95_seconds": "2", "slo_error_rate": "0.01"},
-                                 headers={"HX-Request": "true"})
+    response = owner_client.post(
+        url(team),
+        {"slo_ttft_p95_seconds": "2", "slo_error_rate": "0.01"},
+        headers={"HX-Request": "true"},
+    )
     assert response.status_code == 204 and response["HX-Redirect"] == url(team)
 
 
 def test_quota_fields_cannot_be_changed_here(owner_client, team):
-    owner_client.post(url(team), {"slo_ttft_p95_seconds": "2", "slo_error_rate": "0.01",
-                                  "max_gpus": "999", "monthly_budget": "1"})
+    owner_client.post(
+        url(team),
+        {
+            "slo_ttft_p95_seconds": "2",
+            "slo_error_rate": "0.01",
+            "max_gpus": "999",
+            "monthly_budget": "1",
+        },
+    )
     team.refresh_from_db()
     assert team.max_gpus == 16 and team.monthly_budget is None
 
 
 def test_member_cannot_change_settings(member_client, team):
-    assert member_client.post(url(team), {"slo_ttft_p95_seconds": "9",
-                                          "slo_error_rate": "0.5"}).status_code == 403
+    assert (
+        member_client.post(
+            url(team), {"slo_ttft_p95_seconds": "9", "slo_error_rate": "0.5"}
+        ).status_code
+        == 403
+    )
 
 
 def test_outsider_gets_404(outsider_client, team):

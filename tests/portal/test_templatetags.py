@@ -38,5 +38,6 @@ def test_gpu_hours_and_duration():
 
 def test_tag_library_loads_in_templates():
     out = Template("{% load portal %}{% status_badge s %} {{ v|money }}").render(
-        Context({"s": "failed", "v": 5}))
+        Context({"s": "failed", "v": 5})
+    )
     assert "Failed" in out and "$5.00" in out

@@ -16,9 +16,15 @@ from django.core.management.base import BaseCommand, CommandError
 from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
 from django.core.wsgi import get_wsgi_application
 
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run", "--disable-sync",
-                  "--disable-dev-shm-usage"]
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 
 
 def chromium_path() -> str:
@@ -69,8 +75,9 @@ class Command(BaseCommand):
         pages = self._pages(Endpoint)
         try:
             with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=chromium_path(), headless=True,
-                                             args=CHROMIUM_FLAGS)
+                browser = pw.chromium.launch(
+                    executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS
+                )
                 page = browser.new_page(viewport={"width": opts["width"], "height": 900})
                 page.goto(f"{base}/accounts/login/")
                 page.screenshot(path=str(out / "01-login.png"))
@@ -118,7 +125,10 @@ class Command(BaseCommand):
             ("08-approvals.png", "/approvals/", None),
             ("09-team-settings.png", "/teams/search/settings/", None),
             ("10-admin-endpoints.png", "/admin/deployments/endpoint/", None),
-            ("11-api-docs.png", "/api/docs/", lambda p: p.wait_for_selector(".swagger-ui",
-                                                                           timeout=15_000)),
+            (
+                "11-api-docs.png",
+                "/api/docs/",
+                lambda p: p.wait_for_selector(".swagger-ui", timeout=15_000),
+            ),
         ]
         return [(f, p, prep) for f, p, prep in pages if p]

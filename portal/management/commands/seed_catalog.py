@@ -41,28 +41,86 @@ OFFERINGS = [
     ("g6e.xlarge", "L40S", 1, "1.8610"),
     ("g6e.12xlarge", "L40S", 4, "10.4926"),
     ("g6e.48xlarge", "L40S", 8, "30.1310"),
-    ("p4d.24xlarge", "A100-40GB", 8, "21.9576"),   # after the June 2025 cut (estimate)
+    ("p4d.24xlarge", "A100-40GB", 8, "21.9576"),  # after the June 2025 cut (estimate)
     ("p4de.24xlarge", "A100-80GB", 8, "27.4470"),  # estimate
-    ("p5.48xlarge", "H100", 8, "55.0400"),         # after the June 2025 cut (estimate)
-    ("p5e.48xlarge", "H200", 8, "107.0000"),       # estimate
+    ("p5.48xlarge", "H100", 8, "55.0400"),  # after the June 2025 cut (estimate)
+    ("p5e.48xlarge", "H200", 8, "107.0000"),  # estimate
 ]
 
 # name, slug, storage URI, params (B), layers, KV heads, head dim, native context, quants, licence
 MODELS = [
-    ("Llama 3.1 8B Instruct", "llama-3-1-8b-instruct", "hf://meta-llama/Llama-3.1-8B-Instruct",
-     "8.03", 32, 8, 128, 131072, ["bf16", "fp8", "awq"], "llama3.1"),
-    ("Llama 3.1 70B Instruct", "llama-3-1-70b-instruct", "hf://meta-llama/Llama-3.1-70B-Instruct",
-     "70.6", 80, 8, 128, 131072, ["bf16", "fp8", "awq"], "llama3.1"),
-    ("Qwen2.5 7B Instruct", "qwen2-5-7b-instruct", "hf://Qwen/Qwen2.5-7B-Instruct",
-     "7.62", 28, 4, 128, 32768, ["bf16", "fp8", "awq", "gptq"], "apache-2.0"),
-    ("Qwen2.5 72B Instruct", "qwen2-5-72b-instruct", "hf://Qwen/Qwen2.5-72B-Instruct",
-     "72.7", 80, 8, 128, 32768, ["bf16", "fp8", "awq", "gptq"], "qwen"),
-    ("Mistral 7B Instruct v0.3", "mistral-7b-instruct-v0-3",
-     "hf://mistralai/Mistral-7B-Instruct-v0.3", "7.25", 32, 8, 128, 32768,
-     ["bf16", "fp8", "awq"], "apache-2.0"),
-    ("Mixtral 8x7B Instruct v0.1", "mixtral-8x7b-instruct-v0-1",
-     "hf://mistralai/Mixtral-8x7B-Instruct-v0.1", "46.7", 32, 8, 128, 32768,
-     ["bf16", "fp8", "awq"], "apache-2.0"),
+    (
+        "Llama 3.1 8B Instruct",
+        "llama-3-1-8b-instruct",
+        "hf://meta-llama/Llama-3.1-8B-Instruct",
+        "8.03",
+        32,
+        8,
+        128,
+        131072,
+        ["bf16", "fp8", "awq"],
+        "llama3.1",
+    ),
+    (
+        "Llama 3.1 70B Instruct",
+        "llama-3-1-70b-instruct",
+        "hf://meta-llama/Llama-3.1-70B-Instruct",
+        "70.6",
+        80,
+        8,
+        128,
+        131072,
+        ["bf16", "fp8", "awq"],
+        "llama3.1",
+    ),
+    (
+        "Qwen2.5 7B Instruct",
+        "qwen2-5-7b-instruct",
+        "hf://Qwen/Qwen2.5-7B-Instruct",
+        "7.62",
+        28,
+        4,
+        128,
+        32768,
+        ["bf16", "fp8", "awq", "gptq"],
+        "apache-2.0",
+    ),
+    (
+        "Qwen2.5 72B Instruct",
+        "qwen2-5-72b-instruct",
+        "hf://Qwen/Qwen2.5-72B-Instruct",
+        "72.7",
+        80,
+        8,
+        128,
+        32768,
+        ["bf16", "fp8", "awq", "gptq"],
+        "qwen",
+    ),
+    (
+        "Mistral 7B Instruct v0.3",
+        "mistral-7b-instruct-v0-3",
+        "hf://mistralai/Mistral-7B-Instruct-v0.3",
+        "7.25",
+        32,
+        8,
+        128,
+        32768,
+        ["bf16", "fp8", "awq"],
+        "apache-2.0",
+    ),
+    (
+        "Mixtral 8x7B Instruct v0.1",
+        "mixtral-8x7b-instruct-v0-1",
+        "hf://mistralai/Mixtral-8x7B-Instruct-v0.1",
+        "46.7",
+        32,
+        8,
+        128,
+        32768,
+        ["bf16", "fp8", "awq"],
+        "apache-2.0",
+    ),
 ]
 
 CENTS4 = Decimal("0.0001")
@@ -75,38 +133,61 @@ def seed_catalog() -> dict[str, int]:
         gpus = {}
         for name, memory, label in GPU_TYPES:
             gpus[name], new = GpuType.objects.get_or_create(
-                name=name, defaults={"memory_gib": Decimal(memory), "node_label_value": label})
+                name=name, defaults={"memory_gib": Decimal(memory), "node_label_value": label}
+            )
             created["gpu_types"] += new
         for instance_type, gpu, count, price in OFFERINGS:
             offering, new = InstanceOffering.objects.get_or_create(
                 instance_type=instance_type,
-                defaults={"gpu_type": gpus[gpu], "gpus_per_node": count,
-                          "node_labels": {"node.kubernetes.io/instance-type": instance_type}})
+                defaults={
+                    "gpu_type": gpus[gpu],
+                    "gpus_per_node": count,
+                    "node_labels": {"node.kubernetes.io/instance-type": instance_type},
+                },
+            )
             created["offerings"] += new
             on_demand = Decimal(price)
-            for capacity, amount in (("on-demand", on_demand),
-                                     ("spot", on_demand * SPOT_FRACTION),
-                                     ("reserved", on_demand * RESERVED_FRACTION)):
+            for capacity, amount in (
+                ("on-demand", on_demand),
+                ("spot", on_demand * SPOT_FRACTION),
+                ("reserved", on_demand * RESERVED_FRACTION),
+            ):
                 _, new = GpuRate.objects.get_or_create(
-                    offering=offering, capacity_type=capacity, effective_from=SEED_PRICES_FROM,
-                    defaults={"hourly_price": amount.quantize(CENTS4)})
+                    offering=offering,
+                    capacity_type=capacity,
+                    effective_from=SEED_PRICES_FROM,
+                    defaults={"hourly_price": amount.quantize(CENTS4)},
+                )
                 created["rates"] += new
         for name, slug, uri, params, layers, kv, head, ctx, quants, licence in MODELS:
             _, new = CatalogModel.objects.get_or_create(
                 slug=slug,
-                defaults={"name": name, "storage_uri": uri, "parameters_b": Decimal(params),
-                          "num_layers": layers, "num_kv_heads": kv, "head_dim": head,
-                          "native_context_length": ctx, "allowed_quantizations": quants,
-                          "license": licence})
+                defaults={
+                    "name": name,
+                    "storage_uri": uri,
+                    "parameters_b": Decimal(params),
+                    "num_layers": layers,
+                    "num_kv_heads": kv,
+                    "head_dim": head,
+                    "native_context_length": ctx,
+                    "allowed_quantizations": quants,
+                    "license": licence,
+                },
+            )
             created["models"] += new
     return created
 
 
 class Command(BaseCommand):
-    help = ("Seed GPU types, AWS instance offerings with placeholder prices (spot = 40% and "
-            "reserved = 62% of on-demand, not quotes) and catalog models. Safe to run again.")
+    help = (
+        "Seed GPU types, AWS instance offerings with placeholder prices (spot = 40% and "
+        "reserved = 62% of on-demand, not quotes) and catalog models. Safe to run again."
+    )
 
     def handle(self, *args, **options):
         created = seed_catalog()
-        self.stdout.write(self.style.SUCCESS(
-            "Catalog seeded: " + ", ".join(f"{n} new {k}" for k, n in created.items())))
+        self.stdout.write(
+            self.style.SUCCESS(
+                "Catalog seeded: " + ", ".join(f"{n} new {k}" for k, n in created.items())
+            )
+        )

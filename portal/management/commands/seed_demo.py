@@ -32,32 +32,154 @@ TEAMS = [  # name, slug, max GPUs, budget, approval threshold, approval GPU type
 ]
 
 MEMBERSHIPS = [  # team, user, role
-    ("search", "demo", "admin"), ("support", "demo", "admin"), ("research", "demo", "member"),
-    ("search", "alice", "admin"), ("search", "bob", "member"), ("search", "vera", "viewer"),
-    ("support", "carol", "admin"), ("support", "bob", "member"), ("research", "alice", "admin"),
+    ("search", "demo", "admin"),
+    ("support", "demo", "admin"),
+    ("research", "demo", "member"),
+    ("search", "alice", "admin"),
+    ("search", "bob", "member"),
+    ("search", "vera", "viewer"),
+    ("support", "carol", "admin"),
+    ("support", "bob", "member"),
+    ("research", "alice", "admin"),
 ]
 
 # team, name, model slug, GPU, count, quant, context, min, max, capacity, status, message, age h
 ENDPOINTS = [
-    ("search", "query-rewriter", "llama-3-1-8b-instruct", "L4", 1, "bf16", 8192, 1, 3,
-     "on-demand", EndpointStatus.READY, "", 170),
-    ("search", "rerank-qwen", "qwen2-5-7b-instruct", "A10G", 1, "fp8", 16384, 1, 2,
-     "on-demand", EndpointStatus.PROVISIONING, "Waiting for a g5.xlarge node (Karpenter).", 0.2),
-    ("search", "long-context-70b", "llama-3-1-70b-instruct", "H100", 4, "fp8", 65536, 1, 1,
-     "on-demand", EndpointStatus.PENDING_APPROVAL, "H100 GPUs always need approval.", 3),
-    ("search", "legacy-mistral", "mistral-7b-instruct-v0-3", "L4", 1, "bf16", 8192, 1, 1,
-     "spot", EndpointStatus.DELETED, "Deleted by alice.", 400),
-    ("support", "helpdesk-chat", "llama-3-1-8b-instruct", "L40S", 1, "bf16", 32768, 2, 4,
-     "on-demand", EndpointStatus.READY, "", 300),
-    ("support", "ticket-summarizer", "mistral-7b-instruct-v0-3", "L4", 1, "awq", 16384, 0, 2,
-     "spot", EndpointStatus.STOPPED, "Stopped by carol.", 90),
-    ("support", "triage-72b", "qwen2-5-72b-instruct", "A100-80GB", 2, "fp8", 32768, 1, 2,
-     "on-demand", EndpointStatus.FAILED,
-     "Predictor pod failed: CUDA out of memory while allocating the KV cache.", 26),
-    ("research", "mixtral-eval", "mixtral-8x7b-instruct-v0-1", "L40S", 2, "fp8", 32768, 0, 2,
-     "spot", EndpointStatus.READY, "", 48),
-    ("research", "qwen72-batch", "qwen2-5-72b-instruct", "H100", 2, "fp8", 32768, 1, 2,
-     "reserved", EndpointStatus.APPLYING, "Applying generation 2.", 0.05),
+    (
+        "search",
+        "query-rewriter",
+        "llama-3-1-8b-instruct",
+        "L4",
+        1,
+        "bf16",
+        8192,
+        1,
+        3,
+        "on-demand",
+        EndpointStatus.READY,
+        "",
+        170,
+    ),
+    (
+        "search",
+        "rerank-qwen",
+        "qwen2-5-7b-instruct",
+        "A10G",
+        1,
+        "fp8",
+        16384,
+        1,
+        2,
+        "on-demand",
+        EndpointStatus.PROVISIONING,
+        "Waiting for a g5.xlarge node (Karpenter).",
+        0.2,
+    ),
+    (
+        "search",
+        "long-context-70b",
+        "llama-3-1-70b-instruct",
+        "H100",
+        4,
+        "fp8",
+        65536,
+        1,
+        1,
+        "on-demand",
+        EndpointStatus.PENDING_APPROVAL,
+        "H100 GPUs always need approval.",
+        3,
+    ),
+    (
+        "search",
+        "legacy-mistral",
+        "mistral-7b-instruct-v0-3",
+        "L4",
+        1,
+        "bf16",
+        8192,
+        1,
+        1,
+        "spot",
+        EndpointStatus.DELETED,
+        "Deleted by alice.",
+        400,
+    ),
+    (
+        "support",
+        "helpdesk-chat",
+        "llama-3-1-8b-instruct",
+        "L40S",
+        1,
+        "bf16",
+        32768,
+        2,
+        4,
+        "on-demand",
+        EndpointStatus.READY,
+        "",
+        300,
+    ),
+    (
+        "support",
+        "ticket-summarizer",
+        "mistral-7b-instruct-v0-3",
+        "L4",
+        1,
+        "awq",
+        16384,
+        0,
+        2,
+        "spot",
+        EndpointStatus.STOPPED,
+        "Stopped by carol.",
+        90,
+    ),
+    (
+        "support",
+        "triage-72b",
+        "qwen2-5-72b-instruct",
+        "A100-80GB",
+        2,
+        "fp8",
+        32768,
+        1,
+        2,
+        "on-demand",
+        EndpointStatus.FAILED,
+        "Predictor pod failed: CUDA out of memory while allocating the KV cache.",
+        26,
+    ),
+    (
+        "research",
+        "mixtral-eval",
+        "mixtral-8x7b-instruct-v0-1",
+        "L40S",
+        2,
+        "fp8",
+        32768,
+        0,
+        2,
+        "spot",
+        EndpointStatus.READY,
+        "",
+        48,
+    ),
+    (
+        "research",
+        "qwen72-batch",
+        "qwen2-5-72b-instruct",
+        "H100",
+        2,
+        "fp8",
+        32768,
+        1,
+        2,
+        "reserved",
+        EndpointStatus.APPLYING,
+        "Applying generation 2.",
+        0.05,
+    ),
 ]
 
 
@@ -70,72 +192,128 @@ class Command(BaseCommand):
             users = {name: self._user(name, first, staff) for name, first, staff in USERS}
             teams = {slug: self._team(*row) for row in TEAMS for slug in [row[1]]}
             for slug, username, role in MEMBERSHIPS:
-                Membership.objects.get_or_create(team=teams[slug], user=users[username],
-                                                 defaults={"role": role})
+                Membership.objects.get_or_create(
+                    team=teams[slug], user=users[username], defaults={"role": role}
+                )
             created = sum(self._endpoint(teams, users, *row) for row in ENDPOINTS)
-        self.stdout.write(self.style.SUCCESS(
-            f"Demo data ready ({created} new endpoints). Log in as demo / {DEMO_PASSWORD} "
-            f"(platform staff), or alice, bob, vera, carol with the same password."))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo data ready ({created} new endpoints). Log in as demo / {DEMO_PASSWORD} "
+                f"(platform staff), or alice, bob, vera, carol with the same password."
+            )
+        )
 
     def _user(self, username, first, staff) -> User:
         user, new = User.objects.get_or_create(
-            username=username, defaults={"first_name": first, "email": f"{username}@example.com",
-                                         "is_staff": staff, "is_superuser": staff})
+            username=username,
+            defaults={
+                "first_name": first,
+                "email": f"{username}@example.com",
+                "is_staff": staff,
+                "is_superuser": staff,
+            },
+        )
         if new:
             user.set_password(DEMO_PASSWORD)
             user.save(update_fields=["password"])
         return user
 
     def _team(self, name, slug, max_gpus, budget, threshold, approval_gpus) -> Team:
-        team, new = Team.objects.get_or_create(slug=slug, defaults={
-            "name": name, "max_gpus": max_gpus,
-            "monthly_budget": Decimal(budget) if budget else None,
-            "approval_cost_threshold": Decimal(threshold) if threshold else None,
-            "alert_email": f"{slug}-oncall@example.com",
-        })
+        team, new = Team.objects.get_or_create(
+            slug=slug,
+            defaults={
+                "name": name,
+                "max_gpus": max_gpus,
+                "monthly_budget": Decimal(budget) if budget else None,
+                "approval_cost_threshold": Decimal(threshold) if threshold else None,
+                "alert_email": f"{slug}-oncall@example.com",
+            },
+        )
         if new:
             team.approval_gpu_types.set(GpuType.objects.filter(name__in=approval_gpus))
             if slug == "search":
-                TeamGpuQuota.objects.create(team=team, gpu_type=GpuType.objects.get(name="H100"),
-                                            max_gpus=8)
+                TeamGpuQuota.objects.create(
+                    team=team, gpu_type=GpuType.objects.get(name="H100"), max_gpus=8
+                )
         return team
 
-    def _endpoint(self, teams, users, team_slug, name, model_slug, gpu, count, quant, context,
-                  low, high, capacity, status, message, age_hours) -> bool:
+    def _endpoint(
+        self,
+        teams,
+        users,
+        team_slug,
+        name,
+        model_slug,
+        gpu,
+        count,
+        quant,
+        context,
+        low,
+        high,
+        capacity,
+        status,
+        message,
+        age_hours,
+    ) -> bool:
         team = teams[team_slug]
         if Endpoint.objects.filter(team=team, name=name).exists():
             return False
-        spec = {"model": CatalogModel.objects.get(slug=model_slug),
-                "gpu_type": GpuType.objects.get(name=gpu), "gpu_count": count,
-                "quantization": quant, "kv_cache_dtype": "auto", "max_context_length": context,
-                "min_replicas": low, "max_replicas": high, "target_queue_depth": 4,
-                "capacity_type": capacity}
+        spec = {
+            "model": CatalogModel.objects.get(slug=model_slug),
+            "gpu_type": GpuType.objects.get(name=gpu),
+            "gpu_count": count,
+            "quantization": quant,
+            "kv_cache_dtype": "auto",
+            "max_context_length": context,
+            "min_replicas": low,
+            "max_replicas": high,
+            "target_queue_depth": 4,
+            "capacity_type": capacity,
+        }
         estimate = estimate_request(team, spec)
         requester = users["bob"] if team_slug != "research" else users["alice"]
         created = timezone.now() - timedelta(hours=age_hours)
         applied = status not in (EndpointStatus.PENDING_APPROVAL,)
         endpoint = Endpoint.objects.create(
-            team=team, name=name, requested_by=requester, **spec,
+            team=team,
+            name=name,
+            requested_by=requester,
+            **spec,
             offering=estimate.offering.offering if estimate.offering else None,
-            monthly_cost_min=estimate.monthly_cost_min, monthly_cost_max=estimate.monthly_cost_max,
-            status=status, status_message=message,
-            desired_state={EndpointStatus.STOPPED: DesiredState.STOPPED,
-                           EndpointStatus.DELETED: DesiredState.ABSENT}.get(status,
-                                                                            DesiredState.PRESENT),
+            monthly_cost_min=estimate.monthly_cost_min,
+            monthly_cost_max=estimate.monthly_cost_max,
+            status=status,
+            status_message=message,
+            desired_state={
+                EndpointStatus.STOPPED: DesiredState.STOPPED,
+                EndpointStatus.DELETED: DesiredState.ABSENT,
+            }.get(status, DesiredState.PRESENT),
             generation=2 if status == EndpointStatus.APPLYING else 1,
             applied_generation=1 if applied else 0,
             approved_by=users["alice"] if applied else None,
             approved_at=created + timedelta(minutes=2) if applied else None,
-            url=(f"https://{name}-predictor.{team.namespace}.example.com/v1"
-                 if status in (EndpointStatus.READY, EndpointStatus.STOPPED) else ""),
+            url=(
+                f"https://{name}-predictor.{team.namespace}.example.com/v1"
+                if status in (EndpointStatus.READY, EndpointStatus.STOPPED)
+                else ""
+            ),
         )
         self._timeline(endpoint, requester, users["alice"], created, status, message)
         return True
 
     def _timeline(self, endpoint, requester, approver, start, status, message) -> None:
-        steps = [(0, EventKind.REQUEST, "", EndpointStatus.PENDING_APPROVAL if status ==
-                  EndpointStatus.PENDING_APPROVAL else EndpointStatus.APPROVED,
-                  f"Requested by {requester}.", requester)]
+        steps = [
+            (
+                0,
+                EventKind.REQUEST,
+                "",
+                EndpointStatus.PENDING_APPROVAL
+                if status == EndpointStatus.PENDING_APPROVAL
+                else EndpointStatus.APPROVED,
+                f"Requested by {requester}.",
+                requester,
+            )
+        ]
         if status != EndpointStatus.PENDING_APPROVAL:
             path = [EndpointStatus.APPLYING, EndpointStatus.PROVISIONING, EndpointStatus.READY]
             previous = EndpointStatus.APPROVED
@@ -143,12 +321,25 @@ class Command(BaseCommand):
             for step in path:
                 if status in (EndpointStatus.APPLYING,) and step != EndpointStatus.APPLYING:
                     break
-                steps.append((minutes, EventKind.STATUS, previous, step,
-                              "Cold start finished; serving traffic." if step ==
-                              EndpointStatus.READY else f"{step.label}.", None))
-                previous, minutes = step, minutes + (7 if step == EndpointStatus.PROVISIONING else 1)
-                if step == status or (status == EndpointStatus.PROVISIONING and
-                                      step == EndpointStatus.PROVISIONING):
+                steps.append(
+                    (
+                        minutes,
+                        EventKind.STATUS,
+                        previous,
+                        step,
+                        "Cold start finished; serving traffic."
+                        if step == EndpointStatus.READY
+                        else f"{step.label}.",
+                        None,
+                    )
+                )
+                previous, minutes = (
+                    step,
+                    minutes + (7 if step == EndpointStatus.PROVISIONING else 1),
+                )
+                if step == status or (
+                    status == EndpointStatus.PROVISIONING and step == EndpointStatus.PROVISIONING
+                ):
                     break
             if status in (EndpointStatus.FAILED, EndpointStatus.STOPPED, EndpointStatus.DELETED):
                 kind = EventKind.ERROR if status == EndpointStatus.FAILED else EventKind.ACTION
@@ -156,14 +347,23 @@ class Command(BaseCommand):
         else:
             steps.append((0, EventKind.APPROVAL, "", "", f"Waiting for approval: {message}", None))
         for offset, kind, old, new, text, actor in steps:
-            event = EndpointEvent.objects.create(endpoint=endpoint, kind=kind, old_status=old,
-                                                 new_status=new, message=text, actor=actor,
-                                                 generation=1,
-                                                 duration_seconds=offset * 60 or None)
+            event = EndpointEvent.objects.create(
+                endpoint=endpoint,
+                kind=kind,
+                old_status=old,
+                new_status=new,
+                message=text,
+                actor=actor,
+                generation=1,
+                duration_seconds=offset * 60 or None,
+            )
             EndpointEvent.objects.filter(pk=event.pk).update(
-                created_at=start + timedelta(minutes=offset))
+                created_at=start + timedelta(minutes=offset)
+            )
         last = start + timedelta(minutes=steps[-1][0])
         Endpoint.objects.filter(pk=endpoint.pk).update(
-            created_at=start, status_changed_at=last,
+            created_at=start,
+            status_changed_at=last,
             ready_at=last if status == EndpointStatus.READY else None,
-            deleted_at=last if status == EndpointStatus.DELETED else None)
+            deleted_at=last if status == EndpointStatus.DELETED else None,
+        )
