@@ -162,3 +162,34 @@ def test_worker_without_a_cluster_reports_it_through_the_api(world, celery_worke
     assert body["status"] == "failed"
     assert "No Kubernetes cluster is configured" in body["status_message"]
     assert "deployments.apply_endpoint" in celery_worker.logs
+
+
+def test_an_approval_made_while_the_worker_is_down_is_applied_when_it_comes_back(
+    world, celery_worker
+):
+    """The apply message waits in Redis: kill the worker (SIGKILL), approve, start a new one."""
+    import signal
+
+    member, admin = world["member"], world["admin"]
+    response = member.post(
+        "/api/v1/endpoints/",
+        {
+            "team": world["team"].slug,
+            "name": "later",
+            "model": world["model"].slug,
+            "gpu_type": world["gpu"].name,
+            "quantization": "bf16",
+            "max_context_length": 4096,
+            "max_replicas": 2,
+        },
+        format="json",
+    )
+    assert response.json()["status"] == "pending_approval"
+    assert celery_worker.kill(signal.SIGKILL) == -signal.SIGKILL
+    assert admin.post(f"/api/v1/approvals/{response.json()['uuid']}/approve/").status_code == 202
+    time.sleep(1.0)
+    body = member.get(f"/api/v1/endpoints/{response.json()['uuid']}/").json()
+    assert body["status"] == "approved" and body["applied_generation"] == 0  # nobody ran it
+    celery_worker.start()
+    body = _wait_for_status(member, response.json()["uuid"], {"failed", "provisioning"})
+    assert "No Kubernetes cluster is configured" in body["status_message"]
