@@ -157,15 +157,53 @@ def test_drift_is_repaired(requested, live_cluster):
 
 
 def test_invalid_spec_fails_with_the_apiservers_message(approved_endpoint_live, live_cluster,
-                                                        settings):
-    settings.KUBE_NAMESPACE_PREFIX = "Not_Valid-"
+                                                        monkeypatch):
+    """A rule the apiserver enforces and the renderer does not know (here: a label value the
+    portal never produces) ends FAILED with the apiserver's own message, not retried."""
+    real = manifests.inference_service
+
+    def with_bad_label(endpoint):
+        obj = real(endpoint)
+        obj["metadata"]["labels"]["modelport.io/note"] = "not a valid label value!"
+        return obj
+
+    monkeypatch.setattr(manifests, "inference_service", with_bad_label)
     ep = approved_endpoint_live
     assert apply_endpoint(ep.pk, ep.generation) == "failed"
     ep.refresh_from_db()
     assert ep.status == EndpointStatus.FAILED
-    assert 'Namespace "Not_Valid-search" is invalid' in ep.status_message
+    assert 'InferenceService.serving.kserve.io "chat" is invalid' in ep.status_message
+    assert "metadata.labels: Invalid value" in ep.status_message
     assert "(HTTP 422)" in ep.status_message
     assert ep.events.filter(kind=EventKind.ERROR).count() == 1
+    assert apply_endpoint(ep.pk, ep.generation) == "already-applied"  # not retried
+
+
+def test_forbidden_by_rbac_fails_with_the_apiservers_message(
+        approved_endpoint_live, settings, kubeconfig_path, kube_namespace, kube_api_client,
+        tmp_path):
+    """The portal runs as a ServiceAccount without RBAC for it: 403, FAILED, not retried."""
+    import yaml
+    from kubernetes import client
+
+    core = client.CoreV1Api(kube_api_client)
+    core.create_namespaced_service_account(
+        kube_namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="portal")))
+    token = core.create_namespaced_service_account_token(
+        "portal", kube_namespace, client.AuthenticationV1TokenRequest(
+            spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=600))).status.token
+    config = yaml.safe_load(open(kubeconfig_path))
+    config["users"][0]["user"] = {"token": token}
+    limited = tmp_path / "kubeconfig"
+    limited.write_text(yaml.safe_dump(config))
+    settings.KUBECONFIG = str(limited)
+    ep = approved_endpoint_live
+    assert apply_endpoint(ep.pk, ep.generation) == "failed"
+    ep.refresh_from_db()
+    assert ep.status == EndpointStatus.FAILED
+    assert (f'User "system:serviceaccount:{kube_namespace}:portal" cannot patch resource '
+            '"namespaces"') in ep.status_message
+    assert "(HTTP 403)" in ep.status_message
 
 
 @pytest.fixture
