@@ -6,6 +6,7 @@ Endpoints are read-only here: approve, reject and delete go through the services
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 
 from billing.admin import GpuRateInline
 from portal.admin import AuditedModelAdmin
@@ -107,6 +108,7 @@ class EndpointEventInline(admin.TabularInline):
 
 @admin.register(Endpoint)
 class EndpointAdmin(admin.ModelAdmin):
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = [
         "name",
         "team",

@@ -6,6 +6,7 @@ Every admin change to teams, the catalog and prices is written to the audit log
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db import models
 
 from .audit import record_audit, snapshot
 from .models import AuditLog, Membership, Team, TeamGpuQuota, User
@@ -26,6 +27,8 @@ def _audit(request, action: str, obj, before=None, after=None) -> None:
 
 class AuditedModelAdmin(admin.ModelAdmin):
     """Records add/change/delete of the object and of its inline rows in the audit log."""
+
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def save_model(self, request, obj, form, change):
         before = None
@@ -109,6 +112,21 @@ class TeamAdmin(AuditedModelAdmin):
             },
         ),
     ]
+
+    def save_related(self, request, form, formsets, change):
+        """Many-to-many approval rules are not in the row snapshot: audit them here."""
+        team = form.instance
+        before = sorted(team.approval_gpu_types.values_list("name", flat=True)) if change else []
+        super().save_related(request, form, formsets, change)
+        after = sorted(team.approval_gpu_types.values_list("name", flat=True))
+        if before != after:
+            _audit(
+                request,
+                "approval_gpu_types",
+                team,
+                before={"approval_gpu_types": before},
+                after={"approval_gpu_types": after},
+            )
 
     def get_queryset(self, request):
         from django.db.models import Count

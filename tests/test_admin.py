@@ -128,6 +128,31 @@ def test_team_edit_is_audited_with_before_and_after(staff_client, team):
     assert entry.before["max_gpus"] == 16 and entry.after["max_gpus"] == 32
 
 
+def test_approval_gpu_types_change_is_audited(staff_client, team, gpu_h100):
+    url = reverse("admin:portal_team_change", args=[team.pk])
+    data = {
+        "name": team.name,
+        "slug": team.slug,
+        "max_gpus": 16,
+        "monthly_budget": "",
+        "over_budget_policy": "approval",
+        "approval_cost_threshold": "",
+        "approval_gpu_types": [gpu_h100.pk],
+        "slo_ttft_p95_seconds": "2.000",
+        "slo_error_rate": "0.0100",
+        "alert_email": "",
+        "alert_webhook_url": "",
+        "memberships-TOTAL_FORMS": 0,
+        "memberships-INITIAL_FORMS": 0,
+        "gpu_quotas-TOTAL_FORMS": 0,
+        "gpu_quotas-INITIAL_FORMS": 0,
+    }
+    assert staff_client.post(url, data).status_code == 302
+    entry = AuditLog.objects.get(action="team.approval_gpu_types")
+    assert entry.before == {"approval_gpu_types": []}
+    assert entry.after == {"approval_gpu_types": ["H100-test"]}
+
+
 def test_price_added_in_admin_is_audited(staff_client, gpu_l4):
     offering = gpu_l4.offerings.first()
     response = staff_client.post(
