@@ -186,6 +186,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Group operations by resource (endpoints, approvals, teams, ...) in Swagger UI.
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
     "ENUM_NAME_OVERRIDES": {
         "EndpointStatusEnum": "deployments.choices.EndpointStatus",
     },
