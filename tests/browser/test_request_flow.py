@@ -57,3 +57,29 @@ def test_login_request_list_and_detail(page, live_server, member, team, llama_8b
     row.locator("a", has_text="faq-bot").click()
     expect(page.locator("h1")).to_have_text("faq-bot")
     expect(page.locator("text=Specification")).to_be_visible()
+
+
+def test_detail_page_follows_the_status_live_and_stops_polling(page, live_server, member, team):
+    from deployments import services
+    from deployments.choices import EndpointStatus
+    from tests.factories import EndpointFactory
+
+    endpoint = EndpointFactory(
+        team=team, name="warming", status=EndpointStatus.PROVISIONING, url=""
+    )
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("#id_username", "bob")
+    page.fill("#id_password", "password")
+    page.click("button[type=submit]")
+    page.goto(f"{live_server.url}/endpoints/{endpoint.uuid}/")
+    status = page.locator("#endpoint-status")
+    expect(status).to_have_attribute("hx-trigger", "every 5s")
+    expect(status.locator(".badge").first).to_contain_text("Provisioning")
+
+    services.record_observed(
+        endpoint.pk, EndpointStatus.READY, "Serving traffic.", url="https://warming.example.com/v1"
+    )
+    # No reload: the 5 s poll swaps in the new fragment, answered with 286 (final).
+    expect(status.locator(".badge").first).to_contain_text("Ready", timeout=15_000)
+    expect(status).to_contain_text("https://warming.example.com/v1")
+    expect(status).not_to_have_attribute("hx-trigger", "every 5s")
