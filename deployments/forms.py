@@ -1,5 +1,7 @@
 """Forms of the endpoint pages: request, estimate preview, day-2 changes, approvals."""
 
+from zoneinfo import available_timezones
+
 from django import forms
 from django.core.exceptions import ValidationError
 from django.forms.models import construct_instance
@@ -31,9 +33,21 @@ class _CatalogChoices(forms.ModelForm):
         if "gpu_type" in self.fields:
             self.fields["gpu_type"].queryset = GpuType.objects.filter(enabled=True)
             self.fields["gpu_type"].empty_label = "Choose a GPU…"
+        if "schedule_timezone" in self.fields:
+            self.fields["schedule_timezone"].widget.attrs.update(
+                placeholder="Europe/Berlin", autocomplete="off", spellcheck="false"
+            )
         for name in ("schedule_start", "schedule_end"):
             if name in self.fields:
                 self.fields[name].widget = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+
+    def clean_schedule_timezone(self):
+        value = (self.cleaned_data.get("schedule_timezone") or "").strip()
+        if value and value not in available_timezones():
+            raise forms.ValidationError(
+                f"Unknown time zone {value!r}; use an IANA name such as Europe/Berlin."
+            )
+        return value
 
     def clean(self):
         data = super().clean()

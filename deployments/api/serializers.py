@@ -1,6 +1,7 @@
 """Serializers validate and represent; the viewsets call the services."""
 
 import uuid as uuid_lib
+from zoneinfo import available_timezones
 
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
@@ -203,6 +204,11 @@ class EndpointSerializer(serializers.ModelSerializer):
         if model and context and context > model.native_context_length:
             errors["max_context_length"] = (
                 f"{model.name} supports at most {model.native_context_length} tokens of context."
+            )
+        zone = attrs.get("schedule_timezone")
+        if zone and zone not in available_timezones():
+            errors["schedule_timezone"] = (
+                f"Unknown time zone {zone!r}; use an IANA name such as Europe/Berlin."
             )
         if errors:
             raise serializers.ValidationError(errors)

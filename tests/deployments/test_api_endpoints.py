@@ -107,6 +107,7 @@ def test_over_threshold_waits_for_approval(api_client, team, payload):
         ("capacity_type", "free", "not a valid choice"),
         ("schedule_start", "25:99", "Time has wrong format"),
         ("schedule_enabled", "maybe", "Must be a valid boolean"),
+        ("schedule_timezone", "Mars/Olympus", "Unknown time zone 'Mars/Olympus'"),
     ],
 )
 def test_bad_input_on_each_field_answers_400_naming_the_field(

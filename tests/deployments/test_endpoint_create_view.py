@@ -124,6 +124,7 @@ def test_quota_refusal_is_shown_next_to_max_replicas(member_client, team, form_d
         ("target_queue_depth", "0", "greater than or equal to 1"),
         ("capacity_type", "free", "Select a valid choice"),
         ("schedule_start", "25:00", "valid time"),
+        ("schedule_timezone", "Mars/Olympus", "Unknown time zone"),
     ],
 )
 def test_bad_input_on_each_field_gives_a_form_error_on_that_field(
