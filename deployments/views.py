@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -30,14 +31,12 @@ TIMELINE_LENGTH = 30
 
 def _endpoints_for(user):
     return scope_to_user(Endpoint.objects.all(), user).select_related(
-        "team", "model", "gpu_type", "requested_by"
+        "team", "model", "gpu_type", "offering", "requested_by"
     )
 
 
 def _get_endpoint(request, uuid) -> Endpoint:
     """The endpoint if the user's team owns it; 404 otherwise (never 403, see access.py)."""
-    from django.http import Http404
-
     endpoint = _endpoints_for(request.user).filter(uuid=uuid).first()
     if endpoint is None:
         raise Http404("No such endpoint")
@@ -56,14 +55,14 @@ def _require_approver(request, endpoint: Endpoint) -> None:
 
 def _form_error(form, exc: Exception) -> None:
     """Put a service error next to its field (or at the top of the form)."""
-    if isinstance(exc, ValidationError):
-        for field, errors in (
-            exc.message_dict.items() if hasattr(exc, "error_dict") else [(None, exc.messages)]
-        ):
-            for error in errors:
-                form.add_error(field if field in form.fields else None, error)
-        return
-    form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+    if isinstance(exc, DeploymentError):
+        pairs = [(exc.field, exc.message)]
+    elif hasattr(exc, "error_dict"):
+        pairs = [(field, msg) for field, msgs in exc.message_dict.items() for msg in msgs]
+    else:
+        pairs = [(None, msg) for msg in exc.messages]
+    for field, message in pairs:
+        form.add_error(field if field in form.fields else None, message)
 
 
 # --- list and request --------------------------------------------------------------------

@@ -73,3 +73,14 @@ def test_staff_can_see_any_team(staff_client, endpoint):
 
 def test_post_is_405(member_client, endpoint):
     assert member_client.post(url(endpoint)).status_code == 405
+
+
+def test_query_count_does_not_grow_with_the_timeline(
+    member_client, member, endpoint, django_assert_max_num_queries
+):
+    with django_assert_max_num_queries(15) as few:
+        member_client.get(url(endpoint))
+    for _ in range(20):
+        EndpointEventFactory(endpoint=endpoint, actor=member)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        member_client.get(url(endpoint))
