@@ -346,7 +346,9 @@ class Command(BaseCommand):
                 steps.append((minutes + 60, kind, previous, status, message, None))
         else:
             steps.append((0, EventKind.APPROVAL, "", "", f"Waiting for approval: {message}", None))
+        previous_offset = 0
         for offset, kind, old, new, text, actor in steps:
+            spent, previous_offset = (offset - previous_offset) * 60, offset
             event = EndpointEvent.objects.create(
                 endpoint=endpoint,
                 kind=kind,
@@ -355,7 +357,7 @@ class Command(BaseCommand):
                 message=text,
                 actor=actor,
                 generation=1,
-                duration_seconds=offset * 60 or None,
+                duration_seconds=spent if old and spent else None,
             )
             EndpointEvent.objects.filter(pk=event.pk).update(
                 created_at=start + timedelta(minutes=offset)
