@@ -11,8 +11,10 @@ Fixtures:
     e2e_services     -> dict of env for the worker; skips unless DATABASE_URL is PostgreSQL and
                         CELERY_BROKER_URL is set (fails instead with MODELPORT_REQUIRE_SERVICES=1).
                         Uses `transactional_db` so the worker sees committed rows.
-    celery_worker    -> a started CeleryWorker on queues default,billing; stopped after the test.
-                        Its logs are attached to the report of a failed test.
+    start_celery_worker -> factory: start_celery_worker(KUBECONFIG=path, ...) -> started worker
+                        with extra env; all stopped after the test.
+    celery_worker    -> start_celery_worker() with no extra env.
+                        Worker logs are attached to the report of a failed test.
 """
 
 from __future__ import annotations
@@ -178,15 +180,27 @@ def e2e_services(transactional_db, settings):
 
 
 @pytest.fixture
-def celery_worker(e2e_services):
-    worker = CeleryWorker(e2e_services)
-    _ACTIVE.append(worker)
-    worker.start()
-    try:
-        yield worker
-    finally:
+def start_celery_worker(e2e_services):
+    """Factory: start_celery_worker(KUBECONFIG=...) -> a started CeleryWorker with extra env.
+    Every worker it made is stopped after the test; logs go to a failed test's report."""
+    workers: list[CeleryWorker] = []
+
+    def start(**extra_env: str) -> CeleryWorker:
+        worker = CeleryWorker({**e2e_services, **extra_env})
+        workers.append(worker)
+        _ACTIVE.append(worker)
+        return worker.start()
+
+    yield start
+    for worker in workers:
         worker.stop()
         _ACTIVE.remove(worker)
+
+
+@pytest.fixture
+def celery_worker(start_celery_worker):
+    """A started worker on queues default,billing (no cluster configured)."""
+    return start_celery_worker()
 
 
 @pytest.hookimpl(hookwrapper=True)

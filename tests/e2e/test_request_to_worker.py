@@ -73,18 +73,9 @@ def world(e2e_services):
 
 
 @pytest.fixture
-def worker_on_cluster(e2e_services, kube_cluster):
+def worker_on_cluster(start_celery_worker, kube_cluster):
     """The worker talks to the real kube-apiserver; the test process only to the API."""
-    from tests.workers import CeleryWorker
-
-    worker = CeleryWorker({**e2e_services, "KUBECONFIG": str(kube_cluster.kubeconfig_path)})
-    worker.start()
-    try:
-        yield worker
-    finally:
-        worker.stop()
-        if worker.process and worker.process.returncode not in (0, None):
-            print(worker.logs[-5000:])
+    return start_celery_worker(KUBECONFIG=str(kube_cluster.kubeconfig_path))
 
 
 def test_request_approval_worker_apply_and_delete_visible_through_the_api(
