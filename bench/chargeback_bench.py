@@ -209,6 +209,10 @@ def main() -> None:
         result["raw_s"] = timed(raw, args.repeat)
         result["raw_hourly_s"] = timed(raw_hourly, args.repeat)
         result["collect_first_s"] = round(timed(collect, 1)[0], 2)  # inserts every row
+        if os.environ.get("BENCH_PROFILE"):
+            import cProfile
+
+            cProfile.runctx("collect()", globals(), locals(), os.environ["BENCH_PROFILE"])
         result["collect_s"] = timed(collect, args.repeat)  # re-collection: rows unchanged
         result["phases_s"] = phases
         measured = sum(r.gpu_seconds for r in UsageRecord.objects.filter(kind=UsageKind.ALLOCATED))

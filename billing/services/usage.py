@@ -486,7 +486,8 @@ def _segments(window: Window, full: dict, cuts: list, index: int) -> list[tuple[
 
 
 def _seconds(samples: float, interval: Decimal) -> int:
-    return int((Decimal(repr(samples)) * interval).to_integral_value())
+    """Samples × scrape interval as whole seconds (GPU counts are integers, so this is exact)."""
+    return round(samples * float(interval))
 
 
 def compute_usage(
@@ -497,20 +498,20 @@ def compute_usage(
     scrape_interval: Decimal,
 ) -> list[UsageRow]:
     rows: dict[tuple, UsageRow] = {}
-    for window, m in zip(windows, data, strict=False):
+    for window, m in zip(windows, data, strict=True):
+        hour = window.hour
         pod_rows: dict[PodKey, UsageRow] = {}
-        for seg_start, samples in _segments(window, m.pods, m.cuts, 1):
+        segments = _segments(window, m.pods, m.cuts, 1)
+        for seg_start, samples in segments:
             for (ns, pod, node), value in samples.items():
                 seconds = _seconds(value, scrape_interval)
                 if seconds <= 0:
                     continue
                 team, endpoint = attribute(ns, pod, labels)
-                row = _row(
-                    rows, window.hour, UsageKind.ALLOCATED, team, endpoint, node, labels, prices
-                )
+                row = _row(rows, hour, UsageKind.ALLOCATED, team, endpoint, node, labels, prices)
                 _charge(row, seconds, prices, seg_start)
                 pod_rows[(ns, pod)] = row
-        _add_idle(rows, window, m, labels, prices, scrape_interval)
+        _add_idle(rows, window, hour, segments, m, labels, prices, scrape_interval)
         _add_pod_extras(pod_rows, m, scrape_interval)
     return sorted(
         rows.values(), key=lambda r: (r.hour, r.kind, r.team_key, r.endpoint_key, r.instance_type)
@@ -545,19 +546,26 @@ def _charge(row: UsageRow, seconds: int, prices: PriceTable, at: datetime) -> No
         row.cost += rate * seconds
 
 
-def _add_idle(rows, window: Window, m: Measurements, labels, prices, interval: Decimal) -> None:
+def _add_idle(
+    rows,
+    window: Window,
+    hour: datetime,
+    pod_segments: list,
+    m: Measurements,
+    labels,
+    prices,
+    interval: Decimal,
+) -> None:
     """Idle = node GPU capacity − GPUs requested by pods on it, per price segment."""
-    pod_segments = _segments(window, m.pods, m.cuts, 1)
-    for (seg_start, capacity), (_, pods) in zip(
-        _segments(window, m.nodes, m.cuts, 2), pod_segments, strict=False
-    ):
+    node_segments = _segments(window, m.nodes, m.cuts, 2)
+    for (seg_start, capacity), (_, pods) in zip(node_segments, pod_segments, strict=True):
         requested: dict[str, int] = defaultdict(int)
         for (_, _, node), value in pods.items():
             requested[node] += _seconds(value, interval)
         for node, value in capacity.items():
             idle = _seconds(value, interval) - requested.get(node, 0)
             if idle > 0:
-                row = _row(rows, window.hour, UsageKind.IDLE, "", "", node, labels, prices)
+                row = _row(rows, hour, UsageKind.IDLE, "", "", node, labels, prices)
                 _charge(row, idle, prices, seg_start)
 
 
@@ -634,24 +642,25 @@ def save_usage(rows: list[UsageRow], start: datetime, end: datetime) -> int:
         {(r.team_key, r.endpoint_key) for r in rows if r.endpoint_key}, teams
     )
     now = timezone.now()
-    records = {r.key: _record(r, teams, endpoints, now) for r in rows}
+    wanted = {r.key: (r, _values(r, teams, endpoints)) for r in rows}
     with transaction.atomic():
         existing = UsageRecord.objects.filter(hour__gte=start, hour__lt=end).values_list(
             "pk", *UNIQUE_FIELDS, *_VALUE_FIELDS
         )
         stale, same = [], set()
+        n = len(UNIQUE_FIELDS)
         for pk, *values in existing:
-            key, current = tuple(values[: len(UNIQUE_FIELDS)]), tuple(values[len(UNIQUE_FIELDS) :])
-            record = records.get(key)
-            if record is None:
+            key = tuple(values[:n])
+            row = wanted.get(key)
+            if row is None:
                 stale.append(pk)
-            elif current == tuple(getattr(record, f) for f in _VALUE_FIELDS):
+            elif tuple(values[n:]) == row[1]:
                 same.add(key)
         deleted = 0
         for i in range(0, len(stale), 500):
             deleted += UsageRecord.objects.filter(pk__in=stale[i : i + 500]).delete()[0]
         UsageRecord.objects.bulk_create(
-            [rec for key, rec in records.items() if key not in same],
+            [_record(r, values, now) for key, (r, values) in wanted.items() if key not in same],
             batch_size=1000,
             update_conflicts=True,
             unique_fields=UNIQUE_FIELDS,
@@ -674,25 +683,33 @@ _VALUE_FIELDS = [
 ]
 
 
-def _record(r: UsageRow, teams: dict, endpoints: dict, now: datetime) -> UsageRecord:
+def _values(r: UsageRow, teams: dict, endpoints: dict) -> tuple:
+    """The row's _VALUE_FIELDS as stored (comparable with a values_list of the table)."""
     team, endpoint = teams.get(r.team_key), endpoints.get((r.team_key, r.endpoint_key))
+    return (
+        team.pk if team else None,
+        endpoint.pk if endpoint else None,
+        r.gpu_type,
+        r.gpu_seconds,
+        r.used_gpu_seconds,
+        r.cost.quantize(Decimal("0.000001")),
+        r.unpriced_gpu_seconds,
+        r.prompt_tokens,
+        r.generation_tokens,
+    )
+
+
+def _record(r: UsageRow, values: tuple, now: datetime) -> UsageRecord:
+    fields = dict(zip(_VALUE_FIELDS, values, strict=True))
     return UsageRecord(
         hour=r.hour,
         kind=r.kind,
         team_key=r.team_key,
-        team=team,
         endpoint_key=r.endpoint_key,
-        endpoint=endpoint,
         instance_type=r.instance_type,
         capacity_type=r.capacity_type,
-        gpu_type=r.gpu_type,
-        gpu_seconds=r.gpu_seconds,
-        used_gpu_seconds=r.used_gpu_seconds,
-        cost=r.cost.quantize(Decimal("0.000001")),
-        unpriced_gpu_seconds=r.unpriced_gpu_seconds,
-        prompt_tokens=r.prompt_tokens,
-        generation_tokens=r.generation_tokens,
         collected_at=now,
+        **fields,
     )
 
 
