@@ -9,7 +9,6 @@ page still renders (HTTP 200) with that result marked stale and the reason in a 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -64,7 +63,10 @@ def with_last_good(cache_key: str, compute: Callable[[PrometheusClient], dict]) 
 
 def run_parallel(jobs: dict[str, Callable[[], object]]) -> dict[str, object]:
     """Run independent query jobs on a few threads; the first failure is raised."""
-    with ThreadPoolExecutor(max_workers=min(QUERY_THREADS, len(jobs) or 1)) as pool:
+    threads = int(getattr(settings, "METRICS_QUERY_THREADS", QUERY_THREADS))
+    if threads <= 1:
+        return {name: job() for name, job in jobs.items()}
+    with ThreadPoolExecutor(max_workers=min(threads, len(jobs) or 1)) as pool:
         futures = {name: pool.submit(job) for name, job in jobs.items()}
         return {name: f.result() for name, f in futures.items()}
 
@@ -124,8 +126,8 @@ def endpoint_page(key: metrics.Key, window: metrics.Window, now: datetime,
 def _tile(name: str, values: list[float | None]) -> dict:
     signal = metrics.SIGNALS_BY_KEY[name]
     t = metrics.trend([(i, v) for i, v in enumerate(values)])
-    spark = [v for v in values if v is not None]
-    return {"key": name, "label": signal.label, "unit": signal.unit, **t, "spark": spark[-60:]}
+    spark = _thin([v for v in values if v is not None], 40)
+    return {"key": name, "label": signal.label, "unit": signal.unit, **t, "spark": spark}
 
 
 def _chart(group, grid, series) -> dict:
@@ -172,7 +174,7 @@ def _overview_row(key, points, values, window) -> dict:
     return {
         "namespace": key[0], "model_name": key[1],
         "tokens_per_s": t["current"], "trend": t["direction"], "change": t["change"],
-        "spark": [v for _, v in points if v is not None][-60:],
+        "spark": _thin([v for _, v in points if v is not None], 40),
         "tokens_generated": generated,
         "ttft_p95_s": values["ttft_p95"].get(key),
         "error_rate": values["error_rate"].get(key),
@@ -184,5 +186,9 @@ def _overview_row(key, points, values, window) -> dict:
     }
 
 
-def finite(value) -> bool:
-    return isinstance(value, int | float) and not math.isnan(value) and not math.isinf(value)
+def _thin(values: list[float], most: int) -> list[float]:
+    """At most ``most`` evenly spaced values (a 120 px sparkline shows no more)."""
+    if len(values) <= most:
+        return values
+    step = len(values) / most
+    return [values[int(i * step)] for i in range(most - 1)] + [values[-1]]

@@ -4,6 +4,7 @@ import math
 
 from django import template
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 register = template.Library()
 
@@ -18,6 +19,8 @@ TREND_ARROWS = {"up": "↑", "down": "↓", "flat": "→"}
 
 def _missing(value) -> bool:
     """None, '' (a missing key in a template), NaN and infinities show as a dash."""
+    if type(value) is float:
+        return value != value or value in (math.inf, -math.inf)
     if value is None or value == "":
         return True
     try:
@@ -75,3 +78,47 @@ def sparkline_points(values, size: str = "120x28") -> str:
     step = width / (len(values) - 1)
     return " ".join(f"{i * step:.1f},{height - 2 - (v - lo) / span * (height - 4):.1f}"
                     for i, v in enumerate(values))
+
+
+def _spark_svg(values) -> str:
+    pts = sparkline_points(values)
+    if not pts:
+        return ""
+    return ('<svg class="spark" viewBox="0 0 120 28" width="120" height="28" aria-hidden="true">'
+            f'<polyline points="{pts}"/></svg>')
+
+
+@register.simple_tag
+def overview_row(row: dict, fleet: bool = False, stale: bool = False) -> str:
+    """One <tr> of the team/fleet table, built in Python: a 50-endpoint table rendered through
+    a dozen template filters per row cost more than the page's PromQL (bench/metrics_page.py)."""
+    from portal.templatetags.portal import status_badge
+
+    m, ep = row["metrics"], row["endpoint"]
+    name = ep.name if ep else row["key"]
+    idle_tag = ' <span class="tag tag-idle">idle</span>' if m.get("idle") else ""
+    if ep:
+        label = f"{ep.team.slug}/{ep.name}" if fleet else ep.name
+        head = format_html('<a href="{}">{}</a>', row["url"], label)
+        badge = status_badge(ep.status)
+    else:
+        head = format_html('<code>{}</code> <span class="tag">not in portal</span>', name)
+        badge = "—"
+    stale_tag = ' <span class="stale-tag">stale</span>' if stale else ""
+    trend = (trend_arrow(m.get("trend"), m.get("change")) + mark_safe(_spark_svg(m.get("spark")))) if m else ""
+    cells = [
+        format_html('<td>{}</td>', badge),
+        format_html('<td data-col="tokens">{}{}</td>', metric(m.get("tokens_per_s"), "tokens/s"), mark_safe(stale_tag)),
+        format_html("<td>{}</td>", trend),
+        format_html('<td data-col="ttft">{} {}</td>', metric(m.get("ttft_p95_s"), "s"), slo_badge(row["ttft_state"])),
+        format_html('<td data-col="errors">{} {}</td>', metric(m.get("error_rate"), "ratio"), slo_badge(row["error_state"])),
+        format_html('<td data-col="kv">{}</td>', metric(m.get("kv_cache_usage"), "ratio")),
+        format_html('<td data-col="queue">{}</td>', metric(m.get("queue_depth"), "count")),
+        format_html('<td data-col="gpu">{}</td>', metric(m.get("gpu_util"), "ratio")),
+        format_html('<td data-col="gpu-hours">{}</td>', metric(m.get("gpu_hours"), "gpu-h")),
+    ]
+    return format_html(
+        '<tr data-endpoint="{}"{}><th scope="row">{}{}</th>{}</tr>',
+        name, mark_safe(' class="is-idle"') if m.get("idle") else "", head, mark_safe(idle_tag),
+        mark_safe("".join(cells)),
+    )

@@ -1,0 +1,184 @@
+"""Benchmark: the team metrics page with many endpoints against a real Prometheus.
+
+Checks the two promises of issue 5:
+
+* the page sends a fixed number of PromQL queries (<= 8) whatever the number of endpoints;
+* its server time is <= 1.3x the time of the same PromQL sent raw (plain HTTP, no Django).
+
+It backfills a scenario (one team namespace, N endpoints with one vLLM pod each, 2 h at 30 s
+scrapes) into a throw-away Prometheus (tests/infra/prom.py), creates the team and endpoints
+in a throw-away SQLite database, then times, per round (Prometheus cache off, same "now"):
+
+* raw sequential: the page's PromQL sent one after the other with ``requests``;
+* raw parallel: the same with the page's concurrency (4 threads) - the fair baseline;
+* page: ``GET /teams/<slug>/metrics/`` through the Django test client (DB, PromQL, templates).
+
+Usage::
+
+    .venv/bin/python bench/metrics_page.py [--endpoints 50] [--rounds 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from unittest import mock
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+os.environ.setdefault("DATABASE_URL", "sqlite://:memory:")
+
+import django  # noqa: E402
+
+django.setup()
+
+import requests  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.core.cache import cache  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from prometheus_client import REGISTRY  # noqa: E402
+
+from portal import dashboards, metrics  # noqa: E402
+from tests.infra.prom import PrometheusServer  # noqa: E402
+from tests.promdata import Load, Node, Pod, Scenario  # noqa: E402
+
+HOUR = 3600
+
+
+def build_scenario(n: int, end: float) -> Scenario:
+    start = end - 2 * HOUR
+    s = Scenario(start, end, scrape_interval=30, scrape_offset=3, seed=5)
+    for i in range(math.ceil(n / 8)):
+        s.add_node(Node(f"bench-gpu-{i}", instance_type="p5.48xlarge", gpus=8, gpu="H100"))
+    for i in range(n):
+        s.add_pod(Pod(f"ep-{i:03d}-predictor-5d8f-{i:05d}", "mp-bench", node=f"bench-gpu-{i // 8}", start=start,
+                      isvc=f"ep-{i:03d}", load=Load(f"ep-{i:03d}", requests_per_s=0.5 + (i % 5))))
+    return s
+
+
+def setup_db(n: int):
+    from tests.factories import EndpointFactory, MembershipFactory, TeamFactory, UserFactory
+
+    connection.creation.create_test_db(verbosity=0)
+    team = TeamFactory(name="Bench", slug="bench")
+    user = UserFactory(username="bench")
+    MembershipFactory(team=team, user=user)
+    for i in range(n):
+        EndpointFactory(team=team, name=f"ep-{i:03d}")
+    client = Client()
+    client.force_login(user)
+    return team, client
+
+
+def queries_sent() -> float:
+    return sum(REGISTRY.get_sample_value("modelport_prometheus_queries_total", {"kind": k}) or 0.0
+               for k in ("query", "query_range"))
+
+
+def page_promql(keys, window, now):
+    """The exact requests the page sends: (path, params) pairs."""
+    start, end = metrics.range_bounds(window, now)
+    queries = metrics.overview_queries(keys, window.scraped_every(30), 30.0)
+    out = [("query_range", {"query": queries["tokens"], "start": start, "end": end, "step": window.step})]
+    out += [("query", {"query": q, "time": end}) for name, q in queries.items() if name != "tokens"]
+    return out
+
+
+def run_raw(url, requests_list, parallel: bool, threads: int = dashboards.QUERY_THREADS) -> float:
+    session = requests.Session()
+
+    def one(item):
+        kind, params = item
+        r = session.get(f"{url}/api/v1/{kind}", params=params, timeout=30)
+        r.raise_for_status()
+        return r.json()
+
+    started = time.perf_counter()
+    if parallel and threads > 1:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            list(pool.map(one, requests_list))
+    else:
+        for item in requests_list:
+            one(item)
+    return time.perf_counter() - started
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--endpoints", type=int, default=50)
+    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--window", default="1h", choices=list(metrics.WINDOWS))
+    ap.add_argument("--threads", type=int, default=dashboards.QUERY_THREADS,
+                    help="METRICS_QUERY_THREADS for the page (1 = one query after the other)")
+    args = ap.parse_args()
+
+    end = math.floor(time.time() / 60) * 60 - 120
+    t0 = time.perf_counter()
+    scenario = build_scenario(args.endpoints, end)
+    text = scenario.openmetrics()
+    prom = PrometheusServer().start()
+    try:
+        prom.backfill(text)
+        print(f"backfilled {len(scenario.series)} series for {args.endpoints} endpoints "
+              f"in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        settings.PROMETHEUS_URL = prom.url
+        settings.PROMETHEUS_CACHE_SECONDS = 0
+        settings.PROMETHEUS_SCRAPE_INTERVAL_SECONDS = 30
+        settings.BILLING_SCRAPE_INTERVAL_SECONDS = 30
+        settings.ALLOWED_HOSTS = ["*"]
+        settings.METRICS_QUERY_THREADS = args.threads
+        team, client = setup_db(args.endpoints)
+        keys = [(team.namespace, f"ep-{i:03d}") for i in range(args.endpoints)]
+        window = metrics.WINDOWS[args.window]
+        url = f"/teams/{team.slug}/metrics/?window={window.key}"
+
+        results = {"seq": [], "par": [], "page": []}
+        counts = []
+        for i in range(args.rounds + 2):  # two warm-up rounds
+            now = datetime.now(UTC)
+            reqs = page_promql(keys, window, now)
+            seq = run_raw(prom.url, reqs, parallel=False)
+            par = run_raw(prom.url, reqs, parallel=True, threads=args.threads)
+            cache.clear()
+            before = queries_sent()
+            with mock.patch("portal.metrics_views.datetime") as dt:  # same "now" as the raw runs
+                dt.now.return_value = now
+                started = time.perf_counter()
+                resp = client.get(url)
+                page = time.perf_counter() - started
+            body = resp.content.decode()
+            assert resp.status_code == 200, resp.status_code
+            assert 'data-stale="true"' not in body, body[:2000]
+            counts.append(queries_sent() - before)
+            if i >= 2:
+                results["seq"].append(seq)
+                results["par"].append(par)
+                results["page"].append(page)
+
+        med = {k: statistics.median(v) * 1000 for k, v in results.items()}
+        rows = body.count("<tr data-endpoint=")
+        print(f"endpoints={args.endpoints} rows={rows} window={window.key} rounds={args.rounds}")
+        print(f"PromQL queries per page: {sorted(set(counts))}")
+        print(f"raw PromQL sequential: median {med['seq']:.1f} ms")
+        print(f"raw PromQL with the page's concurrency ({args.threads} threads): median {med['par']:.1f} ms")
+        print(f"page server time: median {med['page']:.1f} ms")
+        print(f"ratio page / raw sequential: {med['page'] / med['seq']:.2f}")
+        print(f"ratio page / raw with the page's concurrency: {med['page'] / med['par']:.2f}")
+        ok = max(counts) <= 8 and med["page"] <= 1.3 * med["par"]
+        print("PASS" if ok else "FAIL")
+        return 0 if ok else 1
+    finally:
+        prom.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
