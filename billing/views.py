@@ -20,10 +20,10 @@ from . import reports, services
 from .models import Statement
 
 
-def _month_or_error(request, now):
-    """(first instant of the requested month, error message or None)."""
+def _month_or_error(value: str | None, now):
+    """(first instant of the month ``value`` names, error message or None)."""
     try:
-        return reports.parse_month(request.GET.get("month"), now), None
+        return reports.parse_month(value, now), None
     except ValueError as exc:
         return services.month_start(now), str(exc)
 
@@ -49,7 +49,7 @@ def costs_home(request):
 def team_costs(request, slug):
     team = get_team_for_user(request.user, slug)
     now = timezone.now()
-    month, error = _month_or_error(request, now)
+    month, error = _month_or_error(request.GET.get("month"), now)
     summary = reports.team_month(team, month, now)
     context = {
         "team": team, "summary": summary, "error": error, "months": _month_choices(now),
@@ -65,7 +65,7 @@ def team_costs(request, slug):
 @require_GET
 def platform_costs(request):
     now = timezone.now()
-    month, error = _month_or_error(request, now)
+    month, error = _month_or_error(request.GET.get("month"), now)
     context = {"summary": reports.platform_month(month, now), "error": error, "months": _month_choices(now)}
     return render(request, "billing/platform_costs.html", context, status=400 if error else 200)
 
@@ -73,7 +73,7 @@ def platform_costs(request):
 @staff_member_required
 @require_POST
 def month_close(request):
-    month, error = _month_or_error(_PostAsGet(request), timezone.now())
+    month, error = _month_or_error(request.POST.get("month"), timezone.now())
     if error is None:
         try:
             chargeback, statements = services.close_month(month, actor=request.user)
@@ -89,7 +89,7 @@ def month_close(request):
 @staff_member_required
 @require_POST
 def month_reopen(request):
-    month, error = _month_or_error(_PostAsGet(request), timezone.now())
+    month, error = _month_or_error(request.POST.get("month"), timezone.now())
     if error is None:
         try:
             chargeback = services.reopen_month(month, actor=request.user)
@@ -100,13 +100,6 @@ def month_reopen(request):
     if error:
         messages.error(request, error)
     return redirect(f"{reverse('billing:platform_costs')}?month={month:%Y-%m}")
-
-
-class _PostAsGet:
-    """Lets the month parser read a POSTed `month` field."""
-
-    def __init__(self, request):
-        self.GET = request.POST
 
 
 def _statement_for_user(user, uuid) -> Statement:

@@ -163,3 +163,20 @@ def test_request_rule_uses_actual_spend(team, endpoint_data, monkeypatch):
     _spend(team, "400")
     problems = estimate_request(team, spec).problems
     assert problems and "400.00 spent so far" in problems[0]
+
+
+def test_banner_tag_shows_the_highest_threshold_this_month(team):
+    from django.template import Context, Template
+    from django.utils import timezone
+
+    template = Template("{% load billing %}{% budget_banner team %}")
+    Team.objects.filter(pk=team.pk).update(monthly_budget=Decimal("10"))
+    team.refresh_from_db()
+    assert template.render(Context({"team": team})).strip() == ""
+    month = services.month_start(timezone.now()).date()
+    for threshold in (50, 80):
+        BudgetAlert.objects.create(team=team, month=month, threshold=threshold, spend=Decimal("8"),
+                                   budget=Decimal("10"))
+    html = template.render(Context({"team": team}))
+    assert 'data-budget-threshold="80"' in html and "passed 80%" in html
+    assert Template("{% load billing %}{% budget_banner None %}").render(Context({})).strip() == ""
