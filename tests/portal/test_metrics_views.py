@@ -171,14 +171,19 @@ def test_unknown_window_falls_back_with_a_message(member_client, team, member, d
 
 # ---------------------------------------------------------------------------------- team page
 @pytest.mark.prometheus
-def test_team_page_flags_the_idle_endpoint_with_gpu_hours(member_client, scenario_team):
+def test_team_page_flags_the_idle_endpoint_with_gpu_hours(member_client, scenario_team, live):
     team = scenario_team["idle"].team
     resp = member_client.get(reverse("portal:team_metrics", args=[team.slug]))
     assert resp.status_code == 200
     [row] = resp.context["rows"]
     assert row["metrics"]["idle"] is True
-    # 2 GPUs held for the 50 minutes of the last hour that have data
-    assert row["metrics"]["gpu_hours"] == pytest.approx(2 * 50 / 60, rel=0.03)
+    # GPU-hours = GPUs requested x 30 s for every kube-state-metrics sample in the window
+    _, _, pods, scenario = live["cases"]["idle"]
+    start, end = resp.context["page"].data["start"], resp.context["page"].data["end"]
+    [gpus] = scenario.find("kube_pod_container_resource_requests", pod=pods[0], resource="nvidia_com_gpu")
+    held = sum(v * 30 / 3600 for t, v in gpus.samples if start < t <= end)
+    assert held > 1.5  # two GPUs for most of the hour
+    assert row["metrics"]["gpu_hours"] == pytest.approx(held, rel=1e-9)
     assert 'data-idle="idle-llm"' in resp.content.decode()
 
 
