@@ -19,6 +19,7 @@ Fixtures:
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import subprocess
@@ -32,7 +33,25 @@ from urllib.parse import quote
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-_ACTIVE: list[CeleryWorker] = []
+_ACTIVE: list[CeleryWorker] = []  # attached to failed test reports
+_LIVE: set[CeleryWorker] = set()  # stopped at interpreter exit
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: get SIGTERM when the process that started us dies, so a
+    crashed test run or benchmark never leaves workers consuming from a shared broker."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+@atexit.register
+def _stop_leftover_workers() -> None:
+    for worker in list(_LIVE):
+        worker.stop(timeout=5)
 
 
 def services_required() -> bool:
@@ -98,7 +117,9 @@ class CeleryWorker:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
+        _LIVE.add(self)
         self.wait_for_log("ready.", timeout=self.ready_timeout)
         return self
 
@@ -130,6 +151,7 @@ class CeleryWorker:
     def stop(self, timeout: float = 15.0) -> None:
         if self.running:
             self.kill(signal.SIGTERM, timeout=timeout)
+        _LIVE.discard(self)
 
     def __enter__(self) -> CeleryWorker:
         return self.start()
