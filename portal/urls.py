@@ -10,6 +10,7 @@ from . import metrics_views, views
 portal_patterns = [
     path("", views.home, name="home"),
     path("teams/switch/", views.team_switch, name="team_switch"),
+    path("account/api-token/", views.api_token, name="api_token"),
     path("teams/<slug:slug>/settings/", views.team_settings, name="team_settings"),
     path("teams/<slug:slug>/members/", views.team_member_add, name="team_member_add"),
     path("teams/<slug:slug>/members/<uuid:user_uuid>/role/", views.team_member_role,

@@ -3,11 +3,13 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Count, F, Sum
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from rest_framework.authtoken.models import Token
 
 from deployments.choices import DesiredState, EndpointStatus
 from deployments.models import Endpoint, EndpointEvent
@@ -15,6 +17,7 @@ from deployments.services import ACTIVE_STATUSES, pending_approvals_for
 
 from . import services
 from .access import can_admin, get_team_for_user, role_for
+from .audit import record_audit
 from .forms import MemberInviteForm, MemberRoleForm, TeamSettingsForm
 from .htmx import hx_redirect, is_partial
 from .middleware import CurrentTeamMiddleware
@@ -153,3 +156,29 @@ def team_member_remove(request, slug, user_uuid):
     else:
         messages.success(request, f"Removed {membership.user.username} from {team.name}.")
     return redirect("portal:team_settings", slug=team.slug)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_token(request):
+    """The user's REST API token: rotate it and show the new key once (never stored in a
+    cookie or message). Scripts send it as `Authorization: Token <key>`."""
+    token = Token.objects.filter(user=request.user).first()
+    new_key = None
+    if request.method == "POST":
+        with transaction.atomic():
+            had_token = Token.objects.filter(user=request.user).delete()[0] > 0
+            token = Token.objects.create(user=request.user)
+            record_audit(
+                actor=request.user,
+                action="token.rotate" if had_token else "token.create",
+                instance=request.user,
+                source=AuditLog.Source.WEB,
+            )
+        new_key = token.key
+    context = {
+        "token": token,
+        "new_key": new_key,
+        "api_root": request.build_absolute_uri("/api/v1/"),
+    }
+    return render(request, "portal/api_token.html", context)
