@@ -10,6 +10,6 @@ PORT=${PORT:-8000}
 .venv/bin/python manage.py seed_demo
 echo
 echo "ModelPort is starting on http://127.0.0.1:$PORT/"
-echo "Log in as demo / demo (team admin) or platform / platform (platform staff)."
+echo "Log in as demo / demo (platform staff); alice, bob, vera and carol also use the password demo."
 echo
 exec .venv/bin/python manage.py runserver "127.0.0.1:$PORT"
