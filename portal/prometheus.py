@@ -153,14 +153,14 @@ class PrometheusClient:
 
     # ------------------------------------------------------------------ HTTP
     def _get(self, kind: str, params: dict[str, str]) -> dict:
+        if self.cache_seconds <= 0:
+            return self._request(kind, params)
         key = self._cache_key(kind, params)
-        if self.cache_seconds > 0:
-            hit = cache.get(key)
-            if hit is not None:
-                return hit
+        hit = cache.get(key)
+        if hit is not None:
+            return hit
         data = self._request(kind, params)
-        if self.cache_seconds > 0:
-            cache.set(key, data, self.cache_seconds)
+        cache.set(key, data, self.cache_seconds)
         return data
 
     def _cache_key(self, kind: str, params: dict[str, str]) -> str:

@@ -165,3 +165,12 @@ def test_metric_filter(value, unit, text):
 def test_sparkline_needs_two_points():
     assert sparkline_points([1.0]) == ""
     assert sparkline_points([0.0, 1.0], "10x10").split() == ["0.0,8.0", "10.0,2.0"]
+
+
+def test_overview_row_escapes_labels_that_come_from_prometheus():
+    from portal.templatetags.metrics import overview_row
+
+    html = overview_row({"endpoint": None, "key": 'mp-a/<script>x</script>"', "metrics": {"idle": True},
+                         "ttft_state": "no_data", "error_state": "no_data"})
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert 'class="is-idle"' in html and "not in portal" in html
