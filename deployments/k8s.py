@@ -58,6 +58,11 @@ def _api_message(exc: ApiException | DynamicApiError) -> str:
     return str(getattr(exc, "reason", "") or exc)
 
 
+def _json(response) -> dict[str, Any]:
+    """Decode a raw response (serialize=False skips the slow ResourceInstance wrapping)."""
+    return json.loads(response.data)
+
+
 def _describe(obj: dict[str, Any]) -> str:
     meta = obj.get("metadata") or {}
     where = f"{meta.get('namespace')}/" if meta.get("namespace") else ""
@@ -155,10 +160,11 @@ class ClusterClient:
                     resource, body=obj, name=meta["name"], namespace=meta.get("namespace"),
                     field_manager=self.field_manager, force_conflicts=True,
                     dry_run="All" if dry_run else None, _request_timeout=self.timeout,
+                    serialize=False,
                 )
             except Exception as exc:
                 raise translate(exc, f"apply {_describe(obj)}") from exc
-            applied.append(result.to_dict())
+            applied.append(_json(result))
         return applied
 
     def delete(self, obj: dict[str, Any]) -> bool:
@@ -178,8 +184,8 @@ class ClusterClient:
             namespace: str | None = None) -> dict[str, Any] | None:
         resource = self._resource(api_version, kind)
         try:
-            return resource.get(name=name, namespace=namespace,
-                                _request_timeout=self.timeout).to_dict()
+            return _json(resource.get(name=name, namespace=namespace, serialize=False,
+                                      _request_timeout=self.timeout))
         except Exception as exc:
             if getattr(exc, "status", None) == 404:
                 return None
@@ -190,14 +196,13 @@ class ClusterClient:
         """One call: every object of a kind in a namespace matching the selector."""
         resource = self._resource(api_version, kind)
         try:
-            result = resource.get(namespace=namespace, label_selector=label_selector,
-                                  _request_timeout=self.timeout)
+            result = _json(resource.get(namespace=namespace, label_selector=label_selector,
+                                        serialize=False, _request_timeout=self.timeout))
         except Exception as exc:
             if getattr(exc, "status", None) == 404:
                 return []  # the namespace does not exist (yet)
             raise translate(exc, f"list {kind} in {namespace}") from exc
-        return [item.to_dict() if hasattr(item, "to_dict") else item
-                for item in (result.to_dict().get("items") or [])]
+        return result.get("items") or []
 
     def events(self, namespace: str) -> list[dict[str, Any]]:
         """Recent core Events of a namespace (pods, ReplicaSets, quota refusals)."""

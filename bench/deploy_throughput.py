@@ -1,0 +1,179 @@
+"""Benchmark: N endpoints requested through the API and applied by a real Celery worker into a
+real kube-apiserver, against a bare script server-side-applying the same N manifest sets.
+
+Goal (issue 4): portal time <= 1.5 x bare time.
+
+* portal: N `POST /api/v1/endpoints/` through DRF (token auth, validation, sizing, quota,
+  pricing, audit, events), each enqueueing `deployments.apply_endpoint` on commit into Redis;
+  one real worker process (tests/workers.py, solo pool) renders and server-side-applies
+  Namespace + ResourceQuota + InferenceService + ScaledObject under the row lock and records
+  the result. Timed from the first POST until every endpoint has `applied_generation == 1`.
+* bare: the same N manifest sets (rendered beforehand, into another namespace) applied by a
+  plain `kubernetes.dynamic` client in one loop: 4 x N server-side applies, nothing else.
+
+Needs PostgreSQL + Redis (`scripts/services.sh start` then `source var/services/env`) and the
+kube-apiserver/etcd binaries (`tools/build-k8s.sh`). Creates and drops its own database.
+
+Usage::
+
+    source var/services/env && .venv/bin/python bench/deploy_throughput.py [--n 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _bench_database(url: str) -> tuple[str, str]:
+    """Create a fresh database next to DATABASE_URL's; return (its URL, its name)."""
+    import psycopg
+
+    parsed = urlparse(url)
+    name = f"modelport_bench_{uuid.uuid4().hex[:8]}"
+    admin = urlunparse(parsed._replace(scheme="postgresql", path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return urlunparse(parsed._replace(path=f"/{name}")), name
+
+
+def _drop_database(url: str, name: str) -> None:
+    import psycopg
+
+    admin = urlunparse(urlparse(url)._replace(scheme="postgresql", path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=200)
+    parser.add_argument("--timeout", type=float, default=900.0)
+    args = parser.parse_args()
+    base_url, broker = os.environ.get("DATABASE_URL", ""), os.environ.get("CELERY_BROKER_URL", "")
+    if not base_url.startswith("postgres") or not broker:
+        sys.exit("Set DATABASE_URL (PostgreSQL) and CELERY_BROKER_URL: "
+                 "scripts/services.sh start && source var/services/env")
+    db_url, db_name = _bench_database(base_url)
+    os.environ.update({"DATABASE_URL": db_url, "CELERY_TASK_ALWAYS_EAGER": "false",
+                       "DJANGO_SETTINGS_MODULE": "portal.settings"})
+    from tests.infra.kube import ControlPlane
+
+    cluster = ControlPlane(with_controllers=False).start()
+    try:
+        result = _run(args, cluster, db_url, broker)
+    finally:
+        cluster.stop()
+        _drop_database(base_url, db_name)
+    print(json.dumps(result))
+
+
+def _run(args, cluster, db_url: str, broker: str) -> dict:
+    import django
+
+    os.environ["KUBECONFIG"] = str(cluster.kubeconfig_path)
+    os.environ["KUBE_NAMESPACE_PREFIX"] = "bench-api-"
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.test.utils import setup_test_environment
+
+    setup_test_environment()
+    call_command("migrate", verbosity=0)
+    team, client, body = _seed(args.n)
+    from tests.workers import CeleryWorker
+
+    worker = CeleryWorker({"DATABASE_URL": db_url, "CELERY_BROKER_URL": broker,
+                           "CELERY_TASK_ALWAYS_EAGER": "false", "KUBECONFIG": os.environ[
+                               "KUBECONFIG"], "KUBE_NAMESPACE_PREFIX": "bench-api-"},
+                          )
+    try:
+        worker.start()
+        portal = _portal_phase(args, team, client, body)
+    finally:
+        worker.stop()
+    settings.KUBE_NAMESPACE_PREFIX = "bench-raw-"
+    bare = _bare_phase(team, cluster)
+    return {
+        "n": args.n, "objects_per_endpoint": 4, **portal, **bare,
+        "ratio": round(portal["portal_s"] / bare["bare_s"], 2),
+        "load_average_1m": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
+    }
+
+
+def _seed(n: int):
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    from deployments.models import CatalogModel
+    from portal.management.commands.seed_catalog import seed_catalog
+    from portal.models import Membership, Team, User
+
+    seed_catalog()
+    team = Team.objects.create(name="Bench", slug="bench", max_gpus=10 * n)
+    user = User.objects.create_user("bench", password="x")
+    Membership.objects.create(team=team, user=user, role=Membership.Role.MEMBER)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    model = CatalogModel.objects.get(slug="llama-3-1-8b-instruct")
+    body = {"team": team.slug, "model": model.slug, "gpu_type": "L4", "gpu_count": 1,
+            "quantization": "bf16", "kv_cache_dtype": "auto", "max_context_length": 8192,
+            "min_replicas": 1, "max_replicas": 1, "target_queue_depth": 4,
+            "capacity_type": "on-demand"}
+    return team, client, body
+
+
+def _portal_phase(args, team, client, body) -> dict:
+    from deployments.models import Endpoint
+
+    start = time.perf_counter()
+    for i in range(args.n):
+        response = client.post("/api/v1/endpoints/", {**body, "name": f"ep-{i}"}, format="json")
+        if response.status_code != 202:
+            raise SystemExit(f"request {i} failed: {response.status_code} {response.content!r}")
+    accepted = time.perf_counter() - start
+    deadline = start + args.timeout
+    while Endpoint.objects.filter(team=team, applied_generation=1).count() < args.n:
+        if time.perf_counter() > deadline:
+            raise SystemExit("timed out waiting for the worker")
+        time.sleep(0.05)
+    total = time.perf_counter() - start
+    failed = Endpoint.objects.filter(team=team, status="failed").count()
+    return {"portal_s": round(total, 2), "api_accept_s": round(accepted, 2),
+            "portal_failed": failed, "portal_per_endpoint_ms": round(total * 1000 / args.n, 1)}
+
+
+def _bare_phase(team, cluster) -> dict:
+    from kubernetes import config
+    from kubernetes.dynamic import DynamicClient
+
+    from deployments import manifests
+    from deployments.models import Endpoint
+
+    sets = [manifests.render(ep) for ep in Endpoint.objects.filter(team=team).select_related(
+        "team", "model", "gpu_type", "offering")]
+    dyn = DynamicClient(config.new_client_from_config(config_file=str(cluster.kubeconfig_path)))
+    kinds = {(o["apiVersion"], o["kind"]): dyn.resources.get(api_version=o["apiVersion"],
+                                                             kind=o["kind"]) for o in sets[0]}
+    start = time.perf_counter()
+    for objects in sets:
+        for obj in objects:
+            dyn.server_side_apply(kinds[(obj["apiVersion"], obj["kind"])], body=obj,
+                                  name=obj["metadata"]["name"],
+                                  namespace=obj["metadata"].get("namespace"),
+                                  field_manager="bench", force_conflicts=True)
+    total = time.perf_counter() - start
+    return {"bare_s": round(total, 2), "bare_per_endpoint_ms": round(total * 1000 / len(sets), 1)}
+
+
+if __name__ == "__main__":
+    main()
