@@ -233,7 +233,7 @@ def _gpu_deployment(name, replicas, selector_value, gpus=1):
                             limits={"nvidia.com/gpu": str(gpus)}))]))))
 
 
-def _wait(fn, timeout=30.0, interval=0.2):
+def _wait(fn, timeout=60.0, interval=0.2):  # generous: KCM informers back off after an outage
     deadline = time.monotonic() + timeout
     while True:
         value = fn()

@@ -170,6 +170,7 @@ class ControlPlane:
     _procs: dict = field(default_factory=dict)
     _own_workdir: bool = False
     _kubelet: "FakeKubelet | None" = None
+    _admin: object = None
 
     # ------------------------------------------------------------------ paths
     @property
@@ -457,15 +458,27 @@ class ControlPlane:
         from kubernetes import client
 
         name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-        core = client.CoreV1Api(self.api_client())
+        if self._admin is None:
+            self._admin = self.api_client()
+        core = client.CoreV1Api(self._admin)
         core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels or {})))
         if self.controllers_running:
-            # the ServiceAccount admission plugin is on: pods need the "default" SA, which the
-            # serviceaccount controller creates shortly after the namespace
-            deadline = time.monotonic() + 30
+            # The ServiceAccount admission plugin is on: pods need the "default" SA, which the
+            # serviceaccount controller creates shortly after the namespace. After an apiserver
+            # outage KCM's informers can back off for up to ~30 s; then create it ourselves
+            # (exactly what the controller would do; it accepts an existing SA).
+            deadline = time.monotonic() + 5
             while not core.list_namespaced_service_account(name, field_selector="metadata.name=default").items:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"default ServiceAccount not created in {name}:\n{self.logs()}")
+                    from kubernetes.client.rest import ApiException
+
+                    try:
+                        core.create_namespaced_service_account(
+                            name, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="default")))
+                    except ApiException as e:
+                        if e.status != 409:
+                            raise
+                    break
                 time.sleep(0.1)
         return name
 
