@@ -88,7 +88,7 @@ def test_forecast_adds_the_last_days_run_rate_until_month_end(team):
     assert services.forecast_month_cost(team, NOW) == spent + 2 * Decimal(int(remaining_hours))
 
 
-def test_alerts_fire_once_per_threshold(team, webhook, django_capture_on_commit_callbacks):
+def test_alerts_fire_once_per_threshold(team, webhook, django_capture_on_commit_callbacks, eager_celery):
     url, hook = webhook
     Team.objects.filter(pk=team.pk).update(
         monthly_budget=Decimal("100"), alert_email="gpu@search.example", alert_webhook_url=url
