@@ -9,8 +9,10 @@ page still renders (HTTP 200) with that result marked stale and the reason in a 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -18,7 +20,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from . import metrics
-from .prometheus import PrometheusClient, PrometheusError, get_client
+from .prometheus import PrometheusClient, PrometheusError, PrometheusUnavailable, get_client
 
 logger = logging.getLogger(__name__)
 
@@ -62,13 +64,29 @@ def with_last_good(cache_key: str, compute: Callable[[PrometheusClient], dict]) 
 
 
 def run_parallel(jobs: dict[str, Callable[[], object]]) -> dict[str, object]:
-    """Run independent query jobs on a few threads; the first failure is raised."""
+    """Run independent query jobs on a few threads within one page budget.
+
+    The first failure is raised at once (queued jobs are cancelled; running ones end on their
+    own timeout in the background), and a page never waits more than twice
+    PROMETHEUS_TIMEOUT in total, however many queries are slow.
+    """
+    budget = 2 * float(settings.PROMETHEUS_TIMEOUT)
     threads = int(getattr(settings, "METRICS_QUERY_THREADS", QUERY_THREADS))
     if threads <= 1:
         return {name: job() for name, job in jobs.items()}
-    with ThreadPoolExecutor(max_workers=min(threads, len(jobs) or 1)) as pool:
+    deadline = time.monotonic() + budget
+    pool = ThreadPoolExecutor(max_workers=min(threads, len(jobs) or 1))
+    try:
         futures = {name: pool.submit(job) for name, job in jobs.items()}
-        return {name: f.result() for name, f in futures.items()}
+        results = {}
+        for name, future in futures.items():
+            try:
+                results[name] = future.result(timeout=max(0.0, deadline - time.monotonic()))
+            except FutureTimeout as exc:
+                raise PrometheusUnavailable(f"Prometheus did not answer within {budget:g} s") from exc
+        return results
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _grid(start: float, end: float, step: int) -> list[float]:

@@ -253,3 +253,21 @@ def test_staff_sees_every_team_and_unclaimed_series(staff_client, scenario_team,
     unclaimed = {r["key"] for r in rows if not r["endpoint"]}
     ns, model, _, _ = live["cases"]["burst"]
     assert f"{ns}/{model}" in unclaimed
+
+
+def test_hanging_prometheus_answers_within_the_page_budget(member_client, team, settings):
+    """A Prometheus that accepts connections and never replies: 200 with the banner, fast."""
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(64)
+        settings.PROMETHEUS_URL = f"http://127.0.0.1:{s.getsockname()[1]}"
+        settings.PROMETHEUS_TIMEOUT = 0.5
+        ep = EndpointFactory(team=team)
+        started = time.monotonic()
+        resp = member_client.get(_url(ep))
+        elapsed = time.monotonic() - started
+    assert resp.status_code == 200
+    assert "did not answer within" in resp.content.decode()
+    assert elapsed < 1.5  # 26 queries, but the first timeout ends the page
