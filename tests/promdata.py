@@ -45,19 +45,81 @@ from __future__ import annotations
 import math
 import random
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 Number = float | int
 ValueSpec = Number | Callable[[float], Number]
 
 # vLLM V1 histogram buckets (vllm/v1/metrics/loggers.py)
-TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5,
-                10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0]
-ITL_BUCKETS = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-               20.0, 40.0, 80.0]
-E2E_BUCKETS = [0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0,
-               240.0, 480.0, 960.0, 1920.0, 7680.0]
+TTFT_BUCKETS = [
+    0.001,
+    0.005,
+    0.01,
+    0.02,
+    0.04,
+    0.06,
+    0.08,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+    20.0,
+    40.0,
+    80.0,
+    160.0,
+    640.0,
+    2560.0,
+]
+ITL_BUCKETS = [
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.2,
+    0.3,
+    0.4,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+    20.0,
+    40.0,
+    80.0,
+]
+E2E_BUCKETS = [
+    0.3,
+    0.5,
+    0.8,
+    1.0,
+    1.5,
+    2.0,
+    2.5,
+    5.0,
+    10.0,
+    15.0,
+    20.0,
+    30.0,
+    40.0,
+    50.0,
+    60.0,
+    120.0,
+    240.0,
+    480.0,
+    960.0,
+    1920.0,
+    7680.0,
+]
 FINISH_REASONS = ("stop", "length", "abort", "error", "repetition")
 
 GPU_MODELS = {  # modelName as DCGM reports it, framebuffer MiB
@@ -107,14 +169,16 @@ class Load:
     generation_tokens_per_request: ValueSpec = 200
     ttft: Latency = Latency(0.15, 0.5)
     inter_token: Latency = Latency(0.03, 0.3)
-    finish_reasons: dict = field(default_factory=lambda: {"stop": 0.9, "length": 0.08, "abort": 0.02})
-    num_requests_running: ValueSpec | None = None   # default: derived from rate x e2e
+    finish_reasons: dict = field(
+        default_factory=lambda: {"stop": 0.9, "length": 0.08, "abort": 0.02}
+    )
+    num_requests_running: ValueSpec | None = None  # default: derived from rate x e2e
     num_requests_waiting: ValueSpec = 0
-    kv_cache_usage: ValueSpec | None = None          # 0..1; default: derived from running
+    kv_cache_usage: ValueSpec | None = None  # 0..1; default: derived from running
     prefix_cache_hit_ratio: ValueSpec = 0.3
     preemptions_per_s: ValueSpec = 0.0
-    gpu_util: ValueSpec | None = None                # DCGM_FI_DEV_GPU_UTIL 0..100; default from load
-    fb_used_fraction: ValueSpec = 0.9                # vLLM preallocates --gpu-memory-utilization
+    gpu_util: ValueSpec | None = None  # DCGM_FI_DEV_GPU_UTIL 0..100; default from load
+    fb_used_fraction: ValueSpec = 0.9  # vLLM preallocates --gpu-memory-utilization
     engine: str = "0"
     metric_names: str = "new"
     noise: float = 0.1
@@ -126,10 +190,12 @@ class Node:
 
     name: str
     instance_type: str = "g6e.xlarge"
-    capacity_type: str = "on-demand"          # karpenter.sh/capacity-type: spot|on-demand|reserved
+    capacity_type: str = "on-demand"  # karpenter.sh/capacity-type: spot|on-demand|reserved
     gpus: int = 1
-    gpu: str = "L4"                           # key of GPU_MODELS
-    labels: dict = field(default_factory=dict)  # extra k8s labels (allow-listed into kube_node_labels)
+    gpu: str = "L4"  # key of GPU_MODELS
+    labels: dict = field(
+        default_factory=dict
+    )  # extra k8s labels (allow-listed into kube_node_labels)
     start: float | None = None
     end: float | None = None
     ip: str = ""
@@ -158,7 +224,7 @@ class Pod:
     team: str | None = None
     endpoint: str | None = None
     isvc: str | None = None
-    deployment: str | None = None            # default: f"{isvc}-predictor" when isvc is set
+    deployment: str | None = None  # default: f"{isvc}-predictor" when isvc is set
     labels: dict = field(default_factory=dict)
     container: str = "kserve-container"
     uid: str = ""
@@ -217,8 +283,8 @@ class PodTruth:
     """Ground truth for one pod, from the generator's inputs (not from the series)."""
 
     pod: Pod
-    scrape_times: list = field(default_factory=list)      # vLLM samples that were emitted
-    gpu_seconds: float = 0.0                              # gpus x scheduled seconds in window
+    scrape_times: list = field(default_factory=list)  # vLLM samples that were emitted
+    gpu_seconds: float = 0.0  # gpus x scheduled seconds in window
     running_seconds: float = 0.0
     prompt_tokens: int = 0
     generation_tokens: int = 0
@@ -226,10 +292,10 @@ class PodTruth:
     preemptions: int = 0
     prefix_queries: int = 0
     prefix_hits: int = 0
-    ttft: list = field(default_factory=list)              # every observation (seconds)
-    inter_token: list = field(default_factory=list)       # one mean gap per request
+    ttft: list = field(default_factory=list)  # every observation (seconds)
+    inter_token: list = field(default_factory=list)  # one mean gap per request
     e2e: list = field(default_factory=list)
-    gpu_indices: list = field(default_factory=list)       # DCGM gpu index(es) on the node
+    gpu_indices: list = field(default_factory=list)  # DCGM gpu index(es) on the node
     restarts: int = 0
 
     @property
@@ -283,10 +349,19 @@ class Scenario:
         cluster_labels: extra target labels on every series (e.g. ``{"cluster": "prod"}``).
     """
 
-    def __init__(self, start: float, end: float, scrape_interval: float = 30.0, scrape_offset: float = 0.0,
-                 gaps: Iterable = (), dcgm_style: str = "exported", seed: int = 0,
-                 cluster_labels: dict | None = None, ksm_job: str = "kube-state-metrics",
-                 dcgm_namespace: str = "gpu-operator"):
+    def __init__(
+        self,
+        start: float,
+        end: float,
+        scrape_interval: float = 30.0,
+        scrape_offset: float = 0.0,
+        gaps: Iterable = (),
+        dcgm_style: str = "exported",
+        seed: int = 0,
+        cluster_labels: dict | None = None,
+        ksm_job: str = "kube-state-metrics",
+        dcgm_namespace: str = "gpu-operator",
+    ):
         self.start, self.end = float(start), float(end)
         self.scrape_interval = float(scrape_interval)
         self.scrape_offset = float(scrape_offset)
@@ -318,8 +393,8 @@ class Scenario:
         if pod.namespace not in self.namespaces:
             self.add_namespace(pod.namespace)
         rng = random.Random(f"{self.seed}/{pod.namespace}/{pod.name}")
-        pod.uid = pod.uid or "%08x-%04x-%04x-%04x-%012x" % (
-            rng.getrandbits(32), rng.getrandbits(16), rng.getrandbits(16), rng.getrandbits(16), rng.getrandbits(48))
+        parts = [rng.getrandbits(bits) for bits in (32, 16, 16, 16, 48)]
+        pod.uid = pod.uid or "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}".format(*parts)
         pod.ip = pod.ip or f"10.2.{len(self.pods) // 250}.{len(self.pods) % 250 + 1}"
         if pod.deployment is None and pod.isvc:
             pod.deployment = f"{pod.isvc}-predictor"
@@ -328,7 +403,9 @@ class Scenario:
         return pod
 
     # ------------------------------------------------------------------ time helpers
-    def scrape_times(self, t0: float | None = None, t1: float | None = None, extra_gaps: Iterable = ()) -> list[float]:
+    def scrape_times(
+        self, t0: float | None = None, t1: float | None = None, extra_gaps: Iterable = ()
+    ) -> list[float]:
         """Scrape timestamps in ``[max(start,t0), min(end,t1))`` outside gaps (ms-rounded)."""
         lo = self.start if t0 is None else max(self.start, t0)
         hi = self.end if t1 is None else min(self.end, t1)
@@ -363,7 +440,11 @@ class Scenario:
 
     def find(self, name: str, **labels) -> list[Series]:
         """Series named ``name`` whose labels include ``labels``."""
-        return [s for s in self.series if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())]
+        return [
+            s
+            for s in self.series
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+        ]
 
     def _generate(self):
         self._series, self._truth = [], {}
@@ -379,7 +460,9 @@ class Scenario:
         self._gen_dcgm()
 
     def _add(self, name, family, type_, target, exporter_labels, target_labels, honor, t, v):
-        labels = merge_target_labels(exporter_labels, {**self.cluster_labels, **target_labels}, honor)
+        labels = merge_target_labels(
+            exporter_labels, {**self.cluster_labels, **target_labels}, honor
+        )
         key = (name, tuple(labels.items()))
         s = self._by_key.get(key)
         if s is None:
@@ -390,25 +473,49 @@ class Scenario:
 
     # ---- kube-state-metrics
     def _ksm(self, name, family, type_, labels, t, v):
-        self._add(name, family, type_, "ksm", labels,
-                  {"job": self.ksm_job, "instance": "10.0.0.10:8080"}, True, t, v)
+        self._add(
+            name,
+            family,
+            type_,
+            "ksm",
+            labels,
+            {"job": self.ksm_job, "instance": "10.0.0.10:8080"},
+            True,
+            t,
+            v,
+        )
 
     def _gen_namespaces(self):
         for ns, labels in self.namespaces.items():
-            lab = {"namespace": ns, **{f"label_{sanitize_label_name(k)}": v for k, v in labels.items()}}
+            lab = {
+                "namespace": ns,
+                **{f"label_{sanitize_label_name(k)}": v for k, v in labels.items()},
+            }
             for t in self.scrape_times():
                 self._ksm("kube_namespace_labels", "kube_namespace_labels", "gauge", lab, t, 1)
 
     def _gen_nodes(self):
         for node in self.nodes.values():
-            labels = {"node.kubernetes.io/instance-type": node.instance_type,
-                      "karpenter.sh/capacity-type": node.capacity_type, **node.labels}
-            lab = {"node": node.name, **{f"label_{sanitize_label_name(k)}": v for k, v in labels.items()}}
+            labels = {
+                "node.kubernetes.io/instance-type": node.instance_type,
+                "karpenter.sh/capacity-type": node.capacity_type,
+                **node.labels,
+            }
+            lab = {
+                "node": node.name,
+                **{f"label_{sanitize_label_name(k)}": v for k, v in labels.items()},
+            }
             for t in self.scrape_times(node.start, node.end):
                 self._ksm("kube_node_labels", "kube_node_labels", "gauge", lab, t, 1)
                 for metric in ("kube_node_status_capacity", "kube_node_status_allocatable"):
-                    self._ksm(metric, metric, "gauge",
-                              {"node": node.name, "resource": "nvidia_com_gpu", "unit": "integer"}, t, node.gpus)
+                    self._ksm(
+                        metric,
+                        metric,
+                        "gauge",
+                        {"node": node.name, "resource": "nvidia_com_gpu", "unit": "integer"},
+                        t,
+                        node.gpus,
+                    )
 
     def _gen_ksm_pod(self, pod: Pod):
         truth = self._truth[pod.name]
@@ -424,20 +531,46 @@ class Scenario:
         for t in self.scrape_times(created, end):
             node = pod.node if t >= pod.start else ""
             self._ksm("kube_pod_labels", "kube_pod_labels", "gauge", {**base, **plabels}, t, 1)
-            for resource, unit, v in (("nvidia_com_gpu", "integer", pod.gpus), ("cpu", "core", pod.cpu),
-                                      ("memory", "byte", pod.memory_bytes)):
+            for resource, unit, v in (
+                ("nvidia_com_gpu", "integer", pod.gpus),
+                ("cpu", "core", pod.cpu),
+                ("memory", "byte", pod.memory_bytes),
+            ):
                 if resource == "nvidia_com_gpu" and not pod.gpus:
                     continue
-                self._ksm("kube_pod_container_resource_requests", "kube_pod_container_resource_requests", "gauge",
-                          {**base, "container": pod.container, "node": node, "resource": resource, "unit": unit}, t, v)
+                self._ksm(
+                    "kube_pod_container_resource_requests",
+                    "kube_pod_container_resource_requests",
+                    "gauge",
+                    {
+                        **base,
+                        "container": pod.container,
+                        "node": node,
+                        "resource": resource,
+                        "unit": unit,
+                    },
+                    t,
+                    v,
+                )
             if t >= pod.start:
                 done = [r for r in restarts if r[0] <= t]
-                self._ksm("kube_pod_container_status_restarts_total", "kube_pod_container_status_restarts",
-                          "counter", {**base, "container": pod.container}, t, len(done))
+                self._ksm(
+                    "kube_pod_container_status_restarts_total",
+                    "kube_pod_container_status_restarts",
+                    "counter",
+                    {**base, "container": pod.container},
+                    t,
+                    len(done),
+                )
                 if done:
-                    self._ksm("kube_pod_container_status_last_terminated_reason",
-                              "kube_pod_container_status_last_terminated_reason", "gauge",
-                              {**base, "container": pod.container, "reason": done[-1][1]}, t, 1)
+                    self._ksm(
+                        "kube_pod_container_status_last_terminated_reason",
+                        "kube_pod_container_status_last_terminated_reason",
+                        "gauge",
+                        {**base, "container": pod.container, "reason": done[-1][1]},
+                        t,
+                        1,
+                    )
 
     def _gen_deployments(self):
         deployments: dict = {}
@@ -448,16 +581,27 @@ class Scenario:
             spans = [(p.start if p.created is None else p.created, self._end(p.end)) for p in pods]
             for t in self.scrape_times(min(lo for lo, _ in spans)):
                 n = sum(1 for lo, hi in spans if lo <= t < hi)
-                self._ksm("kube_deployment_status_replicas", "kube_deployment_status_replicas", "gauge",
-                          {"namespace": ns, "deployment": dep}, t, n)
+                self._ksm(
+                    "kube_deployment_status_replicas",
+                    "kube_deployment_status_replicas",
+                    "gauge",
+                    {"namespace": ns, "deployment": dep},
+                    t,
+                    n,
+                )
 
     # ---- vLLM
     def _gen_vllm(self, pod: Pod):
         load, truth = pod.load, self._truth[pod.name]
         rng = random.Random(f"{self.seed}/vllm/{pod.namespace}/{pod.name}")
         exp_base = {"model_name": load.model_name, "engine": load.engine}
-        target = {"namespace": pod.namespace, "pod": pod.name, "container": pod.container,
-                  "job": f"{pod.namespace}/{pod.deployment or pod.name}", "instance": f"{pod.ip}:8080"}
+        target = {
+            "namespace": pod.namespace,
+            "pod": pod.name,
+            "container": pod.container,
+            "job": f"{pod.namespace}/{pod.deployment or pod.name}",
+            "instance": f"{pod.ip}:8080",
+        }
         names = {"new": ("new",), "old": ("old",), "both": ("new", "old")}[load.metric_names]
         times = self.scrape_times(pod.start, self._end(pod.end), pod.gaps)
         truth.scrape_times = list(times)
@@ -466,9 +610,18 @@ class Scenario:
         weights = [load.finish_reasons[r] for r in reasons]
 
         def zero_state():
-            return {"prompt": 0, "gen": 0, "pre": 0, "pq": 0, "ph": 0, "req": {r: 0 for r in reasons},
-                    "h": {k: ([0] * (len(b) + 1), 0.0, 0) for k, b in
-                          (("ttft", TTFT_BUCKETS), ("itl", ITL_BUCKETS), ("e2e", E2E_BUCKETS))}}
+            return {
+                "prompt": 0,
+                "gen": 0,
+                "pre": 0,
+                "pq": 0,
+                "ph": 0,
+                "req": {r: 0 for r in reasons},
+                "h": {
+                    k: ([0] * (len(b) + 1), 0.0, 0)
+                    for k, b in (("ttft", TTFT_BUCKETS), ("itl", ITL_BUCKETS), ("e2e", E2E_BUCKETS))
+                },
+            }
 
         state = zero_state()
         last = pod.start
@@ -493,8 +646,12 @@ class Scenario:
             hit = _value(load.prefix_cache_hit_ratio, t)
             for _ in range(n):
                 reason = rng.choices(reasons, weights)[0]
-                p_tok = max(1, int(_value(load.prompt_tokens_per_request, t) * rng.uniform(0.5, 1.5)))
-                g_tok = max(1, int(_value(load.generation_tokens_per_request, t) * rng.uniform(0.5, 1.5)))
+                p_tok = max(
+                    1, int(_value(load.prompt_tokens_per_request, t) * rng.uniform(0.5, 1.5))
+                )
+                g_tok = max(
+                    1, int(_value(load.generation_tokens_per_request, t) * rng.uniform(0.5, 1.5))
+                )
                 ttft = load.ttft.sample(rng)
                 itl = load.inter_token.sample(rng)
                 e2e = round(ttft + itl * (g_tok - 1), 6)
@@ -512,8 +669,11 @@ class Scenario:
                 truth.ttft.append(ttft)
                 truth.inter_token.append(itl)
                 truth.e2e.append(e2e)
-                for key, val, buckets in (("ttft", ttft, TTFT_BUCKETS), ("itl", itl, ITL_BUCKETS),
-                                          ("e2e", e2e, E2E_BUCKETS)):
+                for key, val, buckets in (
+                    ("ttft", ttft, TTFT_BUCKETS),
+                    ("itl", itl, ITL_BUCKETS),
+                    ("e2e", e2e, E2E_BUCKETS),
+                ):
                     counts, total, cnt = state["h"][key]
                     for i, b in enumerate(buckets):
                         if val <= b:
@@ -522,39 +682,84 @@ class Scenario:
                     state["h"][key] = (counts, total + val, cnt + 1)
 
             rps = _value(load.requests_per_s, t)
-            running = (_value(load.num_requests_running, t) if load.num_requests_running is not None
-                       else round(rps * (load.ttft.median + load.inter_token.median
-                                         * _value(load.generation_tokens_per_request, t))))
-            kv = (_value(load.kv_cache_usage, t) if load.kv_cache_usage is not None
-                  else min(1.0, round(0.02 + 0.01 * running + 0.01 * rng.random(), 4)))
+            running = (
+                _value(load.num_requests_running, t)
+                if load.num_requests_running is not None
+                else round(
+                    rps
+                    * (
+                        load.ttft.median
+                        + load.inter_token.median * _value(load.generation_tokens_per_request, t)
+                    )
+                )
+            )
+            kv = (
+                _value(load.kv_cache_usage, t)
+                if load.kv_cache_usage is not None
+                else min(1.0, round(0.02 + 0.01 * running + 0.01 * rng.random(), 4))
+            )
 
-            def emit(name, family, type_, v, extra=None):
-                self._add(name, family, type_, f"vllm/{pod.name}", {**exp_base, **(extra or {})}, target, False, t, v)
+            def emit(name, family, type_, v, extra=None, t=t):
+                self._add(
+                    name,
+                    family,
+                    type_,
+                    f"vllm/{pod.name}",
+                    {**exp_base, **(extra or {})},
+                    target,
+                    False,
+                    t,
+                    v,
+                )
 
             emit("vllm:num_requests_running", "vllm:num_requests_running", "gauge", running)
-            emit("vllm:num_requests_waiting", "vllm:num_requests_waiting", "gauge", _value(load.num_requests_waiting, t))
+            emit(
+                "vllm:num_requests_waiting",
+                "vllm:num_requests_waiting",
+                "gauge",
+                _value(load.num_requests_waiting, t),
+            )
             for gen in names:
                 cache = "vllm:kv_cache_usage_perc" if gen == "new" else "vllm:gpu_cache_usage_perc"
                 emit(cache, cache, "gauge", kv)
                 pfx = "vllm:prefix_cache_" if gen == "new" else "vllm:gpu_prefix_cache_"
                 emit(pfx + "queries_total", pfx + "queries", "counter", state["pq"])
                 emit(pfx + "hits_total", pfx + "hits", "counter", state["ph"])
-                tpot = "vllm:inter_token_latency_seconds" if gen == "new" else "vllm:time_per_output_token_seconds"
+                tpot = (
+                    "vllm:inter_token_latency_seconds"
+                    if gen == "new"
+                    else "vllm:time_per_output_token_seconds"
+                )
                 self._emit_hist(emit, tpot, ITL_BUCKETS, state["h"]["itl"])
             emit("vllm:prompt_tokens_total", "vllm:prompt_tokens", "counter", state["prompt"])
             emit("vllm:generation_tokens_total", "vllm:generation_tokens", "counter", state["gen"])
             emit("vllm:num_preemptions_total", "vllm:num_preemptions", "counter", state["pre"])
             for r in reasons:
-                emit("vllm:request_success_total", "vllm:request_success", "counter", state["req"][r],
-                     {"finished_reason": r})
-            self._emit_hist(emit, "vllm:time_to_first_token_seconds", TTFT_BUCKETS, state["h"]["ttft"])
-            self._emit_hist(emit, "vllm:e2e_request_latency_seconds", E2E_BUCKETS, state["h"]["e2e"])
+                emit(
+                    "vllm:request_success_total",
+                    "vllm:request_success",
+                    "counter",
+                    state["req"][r],
+                    {"finished_reason": r},
+                )
+            self._emit_hist(
+                emit, "vllm:time_to_first_token_seconds", TTFT_BUCKETS, state["h"]["ttft"]
+            )
+            self._emit_hist(
+                emit, "vllm:e2e_request_latency_seconds", E2E_BUCKETS, state["h"]["e2e"]
+            )
 
     @staticmethod
     def _emit_hist(emit, family, buckets, hstate):
         counts, total, cnt = hstate
-        for b, c in zip([*buckets, math.inf], counts):
-            emit(f"{family}_bucket", family, "histogram", c, {"le": repr(float(b)) if b != math.inf else "+Inf"})
+        for b, c in zip([*buckets, math.inf], counts, strict=True):
+            emit(
+                f"{family}_bucket",
+                family,
+                "histogram",
+                c,
+                {"le": repr(float(b)) if b != math.inf else "+Inf"},
+            )
         emit(f"{family}_sum", family, "histogram", round(total, 6))
         emit(f"{family}_count", family, "histogram", cnt)
 
@@ -564,10 +769,12 @@ class Scenario:
         for node in self.nodes.values():
             model, fb_total = GPU_MODELS.get(node.gpu, (node.gpu, 23034))
             rng = random.Random(f"{self.seed}/dcgm/{node.name}")
-            pods = sorted((p for p in self.pods.values() if p.node == node.name and p.gpus), key=lambda p: p.start)
+            pods = sorted(
+                (p for p in self.pods.values() if p.node == node.name and p.gpus),
+                key=lambda p: p.start,
+            )
             # allocate GPU indices in start order (lowest free index first)
             alloc: dict[str, list[int]] = {}
-            busy: list[tuple[float, list[int]]] = []
             for p in pods:
                 free = set(range(node.gpus))
                 for other, idx in alloc.items():
@@ -577,34 +784,64 @@ class Scenario:
                 idx = sorted(free)[: p.gpus]
                 alloc[p.name] = idx
                 self._truth[p.name].gpu_indices = list(idx)
-            uuids = [f"GPU-{random.Random(f'{self.seed}/{node.name}/{i}').getrandbits(128):032x}" for i in range(node.gpus)]
+            uuids = [
+                f"GPU-{random.Random(f'{self.seed}/{node.name}/{i}').getrandbits(128):032x}"
+                for i in range(node.gpus)
+            ]
             uuids = [f"{u[:12]}-{u[12:16]}-{u[16:20]}-{u[20:24]}-{u[24:36]}" for u in uuids]
-            target = {"namespace": self.dcgm_namespace, "pod": f"nvidia-dcgm-exporter-{node.name[-5:]}",
-                      "container": "nvidia-dcgm-exporter", "job": "nvidia-dcgm-exporter",
-                      "instance": f"{node.ip}:9400"}
+            target = {
+                "namespace": self.dcgm_namespace,
+                "pod": f"nvidia-dcgm-exporter-{node.name[-5:]}",
+                "container": "nvidia-dcgm-exporter",
+                "job": "nvidia-dcgm-exporter",
+                "instance": f"{node.ip}:9400",
+            }
             for t in self.scrape_times(node.start, node.end):
                 for i in range(node.gpus):
-                    holder = next((p for p in pods if i in alloc[p.name] and p.start <= t < self._end(p.end)), None)
-                    exp = {"gpu": str(i), "UUID": uuids[i], "pci_bus_id": f"00000000:{0x30 + i:02X}:00.0",
-                           "device": f"nvidia{i}", "modelName": model, "Hostname": node.name,
-                           "DCGM_FI_DRIVER_VERSION": "570.133.20"}
+                    holder = next(
+                        (p for p in pods if i in alloc[p.name] and p.start <= t < self._end(p.end)),
+                        None,
+                    )
+                    exp = {
+                        "gpu": str(i),
+                        "UUID": uuids[i],
+                        "pci_bus_id": f"00000000:{0x30 + i:02X}:00.0",
+                        "device": f"nvidia{i}",
+                        "modelName": model,
+                        "Hostname": node.name,
+                        "DCGM_FI_DRIVER_VERSION": "570.133.20",
+                    }
                     if holder is not None and self.dcgm_style != "none":
-                        exp.update({"pod": holder.name, "namespace": holder.namespace, "container": holder.container})
+                        exp.update(
+                            {
+                                "pod": holder.name,
+                                "namespace": holder.namespace,
+                                "container": holder.container,
+                            }
+                        )
                     honor = self.dcgm_style == "honor"
                     if holder is not None and holder.load is not None:
                         ld = holder.load
                         rps = _value(ld.requests_per_s, t)
-                        util = (_value(ld.gpu_util, t) if ld.gpu_util is not None
-                                else min(100, round(20 + 30 * rps + 5 * rng.random())))
+                        util = (
+                            _value(ld.gpu_util, t)
+                            if ld.gpu_util is not None
+                            else min(100, round(20 + 30 * rps + 5 * rng.random()))
+                        )
                         used = int(fb_total * _value(ld.fb_used_fraction, t))
                     elif holder is not None:
                         util, used = round(50 + 10 * rng.random()), int(fb_total * 0.5)
                     else:
                         util, used = 0, 0
-                    for name, v in (("DCGM_FI_DEV_GPU_UTIL", util),
-                                    ("DCGM_FI_PROF_GR_ENGINE_ACTIVE", round(util / 100 * 0.95, 4)),
-                                    ("DCGM_FI_DEV_FB_USED", used), ("DCGM_FI_DEV_FB_FREE", fb_total - used)):
-                        self._add(name, name, "gauge", f"dcgm/{node.name}", exp, target, honor, t, v)
+                    for name, v in (
+                        ("DCGM_FI_DEV_GPU_UTIL", util),
+                        ("DCGM_FI_PROF_GR_ENGINE_ACTIVE", round(util / 100 * 0.95, 4)),
+                        ("DCGM_FI_DEV_FB_USED", used),
+                        ("DCGM_FI_DEV_FB_FREE", fb_total - used),
+                    ):
+                        self._add(
+                            name, name, "gauge", f"dcgm/{node.name}", exp, target, honor, t, v
+                        )
 
     # ------------------------------------------------------------------ output
     def openmetrics(self) -> str:
@@ -618,9 +855,14 @@ class Scenario:
         for fam, series in families.items():
             out.append(f"# TYPE {fam} {types[fam]}\n")
             # histograms: group each label set's _bucket/_sum/_count together (OpenMetrics order)
-            series = sorted(series, key=lambda s: (sorted((k, v) for k, v in s.labels.items() if k != "le"),
-                                                   _suffix_rank(s.name, fam),
-                                                   _le_key(s.labels.get("le"))))
+            series = sorted(
+                series,
+                key=lambda s: (
+                    sorted((k, v) for k, v in s.labels.items() if k != "le"),
+                    _suffix_rank(s.name, fam),
+                    _le_key(s.labels.get("le")),
+                ),
+            )
             for s in series:
                 lab = "{" + _fmt_labels(s.labels) + "}" if s.labels else ""
                 out.extend(f"{s.name}{lab} {_fmt_value(v)} {_fmt_ts(t)}\n" for t, v in s.samples)
@@ -650,7 +892,9 @@ class Scenario:
 
 
 def _suffix_rank(name: str, family: str) -> int:
-    return {"_bucket": 0, "_sum": 2, "_count": 1}.get(name[len(family):], 0) if name != family else 0
+    return (
+        {"_bucket": 0, "_sum": 2, "_count": 1}.get(name[len(family) :], 0) if name != family else 0
+    )
 
 
 def _le_key(le):

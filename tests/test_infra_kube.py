@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+import urllib3
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
@@ -21,26 +22,42 @@ def inference_service(name: str, namespace: str) -> dict:
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",
         "metadata": {
-            "name": name, "namespace": namespace,
+            "name": name,
+            "namespace": namespace,
             "labels": {"modelport.io/team": "search", "modelport.io/endpoint": name},
-            "annotations": {"serving.kserve.io/deploymentMode": "RawDeployment",
-                            "serving.kserve.io/autoscalerClass": "external"},
-        },
-        "spec": {"predictor": {
-            "minReplicas": 1, "maxReplicas": 3,
-            "nodeSelector": {"node.kubernetes.io/instance-type": "g6e.xlarge",
-                             "karpenter.sh/capacity-type": "on-demand"},
-            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
-            "model": {
-                "modelFormat": {"name": "huggingface"},
-                "runtime": "kserve-huggingfaceserver",
-                "storageUri": "hf://meta-llama/Llama-3.1-8B-Instruct",
-                "args": ["--backend=vllm", "--max-model-len=8192", "--gpu-memory-utilization=0.90",
-                         "--enable-prefix-caching"],
-                "resources": {"requests": {"cpu": "4", "memory": "32Gi", "nvidia.com/gpu": "1"},
-                              "limits": {"cpu": "8", "memory": "48Gi", "nvidia.com/gpu": "1"}},
+            "annotations": {
+                "serving.kserve.io/deploymentMode": "RawDeployment",
+                "serving.kserve.io/autoscalerClass": "external",
             },
-        }},
+        },
+        "spec": {
+            "predictor": {
+                "minReplicas": 1,
+                "maxReplicas": 3,
+                "nodeSelector": {
+                    "node.kubernetes.io/instance-type": "g6e.xlarge",
+                    "karpenter.sh/capacity-type": "on-demand",
+                },
+                "tolerations": [
+                    {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+                ],
+                "model": {
+                    "modelFormat": {"name": "huggingface"},
+                    "runtime": "kserve-huggingfaceserver",
+                    "storageUri": "hf://meta-llama/Llama-3.1-8B-Instruct",
+                    "args": [
+                        "--backend=vllm",
+                        "--max-model-len=8192",
+                        "--gpu-memory-utilization=0.90",
+                        "--enable-prefix-caching",
+                    ],
+                    "resources": {
+                        "requests": {"cpu": "4", "memory": "32Gi", "nvidia.com/gpu": "1"},
+                        "limits": {"cpu": "8", "memory": "48Gi", "nvidia.com/gpu": "1"},
+                    },
+                },
+            }
+        },
     }
 
 
@@ -50,12 +67,25 @@ def scaled_object(name: str, namespace: str) -> dict:
         "kind": "ScaledObject",
         "metadata": {"name": f"{name}-predictor", "namespace": namespace},
         "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": f"{name}-predictor"},
-            "minReplicaCount": 1, "maxReplicaCount": 3, "pollingInterval": 15, "cooldownPeriod": 300,
-            "triggers": [{"type": "prometheus", "metadata": {
-                "serverAddress": "http://prometheus.monitoring:9090",
-                "query": f'sum(vllm:num_requests_waiting{{namespace="{namespace}",model_name="{name}"}})',
-                "threshold": "5"}}],
+            "scaleTargetRef": {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": f"{name}-predictor",
+            },
+            "minReplicaCount": 1,
+            "maxReplicaCount": 3,
+            "pollingInterval": 15,
+            "cooldownPeriod": 300,
+            "triggers": [
+                {
+                    "type": "prometheus",
+                    "metadata": {
+                        "serverAddress": "http://prometheus.monitoring:9090",
+                        "query": f'sum(vllm:num_requests_waiting{{namespace="{namespace}",model_name="{name}"}})',
+                        "threshold": "5",
+                    },
+                }
+            ],
         },
     }
 
@@ -67,10 +97,17 @@ def test_server_reports_pinned_version(kube_cluster):
 
 
 def test_crds_established(kube_cluster, kube_api_client):
-    names = {c.metadata.name for c in client.ApiextensionsV1Api(kube_api_client).list_custom_resource_definition().items}
-    assert {"inferenceservices.serving.kserve.io", "servingruntimes.serving.kserve.io",
-            "clusterservingruntimes.serving.kserve.io", "scaledobjects.keda.sh",
-            "triggerauthentications.keda.sh"} <= names
+    names = {
+        c.metadata.name
+        for c in client.ApiextensionsV1Api(kube_api_client).list_custom_resource_definition().items
+    }
+    assert {
+        "inferenceservices.serving.kserve.io",
+        "servingruntimes.serving.kserve.io",
+        "clusterservingruntimes.serving.kserve.io",
+        "scaledobjects.keda.sh",
+        "triggerauthentications.keda.sh",
+    } <= names
 
 
 def test_inference_service_lifecycle(kube_cluster, kube_api_client, kube_namespace):
@@ -79,7 +116,9 @@ def test_inference_service_lifecycle(kube_cluster, kube_api_client, kube_namespa
     isvcs = dyn.resources.get(api_version="serving.kserve.io/v1beta1", kind="InferenceService")
     scaled = dyn.resources.get(api_version="keda.sh/v1alpha1", kind="ScaledObject")
 
-    applied = isvcs.server_side_apply(body=inference_service(name, ns), namespace=ns, field_manager="modelport")
+    applied = isvcs.server_side_apply(
+        body=inference_service(name, ns), namespace=ns, field_manager="modelport"
+    )
     scaled.server_side_apply(body=scaled_object(name, ns), namespace=ns, field_manager="modelport")
 
     custom = client.CustomObjectsApi(kube_api_client)
@@ -95,7 +134,9 @@ def test_inference_service_lifecycle(kube_cluster, kube_api_client, kube_namespa
     assert so["spec"]["triggers"][0]["metadata"]["threshold"] == "5"
 
     # re-applying the same object is a no-op (same resourceVersion)
-    again = isvcs.server_side_apply(body=inference_service(name, ns), namespace=ns, field_manager="modelport")
+    again = isvcs.server_side_apply(
+        body=inference_service(name, ns), namespace=ns, field_manager="modelport"
+    )
     assert again.metadata.resourceVersion == applied.metadata.resourceVersion
 
     # watch from the current resourceVersion, then patch status as the KServe controller would
@@ -104,27 +145,37 @@ def test_inference_service_lifecycle(kube_cluster, kube_api_client, kube_namespa
     w = watch.Watch()
 
     def consume():
-        for ev in w.stream(custom.list_namespaced_custom_object, *KSERVE[:2], ns, KSERVE[2],
-                           resource_version=rv, timeout_seconds=20):
+        for ev in w.stream(
+            custom.list_namespaced_custom_object,
+            *KSERVE[:2],
+            ns,
+            KSERVE[2],
+            resource_version=rv,
+            timeout_seconds=20,
+        ):
             events.append(ev)
-            conds = {c["type"]: c["status"] for c in ev["object"].get("status", {}).get("conditions", [])}
+            conds = {
+                c["type"]: c["status"] for c in ev["object"].get("status", {}).get("conditions", [])
+            }
             if conds.get("Ready") == "True":
                 w.stop()
 
     t = threading.Thread(target=consume)
     t.start()
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    status = {"status": {
-        "observedGeneration": got["metadata"]["generation"],
-        "url": f"http://{name}-{ns}.example.com",
-        "address": {"url": f"http://{name}-predictor.{ns}.svc.cluster.local"},
-        "deploymentMode": "RawDeployment",
-        "conditions": [
-            {"type": "IngressReady", "status": "True", "lastTransitionTime": now},
-            {"type": "PredictorReady", "status": "True", "lastTransitionTime": now},
-            {"type": "Ready", "status": "True", "lastTransitionTime": now},
-        ],
-    }}
+    status = {
+        "status": {
+            "observedGeneration": got["metadata"]["generation"],
+            "url": f"http://{name}-{ns}.example.com",
+            "address": {"url": f"http://{name}-predictor.{ns}.svc.cluster.local"},
+            "deploymentMode": "RawDeployment",
+            "conditions": [
+                {"type": "IngressReady", "status": "True", "lastTransitionTime": now},
+                {"type": "PredictorReady", "status": "True", "lastTransitionTime": now},
+                {"type": "Ready", "status": "True", "lastTransitionTime": now},
+            ],
+        }
+    }
     patched = custom.patch_namespaced_custom_object_status(*KSERVE[:2], ns, KSERVE[2], name, status)
     t.join(25)
     assert not t.is_alive()
@@ -136,10 +187,16 @@ def test_inference_service_lifecycle(kube_cluster, kube_api_client, kube_namespa
 
 
 INVALID = [
-    (("spec", "predictor", "minReplicas"), "two",
-     'spec.predictor.minReplicas: Invalid value: "string": spec.predictor.minReplicas in body must be of type integer'),
-    (("spec", "predictor", "model", "args"), "--backend=vllm",
-     'spec.predictor.model.args: Invalid value: "string": spec.predictor.model.args in body must be of type array'),
+    (
+        ("spec", "predictor", "minReplicas"),
+        "two",
+        'spec.predictor.minReplicas: Invalid value: "string": spec.predictor.minReplicas in body must be of type integer',
+    ),
+    (
+        ("spec", "predictor", "model", "args"),
+        "--backend=vllm",
+        'spec.predictor.model.args: Invalid value: "string": spec.predictor.model.args in body must be of type array',
+    ),
 ]
 
 
@@ -153,9 +210,12 @@ def _broken(ns, path, value):
 
 
 @pytest.mark.parametrize(("path", "value", "message"), INVALID)
-def test_apiserver_rejects_invalid_object_with_crd_message(kube_cluster, kube_namespace, path, value, message):
-    isvcs = kube_cluster.dynamic_client().resources.get(api_version="serving.kserve.io/v1beta1",
-                                                        kind="InferenceService")
+def test_apiserver_rejects_invalid_object_with_crd_message(
+    kube_cluster, kube_namespace, path, value, message
+):
+    isvcs = kube_cluster.dynamic_client().resources.get(
+        api_version="serving.kserve.io/v1beta1", kind="InferenceService"
+    )
     with pytest.raises(Exception) as exc:
         isvcs.create(body=_broken(kube_namespace, path, value), namespace=kube_namespace)
     assert exc.value.status == 422
@@ -165,15 +225,21 @@ def test_apiserver_rejects_invalid_object_with_crd_message(kube_cluster, kube_na
 
 
 @pytest.mark.parametrize(("path", "value", "message"), INVALID)
-def test_server_side_apply_of_wrong_type_is_a_500(kube_cluster, kube_namespace, path, value, message):
+def test_server_side_apply_of_wrong_type_is_a_500(
+    kube_cluster, kube_namespace, path, value, message
+):
     """Real apiserver behaviour (1.36): with server-side apply a wrong field *type* fails while
     building the typed patch -> HTTP 500 with a plain message, not a 422 Status. Adapters must
     not treat every 500 from apply as transient."""
-    isvcs = kube_cluster.dynamic_client().resources.get(api_version="serving.kserve.io/v1beta1",
-                                                        kind="InferenceService")
+    isvcs = kube_cluster.dynamic_client().resources.get(
+        api_version="serving.kserve.io/v1beta1", kind="InferenceService"
+    )
     with pytest.raises(Exception) as exc:
-        isvcs.server_side_apply(body=_broken(kube_namespace, path, value), namespace=kube_namespace,
-                                field_manager="modelport")
+        isvcs.server_side_apply(
+            body=_broken(kube_namespace, path, value),
+            namespace=kube_namespace,
+            field_manager="modelport",
+        )
     assert exc.value.status == 500
     assert "failed to create typed patch object" in json.loads(exc.value.body)["message"]
     assert ".".join(("", *path)) in json.loads(exc.value.body)["message"]
@@ -182,7 +248,9 @@ def test_server_side_apply_of_wrong_type_is_a_500(kube_cluster, kube_namespace, 
 def test_keda_scaled_object_validation(kube_cluster, kube_namespace):
     so = scaled_object("bad", kube_namespace)
     del so["spec"]["scaleTargetRef"]["name"]
-    scaled = kube_cluster.dynamic_client().resources.get(api_version="keda.sh/v1alpha1", kind="ScaledObject")
+    scaled = kube_cluster.dynamic_client().resources.get(
+        api_version="keda.sh/v1alpha1", kind="ScaledObject"
+    )
     with pytest.raises(Exception) as exc:
         scaled.server_side_apply(body=so, namespace=kube_namespace, field_manager="modelport")
     assert exc.value.status == 422
@@ -199,13 +267,17 @@ def test_rbac_is_enforced(kube_cluster, kube_namespace):
 
 def test_apiserver_restart_keeps_data(kube_cluster, kube_api_client, kube_namespace):
     core = client.CoreV1Api(kube_api_client)
-    core.create_namespaced_config_map(kube_namespace, client.V1ConfigMap(
-        metadata=client.V1ObjectMeta(name="survivor"), data={"k": "v"}))
+    core.create_namespaced_config_map(
+        kube_namespace,
+        client.V1ConfigMap(metadata=client.V1ObjectMeta(name="survivor"), data={"k": "v"}),
+    )
     port = kube_cluster.port
     kube_cluster.stop_apiserver()
     try:
-        with pytest.raises(Exception):
-            client.CoreV1Api(kube_cluster.api_client()).read_namespace(kube_namespace, _request_timeout=2)
+        with pytest.raises(urllib3.exceptions.HTTPError):  # connection refused (MaxRetryError)
+            client.CoreV1Api(kube_cluster.api_client()).read_namespace(
+                kube_namespace, _request_timeout=2
+            )
     finally:
         kube_cluster.start_apiserver()
     assert kube_cluster.port == port
@@ -226,11 +298,20 @@ def _gpu_deployment(name, replicas, selector_value, gpus=1):
                 metadata=client.V1ObjectMeta(labels={"app": name}),
                 spec=client.V1PodSpec(
                     node_selector={"modelport.io/test-pool": selector_value},
-                    containers=[client.V1Container(
-                        name="kserve-container", image="vllm/vllm-openai:v0.11.0",
-                        resources=client.V1ResourceRequirements(
-                            requests={"nvidia.com/gpu": str(gpus), "cpu": "1"},
-                            limits={"nvidia.com/gpu": str(gpus)}))]))))
+                    containers=[
+                        client.V1Container(
+                            name="kserve-container",
+                            image="vllm/vllm-openai:v0.11.0",
+                            resources=client.V1ResourceRequirements(
+                                requests={"nvidia.com/gpu": str(gpus), "cpu": "1"},
+                                limits={"nvidia.com/gpu": str(gpus)},
+                            ),
+                        )
+                    ],
+                ),
+            ),
+        ),
+    )
 
 
 def _wait(fn, timeout=60.0, interval=0.2):  # generous: KCM informers back off after an outage
@@ -242,45 +323,94 @@ def _wait(fn, timeout=60.0, interval=0.2):  # generous: KCM informers back off a
         time.sleep(interval)
 
 
-def test_deployment_rolls_out_on_fake_gpu_node(kube_controllers, kube_api_client, kube_namespace, fake_gpu_node):
+def test_deployment_rolls_out_on_fake_gpu_node(
+    kube_controllers, kube_api_client, kube_namespace, fake_gpu_node
+):
     pool = kube_namespace
-    node = fake_gpu_node(gpus=1, labels={"modelport.io/test-pool": pool, "karpenter.sh/capacity-type": "spot",
-                                         "node.kubernetes.io/instance-type": "g6e.xlarge"})
+    node = fake_gpu_node(
+        gpus=1,
+        labels={
+            "modelport.io/test-pool": pool,
+            "karpenter.sh/capacity-type": "spot",
+            "node.kubernetes.io/instance-type": "g6e.xlarge",
+        },
+    )
     apps, core = client.AppsV1Api(kube_api_client), client.CoreV1Api(kube_api_client)
     apps.create_namespaced_deployment(kube_namespace, _gpu_deployment("llama-predictor", 2, pool))
 
     # one replica fits the single GPU and becomes Ready; the other stays Pending (real scheduler)
-    dep = _wait(lambda: (d := apps.read_namespaced_deployment("llama-predictor", kube_namespace))
-                and d.status.ready_replicas == 1 and d)
+    dep = _wait(
+        lambda: (
+            (d := apps.read_namespaced_deployment("llama-predictor", kube_namespace))
+            and d.status.ready_replicas == 1
+            and d
+        )
+    )
     assert dep, "deployment never got a Ready replica"
     pods = core.list_namespaced_pod(kube_namespace, label_selector="app=llama-predictor").items
     assert sorted((p.spec.node_name or "") for p in pods) == ["", node]
     pending = next(p for p in pods if not p.spec.node_name)
-    events = _wait(lambda: [e for e in core.list_namespaced_event(
-        kube_namespace, field_selector=f"involvedObject.name={pending.metadata.name}").items
-        if e.reason == "FailedScheduling"])
+    events = _wait(
+        lambda: [
+            e
+            for e in core.list_namespaced_event(
+                kube_namespace, field_selector=f"involvedObject.name={pending.metadata.name}"
+            ).items
+            if e.reason == "FailedScheduling"
+        ]
+    )
     assert "Insufficient nvidia.com/gpu" in events[0].message
 
     # scale to 1: the controller deletes a pod, the fake kubelet finishes the deletion
-    apps.patch_namespaced_deployment_scale("llama-predictor", kube_namespace, {"spec": {"replicas": 1}})
-    assert _wait(lambda: len(core.list_namespaced_pod(kube_namespace, label_selector="app=llama-predictor").items) == 1)
-    dep = _wait(lambda: (d := apps.read_namespaced_deployment("llama-predictor", kube_namespace))
-                and d.status.available_replicas == 1 and d.status.replicas == 1 and d)
+    apps.patch_namespaced_deployment_scale(
+        "llama-predictor", kube_namespace, {"spec": {"replicas": 1}}
+    )
+    assert _wait(
+        lambda: (
+            len(
+                core.list_namespaced_pod(kube_namespace, label_selector="app=llama-predictor").items
+            )
+            == 1
+        )
+    )
+    dep = _wait(
+        lambda: (
+            (d := apps.read_namespaced_deployment("llama-predictor", kube_namespace))
+            and d.status.available_replicas == 1
+            and d.status.replicas == 1
+            and d
+        )
+    )
     assert dep
 
 
 def test_resource_quota_limits_gpus(kube_controllers, kube_api_client, kube_namespace):
     core = client.CoreV1Api(kube_api_client)
-    core.create_namespaced_resource_quota(kube_namespace, client.V1ResourceQuota(
-        metadata=client.V1ObjectMeta(name="gpus"),
-        spec=client.V1ResourceQuotaSpec(hard={"requests.nvidia.com/gpu": "1"})))
+    core.create_namespaced_resource_quota(
+        kube_namespace,
+        client.V1ResourceQuota(
+            metadata=client.V1ObjectMeta(name="gpus"),
+            spec=client.V1ResourceQuotaSpec(hard={"requests.nvidia.com/gpu": "1"}),
+        ),
+    )
     # the resourcequota controller (KCM) must compute status before admission can enforce it
     assert _wait(lambda: core.read_namespaced_resource_quota("gpus", kube_namespace).status.hard)
 
     def pod(name):
-        return client.V1Pod(metadata=client.V1ObjectMeta(name=name), spec=client.V1PodSpec(containers=[
-            client.V1Container(name="c", image="x", resources=client.V1ResourceRequirements(
-                requests={"nvidia.com/gpu": "1"}, limits={"nvidia.com/gpu": "1"}))]))
+        return client.V1Pod(
+            metadata=client.V1ObjectMeta(name=name),
+            spec=client.V1PodSpec(
+                containers=[
+                    client.V1Container(
+                        name="c",
+                        image="x",
+                        resources=client.V1ResourceRequirements(
+                            requests={"nvidia.com/gpu": "1"}, limits={"nvidia.com/gpu": "1"}
+                        ),
+                    )
+                ]
+            ),
+        )
 
     core.create_namespaced_pod(kube_namespace, pod("first"))
     with pytest.raises(ApiException) as exc:

@@ -23,9 +23,32 @@ def scenario(**kw) -> Scenario:
     s = Scenario(T0, T0 + 2 * 3600, scrape_interval=60, seed=3, **kw)
     s.add_namespace("team-a", {"modelport.io/team": "a"})
     s.add_node(Node("n1", instance_type="g6e.xlarge", capacity_type="spot", gpus=2, gpu="L40S"))
-    s.add_pod(Pod("p1", "team-a", node="n1", gpus=1, created=T0, start=T0 + 300, end=T0 + 5400, isvc="m1",
-                  team="a", restarts=[(T0 + 3600, "OOMKilled")], load=Load("m1", requests_per_s=2)))
-    s.add_pod(Pod("p2", "team-a", node="n1", gpus=1, start=T0, isvc="m2", load=Load("m2", metric_names="old")))
+    s.add_pod(
+        Pod(
+            "p1",
+            "team-a",
+            node="n1",
+            gpus=1,
+            created=T0,
+            start=T0 + 300,
+            end=T0 + 5400,
+            isvc="m1",
+            team="a",
+            restarts=[(T0 + 3600, "OOMKilled")],
+            load=Load("m1", requests_per_s=2),
+        )
+    )
+    s.add_pod(
+        Pod(
+            "p2",
+            "team-a",
+            node="n1",
+            gpus=1,
+            start=T0,
+            isvc="m2",
+            load=Load("m2", metric_names="old"),
+        )
+    )
     return s
 
 
@@ -38,18 +61,27 @@ def test_openmetrics_shape():
     assert text.endswith("# EOF\n")
     assert "# TYPE vllm:generation_tokens counter\n" in text
     assert "# TYPE vllm:time_to_first_token_seconds histogram\n" in text
-    assert 'vllm:time_to_first_token_seconds_bucket{' in text and 'le="+Inf"' in text and 'le="1.0"' in text
+    assert (
+        "vllm:time_to_first_token_seconds_bucket{" in text
+        and 'le="+Inf"' in text
+        and 'le="1.0"' in text
+    )
     assert 'resource="nvidia_com_gpu"' in text and 'unit="integer"' in text
     assert 'label_karpenter_sh_capacity_type="spot"' in text
     assert 'label_node_kubernetes_io_instance_type="g6e.xlarge"' in text
     assert 'label_serving_kserve_io_inferenceservice="m1"' in text
 
 
-@pytest.mark.skipif(not shutil.which("promtool"), reason="promtool not installed (apt-get install prometheus)")
+@pytest.mark.skipif(
+    not shutil.which("promtool"), reason="promtool not installed (apt-get install prometheus)"
+)
 def test_promtool_accepts_it(tmp_path):
     src = scenario().write(tmp_path / "s.om")
-    res = subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", src, str(tmp_path / "b")],
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        ["promtool", "tsdb", "create-blocks-from", "openmetrics", src, str(tmp_path / "b")],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 0, res.stderr
 
 
@@ -66,8 +98,10 @@ def test_counters_are_monotonic_between_restarts_and_reset_at_restart():
 
 def test_histogram_buckets_are_cumulative_and_match_count():
     s = scenario()
-    buckets = {ser.labels["le"]: ser.samples[-1][1]
-               for ser in s.find("vllm:time_to_first_token_seconds_bucket", pod="p2")}
+    buckets = {
+        ser.labels["le"]: ser.samples[-1][1]
+        for ser in s.find("vllm:time_to_first_token_seconds_bucket", pod="p2")
+    }
     les = [repr(b) for b in TTFT_BUCKETS] + ["+Inf"]
     assert list(sorted(buckets, key=lambda le: float(le.replace("+Inf", "inf")))) == les
     counts = [buckets[le] for le in les]
@@ -78,8 +112,12 @@ def test_histogram_buckets_are_cumulative_and_match_count():
 
 def test_old_and_new_vllm_names():
     s = scenario()
-    assert s.find("vllm:kv_cache_usage_perc", pod="p1") and not s.find("vllm:gpu_cache_usage_perc", pod="p1")
-    assert s.find("vllm:gpu_cache_usage_perc", pod="p2") and not s.find("vllm:kv_cache_usage_perc", pod="p2")
+    assert s.find("vllm:kv_cache_usage_perc", pod="p1") and not s.find(
+        "vllm:gpu_cache_usage_perc", pod="p1"
+    )
+    assert s.find("vllm:gpu_cache_usage_perc", pod="p2") and not s.find(
+        "vllm:kv_cache_usage_perc", pod="p2"
+    )
     assert s.find("vllm:time_per_output_token_seconds_sum", pod="p2")
     assert s.find("vllm:gpu_prefix_cache_hits_total", pod="p2")
     assert s.find("vllm:inter_token_latency_seconds_sum", pod="p1")
@@ -111,8 +149,14 @@ def test_gaps_remove_samples():
 
 
 def test_helpers():
-    assert sanitize_label_name("serving.kserve.io/inferenceservice") == "serving_kserve_io_inferenceservice"
+    assert (
+        sanitize_label_name("serving.kserve.io/inferenceservice")
+        == "serving_kserve_io_inferenceservice"
+    )
     assert merge_target_labels({"pod": "a", "gpu": "0"}, {"pod": "dcgm"}, honor_labels=False) == {
-        "exported_pod": "a", "gpu": "0", "pod": "dcgm"}
+        "exported_pod": "a",
+        "gpu": "0",
+        "pod": "dcgm",
+    }
     assert merge_target_labels({"pod": "a"}, {"pod": "dcgm"}, honor_labels=True) == {"pod": "a"}
     assert quantile_from_observations([1, 2, 3, 4], 0.5) == 2

@@ -17,24 +17,75 @@ def _scenario(run: str, end: float) -> Scenario:
     """3 h, 2 GPU nodes (spot + on-demand), 3 pods: restart with OOMKilled, old vLLM names,
     a Pending phase, a Prometheus outage gap and a per-pod scrape gap."""
     start = end - 3 * HOUR
-    s = Scenario(start, end, scrape_interval=60, seed=7, cluster_labels={"test_run": run},
-                 gaps=[(start + HOUR, start + HOUR + 600)])
+    s = Scenario(
+        start,
+        end,
+        scrape_interval=60,
+        seed=7,
+        cluster_labels={"test_run": run},
+        gaps=[(start + HOUR, start + HOUR + 600)],
+    )
     s.add_namespace("team-a", {"modelport.io/team": "a"})
     s.add_namespace("team-b", {"modelport.io/team": "b"})
-    s.add_node(Node("ip-10-0-1-1", instance_type="g6e.xlarge", capacity_type="spot", gpus=1, gpu="L40S"))
-    s.add_node(Node("ip-10-0-1-2", instance_type="g6.12xlarge", capacity_type="on-demand", gpus=4, gpu="L4",
-                    labels={"karpenter.k8s.aws/instance-gpu-name": "l4"}))
-    s.add_pod(Pod("llama-predictor-7d9f-abcde", "team-a", node="ip-10-0-1-1", gpus=1, created=start + 300,
-                  start=start + 600, isvc="llama", team="a", endpoint="llama",
-                  restarts=[(start + 2 * HOUR, "OOMKilled")],
-                  load=Load("llama", requests_per_s=lambda t: 1.0 + (t - start) / HOUR)))
-    s.add_pod(Pod("mistral-predictor-5c8b-fghij", "team-b", node="ip-10-0-1-2", gpus=2, start=start,
-                  end=start + 2.5 * HOUR, isvc="mistral", team="b",
-                  gaps=[(start + 30 * 60, start + 40 * 60)],
-                  load=Load("mistral", requests_per_s=0.5, metric_names="old")))
-    s.add_pod(Pod("qwen-predictor-1a2b-klmno", "team-b", node="ip-10-0-1-2", gpus=1, start=start + HOUR,
-                  isvc="qwen", team="b", load=Load("qwen", requests_per_s=3, metric_names="both",
-                                                   num_requests_waiting=lambda t: 5 if t > end - HOUR else 0)))
+    s.add_node(
+        Node("ip-10-0-1-1", instance_type="g6e.xlarge", capacity_type="spot", gpus=1, gpu="L40S")
+    )
+    s.add_node(
+        Node(
+            "ip-10-0-1-2",
+            instance_type="g6.12xlarge",
+            capacity_type="on-demand",
+            gpus=4,
+            gpu="L4",
+            labels={"karpenter.k8s.aws/instance-gpu-name": "l4"},
+        )
+    )
+    s.add_pod(
+        Pod(
+            "llama-predictor-7d9f-abcde",
+            "team-a",
+            node="ip-10-0-1-1",
+            gpus=1,
+            created=start + 300,
+            start=start + 600,
+            isvc="llama",
+            team="a",
+            endpoint="llama",
+            restarts=[(start + 2 * HOUR, "OOMKilled")],
+            load=Load("llama", requests_per_s=lambda t: 1.0 + (t - start) / HOUR),
+        )
+    )
+    s.add_pod(
+        Pod(
+            "mistral-predictor-5c8b-fghij",
+            "team-b",
+            node="ip-10-0-1-2",
+            gpus=2,
+            start=start,
+            end=start + 2.5 * HOUR,
+            isvc="mistral",
+            team="b",
+            gaps=[(start + 30 * 60, start + 40 * 60)],
+            load=Load("mistral", requests_per_s=0.5, metric_names="old"),
+        )
+    )
+    s.add_pod(
+        Pod(
+            "qwen-predictor-1a2b-klmno",
+            "team-b",
+            node="ip-10-0-1-2",
+            gpus=1,
+            start=start + HOUR,
+            isvc="qwen",
+            team="b",
+            load=Load(
+                "qwen",
+                requests_per_s=3,
+                metric_names="both",
+                num_requests_waiting=lambda t: 5 if t > end - HOUR else 0,
+            ),
+        )
+    )
     return s
 
 
@@ -49,23 +100,42 @@ def backfilled(prometheus_server):
 
 def test_backfilled_scenario_reads_back_exactly(prometheus_server, backfilled):
     s = backfilled
-    got = prometheus_server.raw_samples(f'{{test_run="{s.cluster_labels["test_run"]}"}}', s.start, s.end)
+    got = prometheus_server.raw_samples(
+        f'{{test_run="{s.cluster_labels["test_run"]}"}}', s.start, s.end
+    )
     want = {ser.key(): [(round(t, 3), v) for t, v in ser.samples] for ser in s.series}
     got = {k: [(round(t, 3), v) for t, v in samples] for k, samples in got.items()}
     assert set(got) == set(want)
     for key, samples in want.items():
         assert got[key] == samples, dict(key)
     names = {dict(k)["__name__"] for k in got}
-    for name in ("vllm:num_requests_waiting", "vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc",
-                 "vllm:time_to_first_token_seconds_bucket", "vllm:inter_token_latency_seconds_sum",
-                 "vllm:time_per_output_token_seconds_count", "vllm:e2e_request_latency_seconds_bucket",
-                 "vllm:generation_tokens_total", "vllm:prompt_tokens_total", "vllm:request_success_total",
-                 "vllm:num_preemptions_total", "vllm:prefix_cache_hits_total", "vllm:gpu_prefix_cache_queries_total",
-                 "DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_PROF_GR_ENGINE_ACTIVE", "DCGM_FI_DEV_FB_USED",
-                 "DCGM_FI_DEV_FB_FREE", "kube_pod_container_resource_requests", "kube_pod_labels",
-                 "kube_namespace_labels", "kube_node_labels", "kube_node_status_capacity",
-                 "kube_pod_container_status_last_terminated_reason", "kube_pod_container_status_restarts_total",
-                 "kube_deployment_status_replicas"):
+    for name in (
+        "vllm:num_requests_waiting",
+        "vllm:kv_cache_usage_perc",
+        "vllm:gpu_cache_usage_perc",
+        "vllm:time_to_first_token_seconds_bucket",
+        "vllm:inter_token_latency_seconds_sum",
+        "vllm:time_per_output_token_seconds_count",
+        "vllm:e2e_request_latency_seconds_bucket",
+        "vllm:generation_tokens_total",
+        "vllm:prompt_tokens_total",
+        "vllm:request_success_total",
+        "vllm:num_preemptions_total",
+        "vllm:prefix_cache_hits_total",
+        "vllm:gpu_prefix_cache_queries_total",
+        "DCGM_FI_DEV_GPU_UTIL",
+        "DCGM_FI_PROF_GR_ENGINE_ACTIVE",
+        "DCGM_FI_DEV_FB_USED",
+        "DCGM_FI_DEV_FB_FREE",
+        "kube_pod_container_resource_requests",
+        "kube_pod_labels",
+        "kube_namespace_labels",
+        "kube_node_labels",
+        "kube_node_status_capacity",
+        "kube_pod_container_status_last_terminated_reason",
+        "kube_pod_container_status_restarts_total",
+        "kube_deployment_status_replicas",
+    ):
         assert name in names
 
 
@@ -74,28 +144,48 @@ def test_promql_over_backfill_matches_ground_truth(prometheus_server, backfilled
     run = s.cluster_labels["test_run"]
     at = s.end - 1
     # tokens generated by qwen (no restart): last counter value == generator's truth
-    res = prometheus_server.query(f'vllm:generation_tokens_total{{test_run="{run}",model_name="qwen"}}', time=at)
+    res = prometheus_server.query(
+        f'vllm:generation_tokens_total{{test_run="{run}",model_name="qwen"}}', time=at
+    )
     assert float(res[0]["value"][1]) == s.truth["qwen-predictor-1a2b-klmno"].generation_tokens
     # llama restarted once (OOMKilled): increase() across the reset still sees every token,
     # approximately (extrapolation), and KSM shows the termination reason
     res = prometheus_server.query(
-        f'sum(increase(vllm:generation_tokens_total{{test_run="{run}",model_name="llama"}}[3h]))', time=at)
-    assert float(res[0]["value"][1]) == pytest.approx(s.truth["llama-predictor-7d9f-abcde"].generation_tokens, rel=0.1)
+        f'sum(increase(vllm:generation_tokens_total{{test_run="{run}",model_name="llama"}}[3h]))',
+        time=at,
+    )
+    assert float(res[0]["value"][1]) == pytest.approx(
+        s.truth["llama-predictor-7d9f-abcde"].generation_tokens, rel=0.1
+    )
     res = prometheus_server.query(
-        f'kube_pod_container_status_last_terminated_reason{{test_run="{run}",reason="OOMKilled"}}', time=at)
+        f'kube_pod_container_status_last_terminated_reason{{test_run="{run}",reason="OOMKilled"}}',
+        time=at,
+    )
     assert [r["metric"]["pod"] for r in res] == ["llama-predictor-7d9f-abcde"]
     # GPUs requested on scheduled pods, joined to the team label
     res = prometheus_server.query(
         f'sum by (label_modelport_io_team) (kube_pod_container_resource_requests{{test_run="{run}",'
         f'resource="nvidia_com_gpu",node!=""}} * on (namespace, pod) group_left(label_modelport_io_team) '
-        f'kube_pod_labels{{test_run="{run}"}})', time=s.start + 2 * HOUR + 300)
-    assert {r["metric"]["label_modelport_io_team"]: float(r["value"][1]) for r in res} == {"a": 1.0, "b": 3.0}
+        f'kube_pod_labels{{test_run="{run}"}})',
+        time=s.start + 2 * HOUR + 300,
+    )
+    assert {r["metric"]["label_modelport_io_team"]: float(r["value"][1]) for r in res} == {
+        "a": 1.0,
+        "b": 3.0,
+    }
     # DCGM attribution survives as exported_* labels (honorLabels: false)
-    res = prometheus_server.query(f'DCGM_FI_DEV_FB_USED{{test_run="{run}",exported_pod!=""}}', time=at)
-    assert {r["metric"]["exported_pod"] for r in res} == {"llama-predictor-7d9f-abcde", "qwen-predictor-1a2b-klmno"}
+    res = prometheus_server.query(
+        f'DCGM_FI_DEV_FB_USED{{test_run="{run}",exported_pod!=""}}', time=at
+    )
+    assert {r["metric"]["exported_pod"] for r in res} == {
+        "llama-predictor-7d9f-abcde",
+        "qwen-predictor-1a2b-klmno",
+    }
     assert {r["metric"]["namespace"] for r in res} == {"gpu-operator"}
     # the Prometheus outage gap is really empty (beyond the 5 m lookback)
-    res = prometheus_server.query(f'kube_node_labels{{test_run="{run}"}}', time=s.start + HOUR + 540)
+    res = prometheus_server.query(
+        f'kube_node_labels{{test_run="{run}"}}', time=s.start + HOUR + 540
+    )
     assert res == []
 
 
@@ -103,17 +193,31 @@ def test_live_exporter_is_scraped(prometheus_server, live_exporter):
     run = uuid.uuid4().hex[:10]
     s = Scenario(time.time() - 120, time.time(), scrape_interval=15, dcgm_style="exported")
     s.add_node(Node("gpu-live", gpus=1))
-    s.add_pod(Pod("live-predictor-0", "team-live", node="gpu-live", start=s.start,
-                  load=Load("live", num_requests_waiting=4)))
-    live_exporter.set_text(s.exposition(s.end, "vllm/live-predictor-0") + s.exposition(s.end, "dcgm/gpu-live"))
-    job = prometheus_server.add_scrape_target(live_exporter.url, interval="1s",
-                                              labels={"namespace": "team-live", "pod": "live-predictor-0",
-                                                      "test_run": run})
+    s.add_pod(
+        Pod(
+            "live-predictor-0",
+            "team-live",
+            node="gpu-live",
+            start=s.start,
+            load=Load("live", num_requests_waiting=4),
+        )
+    )
+    live_exporter.set_text(
+        s.exposition(s.end, "vllm/live-predictor-0") + s.exposition(s.end, "dcgm/gpu-live")
+    )
+    job = prometheus_server.add_scrape_target(
+        live_exporter.url,
+        interval="1s",
+        labels={"namespace": "team-live", "pod": "live-predictor-0", "test_run": run},
+    )
     try:
         sel = f'vllm:num_requests_waiting{{test_run="{run}"}}'
         res = prometheus_server.wait_for(sel, timeout=30)
         assert float(res[0]["value"][1]) == 4
-        assert res[0]["metric"]["model_name"] == "live" and res[0]["metric"]["pod"] == "live-predictor-0"
+        assert (
+            res[0]["metric"]["model_name"] == "live"
+            and res[0]["metric"]["pod"] == "live-predictor-0"
+        )
         # the exporter's own pod/namespace labels are renamed exported_* (honor_labels false)
         res = prometheus_server.wait_for(f'DCGM_FI_DEV_GPU_UTIL{{test_run="{run}"}}', timeout=10)
         assert res[0]["metric"]["exported_pod"] == "live-predictor-0"

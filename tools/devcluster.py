@@ -26,10 +26,16 @@ from tests.infra.kube import ControlPlane, MissingBinaries  # noqa: E402
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description="Local Kubernetes control plane for ModelPort development")
+    ap = argparse.ArgumentParser(
+        description="Local Kubernetes control plane for ModelPort development"
+    )
     ap.add_argument("--workdir", help="persistent state dir (default: temp dir removed on exit)")
-    ap.add_argument("--with-controllers", action="store_true", default=None,
-                    help="require kube-controller-manager + kube-scheduler (default: run them if built)")
+    ap.add_argument(
+        "--with-controllers",
+        action="store_true",
+        default=None,
+        help="require kube-controller-manager + kube-scheduler (default: run them if built)",
+    )
     ap.add_argument("--no-controllers", dest="with_controllers", action="store_false")
     ap.add_argument("--env-file", help="also write `export KUBECONFIG=...` to this file")
     args = ap.parse_args(argv)
@@ -37,7 +43,9 @@ def main(argv=None) -> int:
     workdir = Path(args.workdir).resolve() if args.workdir else None
     if workdir:
         workdir.mkdir(parents=True, exist_ok=True)
-    cp = ControlPlane(workdir=workdir, with_controllers=args.with_controllers, keep_workdir=bool(workdir))
+    cp = ControlPlane(
+        workdir=workdir, with_controllers=args.with_controllers, keep_workdir=bool(workdir)
+    )
     if workdir and (workdir / "ports").exists():  # reuse ports so an old kubeconfig stays valid
         cp.etcd_port, cp.etcd_peer_port, cp.port = map(int, (workdir / "ports").read_text().split())
     try:
@@ -52,7 +60,10 @@ def main(argv=None) -> int:
     if args.env_file:
         Path(args.env_file).write_text(line + "\n")
     version = cp.get_json("/version")["gitVersion"]
-    print(f"# kube-apiserver {version} at {cp.server} (pids {cp.pids()}); logs in {cp.workdir}", flush=True)
+    print(
+        f"# kube-apiserver {version} at {cp.server} (pids {cp.pids()}); logs in {cp.workdir}",
+        flush=True,
+    )
     print(line, flush=True)
 
     stop = []

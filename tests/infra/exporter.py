@@ -63,7 +63,9 @@ def serve(port: int, path: str | None):
             body = self.rfile.read(n)
             with lock:
                 state["text"] = body
-                state["mtime"] = os.stat(path).st_mtime_ns if path and os.path.exists(path) else None
+                state["mtime"] = (
+                    os.stat(path).st_mtime_ns if path and os.path.exists(path) else None
+                )
             self.send_response(204)
             self.end_headers()
 
@@ -92,10 +94,13 @@ class LiveExporter:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/metrics"
 
-    def start(self, timeout: float = 10.0) -> "LiveExporter":
+    def start(self, timeout: float = 10.0) -> LiveExporter:
         self._popen = subprocess.Popen(
             [sys.executable, __file__, "--port", "0", "--file", str(self.file)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         line = self._popen.stdout.readline()

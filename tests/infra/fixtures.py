@@ -30,8 +30,14 @@ from tests.infra.kube import ControlPlane, MissingBinaries
 from tests.infra.prom import MissingPrometheus, PrometheusServer
 
 _ACTIVE: dict[str, object] = {}
-KUBE_FIXTURES = {"kube_cluster", "kube_api_client", "kubeconfig_path", "kube_namespace", "kube_controllers",
-                 "fake_gpu_node"}
+KUBE_FIXTURES = {
+    "kube_cluster",
+    "kube_api_client",
+    "kubeconfig_path",
+    "kube_namespace",
+    "kube_controllers",
+    "fake_gpu_node",
+}
 PROM_FIXTURES = {"prometheus_server", "live_exporter"}
 
 
@@ -46,8 +52,12 @@ def _missing(message: str):
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "cluster: needs the real kube-apiserver + etcd (tools/build-k8s.sh)")
-    config.addinivalue_line("markers", "prometheus: needs a real Prometheus server (Debian package prometheus)")
+    config.addinivalue_line(
+        "markers", "cluster: needs the real kube-apiserver + etcd (tools/build-k8s.sh)"
+    )
+    config.addinivalue_line(
+        "markers", "prometheus: needs a real Prometheus server (Debian package prometheus)"
+    )
 
 
 def pytest_collection_modifyitems(config, items):
@@ -118,8 +128,10 @@ def kube_namespace(kube_cluster, kube_api_client):
 @pytest.fixture
 def kube_controllers(kube_cluster):
     if not kube_cluster.controllers_running:
-        _missing("kube-controller-manager/kube-scheduler are not running: build them with "
-                 "`bash tools/build-k8s.sh` (not --no-controllers) and unset MODELPORT_KUBE_CONTROLLERS=0")
+        _missing(
+            "kube-controller-manager/kube-scheduler are not running: build them with "
+            "`bash tools/build-k8s.sh` (not --no-controllers) and unset MODELPORT_KUBE_CONTROLLERS=0"
+        )
     return kube_cluster
 
 

@@ -44,7 +44,9 @@ import yaml
 
 DEFAULT_CACHE = Path(os.environ.get("MODELPORT_CACHE", Path.home() / ".cache" / "modelport"))
 ADMIN_TOKEN = "modelport-admin-token"
-HOW_TO_GET = "run `bash tools/build-k8s.sh` (needs Go >= 1.26 and the Go module proxy; ~10 min cold)"
+HOW_TO_GET = (
+    "run `bash tools/build-k8s.sh` (needs Go >= 1.26 and the Go module proxy; ~10 min cold)"
+)
 
 
 class MissingBinaries(RuntimeError):
@@ -60,9 +62,16 @@ def _version_key(path: str) -> tuple:
 def find_bin_dir() -> Path:
     """Directory containing kube-apiserver and etcd, or raise MissingBinaries."""
     env = os.environ.get("MODELPORT_KUBE_BIN_DIR")
-    candidates = [Path(env)] if env else [
-        Path(p) for p in sorted(glob.glob(str(DEFAULT_CACHE / "bin" / "k8s-v*")), key=_version_key, reverse=True)
-    ]
+    candidates = (
+        [Path(env)]
+        if env
+        else [
+            Path(p)
+            for p in sorted(
+                glob.glob(str(DEFAULT_CACHE / "bin" / "k8s-v*")), key=_version_key, reverse=True
+            )
+        ]
+    )
     for d in candidates:
         if (d / "kube-apiserver").is_file() and os.access(d / "kube-apiserver", os.X_OK):
             if find_etcd(d):
@@ -74,17 +83,26 @@ def find_bin_dir() -> Path:
 def find_etcd(bin_dir: Path) -> Path | None:
     if (bin_dir / "etcd").exists():
         return bin_dir / "etcd"
-    found = sorted(glob.glob(str(DEFAULT_CACHE / "bin" / "etcd-v*" / "etcd")), key=lambda p: _version_key(os.path.dirname(p)))
+    found = sorted(
+        glob.glob(str(DEFAULT_CACHE / "bin" / "etcd-v*" / "etcd")),
+        key=lambda p: _version_key(os.path.dirname(p)),
+    )
     return Path(found[-1]) if found else None
 
 
 def find_crd_dir() -> Path:
     env = os.environ.get("MODELPORT_CRD_DIR")
-    candidates = [Path(env)] if env else [Path(p) for p in sorted(glob.glob(str(DEFAULT_CACHE / "crds" / "*")))]
+    candidates = (
+        [Path(env)]
+        if env
+        else [Path(p) for p in sorted(glob.glob(str(DEFAULT_CACHE / "crds" / "*")))]
+    )
     for d in reversed(candidates):
         if d.is_dir() and list(d.glob("*.yaml")):
             return d
-    raise MissingBinaries(f"CRD directory not found ({env or DEFAULT_CACHE / 'crds'}): {HOW_TO_GET}")
+    raise MissingBinaries(
+        f"CRD directory not found ({env or DEFAULT_CACHE / 'crds'}): {HOW_TO_GET}"
+    )
 
 
 def free_port() -> int:
@@ -103,11 +121,17 @@ class _Proc:
 
     def start(self, env=None):
         self.log_file = open(self.log_path, "ab")
-        self.log_file.write(f"\n==== start {time.strftime('%H:%M:%S')}: {' '.join(self.args)}\n".encode())
+        self.log_file.write(
+            f"\n==== start {time.strftime('%H:%M:%S')}: {' '.join(self.args)}\n".encode()
+        )
         self.log_file.flush()
         self.popen = subprocess.Popen(
-            self.args, stdout=self.log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, env=env,
+            self.args,
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=env,
         )
 
     @property
@@ -169,7 +193,7 @@ class ControlPlane:
     port: int = 0
     _procs: dict = field(default_factory=dict)
     _own_workdir: bool = False
-    _kubelet: "FakeKubelet | None" = None
+    _kubelet: FakeKubelet | None = None
     _admin: object = None
 
     # ------------------------------------------------------------------ paths
@@ -186,11 +210,13 @@ class ControlPlane:
         return self.workdir / "kubeconfig"
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self, install_crds: bool = True) -> "ControlPlane":
+    def start(self, install_crds: bool = True) -> ControlPlane:
         self.bin_dir = Path(self.bin_dir) if self.bin_dir else find_bin_dir()
         if self.with_controllers is None:
             env = os.environ.get("MODELPORT_KUBE_CONTROLLERS", "")
-            built = all((self.bin_dir / c).exists() for c in ("kube-controller-manager", "kube-scheduler"))
+            built = all(
+                (self.bin_dir / c).exists() for c in ("kube-controller-manager", "kube-scheduler")
+            )
             self.with_controllers = built if env == "" else env not in ("0", "false", "no")
         if install_crds and self.crd_dir is None:
             self.crd_dir = find_crd_dir()
@@ -281,7 +307,9 @@ class ControlPlane:
         ]
         if not self.with_controllers:
             args.append("--disable-admission-plugins=ServiceAccount")
-        proc = self._procs.get("kube-apiserver") or _Proc("kube-apiserver", args, self.workdir / "kube-apiserver.log")
+        proc = self._procs.get("kube-apiserver") or _Proc(
+            "kube-apiserver", args, self.workdir / "kube-apiserver.log"
+        )
         proc.args = args
         self._procs["kube-apiserver"] = proc
         proc.start()
@@ -295,7 +323,9 @@ class ControlPlane:
                 f.write(f'{tok},{user},{uid},"{groups}"\n')
         key = self.workdir / "sa.key"
         if not key.exists():
-            subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
+            subprocess.run(
+                ["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True
+            )
 
     def _start_etcd(self):
         self.etcd_port = self.etcd_port or free_port()
@@ -304,13 +334,23 @@ class ControlPlane:
         etcd = find_etcd(self.bin_dir)
         if etcd is None:
             raise MissingBinaries(f"etcd not found next to {self.bin_dir}: {HOW_TO_GET}")
-        proc = _Proc("etcd", [
-            str(etcd), "--name=default", f"--data-dir={self.workdir / 'etcd'}",
-            f"--listen-client-urls={c}", f"--advertise-client-urls={c}",
-            f"--listen-peer-urls={p}", f"--initial-advertise-peer-urls={p}",
-            f"--initial-cluster=default={p}", "--unsafe-no-fsync=true",
-            "--log-level=warn", "--quota-backend-bytes=4294967296",
-        ], self.workdir / "etcd.log")
+        proc = _Proc(
+            "etcd",
+            [
+                str(etcd),
+                "--name=default",
+                f"--data-dir={self.workdir / 'etcd'}",
+                f"--listen-client-urls={c}",
+                f"--advertise-client-urls={c}",
+                f"--listen-peer-urls={p}",
+                f"--initial-advertise-peer-urls={p}",
+                f"--initial-cluster=default={p}",
+                "--unsafe-no-fsync=true",
+                "--log-level=warn",
+                "--quota-backend-bytes=4294967296",
+            ],
+            self.workdir / "etcd.log",
+        )
         self._procs["etcd"] = proc
         proc.start()
         deadline = time.monotonic() + 30
@@ -330,7 +370,9 @@ class ControlPlane:
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE  # the serving cert is created by the process we wait for
-        req = urllib.request.Request(f"{self.server}/readyz", headers={"Authorization": f"Bearer {self.token}"})
+        req = urllib.request.Request(
+            f"{self.server}/readyz", headers={"Authorization": f"Bearer {self.token}"}
+        )
         deadline = time.monotonic() + self.ready_timeout
         last = ""
         while time.monotonic() < deadline:
@@ -345,15 +387,28 @@ class ControlPlane:
             except OSError as e:
                 last = str(e)
             time.sleep(0.25)
-        raise TimeoutError(f"{proc.name} not ready after {self.ready_timeout} s ({last}):\n{self.logs()}")
+        raise TimeoutError(
+            f"{proc.name} not ready after {self.ready_timeout} s ({last}):\n{self.logs()}"
+        )
 
     def _write_kubeconfig(self):
         cfg = {
-            "apiVersion": "v1", "kind": "Config", "preferences": {},
-            "clusters": [{"name": "modelport-local", "cluster": {
-                "server": self.server, "certificate-authority": str(self.ca_file)}}],
+            "apiVersion": "v1",
+            "kind": "Config",
+            "preferences": {},
+            "clusters": [
+                {
+                    "name": "modelport-local",
+                    "cluster": {"server": self.server, "certificate-authority": str(self.ca_file)},
+                }
+            ],
             "users": [{"name": "admin", "user": {"token": self.token}}],
-            "contexts": [{"name": "modelport-local", "context": {"cluster": "modelport-local", "user": "admin"}}],
+            "contexts": [
+                {
+                    "name": "modelport-local",
+                    "context": {"cluster": "modelport-local", "user": "admin"},
+                }
+            ],
             "current-context": "modelport-local",
         }
         self.kubeconfig_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
@@ -361,17 +416,32 @@ class ControlPlane:
     def _start_controllers(self):
         kubeconfig = str(self.kubeconfig_path)
         for name, extra in [
-            ("kube-controller-manager", [
-                f"--service-account-private-key-file={self.workdir / 'sa.key'}",
-                f"--root-ca-file={self.ca_file}", "--use-service-account-credentials=false",
-            ]),
+            (
+                "kube-controller-manager",
+                [
+                    f"--service-account-private-key-file={self.workdir / 'sa.key'}",
+                    f"--root-ca-file={self.ca_file}",
+                    "--use-service-account-credentials=false",
+                ],
+            ),
             ("kube-scheduler", []),
         ]:
             binary = self.bin_dir / name
             if not binary.exists():
-                raise MissingBinaries(f"{binary} not found: run `bash tools/build-k8s.sh --with-controllers`")
-            proc = _Proc(name, [str(binary), f"--kubeconfig={kubeconfig}", "--leader-elect=false",
-                                "--secure-port=0", *extra], self.workdir / f"{name}.log")
+                raise MissingBinaries(
+                    f"{binary} not found: run `bash tools/build-k8s.sh --with-controllers`"
+                )
+            proc = _Proc(
+                name,
+                [
+                    str(binary),
+                    f"--kubeconfig={kubeconfig}",
+                    "--leader-elect=false",
+                    "--secure-port=0",
+                    *extra,
+                ],
+                self.workdir / f"{name}.log",
+            )
             self._procs[name] = proc
             proc.start()
 
@@ -387,7 +457,9 @@ class ControlPlane:
         (the default cache in /tmp is keyed by host:port and could be stale across runs)."""
         from kubernetes import dynamic
 
-        return dynamic.DynamicClient(self.api_client(), cache_file=str(self.workdir / "discovery-cache.json"))
+        return dynamic.DynamicClient(
+            self.api_client(), cache_file=str(self.workdir / "discovery-cache.json")
+        )
 
     def install_crds(self, paths, timeout: float = 60.0):
         """Create (or replace) the CRDs in ``paths`` and wait until all are Established and served."""
@@ -410,8 +482,12 @@ class ControlPlane:
         pending = set(names)
         while pending and time.monotonic() < deadline:
             for name in list(pending):
-                crd = self.get_json(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
-                conds = {c["type"]: c["status"] for c in crd.get("status", {}).get("conditions") or []}
+                crd = self.get_json(
+                    f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}"
+                )
+                conds = {
+                    c["type"]: c["status"] for c in crd.get("status", {}).get("conditions") or []
+                }
                 if conds.get("Established") == "True":
                     pending.discard(name)
             if pending:
@@ -424,7 +500,9 @@ class ControlPlane:
     def _wait_discovery(self, crd_names, deadline):
         """Established can precede discovery; wait until each group/version lists the resource."""
         for name in crd_names:
-            spec = self.get_json(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")["spec"]
+            spec = self.get_json(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")[
+                "spec"
+            ]
             plural, group = spec["names"]["plural"], spec["group"]
             for v in spec["versions"]:
                 if not v.get("served"):
@@ -444,7 +522,9 @@ class ControlPlane:
         import json
 
         ctx = ssl.create_default_context(cafile=str(self.ca_file))
-        req = urllib.request.Request(self.server + path, headers={"Authorization": f"Bearer {self.token}"})
+        req = urllib.request.Request(
+            self.server + path, headers={"Authorization": f"Bearer {self.token}"}
+        )
         with urllib.request.urlopen(req, timeout=10, context=ctx) as r:
             return json.load(r)
 
@@ -461,20 +541,26 @@ class ControlPlane:
         if self._admin is None:
             self._admin = self.api_client()
         core = client.CoreV1Api(self._admin)
-        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels or {})))
+        core.create_namespace(
+            client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels or {}))
+        )
         if self.controllers_running:
             # The ServiceAccount admission plugin is on: pods need the "default" SA, which the
             # serviceaccount controller creates shortly after the namespace. After an apiserver
             # outage KCM's informers can back off for up to ~30 s; then create it ourselves
             # (exactly what the controller would do; it accepts an existing SA).
             deadline = time.monotonic() + 5
-            while not core.list_namespaced_service_account(name, field_selector="metadata.name=default").items:
+            while not core.list_namespaced_service_account(
+                name, field_selector="metadata.name=default"
+            ).items:
                 if time.monotonic() > deadline:
                     from kubernetes.client.rest import ApiException
 
                     try:
                         core.create_namespaced_service_account(
-                            name, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="default")))
+                            name,
+                            client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="default")),
+                        )
                     except ApiException as e:
                         if e.status != 409:
                             raise
@@ -483,7 +569,7 @@ class ControlPlane:
         return name
 
     @property
-    def fake_kubelet(self) -> "FakeKubelet":
+    def fake_kubelet(self) -> FakeKubelet:
         """The :class:`FakeKubelet` of this cluster (created on first use)."""
         if self._kubelet is None:
             self._kubelet = FakeKubelet(self)
@@ -495,8 +581,10 @@ class ControlPlane:
 
     @property
     def controllers_running(self) -> bool:
-        return all(self._procs.get(n) is not None and self._procs[n].running
-                   for n in ("kube-controller-manager", "kube-scheduler"))
+        return all(
+            self._procs.get(n) is not None and self._procs[n].running
+            for n in ("kube-controller-manager", "kube-scheduler")
+        )
 
     def logs(self, tail: int = 80) -> str:
         """The last ``tail`` lines of each server log, for failure reports."""
@@ -505,7 +593,9 @@ class ControlPlane:
             return ""
         for path in sorted(Path(self.workdir).glob("*.log")):
             lines = path.read_text(errors="replace").splitlines()
-            out.append(f"----- {path.name} (last {min(tail, len(lines))} of {len(lines)} lines) -----")
+            out.append(
+                f"----- {path.name} (last {min(tail, len(lines))} of {len(lines)} lines) -----"
+            )
             out.extend(lines[-tail:])
         return "\n".join(out)
 
@@ -524,7 +614,7 @@ class FakeKubelet:
     taints honoured by the real scheduler) -> Ready -> Deployment Available.
     """
 
-    def __init__(self, cp: "ControlPlane", interval: float = 0.5):
+    def __init__(self, cp: ControlPlane, interval: float = 0.5):
         import threading
 
         self.cp = cp
@@ -536,8 +626,16 @@ class FakeKubelet:
         self._api = None
         self.errors: list[str] = []
 
-    def add_node(self, name: str, gpus: int = 1, labels: dict | None = None, taints: list | None = None,
-                 cpu: str = "32", memory: str = "256Gi", gpu_resource: str = "nvidia.com/gpu"):
+    def add_node(
+        self,
+        name: str,
+        gpus: int = 1,
+        labels: dict | None = None,
+        taints: list | None = None,
+        cpu: str = "32",
+        memory: str = "256Gi",
+        gpu_resource: str = "nvidia.com/gpu",
+    ):
         """Create a Ready Node with ``gpus`` x ``gpu_resource`` capacity (plus cpu/memory/pods)."""
         from kubernetes import client
 
@@ -547,23 +645,58 @@ class FakeKubelet:
             capacity[gpu_resource] = str(gpus)
         idx = len(self.nodes) + 1
         body = {
-            "apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
-                                                  "kubernetes.io/arch": "amd64", "type": "fake-kubelet",
-                                                  **(labels or {})}},
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": name,
+                "labels": {
+                    "kubernetes.io/hostname": name,
+                    "kubernetes.io/os": "linux",
+                    "kubernetes.io/arch": "amd64",
+                    "type": "fake-kubelet",
+                    **(labels or {}),
+                },
+            },
             "spec": {"taints": taints or []},
             "status": {
-                "capacity": capacity, "allocatable": capacity,
+                "capacity": capacity,
+                "allocatable": capacity,
                 "conditions": [
-                    {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "fake kubelet",
-                     "lastHeartbeatTime": now, "lastTransitionTime": now},
-                    *[{"type": t, "status": "False", "reason": "KubeletHasSufficient", "lastHeartbeatTime": now,
-                       "lastTransitionTime": now} for t in ("MemoryPressure", "DiskPressure", "PIDPressure")],
+                    {
+                        "type": "Ready",
+                        "status": "True",
+                        "reason": "KubeletReady",
+                        "message": "fake kubelet",
+                        "lastHeartbeatTime": now,
+                        "lastTransitionTime": now,
+                    },
+                    *[
+                        {
+                            "type": t,
+                            "status": "False",
+                            "reason": "KubeletHasSufficient",
+                            "lastHeartbeatTime": now,
+                            "lastTransitionTime": now,
+                        }
+                        for t in ("MemoryPressure", "DiskPressure", "PIDPressure")
+                    ],
                 ],
-                "addresses": [{"type": "InternalIP", "address": f"10.3.{idx}.1"}, {"type": "Hostname", "address": name}],
-                "nodeInfo": {"kubeletVersion": "v1.36.3-fake", "architecture": "amd64", "operatingSystem": "linux",
-                             "containerRuntimeVersion": "fake://1", "kernelVersion": "", "osImage": "",
-                             "machineID": "", "systemUUID": "", "bootID": "", "kubeProxyVersion": ""},
+                "addresses": [
+                    {"type": "InternalIP", "address": f"10.3.{idx}.1"},
+                    {"type": "Hostname", "address": name},
+                ],
+                "nodeInfo": {
+                    "kubeletVersion": "v1.36.3-fake",
+                    "architecture": "amd64",
+                    "operatingSystem": "linux",
+                    "containerRuntimeVersion": "fake://1",
+                    "kernelVersion": "",
+                    "osImage": "",
+                    "machineID": "",
+                    "systemUUID": "",
+                    "bootID": "",
+                    "kubeProxyVersion": "",
+                },
             },
         }
         api = self._client()
@@ -601,8 +734,14 @@ class FakeKubelet:
         from kubernetes.client.rest import ApiException
 
         coord = client.CoordinationV1Api(self._client())
-        body = {"metadata": {"name": node, "namespace": "kube-node-lease"},
-                "spec": {"holderIdentity": node, "leaseDurationSeconds": 40, "renewTime": _now(micro=True)}}
+        body = {
+            "metadata": {"name": node, "namespace": "kube-node-lease"},
+            "spec": {
+                "holderIdentity": node,
+                "leaseDurationSeconds": 40,
+                "renewTime": _now(micro=True),
+            },
+        }
         try:
             coord.patch_namespaced_lease(node, "kube-node-lease", body)
         except ApiException as e:
@@ -639,13 +778,43 @@ class FakeKubelet:
                 continue
             now = _now()
             ip = f"{prefix}.{(abs(hash(pod.metadata.uid)) % 250) + 2}"
-            conds = [{"type": t, "status": "True", "lastTransitionTime": now}
-                     for t in ("PodReadyToStartContainers", "Initialized", "ContainersReady", "Ready", "PodScheduled")]
-            statuses = [{"name": c.name, "image": c.image or "fake", "imageID": "", "ready": True, "started": True,
-                         "restartCount": 0, "state": {"running": {"startedAt": now}}} for c in pod.spec.containers]
-            core.patch_namespaced_pod_status(name, ns, {"status": {
-                "phase": "Running", "conditions": conds, "containerStatuses": statuses,
-                "hostIP": f"{prefix}.1", "podIP": ip, "podIPs": [{"ip": ip}], "startTime": now}})
+            conds = [
+                {"type": t, "status": "True", "lastTransitionTime": now}
+                for t in (
+                    "PodReadyToStartContainers",
+                    "Initialized",
+                    "ContainersReady",
+                    "Ready",
+                    "PodScheduled",
+                )
+            ]
+            statuses = [
+                {
+                    "name": c.name,
+                    "image": c.image or "fake",
+                    "imageID": "",
+                    "ready": True,
+                    "started": True,
+                    "restartCount": 0,
+                    "state": {"running": {"startedAt": now}},
+                }
+                for c in pod.spec.containers
+            ]
+            core.patch_namespaced_pod_status(
+                name,
+                ns,
+                {
+                    "status": {
+                        "phase": "Running",
+                        "conditions": conds,
+                        "containerStatuses": statuses,
+                        "hostIP": f"{prefix}.1",
+                        "podIP": ip,
+                        "podIPs": [{"ip": ip}],
+                        "startTime": now,
+                    }
+                },
+            )
 
 
 def _now(micro: bool = False) -> str:

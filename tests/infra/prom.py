@@ -39,7 +39,9 @@ import yaml
 
 PROMETHEUS = os.environ.get("MODELPORT_PROMETHEUS", "/usr/bin/prometheus")
 PROMTOOL = os.environ.get("MODELPORT_PROMTOOL", "/usr/bin/promtool")
-HOW_TO_GET = "install it with `apt-get install -y prometheus` (Debian package: prometheus and promtool)"
+HOW_TO_GET = (
+    "install it with `apt-get install -y prometheus` (Debian package: prometheus and promtool)"
+)
 
 
 class MissingPrometheus(RuntimeError):
@@ -75,8 +77,15 @@ class PrometheusServer:
         extra_args: more command line flags.
     """
 
-    def __init__(self, workdir=None, lookback_delta="5m", retention="100y", scrape_interval="15s",
-                 evaluation_interval="15s", extra_args=()):
+    def __init__(
+        self,
+        workdir=None,
+        lookback_delta="5m",
+        retention="100y",
+        scrape_interval="15s",
+        evaluation_interval="15s",
+        extra_args=(),
+    ):
         self.prometheus, self.promtool = find_prometheus()
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="modelport-prom-"))
@@ -85,7 +94,10 @@ class PrometheusServer:
         self.log_path = self.workdir / "prometheus.log"
         self.lookback_delta = lookback_delta
         self.retention = retention
-        self.global_config = {"scrape_interval": scrape_interval, "evaluation_interval": evaluation_interval}
+        self.global_config = {
+            "scrape_interval": scrape_interval,
+            "evaluation_interval": evaluation_interval,
+        }
         self.extra_args = list(extra_args)
         self.port = 0
         self.targets: dict[str, dict] = {}
@@ -99,35 +111,47 @@ class PrometheusServer:
         return f"http://127.0.0.1:{self.port}"
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> "PrometheusServer":
+    def start(self) -> PrometheusServer:
         for attempt in range(3):
             try:
                 return self._start()
             except PrometheusError:
                 # free-port race on the first start: pick another port
-                if self._started_once or attempt == 2 or "address already in use" not in self.logs(20):
+                if (
+                    self._started_once
+                    or attempt == 2
+                    or "address already in use" not in self.logs(20)
+                ):
                     raise
                 self._stop_process()
                 self.port = 0
 
-    def _start(self) -> "PrometheusServer":
+    def _start(self) -> PrometheusServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._write_config()
         self.port = self.port or _free_port()
         self._log = open(self.log_path, "ab")
         args = [
-            self.prometheus, f"--config.file={self.config_path}",
+            self.prometheus,
+            f"--config.file={self.config_path}",
             f"--storage.tsdb.path={self.data_dir}",
             f"--storage.tsdb.retention.time={self.retention}",
             f"--web.listen-address=127.0.0.1:{self.port}",
-            "--web.enable-admin-api", "--web.enable-lifecycle",
+            "--web.enable-admin-api",
+            "--web.enable-lifecycle",
             f"--query.lookback-delta={self.lookback_delta}",
-            "--log.level=warn", *self.extra_args,
+            "--log.level=warn",
+            *self.extra_args,
         ]
         self._log.write(f"\n==== start {time.strftime('%H:%M:%S')}: {' '.join(args)}\n".encode())
         self._log.flush()
-        self._popen = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, start_new_session=True)
+        self._popen = subprocess.Popen(
+            args,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         atexit.register(self.stop)
         self._wait_ready()
         self._started_once = True
@@ -189,7 +213,9 @@ class PrometheusServer:
         if not self.log_path.exists():
             return ""
         lines = self.log_path.read_text(errors="replace").splitlines()
-        return "\n".join([f"----- prometheus.log (last {min(tail, len(lines))} lines) -----", *lines[-tail:]])
+        return "\n".join(
+            [f"----- prometheus.log (last {min(tail, len(lines))} lines) -----", *lines[-tail:]]
+        )
 
     # ------------------------------------------------------------------ feeding data
     def backfill(self, openmetrics_text: str, restart: bool = True) -> list[str]:
@@ -204,10 +230,23 @@ class PrometheusServer:
         src = self.workdir / f"backfill-{self._backfills}.om"
         src.write_text(openmetrics_text)
         out = self.workdir / f"blocks-{self._backfills}"
-        res = subprocess.run([self.promtool, "tsdb", "create-blocks-from", "openmetrics", "--quiet", str(src), str(out)],
-                             capture_output=True, text=True)
+        res = subprocess.run(
+            [
+                self.promtool,
+                "tsdb",
+                "create-blocks-from",
+                "openmetrics",
+                "--quiet",
+                str(src),
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+        )
         if res.returncode != 0:
-            raise PrometheusError(f"promtool failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
+            raise PrometheusError(
+                f"promtool failed ({res.returncode}):\n{res.stdout}\n{res.stderr}"
+            )
         self.data_dir.mkdir(parents=True, exist_ok=True)
         blocks = []
         for block in sorted(out.iterdir()):
@@ -220,8 +259,14 @@ class PrometheusServer:
             self.restart()
         return blocks
 
-    def add_scrape_target(self, url: str, interval: str = "1s", labels: dict | None = None,
-                          honor_labels: bool = False, job: str | None = None) -> str:
+    def add_scrape_target(
+        self,
+        url: str,
+        interval: str = "1s",
+        labels: dict | None = None,
+        honor_labels: bool = False,
+        job: str | None = None,
+    ) -> str:
         """Scrape ``url`` (``http://host:port/path``) every ``interval``; returns the job name.
 
         ``labels`` become target labels (e.g. ``{"namespace": ..., "pod": ...}`` as the
@@ -231,8 +276,11 @@ class PrometheusServer:
         u = urllib.parse.urlsplit(url)
         job = job or f"target-{len(self.targets) + 1}"
         self.targets[job] = {
-            "job_name": job, "scrape_interval": interval, "scrape_timeout": interval,
-            "metrics_path": u.path or "/metrics", "scheme": u.scheme or "http",
+            "job_name": job,
+            "scrape_interval": interval,
+            "scrape_timeout": interval,
+            "metrics_path": u.path or "/metrics",
+            "scheme": u.scheme or "http",
             "honor_labels": honor_labels,
             "static_configs": [{"targets": [u.netloc], "labels": dict(labels or {})}],
         }
@@ -277,7 +325,9 @@ class PrometheusServer:
     def query_range(self, promql: str, start: float, end: float, step: float | str):
         return self.api("query_range", query=promql, start=start, end=end, step=step)["result"]
 
-    def raw_samples(self, selector: str, start: float, end: float) -> dict[tuple, list[tuple[float, float]]]:
+    def raw_samples(
+        self, selector: str, start: float, end: float
+    ) -> dict[tuple, list[tuple[float, float]]]:
         """Stored samples of ``selector`` with ``start <= t <= end`` exactly as in the TSDB.
 
         Returns ``{frozenset(labels.items()): [(t_seconds, value), ...]}``.
@@ -290,7 +340,9 @@ class PrometheusServer:
             out[key] = [(float(t), float(v)) for t, v in s["values"] if float(t) >= start]
         return out
 
-    def series(self, match: str, start: float | None = None, end: float | None = None) -> list[dict]:
+    def series(
+        self, match: str, start: float | None = None, end: float | None = None
+    ) -> list[dict]:
         return self.api("series", **{"match[]": match, "start": start, "end": end})
 
     def wait_for(self, promql: str, predicate=bool, timeout: float = 30.0, interval: float = 0.25):
