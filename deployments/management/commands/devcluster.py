@@ -1,0 +1,47 @@
+"""`manage.py devcluster`: run the local etcd + kube-apiserver (+ controllers) with the KServe
+and KEDA CRDs for development, wrapping `tools/devcluster.py`.
+
+    manage.py devcluster [--workdir var/devcluster] [--env-file var/devcluster.env]
+
+It prints `export KUBECONFIG=...`; start the portal's worker with that variable set and its
+endpoints are applied to this cluster (without it the portal runs in embedded dev mode: see
+deployments.reconcile). Runs until Ctrl-C, then stops every process it started.
+"""
+
+import importlib.util
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+TOOL = Path(settings.BASE_DIR) / "tools" / "devcluster.py"
+
+
+class Command(BaseCommand):
+    help = "Run a local Kubernetes control plane with the KServe and KEDA CRDs."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--workdir", help="persistent state dir (same dir = same cluster)")
+        parser.add_argument("--env-file", help="also write `export KUBECONFIG=...` here")
+        group = parser.add_mutually_exclusive_group()
+        group.add_argument("--with-controllers", action="store_true", default=None)
+        group.add_argument("--no-controllers", dest="with_controllers", action="store_false")
+
+    def handle(self, *args, **opts):
+        if not TOOL.exists():
+            raise CommandError(f"{TOOL} is missing.")
+        spec = importlib.util.spec_from_file_location("modelport_devcluster", TOOL)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        argv = []
+        if opts["workdir"]:
+            argv += ["--workdir", opts["workdir"]]
+        if opts["env_file"]:
+            argv += ["--env-file", opts["env_file"]]
+        if opts["with_controllers"] is True:
+            argv.append("--with-controllers")
+        elif opts["with_controllers"] is False:
+            argv.append("--no-controllers")
+        code = module.main(argv)
+        if code:
+            raise CommandError(f"devcluster exited with status {code}")
