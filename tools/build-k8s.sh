@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the local Kubernetes control plane used by the integration tests and
 # `python tools/devcluster.py`, from the Go module proxy only:
-#   - kube-apiserver (+ optionally kube-controller-manager, kube-scheduler) from k8s.io/kubernetes
+#   - kube-apiserver, kube-controller-manager, kube-scheduler (unless --no-controllers) from k8s.io/kubernetes
 #   - etcd 3.6 from go.etcd.io/etcd/server/v3
 #   - the KServe and KEDA CRDs from their Go modules (tools/fetch-crds.sh)
 #
