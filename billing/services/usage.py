@@ -255,9 +255,8 @@ class Measurements:
 class ClusterLabels:
     pods: dict[PodKey, dict[str, str]] = field(default_factory=dict)
     namespaces: dict[str, str] = field(default_factory=dict)  # namespace -> team label
-    nodes: dict[str, tuple[str, str]] = field(
-        default_factory=dict
-    )  # node -> (instance type, capacity type)
+    # node -> (instance type, capacity type)
+    nodes: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 def _config() -> dict[str, Any]:
@@ -364,8 +363,9 @@ def _integrate(client, windows: list[Window], build, key, cfg) -> dict[int, dict
     queries for partial ones. Returns {window index: {key(labels): summed value}}."""
     out: dict[int, dict] = {}
     full = [i for i, w in enumerate(windows) if w.seconds == 3600 and w.start == w.hour]
+    full_set = set(full)
     for i, w in enumerate(windows):
-        if i not in full:
+        if i not in full_set:
             out[i] = _instant(client, w, build, key, cfg)
     if full:
         by_end = {round(windows[i].end.timestamp() - 0.001, 3): i for i in full}
