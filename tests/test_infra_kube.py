@@ -2,6 +2,7 @@
 CRD validation, RBAC, and an apiserver restart on the same etcd."""
 
 import json
+import os
 import threading
 import time
 
@@ -417,3 +418,12 @@ def test_resource_quota_limits_gpus(kube_controllers, kube_api_client, kube_name
         core.create_namespaced_pod(kube_namespace, pod("second"))
     assert exc.value.status == 403
     assert "exceeded quota: gpus" in json.loads(exc.value.body)["message"]
+
+
+def test_kubeconfig_path_works_for_the_default_loader(kubeconfig_path):
+    from kubernetes import config
+
+    assert os.environ["KUBECONFIG"] == kubeconfig_path
+    api = config.new_client_from_config()  # reads $KUBECONFIG, verifies the self-signed CA
+    names = {ns.metadata.name for ns in client.CoreV1Api(api).list_namespace().items}
+    assert {"default", "kube-system"} <= names
