@@ -424,6 +424,7 @@ def test_kubeconfig_path_works_for_the_default_loader(kubeconfig_path):
     from kubernetes import config
 
     assert os.environ["KUBECONFIG"] == kubeconfig_path
-    api = config.new_client_from_config()  # reads $KUBECONFIG, verifies the self-signed CA
+    # pass the path: kubernetes.config reads $KUBECONFIG once, at import time
+    api = config.new_client_from_config(config_file=kubeconfig_path)  # verifies the self-signed CA
     names = {ns.metadata.name for ns in client.CoreV1Api(api).list_namespace().items}
     assert {"default", "kube-system"} <= names

@@ -6,6 +6,8 @@ Fixtures:
     kube_cluster (session)       :class:`tests.infra.kube.ControlPlane`, CRDs installed
     kube_api_client (session)    ``kubernetes.client.ApiClient`` for it
     kubeconfig_path (function)   path (str) of its kubeconfig; also sets ``$KUBECONFIG`` for the test
+                                 (for subprocesses: the kubernetes package reads ``$KUBECONFIG``
+                                 at import time, so in-process pass ``config_file=`` explicitly)
     kube_namespace (function)    a fresh namespace name per test
     kube_controllers (function)  asserts kube-controller-manager + kube-scheduler run (else skip/fail)
     fake_gpu_node (function)     factory: ``fake_gpu_node(gpus=1, labels={...}) -> node name``; Ready
