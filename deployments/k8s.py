@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import threading
+import time
 from typing import Any
 
 import urllib3
@@ -36,6 +37,9 @@ from .errors import PermanentClusterError, TransientClusterError
 log = logging.getLogger(__name__)
 
 TRANSIENT_STATUSES = {0, 408, 425, 429, 500, 502, 503, 504}
+# How long an applied, unchanged shared object (a team's Namespace/ResourceQuota) is trusted
+# before it is sent again. sync_statuses checks those objects on every run regardless.
+REUSE_SECONDS = 60.0
 
 
 class ClusterNotConfigured(PermanentClusterError):
@@ -74,9 +78,10 @@ def translate(exc: Exception, what: str) -> Exception:
     if isinstance(exc, ApiException | DynamicApiError):
         status = getattr(exc, "status", 0) or 0
         message = f"{what}: {_api_message(exc)} (HTTP {status})"
-        if status in TRANSIENT_STATUSES or status >= 500:
-            return TransientClusterError(message)
-        return PermanentClusterError(message)
+        err = (TransientClusterError(message) if status in TRANSIENT_STATUSES or status >= 500
+               else PermanentClusterError(message))
+        err.status = status
+        return err
     if isinstance(exc, ResourceNotFoundError):
         return PermanentClusterError(
             f"{what}: the cluster does not serve this kind ({exc}); install the KServe and KEDA CRDs."
@@ -97,6 +102,7 @@ class ClusterClient:
         self._dynamic: DynamicClient | None = None
         self.field_manager = settings.KUBE_FIELD_MANAGER
         self.timeout = settings.KUBE_REQUEST_TIMEOUT
+        self._recent: dict[tuple, tuple[str, float]] = {}  # (kind, ns, name) -> (digest, when)
 
     # --- construction ---------------------------------------------------------------------
 
@@ -149,12 +155,35 @@ class ClusterClient:
 
     # --- operations -----------------------------------------------------------------------
 
-    def apply(self, objects: list[dict[str, Any]], dry_run: bool = False) -> list[dict[str, Any]]:
-        """Server-side apply each object in order; return what the apiserver stored."""
+    def apply(self, objects: list[dict[str, Any]], dry_run: bool = False,
+              reuse_kinds: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        """Server-side apply each object in order; return what the apiserver stored.
+
+        Objects of `reuse_kinds` that this process applied with the same content less than
+        REUSE_SECONDS ago are not sent again (their entry is the object as sent). If the
+        apiserver then answers 404 (e.g. the namespace was deleted meanwhile), everything is
+        applied again without that shortcut.
+        """
+        try:
+            return self._apply(objects, dry_run, reuse_kinds)
+        except PermanentClusterError as exc:
+            if reuse_kinds and getattr(exc, "status", None) == 404:
+                self._recent.clear()
+                return self._apply(objects, dry_run, ())
+            raise
+
+    def _apply(self, objects, dry_run: bool, reuse_kinds) -> list[dict[str, Any]]:
         applied = []
         for obj in objects:
-            resource = self._resource(obj["apiVersion"], obj["kind"])
             meta = obj["metadata"]
+            key = (obj["kind"], meta.get("namespace"), meta["name"])
+            digest = json.dumps(obj, sort_keys=True)
+            seen = self._recent.get(key)
+            if (obj["kind"] in reuse_kinds and not dry_run and seen and seen[0] == digest
+                    and time.monotonic() - seen[1] < REUSE_SECONDS):
+                applied.append(obj)
+                continue
+            resource = self._resource(obj["apiVersion"], obj["kind"])
             try:
                 result = self.dynamic.server_side_apply(
                     resource, body=obj, name=meta["name"], namespace=meta.get("namespace"),
@@ -163,7 +192,10 @@ class ClusterClient:
                     serialize=False,
                 )
             except Exception as exc:
+                self._recent.pop(key, None)
                 raise translate(exc, f"apply {_describe(obj)}") from exc
+            if not dry_run:
+                self._recent[key] = (digest, time.monotonic())
             applied.append(_json(result))
         return applied
 

@@ -48,6 +48,9 @@ from .services import add_event, record_observed
 log = logging.getLogger(__name__)
 
 NOT_APPROVED = (EndpointStatus.PENDING_APPROVAL, EndpointStatus.REJECTED)
+# Shared per-team objects: an apply may skip them when this process sent the same content
+# within k8s.REUSE_SECONDS (sync_statuses still checks and repairs them on every run).
+TEAM_KINDS = ("Namespace", "ResourceQuota")
 NO_CLUSTER_MESSAGE = (
     "No Kubernetes cluster is configured (set KUBECONFIG or KUBE_IN_CLUSTER=true): the "
     "manifests were rendered but not applied. They will be applied once a cluster is configured."
@@ -123,7 +126,7 @@ def _push(client: ClusterClient, endpoint: Endpoint) -> tuple[str, str]:
         return EndpointStatus.DELETED, (
             f"Deleted {', '.join(o['kind'] for o in gone)}." if gone else "Nothing left to delete."
         )
-    client.apply(manifests.render(endpoint))
+    client.apply(manifests.render(endpoint), reuse_kinds=TEAM_KINDS)
     if endpoint.desired_state == DesiredState.STOPPED:
         return EndpointStatus.STOPPED, f"Stop applied (generation {endpoint.generation})."
     return EndpointStatus.PROVISIONING, (

@@ -148,7 +148,7 @@ class FakeCluster:
         if self.fail_with is not None:
             raise self.fail_with
 
-    def apply(self, objects, dry_run=False):
+    def apply(self, objects, dry_run=False, reuse_kinds=()):
         import copy
 
         self._maybe_fail()

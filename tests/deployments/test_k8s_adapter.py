@@ -145,3 +145,41 @@ def test_stopped_apiserver_is_transient(kube_cluster, live_cluster, objects):
     finally:
         kube_cluster.start_apiserver()
     assert live_cluster.apply(objects)[2]["metadata"]["name"] == "chat"
+
+
+@pytest.mark.cluster
+def test_unchanged_team_objects_are_not_sent_again(live_cluster, objects, monkeypatch):
+    sent = []
+    real = live_cluster.dynamic.server_side_apply
+
+    def counting(resource, body=None, **kw):
+        sent.append(body["kind"])
+        return real(resource, body=body, **kw)
+
+    monkeypatch.setattr(live_cluster.dynamic, "server_side_apply", counting)
+    kinds = ("Namespace", "ResourceQuota")
+    live_cluster.apply(objects, reuse_kinds=kinds)
+    live_cluster.apply(objects, reuse_kinds=kinds)
+    assert sent == ["Namespace", "ResourceQuota", "InferenceService", "ScaledObject",
+                    "InferenceService", "ScaledObject"]
+    changed = json.loads(json.dumps(objects))
+    changed[1]["spec"]["hard"]["requests.nvidia.com/gpu"] = "20"
+    live_cluster.apply(changed, reuse_kinds=kinds)
+    assert sent[6:] == ["ResourceQuota", "InferenceService", "ScaledObject"]
+
+
+@pytest.mark.cluster
+def test_a_namespace_that_vanished_is_applied_again(live_cluster, objects):
+    import time as _time
+
+    ghost = json.loads(json.dumps(objects))
+    ns = ghost[0]["metadata"]["name"] + "-gone"
+    ghost[0]["metadata"]["name"] = ns
+    for obj in ghost[1:]:
+        obj["metadata"]["namespace"] = ns
+    # this process believes it applied the namespace a moment ago, but it does not exist
+    live_cluster._recent[("Namespace", None, ns)] = (json.dumps(ghost[0], sort_keys=True),
+                                                     _time.monotonic())
+    stored = live_cluster.apply(ghost, reuse_kinds=("Namespace", "ResourceQuota"))
+    assert stored[0]["metadata"]["uid"]  # really applied on the second pass
+    assert live_cluster.get("v1", "Namespace", ns) is not None
