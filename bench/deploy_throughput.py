@@ -63,11 +63,18 @@ def main() -> None:
     args = parser.parse_args()
     base_url, broker = os.environ.get("DATABASE_URL", ""), os.environ.get("CELERY_BROKER_URL", "")
     if not base_url.startswith("postgres") or not broker:
-        sys.exit("Set DATABASE_URL (PostgreSQL) and CELERY_BROKER_URL: "
-                 "scripts/services.sh start && source var/services/env")
+        sys.exit(
+            "Set DATABASE_URL (PostgreSQL) and CELERY_BROKER_URL: "
+            "scripts/services.sh start && source var/services/env"
+        )
     db_url, db_name = _bench_database(base_url)
-    os.environ.update({"DATABASE_URL": db_url, "CELERY_TASK_ALWAYS_EAGER": "false",
-                       "DJANGO_SETTINGS_MODULE": "portal.settings"})
+    os.environ.update(
+        {
+            "DATABASE_URL": db_url,
+            "CELERY_TASK_ALWAYS_EAGER": "false",
+            "DJANGO_SETTINGS_MODULE": "portal.settings",
+        }
+    )
     from tests.infra.kube import ControlPlane
 
     cluster = ControlPlane(with_controllers=False).start()
@@ -94,10 +101,15 @@ def _run(args, cluster, db_url: str, broker: str) -> dict:
     team, client, body = _seed(args.n)
     from tests.workers import CeleryWorker
 
-    worker = CeleryWorker({"DATABASE_URL": db_url, "CELERY_BROKER_URL": broker,
-                           "CELERY_TASK_ALWAYS_EAGER": "false", "KUBECONFIG": os.environ[
-                               "KUBECONFIG"], "KUBE_NAMESPACE_PREFIX": "bench-api-"},
-                          )
+    worker = CeleryWorker(
+        {
+            "DATABASE_URL": db_url,
+            "CELERY_BROKER_URL": broker,
+            "CELERY_TASK_ALWAYS_EAGER": "false",
+            "KUBECONFIG": os.environ["KUBECONFIG"],
+            "KUBE_NAMESPACE_PREFIX": "bench-api-",
+        },
+    )
     try:
         queued = _queued_phase(args, team, client, body, worker)  # worker off while requesting
         portal = _portal_phase(args, team, client, body)  # worker on: requests and applies overlap
@@ -106,10 +118,15 @@ def _run(args, cluster, db_url: str, broker: str) -> dict:
     settings.KUBE_NAMESPACE_PREFIX = "bench-raw-"
     bare = _bare_phase(team, cluster)
     return {
-        "n": args.n, "objects_per_endpoint": 4, **portal, **queued, **bare,
+        "n": args.n,
+        "objects_per_endpoint": 4,
+        **portal,
+        **queued,
+        **bare,
         "ratio": round(portal["portal_s"] / bare["bare_s"], 2),
         "ratio_worker_only": round(queued["worker_drain_s"] / bare["bare_s"], 2),
-        "load_average_1m": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "cpus": os.cpu_count(),
     }
 
 
@@ -128,10 +145,19 @@ def _seed(n: int):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
     model = CatalogModel.objects.get(slug="llama-3-1-8b-instruct")
-    body = {"team": team.slug, "model": model.slug, "gpu_type": "L4", "gpu_count": 1,
-            "quantization": "bf16", "kv_cache_dtype": "auto", "max_context_length": 8192,
-            "min_replicas": 1, "max_replicas": 1, "target_queue_depth": 4,
-            "capacity_type": "on-demand"}
+    body = {
+        "team": team.slug,
+        "model": model.slug,
+        "gpu_type": "L4",
+        "gpu_count": 1,
+        "quantization": "bf16",
+        "kv_cache_dtype": "auto",
+        "max_context_length": 8192,
+        "min_replicas": 1,
+        "max_replicas": 1,
+        "target_queue_depth": 4,
+        "capacity_type": "on-demand",
+    }
     return team, client, body
 
 
@@ -160,10 +186,12 @@ def _queued_phase(args, team, client, body, worker) -> dict:
     accepted = _request(client, body, [f"q-{i}" for i in range(args.n)])
     worker.start()
     drain = _wait_applied(team, "q-", args.n, time.perf_counter(), args.timeout)
-    return {"api_accept_s": round(accepted, 2),
-            "api_per_request_ms": round(accepted * 1000 / args.n, 1),
-            "worker_drain_s": round(drain, 2),
-            "worker_per_endpoint_ms": round(drain * 1000 / args.n, 1)}
+    return {
+        "api_accept_s": round(accepted, 2),
+        "api_per_request_ms": round(accepted * 1000 / args.n, 1),
+        "worker_drain_s": round(drain, 2),
+        "worker_per_endpoint_ms": round(drain * 1000 / args.n, 1),
+    }
 
 
 def _portal_phase(args, team, client, body) -> dict:
@@ -174,8 +202,11 @@ def _portal_phase(args, team, client, body) -> dict:
     _request(client, body, [f"ep-{i}" for i in range(args.n)])
     total = _wait_applied(team, "ep-", args.n, start, args.timeout)
     failed = Endpoint.objects.filter(team=team, status="failed").count()
-    return {"portal_s": round(total, 2), "portal_failed": failed,
-            "portal_per_endpoint_ms": round(total * 1000 / args.n, 1)}
+    return {
+        "portal_s": round(total, 2),
+        "portal_failed": failed,
+        "portal_per_endpoint_ms": round(total * 1000 / args.n, 1),
+    }
 
 
 def _bare_phase(team, cluster) -> dict:
@@ -185,18 +216,28 @@ def _bare_phase(team, cluster) -> dict:
     from deployments import manifests
     from deployments.models import Endpoint
 
-    sets = [manifests.render(ep) for ep in Endpoint.objects.filter(
-        team=team, name__startswith="ep-").select_related("team", "model", "gpu_type", "offering")]
+    sets = [
+        manifests.render(ep)
+        for ep in Endpoint.objects.filter(team=team, name__startswith="ep-").select_related(
+            "team", "model", "gpu_type", "offering"
+        )
+    ]
     dyn = DynamicClient(config.new_client_from_config(config_file=str(cluster.kubeconfig_path)))
-    kinds = {(o["apiVersion"], o["kind"]): dyn.resources.get(api_version=o["apiVersion"],
-                                                             kind=o["kind"]) for o in sets[0]}
+    kinds = {
+        (o["apiVersion"], o["kind"]): dyn.resources.get(api_version=o["apiVersion"], kind=o["kind"])
+        for o in sets[0]
+    }
     start = time.perf_counter()
     for objects in sets:
         for obj in objects:
-            dyn.server_side_apply(kinds[(obj["apiVersion"], obj["kind"])], body=obj,
-                                  name=obj["metadata"]["name"],
-                                  namespace=obj["metadata"].get("namespace"),
-                                  field_manager="bench", force_conflicts=True)
+            dyn.server_side_apply(
+                kinds[(obj["apiVersion"], obj["kind"])],
+                body=obj,
+                name=obj["metadata"]["name"],
+                namespace=obj["metadata"].get("namespace"),
+                field_manager="bench",
+                force_conflicts=True,
+            )
     total = time.perf_counter() - start
     return {"bare_s": round(total, 2), "bare_per_endpoint_ms": round(total * 1000 / len(sets), 1)}
 

@@ -61,14 +61,31 @@ def main() -> None:
         for quant in model.allowed_quantizations:
             for kv in ("auto", "fp8"):
                 for price in prices:
-                    specs.append({"model": model, "gpu_type": price.offering.gpu_type,
-                                  "gpu_count": 1, "quantization": quant, "kv_cache_dtype": kv,
-                                  "max_context_length": min(model.native_context_length, 32768)})
-    requests = [{"params_b": float(m.parameters_b), "layers": m.num_layers,
-                 "kv_heads": m.num_kv_heads, "head_dim": m.head_dim, "dtype": q,
-                 "kv_dtype": kv, "context": min(m.native_context_length, 32768),
-                 "concurrency": args.concurrency}
-                for m in models for q in m.allowed_quantizations for kv in ("auto", "fp8")]
+                    specs.append(
+                        {
+                            "model": model,
+                            "gpu_type": price.offering.gpu_type,
+                            "gpu_count": 1,
+                            "quantization": quant,
+                            "kv_cache_dtype": kv,
+                            "max_context_length": min(model.native_context_length, 32768),
+                        }
+                    )
+    requests = [
+        {
+            "params_b": float(m.parameters_b),
+            "layers": m.num_layers,
+            "kv_heads": m.num_kv_heads,
+            "head_dim": m.head_dim,
+            "dtype": q,
+            "kv_dtype": kv,
+            "context": min(m.native_context_length, 32768),
+            "concurrency": args.concurrency,
+        }
+        for m in models
+        for q in m.allowed_quantizations
+        for kv in ("auto", "fp8")
+    ]
 
     def core():
         fits = 0
@@ -89,18 +106,26 @@ def main() -> None:
             best_cpu = min(best_cpu, time.process_time() - start_cpu)
         results[name], cpu[name] = best * 1000, best_cpu * 1000
     combos = len(specs)
-    print(json.dumps({
-        "models": len(models), "priced_offerings": len(prices), "combinations": combos,
-        "core_ms": round(results["core"], 2),
-        "core_cpu_ms": round(cpu["core"], 2),
-        "load_average_1m": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
-        "core_us_per_combination": round(results["core"] * 1000 / combos, 2),
-        "ranking_requests": len(requests),
-        "ranking_ms_total": round(results["ranking"], 2),
-        "ranking_ms_per_request": round(results["ranking"] / len(requests), 2),
-        "goal_ms": GOAL_MS, "goal_met_wall": results["core"] < GOAL_MS and combos >= 500,
-        "goal_met_cpu": cpu["core"] < GOAL_MS and combos >= 500,
-    }))
+    print(
+        json.dumps(
+            {
+                "models": len(models),
+                "priced_offerings": len(prices),
+                "combinations": combos,
+                "core_ms": round(results["core"], 2),
+                "core_cpu_ms": round(cpu["core"], 2),
+                "load_average_1m": round(os.getloadavg()[0], 2),
+                "cpus": os.cpu_count(),
+                "core_us_per_combination": round(results["core"] * 1000 / combos, 2),
+                "ranking_requests": len(requests),
+                "ranking_ms_total": round(results["ranking"], 2),
+                "ranking_ms_per_request": round(results["ranking"] / len(requests), 2),
+                "goal_ms": GOAL_MS,
+                "goal_met_wall": results["core"] < GOAL_MS and combos >= 500,
+                "goal_met_cpu": cpu["core"] < GOAL_MS and combos >= 500,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -78,8 +78,11 @@ def translate(exc: Exception, what: str) -> Exception:
     if isinstance(exc, ApiException | DynamicApiError):
         status = getattr(exc, "status", 0) or 0
         message = f"{what}: {_api_message(exc)} (HTTP {status})"
-        err = (TransientClusterError(message) if status in TRANSIENT_STATUSES or status >= 500
-               else PermanentClusterError(message))
+        err = (
+            TransientClusterError(message)
+            if status in TRANSIENT_STATUSES or status >= 500
+            else PermanentClusterError(message)
+        )
         err.status = status
         return err
     if isinstance(exc, ResourceNotFoundError):
@@ -128,8 +131,10 @@ class ClusterClient:
         try:
             if settings.KUBECONFIG:
                 k8s_config.load_kube_config(
-                    config_file=settings.KUBECONFIG, context=settings.KUBE_CONTEXT or None,
-                    client_configuration=cfg, persist_config=False,
+                    config_file=settings.KUBECONFIG,
+                    context=settings.KUBE_CONTEXT or None,
+                    client_configuration=cfg,
+                    persist_config=False,
                 )
             else:
                 k8s_config.load_incluster_config(client_configuration=cfg)
@@ -155,8 +160,12 @@ class ClusterClient:
 
     # --- operations -----------------------------------------------------------------------
 
-    def apply(self, objects: list[dict[str, Any]], dry_run: bool = False,
-              reuse_kinds: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    def apply(
+        self,
+        objects: list[dict[str, Any]],
+        dry_run: bool = False,
+        reuse_kinds: tuple[str, ...] = (),
+    ) -> list[dict[str, Any]]:
         """Server-side apply each object in order; return what the apiserver stored.
 
         Objects of `reuse_kinds` that this process applied with the same content less than
@@ -179,16 +188,26 @@ class ClusterClient:
             key = (obj["kind"], meta.get("namespace"), meta["name"])
             digest = json.dumps(obj, sort_keys=True)
             seen = self._recent.get(key)
-            if (obj["kind"] in reuse_kinds and not dry_run and seen and seen[0] == digest
-                    and time.monotonic() - seen[1] < REUSE_SECONDS):
+            if (
+                obj["kind"] in reuse_kinds
+                and not dry_run
+                and seen
+                and seen[0] == digest
+                and time.monotonic() - seen[1] < REUSE_SECONDS
+            ):
                 applied.append(obj)
                 continue
             resource = self._resource(obj["apiVersion"], obj["kind"])
             try:
                 result = self.dynamic.server_side_apply(
-                    resource, body=obj, name=meta["name"], namespace=meta.get("namespace"),
-                    field_manager=self.field_manager, force_conflicts=True,
-                    dry_run="All" if dry_run else None, _request_timeout=self.timeout,
+                    resource,
+                    body=obj,
+                    name=meta["name"],
+                    namespace=meta.get("namespace"),
+                    field_manager=self.field_manager,
+                    force_conflicts=True,
+                    dry_run="All" if dry_run else None,
+                    _request_timeout=self.timeout,
                     serialize=False,
                 )
             except Exception as exc:
@@ -204,32 +223,51 @@ class ClusterClient:
         resource = self._resource(obj["apiVersion"], obj["kind"])
         meta = obj["metadata"]
         try:
-            resource.delete(name=meta["name"], namespace=meta.get("namespace"),
-                            propagation_policy="Background", _request_timeout=self.timeout)
+            resource.delete(
+                name=meta["name"],
+                namespace=meta.get("namespace"),
+                propagation_policy="Background",
+                _request_timeout=self.timeout,
+            )
         except Exception as exc:
             if getattr(exc, "status", None) == 404:
                 return False
             raise translate(exc, f"delete {_describe(obj)}") from exc
         return True
 
-    def get(self, api_version: str, kind: str, name: str,
-            namespace: str | None = None) -> dict[str, Any] | None:
+    def get(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> dict[str, Any] | None:
         resource = self._resource(api_version, kind)
         try:
-            return _json(resource.get(name=name, namespace=namespace, serialize=False,
-                                      _request_timeout=self.timeout))
+            return _json(
+                resource.get(
+                    name=name, namespace=namespace, serialize=False, _request_timeout=self.timeout
+                )
+            )
         except Exception as exc:
             if getattr(exc, "status", None) == 404:
                 return None
             raise translate(exc, f"get {kind} {namespace}/{name}") from exc
 
-    def list(self, api_version: str, kind: str, namespace: str | None = None,
-             label_selector: str | None = None) -> list[dict[str, Any]]:
+    def list(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+    ) -> list[dict[str, Any]]:
         """One call: every object of a kind in a namespace matching the selector."""
         resource = self._resource(api_version, kind)
         try:
-            result = _json(resource.get(namespace=namespace, label_selector=label_selector,
-                                        serialize=False, _request_timeout=self.timeout))
+            result = _json(
+                resource.get(
+                    namespace=namespace,
+                    label_selector=label_selector,
+                    serialize=False,
+                    _request_timeout=self.timeout,
+                )
+            )
         except Exception as exc:
             if getattr(exc, "status", None) == 404:
                 return []  # the namespace does not exist (yet)

@@ -87,14 +87,20 @@ def label_problems(labels: dict) -> list[str]:
     for key, value in (labels or {}).items():
         key, value = str(key), value
         prefix, _, name = key.rpartition("/")
-        prefix_ok = not prefix or (len(prefix) <= 253 and all(
-            DNS_LABEL_RE.match(part) or re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", part)
-            for part in prefix.split(".")))
+        prefix_ok = not prefix or (
+            len(prefix) <= 253
+            and all(
+                DNS_LABEL_RE.match(part) or re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", part)
+                for part in prefix.split(".")
+            )
+        )
         if not (prefix_ok and LABEL_NAME_RE.match(name)):
             problems.append(f"label key {key!r} is not a valid Kubernetes label name")
         if not isinstance(value, str) or not LABEL_VALUE_RE.match(value):
-            problems.append(f"label {key!r} has an invalid value {value!r} (63 characters of "
-                            "letters, digits, '-', '_' or '.')")
+            problems.append(
+                f"label {key!r} has an invalid value {value!r} (63 characters of "
+                "letters, digits, '-', '_' or '.')"
+            )
     return problems
 
 
@@ -190,7 +196,8 @@ def resource_quota(team) -> dict[str, Any]:
 def vllm_args(endpoint) -> list[str]:
     dtype, quantization = VLLM_PRECISION[str(endpoint.quantization)]
     served_name = (
-        f"--served-model-name={endpoint.isvc_name}" if _is_vllm_runtime()
+        f"--served-model-name={endpoint.isvc_name}"
+        if _is_vllm_runtime()
         else f"--model_name={endpoint.isvc_name}"
     )
     args = [served_name]
@@ -253,14 +260,18 @@ def inference_service(endpoint) -> dict[str, Any]:
                     "runtime": settings.VLLM_RUNTIME,
                     "storageUri": endpoint.model.storage_uri,
                     "args": vllm_args(endpoint),
-                    "env": [{
-                        "name": HF_TOKEN_KEY,
-                        "valueFrom": {"secretKeyRef": {
-                            "name": settings.KUBE_HF_TOKEN_SECRET,
-                            "key": HF_TOKEN_KEY,
-                            "optional": True,
-                        }},
-                    }],
+                    "env": [
+                        {
+                            "name": HF_TOKEN_KEY,
+                            "valueFrom": {
+                                "secretKeyRef": {
+                                    "name": settings.KUBE_HF_TOKEN_SECRET,
+                                    "key": HF_TOKEN_KEY,
+                                    "optional": True,
+                                }
+                            },
+                        }
+                    ],
                     "resources": {
                         "requests": {
                             "cpu": str(CPU_PER_GPU * int(endpoint.gpu_count)),
@@ -304,28 +315,32 @@ def schedule_window(endpoint) -> tuple[str, str]:
 
 
 def scaled_object(endpoint) -> dict[str, Any]:
-    triggers: list[dict[str, Any]] = [{
-        "type": "prometheus",
-        "name": "queue-depth",
-        "metadata": {
-            "serverAddress": settings.KEDA_PROMETHEUS_URL,
-            "query": queue_depth_query(endpoint),
-            "threshold": str(int(endpoint.target_queue_depth)),
-        },
-    }]
+    triggers: list[dict[str, Any]] = [
+        {
+            "type": "prometheus",
+            "name": "queue-depth",
+            "metadata": {
+                "serverAddress": settings.KEDA_PROMETHEUS_URL,
+                "query": queue_depth_query(endpoint),
+                "threshold": str(int(endpoint.target_queue_depth)),
+            },
+        }
+    ]
     min_count = int(endpoint.min_replicas)
     if endpoint.schedule_enabled:
         start, end = schedule_window(endpoint)
-        triggers.append({
-            "type": "cron",
-            "name": "working-hours",
-            "metadata": {
-                "timezone": str(endpoint.schedule_timezone),
-                "start": start,
-                "end": end,
-                "desiredReplicas": str(max(min_count, 1)),
-            },
-        })
+        triggers.append(
+            {
+                "type": "cron",
+                "name": "working-hours",
+                "metadata": {
+                    "timezone": str(endpoint.schedule_timezone),
+                    "start": start,
+                    "end": end,
+                    "desiredReplicas": str(max(min_count, 1)),
+                },
+            }
+        )
         min_count = 0
     annotations = {}
     if endpoint.desired_state == DesiredState.STOPPED:
@@ -378,8 +393,13 @@ def manifest_yaml(endpoint) -> str:
 
 # KServe `modelStatus.lastFailureInfo.reason` values that no amount of waiting fixes.
 TERMINAL_FAILURE_REASONS = {
-    "ModelLoadFailed", "RuntimeDisabled", "NoSupportingRuntime", "RuntimeNotRecognized",
-    "InvalidPredictorSpec", "InvalidWorkerSpecNotSet", "InvalidGPUAllocation",
+    "ModelLoadFailed",
+    "RuntimeDisabled",
+    "NoSupportingRuntime",
+    "RuntimeNotRecognized",
+    "InvalidPredictorSpec",
+    "InvalidWorkerSpecNotSet",
+    "InvalidGPUAllocation",
 }
 CONDITION_ORDER = ["PredictorReady", "IngressReady", "LatestDeploymentReady", "Ready"]
 
@@ -414,7 +434,7 @@ def status_from(obj: dict[str, Any]) -> Observed | None:
     observed_gen = status.get("observedGeneration")
     if observed_gen is not None and observed_gen < (meta.get("generation") or 0):
         return None
-    failure = ((status.get("modelStatus") or {}).get("lastFailureInfo") or {})
+    failure = (status.get("modelStatus") or {}).get("lastFailureInfo") or {}
     transition = (status.get("modelStatus") or {}).get("transitionStatus")
     if failure.get("reason") in TERMINAL_FAILURE_REASONS or transition == "InvalidSpec":
         text = failure.get("message") or failure.get("reason") or "KServe reports an invalid spec."

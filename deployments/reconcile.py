@@ -87,8 +87,9 @@ def apply_endpoint(endpoint_id: int, generation: int) -> str:
             try:
                 target, message = _push(ClusterClient.from_settings(), endpoint)
             except PermanentClusterError as exc:
-                _record_applied(endpoint, generation, EndpointStatus.FAILED, str(exc),
-                                EventKind.ERROR)
+                _record_applied(
+                    endpoint, generation, EndpointStatus.FAILED, str(exc), EventKind.ERROR
+                )
                 log.warning("endpoint=%s generation=%s failed: %s", endpoint_id, generation, exc)
                 return "failed"
             _record_applied(endpoint, generation, target, message)
@@ -121,8 +122,7 @@ def _push(client: ClusterClient, endpoint: Endpoint) -> tuple[str, str]:
     except manifests.ManifestError as exc:
         raise PermanentClusterError(str(exc)) from exc
     if endpoint.desired_state == DesiredState.ABSENT:
-        gone = [obj for obj in reversed(manifests.endpoint_objects(endpoint))
-                if client.delete(obj)]
+        gone = [obj for obj in reversed(manifests.endpoint_objects(endpoint)) if client.delete(obj)]
         return EndpointStatus.DELETED, (
             f"Deleted {', '.join(o['kind'] for o in gone)}." if gone else "Nothing left to delete."
         )
@@ -134,8 +134,9 @@ def _push(client: ClusterClient, endpoint: Endpoint) -> tuple[str, str]:
     )
 
 
-def _record_applied(endpoint: Endpoint, generation: int, status: str, message: str,
-                    kind: str = EventKind.STATUS) -> None:
+def _record_applied(
+    endpoint: Endpoint, generation: int, status: str, message: str, kind: str = EventKind.STATUS
+) -> None:
     Endpoint.objects.filter(pk=endpoint.pk, generation=generation).update(
         applied_generation=generation
     )
@@ -144,11 +145,15 @@ def _record_applied(endpoint: Endpoint, generation: int, status: str, message: s
 
 def _apply_embedded(endpoint: Endpoint, generation: int) -> str:
     if endpoint.desired_state == DesiredState.PRESENT:
-        record_observed(endpoint.pk, EndpointStatus.FAILED, NO_CLUSTER_MESSAGE,
-                        generation=generation)
+        record_observed(
+            endpoint.pk, EndpointStatus.FAILED, NO_CLUSTER_MESSAGE, generation=generation
+        )
         return "no-cluster"
-    target = (EndpointStatus.DELETED if endpoint.desired_state == DesiredState.ABSENT
-              else EndpointStatus.STOPPED)
+    target = (
+        EndpointStatus.DELETED
+        if endpoint.desired_state == DesiredState.ABSENT
+        else EndpointStatus.STOPPED
+    )
     _record_applied(endpoint, generation, target, "No cluster configured; nothing to change.")
     return "no-cluster"
 
@@ -163,8 +168,10 @@ def _contains(want: Any, have: Any) -> bool:
             k in have and _contains(v, have[k]) for k, v in want.items()
         )
     if isinstance(want, list):
-        return isinstance(have, list) and len(want) == len(have) and all(
-            _contains(w, h) for w, h in zip(want, have, strict=True)
+        return (
+            isinstance(have, list)
+            and len(want) == len(have)
+            and all(_contains(w, h) for w, h in zip(want, have, strict=True))
         )
     return want == have
 
@@ -176,10 +183,11 @@ def drift(endpoint: Endpoint, live: dict[str, dict | None]) -> list[str]:
         have = live.get(obj["kind"])
         if have is None:
             problems.append(f"{obj['kind']} {obj['metadata']['name']} was missing")
-        elif not (_contains(obj["metadata"]["labels"], have["metadata"].get("labels"))
-                  and _contains(obj["metadata"]["annotations"],
-                                have["metadata"].get("annotations"))
-                  and _contains(obj["spec"], have.get("spec"))):
+        elif not (
+            _contains(obj["metadata"]["labels"], have["metadata"].get("labels"))
+            and _contains(obj["metadata"]["annotations"], have["metadata"].get("annotations"))
+            and _contains(obj["spec"], have.get("spec"))
+        ):
             problems.append(f"{obj['kind']} {obj['metadata']['name']} was changed by hand")
     return problems
 
@@ -191,9 +199,11 @@ def sync_statuses() -> int:
         return 0
     client = ClusterClient.from_settings()
     by_namespace: dict[str, list[Endpoint]] = defaultdict(list)
-    live = Endpoint.objects.exclude(status__in=[*NOT_APPROVED, EndpointStatus.DELETED]).exclude(
-        status=EndpointStatus.APPROVED, applied_generation=0
-    ).select_related("team", "model", "gpu_type", "offering")
+    live = (
+        Endpoint.objects.exclude(status__in=[*NOT_APPROVED, EndpointStatus.DELETED])
+        .exclude(status=EndpointStatus.APPROVED, applied_generation=0)
+        .select_related("team", "model", "gpu_type", "offering")
+    )
     for endpoint in live:
         by_namespace[endpoint.namespace].append(endpoint)
     changed = _requeue_lost_applies()
@@ -207,9 +217,11 @@ def sync_statuses() -> int:
 
 def _lost_applies():
     cutoff = timezone.now() - timedelta(seconds=_reapply_after())
-    return Endpoint.objects.filter(updated_at__lt=cutoff).exclude(
-        status__in=[*NOT_APPROVED, EndpointStatus.DELETED]
-    ).exclude(applied_generation__gte=F("generation"))
+    return (
+        Endpoint.objects.filter(updated_at__lt=cutoff)
+        .exclude(status__in=[*NOT_APPROVED, EndpointStatus.DELETED])
+        .exclude(applied_generation__gte=F("generation"))
+    )
 
 
 def _requeue_lost_applies() -> int:
@@ -217,8 +229,9 @@ def _requeue_lost_applies() -> int:
 
     count = 0
     for endpoint_id, generation in _lost_applies().values_list("pk", "generation"):
-        log.info("endpoint=%s generation=%s apply was lost; enqueueing again", endpoint_id,
-                 generation)
+        log.info(
+            "endpoint=%s generation=%s apply was lost; enqueueing again", endpoint_id, generation
+        )
         apply_task.delay(endpoint_id, generation)
         count += 1
     return count
@@ -231,10 +244,12 @@ def _by_uuid(objects: list[dict]) -> dict[str, dict]:
 
 
 def _sync_namespace(client: ClusterClient, namespace: str, endpoints: list[Endpoint]) -> int:
-    isvcs = _by_uuid(client.list(manifests.ISVC_API, "InferenceService", namespace,
-                                 manifests.MANAGED_SELECTOR))
-    scaled = _by_uuid(client.list(manifests.KEDA_API, "ScaledObject", namespace,
-                                  manifests.MANAGED_SELECTOR))
+    isvcs = _by_uuid(
+        client.list(manifests.ISVC_API, "InferenceService", namespace, manifests.MANAGED_SELECTOR)
+    )
+    scaled = _by_uuid(
+        client.list(manifests.KEDA_API, "ScaledObject", namespace, manifests.MANAGED_SELECTOR)
+    )
     _repair_team_objects(client, endpoints[0].team)
     events: list[dict] | None = None
     changed = 0
@@ -259,8 +274,9 @@ def _sync_namespace(client: ClusterClient, namespace: str, endpoints: list[Endpo
             if events is None:
                 events = client.events(namespace)
             message = explain(endpoint, observed.message, events)
-        if record_observed(endpoint.pk, observed.status, message, observed.url,
-                           generation=endpoint.generation):
+        if record_observed(
+            endpoint.pk, observed.status, message, observed.url, generation=endpoint.generation
+        ):
             changed += 1
     return changed
 
@@ -269,9 +285,12 @@ def _repair(client: ClusterClient, endpoint: Endpoint, problems: list[str]) -> i
     """Re-apply under the row lock, only if nobody changed the endpoint meanwhile."""
     with transaction.atomic():
         current = _load_locked(endpoint.pk)
-        if (current is None or current.generation != endpoint.generation
-                or current.applied_generation != current.generation
-                or current.desired_state == DesiredState.ABSENT):
+        if (
+            current is None
+            or current.generation != endpoint.generation
+            or current.applied_generation != current.generation
+            or current.desired_state == DesiredState.ABSENT
+        ):
             return 0
         client.apply(manifests.render(current))
         add_event(current, EventKind.DRIFT, "Drift repaired: " + "; ".join(problems) + ".")
@@ -291,7 +310,8 @@ def explain(endpoint: Endpoint, conditions_text: str, events: list[dict]) -> str
     """Conditions plus the newest Warning events of the endpoint's pods and ReplicaSets."""
     prefix = f"{endpoint.isvc_name}-predictor"
     mine = [
-        e for e in events
+        e
+        for e in events
         if e.get("type") == "Warning"
         and ((e.get("involvedObject") or {}).get("name") or "").startswith(prefix)
     ]

@@ -32,7 +32,12 @@ GIB = 1024**3
 WEIGHT_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5625}
 # Endpoint quantisation values (deployments.choices.Quantization) -> weight precision.
 QUANTIZATION_PRECISION = {
-    "bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "int8": "int8", "awq": "int4", "gptq": "int4",
+    "bf16": "bf16",
+    "fp16": "fp16",
+    "fp8": "fp8",
+    "int8": "int8",
+    "awq": "int4",
+    "gptq": "int4",
 }
 DTYPES = tuple(WEIGHT_BYTES)
 KV_DTYPES = ("auto", "fp8")
@@ -104,12 +109,27 @@ def _bad_number(value, integer: bool) -> bool:
     return not (0 < value < math.inf)
 
 
-def _check(params_b, layers, kv_heads, head_dim, dtype, kv_dtype, context, concurrency,
-           gpu_memory_gib, gpu_memory_utilization, gpu_count) -> None:
+def _check(
+    params_b,
+    layers,
+    kv_heads,
+    head_dim,
+    dtype,
+    kv_dtype,
+    context,
+    concurrency,
+    gpu_memory_gib,
+    gpu_memory_utilization,
+    gpu_count,
+) -> None:
     for name, value, integer in (
-        ("params_b", params_b, False), ("layers", layers, True), ("kv_heads", kv_heads, True),
-        ("head_dim", head_dim, True), ("context", context, True),
-        ("concurrency", concurrency, True), ("gpu_memory_gib", gpu_memory_gib, False),
+        ("params_b", params_b, False),
+        ("layers", layers, True),
+        ("kv_heads", kv_heads, True),
+        ("head_dim", head_dim, True),
+        ("context", context, True),
+        ("concurrency", concurrency, True),
+        ("gpu_memory_gib", gpu_memory_gib, False),
     ):
         if _bad_number(value, integer):
             kind = "a whole number" if integer else "a number"
@@ -142,17 +162,58 @@ def size(
     int8, int4) or an endpoint quantisation (awq, gptq); `gpu_count` defaults to the smallest
     tensor-parallel size that fits. `allowed_precisions` limits what `suggestion` may propose."""
     dtype = QUANTIZATION_PRECISION.get(dtype, dtype)
-    _check(params_b, layers, kv_heads, head_dim, dtype, kv_dtype, context, concurrency,
-           gpu_memory_gib, gpu_memory_utilization, gpu_count)
-    result = _compute(params_b, layers, kv_heads, head_dim, dtype, kv_dtype, context,
-                      concurrency, gpu_memory_gib, gpu_memory_utilization, gpu_count)
-    _explain(result, params_b, layers, kv_heads, head_dim, gpu_memory_gib,
-             gpu_memory_utilization, allowed_precisions)
+    _check(
+        params_b,
+        layers,
+        kv_heads,
+        head_dim,
+        dtype,
+        kv_dtype,
+        context,
+        concurrency,
+        gpu_memory_gib,
+        gpu_memory_utilization,
+        gpu_count,
+    )
+    result = _compute(
+        params_b,
+        layers,
+        kv_heads,
+        head_dim,
+        dtype,
+        kv_dtype,
+        context,
+        concurrency,
+        gpu_memory_gib,
+        gpu_memory_utilization,
+        gpu_count,
+    )
+    _explain(
+        result,
+        params_b,
+        layers,
+        kv_heads,
+        head_dim,
+        gpu_memory_gib,
+        gpu_memory_utilization,
+        allowed_precisions,
+    )
     return result
 
 
-def _compute(params_b, layers, kv_heads, head_dim, dtype, kv_dtype, context, concurrency,
-             gpu_memory_gib, gpu_memory_utilization, gpu_count) -> SizingResult:
+def _compute(
+    params_b,
+    layers,
+    kv_heads,
+    head_dim,
+    dtype,
+    kv_dtype,
+    context,
+    concurrency,
+    gpu_memory_gib,
+    gpu_memory_utilization,
+    gpu_count,
+) -> SizingResult:
     weights = params_b * 1e9 * WEIGHT_BYTES[dtype] / GIB
     per_sequence = 2 * layers * kv_heads * head_dim * KV_BYTES[kv_dtype] * context / GIB
     kv = per_sequence * concurrency
@@ -187,8 +248,16 @@ def _compute(params_b, layers, kv_heads, head_dim, dtype, kv_dtype, context, con
     )
 
 
-def _explain(r: SizingResult, params_b, layers, kv_heads, head_dim, gpu_memory_gib,
-             utilization, allowed_precisions) -> None:
+def _explain(
+    r: SizingResult,
+    params_b,
+    layers,
+    kv_heads,
+    head_dim,
+    gpu_memory_gib,
+    utilization,
+    allowed_precisions,
+) -> None:
     """Fill in warnings and the quantisation suggestion."""
     if r.tensor_parallel is None:
         r.warnings.append(
@@ -239,7 +308,8 @@ def size_for_spec(spec: dict[str, Any], concurrency: int | None = None) -> Sizin
     `concurrency` defaults to spec["concurrency"] or DEFAULT_CONCURRENCY."""
     model, gpu_type = spec["model"], spec["gpu_type"]
     allowed = tuple(
-        QUANTIZATION_PRECISION[q] for q in (model.allowed_quantizations or [])
+        QUANTIZATION_PRECISION[q]
+        for q in (model.allowed_quantizations or [])
         if q in QUANTIZATION_PRECISION
     )
     return size(

@@ -22,28 +22,54 @@ ARCH_FIELDS = ("params_b", "layers", "kv_heads", "head_dim")
 
 
 class SizingRequestSerializer(serializers.Serializer):
-    model = CatalogRef(key="slug", kind="model", hint="/api/v1/models/", required=False,
-                       queryset=CatalogModel.objects.filter(enabled=True),
-                       help_text="Catalog model (slug or UUID); supplies the architecture.")
-    params_b = serializers.FloatField(required=False, min_value=0.01, max_value=100000,
-                                      help_text="Parameters in billions (without `model`).")
+    model = CatalogRef(
+        key="slug",
+        kind="model",
+        hint="/api/v1/models/",
+        required=False,
+        queryset=CatalogModel.objects.filter(enabled=True),
+        help_text="Catalog model (slug or UUID); supplies the architecture.",
+    )
+    params_b = serializers.FloatField(
+        required=False,
+        min_value=0.01,
+        max_value=100000,
+        help_text="Parameters in billions (without `model`).",
+    )
     layers = serializers.IntegerField(required=False, min_value=1, max_value=10000)
     kv_heads = serializers.IntegerField(required=False, min_value=1, max_value=10000)
     head_dim = serializers.IntegerField(required=False, min_value=1, max_value=100000)
-    dtype = serializers.ChoiceField(choices=DTYPE_CHOICES, default="bf16",
-                                    help_text="Weight precision or endpoint quantisation.")
+    dtype = serializers.ChoiceField(
+        choices=DTYPE_CHOICES,
+        default="bf16",
+        help_text="Weight precision or endpoint quantisation.",
+    )
     kv_dtype = serializers.ChoiceField(choices=KvCacheDtype.values, default="auto")
-    context = serializers.IntegerField(required=False, min_value=1, max_value=10_000_000,
-                                       help_text="Max model length; defaults to the model's.")
-    concurrency = serializers.IntegerField(default=1, min_value=1, max_value=100_000,
-                                           help_text="Concurrent full-length sequences.")
-    gpu_type = CatalogRef(key="name", kind="GPU type", hint="/api/v1/gpu-types/", required=False,
-                          queryset=GpuType.objects.filter(enabled=True),
-                          help_text="Size on this GPU type (name or UUID).")
-    gpu_memory_gib = serializers.FloatField(required=False, min_value=1, max_value=10000,
-                                            help_text="Size on a GPU of this memory.")
-    capacity_type = serializers.ChoiceField(choices=CapacityType.values, required=False,
-                                            help_text="Only rank offerings of this capacity type.")
+    context = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=10_000_000,
+        help_text="Max model length; defaults to the model's.",
+    )
+    concurrency = serializers.IntegerField(
+        default=1, min_value=1, max_value=100_000, help_text="Concurrent full-length sequences."
+    )
+    gpu_type = CatalogRef(
+        key="name",
+        kind="GPU type",
+        hint="/api/v1/gpu-types/",
+        required=False,
+        queryset=GpuType.objects.filter(enabled=True),
+        help_text="Size on this GPU type (name or UUID).",
+    )
+    gpu_memory_gib = serializers.FloatField(
+        required=False, min_value=1, max_value=10000, help_text="Size on a GPU of this memory."
+    )
+    capacity_type = serializers.ChoiceField(
+        choices=CapacityType.values,
+        required=False,
+        help_text="Only rank offerings of this capacity type.",
+    )
 
     def validate(self, attrs):
         model = attrs.get("model")
@@ -51,7 +77,8 @@ class SizingRequestSerializer(serializers.Serializer):
             missing = [f for f in ARCH_FIELDS if f not in attrs]
             if missing:
                 raise serializers.ValidationError(
-                    {f: ["Required when no catalog `model` is given."] for f in missing})
+                    {f: ["Required when no catalog `model` is given."] for f in missing}
+                )
             if "context" not in attrs:
                 raise serializers.ValidationError({"context": ["Required without `model`."]})
         else:
@@ -93,26 +120,38 @@ class RankedOfferingSerializer(serializers.Serializer):
     capacity_type = serializers.CharField()
     tensor_parallel = serializers.IntegerField(help_text="GPUs per replica needed on this GPU.")
     per_gpu_gib = serializers.FloatField()
-    hourly_price = serializers.DecimalField(max_digits=12, decimal_places=4,
-                                            help_text="One node per hour.")
-    monthly_cost = serializers.DecimalField(max_digits=12, decimal_places=2,
-                                            help_text="One replica for a month.")
+    hourly_price = serializers.DecimalField(
+        max_digits=12, decimal_places=4, help_text="One node per hour."
+    )
+    monthly_cost = serializers.DecimalField(
+        max_digits=12, decimal_places=2, help_text="One replica for a month."
+    )
 
 
 class SizingResponseSerializer(serializers.Serializer):
-    sizing = SizingResultSerializer(allow_null=True,
-                                    help_text="On `gpu_type`/`gpu_memory_gib`, else the cheapest "
-                                              "offering's GPU; null when nothing fits.")
-    offerings = RankedOfferingSerializer(many=True, help_text="Priced offerings that fit, "
-                                                              "cheapest per month first.")
+    sizing = SizingResultSerializer(
+        allow_null=True,
+        help_text="On `gpu_type`/`gpu_memory_gib`, else the cheapest "
+        "offering's GPU; null when nothing fits.",
+    )
+    offerings = RankedOfferingSerializer(
+        many=True, help_text="Priced offerings that fit, cheapest per month first."
+    )
     cheapest = RankedOfferingSerializer(allow_null=True)
 
 
 def _size(data, gpu_memory_gib: float):
-    return size(params_b=data["params_b"], layers=data["layers"], kv_heads=data["kv_heads"],
-                head_dim=data["head_dim"], dtype=data["dtype"], kv_dtype=data["kv_dtype"],
-                context=data["context"], concurrency=data["concurrency"],
-                gpu_memory_gib=gpu_memory_gib)
+    return size(
+        params_b=data["params_b"],
+        layers=data["layers"],
+        kv_heads=data["kv_heads"],
+        head_dim=data["head_dim"],
+        dtype=data["dtype"],
+        kv_dtype=data["kv_dtype"],
+        context=data["context"],
+        concurrency=data["concurrency"],
+        gpu_memory_gib=gpu_memory_gib,
+    )
 
 
 def rank_offerings(data) -> list[dict]:
@@ -128,13 +167,19 @@ def rank_offerings(data) -> list[dict]:
         tp = result.tensor_parallel
         if tp is None or tp > offering.gpus_per_node:
             continue
-        ranked.append({
-            "instance_type": offering.instance_type, "gpu_type": offering.gpu_type.name,
-            "gpu_memory_gib": memory, "gpus_per_node": offering.gpus_per_node,
-            "capacity_type": price.capacity_type, "tensor_parallel": tp,
-            "per_gpu_gib": result.per_gpu_gib, "hourly_price": price.hourly_price,
-            "monthly_cost": price.monthly_cost(tp, 1),
-        })
+        ranked.append(
+            {
+                "instance_type": offering.instance_type,
+                "gpu_type": offering.gpu_type.name,
+                "gpu_memory_gib": memory,
+                "gpus_per_node": offering.gpus_per_node,
+                "capacity_type": price.capacity_type,
+                "tensor_parallel": tp,
+                "per_gpu_gib": result.per_gpu_gib,
+                "hourly_price": price.hourly_price,
+                "monthly_cost": price.monthly_cost(tp, 1),
+            }
+        )
     ranked.sort(key=lambda r: (r["monthly_cost"], r["tensor_parallel"], r["instance_type"]))
     return ranked
 
@@ -145,12 +190,14 @@ class SizingView(APIView):
     @extend_schema(
         summary="Size a model on GPUs and rank the offerings that fit",
         description="Weights + KV cache + overhead for vLLM, the smallest tensor-parallel size "
-                    "(1/2/4/8) that fits, warnings when more than one GPU is needed with the "
-                    "quantisation that would fit one, and every priced offering that fits, "
-                    "cheapest first. Same calculation as `manage.py sizing --json`.",
+        "(1/2/4/8) that fits, warnings when more than one GPU is needed with the "
+        "quantisation that would fit one, and every priced offering that fits, "
+        "cheapest first. Same calculation as `manage.py sizing --json`.",
         request=SizingRequestSerializer,
-        responses={200: SizingResponseSerializer,
-                   400: OpenApiResponse(description="Invalid input; the body names the field.")},
+        responses={
+            200: SizingResponseSerializer,
+            400: OpenApiResponse(description="Invalid input; the body names the field."),
+        },
     )
     def post(self, request):
         serializer = SizingRequestSerializer(data=request.data)
@@ -158,8 +205,12 @@ class SizingView(APIView):
         data = serializer.validated_data
         ranked = rank_offerings(data)
         memory = data.get("gpu_memory_gib") or (
-            float(data["gpu_type"].memory_gib) if data.get("gpu_type") else
-            ranked[0]["gpu_memory_gib"] if ranked else None)
+            float(data["gpu_type"].memory_gib)
+            if data.get("gpu_type")
+            else ranked[0]["gpu_memory_gib"]
+            if ranked
+            else None
+        )
         try:
             sizing = _size(data, memory).as_dict() if memory else None
         except SizingInputError as exc:
@@ -191,16 +242,19 @@ class EndpointManifestsView(APIView):
     @extend_schema(
         summary="The Kubernetes manifests of an endpoint",
         description="Namespace, ResourceQuota, InferenceService and ScaledObject exactly as the "
-                    "worker server-side-applies them (same as `manage.py render_manifests`). "
-                    "Send `Accept: application/yaml` (or `?format=yaml`) for the raw YAML.",
-        responses={(200, "application/json"): ManifestsSerializer,
-                   (200, "application/yaml"): OpenApiTypes.STR,
-                   400: OpenApiResponse(description="A stored value cannot be rendered safely."),
-                   404: OpenApiResponse(description="No such endpoint in your teams.")},
+        "worker server-side-applies them (same as `manage.py render_manifests`). "
+        "Send `Accept: application/yaml` (or `?format=yaml`) for the raw YAML.",
+        responses={
+            (200, "application/json"): ManifestsSerializer,
+            (200, "application/yaml"): OpenApiTypes.STR,
+            400: OpenApiResponse(description="A stored value cannot be rendered safely."),
+            404: OpenApiResponse(description="No such endpoint in your teams."),
+        },
     )
     def get(self, request, uuid):
         queryset = scope_to_user(Endpoint.objects.all(), request.user).select_related(
-            "team", "model", "gpu_type", "offering")
+            "team", "model", "gpu_type", "offering"
+        )
         endpoint = get_object_or_404(queryset, uuid=uuid)
         try:
             objects = manifests.render(endpoint)

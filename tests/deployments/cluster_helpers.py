@@ -3,8 +3,6 @@ controller by patching InferenceService status through the status subresource.""
 
 from datetime import UTC, datetime
 
-import pytest
-
 from deployments import manifests
 from deployments.k8s import ClusterClient
 
@@ -17,38 +15,44 @@ def isvc_resource(client: ClusterClient):
     return client.dynamic.resources.get(api_version=manifests.ISVC_API, kind="InferenceService")
 
 
-def kserve_sets_status(client: ClusterClient, endpoint, *, ready=True, stopped=False,
-                       url="http://chat.example.com", message=None):
+def kserve_sets_status(
+    client: ClusterClient,
+    endpoint,
+    *,
+    ready=True,
+    stopped=False,
+    url="http://chat.example.com",
+    message=None,
+):
     """Write status the way KServe would: conditions, url, observedGeneration."""
-    live = client.get(manifests.ISVC_API, "InferenceService", endpoint.isvc_name,
-                      endpoint.namespace)
+    live = client.get(
+        manifests.ISVC_API, "InferenceService", endpoint.isvc_name, endpoint.namespace
+    )
     state = "True" if ready else "False"
     conditions = [
-        {"type": t, "status": state, "lastTransitionTime": now(),
-         **({"reason": "MinimumReplicasUnavailable", "message": message}
-            if message and not ready else {})}
+        {
+            "type": t,
+            "status": state,
+            "lastTransitionTime": now(),
+            **(
+                {"reason": "MinimumReplicasUnavailable", "message": message}
+                if message and not ready
+                else {}
+            ),
+        }
         for t in ("PredictorReady", "IngressReady", "LatestDeploymentReady", "Ready")
     ]
     if stopped:
-        conditions = [{"type": "Stopped", "status": "True", "reason": "Stopped",
-                       "lastTransitionTime": now()},
-                      {"type": "Ready", "status": "False", "reason": "Stopped",
-                       "lastTransitionTime": now()}]
+        conditions = [
+            {"type": "Stopped", "status": "True", "reason": "Stopped", "lastTransitionTime": now()},
+            {"type": "Ready", "status": "False", "reason": "Stopped", "lastTransitionTime": now()},
+        ]
     status = {"observedGeneration": live["metadata"]["generation"], "conditions": conditions}
     if ready and not stopped:
         status["url"] = url
     isvc_resource(client).status.patch(
-        body={"status": status}, name=endpoint.isvc_name, namespace=endpoint.namespace,
+        body={"status": status},
+        name=endpoint.isvc_name,
+        namespace=endpoint.namespace,
         content_type="application/merge-patch+json",
     )
-
-
-@pytest.fixture
-def live_cluster(settings, kubeconfig_path, kube_namespace):
-    """Point the portal at the real apiserver; team namespaces become '<test ns>-<slug>'."""
-    settings.KUBECONFIG = kubeconfig_path
-    settings.KUBE_CONTEXT = ""
-    settings.KUBE_IN_CLUSTER = False
-    settings.KUBE_NAMESPACE_PREFIX = f"{kube_namespace}-"
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    return ClusterClient.from_settings()

@@ -24,15 +24,21 @@ REFERENCE_CRDS = Path(__file__).resolve().parents[3] / "shared" / "reference" / 
 
 
 def pytest_addoption(parser):
-    parser.addoption("--update-golden", action="store_true", default=False,
-                     help="rewrite tests/deployments/golden/*.yaml from the current output")
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="rewrite tests/deployments/golden/*.yaml from the current output",
+    )
 
 
 @pytest.fixture
 def golden(request):
     """golden(name, text): compare with golden/<name>, or rewrite it when updating."""
-    update = request.config.getoption("--update-golden", default=False) or os.environ.get(
-        "MODELPORT_UPDATE_GOLDEN") == "1"
+    update = (
+        request.config.getoption("--update-golden", default=False)
+        or os.environ.get("MODELPORT_UPDATE_GOLDEN") == "1"
+    )
 
     def check(name: str, text: str) -> None:
         path = GOLDEN_DIR / name
@@ -60,9 +66,12 @@ def _crd_dirs() -> list[Path]:
 def _strict(schema):
     """Reject unknown fields like a typo would be (the apiserver silently prunes them)."""
     if isinstance(schema, dict):
-        if (schema.get("type") == "object" and "properties" in schema
-                and "additionalProperties" not in schema
-                and not schema.get("x-kubernetes-preserve-unknown-fields")):
+        if (
+            schema.get("type") == "object"
+            and "properties" in schema
+            and "additionalProperties" not in schema
+            and not schema.get("x-kubernetes-preserve-unknown-fields")
+        ):
             schema = {**schema, "additionalProperties": False}
         return {k: _strict(v) for k, v in schema.items()}
     if isinstance(schema, list):
@@ -70,7 +79,7 @@ def _strict(schema):
     return schema
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def crd_schema(group: str, plural: str, version: str):
     """The strict openAPIV3Schema of <plural>.<group>/<version>, or None if no CRD file."""
     for d in _crd_dirs():
@@ -83,7 +92,7 @@ def crd_schema(group: str, plural: str, version: str):
     return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def crd_validator(group: str, plural: str, version: str):
     """A reusable jsonschema validator for the CRD, or None if no CRD file."""
     import jsonschema
@@ -97,16 +106,33 @@ def golden_endpoint(db):
     """A fully specified endpoint whose manifests never change unless the renderer does."""
     team = TeamFactory(name="Search", slug="search", max_gpus=12)
     gpu = GpuTypeFactory(name="L40S", memory_gib=Decimal("48"), node_label_value="l40s")
-    offering = InstanceOfferingFactory(gpu_type=gpu, instance_type="g6e.xlarge", gpus_per_node=1,
-                                       node_labels={"karpenter.sh/nodepool": "gpu"})
-    model = CatalogModelFactory(name="Llama 3.1 8B Instruct", slug="llama-3-1-8b",
-                                storage_uri="hf://meta-llama/Llama-3.1-8B-Instruct",
-                                allowed_quantizations=["bf16", "fp8", "awq"])
+    offering = InstanceOfferingFactory(
+        gpu_type=gpu,
+        instance_type="g6e.xlarge",
+        gpus_per_node=1,
+        node_labels={"karpenter.sh/nodepool": "gpu"},
+    )
+    model = CatalogModelFactory(
+        name="Llama 3.1 8B Instruct",
+        slug="llama-3-1-8b",
+        storage_uri="hf://meta-llama/Llama-3.1-8B-Instruct",
+        allowed_quantizations=["bf16", "fp8", "awq"],
+    )
     return EndpointFactory(
         uuid=uuid.UUID("8f14e45f-ceea-467a-9575-000000000001"),
-        team=team, name="chat", model=model, gpu_type=gpu, offering=offering, gpu_count=1,
-        quantization="bf16", kv_cache_dtype="auto", max_context_length=8192,
-        min_replicas=1, max_replicas=3, target_queue_depth=4, capacity_type="on-demand",
+        team=team,
+        name="chat",
+        model=model,
+        gpu_type=gpu,
+        offering=offering,
+        gpu_count=1,
+        quantization="bf16",
+        kv_cache_dtype="auto",
+        max_context_length=8192,
+        min_replicas=1,
+        max_replicas=3,
+        target_queue_depth=4,
+        capacity_type="on-demand",
         generation=3,
     )
 
@@ -177,8 +203,13 @@ class FakeCluster:
     def list(self, api_version, kind, namespace=None, label_selector=None):
         self._maybe_fail()
         want = dict(p.split("=", 1) for p in label_selector.split(",")) if label_selector else {}
-        return [o for (k, ns, _), o in self.objects.items() if k == kind and ns == namespace
-                and all((o["metadata"].get("labels") or {}).get(a) == b for a, b in want.items())]
+        return [
+            o
+            for (k, ns, _), o in self.objects.items()
+            if k == kind
+            and ns == namespace
+            and all((o["metadata"].get("labels") or {}).get(a) == b for a, b in want.items())
+        ]
 
     def events(self, namespace):
         return self.events_by_ns.get(namespace, [])
@@ -189,10 +220,16 @@ class FakeCluster:
 
     def set_status(self, endpoint, ready=True, url="http://chat.mp-search.example.com", **extra):
         obj = self.isvc(endpoint)
-        conditions = [{"type": t, "status": "True" if ready else "False"}
-                      for t in ("PredictorReady", "IngressReady", "Ready")]
-        obj["status"] = {"observedGeneration": obj["metadata"]["generation"],
-                         "conditions": conditions, **({"url": url} if ready else {}), **extra}
+        conditions = [
+            {"type": t, "status": "True" if ready else "False"}
+            for t in ("PredictorReady", "IngressReady", "Ready")
+        ]
+        obj["status"] = {
+            "observedGeneration": obj["metadata"]["generation"],
+            "conditions": conditions,
+            **({"url": url} if ready else {}),
+            **extra,
+        }
 
 
 @pytest.fixture
@@ -221,3 +258,16 @@ def approved_endpoint(db, golden_endpoint):
     ep.generation, ep.applied_generation = 1, 0
     ep.save()
     return ep
+
+
+@pytest.fixture
+def live_cluster(settings, kubeconfig_path, kube_namespace):
+    """Point the portal at the real apiserver; team namespaces become '<test ns>-<slug>'."""
+    settings.KUBECONFIG = kubeconfig_path
+    settings.KUBE_CONTEXT = ""
+    settings.KUBE_IN_CLUSTER = False
+    settings.KUBE_NAMESPACE_PREFIX = f"{kube_namespace}-"
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    from deployments.k8s import ClusterClient
+
+    return ClusterClient.from_settings()

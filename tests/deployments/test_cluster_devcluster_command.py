@@ -22,9 +22,20 @@ def test_devcluster_command_serves_the_crds_and_stops_cleanly(tmp_path):
         pytest.skip(str(exc))
     env_file = tmp_path / "dev.env"
     proc = subprocess.Popen(
-        [sys.executable, "manage.py", "devcluster", "--no-controllers",
-         "--workdir", str(tmp_path / "state"), "--env-file", str(env_file)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "manage.py",
+            "devcluster",
+            "--no-controllers",
+            "--workdir",
+            str(tmp_path / "state"),
+            "--env-file",
+            str(env_file),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
         env={**os.environ, "DATABASE_URL": "sqlite://:memory:"},
     )
     try:

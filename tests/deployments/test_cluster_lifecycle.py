@@ -13,17 +13,27 @@ from deployments.choices import EndpointStatus, EventKind
 from deployments.models import Endpoint
 from deployments.tasks import apply_endpoint, sync_statuses
 
-from .cluster_helpers import kserve_sets_status, live_cluster  # noqa: F401
+from .cluster_helpers import kserve_sets_status
 
 pytestmark = pytest.mark.cluster
 
 
 @pytest.fixture
 def request_body(team, llama_8b, gpu_l4):
-    return {"team": team.slug, "name": "chat", "model": llama_8b.slug, "gpu_type": gpu_l4.name,
-            "gpu_count": 1, "quantization": "bf16", "kv_cache_dtype": "auto",
-            "max_context_length": 8192, "min_replicas": 1, "max_replicas": 2,
-            "target_queue_depth": 4, "capacity_type": "on-demand"}
+    return {
+        "team": team.slug,
+        "name": "chat",
+        "model": llama_8b.slug,
+        "gpu_type": gpu_l4.name,
+        "gpu_count": 1,
+        "quantization": "bf16",
+        "kv_cache_dtype": "auto",
+        "max_context_length": 8192,
+        "min_replicas": 1,
+        "max_replicas": 2,
+        "target_queue_depth": 4,
+        "capacity_type": "on-demand",
+    }
 
 
 def _post(api_client, path, data, capture):
@@ -35,15 +45,17 @@ def _post(api_client, path, data, capture):
 
 @pytest.fixture
 def requested(api_client, request_body, live_cluster, django_capture_on_commit_callbacks):
-    response = _post(api_client, "/api/v1/endpoints/", request_body,
-                     django_capture_on_commit_callbacks)
+    response = _post(
+        api_client, "/api/v1/endpoints/", request_body, django_capture_on_commit_callbacks
+    )
     return Endpoint.objects.get(uuid=response.json()["uuid"])
 
 
 def _live(client, endpoint, kind="InferenceService"):
     api = manifests.ISVC_API if kind == "InferenceService" else manifests.KEDA_API
-    name = endpoint.isvc_name if kind == "InferenceService" else manifests.scaled_object_name(
-        endpoint)
+    name = (
+        endpoint.isvc_name if kind == "InferenceService" else manifests.scaled_object_name(endpoint)
+    )
     return client.get(api, kind, name, endpoint.namespace)
 
 
@@ -56,8 +68,10 @@ def test_request_becomes_ready_with_url(requested, live_cluster):
     assert isvc["metadata"]["managedFields"][0]["manager"] == "modelport"
     quota = live_cluster.get("v1", "ResourceQuota", "modelport-gpu", ep.namespace)
     assert quota["spec"]["hard"] == {"requests.nvidia.com/gpu": "16"}
-    assert _live(live_cluster, ep, "ScaledObject")["spec"]["scaleTargetRef"]["name"] == \
-        "chat-predictor"
+    assert (
+        _live(live_cluster, ep, "ScaledObject")["spec"]["scaleTargetRef"]["name"]
+        == "chat-predictor"
+    )
 
     kserve_sets_status(live_cluster, ep, ready=False, message="0/1 replicas available")
     sync_statuses()
@@ -75,10 +89,15 @@ def test_request_becomes_ready_with_url(requested, live_cluster):
     assert sync_statuses() == 0  # observing again changes nothing
 
 
-def test_scale_updates_the_isvc_and_scaled_object(requested, api_client, live_cluster,
-                                                  django_capture_on_commit_callbacks):
-    _post(api_client, f"/api/v1/endpoints/{requested.uuid}/scale/",
-          {"min_replicas": 2, "max_replicas": 4}, django_capture_on_commit_callbacks)
+def test_scale_updates_the_isvc_and_scaled_object(
+    requested, api_client, live_cluster, django_capture_on_commit_callbacks
+):
+    _post(
+        api_client,
+        f"/api/v1/endpoints/{requested.uuid}/scale/",
+        {"min_replicas": 2, "max_replicas": 4},
+        django_capture_on_commit_callbacks,
+    )
     requested.refresh_from_db()
     assert requested.applied_generation == requested.generation == 2
     assert _live(live_cluster, requested)["spec"]["predictor"]["maxReplicas"] == 4
@@ -93,19 +112,23 @@ def test_stop_and_start(requested, api_client, live_cluster, django_capture_on_c
     _post(api_client, f"/api/v1/endpoints/{ep.uuid}/stop/", {}, django_capture_on_commit_callbacks)
     isvc = _live(live_cluster, ep)
     assert isvc["metadata"]["annotations"]["serving.kserve.io/stop"] == "true"
-    assert _live(live_cluster, ep, "ScaledObject")["metadata"]["annotations"][
-        "autoscaling.keda.sh/paused"] == "true"
+    assert (
+        _live(live_cluster, ep, "ScaledObject")["metadata"]["annotations"][
+            "autoscaling.keda.sh/paused"
+        ]
+        == "true"
+    )
     kserve_sets_status(live_cluster, ep, stopped=True)
     sync_statuses()
     ep.refresh_from_db()
     assert ep.status == EndpointStatus.STOPPED
 
-    _post(api_client, f"/api/v1/endpoints/{ep.uuid}/start/", {},
-          django_capture_on_commit_callbacks)
+    _post(api_client, f"/api/v1/endpoints/{ep.uuid}/start/", {}, django_capture_on_commit_callbacks)
     isvc = _live(live_cluster, ep)
     assert isvc["metadata"]["annotations"]["serving.kserve.io/stop"] == "false"
     assert "autoscaling.keda.sh/paused" not in (
-        _live(live_cluster, ep, "ScaledObject")["metadata"].get("annotations") or {})
+        _live(live_cluster, ep, "ScaledObject")["metadata"].get("annotations") or {}
+    )
     sync_statuses()  # KServe still reports Stopped: no flip-flop
     ep.refresh_from_db()
     assert ep.status == EndpointStatus.PROVISIONING
@@ -115,11 +138,15 @@ def test_stop_and_start(requested, api_client, live_cluster, django_capture_on_c
     assert ep.status == EndpointStatus.READY
 
 
-def test_change_rolls_out_a_new_generation(requested, api_client, live_cluster,
-                                           django_capture_on_commit_callbacks):
+def test_change_rolls_out_a_new_generation(
+    requested, api_client, live_cluster, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
-        r = api_client.patch(f"/api/v1/endpoints/{requested.uuid}/",
-                             {"quantization": "fp8", "kv_cache_dtype": "fp8"}, format="json")
+        r = api_client.patch(
+            f"/api/v1/endpoints/{requested.uuid}/",
+            {"quantization": "fp8", "kv_cache_dtype": "fp8"},
+            format="json",
+        )
     assert r.status_code == 202, r.content
     requested.refresh_from_db()
     assert requested.applied_generation == 2
@@ -127,8 +154,9 @@ def test_change_rolls_out_a_new_generation(requested, api_client, live_cluster,
     assert "--quantization=fp8" in args and "--kv-cache-dtype=fp8" in args
 
 
-def test_delete_removes_objects_and_ends_deleted(requested, api_client, live_cluster,
-                                                 django_capture_on_commit_callbacks):
+def test_delete_removes_objects_and_ends_deleted(
+    requested, api_client, live_cluster, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         r = api_client.delete(f"/api/v1/endpoints/{requested.uuid}/")
     assert r.status_code == 202
@@ -142,10 +170,15 @@ def test_delete_removes_objects_and_ends_deleted(requested, api_client, live_clu
 
 def test_drift_is_repaired(requested, live_cluster):
     ep = requested
-    so_resource = live_cluster.dynamic.resources.get(api_version=manifests.KEDA_API,
-                                                     kind="ScaledObject")
-    so_resource.patch(body={"spec": {"maxReplicaCount": 40}}, name="chat-predictor",
-                      namespace=ep.namespace, content_type="application/merge-patch+json")
+    so_resource = live_cluster.dynamic.resources.get(
+        api_version=manifests.KEDA_API, kind="ScaledObject"
+    )
+    so_resource.patch(
+        body={"spec": {"maxReplicaCount": 40}},
+        name="chat-predictor",
+        namespace=ep.namespace,
+        content_type="application/merge-patch+json",
+    )
     live_cluster.delete(manifests.inference_service(ep))
     assert _live(live_cluster, ep) is None
     assert sync_statuses() == 1
@@ -156,8 +189,9 @@ def test_drift_is_repaired(requested, live_cluster):
     assert "ScaledObject chat-predictor was changed by hand" in drift.message
 
 
-def test_invalid_spec_fails_with_the_apiservers_message(approved_endpoint_live, live_cluster,
-                                                        monkeypatch):
+def test_invalid_spec_fails_with_the_apiservers_message(
+    approved_endpoint_live, live_cluster, monkeypatch
+):
     """A rule the apiserver enforces and the renderer does not know (here: a label value the
     portal never produces) ends FAILED with the apiserver's own message, not retried."""
     real = manifests.inference_service
@@ -180,18 +214,23 @@ def test_invalid_spec_fails_with_the_apiservers_message(approved_endpoint_live, 
 
 
 def test_forbidden_by_rbac_fails_with_the_apiservers_message(
-        approved_endpoint_live, settings, kubeconfig_path, kube_namespace, kube_api_client,
-        tmp_path):
+    approved_endpoint_live, settings, kubeconfig_path, kube_namespace, kube_api_client, tmp_path
+):
     """The portal runs as a ServiceAccount without RBAC for it: 403, FAILED, not retried."""
     import yaml
     from kubernetes import client
 
     core = client.CoreV1Api(kube_api_client)
     core.create_namespaced_service_account(
-        kube_namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="portal")))
+        kube_namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="portal"))
+    )
     token = core.create_namespaced_service_account_token(
-        "portal", kube_namespace, client.AuthenticationV1TokenRequest(
-            spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=600))).status.token
+        "portal",
+        kube_namespace,
+        client.AuthenticationV1TokenRequest(
+            spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=600)
+        ),
+    ).status.token
     config = yaml.safe_load(open(kubeconfig_path))
     config["users"][0]["user"] = {"token": token}
     limited = tmp_path / "kubeconfig"
@@ -201,8 +240,9 @@ def test_forbidden_by_rbac_fails_with_the_apiservers_message(
     assert apply_endpoint(ep.pk, ep.generation) == "failed"
     ep.refresh_from_db()
     assert ep.status == EndpointStatus.FAILED
-    assert (f'User "system:serviceaccount:{kube_namespace}:portal" cannot patch resource '
-            '"namespaces"') in ep.status_message
+    assert (
+        f'User "system:serviceaccount:{kube_namespace}:portal" cannot patch resource "namespaces"'
+    ) in ep.status_message
     assert "(HTTP 403)" in ep.status_message
 
 
@@ -212,8 +252,9 @@ def approved_endpoint_live(approved_endpoint, live_cluster):
 
 
 @pytest.mark.parametrize("variant", ["default", "scheduled", "stopped", "vllm-awq-tp4"])
-def test_server_side_apply_dry_run_accepts_every_rendered_object(scheduled, live_cluster,
-                                                                 settings, variant):
+def test_server_side_apply_dry_run_accepts_every_rendered_object(
+    scheduled, live_cluster, settings, variant
+):
     ep = scheduled
     if variant == "default":
         ep.schedule_enabled = False
@@ -227,8 +268,10 @@ def test_server_side_apply_dry_run_accepts_every_rendered_object(scheduled, live
     stored = live_cluster.apply(objects, dry_run=True)
     assert [o["kind"] for o in stored] == [o["kind"] for o in objects]
     isvc = stored[2]
-    assert isvc["spec"]["predictor"]["model"]["args"] == objects[2]["spec"]["predictor"][
-        "model"]["args"]  # nothing pruned
+    assert (
+        isvc["spec"]["predictor"]["model"]["args"]
+        == objects[2]["spec"]["predictor"]["model"]["args"]
+    )  # nothing pruned
     assert stored[3]["spec"]["triggers"] == objects[3]["spec"]["triggers"]
     assert _live(live_cluster, ep) is None  # dry run stored nothing
 

@@ -15,26 +15,40 @@ from deployments.choices import EndpointStatus
 from deployments.models import Endpoint
 from deployments.tasks import sync_statuses
 
-from .cluster_helpers import live_cluster  # noqa: F401
-
 pytestmark = pytest.mark.cluster
 OUTAGE_SECONDS = 30
 
 
 def test_apiserver_down_30s_during_10_requests_all_converge(
-        kube_cluster, live_cluster, api_client, team, llama_8b, gpu_l4, settings,
-        django_capture_on_commit_callbacks):
+    kube_cluster,
+    live_cluster,
+    api_client,
+    team,
+    llama_8b,
+    gpu_l4,
+    settings,
+    django_capture_on_commit_callbacks,
+):
     settings.KUBE_REAPPLY_AFTER_SECONDS = 3600  # the safety net must not fire during the outage
     stopped_at = time.monotonic()
     kube_cluster.stop_apiserver()
     try:
         for i in range(10):
             with django_capture_on_commit_callbacks(execute=True):
-                r = api_client.post("/api/v1/endpoints/", {
-                    "team": team.slug, "name": f"chat-{i}", "model": llama_8b.slug,
-                    "gpu_type": gpu_l4.name, "quantization": "bf16",
-                    "max_context_length": 4096, "min_replicas": 1, "max_replicas": 1,
-                }, format="json")
+                r = api_client.post(
+                    "/api/v1/endpoints/",
+                    {
+                        "team": team.slug,
+                        "name": f"chat-{i}",
+                        "model": llama_8b.slug,
+                        "gpu_type": gpu_l4.name,
+                        "quantization": "bf16",
+                        "max_context_length": 4096,
+                        "min_replicas": 1,
+                        "max_replicas": 1,
+                    },
+                    format="json",
+                )
             assert r.status_code == 202, r.content
         pending = Endpoint.objects.filter(team=team)
         assert pending.count() == 10
@@ -50,9 +64,11 @@ def test_apiserver_down_30s_during_10_requests_all_converge(
     for ep in Endpoint.objects.filter(team=team):
         assert ep.applied_generation == ep.generation == 1, ep.status_message
         assert ep.status == EndpointStatus.PROVISIONING
-    isvcs = live_cluster.list(manifests.ISVC_API, "InferenceService", team.namespace,
-                              manifests.MANAGED_SELECTOR)
-    scaled = live_cluster.list(manifests.KEDA_API, "ScaledObject", team.namespace,
-                               manifests.MANAGED_SELECTOR)
+    isvcs = live_cluster.list(
+        manifests.ISVC_API, "InferenceService", team.namespace, manifests.MANAGED_SELECTOR
+    )
+    scaled = live_cluster.list(
+        manifests.KEDA_API, "ScaledObject", team.namespace, manifests.MANAGED_SELECTOR
+    )
     assert sorted(o["metadata"]["name"] for o in isvcs) == sorted(f"chat-{i}" for i in range(10))
     assert len(scaled) == 10

@@ -42,21 +42,31 @@ def _wait(predicate, timeout, what):
 
 
 def test_worker_sigkilled_mid_apply_converges_without_duplicates(
-        worker_env, api_client, team, llama_8b, gpu_l4, settings):
+    worker_env, api_client, team, llama_8b, gpu_l4, settings
+):
     team.max_gpus = 100
     team.save(update_fields=["max_gpus"])
     worker = CeleryWorker(worker_env)
     try:
         worker.start()
         for i in range(N):
-            r = api_client.post("/api/v1/endpoints/", {
-                "team": team.slug, "name": f"burst-{i}", "model": llama_8b.slug,
-                "gpu_type": gpu_l4.name, "quantization": "bf16", "max_context_length": 4096,
-                "min_replicas": 1, "max_replicas": 1}, format="json")
+            r = api_client.post(
+                "/api/v1/endpoints/",
+                {
+                    "team": team.slug,
+                    "name": f"burst-{i}",
+                    "model": llama_8b.slug,
+                    "gpu_type": gpu_l4.name,
+                    "quantization": "bf16",
+                    "max_context_length": 4096,
+                    "min_replicas": 1,
+                    "max_replicas": 1,
+                },
+                format="json",
+            )
             assert r.status_code == 202, r.content
         # kill it as soon as it is busy applying (some applied, some not yet)
-        _wait(lambda: Endpoint.objects.filter(applied_generation=1).exists(), 60,
-              "the first apply")
+        _wait(lambda: Endpoint.objects.filter(applied_generation=1).exists(), 60, "the first apply")
         worker.kill(signal.SIGKILL)
         applied_before = Endpoint.objects.filter(applied_generation=1).count()
         assert applied_before < N, "the worker finished before it could be killed"
@@ -64,16 +74,21 @@ def test_worker_sigkilled_mid_apply_converges_without_duplicates(
         worker.start()
         settings.KUBE_REAPPLY_AFTER_SECONDS = 0
         sync_statuses()  # re-enqueues the lost applies onto the broker
-        _wait(lambda: Endpoint.objects.filter(applied_generation=1).count() == N, 120,
-              "every endpoint to be applied")
+        _wait(
+            lambda: Endpoint.objects.filter(applied_generation=1).count() == N,
+            120,
+            "every endpoint to be applied",
+        )
     finally:
         worker.stop()
 
     cluster = ClusterClient.from_settings()
-    isvcs = cluster.list(manifests.ISVC_API, "InferenceService", team.namespace,
-                         manifests.MANAGED_SELECTOR)
-    scaled = cluster.list(manifests.KEDA_API, "ScaledObject", team.namespace,
-                          manifests.MANAGED_SELECTOR)
+    isvcs = cluster.list(
+        manifests.ISVC_API, "InferenceService", team.namespace, manifests.MANAGED_SELECTOR
+    )
+    scaled = cluster.list(
+        manifests.KEDA_API, "ScaledObject", team.namespace, manifests.MANAGED_SELECTOR
+    )
     uuids = [o["metadata"]["labels"][manifests.LABEL_ENDPOINT_UUID] for o in isvcs]
     assert len(isvcs) == N and len(set(uuids)) == N  # one object per endpoint, no duplicates
     assert len(scaled) == N

@@ -1,6 +1,5 @@
 """POST /api/v1/sizing/, GET /api/v1/endpoints/{uuid}/manifests/ and manage.py render_manifests."""
 
-from decimal import Decimal
 from io import StringIO
 
 import pytest
@@ -9,11 +8,7 @@ from django.core.management import CommandError, call_command
 
 from deployments import manifests
 from tests.factories import (
-    CatalogModelFactory,
     EndpointFactory,
-    GpuRateFactory,
-    GpuTypeFactory,
-    InstanceOfferingFactory,
 )
 
 SIZING_URL = "/api/v1/sizing/"
@@ -33,9 +28,21 @@ def catalog(gpu_l4, gpu_h100):
 
 
 def test_sizing_with_raw_architecture_matches_the_cli_figures(api_client, catalog):
-    r = api_client.post(SIZING_URL, {"params_b": 70, "layers": 80, "kv_heads": 8, "head_dim": 128,
-                                     "dtype": "bf16", "kv_dtype": "auto", "context": 8192,
-                                     "concurrency": 16, "gpu_memory_gib": 80}, format="json")
+    r = api_client.post(
+        SIZING_URL,
+        {
+            "params_b": 70,
+            "layers": 80,
+            "kv_heads": 8,
+            "head_dim": 128,
+            "dtype": "bf16",
+            "kv_dtype": "auto",
+            "context": 8192,
+            "concurrency": 16,
+            "gpu_memory_gib": 80,
+        },
+        format="json",
+    )
     assert r.status_code == 200, r.content
     sizing = r.json()["sizing"]
     assert sizing["weights_gib"] == 130.39 and sizing["required_gib"] == 172.39
@@ -44,16 +51,21 @@ def test_sizing_with_raw_architecture_matches_the_cli_figures(api_client, catalo
 
 
 def test_sizing_ranks_offerings_cheapest_first(api_client, catalog, llama_8b):
-    r = api_client.post(SIZING_URL, {"model": llama_8b.slug, "dtype": "bf16", "context": 8192,
-                                     "concurrency": 1}, format="json")
+    r = api_client.post(
+        SIZING_URL,
+        {"model": llama_8b.slug, "dtype": "bf16", "context": 8192, "concurrency": 1},
+        format="json",
+    )
     assert r.status_code == 200, r.content
     body = r.json()
     # 8B bf16 + one 8K sequence = 17.96 GiB: fits one L4 (21.6 usable) and one H100.
-    offerings = [(o["instance_type"], o["capacity_type"], o["tensor_parallel"], o["monthly_cost"])
-                 for o in body["offerings"]]
+    offerings = [
+        (o["instance_type"], o["capacity_type"], o["tensor_parallel"], o["monthly_cost"])
+        for o in body["offerings"]
+    ]
     assert offerings == [
-        ("t-g6.xlarge", "spot", 1, "219.00"),        # 0.30 x 730
-        ("t-g6.xlarge", "on-demand", 1, "584.00"),   # 0.80 x 730
+        ("t-g6.xlarge", "spot", 1, "219.00"),  # 0.30 x 730
+        ("t-g6.xlarge", "on-demand", 1, "584.00"),  # 0.80 x 730
         ("t-g6.12xlarge", "on-demand", 1, "839.50"),  # 4.60 / 4 x 730
         ("t-p5.48xlarge", "on-demand", 1, "5022.40"),  # 55.04 / 8 x 730
     ]
@@ -63,11 +75,22 @@ def test_sizing_ranks_offerings_cheapest_first(api_client, catalog, llama_8b):
 
 def test_sizing_skips_offerings_whose_nodes_are_too_small(api_client, catalog):
     # 70B bf16 needs 4 L4s at 4K context and 1 sequence? (130.39+0.625)/4+2 = 34.8 > 21.6 -> 8
-    r = api_client.post(SIZING_URL, {"params_b": 70, "layers": 80, "kv_heads": 8, "head_dim": 128,
-                                     "context": 4096, "capacity_type": "on-demand"}, format="json")
+    r = api_client.post(
+        SIZING_URL,
+        {
+            "params_b": 70,
+            "layers": 80,
+            "kv_heads": 8,
+            "head_dim": 128,
+            "context": 4096,
+            "capacity_type": "on-demand",
+        },
+        format="json",
+    )
     body = r.json()
     assert [(o["instance_type"], o["tensor_parallel"]) for o in body["offerings"]] == [
-        ("t-p5.48xlarge", 2)]  # the 4-GPU L4 node cannot hold TP 8
+        ("t-p5.48xlarge", 2)
+    ]  # the 4-GPU L4 node cannot hold TP 8
     assert body["offerings"][0]["monthly_cost"] == "10044.80"
 
 
@@ -77,9 +100,17 @@ def test_sizing_without_model_requires_the_architecture(api_client):
     assert set(r.json()) == {"layers", "kv_heads", "head_dim"}
 
 
-@pytest.mark.parametrize("field, value", [("dtype", "int3"), ("kv_dtype", "fp4"),
-                                          ("context", 0), ("concurrency", -1),
-                                          ("params_b", "lots"), ("model", "no-such-model")])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("dtype", "int3"),
+        ("kv_dtype", "fp4"),
+        ("context", 0),
+        ("concurrency", -1),
+        ("params_b", "lots"),
+        ("model", "no-such-model"),
+    ],
+)
 def test_sizing_bad_input_is_a_clear_400(api_client, field, value, llama_8b):
     data = {"model": llama_8b.slug, "context": 4096, field: value}
     r = api_client.post(SIZING_URL, data, format="json")
@@ -110,7 +141,11 @@ def test_member_gets_the_exact_yaml(api_client, endpoint):
     assert body["yaml"] == manifests.manifest_yaml(endpoint)
     assert body["objects"] == manifests.render(endpoint)
     assert [o["kind"] for o in yaml.safe_load_all(body["yaml"])] == [
-        "Namespace", "ResourceQuota", "InferenceService", "ScaledObject"]
+        "Namespace",
+        "ResourceQuota",
+        "InferenceService",
+        "ScaledObject",
+    ]
 
 
 def test_yaml_format_returns_raw_yaml(api_client, endpoint):

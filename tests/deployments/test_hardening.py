@@ -42,9 +42,18 @@ HOSTILE_SPEC = [
 
 @pytest.fixture
 def body(team, llama_8b, gpu_l4):
-    return {"team": team.slug, "name": "chat", "model": llama_8b.slug, "gpu_type": gpu_l4.name,
-            "quantization": "bf16", "kv_cache_dtype": "auto", "max_context_length": 4096,
-            "min_replicas": 1, "max_replicas": 1, "capacity_type": "on-demand"}
+    return {
+        "team": team.slug,
+        "name": "chat",
+        "model": llama_8b.slug,
+        "gpu_type": gpu_l4.name,
+        "quantization": "bf16",
+        "kv_cache_dtype": "auto",
+        "max_context_length": 4096,
+        "min_replicas": 1,
+        "max_replicas": 1,
+        "capacity_type": "on-demand",
+    }
 
 
 def _post(api_client, data, capture):
@@ -54,7 +63,8 @@ def _post(api_client, data, capture):
 
 @pytest.mark.parametrize("name", HOSTILE_NAMES)
 def test_hostile_endpoint_names_get_a_clear_400_and_nothing_is_applied(
-        api_client, body, name, fake_cluster, django_capture_on_commit_callbacks):
+    api_client, body, name, fake_cluster, django_capture_on_commit_callbacks
+):
     r = _post(api_client, {**body, "name": name}, django_capture_on_commit_callbacks)
     assert r.status_code == 400
     assert "name" in r.json()
@@ -64,7 +74,8 @@ def test_hostile_endpoint_names_get_a_clear_400_and_nothing_is_applied(
 
 @pytest.mark.parametrize("field, value", HOSTILE_SPEC)
 def test_hostile_spec_values_get_a_clear_400_and_nothing_is_applied(
-        api_client, body, field, value, fake_cluster, django_capture_on_commit_callbacks):
+    api_client, body, field, value, fake_cluster, django_capture_on_commit_callbacks
+):
     r = _post(api_client, {**body, field: value}, django_capture_on_commit_callbacks)
     assert r.status_code == 400, r.content
     assert field in r.json()
@@ -73,30 +84,40 @@ def test_hostile_spec_values_get_a_clear_400_and_nothing_is_applied(
 
 
 @pytest.mark.parametrize("tz", ["Europe/Berlin\n  start: '* * * * *'", "Mars/Olympus", "../UTC"])
-def test_hostile_schedule_timezone_is_refused(api_client, body, tz, fake_cluster,
-                                              django_capture_on_commit_callbacks):
-    data = {**body, "schedule_enabled": True, "schedule_timezone": tz,
-            "schedule_start": "08:00", "schedule_end": "18:00"}
+def test_hostile_schedule_timezone_is_refused(
+    api_client, body, tz, fake_cluster, django_capture_on_commit_callbacks
+):
+    data = {
+        **body,
+        "schedule_enabled": True,
+        "schedule_timezone": tz,
+        "schedule_start": "08:00",
+        "schedule_end": "18:00",
+    }
     r = _post(api_client, data, django_capture_on_commit_callbacks)
     assert r.status_code == 400
     assert "schedule_timezone" in r.json()
     assert fake_cluster.applied == []
 
 
-def test_valid_request_still_applies(api_client, body, fake_cluster,
-                                     django_capture_on_commit_callbacks):
+def test_valid_request_still_applies(
+    api_client, body, fake_cluster, django_capture_on_commit_callbacks
+):
     r = _post(api_client, body, django_capture_on_commit_callbacks)
     assert r.status_code == 202, r.content
     assert len(fake_cluster.applied) == 1
 
 
-@pytest.mark.parametrize("uri", [
-    "hf://meta-llama/Llama-3.1-8B --trust-remote-code",
-    "hf://meta-llama/Llama\nkind: Secret",
-    "file:///etc/passwd",
-    "https://evil.example.com/model",
-    "hf://org/model:main; curl evil",
-])
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "hf://meta-llama/Llama-3.1-8B --trust-remote-code",
+        "hf://meta-llama/Llama\nkind: Secret",
+        "file:///etc/passwd",
+        "https://evil.example.com/model",
+        "hf://org/model:main; curl evil",
+    ],
+)
 def test_hostile_model_uris_are_rejected_by_the_catalog(llama_8b, uri):
     llama_8b.storage_uri = uri
     with pytest.raises(ValidationError) as exc:
@@ -104,12 +125,15 @@ def test_hostile_model_uris_are_rejected_by_the_catalog(llama_8b, uri):
     assert "storage_uri" in exc.value.message_dict
 
 
-@pytest.mark.parametrize("labels", [
-    {"karpenter.sh/nodepool": "gpu\nkind: Secret"},
-    {"evil key": "x"},
-    {"karpenter.sh/nodepool": "x" * 64},
-    {"a/b/c": "x"},
-])
+@pytest.mark.parametrize(
+    "labels",
+    [
+        {"karpenter.sh/nodepool": "gpu\nkind: Secret"},
+        {"evil key": "x"},
+        {"karpenter.sh/nodepool": "x" * 64},
+        {"a/b/c": "x"},
+    ],
+)
 def test_hostile_offering_node_labels_are_rejected(gpu_l4, labels):
     offering = InstanceOffering.objects.filter(gpu_type=gpu_l4).first()
     offering.node_labels = labels
@@ -120,7 +144,8 @@ def test_hostile_offering_node_labels_are_rejected(gpu_l4, labels):
 
 def test_value_that_slipped_past_validation_is_never_applied(approved_endpoint, fake_cluster):
     CatalogModel.objects.filter(pk=approved_endpoint.model_id).update(
-        storage_uri="hf://org/model\n    command: [sh, -c, evil]")
+        storage_uri="hf://org/model\n    command: [sh, -c, evil]"
+    )
     assert apply_endpoint(approved_endpoint.pk, 1) == "failed"
     ep = Endpoint.objects.get(pk=approved_endpoint.pk)
     assert ep.status == EndpointStatus.FAILED
@@ -130,7 +155,8 @@ def test_value_that_slipped_past_validation_is_never_applied(approved_endpoint, 
 
 def test_hostile_node_label_in_the_database_is_never_applied(approved_endpoint, fake_cluster):
     InstanceOffering.objects.filter(pk=approved_endpoint.offering_id).update(
-        node_labels={"karpenter.sh/nodepool": "gpu\n  hostNetwork: true"})
+        node_labels={"karpenter.sh/nodepool": "gpu\n  hostNetwork: true"}
+    )
     assert apply_endpoint(approved_endpoint.pk, 1) == "failed"
     assert fake_cluster.applied == []
     assert "invalid value" in Endpoint.objects.get(pk=approved_endpoint.pk).status_message

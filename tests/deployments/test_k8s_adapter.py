@@ -10,8 +10,6 @@ from deployments import manifests
 from deployments.errors import PermanentClusterError, TransientClusterError
 from deployments.k8s import ClusterClient, ClusterNotConfigured, cluster_configured, translate
 
-from .cluster_helpers import live_cluster  # noqa: F401
-
 
 def _api_error(status, message="boom"):
     exc = ApiException(status=status, reason="Reason")
@@ -77,12 +75,20 @@ def test_apply_is_server_side_with_our_field_manager_and_idempotent(live_cluster
 def test_apply_takes_back_fields_another_manager_changed(live_cluster, objects):
     live_cluster.apply(objects)
     isvc = objects[2]
-    res = live_cluster.dynamic.resources.get(api_version=manifests.ISVC_API, kind="InferenceService")
+    res = live_cluster.dynamic.resources.get(
+        api_version=manifests.ISVC_API, kind="InferenceService"
+    )
     live_cluster.dynamic.server_side_apply(
-        res, body={"apiVersion": manifests.ISVC_API, "kind": "InferenceService",
-                   "metadata": {"name": "chat", "namespace": isvc["metadata"]["namespace"]},
-                   "spec": {"predictor": {"maxReplicas": 9}}},
-        field_manager="kubectl", force_conflicts=True)
+        res,
+        body={
+            "apiVersion": manifests.ISVC_API,
+            "kind": "InferenceService",
+            "metadata": {"name": "chat", "namespace": isvc["metadata"]["namespace"]},
+            "spec": {"predictor": {"maxReplicas": 9}},
+        },
+        field_manager="kubectl",
+        force_conflicts=True,
+    )
     stored = live_cluster.apply(objects)[2]
     assert stored["spec"]["predictor"]["maxReplicas"] == 3
 
@@ -95,8 +101,12 @@ def test_get_list_and_delete(live_cluster, objects, golden_endpoint):
     assert live_cluster.get(manifests.ISVC_API, "InferenceService", "nope", ns) is None
     listed = live_cluster.list(manifests.KEDA_API, "ScaledObject", ns, manifests.MANAGED_SELECTOR)
     assert [o["metadata"]["name"] for o in listed] == ["chat-predictor"]
-    assert live_cluster.list(manifests.KEDA_API, "ScaledObject", ns,
-                             "app.kubernetes.io/managed-by=someone-else") == []
+    assert (
+        live_cluster.list(
+            manifests.KEDA_API, "ScaledObject", ns, "app.kubernetes.io/managed-by=someone-else"
+        )
+        == []
+    )
     assert live_cluster.delete(objects[2]) is True
     assert live_cluster.delete(objects[2]) is False  # 404 is done
     assert live_cluster.get(manifests.ISVC_API, "InferenceService", "chat", ns) is None
@@ -125,14 +135,21 @@ def test_events_lists_core_events(live_cluster, objects, golden_endpoint):
 
     live_cluster.apply(objects[:1])
     client.CoreV1Api(live_cluster.api_client).create_namespaced_event(
-        golden_endpoint.namespace, client.CoreV1Event(
+        golden_endpoint.namespace,
+        client.CoreV1Event(
             metadata=client.V1ObjectMeta(name="chat-predictor-1.x"),
-            involved_object=client.V1ObjectReference(kind="Pod", name="chat-predictor-1",
-                                                     namespace=golden_endpoint.namespace),
-            reason="FailedScheduling", message="0/1 nodes are available", type="Warning"))
+            involved_object=client.V1ObjectReference(
+                kind="Pod", name="chat-predictor-1", namespace=golden_endpoint.namespace
+            ),
+            reason="FailedScheduling",
+            message="0/1 nodes are available",
+            type="Warning",
+        ),
+    )
     events = live_cluster.events(golden_endpoint.namespace)
     assert [(e["reason"], e["involvedObject"]["name"]) for e in events] == [
-        ("FailedScheduling", "chat-predictor-1")]
+        ("FailedScheduling", "chat-predictor-1")
+    ]
 
 
 @pytest.mark.cluster
@@ -160,8 +177,14 @@ def test_unchanged_team_objects_are_not_sent_again(live_cluster, objects, monkey
     kinds = ("Namespace", "ResourceQuota")
     live_cluster.apply(objects, reuse_kinds=kinds)
     live_cluster.apply(objects, reuse_kinds=kinds)
-    assert sent == ["Namespace", "ResourceQuota", "InferenceService", "ScaledObject",
-                    "InferenceService", "ScaledObject"]
+    assert sent == [
+        "Namespace",
+        "ResourceQuota",
+        "InferenceService",
+        "ScaledObject",
+        "InferenceService",
+        "ScaledObject",
+    ]
     changed = json.loads(json.dumps(objects))
     changed[1]["spec"]["hard"]["requests.nvidia.com/gpu"] = "20"
     live_cluster.apply(changed, reuse_kinds=kinds)
@@ -178,8 +201,10 @@ def test_a_namespace_that_vanished_is_applied_again(live_cluster, objects):
     for obj in ghost[1:]:
         obj["metadata"]["namespace"] = ns
     # this process believes it applied the namespace a moment ago, but it does not exist
-    live_cluster._recent[("Namespace", None, ns)] = (json.dumps(ghost[0], sort_keys=True),
-                                                     _time.monotonic())
+    live_cluster._recent[("Namespace", None, ns)] = (
+        json.dumps(ghost[0], sort_keys=True),
+        _time.monotonic(),
+    )
     stored = live_cluster.apply(ghost, reuse_kinds=("Namespace", "ResourceQuota"))
     assert stored[0]["metadata"]["uid"]  # really applied on the second pass
     assert live_cluster.get("v1", "Namespace", ns) is not None

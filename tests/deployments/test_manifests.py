@@ -115,12 +115,15 @@ def test_gpu_count_sets_tensor_parallel_and_gpu_requests(golden_endpoint):
     assert model["resources"]["limits"]["nvidia.com/gpu"] == "4"
 
 
-@pytest.mark.parametrize("quant, dtype, flag", [
-    ("fp8", "bfloat16", "--quantization=fp8"),
-    ("awq", "float16", "--quantization=awq"),
-    ("gptq", "float16", "--quantization=gptq"),
-    ("fp16", "float16", None),
-])
+@pytest.mark.parametrize(
+    "quant, dtype, flag",
+    [
+        ("fp8", "bfloat16", "--quantization=fp8"),
+        ("awq", "float16", "--quantization=awq"),
+        ("gptq", "float16", "--quantization=gptq"),
+        ("fp16", "float16", None),
+    ],
+)
 def test_quantisation_maps_to_vllm_flags(golden_endpoint, quant, dtype, flag):
     golden_endpoint.quantization = quant
     args = manifests.vllm_args(golden_endpoint)
@@ -139,8 +142,12 @@ def test_vllm_runtime_uses_vllm_model_format(golden_endpoint, settings):
 def test_hf_token_is_a_secret_reference_never_a_value(golden_endpoint, settings):
     settings.KUBE_HF_TOKEN_SECRET = "team-hf"
     env = manifests.inference_service(golden_endpoint)["spec"]["predictor"]["model"]["env"]
-    assert env == [{"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {
-        "name": "team-hf", "key": "HF_TOKEN", "optional": True}}}]
+    assert env == [
+        {
+            "name": "HF_TOKEN",
+            "valueFrom": {"secretKeyRef": {"name": "team-hf", "key": "HF_TOKEN", "optional": True}},
+        }
+    ]
 
 
 def test_node_selector_pins_offering_gpu_and_capacity_type(golden_endpoint):
@@ -174,13 +181,17 @@ def test_stop_sets_the_annotation_and_pauses_autoscaling(golden_endpoint):
 
 def test_scaled_object_scales_the_predictor_on_queue_depth(golden_endpoint):
     so = manifests.scaled_object(golden_endpoint)
-    assert so["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
-                                            "name": "chat-predictor"}
+    assert so["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "chat-predictor",
+    }
     assert so["spec"]["minReplicaCount"] == 1 and so["spec"]["maxReplicaCount"] == 3
     [trigger] = so["spec"]["triggers"]
     assert trigger["type"] == "prometheus"
     assert trigger["metadata"]["query"] == (
-        'sum(vllm:num_requests_waiting{namespace="mp-search",model_name="chat"})')
+        'sum(vllm:num_requests_waiting{namespace="mp-search",model_name="chat"})'
+    )
     assert trigger["metadata"]["threshold"] == "4"
 
 
@@ -189,8 +200,12 @@ def test_schedule_scales_to_zero_with_a_prewarmed_cron_window(scheduled):
     assert so["spec"]["minReplicaCount"] == 0
     cron = so["spec"]["triggers"][1]
     assert cron["type"] == "cron"
-    assert cron["metadata"] == {"timezone": "Europe/Berlin", "start": "45 7 * * 1-5",
-                                "end": "30 18 * * 1-5", "desiredReplicas": "2"}
+    assert cron["metadata"] == {
+        "timezone": "Europe/Berlin",
+        "start": "45 7 * * 1-5",
+        "end": "30 18 * * 1-5",
+        "desiredReplicas": "2",
+    }
 
 
 def test_prewarm_before_midnight_moves_weekdays_back(scheduled):
@@ -210,19 +225,27 @@ def test_every_day_schedule(scheduled):
 
 
 def test_yaml_is_the_same_objects_that_are_rendered(golden_endpoint):
-    assert list(yaml.safe_load_all(manifests.manifest_yaml(golden_endpoint))) == \
-        manifests.render(golden_endpoint)
+    assert list(yaml.safe_load_all(manifests.manifest_yaml(golden_endpoint))) == manifests.render(
+        golden_endpoint
+    )
 
 
 # --- status mapping -----------------------------------------------------------------------------
 
 
 def _isvc(conditions=None, url=None, generation=2, observed=2, annotations=None, **status):
-    obj = {"metadata": {"generation": generation, "annotations": annotations or {}},
-           "status": {"observedGeneration": observed, **status}}
+    obj = {
+        "metadata": {"generation": generation, "annotations": annotations or {}},
+        "status": {"observedGeneration": observed, **status},
+    }
     if conditions is not None:
         obj["status"]["conditions"] = [
-            {"type": t, "status": s, **({"reason": r} if r else {}), **({"message": m} if m else {})}
+            {
+                "type": t,
+                "status": s,
+                **({"reason": r} if r else {}),
+                **({"message": m} if m else {}),
+            }
             for t, s, r, m in conditions
         ]
     if url:
@@ -231,28 +254,49 @@ def _isvc(conditions=None, url=None, generation=2, observed=2, annotations=None,
 
 
 def test_ready_isvc_maps_to_ready_with_url():
-    obs = manifests.status_from(_isvc([("PredictorReady", "True", None, None),
-                                       ("IngressReady", "True", None, None),
-                                       ("Ready", "True", None, None)], url="http://chat.mp-search"))
+    obs = manifests.status_from(
+        _isvc(
+            [
+                ("PredictorReady", "True", None, None),
+                ("IngressReady", "True", None, None),
+                ("Ready", "True", None, None),
+            ],
+            url="http://chat.mp-search",
+        )
+    )
     assert obs.status == EndpointStatus.READY
     assert obs.url == "http://chat.mp-search"
 
 
 def test_not_ready_explains_the_conditions():
-    obs = manifests.status_from(_isvc([
-        ("PredictorReady", "False", "MinimumReplicasUnavailable", "0 of 1 replicas available"),
-        ("IngressReady", "True", None, None),
-        ("Ready", "False", "MinimumReplicasUnavailable", None),
-    ]))
+    obs = manifests.status_from(
+        _isvc(
+            [
+                (
+                    "PredictorReady",
+                    "False",
+                    "MinimumReplicasUnavailable",
+                    "0 of 1 replicas available",
+                ),
+                ("IngressReady", "True", None, None),
+                ("Ready", "False", "MinimumReplicasUnavailable", None),
+            ]
+        )
+    )
     assert obs.status == EndpointStatus.PROVISIONING
     assert "PredictorReady: 0 of 1 replicas available" in obs.message
 
 
 def test_model_load_failure_maps_to_failed_with_kserve_message():
-    obs = manifests.status_from(_isvc(
-        [("Ready", "False", None, None)],
-        modelStatus={"transitionStatus": "BlockedByFailedLoad", "lastFailureInfo": {
-            "reason": "ModelLoadFailed", "message": "CUDA out of memory"}}))
+    obs = manifests.status_from(
+        _isvc(
+            [("Ready", "False", None, None)],
+            modelStatus={
+                "transitionStatus": "BlockedByFailedLoad",
+                "lastFailureInfo": {"reason": "ModelLoadFailed", "message": "CUDA out of memory"},
+            },
+        )
+    )
     assert obs.status == EndpointStatus.FAILED
     assert obs.message == "ModelLoadFailed: CUDA out of memory"
 
@@ -276,4 +320,6 @@ def test_stop_annotation_waits_for_the_stopped_condition():
 
 def test_start_waits_until_kserve_drops_the_stopped_condition():
     start = {"serving.kserve.io/stop": "false"}
-    assert manifests.status_from(_isvc([("Stopped", "True", None, None)], annotations=start)) is None
+    assert (
+        manifests.status_from(_isvc([("Stopped", "True", None, None)], annotations=start)) is None
+    )

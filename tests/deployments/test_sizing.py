@@ -23,8 +23,9 @@ LLAMA_8B = dict(params_b=8.03, layers=32, kv_heads=8, head_dim=128)
 
 
 def test_8b_bf16_fits_one_80gib_gpu_with_hand_computed_figures():
-    r = size(**LLAMA_8B, dtype="bf16", kv_dtype="auto", context=8192, concurrency=16,
-             gpu_memory_gib=80)
+    r = size(
+        **LLAMA_8B, dtype="bf16", kv_dtype="auto", context=8192, concurrency=16, gpu_memory_gib=80
+    )
     assert r.weights_gib == 14.96
     assert r.kv_cache_per_sequence_gib == 1.0
     assert r.kv_cache_gib == 16.0
@@ -37,8 +38,9 @@ def test_8b_bf16_fits_one_80gib_gpu_with_hand_computed_figures():
 
 
 def test_70b_bf16_on_80gib_needs_tensor_parallel_4():
-    r = size(**LLAMA_70B, dtype="bf16", kv_dtype="auto", context=8192, concurrency=16,
-             gpu_memory_gib=80)
+    r = size(
+        **LLAMA_70B, dtype="bf16", kv_dtype="auto", context=8192, concurrency=16, gpu_memory_gib=80
+    )
     assert r.weights_gib == 130.39
     assert r.kv_cache_gib == 40.0  # 2.5 GiB x 16
     assert r.required_gib == 172.39
@@ -48,13 +50,15 @@ def test_70b_bf16_on_80gib_needs_tensor_parallel_4():
     assert not r.fits_single_gpu
     assert any("4 GPUs per replica" in w for w in r.warnings)
     # int4 weights 70e9 x 0.5625 / 2**30 = 36.67; fp8 KV 20 GiB; + 2 = 58.67 <= 72
-    assert r.suggestion == ("Quantised to int4 with an fp8 KV cache it fits one GPU "
-                            "(58.67 of 72.0 GiB usable).")
+    assert r.suggestion == (
+        "Quantised to int4 with an fp8 KV cache it fits one GPU (58.67 of 72.0 GiB usable)."
+    )
 
 
 def test_70b_int4_weights_and_single_sequence_fit_one_gpu():
-    r = size(**LLAMA_70B, dtype="int4", kv_dtype="auto", context=8192, concurrency=1,
-             gpu_memory_gib=80)
+    r = size(
+        **LLAMA_70B, dtype="int4", kv_dtype="auto", context=8192, concurrency=1, gpu_memory_gib=80
+    )
     assert r.weights_gib == 36.67  # 4.5 bits per parameter (4-bit + group-128 scales)
     assert r.required_gib == 41.17  # 36.67 + 2.5 + 2
     assert r.tensor_parallel == 1
@@ -63,27 +67,40 @@ def test_70b_int4_weights_and_single_sequence_fit_one_gpu():
 
 
 def test_awq_and_gptq_are_sized_as_int4():
-    awq = size(**LLAMA_70B, dtype="awq", kv_dtype="auto", context=8192, concurrency=1,
-               gpu_memory_gib=80)
-    gptq = size(**LLAMA_70B, dtype="gptq", kv_dtype="auto", context=8192, concurrency=1,
-                gpu_memory_gib=80)
+    awq = size(
+        **LLAMA_70B, dtype="awq", kv_dtype="auto", context=8192, concurrency=1, gpu_memory_gib=80
+    )
+    gptq = size(
+        **LLAMA_70B, dtype="gptq", kv_dtype="auto", context=8192, concurrency=1, gpu_memory_gib=80
+    )
     assert awq.weights_gib == gptq.weights_gib == 36.67
     assert awq.precision == "int4"
 
 
 def test_fp8_kv_cache_halves_the_kv_cache():
-    auto = size(**LLAMA_70B, dtype="fp8", kv_dtype="auto", context=8192, concurrency=16,
-                gpu_memory_gib=80)
-    fp8 = size(**LLAMA_70B, dtype="fp8", kv_dtype="fp8", context=8192, concurrency=16,
-               gpu_memory_gib=80)
+    auto = size(
+        **LLAMA_70B, dtype="fp8", kv_dtype="auto", context=8192, concurrency=16, gpu_memory_gib=80
+    )
+    fp8 = size(
+        **LLAMA_70B, dtype="fp8", kv_dtype="fp8", context=8192, concurrency=16, gpu_memory_gib=80
+    )
     assert auto.kv_cache_gib == 40.0
     assert fp8.kv_cache_gib == 20.0
     assert fp8.weights_gib == auto.weights_gib == 65.19  # 70e9 x 1 byte
 
 
 def test_nothing_fits_reports_none_and_a_warning():
-    r = size(params_b=405, layers=126, kv_heads=8, head_dim=128, dtype="bf16", kv_dtype="auto",
-             context=131072, concurrency=16, gpu_memory_gib=24)
+    r = size(
+        params_b=405,
+        layers=126,
+        kv_heads=8,
+        head_dim=128,
+        dtype="bf16",
+        kv_dtype="auto",
+        context=131072,
+        concurrency=16,
+        gpu_memory_gib=24,
+    )
     assert r.tensor_parallel is None
     assert not r.fits_single_gpu and not r.fits
     assert any("does not fit even on 8 GPUs" in w for w in r.warnings)
@@ -91,8 +108,15 @@ def test_nothing_fits_reports_none_and_a_warning():
 
 def test_explicit_gpu_count_reports_queueing_when_concurrency_does_not_fit():
     # 8B bf16 on one 24 GiB GPU: (21.6 - 2 - 14.96) / 1 GiB = 4 sequences of 8192 tokens
-    r = size(**LLAMA_8B, dtype="bf16", kv_dtype="auto", context=8192, concurrency=8,
-             gpu_memory_gib=24, gpu_count=1)
+    r = size(
+        **LLAMA_8B,
+        dtype="bf16",
+        kv_dtype="auto",
+        context=8192,
+        concurrency=8,
+        gpu_memory_gib=24,
+        gpu_count=1,
+    )
     assert r.max_sequences == 4
     assert r.can_serve and not r.fits
     assert any("only 4 of 8" in w for w in r.warnings)
@@ -114,8 +138,9 @@ def test_explicit_gpu_count_reports_queueing_when_concurrency_does_not_fit():
     ],
 )
 def test_bad_input_names_the_field(override, field):
-    args = dict(**LLAMA_8B, dtype="bf16", kv_dtype="auto", context=8192, concurrency=1,
-                gpu_memory_gib=24)
+    args = dict(
+        **LLAMA_8B, dtype="bf16", kv_dtype="auto", context=8192, concurrency=1, gpu_memory_gib=24
+    )
     args.update(override)
     with pytest.raises(SizingInputError) as exc:
         size(**args)
@@ -124,9 +149,27 @@ def test_bad_input_names_the_field(override, field):
 
 # --- the management command contract ---------------------------------------------------------
 
-CONTRACT_ARGS = ["--params-b", "70", "--layers", "80", "--kv-heads", "8", "--head-dim", "128",
-                 "--dtype", "bf16", "--kv-dtype", "auto", "--context", "8192",
-                 "--concurrency", "16", "--gpu-memory-gib", "80", "--json"]
+CONTRACT_ARGS = [
+    "--params-b",
+    "70",
+    "--layers",
+    "80",
+    "--kv-heads",
+    "8",
+    "--head-dim",
+    "128",
+    "--dtype",
+    "bf16",
+    "--kv-dtype",
+    "auto",
+    "--context",
+    "8192",
+    "--concurrency",
+    "16",
+    "--gpu-memory-gib",
+    "80",
+    "--json",
+]
 
 
 def test_sizing_command_prints_one_json_object():
@@ -170,8 +213,9 @@ def test_size_for_spec_uses_catalog_facts(endpoint_data):
     assert r.gpu_count == 1 and r.can_serve
 
 
-def test_request_is_refused_when_the_model_cannot_start_on_its_gpus(team, member, endpoint_data,
-                                                                 llama_8b):
+def test_request_is_refused_when_the_model_cannot_start_on_its_gpus(
+    team, member, endpoint_data, llama_8b
+):
     llama_8b.parameters_b = 70
     llama_8b.num_layers = 80
     llama_8b.save()

@@ -23,8 +23,12 @@ def test_apply_renders_applies_and_marks_provisioning(approved_endpoint, fake_cl
     assert ep.status == EndpointStatus.PROVISIONING
     assert ep.applied_generation == 1
     [objects] = fake_cluster.applied
-    assert [o["kind"] for o in objects] == ["Namespace", "ResourceQuota", "InferenceService",
-                                            "ScaledObject"]
+    assert [o["kind"] for o in objects] == [
+        "Namespace",
+        "ResourceQuota",
+        "InferenceService",
+        "ScaledObject",
+    ]
     event = ep.events.first()
     assert (event.old_status, event.new_status) == ("approved", "provisioning")
 
@@ -38,7 +42,11 @@ def test_apply_twice_is_one_apply_one_event_and_unchanged_state(approved_endpoin
     assert len(fake_cluster.applied) == 1
     assert after.events.count() == events
     assert (after.status, after.status_message, after.applied_generation, after.updated_at) == (
-        before.status, before.status_message, before.applied_generation, before.updated_at)
+        before.status,
+        before.status_message,
+        before.applied_generation,
+        before.updated_at,
+    )
 
 
 def test_apply_is_noop_when_generation_is_stale(approved_endpoint, fake_cluster):
@@ -58,15 +66,17 @@ def test_apply_is_noop_for_a_deleted_row(approved_endpoint, fake_cluster):
 
 
 def test_pending_approval_is_never_applied(approved_endpoint, fake_cluster):
-    Endpoint.objects.filter(pk=approved_endpoint.pk).update(
-        status=EndpointStatus.PENDING_APPROVAL)
+    Endpoint.objects.filter(pk=approved_endpoint.pk).update(status=EndpointStatus.PENDING_APPROVAL)
     assert apply_endpoint(approved_endpoint.pk, 1) == "not-applicable"
     assert fake_cluster.applied == []
 
 
 def test_transient_error_propagates_for_retry_and_changes_nothing_but_the_message(
-        approved_endpoint, fake_cluster):
-    fake_cluster.fail_with = TransientClusterError("apply InferenceService: etcd timeout (HTTP 503)")
+    approved_endpoint, fake_cluster
+):
+    fake_cluster.fail_with = TransientClusterError(
+        "apply InferenceService: etcd timeout (HTTP 503)"
+    )
     with pytest.raises(TransientClusterError):
         apply_endpoint(approved_endpoint.pk, 1)
     ep = _reload(approved_endpoint)
@@ -86,8 +96,10 @@ def test_task_retries_transient_errors_with_jittered_backoff():
 
 
 def test_permanent_error_marks_failed_with_the_apiserver_message(approved_endpoint, fake_cluster):
-    message = ('apply InferenceService mp-search/chat: InferenceService.serving.kserve.io "chat" '
-               'is invalid: spec.predictor.minReplicas: Invalid value: -1 (HTTP 422)')
+    message = (
+        'apply InferenceService mp-search/chat: InferenceService.serving.kserve.io "chat" '
+        "is invalid: spec.predictor.minReplicas: Invalid value: -1 (HTTP 422)"
+    )
     fake_cluster.fail_with = PermanentClusterError(message)
     assert apply_endpoint(approved_endpoint.pk, 1) == "failed"
     ep = _reload(approved_endpoint)
@@ -109,7 +121,8 @@ def test_stop_applies_the_stop_annotation_and_marks_stopped(approved_endpoint, f
 def test_delete_removes_the_endpoint_objects_and_ends_deleted(approved_endpoint, fake_cluster):
     apply_endpoint(approved_endpoint.pk, 1)
     Endpoint.objects.filter(pk=approved_endpoint.pk).update(
-        desired_state=DesiredState.ABSENT, generation=2, status=EndpointStatus.DELETING)
+        desired_state=DesiredState.ABSENT, generation=2, status=EndpointStatus.DELETING
+    )
     assert apply_endpoint(approved_endpoint.pk, 2) == "deleted"
     ep = _reload(approved_endpoint)
     assert ep.status == EndpointStatus.DELETED and ep.deleted_at is not None
@@ -121,15 +134,17 @@ def test_delete_removes_the_endpoint_objects_and_ends_deleted(approved_endpoint,
 
 def test_delete_treats_already_missing_objects_as_done(approved_endpoint, fake_cluster):
     Endpoint.objects.filter(pk=approved_endpoint.pk).update(
-        desired_state=DesiredState.ABSENT, status=EndpointStatus.DELETING)
+        desired_state=DesiredState.ABSENT, status=EndpointStatus.DELETING
+    )
     assert apply_endpoint(approved_endpoint.pk, 1) == "deleted"
     ep = _reload(approved_endpoint)
     assert ep.status == EndpointStatus.DELETED
     assert ep.status_message == "Nothing left to delete."
 
 
-def test_without_a_cluster_present_endpoints_fail_with_a_clear_message(approved_endpoint,
-                                                                      no_cluster):
+def test_without_a_cluster_present_endpoints_fail_with_a_clear_message(
+    approved_endpoint, no_cluster
+):
     assert apply_endpoint(approved_endpoint.pk, 1) == "no-cluster"
     ep = _reload(approved_endpoint)
     assert ep.status == EndpointStatus.FAILED
@@ -139,13 +154,15 @@ def test_without_a_cluster_present_endpoints_fail_with_a_clear_message(approved_
 
 def test_without_a_cluster_delete_still_completes(approved_endpoint, no_cluster):
     Endpoint.objects.filter(pk=approved_endpoint.pk).update(
-        desired_state=DesiredState.ABSENT, status=EndpointStatus.DELETING)
+        desired_state=DesiredState.ABSENT, status=EndpointStatus.DELETING
+    )
     apply_endpoint(approved_endpoint.pk, 1)
     assert _reload(approved_endpoint).status == EndpointStatus.DELETED
 
 
-def test_request_through_the_service_applies_on_commit(team, member, endpoint_data, fake_cluster,
-                                                       django_capture_on_commit_callbacks):
+def test_request_through_the_service_applies_on_commit(
+    team, member, endpoint_data, fake_cluster, django_capture_on_commit_callbacks
+):
     from deployments.services import request_endpoint
 
     with django_capture_on_commit_callbacks(execute=True):

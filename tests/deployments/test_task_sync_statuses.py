@@ -18,7 +18,9 @@ def _applied(endpoint, fake_cluster):
 
 def test_ready_isvc_marks_ready_with_url_and_cold_start_duration(approved_endpoint, fake_cluster):
     ep = _applied(approved_endpoint, fake_cluster)
-    Endpoint.objects.filter(pk=ep.pk).update(status_changed_at=timezone.now() - timedelta(seconds=95))
+    Endpoint.objects.filter(pk=ep.pk).update(
+        status_changed_at=timezone.now() - timedelta(seconds=95)
+    )
     fake_cluster.set_status(ep, ready=True, url="http://chat-mp-search.example.com")
     assert sync_statuses() == 1
     ep.refresh_from_db()
@@ -47,12 +49,20 @@ def test_not_ready_is_explained_by_conditions_and_pod_events(approved_endpoint, 
     fake_cluster.set_status(ep, ready=False)
     fake_cluster.isvc(ep)["status"]["conditions"][0]["message"] = "0/1 replicas available"
     fake_cluster.events_by_ns[ep.namespace] = [
-        {"type": "Warning", "reason": "FailedCreate", "lastTimestamp": "2026-01-01T10:00:00Z",
-         "involvedObject": {"kind": "ReplicaSet", "name": "chat-predictor-5d9f"},
-         "message": 'pods "chat-predictor-5d9f-x" is forbidden: exceeded quota: modelport-gpu, '
-                    "requested: requests.nvidia.com/gpu=1, used: 12, limited: 12"},
-        {"type": "Warning", "reason": "FailedScheduling",
-         "involvedObject": {"kind": "Pod", "name": "other-predictor-1"}, "message": "not mine"},
+        {
+            "type": "Warning",
+            "reason": "FailedCreate",
+            "lastTimestamp": "2026-01-01T10:00:00Z",
+            "involvedObject": {"kind": "ReplicaSet", "name": "chat-predictor-5d9f"},
+            "message": 'pods "chat-predictor-5d9f-x" is forbidden: exceeded quota: modelport-gpu, '
+            "requested: requests.nvidia.com/gpu=1, used: 12, limited: 12",
+        },
+        {
+            "type": "Warning",
+            "reason": "FailedScheduling",
+            "involvedObject": {"kind": "Pod", "name": "other-predictor-1"},
+            "message": "not mine",
+        },
     ]
     sync_statuses()
     ep.refresh_from_db()
@@ -62,8 +72,9 @@ def test_not_ready_is_explained_by_conditions_and_pod_events(approved_endpoint, 
     assert "not mine" not in ep.status_message
 
 
-def test_missing_isvc_is_reapplied_and_the_timeline_says_drift_repaired(approved_endpoint,
-                                                                        fake_cluster):
+def test_missing_isvc_is_reapplied_and_the_timeline_says_drift_repaired(
+    approved_endpoint, fake_cluster
+):
     ep = _applied(approved_endpoint, fake_cluster)
     del fake_cluster.objects[("InferenceService", ep.namespace, "chat")]
     assert sync_statuses() == 1
@@ -104,8 +115,9 @@ def test_stale_observed_generation_changes_nothing(approved_endpoint, fake_clust
     assert Endpoint.objects.get(pk=ep.pk).status == EndpointStatus.PROVISIONING
 
 
-def test_stopped_endpoint_is_not_flipped_back_before_kserve_stops_it(approved_endpoint,
-                                                                     fake_cluster):
+def test_stopped_endpoint_is_not_flipped_back_before_kserve_stops_it(
+    approved_endpoint, fake_cluster
+):
     Endpoint.objects.filter(pk=approved_endpoint.pk).update(desired_state=DesiredState.STOPPED)
     ep = _applied(approved_endpoint, fake_cluster)
     fake_cluster.set_status(ep, ready=True)  # KServe has not processed the stop yet
@@ -116,7 +128,8 @@ def test_stopped_endpoint_is_not_flipped_back_before_kserve_stops_it(approved_en
 def test_lost_apply_is_enqueued_again_after_a_while(approved_endpoint, fake_cluster, settings):
     settings.KUBE_REAPPLY_AFTER_SECONDS = 60
     Endpoint.objects.filter(pk=approved_endpoint.pk).update(
-        updated_at=timezone.now() - timedelta(seconds=61))
+        updated_at=timezone.now() - timedelta(seconds=61)
+    )
     with mock.patch.object(apply_endpoint, "delay") as delay:
         sync_statuses()
     delay.assert_called_once_with(approved_endpoint.pk, 1)

@@ -19,8 +19,11 @@ class Command(BaseCommand):
             key = uuid_lib.UUID(opts["endpoint"])
         except ValueError as exc:
             raise CommandError(f"{opts['endpoint']!r} is not an endpoint UUID.") from exc
-        endpoint = (Endpoint.objects.select_related("team", "model", "gpu_type", "offering")
-                    .filter(uuid=key).first())
+        endpoint = (
+            Endpoint.objects.select_related("team", "model", "gpu_type", "offering")
+            .filter(uuid=key)
+            .first()
+        )
         if endpoint is None:
             raise CommandError(f"No endpoint with UUID {key}.")
         try:

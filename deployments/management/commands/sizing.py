@@ -32,25 +32,37 @@ class Command(BaseCommand):
         parser.add_argument("--layers", type=int, required=True)
         parser.add_argument("--kv-heads", type=int, required=True, help="KV (not query) heads")
         parser.add_argument("--head-dim", type=int, required=True)
-        parser.add_argument("--dtype", default="bf16",
-                            choices=sorted({*DTYPES, *QUANTIZATION_PRECISION}))
+        parser.add_argument(
+            "--dtype", default="bf16", choices=sorted({*DTYPES, *QUANTIZATION_PRECISION})
+        )
         parser.add_argument("--kv-dtype", default="auto", choices=KV_DTYPES)
         parser.add_argument("--context", type=int, required=True, help="max model length, tokens")
-        parser.add_argument("--concurrency", type=int, default=1,
-                            help="concurrent full-length sequences")
+        parser.add_argument(
+            "--concurrency", type=int, default=1, help="concurrent full-length sequences"
+        )
         parser.add_argument("--gpu-memory-gib", type=float, required=True)
-        parser.add_argument("--gpu-memory-utilization", type=float,
-                            default=DEFAULT_GPU_MEMORY_UTILIZATION)
-        parser.add_argument("--gpu-count", type=int, default=None,
-                            help="GPUs per replica to check (default: smallest that fits)")
+        parser.add_argument(
+            "--gpu-memory-utilization", type=float, default=DEFAULT_GPU_MEMORY_UTILIZATION
+        )
+        parser.add_argument(
+            "--gpu-count",
+            type=int,
+            default=None,
+            help="GPUs per replica to check (default: smallest that fits)",
+        )
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args, **opts):
         try:
             result = size(
-                params_b=opts["params_b"], layers=opts["layers"], kv_heads=opts["kv_heads"],
-                head_dim=opts["head_dim"], dtype=opts["dtype"], kv_dtype=opts["kv_dtype"],
-                context=opts["context"], concurrency=opts["concurrency"],
+                params_b=opts["params_b"],
+                layers=opts["layers"],
+                kv_heads=opts["kv_heads"],
+                head_dim=opts["head_dim"],
+                dtype=opts["dtype"],
+                kv_dtype=opts["kv_dtype"],
+                context=opts["context"],
+                concurrency=opts["concurrency"],
                 gpu_memory_gib=opts["gpu_memory_gib"],
                 gpu_memory_utilization=opts["gpu_memory_utilization"],
                 gpu_count=opts["gpu_count"],
