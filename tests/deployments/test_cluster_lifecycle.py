@@ -6,6 +6,8 @@ patching InferenceService status. Marked `cluster` (skipped locally without bina
 in CI).
 """
 
+import time
+
 import pytest
 
 from deployments import manifests, reconcile
@@ -283,3 +285,54 @@ def test_reconcile_records_nothing_for_a_healthy_fleet(requested, live_cluster):
     for _ in range(3):
         assert reconcile.sync_statuses() == 0
     assert requested.events.count() == events
+
+
+def test_quota_refusal_is_explained_from_real_events(
+    requested, live_cluster, kube_controllers, kube_api_client
+):
+    """Play KServe: create the predictor Deployment asking for more GPUs than the team quota;
+    the real ReplicaSet controller is refused by the real ResourceQuota admission, and the
+    endpoint's status explains it from those Events."""
+    from kubernetes import client
+
+    ep = requested
+    live_cluster.apply(
+        [{**manifests.resource_quota(ep.team), "spec": {"hard": {"requests.nvidia.com/gpu": "1"}}}]
+    )
+    labels = {"app": "chat-predictor"}
+    container = client.V1Container(
+        name="kserve-container",
+        image="vllm/vllm-openai",
+        resources=client.V1ResourceRequirements(
+            requests={"nvidia.com/gpu": "2"}, limits={"nvidia.com/gpu": "2"}
+        ),
+    )
+    client.AppsV1Api(kube_api_client).create_namespaced_deployment(
+        ep.namespace,
+        client.V1Deployment(
+            metadata=client.V1ObjectMeta(name="chat-predictor"),
+            spec=client.V1DeploymentSpec(
+                replicas=1,
+                selector=client.V1LabelSelector(match_labels=labels),
+                template=client.V1PodTemplateSpec(
+                    metadata=client.V1ObjectMeta(labels=labels),
+                    spec=client.V1PodSpec(containers=[container]),
+                ),
+            ),
+        ),
+    )
+    kserve_sets_status(live_cluster, ep, ready=False, message="0/1 replicas available")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        events = live_cluster.events(ep.namespace)
+        if any("exceeded quota" in (e.get("message") or "") for e in events):
+            break
+        time.sleep(0.5)
+    # the quota was lowered by hand above: sync repairs it and explains the refusal
+    sync_statuses()
+    ep.refresh_from_db()
+    assert ep.status == EndpointStatus.PROVISIONING
+    assert "GPU quota exceeded" in ep.status_message
+    assert "exceeded quota: modelport-gpu" in ep.status_message
+    quota = live_cluster.get("v1", "ResourceQuota", "modelport-gpu", ep.namespace)
+    assert quota["spec"]["hard"] == {"requests.nvidia.com/gpu": "16"}
