@@ -24,6 +24,7 @@ GPU_RESOURCE = 'resource="nvidia_com_gpu"'
 
 POD_TEAM_LABEL = "label_modelport_io_team"
 POD_ENDPOINT_LABEL = "label_modelport_io_endpoint"
+POD_ENDPOINT_UUID_LABEL = "label_modelport_io_endpoint_uuid"
 POD_ISVC_LABEL = "label_serving_kserve_io_inferenceservice"
 NAMESPACE_TEAM_LABEL = "label_modelport_io_team"
 NODE_INSTANCE_TYPE_LABEL = "label_node_kubernetes_io_instance_type"

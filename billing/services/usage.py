@@ -463,6 +463,7 @@ class UsageRow:
     unpriced_gpu_seconds: int = 0
     prompt_tokens: int = 0
     generation_tokens: int = 0
+    endpoint_uuid: str = ""  # modelport.io/endpoint-uuid pod label, when allow-listed
 
     @property
     def key(self) -> tuple:
@@ -509,6 +510,9 @@ def compute_usage(
                     continue
                 team, endpoint = attribute(ns, pod, labels)
                 row = _row(rows, hour, UsageKind.ALLOCATED, team, endpoint, node, labels, prices)
+                if not row.endpoint_uuid:
+                    pod_labels = labels.pods.get((ns, pod), {})
+                    row.endpoint_uuid = pod_labels.get(queries.POD_ENDPOINT_UUID_LABEL, "")
                 _charge(row, seconds, prices, seg_start)
                 pod_rows[(ns, pod)] = row
         _add_idle(rows, window, hour, segments, m, labels, prices, scrape_interval)
@@ -639,7 +643,7 @@ def save_usage(rows: list[UsageRow], start: datetime, end: datetime) -> int:
     the ones the new measurement lacks, leave identical ones alone. Returns rows deleted."""
     teams = _resolve_teams({r.team_key for r in rows if r.team_key})
     endpoints = _resolve_endpoints(
-        {(r.team_key, r.endpoint_key) for r in rows if r.endpoint_key}, teams
+        {(r.team_key, r.endpoint_key, r.endpoint_uuid) for r in rows if r.endpoint_key}, teams
     )
     now = timezone.now()
     wanted = {r.key: (r, _values(r, teams, endpoints)) for r in rows}
@@ -685,7 +689,8 @@ _VALUE_FIELDS = [
 
 def _values(r: UsageRow, teams: dict, endpoints: dict) -> tuple:
     """The row's _VALUE_FIELDS as stored (comparable with a values_list of the table)."""
-    team, endpoint = teams.get(r.team_key), endpoints.get((r.team_key, r.endpoint_key))
+    team = teams.get(r.team_key)
+    endpoint = endpoints.get((r.team_key, r.endpoint_key, r.endpoint_uuid))
     return (
         team.pk if team else None,
         endpoint.pk if endpoint else None,
@@ -729,23 +734,27 @@ def _resolve_teams(keys: set[str]) -> dict[str, Team]:
 
 
 def _resolve_endpoints(
-    keys: set[tuple[str, str]], teams: dict[str, Team]
-) -> dict[tuple[str, str], Endpoint]:
-    """Endpoint keys are the endpoint's UUID or its name (the InferenceService name)."""
+    keys: set[tuple[str, str, str]], teams: dict[str, Team]
+) -> dict[tuple[str, str, str], Endpoint]:
+    """(team key, endpoint label, endpoint-uuid label) -> Endpoint. The UUID label wins (a name
+    is reused after a delete); else a label that is a UUID; else the newest endpoint of that
+    name in the team (the InferenceService name)."""
     out = {}
     team_ids = {t.pk for t in teams.values()}
     candidates = Endpoint.objects.filter(team_id__in=team_ids).order_by("created_at")
     by_name = {(e.team_id, e.name): e for e in candidates}  # newest wins
     by_uuid = {str(e.uuid): e for e in candidates}
-    for team_key, endpoint_key in keys:
+    for team_key, endpoint_key, endpoint_uuid in keys:
         team = teams.get(team_key)
         if team is None:
             continue
-        endpoint = by_uuid.get(_uuid_or_none(endpoint_key) or "") or by_name.get(
-            (team.pk, endpoint_key)
+        endpoint = (
+            by_uuid.get(_uuid_or_none(endpoint_uuid) or "")
+            or by_uuid.get(_uuid_or_none(endpoint_key) or "")
+            or by_name.get((team.pk, endpoint_key))
         )
         if endpoint is not None and endpoint.team_id == team.pk:
-            out[(team_key, endpoint_key)] = endpoint
+            out[(team_key, endpoint_key, endpoint_uuid)] = endpoint
     return out
 
 
