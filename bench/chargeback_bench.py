@@ -130,11 +130,13 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--block-hours", type=int, default=72, help="TSDB block size for the backfill")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--database-url", default="", help="default: a fresh SQLite file (give an empty "
+                                                         "PostgreSQL database to measure that instead)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="chargeback-bench-"))
-    os.environ["DATABASE_URL"] = f"sqlite:///{work / 'bench.sqlite3'}"
+    os.environ["DATABASE_URL"] = args.database_url or f"sqlite:///{work / 'bench.sqlite3'}"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
     import django
 
@@ -154,7 +156,7 @@ def main() -> None:
     now = int(time.time())
     start = (now // 86400 - args.days - 1) * 86400  # whole days, ending at least a day ago
     end = start + args.days * 86400
-    result = {"teams": args.teams, "pods": args.pods, "nodes": args.nodes, "days": args.days,
+    result = {"database": os.environ["DATABASE_URL"].split(":", 1)[0], "teams": args.teams, "pods": args.pods, "nodes": args.nodes, "days": args.days,
               "resolution_s": args.resolution}
     t0 = time.monotonic()
     text = work / "month.om"
