@@ -94,8 +94,10 @@ def apply_endpoint(endpoint_id: int, generation: int) -> str:
                 return "failed"
             _record_applied(endpoint, generation, target, message)
     except TransientClusterError as exc:
+        # updated_at marks the attempt: the safety net in sync_statuses only re-enqueues
+        # applies nobody has tried for KUBE_REAPPLY_AFTER_SECONDS (no pile-up while retrying).
         Endpoint.objects.filter(pk=endpoint_id, generation=generation).update(
-            status_message=f"Cluster not reachable, retrying: {exc}"
+            status_message=f"Cluster not reachable, retrying: {exc}", updated_at=timezone.now()
         )
         log.warning("endpoint=%s generation=%s transient: %s", endpoint_id, generation, exc)
         raise

@@ -3,6 +3,7 @@
 from datetime import timedelta
 from unittest import mock
 
+import pytest
 from django.utils import timezone
 
 from deployments.choices import DesiredState, EndpointStatus, EventKind
@@ -151,3 +152,17 @@ def test_unreachable_cluster_leaves_everything_for_the_next_run(approved_endpoin
 
 def test_without_a_cluster_sync_does_nothing(approved_endpoint, no_cluster):
     assert sync_statuses() == 0
+
+
+def test_apply_being_retried_is_not_enqueued_again(approved_endpoint, fake_cluster, settings):
+    settings.KUBE_REAPPLY_AFTER_SECONDS = 60
+    Endpoint.objects.filter(pk=approved_endpoint.pk).update(
+        updated_at=timezone.now() - timedelta(seconds=600)
+    )
+    fake_cluster.fail_with = TransientClusterError("connection refused")
+    with pytest.raises(TransientClusterError):
+        apply_endpoint(approved_endpoint.pk, 1)  # a retry attempt just happened
+    fake_cluster.fail_with = None
+    with mock.patch.object(apply_endpoint, "delay") as delay:
+        sync_statuses()
+    delay.assert_not_called()
