@@ -85,11 +85,13 @@ def queries_sent() -> float:
 
 
 def page_promql(keys, window, now):
-    """The exact requests the page sends: (path, params) pairs."""
-    start, end = metrics.range_bounds(window, now)
-    queries = metrics.overview_queries(keys, window.scraped_every(30), 30.0)
-    out = [("query_range", {"query": queries["tokens"], "start": start, "end": end, "step": window.step})]
-    out += [("query", {"query": q, "time": end}) for name, q in queries.items() if name != "tokens"]
+    """The exact requests the page sends (portal.dashboards.overview_requests), as HTTP params."""
+    out = []
+    for kind, q, params in dashboards.overview_requests(keys, window, now).values():
+        if kind == "query_range":
+            out.append((kind, {"query": q, **params}))
+        else:
+            out.append((kind, {"query": q, "time": params["at"]}))
     return out
 
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from django.conf import settings
@@ -157,42 +157,62 @@ def _chart(group, grid, series) -> dict:
 
 
 # ---------------------------------------------------------------------------------- many endpoints
+SPARK_POINTS = 40  # a 120 px sparkline shows no more
+
+
+def overview_requests(keys: list[metrics.Key] | None, window: metrics.Window,
+                      now: datetime) -> dict[str, tuple[str, str, dict]]:
+    """The team/fleet page's Prometheus requests: ``{name: (kind, promql, params)}``.
+
+    Seven, whatever the number of endpoints: one range query (tokens/s at SPARK_POINTS
+    points: sparkline, trend, tokens generated) and six instant queries. bench/metrics_page.py
+    sends exactly these raw to compare."""
+    window = _scraped(window)
+    window = replace(window, step=max(window.step, window.seconds // SPARK_POINTS))
+    start, end = metrics.range_bounds(window, now)
+    interval = float(getattr(settings, "BILLING_SCRAPE_INTERVAL_SECONDS", 30.0))
+    out = {}
+    for name, q in metrics.overview_queries(keys, window, interval).items():
+        if name == "tokens":
+            out[name] = ("query_range", q, {"start": start, "end": end, "step": window.step})
+        else:
+            out[name] = ("query", q, {"at": end})
+    return out
+
+
 def overview_page(keys: list[metrics.Key] | None, window: metrics.Window,
                   now: datetime) -> Callable[[PrometheusClient], dict]:
-    """Compute function for the team page (keys) or the fleet page (None: every endpoint).
-
-    Seven queries whatever the number of endpoints (see metrics.overview_queries)."""
-    window = _scraped(window)
+    """Compute function for the team page (keys) or the fleet page (None: every endpoint)."""
 
     def compute(client: PrometheusClient) -> dict:
-        start, end = metrics.range_bounds(window, now)
-        interval = float(getattr(settings, "BILLING_SCRAPE_INTERVAL_SECONDS", 30.0))
-        queries = metrics.overview_queries(keys, window, interval)
-        jobs = {"tokens": lambda: client.query_range(queries["tokens"], start, end, window.step)}
-        for name, q in queries.items():
-            if name != "tokens":
-                jobs[name] = lambda q=q: client.query(q, at=end)
+        requests = overview_requests(keys, window, now)
+        jobs = {}
+        for name, (kind, q, params) in requests.items():
+            method = client.query_range if kind == "query_range" else client.query
+            jobs[name] = lambda method=method, q=q, params=params: method(q, **params)
         results = run_parallel(jobs)
+        step = requests["tokens"][2]["step"]
         tokens = metrics.series_by_key(results.pop("tokens"))
         values = {name: metrics.by_key(rows) for name, rows in results.items()}
         known = set(tokens) | {k for v in values.values() for k in v}
         rows = {}
         for key in (keys if keys is not None else sorted(known)):
-            rows[key] = _overview_row(key, tokens.get(key, []), values, window)
-        return {"start": start, "end": end, "step": window.step, "window": window.key,
+            rows[key] = _overview_row(key, tokens.get(key, []), values, window, step)
+        start, end = requests["tokens"][2]["start"], requests["tokens"][2]["end"]
+        return {"start": start, "end": end, "step": step, "window": window.key,
                 "rows": {f"{ns}/{m}": row for (ns, m), row in rows.items()}}
 
     return compute
 
 
-def _overview_row(key, points, values, window) -> dict:
+def _overview_row(key, points, values, window, step) -> dict:
     t = metrics.trend(points)
-    generated = metrics.token_total(points, window.step)
+    generated = metrics.token_total(points, step)
     gpu_hours = values["gpu_hours"].get(key)
     return {
         "namespace": key[0], "model_name": key[1],
         "tokens_per_s": t["current"], "trend": t["direction"], "change": t["change"],
-        "spark": _thin([v for _, v in points if v is not None], 40),
+        "spark": [v for _, v in points if v is not None],
         "tokens_generated": generated,
         "ttft_p95_s": values["ttft_p95"].get(key),
         "error_rate": values["error_rate"].get(key),

@@ -196,10 +196,12 @@ def by_key(rows: list[dict]) -> dict[Key, float]:
 
 
 def series_by_key(rows: list[dict]) -> dict[Key, list[tuple[float, float | None]]]:
+    """Range results keyed by (namespace, model_name); NaN and infinities become None."""
     out = {}
+    inf = math.inf
     for row in rows:
         labels = row["labels"]
-        points = [(t, None if (math.isnan(v) or math.isinf(v)) else v) for t, v in row["values"]]
+        points = [(t, v if (v == v and v != inf and v != -inf) else None) for t, v in row["values"]]
         out[(labels.get("namespace", ""), labels.get("model_name", ""))] = points
     return out
 

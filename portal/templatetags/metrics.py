@@ -3,7 +3,7 @@
 import math
 
 from django import template
-from django.utils.html import escape, format_html
+from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
 register = template.Library()
@@ -15,6 +15,18 @@ SLO_BADGES = {
     "no_data": ("grey", "○", "No data"),
 }
 TREND_ARROWS = {"up": "↑", "down": "↓", "flat": "→"}
+_TREND_WORDS = {"up": "rising", "down": "falling", "flat": "steady"}
+# Fixed fragments (no user data), built once: the team table prints them for every row.
+_SLO_BADGE_HTML = {
+    state: mark_safe(f'<span class="badge badge-{colour}" data-slo="{state}">'
+                     f'<span aria-hidden="true">{icon}</span> {label}</span>')
+    for state, (colour, icon, label) in SLO_BADGES.items()
+}
+_TREND_HTML = {
+    d: f'<span class="trend trend-{d}" title="{_TREND_WORDS[d]} against the start of the window">'
+       f'<span aria-hidden="true">{arrow}</span>'
+    for d, arrow in TREND_ARROWS.items()
+}
 
 
 def _missing(value) -> bool:
@@ -52,18 +64,15 @@ def metric(value, unit: str = "") -> str:
 
 @register.simple_tag
 def slo_badge(state: str) -> str:
-    colour, icon, label = SLO_BADGES.get(state, SLO_BADGES["no_data"])
-    return format_html('<span class="badge badge-{}" data-slo="{}"><span aria-hidden="true">{}</span> {}</span>',
-                       colour, state, icon, label)
+    return _SLO_BADGE_HTML.get(state, _SLO_BADGE_HTML["no_data"])
 
 
 @register.simple_tag
 def trend_arrow(direction: str, change=None) -> str:
-    arrow = TREND_ARROWS.get(direction, "→")
-    text = "" if _missing(change) else f" {change * 100:+.0f} %"
-    words = {"up": "rising", "down": "falling", "flat": "steady"}.get(direction, "steady")
-    return format_html('<span class="trend trend-{}" title="{} against the start of the window">'
-                       '<span aria-hidden="true">{}</span>{}</span>', direction, words, arrow, text)
+    if direction not in TREND_ARROWS:
+        direction = "flat"
+    text = "" if _missing(change) else f" {float(change) * 100:+.0f} %"
+    return mark_safe(_TREND_HTML[direction] + text + "</span>")
 
 
 @register.filter
