@@ -238,6 +238,7 @@ def fake_cluster(settings, monkeypatch):
 
     fake = FakeCluster()
     settings.KUBECONFIG = "/nonexistent/fake-kubeconfig"
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # on-commit applies run in-process, even with a broker
     monkeypatch.setattr(ClusterClient, "from_settings", classmethod(lambda cls: fake))
     return fake
 
