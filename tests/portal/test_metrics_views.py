@@ -271,3 +271,13 @@ def test_hanging_prometheus_answers_within_the_page_budget(member_client, team, 
     assert resp.status_code == 200
     assert "did not answer within" in resp.content.decode()
     assert elapsed < 1.5  # 26 queries, but the first timeout ends the page
+
+
+@pytest.mark.parametrize("count", [1, 40])
+def test_team_and_fleet_pages_use_a_fixed_number_of_db_queries(member_client, staff_client, team, count,
+                                                               dead_prometheus, django_assert_max_num_queries):
+    EndpointFactory.create_batch(count, team=team)
+    with django_assert_max_num_queries(10):
+        assert member_client.get(reverse("portal:team_metrics", args=[team.slug])).status_code == 200
+    with django_assert_max_num_queries(10):
+        assert staff_client.get(reverse("portal:fleet_metrics")).status_code == 200
