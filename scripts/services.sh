@@ -31,6 +31,7 @@ start() {
     -o "-p $pgport -k $pgdata -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
     start >/dev/null
   head -1 "$pgdata/data/postmaster.pid" >"$STATE/postgres.pid"
+  as_pg "$bin/createdb" -h 127.0.0.1 -p "$pgport" -U postgres modelport
   echo "$pgdata" >"$STATE/postgres.dir"
 
   redis_port=$(free_port)
