@@ -47,19 +47,31 @@ def current_rates(at: datetime | None = None) -> dict[tuple[int, str], Decimal]:
 def offering_prices(
     gpu_type: GpuType | None = None, capacity_type: str | None = None, min_gpus: int = 1
 ) -> list[OfferingPrice]:
-    """Enabled offerings that can hold `min_gpus` on one node, cheapest per GPU first."""
-    offerings = InstanceOffering.objects.filter(
-        enabled=True, gpu_type__enabled=True, gpus_per_node__gte=min_gpus
-    ).select_related("gpu_type")
+    """Enabled offerings that can hold `min_gpus` on one node, cheapest per GPU first.
+
+    One query: the rates of just those offerings (and capacity type), offerings joined in.
+    """
+    rates = GpuRate.objects.filter(
+        effective_from__lte=timezone.now(),
+        offering__enabled=True,
+        offering__gpu_type__enabled=True,
+        offering__gpus_per_node__gte=min_gpus,
+    )
     if gpu_type is not None:
-        offerings = offerings.filter(Q(gpu_type=gpu_type))
-    rates = current_rates()
-    result = [
-        OfferingPrice(offering, ctype, price)
-        for offering in offerings
-        for (oid, ctype), price in rates.items()
-        if oid == offering.pk and (capacity_type is None or ctype == capacity_type)
-    ]
+        rates = rates.filter(Q(offering__gpu_type=gpu_type))
+    if capacity_type is not None:
+        rates = rates.filter(capacity_type=capacity_type)
+    # Offerings in their catalog order, then newest first per capacity type: keep the first.
+    latest: dict[tuple[int, str], GpuRate] = {}
+    for rate in rates.select_related("offering__gpu_type").order_by(
+        "offering__gpu_type__memory_gib",
+        "offering__gpus_per_node",
+        "offering__instance_type",
+        "capacity_type",
+        "-effective_from",
+    ):
+        latest.setdefault((rate.offering_id, rate.capacity_type), rate)
+    result = [OfferingPrice(r.offering, r.capacity_type, r.hourly_price) for r in latest.values()]
     return sorted(result, key=lambda p: (p.per_gpu_hour, p.offering.gpus_per_node))
 
 

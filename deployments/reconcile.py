@@ -43,7 +43,7 @@ from .choices import DesiredState, EndpointStatus, EventKind
 from .errors import PermanentClusterError, TransientClusterError
 from .k8s import ClusterClient, cluster_configured
 from .models import Endpoint
-from .services import add_event, record_observed
+from .services import add_event, record_applied, record_observed
 
 log = logging.getLogger(__name__)
 
@@ -139,10 +139,8 @@ def _push(client: ClusterClient, endpoint: Endpoint) -> tuple[str, str]:
 def _record_applied(
     endpoint: Endpoint, generation: int, status: str, message: str, kind: str = EventKind.STATUS
 ) -> None:
-    Endpoint.objects.filter(pk=endpoint.pk, generation=generation).update(
-        applied_generation=generation
-    )
-    record_observed(endpoint.pk, status, message, generation=generation, kind=kind)
+    # `endpoint` is still locked (_load_locked): one compare-and-set UPDATE, no second lock.
+    record_applied(endpoint, generation, status, message, kind)
 
 
 def _apply_embedded(endpoint: Endpoint, generation: int) -> str:

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F, Q, Sum
+from django.db.models import Exists, F, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
 from billing.pricing import OfferingPrice, cheapest_offering
@@ -89,25 +89,40 @@ class Estimate:
 # --- estimates, quota and approval rules -------------------------------------------------
 
 
-def _gpus_in_use(team: Team, gpu_type: GpuType | None = None, exclude: Endpoint | None = None):
-    qs = Endpoint.objects.filter(team=team, status__in=ACTIVE_STATUSES).exclude(
-        desired_state=DesiredState.ABSENT
-    )
-    if gpu_type is not None:
-        qs = qs.filter(gpu_type=gpu_type)
-    if exclude is not None and exclude.pk:
-        qs = qs.exclude(pk=exclude.pk)
-    total = qs.aggregate(n=Sum(F("gpu_count") * F("max_replicas")))["n"]
-    return total or 0
-
-
-def _committed_monthly_cost(team: Team, exclude: Endpoint | None = None) -> Decimal:
+def _team_usage(team: Team, gpu_type: GpuType, exclude: Endpoint | None = None) -> dict:
+    """One aggregate over the team's live endpoints: GPUs in use (all and of `gpu_type`) at max
+    replicas, and their committed monthly cost."""
     qs = Endpoint.objects.filter(team=team, status__in=ACTIVE_STATUSES).exclude(
         desired_state=DesiredState.ABSENT
     )
     if exclude is not None and exclude.pk:
         qs = qs.exclude(pk=exclude.pk)
-    return qs.aggregate(c=Sum("monthly_cost_max"))["c"] or Decimal("0")
+    gpus = F("gpu_count") * F("max_replicas")
+    usage = qs.aggregate(
+        in_use=Sum(gpus),
+        type_in_use=Sum(gpus, filter=Q(gpu_type=gpu_type)),
+        committed=Sum("monthly_cost_max"),
+    )
+    return {
+        "in_use": usage["in_use"] or 0,
+        "type_in_use": usage["type_in_use"] or 0,
+        "committed": usage["committed"] or Decimal("0"),
+    }
+
+
+def _team_rules(team: Team, gpu_type: GpuType) -> tuple[int | None, bool]:
+    """One query: the team's quota for `gpu_type` (None: no per-type quota) and whether that
+    GPU type always needs approval."""
+    quota = TeamGpuQuota.objects.filter(team=OuterRef("pk"), gpu_type=gpu_type).order_by("pk")
+    always = Team.approval_gpu_types.through.objects.filter(
+        team_id=OuterRef("pk"), gputype_id=gpu_type.pk
+    )
+    return (
+        Team.objects.filter(pk=team.pk)
+        .annotate(type_quota=Subquery(quota.values("max_gpus")[:1]), always=Exists(always))
+        .values_list("type_quota", "always")
+        .get()
+    )
 
 
 def estimate_request(team: Team, spec: dict[str, Any], exclude: Endpoint | None = None) -> Estimate:
@@ -130,13 +145,9 @@ def estimate_request(team: Team, spec: dict[str, Any], exclude: Endpoint | None 
         cost_max = offering.monthly_cost(gpu_count, max_r)
 
     requested = gpu_count * max_r
-    in_use = _gpus_in_use(team, exclude=exclude)
-    type_in_use = _gpus_in_use(team, gpu_type, exclude=exclude)
-    type_quota = (
-        TeamGpuQuota.objects.filter(team=team, gpu_type=gpu_type)
-        .values_list("max_gpus", flat=True)
-        .first()
-    )
+    usage = _team_usage(team, gpu_type, exclude=exclude)
+    in_use, type_in_use = usage["in_use"], usage["type_in_use"]
+    type_quota, always_approve = _team_rules(team, gpu_type)
     if in_use + requested > team.max_gpus:
         problems.append(
             f"Needs {requested} GPUs at max replicas but the team has "
@@ -148,7 +159,7 @@ def estimate_request(team: Team, spec: dict[str, Any], exclude: Endpoint | None 
             f"{max(type_quota - type_in_use, 0)} of its {type_quota} {gpu_type.name} quota left."
         )
 
-    if team.approval_gpu_types.filter(pk=gpu_type.pk).exists():
+    if always_approve:
         reasons.append(f"{gpu_type.name} GPUs always need approval.")
     if (
         cost_max is not None
@@ -164,8 +175,7 @@ def estimate_request(team: Team, spec: dict[str, Any], exclude: Endpoint | None 
         # at max replicas until the month ends.
         from billing.services import projected_month_cost
 
-        committed = _committed_monthly_cost(team, exclude=exclude)
-        spent, projected = projected_month_cost(team, committed + cost_max)
+        spent, projected = projected_month_cost(team, usage["committed"] + cost_max)
         if projected > team.monthly_budget:
             message = (
                 f"With this endpoint the team's projected cost this month ({projected:.2f}: "
@@ -246,7 +256,24 @@ def add_event(
     new_status: str = "",
     duration_seconds: int | None = None,
 ) -> EndpointEvent:
-    return EndpointEvent.objects.create(
+    event = _event(endpoint, kind, message, actor=actor, old_status=old_status,
+                   new_status=new_status, duration_seconds=duration_seconds)
+    event.save()
+    return event
+
+
+def _event(
+    endpoint: Endpoint,
+    kind: str,
+    message: str,
+    *,
+    actor: User | None = None,
+    old_status: str = "",
+    new_status: str = "",
+    duration_seconds: int | None = None,
+) -> EndpointEvent:
+    """An unsaved event (add_event saves one; request_endpoint bulk-creates two)."""
+    return EndpointEvent(
         endpoint=endpoint,
         kind=kind,
         message=message,
@@ -293,8 +320,9 @@ def request_endpoint(
     _validate_model_choice(data["model"], data["quantization"], data["max_context_length"])
     _check_sizing(data)
     with transaction.atomic():
-        # Serialise requests per team so two concurrent requests cannot both use the last GPUs.
-        Team.objects.select_for_update().filter(pk=team.pk).first()
+        # Serialise requests per team so two concurrent requests cannot both use the last GPUs;
+        # the quota and budget rules are then read from the locked row.
+        team = Team.objects.select_for_update().get(pk=team.pk)
         if Endpoint.objects.filter(team=team, name=data["name"]).exclude(
             status=EndpointStatus.DELETED
         ).exists():
@@ -308,7 +336,14 @@ def request_endpoint(
         endpoint.offering = estimate.offering.offering
         endpoint.monthly_cost_min = estimate.monthly_cost_min
         endpoint.monthly_cost_max = estimate.monthly_cost_max
-        endpoint.full_clean(exclude=["requested_by", "offering"])
+        # Field checks and clean() (min <= max replicas, schedule). Not re-checked here: the
+        # foreign keys (team, model, GPU type are rows loaded by this request, the team locked),
+        # the random uuid, and the constraints: the live (team, name) uniqueness was checked
+        # above under the team lock, and min <= max is clean()'s; the database enforces all.
+        endpoint.full_clean(
+            exclude=["requested_by", "offering", "team", "model", "gpu_type", "uuid"],
+            validate_constraints=False,
+        )
         if estimate.needs_approval:
             endpoint.status = EndpointStatus.PENDING_APPROVAL
             endpoint.status_message = " ".join(estimate.approval_reasons)
@@ -317,14 +352,16 @@ def request_endpoint(
             endpoint.approved_at = timezone.now()
         endpoint.status_changed_at = timezone.now()
         endpoint.save()
-        add_event(endpoint, EventKind.REQUEST, f"Requested by {user}.", actor=user,
-                  new_status=endpoint.status)
+        requested = _event(endpoint, EventKind.REQUEST, f"Requested by {user}.", actor=user,
+                           new_status=endpoint.status)
         if estimate.needs_approval:
-            add_event(endpoint, EventKind.APPROVAL, "Waiting for approval: "
-                      + " ".join(estimate.approval_reasons))
+            decision = _event(endpoint, EventKind.APPROVAL, "Waiting for approval: "
+                              + " ".join(estimate.approval_reasons))
         else:
-            add_event(endpoint, EventKind.APPROVAL, "Approved automatically (within quota and rules).")
+            decision = _event(endpoint, EventKind.APPROVAL,
+                              "Approved automatically (within quota and rules).")
             _enqueue_apply(endpoint)
+        EndpointEvent.objects.bulk_create([requested, decision])
         record_audit(actor=user, action="endpoint.request", instance=endpoint, source=source,
                      after=snapshot(endpoint, AUDIT_FIELDS))
     return endpoint
@@ -523,6 +560,41 @@ def record_observed(
             add_event(endpoint, kind, message or endpoint.get_status_display(), old_status=old,
                       new_status=status if old != status else "", duration_seconds=duration)
     log.info("endpoint=%s observed status=%s message=%s", endpoint_id, status, message)
+    return True
+
+
+def record_applied(
+    endpoint: Endpoint, generation: int, status: str, message: str, kind: str = EventKind.STATUS
+) -> bool:
+    """An apply of `generation` landed: compare-and-set `applied_generation` and the status in
+    one UPDATE, plus an event when the status changes (as record_observed would write).
+
+    The caller holds the row lock (deployments.reconcile loads `endpoint` with
+    select_for_update in this transaction). False, writing nothing, when a newer generation
+    superseded this one.
+    """
+    old, duration = endpoint.status, None
+    fields: dict[str, Any] = {"applied_generation": generation}
+    changed = (endpoint.status, endpoint.status_message) != (status, message)
+    if changed:
+        if status != endpoint.status:
+            old, duration = _set_status(endpoint, status, message)
+            fields.update(status=status, status_changed_at=endpoint.status_changed_at,
+                          ready_at=endpoint.ready_at)
+            if status == EndpointStatus.DELETED:
+                endpoint.deleted_at = timezone.now()
+                fields["deleted_at"] = endpoint.deleted_at
+        endpoint.status_message = message
+        endpoint.updated_at = timezone.now()
+        fields.update(status_message=message, updated_at=endpoint.updated_at)
+    if not Endpoint.objects.filter(pk=endpoint.pk, generation=generation).update(**fields):
+        return False
+    endpoint.applied_generation = generation
+    if changed and (old != status or kind != EventKind.STATUS):
+        add_event(endpoint, kind, message or endpoint.get_status_display(), old_status=old,
+                  new_status=status if old != status else "", duration_seconds=duration)
+    log.info("endpoint=%s applied generation=%s status=%s message=%s", endpoint.pk, generation,
+             status, message)
     return True
 
 

@@ -49,6 +49,24 @@ def test_create_answers_202_with_the_endpoint(
     assert AuditLog.objects.get(action="endpoint.request").source == "api"
 
 
+def test_create_query_count_is_bounded(
+    api_client, team, payload, member, django_assert_max_num_queries
+):
+    """Auth, 3 look-ups, role, lock, duplicate check, prices, usage, rules, 3 inserts and the
+    savepoint pair: 15. The answer is built from the saved instance, not read again."""
+    api_client.post(LIST, {**payload, "name": "other"}, format="json")  # usage is non-empty
+    with django_assert_max_num_queries(15):
+        response = api_client.post(LIST, payload, format="json")
+    assert response.status_code == 202, response.json()
+    body = response.json()
+    assert body["instance_type"] and body["requested_by"] == member.username
+    assert body["status"] == "approved" and body["monthly_cost_max"] == "1168.00"
+    endpoint = Endpoint.objects.get(uuid=body["uuid"])
+    assert body["created_at"] == api_client.get(detail(endpoint)).json()["created_at"]
+    assert [e.kind for e in endpoint.events.order_by("id")] == ["request", "approval"]
+    assert AuditLog.objects.filter(action="endpoint.request").count() == 2
+
+
 def test_create_accepts_uuids_for_model_and_gpu_type(api_client, payload, llama_8b, gpu_l4):
     payload.update(model=str(llama_8b.uuid), gpu_type=str(gpu_l4.uuid))
     assert api_client.post(LIST, payload, format="json").status_code == 202

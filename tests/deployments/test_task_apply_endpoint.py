@@ -33,6 +33,19 @@ def test_apply_renders_applies_and_marks_provisioning(approved_endpoint, fake_cl
     assert (event.old_status, event.new_status) == ("approved", "provisioning")
 
 
+def test_apply_is_one_locked_read_one_update_and_one_event(
+    approved_endpoint, fake_cluster, django_assert_max_num_queries
+):
+    # savepoint, SELECT ... FOR UPDATE, compare-and-set UPDATE (applied_generation + status),
+    # INSERT event, release: the row is not locked and read a second time.
+    with django_assert_max_num_queries(5):
+        assert apply_endpoint(approved_endpoint.pk, 1) == "applied"
+    ep = _reload(approved_endpoint)
+    assert (ep.applied_generation, ep.status) == (1, EndpointStatus.PROVISIONING)
+    assert ep.updated_at > approved_endpoint.updated_at
+    assert ep.events.count() == 1
+
+
 def test_apply_twice_is_one_apply_one_event_and_unchanged_state(approved_endpoint, fake_cluster):
     apply_endpoint(approved_endpoint.pk, 1)
     before = _reload(approved_endpoint)
