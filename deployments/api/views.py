@@ -104,15 +104,18 @@ class EndpointViewSet(viewsets.ModelViewSet):
         # detail and events stay readable by UUID.
         return super().filter_queryset(queryset) if self.action == "list" else queryset
 
-    def _accepted(self, endpoint: Endpoint, *, fresh: bool = False) -> Response:
-        """202 with the endpoint as stored. `fresh`: the instance is the one the service just
-        saved, with every related row loaded, so it is answered as is (no re-fetch). Otherwise
-        it is read again by pk: access was already checked on this request by get_object()."""
-        if not fresh:
+    def _accepted(self, endpoint: Endpoint, serializer=None) -> Response:
+        """202 with the endpoint as stored. With the create `serializer`, `endpoint` is the
+        instance the service just saved with every related row loaded: it is answered as is
+        (no re-fetch, no second serializer). Otherwise it is read again by pk: access was
+        already checked on this request by get_object()."""
+        if serializer is None:
             endpoint = Endpoint.objects.select_related(
                 "team", "model", "gpu_type", "offering", "requested_by", "approved_by"
             ).get(pk=endpoint.pk)
-        return Response(self.get_serializer(endpoint).data, status=status.HTTP_202_ACCEPTED)
+            serializer = self.get_serializer(endpoint)
+        serializer.instance = endpoint
+        return Response(serializer.data, status=status.HTTP_202_ACCEPTED)
 
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
@@ -123,7 +126,7 @@ class EndpointViewSet(viewsets.ModelViewSet):
         endpoint = call_service(
             services.request_endpoint, team, request.user, serializer.validated_data, source=API
         )
-        return self._accepted(endpoint, fresh=True)
+        return self._accepted(endpoint, serializer)
 
     def update(self, request, *args, **kwargs):
         endpoint = self.get_object()
