@@ -112,6 +112,6 @@ def _rows(endpoints, page, team_slo, unmanaged: bool = False) -> list[dict]:
             "error_state": metrics.evaluate_slo(m.get("error_rate"), float(team.slo_error_rate)),
         })
     if unmanaged:
-        rows += [{"endpoint": None, "key": k, "metrics": m, "ttft_state": "no_data", "error_state": "no_data"}
-                 for k, m in sorted(found.items())]
+        rows += [{"endpoint": None, "key": k, "metrics": m, "ttft_state": None, "error_state": None}
+                 for k, m in sorted(found.items())]  # no team, so no targets to judge against
     return rows

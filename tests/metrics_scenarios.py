@@ -145,6 +145,9 @@ def close(got, want, rel=0.02) -> bool:
     return math.isclose(got, want, rel_tol=rel)
 
 
+_BACKFILLED: dict[str, dict] = {}
+
+
 @pytest.fixture(scope="session")
 def backfilled_metrics(prometheus_server):
     """The six cases (DCGM ``exported_*`` labels) plus steady/oom again with DCGM ``pod`` labels
@@ -152,6 +155,10 @@ def backfilled_metrics(prometheus_server):
 
     Returns ``{"url": ..., "start": ..., "end": ..., "cases": {case: (ns, model, pods, scenario)}}``.
     """
+    # Test modules import this fixture, so pytest sees one definition per module: backfill once
+    # per Prometheus server anyway.
+    if prometheus_server.url in _BACKFILLED:
+        return _BACKFILLED[prometheus_server.url]
     run = uuid.uuid4().hex[:6]
     end = math.floor(time.time() / 60) * 60 - 600
     main, cases = build(run, end)
@@ -161,4 +168,6 @@ def backfilled_metrics(prometheus_server):
     prometheus_server.backfill(honor.openmetrics())
     out = {case: (*v, main) for case, v in cases.items()}
     out.update({f"{case}-honor": (*v, honor) for case, v in honor_cases.items()})
-    return {"url": prometheus_server.url, "start": main.start - 1, "end": end, "cases": out}
+    data = {"url": prometheus_server.url, "start": main.start - 1, "end": end, "cases": out}
+    _BACKFILLED[prometheus_server.url] = data
+    return data

@@ -89,6 +89,10 @@ def sparkline_points(values, size: str = "120x28") -> str:
                     for i, v in enumerate(values))
 
 
+def _badge_or_blank(state) -> str:
+    return "" if state is None else slo_badge(state)
+
+
 def _spark_svg(values) -> str:
     pts = sparkline_points(values)
     if not pts:
@@ -123,8 +127,8 @@ def overview_row(row: dict, fleet: bool = False, stale: bool = False) -> str:
         f'<th scope="row">{head}</th><td>{badge}</td>'
         f'<td data-col="tokens">{metric(m.get("tokens_per_s"), "tokens/s")}{stale_tag}</td>'
         f"<td>{trend}</td>"
-        f'<td data-col="ttft">{metric(m.get("ttft_p95_s"), "s")} {slo_badge(row["ttft_state"])}</td>'
-        f'<td data-col="errors">{metric(m.get("error_rate"), "ratio")} {slo_badge(row["error_state"])}</td>'
+        f'<td data-col="ttft">{metric(m.get("ttft_p95_s"), "s")} {_badge_or_blank(row["ttft_state"])}</td>'
+        f'<td data-col="errors">{metric(m.get("error_rate"), "ratio")} {_badge_or_blank(row["error_state"])}</td>'
         f'<td data-col="kv">{metric(m.get("kv_cache_usage"), "ratio")}</td>'
         f'<td data-col="queue">{metric(m.get("queue_depth"), "count")}</td>'
         f'<td data-col="gpu">{metric(m.get("gpu_util"), "ratio")}</td>'

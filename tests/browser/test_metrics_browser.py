@@ -90,3 +90,17 @@ def test_metrics_tab_draws_charts_and_polls_without_reload(live_server, browser_
     page.wait_for_function("document.querySelectorAll('.chart canvas').length === 7")
     assert page.evaluate("window.__notReloaded === true")
     assert errors == []
+
+
+def test_fleet_view_flags_the_idle_endpoint(live_server, browser_page, steady_endpoint, backfilled_metrics):  # noqa: F811
+    endpoint, _ = steady_endpoint
+    staff = UserFactory(username="stella", is_staff=True)
+    ns, model, _, _ = backfilled_metrics["cases"]["idle"]
+    EndpointFactory(team=TeamFactory(name="Ads", slug=ns.removeprefix("mp-")), name=model)
+    _login(browser_page, live_server, staff)
+    page = browser_page.new_page()
+    page.goto(live_server.url + reverse("portal:fleet_metrics") + "?window=6h")
+    page.wait_for_selector(f'[data-idle="{model}"]')
+    assert page.locator(f'tr[data-endpoint="{model}"] .tag-idle').count() == 1
+    assert page.locator(f'tr[data-endpoint="{endpoint.name}"] .tag-idle').count() == 0
+    page.screenshot(path=str(SCREENSHOT.with_name("fleet-metrics.png")), full_page=True)
