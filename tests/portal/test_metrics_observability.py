@@ -17,6 +17,7 @@ from deployments.models import Endpoint
 from portal import observability
 from portal.prometheus import PrometheusClient, PrometheusUnavailable
 from tests.factories import EndpointFactory
+from tests.infra.fixtures import services_required
 
 
 def _scrape(client) -> dict:
@@ -70,7 +71,10 @@ def test_prometheus_query_errors_are_exposed(client):
 def redis_url():
     binary = shutil.which("redis-server")
     if not binary:
-        pytest.skip("redis-server not installed (apt-get install redis-server)")
+        message = "redis-server not installed (apt-get install redis-server)"
+        if services_required():
+            pytest.fail(message)
+        pytest.skip(message)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
