@@ -5,7 +5,8 @@ Goal (issue 4): portal time <= 1.5 x bare time.
 
 * portal: N `POST /api/v1/endpoints/` through DRF (token auth, validation, sizing, quota,
   pricing, audit, events), each enqueueing `deployments.apply_endpoint` on commit into Redis;
-  one real worker process (tests/workers.py, solo pool) renders and server-side-applies
+  one real worker (tests/workers.py; prefork pool with 2 processes by default, `--worker-pool
+  solo` for one task at a time) renders and server-side-applies
   Namespace + ResourceQuota + InferenceService + ScaledObject under the row lock and records
   the result. Timed from the first POST until every endpoint has `applied_generation == 1`.
 * worker only: N more requests sent while the worker is stopped (they wait in Redis), then the
@@ -60,6 +61,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument(
+        "--worker-pool",
+        default="prefork",
+        choices=["prefork", "solo", "threads"],
+        help="Celery pool of the worker (solo: one task at a time, as before 2026-11-28)",
+    )
+    parser.add_argument(
+        "--worker-concurrency",
+        type=int,
+        default=2,
+        help="worker processes/threads (ignored by the solo pool); 2 = one per core here",
+    )
     args = parser.parse_args()
     base_url, broker = os.environ.get("DATABASE_URL", ""), os.environ.get("CELERY_BROKER_URL", "")
     if not base_url.startswith("postgres") or not broker:
@@ -109,6 +122,8 @@ def _run(args, cluster, db_url: str, broker: str) -> dict:
             "KUBECONFIG": os.environ["KUBECONFIG"],
             "KUBE_NAMESPACE_PREFIX": "bench-api-",
         },
+        pool=args.worker_pool,
+        concurrency=None if args.worker_pool == "solo" else args.worker_concurrency,
     )
     try:
         queued = _queued_phase(args, team, client, body, worker)  # worker off while requesting
@@ -125,6 +140,8 @@ def _run(args, cluster, db_url: str, broker: str) -> dict:
         **bare,
         "ratio": round(portal["portal_s"] / bare["bare_s"], 2),
         "ratio_worker_only": round(queued["worker_drain_s"] / bare["bare_s"], 2),
+        "worker_pool": args.worker_pool,
+        "worker_concurrency": 1 if args.worker_pool == "solo" else args.worker_concurrency,
         "load_average_1m": round(os.getloadavg()[0], 2),
         "cpus": os.cpu_count(),
     }

@@ -1,6 +1,7 @@
 """A real Celery worker process for end-to-end tests (pytest plugin: fixtures below).
 
     worker = CeleryWorker(env)      # env: DATABASE_URL of the *test* database, CELERY_BROKER_URL
+                                    # (pool="solo" by default; pool="prefork", concurrency=2 ...)
     worker.start()                  # waits until the worker is ready (consuming)
     worker.kill(signal.SIGKILL)     # crash it (acks_late: the message is redelivered)
     worker.start()                  # start a fresh process again
@@ -65,9 +66,13 @@ class CeleryWorker:
         queues: str = "default,billing",
         loglevel: str = "INFO",
         ready_timeout: float = 60.0,
+        pool: str = "solo",
+        concurrency: int | None = None,
     ):
         self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
         self.queues = queues
+        self.pool = pool
+        self.concurrency = concurrency
         self.loglevel = loglevel
         self.ready_timeout = ready_timeout
         self.process: subprocess.Popen | None = None
@@ -100,7 +105,7 @@ class CeleryWorker:
             "-Q",
             self.queues,
             "--pool",
-            "solo",
+            self.pool,
             "--loglevel",
             self.loglevel,
             "--without-gossip",
@@ -109,6 +114,8 @@ class CeleryWorker:
             "-n",
             f"e2e-{uuid.uuid4().hex[:8]}@%h",
         ]
+        if self.concurrency is not None:
+            command += ["--concurrency", str(self.concurrency)]
         with self._log.open("a") as out:
             self.process = subprocess.Popen(
                 command,
