@@ -351,16 +351,23 @@ def test_deployment_rolls_out_on_fake_gpu_node(
     pods = core.list_namespaced_pod(kube_namespace, label_selector="app=llama-predictor").items
     assert sorted((p.spec.node_name or "") for p in pods) == ["", node]
     pending = next(p for p in pods if not p.spec.node_name)
-    events = _wait(
-        lambda: [
-            e
+
+    def scheduling_failures():
+        return [
+            e.message
             for e in core.list_namespaced_event(
                 kube_namespace, field_selector=f"involvedObject.name={pending.metadata.name}"
             ).items
             if e.reason == "FailedScheduling"
         ]
+
+    # The scheduler may first try before its cache holds the new node ("no nodes available");
+    # the node's next status update requeues the pod and the real reason follows.
+    insufficient = _wait(
+        lambda: [m for m in scheduling_failures() if "Insufficient nvidia.com/gpu" in m],
+        timeout=60,
     )
-    assert "Insufficient nvidia.com/gpu" in events[0].message
+    assert insufficient, f"scheduler never reported the GPU shortage: {scheduling_failures()}"
 
     # scale to 1: the controller deletes a pod, the fake kubelet finishes the deletion
     apps.patch_namespaced_deployment_scale(
