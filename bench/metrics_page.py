@@ -95,7 +95,7 @@ def page_promql(keys, window, now):
     return out
 
 
-def run_raw(url, requests_list, parallel: bool, threads: int = dashboards.QUERY_THREADS) -> float:
+def run_raw(url, requests_list, parallel: bool, threads: int = 4) -> float:
     session = requests.Session()
 
     def one(item):
@@ -119,7 +119,7 @@ def main():
     ap.add_argument("--endpoints", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--window", default="1h", choices=list(metrics.WINDOWS))
-    ap.add_argument("--threads", type=int, default=dashboards.QUERY_THREADS,
+    ap.add_argument("--threads", type=int, default=settings.METRICS_QUERY_THREADS,
                     help="METRICS_QUERY_THREADS for the page (1 = one query after the other)")
     args = ap.parse_args()
 

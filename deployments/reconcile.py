@@ -58,7 +58,7 @@ NO_CLUSTER_MESSAGE = (
 
 
 def _reapply_after() -> int:
-    return int(getattr(settings, "KUBE_REAPPLY_AFTER_SECONDS", 120))
+    return settings.KUBE_REAPPLY_AFTER_SECONDS
 
 
 def _load_locked(endpoint_id: int) -> Endpoint | None:

@@ -28,8 +28,7 @@ LAST_GOOD_SECONDS = 7 * 86400
 
 
 def _scraped(window: metrics.Window) -> metrics.Window:
-    return window.scraped_every(getattr(settings, "PROMETHEUS_SCRAPE_INTERVAL_SECONDS", 30.0))
-QUERY_THREADS = 4
+    return window.scraped_every(settings.PROMETHEUS_SCRAPE_INTERVAL_SECONDS)
 
 
 @dataclass
@@ -71,7 +70,7 @@ def run_parallel(jobs: dict[str, Callable[[], object]]) -> dict[str, object]:
     PROMETHEUS_TIMEOUT in total, however many queries are slow.
     """
     budget = 2 * float(settings.PROMETHEUS_TIMEOUT)
-    threads = int(getattr(settings, "METRICS_QUERY_THREADS", QUERY_THREADS))
+    threads = settings.METRICS_QUERY_THREADS
     if threads <= 1:
         return {name: job() for name, job in jobs.items()}
     deadline = time.monotonic() + budget
@@ -170,7 +169,7 @@ def overview_requests(keys: list[metrics.Key] | None, window: metrics.Window,
     window = _scraped(window)
     window = replace(window, step=max(window.step, window.seconds // SPARK_POINTS))
     start, end = metrics.range_bounds(window, now)
-    interval = float(getattr(settings, "BILLING_SCRAPE_INTERVAL_SECONDS", 30.0))
+    interval = settings.BILLING_SCRAPE_INTERVAL_SECONDS
     out = {}
     for name, q in metrics.overview_queries(keys, window, interval).items():
         if name == "tokens":

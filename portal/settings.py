@@ -222,6 +222,8 @@ KUBE_IN_CLUSTER = env_bool("KUBE_IN_CLUSTER", False)
 KUBE_CONTEXT = env("KUBE_CONTEXT")
 KUBE_REQUEST_TIMEOUT = env_float("KUBE_REQUEST_TIMEOUT", 10.0)
 KUBE_FIELD_MANAGER = env("KUBE_FIELD_MANAGER", "modelport")
+# An accepted change still not applied after this long is enqueued again by sync_statuses.
+KUBE_REAPPLY_AFTER_SECONDS = env_int("KUBE_REAPPLY_AFTER_SECONDS", 120)
 KUBE_NAMESPACE_PREFIX = env("KUBE_NAMESPACE_PREFIX", "mp-")
 KUBE_HF_TOKEN_SECRET = env("KUBE_HF_TOKEN_SECRET", "hf-token")
 KSERVE_INGRESS_DOMAIN = env("KSERVE_INGRESS_DOMAIN", "example.com")
@@ -231,6 +233,10 @@ VLLM_RUNTIME = env("VLLM_RUNTIME", "kserve-huggingfaceserver")
 PROMETHEUS_URL = env_secret("PROMETHEUS_URL", "")
 PROMETHEUS_TIMEOUT = env_float("PROMETHEUS_TIMEOUT", 5.0)
 PROMETHEUS_CACHE_SECONDS = env_int("PROMETHEUS_CACHE_SECONDS", 15)
+# How often Prometheus scrapes vLLM: sets the rate range of the charts.
+PROMETHEUS_SCRAPE_INTERVAL_SECONDS = env_float("PROMETHEUS_SCRAPE_INTERVAL_SECONDS", 30.0)
+# PromQL queries a metrics page runs at once (1 = one after the other).
+METRICS_QUERY_THREADS = env_int("METRICS_QUERY_THREADS", 4)
 # The address KEDA uses to query Prometheus from inside the cluster.
 KEDA_PROMETHEUS_URL = env("KEDA_PROMETHEUS_URL", "http://prometheus.monitoring.svc:9090")
 
