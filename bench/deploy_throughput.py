@@ -86,6 +86,9 @@ def main() -> None:
             "DATABASE_URL": db_url,
             "CELERY_TASK_ALWAYS_EAGER": "false",
             "DJANGO_SETTINGS_MODULE": "portal.settings",
+            # As deployed (MODELPORT_ENV=production implies it): the dev default DEBUG=true
+            # routes every SQL statement of the API and the worker through the debug cursor.
+            "DEBUG": os.environ.get("DEBUG", "false"),
         }
     )
     from tests.infra.kube import ControlPlane
@@ -119,6 +122,7 @@ def _run(args, cluster, db_url: str, broker: str) -> dict:
             "DATABASE_URL": db_url,
             "CELERY_BROKER_URL": broker,
             "CELERY_TASK_ALWAYS_EAGER": "false",
+            "DEBUG": os.environ["DEBUG"],
             "KUBECONFIG": os.environ["KUBECONFIG"],
             "KUBE_NAMESPACE_PREFIX": "bench-api-",
         },
@@ -140,6 +144,7 @@ def _run(args, cluster, db_url: str, broker: str) -> dict:
         **bare,
         "ratio": round(portal["portal_s"] / bare["bare_s"], 2),
         "ratio_worker_only": round(queued["worker_drain_s"] / bare["bare_s"], 2),
+        "debug": os.environ["DEBUG"],
         "worker_pool": args.worker_pool,
         "worker_concurrency": 1 if args.worker_pool == "solo" else args.worker_concurrency,
         "load_average_1m": round(os.getloadavg()[0], 2),
