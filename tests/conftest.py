@@ -1,6 +1,7 @@
 """Shared fixtures: the people (owner / member / viewer / outsider / staff), their clients,
 and a priced GPU catalog. Real-server fixtures live in tests/infra (pytest plugin)."""
 
+import os
 from decimal import Decimal
 
 import pytest
@@ -153,3 +154,52 @@ def endpoint_data(llama_8b, gpu_l4):
         "target_queue_depth": 4,
         "capacity_type": "on-demand",
     }
+
+
+# --- headless Chromium (Playwright) -----------------------------------------------------
+
+
+@pytest.fixture
+def browser():
+    """Per test: a session-wide Playwright loop would block other tests' sync_playwright()."""
+    from django.core.management.base import CommandError
+
+    from portal.management.commands.screenshots import CHROMIUM_FLAGS, chromium_path
+    from tests.infra.fixtures import services_required
+
+    try:
+        executable = chromium_path()
+    except CommandError as exc:
+        if services_required():
+            pytest.fail(f"MODELPORT_REQUIRE_SERVICES=1 and {exc}", pytrace=False)
+        pytest.skip(str(exc))
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
+    # between browser steps are still synchronous.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def login_context(browser, live_server):
+    """Make a browser context already logged in as a user (session cookie, no login form)."""
+    from django.conf import settings as django_settings
+
+    contexts = []
+
+    def make(user, width: int = 1400, height: int = 1500):
+        context = browser.new_context(viewport={"width": width, "height": height})
+        client = Client()
+        client.force_login(user)
+        cookie = client.cookies[django_settings.SESSION_COOKIE_NAME]
+        context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": live_server.url}])
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        context.close()

@@ -33,6 +33,8 @@ from urllib.parse import quote
 
 import pytest
 
+from tests.infra.fixtures import services_required
+
 ROOT = Path(__file__).resolve().parents[1]
 _ACTIVE: list[CeleryWorker] = []  # attached to failed test reports
 _LIVE: set[CeleryWorker] = set()  # stopped at interpreter exit
@@ -53,10 +55,6 @@ def _die_with_parent() -> None:
 def _stop_leftover_workers() -> None:
     for worker in list(_LIVE):
         worker.stop(timeout=5)
-
-
-def services_required() -> bool:
-    return os.environ.get("MODELPORT_REQUIRE_SERVICES", "") not in ("", "0", "false", "no")
 
 
 class CeleryWorker:

@@ -2,15 +2,11 @@
 stat cards, the daily chart, the endpoint table, the month picker (htmx swap, no reload).
 Writes docs/screenshots/team-costs.png."""
 
-import os
-import shutil
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
-from django.test import Client
 from django.urls import reverse
 
 from billing import services
@@ -25,36 +21,12 @@ from tests.factories import (
     TeamFactory,
     UserFactory,
 )
-from tests.infra.fixtures import services_required
 
 from .scenarios import HOUR, week_scenario
 
 pytestmark = [pytest.mark.browser, pytest.mark.prometheus]
 
-CHROMIUM = os.environ.get("MODELPORT_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "team-costs.png"
-
-
-@pytest.fixture
-def browser_context():
-    if not shutil.which(CHROMIUM):
-        message = f"{CHROMIUM} not found: apt-get install chromium"
-        if services_required():
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # playwright's loop runs in this thread
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        context = browser.new_context(viewport={"width": 1400, "height": 1500})
-        try:
-            yield context
-        finally:
-            context.close()
-            browser.close()
 
 
 @pytest.fixture
@@ -86,18 +58,10 @@ def collected(transactional_db, settings, prometheus_server):
             "scenario": scenario, "days": days}
 
 
-def _login(context, live_server, user):
-    client = Client()
-    client.force_login(user)
-    cookie = client.cookies[django_settings.SESSION_COOKIE_NAME]
-    context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": live_server.url}])
-
-
-def test_team_cost_page_shows_collected_costs(live_server, browser_context, collected):
+def test_team_cost_page_shows_collected_costs(live_server, login_context, collected):
     team = collected["team"]
     assert collected["result"].rows > 0 and not collected["result"].unpriced
-    _login(browser_context, live_server, collected["user"])
-    page = browser_context.new_page()
+    page = login_context(collected["user"]).new_page()
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(live_server.url + reverse("billing:team_costs", args=[team.slug]))

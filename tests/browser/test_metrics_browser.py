@@ -1,46 +1,18 @@
 """The Metrics tab in headless Chromium: uPlot draws every chart, htmx swaps the fragment
 without a reload, and a screenshot goes to docs/screenshots/endpoint-metrics.png."""
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
-from django.test import Client
 from django.urls import reverse
 
 from portal.models import Membership
 from tests.factories import EndpointFactory, MembershipFactory, TeamFactory, UserFactory
-from tests.infra.fixtures import services_required
 from tests.metrics_scenarios import backfilled_metrics  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.prometheus]
 
-CHROMIUM = os.environ.get("MODELPORT_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "endpoint-metrics.png"
-
-
-@pytest.fixture
-def browser_page():
-    if not shutil.which(CHROMIUM):
-        message = f"{CHROMIUM} not found: apt-get install chromium"
-        if services_required():
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # playwright's loop runs in this thread
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        context = browser.new_context(viewport={"width": 1400, "height": 1800})
-        try:
-            yield context
-        finally:
-            context.close()
-            browser.close()
 
 
 @pytest.fixture
@@ -54,17 +26,9 @@ def steady_endpoint(transactional_db, settings, backfilled_metrics):  # noqa: F8
     return EndpointFactory(team=team, name=model), user
 
 
-def _login(context, live_server, user):
-    client = Client()
-    client.force_login(user)
-    cookie = client.cookies[django_settings.SESSION_COOKIE_NAME]
-    context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": live_server.url}])
-
-
-def test_metrics_tab_draws_charts_and_polls_without_reload(live_server, browser_page, steady_endpoint):
+def test_metrics_tab_draws_charts_and_polls_without_reload(live_server, login_context, steady_endpoint):
     endpoint, user = steady_endpoint
-    _login(browser_page, live_server, user)
-    page = browser_page.new_page()
+    page = login_context(user, height=1800).new_page()
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     url = live_server.url + reverse("deployments:endpoint_metrics", args=[endpoint.uuid])
@@ -92,13 +56,12 @@ def test_metrics_tab_draws_charts_and_polls_without_reload(live_server, browser_
     assert errors == []
 
 
-def test_fleet_view_flags_the_idle_endpoint(live_server, browser_page, steady_endpoint, backfilled_metrics):  # noqa: F811
+def test_fleet_view_flags_the_idle_endpoint(live_server, login_context, steady_endpoint, backfilled_metrics):  # noqa: F811
     endpoint, _ = steady_endpoint
     staff = UserFactory(username="stella", is_staff=True)
     ns, model, _, _ = backfilled_metrics["cases"]["idle"]
     EndpointFactory(team=TeamFactory(name="Ads", slug=ns.removeprefix("mp-")), name=model)
-    _login(browser_page, live_server, staff)
-    page = browser_page.new_page()
+    page = login_context(staff, height=1800).new_page()
     page.goto(live_server.url + reverse("portal:fleet_metrics") + "?window=6h")
     page.wait_for_selector(f'[data-idle="{model}"]')
     assert page.locator(f'tr[data-endpoint="{model}"] .tag-idle').count() == 1
