@@ -111,6 +111,31 @@ def backfill(prom_dir: Path, text: Path, promtool: str, block_hours: int) -> flo
     return time.monotonic() - t0
 
 
+def prepare_tsdb(prom_dir: Path, work: Path, args) -> tuple[int, dict]:
+    """Generate and backfill the month into ``prom_dir``, or reuse what an earlier run with the
+    same workload arguments left there (``--tsdb``). Returns (start timestamp, generator facts)."""
+    from tests.infra.prom import find_prometheus
+
+    workload = {k: getattr(args, k) for k in ("teams", "pods", "nodes", "days", "resolution", "seed")}
+    meta_path = prom_dir / "bench-meta.json"
+    if meta_path.exists():
+        meta = json.loads(meta_path.read_text())
+        if meta["workload"] == workload:
+            return meta["start"], {**meta["generated"], "tsdb_reused": True}
+        raise SystemExit(f"{prom_dir} holds another workload: {meta['workload']}")
+    _, promtool = find_prometheus()
+    start = (int(time.time()) // 86400 - args.days - 1) * 86400  # whole days, ending at least a day ago
+    t0 = time.monotonic()
+    text = work / "month.om"
+    generated = generate(text, args.teams, args.pods, args.nodes, args.days, args.resolution, start, args.seed)
+    generated["generate_s"] = round(time.monotonic() - t0, 1)
+    generated["openmetrics_mb"] = round(text.stat().st_size / 2**20)
+    generated["backfill_s"] = round(backfill(prom_dir, text, promtool, args.block_hours), 1)
+    text.unlink()
+    meta_path.write_text(json.dumps({"workload": workload, "start": start, "generated": generated}))
+    return start, generated
+
+
 def timed(fn, repeat: int) -> list[float]:
     out = []
     for _ in range(repeat):
@@ -132,6 +157,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--database-url", default="", help="default: a fresh SQLite file (give an empty "
                                                          "PostgreSQL database to measure that instead)")
+    ap.add_argument("--tsdb", default="", help="keep the backfilled Prometheus data in this directory "
+                                                "and reuse it on the next run with the same arguments")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -150,22 +177,15 @@ def main() -> None:
     from billing.models import UsageKind, UsageRecord
     from deployments.models import GpuType, InstanceOffering
     from portal.prometheus import PrometheusClient
-    from tests.infra.prom import PrometheusServer, find_prometheus
+    from tests.infra.prom import PrometheusServer
 
-    _, promtool = find_prometheus()
-    now = int(time.time())
-    start = (now // 86400 - args.days - 1) * 86400  # whole days, ending at least a day ago
-    end = start + args.days * 86400
     result = {"database": os.environ["DATABASE_URL"].split(":", 1)[0], "teams": args.teams, "pods": args.pods, "nodes": args.nodes, "days": args.days,
               "resolution_s": args.resolution}
-    t0 = time.monotonic()
-    text = work / "month.om"
-    result.update(generate(text, args.teams, args.pods, args.nodes, args.days, args.resolution, start, args.seed))
-    result["generate_s"] = round(time.monotonic() - t0, 1)
-    result["openmetrics_mb"] = round(text.stat().st_size / 2**20)
-    prom = PrometheusServer(workdir=work / "prom")
-    result["backfill_s"] = round(backfill(prom.workdir, text, promtool, args.block_hours), 1)
-    text.unlink()
+    prom_dir = Path(args.tsdb) if args.tsdb else work / "prom"
+    start, generated = prepare_tsdb(prom_dir, work, args)
+    end = start + args.days * 86400
+    result.update(generated)
+    prom = PrometheusServer(workdir=prom_dir)
     prom.start()
     try:
         call_command("migrate", verbosity=0)

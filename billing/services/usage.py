@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import operator
 import uuid as uuid_lib
 from collections import defaultdict
 from collections.abc import Iterable
@@ -31,6 +32,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import CharField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from deployments.choices import CapacityType
@@ -129,6 +132,17 @@ class PriceTable:
         if offering is None or price is None:
             return None
         return price / offering.gpus_per_node / SECONDS_PER_HOUR
+
+    def node_price_per_gpu(
+        self, instance_type: str, capacity_type: str, at: datetime
+    ) -> tuple[Decimal, int] | None:
+        """(node hourly price, GPUs per node) at ``at``: GPU-seconds cost exactly
+        ``price × seconds / (gpus × 3600)``, with a single division."""
+        offering = self.offerings.get(instance_type)
+        price = self.node_price(instance_type, capacity_type, at)
+        if offering is None or price is None:
+            return None
+        return price, offering.gpus_per_node
 
     def gpu_type(self, instance_type: str) -> str:
         offering = self.offerings.get(instance_type)
@@ -479,6 +493,8 @@ class UsageRow:
 
 def _segments(window: Window, full: dict, cuts: list, index: int) -> list[tuple[datetime, dict]]:
     """[(segment start, {key: samples in segment})] from cumulative sums at the cut points."""
+    if not cuts:
+        return [(window.start, full)]
     bounds = [(window.start, {})] + [(c[0], c[index]) for c in cuts] + [(window.end, full)]
     out = []
     for (a, before), (_, upto) in zip(bounds, bounds[1:], strict=False):
@@ -486,9 +502,43 @@ def _segments(window: Window, full: dict, cuts: list, index: int) -> list[tuple[
     return out
 
 
-def _seconds(samples: float, interval: Decimal) -> int:
+def _seconds(samples: float, interval: Decimal | float) -> int:
     """Samples × scrape interval as whole seconds (GPU counts are integers, so this is exact)."""
     return round(samples * float(interval))
+
+
+class _Pricing:
+    """Per-collection look-ups that repeat for every pod and hour: a pod's (team, endpoint,
+    endpoint-uuid label), a node's offering, and the cost of GPU-seconds on an offering at a
+    time (the price history is only walked once per offering and price segment)."""
+
+    def __init__(self, labels: ClusterLabels, prices: PriceTable, scrape_interval: Decimal):
+        self.labels, self.prices = labels, prices
+        self.interval = float(scrape_interval)
+        self._owners: dict[PodKey, tuple[str, str, str]] = {}
+        self._rates: dict[tuple[str, str, datetime], tuple[Decimal, int] | None] = {}
+
+    def owner(self, namespace: str, pod: str) -> tuple[str, str, str]:
+        key = (namespace, pod)
+        found = self._owners.get(key)
+        if found is None:
+            team, endpoint = attribute(namespace, pod, self.labels)
+            uuid = self.labels.pods.get(key, {}).get(queries.POD_ENDPOINT_UUID_LABEL, "")
+            found = self._owners[key] = (team, endpoint, uuid)
+        return found
+
+    def offering(self, node: str) -> tuple[str, str]:
+        return self.labels.nodes.get(node, (UNKNOWN, UNKNOWN))
+
+    def cost(self, instance_type: str, capacity_type: str, at: datetime, seconds: int):
+        """Decimal cost of ``seconds`` GPU-seconds at the price in force at ``at`` (exact up to
+        Decimal's 28 digits), or None when the offering has no price."""
+        key = (instance_type, capacity_type, at)
+        if key not in self._rates:
+            found = self.prices.node_price_per_gpu(instance_type, capacity_type, at)
+            self._rates[key] = found and (found[0], found[1] * 3600)
+        rate = self._rates[key]
+        return None if rate is None else rate[0] * seconds / rate[1]
 
 
 def compute_usage(
@@ -498,87 +548,108 @@ def compute_usage(
     prices: PriceTable,
     scrape_interval: Decimal,
 ) -> list[UsageRow]:
+    """Hourly rows from the sample sums. GPU time is summed as integer seconds per row and price
+    segment, and priced once per (row, segment): cost = rate × seconds, in Decimal."""
     rows: dict[tuple, UsageRow] = {}
+    pricing = _Pricing(labels, prices, scrape_interval)
     for window, m in zip(windows, data, strict=True):
-        hour = window.hour
-        pod_rows: dict[PodKey, UsageRow] = {}
-        segments = _segments(window, m.pods, m.cuts, 1)
-        for seg_start, samples in segments:
-            for (ns, pod, node), value in samples.items():
-                seconds = _seconds(value, scrape_interval)
-                if seconds <= 0:
-                    continue
-                team, endpoint = attribute(ns, pod, labels)
-                row = _row(rows, hour, UsageKind.ALLOCATED, team, endpoint, node, labels, prices)
-                if not row.endpoint_uuid:
-                    pod_labels = labels.pods.get((ns, pod), {})
-                    row.endpoint_uuid = pod_labels.get(queries.POD_ENDPOINT_UUID_LABEL, "")
-                _charge(row, seconds, prices, seg_start)
-                pod_rows[(ns, pod)] = row
-        _add_idle(rows, window, hour, segments, m, labels, prices, scrape_interval)
-        _add_pod_extras(pod_rows, m, scrape_interval)
-    return sorted(
-        rows.values(), key=lambda r: (r.hour, r.kind, r.team_key, r.endpoint_key, r.instance_type)
-    )
+        _add_window(rows, window, m, pricing)
+    return sorted(rows.values(), key=_row_order)
 
 
-def _row(
-    rows, hour, kind, team, endpoint, node, labels: ClusterLabels, prices: PriceTable
-) -> UsageRow:
-    instance_type, capacity_type = labels.nodes.get(node, (UNKNOWN, UNKNOWN))
-    key = (hour, kind, team, endpoint, instance_type, capacity_type)
-    row = rows.get(key)
-    if row is None:
-        row = rows[key] = UsageRow(
-            hour,
-            kind,
-            team,
-            endpoint,
-            instance_type,
-            capacity_type,
-            gpu_type=prices.gpu_type(instance_type),
-        )
+_row_order = operator.attrgetter("hour", "kind", "team_key", "endpoint_key", "instance_type")
+
+
+def _add_window(rows: dict[tuple, UsageRow], window: Window, m: Measurements, pricing) -> None:
+    hour = window.hour
+    pod_rows: dict[PodKey, UsageRow] = {}
+    pod_segments = _segments(window, m.pods, m.cuts, 1)
+    node_segments = _segments(window, m.nodes, m.cuts, 2)
+    for (seg_start, pods), (_, capacity) in zip(pod_segments, node_segments, strict=True):
+        requested = _add_allocated(rows, hour, seg_start, pods, pricing, pod_rows)
+        _add_idle(rows, hour, seg_start, capacity, requested, pricing)
+    _add_pod_extras(pod_rows, m, pricing.interval)
+
+
+def _add_allocated(
+    rows: dict[tuple, UsageRow],
+    hour: datetime,
+    seg_start: datetime,
+    pods: dict[tuple[str, str, str], float],
+    pricing: _Pricing,
+    pod_rows: dict[PodKey, UsageRow],
+) -> dict[str, int]:
+    """One price segment of allocated GPU time: every pod into its (team, endpoint, offering)
+    row, noted in ``pod_rows`` (for busy time and tokens). Returns GPU-seconds per node."""
+    seconds_by_key: dict[tuple, int] = defaultdict(int)
+    requested: dict[str, int] = defaultdict(int)
+    for (ns, pod, node), value in pods.items():
+        seconds = round(value * pricing.interval)
+        requested[node] += seconds
+        if seconds <= 0:
+            continue
+        team, endpoint, endpoint_uuid = pricing.owner(ns, pod)
+        key = (hour, UsageKind.ALLOCATED, team, endpoint, *pricing.offering(node))
+        row = rows.get(key) or _new_row(rows, key, pricing.prices)
+        if not row.endpoint_uuid:
+            row.endpoint_uuid = endpoint_uuid
+        seconds_by_key[key] += seconds
+        pod_rows[(ns, pod)] = row
+    _charge_all(rows, seconds_by_key, pricing, seg_start)
+    return requested
+
+
+def _new_row(rows: dict[tuple, UsageRow], key: tuple, prices: PriceTable) -> UsageRow:
+    row = rows[key] = UsageRow(*key, gpu_type=prices.gpu_type(key[4]))
     return row
 
 
-def _charge(row: UsageRow, seconds: int, prices: PriceTable, at: datetime) -> None:
-    row.gpu_seconds += seconds
-    rate = prices.per_gpu_second(row.instance_type, row.capacity_type, at)
-    if rate is None:
-        row.unpriced_gpu_seconds += seconds
-    else:
-        row.cost += rate * seconds
+def _charge_all(
+    rows: dict[tuple, UsageRow], seconds_by_key: dict[tuple, int], pricing: _Pricing, at: datetime
+) -> None:
+    """Add each row's GPU-seconds of one price segment, priced at the price in force at ``at``."""
+    for key, seconds in seconds_by_key.items():
+        row = rows[key]
+        row.gpu_seconds += seconds
+        cost = pricing.cost(row.instance_type, row.capacity_type, at, seconds)
+        if cost is None:
+            row.unpriced_gpu_seconds += seconds
+        else:
+            row.cost += cost
 
 
 def _add_idle(
-    rows,
-    window: Window,
+    rows: dict[tuple, UsageRow],
     hour: datetime,
-    pod_segments: list,
-    m: Measurements,
-    labels,
-    prices,
-    interval: Decimal,
+    seg_start: datetime,
+    capacity: dict[str, float],
+    requested: dict[str, int],
+    pricing: _Pricing,
 ) -> None:
-    """Idle = node GPU capacity − GPUs requested by pods on it, per price segment."""
-    node_segments = _segments(window, m.nodes, m.cuts, 2)
-    for (seg_start, capacity), (_, pods) in zip(node_segments, pod_segments, strict=True):
-        requested: dict[str, int] = defaultdict(int)
-        for (_, _, node), value in pods.items():
-            requested[node] += _seconds(value, interval)
-        for node, value in capacity.items():
-            idle = _seconds(value, interval) - requested.get(node, 0)
-            if idle > 0:
-                row = _row(rows, hour, UsageKind.IDLE, "", "", node, labels, prices)
-                _charge(row, idle, prices, seg_start)
+    """Idle = node GPU capacity − GPUs requested by pods on it, in one price segment."""
+    seconds_by_key: dict[tuple, int] = defaultdict(int)
+    for node, value in capacity.items():
+        idle = round(value * pricing.interval) - requested.get(node, 0)
+        if idle > 0:
+            key = (hour, UsageKind.IDLE, "", "", *pricing.offering(node))
+            if key not in rows:
+                _new_row(rows, key, pricing.prices)
+            seconds_by_key[key] += idle
+    _charge_all(rows, seconds_by_key, pricing, seg_start)
 
 
-def _add_pod_extras(pod_rows: dict[PodKey, UsageRow], m: Measurements, interval: Decimal) -> None:
-    for key, row in pod_rows.items():
-        if key in m.busy:
-            row.used_gpu_seconds = (row.used_gpu_seconds or 0) + _seconds(m.busy[key], interval)
-        row.prompt_tokens += int(round(m.prompt_tokens.get(key, 0.0)))
-        row.generation_tokens += int(round(m.generation_tokens.get(key, 0.0)))
+def _add_pod_extras(pod_rows: dict[PodKey, UsageRow], m: Measurements, interval: float) -> None:
+    """Busy GPU time (DCGM) and vLLM tokens of the pods, added to each pod's row."""
+    for key, value in m.busy.items():
+        row = pod_rows.get(key)
+        if row is not None:
+            row.used_gpu_seconds = (row.used_gpu_seconds or 0) + _seconds(value, interval)
+    for key, value in m.prompt_tokens.items():
+        if key in pod_rows:
+            pod_rows[key].prompt_tokens += int(round(value))
+    for key, value in m.generation_tokens.items():
+        if key in pod_rows:
+            pod_rows[key].generation_tokens += int(round(value))
 
 
 def measure_usage(
@@ -648,17 +719,12 @@ def save_usage(rows: list[UsageRow], start: datetime, end: datetime) -> int:
     now = timezone.now()
     wanted = {r.key: (r, _values(r, teams, endpoints)) for r in rows}
     with transaction.atomic():
-        existing = UsageRecord.objects.filter(hour__gte=start, hour__lt=end).values_list(
-            "pk", *UNIQUE_FIELDS, *_VALUE_FIELDS
-        )
         stale, same = [], set()
-        n = len(UNIQUE_FIELDS)
-        for pk, *values in existing:
-            key = tuple(values[:n])
+        for key, (pk, values) in _stored_rows(start, end):
             row = wanted.get(key)
             if row is None:
                 stale.append(pk)
-            elif tuple(values[n:]) == row[1]:
+            elif values == row[1]:
                 same.add(key)
         deleted = 0
         for i in range(0, len(stale), 500):
@@ -671,6 +737,25 @@ def save_usage(rows: list[UsageRow], start: datetime, end: datetime) -> int:
             update_fields=UPDATE_FIELDS,
         )
     return deleted
+
+
+def _stored_rows(start: datetime, end: datetime) -> Iterable[tuple[tuple, tuple[int, tuple]]]:
+    """(unique key, (pk, _VALUE_FIELDS)) of every stored row of ``[start, end)``, in one query.
+
+    The hour is read as text and mapped back through the period's few distinct hours: decoding
+    one timestamp per row (Django's PostgreSQL timestamptz loader is pure Python) would cost more
+    than the rest of the comparison."""
+    stored = (
+        UsageRecord.objects.filter(hour__gte=start, hour__lt=end)
+        .annotate(hour_text=Cast("hour", CharField()))
+        .order_by()
+    )
+    hours = dict(stored.values_list("hour_text", "hour").distinct())
+    n = len(UNIQUE_FIELDS)
+    for pk, hour_text, *values in stored.values_list(
+        "pk", "hour_text", *UNIQUE_FIELDS[1:], *_VALUE_FIELDS
+    ):
+        yield (hours[hour_text], *values[: n - 1]), (pk, tuple(values[n - 1 :]))
 
 
 # Compared with the stored row to skip writing rows that did not change.
@@ -687,6 +772,9 @@ _VALUE_FIELDS = [
 ]
 
 
+_COST_PLACES = Decimal("0.000001")  # UsageRecord.cost has 6 decimal places
+
+
 def _values(r: UsageRow, teams: dict, endpoints: dict) -> tuple:
     """The row's _VALUE_FIELDS as stored (comparable with a values_list of the table)."""
     team = teams.get(r.team_key)
@@ -697,7 +785,7 @@ def _values(r: UsageRow, teams: dict, endpoints: dict) -> tuple:
         r.gpu_type,
         r.gpu_seconds,
         r.used_gpu_seconds,
-        r.cost.quantize(Decimal("0.000001")),
+        r.cost.quantize(_COST_PLACES),
         r.unpriced_gpu_seconds,
         r.prompt_tokens,
         r.generation_tokens,

@@ -85,3 +85,14 @@ def test_unknown_offerings_are_counted_not_priced():
 def test_partial_windows_belong_to_their_hour():
     windows = split_windows(H0 + timedelta(minutes=30), H0 + timedelta(hours=1, minutes=10))
     assert [(w.hour, w.seconds) for w in windows] == [(H0, 1800.0), (H0 + timedelta(hours=1), 600.0)]
+
+
+def test_cost_is_exact_even_on_a_rounding_tie():
+    # 1,980 GPU-s at 13.35/h per 8-GPU node is exactly 0.9178125: priced with one division, not
+    # through a rounded per-second rate (0.9178125000…0001, which a stored row rounded up).
+    prices = PriceTable({"g6.48xlarge": Offering("g6.48xlarge", 8, "L4")},
+                        {("g6.48xlarge", "on-demand"): [(datetime(2020, 1, 1, tzinfo=UTC), Decimal("13.35"))]})
+    labels = ClusterLabels(nodes={"n8": ("g6.48xlarge", "on-demand")})
+    m = Measurements(pods={("ns-a", "p1", "n8"): 33.0})
+    (row,) = compute_usage(split_windows(H0, H0 + timedelta(hours=1)), [m], labels, prices, S)
+    assert row.gpu_seconds == 1980 and row.cost == Decimal("0.9178125")
