@@ -60,8 +60,16 @@ def build_scenario(n: int, end: float) -> Scenario:
     for i in range(math.ceil(n / 8)):
         s.add_node(Node(f"bench-gpu-{i}", instance_type="p5.48xlarge", gpus=8, gpu="H100"))
     for i in range(n):
-        s.add_pod(Pod(f"ep-{i:03d}-predictor-5d8f-{i:05d}", "mp-bench", node=f"bench-gpu-{i // 8}", start=start,
-                      isvc=f"ep-{i:03d}", load=Load(f"ep-{i:03d}", requests_per_s=0.5 + (i % 5))))
+        s.add_pod(
+            Pod(
+                f"ep-{i:03d}-predictor-5d8f-{i:05d}",
+                "mp-bench",
+                node=f"bench-gpu-{i // 8}",
+                start=start,
+                isvc=f"ep-{i:03d}",
+                load=Load(f"ep-{i:03d}", requests_per_s=0.5 + (i % 5)),
+            )
+        )
     return s
 
 
@@ -80,8 +88,10 @@ def setup_db(n: int):
 
 
 def queries_sent() -> float:
-    return sum(REGISTRY.get_sample_value("modelport_prometheus_queries_total", {"kind": k}) or 0.0
-               for k in ("query", "query_range"))
+    return sum(
+        REGISTRY.get_sample_value("modelport_prometheus_queries_total", {"kind": k}) or 0.0
+        for k in ("query", "query_range")
+    )
 
 
 def page_promql(keys, window, now):
@@ -119,8 +129,12 @@ def main():
     ap.add_argument("--endpoints", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--window", default="1h", choices=list(metrics.WINDOWS))
-    ap.add_argument("--threads", type=int, default=settings.METRICS_QUERY_THREADS,
-                    help="METRICS_QUERY_THREADS for the page (1 = one query after the other)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=settings.METRICS_QUERY_THREADS,
+        help="METRICS_QUERY_THREADS for the page (1 = one query after the other)",
+    )
     args = ap.parse_args()
 
     end = math.floor(time.time() / 60) * 60 - 120
@@ -130,8 +144,11 @@ def main():
     prom = PrometheusServer().start()
     try:
         prom.backfill(text)
-        print(f"backfilled {len(scenario.series)} series for {args.endpoints} endpoints "
-              f"in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        print(
+            f"backfilled {len(scenario.series)} series for {args.endpoints} endpoints "
+            f"in {time.perf_counter() - t0:.0f} s",
+            file=sys.stderr,
+        )
         settings.PROMETHEUS_URL = prom.url
         settings.PROMETHEUS_CACHE_SECONDS = 0
         settings.PROMETHEUS_SCRAPE_INTERVAL_SECONDS = 30
@@ -171,7 +188,9 @@ def main():
         print(f"endpoints={args.endpoints} rows={rows} window={window.key} rounds={args.rounds}")
         print(f"PromQL queries per page: {sorted(set(counts))}")
         print(f"raw PromQL sequential: median {med['seq']:.1f} ms")
-        print(f"raw PromQL with the page's concurrency ({args.threads} threads): median {med['par']:.1f} ms")
+        print(
+            f"raw PromQL with the page's concurrency ({args.threads} threads): median {med['par']:.1f} ms"
+        )
         print(f"page server time: median {med['page']:.1f} ms")
         print(f"ratio page / raw sequential: {med['page'] / med['seq']:.2f}")
         print(f"ratio page / raw with the page's concurrency: {med['page'] / med['par']:.2f}")

@@ -45,7 +45,9 @@ class CatalogModel(models.Model):
     slug = models.SlugField(max_length=40, unique=True, validators=[DNS_LABEL])
     storage_uri = models.CharField(max_length=300, validators=[STORAGE_URI])
     parameters_b = models.DecimalField(
-        "parameters (billions)", max_digits=8, decimal_places=2,
+        "parameters (billions)",
+        max_digits=8,
+        decimal_places=2,
         validators=[MinValueValidator(0.01)],
     )
     num_layers = models.PositiveIntegerField(validators=[MinValueValidator(1)])
@@ -116,8 +118,9 @@ class InstanceOffering(models.Model):
 
         if not isinstance(self.node_labels, dict):
             raise ValidationError({"node_labels": "Use a JSON object of label: value."})
-        problems = label_problems({**self.node_labels, "node.kubernetes.io/instance-type":
-                                   self.instance_type})
+        problems = label_problems(
+            {**self.node_labels, "node.kubernetes.io/instance-type": self.instance_type}
+        )
         if problems:
             raise ValidationError({"node_labels": "; ".join(problems)})
 
@@ -133,11 +136,16 @@ class Endpoint(models.Model):
     model = models.ForeignKey(CatalogModel, on_delete=models.PROTECT, related_name="endpoints")
     gpu_type = models.ForeignKey(GpuType, on_delete=models.PROTECT, related_name="endpoints")
     gpu_count = models.PositiveIntegerField(
-        default=1, validators=[MinValueValidator(1), MaxValueValidator(8)],
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(8)],
         help_text="GPUs per replica (the tensor-parallel size).",
     )
     offering = models.ForeignKey(
-        InstanceOffering, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        InstanceOffering,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
     )
     quantization = models.CharField(max_length=10, choices=Quantization.choices)
     kv_cache_dtype = models.CharField(
@@ -149,7 +157,8 @@ class Endpoint(models.Model):
         default=1, validators=[MinValueValidator(1), MaxValueValidator(100)]
     )
     target_queue_depth = models.PositiveIntegerField(
-        default=4, validators=[MinValueValidator(1)],
+        default=4,
+        validators=[MinValueValidator(1)],
         help_text="Waiting requests per replica before another replica is added.",
     )
     capacity_type = models.CharField(
@@ -168,7 +177,9 @@ class Endpoint(models.Model):
     generation = models.PositiveIntegerField(default=1)
     applied_generation = models.PositiveIntegerField(default=0)
     status = models.CharField(
-        max_length=20, choices=EndpointStatus.choices, default=EndpointStatus.PENDING_APPROVAL,
+        max_length=20,
+        choices=EndpointStatus.choices,
+        default=EndpointStatus.PENDING_APPROVAL,
         db_index=True,
     )
     status_message = models.TextField(blank=True)
@@ -239,7 +250,9 @@ class Endpoint(models.Model):
             if self.schedule_end is None:
                 errors["schedule_end"] = "Set when working hours end."
             elif self.schedule_start is not None and self.schedule_end == self.schedule_start:
-                errors["schedule_end"] = "Working hours must end at a different time than they start."
+                errors["schedule_end"] = (
+                    "Working hours must end at a different time than they start."
+                )
         if errors:
             raise ValidationError(errors)
 

@@ -211,8 +211,14 @@ def _raise_for_problems(estimate: Estimate, team: Team) -> None:
     raise QuotaExceeded(message, field="max_replicas")
 
 
-SIZING_FIELDS = ("model", "gpu_type", "gpu_count", "quantization", "kv_cache_dtype",
-                 "max_context_length")
+SIZING_FIELDS = (
+    "model",
+    "gpu_type",
+    "gpu_count",
+    "quantization",
+    "kv_cache_dtype",
+    "max_context_length",
+)
 
 
 def _check_sizing(spec: dict[str, Any]) -> None:
@@ -222,8 +228,9 @@ def _check_sizing(spec: dict[str, Any]) -> None:
     try:
         problem = check_spec_fits(spec)
     except SizingInputError as exc:
-        raise DeploymentError(exc.message, field="gpu_count" if exc.field == "gpu_count"
-                              else exc.field) from exc
+        raise DeploymentError(
+            exc.message, field="gpu_count" if exc.field == "gpu_count" else exc.field
+        ) from exc
     if problem:
         raise DeploymentError(problem, field="gpu_count")
 
@@ -256,8 +263,15 @@ def add_event(
     new_status: str = "",
     duration_seconds: int | None = None,
 ) -> EndpointEvent:
-    event = _event(endpoint, kind, message, actor=actor, old_status=old_status,
-                   new_status=new_status, duration_seconds=duration_seconds)
+    event = _event(
+        endpoint,
+        kind,
+        message,
+        actor=actor,
+        old_status=old_status,
+        new_status=new_status,
+        duration_seconds=duration_seconds,
+    )
     event.save()
     return event
 
@@ -323,9 +337,11 @@ def request_endpoint(
         # Serialise requests per team so two concurrent requests cannot both use the last GPUs;
         # the quota and budget rules are then read from the locked row.
         team = Team.objects.select_for_update().get(pk=team.pk)
-        if Endpoint.objects.filter(team=team, name=data["name"]).exclude(
-            status=EndpointStatus.DELETED
-        ).exists():
+        if (
+            Endpoint.objects.filter(team=team, name=data["name"])
+            .exclude(status=EndpointStatus.DELETED)
+            .exists()
+        ):
             raise DuplicateEndpoint(f"The team already has an endpoint named {data['name']!r}.")
         estimate = estimate_request(team, data)
         _raise_for_problems(estimate, team)
@@ -352,18 +368,32 @@ def request_endpoint(
             endpoint.approved_at = timezone.now()
         endpoint.status_changed_at = timezone.now()
         endpoint.save()
-        requested = _event(endpoint, EventKind.REQUEST, f"Requested by {user}.", actor=user,
-                           new_status=endpoint.status)
+        requested = _event(
+            endpoint,
+            EventKind.REQUEST,
+            f"Requested by {user}.",
+            actor=user,
+            new_status=endpoint.status,
+        )
         if estimate.needs_approval:
-            decision = _event(endpoint, EventKind.APPROVAL, "Waiting for approval: "
-                              + " ".join(estimate.approval_reasons))
+            decision = _event(
+                endpoint,
+                EventKind.APPROVAL,
+                "Waiting for approval: " + " ".join(estimate.approval_reasons),
+            )
         else:
-            decision = _event(endpoint, EventKind.APPROVAL,
-                              "Approved automatically (within quota and rules).")
+            decision = _event(
+                endpoint, EventKind.APPROVAL, "Approved automatically (within quota and rules)."
+            )
             _enqueue_apply(endpoint)
         EndpointEvent.objects.bulk_create([requested, decision])
-        record_audit(actor=user, action="endpoint.request", instance=endpoint, source=source,
-                     after=snapshot(endpoint, AUDIT_FIELDS))
+        record_audit(
+            actor=user,
+            action="endpoint.request",
+            instance=endpoint,
+            source=source,
+            after=snapshot(endpoint, AUDIT_FIELDS),
+        )
     return endpoint
 
 
@@ -371,17 +401,40 @@ def approve_endpoint(endpoint: Endpoint, user: User, source: str = AuditLog.Sour
     with transaction.atomic():
         endpoint = _lock(endpoint)
         if endpoint.status != EndpointStatus.PENDING_APPROVAL:
-            raise InvalidTransition(f"Only pending requests can be approved; this one is "
-                                    f"{endpoint.get_status_display().lower()}.")
+            raise InvalidTransition(
+                f"Only pending requests can be approved; this one is "
+                f"{endpoint.get_status_display().lower()}."
+            )
         old, duration = _set_status(endpoint, EndpointStatus.APPROVED)
         endpoint.approved_by = user
         endpoint.approved_at = timezone.now()
-        endpoint.save(update_fields=["status", "status_message", "status_changed_at",
-                                     "approved_by", "approved_at", "updated_at"])
-        add_event(endpoint, EventKind.APPROVAL, f"Approved by {user}.", actor=user,
-                  old_status=old, new_status=endpoint.status, duration_seconds=duration)
-        record_audit(actor=user, action="endpoint.approve", instance=endpoint, source=source,
-                     before={"status": old}, after={"status": endpoint.status})
+        endpoint.save(
+            update_fields=[
+                "status",
+                "status_message",
+                "status_changed_at",
+                "approved_by",
+                "approved_at",
+                "updated_at",
+            ]
+        )
+        add_event(
+            endpoint,
+            EventKind.APPROVAL,
+            f"Approved by {user}.",
+            actor=user,
+            old_status=old,
+            new_status=endpoint.status,
+            duration_seconds=duration,
+        )
+        record_audit(
+            actor=user,
+            action="endpoint.approve",
+            instance=endpoint,
+            source=source,
+            before={"status": old},
+            after={"status": endpoint.status},
+        )
         _enqueue_apply(endpoint)
     return endpoint
 
@@ -396,10 +449,23 @@ def reject_endpoint(
         message = f"Rejected by {user}" + (f": {reason}" if reason else ".")
         old, duration = _set_status(endpoint, EndpointStatus.REJECTED, message)
         endpoint.save(update_fields=["status", "status_message", "status_changed_at", "updated_at"])
-        add_event(endpoint, EventKind.APPROVAL, message, actor=user, old_status=old,
-                  new_status=endpoint.status, duration_seconds=duration)
-        record_audit(actor=user, action="endpoint.reject", instance=endpoint, source=source,
-                     before={"status": old}, after={"status": endpoint.status, "reason": reason})
+        add_event(
+            endpoint,
+            EventKind.APPROVAL,
+            message,
+            actor=user,
+            old_status=old,
+            new_status=endpoint.status,
+            duration_seconds=duration,
+        )
+        record_audit(
+            actor=user,
+            action="endpoint.reject",
+            instance=endpoint,
+            source=source,
+            before={"status": old},
+            after={"status": endpoint.status, "reason": reason},
+        )
     return endpoint
 
 
@@ -417,7 +483,8 @@ def _change(
     with transaction.atomic():
         endpoint = _lock(endpoint)
         if endpoint.desired_state == DesiredState.ABSENT or endpoint.status in (
-            EndpointStatus.REJECTED, EndpointStatus.DELETED
+            EndpointStatus.REJECTED,
+            EndpointStatus.DELETED,
         ):
             raise InvalidTransition(
                 f"This endpoint is {endpoint.get_status_display().lower()}; it cannot be changed."
@@ -433,8 +500,10 @@ def _change(
         if desired_state is not None:
             endpoint.desired_state = desired_state
         endpoint.full_clean(exclude=["requested_by", "offering", "approved_by"])
-        if any(f in changes for f in ("gpu_type", "gpu_count", "max_replicas", "min_replicas",
-                                      "capacity_type")):
+        if any(
+            f in changes
+            for f in ("gpu_type", "gpu_count", "max_replicas", "min_replicas", "capacity_type")
+        ):
             estimate = estimate_request(endpoint.team, spec, exclude=endpoint)
             _raise_for_problems(estimate, endpoint.team)
             endpoint.offering = estimate.offering.offering
@@ -447,25 +516,47 @@ def _change(
             endpoint.generation += 1
             old, duration = _set_status(endpoint, EndpointStatus.APPLYING, message)
         endpoint.save()
-        add_event(endpoint, EventKind.ACTION, message, actor=user, old_status=old,
-                  new_status=endpoint.status if not pending else "", duration_seconds=duration)
-        record_audit(actor=user, action=action, instance=endpoint, source=source, before=before,
-                     after=snapshot(endpoint, AUDIT_FIELDS))
+        add_event(
+            endpoint,
+            EventKind.ACTION,
+            message,
+            actor=user,
+            old_status=old,
+            new_status=endpoint.status if not pending else "",
+            duration_seconds=duration,
+        )
+        record_audit(
+            actor=user,
+            action=action,
+            instance=endpoint,
+            source=source,
+            before=before,
+            after=snapshot(endpoint, AUDIT_FIELDS),
+        )
         if not pending:
             _enqueue_apply(endpoint)
     return endpoint
 
 
 def scale_endpoint(
-    endpoint: Endpoint, user: User, min_replicas: int, max_replicas: int,
+    endpoint: Endpoint,
+    user: User,
+    min_replicas: int,
+    max_replicas: int,
     source: str = AuditLog.Source.WEB,
 ) -> Endpoint:
     if min_replicas > max_replicas:
-        raise DeploymentError("Minimum replicas cannot be above maximum replicas.",
-                              field="min_replicas")
-    return _change(endpoint, user, "endpoint.scale",
-                   f"Scaled to {min_replicas}-{max_replicas} replicas by {user}.", source,
-                   {"min_replicas": min_replicas, "max_replicas": max_replicas})
+        raise DeploymentError(
+            "Minimum replicas cannot be above maximum replicas.", field="min_replicas"
+        )
+    return _change(
+        endpoint,
+        user,
+        "endpoint.scale",
+        f"Scaled to {min_replicas}-{max_replicas} replicas by {user}.",
+        source,
+        {"min_replicas": min_replicas, "max_replicas": max_replicas},
+    )
 
 
 def update_endpoint(
@@ -475,7 +566,9 @@ def update_endpoint(
     if not changes:
         return endpoint
     names = ", ".join(sorted(changes))
-    return _change(endpoint, user, "endpoint.update", f"Changed {names} by {user}.", source, changes)
+    return _change(
+        endpoint, user, "endpoint.update", f"Changed {names} by {user}.", source, changes
+    )
 
 
 def stop_endpoint(endpoint: Endpoint, user: User, source: str = AuditLog.Source.WEB) -> Endpoint:
@@ -483,15 +576,29 @@ def stop_endpoint(endpoint: Endpoint, user: User, source: str = AuditLog.Source.
         raise InvalidTransition("The endpoint is already stopped.")
     if endpoint.status == EndpointStatus.PENDING_APPROVAL:
         raise InvalidTransition("A pending request cannot be stopped; delete it instead.")
-    return _change(endpoint, user, "endpoint.stop", f"Stopped by {user}.", source, {},
-                   desired_state=DesiredState.STOPPED)
+    return _change(
+        endpoint,
+        user,
+        "endpoint.stop",
+        f"Stopped by {user}.",
+        source,
+        {},
+        desired_state=DesiredState.STOPPED,
+    )
 
 
 def start_endpoint(endpoint: Endpoint, user: User, source: str = AuditLog.Source.WEB) -> Endpoint:
     if endpoint.desired_state != DesiredState.STOPPED:
         raise InvalidTransition("Only a stopped endpoint can be started.")
-    return _change(endpoint, user, "endpoint.start", f"Started by {user}.", source, {},
-                   desired_state=DesiredState.PRESENT)
+    return _change(
+        endpoint,
+        user,
+        "endpoint.start",
+        f"Started by {user}.",
+        source,
+        {},
+        desired_state=DesiredState.PRESENT,
+    )
 
 
 def delete_endpoint(endpoint: Endpoint, user: User, source: str = AuditLog.Source.WEB) -> Endpoint:
@@ -504,17 +611,31 @@ def delete_endpoint(endpoint: Endpoint, user: User, source: str = AuditLog.Sourc
         endpoint.desired_state = DesiredState.ABSENT
         endpoint.generation += 1
         never_applied = endpoint.applied_generation == 0 and endpoint.status in (
-            EndpointStatus.PENDING_APPROVAL, EndpointStatus.REJECTED
+            EndpointStatus.PENDING_APPROVAL,
+            EndpointStatus.REJECTED,
         )
         target = EndpointStatus.DELETED if never_applied else EndpointStatus.DELETING
         old, duration = _set_status(endpoint, target, f"Deleted by {user}.")
         if never_applied:
             endpoint.deleted_at = timezone.now()
         endpoint.save()
-        add_event(endpoint, EventKind.ACTION, f"Deleted by {user}.", actor=user, old_status=old,
-                  new_status=target, duration_seconds=duration)
-        record_audit(actor=user, action="endpoint.delete", instance=endpoint, source=source,
-                     before=before, after=snapshot(endpoint, AUDIT_FIELDS))
+        add_event(
+            endpoint,
+            EventKind.ACTION,
+            f"Deleted by {user}.",
+            actor=user,
+            old_status=old,
+            new_status=target,
+            duration_seconds=duration,
+        )
+        record_audit(
+            actor=user,
+            action="endpoint.delete",
+            instance=endpoint,
+            source=source,
+            before=before,
+            after=snapshot(endpoint, AUDIT_FIELDS),
+        )
         if not never_applied:
             _enqueue_apply(endpoint)
     return endpoint
@@ -557,8 +678,14 @@ def record_observed(
         endpoint.url = new_url
         endpoint.save(update_fields=fields)
         if old != status or kind != EventKind.STATUS:
-            add_event(endpoint, kind, message or endpoint.get_status_display(), old_status=old,
-                      new_status=status if old != status else "", duration_seconds=duration)
+            add_event(
+                endpoint,
+                kind,
+                message or endpoint.get_status_display(),
+                old_status=old,
+                new_status=status if old != status else "",
+                duration_seconds=duration,
+            )
     log.info("endpoint=%s observed status=%s message=%s", endpoint_id, status, message)
     return True
 
@@ -579,8 +706,11 @@ def record_applied(
     if changed:
         if status != endpoint.status:
             old, duration = _set_status(endpoint, status, message)
-            fields.update(status=status, status_changed_at=endpoint.status_changed_at,
-                          ready_at=endpoint.ready_at)
+            fields.update(
+                status=status,
+                status_changed_at=endpoint.status_changed_at,
+                ready_at=endpoint.ready_at,
+            )
             if status == EndpointStatus.DELETED:
                 endpoint.deleted_at = timezone.now()
                 fields["deleted_at"] = endpoint.deleted_at
@@ -591,10 +721,21 @@ def record_applied(
         return False
     endpoint.applied_generation = generation
     if changed and (old != status or kind != EventKind.STATUS):
-        add_event(endpoint, kind, message or endpoint.get_status_display(), old_status=old,
-                  new_status=status if old != status else "", duration_seconds=duration)
-    log.info("endpoint=%s applied generation=%s status=%s message=%s", endpoint.pk, generation,
-             status, message)
+        add_event(
+            endpoint,
+            kind,
+            message or endpoint.get_status_display(),
+            old_status=old,
+            new_status=status if old != status else "",
+            duration_seconds=duration,
+        )
+    log.info(
+        "endpoint=%s applied generation=%s status=%s message=%s",
+        endpoint.pk,
+        generation,
+        status,
+        message,
+    )
     return True
 
 

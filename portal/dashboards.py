@@ -82,7 +82,9 @@ def run_parallel(jobs: dict[str, Callable[[], object]]) -> dict[str, object]:
             try:
                 results[name] = future.result(timeout=max(0.0, deadline - time.monotonic()))
             except FutureTimeout as exc:
-                raise PrometheusUnavailable(f"Prometheus did not answer within {budget:g} s") from exc
+                raise PrometheusUnavailable(
+                    f"Prometheus did not answer within {budget:g} s"
+                ) from exc
         return results
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
@@ -92,7 +94,9 @@ def _grid(start: float, end: float, step: int) -> list[float]:
     return [start + i * step for i in range(int((end - start) // step) + 1)]
 
 
-def _aligned(points: list[tuple[float, float | None]] | None, grid: list[float]) -> list[float | None]:
+def _aligned(
+    points: list[tuple[float, float | None]] | None, grid: list[float]
+) -> list[float | None]:
     values = dict(points or [])
     return [values.get(t) for t in grid]
 
@@ -100,22 +104,49 @@ def _aligned(points: list[tuple[float, float | None]] | None, grid: list[float])
 # ---------------------------------------------------------------------------------- one endpoint
 CHART_GROUPS = [
     ("tokens", "Tokens per second", "tokens/s", ["generation_tokens_per_s", "prompt_tokens_per_s"]),
-    ("latency", "Latency", "s", ["ttft_p50_s", "ttft_p95_s", "ttft_p99_s", "itl_p95_s", "e2e_p95_s"]),
-    ("cache", "KV cache, prefix cache and GPU", "ratio",
-     ["kv_cache_usage", "prefix_cache_hit_rate", "gpu_util", "gpu_memory_used"]),
+    (
+        "latency",
+        "Latency",
+        "s",
+        ["ttft_p50_s", "ttft_p95_s", "ttft_p99_s", "itl_p95_s", "e2e_p95_s"],
+    ),
+    (
+        "cache",
+        "KV cache, prefix cache and GPU",
+        "ratio",
+        ["kv_cache_usage", "prefix_cache_hit_rate", "gpu_util", "gpu_memory_used"],
+    ),
     ("queue", "Queue depth and running requests", "count", ["queue_depth", "running"]),
-    ("requests", "Requests, HTTP 5xx and preemptions per second", "req/s",
-     ["request_rate_per_s", "http_5xx_per_s", "preemptions_per_s"]),
+    (
+        "requests",
+        "Requests, HTTP 5xx and preemptions per second",
+        "req/s",
+        ["request_rate_per_s", "http_5xx_per_s", "preemptions_per_s"],
+    ),
     ("errors", "Share of requests that failed (abort or error)", "ratio", ["error_rate"]),
     ("replicas", "Replicas and restarts", "count", ["replicas", "restarts"]),
 ]
-TILES = ["generation_tokens_per_s", "ttft_p95_s", "itl_p95_s", "e2e_p95_s", "kv_cache_usage",
-         "prefix_cache_hit_rate", "queue_depth", "running", "request_rate_per_s", "error_rate",
-         "gpu_util", "gpu_memory_used", "replicas", "restarts"]
+TILES = [
+    "generation_tokens_per_s",
+    "ttft_p95_s",
+    "itl_p95_s",
+    "e2e_p95_s",
+    "kv_cache_usage",
+    "prefix_cache_hit_rate",
+    "queue_depth",
+    "running",
+    "request_rate_per_s",
+    "error_rate",
+    "gpu_util",
+    "gpu_memory_used",
+    "replicas",
+    "restarts",
+]
 
 
-def endpoint_page(key: metrics.Key, window: metrics.Window, now: datetime,
-                  slo: tuple[float, float]) -> Callable[[PrometheusClient], dict]:
+def endpoint_page(
+    key: metrics.Key, window: metrics.Window, now: datetime, slo: tuple[float, float]
+) -> Callable[[PrometheusClient], dict]:
     """Compute function for one endpoint's Metrics tab: tiles, charts, window figures, SLOs."""
 
     window = _scraped(window)
@@ -123,14 +154,22 @@ def endpoint_page(key: metrics.Key, window: metrics.Window, now: datetime,
     def compute(client: PrometheusClient) -> dict:
         start, end = metrics.range_bounds(window, now)
         queries = metrics.chart_queries([key], window)
-        jobs = {name: (lambda q=q: client.query_range(q, start, end, window.step)) for name, q in queries.items()}
+        jobs = {
+            name: (lambda q=q: client.query_range(q, start, end, window.step))
+            for name, q in queries.items()
+        }
         jobs["summary"] = lambda: metrics.window_summary(client, [key], start, end)[key]
         results = run_parallel(jobs)
         grid = _grid(start, end, window.step)
-        series = {name: _aligned(metrics.series_by_key(results[name]).get(key), grid) for name in queries}
+        series = {
+            name: _aligned(metrics.series_by_key(results[name]).get(key), grid) for name in queries
+        }
         summary = results["summary"]
         return {
-            "start": start, "end": end, "step": window.step, "window": window.key,
+            "start": start,
+            "end": end,
+            "step": window.step,
+            "window": window.key,
             "summary": summary,
             "slo": metrics.slo_block(summary, *slo),
             "tiles": [_tile(name, series[name]) for name in TILES],
@@ -150,8 +189,13 @@ def _tile(name: str, values: list[float | None]) -> dict:
 def _chart(group, grid, series) -> dict:
     key, title, unit, names = group
     return {
-        "key": key, "title": title, "unit": unit, "x": grid,
-        "series": [{"key": n, "label": metrics.SIGNALS_BY_KEY[n].label, "values": series[n]} for n in names],
+        "key": key,
+        "title": title,
+        "unit": unit,
+        "x": grid,
+        "series": [
+            {"key": n, "label": metrics.SIGNALS_BY_KEY[n].label, "values": series[n]} for n in names
+        ],
     }
 
 
@@ -159,8 +203,9 @@ def _chart(group, grid, series) -> dict:
 SPARK_POINTS = 40  # a 120 px sparkline shows no more
 
 
-def overview_requests(keys: list[metrics.Key] | None, window: metrics.Window,
-                      now: datetime) -> dict[str, tuple[str, str, dict]]:
+def overview_requests(
+    keys: list[metrics.Key] | None, window: metrics.Window, now: datetime
+) -> dict[str, tuple[str, str, dict]]:
     """The team/fleet page's Prometheus requests: ``{name: (kind, promql, params)}``.
 
     Seven, whatever the number of endpoints: one range query (tokens/s at SPARK_POINTS
@@ -179,8 +224,9 @@ def overview_requests(keys: list[metrics.Key] | None, window: metrics.Window,
     return out
 
 
-def overview_page(keys: list[metrics.Key] | None, window: metrics.Window,
-                  now: datetime) -> Callable[[PrometheusClient], dict]:
+def overview_page(
+    keys: list[metrics.Key] | None, window: metrics.Window, now: datetime
+) -> Callable[[PrometheusClient], dict]:
     """Compute function for the team page (keys) or the fleet page (None: every endpoint)."""
 
     def compute(client: PrometheusClient) -> dict:
@@ -195,11 +241,16 @@ def overview_page(keys: list[metrics.Key] | None, window: metrics.Window,
         values = {name: metrics.by_key(rows) for name, rows in results.items()}
         known = set(tokens) | {k for v in values.values() for k in v}
         rows = {}
-        for key in (keys if keys is not None else sorted(known)):
+        for key in keys if keys is not None else sorted(known):
             rows[key] = _overview_row(key, tokens.get(key, []), values, window, step)
         start, end = requests["tokens"][2]["start"], requests["tokens"][2]["end"]
-        return {"start": start, "end": end, "step": step, "window": window.key,
-                "rows": {f"{ns}/{m}": row for (ns, m), row in rows.items()}}
+        return {
+            "start": start,
+            "end": end,
+            "step": step,
+            "window": window.key,
+            "rows": {f"{ns}/{m}": row for (ns, m), row in rows.items()},
+        }
 
     return compute
 
@@ -209,8 +260,11 @@ def _overview_row(key, points, values, window, step) -> dict:
     generated = metrics.token_total(points, step)
     gpu_hours = values["gpu_hours"].get(key)
     return {
-        "namespace": key[0], "model_name": key[1],
-        "tokens_per_s": t["current"], "trend": t["direction"], "change": t["change"],
+        "namespace": key[0],
+        "model_name": key[1],
+        "tokens_per_s": t["current"],
+        "trend": t["direction"],
+        "change": t["change"],
         "spark": [v for _, v in points if v is not None],
         "tokens_generated": generated,
         "ttft_p95_s": values["ttft_p95"].get(key),

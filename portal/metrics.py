@@ -39,7 +39,10 @@ REQUEST_SUCCESS = "vllm:request_success_total"
 PREEMPTIONS = "vllm:num_preemptions_total"
 TTFT_BUCKET = "vllm:time_to_first_token_seconds_bucket"
 E2E_BUCKET = "vllm:e2e_request_latency_seconds_bucket"
-ITL_BUCKETS = ("vllm:inter_token_latency_seconds_bucket", "vllm:time_per_output_token_seconds_bucket")
+ITL_BUCKETS = (
+    "vllm:inter_token_latency_seconds_bucket",
+    "vllm:time_per_output_token_seconds_bucket",
+)
 KV_CACHE = ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")
 PREFIX_QUERIES = ("vllm:prefix_cache_queries_total", "vllm:gpu_prefix_cache_queries_total")
 PREFIX_HITS = ("vllm:prefix_cache_hits_total", "vllm:gpu_prefix_cache_hits_total")
@@ -67,7 +70,9 @@ class Window:
     label: str
     seconds: int
     step: int  # seconds between chart points
-    scrape_interval: float = 30.0  # of the vLLM targets (settings.PROMETHEUS_SCRAPE_INTERVAL_SECONDS)
+    scrape_interval: float = (
+        30.0  # of the vLLM targets (settings.PROMETHEUS_SCRAPE_INTERVAL_SECONDS)
+    )
 
     @property
     def rate_range(self) -> str:
@@ -119,7 +124,9 @@ def key_selector(keys: Iterable[Key] | None) -> str:
     models = {m for _, m in keys}
     if len(namespaces) == 1 and len(models) == 1:
         return f"namespace={_quote(keys[0][0])},model_name={_quote(keys[0][1])}"
-    return f"namespace=~{_quote(_alternation(namespaces))},model_name=~{_quote(_alternation(models))}"
+    return (
+        f"namespace=~{_quote(_alternation(namespaces))},model_name=~{_quote(_alternation(models))}"
+    )
 
 
 def namespace_selector(keys: Iterable[Key] | None, label: str = "namespace") -> str:
@@ -246,8 +253,9 @@ def _labels_key(labels: dict) -> frozenset:
     return frozenset(labels.items())
 
 
-def counter_increases(client: PrometheusClient, names: Iterable[str], sel: str,
-                      start: float, end: float) -> dict[frozenset, float]:
+def counter_increases(
+    client: PrometheusClient, names: Iterable[str], sel: str, start: float, end: float
+) -> dict[frozenset, float]:
     """Exact increase of every counter series named ``names`` matching ``sel`` over (start, end].
 
     Per series: ``last sample in the window - last sample at or before start`` (0 when the
@@ -262,8 +270,11 @@ def counter_increases(client: PrometheusClient, names: Iterable[str], sel: str,
     window = end - start
     last = _union_query(client, names, sel, lambda m: f"last_over_time({m}[{_dur(window)}])", end)
     base = _union_query(
-        client, names, sel,
-        lambda m: f"last_over_time({m}[{_dur(COUNTER_BASELINE_LOOKBACK_S)}] offset {_dur(window)})", end,
+        client,
+        names,
+        sel,
+        lambda m: f"last_over_time({m}[{_dur(COUNTER_BASELINE_LOOKBACK_S)}] offset {_dur(window)})",
+        end,
     )
     resets = _union_query(
         client, names, sel, lambda m: f"resets({m}[{_dur(window + RESET_MARGIN_S)}]) > 0", end
@@ -307,7 +318,9 @@ def _raw_increases(client, names, sel, keys, base, start, end) -> dict[frozenset
     return out
 
 
-def _prefer_first_name(increases: dict[frozenset, float], names: list[str]) -> dict[frozenset, float]:
+def _prefer_first_name(
+    increases: dict[frozenset, float], names: list[str]
+) -> dict[frozenset, float]:
     """Drop old-name series where the same replica also exports the new name."""
     rank = {n: i for i, n in enumerate(names)}
     best: dict[frozenset, tuple[int, frozenset]] = {}
@@ -340,15 +353,31 @@ def _bucket_quantiles(increases, qs) -> dict[Key, dict[float, float | None]]:
 
 # ---------------------------------------------------------------------------------- the contract
 CONTRACT_FIELDS = (
-    "generation_tokens_per_s", "prompt_tokens_per_s", "ttft_p50_s", "ttft_p95_s", "ttft_p99_s",
-    "itl_p95_s", "e2e_p95_s", "kv_cache_usage_mean", "kv_cache_usage_max", "prefix_cache_hit_rate",
-    "preemptions", "queue_depth_mean", "queue_depth_max", "running_mean", "request_rate_per_s",
-    "requests", "failed_requests", "error_rate", "gpu_util_mean",
+    "generation_tokens_per_s",
+    "prompt_tokens_per_s",
+    "ttft_p50_s",
+    "ttft_p95_s",
+    "ttft_p99_s",
+    "itl_p95_s",
+    "e2e_p95_s",
+    "kv_cache_usage_mean",
+    "kv_cache_usage_max",
+    "prefix_cache_hit_rate",
+    "preemptions",
+    "queue_depth_mean",
+    "queue_depth_max",
+    "running_mean",
+    "request_rate_per_s",
+    "requests",
+    "failed_requests",
+    "error_rate",
+    "gpu_util_mean",
 )
 
 
-def window_summary(client: PrometheusClient, keys: list[Key], start: datetime | float,
-                   end: datetime | float) -> dict[Key, dict]:
+def window_summary(
+    client: PrometheusClient, keys: list[Key], start: datetime | float, end: datetime | float
+) -> dict[Key, dict]:
     """The window figures of each endpoint over (start, end].
 
     Method (also in docs of ``manage.py endpoint_metrics``):
@@ -375,13 +404,24 @@ def window_summary(client: PrometheusClient, keys: list[Key], start: datetime | 
     seconds = end_s - start_s
     sel = key_selector(keys)
     itl, prefix_q, prefix_h = list(ITL_BUCKETS), list(PREFIX_QUERIES), list(PREFIX_HITS)
-    names = [GENERATION_TOKENS, PROMPT_TOKENS, REQUEST_SUCCESS, PREEMPTIONS, TTFT_BUCKET, E2E_BUCKET,
-             *itl, *prefix_q, *prefix_h]
+    names = [
+        GENERATION_TOKENS,
+        PROMPT_TOKENS,
+        REQUEST_SUCCESS,
+        PREEMPTIONS,
+        TTFT_BUCKET,
+        E2E_BUCKET,
+        *itl,
+        *prefix_q,
+        *prefix_h,
+    ]
     inc = counter_increases(client, names, sel, start_s, end_s)
     fam = defaultdict(dict)
     for key, value in inc.items():
         fam[dict(key)[FAMILY_LABEL]][key] = value
-    merged = lambda group: _prefer_first_name({k: v for n in group for k, v in fam[n].items()}, group)  # noqa: E731
+
+    def merged(group):
+        return _prefer_first_name({k: v for n in group for k, v in fam[n].items()}, group)
 
     gen = _sum_by_key(fam[GENERATION_TOKENS])
     prompt = _sum_by_key(fam[PROMPT_TOKENS])
@@ -396,7 +436,9 @@ def window_summary(client: PrometheusClient, keys: list[Key], start: datetime | 
     out = {}
     for key in keys:
         total = sum(v for (ns, m, _), v in by_reason.items() if (ns, m) == key)
-        failed = sum(v for (ns, m, r), v in by_reason.items() if (ns, m) == key and r in FAILED_REASONS)
+        failed = sum(
+            v for (ns, m, r), v in by_reason.items() if (ns, m) == key and r in FAILED_REASONS
+        )
         g = {name: values.get(key) for name, values in gauges.items()}
         out[key] = {
             "generation_tokens_per_s": gen.get(key, 0.0) / seconds if key in gen else None,
@@ -428,7 +470,10 @@ def _window_gauges(client, keys, sel, seconds, end_s) -> dict[str, dict[Key, flo
     kv_cnt = _first_of(f"count_over_time({m}{{{sel}}}[{rng}])" for m in KV_CACHE)
     kv_max = _first_of(f"max_over_time({m}{{{sel}}}[{rng}])" for m in KV_CACHE)
     by = "sum by (namespace, model_name)"
-    mean = lambda m: f"{by} (sum_over_time({m}{{{sel}}}[{rng}])) / {by} (count_over_time({m}{{{sel}}}[{rng}]))"  # noqa: E731
+
+    def mean(m):
+        return f"{by} (sum_over_time({m}{{{sel}}}[{rng}])) / {by} (count_over_time({m}{{{sel}}}[{rng}]))"
+
     util_sum = _by_pod_model(gpu_util_by_pod("sum_over_time", rng, keys))
     util_cnt = _by_pod_model(gpu_util_by_pod("count_over_time", rng, keys))
     q = lambda expr: by_key(client.query(expr, at=end_s))  # noqa: E731
@@ -436,7 +481,9 @@ def _window_gauges(client, keys, sel, seconds, end_s) -> dict[str, dict[Key, flo
         "kv_mean": q(f"{by} ({kv_sum}) / {by} ({kv_cnt})"),
         "kv_max": q(f"max by (namespace, model_name) ({kv_max})"),
         "queue_mean": q(mean(WAITING)),
-        "queue_max": q(f"max by (namespace, model_name) (max_over_time({WAITING}{{{sel}}}[{rng}]))"),
+        "queue_max": q(
+            f"max by (namespace, model_name) (max_over_time({WAITING}{{{sel}}}[{rng}]))"
+        ),
         "running_mean": q(mean(RUNNING)),
         "gpu_util_mean": q(f"{by} ({util_sum}) / {by} ({util_cnt})"),
     }
@@ -460,10 +507,20 @@ def evaluate_slo(value: float | None, target: float) -> str:
 
 def slo_block(summary: dict, ttft_target_s: float, error_rate_target: float) -> list[dict]:
     return [
-        {"name": "Time to first token p95", "value": summary.get("ttft_p95_s"), "target": ttft_target_s,
-         "unit": "s", "state": evaluate_slo(summary.get("ttft_p95_s"), ttft_target_s)},
-        {"name": "Error rate", "value": summary.get("error_rate"), "target": error_rate_target,
-         "unit": "ratio", "state": evaluate_slo(summary.get("error_rate"), error_rate_target)},
+        {
+            "name": "Time to first token p95",
+            "value": summary.get("ttft_p95_s"),
+            "target": ttft_target_s,
+            "unit": "s",
+            "state": evaluate_slo(summary.get("ttft_p95_s"), ttft_target_s),
+        },
+        {
+            "name": "Error rate",
+            "value": summary.get("error_rate"),
+            "target": error_rate_target,
+            "unit": "ratio",
+            "state": evaluate_slo(summary.get("error_rate"), error_rate_target),
+        },
     ]
 
 
@@ -477,13 +534,16 @@ class Signal:
 
 
 def _rate_sum(metric: str, extra: str = "") -> object:
-    return lambda sel, keys, w: f"sum by (namespace, model_name) (rate({metric}{{{sel}{extra}}}[{w.rate_range}]))"
+    return lambda sel, keys, w: (
+        f"sum by (namespace, model_name) (rate({metric}{{{sel}{extra}}}[{w.rate_range}]))"
+    )
 
 
 def _hist_q(q: float, metrics: tuple[str, ...]) -> object:
     def build(sel, keys, w):
         inner = _first_of(f"rate({m}{{{sel}}}[{w.rate_range}])" for m in metrics)
         return f"histogram_quantile({q}, sum by (namespace, model_name, le) ({inner}))"
+
     return build
 
 
@@ -492,6 +552,7 @@ def _ratio_of_rates(num: tuple[str, ...], den: tuple[str, ...]) -> object:
         n = _first_of(f"rate({m}{{{sel}}}[{w.rate_range}])" for m in num)
         d = _first_of(f"rate({m}{{{sel}}}[{w.rate_range}])" for m in den)
         return f"sum by (namespace, model_name) ({n}) / sum by (namespace, model_name) ({d})"
+
     return build
 
 
@@ -506,14 +567,18 @@ def _error_share(sel, keys, w) -> str:
 
 
 def _http_5xx(sel, keys, w) -> str:
-    expr = (f'sum by (namespace, pod) (rate(http_requests_total{{{namespace_selector(keys)},status=~"5.."}}'
-            f"[{w.rate_range}]))")
+    expr = (
+        f'sum by (namespace, pod) (rate(http_requests_total{{{namespace_selector(keys)},status=~"5.."}}'
+        f"[{w.rate_range}]))"
+    )
     return f"sum by (namespace, model_name) ({_by_pod_model(expr)})"
 
 
 def _restarts(sel, keys, w) -> str:
-    expr = (f"sum by (namespace, pod) (increase(kube_pod_container_status_restarts_total"
-            f"{{{namespace_selector(keys)}}}[{w.rate_range}]))")
+    expr = (
+        f"sum by (namespace, pod) (increase(kube_pod_container_status_restarts_total"
+        f"{{{namespace_selector(keys)}}}[{w.rate_range}]))"
+    )
     return f"sum by (namespace, model_name) ({_by_pod_model(expr)})"
 
 
@@ -533,7 +598,9 @@ def _replicas(sel, keys, w) -> str:
 
 
 CHART_SIGNALS = [
-    Signal("generation_tokens_per_s", "Generation tokens/s", "tokens/s", _rate_sum(GENERATION_TOKENS)),
+    Signal(
+        "generation_tokens_per_s", "Generation tokens/s", "tokens/s", _rate_sum(GENERATION_TOKENS)
+    ),
     Signal("prompt_tokens_per_s", "Prompt tokens/s", "tokens/s", _rate_sum(PROMPT_TOKENS)),
     Signal("ttft_p50_s", "TTFT p50", "s", _hist_q(0.5, (TTFT_BUCKET,))),
     Signal("ttft_p95_s", "TTFT p95", "s", _hist_q(0.95, (TTFT_BUCKET,))),
@@ -541,12 +608,25 @@ CHART_SIGNALS = [
     Signal("itl_p95_s", "Inter-token latency p95", "s", _hist_q(0.95, ITL_BUCKETS)),
     Signal("e2e_p95_s", "End-to-end latency p95", "s", _hist_q(0.95, (E2E_BUCKET,))),
     Signal("kv_cache_usage", "KV-cache use", "ratio", _kv_now),
-    Signal("prefix_cache_hit_rate", "Prefix-cache hit rate", "ratio", _ratio_of_rates(PREFIX_HITS, PREFIX_QUERIES)),
+    Signal(
+        "prefix_cache_hit_rate",
+        "Prefix-cache hit rate",
+        "ratio",
+        _ratio_of_rates(PREFIX_HITS, PREFIX_QUERIES),
+    ),
     Signal("preemptions_per_s", "Preemptions/s", "req/s", _rate_sum(PREEMPTIONS)),
-    Signal("queue_depth", "Waiting requests", "count",
-           lambda sel, keys, w: f"sum by (namespace, model_name) ({WAITING}{{{sel}}})"),
-    Signal("running", "Running requests", "count",
-           lambda sel, keys, w: f"sum by (namespace, model_name) ({RUNNING}{{{sel}}})"),
+    Signal(
+        "queue_depth",
+        "Waiting requests",
+        "count",
+        lambda sel, keys, w: f"sum by (namespace, model_name) ({WAITING}{{{sel}}})",
+    ),
+    Signal(
+        "running",
+        "Running requests",
+        "count",
+        lambda sel, keys, w: f"sum by (namespace, model_name) ({RUNNING}{{{sel}}})",
+    ),
     Signal("request_rate_per_s", "Finished requests/s", "req/s", _rate_sum(REQUEST_SUCCESS)),
     Signal("error_rate", "Engine errors + aborts", "ratio", _error_share),
     Signal("http_5xx_per_s", "HTTP 5xx/s", "req/s", _http_5xx),
@@ -592,10 +672,12 @@ def trend(points: list[tuple[float, float | None]]) -> dict:
 
 # ---------------------------------------------------------------------------------- team overview
 IDLE_TOKENS_PER_GPU_HOUR = 100.0  # below this many generated tokens per GPU-hour held: idle
-IDLE_MIN_HELD_SHARE = 0.25       # ... and GPUs held for at least a quarter of the window
+IDLE_MIN_HELD_SHARE = 0.25  # ... and GPUs held for at least a quarter of the window
 
 
-def overview_queries(keys: list[Key] | None, window: Window, scrape_interval_s: float) -> dict[str, str]:
+def overview_queries(
+    keys: list[Key] | None, window: Window, scrape_interval_s: float
+) -> dict[str, str]:
     """The team/fleet page: seven queries for any number of endpoints."""
     sel = key_selector(keys)
     rng = _dur(window.seconds)
@@ -603,10 +685,14 @@ def overview_queries(keys: list[Key] | None, window: Window, scrape_interval_s: 
     held = f"sum by (namespace, pod) (sum_over_time({gpus}[{rng}])) * {scrape_interval_s:g} / 3600"
     return {
         "tokens": _rate_sum(GENERATION_TOKENS)(sel, keys, window),  # range: sparkline + trend
-        "ttft_p95": (f"histogram_quantile(0.95, sum by (namespace, model_name, le) "
-                     f"(increase({TTFT_BUCKET}{{{sel}}}[{rng}])))"),
-        "error_rate": (f'sum by (namespace, model_name) (increase({REQUEST_SUCCESS}{{{sel},finished_reason=~"abort|error"}}[{rng}]))'
-                       f" / sum by (namespace, model_name) (increase({REQUEST_SUCCESS}{{{sel}}}[{rng}]))"),
+        "ttft_p95": (
+            f"histogram_quantile(0.95, sum by (namespace, model_name, le) "
+            f"(increase({TTFT_BUCKET}{{{sel}}}[{rng}])))"
+        ),
+        "error_rate": (
+            f'sum by (namespace, model_name) (increase({REQUEST_SUCCESS}{{{sel},finished_reason=~"abort|error"}}[{rng}]))'
+            f" / sum by (namespace, model_name) (increase({REQUEST_SUCCESS}{{{sel}}}[{rng}]))"
+        ),
         "kv_cache": _kv_now(sel, keys, window),
         "queue": f"sum by (namespace, model_name) ({WAITING}{{{sel}}})",
         "gpu_util": _gpu_util_now(sel, keys, window),
@@ -625,10 +711,12 @@ def is_idle(gpu_hours: float | None, tokens: float, window: Window) -> bool:
     return tokens / gpu_hours < IDLE_TOKENS_PER_GPU_HOUR
 
 
-def parse_window_bounds(start: str | None, end: str | None, now: datetime,
-                        default: timedelta = timedelta(hours=1)) -> tuple[datetime, datetime]:
+def parse_window_bounds(
+    start: str | None, end: str | None, now: datetime, default: timedelta = timedelta(hours=1)
+) -> tuple[datetime, datetime]:
     """Parse ISO 8601 ``start``/``end`` (default: the last hour); raises ValueError with a
     message a user can act on."""
+
     def parse(label, value):
         dt = parse_datetime(value)
         if dt is None:
@@ -644,8 +732,9 @@ def parse_window_bounds(start: str | None, end: str | None, now: datetime,
     return start_dt, end_dt
 
 
-def endpoint_figures(client: PrometheusClient, namespace: str, model_name: str,
-                     start: datetime, end: datetime) -> dict:
+def endpoint_figures(
+    client: PrometheusClient, namespace: str, model_name: str, start: datetime, end: datetime
+) -> dict:
     """The ``endpoint_metrics`` contract object (also GET /api/v1/endpoints/{uuid}/metrics/)."""
     key = (namespace, model_name)
     figures = window_summary(client, [key], start, end)[key]

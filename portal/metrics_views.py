@@ -37,24 +37,32 @@ def _window(request):
 
 
 def _render(request, full: str, partial: str, context: dict):
-    context.update(windows=metrics.WINDOWS.values(), poll_seconds=POLL_SECONDS[context["window"].key])
+    context.update(
+        windows=metrics.WINDOWS.values(), poll_seconds=POLL_SECONDS[context["window"].key]
+    )
     return render(request, partial if is_partial(request) else full, context)
 
 
 @require_GET
 @login_required
 def endpoint_metrics(request, uuid):
-    qs = access.scope_to_user(Endpoint.objects.select_related("team", "model", "gpu_type"), request.user)
+    qs = access.scope_to_user(
+        Endpoint.objects.select_related("team", "model", "gpu_type"), request.user
+    )
     endpoint = get_object_or_404(qs, uuid=uuid)
     window, notice = _window(request)
     team = endpoint.team
     slo = (float(team.slo_ttft_p95_seconds), float(team.slo_error_rate))
     page = dashboards.with_last_good(
         f"endpoint:{endpoint.uuid}:{window.key}",
-        dashboards.endpoint_page((endpoint.namespace, endpoint.isvc_name), window, datetime.now(UTC), slo),
+        dashboards.endpoint_page(
+            (endpoint.namespace, endpoint.isvc_name), window, datetime.now(UTC), slo
+        ),
     )
     context = {"endpoint": endpoint, "window": window, "notice": notice, "page": page}
-    return _render(request, "portal/metrics_endpoint.html", "portal/partials/metrics_endpoint.html", context)
+    return _render(
+        request, "portal/metrics_endpoint.html", "portal/partials/metrics_endpoint.html", context
+    )
 
 
 @require_GET
@@ -66,9 +74,17 @@ def team_metrics(request, slug):
     endpoints = list(team.endpoints.exclude(status__in=HIDDEN_STATUSES).only(*ROW_FIELDS))
     page = _overview(f"team:{team.pk}", endpoints, window, all_endpoints=False)
     rows = _rows(endpoints, page, team_slo={team.pk: team})
-    context = {"team": team, "window": window, "notice": notice, "page": page, "rows": rows,
-               "idle": [r for r in rows if r["metrics"].get("idle")]}
-    return _render(request, "portal/metrics_team.html", "portal/partials/metrics_overview.html", context)
+    context = {
+        "team": team,
+        "window": window,
+        "notice": notice,
+        "page": page,
+        "rows": rows,
+        "idle": [r for r in rows if r["metrics"].get("idle")],
+    }
+    return _render(
+        request, "portal/metrics_team.html", "portal/partials/metrics_overview.html", context
+    )
 
 
 @require_GET
@@ -77,22 +93,39 @@ def fleet_metrics(request):
     if not request.user.is_staff:
         raise Http404("No such page")
     window, notice = _window(request)
-    endpoints = list(Endpoint.objects.exclude(status__in=HIDDEN_STATUSES).select_related("team")
-                     .only(*ROW_FIELDS, "team__slug", "team__name", "team__slo_ttft_p95_seconds",
-                           "team__slo_error_rate"))
+    endpoints = list(
+        Endpoint.objects.exclude(status__in=HIDDEN_STATUSES)
+        .select_related("team")
+        .only(
+            *ROW_FIELDS,
+            "team__slug",
+            "team__name",
+            "team__slo_ttft_p95_seconds",
+            "team__slo_error_rate",
+        )
+    )
     page = _overview("fleet", endpoints, window, all_endpoints=True)
     rows = _rows(endpoints, page, team_slo={e.team_id: e.team for e in endpoints}, unmanaged=True)
-    context = {"fleet": True, "window": window, "notice": notice, "page": page, "rows": rows,
-               "idle": [r for r in rows if r["metrics"].get("idle")]}
-    return _render(request, "portal/metrics_fleet.html", "portal/partials/metrics_overview.html", context)
+    context = {
+        "fleet": True,
+        "window": window,
+        "notice": notice,
+        "page": page,
+        "rows": rows,
+        "idle": [r for r in rows if r["metrics"].get("idle")],
+    }
+    return _render(
+        request, "portal/metrics_fleet.html", "portal/partials/metrics_overview.html", context
+    )
 
 
 def _overview(scope: str, endpoints, window, all_endpoints: bool) -> dashboards.PageData:
     keys = None if all_endpoints else [(e.namespace, e.isvc_name) for e in endpoints]
     if keys == []:
         return dashboards.PageData({"rows": {}})
-    return dashboards.with_last_good(f"{scope}:{window.key}",
-                                     dashboards.overview_page(keys, window, datetime.now(UTC)))
+    return dashboards.with_last_good(
+        f"{scope}:{window.key}", dashboards.overview_page(keys, window, datetime.now(UTC))
+    )
 
 
 def _rows(endpoints, page, team_slo, unmanaged: bool = False) -> list[dict]:
@@ -106,12 +139,22 @@ def _rows(endpoints, page, team_slo, unmanaged: bool = False) -> list[dict]:
     for e in endpoints:
         m = found.pop(f"{e.namespace}/{e.isvc_name}", {})
         team = team_slo[e.team_id]
-        rows.append({
-            "endpoint": e, "metrics": m, "url": url_pattern.replace(str(placeholder), str(e.uuid)),
-            "ttft_state": metrics.evaluate_slo(m.get("ttft_p95_s"), float(team.slo_ttft_p95_seconds)),
-            "error_state": metrics.evaluate_slo(m.get("error_rate"), float(team.slo_error_rate)),
-        })
+        rows.append(
+            {
+                "endpoint": e,
+                "metrics": m,
+                "url": url_pattern.replace(str(placeholder), str(e.uuid)),
+                "ttft_state": metrics.evaluate_slo(
+                    m.get("ttft_p95_s"), float(team.slo_ttft_p95_seconds)
+                ),
+                "error_state": metrics.evaluate_slo(
+                    m.get("error_rate"), float(team.slo_error_rate)
+                ),
+            }
+        )
     if unmanaged:
-        rows += [{"endpoint": None, "key": k, "metrics": m, "ttft_state": None, "error_state": None}
-                 for k, m in sorted(found.items())]  # no team, so no targets to judge against
+        rows += [
+            {"endpoint": None, "key": k, "metrics": m, "ttft_state": None, "error_state": None}
+            for k, m in sorted(found.items())
+        ]  # no team, so no targets to judge against
     return rows

@@ -75,11 +75,15 @@ class Team(models.Model):
 
     # Service-level objectives shown on the metrics pages.
     slo_ttft_p95_seconds = models.DecimalField(
-        max_digits=8, decimal_places=3, default=Decimal("2.000"),
+        max_digits=8,
+        decimal_places=3,
+        default=Decimal("2.000"),
         validators=[MinValueValidator(Decimal("0"))],
     )
     slo_error_rate = models.DecimalField(
-        max_digits=6, decimal_places=4, default=Decimal("0.0100"),
+        max_digits=6,
+        decimal_places=4,
+        default=Decimal("0.0100"),
         validators=[MinValueValidator(Decimal("0"))],
         help_text="Highest acceptable share of failed requests (0-1).",
     )

@@ -69,19 +69,31 @@ class PortalCollector:
         from deployments.models import Endpoint
 
         pending = Endpoint.objects.filter(applied_generation__lt=F("generation")).exclude(
-            status__in=[EndpointStatus.PENDING_APPROVAL, EndpointStatus.REJECTED, EndpointStatus.DELETED]
+            status__in=[
+                EndpointStatus.PENDING_APPROVAL,
+                EndpointStatus.REJECTED,
+                EndpointStatus.DELETED,
+            ]
         )
         agg = pending.aggregate(n=Count("id"), oldest=Min("updated_at"))
-        yield GaugeMetricFamily("modelport_endpoints_pending_apply",
-                                "Endpoints whose desired generation is not applied to the cluster yet.",
-                                value=agg["n"])
+        yield GaugeMetricFamily(
+            "modelport_endpoints_pending_apply",
+            "Endpoints whose desired generation is not applied to the cluster yet.",
+            value=agg["n"],
+        )
         lag = 0.0 if agg["oldest"] is None else max(0.0, time.time() - agg["oldest"].timestamp())
-        yield GaugeMetricFamily("modelport_reconcile_lag_seconds",
-                                "How long the oldest unapplied endpoint change has waited.", value=lag)
+        yield GaugeMetricFamily(
+            "modelport_reconcile_lag_seconds",
+            "How long the oldest unapplied endpoint change has waited.",
+            value=lag,
+        )
         last = cache.get(LAST_SYNC_KEY)
         if last is not None:
-            yield GaugeMetricFamily("modelport_reconcile_last_sync_age_seconds",
-                                    "Seconds since sync_statuses last succeeded.", value=time.time() - last)
+            yield GaugeMetricFamily(
+                "modelport_reconcile_last_sync_age_seconds",
+                "Seconds since sync_statuses last succeeded.",
+                value=time.time() - last,
+            )
 
     def _celery(self):
         url = getattr(settings, "CELERY_BROKER_URL", "")
@@ -90,11 +102,13 @@ class PortalCollector:
         import redis
 
         up = GaugeMetricFamily("modelport_celery_broker_up", "1 if the Celery broker answered.")
-        depth = GaugeMetricFamily("modelport_celery_queue_length", "Messages waiting in a Celery queue.",
-                                  labels=["queue"])
+        depth = GaugeMetricFamily(
+            "modelport_celery_queue_length", "Messages waiting in a Celery queue.", labels=["queue"]
+        )
         try:
-            conn = redis.Redis.from_url(url, socket_timeout=BROKER_TIMEOUT_S,
-                                        socket_connect_timeout=BROKER_TIMEOUT_S)
+            conn = redis.Redis.from_url(
+                url, socket_timeout=BROKER_TIMEOUT_S, socket_connect_timeout=BROKER_TIMEOUT_S
+            )
             with conn.pipeline() as pipe:
                 queues = celery_queues()
                 for q in queues:

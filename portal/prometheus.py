@@ -100,8 +100,13 @@ def _step_seconds(step: float | int | str) -> float:
 class PrometheusClient:
     """A small Prometheus HTTP API client with timeouts, error mapping and a short cache."""
 
-    def __init__(self, url: str, timeout: float = 5.0, cache_seconds: int = 0,
-                 session: requests.Session | None = None):
+    def __init__(
+        self,
+        url: str,
+        timeout: float = 5.0,
+        cache_seconds: int = 0,
+        session: requests.Session | None = None,
+    ):
         if not url:
             raise PrometheusUnavailable("PROMETHEUS_URL is not set")
         self.url = url.rstrip("/")
@@ -121,22 +126,29 @@ class PrometheusClient:
         data = self._get("query", params)
         return _parse_instant(data)
 
-    def query_range(self, promql: str, start: Timestamp, end: Timestamp,
-                    step: float | int | str) -> list[dict[str, Any]]:
+    def query_range(
+        self, promql: str, start: Timestamp, end: Timestamp, step: float | int | str
+    ) -> list[dict[str, Any]]:
         """Range query. Returns ``[{"labels": {...}, "values": [(ts, float), ...]}]``."""
         start_s, end_s, step_s = to_unix(start), to_unix(end), _step_seconds(step)
         if step_s <= 0:
             raise PrometheusQueryError("step must be positive")
         if end_s < start_s:
             raise PrometheusQueryError("end must not be before start")
-        params = {"query": promql, "start": _fmt_time(start_s), "end": _fmt_time(end_s),
-                  "step": _fmt_time(step_s)}
+        params = {
+            "query": promql,
+            "start": _fmt_time(start_s),
+            "end": _fmt_time(end_s),
+            "step": _fmt_time(step_s),
+        }
         data = self._get("query_range", params)
         if data.get("resultType") != "matrix":
             raise PrometheusUnavailable(f"Unexpected range result type {data.get('resultType')!r}")
         return [
-            {"labels": dict(s.get("metric", {})),
-             "values": [(float(t), float(v)) for t, v in s.get("values", [])]}
+            {
+                "labels": dict(s.get("metric", {})),
+                "values": [(float(t), float(v)) for t, v in s.get("values", [])],
+            }
             for s in data.get("result", [])
         ]
 
@@ -145,7 +157,11 @@ class PrometheusClient:
 
         Answered from the TSDB index without reading samples, so it is cheap even over a
         month (billing uses it for kube_pod_labels / kube_node_labels)."""
-        params = {"match[]": match, "start": _fmt_time(to_unix(start)), "end": _fmt_time(to_unix(end))}
+        params = {
+            "match[]": match,
+            "start": _fmt_time(to_unix(start)),
+            "end": _fmt_time(to_unix(end)),
+        }
         data = self._get("series", params)
         if not isinstance(data, list):
             raise PrometheusUnavailable("Unexpected series answer")
@@ -178,7 +194,9 @@ class PrometheusClient:
             raise
         except PrometheusQueryError as exc:
             QUERY_ERRORS.labels("query").inc()
-            logger.error("prometheus %s rejected query: %s (query=%s)", kind, exc, params.get("query"))
+            logger.error(
+                "prometheus %s rejected query: %s (query=%s)", kind, exc, params.get("query")
+            )
             raise
         finally:
             QUERY_SECONDS.labels(kind).observe(time.monotonic() - started)
@@ -189,12 +207,18 @@ class PrometheusClient:
         # clean 503 "timeout" instead of a half-read socket.
         params = {**params, "timeout": _fmt_time(max(self.timeout * 0.9, 0.1))}
         try:
-            resp = self.session.get(f"{self.url}/api/v1/{kind}", params=params, timeout=self.timeout)
+            resp = self.session.get(
+                f"{self.url}/api/v1/{kind}", params=params, timeout=self.timeout
+            )
         except requests.Timeout as exc:
-            raise PrometheusUnavailable(f"Prometheus did not answer within {self.timeout:g} s") from exc
+            raise PrometheusUnavailable(
+                f"Prometheus did not answer within {self.timeout:g} s"
+            ) from exc
         except requests.RequestException as exc:
             reason = type(exc).__name__  # the message repeats the whole query URL
-            raise PrometheusUnavailable(f"Cannot reach Prometheus at {self.url} ({reason})") from exc
+            raise PrometheusUnavailable(
+                f"Cannot reach Prometheus at {self.url} ({reason})"
+            ) from exc
         try:
             body = resp.json()
         except ValueError:
@@ -203,7 +227,11 @@ class PrometheusClient:
             raise PrometheusUnavailable(
                 f"{self.url} answered HTTP {resp.status_code} without a Prometheus API body"
             )
-        if resp.status_code >= 500 or body.get("errorType") in ("timeout", "canceled", "unavailable"):
+        if resp.status_code >= 500 or body.get("errorType") in (
+            "timeout",
+            "canceled",
+            "unavailable",
+        ):
             raise PrometheusUnavailable(
                 f"Prometheus error {resp.status_code} {body.get('errorType')}: {body.get('error')}"
             )
@@ -220,12 +248,19 @@ def _parse_instant(data: dict) -> list[dict[str, Any]]:
     kind = data.get("resultType")
     result = data.get("result")
     if kind == "vector":
-        return [{"labels": dict(s.get("metric", {})), "value": float(s["value"][1])} for s in result]
+        return [
+            {"labels": dict(s.get("metric", {})), "value": float(s["value"][1])} for s in result
+        ]
     if kind == "scalar":
         return [{"labels": {}, "value": float(result[1])}]
     if kind == "matrix":  # a range selector at an instant: keep every sample
-        return [{"labels": dict(s.get("metric", {})),
-                 "values": [(float(t), float(v)) for t, v in s.get("values", [])]} for s in result]
+        return [
+            {
+                "labels": dict(s.get("metric", {})),
+                "values": [(float(t), float(v)) for t, v in s.get("values", [])],
+            }
+            for s in result
+        ]
     raise PrometheusUnavailable(f"Unexpected result type {kind!r}")
 
 

@@ -13,10 +13,16 @@ portal_patterns = [
     path("account/api-token/", views.api_token, name="api_token"),
     path("teams/<slug:slug>/settings/", views.team_settings, name="team_settings"),
     path("teams/<slug:slug>/members/", views.team_member_add, name="team_member_add"),
-    path("teams/<slug:slug>/members/<uuid:user_uuid>/role/", views.team_member_role,
-         name="team_member_role"),
-    path("teams/<slug:slug>/members/<uuid:user_uuid>/remove/", views.team_member_remove,
-         name="team_member_remove"),
+    path(
+        "teams/<slug:slug>/members/<uuid:user_uuid>/role/",
+        views.team_member_role,
+        name="team_member_role",
+    ),
+    path(
+        "teams/<slug:slug>/members/<uuid:user_uuid>/remove/",
+        views.team_member_remove,
+        name="team_member_remove",
+    ),
     path("teams/<slug:slug>/metrics/", metrics_views.team_metrics, name="team_metrics"),
     path("platform/metrics/", metrics_views.fleet_metrics, name="fleet_metrics"),
 ]

@@ -21,7 +21,7 @@ from .factories import (
     UserFactory,
 )
 
-pytest_plugins = ["tests.infra.fixtures", "tests.workers"]
+pytest_plugins = ["tests.infra.fixtures", "tests.workers", "tests.metrics_scenarios"]
 
 
 @pytest.fixture(autouse=True)
@@ -42,22 +42,30 @@ def other_team(db):
 
 @pytest.fixture
 def owner(team):
-    return MembershipFactory(team=team, user=UserFactory(username="alice"), role=Membership.Role.ADMIN).user
+    return MembershipFactory(
+        team=team, user=UserFactory(username="alice"), role=Membership.Role.ADMIN
+    ).user
 
 
 @pytest.fixture
 def member(team):
-    return MembershipFactory(team=team, user=UserFactory(username="bob"), role=Membership.Role.MEMBER).user
+    return MembershipFactory(
+        team=team, user=UserFactory(username="bob"), role=Membership.Role.MEMBER
+    ).user
 
 
 @pytest.fixture
 def viewer(team):
-    return MembershipFactory(team=team, user=UserFactory(username="vera"), role=Membership.Role.VIEWER).user
+    return MembershipFactory(
+        team=team, user=UserFactory(username="vera"), role=Membership.Role.VIEWER
+    ).user
 
 
 @pytest.fixture
 def outsider(other_team):
-    return MembershipFactory(team=other_team, user=UserFactory(username="charlie"), role=Membership.Role.ADMIN).user
+    return MembershipFactory(
+        team=other_team, user=UserFactory(username="charlie"), role=Membership.Role.ADMIN
+    ).user
 
 
 @pytest.fixture

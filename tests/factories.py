@@ -94,7 +94,9 @@ class EndpointFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"ep-{n}")
     model = factory.SubFactory(CatalogModelFactory)
     gpu_type = factory.SubFactory(GpuTypeFactory)
-    offering = factory.SubFactory(InstanceOfferingFactory, gpu_type=factory.SelfAttribute("..gpu_type"))
+    offering = factory.SubFactory(
+        InstanceOfferingFactory, gpu_type=factory.SelfAttribute("..gpu_type")
+    )
     gpu_count = 1
     quantization = "bf16"
     max_context_length = 8192

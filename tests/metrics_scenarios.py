@@ -30,11 +30,15 @@ HOUR = 3600
 CASES = ("steady", "burst", "oldnames", "oom", "scaled", "gap", "idle")
 
 
-def build(run: str, end: float, dcgm_style: str = "exported", gaps=(), only=CASES) -> tuple[Scenario, dict]:
+def build(
+    run: str, end: float, dcgm_style: str = "exported", gaps=(), only=CASES
+) -> tuple[Scenario, dict]:
     """A 3 h scenario with up to seven endpoints (the last one idle on two GPUs) (``only``); returns it and
     ``{case: (namespace, model, [pods])}``. Prometheus-wide ``gaps`` hit every series."""
     start = end - 3 * HOUR
-    s = Scenario(start, end, scrape_interval=30, scrape_offset=7, seed=11, dcgm_style=dcgm_style, gaps=gaps)
+    s = Scenario(
+        start, end, scrape_interval=30, scrape_offset=7, seed=11, dcgm_style=dcgm_style, gaps=gaps
+    )
     for i in range(7):
         s.add_node(Node(f"gpu-{run}-{i}", instance_type="g6e.xlarge", gpus=2, gpu="L40S"))
     cases = {}
@@ -50,29 +54,120 @@ def build(run: str, end: float, dcgm_style: str = "exported", gaps=(), only=CASE
             s.add_pod(p)
         cases[case] = (ns, model, [p.name for p in pods])
 
-    add("steady", 0, [Pod("steady-llm-predictor-6f7c9-aaaaa", "", start=start,
-                          load=Load("", requests_per_s=2.0, num_requests_waiting=1, kv_cache_usage=0.4))])
-    add("burst", 1, [Pod("burst-llm-predictor-6f7c9-bbbbb", "", start=start, load=Load(
-        "", requests_per_s=lambda t: 8.0 if start + HOUR <= t < start + 2 * HOUR else 1.0,
-        num_requests_waiting=lambda t: 25 if start + HOUR <= t < start + 2 * HOUR else 0,
-        ttft=Latency(0.3, 0.6), finish_reasons={"stop": 0.8, "length": 0.1, "abort": 0.05, "error": 0.05}))])
-    add("oldnames", 2, [Pod("oldnames-llm-predictor-6f7c9-ccccc", "", start=start,
-                            load=Load("", requests_per_s=1.5, metric_names="old")),
-                        Pod("oldnames-llm-predictor-6f7c9-ddddd", "", start=start + HOUR,
-                            load=Load("", requests_per_s=1.0, metric_names="both"))])
-    add("oom", 3, [Pod("oom-llm-predictor-6f7c9-eeeee", "", start=start, restarts=[
-        (start + 70 * 60, "OOMKilled"), (start + 130 * 60, "OOMKilled")],
-        load=Load("", requests_per_s=3.0, num_requests_waiting=lambda t: 2 + int(t) % 3))])
-    add("scaled", 4, [Pod("scaled-llm-predictor-6f7c9-fffff", "", start=start, end=start + 50 * 60,
-                          load=Load("", requests_per_s=2.5)),
-                      Pod("scaled-llm-predictor-6f7c9-ggggg", "", start=start + 110 * 60,
-                          load=Load("", requests_per_s=1.0)),
-                      Pod("scaled-llm-predictor-6f7c9-hhhhh", "", start=start + 120 * 60,
-                          load=Load("", requests_per_s=1.0))])
-    add("gap", 5, [Pod("gap-llm-predictor-6f7c9-iiiii", "", start=start,
-                       gaps=[(start + 40 * 60, start + 65 * 60)], load=Load("", requests_per_s=2.0))])
-    add("idle", 6, [Pod("idle-llm-predictor-6f7c9-jjjjj", "", start=start, gpus=2,
-                        load=Load("", requests_per_s=0.0, gpu_util=0))])
+    add(
+        "steady",
+        0,
+        [
+            Pod(
+                "steady-llm-predictor-6f7c9-aaaaa",
+                "",
+                start=start,
+                load=Load("", requests_per_s=2.0, num_requests_waiting=1, kv_cache_usage=0.4),
+            )
+        ],
+    )
+    add(
+        "burst",
+        1,
+        [
+            Pod(
+                "burst-llm-predictor-6f7c9-bbbbb",
+                "",
+                start=start,
+                load=Load(
+                    "",
+                    requests_per_s=lambda t: 8.0 if start + HOUR <= t < start + 2 * HOUR else 1.0,
+                    num_requests_waiting=lambda t: (
+                        25 if start + HOUR <= t < start + 2 * HOUR else 0
+                    ),
+                    ttft=Latency(0.3, 0.6),
+                    finish_reasons={"stop": 0.8, "length": 0.1, "abort": 0.05, "error": 0.05},
+                ),
+            )
+        ],
+    )
+    add(
+        "oldnames",
+        2,
+        [
+            Pod(
+                "oldnames-llm-predictor-6f7c9-ccccc",
+                "",
+                start=start,
+                load=Load("", requests_per_s=1.5, metric_names="old"),
+            ),
+            Pod(
+                "oldnames-llm-predictor-6f7c9-ddddd",
+                "",
+                start=start + HOUR,
+                load=Load("", requests_per_s=1.0, metric_names="both"),
+            ),
+        ],
+    )
+    add(
+        "oom",
+        3,
+        [
+            Pod(
+                "oom-llm-predictor-6f7c9-eeeee",
+                "",
+                start=start,
+                restarts=[(start + 70 * 60, "OOMKilled"), (start + 130 * 60, "OOMKilled")],
+                load=Load("", requests_per_s=3.0, num_requests_waiting=lambda t: 2 + int(t) % 3),
+            )
+        ],
+    )
+    add(
+        "scaled",
+        4,
+        [
+            Pod(
+                "scaled-llm-predictor-6f7c9-fffff",
+                "",
+                start=start,
+                end=start + 50 * 60,
+                load=Load("", requests_per_s=2.5),
+            ),
+            Pod(
+                "scaled-llm-predictor-6f7c9-ggggg",
+                "",
+                start=start + 110 * 60,
+                load=Load("", requests_per_s=1.0),
+            ),
+            Pod(
+                "scaled-llm-predictor-6f7c9-hhhhh",
+                "",
+                start=start + 120 * 60,
+                load=Load("", requests_per_s=1.0),
+            ),
+        ],
+    )
+    add(
+        "gap",
+        5,
+        [
+            Pod(
+                "gap-llm-predictor-6f7c9-iiiii",
+                "",
+                start=start,
+                gaps=[(start + 40 * 60, start + 65 * 60)],
+                load=Load("", requests_per_s=2.0),
+            )
+        ],
+    )
+    add(
+        "idle",
+        6,
+        [
+            Pod(
+                "idle-llm-predictor-6f7c9-jjjjj",
+                "",
+                start=start,
+                gpus=2,
+                load=Load("", requests_per_s=0.0, gpu_util=0),
+            )
+        ],
+    )
     return s, cases
 
 
@@ -96,7 +191,9 @@ def bucket_quantile(q: float, observations: list[float], bounds=TTFT_BUCKETS) ->
     return lower + (bounds[i] - lower) * (rank - below) / (cum[i] - below)
 
 
-def _samples(scenario: Scenario, name: str, pods: list[str], start: float, end: float, pod_label="pod"):
+def _samples(
+    scenario: Scenario, name: str, pods: list[str], start: float, end: float, pod_label="pod"
+):
     out = []
     for s in scenario.series:
         if s.name == name and s.labels.get(pod_label) in pods:
@@ -163,7 +260,9 @@ def backfilled_metrics(prometheus_server):
     end = math.floor(time.time() / 60) * 60 - 600
     main, cases = build(run, end)
     outage = (end - 2 * HOUR, end - 2 * HOUR + 720)
-    honor, honor_cases = build(run + "h", end, dcgm_style="honor", gaps=[outage], only=("steady", "oom"))
+    honor, honor_cases = build(
+        run + "h", end, dcgm_style="honor", gaps=[outage], only=("steady", "oom")
+    )
     prometheus_server.backfill(main.openmetrics(), restart=False)
     prometheus_server.backfill(honor.openmetrics())
     out = {case: (*v, main) for case, v in cases.items()}

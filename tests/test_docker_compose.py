@@ -22,7 +22,9 @@ def compose():
 
 def settings_env_names() -> set[str]:
     source = (ROOT / "portal" / "settings.py").read_text()
-    return set(re.findall(r'env(?:_bool|_int|_float|_list|_secret)?\(\s*"([A-Z][A-Z0-9_]+)"', source))
+    return set(
+        re.findall(r'env(?:_bool|_int|_float|_list|_secret)?\(\s*"([A-Z][A-Z0-9_]+)"', source)
+    )
 
 
 def command_of(service: dict) -> list[str]:
@@ -67,7 +69,9 @@ def test_env_example_lists_every_variable_settings_read():
 def test_urls_point_at_the_compose_services(compose):
     services = compose["services"]
     env = services["web"]["environment"]
-    db = urlparse(env["DATABASE_URL"].replace("${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD in .env}", "pw"))
+    db = urlparse(
+        env["DATABASE_URL"].replace("${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD in .env}", "pw")
+    )
     assert db.scheme == "postgres" and db.hostname == "db" and db.port == 5432
     db_env = services["db"]["environment"]
     assert db.path.lstrip("/") == db_env["POSTGRES_DB"] and db.username == db_env["POSTGRES_USER"]

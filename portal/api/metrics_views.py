@@ -48,7 +48,9 @@ class EndpointMetricsSerializer(serializers.Serializer):
     def get_fields(self):
         fields = super().get_fields()
         for name in metrics.CONTRACT_FIELDS:
-            fields[name] = serializers.FloatField(allow_null=True, help_text=FIELD_HELP.get(name, ""))
+            fields[name] = serializers.FloatField(
+                allow_null=True, help_text=FIELD_HELP.get(name, "")
+            )
         return fields
 
 
@@ -60,30 +62,50 @@ class EndpointMetricsView(APIView):
     @extend_schema(
         summary="Window figures of an endpoint (tokens/s, TTFT, KV cache, queue, errors, GPU)",
         description="Means of counters are exact increases over the window divided by its length; "
-                    "quantiles come from histogram buckets; figures are null when the window has no "
-                    "data for them. Without start/end: the last hour.",
+        "quantiles come from histogram buckets; figures are null when the window has no "
+        "data for them. Without start/end: the last hour.",
         parameters=[
-            OpenApiParameter("start", OpenApiTypes.DATETIME, description="ISO 8601 window start (default: end - 1 h)"),
-            OpenApiParameter("end", OpenApiTypes.DATETIME, description="ISO 8601 window end (default: now)"),
+            OpenApiParameter(
+                "start",
+                OpenApiTypes.DATETIME,
+                description="ISO 8601 window start (default: end - 1 h)",
+            ),
+            OpenApiParameter(
+                "end", OpenApiTypes.DATETIME, description="ISO 8601 window end (default: now)"
+            ),
         ],
-        responses={200: EndpointMetricsSerializer, 400: ErrorSerializer,
-                   404: OpenApiResponse(description="No such endpoint in your teams"),
-                   503: ErrorSerializer},
+        responses={
+            200: EndpointMetricsSerializer,
+            400: ErrorSerializer,
+            404: OpenApiResponse(description="No such endpoint in your teams"),
+            503: ErrorSerializer,
+        },
         tags=["endpoints"],
     )
     def get(self, request, uuid):
-        endpoint = get_object_or_404(access.scope_to_user(Endpoint.objects.select_related("team"), request.user),
-                                     uuid=uuid)
+        endpoint = get_object_or_404(
+            access.scope_to_user(Endpoint.objects.select_related("team"), request.user), uuid=uuid
+        )
         try:
-            start, end = metrics.parse_window_bounds(request.query_params.get("start"),
-                                                     request.query_params.get("end"), datetime.now(UTC))
+            start, end = metrics.parse_window_bounds(
+                request.query_params.get("start"),
+                request.query_params.get("end"),
+                datetime.now(UTC),
+            )
         except ValueError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         try:
-            body = metrics.endpoint_figures(get_client(), endpoint.namespace, endpoint.isvc_name, start, end)
+            body = metrics.endpoint_figures(
+                get_client(), endpoint.namespace, endpoint.isvc_name, start, end
+            )
         except PrometheusUnavailable as exc:
-            return Response({"detail": f"Prometheus is unavailable: {exc}"}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+            return Response(
+                {"detail": f"Prometheus is unavailable: {exc}"},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            )
         except PrometheusError as exc:
-            return Response({"detail": f"Prometheus rejected the query: {exc}"},
-                            status=status.HTTP_503_SERVICE_UNAVAILABLE)
+            return Response(
+                {"detail": f"Prometheus rejected the query: {exc}"},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            )
         return Response(EndpointMetricsSerializer(body).data)

@@ -13,8 +13,11 @@ teams_router.register("teams", TeamViewSet, basename="team")
 
 urlpatterns = [
     path("endpoints/<uuid:uuid>/metrics/", EndpointMetricsView.as_view(), name="endpoint-metrics"),
-    path("endpoints/<uuid:uuid>/manifests/", EndpointManifestsView.as_view(),
-         name="endpoint-manifests"),
+    path(
+        "endpoints/<uuid:uuid>/manifests/",
+        EndpointManifestsView.as_view(),
+        name="endpoint-manifests",
+    ),
     path("sizing/", SizingView.as_view(), name="sizing"),
     path("", include("deployments.api.urls")),
     path("", include("billing.api.urls")),

@@ -18,13 +18,15 @@ TREND_ARROWS = {"up": "↑", "down": "↓", "flat": "→"}
 _TREND_WORDS = {"up": "rising", "down": "falling", "flat": "steady"}
 # Fixed fragments (no user data), built once: the team table prints them for every row.
 _SLO_BADGE_HTML = {
-    state: mark_safe(f'<span class="badge badge-{colour}" data-slo="{state}">'
-                     f'<span aria-hidden="true">{icon}</span> {label}</span>')
+    state: mark_safe(
+        f'<span class="badge badge-{colour}" data-slo="{state}">'
+        f'<span aria-hidden="true">{icon}</span> {label}</span>'
+    )
     for state, (colour, icon, label) in SLO_BADGES.items()
 }
 _TREND_HTML = {
     d: f'<span class="trend trend-{d}" title="{_TREND_WORDS[d]} against the start of the window">'
-       f'<span aria-hidden="true">{arrow}</span>'
+    f'<span aria-hidden="true">{arrow}</span>'
     for d, arrow in TREND_ARROWS.items()
 }
 
@@ -85,8 +87,10 @@ def sparkline_points(values, size: str = "120x28") -> str:
     lo, hi = min(values), max(values)
     span = (hi - lo) or 1.0
     step = width / (len(values) - 1)
-    return " ".join(f"{i * step:.1f},{height - 2 - (v - lo) / span * (height - 4):.1f}"
-                    for i, v in enumerate(values))
+    return " ".join(
+        f"{i * step:.1f},{height - 2 - (v - lo) / span * (height - 4):.1f}"
+        for i, v in enumerate(values)
+    )
 
 
 def _badge_or_blank(state) -> str:
@@ -97,8 +101,10 @@ def _spark_svg(values) -> str:
     pts = sparkline_points(values)
     if not pts:
         return ""
-    return ('<svg class="spark" viewBox="0 0 120 28" width="120" height="28" aria-hidden="true">'
-            f'<polyline points="{pts}"/></svg>')
+    return (
+        '<svg class="spark" viewBox="0 0 120 28" width="120" height="28" aria-hidden="true">'
+        f'<polyline points="{pts}"/></svg>'
+    )
 
 
 @register.simple_tag
@@ -121,7 +127,9 @@ def overview_row(row: dict, fleet: bool = False, stale: bool = False) -> str:
         head += ' <span class="tag tag-idle">idle</span>'
     stale_tag = ' <span class="stale-tag">stale</span>' if stale else ""
     idle_class = ' class="is-idle"' if m.get("idle") else ""
-    trend = f"{trend_arrow(m.get('trend'), m.get('change'))}{_spark_svg(m.get('spark'))}" if m else ""
+    trend = (
+        f"{trend_arrow(m.get('trend'), m.get('change'))}{_spark_svg(m.get('spark'))}" if m else ""
+    )
     return mark_safe(
         f'<tr data-endpoint="{name}"{idle_class}>'
         f'<th scope="row">{head}</th><td>{badge}</td>'

@@ -8,7 +8,6 @@ from django.urls import reverse
 
 from portal.models import Membership
 from tests.factories import EndpointFactory, MembershipFactory, TeamFactory, UserFactory
-from tests.metrics_scenarios import backfilled_metrics  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.prometheus]
 
@@ -16,7 +15,7 @@ SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "end
 
 
 @pytest.fixture
-def steady_endpoint(transactional_db, settings, backfilled_metrics):  # noqa: F811
+def steady_endpoint(transactional_db, settings, backfilled_metrics):
     settings.PROMETHEUS_URL = backfilled_metrics["url"]
     settings.PROMETHEUS_CACHE_SECONDS = 0
     ns, model, _, _ = backfilled_metrics["cases"]["steady"]
@@ -26,7 +25,9 @@ def steady_endpoint(transactional_db, settings, backfilled_metrics):  # noqa: F8
     return EndpointFactory(team=team, name=model), user
 
 
-def test_metrics_tab_draws_charts_and_polls_without_reload(live_server, login_context, steady_endpoint):
+def test_metrics_tab_draws_charts_and_polls_without_reload(
+    live_server, login_context, steady_endpoint
+):
     endpoint, user = steady_endpoint
     page = login_context(user, height=1800).new_page()
     errors = []
@@ -48,15 +49,19 @@ def test_metrics_tab_draws_charts_and_polls_without_reload(live_server, login_co
 
     page.goto(url + "?window=1h")  # polls every 15 s
     page.wait_for_function("document.querySelectorAll('.chart canvas').length === 7")
-    page.evaluate("window.__notReloaded = true; window.__swaps = 0;"
-                  "document.body.addEventListener('htmx:afterSwap', () => window.__swaps++)")
+    page.evaluate(
+        "window.__notReloaded = true; window.__swaps = 0;"
+        "document.body.addEventListener('htmx:afterSwap', () => window.__swaps++)"
+    )
     page.wait_for_function("window.__swaps >= 1", timeout=25_000)
     page.wait_for_function("document.querySelectorAll('.chart canvas').length === 7")
     assert page.evaluate("window.__notReloaded === true")
     assert errors == []
 
 
-def test_fleet_view_flags_the_idle_endpoint(live_server, login_context, steady_endpoint, backfilled_metrics):  # noqa: F811
+def test_fleet_view_flags_the_idle_endpoint(
+    live_server, login_context, steady_endpoint, backfilled_metrics
+):
     endpoint, _ = steady_endpoint
     staff = UserFactory(username="stella", is_staff=True)
     ns, model, _, _ = backfilled_metrics["cases"]["idle"]

@@ -9,8 +9,9 @@ from portal.models import AuditLog
 
 
 @pytest.mark.django_db
-def test_request_within_rules_is_approved_and_enqueued(team, member, endpoint_data,
-                                                       django_capture_on_commit_callbacks):
+def test_request_within_rules_is_approved_and_enqueued(
+    team, member, endpoint_data, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks() as callbacks:
         ep = services.request_endpoint(team, member, endpoint_data)
     assert ep.status == EndpointStatus.APPROVED
@@ -21,8 +22,9 @@ def test_request_within_rules_is_approved_and_enqueued(team, member, endpoint_da
 
 
 @pytest.mark.django_db
-def test_request_over_cost_threshold_waits_for_approval(team, member, endpoint_data,
-                                                        django_capture_on_commit_callbacks):
+def test_request_over_cost_threshold_waits_for_approval(
+    team, member, endpoint_data, django_capture_on_commit_callbacks
+):
     team.approval_cost_threshold = Decimal("1000")
     team.save()
     with django_capture_on_commit_callbacks() as callbacks:

@@ -7,7 +7,7 @@ from django.core.management import call_command
 
 from portal.models import Membership
 from tests.factories import EndpointFactory, MembershipFactory, TeamFactory
-from tests.metrics_scenarios import backfilled_metrics, close, expected  # noqa: F401
+from tests.metrics_scenarios import close, expected
 
 
 def _url(ep):
@@ -15,7 +15,7 @@ def _url(ep):
 
 
 @pytest.fixture
-def oom_endpoint(settings, backfilled_metrics, member):  # noqa: F811
+def oom_endpoint(settings, backfilled_metrics, member):
     settings.PROMETHEUS_URL = backfilled_metrics["url"]
     ns, model, pods, scenario = backfilled_metrics["cases"]["oom"]
     team = TeamFactory(slug=ns.removeprefix("mp-"))
@@ -30,7 +30,7 @@ def _iso(t):
 
 
 @pytest.mark.prometheus
-def test_api_answers_the_contract_for_the_window(api_client, oom_endpoint, backfilled_metrics):  # noqa: F811
+def test_api_answers_the_contract_for_the_window(api_client, oom_endpoint, backfilled_metrics):
     ep, pods, scenario = oom_endpoint
     start, end = backfilled_metrics["start"], backfilled_metrics["end"]
     resp = api_client.get(_url(ep), {"start": _iso(start), "end": _iso(end)})
@@ -44,14 +44,26 @@ def test_api_answers_the_contract_for_the_window(api_client, oom_endpoint, backf
 
 
 @pytest.mark.prometheus
-def test_api_and_command_print_the_same_numbers(api_client, oom_endpoint, backfilled_metrics, capsys):  # noqa: F811
+def test_api_and_command_print_the_same_numbers(
+    api_client, oom_endpoint, backfilled_metrics, capsys
+):
     import json
 
     ep, _, _ = oom_endpoint
     start, end = _iso(backfilled_metrics["start"]), _iso(backfilled_metrics["end"])
     api = api_client.get(_url(ep), {"start": start, "end": end}).json()
-    call_command("endpoint_metrics", "--namespace", ep.namespace, "--model", ep.name,
-                 "--start", start, "--end", end, "--json")
+    call_command(
+        "endpoint_metrics",
+        "--namespace",
+        ep.namespace,
+        "--model",
+        ep.name,
+        "--start",
+        start,
+        "--end",
+        end,
+        "--json",
+    )
     cli = json.loads(capsys.readouterr().out)
     for key, value in cli.items():
         if key in ("start", "end"):
@@ -74,11 +86,17 @@ def test_post_is_405(api_client, team):
     assert api_client.post(_url(ep)).status_code == 405
 
 
-@pytest.mark.parametrize("params,message", [
-    ({"start": "yesterday"}, "start is not an ISO 8601 date-time"),
-    ({"start": "2026-01-02T00:00:00Z", "end": "2026-01-01T00:00:00Z"}, "end must be after start"),
-    ({"start": "2025-01-01T00:00:00Z", "end": "2026-01-01T00:00:00Z"}, "at most 31 days"),
-])
+@pytest.mark.parametrize(
+    "params,message",
+    [
+        ({"start": "yesterday"}, "start is not an ISO 8601 date-time"),
+        (
+            {"start": "2026-01-02T00:00:00Z", "end": "2026-01-01T00:00:00Z"},
+            "end must be after start",
+        ),
+        ({"start": "2025-01-01T00:00:00Z", "end": "2026-01-01T00:00:00Z"}, "at most 31 days"),
+    ],
+)
 def test_bad_window_is_400_with_a_message(api_client, team, params, message):
     ep = EndpointFactory(team=team)
     resp = api_client.get(_url(ep), params)

@@ -12,12 +12,22 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from tests.metrics_scenarios import backfilled_metrics, close, expected  # noqa: F401
+from tests.metrics_scenarios import close, expected
 
 ROOT = Path(__file__).resolve().parents[2]
-CONTRACT = ["generation_tokens_per_s", "prompt_tokens_per_s", "ttft_p50_s", "ttft_p95_s",
-            "kv_cache_usage_mean", "kv_cache_usage_max", "queue_depth_mean", "queue_depth_max",
-            "request_rate_per_s", "error_rate", "gpu_util_mean"]
+CONTRACT = [
+    "generation_tokens_per_s",
+    "prompt_tokens_per_s",
+    "ttft_p50_s",
+    "ttft_p95_s",
+    "kv_cache_usage_mean",
+    "kv_cache_usage_max",
+    "queue_depth_mean",
+    "queue_depth_max",
+    "request_rate_per_s",
+    "error_rate",
+    "gpu_util_mean",
+]
 
 
 def _iso(t):
@@ -26,15 +36,35 @@ def _iso(t):
 
 @pytest.mark.prometheus
 @pytest.mark.parametrize("case", ["burst", "scaled", "gap"])
-def test_command_prints_one_json_object_with_the_contract(backfilled_metrics, case):  # noqa: F811
+def test_command_prints_one_json_object_with_the_contract(backfilled_metrics, case):
     """Run as automation does: a separate process that only gets PROMETHEUS_URL."""
     ns, model, pods, scenario = backfilled_metrics["cases"][case]
     start, end = int(backfilled_metrics["start"]), int(backfilled_metrics["end"])
-    env = {**os.environ, "PROMETHEUS_URL": backfilled_metrics["url"], "DJANGO_SETTINGS_MODULE": "portal.settings"}
+    env = {
+        **os.environ,
+        "PROMETHEUS_URL": backfilled_metrics["url"],
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+    }
     out = subprocess.run(
-        [sys.executable, "manage.py", "endpoint_metrics", "--namespace", ns, "--model", model,
-         "--start", _iso(start), "--end", _iso(end), "--json"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "manage.py",
+            "endpoint_metrics",
+            "--namespace",
+            ns,
+            "--model",
+            model,
+            "--start",
+            _iso(start),
+            "--end",
+            _iso(end),
+            "--json",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr
     body = json.loads(out.stdout)
@@ -47,7 +77,16 @@ def test_command_prints_one_json_object_with_the_contract(backfilled_metrics, ca
 def test_bad_iso_is_a_clear_error(settings):
     settings.PROMETHEUS_URL = "http://127.0.0.1:1"
     with pytest.raises(CommandError, match="start is not an ISO 8601 date-time: 'last tuesday'"):
-        call_command("endpoint_metrics", "--namespace", "mp-a", "--model", "m", "--start", "last tuesday", "--json")
+        call_command(
+            "endpoint_metrics",
+            "--namespace",
+            "mp-a",
+            "--model",
+            "m",
+            "--start",
+            "last tuesday",
+            "--json",
+        )
 
 
 def test_unset_prometheus_url_is_a_clear_error(settings):

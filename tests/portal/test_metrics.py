@@ -33,10 +33,18 @@ def test_quantile_repairs_non_monotonic_buckets():
 
 
 # ---------------------------------------------------------------------------------- SLOs
-@pytest.mark.parametrize("value,state", [
-    (None, "no_data"), (float("nan"), "no_data"), (0.5, "met"), (1.6, "met"),
-    (1.61, "at_risk"), (2.0, "at_risk"), (2.01, "breached"),
-])
+@pytest.mark.parametrize(
+    "value,state",
+    [
+        (None, "no_data"),
+        (float("nan"), "no_data"),
+        (0.5, "met"),
+        (1.6, "met"),
+        (1.61, "at_risk"),
+        (2.0, "at_risk"),
+        (2.01, "breached"),
+    ],
+)
 def test_slo_states(value, state):
     assert metrics.evaluate_slo(value, 2.0) == state
 
@@ -44,7 +52,9 @@ def test_slo_states(value, state):
 def test_slo_block_reads_ttft_and_error_rate():
     block = metrics.slo_block({"ttft_p95_s": 0.4, "error_rate": 0.05}, 2.0, 0.01)
     assert [(b["name"], b["state"]) for b in block] == [
-        ("Time to first token p95", "met"), ("Error rate", "breached")]
+        ("Time to first token p95", "met"),
+        ("Error rate", "breached"),
+    ]
 
 
 # ---------------------------------------------------------------------------------- trends
@@ -76,7 +86,9 @@ def test_no_endpoints_is_refused():
 
 def test_overview_is_seven_queries_whatever_the_endpoint_count():
     few = metrics.overview_queries([("mp-a", "e0")], metrics.WINDOWS["1h"], 30)
-    many = metrics.overview_queries([("mp-a", f"e{i}") for i in range(500)], metrics.WINDOWS["1h"], 30)
+    many = metrics.overview_queries(
+        [("mp-a", f"e{i}") for i in range(500)], metrics.WINDOWS["1h"], 30
+    )
     assert len(few) == len(many) == 7
     assert all("by (namespace, model_name" in q for q in many.values())
 
@@ -123,16 +135,21 @@ def test_unknown_window_key_falls_back_to_one_hour():
 def test_window_bounds_parse_iso_and_default_to_the_last_hour():
     now = datetime(2026, 1, 1, 12, tzinfo=UTC)
     assert metrics.parse_window_bounds(None, None, now) == (now - timedelta(hours=1), now)
-    start, end = metrics.parse_window_bounds("2026-01-01T10:00:00", "2026-01-01T12:30:00+01:00", now)
+    start, end = metrics.parse_window_bounds(
+        "2026-01-01T10:00:00", "2026-01-01T12:30:00+01:00", now
+    )
     assert start == datetime(2026, 1, 1, 10, tzinfo=UTC)  # no offset: UTC
     assert end == datetime(2026, 1, 1, 11, 30, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("start,end,message", [
-    ("soon", None, "start is not an ISO 8601"),
-    ("2026-01-01T10:00:00Z", "2026-01-01T09:00:00Z", "end must be after start"),
-    ("2025-11-01T00:00:00Z", "2026-01-01T00:00:00Z", "at most 31 days"),
-])
+@pytest.mark.parametrize(
+    "start,end,message",
+    [
+        ("soon", None, "start is not an ISO 8601"),
+        ("2026-01-01T10:00:00Z", "2026-01-01T09:00:00Z", "end must be after start"),
+        ("2025-11-01T00:00:00Z", "2026-01-01T00:00:00Z", "at most 31 days"),
+    ],
+)
 def test_bad_window_bounds_say_what_is_wrong(start, end, message):
     with pytest.raises(ValueError, match=message):
         metrics.parse_window_bounds(start, end, datetime(2026, 1, 1, 12, tzinfo=UTC))
@@ -153,11 +170,21 @@ def test_token_total_integrates_rate_points():
 
 
 # ---------------------------------------------------------------------------------- formatting
-@pytest.mark.parametrize("value,unit,text", [
-    (397.13, "tokens/s", "397 tokens/s"), (3.456, "req/s", "3.46 req/s"), (0.4262, "s", "426 ms"),
-    (2.5, "s", "2.50 s"), (0.4, "ratio", "40.0 %"), (3.0, "count", "3"), (None, "s", "—"),
-    ("", "s", "—"), (float("nan"), "ratio", "—"), (1.66, "gpu-h", "1.7 GPU-h"),
-])
+@pytest.mark.parametrize(
+    "value,unit,text",
+    [
+        (397.13, "tokens/s", "397 tokens/s"),
+        (3.456, "req/s", "3.46 req/s"),
+        (0.4262, "s", "426 ms"),
+        (2.5, "s", "2.50 s"),
+        (0.4, "ratio", "40.0 %"),
+        (3.0, "count", "3"),
+        (None, "s", "—"),
+        ("", "s", "—"),
+        (float("nan"), "ratio", "—"),
+        (1.66, "gpu-h", "1.7 GPU-h"),
+    ],
+)
 def test_metric_filter(value, unit, text):
     assert metric(value, unit) == text
 
@@ -170,7 +197,14 @@ def test_sparkline_needs_two_points():
 def test_overview_row_escapes_labels_that_come_from_prometheus():
     from portal.templatetags.metrics import overview_row
 
-    html = overview_row({"endpoint": None, "key": 'mp-a/<script>x</script>"', "metrics": {"idle": True},
-                         "ttft_state": "no_data", "error_state": "no_data"})
+    html = overview_row(
+        {
+            "endpoint": None,
+            "key": 'mp-a/<script>x</script>"',
+            "metrics": {"idle": True},
+            "ttft_state": "no_data",
+            "error_state": "no_data",
+        }
+    )
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert 'class="is-idle"' in html and "not in portal" in html

@@ -39,7 +39,10 @@ def emitting(prometheus_server, live_exporter):
     started = time.monotonic()
     live_exporter.set_text(_text(model, 0))
     job = prometheus_server.add_scrape_target(
-        live_exporter.url, interval="1s", labels={"namespace": ns, "pod": f"{model}-predictor-7c9-x2k4p"})
+        live_exporter.url,
+        interval="1s",
+        labels={"namespace": ns, "pod": f"{model}-predictor-7c9-x2k4p"},
+    )
     stop = threading.Event()
 
     def tick():
@@ -50,7 +53,9 @@ def emitting(prometheus_server, live_exporter):
     thread.start()
     prometheus_server.wait_for(
         f'rate(vllm:generation_tokens_total{{namespace="{ns}"}}[1m])',
-        lambda r: bool(r) and float(r[0]["value"][1]) > 0, timeout=40)
+        lambda r: bool(r) and float(r[0]["value"][1]) > 0,
+        timeout=40,
+    )
     time.sleep(36)  # a full 30 s rate range (1 h window, 1 s scrapes) past the 5 s grid
     yield ns, model
     stop.set()
@@ -58,7 +63,9 @@ def emitting(prometheus_server, live_exporter):
     prometheus_server.remove_scrape_target(job)
 
 
-def test_endpoint_page_shows_what_the_exporter_emits(emitting, prometheus_server, settings, member, member_client):
+def test_endpoint_page_shows_what_the_exporter_emits(
+    emitting, prometheus_server, settings, member, member_client
+):
     ns, model = emitting
     settings.PROMETHEUS_URL = prometheus_server.url
     settings.PROMETHEUS_CACHE_SECONDS = 0

@@ -33,7 +33,9 @@ def _scrape(client) -> dict:
 @pytest.mark.django_db
 def test_endpoints_by_status_and_reconcile_lag(client, team):
     EndpointFactory.create_batch(2, team=team, status=EndpointStatus.READY)
-    waiting = EndpointFactory(team=team, status=EndpointStatus.PROVISIONING, generation=3, applied_generation=2)
+    waiting = EndpointFactory(
+        team=team, status=EndpointStatus.PROVISIONING, generation=3, applied_generation=2
+    )
     Endpoint.objects.filter(pk=waiting.pk).update(updated_at=timezone.now() - timedelta(minutes=5))
     m = _scrape(client)
     assert m[("modelport_endpoints", (("status", "ready"),))] == 2
@@ -60,11 +62,18 @@ def test_prometheus_query_errors_are_exposed(client):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    before = REGISTRY.get_sample_value("modelport_prometheus_query_errors_total", {"reason": "unavailable"}) or 0
+    before = (
+        REGISTRY.get_sample_value(
+            "modelport_prometheus_query_errors_total", {"reason": "unavailable"}
+        )
+        or 0
+    )
     with pytest.raises(PrometheusUnavailable):
         PrometheusClient(f"http://127.0.0.1:{port}", timeout=1).query("up")
     m = _scrape(client)
-    assert m[("modelport_prometheus_query_errors_total", (("reason", "unavailable"),))] == before + 1
+    assert (
+        m[("modelport_prometheus_query_errors_total", (("reason", "unavailable"),))] == before + 1
+    )
 
 
 @pytest.fixture
@@ -78,8 +87,11 @@ def redis_url():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([binary, "--port", str(port), "--save", "", "--appendonly", "no"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     import redis
 
     conn = redis.Redis(port=port)

@@ -13,7 +13,6 @@ from prometheus_client import REGISTRY
 from deployments.choices import EndpointStatus
 from portal.models import Membership
 from tests.factories import EndpointFactory, MembershipFactory, TeamFactory
-from tests.metrics_scenarios import backfilled_metrics  # noqa: F401
 
 
 @pytest.fixture(autouse=True)
@@ -34,7 +33,7 @@ def dead_prometheus(settings):
 
 
 @pytest.fixture
-def live(settings, backfilled_metrics):  # noqa: F811
+def live(settings, backfilled_metrics):
     settings.PROMETHEUS_URL = backfilled_metrics["url"]
     settings.PROMETHEUS_CACHE_SECONDS = 0
     return backfilled_metrics
@@ -63,7 +62,9 @@ def scenario_team(live, member, outsider):
 
 def _url(endpoint, **params):
     query = "&".join(f"{k}={v}" for k, v in params.items())
-    return reverse("deployments:endpoint_metrics", args=[endpoint.uuid]) + (f"?{query}" if query else "")
+    return reverse("deployments:endpoint_metrics", args=[endpoint.uuid]) + (
+        f"?{query}" if query else ""
+    )
 
 
 # ---------------------------------------------------------------------------------- endpoint tab
@@ -80,11 +81,16 @@ def test_member_sees_tiles_charts_slo_and_window_figures(member_client, scenario
     assert not page.stale
     summary = page.data["summary"]
     _, _, pods, scenario = live["cases"]["steady"]
-    assert page.data["start"] < scenario.start and page.data["end"] > scenario.end  # whole scenario inside
+    assert (
+        page.data["start"] < scenario.start and page.data["end"] > scenario.end
+    )  # whole scenario inside
     tokens_made = scenario.truth[pods[0]].generation_tokens
     assert summary["generation_tokens_per_s"] == pytest.approx(tokens_made / (6 * 3600), rel=1e-9)
     assert summary["queue_depth_mean"] == 1.0
-    assert [s["state"] for s in page.data["slo"]] == ["met", "breached"]  # p95 0.43 s; 2 % aborts > 1 %
+    assert [s["state"] for s in page.data["slo"]] == [
+        "met",
+        "breached",
+    ]  # p95 0.43 s; 2 % aborts > 1 %
     tokens = next(c for c in page.data["charts"] if c["key"] == "tokens")
     assert len(tokens["x"]) == len(tokens["series"][0]["values"])
     assert any(v and v > 300 for v in tokens["series"][0]["values"])
@@ -106,8 +112,16 @@ def test_old_image_still_shows_every_tile(member_client, live, member):
     team = _team_for(ns)
     MembershipFactory(team=team, user=member)
     ep = EndpointFactory(team=team, name=model)
-    tiles = {t["key"]: t for t in member_client.get(_url(ep, window="6h")).context["page"].data["tiles"]}
-    for key in ("generation_tokens_per_s", "ttft_p95_s", "itl_p95_s", "kv_cache_usage", "prefix_cache_hit_rate"):
+    tiles = {
+        t["key"]: t for t in member_client.get(_url(ep, window="6h")).context["page"].data["tiles"]
+    }
+    for key in (
+        "generation_tokens_per_s",
+        "ttft_p95_s",
+        "itl_p95_s",
+        "kv_cache_usage",
+        "prefix_cache_hit_rate",
+    ):
         assert tiles[key]["current"] is not None, key
 
 
@@ -145,7 +159,9 @@ def test_unset_prometheus_url_says_so(member_client, team, member, settings):
 
 
 @pytest.mark.prometheus
-def test_prometheus_going_down_shows_last_values_marked_stale(member_client, scenario_team, settings):
+def test_prometheus_going_down_shows_last_values_marked_stale(
+    member_client, scenario_team, settings
+):
     ep = scenario_team["steady"]
     good = member_client.get(_url(ep))
     good_tokens = good.context["page"].data["summary"]["generation_tokens_per_s"]
@@ -180,7 +196,9 @@ def test_team_page_flags_the_idle_endpoint_with_gpu_hours(member_client, scenari
     # GPU-hours = GPUs requested x 30 s for every kube-state-metrics sample in the window
     _, _, pods, scenario = live["cases"]["idle"]
     start, end = resp.context["page"].data["start"], resp.context["page"].data["end"]
-    [gpus] = scenario.find("kube_pod_container_resource_requests", pod=pods[0], resource="nvidia_com_gpu")
+    [gpus] = scenario.find(
+        "kube_pod_container_resource_requests", pod=pods[0], resource="nvidia_com_gpu"
+    )
     held = sum(v * 30 / 3600 for t, v in gpus.samples if start < t <= end)
     assert held > 1.5  # two GPUs for most of the hour
     assert row["metrics"]["gpu_hours"] == pytest.approx(held, rel=1e-9)
@@ -197,8 +215,10 @@ def test_busy_endpoint_is_not_idle(member_client, scenario_team):
 
 
 def _queries_sent():
-    return sum(REGISTRY.get_sample_value("modelport_prometheus_queries_total", {"kind": k}) or 0
-               for k in ("query", "query_range"))
+    return sum(
+        REGISTRY.get_sample_value("modelport_prometheus_queries_total", {"kind": k}) or 0
+        for k in ("query", "query_range")
+    )
 
 
 @pytest.mark.prometheus
@@ -231,7 +251,9 @@ def test_team_without_endpoints_asks_prometheus_nothing(member_client, team, dea
 def test_team_page_partial_and_dead_prometheus(member_client, team, dead_prometheus):
     EndpointFactory(team=team, name="chat")
     EndpointFactory(team=team, name="gone", status=EndpointStatus.DELETED)
-    resp = member_client.get(reverse("portal:team_metrics", args=[team.slug]), HTTP_HX_REQUEST="true")
+    resp = member_client.get(
+        reverse("portal:team_metrics", args=[team.slug]), HTTP_HX_REQUEST="true"
+    )
     body = resp.content.decode()
     assert resp.status_code == 200 and "<html" not in body
     assert "Prometheus is not answering" in body
@@ -274,10 +296,13 @@ def test_hanging_prometheus_answers_within_the_page_budget(member_client, team, 
 
 
 @pytest.mark.parametrize("count", [1, 40])
-def test_team_and_fleet_pages_use_a_fixed_number_of_db_queries(member_client, staff_client, team, count,
-                                                               dead_prometheus, django_assert_max_num_queries):
+def test_team_and_fleet_pages_use_a_fixed_number_of_db_queries(
+    member_client, staff_client, team, count, dead_prometheus, django_assert_max_num_queries
+):
     EndpointFactory.create_batch(count, team=team)
     with django_assert_max_num_queries(10):
-        assert member_client.get(reverse("portal:team_metrics", args=[team.slug])).status_code == 200
+        assert (
+            member_client.get(reverse("portal:team_metrics", args=[team.slug])).status_code == 200
+        )
     with django_assert_max_num_queries(10):
         assert staff_client.get(reverse("portal:fleet_metrics")).status_code == 200

@@ -9,18 +9,28 @@ import pytest
 
 from portal import metrics
 from portal.prometheus import PrometheusClient
-from tests.metrics_scenarios import backfilled_metrics, close, expected  # noqa: F401
+from tests.metrics_scenarios import close, expected
 
 pytestmark = pytest.mark.prometheus
 
 CASES = ["steady", "burst", "oldnames", "oom", "scaled", "gap", "idle", "steady-honor", "oom-honor"]
-CONTRACT = ["generation_tokens_per_s", "prompt_tokens_per_s", "ttft_p50_s", "ttft_p95_s",
-            "kv_cache_usage_mean", "kv_cache_usage_max", "queue_depth_mean", "queue_depth_max",
-            "request_rate_per_s", "error_rate", "gpu_util_mean"]
+CONTRACT = [
+    "generation_tokens_per_s",
+    "prompt_tokens_per_s",
+    "ttft_p50_s",
+    "ttft_p95_s",
+    "kv_cache_usage_mean",
+    "kv_cache_usage_max",
+    "queue_depth_mean",
+    "queue_depth_max",
+    "request_rate_per_s",
+    "error_rate",
+    "gpu_util_mean",
+]
 
 
 @pytest.fixture(scope="module")
-def summaries(backfilled_metrics):  # noqa: F811
+def summaries(backfilled_metrics):
     data = backfilled_metrics
     client = PrometheusClient(data["url"], timeout=30)
     keys = [(ns, model) for ns, model, _, _ in data["cases"].values()]
@@ -28,7 +38,7 @@ def summaries(backfilled_metrics):  # noqa: F811
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_every_contract_number_is_within_two_percent(backfilled_metrics, summaries, case):  # noqa: F811
+def test_every_contract_number_is_within_two_percent(backfilled_metrics, summaries, case):
     ns, model, pods, scenario = backfilled_metrics["cases"][case]
     want = expected(scenario, pods, backfilled_metrics["start"], backfilled_metrics["end"])
     got = summaries[(ns, model)]
@@ -36,14 +46,14 @@ def test_every_contract_number_is_within_two_percent(backfilled_metrics, summari
     assert not wrong, wrong
 
 
-def test_burst_shows_queueing_and_errors(summaries, backfilled_metrics):  # noqa: F811
+def test_burst_shows_queueing_and_errors(summaries, backfilled_metrics):
     burst = summaries[backfilled_metrics["cases"]["burst"][:2]]
     steady = summaries[backfilled_metrics["cases"]["steady"][:2]]
     assert burst["queue_depth_max"] == 25
     assert burst["error_rate"] > 3 * steady["error_rate"]
 
 
-def test_counters_of_a_partial_window_match_the_raw_samples(backfilled_metrics):  # noqa: F811
+def test_counters_of_a_partial_window_match_the_raw_samples(backfilled_metrics):
     """A window that cuts through the OOM restarts: the increase from the stored samples."""
     ns, model, pods, scenario = backfilled_metrics["cases"]["oom"]
     start, end = scenario.start + 50 * 60 + 13, scenario.start + 140 * 60 + 2
@@ -61,8 +71,9 @@ def test_counters_of_a_partial_window_match_the_raw_samples(backfilled_metrics):
     assert got["generation_tokens_per_s"] == pytest.approx(want / (end - start), rel=1e-9)
 
 
-def test_an_endpoint_without_data_gets_none_not_zero(backfilled_metrics):  # noqa: F811
+def test_an_endpoint_without_data_gets_none_not_zero(backfilled_metrics):
     client = PrometheusClient(backfilled_metrics["url"], timeout=30)
-    got = metrics.window_summary(client, [("mp-nobody", "ghost")], backfilled_metrics["start"],
-                                 backfilled_metrics["end"])[("mp-nobody", "ghost")]
+    got = metrics.window_summary(
+        client, [("mp-nobody", "ghost")], backfilled_metrics["start"], backfilled_metrics["end"]
+    )[("mp-nobody", "ghost")]
     assert all(got[k] is None for k in CONTRACT)

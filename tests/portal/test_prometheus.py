@@ -45,23 +45,41 @@ class FakeSession:
 
 
 def ok(result_type, result):
-    return FakeResponse(200, {"status": "success", "data": {"resultType": result_type, "result": result}})
+    return FakeResponse(
+        200, {"status": "success", "data": {"resultType": result_type, "result": result}}
+    )
 
 
 def client_with(*answers, cache_seconds=0):
     session = FakeSession(*answers)
-    return PrometheusClient("http://prom:9090/", timeout=2.5, cache_seconds=cache_seconds, session=session), session
+    return PrometheusClient(
+        "http://prom:9090/", timeout=2.5, cache_seconds=cache_seconds, session=session
+    ), session
 
 
 def errors(reason):
-    return REGISTRY.get_sample_value("modelport_prometheus_query_errors_total", {"reason": reason}) or 0.0
+    return (
+        REGISTRY.get_sample_value("modelport_prometheus_query_errors_total", {"reason": reason})
+        or 0.0
+    )
 
 
 def test_vector_becomes_labels_and_float_values():
-    client, session = client_with(ok("vector", [
-        {"metric": {"namespace": "mp-a", "model_name": "chat"}, "value": [1700000000, "3.5"]},
-        {"metric": {"namespace": "mp-a", "model_name": "code"}, "value": [1700000000, "NaN"]},
-    ]))
+    client, session = client_with(
+        ok(
+            "vector",
+            [
+                {
+                    "metric": {"namespace": "mp-a", "model_name": "chat"},
+                    "value": [1700000000, "3.5"],
+                },
+                {
+                    "metric": {"namespace": "mp-a", "model_name": "code"},
+                    "value": [1700000000, "NaN"],
+                },
+            ],
+        )
+    )
     rows = client.query("sum by (namespace, model_name) (x)")
     assert rows[0] == {"labels": {"namespace": "mp-a", "model_name": "chat"}, "value": 3.5}
     assert math.isnan(rows[1]["value"])
@@ -87,11 +105,21 @@ def test_naive_datetimes_are_refused():
 
 
 def test_query_range_returns_timestamped_values():
-    client, session = client_with(ok("matrix", [
-        {"metric": {"model_name": "chat"}, "values": [[1700000000, "1"], [1700000060, "2.5"]]},
-    ]))
+    client, session = client_with(
+        ok(
+            "matrix",
+            [
+                {
+                    "metric": {"model_name": "chat"},
+                    "values": [[1700000000, "1"], [1700000060, "2.5"]],
+                },
+            ],
+        )
+    )
     rows = client.query_range("x", 1700000000, 1700000060, step="1m")
-    assert rows == [{"labels": {"model_name": "chat"}, "values": [(1700000000.0, 1.0), (1700000060.0, 2.5)]}]
+    assert rows == [
+        {"labels": {"model_name": "chat"}, "values": [(1700000000.0, 1.0), (1700000060.0, 2.5)]}
+    ]
     assert session.calls[0]["params"]["step"] == "60"
 
 
@@ -104,21 +132,27 @@ def test_query_range_refuses_reversed_window_without_a_request():
 
 @pytest.mark.parametrize("status,error_type", [(400, "bad_data"), (422, "execution")])
 def test_rejected_promql_is_a_query_error(status, error_type):
-    client, _ = client_with(FakeResponse(status, {"status": "error", "errorType": error_type,
-                                                  "error": "parse error at char 3"}))
+    client, _ = client_with(
+        FakeResponse(
+            status, {"status": "error", "errorType": error_type, "error": "parse error at char 3"}
+        )
+    )
     before = errors("query")
     with pytest.raises(PrometheusQueryError, match="parse error"):
         client.query("sum(")
     assert errors("query") == before + 1
 
 
-@pytest.mark.parametrize("answer", [
-    requests.ConnectionError("refused"),
-    requests.ReadTimeout("slow"),
-    FakeResponse(503, {"status": "error", "errorType": "timeout", "error": "query timed out"}),
-    FakeResponse(502, "<html>bad gateway</html>"),
-    FakeResponse(200, {"unexpected": True}),
-])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        requests.ConnectionError("refused"),
+        requests.ReadTimeout("slow"),
+        FakeResponse(503, {"status": "error", "errorType": "timeout", "error": "query timed out"}),
+        FakeResponse(502, "<html>bad gateway</html>"),
+        FakeResponse(200, {"unexpected": True}),
+    ],
+)
 def test_unreachable_slow_or_broken_prometheus_is_unavailable(answer):
     client, _ = client_with(answer)
     before = errors("unavailable")
@@ -134,8 +168,11 @@ def test_timeout_message_names_the_budget():
 
 
 def test_identical_queries_within_the_cache_time_send_one_request():
-    client, session = client_with(ok("vector", [{"metric": {}, "value": [1, "1"]}]),
-                                  ok("vector", [{"metric": {}, "value": [1, "2"]}]), cache_seconds=30)
+    client, session = client_with(
+        ok("vector", [{"metric": {}, "value": [1, "1"]}]),
+        ok("vector", [{"metric": {}, "value": [1, "2"]}]),
+        cache_seconds=30,
+    )
     first = client.query("up{job='cache-test-1'}")
     second = client.query("up{job='cache-test-1'}")
     assert first == second
@@ -145,8 +182,11 @@ def test_identical_queries_within_the_cache_time_send_one_request():
 
 
 def test_failures_are_not_cached():
-    client, session = client_with(requests.ConnectionError("down"),
-                                  ok("vector", [{"metric": {}, "value": [1, "1"]}]), cache_seconds=30)
+    client, session = client_with(
+        requests.ConnectionError("down"),
+        ok("vector", [{"metric": {}, "value": [1, "1"]}]),
+        cache_seconds=30,
+    )
     with pytest.raises(PrometheusUnavailable):
         client.query("up{job='cache-test-3'}")
     assert client.query("up{job='cache-test-3'}")[0]["value"] == 1.0
@@ -169,9 +209,14 @@ def test_get_client_reuses_one_client_per_settings(settings):
 
 def test_requests_count_on_the_portal_metrics():
     client, _ = client_with(ok("vector", []))
-    before = REGISTRY.get_sample_value("modelport_prometheus_queries_total", {"kind": "query"}) or 0.0
+    before = (
+        REGISTRY.get_sample_value("modelport_prometheus_queries_total", {"kind": "query"}) or 0.0
+    )
     client.query("up")
-    assert REGISTRY.get_sample_value("modelport_prometheus_queries_total", {"kind": "query"}) == before + 1
+    assert (
+        REGISTRY.get_sample_value("modelport_prometheus_queries_total", {"kind": "query"})
+        == before + 1
+    )
 
 
 def test_step_strings_are_understood():

@@ -21,15 +21,23 @@ from portal.prometheus import PrometheusError, get_client
 
 
 class Command(BaseCommand):
-    help = "Print an endpoint's tokens/s, TTFT, KV cache, queue, error rate and GPU use over a window."
+    help = (
+        "Print an endpoint's tokens/s, TTFT, KV cache, queue, error rate and GPU use over a window."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--namespace", required=True, help="Kubernetes namespace (the team's)")
-        parser.add_argument("--model", required=True, help="vLLM model_name label (the InferenceService name)")
+        parser.add_argument(
+            "--model", required=True, help="vLLM model_name label (the InferenceService name)"
+        )
         parser.add_argument("--start", help="ISO 8601 start (default: end - 1 h)")
         parser.add_argument("--end", help="ISO 8601 end (default: now)")
-        parser.add_argument("--json", action="store_true", dest="as_json",
-                            help="print one JSON object (the contract)")
+        parser.add_argument(
+            "--json",
+            action="store_true",
+            dest="as_json",
+            help="print one JSON object (the contract)",
+        )
 
     def handle(self, *args, namespace, model, start, end, as_json=False, **options):
         try:
@@ -45,4 +53,3 @@ class Command(BaseCommand):
             return
         for name, value in figures.items():
             self.stdout.write(f"{name:26} {'—' if value is None else value}")
-
