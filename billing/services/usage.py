@@ -729,12 +729,23 @@ class CollectResult:
 
 
 def collect_gpu_usage(start: datetime, end: datetime, client=None) -> CollectResult:
-    """Measure the whole hours in ``[start, end)`` and rewrite their usage rows."""
+    """Measure the whole hours in ``[start, end)`` and rewrite their usage rows. The stored rows
+    are read (on this thread's database connection) while Prometheus evaluates the integrals."""
     start, end = floor_hour(start), floor_hour(end)
     if end <= start:
         raise ChargebackError("Collect at least one whole hour.")
-    rows = measure_usage(start, end, client=client)
-    deleted = save_usage(rows, start, end)
+    windows, prices = split_windows(start, end), PriceTable.from_db()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        measured = pool.submit(fetch_usage, client or billing_client(), windows, prices)
+        stored = list(_stored_rows(start, end))
+        data, labels = measured.result()
+    rows = compute_usage(windows, data, labels, prices, scrape_interval())
+    deleted = save_usage(rows, start, end, stored=stored)
+    return CollectResult(int((end - start) / HOUR), len(rows), deleted, _report_unpriced(rows))
+
+
+def _report_unpriced(rows: list[UsageRow]) -> dict[tuple[str, str], int]:
+    """Unpriced GPU-seconds per (instance type, capacity type), each logged as a warning."""
     unpriced: dict[tuple[str, str], int] = defaultdict(int)
     for row in rows:
         if row.unpriced_gpu_seconds:
@@ -746,18 +757,21 @@ def collect_gpu_usage(start: datetime, end: datetime, client=None) -> CollectRes
             instance_type,
             capacity_type,
         )
-    return CollectResult(int((end - start) / HOUR), len(rows), deleted, dict(unpriced))
+    return dict(unpriced)
 
 
-def save_usage(rows: list[UsageRow], start: datetime, end: datetime) -> int:
+def save_usage(
+    rows: list[UsageRow], start: datetime, end: datetime, stored: list | None = None
+) -> int:
     """Make the rows of ``[start, end)`` equal to ``rows``: upsert new and changed ones, delete
-    the ones the new measurement lacks, leave identical ones alone. Returns rows deleted."""
+    the ones the new measurement lacks, leave identical ones alone. Returns rows deleted.
+    ``stored``: those hours' rows as ``_stored_rows`` read them (read here when not given)."""
     owners = _owner_ids({(r.team_key, r.endpoint_key, r.endpoint_uuid) for r in rows})
     now = timezone.now()
     with _gc_paused(), transaction.atomic():
         wanted = {r.key: (r, _values(r, owners)) for r in rows}
         stale, same = [], set()
-        for key, values, pk in _stored_rows(start, end):
+        for key, values, pk in _stored_rows(start, end) if stored is None else stored:
             row = wanted.get(key)
             if row is None:
                 stale.append(pk)
