@@ -735,7 +735,7 @@ def collect_gpu_usage(start: datetime, end: datetime, client=None) -> CollectRes
     if end <= start:
         raise ChargebackError("Collect at least one whole hour.")
     windows, prices = split_windows(start, end), PriceTable.from_db()
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    with _gc_paused(), ThreadPoolExecutor(max_workers=1) as pool:
         measured = pool.submit(fetch_usage, client or billing_client(), windows, prices)
         stored = list(_stored_rows(start, end))
         data, labels = measured.result()
