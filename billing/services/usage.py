@@ -588,7 +588,8 @@ def compute_usage(
     scrape_interval: Decimal,
 ) -> list[UsageRow]:
     """Hourly rows from the sample sums. GPU time is summed as integer seconds per row and price
-    segment, and priced once per (row, segment): cost = rate × seconds, in Decimal."""
+    segment, and priced once per (row, segment): node price × seconds ÷ (GPUs per node × 3600),
+    in Decimal."""
     rows: dict[tuple, UsageRow] = {}
     pricing = _Pricing(labels, prices, scrape_interval)
     with _gc_paused():
@@ -600,7 +601,9 @@ def compute_usage(
 _row_order = operator.attrgetter("hour", "kind", "team_key", "endpoint_key", "instance_type")
 
 
-def _add_window(rows: dict[tuple, UsageRow], window: Window, m: Measurements, pricing) -> None:
+def _add_window(
+    rows: dict[tuple, UsageRow], window: Window, m: Measurements, pricing: _Pricing
+) -> None:
     hour = window.hour
     pod_rows: dict[PodKey, UsageRow] = {}
     pod_segments = _segments(window, m.pods, m.cuts, 1)
