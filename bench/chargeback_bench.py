@@ -44,39 +44,58 @@ sys.path.insert(0, str(ROOT))
 HOUR = 3600
 
 
-def generate(path: Path, teams: int, pods: int, nodes: int, days: int, step: int, start: int, seed: int) -> dict:
+def generate(
+    path: Path, teams: int, pods: int, nodes: int, days: int, step: int, start: int, seed: int
+) -> dict:
     """Write OpenMetrics text; return the exact allocated GPU-seconds and the sample count."""
     rng = random.Random(seed)
     end = start + days * 24 * HOUR
-    node_list = [(f"node-{i:03d}", "g6.48xlarge" if i % 2 else "p5.48xlarge", "spot" if i % 4 < 2 else "on-demand")
-                 for i in range(nodes)]
+    node_list = [
+        (
+            f"node-{i:03d}",
+            "g6.48xlarge" if i % 2 else "p5.48xlarge",
+            "spot" if i % 4 < 2 else "on-demand",
+        )
+        for i in range(nodes)
+    ]
     pod_list = []
     for p in range(pods):
         team = p % teams
         length = rng.randint(2 * 60, 72 * 60) * 60
         first = start + rng.randrange(0, max(1, (end - start - 2 * HOUR) // step)) * step
-        pod_list.append({
-            "ns": f"mp-team{team:03d}", "pod": f"ep{p % 3}-predictor-{p:05d}", "team": f"team{team:03d}",
-            "endpoint": f"ep{p % 3}", "gpus": rng.choice([1, 1, 1, 2, 4]), "node": node_list[p % nodes][0],
-            "start": first, "end": min(end, first + length),
-        })
+        pod_list.append(
+            {
+                "ns": f"mp-team{team:03d}",
+                "pod": f"ep{p % 3}-predictor-{p:05d}",
+                "team": f"team{team:03d}",
+                "endpoint": f"ep{p % 3}",
+                "gpus": rng.choice([1, 1, 1, 2, 4]),
+                "node": node_list[p % nodes][0],
+                "start": first,
+                "end": min(end, first + length),
+            }
+        )
     samples = 0
     truth = 0
     with open(path, "w") as f:
         w = f.write
         w("# TYPE kube_pod_container_resource_requests gauge\n")
         for p in pod_list:
-            lab = (f'kube_pod_container_resource_requests{{namespace="{p["ns"]}",pod="{p["pod"]}",'
-                   f'container="kserve-container",node="{p["node"]}",resource="nvidia_com_gpu",unit="integer"}} '
-                   f'{p["gpus"]} ')
+            lab = (
+                f'kube_pod_container_resource_requests{{namespace="{p["ns"]}",pod="{p["pod"]}",'
+                f'container="kserve-container",node="{p["node"]}",resource="nvidia_com_gpu",unit="integer"}} '
+                f"{p['gpus']} "
+            )
             ts = range(p["start"], p["end"], step)
             w("".join(f"{lab}{t}\n" for t in ts))
             samples += len(ts)
             truth += len(ts) * step * p["gpus"]
         w("# TYPE kube_pod_labels gauge\n")
         for p in pod_list:
-            lab = (f'kube_pod_labels{{namespace="{p["ns"]}",pod="{p["pod"]}",label_modelport_io_team="{p["team"]}",'
-                   f'label_modelport_io_endpoint="{p["endpoint"]}"}} 1 ')
+            lab = (
+                f'kube_pod_labels{{namespace="{p["ns"]}",pod="{p["pod"]}",label_modelport_io_team="{p["team"]}",'
+                f'label_modelport_io_endpoint="{p["endpoint"]}"}} 1 '
+            )
             ts = range(p["start"], p["end"], step)
             w("".join(f"{lab}{t}\n" for t in ts))
             samples += len(ts)
@@ -90,8 +109,10 @@ def generate(path: Path, teams: int, pods: int, nodes: int, days: int, step: int
             w(f"# TYPE {family} gauge\n")
             for name, itype, ctype in node_list:
                 if family == "kube_node_labels":
-                    lab = (f'kube_node_labels{{node="{name}",label_node_kubernetes_io_instance_type="{itype}",'
-                           f'label_karpenter_sh_capacity_type="{ctype}"}} 1 ')
+                    lab = (
+                        f'kube_node_labels{{node="{name}",label_node_kubernetes_io_instance_type="{itype}",'
+                        f'label_karpenter_sh_capacity_type="{ctype}"}} 1 '
+                    )
                 else:
                     lab = f'kube_node_status_capacity{{node="{name}",resource="nvidia_com_gpu",unit="integer"}} 8 '
                 ts = range(start, end, step)
@@ -104,8 +125,20 @@ def generate(path: Path, teams: int, pods: int, nodes: int, days: int, step: int
 def backfill(prom_dir: Path, text: Path, promtool: str, block_hours: int) -> float:
     t0 = time.monotonic()
     out = prom_dir / "blocks"
-    subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", f"--max-block-duration={block_hours}h",
-                    "--quiet", str(text), str(out)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            promtool,
+            "tsdb",
+            "create-blocks-from",
+            "openmetrics",
+            f"--max-block-duration={block_hours}h",
+            "--quiet",
+            str(text),
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+    )
     data = prom_dir / "data"
     data.mkdir(parents=True, exist_ok=True)
     for block in out.iterdir():
@@ -118,7 +151,9 @@ def prepare_tsdb(prom_dir: Path, work: Path, args) -> tuple[int, dict]:
     same workload arguments left there (``--tsdb``). Returns (start timestamp, generator facts)."""
     from tests.infra.prom import find_prometheus
 
-    workload = {k: getattr(args, k) for k in ("teams", "pods", "nodes", "days", "resolution", "seed")}
+    workload = {
+        k: getattr(args, k) for k in ("teams", "pods", "nodes", "days", "resolution", "seed")
+    }
     meta_path = prom_dir / "bench-meta.json"
     if meta_path.exists():
         meta = json.loads(meta_path.read_text())
@@ -126,10 +161,14 @@ def prepare_tsdb(prom_dir: Path, work: Path, args) -> tuple[int, dict]:
             return meta["start"], {**meta["generated"], "tsdb_reused": True}
         raise SystemExit(f"{prom_dir} holds another workload: {meta['workload']}")
     _, promtool = find_prometheus()
-    start = (int(time.time()) // 86400 - args.days - 1) * 86400  # whole days, ending at least a day ago
+    start = (
+        int(time.time()) // 86400 - args.days - 1
+    ) * 86400  # whole days, ending at least a day ago
     t0 = time.monotonic()
     text = work / "month.om"
-    generated = generate(text, args.teams, args.pods, args.nodes, args.days, args.resolution, start, args.seed)
+    generated = generate(
+        text, args.teams, args.pods, args.nodes, args.days, args.resolution, start, args.seed
+    )
     generated["generate_s"] = round(time.monotonic() - t0, 1)
     generated["openmetrics_mb"] = round(text.stat().st_size / 2**20)
     generated["backfill_s"] = round(backfill(prom_dir, text, promtool, args.block_hours), 1)
@@ -148,7 +187,9 @@ def timed(fn, repeat: int) -> list[float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--teams", type=int, default=100)
     ap.add_argument("--pods", type=int, default=2000)
     ap.add_argument("--nodes", type=int, default=50)
@@ -157,10 +198,18 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--block-hours", type=int, default=72, help="TSDB block size for the backfill")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--database-url", default="", help="default: a fresh SQLite file (give an empty "
-                                                         "PostgreSQL database to measure that instead)")
-    ap.add_argument("--tsdb", default="", help="keep the backfilled Prometheus data in this directory "
-                                                "and reuse it on the next run with the same arguments")
+    ap.add_argument(
+        "--database-url",
+        default="",
+        help="default: a fresh SQLite file (give an empty "
+        "PostgreSQL database to measure that instead)",
+    )
+    ap.add_argument(
+        "--tsdb",
+        default="",
+        help="keep the backfilled Prometheus data in this directory "
+        "and reuse it on the next run with the same arguments",
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -181,8 +230,14 @@ def main() -> None:
     from portal.prometheus import PrometheusClient
     from tests.infra.prom import PrometheusServer
 
-    result = {"database": os.environ["DATABASE_URL"].split(":", 1)[0], "teams": args.teams, "pods": args.pods, "nodes": args.nodes, "days": args.days,
-              "resolution_s": args.resolution}
+    result = {
+        "database": os.environ["DATABASE_URL"].split(":", 1)[0],
+        "teams": args.teams,
+        "pods": args.pods,
+        "nodes": args.nodes,
+        "days": args.days,
+        "resolution_s": args.resolution,
+    }
     prom_dir = Path(args.tsdb) if args.tsdb else work / "prom"
     start, generated = prepare_tsdb(prom_dir, work, args)
     end = start + args.days * 86400
@@ -193,11 +248,19 @@ def main() -> None:
         call_command("migrate", verbosity=0)
         for itype, gpu in (("g6.48xlarge", "L4"), ("p5.48xlarge", "H100")):
             offering = InstanceOffering.objects.create(
-                instance_type=itype, gpus_per_node=8,
-                gpu_type=GpuType.objects.create(name=gpu, memory_gib=Decimal("80")))
-            for ctype, price in (("on-demand", "13.35" if gpu == "L4" else "55.04"), ("spot", "5.10")):
-                offering.rates.create(capacity_type=ctype, hourly_price=Decimal(price),
-                                      effective_from=datetime(2020, 1, 1, tzinfo=UTC))
+                instance_type=itype,
+                gpus_per_node=8,
+                gpu_type=GpuType.objects.create(name=gpu, memory_gib=Decimal("80")),
+            )
+            for ctype, price in (
+                ("on-demand", "13.35" if gpu == "L4" else "55.04"),
+                ("spot", "5.10"),
+            ):
+                offering.rates.create(
+                    capacity_type=ctype,
+                    hourly_price=Decimal(price),
+                    effective_from=datetime(2020, 1, 1, tzinfo=UTC),
+                )
         settings.PROMETHEUS_URL = prom.url
         settings.BILLING_SCRAPE_INTERVAL_SECONDS = float(args.resolution)
         settings.BILLING_PROMETHEUS_TIMEOUT = 600.0
@@ -211,8 +274,12 @@ def main() -> None:
         def raw_hourly():
             for build in (queries.pod_gpu_samples, queries.node_gpu_capacity_samples):
                 for chunk_start, chunk_end in services.usage._chunks(s + services.usage.HOUR, e):
-                    client.query_range(build("3599999ms"), chunk_start.timestamp() - 0.001,
-                                       chunk_end.timestamp() - 0.001, 3600)
+                    client.query_range(
+                        build("3599999ms"),
+                        chunk_start.timestamp() - 0.001,
+                        chunk_end.timestamp() - 0.001,
+                        3600,
+                    )
 
         phases: dict[str, list[float]] = {"prometheus": [], "compute": [], "store": []}
 
@@ -245,9 +312,18 @@ def main() -> None:
         result["phases_s"] = phases
         # The steady state: the hourly beat task re-reads the last 3 hours.
         h0 = datetime.fromtimestamp(end - 3 * HOUR, tz=UTC)
-        result["hourly_task_s"] = timed(lambda: services.collect_gpu_usage(h0, e, client=client), args.repeat)
-        result["hourly_raw_s"] = timed(lambda: client.query_range(
-            queries.pod_gpu_samples("3599999ms"), h0.timestamp() + HOUR - 0.001, end - 0.001, 3600), args.repeat)
+        result["hourly_task_s"] = timed(
+            lambda: services.collect_gpu_usage(h0, e, client=client), args.repeat
+        )
+        result["hourly_raw_s"] = timed(
+            lambda: client.query_range(
+                queries.pod_gpu_samples("3599999ms"),
+                h0.timestamp() + HOUR - 0.001,
+                end - 0.001,
+                3600,
+            ),
+            args.repeat,
+        )
         measured = sum(r.gpu_seconds for r in UsageRecord.objects.filter(kind=UsageKind.ALLOCATED))
         result["rows"] = UsageRecord.objects.count()
         result["measured_gpu_seconds"] = measured
@@ -258,9 +334,12 @@ def main() -> None:
             result[key.replace("_s", "_median_s")] = round(statistics.median(result[key]), 2)
             result[key] = [round(x, 2) for x in result[key]]
         result["ratio_vs_raw"] = round(result["collect_median_s"] / result["raw_median_s"], 2)
-        result["ratio_vs_raw_hourly"] = round(result["collect_median_s"] / result["raw_hourly_median_s"], 2)
+        result["ratio_vs_raw_hourly"] = round(
+            result["collect_median_s"] / result["raw_hourly_median_s"], 2
+        )
         result["prometheus_phase_vs_raw_hourly"] = round(
-            statistics.median(phases["prometheus"]) / result["raw_hourly_median_s"], 2)
+            statistics.median(phases["prometheus"]) / result["raw_hourly_median_s"], 2
+        )
     finally:
         prom.stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -16,18 +16,33 @@ class UsageRecordFilterSet(django_filters.FilterSet):
     kind = django_filters.ChoiceFilter(choices=UsageKind.choices)
     capacity_type = django_filters.ChoiceFilter(choices=CapacityType.choices)
     instance_type = django_filters.CharFilter()
-    start = django_filters.IsoDateTimeFilter(field_name="hour", lookup_expr="gte", label="Hours from (ISO 8601)")
-    end = django_filters.IsoDateTimeFilter(field_name="hour", lookup_expr="lt", label="Hours before (ISO 8601)")
+    start = django_filters.IsoDateTimeFilter(
+        field_name="hour", lookup_expr="gte", label="Hours from (ISO 8601)"
+    )
+    end = django_filters.IsoDateTimeFilter(
+        field_name="hour", lookup_expr="lt", label="Hours before (ISO 8601)"
+    )
 
     class Meta:
         model = UsageRecord
-        fields = ["team", "team_key", "endpoint", "kind", "capacity_type", "instance_type", "start", "end"]
+        fields = [
+            "team",
+            "team_key",
+            "endpoint",
+            "kind",
+            "capacity_type",
+            "instance_type",
+            "start",
+            "end",
+        ]
 
 
 class StatementFilterSet(django_filters.FilterSet):
     team = django_filters.CharFilter(field_name="team__slug", label="Team (slug)")
     month = django_filters.DateFilter(
-        field_name="month", input_formats=["%Y-%m"], label="Month (YYYY-MM)",
+        field_name="month",
+        input_formats=["%Y-%m"],
+        label="Month (YYYY-MM)",
         widget=forms.DateInput(format="%Y-%m"),
     )
     latest = django_filters.BooleanFilter(method="filter_latest", label="Only the current version")

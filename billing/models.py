@@ -22,7 +22,9 @@ class GpuRate(models.Model):
     offering = models.ForeignKey(InstanceOffering, on_delete=models.CASCADE, related_name="rates")
     capacity_type = models.CharField(max_length=10, choices=CapacityType.choices)
     hourly_price = models.DecimalField(
-        max_digits=12, decimal_places=4, validators=[MinValueValidator(Decimal("0"))],
+        max_digits=12,
+        decimal_places=4,
+        validators=[MinValueValidator(Decimal("0"))],
         help_text="Price of one node per hour.",
     )
     effective_from = models.DateTimeField(default=timezone.now)
@@ -65,15 +67,24 @@ class UsageRecord(models.Model):
     hour = models.DateTimeField(help_text="Start of the UTC hour.")
     kind = models.CharField(max_length=10, choices=UsageKind.choices, default=UsageKind.ALLOCATED)
     team_key = models.CharField(
-        max_length=100, blank=True,
+        max_length=100,
+        blank=True,
         help_text="Team as attributed from cluster labels (pod label, namespace label or namespace).",
     )
     team = models.ForeignKey(
-        "portal.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="usage_records"
+        "portal.Team",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="usage_records",
     )
     endpoint_key = models.CharField(max_length=100, blank=True)
     endpoint = models.ForeignKey(
-        "deployments.Endpoint", null=True, blank=True, on_delete=models.SET_NULL, related_name="usage_records"
+        "deployments.Endpoint",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="usage_records",
     )
     instance_type = models.CharField(max_length=60)
     capacity_type = models.CharField(max_length=20)
@@ -83,7 +94,9 @@ class UsageRecord(models.Model):
         null=True, blank=True, help_text="Busy GPU time from DCGM; empty when DCGM had no data."
     )
     cost = models.DecimalField(
-        max_digits=16, decimal_places=6, default=Decimal("0"),
+        max_digits=16,
+        decimal_places=6,
+        default=Decimal("0"),
         help_text="Cost of the priced GPU time (the rest is in unpriced_gpu_seconds).",
     )
     unpriced_gpu_seconds = models.BigIntegerField(
@@ -97,7 +110,14 @@ class UsageRecord(models.Model):
         ordering = ["-hour", "team_key", "endpoint_key"]
         constraints = [
             models.UniqueConstraint(
-                fields=["hour", "kind", "team_key", "endpoint_key", "instance_type", "capacity_type"],
+                fields=[
+                    "hour",
+                    "kind",
+                    "team_key",
+                    "endpoint_key",
+                    "instance_type",
+                    "capacity_type",
+                ],
                 name="unique_usage_hour",
             ),
         ]
@@ -124,7 +144,9 @@ class IdlePolicy(models.TextChoices):
 class BillingPolicy(models.Model):
     """Platform-wide chargeback settings (one row, edited in the admin)."""
 
-    idle_policy = models.CharField(max_length=10, choices=IdlePolicy.choices, default=IdlePolicy.PLATFORM)
+    idle_policy = models.CharField(
+        max_length=10, choices=IdlePolicy.choices, default=IdlePolicy.PLATFORM
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -145,11 +167,15 @@ class ReferencePrice(models.Model):
 
     name = models.CharField(max_length=100, unique=True, help_text="e.g. 'GPT-4o mini (API)'")
     input_per_million = models.DecimalField(
-        max_digits=10, decimal_places=4, validators=[MinValueValidator(Decimal("0"))],
+        max_digits=10,
+        decimal_places=4,
+        validators=[MinValueValidator(Decimal("0"))],
         help_text="Price per 1M prompt tokens.",
     )
     output_per_million = models.DecimalField(
-        max_digits=10, decimal_places=4, validators=[MinValueValidator(Decimal("0"))],
+        max_digits=10,
+        decimal_places=4,
+        validators=[MinValueValidator(Decimal("0"))],
         help_text="Price per 1M generated tokens.",
     )
     is_default = models.BooleanField(default=False, help_text="Shown on cost pages.")
@@ -172,7 +198,9 @@ class Chargeback(models.Model):
     statements next to the old ones."""
 
     month = models.DateField(unique=True, help_text="First day of the month.")
-    status = models.CharField(max_length=10, choices=ChargebackStatus.choices, default=ChargebackStatus.OPEN)
+    status = models.CharField(
+        max_length=10, choices=ChargebackStatus.choices, default=ChargebackStatus.OPEN
+    )
     version = models.PositiveIntegerField(default=1)
     closed_at = models.DateTimeField(null=True, blank=True)
     closed_by = models.ForeignKey(
@@ -201,13 +229,17 @@ class Statement(models.Model):
     idle_share_cost = models.DecimalField(max_digits=16, decimal_places=6, default=Decimal("0"))
     total_cost = models.DecimalField(max_digits=16, decimal_places=6)
     idle_policy = models.CharField(max_length=10, choices=IdlePolicy.choices)
-    lines = models.JSONField(help_text="Per endpoint × instance type × capacity type (strings for money).")
+    lines = models.JSONField(
+        help_text="Per endpoint × instance type × capacity type (strings for money)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-month", "team__name", "-version"]
         constraints = [
-            models.UniqueConstraint(fields=["team", "month", "version"], name="unique_statement_version"),
+            models.UniqueConstraint(
+                fields=["team", "month", "version"], name="unique_statement_version"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -215,7 +247,9 @@ class Statement(models.Model):
 
     def save(self, *args, **kwargs):
         if self.pk is not None:
-            raise ValidationError("Statements are immutable; re-open the month to issue a new version.")
+            raise ValidationError(
+                "Statements are immutable; re-open the month to issue a new version."
+            )
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
@@ -244,7 +278,9 @@ class BudgetAlert(models.Model):
     class Meta:
         ordering = ["-month", "-threshold"]
         constraints = [
-            models.UniqueConstraint(fields=["team", "month", "threshold"], name="unique_budget_alert"),
+            models.UniqueConstraint(
+                fields=["team", "month", "threshold"], name="unique_budget_alert"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -304,8 +304,11 @@ def team_month(team, month: datetime, now: datetime) -> TeamMonth:
     from .services import active_budget_alert, forecast_month_cost, month_to_date_cost, next_month
 
     end = min(next_month(month), now)
-    rows = list(UsageRecord.objects.filter(team=team, kind=UsageKind.ALLOCATED, hour__gte=month, hour__lt=end)
-                .select_related("endpoint"))
+    rows = list(
+        UsageRecord.objects.filter(
+            team=team, kind=UsageKind.ALLOCATED, hour__gte=month, hour__lt=end
+        ).select_related("endpoint")
+    )
     total, endpoints, offerings, days = Tally(), {}, defaultdict(Tally), defaultdict(Decimal)
     for r in rows:
         total.add(r)
@@ -317,12 +320,18 @@ def team_month(team, month: datetime, now: datetime) -> TeamMonth:
     is_current = month <= now < next_month(month)
     spent = month_to_date_cost(team, end)
     return TeamMonth(
-        team=team, month=month, is_current=is_current, total=total,
+        team=team,
+        month=month,
+        is_current=is_current,
+        total=total,
         endpoints=sorted(((k, v[0], v[1]) for k, v in endpoints.items()), key=lambda e: -e[2].cost),
         offerings=sorted(offerings.items(), key=lambda o: -o[1].cost),
-        days=_fill_days(days, month, end), idle_share=spent - total.cost, spent=spent,
+        days=_fill_days(days, month, end),
+        idle_share=spent - total.cost,
+        spent=spent,
         forecast=forecast_month_cost(team, now, spent) if is_current else spent,
-        budget=team.monthly_budget, alert=active_budget_alert(team, now) if is_current else None,
+        budget=team.monthly_budget,
+        alert=active_budget_alert(team, now) if is_current else None,
         reference=ReferencePrice.objects.filter(is_default=True).first(),
         last_collected=max((r.collected_at for r in rows), default=None),
     )
@@ -344,8 +353,17 @@ def bar_chart(days: list[tuple[datetime, Decimal]], width: int = 720, height: in
     bars = []
     for i, (day, value) in enumerate(days):
         h = float(value) / top * (height - 20)
-        bars.append({"x": round(i * slot + slot * 0.15, 2), "y": round(height - h, 2), "w": round(slot * 0.7, 2),
-                     "h": round(h, 2), "day": day, "value": value, "label": i % 5 == 0 or n <= 10})
+        bars.append(
+            {
+                "x": round(i * slot + slot * 0.15, 2),
+                "y": round(height - h, 2),
+                "w": round(slot * 0.7, 2),
+                "h": round(h, 2),
+                "day": day,
+                "value": value,
+                "label": i % 5 == 0 or n <= 10,
+            }
+        )
     return {"width": width, "height": height, "bars": bars, "top": top}
 
 
@@ -384,16 +402,37 @@ def platform_month(month: datetime, now: datetime) -> PlatformMonth:
 
     rows = UsageRecord.objects.filter(hour__gte=month, hour__lt=min(next_month(month), now))
     report = build_report(rows.only(*_REPORT_FIELDS), BillingPolicy.current().idle_policy)
-    keyed = {r["team_key"]: r["team"] for r in rows.filter(kind=UsageKind.ALLOCATED)
-             .values("team_key", "team").distinct()}
+    keyed = {
+        r["team_key"]: r["team"]
+        for r in rows.filter(kind=UsageKind.ALLOCATED).values("team_key", "team").distinct()
+    }
     by_pk = Team.objects.in_bulk([pk for pk in keyed.values() if pk])
-    teams = sorted(((key, by_pk.get(keyed.get(key)), tally, report.idle_share(key), report.total_cost(key))
-                    for key, tally in report.teams.items()), key=lambda t: -t[4])
+    teams = sorted(
+        (
+            (key, by_pk.get(keyed.get(key)), tally, report.idle_share(key), report.total_cost(key))
+            for key, tally in report.teams.items()
+        ),
+        key=lambda t: -t[4],
+    )
     chargeback = Chargeback.objects.filter(month=month.date()).first()
-    closable = next_month(month) <= now and (chargeback is None or chargeback.status == ChargebackStatus.OPEN)
+    closable = next_month(month) <= now and (
+        chargeback is None or chargeback.status == ChargebackStatus.OPEN
+    )
     return PlatformMonth(month, report, teams, teams[:5], chargeback, closable)
 
 
-_REPORT_FIELDS = ["hour", "kind", "team_key", "endpoint_key", "instance_type", "capacity_type", "gpu_type",
-                  "gpu_seconds", "used_gpu_seconds", "cost", "unpriced_gpu_seconds", "prompt_tokens",
-                  "generation_tokens"]
+_REPORT_FIELDS = [
+    "hour",
+    "kind",
+    "team_key",
+    "endpoint_key",
+    "instance_type",
+    "capacity_type",
+    "gpu_type",
+    "gpu_seconds",
+    "used_gpu_seconds",
+    "cost",
+    "unpriced_gpu_seconds",
+    "prompt_tokens",
+    "generation_tokens",
+]

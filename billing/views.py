@@ -52,7 +52,10 @@ def team_costs(request, slug):
     month, error = _month_or_error(request.GET.get("month"), now)
     summary = reports.team_month(team, month, now)
     context = {
-        "team": team, "summary": summary, "error": error, "months": _month_choices(now),
+        "team": team,
+        "summary": summary,
+        "error": error,
+        "months": _month_choices(now),
         "chart": reports.bar_chart(summary.days),
         "statements": Statement.objects.filter(team=team).order_by("-month", "-version")[:24],
     }
@@ -66,7 +69,11 @@ def team_costs(request, slug):
 def platform_costs(request):
     now = timezone.now()
     month, error = _month_or_error(request.GET.get("month"), now)
-    context = {"summary": reports.platform_month(month, now), "error": error, "months": _month_choices(now)}
+    context = {
+        "summary": reports.platform_month(month, now),
+        "error": error,
+        "months": _month_choices(now),
+    }
     return render(request, "billing/platform_costs.html", context, status=400 if error else 200)
 
 
@@ -77,8 +84,11 @@ def month_close(request):
     if error is None:
         try:
             chargeback, statements = services.close_month(month, actor=request.user)
-            messages.success(request, f"Closed {month:%B %Y} (version {chargeback.version}, "
-                                      f"{len(statements)} statements).")
+            messages.success(
+                request,
+                f"Closed {month:%B %Y} (version {chargeback.version}, "
+                f"{len(statements)} statements).",
+            )
         except services.ChargebackError as exc:
             error = str(exc)
     if error:
@@ -93,8 +103,10 @@ def month_reopen(request):
     if error is None:
         try:
             chargeback = services.reopen_month(month, actor=request.user)
-            messages.success(request, f"Re-opened {month:%B %Y}; closing it again writes version "
-                                      f"{chargeback.version}.")
+            messages.success(
+                request,
+                f"Re-opened {month:%B %Y}; closing it again writes version {chargeback.version}.",
+            )
         except services.ChargebackError as exc:
             error = str(exc)
     if error:
@@ -111,15 +123,30 @@ def _statement_for_user(user, uuid) -> Statement:
 @require_GET
 def statement_detail(request, uuid):
     statement = _statement_for_user(request.user, uuid)
-    versions = Statement.objects.filter(team=statement.team, month=statement.month).order_by("-version")
-    return render(request, "billing/statement_detail.html", {
-        "statement": statement, "versions": versions,
-        "current": statement.version == statement.chargeback.version,
-    })
+    versions = Statement.objects.filter(team=statement.team, month=statement.month).order_by(
+        "-version"
+    )
+    return render(
+        request,
+        "billing/statement_detail.html",
+        {
+            "statement": statement,
+            "versions": versions,
+            "current": statement.version == statement.chargeback.version,
+        },
+    )
 
 
-CSV_HEADER = ["endpoint", "gpu_type", "instance_type", "capacity_type", "gpu_hours", "unpriced_gpu_hours",
-              "tokens", "cost"]
+CSV_HEADER = [
+    "endpoint",
+    "gpu_type",
+    "instance_type",
+    "capacity_type",
+    "gpu_hours",
+    "unpriced_gpu_hours",
+    "tokens",
+    "cost",
+]
 
 
 @login_required
@@ -133,11 +160,22 @@ def statement_csv(request, uuid):
     writer = csv.writer(response)
     writer.writerow(CSV_HEADER)
     for line in statement.lines:
-        writer.writerow([line["endpoint"], line["gpu_type"], line["instance_type"], line["capacity_type"],
-                         reports.hours_text(line["gpu_seconds"]), reports.hours_text(line["unpriced_gpu_seconds"]),
-                         line["tokens"], line["cost"]])
+        writer.writerow(
+            [
+                line["endpoint"],
+                line["gpu_type"],
+                line["instance_type"],
+                line["capacity_type"],
+                reports.hours_text(line["gpu_seconds"]),
+                reports.hours_text(line["unpriced_gpu_seconds"]),
+                line["tokens"],
+                line["cost"],
+            ]
+        )
     writer.writerow([])
     writer.writerow(["usage_cost", reports.money(statement.usage_cost), statement.currency])
-    writer.writerow(["idle_share_cost", reports.money(statement.idle_share_cost), statement.currency])
+    writer.writerow(
+        ["idle_share_cost", reports.money(statement.idle_share_cost), statement.currency]
+    )
     writer.writerow(["total_cost", reports.money(statement.total_cost), statement.currency])
     return response

@@ -24,6 +24,8 @@ source var/services/env
 export MODELPORT_REQUIRE_SERVICES=${MODELPORT_REQUIRE_SERVICES:-1}
 export DJANGO_SETTINGS_MODULE=portal.settings
 
+.venv/bin/ruff check . && .venv/bin/ruff format --check . >/dev/null \
+  || { echo "Lint or formatting problems: run .venv/bin/ruff check --fix . && .venv/bin/ruff format ."; exit 1; }
 .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null \
   || { echo "Model changes without migrations: run manage.py makemigrations"; exit 1; }
 .venv/bin/python manage.py spectacular --validate --fail-on-warn --file var/openapi.yaml

@@ -12,9 +12,24 @@ class UsageRecordSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = UsageRecord
-        fields = ["hour", "kind", "team", "team_key", "endpoint", "endpoint_key", "instance_type", "capacity_type",
-                  "gpu_type", "gpu_seconds", "used_gpu_seconds", "unpriced_gpu_seconds", "cost", "prompt_tokens",
-                  "generation_tokens", "collected_at"]
+        fields = [
+            "hour",
+            "kind",
+            "team",
+            "team_key",
+            "endpoint",
+            "endpoint_key",
+            "instance_type",
+            "capacity_type",
+            "gpu_type",
+            "gpu_seconds",
+            "used_gpu_seconds",
+            "unpriced_gpu_seconds",
+            "cost",
+            "prompt_tokens",
+            "generation_tokens",
+            "collected_at",
+        ]
         read_only_fields = fields
 
 
@@ -38,9 +53,23 @@ class StatementSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Statement
-        fields = ["uuid", "team", "month", "version", "is_current", "currency", "gpu_seconds",
-                  "unpriced_gpu_seconds", "usage_cost", "idle_share_cost", "total_cost", "idle_policy", "lines",
-                  "created_at", "csv_url"]
+        fields = [
+            "uuid",
+            "team",
+            "month",
+            "version",
+            "is_current",
+            "currency",
+            "gpu_seconds",
+            "unpriced_gpu_seconds",
+            "usage_cost",
+            "idle_share_cost",
+            "total_cost",
+            "idle_policy",
+            "lines",
+            "created_at",
+            "csv_url",
+        ]
         read_only_fields = fields
 
     def get_is_current(self, obj) -> bool:
@@ -59,17 +88,24 @@ class TallySerializer(serializers.Serializer):
     gpu_hours = serializers.DecimalField(max_digits=16, decimal_places=6)
     cost = serializers.DecimalField(max_digits=16, decimal_places=6)
     unpriced_gpu_seconds = serializers.IntegerField()
-    used_gpu_seconds = serializers.IntegerField(help_text="Busy GPU time from DCGM (where measured).")
+    used_gpu_seconds = serializers.IntegerField(
+        help_text="Busy GPU time from DCGM (where measured)."
+    )
     busy_share = serializers.DecimalField(max_digits=8, decimal_places=6, allow_null=True)
     waste_gpu_hours = serializers.DecimalField(max_digits=16, decimal_places=6, allow_null=True)
     keep_warm_cost = serializers.DecimalField(max_digits=16, decimal_places=6, allow_null=True)
     served_cost = serializers.DecimalField(max_digits=16, decimal_places=6, allow_null=True)
     prompt_tokens = serializers.IntegerField()
     generation_tokens = serializers.IntegerField()
-    cost_per_million_tokens = serializers.DecimalField(max_digits=16, decimal_places=6, allow_null=True)
-    served_cost_per_million_tokens = serializers.DecimalField(max_digits=16, decimal_places=6, allow_null=True)
-    gpu_seconds_by_capacity_type = serializers.DictField(child=serializers.IntegerField(),
-                                                         source="by_capacity_type")
+    cost_per_million_tokens = serializers.DecimalField(
+        max_digits=16, decimal_places=6, allow_null=True
+    )
+    served_cost_per_million_tokens = serializers.DecimalField(
+        max_digits=16, decimal_places=6, allow_null=True
+    )
+    gpu_seconds_by_capacity_type = serializers.DictField(
+        child=serializers.IntegerField(), source="by_capacity_type"
+    )
 
 
 class EndpointCostSerializer(TallySerializer):
@@ -93,9 +129,13 @@ class TeamCostsSerializer(serializers.Serializer):
     month = serializers.CharField()
     currency = serializers.CharField()
     is_current_month = serializers.BooleanField()
-    spent = serializers.DecimalField(max_digits=16, decimal_places=6, help_text="Usage + idle share.")
+    spent = serializers.DecimalField(
+        max_digits=16, decimal_places=6, help_text="Usage + idle share."
+    )
     idle_share_cost = serializers.DecimalField(max_digits=16, decimal_places=6)
-    forecast = serializers.DecimalField(max_digits=16, decimal_places=6, help_text="Month-end forecast.")
+    forecast = serializers.DecimalField(
+        max_digits=16, decimal_places=6, help_text="Month-end forecast."
+    )
     budget = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
     budget_alert_threshold = serializers.IntegerField(allow_null=True)
     total = TallySerializer()
@@ -103,8 +143,12 @@ class TeamCostsSerializer(serializers.Serializer):
     offerings = OfferingCostSerializer(many=True)
     days = DayCostSerializer(many=True)
     reference_price = serializers.CharField(allow_null=True)
-    reference_cost = serializers.DecimalField(max_digits=16, decimal_places=6, allow_null=True,
-                                              help_text="What the same tokens would cost at the reference API.")
+    reference_cost = serializers.DecimalField(
+        max_digits=16,
+        decimal_places=6,
+        allow_null=True,
+        help_text="What the same tokens would cost at the reference API.",
+    )
 
 
 class PlatformTeamSerializer(TallySerializer):

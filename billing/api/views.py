@@ -47,9 +47,11 @@ def _month(request):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="Hourly GPU usage rows of your teams",
-                       description="One row per hour, team, endpoint, instance type and capacity type; "
-                                   "idle rows (kind=idle) are visible to staff only."),
+    list=extend_schema(
+        summary="Hourly GPU usage rows of your teams",
+        description="One row per hour, team, endpoint, instance type and capacity type; "
+        "idle rows (kind=idle) are visible to staff only.",
+    ),
     retrieve=extend_schema(summary="One usage row"),
 )
 class UsageRecordViewSet(viewsets.ReadOnlyModelViewSet):
@@ -57,16 +59,20 @@ class UsageRecordViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = UsageRecordFilterSet
 
     def get_queryset(self):
-        qs = UsageRecord.objects.select_related("team", "endpoint").order_by("-hour", "team_key", "endpoint_key")
+        qs = UsageRecord.objects.select_related("team", "endpoint").order_by(
+            "-hour", "team_key", "endpoint_key"
+        )
         if self.request.user.is_staff:
             return qs
         return scope_to_user(qs.filter(team__isnull=False), self.request.user)
 
 
 @extend_schema_view(
-    list=extend_schema(summary="Monthly statements of your teams",
-                       description="Immutable. A re-opened and re-closed month has several versions; "
-                                   "`latest=true` keeps the current one."),
+    list=extend_schema(
+        summary="Monthly statements of your teams",
+        description="Immutable. A re-opened and re-closed month has several versions; "
+        "`latest=true` keeps the current one.",
+    ),
     retrieve=extend_schema(summary="One statement with its lines"),
 )
 class StatementViewSet(viewsets.ReadOnlyModelViewSet):
@@ -75,25 +81,38 @@ class StatementViewSet(viewsets.ReadOnlyModelViewSet):
     lookup_field = "uuid"
 
     def get_queryset(self):
-        qs = Statement.objects.select_related("team", "chargeback").order_by("-month", "team__name", "-version")
+        qs = Statement.objects.select_related("team", "chargeback").order_by(
+            "-month", "team__name", "-version"
+        )
         return scope_to_user(qs, self.request.user)
 
 
 class TeamCostsView(APIView):
-    @extend_schema(summary="A team's costs for a month", parameters=[MONTH], responses=TeamCostsSerializer)
+    @extend_schema(
+        summary="A team's costs for a month", parameters=[MONTH], responses=TeamCostsSerializer
+    )
     def get(self, request, slug):
         team = get_object_or_404(teams_for_user(request.user), slug=slug)
         summary = reports.team_month(team, _month(request), timezone.now())
         data = {
-            "team": team.slug, "month": f"{summary.month:%Y-%m}", "currency": settings.BILLING_CURRENCY,
-            "is_current_month": summary.is_current, "spent": summary.spent, "idle_share_cost": summary.idle_share,
-            "forecast": summary.forecast, "budget": summary.budget,
+            "team": team.slug,
+            "month": f"{summary.month:%Y-%m}",
+            "currency": settings.BILLING_CURRENCY,
+            "is_current_month": summary.is_current,
+            "spent": summary.spent,
+            "idle_share_cost": summary.idle_share,
+            "forecast": summary.forecast,
+            "budget": summary.budget,
             "budget_alert_threshold": summary.alert.threshold if summary.alert else None,
             "total": summary.total,
-            "endpoints": [_Tagged(t, key=key, endpoint_uuid=ep.uuid if ep else None)
-                          for key, ep, t in summary.endpoints],
-            "offerings": [_Tagged(t, gpu_type=k[0], instance_type=k[1], capacity_type=k[2])
-                          for k, t in summary.offerings],
+            "endpoints": [
+                _Tagged(t, key=key, endpoint_uuid=ep.uuid if ep else None)
+                for key, ep, t in summary.endpoints
+            ],
+            "offerings": [
+                _Tagged(t, gpu_type=k[0], instance_type=k[1], capacity_type=k[2])
+                for k, t in summary.offerings
+            ],
             "days": [{"day": d.date(), "cost": c} for d, c in summary.days],
             "reference_price": summary.reference.name if summary.reference else None,
             "reference_cost": summary.reference_cost,
@@ -104,21 +123,33 @@ class TeamCostsView(APIView):
 class PlatformCostsView(APIView):
     permission_classes = [IsAdminUser]
 
-    @extend_schema(summary="Every team's costs, the idle pool and spot share (staff)", parameters=[MONTH],
-                   responses=PlatformCostsSerializer)
+    @extend_schema(
+        summary="Every team's costs, the idle pool and spot share (staff)",
+        parameters=[MONTH],
+        responses=PlatformCostsSerializer,
+    )
     def get(self, request):
         summary = reports.platform_month(_month(request), timezone.now())
         chargeback = summary.chargeback
         data = {
-            "month": f"{summary.month:%Y-%m}", "currency": settings.BILLING_CURRENCY,
+            "month": f"{summary.month:%Y-%m}",
+            "currency": settings.BILLING_CURRENCY,
             "idle_policy": summary.report.idle_policy,
             "status": chargeback.status if chargeback else ChargebackStatus.OPEN,
             "version": chargeback.version if chargeback else 1,
-            "total_cost": summary.total_cost, "spot_share": summary.spot_share,
-            "allocated": summary.allocated, "idle": summary.report.idle,
-            "teams": [_Tagged(t, key=key, in_portal=team is not None, idle_share_cost=share, total_cost=total)
-                      for key, team, t, share, total in summary.teams],
-            "unpriced": [{"instance_type": it, "capacity_type": ct, "gpu_seconds": s}
-                         for (it, ct), s in summary.report.unpriced_items],
+            "total_cost": summary.total_cost,
+            "spot_share": summary.spot_share,
+            "allocated": summary.allocated,
+            "idle": summary.report.idle,
+            "teams": [
+                _Tagged(
+                    t, key=key, in_portal=team is not None, idle_share_cost=share, total_cost=total
+                )
+                for key, team, t, share, total in summary.teams
+            ],
+            "unpriced": [
+                {"instance_type": it, "capacity_type": ct, "gpu_seconds": s}
+                for (it, ct), s in summary.report.unpriced_items
+            ],
         }
         return Response(PlatformCostsSerializer(data).data)

@@ -272,8 +272,12 @@ def offgrid_scenario(t0: float, run: str | None = None) -> tuple[Scenario, dict]
     s = Scenario(t0, t0 + 2 * HOUR, scrape_interval=30, seed=5, cluster_labels={"test_run": run})
     s.add_namespace("ns-x", {"modelport.io/team": "xray"})
     s.add_node(Node("n-x", instance_type="g6.12xlarge", capacity_type="on-demand", gpus=4))
-    pods = [("short", 1, 17.0, 17 + 100.0), ("mid", 2, 611.3, 3907.9), ("long", 1, 29.9, 2 * HOUR - 0.5),
-            ("tiny", 1, 1234.5, 1234.5 + 20.0)]
+    pods = [
+        ("short", 1, 17.0, 17 + 100.0),
+        ("mid", 2, 611.3, 3907.9),
+        ("long", 1, 29.9, 2 * HOUR - 0.5),
+        ("tiny", 1, 1234.5, 1234.5 + 20.0),
+    ]
     for name, gpus, a, b in pods:
         s.add_pod(Pod(name, "ns-x", node="n-x", gpus=gpus, start=t0 + a, end=t0 + b))
     return s, {name: "xray" for name, *_ in pods}
@@ -288,16 +292,51 @@ def week_scenario(end: float, days: int = 6, run: str | None = None) -> tuple[Sc
     s.add_namespace("mp-search", {"modelport.io/team": "search"})
     s.add_namespace("mp-ads", {"modelport.io/team": "ads"})
     s.add_node(Node("gpu-od-1", instance_type="g6.12xlarge", capacity_type="on-demand", gpus=4))
-    s.add_node(Node("gpu-spot-1", instance_type="g6e.xlarge", capacity_type="spot", gpus=1, gpu="L40S"))
-    s.add_pod(Pod("chat-predictor-0", "mp-search", node="gpu-od-1", gpus=2, start=start, team="search",
-                  endpoint="chat", isvc="chat",
-                  load=Load("chat", requests_per_s=lambda t: 1.0 + 2.0 * ((t // HOUR) % 24 in range(8, 18)),
-                            gpu_util=lambda t: 70 if (t // HOUR) % 24 in range(8, 18) else 15)))
+    s.add_node(
+        Node("gpu-spot-1", instance_type="g6e.xlarge", capacity_type="spot", gpus=1, gpu="L40S")
+    )
+    s.add_pod(
+        Pod(
+            "chat-predictor-0",
+            "mp-search",
+            node="gpu-od-1",
+            gpus=2,
+            start=start,
+            team="search",
+            endpoint="chat",
+            isvc="chat",
+            load=Load(
+                "chat",
+                requests_per_s=lambda t: 1.0 + 2.0 * ((t // HOUR) % 24 in range(8, 18)),
+                gpu_util=lambda t: 70 if (t // HOUR) % 24 in range(8, 18) else 15,
+            ),
+        )
+    )
     for day in range(days):
         d0 = start + day * 24 * HOUR
-        s.add_pod(Pod(f"summarise-predictor-{day}", "mp-search", node="gpu-spot-1", gpus=1, start=d0 + 8 * HOUR,
-                      end=d0 + (18 if day % 3 else 12) * HOUR, team="search", endpoint="summarise",
-                      isvc="summarise", load=Load("summarise", requests_per_s=0.5, gpu_util=40)))
-        s.add_pod(Pod(f"batch-{day}", "mp-ads", node="gpu-od-1", gpus=1, start=d0 + 1 * HOUR,
-                      end=d0 + (3 + day % 4) * HOUR, team="ads"))
+        s.add_pod(
+            Pod(
+                f"summarise-predictor-{day}",
+                "mp-search",
+                node="gpu-spot-1",
+                gpus=1,
+                start=d0 + 8 * HOUR,
+                end=d0 + (18 if day % 3 else 12) * HOUR,
+                team="search",
+                endpoint="summarise",
+                isvc="summarise",
+                load=Load("summarise", requests_per_s=0.5, gpu_util=40),
+            )
+        )
+        s.add_pod(
+            Pod(
+                f"batch-{day}",
+                "mp-ads",
+                node="gpu-od-1",
+                gpus=1,
+                start=d0 + 1 * HOUR,
+                end=d0 + (3 + day % 4) * HOUR,
+                team="ads",
+            )
+        )
     return s, {}

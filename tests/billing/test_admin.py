@@ -8,8 +8,10 @@ from tests.factories import UsageRecordFactory
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.parametrize("model", ["usagerecord", "billingpolicy", "referenceprice", "chargeback", "statement",
-                                   "budgetalert"])
+@pytest.mark.parametrize(
+    "model",
+    ["usagerecord", "billingpolicy", "referenceprice", "chargeback", "statement", "budgetalert"],
+)
 def test_changelists_open(staff_client, model):
     UsageRecordFactory()
     assert staff_client.get(reverse(f"admin:billing_{model}_changelist")).status_code == 200

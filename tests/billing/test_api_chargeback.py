@@ -15,14 +15,26 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def usage(team, other_team):
-    hour = max(services.month_start(timezone.now()), timezone.now().replace(minute=0, second=0, microsecond=0)
-               - timedelta(hours=2))
+    hour = max(
+        services.month_start(timezone.now()),
+        timezone.now().replace(minute=0, second=0, microsecond=0) - timedelta(hours=2),
+    )
     chat = EndpointFactory(team=team, name="chat")
-    UsageRecordFactory(team=team, hour=hour, endpoint=chat, endpoint_key="chat", gpu_seconds=7200,
-                       used_gpu_seconds=1800, cost=Decimal("1.600000"), prompt_tokens=300_000,
-                       generation_tokens=100_000)
+    UsageRecordFactory(
+        team=team,
+        hour=hour,
+        endpoint=chat,
+        endpoint_key="chat",
+        gpu_seconds=7200,
+        used_gpu_seconds=1800,
+        cost=Decimal("1.600000"),
+        prompt_tokens=300_000,
+        generation_tokens=100_000,
+    )
     UsageRecordFactory(team=other_team, hour=hour, cost=Decimal("5"))
-    UsageRecordFactory(team=None, team_key="", endpoint_key="", kind=UsageKind.IDLE, hour=hour, cost=Decimal("2"))
+    UsageRecordFactory(
+        team=None, team_key="", endpoint_key="", kind=UsageKind.IDLE, hour=hour, cost=Decimal("2")
+    )
     return chat
 
 
@@ -30,7 +42,9 @@ def test_team_month(api_client, team, usage):
     r = api_client.get(f"/api/v1/chargeback/teams/{team.slug}/")
     assert r.status_code == 200
     data = r.json()
-    assert data["team"] == "search" and data["currency"] == "USD" and data["is_current_month"] is True
+    assert (
+        data["team"] == "search" and data["currency"] == "USD" and data["is_current_month"] is True
+    )
     assert data["spent"] == "1.600000"
     assert data["total"]["gpu_seconds"] == 7200 and data["total"]["cost"] == "1.600000"
     assert data["total"]["busy_share"] == "0.250000"
@@ -68,7 +82,14 @@ def test_platform_is_staff_only(api_client, api_client_for, staff, usage):
 def test_usage_rows_are_team_scoped_and_filterable(api_client, api_client_for, staff, team, usage):
     rows = api_client.get("/api/v1/chargeback/usage/").json()["results"]
     assert {r["team"] for r in rows} == {"search"}  # not Ads, not idle rows
-    assert len(api_client_for(staff).get("/api/v1/chargeback/usage/", {"kind": "idle"}).json()["results"]) == 1
+    assert (
+        len(
+            api_client_for(staff)
+            .get("/api/v1/chargeback/usage/", {"kind": "idle"})
+            .json()["results"]
+        )
+        == 1
+    )
     assert api_client.get("/api/v1/chargeback/usage/", {"endpoint": "nope"}).json()["results"] == []
 
 
@@ -86,11 +107,21 @@ def test_statements(api_client, api_client_for, outsider, team, other_team, staf
     services.reopen_month(oct_, actor=staff)
     services.close_month(oct_, now=datetime(2026, 11, 2, tzinfo=UTC))
     data = api_client.get("/api/v1/chargeback/statements/").json()["results"]
-    assert [(s["team"], s["version"], s["is_current"]) for s in data] == [("search", 2, True), ("search", 1, False)]
-    latest = api_client.get("/api/v1/chargeback/statements/", {"latest": "true", "month": "2026-10"}).json()
+    assert [(s["team"], s["version"], s["is_current"]) for s in data] == [
+        ("search", 2, True),
+        ("search", 1, False),
+    ]
+    latest = api_client.get(
+        "/api/v1/chargeback/statements/", {"latest": "true", "month": "2026-10"}
+    ).json()
     assert [s["version"] for s in latest["results"]] == [2]
     one = api_client.get(f"/api/v1/chargeback/statements/{data[0]['uuid']}/").json()
     assert one["total_cost"] == "3.500000" and one["lines"][0]["cost"] == "3.500000"
     assert one["csv_url"].endswith(f"/costs/statements/{data[0]['uuid']}/csv/")
-    assert api_client_for(outsider).get(f"/api/v1/chargeback/statements/{data[0]['uuid']}/").status_code == 404
+    assert (
+        api_client_for(outsider)
+        .get(f"/api/v1/chargeback/statements/{data[0]['uuid']}/")
+        .status_code
+        == 404
+    )
     assert api_client.delete(f"/api/v1/chargeback/statements/{data[0]['uuid']}/").status_code == 405

@@ -16,8 +16,11 @@ def crossed_80(team):
     team.save(update_fields=["monthly_budget"])
     for threshold in (50, 80):
         BudgetAlert.objects.create(
-            team=team, month=month_start(timezone.now()).date(), threshold=threshold,
-            spend=Decimal("330.00"), budget=Decimal("400.00"),
+            team=team,
+            month=month_start(timezone.now()).date(),
+            threshold=threshold,
+            spend=Decimal("330.00"),
+            budget=Decimal("400.00"),
         )
 
 
@@ -43,7 +46,8 @@ def test_last_month_alerts_are_not_shown(member_client, team):
     team.monthly_budget = Decimal("400")
     team.save(update_fields=["monthly_budget"])
     last_month = (month_start(timezone.now()) - timezone.timedelta(days=1)).date().replace(day=1)
-    BudgetAlert.objects.create(team=team, month=last_month, threshold=100,
-                               spend=Decimal("401"), budget=Decimal("400"))
+    BudgetAlert.objects.create(
+        team=team, month=last_month, threshold=100, spend=Decimal("401"), budget=Decimal("400")
+    )
     response = member_client.get(reverse("deployments:endpoint_list"))
     assert b"budget-banner" not in response.content

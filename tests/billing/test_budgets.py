@@ -88,7 +88,9 @@ def test_forecast_adds_the_last_days_run_rate_until_month_end(team):
     assert services.forecast_month_cost(team, NOW) == spent + 2 * Decimal(int(remaining_hours))
 
 
-def test_alerts_fire_once_per_threshold(team, webhook, django_capture_on_commit_callbacks, eager_celery):
+def test_alerts_fire_once_per_threshold(
+    team, webhook, django_capture_on_commit_callbacks, eager_celery
+):
     url, hook = webhook
     Team.objects.filter(pk=team.pk).update(
         monthly_budget=Decimal("100"), alert_email="gpu@search.example", alert_webhook_url=url
@@ -175,8 +177,9 @@ def test_banner_tag_shows_the_highest_threshold_this_month(team):
     assert template.render(Context({"team": team})).strip() == ""
     month = services.month_start(timezone.now()).date()
     for threshold in (50, 80):
-        BudgetAlert.objects.create(team=team, month=month, threshold=threshold, spend=Decimal("8"),
-                                   budget=Decimal("10"))
+        BudgetAlert.objects.create(
+            team=team, month=month, threshold=threshold, spend=Decimal("8"), budget=Decimal("10")
+        )
     html = template.render(Context({"team": team}))
     assert 'data-budget-threshold="80"' in html and "passed 80%" in html
     assert Template("{% load billing %}{% budget_banner None %}").render(Context({})).strip() == ""

@@ -194,14 +194,26 @@ def test_off_grid_pods_stay_within_one_scrape_interval(settings, prometheus_serv
     settings.BILLING_SCRAPE_INTERVAL_SECONDS = 30.0
     from billing import services
 
-    rows = services.measure_usage(_dt(scenario.start), _dt(scenario.end),
-                                  prices=services.PriceTable.from_entries([
-                                      {"instance_type": "g6.12xlarge", "capacity_type": "on-demand",
-                                       "gpus_per_node": 4, "hourly_price": "4.60"}]))
+    rows = services.measure_usage(
+        _dt(scenario.start),
+        _dt(scenario.end),
+        prices=services.PriceTable.from_entries(
+            [
+                {
+                    "instance_type": "g6.12xlarge",
+                    "capacity_type": "on-demand",
+                    "gpus_per_node": 4,
+                    "hourly_price": "4.60",
+                }
+            ]
+        ),
+    )
     measured = sum(r.gpu_seconds for r in rows if r.kind == "allocated")
     truth = sum(t.gpu_seconds for t in scenario.truth.values())
     bound = sum(30 * p.gpus for p in scenario.pods.values())
     assert abs(measured - truth) < bound
     assert measured != 0
     idle = sum(r.gpu_seconds for r in rows if r.kind == "idle")
-    assert measured + idle == 4 * 2 * HOUR  # capacity is conserved: allocated + idle = node GPUs × time
+    assert (
+        measured + idle == 4 * 2 * HOUR
+    )  # capacity is conserved: allocated + idle = node GPUs × time

@@ -18,20 +18,36 @@ S = Decimal(60)
 
 
 def _prices(change=None):
-    rates = {("g6.12xlarge", "on-demand"): [(datetime(2020, 1, 1, tzinfo=UTC), Decimal("4.80"))],
-             ("g6e.xlarge", "spot"): [(datetime(2020, 1, 1, tzinfo=UTC), Decimal("0.72"))]}
+    rates = {
+        ("g6.12xlarge", "on-demand"): [(datetime(2020, 1, 1, tzinfo=UTC), Decimal("4.80"))],
+        ("g6e.xlarge", "spot"): [(datetime(2020, 1, 1, tzinfo=UTC), Decimal("0.72"))],
+    }
     if change:
         rates[("g6.12xlarge", "on-demand")].append((change, Decimal("9.60")))
-    return PriceTable({"g6.12xlarge": Offering("g6.12xlarge", 4, "L4"), "g6e.xlarge": Offering("g6e.xlarge", 1, "L40S")},
-                      rates)
+    return PriceTable(
+        {
+            "g6.12xlarge": Offering("g6.12xlarge", 4, "L4"),
+            "g6e.xlarge": Offering("g6e.xlarge", 1, "L40S"),
+        },
+        rates,
+    )
 
 
 def _labels():
     return ClusterLabels(
-        pods={("ns-a", "p1"): {"label_modelport_io_team": "alpha", "label_modelport_io_endpoint": "chat"},
-              ("ns-b", "p2"): {"label_serving_kserve_io_inferenceservice": "qwen"}},
+        pods={
+            ("ns-a", "p1"): {
+                "label_modelport_io_team": "alpha",
+                "label_modelport_io_endpoint": "chat",
+            },
+            ("ns-b", "p2"): {"label_serving_kserve_io_inferenceservice": "qwen"},
+        },
         namespaces={"ns-b": "beta", "ns-c": ""},
-        nodes={"n4": ("g6.12xlarge", "on-demand"), "n1": ("g6e.xlarge", "spot"), "nx": ("x9.mystery", "spot")},
+        nodes={
+            "n4": ("g6.12xlarge", "on-demand"),
+            "n1": ("g6e.xlarge", "spot"),
+            "nx": ("x9.mystery", "spot"),
+        },
     )
 
 
@@ -50,30 +66,49 @@ def test_capacity_type_from_karpenter_then_eks_labels():
 
 def test_samples_become_seconds_priced_per_gpu_with_idle():
     windows = split_windows(H0, H0 + timedelta(hours=1))
-    m = Measurements(pods={("ns-a", "p1", "n4"): 120.0, ("ns-b", "p2", "n4"): 30.0},  # 2 GPUs × 60 samples; 1 × 30
-                     nodes={"n4": 240.0}, busy={("ns-a", "p1"): 30.0}, prompt_tokens={("ns-a", "p1"): 1000.4})
+    m = Measurements(
+        pods={
+            ("ns-a", "p1", "n4"): 120.0,
+            ("ns-b", "p2", "n4"): 30.0,
+        },  # 2 GPUs × 60 samples; 1 × 30
+        nodes={"n4": 240.0},
+        busy={("ns-a", "p1"): 30.0},
+        prompt_tokens={("ns-a", "p1"): 1000.4},
+    )
     rows = {(r.kind, r.team_key): r for r in compute_usage(windows, [m], _labels(), _prices(), S)}
     alpha = rows[("allocated", "alpha")]
     assert alpha.gpu_seconds == 7200 and alpha.cost == Decimal("2.4")  # 2 GPU-h × 4.80/4
     assert alpha.used_gpu_seconds == 1800 and alpha.prompt_tokens == 1000 and alpha.gpu_type == "L4"
-    assert rows[("allocated", "beta")].gpu_seconds == 1800 and rows[("allocated", "beta")].used_gpu_seconds is None
+    assert (
+        rows[("allocated", "beta")].gpu_seconds == 1800
+        and rows[("allocated", "beta")].used_gpu_seconds is None
+    )
     idle = rows[("idle", "")]
-    assert idle.gpu_seconds == 4 * 3600 - 7200 - 1800 and idle.cost == Decimal("1.8")  # 1.5 GPU-h × 1.20
+    assert idle.gpu_seconds == 4 * 3600 - 7200 - 1800 and idle.cost == Decimal(
+        "1.8"
+    )  # 1.5 GPU-h × 1.20
 
 
 def test_a_price_change_inside_the_hour_splits_the_cost():
     change = H0 + timedelta(minutes=15)
     windows = split_windows(H0, H0 + timedelta(hours=1))
-    m = Measurements(pods={("ns-a", "p1", "n4"): 60.0}, nodes={"n4": 60.0},
-                     cuts=[(change, {("ns-a", "p1", "n4"): 15.0}, {"n4": 15.0})])
+    m = Measurements(
+        pods={("ns-a", "p1", "n4"): 60.0},
+        nodes={"n4": 60.0},
+        cuts=[(change, {("ns-a", "p1", "n4"): 15.0}, {"n4": 15.0})],
+    )
     (row,) = compute_usage(windows, [m], _labels(), _prices(change), S)
     assert row.gpu_seconds == 3600
-    assert row.cost == Decimal("4.80") / 4 / 4 + Decimal("9.60") / 4 * 3 / 4  # 15 min old, 45 min new price
+    assert (
+        row.cost == Decimal("4.80") / 4 / 4 + Decimal("9.60") / 4 * 3 / 4
+    )  # 15 min old, 45 min new price
 
 
 def test_unknown_offerings_are_counted_not_priced():
     windows = split_windows(H0, H0 + timedelta(hours=1))
-    m = Measurements(pods={("ns-a", "p1", "nx"): 60.0, ("ns-a", "p1", "gone"): 60.0}, nodes={"nx": 120.0})
+    m = Measurements(
+        pods={("ns-a", "p1", "nx"): 60.0, ("ns-a", "p1", "gone"): 60.0}, nodes={"nx": 120.0}
+    )
     rows = compute_usage(windows, [m], _labels(), _prices(), S)
     by = {(r.kind, r.instance_type): r for r in rows}
     assert by[("allocated", "x9.mystery")].unpriced_gpu_seconds == 3600
@@ -84,14 +119,19 @@ def test_unknown_offerings_are_counted_not_priced():
 
 def test_partial_windows_belong_to_their_hour():
     windows = split_windows(H0 + timedelta(minutes=30), H0 + timedelta(hours=1, minutes=10))
-    assert [(w.hour, w.seconds) for w in windows] == [(H0, 1800.0), (H0 + timedelta(hours=1), 600.0)]
+    assert [(w.hour, w.seconds) for w in windows] == [
+        (H0, 1800.0),
+        (H0 + timedelta(hours=1), 600.0),
+    ]
 
 
 def test_cost_is_exact_even_on_a_rounding_tie():
     # 1,980 GPU-s at 13.35/h per 8-GPU node is exactly 0.9178125: priced with one division, not
     # through a rounded per-second rate (0.9178125000…0001, which a stored row rounded up).
-    prices = PriceTable({"g6.48xlarge": Offering("g6.48xlarge", 8, "L4")},
-                        {("g6.48xlarge", "on-demand"): [(datetime(2020, 1, 1, tzinfo=UTC), Decimal("13.35"))]})
+    prices = PriceTable(
+        {"g6.48xlarge": Offering("g6.48xlarge", 8, "L4")},
+        {("g6.48xlarge", "on-demand"): [(datetime(2020, 1, 1, tzinfo=UTC), Decimal("13.35"))]},
+    )
     labels = ClusterLabels(nodes={"n8": ("g6.48xlarge", "on-demand")})
     m = Measurements(pods={("ns-a", "p1", "n8"): 33.0})
     (row,) = compute_usage(split_windows(H0, H0 + timedelta(hours=1)), [m], labels, prices, S)

@@ -49,18 +49,28 @@ def test_worker_collects_and_alerts_once(prometheus_server, start_celery_worker)
     for p in prices:
         if p.instance_type not in offerings:
             offerings[p.instance_type] = InstanceOfferingFactory(
-                instance_type=p.instance_type, gpus_per_node=p.gpus_per_node,
-                gpu_type=GpuTypeFactory(name=f"gpu-{p.instance_type}"))
+                instance_type=p.instance_type,
+                gpus_per_node=p.gpus_per_node,
+                gpu_type=GpuTypeFactory(name=f"gpu-{p.instance_type}"),
+            )
         for since, price in p.history:
-            GpuRateFactory(offering=offerings[p.instance_type], capacity_type=p.capacity_type, hourly_price=price,
-                           effective_from=datetime.fromtimestamp(since, tz=UTC))
+            GpuRateFactory(
+                offering=offerings[p.instance_type],
+                capacity_type=p.capacity_type,
+                hourly_price=price,
+                effective_from=datetime.fromtimestamp(since, tz=UTC),
+            )
     _Hook.received = []
     server = HTTPServer(("127.0.0.1", 0), _Hook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     want = expected(scenario, teams, prices, scenario.start, scenario.end)
     alpha_cost = want["teams"]["alpha"]["cost"]
-    TeamFactory(slug="alpha", name="Alpha", monthly_budget=(alpha_cost * Decimal("1.6")).quantize(Decimal("0.01")),
-                alert_webhook_url=f"http://127.0.0.1:{server.server_port}/hook")
+    TeamFactory(
+        slug="alpha",
+        name="Alpha",
+        monthly_budget=(alpha_cost * Decimal("1.6")).quantize(Decimal("0.01")),
+        alert_webhook_url=f"http://127.0.0.1:{server.server_port}/hook",
+    )
     worker = start_celery_worker(
         PROMETHEUS_URL=prometheus_server.url,
         BILLING_PROMQL_SELECTOR=f'test_run="{scenario.cluster_labels["test_run"]}"',
@@ -74,10 +84,16 @@ def test_worker_collects_and_alerts_once(prometheus_server, start_celery_worker)
         assert _wait(lambda: len(_Hook.received) >= 1), worker.logs
         assert _wait(lambda: UsageRecord.objects.filter(team_key="alpha").exists())
         time.sleep(3)  # let the duplicate finish too
-        got = sum(r.gpu_seconds for r in UsageRecord.objects.filter(team_key="alpha", kind=UsageKind.ALLOCATED))
+        got = sum(
+            r.gpu_seconds
+            for r in UsageRecord.objects.filter(team_key="alpha", kind=UsageKind.ALLOCATED)
+        )
         assert got == pytest.approx(want["teams"]["alpha"]["gpu_seconds"], rel=1e-3)
-        keys = list(UsageRecord.objects.values_list("hour", "kind", "team_key", "endpoint_key", "instance_type",
-                                                    "capacity_type"))
+        keys = list(
+            UsageRecord.objects.values_list(
+                "hour", "kind", "team_key", "endpoint_key", "instance_type", "capacity_type"
+            )
+        )
         assert len(keys) == len(set(keys))
         # 62.5 % of the budget spent: the 50 % alert, once, even though the task ran twice
         assert [a.threshold for a in BudgetAlert.objects.filter(team__slug="alpha")] == [50]

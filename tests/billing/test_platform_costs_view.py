@@ -24,10 +24,25 @@ def usage(team, other_team):
     UsageRecordFactory(team=team, hour=hour, cost=Decimal("8"), capacity_type="spot")
     UsageRecordFactory(team=other_team, hour=hour, cost=Decimal("2"))
     UsageRecordFactory(team=None, team_key="ghost-ns", hour=hour, cost=Decimal("1"))
-    UsageRecordFactory(team=None, team_key="", endpoint_key="", kind=UsageKind.IDLE, hour=hour,
-                       cost=Decimal("3"), gpu_seconds=7200)
-    UsageRecordFactory(team=None, team_key="", endpoint_key="", kind=UsageKind.IDLE, hour=hour,
-                       instance_type="x9.mystery", cost=Decimal("0"), unpriced_gpu_seconds=3600)
+    UsageRecordFactory(
+        team=None,
+        team_key="",
+        endpoint_key="",
+        kind=UsageKind.IDLE,
+        hour=hour,
+        cost=Decimal("3"),
+        gpu_seconds=7200,
+    )
+    UsageRecordFactory(
+        team=None,
+        team_key="",
+        endpoint_key="",
+        kind=UsageKind.IDLE,
+        hour=hour,
+        instance_type="x9.mystery",
+        cost=Decimal("0"),
+        unpriced_gpu_seconds=3600,
+    )
     return hour
 
 
@@ -60,7 +75,9 @@ def test_staff_close_and_reopen_a_month(staff_client, usage, team):
 
 
 def test_closing_the_current_month_shows_why_not(staff_client):
-    r = staff_client.post(reverse("billing:month_close"), {"month": f"{timezone.now():%Y-%m}"}, follow=True)
+    r = staff_client.post(
+        reverse("billing:month_close"), {"month": f"{timezone.now():%Y-%m}"}, follow=True
+    )
     assert "has not ended yet" in r.content.decode()
     assert not Chargeback.objects.exists()
 

@@ -16,12 +16,26 @@ T1 = datetime(2026, 11, 10, 12, 30, tzinfo=UTC)
 @pytest.mark.django_db
 def test_db_table_keeps_history():
     offering = InstanceOfferingFactory(instance_type="g6.12xlarge", gpus_per_node=4)
-    GpuRateFactory(offering=offering, capacity_type="on-demand", hourly_price=Decimal("4.6000"), effective_from=T0)
-    GpuRateFactory(offering=offering, capacity_type="on-demand", hourly_price=Decimal("5.2000"), effective_from=T1)
+    GpuRateFactory(
+        offering=offering,
+        capacity_type="on-demand",
+        hourly_price=Decimal("4.6000"),
+        effective_from=T0,
+    )
+    GpuRateFactory(
+        offering=offering,
+        capacity_type="on-demand",
+        hourly_price=Decimal("5.2000"),
+        effective_from=T1,
+    )
     table = PriceTable.from_db()
     assert table.node_price("g6.12xlarge", "on-demand", T0.replace(day=5)) == Decimal("4.6")
-    assert table.node_price("g6.12xlarge", "on-demand", T1) == Decimal("5.2")  # from its effective time
-    assert table.node_price("g6.12xlarge", "on-demand", T0.replace(month=10)) is None  # before any price
+    assert table.node_price("g6.12xlarge", "on-demand", T1) == Decimal(
+        "5.2"
+    )  # from its effective time
+    assert (
+        table.node_price("g6.12xlarge", "on-demand", T0.replace(month=10)) is None
+    )  # before any price
     assert table.per_gpu_second("g6.12xlarge", "on-demand", T1) == Decimal("5.2") / 4 / 3600
     assert table.per_gpu_second("g6.12xlarge", "spot", T1) is None
     assert table.per_gpu_second("x9.mystery", "on-demand", T1) is None
@@ -29,31 +43,137 @@ def test_db_table_keeps_history():
 
 
 def test_prices_file_entries():
-    table = PriceTable.from_entries([
-        {"instance_type": "g6e.xlarge", "capacity_type": "spot", "gpus_per_node": 1, "hourly_price": "0.74"},
-        {"instance_type": "g6e.xlarge", "capacity_type": "on-demand", "gpus_per_node": 1, "hourly_price": 1.861},
-    ])
+    table = PriceTable.from_entries(
+        [
+            {
+                "instance_type": "g6e.xlarge",
+                "capacity_type": "spot",
+                "gpus_per_node": 1,
+                "hourly_price": "0.74",
+            },
+            {
+                "instance_type": "g6e.xlarge",
+                "capacity_type": "on-demand",
+                "gpus_per_node": 1,
+                "hourly_price": 1.861,
+            },
+        ]
+    )
     assert table.node_price("g6e.xlarge", "on-demand", T1) == Decimal("1.861")  # no float noise
     assert table.change_points(T0, T1) == []
 
 
-@pytest.mark.parametrize("entries, message", [
-    ([], "non-empty JSON list"),
-    ({"instance_type": "a"}, "non-empty JSON list"),
-    (["g6"], "must be an object"),
-    ([{"instance_type": "g6", "capacity_type": "spot", "gpus_per_node": 1}], "lacks hourly_price"),
-    ([{"instance_type": "", "capacity_type": "spot", "gpus_per_node": 1, "hourly_price": 1}], "non-empty string"),
-    ([{"instance_type": "g6", "capacity_type": "cheap", "gpus_per_node": 1, "hourly_price": 1}], "capacity_type"),
-    ([{"instance_type": "g6", "capacity_type": "spot", "gpus_per_node": 1.5, "hourly_price": 1}], "positive integer"),
-    ([{"instance_type": "g6", "capacity_type": "spot", "gpus_per_node": True, "hourly_price": 1}], "positive integer"),
-    ([{"instance_type": "g6", "capacity_type": "spot", "gpus_per_node": 1, "hourly_price": "abc"}], "not a number"),
-    ([{"instance_type": "g6", "capacity_type": "spot", "gpus_per_node": 1, "hourly_price": "-1"}], "≥ 0"),
-    ([{"instance_type": "g6", "capacity_type": "spot", "gpus_per_node": 1, "hourly_price": "NaN"}], "finite"),
-    ([{"instance_type": "g6", "capacity_type": "spot", "gpus_per_node": 1, "hourly_price": 1}] * 2, "listed twice"),
-    ([{"instance_type": "g6", "capacity_type": "spot", "gpus_per_node": 1, "hourly_price": 1},
-      {"instance_type": "g6", "capacity_type": "on-demand", "gpus_per_node": 2, "hourly_price": 1}],
-     "two different gpus_per_node"),
-])
+@pytest.mark.parametrize(
+    "entries, message",
+    [
+        ([], "non-empty JSON list"),
+        ({"instance_type": "a"}, "non-empty JSON list"),
+        (["g6"], "must be an object"),
+        (
+            [{"instance_type": "g6", "capacity_type": "spot", "gpus_per_node": 1}],
+            "lacks hourly_price",
+        ),
+        (
+            [{"instance_type": "", "capacity_type": "spot", "gpus_per_node": 1, "hourly_price": 1}],
+            "non-empty string",
+        ),
+        (
+            [
+                {
+                    "instance_type": "g6",
+                    "capacity_type": "cheap",
+                    "gpus_per_node": 1,
+                    "hourly_price": 1,
+                }
+            ],
+            "capacity_type",
+        ),
+        (
+            [
+                {
+                    "instance_type": "g6",
+                    "capacity_type": "spot",
+                    "gpus_per_node": 1.5,
+                    "hourly_price": 1,
+                }
+            ],
+            "positive integer",
+        ),
+        (
+            [
+                {
+                    "instance_type": "g6",
+                    "capacity_type": "spot",
+                    "gpus_per_node": True,
+                    "hourly_price": 1,
+                }
+            ],
+            "positive integer",
+        ),
+        (
+            [
+                {
+                    "instance_type": "g6",
+                    "capacity_type": "spot",
+                    "gpus_per_node": 1,
+                    "hourly_price": "abc",
+                }
+            ],
+            "not a number",
+        ),
+        (
+            [
+                {
+                    "instance_type": "g6",
+                    "capacity_type": "spot",
+                    "gpus_per_node": 1,
+                    "hourly_price": "-1",
+                }
+            ],
+            "≥ 0",
+        ),
+        (
+            [
+                {
+                    "instance_type": "g6",
+                    "capacity_type": "spot",
+                    "gpus_per_node": 1,
+                    "hourly_price": "NaN",
+                }
+            ],
+            "finite",
+        ),
+        (
+            [
+                {
+                    "instance_type": "g6",
+                    "capacity_type": "spot",
+                    "gpus_per_node": 1,
+                    "hourly_price": 1,
+                }
+            ]
+            * 2,
+            "listed twice",
+        ),
+        (
+            [
+                {
+                    "instance_type": "g6",
+                    "capacity_type": "spot",
+                    "gpus_per_node": 1,
+                    "hourly_price": 1,
+                },
+                {
+                    "instance_type": "g6",
+                    "capacity_type": "on-demand",
+                    "gpus_per_node": 2,
+                    "hourly_price": 1,
+                },
+            ],
+            "two different gpus_per_node",
+        ),
+    ],
+)
 def test_bad_entries_are_refused_clearly(entries, message):
     with pytest.raises(ChargebackError, match=message):
         PriceTable.from_entries(entries)

@@ -15,8 +15,10 @@ def test_range_is_one_ms_short_for_closed_ranges():
 
 def test_pod_samples_sum_raw_samples_of_scheduled_pods():
     q = queries.pod_gpu_samples("3599999ms", 'cluster="prod"')
-    assert q == ('sum by (namespace, pod, node) (sum_over_time(kube_pod_container_resource_requests'
-                 '{resource="nvidia_com_gpu",node!="",cluster="prod"}[3599999ms]))')
+    assert q == (
+        "sum by (namespace, pod, node) (sum_over_time(kube_pod_container_resource_requests"
+        '{resource="nvidia_com_gpu",node!="",cluster="prod"}[3599999ms]))'
+    )
     assert ":" not in q.split("[")[1]  # a range, not a subquery (no lookback can add time)
 
 

@@ -16,18 +16,35 @@ H = datetime(2026, 11, 3, 10, tzinfo=UTC)
 
 
 def _row(**kw):
-    base = dict(hour=H, kind="allocated", team_key="search", endpoint_key="chat", instance_type="g6.xlarge",
-                capacity_type="on-demand", gpu_seconds=3600, cost=Decimal("0.8"))
+    base = dict(
+        hour=H,
+        kind="allocated",
+        team_key="search",
+        endpoint_key="chat",
+        instance_type="g6.xlarge",
+        capacity_type="on-demand",
+        gpu_seconds=3600,
+        cost=Decimal("0.8"),
+    )
     return UsageRow(**{**base, **kw})
 
 
 def test_rewrites_the_hours_it_was_given_only(team):
     save_usage([_row(), _row(endpoint_key="old")], H, H + timedelta(hours=1))
-    UsageRecord.objects.create(hour=H + timedelta(hours=1), team_key="search", endpoint_key="x",
-                               instance_type="g6.xlarge", capacity_type="spot", gpu_seconds=1)
+    UsageRecord.objects.create(
+        hour=H + timedelta(hours=1),
+        team_key="search",
+        endpoint_key="x",
+        instance_type="g6.xlarge",
+        capacity_type="spot",
+        gpu_seconds=1,
+    )
     deleted = save_usage([_row(gpu_seconds=1800, cost=Decimal("0.4"))], H, H + timedelta(hours=1))
     assert deleted == 1  # "old" vanished from the new measurement
-    assert sorted(UsageRecord.objects.values_list("endpoint_key", "gpu_seconds")) == [("chat", 1800), ("x", 1)]
+    assert sorted(UsageRecord.objects.values_list("endpoint_key", "gpu_seconds")) == [
+        ("chat", 1800),
+        ("x", 1),
+    ]
 
 
 def test_identical_rows_are_not_written_again(team):
@@ -41,7 +58,11 @@ def test_identical_rows_are_not_written_again(team):
 def test_endpoint_uuid_label_beats_a_reused_name(team):
     old = EndpointFactory(team=team, name="chat", status=EndpointStatus.DELETED)
     new = EndpointFactory(team=team, name="chat")
-    save_usage([_row(endpoint_uuid=str(old.uuid)), _row(hour=H + timedelta(hours=1))], H, H + timedelta(hours=2))
+    save_usage(
+        [_row(endpoint_uuid=str(old.uuid)), _row(hour=H + timedelta(hours=1))],
+        H,
+        H + timedelta(hours=2),
+    )
     by_hour = {r.hour: r.endpoint for r in UsageRecord.objects.all()}
     assert by_hour[H] == old  # the label says which one ran
     assert by_hour[H + timedelta(hours=1)] == new  # without it: the newest of that name

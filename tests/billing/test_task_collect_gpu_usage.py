@@ -141,10 +141,21 @@ def test_backfill_command_writes_the_same_rows_as_the_task(setup, late, promethe
     from django.core.management import call_command
 
     scenario = late[0]
-    prometheus_server.backfill(filter_samples(late[3], lambda t: t >= late[4]))  # all samples (idempotent)
+    prometheus_server.backfill(
+        filter_samples(late[3], lambda t: t >= late[4])
+    )  # all samples (idempotent)
     out = io.StringIO()
-    call_command("backfill_usage", "--start", datetime.fromtimestamp(scenario.start, tz=UTC).isoformat(),
-                 "--end", setup["end"], "--chunk-hours", "3", stdout=out, stderr=io.StringIO())
+    call_command(
+        "backfill_usage",
+        "--start",
+        datetime.fromtimestamp(scenario.start, tz=UTC).isoformat(),
+        "--end",
+        setup["end"],
+        "--chunk-hours",
+        "3",
+        stdout=out,
+        stderr=io.StringIO(),
+    )
     assert "rows written" in out.getvalue()
     by_command = [r[1:] for r in _snapshot()]
     UsageRecord.objects.all().delete()

@@ -39,23 +39,38 @@ def collected(transactional_db, settings, prometheus_server):
     settings.PROMETHEUS_URL = prometheus_server.url
     settings.BILLING_PROMQL_SELECTOR = f'test_run="{scenario.cluster_labels["test_run"]}"'
     settings.BILLING_SCRAPE_INTERVAL_SECONDS = 300.0
-    for it, gpus, name, rates in (("g6.12xlarge", 4, "L4", {"on-demand": "4.6016"}),
-                                  ("g6e.xlarge", 1, "L40S", {"spot": "0.7400", "on-demand": "1.8610"})):
-        offering = InstanceOfferingFactory(instance_type=it, gpus_per_node=gpus, gpu_type=GpuTypeFactory(name=name))
+    for it, gpus, name, rates in (
+        ("g6.12xlarge", 4, "L4", {"on-demand": "4.6016"}),
+        ("g6e.xlarge", 1, "L40S", {"spot": "0.7400", "on-demand": "1.8610"}),
+    ):
+        offering = InstanceOfferingFactory(
+            instance_type=it, gpus_per_node=gpus, gpu_type=GpuTypeFactory(name=name)
+        )
         for capacity, price in rates.items():
             GpuRateFactory(offering=offering, capacity_type=capacity, hourly_price=Decimal(price))
     team = TeamFactory(name="Search", slug="search", monthly_budget=Decimal("400"))
     TeamFactory(name="Ads", slug="ads")
     chat = EndpointFactory(team=team, name="chat")
-    ReferencePrice.objects.create(name="Hosted 8B API", input_per_million=Decimal("0.20"),
-                                  output_per_million=Decimal("0.60"), is_default=True)
+    ReferencePrice.objects.create(
+        name="Hosted 8B API",
+        input_per_million=Decimal("0.20"),
+        output_per_million=Decimal("0.60"),
+        is_default=True,
+    )
     user = UserFactory(username="bob")
     MembershipFactory(team=team, user=user, role=Membership.Role.MEMBER)
-    result = services.collect_gpu_usage(datetime.fromtimestamp(scenario.start, tz=UTC),
-                                        datetime.fromtimestamp(scenario.end, tz=UTC))
+    result = services.collect_gpu_usage(
+        datetime.fromtimestamp(scenario.start, tz=UTC), datetime.fromtimestamp(scenario.end, tz=UTC)
+    )
     services.check_budgets()
-    return {"team": Team.objects.get(pk=team.pk), "user": user, "chat": chat, "result": result,
-            "scenario": scenario, "days": days}
+    return {
+        "team": Team.objects.get(pk=team.pk),
+        "user": user,
+        "chat": chat,
+        "result": result,
+        "scenario": scenario,
+        "days": days,
+    }
 
 
 def test_team_cost_page_shows_collected_costs(live_server, login_context, collected):

@@ -21,17 +21,35 @@ def usage(team):
     if hour < month_start(now):
         hour = month_start(now)
     chat = EndpointFactory(team=team, name="chat")
-    UsageRecordFactory(team=team, hour=hour, endpoint=chat, endpoint_key="chat", gpu_seconds=7200,
-                       used_gpu_seconds=3600, cost=Decimal("1.600000"), prompt_tokens=600_000,
-                       generation_tokens=200_000)
-    UsageRecordFactory(team=team, hour=hour, endpoint_key="batch", capacity_type="spot",
-                       instance_type="g6.12xlarge", cost=Decimal("0.400000"))
+    UsageRecordFactory(
+        team=team,
+        hour=hour,
+        endpoint=chat,
+        endpoint_key="chat",
+        gpu_seconds=7200,
+        used_gpu_seconds=3600,
+        cost=Decimal("1.600000"),
+        prompt_tokens=600_000,
+        generation_tokens=200_000,
+    )
+    UsageRecordFactory(
+        team=team,
+        hour=hour,
+        endpoint_key="batch",
+        capacity_type="spot",
+        instance_type="g6.12xlarge",
+        cost=Decimal("0.400000"),
+    )
     return chat
 
 
 def test_member_sees_the_month(member_client, team, usage):
-    ReferencePrice.objects.create(name="Hosted API", input_per_million=Decimal("0.15"),
-                                  output_per_million=Decimal("0.60"), is_default=True)
+    ReferencePrice.objects.create(
+        name="Hosted API",
+        input_per_million=Decimal("0.15"),
+        output_per_million=Decimal("0.60"),
+        is_default=True,
+    )
     r = member_client.get(reverse("billing:team_costs", args=[team.slug]))
     assert r.status_code == 200
     html = r.content.decode()
@@ -62,7 +80,9 @@ def test_post_is_405(member_client, team):
 
 
 def test_htmx_gets_the_partial(member_client, team, usage):
-    r = member_client.get(reverse("billing:team_costs", args=[team.slug]), headers={"HX-Request": "true"})
+    r = member_client.get(
+        reverse("billing:team_costs", args=[team.slug]), headers={"HX-Request": "true"}
+    )
     html = r.content.decode()
     assert r.status_code == 200 and html.lstrip().startswith('<div id="team-costs">')
     assert "<html" not in html
@@ -79,8 +99,13 @@ def test_a_bad_month_is_a_clear_error(member_client, team, usage):
 def test_budget_banner_and_share(member_client, team, usage):
     team.monthly_budget = Decimal("3.00")
     team.save(update_fields=["monthly_budget"])
-    BudgetAlert.objects.create(team=team, month=month_start(timezone.now()).date(), threshold=50,
-                               spend=Decimal("2.00"), budget=Decimal("3.00"))
+    BudgetAlert.objects.create(
+        team=team,
+        month=month_start(timezone.now()).date(),
+        threshold=50,
+        spend=Decimal("2.00"),
+        budget=Decimal("3.00"),
+    )
     html = member_client.get(reverse("billing:team_costs", args=[team.slug])).content.decode()
     assert 'data-budget-threshold="50"' in html
     assert "67 %" in html  # 2.00 of 3.00
@@ -88,8 +113,12 @@ def test_budget_banner_and_share(member_client, team, usage):
 
 def test_query_count_is_bounded(member_client, team, usage, django_assert_max_num_queries):
     for i in range(20):
-        UsageRecordFactory(team=team, hour=usage.created_at.replace(minute=0, second=0, microsecond=0)
-                           - timedelta(hours=i + 2), endpoint_key=f"ep{i}")
+        UsageRecordFactory(
+            team=team,
+            hour=usage.created_at.replace(minute=0, second=0, microsecond=0)
+            - timedelta(hours=i + 2),
+            endpoint_key=f"ep{i}",
+        )
     with django_assert_max_num_queries(25):
         member_client.get(reverse("billing:team_costs", args=[team.slug]))
 

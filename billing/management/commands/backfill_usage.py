@@ -18,9 +18,15 @@ class Command(BaseCommand):
     help = "Collect GPU usage rows for whole hours in [start, end) from Prometheus."
 
     def add_arguments(self, parser):
-        parser.add_argument("--start", required=True, help="ISO 8601 with time zone (rounded down to the hour).")
-        parser.add_argument("--end", required=True, help="ISO 8601 with time zone (rounded down to the hour).")
-        parser.add_argument("--chunk-hours", type=int, default=24, help="Hours per Prometheus round trip.")
+        parser.add_argument(
+            "--start", required=True, help="ISO 8601 with time zone (rounded down to the hour)."
+        )
+        parser.add_argument(
+            "--end", required=True, help="ISO 8601 with time zone (rounded down to the hour)."
+        )
+        parser.add_argument(
+            "--chunk-hours", type=int, default=24, help="Hours per Prometheus round trip."
+        )
 
     def handle(self, *args, **options):
         start = services.floor_hour(parse_iso(options["start"], "start"))
@@ -29,7 +35,9 @@ class Command(BaseCommand):
         if chunk < 1 or chunk > 24 * 31:
             raise CommandError("--chunk-hours must be between 1 and 744.")
         if end <= start:
-            raise CommandError("The period holds no whole past hour (end must be after start and not in the future).")
+            raise CommandError(
+                "The period holds no whole past hour (end must be after start and not in the future)."
+            )
         self._warn_closed(start, end)
         t, totals = start, [0, 0]
         while t < end:
@@ -39,20 +47,33 @@ class Command(BaseCommand):
             except services.ChargebackError as exc:
                 raise CommandError(str(exc)) from exc
             except PrometheusError as exc:
-                raise CommandError(f"Prometheus at {settings.PROMETHEUS_URL or '(unset)'}: {exc}. "
-                                   f"Hours before {t.isoformat()} are stored; re-run from there.") from exc
+                raise CommandError(
+                    f"Prometheus at {settings.PROMETHEUS_URL or '(unset)'}: {exc}. "
+                    f"Hours before {t.isoformat()} are stored; re-run from there."
+                ) from exc
             totals[0] += result.rows
             totals[1] += result.deleted
             for (it, ct), seconds in result.unpriced.items():
-                self.stderr.write(f"warning: {seconds / 3600:.2f} GPU-hours on {it}/{ct} have no price")
+                self.stderr.write(
+                    f"warning: {seconds / 3600:.2f} GPU-hours on {it}/{ct} have no price"
+                )
             self.stdout.write(f"{t:%Y-%m-%d %H:%M} .. {nxt:%Y-%m-%d %H:%M}: {result.rows} rows")
             t = nxt
-        self.stdout.write(self.style.SUCCESS(f"Collected {start.isoformat()} .. {end.isoformat()}: "
-                                             f"{totals[0]} rows written, {totals[1]} stale rows removed."))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Collected {start.isoformat()} .. {end.isoformat()}: "
+                f"{totals[0]} rows written, {totals[1]} stale rows removed."
+            )
+        )
 
     def _warn_closed(self, start, end):
-        closed = Chargeback.objects.filter(status=ChargebackStatus.CLOSED, month__gte=services.month_start(start).date(),
-                                           month__lt=end.date())
+        closed = Chargeback.objects.filter(
+            status=ChargebackStatus.CLOSED,
+            month__gte=services.month_start(start).date(),
+            month__lt=end.date(),
+        )
         for chargeback in closed:
-            self.stderr.write(f"note: {chargeback.month:%Y-%m} is closed; its statements stay as issued "
-                              f"(re-open the month to issue a new version).")
+            self.stderr.write(
+                f"note: {chargeback.month:%Y-%m} is closed; its statements stay as issued "
+                f"(re-open the month to issue a new version)."
+            )

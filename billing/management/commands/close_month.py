@@ -12,16 +12,24 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--month", required=True, help="YYYY-MM")
-        parser.add_argument("--reopen", action="store_true", help="Re-open a closed month (next close = new version).")
+        parser.add_argument(
+            "--reopen",
+            action="store_true",
+            help="Re-open a closed month (next close = new version).",
+        )
 
     def handle(self, *args, **options):
         try:
             month = reports.parse_month(options["month"], timezone.now())
             if options["reopen"]:
                 chargeback = services.reopen_month(month)
-                self.stdout.write(f"Re-opened {month:%Y-%m}; the next close writes version {chargeback.version}.")
+                self.stdout.write(
+                    f"Re-opened {month:%Y-%m}; the next close writes version {chargeback.version}."
+                )
                 return
             chargeback, statements = services.close_month(month)
         except (ValueError, services.ChargebackError) as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(f"{month:%Y-%m} is closed (version {chargeback.version}, {len(statements)} statements).")
+        self.stdout.write(
+            f"{month:%Y-%m} is closed (version {chargeback.version}, {len(statements)} statements)."
+        )
