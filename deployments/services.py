@@ -397,43 +397,58 @@ def request_endpoint(
     return endpoint
 
 
+def _decide(
+    endpoint: Endpoint,
+    user: User,
+    action: str,
+    status: str,
+    message: str,
+    source: str,
+    **audit_after: str,
+) -> Endpoint:
+    """Approve or reject a pending request: lock, check, set status, event, audit."""
+    done = "approved" if status == EndpointStatus.APPROVED else "rejected"
+    endpoint = _lock(endpoint)
+    if endpoint.status != EndpointStatus.PENDING_APPROVAL:
+        raise InvalidTransition(
+            f"Only pending requests can be {done}; this one is "
+            f"{endpoint.get_status_display().lower()}."
+        )
+    old, duration = _set_status(endpoint, status, message)
+    fields = ["status", "status_message", "status_changed_at", "updated_at"]
+    if status == EndpointStatus.APPROVED:
+        endpoint.approved_by, endpoint.approved_at = user, timezone.now()
+        fields += ["approved_by", "approved_at"]
+    endpoint.save(update_fields=fields)
+    add_event(
+        endpoint,
+        EventKind.APPROVAL,
+        message,
+        actor=user,
+        old_status=old,
+        new_status=endpoint.status,
+        duration_seconds=duration,
+    )
+    record_audit(
+        actor=user,
+        action=action,
+        instance=endpoint,
+        source=source,
+        before={"status": old},
+        after={"status": endpoint.status, **audit_after},
+    )
+    return endpoint
+
+
 def approve_endpoint(endpoint: Endpoint, user: User, source: str = AuditLog.Source.WEB) -> Endpoint:
     with transaction.atomic():
-        endpoint = _lock(endpoint)
-        if endpoint.status != EndpointStatus.PENDING_APPROVAL:
-            raise InvalidTransition(
-                f"Only pending requests can be approved; this one is "
-                f"{endpoint.get_status_display().lower()}."
-            )
-        old, duration = _set_status(endpoint, EndpointStatus.APPROVED)
-        endpoint.approved_by = user
-        endpoint.approved_at = timezone.now()
-        endpoint.save(
-            update_fields=[
-                "status",
-                "status_message",
-                "status_changed_at",
-                "approved_by",
-                "approved_at",
-                "updated_at",
-            ]
-        )
-        add_event(
+        endpoint = _decide(
             endpoint,
-            EventKind.APPROVAL,
+            user,
+            "endpoint.approve",
+            EndpointStatus.APPROVED,
             f"Approved by {user}.",
-            actor=user,
-            old_status=old,
-            new_status=endpoint.status,
-            duration_seconds=duration,
-        )
-        record_audit(
-            actor=user,
-            action="endpoint.approve",
-            instance=endpoint,
-            source=source,
-            before={"status": old},
-            after={"status": endpoint.status},
+            source,
         )
         _enqueue_apply(endpoint)
     return endpoint
@@ -442,31 +457,17 @@ def approve_endpoint(endpoint: Endpoint, user: User, source: str = AuditLog.Sour
 def reject_endpoint(
     endpoint: Endpoint, user: User, reason: str = "", source: str = AuditLog.Source.WEB
 ) -> Endpoint:
+    message = f"Rejected by {user}" + (f": {reason}" if reason else ".")
     with transaction.atomic():
-        endpoint = _lock(endpoint)
-        if endpoint.status != EndpointStatus.PENDING_APPROVAL:
-            raise InvalidTransition("Only pending requests can be rejected.")
-        message = f"Rejected by {user}" + (f": {reason}" if reason else ".")
-        old, duration = _set_status(endpoint, EndpointStatus.REJECTED, message)
-        endpoint.save(update_fields=["status", "status_message", "status_changed_at", "updated_at"])
-        add_event(
+        return _decide(
             endpoint,
-            EventKind.APPROVAL,
+            user,
+            "endpoint.reject",
+            EndpointStatus.REJECTED,
             message,
-            actor=user,
-            old_status=old,
-            new_status=endpoint.status,
-            duration_seconds=duration,
+            source,
+            reason=reason,
         )
-        record_audit(
-            actor=user,
-            action="endpoint.reject",
-            instance=endpoint,
-            source=source,
-            before={"status": old},
-            after={"status": endpoint.status, "reason": reason},
-        )
-    return endpoint
 
 
 def _change(

@@ -86,7 +86,7 @@ def test_reject_action_reports_endpoints_that_are_not_pending(staff_client, team
     )
     body = response.content.decode()
     assert "Rejected 1 endpoint(s)." in body
-    assert "Only pending requests can be rejected." in body
+    assert "Only pending requests can be rejected; this one is ready." in body
     assert Endpoint.objects.get(pk=pending.pk).status == EndpointStatus.REJECTED
 
 
