@@ -20,17 +20,23 @@ Identical requests within ``PROMETHEUS_CACHE_SECONDS`` are answered from the Dja
 a page polled by several people costs one query per signal. Each request sent and each
 failure is counted on the portal's own ``/metrics``.
 
-The HTTP layer is ``requests`` (prometheus-api-client's ``PrometheusConnect`` retries 5xx with
-backoff inside the call and reports every non-200 as one exception type, which defeats both the
-timeout budget of a page and the unavailable/bad-query split above).
+Instant queries (the window figures and tiles) go through prometheus-api-client's
+``PrometheusConnect`` with its retries switched off: a retry with backoff inside one call would
+blow a page's time budget. Its non-200 answers arrive as one exception type; the status and
+Prometheus' error body are read back from it so the unavailable/bad-query split above holds.
+Range queries and the series API use the same HTTP session directly: ``custom_query_range``
+rounds the window bounds to whole seconds (the exact window maths needs them as given) and the
+library has no time-bounded series call.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import logging
 import math
+import re
 import threading
 import time
 from datetime import datetime
@@ -39,7 +45,9 @@ from typing import Any
 import requests
 from django.conf import settings
 from django.core.cache import cache
+from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 from prometheus_client import Counter, Histogram
+from urllib3.util.retry import Retry
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +69,9 @@ QUERY_SECONDS = Histogram(
 )
 
 CACHE_PREFIX = "prom:v1:"
+# No retries, and read errors raised as themselves (requests' own default), so a read timeout
+# stays a timeout instead of becoming a "max retries exceeded" connection error.
+NO_RETRY = Retry(total=0, read=False)
 
 
 class PrometheusError(Exception):
@@ -113,6 +124,9 @@ class PrometheusClient:
         self.timeout = float(timeout)
         self.cache_seconds = int(cache_seconds)
         self.session = session or requests.Session()
+        self._api = PrometheusConnect(
+            url=self.url, session=self.session, retry=NO_RETRY, timeout=self.timeout
+        )
 
     def __repr__(self) -> str:
         return f"PrometheusClient({self.url!r}, timeout={self.timeout})"
@@ -207,6 +221,8 @@ class PrometheusClient:
         # clean 503 "timeout" instead of a half-read socket.
         params = {**params, "timeout": _fmt_time(max(self.timeout * 0.9, 0.1))}
         try:
+            if kind == "query":
+                return self._send_instant(params)
             resp = self.session.get(
                 f"{self.url}/api/v1/{kind}", params=params, timeout=self.timeout
             )
@@ -223,21 +239,61 @@ class PrometheusClient:
             body = resp.json()
         except ValueError:
             body = None
+        return self._checked(resp.status_code, body)
+
+    def _send_instant(self, params: dict[str, str]) -> dict:
+        query = params["query"]
+        extra = {k: v for k, v in params.items() if k != "query"}
+        try:
+            result = self._api.custom_query(query, params=extra)
+        except PrometheusApiClientException as exc:
+            return self._checked(*_error_answer(exc))
+        except requests.exceptions.JSONDecodeError:
+            return self._checked(200, None)
+        except requests.RequestException:
+            raise
+        except (ValueError, KeyError, TypeError):  # a 200 that is not the Prometheus API
+            return self._checked(200, None)
+        return {"status": "success", "data": {"resultType": _result_type(result), "result": result}}
+
+    def _checked(self, status: int, body: Any) -> dict:
+        """The API body of a successful answer; otherwise the matching adapter error."""
         if not isinstance(body, dict) or "status" not in body:
             raise PrometheusUnavailable(
-                f"{self.url} answered HTTP {resp.status_code} without a Prometheus API body"
+                f"{self.url} answered HTTP {status} without a Prometheus API body"
             )
-        if resp.status_code >= 500 or body.get("errorType") in (
-            "timeout",
-            "canceled",
-            "unavailable",
-        ):
+        if status >= 500 or body.get("errorType") in ("timeout", "canceled", "unavailable"):
             raise PrometheusUnavailable(
-                f"Prometheus error {resp.status_code} {body.get('errorType')}: {body.get('error')}"
+                f"Prometheus error {status} {body.get('errorType')}: {body.get('error')}"
             )
         if body.get("status") != "success":
             raise PrometheusQueryError(f"{body.get('errorType')}: {body.get('error')}")
         return body
+
+
+_CLIENT_ERROR = re.compile(r"HTTP Status Code (\d{3}) \((.*)\)\Z", re.S)
+
+
+def _error_answer(exc: PrometheusApiClientException) -> tuple[int, Any]:
+    """(HTTP status, decoded Prometheus error body or None) from prometheus-api-client's
+    exception, whose message is ``HTTP Status Code <status> (<repr of the body bytes>)``."""
+    match = _CLIENT_ERROR.match(str(exc))
+    if match is None:
+        return 599, None
+    try:
+        return int(match.group(1)), json.loads(ast.literal_eval(match.group(2)))
+    except (ValueError, SyntaxError):
+        return int(match.group(1)), None
+
+
+def _result_type(result: Any) -> str:
+    """PrometheusConnect returns only ``data.result``: a scalar is ``[ts, "value"]``, a range
+    selector evaluated at an instant gives series with ``values``, a vector series with ``value``."""
+    if isinstance(result, list) and len(result) == 2 and not isinstance(result[0], dict):
+        return "scalar"
+    if result and isinstance(result[0], dict) and "values" in result[0]:
+        return "matrix"
+    return "vector"
 
 
 def _fmt_time(value: float) -> str:

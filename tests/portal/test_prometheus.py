@@ -24,6 +24,7 @@ class FakeResponse:
     def __init__(self, status, body):
         self.status_code = status
         self._body = body
+        self.content = (body if isinstance(body, str) else json.dumps(body)).encode()
 
     def json(self):
         if isinstance(self._body, str):  # an HTML error page from a proxy
@@ -32,9 +33,21 @@ class FakeResponse:
 
 
 class FakeSession:
+    """The requests.Session surface the adapter and prometheus-api-client use."""
+
+    verify = True
+    cert = None
+
     def __init__(self, *answers):
         self.answers = list(answers)
         self.calls = []
+
+    def mount(self, prefix, adapter):
+        pass
+
+    def request(self, method, url, params=None, timeout=None, **kwargs):
+        assert method == "GET"
+        return self.get(url, params=params, timeout=timeout)
 
     def get(self, url, params=None, timeout=None):
         self.calls.append({"url": url, "params": params, "timeout": timeout})
@@ -224,3 +237,36 @@ def test_step_strings_are_understood():
     assert prometheus._step_seconds("5m") == 300
     assert prometheus._step_seconds("1h") == 3600
     assert prometheus._step_seconds(15) == 15
+
+
+def test_instant_queries_go_through_prometheus_api_client_without_retries(monkeypatch):
+    from prometheus_api_client import PrometheusConnect
+
+    seen = []
+    original = PrometheusConnect.custom_query
+
+    def spy(self, query, params=None, timeout=None):
+        seen.append((query, params))
+        return original(self, query, params=params, timeout=timeout)
+
+    monkeypatch.setattr(PrometheusConnect, "custom_query", spy)
+    client, session = client_with(ok("vector", []))
+    assert client.query("up", at=1764201600) == []
+    assert seen == [("up", {"time": "1764201600", "timeout": "2.25"})]
+    assert session.calls[0]["timeout"] == 2.5
+    assert client._api._session is session
+
+
+def test_prometheus_error_body_is_read_back_from_the_client_exception():
+    from prometheus_api_client import PrometheusApiClientException
+
+    body = {"status": "error", "errorType": "bad_data", "error": 'it\'s "quoted"'}
+    exc = PrometheusApiClientException(f"HTTP Status Code 400 ({json.dumps(body).encode()!r})")
+    assert prometheus._error_answer(exc) == (400, body)
+    assert prometheus._error_answer(PrometheusApiClientException("odd")) == (599, None)
+
+
+def test_a_range_selector_at_an_instant_keeps_every_sample():
+    series = [{"metric": {"pod": "a"}, "values": [[1.0, "1"], [2.0, "3"]]}]
+    client, _ = client_with(ok("matrix", series))
+    assert client.query("x[1m]") == [{"labels": {"pod": "a"}, "values": [(1.0, 1.0), (2.0, 3.0)]}]
