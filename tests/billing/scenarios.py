@@ -340,3 +340,24 @@ def week_scenario(end: float, days: int = 6, run: str | None = None) -> tuple[Sc
             )
         )
     return s, {}
+
+
+def save_price_table(prices) -> None:
+    """Store a scenario's price table, with its history, as admin rows (offering + GpuRates)."""
+    from tests.factories import GpuRateFactory, GpuTypeFactory, InstanceOfferingFactory
+
+    offerings = {}
+    for p in prices:
+        if p.instance_type not in offerings:
+            offerings[p.instance_type] = InstanceOfferingFactory(
+                instance_type=p.instance_type,
+                gpus_per_node=p.gpus_per_node,
+                gpu_type=GpuTypeFactory(name=f"gpu-{p.instance_type}"),
+            )
+        for since, price in p.history:
+            GpuRateFactory(
+                offering=offerings[p.instance_type],
+                capacity_type=p.capacity_type,
+                hourly_price=price,
+                effective_from=datetime.fromtimestamp(since, tz=UTC),
+            )

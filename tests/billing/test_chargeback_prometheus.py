@@ -9,9 +9,16 @@ from decimal import Decimal
 import pytest
 from django.core.management import CommandError, call_command
 
-from tests.factories import GpuRateFactory, GpuTypeFactory, InstanceOfferingFactory
-
-from .scenarios import HOUR, MIN, aligned_start, expected, iso, mixed_scenario, price_entries_json
+from .scenarios import (
+    HOUR,
+    MIN,
+    aligned_start,
+    expected,
+    iso,
+    mixed_scenario,
+    price_entries_json,
+    save_price_table,
+)
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.django_db]
 
@@ -37,25 +44,6 @@ def billing_settings(settings, prometheus_server, mixed):
 
 def _dt(t: float) -> datetime:
     return datetime.fromtimestamp(t, tz=UTC)
-
-
-def _db_prices(prices):
-    """The scenario's price table (with its history) as admin rows."""
-    offerings = {}
-    for p in prices:
-        if p.instance_type not in offerings:
-            offerings[p.instance_type] = InstanceOfferingFactory(
-                instance_type=p.instance_type,
-                gpus_per_node=p.gpus_per_node,
-                gpu_type=GpuTypeFactory(name=f"gpu-{p.instance_type}"),
-            )
-        for since, price in p.history:
-            GpuRateFactory(
-                offering=offerings[p.instance_type],
-                capacity_type=p.capacity_type,
-                hourly_price=price,
-                effective_from=_dt(since),
-            )
 
 
 def _run(*args) -> dict:
@@ -86,7 +74,7 @@ def _assert_matches(data: dict, want: dict) -> None:
 
 def test_every_team_matches_the_exact_answer_with_price_history(billing_settings, mixed):
     scenario, teams, prices = mixed
-    _db_prices(prices)
+    save_price_table(prices)
     data = _run("--start", iso(scenario.start), "--end", iso(scenario.end))
     want = expected(scenario, teams, prices, scenario.start, scenario.end)
     _assert_matches(data, want)
@@ -108,7 +96,7 @@ def test_every_team_matches_the_exact_answer_with_price_history(billing_settings
 
 def test_prices_file_replaces_the_database_table(billing_settings, mixed, tmp_path):
     scenario, teams, prices = mixed
-    _db_prices(prices)
+    save_price_table(prices)
     flat = [
         p.__class__(p.instance_type, p.capacity_type, p.gpus_per_node, [(0, Decimal("9.99"))])
         for p in prices
@@ -121,7 +109,7 @@ def test_prices_file_replaces_the_database_table(billing_settings, mixed, tmp_pa
 
 def test_a_period_that_cuts_hours_and_pods_in_the_middle(billing_settings, mixed):
     scenario, teams, prices = mixed
-    _db_prices(prices)
+    save_price_table(prices)
     start, end = scenario.start + 76 * MIN, scenario.start + 2 * HOUR + 45 * MIN
     data = _run("--start", iso(start), "--end", iso(end))
     _assert_matches(data, expected(scenario, teams, prices, start, end))
@@ -129,7 +117,7 @@ def test_a_period_that_cuts_hours_and_pods_in_the_middle(billing_settings, mixed
 
 def test_endpoints_get_their_own_lines_and_tokens(billing_settings, mixed):
     scenario, teams, prices = mixed
-    _db_prices(prices)
+    save_price_table(prices)
     data = _run("--start", iso(scenario.start), "--end", iso(scenario.end))
     alpha = next(t for t in data["teams"] if t["team"] == "alpha")
     assert [e["endpoint"] for e in alpha["endpoints"]] == ["llama"]

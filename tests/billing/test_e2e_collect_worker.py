@@ -13,9 +13,9 @@ import pytest
 from billing.models import BudgetAlert, UsageKind, UsageRecord
 from billing.tasks import collect_gpu_usage
 from portal.models import Team
-from tests.factories import GpuRateFactory, GpuTypeFactory, InstanceOfferingFactory, TeamFactory
+from tests.factories import TeamFactory
 
-from .scenarios import HOUR, aligned_start, expected, mixed_scenario
+from .scenarios import HOUR, aligned_start, expected, mixed_scenario, save_price_table
 
 pytestmark = [pytest.mark.e2e, pytest.mark.prometheus]
 
@@ -45,21 +45,7 @@ def test_worker_collects_and_alerts_once(prometheus_server, start_celery_worker)
     t0 = aligned_start(hours_back=5)
     scenario, teams, prices = mixed_scenario(t0)
     prometheus_server.backfill(scenario.openmetrics())
-    offerings = {}
-    for p in prices:
-        if p.instance_type not in offerings:
-            offerings[p.instance_type] = InstanceOfferingFactory(
-                instance_type=p.instance_type,
-                gpus_per_node=p.gpus_per_node,
-                gpu_type=GpuTypeFactory(name=f"gpu-{p.instance_type}"),
-            )
-        for since, price in p.history:
-            GpuRateFactory(
-                offering=offerings[p.instance_type],
-                capacity_type=p.capacity_type,
-                hourly_price=price,
-                effective_from=datetime.fromtimestamp(since, tz=UTC),
-            )
+    save_price_table(prices)
     _Hook.received = []
     server = HTTPServer(("127.0.0.1", 0), _Hook)
     threading.Thread(target=server.serve_forever, daemon=True).start()

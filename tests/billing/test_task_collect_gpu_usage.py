@@ -11,13 +11,18 @@ from billing.models import UsageKind, UsageRecord
 from billing.tasks import collect_gpu_usage
 from tests.factories import (
     EndpointFactory,
-    GpuRateFactory,
-    GpuTypeFactory,
-    InstanceOfferingFactory,
     TeamFactory,
 )
 
-from .scenarios import HOUR, MIN, aligned_start, expected, filter_samples, mixed_scenario
+from .scenarios import (
+    HOUR,
+    MIN,
+    aligned_start,
+    expected,
+    filter_samples,
+    mixed_scenario,
+    save_price_table,
+)
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.django_db]
 
@@ -41,21 +46,7 @@ def setup(settings, prometheus_server, late):
     settings.BILLING_SCRAPE_INTERVAL_SECONDS = 60.0
     settings.BILLING_RECOLLECT_HOURS = 4
     settings.KUBE_NAMESPACE_PREFIX = "team-"
-    offerings = {}
-    for p in prices:
-        if p.instance_type not in offerings:
-            offerings[p.instance_type] = InstanceOfferingFactory(
-                instance_type=p.instance_type,
-                gpus_per_node=p.gpus_per_node,
-                gpu_type=GpuTypeFactory(name=f"gpu-{p.instance_type}"),
-            )
-        for since, price in p.history:
-            GpuRateFactory(
-                offering=offerings[p.instance_type],
-                capacity_type=p.capacity_type,
-                hourly_price=price,
-                effective_from=datetime.fromtimestamp(since, tz=UTC),
-            )
+    save_price_table(prices)
     alpha = TeamFactory(slug="alpha", name="Alpha")
     TeamFactory(slug="beta", name="Beta")
     TeamFactory(slug="c", name="C (namespace team-c)")
