@@ -253,25 +253,9 @@ def _validate_model_choice(model: CatalogModel, quantization: str, context: int)
 # --- events and enqueueing ----------------------------------------------------------------
 
 
-def add_event(
-    endpoint: Endpoint,
-    kind: str,
-    message: str,
-    *,
-    actor: User | None = None,
-    old_status: str = "",
-    new_status: str = "",
-    duration_seconds: int | None = None,
-) -> EndpointEvent:
-    event = _event(
-        endpoint,
-        kind,
-        message,
-        actor=actor,
-        old_status=old_status,
-        new_status=new_status,
-        duration_seconds=duration_seconds,
-    )
+def add_event(endpoint: Endpoint, kind: str, message: str, **fields: Any) -> EndpointEvent:
+    """Save one timeline event; `fields` are `_event`'s keyword arguments."""
+    event = _event(endpoint, kind, message, **fields)
     event.save()
     return event
 
