@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
 from billing.pricing import OfferingPrice, cheapest_offering
@@ -89,44 +89,67 @@ class Estimate:
 # --- estimates, quota and approval rules -------------------------------------------------
 
 
-def _team_usage(team: Team, gpu_type: GpuType, exclude: Endpoint | None = None) -> dict:
-    """One aggregate over the team's live endpoints: GPUs in use (all and of `gpu_type`) at max
-    replicas, and their committed monthly cost."""
-    qs = Endpoint.objects.filter(team=team, status__in=ACTIVE_STATUSES).exclude(
-        desired_state=DesiredState.ABSENT
-    )
+def _team_usage(
+    team: Team, gpu_type: GpuType, exclude: Endpoint | None = None, name: str | None = None
+) -> dict:
+    """One aggregate over the team's endpoints: GPUs in use (all and of `gpu_type`) at max
+    replicas and the committed monthly cost of its live ones, and (with `name`) whether a
+    non-deleted endpoint already has that name."""
+    qs = Endpoint.objects.filter(team=team).exclude(status=EndpointStatus.DELETED)
     if exclude is not None and exclude.pk:
         qs = qs.exclude(pk=exclude.pk)
+    live = Q(status__in=ACTIVE_STATUSES) & ~Q(desired_state=DesiredState.ABSENT)
     gpus = F("gpu_count") * F("max_replicas")
-    usage = qs.aggregate(
-        in_use=Sum(gpus),
-        type_in_use=Sum(gpus, filter=Q(gpu_type=gpu_type)),
-        committed=Sum("monthly_cost_max"),
-    )
+    aggregates = {
+        "in_use": Sum(gpus, filter=live),
+        "type_in_use": Sum(gpus, filter=live & Q(gpu_type=gpu_type)),
+        "committed": Sum("monthly_cost_max", filter=live),
+    }
+    if name is not None:
+        aggregates["named"] = Count("pk", filter=Q(name=name))
+    usage = qs.aggregate(**aggregates)
     return {
         "in_use": usage["in_use"] or 0,
         "type_in_use": usage["type_in_use"] or 0,
         "committed": usage["committed"] or Decimal("0"),
+        "name_taken": bool(usage.get("named")),
     }
 
 
-def _team_rules(team: Team, gpu_type: GpuType) -> tuple[int | None, bool]:
-    """One query: the team's quota for `gpu_type` (None: no per-type quota) and whether that
-    GPU type always needs approval."""
+def _with_rules(teams: QuerySet[Team], gpu_type: GpuType) -> QuerySet[Team]:
+    """Annotate each team with its rules for `gpu_type`: `type_quota` (None: no per-type
+    quota) and `always_approve` (that GPU type always needs approval)."""
     quota = TeamGpuQuota.objects.filter(team=OuterRef("pk"), gpu_type=gpu_type).order_by("pk")
     always = Team.approval_gpu_types.through.objects.filter(
         team_id=OuterRef("pk"), gputype_id=gpu_type.pk
     )
+    return teams.annotate(
+        type_quota=Subquery(quota.values("max_gpus")[:1]), always_approve=Exists(always)
+    )
+
+
+def _team_rules(team: Team, gpu_type: GpuType) -> tuple[int | None, bool]:
+    """One query: the team's quota for `gpu_type` and whether it always needs approval."""
     return (
-        Team.objects.filter(pk=team.pk)
-        .annotate(type_quota=Subquery(quota.values("max_gpus")[:1]), always=Exists(always))
-        .values_list("type_quota", "always")
+        _with_rules(Team.objects.filter(pk=team.pk), gpu_type)
+        .values_list("type_quota", "always_approve")
         .get()
     )
 
 
-def estimate_request(team: Team, spec: dict[str, Any], exclude: Endpoint | None = None) -> Estimate:
-    """Price, quota headroom and approval reasons for a spec (dict of SPEC_FIELDS values)."""
+def estimate_request(
+    team: Team,
+    spec: dict[str, Any],
+    exclude: Endpoint | None = None,
+    *,
+    usage: dict | None = None,
+    rules: tuple[int | None, bool] | None = None,
+) -> Estimate:
+    """Price, quota headroom and approval reasons for a spec (dict of SPEC_FIELDS values).
+
+    `usage` (from _team_usage) and `rules` (type quota, always approve) are read here unless
+    the caller already has them, e.g. from the locked team row.
+    """
     gpu_type: GpuType = spec["gpu_type"]
     gpu_count = int(spec.get("gpu_count") or 1)
     min_r = int(spec.get("min_replicas") or 0)
@@ -145,9 +168,10 @@ def estimate_request(team: Team, spec: dict[str, Any], exclude: Endpoint | None 
         cost_max = offering.monthly_cost(gpu_count, max_r)
 
     requested = gpu_count * max_r
-    usage = _team_usage(team, gpu_type, exclude=exclude)
+    if usage is None:
+        usage = _team_usage(team, gpu_type, exclude=exclude)
     in_use, type_in_use = usage["in_use"], usage["type_in_use"]
-    type_quota, always_approve = _team_rules(team, gpu_type)
+    type_quota, always_approve = rules if rules is not None else _team_rules(team, gpu_type)
     if in_use + requested > team.max_gpus:
         problems.append(
             f"Needs {requested} GPUs at max replicas but the team has "
@@ -319,15 +343,15 @@ def request_endpoint(
     _check_sizing(data)
     with transaction.atomic():
         # Serialise requests per team so two concurrent requests cannot both use the last GPUs;
-        # the quota and budget rules are then read from the locked row.
-        team = Team.objects.select_for_update().get(pk=team.pk)
-        if (
-            Endpoint.objects.filter(team=team, name=data["name"])
-            .exclude(status=EndpointStatus.DELETED)
-            .exists()
-        ):
+        # the quota and budget rules are then read from the locked row (one query), the usage
+        # and the name check from one aggregate.
+        team = _with_rules(Team.objects.select_for_update(), data["gpu_type"]).get(pk=team.pk)
+        usage = _team_usage(team, data["gpu_type"], name=data["name"])
+        if usage["name_taken"]:
             raise DuplicateEndpoint(f"The team already has an endpoint named {data['name']!r}.")
-        estimate = estimate_request(team, data)
+        estimate = estimate_request(
+            team, data, usage=usage, rules=(team.type_quota, team.always_approve)
+        )
         _raise_for_problems(estimate, team)
         endpoint = Endpoint(team=team, requested_by=user, name=data["name"])
         for field in SPEC_FIELDS:

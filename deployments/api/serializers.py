@@ -8,7 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from portal.access import teams_for_user
+from portal.access import find_team
 from portal.models import Team
 
 from ..models import CatalogModel, Endpoint, EndpointEvent, GpuType, InstanceOffering
@@ -43,6 +43,24 @@ class CatalogRef(serializers.RelatedField):
 
     def to_representation(self, value):
         return getattr(value, self.key)
+
+
+class TeamRef(serializers.SlugRelatedField):
+    """A team slug among the requesting user's teams (one query, which also reads the role)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(slug_field="slug", queryset=Team.objects.all(), **kwargs)
+
+    def to_internal_value(self, data):
+        request = self.context.get("request")
+        if request is None:
+            return super().to_internal_value(data)
+        if not isinstance(data, str):
+            self.fail("invalid")
+        team = find_team(request.user, data)
+        if team is None:
+            self.fail("does_not_exist", slug_name=self.slug_field, value=data)
+        return team
 
 
 class CatalogModelSerializer(serializers.ModelSerializer):
@@ -104,11 +122,7 @@ class GpuTypeSerializer(serializers.ModelSerializer):
 
 
 class EndpointSerializer(serializers.ModelSerializer):
-    team = serializers.SlugRelatedField(
-        slug_field="slug",
-        queryset=Team.objects.all(),
-        help_text="Team slug. Cannot be changed after the request.",
-    )
+    team = TeamRef(help_text="Team slug. Cannot be changed after the request.")
     model = CatalogRef(
         key="slug",
         kind="catalog model",
@@ -176,12 +190,6 @@ class EndpointSerializer(serializers.ModelSerializer):
         ]
         # (team, name) uniqueness is checked by the service with a clear message.
         validators: list = []
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        request = self.context.get("request")
-        if request is not None and "team" in self.fields:
-            self.fields["team"].queryset = teams_for_user(request.user)
 
     def validate(self, attrs):
         if self.instance is not None:

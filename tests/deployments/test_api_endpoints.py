@@ -52,10 +52,11 @@ def test_create_answers_202_with_the_endpoint(
 def test_create_query_count_is_bounded(
     api_client, team, payload, member, django_assert_max_num_queries
 ):
-    """Auth, 3 look-ups, role, lock, duplicate check, prices, usage, rules, 3 inserts and the
-    savepoint pair: 15. The answer is built from the saved instance, not read again."""
+    """Auth, the team with the caller's role, model, GPU type, the team locked with its rules,
+    usage with the duplicate-name check, prices, 3 inserts and the savepoint pair: 12. The
+    answer is built from the saved instance, not read again."""
     api_client.post(LIST, {**payload, "name": "other"}, format="json")  # usage is non-empty
-    with django_assert_max_num_queries(15):
+    with django_assert_max_num_queries(12):
         response = api_client.post(LIST, payload, format="json")
     assert response.status_code == 202, response.json()
     body = response.json()
