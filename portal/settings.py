@@ -136,6 +136,9 @@ DATABASES = {
     "default": dj_database_url.parse(
         env_secret("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'modelport.sqlite3'}"),
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        # A kept connection is checked (SELECT 1) before its first use by each request or
+        # task, so a database restart costs a reconnect, not a failed request.
+        conn_health_checks=True,
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -210,6 +213,11 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # "Deploy throughput"). Safe with acks_late: reserved messages stay unacked, are restored on warm
 # shutdown and redelivered after visibility_timeout if the worker dies; applies are idempotent.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 4
+# Celery's Django fixup closes every database connection before and after each task unless
+# DB_REUSE_MAX is set: one new PostgreSQL backend per task (~18 ms of PostgreSQL CPU per apply,
+# bench/README.md "Deploy throughput"). With it set, portal/celery.py recycles connections
+# around each task as Django does around a request (CONN_MAX_AGE, health checks, errors).
+CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"billing.*": {"queue": "billing"}}
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
