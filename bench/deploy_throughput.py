@@ -49,12 +49,62 @@ def _bench_database(url: str) -> tuple[str, str]:
     return urlunparse(parsed._replace(path=f"/{name}")), name
 
 
+def _bench_broker(url: str) -> str:
+    """The broker URL with Redis database 15, emptied first: messages left over in the
+    broker's default database (e.g. from a profiling run) would otherwise be consumed by the
+    benchmark's worker and timed."""
+    import redis
+
+    bench_url = urlunparse(urlparse(url)._replace(path="/15"))
+    redis.Redis.from_url(bench_url).flushdb()
+    return bench_url
+
+
 def _drop_database(url: str, name: str) -> None:
     import psycopg
 
     admin = urlunparse(urlparse(url)._replace(scheme="postgresql", path="/postgres"))
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class CpuMeter:
+    """CPU seconds (user + system, from /proc) used by each group of processes between two
+    snapshots: the benchmark process itself (the API and the polling), the worker (main
+    process and pool children), kube-apiserver, etcd and PostgreSQL (postmaster and
+    backends). Read-only: nothing is signalled."""
+
+    def __init__(self, groups: dict[str, callable]):
+        self.groups = groups  # name -> () -> list of PIDs
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    @staticmethod
+    def children(pid: int | None) -> list[int]:
+        if not pid:
+            return []
+        found = [pid]
+        for task in Path(f"/proc/{pid}/task").glob("*/children"):
+            for child in task.read_text().split():
+                found += CpuMeter.children(int(child))
+        return found
+
+    def _cpu(self, pid: int) -> float:
+        """utime + stime, plus cutime + cstime (exited pool children or backends) except for
+        this process, whose waited-for children are not the API's work."""
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        end = 13 if pid == os.getpid() else 15
+        return sum(int(f) for f in fields[11:end]) / self.tick
+
+    def snapshot(self) -> dict[str, float]:
+        return {name: sum(map(self._cpu, pids())) for name, pids in self.groups.items()}
+
+    @staticmethod
+    def delta(before: dict, after: dict, n: int) -> dict[str, float]:
+        """CPU milliseconds per endpoint for each group."""
+        return {name: round((after[name] - before[name]) * 1000 / n, 1) for name in before}
 
 
 def main() -> None:
@@ -81,10 +131,12 @@ def main() -> None:
             "scripts/services.sh start && source var/services/env"
         )
     db_url, db_name = _bench_database(base_url)
+    broker = _bench_broker(broker)
     os.environ.update(
         {
             "DATABASE_URL": db_url,
             "CELERY_TASK_ALWAYS_EAGER": "false",
+            "CELERY_BROKER_URL": broker,
             "DJANGO_SETTINGS_MODULE": "portal.settings",
             # As deployed (MODELPORT_ENV=production implies it): the dev default DEBUG=true
             # routes every SQL statement of the API and the worker through the debug cursor.
@@ -129,13 +181,16 @@ def _run(args, cluster, db_url: str, broker: str) -> dict:
         pool=args.worker_pool,
         concurrency=None if args.worker_pool == "solo" else args.worker_concurrency,
     )
+    meter = _meter(cluster, worker)
     try:
-        queued = _queued_phase(args, team, client, body, worker)  # worker off while requesting
-        portal = _portal_phase(args, team, client, body)  # worker on: requests and applies overlap
+        # worker off while requesting, then the worker alone
+        queued = _queued_phase(args, team, client, body, worker, meter)
+        # worker on: requests and applies overlap
+        portal = _portal_phase(args, team, client, body, meter)
     finally:
         worker.stop()
     settings.KUBE_NAMESPACE_PREFIX = "bench-raw-"
-    bare = _bare_phase(team, cluster)
+    bare = _bare_phase(team, cluster, meter)
     return {
         "n": args.n,
         "objects_per_endpoint": 4,
@@ -150,6 +205,30 @@ def _run(args, cluster, db_url: str, broker: str) -> dict:
         "load_average_1m": round(os.getloadavg()[0], 2),
         "cpus": os.cpu_count(),
     }
+
+
+def _meter(cluster, worker) -> CpuMeter:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    stat = Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()
+    postmaster = int(stat[1])  # the backend's parent (same machine: 127.0.0.1)
+
+    def pid_of(name: str) -> list[int]:
+        proc = cluster._procs.get(name)
+        return [proc.popen.pid] if proc and proc.popen else []
+
+    return CpuMeter(
+        {
+            "api_client": lambda: [os.getpid()],
+            "worker": lambda: CpuMeter.children(worker.pid),
+            "kube_apiserver": lambda: pid_of("kube-apiserver"),
+            "etcd": lambda: pid_of("etcd"),
+            "postgres": lambda: CpuMeter.children(postmaster),
+        }
+    )
 
 
 def _seed(n: int):
@@ -203,12 +282,18 @@ def _wait_applied(team, prefix: str, n: int, start: float, timeout: float) -> fl
     return time.perf_counter() - start
 
 
-def _queued_phase(args, team, client, body, worker) -> dict:
+def _queued_phase(args, team, client, body, worker, meter) -> dict:
     """Requests first (they wait in Redis), then time only the worker draining them."""
+    cpu0 = meter.snapshot()
     accepted = _request(client, body, [f"q-{i}" for i in range(args.n)])
+    cpu1 = meter.snapshot()
     worker.start()
+    cpu2 = meter.snapshot()
     drain = _wait_applied(team, "q-", args.n, time.perf_counter(), args.timeout)
+    cpu3 = meter.snapshot()
     return {
+        "cpu_ms_per_endpoint_api_only": meter.delta(cpu0, cpu1, args.n),
+        "cpu_ms_per_endpoint_worker_only": meter.delta(cpu2, cpu3, args.n),
         "api_accept_s": round(accepted, 2),
         "api_per_request_ms": round(accepted * 1000 / args.n, 1),
         "worker_drain_s": round(drain, 2),
@@ -216,22 +301,25 @@ def _queued_phase(args, team, client, body, worker) -> dict:
     }
 
 
-def _portal_phase(args, team, client, body) -> dict:
+def _portal_phase(args, team, client, body, meter) -> dict:
     """End to end: requests and applies overlap, timed until the last one is applied."""
     from deployments.models import Endpoint
 
+    cpu0 = meter.snapshot()
     start = time.perf_counter()
     _request(client, body, [f"ep-{i}" for i in range(args.n)])
     total = _wait_applied(team, "ep-", args.n, start, args.timeout)
+    cpu1 = meter.snapshot()
     failed = Endpoint.objects.filter(team=team, status="failed").count()
     return {
+        "cpu_ms_per_endpoint_end_to_end": meter.delta(cpu0, cpu1, args.n),
         "portal_s": round(total, 2),
         "portal_failed": failed,
         "portal_per_endpoint_ms": round(total * 1000 / args.n, 1),
     }
 
 
-def _bare_phase(team, cluster) -> dict:
+def _bare_phase(team, cluster, meter) -> dict:
     from kubernetes import config
     from kubernetes.dynamic import DynamicClient
 
@@ -249,6 +337,7 @@ def _bare_phase(team, cluster) -> dict:
         (o["apiVersion"], o["kind"]): dyn.resources.get(api_version=o["apiVersion"], kind=o["kind"])
         for o in sets[0]
     }
+    cpu0 = meter.snapshot()
     start = time.perf_counter()
     for objects in sets:
         for obj in objects:
@@ -261,7 +350,13 @@ def _bare_phase(team, cluster) -> dict:
                 force_conflicts=True,
             )
     total = time.perf_counter() - start
-    return {"bare_s": round(total, 2), "bare_per_endpoint_ms": round(total * 1000 / len(sets), 1)}
+    cpu = meter.delta(cpu0, meter.snapshot(), len(sets))
+    cpu["bare_client"] = cpu.pop("api_client")
+    return {
+        "bare_s": round(total, 2),
+        "bare_per_endpoint_ms": round(total * 1000 / len(sets), 1),
+        "cpu_ms_per_endpoint_bare": cpu,
+    }
 
 
 if __name__ == "__main__":
