@@ -109,39 +109,54 @@ def _bad_number(value, integer: bool) -> bool:
     return not (0 < value < math.inf)
 
 
-def _check(
-    params_b,
-    layers,
-    kv_heads,
-    head_dim,
-    dtype,
-    kv_dtype,
-    context,
-    concurrency,
-    gpu_memory_gib,
-    gpu_memory_utilization,
-    gpu_count,
-) -> None:
-    for name, value, integer in (
-        ("params_b", params_b, False),
-        ("layers", layers, True),
-        ("kv_heads", kv_heads, True),
-        ("head_dim", head_dim, True),
-        ("context", context, True),
-        ("concurrency", concurrency, True),
-        ("gpu_memory_gib", gpu_memory_gib, False),
-    ):
-        if _bad_number(value, integer):
-            kind = "a whole number" if integer else "a number"
-            raise SizingInputError(name, f"must be {kind} above 0, got {value!r}.")
-    if dtype not in WEIGHT_BYTES:
-        raise SizingInputError("dtype", f"{dtype!r} is not one of {', '.join(DTYPES)}.")
-    if kv_dtype not in KV_BYTES:
-        raise SizingInputError("kv_dtype", f"{kv_dtype!r} is not one of {', '.join(KV_DTYPES)}.")
-    if not (0 < gpu_memory_utilization <= 1):
-        raise SizingInputError("gpu_memory_utilization", "must be above 0 and at most 1.")
-    if gpu_count is not None and gpu_count not in TENSOR_PARALLEL_SIZES:
-        raise SizingInputError("gpu_count", "must be 1, 2, 4 or 8 (the tensor-parallel size).")
+@dataclass(slots=True)
+class SizingInput:
+    """What one estimate is computed from (the arguments of size())."""
+
+    params_b: float
+    layers: int
+    kv_heads: int
+    head_dim: int
+    dtype: str  # weight precision
+    kv_dtype: str
+    context: int
+    concurrency: int
+    gpu_memory_gib: float
+    gpu_memory_utilization: float
+    gpu_count: int | None
+
+    def check(self) -> None:
+        for name, integer in (
+            ("params_b", False),
+            ("layers", True),
+            ("kv_heads", True),
+            ("head_dim", True),
+            ("context", True),
+            ("concurrency", True),
+            ("gpu_memory_gib", False),
+        ):
+            value = getattr(self, name)
+            if _bad_number(value, integer):
+                kind = "a whole number" if integer else "a number"
+                raise SizingInputError(name, f"must be {kind} above 0, got {value!r}.")
+        if self.dtype not in WEIGHT_BYTES:
+            raise SizingInputError("dtype", f"{self.dtype!r} is not one of {', '.join(DTYPES)}.")
+        if self.kv_dtype not in KV_BYTES:
+            raise SizingInputError(
+                "kv_dtype", f"{self.kv_dtype!r} is not one of {', '.join(KV_DTYPES)}."
+            )
+        if not (0 < self.gpu_memory_utilization <= 1):
+            raise SizingInputError("gpu_memory_utilization", "must be above 0 and at most 1.")
+        if self.gpu_count is not None and self.gpu_count not in TENSOR_PARALLEL_SIZES:
+            raise SizingInputError("gpu_count", "must be 1, 2, 4 or 8 (the tensor-parallel size).")
+
+    def weights_gib(self, precision: str | None = None) -> float:
+        return self.params_b * 1e9 * WEIGHT_BYTES[precision or self.dtype] / GIB
+
+    def kv_per_sequence_gib(self, kv_dtype: str | None = None) -> float:
+        """K and V for one full-length sequence."""
+        per_token = 2 * self.layers * self.kv_heads * self.head_dim
+        return per_token * KV_BYTES[kv_dtype or self.kv_dtype] * self.context / GIB
 
 
 def size(
@@ -161,70 +176,37 @@ def size(
     """Memory estimate for serving a model with vLLM. `dtype` is a precision (bf16, fp16, fp8,
     int8, int4) or an endpoint quantisation (awq, gptq); `gpu_count` defaults to the smallest
     tensor-parallel size that fits. `allowed_precisions` limits what `suggestion` may propose."""
-    dtype = QUANTIZATION_PRECISION.get(dtype, dtype)
-    _check(
-        params_b,
-        layers,
-        kv_heads,
-        head_dim,
-        dtype,
-        kv_dtype,
-        context,
-        concurrency,
-        gpu_memory_gib,
-        gpu_memory_utilization,
-        gpu_count,
+    spec = SizingInput(
+        params_b=params_b,
+        layers=layers,
+        kv_heads=kv_heads,
+        head_dim=head_dim,
+        dtype=QUANTIZATION_PRECISION.get(dtype, dtype),
+        kv_dtype=kv_dtype,
+        context=context,
+        concurrency=concurrency,
+        gpu_memory_gib=gpu_memory_gib,
+        gpu_memory_utilization=gpu_memory_utilization,
+        gpu_count=gpu_count,
     )
-    result = _compute(
-        params_b,
-        layers,
-        kv_heads,
-        head_dim,
-        dtype,
-        kv_dtype,
-        context,
-        concurrency,
-        gpu_memory_gib,
-        gpu_memory_utilization,
-        gpu_count,
-    )
-    _explain(
-        result,
-        params_b,
-        layers,
-        kv_heads,
-        head_dim,
-        gpu_memory_gib,
-        gpu_memory_utilization,
-        allowed_precisions,
-    )
+    spec.check()
+    result = _compute(spec)
+    _explain(result, spec, allowed_precisions)
     return result
 
 
-def _compute(
-    params_b,
-    layers,
-    kv_heads,
-    head_dim,
-    dtype,
-    kv_dtype,
-    context,
-    concurrency,
-    gpu_memory_gib,
-    gpu_memory_utilization,
-    gpu_count,
-) -> SizingResult:
-    weights = params_b * 1e9 * WEIGHT_BYTES[dtype] / GIB
-    per_sequence = 2 * layers * kv_heads * head_dim * KV_BYTES[kv_dtype] * context / GIB
-    kv = per_sequence * concurrency
+def _compute(spec: SizingInput) -> SizingResult:
+    weights = spec.weights_gib()
+    per_sequence = spec.kv_per_sequence_gib()
+    kv = per_sequence * spec.concurrency
     overhead = OVERHEAD_PER_GPU_GIB
-    usable = gpu_memory_gib * gpu_memory_utilization
+    usable = spec.gpu_memory_gib * spec.gpu_memory_utilization
     tp = None
     for t in TENSOR_PARALLEL_SIZES:
         if (weights + kv) / t + overhead <= usable:
             tp = t
             break
-    count = gpu_count or tp or 1
+    count = spec.gpu_count or tp or 1
     per_gpu = (weights + kv) / count + overhead
     kv_budget = count * (usable - overhead) - weights
     max_sequences = max(0, math.floor(kv_budget / per_sequence + 1e-9))
@@ -241,27 +223,19 @@ def _compute(
         per_gpu_gib=round(per_gpu, 2),
         fits=per_gpu <= usable,
         max_sequences=max_sequences,
-        concurrency=concurrency,
-        context=context,
-        precision=dtype,
-        kv_dtype=kv_dtype,
+        concurrency=spec.concurrency,
+        context=spec.context,
+        precision=spec.dtype,
+        kv_dtype=spec.kv_dtype,
     )
 
 
-def _explain(
-    r: SizingResult,
-    params_b,
-    layers,
-    kv_heads,
-    head_dim,
-    gpu_memory_gib,
-    utilization,
-    allowed_precisions,
-) -> None:
+def _explain(r: SizingResult, spec: SizingInput, allowed_precisions) -> None:
     """Fill in warnings and the quantisation suggestion."""
     if r.tensor_parallel is None:
         r.warnings.append(
-            f"Needs {r.required_gib} GiB: does not fit even on 8 GPUs of {gpu_memory_gib:g} GiB."
+            f"Needs {r.required_gib} GiB: does not fit even on 8 GPUs of "
+            f"{spec.gpu_memory_gib:g} GiB."
         )
     elif r.tensor_parallel > 1:
         r.warnings.append(
@@ -290,9 +264,8 @@ def _explain(
             continue
         if allowed_precisions is not None and precision not in allowed_precisions:
             continue
-        weights = params_b * 1e9 * WEIGHT_BYTES[precision] / GIB
-        kv = 2 * layers * kv_heads * head_dim * KV_BYTES[kv_dtype] * r.context * r.concurrency
-        one_gpu = weights + kv / GIB + OVERHEAD_PER_GPU_GIB
+        kv = spec.kv_per_sequence_gib(kv_dtype) * spec.concurrency
+        one_gpu = spec.weights_gib(precision) + kv + OVERHEAD_PER_GPU_GIB
         if one_gpu <= r.usable_gib_per_gpu:
             kv_text = " with an fp8 KV cache" if kv_dtype == "fp8" else ""
             r.suggestion = (
