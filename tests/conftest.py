@@ -3,6 +3,7 @@ and a priced GPU catalog. Real-server fixtures live in tests/infra (pytest plugi
 
 import os
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -168,6 +169,22 @@ def endpoint_data(llama_8b, gpu_l4):
 
 
 @pytest.fixture
+def screenshot_path():
+    """screenshot_path("x.png") -> where a browser test saves its screenshot: under
+    $MODELPORT_SCREENSHOT_DIR, default var/screenshots/ (so a test run leaves the tree clean).
+    To refresh the pictures in docs/screenshots/, run the browser tests with
+    MODELPORT_SCREENSHOT_DIR=docs/screenshots."""
+    root = Path(__file__).resolve().parents[1]
+    folder = root / os.environ.get("MODELPORT_SCREENSHOT_DIR", "var/screenshots")
+
+    def path(name: str) -> str:
+        folder.mkdir(parents=True, exist_ok=True)
+        return str(folder / name)
+
+    return path
+
+
+@pytest.fixture
 def browser():
     """Per test: a session-wide Playwright loop would block other tests' sync_playwright()."""
     from django.core.management.base import CommandError
@@ -190,6 +207,12 @@ def browser():
         browser = pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
         yield browser
         browser.close()
+        # While Playwright's loop runs, Django's connection handler (context-local) hands the
+        # test's ORM calls their own connection; close it here, in that context, or it stays
+        # open and the test database cannot be dropped at the end of the run.
+        from django.db import connections
+
+        connections.close_all()
 
 
 @pytest.fixture

@@ -1,10 +1,9 @@
 """The team cost page in headless Chromium over usage collected from a real Prometheus:
 stat cards, the daily chart, the endpoint table, the month picker (htmx swap, no reload).
-Writes docs/screenshots/team-costs.png."""
+Saves team-costs.png (screenshot_path)."""
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -25,8 +24,6 @@ from tests.factories import (
 from .scenarios import HOUR, week_scenario
 
 pytestmark = [pytest.mark.browser, pytest.mark.prometheus]
-
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "team-costs.png"
 
 
 @pytest.fixture
@@ -73,7 +70,9 @@ def collected(transactional_db, settings, prometheus_server):
     }
 
 
-def test_team_cost_page_shows_collected_costs(live_server, login_context, collected):
+def test_team_cost_page_shows_collected_costs(
+    live_server, login_context, collected, screenshot_path
+):
     team = collected["team"]
     assert collected["result"].rows > 0 and not collected["result"].unpriced
     page = login_context(collected["user"]).new_page()
@@ -92,8 +91,7 @@ def test_team_cost_page_shows_collected_costs(live_server, login_context, collec
     assert page.locator(".budget-banner").count() == (1 if spent >= 200 else 0)
 
     page.evaluate("window.__noReload = true")
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    page.screenshot(path=screenshot_path("team-costs.png"), full_page=True)
     page.select_option("#id_month", index=1)  # the month before: htmx swaps the body only
     page.wait_for_function("!document.querySelector('[data-testid=\"daily-chart\"]')")
     assert page.evaluate("window.__noReload") is True

@@ -1,7 +1,5 @@
 """The Metrics tab in headless Chromium: uPlot draws every chart, htmx swaps the fragment
-without a reload, and a screenshot goes to docs/screenshots/endpoint-metrics.png."""
-
-from pathlib import Path
+without a reload; screenshots endpoint-metrics.png and fleet-metrics.png (screenshot_path)."""
 
 import pytest
 from django.urls import reverse
@@ -10,8 +8,6 @@ from portal.models import Membership
 from tests.factories import EndpointFactory, MembershipFactory, TeamFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.prometheus]
-
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "endpoint-metrics.png"
 
 
 @pytest.fixture
@@ -26,7 +22,7 @@ def steady_endpoint(transactional_db, settings, backfilled_metrics):
 
 
 def test_metrics_tab_draws_charts_and_polls_without_reload(
-    live_server, login_context, steady_endpoint
+    live_server, login_context, steady_endpoint, screenshot_path
 ):
     endpoint, user = steady_endpoint
     page = login_context(user, height=1800).new_page()
@@ -44,8 +40,7 @@ def test_metrics_tab_draws_charts_and_polls_without_reload(
     assert all(ink > 500 for ink in drawn), drawn
     assert page.locator('[data-tile="generation_tokens_per_s"] .tile-value').inner_text() != "—"
     assert page.locator("[data-slo]").count() == 2
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    page.screenshot(path=screenshot_path("endpoint-metrics.png"), full_page=True)
 
     page.goto(url + "?window=1h")  # polls every 15 s
     page.wait_for_function("document.querySelectorAll('.chart canvas').length === 7")
@@ -60,7 +55,7 @@ def test_metrics_tab_draws_charts_and_polls_without_reload(
 
 
 def test_fleet_view_flags_the_idle_endpoint(
-    live_server, login_context, steady_endpoint, backfilled_metrics
+    live_server, login_context, steady_endpoint, backfilled_metrics, screenshot_path
 ):
     endpoint, _ = steady_endpoint
     staff = UserFactory(username="stella", is_staff=True)
@@ -71,4 +66,4 @@ def test_fleet_view_flags_the_idle_endpoint(
     page.wait_for_selector(f'[data-idle="{model}"]')
     assert page.locator(f'tr[data-endpoint="{model}"] .tag-idle').count() == 1
     assert page.locator(f'tr[data-endpoint="{endpoint.name}"] .tag-idle').count() == 0
-    page.screenshot(path=str(SCREENSHOT.with_name("fleet-metrics.png")), full_page=True)
+    page.screenshot(path=screenshot_path("fleet-metrics.png"), full_page=True)
