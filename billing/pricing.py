@@ -5,10 +5,10 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Q
 from django.utils import timezone
 
 from deployments.models import GpuType, InstanceOffering
+from portal import refcache
 
 from .models import GpuRate
 
@@ -44,32 +44,40 @@ def current_rates(at: datetime | None = None) -> dict[tuple[int, str], Decimal]:
     return rates
 
 
+def _rate_rows() -> list[GpuRate]:
+    """Every rate of an enabled offering of an enabled GPU type, offering and GPU type joined
+    in: offerings in catalog order, then newest first per capacity type (one query, cached
+    by portal.refcache; which rate is in force is decided at each call)."""
+    return list(
+        GpuRate.objects.filter(offering__enabled=True, offering__gpu_type__enabled=True)
+        .select_related("offering__gpu_type")
+        .order_by(
+            "offering__gpu_type__memory_gib",
+            "offering__gpus_per_node",
+            "offering__instance_type",
+            "offering_id",
+            "capacity_type",
+            "-effective_from",
+        )
+    )
+
+
 def offering_prices(
     gpu_type: GpuType | None = None, capacity_type: str | None = None, min_gpus: int = 1
 ) -> list[OfferingPrice]:
-    """Enabled offerings that can hold `min_gpus` on one node, cheapest per GPU first.
-
-    One query: the rates of just those offerings (and capacity type), offerings joined in.
-    """
-    rates = GpuRate.objects.filter(
-        effective_from__lte=timezone.now(),
-        offering__enabled=True,
-        offering__gpu_type__enabled=True,
-        offering__gpus_per_node__gte=min_gpus,
-    )
-    if gpu_type is not None:
-        rates = rates.filter(Q(offering__gpu_type=gpu_type))
-    if capacity_type is not None:
-        rates = rates.filter(capacity_type=capacity_type)
-    # Offerings in their catalog order, then newest first per capacity type: keep the first.
+    """Enabled offerings that can hold `min_gpus` on one node, cheapest per GPU first, at the
+    rate in force now."""
+    now = timezone.now()
     latest: dict[tuple[int, str], GpuRate] = {}
-    for rate in rates.select_related("offering__gpu_type").order_by(
-        "offering__gpu_type__memory_gib",
-        "offering__gpus_per_node",
-        "offering__instance_type",
-        "capacity_type",
-        "-effective_from",
-    ):
+    for rate in refcache.cached("billing.rates", _rate_rows):
+        offering = rate.offering
+        if (
+            rate.effective_from > now
+            or offering.gpus_per_node < min_gpus
+            or (gpu_type is not None and offering.gpu_type_id != gpu_type.pk)
+            or (capacity_type is not None and rate.capacity_type != capacity_type)
+        ):
+            continue
         latest.setdefault((rate.offering_id, rate.capacity_type), rate)
     result = [OfferingPrice(r.offering, r.capacity_type, r.hourly_price) for r in latest.values()]
     return sorted(result, key=lambda p: (p.per_gpu_hour, p.offering.gpus_per_node))

@@ -245,6 +245,9 @@ VLLM_RUNTIME = env("VLLM_RUNTIME", "kserve-huggingfaceserver")
 PROMETHEUS_URL = env_secret("PROMETHEUS_URL", "")
 PROMETHEUS_TIMEOUT = env_float("PROMETHEUS_TIMEOUT", 5.0)
 PROMETHEUS_CACHE_SECONDS = env_int("PROMETHEUS_CACHE_SECONDS", 15)
+# Catalog models, GPU types, offerings and prices read by every request are kept this long per
+# process (portal/refcache.py); a change made in another process shows within it. 0: off.
+CATALOG_CACHE_SECONDS = env_int("CATALOG_CACHE_SECONDS", 10)
 # How often Prometheus scrapes vLLM: sets the rate range of the charts.
 PROMETHEUS_SCRAPE_INTERVAL_SECONDS = env_float("PROMETHEUS_SCRAPE_INTERVAL_SECONDS", 30.0)
 # PromQL queries a metrics page runs at once (1 = one after the other).

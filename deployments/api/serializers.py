@@ -8,6 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from portal import refcache
 from portal.access import find_team
 from portal.models import Team
 
@@ -17,7 +18,11 @@ from ..services import SPEC_FIELDS
 
 @extend_schema_field(OpenApiTypes.STR)
 class CatalogRef(serializers.RelatedField):
-    """Accepts a UUID or a human key (model slug / GPU type name); answers the human key."""
+    """Accepts a UUID or a human key (model slug / GPU type name); answers the human key.
+
+    Look-ups are cached per process (portal.refcache) by model and key, so `queryset` must be
+    the model's enabled rows, the same for every field of that model.
+    """
 
     default_error_messages = {
         "does_not_exist": _("No enabled {kind} {value!r}. Use its UUID or {lookup} (see {hint})."),
@@ -36,7 +41,9 @@ class CatalogRef(serializers.RelatedField):
             lookup = {"uuid": uuid_lib.UUID(data)}
         except ValueError:
             lookup = {self.key: data}
-        obj = self.get_queryset().filter(**lookup).first()
+        queryset = self.get_queryset()
+        key = ("catalog-ref", queryset.model._meta.label_lower, *lookup.items())
+        obj = refcache.cached(key, lambda: queryset.filter(**lookup).first())
         if obj is None:
             self.fail("does_not_exist", kind=self.kind, value=data, lookup=self.key, hint=self.hint)
         return obj
