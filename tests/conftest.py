@@ -31,6 +31,17 @@ def _fast_password_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _empty_reference_cache():
+    """Each test starts with an empty catalog cache (portal.refcache): rows a previous test
+    created are rolled back or flushed without the signals that would clear it."""
+    from portal import refcache
+
+    refcache.clear()
+    yield
+    refcache.clear()
+
+
 @pytest.fixture
 def team(db):
     return TeamFactory(name="Search", slug="search", max_gpus=16)

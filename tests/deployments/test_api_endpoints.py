@@ -50,11 +50,12 @@ def test_create_answers_202_with_the_endpoint(
 
 
 def test_create_query_count_is_bounded(
-    api_client, team, payload, member, django_assert_max_num_queries
+    api_client, team, payload, member, django_assert_max_num_queries, settings
 ):
     """Auth, the team with the caller's role, model, GPU type, the team locked with its rules,
     usage with the duplicate-name check, prices, 3 inserts and the savepoint pair: 12. The
-    answer is built from the saved instance, not read again."""
+    answer is built from the saved instance, not read again. (Catalog cache off: cold.)"""
+    settings.CATALOG_CACHE_SECONDS = 0
     api_client.post(LIST, {**payload, "name": "other"}, format="json")  # usage is non-empty
     with django_assert_max_num_queries(12):
         response = api_client.post(LIST, payload, format="json")
@@ -66,6 +67,24 @@ def test_create_query_count_is_bounded(
     assert body["created_at"] == api_client.get(detail(endpoint)).json()["created_at"]
     assert [e.kind for e in endpoint.events.order_by("id")] == ["request", "approval"]
     assert AuditLog.objects.filter(action="endpoint.request").count() == 2
+
+
+def test_second_request_reads_no_catalog_rows(api_client, payload, django_assert_max_num_queries):
+    assert api_client.post(LIST, {**payload, "name": "first"}, format="json").status_code == 202
+    with django_assert_max_num_queries(9):  # 12 minus model, GPU type and prices
+        response = api_client.post(LIST, {**payload, "name": "second"}, format="json")
+    assert response.status_code == 202, response.json()
+    assert response.json()["monthly_cost_max"] == "1168.00"
+
+
+def test_a_disabled_model_is_refused_at_once(api_client, payload, llama_8b, settings):
+    settings.CATALOG_CACHE_SECONDS = 3600
+    assert api_client.post(LIST, {**payload, "name": "a"}, format="json").status_code == 202
+    llama_8b.enabled = False
+    llama_8b.save()  # signals clear this process's cache
+    response = api_client.post(LIST, {**payload, "name": "b"}, format="json")
+    assert response.status_code == 400
+    assert "No enabled catalog model" in response.json()["model"][0]
 
 
 def test_create_accepts_uuids_for_model_and_gpu_type(api_client, payload, llama_8b, gpu_l4):
