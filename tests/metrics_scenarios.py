@@ -28,6 +28,20 @@ HOUR = 3600
 
 
 CASES = ("steady", "burst", "oldnames", "oom", "scaled", "gap", "idle")
+# The window figures of the metrics contract (API, `manage.py endpoint_metrics --json`).
+CONTRACT = [
+    "generation_tokens_per_s",
+    "prompt_tokens_per_s",
+    "ttft_p50_s",
+    "ttft_p95_s",
+    "kv_cache_usage_mean",
+    "kv_cache_usage_max",
+    "queue_depth_mean",
+    "queue_depth_max",
+    "request_rate_per_s",
+    "error_rate",
+    "gpu_util_mean",
+]
 
 
 def build(

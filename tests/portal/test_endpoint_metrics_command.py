@@ -12,22 +12,9 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from tests.metrics_scenarios import close, expected
+from tests.metrics_scenarios import CONTRACT, close, expected
 
 ROOT = Path(__file__).resolve().parents[2]
-CONTRACT = [
-    "generation_tokens_per_s",
-    "prompt_tokens_per_s",
-    "ttft_p50_s",
-    "ttft_p95_s",
-    "kv_cache_usage_mean",
-    "kv_cache_usage_max",
-    "queue_depth_mean",
-    "queue_depth_max",
-    "request_rate_per_s",
-    "error_rate",
-    "gpu_util_mean",
-]
 
 
 def _iso(t):

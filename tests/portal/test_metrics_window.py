@@ -9,24 +9,11 @@ import pytest
 
 from portal import metrics
 from portal.prometheus import PrometheusClient
-from tests.metrics_scenarios import close, expected
+from tests.metrics_scenarios import CONTRACT, close, expected
 
 pytestmark = pytest.mark.prometheus
 
 CASES = ["steady", "burst", "oldnames", "oom", "scaled", "gap", "idle", "steady-honor", "oom-honor"]
-CONTRACT = [
-    "generation_tokens_per_s",
-    "prompt_tokens_per_s",
-    "ttft_p50_s",
-    "ttft_p95_s",
-    "kv_cache_usage_mean",
-    "kv_cache_usage_max",
-    "queue_depth_mean",
-    "queue_depth_max",
-    "request_rate_per_s",
-    "error_rate",
-    "gpu_util_mean",
-]
 
 
 @pytest.fixture(scope="module")
