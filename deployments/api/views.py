@@ -54,6 +54,16 @@ def call_service(func, *args, **kwargs):
 
 
 ACCEPTED = {202: EndpointSerializer}
+# What EndpointSerializer reads: loaded with the endpoint so the answer costs no more queries.
+ENDPOINT_RELATED = ("team", "model", "gpu_type", "offering", "requested_by", "approved_by")
+
+
+def accepted(endpoint: Endpoint, context: dict) -> Response:
+    """202 with the endpoint as stored now, read again by pk (the caller checked access)."""
+    endpoint = Endpoint.objects.select_related(*ENDPOINT_RELATED).get(pk=endpoint.pk)
+    return Response(
+        EndpointSerializer(endpoint, context=context).data, status=status.HTTP_202_ACCEPTED
+    )
 
 
 @extend_schema_view(
@@ -95,7 +105,7 @@ class EndpointViewSet(viewsets.ModelViewSet):
     def get_queryset(self):
         return (
             scope_to_user(Endpoint.objects.all(), self.request.user)
-            .select_related("team", "model", "gpu_type", "offering", "requested_by", "approved_by")
+            .select_related(*ENDPOINT_RELATED)
             .order_by("team__slug", "name")
         )
 
@@ -107,13 +117,9 @@ class EndpointViewSet(viewsets.ModelViewSet):
     def _accepted(self, endpoint: Endpoint, serializer=None) -> Response:
         """202 with the endpoint as stored. With the create `serializer`, `endpoint` is the
         instance the service just saved with every related row loaded: it is answered as is
-        (no re-fetch, no second serializer). Otherwise it is read again by pk: access was
-        already checked on this request by get_object()."""
+        (no re-fetch, no second serializer). Otherwise it is read again (see accepted())."""
         if serializer is None:
-            endpoint = Endpoint.objects.select_related(
-                "team", "model", "gpu_type", "offering", "requested_by", "approved_by"
-            ).get(pk=endpoint.pk)
-            serializer = self.get_serializer(endpoint)
+            return accepted(endpoint, self.get_serializer_context())
         serializer.instance = endpoint
         return Response(serializer.data, status=status.HTTP_202_ACCEPTED)
 
@@ -210,13 +216,7 @@ class ApprovalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         if not can_admin(self.request.user, endpoint.team):
             raise PermissionDenied("Only team admins and platform staff can decide on requests.")
         endpoint = call_service(func, endpoint, self.request.user, source=API, **kwargs)
-        endpoint = Endpoint.objects.select_related(
-            "team", "model", "gpu_type", "offering", "requested_by", "approved_by"
-        ).get(pk=endpoint.pk)
-        return Response(
-            EndpointSerializer(endpoint, context=self.get_serializer_context()).data,
-            status=status.HTTP_202_ACCEPTED,
-        )
+        return accepted(endpoint, self.get_serializer_context())
 
     @extend_schema(
         summary="Approve a pending request (deployment starts)",
