@@ -121,16 +121,10 @@ class LiveExporter:
             return r.read().decode()
 
     def stop(self):
+        from tests.infra import stop_process_group  # this file also runs as a script
+
         p = self._popen
-        if p is not None and p.poll() is None:
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait(5)
-            except ProcessLookupError:
-                pass
+        stop_process_group(p, 5)
         if p is not None and p.stdout:
             p.stdout.close()
         self._popen = None

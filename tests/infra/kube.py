@@ -28,7 +28,6 @@ import atexit
 import glob
 import os
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -41,6 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+from . import stop_process_group
 
 DEFAULT_CACHE = Path(os.environ.get("MODELPORT_CACHE", Path.home() / ".cache" / "modelport"))
 ADMIN_TOKEN = "modelport-admin-token"
@@ -139,22 +140,9 @@ class _Proc:
         return self.popen is not None and self.popen.poll() is None
 
     def stop(self, timeout: float = 10.0):
-        p = self.popen
-        if p is None:
+        if self.popen is None:
             return
-        if p.poll() is None:
-            try:
-                os.killpg(p.pid, signal.SIGTERM)  # the child leads its own session/group
-            except ProcessLookupError:
-                pass
-            try:
-                p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(p.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                p.wait(5)
+        stop_process_group(self.popen, timeout)  # the child leads its own session/group
         self.popen = None
         if self.log_file:
             self.log_file.close()

@@ -25,7 +25,6 @@ import atexit
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -36,6 +35,8 @@ import urllib.request
 from pathlib import Path
 
 import yaml
+
+from . import stop_process_group
 
 PROMETHEUS = os.environ.get("MODELPORT_PROMETHEUS", "/usr/bin/prometheus")
 PROMTOOL = os.environ.get("MODELPORT_PROMTOOL", "/usr/bin/promtool")
@@ -172,20 +173,7 @@ class PrometheusServer:
         raise PrometheusError(f"prometheus not ready after {timeout} s:\n{self.logs()}")
 
     def _stop_process(self):
-        p = self._popen
-        if p is not None and p.poll() is None:
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(p.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                p.wait(5)
+        stop_process_group(self._popen, 15)
         self._popen = None
         if self._log:
             self._log.close()
