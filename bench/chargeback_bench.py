@@ -226,7 +226,7 @@ def main() -> None:
 
     from billing import queries, services
     from billing.models import UsageKind, UsageRecord
-    from deployments.models import GpuType, InstanceOffering
+    from catalog.models import GpuType, InstanceOffering
     from portal.prometheus import PrometheusClient
     from tests.infra.prom import PrometheusServer
 

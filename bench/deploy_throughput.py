@@ -276,7 +276,7 @@ def _seed():
     from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
-    from portal.management.commands.seed_catalog import seed_catalog
+    from catalog.seed import seed_catalog
     from portal.models import User
 
     seed_catalog()
@@ -287,7 +287,7 @@ def _seed():
 
 
 def _team(n: int, slug: str, user):
-    from deployments.models import CatalogModel
+    from catalog.models import CatalogModel
     from portal.models import Membership, Team
 
     team = Team.objects.create(name=slug.title(), slug=slug, max_gpus=10 * n)  # two phases of n

@@ -169,7 +169,9 @@ def main():
             par = run_raw(prom.url, reqs, parallel=True, threads=args.threads)
             cache.clear()
             before = queries_sent()
-            with mock.patch("portal.metrics_views.datetime") as dt:  # same "now" as the raw runs
+            with mock.patch(
+                "deployments.metrics_views.datetime"
+            ) as dt:  # same "now" as the raw runs
                 dt.now.return_value = now
                 started = time.perf_counter()
                 resp = client.get(url)

@@ -1,6 +1,6 @@
 """Benchmark: sizing every catalog model x GPU offering (goal: >= 500 combinations < 50 ms).
 
-Seeds the standard catalog (portal seed_catalog: 6 models, 13 instance offerings, 3 capacity
+Seeds the standard catalog (catalog seed_catalog: 6 models, 13 instance offerings, 3 capacity
 types) into a throw-away SQLite database, then times:
 
 * core: `deployments.sizing.size_for_spec` for every model x allowed quantisation x KV dtype
@@ -47,11 +47,11 @@ def main() -> None:
     args = parser.parse_args()
 
     call_command("migrate", verbosity=0)
-    from billing.pricing import offering_prices
+    from catalog.models import CatalogModel
+    from catalog.pricing import offering_prices
+    from catalog.seed import seed_catalog
     from deployments.api.engine_views import rank_offerings
-    from deployments.models import CatalogModel
     from deployments.sizing import size_for_spec
-    from portal.management.commands.seed_catalog import seed_catalog
 
     seed_catalog()
     models = list(CatalogModel.objects.all())

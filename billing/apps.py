@@ -6,8 +6,9 @@ class BillingConfig(AppConfig):
     verbose_name = "Billing"
 
     def ready(self) -> None:
-        from portal import refcache
+        from deployments.spend import register_spend_source
 
-        from .models import GpuRate
+        from . import tasks  # noqa: F401  (registers the tasks by name)
+        from .services import month_to_date_cost
 
-        refcache.watch(GpuRate)
+        register_spend_source(month_to_date_cost)

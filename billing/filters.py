@@ -4,7 +4,7 @@ the same `month` format)."""
 import django_filters
 from django import forms
 
-from deployments.choices import CapacityType
+from catalog.choices import CapacityType
 
 from .models import Statement, UsageKind, UsageRecord
 

@@ -243,7 +243,7 @@ def chargeback_json(
 
 def parse_month(value: str | None, now: datetime) -> datetime:
     """``YYYY-MM`` (default: this month) as the first instant of the month. Raises ValueError."""
-    from .services import month_start
+    from portal.timeutil import month_start
 
     if not value:
         return month_start(now)
@@ -300,8 +300,10 @@ class TeamMonth:
 
 
 def team_month(team, month: datetime, now: datetime) -> TeamMonth:
+    from portal.timeutil import next_month
+
     from .models import ReferencePrice, UsageRecord
-    from .services import active_budget_alert, forecast_month_cost, month_to_date_cost, next_month
+    from .services import active_budget_alert, forecast_month_cost, month_to_date_cost
 
     end = min(next_month(month), now)
     rows = list(
@@ -396,9 +398,9 @@ class PlatformMonth:
 
 def platform_month(month: datetime, now: datetime) -> PlatformMonth:
     from portal.models import Team
+    from portal.timeutil import next_month
 
     from .models import BillingPolicy, Chargeback, ChargebackStatus, UsageRecord
-    from .services import next_month
 
     rows = UsageRecord.objects.filter(hour__gte=month, hour__lt=min(next_month(month), now))
     report = build_report(rows.only(*_REPORT_FIELDS), BillingPolicy.current().idle_policy)

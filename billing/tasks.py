@@ -8,9 +8,11 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from portal import timeutil
 from portal.prometheus import PrometheusUnavailable
 
 from . import services
+from .services.budgets import NOTIFY_BUDGET_ALERT
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +29,7 @@ CLOSE_GRACE = timedelta(hours=24)  # late scrapes after a month ends are collect
 )
 def collect_gpu_usage(end_iso: str | None = None) -> dict:
     """Re-collect the last BILLING_RECOLLECT_HOURS whole hours, then check budgets."""
-    end = services.floor_hour(datetime.fromisoformat(end_iso) if end_iso else timezone.now())
+    end = timeutil.floor_hour(datetime.fromisoformat(end_iso) if end_iso else timezone.now())
     start = end - timedelta(hours=settings.BILLING_RECOLLECT_HOURS)
     result = services.collect_gpu_usage(start, end)
     alerts = services.check_budgets()
@@ -53,8 +55,8 @@ def collect_gpu_usage(end_iso: str | None = None) -> dict:
 def close_previous_month() -> str:
     """Once the grace period after a month has passed: re-collect its last day, then close it."""
     now = timezone.now()
-    month = services.month_start(services.month_start(now) - timedelta(days=1))
-    end = services.next_month(month)
+    month = timeutil.month_start(timeutil.month_start(now) - timedelta(days=1))
+    end = timeutil.next_month(month)
     if now < end + CLOSE_GRACE:
         return "waiting"
     chargeback, statements = services.close_month_once_collected(month, end)
@@ -62,7 +64,7 @@ def close_previous_month() -> str:
 
 
 @shared_task(
-    name="billing.notify_budget_alert",
+    name=NOTIFY_BUDGET_ALERT,
     acks_late=True,
     max_retries=8,
     autoretry_for=(services.NotificationFailed,),

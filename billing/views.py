@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from portal import timeutil
 from portal.access import get_team_for_user, scope_to_user
 from portal.htmx import is_partial
 
@@ -25,14 +26,14 @@ def _month_or_error(value: str | None, now):
     try:
         return reports.parse_month(value, now), None
     except ValueError as exc:
-        return services.month_start(now), str(exc)
+        return timeutil.month_start(now), str(exc)
 
 
 def _month_choices(now, count: int = 12) -> list:
-    months, first = [], services.month_start(now)
+    months, first = [], timeutil.month_start(now)
     for _ in range(count):
         months.append(first)
-        first = services.month_start(first - timedelta(days=1))
+        first = timeutil.month_start(first - timedelta(days=1))
     return months
 
 

@@ -1,97 +1,20 @@
-"""Platform console: catalog, GPU types and offerings (with prices), all endpoints.
+"""Platform console: all endpoints.
 
 Endpoints are read-only here: approve, reject and delete go through the services
 (source=admin) so the events, audit log and the apply task follow as in the other faces.
 """
 
-from django import forms
 from django.contrib import admin, messages
 from django.db import models
 
-from billing.admin import GpuRateInline
-from portal.admin import AuditedModelAdmin
 from portal.models import AuditLog
-from portal.templatetags.portal import status_badge
 
 from . import services
-from .choices import Quantization
 from .errors import DeploymentError
-from .models import CatalogModel, Endpoint, EndpointEvent, GpuType, InstanceOffering
+from .models import Endpoint, EndpointEvent
+from .templatetags.deployments import status_badge
 
 ADMIN = AuditLog.Source.ADMIN
-
-
-class CatalogModelForm(forms.ModelForm):
-    allowed_quantizations = forms.MultipleChoiceField(
-        choices=Quantization.choices,
-        widget=forms.CheckboxSelectMultiple,
-        help_text="Precisions teams may serve this model in.",
-    )
-
-    class Meta:
-        model = CatalogModel
-        fields = [
-            "name",
-            "slug",
-            "storage_uri",
-            "license",
-            "enabled",
-            "parameters_b",
-            "num_layers",
-            "num_kv_heads",
-            "head_dim",
-            "native_context_length",
-            "allowed_quantizations",
-        ]
-
-
-@admin.register(CatalogModel)
-class CatalogModelAdmin(AuditedModelAdmin):
-    form = CatalogModelForm
-    list_display = ["name", "slug", "parameters_b", "native_context_length", "license", "enabled"]
-    list_filter = ["enabled", "license"]
-    search_fields = ["name", "slug", "storage_uri"]
-    prepopulated_fields = {"slug": ["name"]}
-    fieldsets = [
-        (None, {"fields": ["name", "slug", "storage_uri", "license", "enabled"]}),
-        (
-            "Architecture (for sizing)",
-            {
-                "fields": [
-                    "parameters_b",
-                    "num_layers",
-                    "num_kv_heads",
-                    "head_dim",
-                    "native_context_length",
-                ]
-            },
-        ),
-        ("Serving", {"fields": ["allowed_quantizations"]}),
-    ]
-
-
-class InstanceOfferingInline(admin.TabularInline):
-    model = InstanceOffering
-    extra = 0
-    fields = ["instance_type", "gpus_per_node", "node_labels", "enabled"]
-    show_change_link = True
-
-
-@admin.register(GpuType)
-class GpuTypeAdmin(AuditedModelAdmin):
-    list_display = ["name", "memory_gib", "node_label_value", "enabled"]
-    list_filter = ["enabled"]
-    search_fields = ["name"]
-    inlines = [InstanceOfferingInline]
-
-
-@admin.register(InstanceOffering)
-class InstanceOfferingAdmin(AuditedModelAdmin):
-    list_display = ["instance_type", "gpu_type", "gpus_per_node", "enabled"]
-    list_filter = ["gpu_type", "enabled"]
-    search_fields = ["instance_type"]
-    list_select_related = ["gpu_type"]
-    inlines = [GpuRateInline]
 
 
 class EndpointEventInline(admin.TabularInline):

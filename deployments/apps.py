@@ -6,8 +6,6 @@ class DeploymentsConfig(AppConfig):
     verbose_name = "Deployments"
 
     def ready(self) -> None:
-        from portal import refcache
+        from . import observability, tasks  # noqa: F401  (registers the tasks by name)
 
-        from .models import CatalogModel, GpuType, InstanceOffering
-
-        refcache.watch(CatalogModel, GpuType, InstanceOffering)
+        observability.register()

@@ -3,8 +3,11 @@
 import django_filters
 from django.db.models import Q
 
-from .choices import CapacityType, EndpointStatus
-from .models import CatalogModel, Endpoint, GpuType
+from catalog.choices import CapacityType
+from catalog.models import CatalogModel, GpuType
+
+from .choices import EndpointStatus
+from .models import Endpoint
 
 
 class EndpointFilterSet(django_filters.FilterSet):

@@ -6,7 +6,9 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.forms.models import construct_instance
 
-from .models import CatalogModel, Endpoint, GpuType
+from catalog.models import CatalogModel, GpuType
+
+from .models import Endpoint
 from .services import SPEC_FIELDS
 
 REQUEST_FIELDS = ["name", *SPEC_FIELDS]

@@ -29,11 +29,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from functools import lru_cache
 from typing import Any
 
 import yaml
 from django.conf import settings
+
+from portal.validators import DNS_LABEL_RE, STORAGE_URI, label_problems, time_zones
 
 from .choices import DesiredState, EndpointStatus
 
@@ -72,49 +73,13 @@ VLLM_PRECISION = {
 
 # --- input checks (defence in depth: the models validate too) ----------------------------------
 
-DNS_LABEL_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
-LABEL_NAME_RE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
-LABEL_VALUE_RE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
-
 
 class ManifestError(ValueError):
     """A stored value cannot be placed in a manifest safely; nothing is rendered."""
 
 
-def label_problems(labels: dict) -> list[str]:
-    """Why a {key: value} map is not valid Kubernetes labels (empty list when it is)."""
-    problems = []
-    for key, value in (labels or {}).items():
-        key, value = str(key), value
-        prefix, _, name = key.rpartition("/")
-        prefix_ok = not prefix or (
-            len(prefix) <= 253
-            and all(
-                DNS_LABEL_RE.match(part) or re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", part)
-                for part in prefix.split(".")
-            )
-        )
-        if not (prefix_ok and LABEL_NAME_RE.match(name)):
-            problems.append(f"label key {key!r} is not a valid Kubernetes label name")
-        if not isinstance(value, str) or not LABEL_VALUE_RE.match(value):
-            problems.append(
-                f"label {key!r} has an invalid value {value!r} (63 characters of "
-                "letters, digits, '-', '_' or '.')"
-            )
-    return problems
-
-
-@lru_cache(maxsize=1)
-def _timezones() -> frozenset[str]:
-    from zoneinfo import available_timezones
-
-    return frozenset(available_timezones())
-
-
 def check_renderable(endpoint) -> None:
     """Raise ManifestError unless every value is safe to place in a manifest."""
-    from .models import STORAGE_URI
-
     problems = []
     if len(endpoint.name) > 40 or not DNS_LABEL_RE.match(endpoint.name):
         problems.append(f"endpoint name {endpoint.name!r} is not a DNS label")
@@ -132,7 +97,7 @@ def check_renderable(endpoint) -> None:
     selector[GPU_NAME_LABEL] = endpoint.gpu_type.node_label_value or ""
     selector["karpenter.sh/capacity-type"] = str(endpoint.capacity_type)
     problems += label_problems(selector)
-    if endpoint.schedule_enabled and endpoint.schedule_timezone not in _timezones():
+    if endpoint.schedule_enabled and endpoint.schedule_timezone not in time_zones():
         problems.append(f"unknown time zone {endpoint.schedule_timezone!r}")
     if problems:
         raise ManifestError("Cannot render manifests: " + "; ".join(problems) + ".")

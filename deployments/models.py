@@ -1,128 +1,21 @@
-"""The model catalog, GPU types and instance offerings, and the endpoints teams request."""
+"""The endpoints teams request and their timelines."""
 
 import uuid
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from portal.models import DNS_LABEL, Team
+from catalog.choices import CapacityType, Quantization
+from catalog.models import CatalogModel, GpuType, InstanceOffering
+from portal.models import Team
+from portal.validators import DNS_LABEL, time_zone_problem
 
-from .choices import (
-    FINAL_STATUSES,
-    CapacityType,
-    DesiredState,
-    EndpointStatus,
-    EventKind,
-    KvCacheDtype,
-    Quantization,
-)
+from .choices import FINAL_STATUSES, DesiredState, EndpointStatus, EventKind, KvCacheDtype
 
-STORAGE_URI = RegexValidator(
-    r"^(hf://[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*(:[0-9a-f]{7,40})?"
-    r"|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9._/-]*)?"
-    r"|gs://[a-z0-9][a-z0-9._-]{1,61}[a-z0-9](/[A-Za-z0-9._/-]*)?"
-    r"|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(/[A-Za-z0-9._/-]*)?)$",
-    "Use hf://org/model[:revision], s3://bucket/path, gs://bucket/path or pvc://claim/path "
-    "(letters, digits, '.', '_', '-' and '/' only).",
-)
-
+# Leaves room for "-predictor" and the namespace in the URL host.
 ENDPOINT_NAME_MAX = 40
-
-
-def _timezones() -> frozenset[str]:
-    from .manifests import _timezones as zones
-
-    return zones()  # leaves room for "-predictor" and the namespace in the URL host
-
-
-class CatalogModel(models.Model):
-    """A model teams may deploy, with the architecture facts sizing needs."""
-
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    name = models.CharField(max_length=100, unique=True, help_text="Display name")
-    slug = models.SlugField(max_length=40, unique=True, validators=[DNS_LABEL])
-    storage_uri = models.CharField(max_length=300, validators=[STORAGE_URI])
-    parameters_b = models.DecimalField(
-        "parameters (billions)",
-        max_digits=8,
-        decimal_places=2,
-        validators=[MinValueValidator(0.01)],
-    )
-    num_layers = models.PositiveIntegerField(validators=[MinValueValidator(1)])
-    num_kv_heads = models.PositiveIntegerField(validators=[MinValueValidator(1)])
-    head_dim = models.PositiveIntegerField(validators=[MinValueValidator(1)])
-    native_context_length = models.PositiveIntegerField(validators=[MinValueValidator(256)])
-    allowed_quantizations = models.JSONField(
-        default=list, help_text=f"Any of: {', '.join(Quantization.values)}"
-    )
-    license = models.CharField(max_length=100, blank=True)
-    enabled = models.BooleanField(default=True)
-
-    class Meta:
-        ordering = ["name"]
-        verbose_name = "catalog model"
-
-    def __str__(self) -> str:
-        return self.name
-
-    def clean(self) -> None:
-        bad = [q for q in self.allowed_quantizations or [] if q not in Quantization.values]
-        if not self.allowed_quantizations:
-            raise ValidationError({"allowed_quantizations": "Allow at least one quantisation."})
-        if bad:
-            raise ValidationError(
-                {"allowed_quantizations": f"Unknown quantisation(s): {', '.join(bad)}"}
-            )
-
-
-class GpuType(models.Model):
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    name = models.CharField(max_length=30, unique=True, help_text="e.g. L4, A100-80GB, H100")
-    memory_gib = models.DecimalField(max_digits=6, decimal_places=1)
-    node_label_value = models.CharField(
-        max_length=60,
-        blank=True,
-        help_text="Value of the GPU-name node label (karpenter.k8s.aws/instance-gpu-name), e.g. l4",
-    )
-    enabled = models.BooleanField(default=True)
-
-    class Meta:
-        ordering = ["memory_gib", "name"]
-        verbose_name = "GPU type"
-
-    def __str__(self) -> str:
-        return self.name
-
-
-class InstanceOffering(models.Model):
-    """A node type that carries a GPU type; prices per capacity type live in billing.GpuRate."""
-
-    gpu_type = models.ForeignKey(GpuType, on_delete=models.PROTECT, related_name="offerings")
-    instance_type = models.CharField(max_length=60, unique=True, help_text="e.g. g6e.xlarge")
-    gpus_per_node = models.PositiveIntegerField(validators=[MinValueValidator(1)])
-    node_labels = models.JSONField(
-        default=dict, blank=True, help_text="Extra node labels to select this offering."
-    )
-    enabled = models.BooleanField(default=True)
-
-    class Meta:
-        ordering = ["gpu_type__memory_gib", "gpus_per_node", "instance_type"]
-
-    def __str__(self) -> str:
-        return f"{self.instance_type} ({self.gpus_per_node}x {self.gpu_type})"
-
-    def clean(self) -> None:
-        from .manifests import label_problems
-
-        if not isinstance(self.node_labels, dict):
-            raise ValidationError({"node_labels": "Use a JSON object of label: value."})
-        problems = label_problems(
-            {**self.node_labels, "node.kubernetes.io/instance-type": self.instance_type}
-        )
-        if problems:
-            raise ValidationError({"node_labels": "; ".join(problems)})
 
 
 class Endpoint(models.Model):
@@ -239,11 +132,9 @@ class Endpoint(models.Model):
         if self.schedule_enabled:
             if not self.schedule_timezone:
                 errors["schedule_timezone"] = "Pick the time zone of the working hours."
-        if self.schedule_timezone and self.schedule_timezone not in _timezones():
-            errors["schedule_timezone"] = (
-                f"Unknown time zone {self.schedule_timezone!r}: use an IANA name such as "
-                "Europe/Berlin."
-            )
+        zone_problem = time_zone_problem(self.schedule_timezone)
+        if zone_problem:
+            errors["schedule_timezone"] = zone_problem
         if self.schedule_enabled:
             if self.schedule_start is None:
                 errors["schedule_start"] = "Set when working hours start."

@@ -38,11 +38,14 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from portal import jobs
+
 from . import manifests
 from .choices import DesiredState, EndpointStatus, EventKind
 from .errors import PermanentClusterError, TransientClusterError
 from .k8s import ClusterClient, cluster_configured
 from .models import Endpoint
+from .names import APPLY_ENDPOINT
 from .services import add_event, record_applied, record_observed
 
 log = logging.getLogger(__name__)
@@ -225,14 +228,12 @@ def _lost_applies():
 
 
 def _requeue_lost_applies() -> int:
-    from .tasks import apply_endpoint as apply_task
-
     count = 0
     for endpoint_id, generation in _lost_applies().values_list("pk", "generation"):
         log.info(
             "endpoint=%s generation=%s apply was lost; enqueueing again", endpoint_id, generation
         )
-        apply_task.delay(endpoint_id, generation)
+        jobs.enqueue(APPLY_ENDPOINT, endpoint_id, generation)
         count += 1
     return count
 

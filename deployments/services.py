@@ -14,11 +14,14 @@ from django.db import transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
-from billing.pricing import OfferingPrice, cheapest_offering
+from catalog.choices import CapacityType
+from catalog.models import CatalogModel, GpuType
+from catalog.pricing import OfferingPrice, cheapest_offering
+from portal import jobs
 from portal.audit import record_audit, snapshot
 from portal.models import AuditLog, Team, TeamGpuQuota, User
 
-from .choices import CapacityType, DesiredState, EndpointStatus, EventKind
+from .choices import DesiredState, EndpointStatus, EventKind
 from .errors import (
     BudgetExceeded,
     DeploymentError,
@@ -26,7 +29,9 @@ from .errors import (
     InvalidTransition,
     QuotaExceeded,
 )
-from .models import CatalogModel, Endpoint, EndpointEvent, GpuType
+from .models import Endpoint, EndpointEvent
+from .names import APPLY_ENDPOINT
+from .spend import projected_month_cost
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +67,14 @@ SPEC_FIELDS = [
 AUDIT_FIELDS = ["name", *SPEC_FIELDS, "desired_state", "generation", "status"]
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """Why a request cannot be made: `kind` picks the error raised, `message` is for people."""
+
+    kind: str  # "offering", "quota" or "budget"
+    message: str
+
+
 @dataclass
 class Estimate:
     """What a request would cost and whether it fits the team's quota and rules."""
@@ -75,7 +88,11 @@ class Estimate:
     gpu_type_in_use: int
     gpu_type_quota: int | None
     approval_reasons: list[str]
-    problems: list[str]
+    refusals: list[Refusal]
+
+    @property
+    def problems(self) -> list[str]:
+        return [r.message for r in self.refusals]
 
     @property
     def gpus_headroom(self) -> int:
@@ -156,12 +173,16 @@ def estimate_request(
     max_r = int(spec.get("max_replicas") or 1)
     capacity = spec.get("capacity_type") or CapacityType.ON_DEMAND
     offering = cheapest_offering(gpu_type, capacity, gpu_count)
-    problems: list[str] = []
+    problems: list[Refusal] = []
     reasons: list[str] = []
     cost_min = cost_max = None
     if offering is None:
         problems.append(
-            f"No {capacity} offering has {gpu_count} {gpu_type.name} GPU(s) on one node with a price."
+            Refusal(
+                "offering",
+                f"No {capacity} offering has {gpu_count} {gpu_type.name} GPU(s) on one node "
+                "with a price.",
+            )
         )
     else:
         cost_min = offering.monthly_cost(gpu_count, min_r)
@@ -174,13 +195,20 @@ def estimate_request(
     type_quota, always_approve = rules if rules is not None else _team_rules(team, gpu_type)
     if in_use + requested > team.max_gpus:
         problems.append(
-            f"Needs {requested} GPUs at max replicas but the team has "
-            f"{max(team.max_gpus - in_use, 0)} of {team.max_gpus} left."
+            Refusal(
+                "quota",
+                f"Needs {requested} GPUs at max replicas but the team has "
+                f"{max(team.max_gpus - in_use, 0)} of {team.max_gpus} left.",
+            )
         )
     if type_quota is not None and type_in_use + requested > type_quota:
         problems.append(
-            f"Needs {requested} {gpu_type.name} GPUs but the team has "
-            f"{max(type_quota - type_in_use, 0)} of its {type_quota} {gpu_type.name} quota left."
+            Refusal(
+                "quota",
+                f"Needs {requested} {gpu_type.name} GPUs but the team has "
+                f"{max(type_quota - type_in_use, 0)} of its {type_quota} {gpu_type.name} "
+                "quota left.",
+            )
         )
 
     if always_approve:
@@ -197,8 +225,6 @@ def estimate_request(
     if cost_max is not None and team.monthly_budget is not None:
         # Actual spend so far this month (billing) + every live endpoint, this one included,
         # at max replicas until the month ends.
-        from billing.services import projected_month_cost
-
         spent, projected = projected_month_cost(team, usage["committed"] + cost_max)
         if projected > team.monthly_budget:
             message = (
@@ -207,7 +233,7 @@ def estimate_request(
                 f"ends) would exceed its budget ({team.monthly_budget})."
             )
             if team.over_budget_policy == Team.OverBudgetPolicy.REFUSE:
-                problems.append(message)
+                problems.append(Refusal("budget", message))
             else:
                 reasons.append(message)
     return Estimate(
@@ -220,19 +246,22 @@ def estimate_request(
         gpu_type_in_use=type_in_use,
         gpu_type_quota=type_quota,
         approval_reasons=reasons,
-        problems=problems,
+        refusals=problems,
     )
 
 
-def _raise_for_problems(estimate: Estimate, team: Team) -> None:
-    if not estimate.problems:
+def _raise_for_problems(estimate: Estimate) -> None:
+    """Raise the error of the first refusal (offering, then quota, then budget) with every
+    refusal's message."""
+    if not estimate.refusals:
         return
     message = " ".join(estimate.problems)
-    if estimate.offering is None:
+    kinds = {r.kind for r in estimate.refusals}
+    if "offering" in kinds:
         raise DeploymentError(message, field="gpu_type")
-    if team.monthly_budget is not None and "budget" in message and "GPUs" not in message:
-        raise BudgetExceeded(message)
-    raise QuotaExceeded(message, field="max_replicas")
+    if "quota" in kinds:
+        raise QuotaExceeded(message, field="max_replicas")
+    raise BudgetExceeded(message)
 
 
 SIZING_FIELDS = (
@@ -308,10 +337,7 @@ def _event(
 
 
 def _enqueue_apply(endpoint: Endpoint) -> None:
-    from .tasks import apply_endpoint
-
-    endpoint_id, generation = endpoint.pk, endpoint.generation
-    transaction.on_commit(lambda: apply_endpoint.delay(endpoint_id, generation))
+    jobs.enqueue_on_commit(APPLY_ENDPOINT, endpoint.pk, endpoint.generation)
 
 
 def _set_status(endpoint: Endpoint, status: str, message: str = "") -> tuple[str, int | None]:
@@ -352,7 +378,7 @@ def request_endpoint(
         estimate = estimate_request(
             team, data, usage=usage, rules=(team.type_quota, team.always_approve)
         )
-        _raise_for_problems(estimate, team)
+        _raise_for_problems(estimate)
         endpoint = Endpoint(team=team, requested_by=user, name=data["name"])
         for field in SPEC_FIELDS:
             if field in data:
@@ -514,7 +540,7 @@ def _change(
             for f in ("gpu_type", "gpu_count", "max_replicas", "min_replicas", "capacity_type")
         ):
             estimate = estimate_request(endpoint.team, spec, exclude=endpoint)
-            _raise_for_problems(estimate, endpoint.team)
+            _raise_for_problems(estimate)
             endpoint.offering = estimate.offering.offering
             endpoint.monthly_cost_min = estimate.monthly_cost_min
             endpoint.monthly_cost_max = estimate.monthly_cost_max

@@ -11,12 +11,13 @@ from celery import shared_task
 
 from . import reconcile
 from .errors import TransientClusterError
+from .names import APPLY_ENDPOINT, SYNC_STATUSES
 
 log = logging.getLogger(__name__)
 
 
 @shared_task(
-    name="deployments.apply_endpoint",
+    name=APPLY_ENDPOINT,
     acks_late=True,
     autoretry_for=(TransientClusterError,),
     retry_backoff=2,
@@ -28,6 +29,6 @@ def apply_endpoint(endpoint_id: int, generation: int) -> str:
     return reconcile.apply_endpoint(endpoint_id, generation)
 
 
-@shared_task(name="deployments.sync_statuses", acks_late=True, ignore_result=True)
+@shared_task(name=SYNC_STATUSES, acks_late=True, ignore_result=True)
 def sync_statuses() -> int:
     return reconcile.sync_statuses()

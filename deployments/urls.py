@@ -1,8 +1,6 @@
 from django.urls import path
 
-from portal import metrics_views
-
-from . import views
+from . import metrics_views, views
 
 app_name = "deployments"
 urlpatterns = [

@@ -5,14 +5,10 @@ from decimal import Decimal
 
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MinValueValidator
 from django.db import models
 
-DNS_LABEL = RegexValidator(
-    r"^[a-z]([-a-z0-9]*[a-z0-9])?$",
-    "Use lowercase letters, digits and '-', starting with a letter and ending with a letter "
-    "or digit (an RFC 1123 DNS label).",
-)
+from .validators import DNS_LABEL
 
 
 class User(AbstractUser):
@@ -56,7 +52,7 @@ class Team(models.Model):
         help_text="Requests whose monthly cost at max replicas is above this need approval.",
     )
     approval_gpu_types = models.ManyToManyField(
-        "deployments.GpuType",
+        "catalog.GpuType",
         blank=True,
         related_name="+",
         help_text="Requests for these GPU types always need approval.",
@@ -138,7 +134,7 @@ class TeamGpuQuota(models.Model):
     """Per GPU type cap on top of the team's total `max_gpus`."""
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="gpu_quotas")
-    gpu_type = models.ForeignKey("deployments.GpuType", on_delete=models.CASCADE, related_name="+")
+    gpu_type = models.ForeignKey("catalog.GpuType", on_delete=models.CASCADE, related_name="+")
     max_gpus = models.PositiveIntegerField()
 
     class Meta:

@@ -94,8 +94,10 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "portal",
+    "catalog",
     "deployments",
     "billing",
+    "web",
 ]
 
 MIDDLEWARE = [
@@ -112,7 +114,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
-ROOT_URLCONF = "portal.urls"
+ROOT_URLCONF = "web.urls"
 WSGI_APPLICATION = "portal.wsgi.application"
 ASGI_APPLICATION = "portal.asgi.application"
 
@@ -246,7 +248,7 @@ PROMETHEUS_URL = env_secret("PROMETHEUS_URL", "")
 PROMETHEUS_TIMEOUT = env_float("PROMETHEUS_TIMEOUT", 5.0)
 PROMETHEUS_CACHE_SECONDS = env_int("PROMETHEUS_CACHE_SECONDS", 15)
 # Catalog models, GPU types, offerings and prices read by every request are kept this long per
-# process (portal/refcache.py); a change made in another process shows within it. 0: off.
+# process (catalog/cache.py); a change made in another process shows within it. 0: off.
 CATALOG_CACHE_SECONDS = env_int("CATALOG_CACHE_SECONDS", 10)
 # How often Prometheus scrapes vLLM: sets the rate range of the charts.
 PROMETHEUS_SCRAPE_INTERVAL_SECONDS = env_float("PROMETHEUS_SCRAPE_INTERVAL_SECONDS", 30.0)

@@ -1,14 +1,11 @@
-"""Root URLconf: portal pages, the apps' pages, the REST API and its schema, admin, /metrics."""
+"""The core's pages: team switcher, API token, team settings and members. Mounted by the root
+URLconf (web.urls) in the `portal` namespace."""
 
-from django.contrib import admin
-from django.contrib.auth import views as auth_views
-from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from django.urls import path
 
-from . import metrics_views, views
+from . import views
 
-portal_patterns = [
-    path("", views.home, name="home"),
+urlpatterns = [
     path("teams/switch/", views.team_switch, name="team_switch"),
     path("account/api-token/", views.api_token, name="api_token"),
     path("teams/<slug:slug>/settings/", views.team_settings, name="team_settings"),
@@ -23,19 +20,4 @@ portal_patterns = [
         views.team_member_remove,
         name="team_member_remove",
     ),
-    path("teams/<slug:slug>/metrics/", metrics_views.team_metrics, name="team_metrics"),
-    path("platform/metrics/", metrics_views.fleet_metrics, name="fleet_metrics"),
-]
-
-urlpatterns = [
-    path("", include((portal_patterns, "portal"))),
-    path("", include("deployments.urls")),
-    path("costs/", include("billing.urls")),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("admin/", admin.site.urls),
-    path("api/v1/", include("portal.api.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("", include("django_prometheus.urls")),
 ]

@@ -1,56 +1,22 @@
-"""Portal pages: dashboard, team switcher and team settings (members, SLOs, alerts)."""
+"""Portal pages: team switcher and team settings (members, SLOs, alerts)."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Count, F, Sum
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 from rest_framework.authtoken.models import Token
 
-from deployments.choices import DesiredState, EndpointStatus
-from deployments.models import Endpoint, EndpointEvent
-from deployments.services import ACTIVE_STATUSES, pending_approvals_for
-
 from . import services
-from .access import can_admin, get_team_for_user, role_for
+from .access import can_admin, get_team_for_user
 from .audit import record_audit
 from .forms import MemberInviteForm, MemberRoleForm, TeamSettingsForm
 from .htmx import hx_redirect, is_partial
 from .middleware import CurrentTeamMiddleware
 from .models import AuditLog, Membership
-
-
-@login_required
-@require_GET
-def home(request):
-    team = request.team
-    context = {"team": team, "pending_approvals": pending_approvals_for(request.user).count()}
-    if team is not None:
-        live = Endpoint.objects.filter(team=team).exclude(status=EndpointStatus.DELETED)
-        active = live.filter(status__in=ACTIVE_STATUSES).exclude(desired_state=DesiredState.ABSENT)
-        counts = dict(live.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
-        totals = active.aggregate(
-            gpus=Sum(F("gpu_count") * F("max_replicas")),
-            cost=Sum("monthly_cost_max"),
-            cost_min=Sum("monthly_cost_min"),
-        )
-        context.update(
-            status_counts=[(s, counts[s]) for s in EndpointStatus.values if counts.get(s)],
-            endpoint_total=sum(counts.values()),
-            gpus_committed=totals["gpus"] or 0,
-            monthly_cost_max=totals["cost"],
-            monthly_cost_min=totals["cost_min"],
-            recent_endpoints=live.select_related("model", "gpu_type").order_by("-updated_at")[:5],
-            recent_events=EndpointEvent.objects.filter(endpoint__team=team)
-            .select_related("endpoint", "actor")
-            .order_by("-created_at", "-id")[:8],
-            role=role_for(request.user, team),
-        )
-    return render(request, "portal/home.html", context)
 
 
 @login_required

@@ -26,6 +26,8 @@ export DJANGO_SETTINGS_MODULE=portal.settings
 
 .venv/bin/ruff check . && .venv/bin/ruff format --check . >/dev/null \
   || { echo "Lint or formatting problems: run .venv/bin/ruff check --fix . && .venv/bin/ruff format ."; exit 1; }
+.venv/bin/lint-imports --no-cache >var/lint-imports.log 2>&1 \
+  || { sed -n '/Broken contracts/,$p' var/lint-imports.log; echo "Import layering broken (pyproject.toml [tool.importlinter])"; exit 1; }
 .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null \
   || { echo "Model changes without migrations: run manage.py makemigrations"; exit 1; }
 .venv/bin/python manage.py spectacular --validate --fail-on-warn --file var/openapi.yaml

@@ -33,13 +33,13 @@ def _fast_password_hasher(settings):
 
 @pytest.fixture(autouse=True)
 def _empty_reference_cache():
-    """Each test starts with an empty catalog cache (portal.refcache): rows a previous test
+    """Each test starts with an empty catalog cache (catalog.cache): rows a previous test
     created are rolled back or flushed without the signals that would clear it."""
-    from portal import refcache
+    from catalog import cache as catalog_cache
 
-    refcache.clear()
+    catalog_cache.clear()
     yield
-    refcache.clear()
+    catalog_cache.clear()
 
 
 @pytest.fixture
@@ -200,8 +200,8 @@ def browser():
     """Per test: a session-wide Playwright loop would block other tests' sync_playwright()."""
     from django.core.management.base import CommandError
 
-    from portal.management.commands.screenshots import CHROMIUM_FLAGS, chromium_path
     from tests.infra.fixtures import services_required
+    from web.management.commands.screenshots import CHROMIUM_FLAGS, chromium_path
 
     try:
         executable = chromium_path()

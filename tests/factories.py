@@ -6,9 +6,10 @@ from decimal import Decimal
 import factory
 from django.utils import timezone
 
-from billing.models import GpuRate
-from deployments.choices import CapacityType, EndpointStatus
-from deployments.models import CatalogModel, Endpoint, EndpointEvent, GpuType, InstanceOffering
+from catalog.choices import CapacityType
+from catalog.models import CatalogModel, GpuRate, GpuType, InstanceOffering
+from deployments.choices import EndpointStatus
+from deployments.models import Endpoint, EndpointEvent
 from portal.models import Membership, Team, User
 
 

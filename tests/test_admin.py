@@ -7,9 +7,9 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
-from billing.models import GpuRate
+from catalog.models import CatalogModel, GpuRate
 from deployments.choices import EndpointStatus
-from deployments.models import CatalogModel, Endpoint, EndpointEvent
+from deployments.models import Endpoint, EndpointEvent
 from portal.audit import record_audit
 from portal.models import AuditLog, Team
 from tests.factories import EndpointEventFactory, EndpointFactory
@@ -40,9 +40,9 @@ def test_change_pages_render(staff_client, model, team, gpu_l4, llama_8b):
 def test_add_pages_render(staff_client):
     for name in (
         "portal_team",
-        "deployments_catalogmodel",
-        "deployments_gputype",
-        "billing_gpurate",
+        "catalog_catalogmodel",
+        "catalog_gputype",
+        "catalog_gpurate",
     ):
         assert staff_client.get(reverse(f"admin:{name}_add")).status_code == 200
 
@@ -156,7 +156,7 @@ def test_approval_gpu_types_change_is_audited(staff_client, team, gpu_h100):
 def test_price_added_in_admin_is_audited(staff_client, gpu_l4):
     offering = gpu_l4.offerings.first()
     response = staff_client.post(
-        reverse("admin:billing_gpurate_add"),
+        reverse("admin:catalog_gpurate_add"),
         {
             "offering": offering.pk,
             "capacity_type": "reserved",
@@ -183,7 +183,7 @@ def test_catalog_delete_is_audited(staff_client):
         allowed_quantizations=["bf16"],
     )
     staff_client.post(
-        reverse("admin:deployments_catalogmodel_delete", args=[model.pk]), {"post": "yes"}
+        reverse("admin:catalog_catalogmodel_delete", args=[model.pk]), {"post": "yes"}
     )
     assert not CatalogModel.objects.filter(pk=model.pk).exists()
     assert AuditLog.objects.get(action="catalogmodel.delete").before["name"] == "Tmp"

@@ -14,14 +14,17 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, Sum
 from django.utils import timezone
 
+from portal import jobs
 from portal.audit import record_audit
 from portal.models import Team
+from portal.timeutil import HOUR, month_start, next_month
 
 from ..models import BillingPolicy, BudgetAlert, IdlePolicy, UsageKind
 from .statements import month_usage
-from .usage import HOUR, month_start, next_month
 
 log = logging.getLogger(__name__)
+
+NOTIFY_BUDGET_ALERT = "billing.notify_budget_alert"
 
 
 # --- budgets -------------------------------------------------------------------------------
@@ -80,8 +83,6 @@ def check_budgets(now: datetime | None = None) -> list[BudgetAlert]:
 
 
 def _create_alert(team: Team, month: date, threshold: int, spend: Decimal) -> BudgetAlert | None:
-    from ..tasks import notify_budget_alert
-
     try:
         with transaction.atomic():
             alert = BudgetAlert.objects.create(
@@ -103,7 +104,7 @@ def _create_alert(team: Team, month: date, threshold: int, spend: Decimal) -> Bu
                     "month": f"{month:%Y-%m}",
                 },
             )
-            transaction.on_commit(lambda: notify_budget_alert.delay(alert.pk))
+            jobs.enqueue_on_commit(NOTIFY_BUDGET_ALERT, alert.pk)
     except IntegrityError:
         return None  # already alerted for this threshold this month
     log.info(
@@ -173,14 +174,3 @@ def active_budget_alert(team: Team, now: datetime | None = None) -> BudgetAlert 
     """The highest threshold the team crossed this month (for the portal banner)."""
     month = month_start(now or timezone.now()).date()
     return BudgetAlert.objects.filter(team=team, month=month).order_by("-threshold").first()
-
-
-def projected_month_cost(
-    team: Team, monthly_cost: Decimal, now: datetime | None = None
-) -> tuple[Decimal, Decimal]:
-    """(spent so far, projected month total) if endpoints costing ``monthly_cost`` per month
-    (at HOURS_PER_MONTH hours) keep running until the month ends. Used by the request rule."""
-    now = now or timezone.now()
-    spent = month_to_date_cost(team, now)
-    remaining = Decimal(str((next_month(now) - now).total_seconds())) / Decimal(3600)
-    return spent, spent + monthly_cost * remaining / Decimal(settings.HOURS_PER_MONTH)

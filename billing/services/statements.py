@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from portal.audit import record_audit
 from portal.models import Team
+from portal.timeutil import month_start, next_month
 
 from ..models import (
     BillingPolicy,
@@ -25,7 +26,7 @@ from ..models import (
     UsageKind,
     UsageRecord,
 )
-from .usage import ChargebackError, month_start, next_month, rows_total
+from .usage import ChargebackError, rows_total
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -38,16 +38,17 @@ from django.db.models import CharField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from deployments.choices import CapacityType
-from deployments.models import Endpoint, InstanceOffering
+from catalog.choices import CapacityType
+from catalog.models import GpuRate, InstanceOffering
+from deployments.models import Endpoint
 from portal.models import Team
+from portal.timeutil import HOUR, floor_hour
 
 from .. import queries
-from ..models import GpuRate, UsageKind, UsageRecord
+from ..models import UsageKind, UsageRecord
 
 log = logging.getLogger(__name__)
 
-HOUR = timedelta(hours=1)
 SECONDS_PER_HOUR = Decimal(3600)
 UNKNOWN = "unknown"
 
@@ -237,10 +238,6 @@ class Window:
     @property
     def seconds(self) -> float:
         return (self.end - self.start).total_seconds()
-
-
-def floor_hour(t: datetime) -> datetime:
-    return t.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def validate_period(start: datetime, end: datetime) -> None:
@@ -916,19 +913,6 @@ def _uuid_or_none(value: str) -> str | None:
 
 
 # --- months ------------------------------------------------------------------------------------
-
-
-def month_start(d: date | datetime) -> datetime:
-    return datetime(d.year, d.month, 1, tzinfo=UTC)
-
-
-def next_month(d: date | datetime) -> datetime:
-    first = month_start(d)
-    return datetime(first.year + first.month // 12, first.month % 12 + 1, 1, tzinfo=UTC)
-
-
-def month_hours(d: date | datetime) -> int:
-    return int((next_month(d) - month_start(d)) / HOUR)
 
 
 def rows_total(rows: Iterable) -> tuple[int, Decimal]:

@@ -8,12 +8,14 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.pricing import offering_prices
+from catalog.choices import CapacityType
+from catalog.models import CatalogModel, GpuType
+from catalog.pricing import offering_prices
 from portal.access import scope_to_user
 
 from .. import manifests
-from ..choices import CapacityType, KvCacheDtype
-from ..models import CatalogModel, Endpoint, GpuType
+from ..choices import KvCacheDtype
+from ..models import Endpoint
 from ..sizing import DTYPES, QUANTIZATION_PRECISION, SizingInputError, size
 from .serializers import CatalogRef
 

@@ -1,10 +1,20 @@
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from . import views
+from .engine_views import EndpointManifestsView, SizingView
+from .metrics_views import EndpointMetricsView
 
 router = DefaultRouter()
 router.register("endpoints", views.EndpointViewSet, basename="endpoint")
 router.register("approvals", views.ApprovalViewSet, basename="approval")
-router.register("models", views.CatalogModelViewSet, basename="catalogmodel")
-router.register("gpu-types", views.GpuTypeViewSet, basename="gputype")
-urlpatterns = router.urls
+urlpatterns = [
+    path("endpoints/<uuid:uuid>/metrics/", EndpointMetricsView.as_view(), name="endpoint-metrics"),
+    path(
+        "endpoints/<uuid:uuid>/manifests/",
+        EndpointManifestsView.as_view(),
+        name="endpoint-manifests",
+    ),
+    path("sizing/", SizingView.as_view(), name="sizing"),
+    *router.urls,
+]

@@ -1,4 +1,4 @@
-"""REST: endpoints (CRUD + day-2 actions + events), approvals, catalog models, GPU types.
+"""REST: endpoints (CRUD + day-2 actions + events) and approvals.
 
 Every queryset is team-scoped through portal.access; outsiders get 404, viewers 403.
 Changes are asynchronous: they answer 202 with the endpoint as it is now.
@@ -12,21 +12,18 @@ from rest_framework.exceptions import APIException, PermissionDenied
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from billing.pricing import current_rates
 from portal.access import TeamObjectPermission, can_admin, can_write, scope_to_user
 from portal.models import AuditLog
 
 from .. import services
 from ..errors import DeploymentError, InvalidTransition
 from ..filters import EndpointFilterSet
-from ..models import CatalogModel, Endpoint, GpuType
+from ..models import Endpoint
 from .serializers import (
-    CatalogModelSerializer,
     EndpointEventSerializer,
     EndpointRejectSerializer,
     EndpointScaleSerializer,
     EndpointSerializer,
-    GpuTypeSerializer,
 )
 
 API = AuditLog.Source.API
@@ -243,34 +240,3 @@ class ApprovalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         serializer = EndpointRejectSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         return self._decide(services.reject_endpoint, reason=serializer.validated_data["reason"])
-
-
-@extend_schema_view(
-    list=extend_schema(summary="The model catalog"),
-    retrieve=extend_schema(summary="Get a catalog model"),
-)
-class CatalogModelViewSet(viewsets.ReadOnlyModelViewSet):
-    serializer_class = CatalogModelSerializer
-    lookup_field = "uuid"
-    filterset_fields = ["slug", "enabled"]
-
-    def get_queryset(self):
-        qs = CatalogModel.objects.all()
-        return qs if self.request.user.is_staff else qs.filter(enabled=True)
-
-
-@extend_schema_view(
-    list=extend_schema(summary="GPU types with offerings and current prices"),
-    retrieve=extend_schema(summary="Get a GPU type"),
-)
-class GpuTypeViewSet(viewsets.ReadOnlyModelViewSet):
-    serializer_class = GpuTypeSerializer
-    lookup_field = "uuid"
-    filterset_fields = ["name", "enabled"]
-
-    def get_queryset(self):
-        qs = GpuType.objects.prefetch_related("offerings")
-        return qs if self.request.user.is_staff else qs.filter(enabled=True)
-
-    def get_serializer_context(self):
-        return {**super().get_serializer_context(), "rates": current_rates()}

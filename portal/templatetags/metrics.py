@@ -112,14 +112,12 @@ def overview_row(row: dict, fleet: bool = False, stale: bool = False) -> str:
     """One <tr> of the team/fleet table, built in Python: a 50-endpoint table rendered through a
     dozen template tags per row cost a third of the page's PromQL time (bench/metrics_page.py).
     Every text that is not our own number formatting goes through escape()."""
-    from portal.templatetags.portal import status_badge
-
     m, ep = row["metrics"], row["endpoint"]
     name = escape(ep.name if ep else row["key"])
     if ep:
         label = escape(f"{ep.team.slug}/{ep.name}" if fleet else ep.name)
         head = f'<a href="{escape(row["url"])}">{label}</a>'
-        badge = status_badge(ep.status)
+        badge = row["badge"]
     else:
         head = f'<code>{name}</code> <span class="tag">not in portal</span>'
         badge = "—"

@@ -1,12 +1,10 @@
-"""Presentation helpers: status badges, money and GPU-hours. No queries, no business rules."""
+"""Presentation helpers: badges, money and GPU-hours. No queries, no business rules."""
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django import template
 from django.conf import settings
 from django.utils.html import format_html
-
-from deployments.choices import FINAL_STATUSES, STATUS_COLOURS, EndpointStatus
 
 register = template.Library()
 
@@ -20,20 +18,14 @@ _STATUS_ICONS = {
 }
 
 
-@register.simple_tag
-def status_badge(status: str) -> str:
-    """<span class="badge badge-green">● Ready</span> from an EndpointStatus value."""
-    try:
-        label = EndpointStatus(status).label
-    except ValueError:
-        label = str(status or "Unknown")
-    colour = STATUS_COLOURS.get(status, "grey")
-    busy = "" if status in FINAL_STATUSES else " badge-busy"
+def badge(label: str, colour: str, value: str, busy: bool = False) -> str:
+    """<span class="badge badge-green" data-status="ready">● Ready</span>: a coloured badge
+    with a glyph, so a state never depends on colour alone."""
     return format_html(
         '<span class="badge badge-{}{}" data-status="{}"><span aria-hidden="true">{}</span> {}</span>',
         colour,
-        busy,
-        status,
+        " badge-busy" if busy else "",
+        value,
         _STATUS_ICONS.get(colour, "○"),
         label,
     )

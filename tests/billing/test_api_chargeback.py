@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from billing import services
 from billing.models import UsageKind
+from portal import timeutil
 from tests.factories import EndpointFactory, UsageRecordFactory
 
 pytestmark = pytest.mark.django_db
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def usage(team, other_team):
     hour = max(
-        services.month_start(timezone.now()),
+        timeutil.month_start(timezone.now()),
         timezone.now().replace(minute=0, second=0, microsecond=0) - timedelta(hours=2),
     )
     chat = EndpointFactory(team=team, name="chat")

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing.models import BudgetAlert
-from billing.services import month_start
+from portal.timeutil import month_start
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from django.core import mail
 from billing import services
 from billing.models import BillingPolicy, BudgetAlert, IdlePolicy, UsageKind
 from deployments.services import estimate_request
+from portal import timeutil
 from portal.models import AuditLog, Team
 from tests.factories import UsageRecordFactory
 
@@ -175,7 +176,7 @@ def test_banner_tag_shows_the_highest_threshold_this_month(team):
     Team.objects.filter(pk=team.pk).update(monthly_budget=Decimal("10"))
     team.refresh_from_db()
     assert template.render(Context({"team": team})).strip() == ""
-    month = services.month_start(timezone.now()).date()
+    month = timeutil.month_start(timezone.now()).date()
     for threshold in (50, 80):
         BudgetAlert.objects.create(
             team=team, month=month, threshold=threshold, spend=Decimal("8"), budget=Decimal("10")

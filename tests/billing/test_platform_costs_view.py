@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing.models import Chargeback, Statement, UsageKind
-from billing.services import month_start
+from portal.timeutil import month_start
 from tests.factories import UsageRecordFactory
 
 pytestmark = pytest.mark.django_db

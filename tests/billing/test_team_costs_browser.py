@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from billing import services
 from billing.models import ReferencePrice, UsageRecord
+from portal import timeutil
 from portal.models import Membership, Team
 from tests.factories import (
     EndpointFactory,
@@ -29,7 +30,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.prometheus]
 @pytest.fixture
 def collected(transactional_db, settings, prometheus_server):
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0).timestamp() - HOUR
-    month_start = services.month_start(datetime.fromtimestamp(end, tz=UTC)).timestamp()
+    month_start = timeutil.month_start(datetime.fromtimestamp(end, tz=UTC)).timestamp()
     days = max(1, min(6, int((end - month_start) // (24 * HOUR))))
     scenario, _ = week_scenario(end, days=days)
     prometheus_server.backfill(scenario.openmetrics())

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing.models import BudgetAlert, ReferencePrice
-from billing.services import month_start
+from portal.timeutil import month_start
 from tests.factories import EndpointFactory, UsageRecordFactory
 
 pytestmark = pytest.mark.django_db

@@ -8,9 +8,10 @@ render a stored value that slipped past validation (the apply then fails; nothin
 import pytest
 from django.core.exceptions import ValidationError
 
+from catalog.models import CatalogModel, InstanceOffering
 from deployments import manifests
 from deployments.choices import EndpointStatus
-from deployments.models import CatalogModel, Endpoint, InstanceOffering
+from deployments.models import Endpoint
 from deployments.tasks import apply_endpoint
 
 HOSTILE_NAMES = [

@@ -1,8 +1,8 @@
 from django.core.management import call_command
 
-from billing.models import GpuRate
+from catalog.models import CatalogModel, GpuRate, GpuType, InstanceOffering
 from deployments.choices import EndpointStatus
-from deployments.models import CatalogModel, Endpoint, GpuType, InstanceOffering
+from deployments.models import Endpoint
 from portal.models import Membership, User
 
 

@@ -2,7 +2,8 @@ from decimal import Decimal
 
 from django.template import Context, Template
 
-from portal.templatetags.portal import duration, gpu_hours, money, status_badge
+from deployments.templatetags.deployments import status_badge
+from portal.templatetags.portal import duration, gpu_hours, money
 
 
 def test_status_badge_has_colour_glyph_and_text():
@@ -37,7 +38,7 @@ def test_gpu_hours_and_duration():
 
 
 def test_tag_library_loads_in_templates():
-    out = Template("{% load portal %}{% status_badge s %} {{ v|money }}").render(
+    out = Template("{% load portal deployments %}{% status_badge s %} {{ v|money }}").render(
         Context({"s": "failed", "v": 5})
     )
     assert "Failed" in out and "$5.00" in out

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from billing import services
 from billing.models import Chargeback, ChargebackStatus
+from portal import timeutil
 from portal.prometheus import PrometheusError
 
 from .chargeback import parse_iso
@@ -29,8 +30,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        start = services.floor_hour(parse_iso(options["start"], "start"))
-        end = services.floor_hour(min(parse_iso(options["end"], "end"), timezone.now()))
+        start = timeutil.floor_hour(parse_iso(options["start"], "start"))
+        end = timeutil.floor_hour(min(parse_iso(options["end"], "end"), timezone.now()))
         chunk = options["chunk_hours"]
         if chunk < 1 or chunk > 24 * 31:
             raise CommandError("--chunk-hours must be between 1 and 744.")
@@ -69,7 +70,7 @@ class Command(BaseCommand):
     def _warn_closed(self, start, end):
         closed = Chargeback.objects.filter(
             status=ChargebackStatus.CLOSED,
-            month__gte=services.month_start(start).date(),
+            month__gte=timeutil.month_start(start).date(),
             month__lt=end.date(),
         )
         for chargeback in closed:

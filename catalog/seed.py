@@ -9,11 +9,9 @@ adding newer GpuRate rows, which this command never overwrites.
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from billing.models import GpuRate
-from deployments.models import CatalogModel, GpuType, InstanceOffering
+from catalog.models import CatalogModel, GpuRate, GpuType, InstanceOffering
 
 SEED_PRICES_FROM = datetime(2025, 7, 1, tzinfo=UTC)
 SPOT_FRACTION = Decimal("0.40")
@@ -176,18 +174,3 @@ def seed_catalog() -> dict[str, int]:
             )
             created["models"] += new
     return created
-
-
-class Command(BaseCommand):
-    help = (
-        "Seed GPU types, AWS instance offerings with placeholder prices (spot = 40% and "
-        "reserved = 62% of on-demand, not quotes) and catalog models. Safe to run again."
-    )
-
-    def handle(self, *args, **options):
-        created = seed_catalog()
-        self.stdout.write(
-            self.style.SUCCESS(
-                "Catalog seeded: " + ", ".join(f"{n} new {k}" for k, n in created.items())
-            )
-        )

@@ -1,4 +1,4 @@
-"""The per-process catalog cache (portal.refcache): a change is seen at once in this process
+"""The per-process catalog cache (catalog.cache): a change is seen at once in this process
 and within CATALOG_CACHE_SECONDS elsewhere. Its use by POST /api/v1/endpoints/ is tested in
 tests/deployments/test_api_endpoints.py."""
 
@@ -6,18 +6,17 @@ from decimal import Decimal
 
 import pytest
 
-from billing.models import GpuRate
-from billing.pricing import cheapest_offering
-from deployments.models import GpuType
-from portal import refcache
+from catalog import cache as catalog_cache
+from catalog.models import GpuRate, GpuType
+from catalog.pricing import cheapest_offering
 from tests.factories import GpuRateFactory, InstanceOfferingFactory
 
 
 @pytest.fixture
 def clock(monkeypatch):
-    """refcache's monotonic clock, moved by hand."""
+    """The catalog cache's monotonic clock, moved by hand."""
     now = [1000.0]
-    monkeypatch.setattr(refcache.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(catalog_cache.time, "monotonic", lambda: now[0])
     return now
 
 
@@ -25,24 +24,24 @@ def test_off_when_the_ttl_is_zero(settings, db):
     settings.CATALOG_CACHE_SECONDS = 0
     calls = []
     for _ in range(2):
-        refcache.cached("k", lambda: calls.append(1) or "v")
+        catalog_cache.cached("k", lambda: calls.append(1) or "v")
     assert len(calls) == 2
 
 
 def test_entries_expire_after_the_ttl(settings, clock):
     settings.CATALOG_CACHE_SECONDS = 10
     values = iter(["old", "new"])
-    assert refcache.cached("k", lambda: next(values)) == "old"
+    assert catalog_cache.cached("k", lambda: next(values)) == "old"
     clock[0] += 9.9
-    assert refcache.cached("k", lambda: next(values)) == "old"
+    assert catalog_cache.cached("k", lambda: next(values)) == "old"
     clock[0] += 0.2
-    assert refcache.cached("k", lambda: next(values)) == "new"
+    assert catalog_cache.cached("k", lambda: next(values)) == "new"
 
 
 def test_a_missing_row_is_not_remembered(settings, db):
     settings.CATALOG_CACHE_SECONDS = 60
-    assert refcache.cached("k", lambda: None) is None
-    assert refcache.cached("k", lambda: "found") == "found"
+    assert catalog_cache.cached("k", lambda: None) is None
+    assert catalog_cache.cached("k", lambda: "found") == "found"
 
 
 def test_a_new_price_is_used_at_once_in_this_process(gpu_l4, settings, db):
@@ -81,7 +80,7 @@ def test_a_future_price_takes_over_when_it_starts(gpu_l4, settings, db):
     assert cheapest_offering(gpu_l4, "on-demand", 1).offering != offering
     from unittest import mock
 
-    with mock.patch("billing.pricing.timezone.now", return_value=start + timedelta(seconds=1)):
+    with mock.patch("catalog.pricing.timezone.now", return_value=start + timedelta(seconds=1)):
         assert cheapest_offering(gpu_l4, "on-demand", 1).offering == offering
 
 
@@ -93,8 +92,8 @@ def test_committed_change_clears_again_after_commit(
     settings.CATALOG_CACHE_SECONDS = 3600
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         GpuType.objects.filter(pk=gpu_l4.pk).first().save()
-        refcache.cached("k", lambda: "read between save and commit")
-    assert refcache.cached("k", lambda: "fresh") == "read between save and commit"
+        catalog_cache.cached("k", lambda: "read between save and commit")
+    assert catalog_cache.cached("k", lambda: "fresh") == "read between save and commit"
     for callback in callbacks:
         callback()
-    assert refcache.cached("k", lambda: "fresh") == "fresh"
+    assert catalog_cache.cached("k", lambda: "fresh") == "fresh"

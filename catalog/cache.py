@@ -60,6 +60,6 @@ def _changed(sender, **kwargs: Any) -> None:
 def watch(*models: type) -> None:
     """Clear the cache whenever one of `models` is saved or deleted (call from AppConfig.ready)."""
     for model in models:
-        uid = f"refcache-{model._meta.label_lower}"
+        uid = f"catalog-cache-{model._meta.label_lower}"
         post_save.connect(_changed, sender=model, dispatch_uid=uid + "-save")
         post_delete.connect(_changed, sender=model, dispatch_uid=uid + "-delete")

@@ -10,10 +10,10 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from deployments.models import Endpoint
+from portal import access, metrics
+from portal.prometheus import PrometheusError, PrometheusUnavailable, get_client
 
-from .. import access, metrics
-from ..prometheus import PrometheusError, PrometheusUnavailable, get_client
+from ..models import Endpoint
 
 FIELD_HELP = {
     "generation_tokens_per_s": "Mean generated tokens per second over the window.",

@@ -14,11 +14,12 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from deployments.choices import EndpointStatus
-from deployments.models import Endpoint
+from portal import access, dashboards, metrics
+from portal.htmx import is_partial
 
-from . import access, dashboards, metrics
-from .htmx import is_partial
+from .choices import EndpointStatus
+from .models import Endpoint
+from .templatetags.deployments import status_badge
 
 HIDDEN_STATUSES = (EndpointStatus.DELETED, EndpointStatus.REJECTED, EndpointStatus.PENDING_APPROVAL)
 ROW_FIELDS = ("uuid", "name", "status", "team")  # what the overview table shows
@@ -142,6 +143,7 @@ def _rows(endpoints, page, team_slo, unmanaged: bool = False) -> list[dict]:
         rows.append(
             {
                 "endpoint": e,
+                "badge": status_badge(e.status),
                 "metrics": m,
                 "url": url_pattern.replace(str(placeholder), str(e.uuid)),
                 "ttft_state": metrics.evaluate_slo(

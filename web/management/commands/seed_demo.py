@@ -8,12 +8,12 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from catalog.models import CatalogModel, GpuType
+from catalog.seed import seed_catalog
 from deployments.choices import DesiredState, EndpointStatus, EventKind
-from deployments.models import CatalogModel, Endpoint, EndpointEvent, GpuType
+from deployments.models import Endpoint, EndpointEvent
 from deployments.services import estimate_request
 from portal.models import Membership, Team, TeamGpuQuota, User
-
-from .seed_catalog import seed_catalog
 
 DEMO_PASSWORD = "demo"
 

@@ -7,10 +7,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.utils import timezone
 
-from deployments.models import GpuType, InstanceOffering
-from portal import refcache
-
-from .models import GpuRate
+from . import cache
+from .models import GpuRate, GpuType, InstanceOffering
 
 CENT = Decimal("0.01")
 
@@ -47,7 +45,7 @@ def current_rates(at: datetime | None = None) -> dict[tuple[int, str], Decimal]:
 def _rate_rows() -> list[GpuRate]:
     """Every rate of an enabled offering of an enabled GPU type, offering and GPU type joined
     in: offerings in catalog order, then newest first per capacity type (one query, cached
-    by portal.refcache; which rate is in force is decided at each call)."""
+    by catalog.cache; which rate is in force is decided at each call)."""
     return list(
         GpuRate.objects.filter(offering__enabled=True, offering__gpu_type__enabled=True)
         .select_related("offering__gpu_type")
@@ -69,7 +67,7 @@ def offering_prices(
     rate in force now."""
     now = timezone.now()
     latest: dict[tuple[int, str], GpuRate] = {}
-    for rate in refcache.cached("billing.rates", _rate_rows):
+    for rate in cache.cached("catalog.rates", _rate_rows):
         offering = rate.offering
         if (
             rate.effective_from > now

@@ -12,9 +12,9 @@ from django.utils import timezone
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
+from deployments import observability
 from deployments.choices import EndpointStatus
 from deployments.models import Endpoint
-from portal import observability
 from portal.prometheus import PrometheusClient, PrometheusUnavailable
 from tests.factories import EndpointFactory
 from tests.infra.fixtures import services_required

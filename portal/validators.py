@@ -1,0 +1,71 @@
+"""Rules of names and values shared by every app: Kubernetes names and labels, storage URIs,
+time zones. Each rule is written once here; models, forms, serializers and the manifest
+renderer call it."""
+
+import re
+from functools import lru_cache
+from zoneinfo import available_timezones
+
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+
+DNS_LABEL = RegexValidator(
+    r"^[a-z]([-a-z0-9]*[a-z0-9])?$",
+    "Use lowercase letters, digits and '-', starting with a letter and ending with a letter "
+    "or digit (an RFC 1123 DNS label).",
+)
+
+STORAGE_URI = RegexValidator(
+    r"^(hf://[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*(:[0-9a-f]{7,40})?"
+    r"|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9._/-]*)?"
+    r"|gs://[a-z0-9][a-z0-9._-]{1,61}[a-z0-9](/[A-Za-z0-9._/-]*)?"
+    r"|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(/[A-Za-z0-9._/-]*)?)$",
+    "Use hf://org/model[:revision], s3://bucket/path, gs://bucket/path or pvc://claim/path "
+    "(letters, digits, '.', '_', '-' and '/' only).",
+)
+
+DNS_LABEL_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+LABEL_NAME_RE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+LABEL_VALUE_RE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+
+
+def label_problems(labels: dict) -> list[str]:
+    """Why a {key: value} map is not valid Kubernetes labels (empty list when it is)."""
+    problems = []
+    for key, value in (labels or {}).items():
+        key = str(key)
+        prefix, _, name = key.rpartition("/")
+        prefix_ok = not prefix or (
+            len(prefix) <= 253
+            and all(
+                DNS_LABEL_RE.match(part) or re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", part)
+                for part in prefix.split(".")
+            )
+        )
+        if not (prefix_ok and LABEL_NAME_RE.match(name)):
+            problems.append(f"label key {key!r} is not a valid Kubernetes label name")
+        if not isinstance(value, str) or not LABEL_VALUE_RE.match(value):
+            problems.append(
+                f"label {key!r} has an invalid value {value!r} (63 characters of "
+                "letters, digits, '-', '_' or '.')"
+            )
+    return problems
+
+
+@lru_cache(maxsize=1)
+def time_zones() -> frozenset[str]:
+    """Every IANA time zone name this machine knows."""
+    return frozenset(available_timezones())
+
+
+def time_zone_problem(zone: str) -> str | None:
+    """Why `zone` is not a usable time zone name (None when it is, or when it is empty)."""
+    if zone and zone not in time_zones():
+        return f"Unknown time zone {zone!r}: use an IANA name such as Europe/Berlin."
+    return None
+
+
+def validate_time_zone(zone: str) -> None:
+    problem = time_zone_problem(zone)
+    if problem:
+        raise ValidationError(problem)
