@@ -1,13 +1,12 @@
 """Forms of the endpoint pages: request, estimate preview, day-2 changes, approvals."""
 
-from zoneinfo import available_timezones
-
 from django import forms
 from django.core.exceptions import ValidationError
 from django.forms.models import construct_instance
 
 from catalog.models import CatalogModel, GpuType
 
+from . import rules
 from .models import Endpoint
 from .services import SPEC_FIELDS
 
@@ -44,27 +43,17 @@ class _CatalogChoices(forms.ModelForm):
                 self.fields[name].widget = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
 
     def clean_schedule_timezone(self):
-        value = (self.cleaned_data.get("schedule_timezone") or "").strip()
-        if value and value not in available_timezones():
-            raise forms.ValidationError(
-                f"Unknown time zone {value!r}; use an IANA name such as Europe/Berlin."
-            )
-        return value
+        return (self.cleaned_data.get("schedule_timezone") or "").strip()
 
     def clean(self):
+        """The model choice here; replica bounds and the schedule in Endpoint.clean()."""
         data = super().clean()
-        model, quant = data.get("model"), data.get("quantization")
-        if model and quant and quant not in (model.allowed_quantizations or []):
-            self.add_error(
-                "quantization",
-                f"{model.name} allows {', '.join(model.allowed_quantizations)}, not {quant}.",
-            )
-        context = data.get("max_context_length")
-        if model and context and context > model.native_context_length:
-            self.add_error(
-                "max_context_length",
-                f"{model.name} supports at most {model.native_context_length:,} tokens.",
-            )
+        problems = rules.model_choice_problems(
+            data.get("model"), data.get("quantization"), data.get("max_context_length")
+        )
+        for field, message in problems.items():
+            if field in self.fields:
+                self.add_error(field, message)
         return data
 
     def _post_clean(self):
@@ -122,9 +111,10 @@ class EndpointScaleForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        low, high = data.get("min_replicas"), data.get("max_replicas")
-        if low is not None and high is not None and low > high:
-            self.add_error("min_replicas", "Minimum replicas cannot be above maximum replicas.")
+        for field, message in rules.replica_problems(
+            data.get("min_replicas"), data.get("max_replicas")
+        ).items():
+            self.add_error(field, message)
         return data
 
 

@@ -10,12 +10,23 @@ from django.db import models
 from catalog.choices import CapacityType, Quantization
 from catalog.models import CatalogModel, GpuType, InstanceOffering
 from portal.models import Team
-from portal.validators import DNS_LABEL, time_zone_problem
+from portal.validators import DNS_LABEL
 
+from . import rules
 from .choices import FINAL_STATUSES, DesiredState, EndpointStatus, EventKind, KvCacheDtype
 
 # Leaves room for "-predictor" and the namespace in the URL host.
 ENDPOINT_NAME_MAX = 40
+
+# What Endpoint.clean() checks (deployments.rules; the model choice is checked where it is made).
+CLEAN_FIELDS = [
+    "min_replicas",
+    "max_replicas",
+    "schedule_enabled",
+    "schedule_timezone",
+    "schedule_start",
+    "schedule_end",
+]
 
 
 class Endpoint(models.Model):
@@ -125,27 +136,10 @@ class Endpoint(models.Model):
         return self.name
 
     def clean(self) -> None:
-        errors = {}
-        if self.min_replicas is not None and self.max_replicas is not None:
-            if self.min_replicas > self.max_replicas:
-                errors["min_replicas"] = "Minimum replicas cannot be above maximum replicas."
-        if self.schedule_enabled:
-            if not self.schedule_timezone:
-                errors["schedule_timezone"] = "Pick the time zone of the working hours."
-        zone_problem = time_zone_problem(self.schedule_timezone)
-        if zone_problem:
-            errors["schedule_timezone"] = zone_problem
-        if self.schedule_enabled:
-            if self.schedule_start is None:
-                errors["schedule_start"] = "Set when working hours start."
-            if self.schedule_end is None:
-                errors["schedule_end"] = "Set when working hours end."
-            elif self.schedule_start is not None and self.schedule_end == self.schedule_start:
-                errors["schedule_end"] = (
-                    "Working hours must end at a different time than they start."
-                )
-        if errors:
-            raise ValidationError(errors)
+        spec = {f: getattr(self, f) for f in CLEAN_FIELDS}
+        problems = rules.spec_problems(spec, model_choice=False)
+        if problems:
+            raise ValidationError(problems)
 
 
 class EndpointEvent(models.Model):

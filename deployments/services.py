@@ -21,6 +21,7 @@ from portal import jobs
 from portal.audit import record_audit, snapshot
 from portal.models import AuditLog, Team, TeamGpuQuota, User
 
+from . import rules
 from .choices import DesiredState, EndpointStatus, EventKind
 from .errors import (
     BudgetExceeded,
@@ -154,47 +155,13 @@ def _team_rules(team: Team, gpu_type: GpuType) -> tuple[int | None, bool]:
     )
 
 
-def estimate_request(
-    team: Team,
-    spec: dict[str, Any],
-    exclude: Endpoint | None = None,
-    *,
-    usage: dict | None = None,
-    rules: tuple[int | None, bool] | None = None,
-) -> Estimate:
-    """Price, quota headroom and approval reasons for a spec (dict of SPEC_FIELDS values).
-
-    `usage` (from _team_usage) and `rules` (type quota, always approve) are read here unless
-    the caller already has them, e.g. from the locked team row.
-    """
-    gpu_type: GpuType = spec["gpu_type"]
-    gpu_count = int(spec.get("gpu_count") or 1)
-    min_r = int(spec.get("min_replicas") or 0)
-    max_r = int(spec.get("max_replicas") or 1)
-    capacity = spec.get("capacity_type") or CapacityType.ON_DEMAND
-    offering = cheapest_offering(gpu_type, capacity, gpu_count)
-    problems: list[Refusal] = []
-    reasons: list[str] = []
-    cost_min = cost_max = None
-    if offering is None:
-        problems.append(
-            Refusal(
-                "offering",
-                f"No {capacity} offering has {gpu_count} {gpu_type.name} GPU(s) on one node "
-                "with a price.",
-            )
-        )
-    else:
-        cost_min = offering.monthly_cost(gpu_count, min_r)
-        cost_max = offering.monthly_cost(gpu_count, max_r)
-
-    requested = gpu_count * max_r
-    if usage is None:
-        usage = _team_usage(team, gpu_type, exclude=exclude)
+def _quota_refusals(
+    team: Team, gpu_type: GpuType, requested: int, usage: dict, type_quota: int | None
+) -> list[Refusal]:
+    refusals = []
     in_use, type_in_use = usage["in_use"], usage["type_in_use"]
-    type_quota, always_approve = rules if rules is not None else _team_rules(team, gpu_type)
     if in_use + requested > team.max_gpus:
-        problems.append(
+        refusals.append(
             Refusal(
                 "quota",
                 f"Needs {requested} GPUs at max replicas but the team has "
@@ -202,7 +169,7 @@ def estimate_request(
             )
         )
     if type_quota is not None and type_in_use + requested > type_quota:
-        problems.append(
+        refusals.append(
             Refusal(
                 "quota",
                 f"Needs {requested} {gpu_type.name} GPUs but the team has "
@@ -210,43 +177,94 @@ def estimate_request(
                 "quota left.",
             )
         )
+    return refusals
 
+
+def _approval_reasons(
+    team: Team, gpu_type: GpuType, always_approve: bool, cost_max: Decimal | None
+) -> list[str]:
+    reasons = []
     if always_approve:
         reasons.append(f"{gpu_type.name} GPUs always need approval.")
-    if (
-        cost_max is not None
-        and team.approval_cost_threshold is not None
-        and cost_max > team.approval_cost_threshold
-    ):
+    threshold = team.approval_cost_threshold
+    if cost_max is not None and threshold is not None and cost_max > threshold:
         reasons.append(
             f"Monthly cost at max replicas ({cost_max}) is above the approval threshold "
-            f"({team.approval_cost_threshold})."
+            f"({threshold})."
         )
-    if cost_max is not None and team.monthly_budget is not None:
-        # Actual spend so far this month (billing) + every live endpoint, this one included,
-        # at max replicas until the month ends.
-        spent, projected = projected_month_cost(team, usage["committed"] + cost_max)
-        if projected > team.monthly_budget:
-            message = (
-                f"With this endpoint the team's projected cost this month ({projected:.2f}: "
-                f"{spent:.2f} spent so far plus its endpoints at max replicas until the month "
-                f"ends) would exceed its budget ({team.monthly_budget})."
+    return reasons
+
+
+def _budget_verdict(team: Team, committed: Decimal, cost_max: Decimal | None) -> Refusal | None:
+    """Actual spend so far this month + every live endpoint, this one included, at max
+    replicas until the month ends, against the team's budget (None when within it)."""
+    if cost_max is None or team.monthly_budget is None:
+        return None
+    spent, projected = projected_month_cost(team, committed + cost_max)
+    if projected <= team.monthly_budget:
+        return None
+    return Refusal(
+        "budget",
+        f"With this endpoint the team's projected cost this month ({projected:.2f}: "
+        f"{spent:.2f} spent so far plus its endpoints at max replicas until the month "
+        f"ends) would exceed its budget ({team.monthly_budget}).",
+    )
+
+
+def estimate_request(
+    team: Team,
+    spec: dict[str, Any],
+    exclude: Endpoint | None = None,
+    *,
+    usage: dict | None = None,
+    gpu_rules: tuple[int | None, bool] | None = None,
+) -> Estimate:
+    """Price, quota headroom and approval reasons for a spec (dict of SPEC_FIELDS values).
+
+    `usage` (from _team_usage) and `gpu_rules` (type quota, always approve) are read here
+    unless the caller already has them, e.g. from the locked team row.
+    """
+    gpu_type: GpuType = spec["gpu_type"]
+    gpu_count = int(spec.get("gpu_count") or 1)
+    max_r = int(spec.get("max_replicas") or 1)
+    capacity = spec.get("capacity_type") or CapacityType.ON_DEMAND
+    offering = cheapest_offering(gpu_type, capacity, gpu_count)
+    refusals: list[Refusal] = []
+    cost_min = cost_max = None
+    if offering is None:
+        refusals.append(
+            Refusal(
+                "offering",
+                f"No {capacity} offering has {gpu_count} {gpu_type.name} GPU(s) on one node "
+                "with a price.",
             )
-            if team.over_budget_policy == Team.OverBudgetPolicy.REFUSE:
-                problems.append(Refusal("budget", message))
-            else:
-                reasons.append(message)
+        )
+    else:
+        cost_min = offering.monthly_cost(gpu_count, int(spec.get("min_replicas") or 0))
+        cost_max = offering.monthly_cost(gpu_count, max_r)
+    requested = gpu_count * max_r
+    if usage is None:
+        usage = _team_usage(team, gpu_type, exclude=exclude)
+    type_quota, always_approve = gpu_rules if gpu_rules is not None else _team_rules(team, gpu_type)
+    refusals += _quota_refusals(team, gpu_type, requested, usage, type_quota)
+    reasons = _approval_reasons(team, gpu_type, always_approve, cost_max)
+    over_budget = _budget_verdict(team, usage["committed"], cost_max)
+    if over_budget is not None:
+        if team.over_budget_policy == Team.OverBudgetPolicy.REFUSE:
+            refusals.append(over_budget)
+        else:
+            reasons.append(over_budget.message)
     return Estimate(
         offering=offering,
         monthly_cost_min=cost_min,
         monthly_cost_max=cost_max,
         gpus_requested=requested,
-        gpus_in_use=in_use,
+        gpus_in_use=usage["in_use"],
         gpus_quota=team.max_gpus,
-        gpu_type_in_use=type_in_use,
+        gpu_type_in_use=usage["type_in_use"],
         gpu_type_quota=type_quota,
         approval_reasons=reasons,
-        refusals=problems,
+        refusals=refusals,
     )
 
 
@@ -289,18 +307,8 @@ def _check_sizing(spec: dict[str, Any]) -> None:
 
 
 def _validate_model_choice(model: CatalogModel, quantization: str, context: int) -> None:
-    if not model.enabled:
-        raise DeploymentError(f"{model.name} is not enabled in the catalog.", field="model")
-    if quantization not in (model.allowed_quantizations or []):
-        raise DeploymentError(
-            f"{model.name} allows {', '.join(model.allowed_quantizations)}, not {quantization}.",
-            field="quantization",
-        )
-    if context > model.native_context_length:
-        raise DeploymentError(
-            f"{model.name} supports at most {model.native_context_length} tokens of context.",
-            field="max_context_length",
-        )
+    for field, message in rules.model_choice_problems(model, quantization, context).items():
+        raise DeploymentError(message, field=field)
 
 
 # --- events and enqueueing ----------------------------------------------------------------
@@ -376,7 +384,7 @@ def request_endpoint(
         if usage["name_taken"]:
             raise DuplicateEndpoint(f"The team already has an endpoint named {data['name']!r}.")
         estimate = estimate_request(
-            team, data, usage=usage, rules=(team.type_quota, team.always_approve)
+            team, data, usage=usage, gpu_rules=(team.type_quota, team.always_approve)
         )
         _raise_for_problems(estimate)
         endpoint = Endpoint(team=team, requested_by=user, name=data["name"])
@@ -580,10 +588,8 @@ def scale_endpoint(
     max_replicas: int,
     source: str = AuditLog.Source.WEB,
 ) -> Endpoint:
-    if min_replicas > max_replicas:
-        raise DeploymentError(
-            "Minimum replicas cannot be above maximum replicas.", field="min_replicas"
-        )
+    for field, message in rules.replica_problems(min_replicas, max_replicas).items():
+        raise DeploymentError(message, field=field)
     return _change(
         endpoint,
         user,

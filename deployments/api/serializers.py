@@ -1,7 +1,5 @@
 """Serializers validate and represent; the viewsets call the services."""
 
-from zoneinfo import available_timezones
-
 from rest_framework import serializers
 
 from catalog.api.serializers import CatalogRef
@@ -9,6 +7,7 @@ from catalog.models import CatalogModel, GpuType
 from portal.access import find_team
 from portal.models import Team
 
+from .. import rules
 from ..models import Endpoint, EndpointEvent
 from ..services import SPEC_FIELDS
 
@@ -109,25 +108,7 @@ class EndpointSerializer(serializers.ModelSerializer):
                         {field: f"The {field} of an endpoint cannot be changed; request a new one."}
                     )
         merged = {f: attrs.get(f, getattr(self.instance, f, None)) for f in SPEC_FIELDS}
-        errors = {}
-        low, high = merged.get("min_replicas"), merged.get("max_replicas")
-        if low is not None and high is not None and low > high:
-            errors["min_replicas"] = "Minimum replicas cannot be above maximum replicas."
-        model, quant = merged.get("model"), merged.get("quantization")
-        if model and quant and quant not in (model.allowed_quantizations or []):
-            errors["quantization"] = (
-                f"{model.name} allows {', '.join(model.allowed_quantizations)}, not {quant}."
-            )
-        context = merged.get("max_context_length")
-        if model and context and context > model.native_context_length:
-            errors["max_context_length"] = (
-                f"{model.name} supports at most {model.native_context_length} tokens of context."
-            )
-        zone = attrs.get("schedule_timezone")
-        if zone and zone not in available_timezones():
-            errors["schedule_timezone"] = (
-                f"Unknown time zone {zone!r}; use an IANA name such as Europe/Berlin."
-            )
+        errors = rules.spec_problems(merged)
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
@@ -155,10 +136,9 @@ class EndpointScaleSerializer(serializers.Serializer):
     max_replicas = serializers.IntegerField(min_value=1, max_value=100)
 
     def validate(self, attrs):
-        if attrs["min_replicas"] > attrs["max_replicas"]:
-            raise serializers.ValidationError(
-                {"min_replicas": "Minimum replicas cannot be above maximum replicas."}
-            )
+        errors = rules.replica_problems(attrs["min_replicas"], attrs["max_replicas"])
+        if errors:
+            raise serializers.ValidationError(errors)
         return attrs
 
 

@@ -116,7 +116,7 @@ def test_quota_refusal_is_shown_next_to_max_replicas(member_client, team, form_d
         ("quantization", "awq", "allows bf16, fp8, not awq"),
         ("kv_cache_dtype", "int2", "Select a valid choice"),
         ("max_context_length", "100", "greater than or equal to 256"),
-        ("max_context_length", "200000", "at most 131,072 tokens"),
+        ("max_context_length", "200000", "at most 131072 tokens"),
         ("min_replicas", "3", "cannot be above maximum"),
         ("min_replicas", "-1", "greater than or equal to 0"),
         ("max_replicas", "0", "greater than or equal to 1"),
