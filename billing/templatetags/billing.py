@@ -1,24 +1,10 @@
-"""Billing presentation: the budget banner any page can include, and a percent filter.
-
-Usage in base.html (for the current team)::
-
-    {% load billing %}{% if current_team %}{% budget_banner current_team %}{% endif %}
-"""
+"""Billing presentation filters: percent, cost per 1M tokens, token counts. No queries."""
 
 from decimal import ROUND_HALF_UP, Decimal
 
 from django import template
 
-from billing.services import active_budget_alert
-
 register = template.Library()
-
-
-@register.inclusion_tag("billing/partials/budget_banner.html")
-def budget_banner(team):
-    """The highest budget threshold the team crossed this month, if any."""
-    alert = active_budget_alert(team) if team is not None and team.monthly_budget else None
-    return {"alert": alert, "team": team}
 
 
 @register.filter

@@ -168,19 +168,28 @@ def test_request_rule_uses_actual_spend(team, endpoint_data, monkeypatch):
     assert problems and "400.00 spent so far" in problems[0]
 
 
-def test_banner_tag_shows_the_highest_threshold_this_month(team):
-    from django.template import Context, Template
+def test_banner_shows_the_highest_threshold_this_month(team, rf):
+    from django.template.loader import render_to_string
     from django.utils import timezone
 
-    template = Template("{% load billing %}{% budget_banner team %}")
+    from billing.context_processors import budget_alert
+
+    def banner():
+        request = rf.get("/")
+        request.team = team
+        alert = budget_alert(request)["budget_alert"]
+        return render_to_string(
+            "billing/partials/budget_banner.html", {"alert": alert, "team": team}
+        ).strip()
+
+    assert budget_alert(rf.get("/"))["budget_alert"] is None  # no team
     Team.objects.filter(pk=team.pk).update(monthly_budget=Decimal("10"))
     team.refresh_from_db()
-    assert template.render(Context({"team": team})).strip() == ""
+    assert banner() == ""
     month = timeutil.month_start(timezone.now()).date()
     for threshold in (50, 80):
         BudgetAlert.objects.create(
             team=team, month=month, threshold=threshold, spend=Decimal("8"), budget=Decimal("10")
         )
-    html = template.render(Context({"team": team}))
+    html = banner()
     assert 'data-budget-threshold="80"' in html and "passed 80%" in html
-    assert Template("{% load billing %}{% budget_banner None %}").render(Context({})).strip() == ""
