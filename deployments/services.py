@@ -257,6 +257,9 @@ def _check_sizing(spec: dict[str, Any]) -> None:
         ) from exc
     if problem:
         raise DeploymentError(problem, field="gpu_count")
+    heads = spec["model"].tensor_parallel_problem(int(spec.get("gpu_count") or 1))
+    if heads:
+        raise DeploymentError(heads, field="gpu_count")
 
 
 def _validate_model_choice(model: CatalogModel, quantization: str, context: int) -> None:
@@ -265,6 +268,12 @@ def _validate_model_choice(model: CatalogModel, quantization: str, context: int)
     if quantization not in (model.allowed_quantizations or []):
         raise DeploymentError(
             f"{model.name} allows {', '.join(model.allowed_quantizations)}, not {quantization}.",
+            field="quantization",
+        )
+    if model.storage_uri_for(quantization) is None:
+        raise DeploymentError(
+            f"{model.name} has no {quantization} weights in the catalog yet: pick another "
+            "precision or ask an admin to add them.",
             field="quantization",
         )
     if context > model.native_context_length:
@@ -680,6 +689,9 @@ def record_observed(
         if status != endpoint.status:
             old, duration = _set_status(endpoint, status, message)
             fields += ["status", "status_changed_at", "ready_at"]
+            if _is_cold_start(old, status, duration):
+                endpoint.cold_start_seconds = duration
+                fields.append("cold_start_seconds")
             if status == EndpointStatus.DELETED:
                 endpoint.deleted_at = at or timezone.now()
                 fields.append("deleted_at")
@@ -697,6 +709,20 @@ def record_observed(
             )
     log.info("endpoint=%s observed status=%s message=%s", endpoint_id, status, message)
     return True
+
+
+# Provisioning -> Ready that took at least this long was a replica started from nothing (a
+# config-only change that needs no new pod is over within a sync or two).
+COLD_START_MIN_SECONDS = 60
+
+
+def _is_cold_start(old: str, new: str, duration: int | None) -> bool:
+    return (
+        old == EndpointStatus.PROVISIONING
+        and new == EndpointStatus.READY
+        and duration is not None
+        and duration >= COLD_START_MIN_SECONDS
+    )
 
 
 def record_applied(
