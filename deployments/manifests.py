@@ -657,6 +657,7 @@ class Observed:
     status: str
     message: str
     url: str | None = None
+    timeline: bool = False  # a step worth a timeline line even without a status change
 
 
 def _conditions(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -721,6 +722,7 @@ def status_from(
         return Observed(
             EndpointStatus.PROVISIONING,
             f"Rolling out: {updated} of {desired} replicas updated, {ready} ready.",
+            timeline=True,
         )
     if ready == 0:
         return Observed(

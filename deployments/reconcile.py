@@ -299,7 +299,12 @@ def _sync_namespace(client: ClusterClient, namespace: str, endpoints: list[Endpo
             message = explain(endpoint, observed.message, events)
             message = _missing_token(client, endpoint) + message
         if record_observed(
-            endpoint.pk, observed.status, message, observed.url, generation=endpoint.generation
+            endpoint.pk,
+            observed.status,
+            message,
+            observed.url,
+            generation=endpoint.generation,
+            kind=EventKind.INFO if observed.timeline else EventKind.STATUS,
         ):
             changed += 1
             if observed.status == EndpointStatus.READY:
@@ -364,6 +369,8 @@ def _repair(client: ClusterClient, endpoint: Endpoint, problems: list[str]) -> i
         ):
             return 0
         client.apply(manifests.render(current))
+        for obj in manifests.unwanted_objects(current):
+            client.delete(obj)
         add_event(current, EventKind.DRIFT, "Drift repaired: " + "; ".join(problems) + ".")
     log.info("endpoint=%s drift repaired: %s", endpoint.pk, problems)
     return 1

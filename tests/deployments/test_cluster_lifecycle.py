@@ -91,9 +91,12 @@ def test_request_becomes_ready_with_url(requested, live_cluster):
     assert sync_statuses() == 0  # observing again changes nothing
 
 
-def test_scale_updates_the_isvc_and_scaled_object(
+def test_scale_changes_only_the_scaled_object(
     requested, api_client, live_cluster, django_capture_on_commit_callbacks
 ):
+    """Day 2 without restarts: KServe copies the InferenceService into the pod template, so
+    a scale must not touch it at all (its generation stays)."""
+    before = _live(live_cluster, requested)["metadata"]["generation"]
     _post(
         api_client,
         f"/api/v1/endpoints/{requested.uuid}/scale/",
@@ -102,7 +105,7 @@ def test_scale_updates_the_isvc_and_scaled_object(
     )
     requested.refresh_from_db()
     assert requested.applied_generation == requested.generation == 2
-    assert _live(live_cluster, requested)["spec"]["predictor"]["maxReplicas"] == 4
+    assert _live(live_cluster, requested)["metadata"]["generation"] == before
     so = _live(live_cluster, requested, "ScaledObject")
     assert (so["spec"]["minReplicaCount"], so["spec"]["maxReplicaCount"]) == (2, 4)
 
