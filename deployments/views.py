@@ -174,6 +174,7 @@ def _detail_context(request, endpoint: Endpoint, **forms) -> dict:
         "delete_form": forms.get("delete_form") or EndpointDeleteForm(endpoint=endpoint),
         "reject_form": forms.get("reject_form") or EndpointRejectForm(),
         "open_panel": forms.get("open_panel", ""),
+        "spot_fallback": services.spot_fallback_cost(endpoint),
     }
 
 
