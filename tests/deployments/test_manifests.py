@@ -50,7 +50,9 @@ def _validate(obj, group, plural, version):
     validator.validate(obj)
 
 
-@pytest.mark.parametrize("variant", ["default", "stopped", "scheduled", "vllm-awq", "fp8"])
+@pytest.mark.parametrize(
+    "variant", ["default", "stopped", "scheduled", "vllm-awq", "fp8", "spot-fallback", "public"]
+)
 def test_rendered_objects_validate_against_their_crds(scheduled, settings, variant):
     ep = scheduled
     if variant == "stopped":
@@ -62,6 +64,10 @@ def test_rendered_objects_validate_against_their_crds(scheduled, settings, varia
         ep.quantization, ep.gpu_count = "awq", 4
     elif variant == "fp8":
         ep.quantization, ep.kv_cache_dtype = "fp8", "fp8"
+    elif variant == "spot-fallback":
+        ep.capacity_type, ep.spot_fallback_on_demand = "spot", True
+    elif variant == "public":
+        ep.model.gated = False
     objs = _by_kind(manifests.render(ep))
     _validate(objs["InferenceService"], "serving.kserve.io", "inferenceservices", "v1beta1")
     _validate(objs["ScaledObject"], "keda.sh", "scaledobjects", "v1alpha1")
