@@ -15,6 +15,20 @@ Fixtures:
     prometheus_server (session)  :class:`tests.infra.prom.PrometheusServer`
     live_exporter (function)     :class:`tests.infra.exporter.LiveExporter`, started
 
+The real controllers (``bash tools/build-controllers.sh``) run in the session cluster, started
+in parallel right after the control plane (``tests/infra/controllers.py``):
+    real_controllers (session)   :class:`tests.infra.controllers.ControllerStack`
+    kserve_controller (function) :class:`~tests.infra.controllers.KServeController`: manager,
+                                 webhooks registered by URL (storage-initializer injection),
+                                 inferenceservice-config, ClusterServingRuntimes
+    keda_operator (function)     :class:`~tests.infra.controllers.KedaOperator`: ScaledObject ->
+                                 HPA; its adapter serves external.metrics.k8s.io to the HPA
+    kube_state_metrics (function) :class:`~tests.infra.controllers.KubeStateMetrics` (``.url``)
+    ksm_prometheus (function)    a fresh :class:`PrometheusServer` scraping kube_state_metrics
+                                 every second (its own TSDB: the session Prometheus holds
+                                 backfilled scenarios that real series must not mix with)
+``MODELPORT_KUBE_REAL_CONTROLLERS=0`` keeps them off (the fixtures above then skip/fail).
+
 Tests using the kube fixtures get the ``cluster`` marker, Prometheus ones ``prometheus``
 (added automatically). When a binary is missing they skip with instructions – unless
 ``MODELPORT_REQUIRE_SERVICES=1`` (CI), where they fail. On a failed test the server logs
@@ -27,6 +41,7 @@ import os
 
 import pytest
 
+from tests.infra.controllers import ControllerStack
 from tests.infra.exporter import LiveExporter
 from tests.infra.kube import ControlPlane, MissingBinaries
 from tests.infra.prom import MissingPrometheus, PrometheusServer
@@ -39,8 +54,13 @@ KUBE_FIXTURES = {
     "kube_namespace",
     "kube_controllers",
     "fake_gpu_node",
+    "real_controllers",
+    "kserve_controller",
+    "keda_operator",
+    "kube_state_metrics",
+    "ksm_prometheus",
 }
-PROM_FIXTURES = {"prometheus_server", "live_exporter"}
+PROM_FIXTURES = {"prometheus_server", "live_exporter", "ksm_prometheus"}
 
 
 def services_required() -> bool:
@@ -80,10 +100,13 @@ def pytest_runtest_makereport(item, call):
     names = set(getattr(item, "fixturenames", ()))
     cp = _ACTIVE.get("kube")
     if cp is not None and names & KUBE_FIXTURES:
-        rep.sections.append(("kube-apiserver/etcd logs", cp.logs()))
+        rep.sections.append(("cluster logs (apiserver, etcd, controllers)", cp.logs()))
     prom = _ACTIVE.get("prometheus")
     if prom is not None and names & PROM_FIXTURES:
         rep.sections.append(("prometheus log", prom.logs()))
+    prom = _ACTIVE.get("ksm_prometheus")
+    if prom is not None and "ksm_prometheus" in names:
+        rep.sections.append(("kube-state-metrics prometheus log", prom.logs()))
 
 
 @pytest.fixture(scope="session")
@@ -95,10 +118,25 @@ def kube_cluster():
         _missing(str(e))
     _ACTIVE["kube"] = cp
     try:
+        cp.controller_stack = _start_real_controllers(cp)
         yield cp
     finally:
         _ACTIVE.pop("kube", None)
         cp.stop()
+
+
+def _start_real_controllers(cp):
+    """The ControllerStack, or the reason it is not running (a str, reported by its fixtures)."""
+    if os.environ.get("MODELPORT_KUBE_REAL_CONTROLLERS", "") in ("0", "false", "no"):
+        return "MODELPORT_KUBE_REAL_CONTROLLERS=0"
+    if not cp.controllers_running:
+        return "kube-controller-manager/kube-scheduler are not running"
+    try:
+        stack = ControllerStack(cp)
+    except MissingBinaries as e:
+        return str(e)
+    stack.start()  # a failure here fails the session: the binaries exist but do not work
+    return stack
 
 
 @pytest.fixture(scope="session")
@@ -151,6 +189,50 @@ def fake_gpu_node(kube_cluster):
     yield make
     for name in created:
         kube_cluster.fake_kubelet.remove_node(name)
+
+
+@pytest.fixture(scope="session")
+def real_controllers(kube_cluster):
+    stack = getattr(kube_cluster, "controller_stack", None)
+    if not isinstance(stack, ControllerStack):
+        _missing(f"the real controllers are not running: {stack}")
+    dead = stack.dead()
+    if dead:
+        pytest.fail(f"controller processes exited: {dead}\n{kube_cluster.logs()}")
+    return stack
+
+
+@pytest.fixture
+def kserve_controller(real_controllers):
+    return real_controllers.kserve
+
+
+@pytest.fixture
+def keda_operator(real_controllers):
+    return real_controllers.keda
+
+
+@pytest.fixture
+def kube_state_metrics(real_controllers):
+    return real_controllers.ksm
+
+
+@pytest.fixture
+def ksm_prometheus(kube_state_metrics):
+    try:
+        prom = PrometheusServer(scrape_interval="1s", lookback_delta="5m")
+    except MissingPrometheus as e:
+        _missing(str(e))
+    prom.start()
+    prom.add_scrape_target(
+        kube_state_metrics.url, interval="1s", honor_labels=True, job="kube-state-metrics"
+    )
+    _ACTIVE["ksm_prometheus"] = prom
+    try:
+        yield prom
+    finally:
+        _ACTIVE.pop("ksm_prometheus", None)
+        prom.stop()
 
 
 @pytest.fixture(scope="session")

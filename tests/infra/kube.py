@@ -183,6 +183,9 @@ class ControlPlane:
     _own_workdir: bool = False
     _kubelet: FakeKubelet | None = None
     _admin: object = None
+    # set by the session fixture / devcluster: tests.infra.controllers.ControllerStack, or
+    # the reason (str) the real controllers are not running
+    controller_stack: object = None
 
     # ------------------------------------------------------------------ paths
     @property
@@ -196,6 +199,12 @@ class ControlPlane:
     @property
     def kubeconfig_path(self) -> Path:
         return self.workdir / "kubeconfig"
+
+    @property
+    def front_proxy_ca(self) -> Path:
+        """CA of the aggregation layer's client certificate (``--requestheader-client-ca-file``):
+        aggregated API servers (KEDA's metrics adapter) trust proxied requests signed by it."""
+        return self.workdir / "certs" / "front-proxy-ca.crt"
 
     # ------------------------------------------------------------------ lifecycle
     def start(self, install_crds: bool = True) -> ControlPlane:
@@ -250,7 +259,9 @@ class ControlPlane:
         if self._kubelet is not None:
             self._kubelet.stop()
             self._kubelet = None
-        for name in ["kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"]:
+        core = ["kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"]
+        others = [n for n in reversed(list(self._procs)) if n not in core]  # e.g. controllers
+        for name in others + core:
             proc = self._procs.get(name)
             if proc:
                 proc.stop()
@@ -292,6 +303,14 @@ class ControlPlane:
             f"--service-account-signing-key-file={self.workdir / 'sa.key'}",
             "--allow-privileged=true",
             "--profiling=false",
+            # aggregation layer (APIService -> an extension apiserver such as KEDA's adapter)
+            f"--requestheader-client-ca-file={self.front_proxy_ca}",
+            "--requestheader-allowed-names=front-proxy-client",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-username-headers=X-Remote-User",
+            f"--proxy-client-cert-file={self.workdir / 'certs' / 'front-proxy-client.crt'}",
+            f"--proxy-client-key-file={self.workdir / 'certs' / 'front-proxy-client.key'}",
         ]
         if not self.with_controllers:
             args.append("--disable-admission-plugins=ServiceAccount")
@@ -314,6 +333,26 @@ class ControlPlane:
             subprocess.run(
                 ["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True
             )
+        self._write_front_proxy_certs()
+
+    def _write_front_proxy_certs(self):
+        certs = self.workdir / "certs"
+        if (certs / "front-proxy-client.crt").exists() and self.front_proxy_ca.exists():
+            return
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        (certs / "front-proxy-ext.cnf").write_text(
+            "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n"
+        )
+        for args in (
+            ["req", "-x509", *ec, "-keyout", "front-proxy-ca.key", "-out", "front-proxy-ca.crt"]
+            + ["-days", "3650", "-subj", "/CN=front-proxy-ca"],
+            ["req", *ec, "-keyout", "front-proxy-client.key", "-out", "front-proxy-client.csr"]
+            + ["-subj", "/CN=front-proxy-client"],
+            ["x509", "-req", "-in", "front-proxy-client.csr", "-CA", "front-proxy-ca.crt"]
+            + ["-CAkey", "front-proxy-ca.key", "-CAcreateserial", "-days", "3650"]
+            + ["-out", "front-proxy-client.crt", "-extfile", "front-proxy-ext.cnf"],
+        ):
+            subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=certs)
 
     def _start_etcd(self):
         self.etcd_port = self.etcd_port or free_port()
@@ -613,6 +652,8 @@ class FakeKubelet:
         self._lock = threading.Lock()
         self._api = None
         self.errors: list[str] = []
+        self.held: set[str] = set()  # namespaces whose pods start but stay not Ready
+        self.crashed: set[tuple[str, str]] = set()  # (ns, pod) in CrashLoopBackOff
 
     def add_node(
         self,
@@ -697,6 +738,15 @@ class FakeKubelet:
             self._thread.start()
         return name
 
+    def adopt_node(self, name: str) -> str:
+        """Serve an existing Node (made by an earlier run on the same etcd) again."""
+        with self._lock:
+            self.nodes[name] = f"10.3.{len(self.nodes) + 1}"
+        self._renew(name)
+        if not self._thread.is_alive():
+            self._thread.start()
+        return name
+
     def remove_node(self, name: str):
         from kubernetes import client
 
@@ -753,56 +803,251 @@ class FakeKubelet:
                 self.errors.append(repr(e))
                 del self.errors[:-20]
 
-    def _sync_pods(self, node: str, prefix: str):
+    # ------------------------------------------------------------------ what a kubelet would see
+    def hold(self, namespace: str):
+        """Pods in ``namespace`` start (Running, containers started) but stay not Ready, as
+        while vLLM loads a model, until :meth:`release`."""
+        with self._lock:
+            self.held.add(namespace)
+
+    def release(self, namespace: str):
+        with self._lock:
+            self.held.discard(namespace)
+
+    def restart_container(
+        self,
+        namespace: str,
+        pod: str,
+        container: str | None = None,
+        reason: str = "OOMKilled",
+        exit_code: int = 137,
+    ):
+        """The container exited (e.g. OOM-killed) and kubelet restarted it at once:
+        ``lastState.terminated`` with ``reason``/``exit_code``, ``restartCount`` + 1, running again."""
+        self._terminate(namespace, pod, container, reason, exit_code, restarted=True)
+
+    def crash_container(
+        self,
+        namespace: str,
+        pod: str,
+        container: str | None = None,
+        reason: str = "Error",
+        exit_code: int = 1,
+    ):
+        """The container exited and kubelet backs off (``CrashLoopBackOff``): pod not Ready."""
+        self._terminate(namespace, pod, container, reason, exit_code, restarted=False)
+
+    def _terminate(self, namespace, pod, container, reason, exit_code, restarted):
         from kubernetes import client
 
         core = client.CoreV1Api(self._client())
+        obj = core.read_namespaced_pod_status(pod, namespace)
+        name = container or obj.spec.containers[0].name
+        now = _now()
+        statuses = []
+        for st in obj.status.container_statuses or []:
+            st = self._client().sanitize_for_serialization(st)
+            if st["name"] == name:
+                started = (st.get("state", {}).get("running") or {}).get("startedAt", now)
+                st["lastState"] = {
+                    "terminated": {
+                        "exitCode": exit_code,
+                        "reason": reason,
+                        "startedAt": started,
+                        "finishedAt": now,
+                        "containerID": st.get("containerID", ""),
+                    }
+                }
+                st["restartCount"] = st.get("restartCount", 0) + 1
+                if restarted:
+                    st["state"] = {"running": {"startedAt": now}}
+                else:
+                    st["state"] = {
+                        "waiting": {
+                            "reason": "CrashLoopBackOff",
+                            "message": f"back-off restarting failed container {name}",
+                        }
+                    }
+                    st["ready"], st["started"] = False, False
+            statuses.append(st)
+        if not any(st["name"] == name for st in statuses):
+            raise ValueError(f"pod {namespace}/{pod} has no container status for {name!r}")
+        patch = {"status": {"containerStatuses": statuses}}
+        if not restarted:
+            patch["status"]["conditions"] = [
+                {"type": t, "status": "False", "reason": "ContainersNotReady",
+                 "lastTransitionTime": now}
+                for t in ("ContainersReady", "Ready")
+            ]  # fmt: skip
+            with self._lock:
+                self.crashed.add((namespace, pod))
+        core.patch_namespaced_pod_status(pod, namespace, patch)
+
+    def _sync_pods(self, node: str, prefix: str):
+        """One kubelet pass over the pods bound to ``node``.
+
+        Pending -> (with init containers: ``Initialized=False``, the first init container
+        running) -> Running with every init container ``terminated: Completed`` and every
+        container running and Ready (not Ready while its namespace is :meth:`hold`-ed).
+        Graceful deletion is finished at once (grace period 0)."""
+        from kubernetes import client
+
+        core = client.CoreV1Api(self._client())
+        with self._lock:
+            held, crashed = set(self.held), set(self.crashed)
         for pod in core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={node}").items:
             ns, name = pod.metadata.namespace, pod.metadata.name
             if pod.metadata.deletion_timestamp is not None:
                 core.delete_namespaced_pod(name, ns, grace_period_seconds=0)
                 continue
+            ready = ns not in held
+            if pod.status.phase == "Running":
+                if (ns, name) in crashed:
+                    continue
+                cond = {c.type: c.status for c in pod.status.conditions or []}
+                if (cond.get("Ready") == "True") != ready:
+                    core.patch_namespaced_pod_status(
+                        name, ns, {"status": self._ready_patch(pod, ready, _now())}
+                    )
+                continue
             if pod.status.phase != "Pending":
                 continue
             now = _now()
             ip = f"{prefix}.{(abs(hash(pod.metadata.uid)) % 250) + 2}"
-            conds = [
-                {"type": t, "status": "True", "lastTransitionTime": now}
-                for t in (
-                    "PodReadyToStartContainers",
-                    "Initialized",
-                    "ContainersReady",
-                    "Ready",
-                    "PodScheduled",
-                )
-            ]
-            statuses = [
-                {
-                    "name": c.name,
-                    "image": c.image or "fake",
-                    "imageID": "",
-                    "ready": True,
-                    "started": True,
-                    "restartCount": 0,
-                    "state": {"running": {"startedAt": now}},
-                }
-                for c in pod.spec.containers
-            ]
-            core.patch_namespaced_pod_status(
-                name,
-                ns,
-                {
-                    "status": {
-                        "phase": "Running",
-                        "conditions": conds,
-                        "containerStatuses": statuses,
-                        "hostIP": f"{prefix}.1",
-                        "podIP": ip,
-                        "podIPs": [{"ip": ip}],
-                        "startTime": now,
+            base = {
+                "hostIP": f"{prefix}.1",
+                "hostIPs": [{"ip": f"{prefix}.1"}],
+                "podIP": ip,
+                "podIPs": [{"ip": ip}],
+                "startTime": pod.status.start_time and _iso(pod.status.start_time) or now,
+            }
+            inits = pod.spec.init_containers or []
+            if inits and not pod.status.init_container_statuses:
+                # first pass: the init containers (storage-initializer) run first
+                status = {
+                    **base,
+                    "phase": "Pending",
+                    "conditions": [
+                        {"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
+                        {"type": "PodReadyToStartContainers", "status": "True",
+                         "lastTransitionTime": now},
+                        *({"type": t, "status": "False", "reason": r, "lastTransitionTime": now}
+                          for t, r in (("Initialized", "ContainersNotInitialized"),
+                                       ("ContainersReady", "ContainersNotReady"),
+                                       ("Ready", "ContainersNotReady"))),
+                    ],
+                    "initContainerStatuses": [
+                        {
+                            "name": c.name,
+                            "image": c.image or "fake",
+                            "imageID": "",
+                            "ready": False,
+                            "started": i == 0,
+                            "restartCount": 0,
+                            "state": {"running": {"startedAt": now}}
+                            if i == 0
+                            else {"waiting": {"reason": "PodInitializing"}},
+                        }
+                        for i, c in enumerate(inits)
+                    ],
+                    "containerStatuses": [
+                        {
+                            "name": c.name,
+                            "image": c.image or "fake",
+                            "imageID": "",
+                            "ready": False,
+                            "started": False,
+                            "restartCount": 0,
+                            "state": {"waiting": {"reason": "PodInitializing"}},
+                        }
+                        for c in pod.spec.containers
+                    ],
+                }  # fmt: skip
+                core.patch_namespaced_pod_status(name, ns, {"status": status})
+                continue
+            init_started = {
+                s.name: s.state.running.started_at
+                for s in pod.status.init_container_statuses or []
+                if s.state and s.state.running
+            }
+            status = {
+                **base,
+                "phase": "Running",
+                "initContainerStatuses": [
+                    {
+                        "name": c.name,
+                        "image": c.image or "fake",
+                        "imageID": "",
+                        "ready": True,
+                        "started": False,
+                        "restartCount": 0,
+                        "state": {
+                            "terminated": {
+                                "exitCode": 0,
+                                "reason": "Completed",
+                                "startedAt": _iso(init_started[c.name])
+                                if c.name in init_started
+                                else now,
+                                "finishedAt": now,
+                            }
+                        },
                     }
-                },
-            )
+                    for c in inits
+                ],
+                "containerStatuses": [
+                    {
+                        "name": c.name,
+                        "image": c.image or "fake",
+                        "imageID": "",
+                        "ready": ready,
+                        "started": True,
+                        "restartCount": 0,
+                        "state": {"running": {"startedAt": now}},
+                    }
+                    for c in pod.spec.containers
+                ],
+            }
+            status.update(self._ready_patch(pod, ready, now, initialized=True))
+            if not inits:
+                status.pop("initContainerStatuses")
+            core.patch_namespaced_pod_status(name, ns, {"status": status})
+
+    @staticmethod
+    def _ready_patch(pod, ready: bool, now: str, initialized: bool = False) -> dict:
+        flag = "True" if ready else "False"
+        conds = [
+            {"type": t, "status": "True", "lastTransitionTime": now}
+            for t in ("PodScheduled", "PodReadyToStartContainers", "Initialized")
+        ] if initialized else []  # fmt: skip
+        conds += [
+            {"type": t, "status": flag, "lastTransitionTime": now,
+             **({} if ready else {"reason": "ContainersNotReady"})}
+            for t in ("ContainersReady", "Ready")
+        ]  # fmt: skip
+        out = {"conditions": conds}
+        if not initialized and pod.status.container_statuses:
+            out["containerStatuses"] = [
+                {**_sanitize(st), "ready": ready} for st in pod.status.container_statuses
+            ]
+        return out
+
+
+_SERIALIZER = None
+
+
+def _sanitize(obj) -> dict:
+    global _SERIALIZER
+    if _SERIALIZER is None:
+        from kubernetes.client import ApiClient
+
+        _SERIALIZER = ApiClient()
+    return _SERIALIZER.sanitize_for_serialization(obj)
+
+
+def _iso(value) -> str:
+    if isinstance(value, str):
+        return value
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _now(micro: bool = False) -> str:

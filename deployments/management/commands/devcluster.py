@@ -1,11 +1,13 @@
-"""`manage.py devcluster`: run the local etcd + kube-apiserver (+ controllers) with the KServe
-and KEDA CRDs for development, wrapping `tools/devcluster.py`.
+"""`manage.py devcluster`: run the local etcd + kube-apiserver (+ kube-controller-manager,
+kube-scheduler) with the KServe and KEDA CRDs and the real KServe controller, KEDA operator +
+metrics adapter, kube-state-metrics and a Prometheus scraping it, wrapping `tools/devcluster.py`.
 
     manage.py devcluster [--workdir var/devcluster] [--env-file var/devcluster.env]
+                         [--gpu-nodes 2] [--no-real-controllers] [--no-prometheus]
 
-It prints `export KUBECONFIG=...`; start the portal's worker with that variable set and its
-endpoints are applied to this cluster (without it the portal runs in embedded dev mode: see
-deployments.reconcile). Runs until Ctrl-C, then stops every process it started.
+It prints `export KUBECONFIG=... PROMETHEUS_URL=...`; start the portal and its worker with
+those set and its endpoints are applied to this cluster (without it the portal runs in embedded
+dev mode: see deployments.reconcile). Runs until Ctrl-C, then stops every process it started.
 """
 
 import importlib.util
@@ -26,6 +28,9 @@ class Command(BaseCommand):
         group = parser.add_mutually_exclusive_group()
         group.add_argument("--with-controllers", action="store_true", default=None)
         group.add_argument("--no-controllers", dest="with_controllers", action="store_false")
+        parser.add_argument("--no-real-controllers", action="store_true")
+        parser.add_argument("--no-prometheus", action="store_true")
+        parser.add_argument("--gpu-nodes", type=int, default=0)
 
     def handle(self, *args, **opts):
         if not TOOL.exists():
@@ -42,6 +47,12 @@ class Command(BaseCommand):
             argv.append("--with-controllers")
         elif opts["with_controllers"] is False:
             argv.append("--no-controllers")
+        if opts["no_real_controllers"]:
+            argv.append("--no-real-controllers")
+        if opts["no_prometheus"]:
+            argv.append("--no-prometheus")
+        if opts["gpu_nodes"]:
+            argv += ["--gpu-nodes", str(opts["gpu_nodes"])]
         code = module.main(argv)
         if code:
             raise CommandError(f"devcluster exited with status {code}")
