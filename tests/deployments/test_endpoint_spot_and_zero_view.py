@@ -83,3 +83,12 @@ def test_fallback_is_for_spot_endpoints_only(staff, team, gpu_l4, llama_8b):
     ep = _endpoint(team, gpu_l4, llama_8b)
     with pytest.raises(InvalidTransition):
         set_spot_fallback(ep, staff, True)
+
+
+def test_page_states_the_autoscaling_threshold(member_client, team, gpu_l4, llama_8b):
+    from deployments import manifests
+
+    ep = _endpoint(team, gpu_l4, llama_8b)
+    body = member_client.get(reverse("deployments:endpoint_detail", args=[ep.uuid])).content
+    threshold = manifests.busy_threshold(ep)
+    assert f"one more above {threshold} requests in flight per replica".encode() in body
