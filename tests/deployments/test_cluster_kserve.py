@@ -21,36 +21,25 @@ from deployments.choices import EndpointStatus, EventKind
 from deployments.models import Endpoint
 from deployments.tasks import sync_statuses
 
+from .cluster_helpers import (
+    deployment,
+    isvc,
+    node_for,
+    pods,
+    real_controllers,
+    sync_until,
+    wait_for,
+)
+
 pytestmark = pytest.mark.cluster
 
 RECORDED = Path(__file__).resolve().parents[2] / "var" / "recorded" / "kserve-v0.20-status.json"
 _recorded: dict[str, list] = {}
 
 
-def wait_for(check, what: str, timeout: float = 60.0, every: float = 0.5):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
-
-
 @pytest.fixture
 def real(request, live_cluster, kube_cluster, fake_gpu_node):
-    try:  # the fixtures of tests/infra/controllers.py (branch ctl-infra)
-        request.getfixturevalue("kserve_controller")
-        keda = request.getfixturevalue("keda_operator")
-    except pytest.FixtureLookupError:
-        pytest.skip("the real-controller fixtures (kserve_controller, keda_operator) are absent")
-    return {
-        "client": live_cluster,
-        "kubelet": kube_cluster.fake_kubelet,
-        "node": fake_gpu_node,
-        "keda": keda,
-    }
+    return real_controllers(request, live_cluster, kube_cluster, fake_gpu_node)
 
 
 @pytest.fixture
@@ -85,23 +74,11 @@ def _post(api_client, path, data, capture, method="post"):
     return r
 
 
-def _isvc(client, ep):
-    return client.get(manifests.ISVC_API, "InferenceService", ep.isvc_name, ep.namespace)
-
-
-def _deployment(client, ep):
-    return client.get("apps/v1", "Deployment", f"{ep.isvc_name}-predictor", ep.namespace)
-
-
-def _pods(client, ep):
-    return client.list("v1", "Pod", ep.namespace, f"{manifests.LABEL_ENDPOINT_UUID}={ep.uuid}")
-
-
 def _record(phase: str, client, ep) -> manifests.Observed | None:
     """Keep the controller's status shape of this phase; return what the mapping makes of it."""
-    isvc, dep = _isvc(client, ep), _deployment(client, ep)
+    live, dep = isvc(client, ep), deployment(client, ep)
     shape = {
-        "status": (isvc or {}).get("status") or {},
+        "status": (live or {}).get("status") or {},
         "deployment": None
         if dep is None
         else {"spec": {"replicas": dep["spec"].get("replicas")}, "status": dep.get("status") or {}},
@@ -111,20 +88,7 @@ def _record(phase: str, client, ep) -> manifests.Observed | None:
         _recorded[phase].append(shape)
         RECORDED.parent.mkdir(parents=True, exist_ok=True)
         RECORDED.write_text(json.dumps(_recorded, indent=1, sort_keys=True, default=str))
-    return None if isvc is None else manifests.status_from(isvc, dep)
-
-
-def _node_for(real, ep, gpus=4):
-    return real["node"](gpus=gpus, labels=manifests.node_selector(ep))
-
-
-def _sync_until(ep, status, what, timeout=60.0):
-    def check():
-        sync_statuses()
-        ep.refresh_from_db()
-        return ep.status == status
-
-    wait_for(check, what, timeout)
+    return None if live is None else manifests.status_from(live, dep)
 
 
 # --- request -> Ready, with a multi-minute load played by holding the pod not Ready -----------
@@ -136,10 +100,10 @@ def test_cold_start_valid_sized_pod_then_ready_with_the_controllers_url(
     client, kubelet = real["client"], real["kubelet"]
     ep = _request(api_client, body, django_capture_on_commit_callbacks)
     kubelet.hold(ep.namespace)  # vLLM "loading": Running, not Ready
-    _node_for(real, ep)
+    node_for(real, ep)
     observed = _record("cold-start/created", client, ep)
-    wait_for(lambda: _deployment(client, ep), "KServe to create the predictor Deployment")
-    [pod] = wait_for(lambda: _pods(client, ep), "the ReplicaSet to create the pod")
+    wait_for(lambda: deployment(client, ep), "KServe to create the predictor Deployment")
+    [pod] = wait_for(lambda: pods(client, ep), "the ReplicaSet to create the pod")
 
     # The real webhook injected the storage-initializer; the pod is valid and sized.
     spec = pod["spec"]
@@ -159,7 +123,7 @@ def test_cold_start_valid_sized_pod_then_ready_with_the_controllers_url(
 
     # Loading: whatever KServe says (Ready=True with 0 available is possible), not Ready.
     wait_for(
-        lambda: (_isvc(client, ep).get("status") or {}).get("conditions"),
+        lambda: (isvc(client, ep).get("status") or {}).get("conditions"),
         "KServe to set conditions",
     )
     for _ in range(6):
@@ -171,11 +135,10 @@ def test_cold_start_valid_sized_pod_then_ready_with_the_controllers_url(
         time.sleep(0.5)
 
     kubelet.release(ep.namespace)
-    _sync_until(ep, EndpointStatus.READY, "the endpoint to become Ready")
+    sync_until(ep, EndpointStatus.READY, "the endpoint to become Ready")
     observed = _record("cold-start/ready", client, ep)
     assert observed.status == EndpointStatus.READY
-    isvc = _isvc(client, ep)
-    assert ep.url == isvc["status"]["url"]  # from the controller, not made up by us
+    assert ep.url == isvc(client, ep)["status"]["url"]  # from the controller, not made up by us
     assert ep.events.filter(new_status=EndpointStatus.READY).exists()
 
 
@@ -185,11 +148,9 @@ def test_failed_start_is_failed_with_kserves_reason(
     client, kubelet = real["client"], real["kubelet"]
     ep = _request(api_client, body, django_capture_on_commit_callbacks)
     kubelet.hold(ep.namespace)
-    _node_for(real, ep)
-    [pod] = wait_for(lambda: _pods(client, ep), "the predictor pod")
-    wait_for(
-        lambda: (_pods(client, ep)[0].get("status") or {}).get("phase") == "Running", "Running"
-    )
+    node_for(real, ep)
+    [pod] = wait_for(lambda: pods(client, ep), "the predictor pod")
+    wait_for(lambda: (pods(client, ep)[0].get("status") or {}).get("phase") == "Running", "Running")
     kubelet.crash_container(ep.namespace, pod["metadata"]["name"], "kserve-container")
 
     def failed():
@@ -207,8 +168,8 @@ def test_stop_and_start_on_the_real_controllers(
 ):
     client = real["client"]
     ep = _request(api_client, body, django_capture_on_commit_callbacks)
-    _node_for(real, ep)
-    _sync_until(ep, EndpointStatus.READY, "Ready")
+    node_for(real, ep)
+    sync_until(ep, EndpointStatus.READY, "Ready")
     hpa_name = f"keda-hpa-{ep.isvc_name}-predictor"
     wait_for(
         lambda: client.get("autoscaling/v2", "HorizontalPodAutoscaler", hpa_name, ep.namespace),
@@ -223,7 +184,7 @@ def test_stop_and_start_on_the_real_controllers(
         return ep.status == EndpointStatus.STOPPED
 
     wait_for(stopped, "the endpoint to stop")
-    wait_for(lambda: _deployment(client, ep) is None, "KServe to delete the Deployment")
+    wait_for(lambda: deployment(client, ep) is None, "KServe to delete the Deployment")
     wait_for(
         lambda: (
             client.get("autoscaling/v2", "HorizontalPodAutoscaler", hpa_name, ep.namespace) is None
@@ -231,7 +192,7 @@ def test_stop_and_start_on_the_real_controllers(
         "KEDA to delete the HPA of the paused ScaledObject",
     )
     _post(api_client, f"/api/v1/endpoints/{ep.uuid}/start/", {}, django_capture_on_commit_callbacks)
-    _sync_until(ep, EndpointStatus.READY, "Ready again")
+    sync_until(ep, EndpointStatus.READY, "Ready again")
     _record("start", client, ep)
 
 
@@ -243,9 +204,9 @@ def test_scale_and_queue_target_never_roll_pods_a_model_change_rolls_once(
 ):
     client = real["client"]
     ep = _request(api_client, body, django_capture_on_commit_callbacks)
-    _node_for(real, ep, gpus=8)
-    _sync_until(ep, EndpointStatus.READY, "Ready")
-    dep = _deployment(client, ep)
+    node_for(real, ep, gpus=8)
+    sync_until(ep, EndpointStatus.READY, "Ready")
+    dep = deployment(client, ep)
     template, generation = dep["spec"]["template"], dep["metadata"]["generation"]
     assert dep["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
 
@@ -263,7 +224,7 @@ def test_scale_and_queue_target_never_roll_pods_a_model_change_rolls_once(
         method="patch",
     )
     time.sleep(3)  # give KServe time to (not) touch the Deployment
-    dep = _deployment(client, ep)
+    dep = deployment(client, ep)
     assert dep["spec"]["template"] == template
     assert dep["metadata"]["generation"] == generation
 
@@ -275,12 +236,12 @@ def test_scale_and_queue_target_never_roll_pods_a_model_change_rolls_once(
         method="patch",
     )
     wait_for(
-        lambda: _deployment(client, ep)["metadata"]["generation"] == generation + 1,
+        lambda: deployment(client, ep)["metadata"]["generation"] == generation + 1,
         "one new pod template",
     )
-    _sync_until(ep, EndpointStatus.READY, "the rollout to finish", timeout=90)
-    assert _deployment(client, ep)["metadata"]["generation"] == generation + 1  # once
-    args = _deployment(client, ep)["spec"]["template"]["spec"]["containers"][0]["args"]
+    sync_until(ep, EndpointStatus.READY, "the rollout to finish", timeout=90)
+    assert deployment(client, ep)["metadata"]["generation"] == generation + 1  # once
+    args = deployment(client, ep)["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--max-model-len=16384" in args
 
 
@@ -292,7 +253,7 @@ def test_keda_makes_the_hpa_with_our_metric_target_bounds_and_window(
 ):
     client = real["client"]
     ep = _request(api_client, body, django_capture_on_commit_callbacks)
-    _node_for(real, ep)
+    node_for(real, ep)
     name = f"keda-hpa-{ep.isvc_name}-predictor"
     hpa = wait_for(
         lambda: client.get("autoscaling/v2", "HorizontalPodAutoscaler", name, ep.namespace),
@@ -319,8 +280,8 @@ def test_gated_model_gets_the_token_in_the_storage_initializer(
     llama_8b.gated = True
     llama_8b.save()
     ep = _request(api_client, body, django_capture_on_commit_callbacks)
-    _node_for(real, ep)
-    wait_for(lambda: _deployment(client, ep), "the Deployment")
+    node_for(real, ep)
+    wait_for(lambda: deployment(client, ep), "the Deployment")
 
     def explained():
         sync_statuses()
@@ -328,7 +289,7 @@ def test_gated_model_gets_the_token_in_the_storage_initializer(
         return "is gated on Hugging Face" in ep.status_message
 
     wait_for(explained, "the missing Secret to be explained")
-    assert not _pods(client, ep)  # the webhook refuses the pod while the Secret is missing
+    assert not pods(client, ep)  # the webhook refuses the pod while the Secret is missing
 
     client.apply(
         [
@@ -340,7 +301,7 @@ def test_gated_model_gets_the_token_in_the_storage_initializer(
             }
         ]
     )
-    [pod] = wait_for(lambda: _pods(client, ep), "the pod once the Secret exists", timeout=90)
+    [pod] = wait_for(lambda: pods(client, ep), "the pod once the Secret exists", timeout=90)
     [init] = pod["spec"]["initContainers"]
     assert {
         "name": "HF_TOKEN",
