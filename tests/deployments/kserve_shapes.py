@@ -75,6 +75,29 @@ SHAPES = [
         EndpointStatus.PROVISIONING,
     ),
     (
+        # Recorded from the real v0.20.0 controller right after it created the Deployment
+        # (before the Deployment controller reported on it).
+        "cold-start: Deployment created, no Deployment status yet",
+        {
+            "clusterServingRuntimeName": "kserve-huggingfaceserver",
+            "components": {"predictor": {}},
+            "conditions": [
+                _cond("IngressReady", "False", "Predictor ingress not created"),
+                _cond("PredictorReady", "False"),
+                _cond("Ready", "False", "Predictor ingress not created"),
+                {**_cond("Stopped", "False"), "severity": "Info"},
+            ],
+            "deploymentMode": "Standard",
+            "modelStatus": {
+                "copies": {"failedCopies": 0},
+                "states": {"activeModelState": "", "targetModelState": "Pending"},
+                "transitionStatus": "InProgress",
+            },
+        },
+        {"metadata": {"generation": 1}, "spec": {"replicas": 1}, "status": {}},
+        EndpointStatus.PROVISIONING,
+    ),
+    (
         "cold-start: predictor not available yet",
         {
             "conditions": [

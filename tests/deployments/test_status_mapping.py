@@ -34,13 +34,18 @@ def test_every_controller_shape_maps_to_the_right_status(name, status, deploymen
 def test_ready_true_with_no_replica_ready_is_never_ready():
     """The shape that made the old mapping report Ready while the model was still loading."""
     for name, status, deployment, _ in SHAPES:
-        if deployment and deployment["status"]["readyReplicas"] == 0:
+        if deployment and not deployment["status"].get("readyReplicas"):
             observed = manifests.status_from(_isvc(status), deployment)
             assert observed.status != EndpointStatus.READY, name
 
 
+def _shape(name):
+    [shape] = [s for s in SHAPES if s[0] == name]
+    return shape
+
+
 def test_the_url_comes_from_status_url():
-    name, status, deployment, _ = SHAPES[3]
+    name, status, deployment, _ = _shape("cold-start: serving")
     assert manifests.status_from(_isvc(status), deployment).url == URL
 
 
@@ -59,7 +64,7 @@ def test_rollout_is_explained():
 def test_stop_maps_to_stopped_once_kserve_reports_it():
     stopped = {"conditions": STOPPED_CONDITIONS}
     assert manifests.status_from(_isvc(stopped, stop="true"), None).status == "stopped"
-    ready = SHAPES[3][1]
+    ready = _shape("cold-start: serving")[1]
     assert manifests.status_from(_isvc(ready, stop="true"), None) is None  # not yet
     assert manifests.status_from(_isvc(stopped, stop="false"), None) is None  # start pending
 
