@@ -56,10 +56,13 @@ class CatalogModelForm(forms.ModelForm):
             "name",
             "slug",
             "storage_uri",
+            "quantized_storage_uris",
+            "gated",
             "license",
             "enabled",
             "parameters_b",
             "num_layers",
+            "num_attention_heads",
             "num_kv_heads",
             "head_dim",
             "native_context_length",
@@ -75,20 +78,21 @@ class CatalogModelAdmin(AuditedModelAdmin):
     search_fields = ["name", "slug", "storage_uri"]
     prepopulated_fields = {"slug": ["name"]}
     fieldsets = [
-        (None, {"fields": ["name", "slug", "storage_uri", "license", "enabled"]}),
+        (None, {"fields": ["name", "slug", "storage_uri", "gated", "license", "enabled"]}),
         (
             "Architecture (for sizing)",
             {
                 "fields": [
                     "parameters_b",
                     "num_layers",
+                    "num_attention_heads",
                     "num_kv_heads",
                     "head_dim",
                     "native_context_length",
                 ]
             },
         ),
-        ("Serving", {"fields": ["allowed_quantizations"]}),
+        ("Serving", {"fields": ["allowed_quantizations", "quantized_storage_uris"]}),
     ]
 
 

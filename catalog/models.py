@@ -13,6 +13,9 @@ from portal.validators import DNS_LABEL, STORAGE_URI, label_problems
 
 from .choices import CapacityType, Quantization
 
+# Precisions served from checkpoints made in that format (not quantised at load time).
+PREQUANTIZED = ("awq", "gptq", "int8")
+
 
 class CatalogModel(models.Model):
     """A model teams may deploy, with the architecture facts sizing needs."""
@@ -20,7 +23,25 @@ class CatalogModel(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=100, unique=True, help_text="Display name")
     slug = models.SlugField(max_length=40, unique=True, validators=[DNS_LABEL])
-    storage_uri = models.CharField(max_length=300, validators=[STORAGE_URI])
+    storage_uri = models.CharField(
+        max_length=300,
+        validators=[STORAGE_URI],
+        help_text="Weights in 16-bit (served as bf16/fp16, or quantised to fp8 at load time).",
+    )
+    quantized_storage_uris = models.JSONField(
+        "pre-quantised weights",
+        default=dict,
+        blank=True,
+        help_text=(
+            "Storage URI per pre-quantised precision, e.g. "
+            '{"awq": "hf://org/model-AWQ", "gptq": "...", "int8": "..."}: '
+            f"required for each allowed one of {', '.join(PREQUANTIZED)}."
+        ),
+    )
+    gated = models.BooleanField(
+        default=False,
+        help_text="The weights need a Hugging Face token (the team's Secret) to download.",
+    )
     parameters_b = models.DecimalField(
         "parameters (billions)",
         max_digits=8,
@@ -29,6 +50,12 @@ class CatalogModel(models.Model):
     )
     num_layers = models.PositiveIntegerField(validators=[MinValueValidator(1)])
     num_kv_heads = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    num_attention_heads = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Query heads; the tensor-parallel size (GPUs per replica) must divide it.",
+    )
     head_dim = models.PositiveIntegerField(validators=[MinValueValidator(1)])
     native_context_length = models.PositiveIntegerField(validators=[MinValueValidator(256)])
     allowed_quantizations = models.JSONField(
@@ -52,6 +79,45 @@ class CatalogModel(models.Model):
             raise ValidationError(
                 {"allowed_quantizations": f"Unknown quantisation(s): {', '.join(bad)}"}
             )
+        uris = self.quantized_storage_uris
+        if not isinstance(uris, dict):
+            raise ValidationError(
+                {"quantized_storage_uris": "Use a JSON object of precision: URI."}
+            )
+        problems = [
+            f"{q!r} is not a pre-quantised precision" for q in uris if q not in PREQUANTIZED
+        ]
+        problems += [
+            f"{q} is allowed but has no weights in that format"
+            for q in self.allowed_quantizations
+            if q in PREQUANTIZED and not uris.get(q)
+        ]
+        for q, uri in uris.items():
+            try:
+                STORAGE_URI(uri if isinstance(uri, str) else "")
+            except ValidationError:
+                problems.append(f"{q}: {uri!r} is not an allowed storage URI")
+        if problems:
+            raise ValidationError({"quantized_storage_uris": "; ".join(problems) + "."})
+
+    def storage_uri_for(self, quantization: str) -> str | None:
+        """Where the weights for `quantization` live (None: no weights in that format).
+
+        AWQ, GPTQ and INT8 need checkpoints made in that format; bf16, fp16 and fp8 (which
+        vLLM quantises at load time) read the 16-bit weights."""
+        if quantization in PREQUANTIZED:
+            return (self.quantized_storage_uris or {}).get(quantization) or None
+        return self.storage_uri
+
+    def tensor_parallel_problem(self, gpu_count: int) -> str | None:
+        """Why vLLM cannot split this model over `gpu_count` GPUs (None when it can)."""
+        heads = self.num_attention_heads
+        if heads and gpu_count and heads % gpu_count:
+            return (
+                f"{self.name} has {heads} attention heads, which {gpu_count} GPUs per replica "
+                f"do not divide evenly (vLLM needs the tensor-parallel size to divide them)."
+            )
+        return None
 
 
 class GpuType(models.Model):

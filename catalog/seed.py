@@ -121,6 +121,46 @@ MODELS = [
     ),
 ]
 
+# slug -> (attention heads, gated, weights per pre-quantised precision)
+MODEL_SERVING = {
+    "llama-3-1-8b-instruct": (
+        32,
+        True,
+        {"awq": "hf://hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4"},
+    ),
+    "llama-3-1-70b-instruct": (
+        64,
+        True,
+        {"awq": "hf://hugging-quants/Meta-Llama-3.1-70B-Instruct-AWQ-INT4"},
+    ),
+    "qwen2-5-7b-instruct": (
+        28,
+        False,
+        {
+            "awq": "hf://Qwen/Qwen2.5-7B-Instruct-AWQ",
+            "gptq": "hf://Qwen/Qwen2.5-7B-Instruct-GPTQ-Int4",
+        },
+    ),
+    "qwen2-5-72b-instruct": (
+        64,
+        False,
+        {
+            "awq": "hf://Qwen/Qwen2.5-72B-Instruct-AWQ",
+            "gptq": "hf://Qwen/Qwen2.5-72B-Instruct-GPTQ-Int4",
+        },
+    ),
+    "mistral-7b-instruct-v0-3": (
+        32,
+        True,
+        {"awq": "hf://solidrust/Mistral-7B-Instruct-v0.3-AWQ"},
+    ),
+    "mixtral-8x7b-instruct-v0-1": (
+        32,
+        True,
+        {"awq": "hf://TheBloke/Mixtral-8x7B-Instruct-v0.1-AWQ"},
+    ),
+}
+
 CENTS4 = Decimal("0.0001")
 
 
@@ -158,6 +198,7 @@ def seed_catalog() -> dict[str, int]:
                 )
                 created["rates"] += new
         for name, slug, uri, params, layers, kv, head, ctx, quants, licence in MODELS:
+            heads, gated, quantized = MODEL_SERVING[slug]
             _, new = CatalogModel.objects.get_or_create(
                 slug=slug,
                 defaults={
@@ -166,6 +207,9 @@ def seed_catalog() -> dict[str, int]:
                     "parameters_b": Decimal(params),
                     "num_layers": layers,
                     "num_kv_heads": kv,
+                    "num_attention_heads": heads,
+                    "gated": gated,
+                    "quantized_storage_uris": quantized,
                     "head_dim": head,
                     "native_context_length": ctx,
                     "allowed_quantizations": quants,

@@ -40,13 +40,20 @@ class EndpointAdmin(admin.ModelAdmin):
         "gpus",
         "replicas",
         "capacity_type",
+        "spot_fallback_on_demand",
         "monthly_cost_max",
         "updated_at",
     ]
     list_filter = ["status", "team", "gpu_type", "capacity_type", "desired_state"]
     search_fields = ["name", "team__slug", "model__name", "uuid"]
     list_select_related = ["team", "model", "gpu_type"]
-    actions = ["approve_selected", "reject_selected", "delete_selected_endpoints"]
+    actions = [
+        "approve_selected",
+        "reject_selected",
+        "allow_spot_fallback",
+        "disallow_spot_fallback",
+        "delete_selected_endpoints",
+    ]
     inlines = [EndpointEventInline]
     date_hierarchy = "created_at"
 
@@ -104,6 +111,18 @@ class EndpointAdmin(admin.ModelAdmin):
             services.reject_endpoint,
             "Rejected",
             reason="Rejected by the platform team.",
+        )
+
+    @admin.action(description="Spot endpoints: allow falling back to on-demand capacity")
+    def allow_spot_fallback(self, request, queryset):
+        self._each(
+            request, queryset, services.set_spot_fallback, "Fallback allowed for", allowed=True
+        )
+
+    @admin.action(description="Spot endpoints: spot capacity only (no on-demand fallback)")
+    def disallow_spot_fallback(self, request, queryset):
+        self._each(
+            request, queryset, services.set_spot_fallback, "Fallback removed for", allowed=False
         )
 
     @admin.action(description="Delete selected endpoints (removes them from the cluster)")

@@ -7,6 +7,8 @@ class EndpointStatus(models.TextChoices):
     APPLYING = "applying", "Applying"
     PROVISIONING = "provisioning", "Provisioning"
     READY = "ready", "Ready"
+    # Off-hours (or idle) with no replica: requests fail, Standard mode has no activator.
+    SCALED_TO_ZERO = "scaled_to_zero", "Scaled to zero"
     FAILED = "failed", "Failed"
     STOPPED = "stopped", "Stopped"
     DELETING = "deleting", "Deleting"
@@ -18,6 +20,7 @@ class EndpointStatus(models.TextChoices):
 FINAL_STATUSES = frozenset(
     {
         EndpointStatus.READY,
+        EndpointStatus.SCALED_TO_ZERO,
         EndpointStatus.FAILED,
         EndpointStatus.STOPPED,
         EndpointStatus.DELETED,
@@ -32,6 +35,7 @@ STATUS_COLOURS = {
     EndpointStatus.APPLYING: "blue",
     EndpointStatus.PROVISIONING: "blue",
     EndpointStatus.READY: "green",
+    EndpointStatus.SCALED_TO_ZERO: "amber",
     EndpointStatus.FAILED: "red",
     EndpointStatus.STOPPED: "grey",
     EndpointStatus.DELETING: "grey",

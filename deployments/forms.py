@@ -83,7 +83,7 @@ class EndpointForm(_CatalogChoices):
             "gpu_count": "GPUs per replica",
             "max_context_length": "Max context length (tokens)",
             "kv_cache_dtype": "KV cache dtype",
-            "target_queue_depth": "Target queue depth per replica",
+            "target_queue_depth": "Waiting requests per replica before scaling out",
             "schedule_enabled": "Scale to zero outside working hours",
             "schedule_timezone": "Time zone",
             "schedule_start": "Working hours start",

@@ -68,6 +68,14 @@ class Endpoint(models.Model):
     capacity_type = models.CharField(
         max_length=10, choices=CapacityType.choices, default=CapacityType.ON_DEMAND
     )
+    spot_fallback_on_demand = models.BooleanField(
+        "fall back to on-demand",
+        default=False,
+        help_text=(
+            "Admin setting for spot endpoints: prefer spot nodes but run on on-demand ones "
+            "when no spot capacity is left (billed at the on-demand price meanwhile)."
+        ),
+    )
     # Off-hours schedule: scale to zero outside the working-hours window.
     schedule_enabled = models.BooleanField(default=False)
     schedule_timezone = models.CharField(max_length=64, blank=True)
@@ -102,6 +110,11 @@ class Endpoint(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
     ready_at = models.DateTimeField(null=True, blank=True)
+    cold_start_seconds = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Last measured start of a replica from nothing (provisioning until ready).",
+    )
     deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -127,11 +127,15 @@ def _push(client: ClusterClient, endpoint: Endpoint) -> tuple[str, str]:
     except manifests.ManifestError as exc:
         raise PermanentClusterError(str(exc)) from exc
     if endpoint.desired_state == DesiredState.ABSENT:
-        gone = [obj for obj in reversed(manifests.endpoint_objects(endpoint)) if client.delete(obj)]
+        gone = [
+            obj for obj in reversed(manifests.removable_objects(endpoint)) if client.delete(obj)
+        ]
         return EndpointStatus.DELETED, (
             f"Deleted {', '.join(o['kind'] for o in gone)}." if gone else "Nothing left to delete."
         )
     client.apply(manifests.render(endpoint), reuse_kinds=TEAM_KINDS)
+    for obj in manifests.unwanted_objects(endpoint):
+        client.delete(obj)  # e.g. the PDB once the endpoint may only run one replica
     if endpoint.desired_state == DesiredState.STOPPED:
         return EndpointStatus.STOPPED, f"Stop applied (generation {endpoint.generation})."
     return EndpointStatus.PROVISIONING, (
@@ -180,8 +184,12 @@ def _contains(want: Any, have: Any) -> bool:
 
 
 def drift(endpoint: Endpoint, live: dict[str, dict | None]) -> list[str]:
-    """Descriptions of the endpoint's objects that are missing or differ from what we apply."""
+    """Descriptions of the endpoint's objects that are missing or differ from what we apply
+    (and of objects it should no longer have, e.g. a PDB after scaling to one replica)."""
     problems = []
+    for obj in manifests.unwanted_objects(endpoint):
+        if live.get(obj["kind"]) is not None:
+            problems.append(f"{obj['kind']} {obj['metadata']['name']} should not exist")
     for obj in manifests.endpoint_objects(endpoint):
         have = live.get(obj["kind"])
         if have is None:
@@ -251,6 +259,14 @@ def _sync_namespace(client: ClusterClient, namespace: str, endpoints: list[Endpo
     scaled = _by_uuid(
         client.list(manifests.KEDA_API, "ScaledObject", namespace, manifests.MANAGED_SELECTOR)
     )
+    budgets = _by_uuid(
+        client.list(manifests.PDB_API, "PodDisruptionBudget", namespace, manifests.MANAGED_SELECTOR)
+    )
+    # Made by KServe from the InferenceService, whose labels it copies: replica counts.
+    deployments = _by_uuid(
+        client.list("apps/v1", "Deployment", namespace, manifests.MANAGED_SELECTOR)
+    )
+    now = timezone.now()
     _repair_team_objects(client, endpoints[0].team)
     events: list[dict] | None = None
     changed = 0
@@ -263,11 +279,18 @@ def _sync_namespace(client: ClusterClient, namespace: str, endpoints: list[Endpo
         isvc = isvcs.get(key)
         if endpoint.status == EndpointStatus.FAILED and isvc is None:
             continue  # the apply itself failed; a person must change the request
-        problems = drift(endpoint, {"InferenceService": isvc, "ScaledObject": scaled.get(key)})
+        problems = drift(
+            endpoint,
+            {
+                "InferenceService": isvc,
+                "ScaledObject": scaled.get(key),
+                "PodDisruptionBudget": budgets.get(key),
+            },
+        )
         if problems:
             changed += _repair(client, endpoint, problems)
             continue
-        observed = manifests.status_from(isvc)
+        observed = manifests.status_from(isvc, deployments.get(key), endpoint=endpoint, now=now)
         if observed is None:
             continue
         message = observed.message
@@ -275,11 +298,64 @@ def _sync_namespace(client: ClusterClient, namespace: str, endpoints: list[Endpo
             if events is None:
                 events = client.events(namespace)
             message = explain(endpoint, observed.message, events)
+            message = _missing_token(client, endpoint) + message
         if record_observed(
-            endpoint.pk, observed.status, message, observed.url, generation=endpoint.generation
+            endpoint.pk,
+            observed.status,
+            message,
+            observed.url,
+            generation=endpoint.generation,
+            kind=EventKind.INFO if observed.timeline else EventKind.STATUS,
         ):
             changed += 1
+            if observed.status == EndpointStatus.READY:
+                _follow_cold_start(client, endpoint)
     return changed
+
+
+def _missing_token(client: ClusterClient, endpoint: Endpoint) -> str:
+    """For a gated model whose team has no Hugging Face token Secret: why nothing starts.
+
+    KServe's pod webhook refuses every predictor pod while the Secret named by
+    `serving.kserve.io/storageSecretName` is missing, so this is said first, plainly."""
+    if not endpoint.model.gated:
+        return ""
+    name = settings.KUBE_HF_TOKEN_SECRET
+    secret = client.get("v1", "Secret", name, endpoint.namespace)
+    if secret is not None and manifests.HF_TOKEN_KEY in (secret.get("data") or {}):
+        return ""
+    what = "is missing" if secret is None else f"has no key {manifests.HF_TOKEN_KEY}"
+    return (
+        f"{endpoint.model.name} is gated on Hugging Face: Secret {name!r} in namespace "
+        f"{endpoint.namespace!r} {what}, so the storage-initializer cannot download the "
+        f"weights and KServe refuses the pod. A team admin must create it (key "
+        f"{manifests.HF_TOKEN_KEY}, a token that was granted access to the model). "
+    )
+
+
+def _follow_cold_start(client: ClusterClient, endpoint: Endpoint) -> None:
+    """A new measured cold start moves the pre-warm lead and the scale-down window: push the
+    ScaledObject (the only object they are in) now, saying so in the timeline."""
+    before = manifests.scaled_object(endpoint)
+    current = (
+        Endpoint.objects.select_related("team", "model", "gpu_type", "offering")
+        .filter(pk=endpoint.pk, generation=endpoint.generation)
+        .first()
+    )
+    if current is None or current.cold_start_seconds == endpoint.cold_start_seconds:
+        return
+    after = manifests.scaled_object(current)
+    if after["spec"] == before["spec"]:
+        return
+    client.apply([after])
+    minutes = round(current.cold_start_seconds / 60)
+    add_event(
+        current,
+        EventKind.INFO,
+        f"Measured cold start {minutes} min: pre-warm lead now "
+        f"{manifests.prewarm_minutes(current)} min, scale-down window "
+        f"{manifests.scale_down_window_seconds(current) // 60} min.",
+    )
 
 
 def _repair(client: ClusterClient, endpoint: Endpoint, problems: list[str]) -> int:
@@ -294,6 +370,8 @@ def _repair(client: ClusterClient, endpoint: Endpoint, problems: list[str]) -> i
         ):
             return 0
         client.apply(manifests.render(current))
+        for obj in manifests.unwanted_objects(current):
+            client.delete(obj)
         add_event(current, EventKind.DRIFT, "Drift repaired: " + "; ".join(problems) + ".")
     log.info("endpoint=%s drift repaired: %s", endpoint.pk, problems)
     return 1

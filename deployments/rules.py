@@ -32,6 +32,11 @@ def model_choice_problems(
     allowed = model.allowed_quantizations or []
     if quantization and quantization not in allowed:
         problems["quantization"] = f"{model.name} allows {', '.join(allowed)}, not {quantization}."
+    elif quantization and model.storage_uri_for(quantization) is None:
+        problems["quantization"] = (
+            f"{model.name} has no {quantization} weights in the catalog yet: pick another "
+            "precision or ask an admin to add them."
+        )
     if context and context > model.native_context_length:
         problems["max_context_length"] = (
             f"{model.name} supports at most {model.native_context_length} tokens of context."

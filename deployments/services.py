@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from catalog.choices import CapacityType
 from catalog.models import CatalogModel, GpuType
-from catalog.pricing import OfferingPrice, cheapest_offering
+from catalog.pricing import OfferingPrice, cheapest_offering, offering_prices
 from portal import jobs
 from portal.audit import record_audit, snapshot
 from portal.models import AuditLog, Team, TeamGpuQuota, User
@@ -43,6 +43,7 @@ ACTIVE_STATUSES = [
     EndpointStatus.APPLYING,
     EndpointStatus.PROVISIONING,
     EndpointStatus.READY,
+    EndpointStatus.SCALED_TO_ZERO,
     EndpointStatus.FAILED,
     EndpointStatus.STOPPED,
 ]
@@ -65,7 +66,14 @@ SPEC_FIELDS = [
     "schedule_end",
     "schedule_weekdays_only",
 ]
-AUDIT_FIELDS = ["name", *SPEC_FIELDS, "desired_state", "generation", "status"]
+AUDIT_FIELDS = [
+    "name",
+    *SPEC_FIELDS,
+    "spot_fallback_on_demand",
+    "desired_state",
+    "generation",
+    "status",
+]
 
 
 @dataclass(frozen=True)
@@ -304,6 +312,9 @@ def _check_sizing(spec: dict[str, Any]) -> None:
         ) from exc
     if problem:
         raise DeploymentError(problem, field="gpu_count")
+    heads = spec["model"].tensor_parallel_problem(int(spec.get("gpu_count") or 1))
+    if heads:
+        raise DeploymentError(heads, field="gpu_count")
 
 
 def _validate_model_choice(model: CatalogModel, quantization: str, context: int) -> None:
@@ -612,6 +623,26 @@ def update_endpoint(
     )
 
 
+def set_spot_fallback(
+    endpoint: Endpoint, user: User, allowed: bool, source: str = AuditLog.Source.ADMIN
+) -> Endpoint:
+    """Admin setting: let a spot endpoint run on on-demand nodes when no spot is left
+    (preferred, not required, spot node affinity; billed on-demand meanwhile)."""
+    if endpoint.capacity_type != CapacityType.SPOT:
+        raise InvalidTransition("Only spot endpoints can fall back to on-demand capacity.")
+    if endpoint.spot_fallback_on_demand == allowed:
+        return endpoint
+    verb = "Allowed" if allowed else "Stopped"
+    return _change(
+        endpoint,
+        user,
+        "endpoint.spot_fallback",
+        f"{verb} on-demand fallback by {user}.",
+        source,
+        {"spot_fallback_on_demand": allowed},
+    )
+
+
 def stop_endpoint(endpoint: Endpoint, user: User, source: str = AuditLog.Source.WEB) -> Endpoint:
     if endpoint.desired_state == DesiredState.STOPPED:
         raise InvalidTransition("The endpoint is already stopped.")
@@ -712,6 +743,9 @@ def record_observed(
         if status != endpoint.status:
             old, duration = _set_status(endpoint, status, message)
             fields += ["status", "status_changed_at", "ready_at"]
+            if _is_cold_start(old, status, duration):
+                endpoint.cold_start_seconds = duration
+                fields.append("cold_start_seconds")
             if status == EndpointStatus.DELETED:
                 endpoint.deleted_at = at or timezone.now()
                 fields.append("deleted_at")
@@ -729,6 +763,20 @@ def record_observed(
             )
     log.info("endpoint=%s observed status=%s message=%s", endpoint_id, status, message)
     return True
+
+
+# Provisioning -> Ready that took at least this long was a replica started from nothing (a
+# config-only change that needs no new pod is over within a sync or two).
+COLD_START_MIN_SECONDS = 60
+
+
+def _is_cold_start(old: str, new: str, duration: int | None) -> bool:
+    return (
+        old == EndpointStatus.PROVISIONING
+        and new == EndpointStatus.READY
+        and duration is not None
+        and duration >= COLD_START_MIN_SECONDS
+    )
 
 
 def record_applied(
@@ -778,6 +826,37 @@ def record_applied(
         message,
     )
     return True
+
+
+@dataclass(frozen=True)
+class SpotFallbackCost:
+    """What the admin's on-demand fallback costs while a spot endpoint runs on on-demand."""
+
+    spot_replica_hour: Decimal
+    on_demand_replica_hour: Decimal
+
+    @property
+    def extra_replica_hour(self) -> Decimal:
+        return self.on_demand_replica_hour - self.spot_replica_hour
+
+
+def spot_fallback_cost(endpoint: Endpoint) -> SpotFallbackCost | None:
+    """Spot vs on-demand price per replica-hour on the endpoint's offering (None when the
+    endpoint is not a spot endpoint with the fallback, or a price is missing)."""
+    if endpoint.capacity_type != CapacityType.SPOT or not endpoint.spot_fallback_on_demand:
+        return None
+    gpus = int(endpoint.gpu_count)
+    per_gpu = {}
+    for capacity in (CapacityType.SPOT, CapacityType.ON_DEMAND):
+        prices = offering_prices(endpoint.gpu_type, capacity, min_gpus=gpus)
+        same = [p for p in prices if p.offering.pk == endpoint.offering_id] or prices[:1]
+        if not same:
+            return None
+        per_gpu[capacity] = same[0].per_gpu_hour
+    return SpotFallbackCost(
+        spot_replica_hour=(per_gpu[CapacityType.SPOT] * gpus).quantize(Decimal("0.01")),
+        on_demand_replica_hour=(per_gpu[CapacityType.ON_DEMAND] * gpus).quantize(Decimal("0.01")),
+    )
 
 
 def pending_approvals_for(user: User):

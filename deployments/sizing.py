@@ -317,3 +317,79 @@ def check_spec_fits(spec: dict[str, Any]) -> str | None:
     if result.suggestion:
         parts.append(result.suggestion)
     return " ".join(parts)
+
+
+# --- what one predictor pod needs besides GPU memory ------------------------------------------
+#
+# KServe merges the runtime's container `resources` under ours, and both upstream vLLM
+# runtimes declare `limits: {cpu: "1", memory: 2Gi}`: a request above a limit the pod does not
+# set itself makes the Deployment invalid. So every pod gets explicit limits equal to its
+# requests (cpu, memory, ephemeral storage), which also gives GPU pods the Guaranteed QoS class
+# (last to be evicted under node pressure).
+
+# Sized to fit the smallest GPU nodes of the catalog (g5/g6.xlarge: 4 vCPU, 16 GiB) with one
+# GPU: about 3.9 vCPU and 14.5 GiB allocatable once the kubelet and daemons are reserved.
+CPU_PER_GPU = 2  # one engine process per GPU rank
+CPU_BASE = 1  # API server and tokenizer
+MEMORY_BASE_GIB = 6  # Python, CUDA host allocations, tokenizer, CUDA graph bookkeeping
+# Safetensors are memory-mapped and streamed to the GPUs; their page cache is charged to the
+# pod's cgroup but reclaimable. A quarter of the checkpoint keeps the loader from thrashing.
+HOST_MEMORY_PER_WEIGHT = 0.25
+# /dev/shm (emptyDir medium Memory, counted against the memory limit): vLLM's engine processes
+# exchange inputs through it; NCCL uses it between tensor-parallel ranks.
+SHM_GIB_SINGLE_GPU = 2
+SHM_GIB_PER_GPU_TP = 4
+# Ephemeral storage: the storage-initializer downloads the checkpoint into an emptyDir on the
+# node's disk; Hugging Face repos often hold a second copy (original/*.pth) next to the
+# safetensors, and vLLM caches compiled kernels under /tmp.
+EPHEMERAL_PER_WEIGHT = 2.0
+EPHEMERAL_BASE_GIB = 20
+
+# Cold start (knowledge: 3-5 minutes for a 7B model once the node exists, longer for 70B).
+LOAD_BASE_SECONDS = 120  # process start, CUDA init, profiling, CUDA graph capture
+LOAD_SECONDS_PER_GIB = 8.0  # weights from local disk to GPU (+ torch.compile per layer)
+STARTUP_SAFETY = 2.0  # the probe allows twice the estimate before the kubelet restarts
+STARTUP_MIN_SECONDS = 600
+STARTUP_PERIOD_SECONDS = 10
+NODE_SECONDS = 180  # Karpenter launching a GPU node and the device plugin reporting GPUs
+IMAGE_PULL_SECONDS = 240  # the vLLM image (~10 GB) on a fresh node
+DOWNLOAD_GIB_PER_SECOND = 0.2  # hf:// download by the storage-initializer
+
+
+@dataclass(frozen=True, slots=True)
+class PodResources:
+    cpu: int
+    memory_gib: int  # container memory, /dev/shm included
+    shm_gib: int
+    ephemeral_gib: int
+    weights_gib: float  # the checkpoint the pod downloads and reads
+    load_seconds: int  # estimated model load once the container runs
+    startup_seconds: int  # what the startup probe allows
+    cold_start_seconds: int  # node + image + download + load: a replica from nothing
+
+    @property
+    def startup_failure_threshold(self) -> int:
+        return math.ceil(self.startup_seconds / STARTUP_PERIOD_SECONDS)
+
+
+def pod_resources(params_b: float, quantization: str, gpu_count: int) -> PodResources:
+    """CPU, memory, /dev/shm, disk and startup allowance of one replica (pure)."""
+    gpus = max(1, int(gpu_count))
+    # fp8 is quantised at load time: the pod downloads and reads the 16-bit checkpoint.
+    checkpoint = "bf16" if quantization == "fp8" else precision_for(quantization)
+    weights = float(params_b) * 1e9 * WEIGHT_BYTES[checkpoint] / GIB
+    shm = SHM_GIB_SINGLE_GPU if gpus == 1 else SHM_GIB_PER_GPU_TP * gpus
+    memory = math.ceil(MEMORY_BASE_GIB + HOST_MEMORY_PER_WEIGHT * weights + shm)
+    load = math.ceil(LOAD_BASE_SECONDS + LOAD_SECONDS_PER_GIB * weights)
+    startup = max(STARTUP_MIN_SECONDS, math.ceil(STARTUP_SAFETY * load))
+    download = math.ceil(weights / DOWNLOAD_GIB_PER_SECOND)
+    return PodResources(
+        cpu=CPU_BASE + CPU_PER_GPU * gpus,
+        memory_gib=memory,
+        shm_gib=shm,
+        ephemeral_gib=math.ceil(EPHEMERAL_BASE_GIB + EPHEMERAL_PER_WEIGHT * weights),
+        weights_gib=round(weights, 2),
+        load_seconds=load,
+        startup_seconds=startup,
+        cold_start_seconds=NODE_SECONDS + IMAGE_PULL_SECONDS + download + load,
+    )

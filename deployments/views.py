@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from portal.access import can_admin, can_write, scope_to_user
 from portal.htmx import HTMX_STOP_POLLING, hx_redirect, is_partial
 
-from . import services
+from . import manifests, services, sizing
 from .errors import DeploymentError
 from .filters import EndpointFilterSet
 from .forms import (
@@ -160,6 +160,13 @@ def endpoint_create(request):
 # --- detail and live status ---------------------------------------------------------------
 
 
+def _autoscale_threshold(endpoint: Endpoint) -> int | None:
+    try:
+        return manifests.busy_threshold(endpoint)
+    except (sizing.SizingInputError, ValueError):
+        return None
+
+
 def _detail_context(request, endpoint: Endpoint, **forms) -> dict:
     return {
         "endpoint": endpoint,
@@ -174,6 +181,8 @@ def _detail_context(request, endpoint: Endpoint, **forms) -> dict:
         "delete_form": forms.get("delete_form") or EndpointDeleteForm(endpoint=endpoint),
         "reject_form": forms.get("reject_form") or EndpointRejectForm(),
         "open_panel": forms.get("open_panel", ""),
+        "spot_fallback": services.spot_fallback_cost(endpoint),
+        "autoscale_threshold": _autoscale_threshold(endpoint),
     }
 
 

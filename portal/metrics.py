@@ -746,3 +746,18 @@ def endpoint_figures(
         "window_seconds": to_unix(end) - to_unix(start),
         **figures,
     }
+
+
+# ---------------------------------------------------------------------------------- autoscaling
+BUSY = (RUNNING, WAITING)
+
+
+def busy_requests_query(namespace: str, model_name: str) -> str:
+    """Requests running plus waiting on all replicas of one endpoint (one number).
+
+    The KEDA trigger of every endpoint (deployments.manifests.scaled_object): KEDA divides it
+    by the replica count (AverageValue). Unlike the queue alone it stays high while replicas
+    are busy, so adding a replica that empties the queue does not scale it away again.
+    """
+    sel = key_selector([(namespace, model_name)])
+    return f'sum({{__name__=~"{_alternation(BUSY)}",{sel}}})'

@@ -79,6 +79,7 @@ class CatalogModelFactory(factory.django.DjangoModelFactory):
     parameters_b = Decimal("8.03")
     num_layers = 32
     num_kv_heads = 8
+    num_attention_heads = 32
     head_dim = 128
     native_context_length = 131072
     allowed_quantizations = ["bf16", "fp8"]

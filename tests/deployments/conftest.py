@@ -116,6 +116,9 @@ def golden_endpoint(db):
         name="Llama 3.1 8B Instruct",
         slug="llama-3-1-8b",
         storage_uri="hf://meta-llama/Llama-3.1-8B-Instruct",
+        quantized_storage_uris={"awq": "hf://hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4"},
+        gated=True,
+        num_attention_heads=32,
         allowed_quantizations=["bf16", "fp8", "awq"],
     )
     return EndpointFactory(

@@ -1,9 +1,10 @@
-"""Integration: every user path on the real kube-apiserver with the KServe and KEDA CRDs.
+"""Integration: every user path on the real kube-apiserver, with the real KServe controller,
+KEDA operator and kube-controller-manager where a path needs them.
 
 The API is called for real, the Celery task runs eagerly on commit (the same code a worker
-runs), objects land in the real apiserver, and the test plays the KServe controller by
-patching InferenceService status. Marked `cluster` (skipped locally without binaries, required
-in CI).
+runs), objects land in the real apiserver, and the controllers answer; only the kubelet is
+played (tests/infra FakeKubelet). No test writes an InferenceService status. Marked
+`cluster` (skipped locally without binaries, required in CI).
 """
 
 import time
@@ -15,7 +16,14 @@ from deployments.choices import EndpointStatus, EventKind
 from deployments.models import Endpoint
 from deployments.tasks import apply_endpoint, sync_statuses
 
-from .cluster_helpers import kserve_sets_status
+from .cluster_helpers import (
+    deployment,
+    node_for,
+    pods,
+    real_controllers,
+    sync_until,
+    wait_for,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -46,6 +54,11 @@ def _post(api_client, path, data, capture):
 
 
 @pytest.fixture
+def real(request, live_cluster, kube_cluster, fake_gpu_node):
+    return real_controllers(request, live_cluster, kube_cluster, fake_gpu_node)
+
+
+@pytest.fixture
 def requested(api_client, request_body, live_cluster, django_capture_on_commit_callbacks):
     response = _post(
         api_client, "/api/v1/endpoints/", request_body, django_capture_on_commit_callbacks
@@ -61,7 +74,7 @@ def _live(client, endpoint, kind="InferenceService"):
     return client.get(api, kind, name, endpoint.namespace)
 
 
-def test_request_becomes_ready_with_url(requested, live_cluster):
+def test_request_becomes_ready_with_url(requested, live_cluster, real):
     ep = requested
     ep.refresh_from_db()
     assert ep.status == EndpointStatus.PROVISIONING and ep.applied_generation == 1
@@ -75,25 +88,31 @@ def test_request_becomes_ready_with_url(requested, live_cluster):
         == "chat-predictor"
     )
 
-    kserve_sets_status(live_cluster, ep, ready=False, message="0/1 replicas available")
-    sync_statuses()
-    ep.refresh_from_db()
-    assert ep.status == EndpointStatus.PROVISIONING
-    assert "PredictorReady: 0/1 replicas available" in ep.status_message
+    real["kubelet"].hold(ep.namespace)  # the model "loads": pod Running, not Ready
+    node_for(real, ep)
+    wait_for(lambda: pods(live_cluster, ep), "the predictor pod")
+    for _ in range(4):
+        sync_statuses()
+        ep.refresh_from_db()
+        assert ep.status == EndpointStatus.PROVISIONING, ep.status_message
+        time.sleep(0.5)
 
-    kserve_sets_status(live_cluster, ep, ready=True, url="http://chat.search.example.com")
-    assert sync_statuses() >= 1
-    ep.refresh_from_db()
-    assert ep.status == EndpointStatus.READY
-    assert ep.url == "http://chat.search.example.com"
+    real["kubelet"].release(ep.namespace)
+    sync_until(ep, EndpointStatus.READY, "Ready")
+    live = _live(live_cluster, ep)
+    assert ep.url == live["status"]["url"]  # set by the KServe controller
+    assert ep.url.startswith(f"http://chat-{ep.namespace}.")
     ready_event = ep.events.get(new_status=EndpointStatus.READY)
     assert ready_event.duration_seconds is not None  # the cold start
     assert sync_statuses() == 0  # observing again changes nothing
 
 
-def test_scale_updates_the_isvc_and_scaled_object(
+def test_scale_changes_only_the_scaled_object(
     requested, api_client, live_cluster, django_capture_on_commit_callbacks
 ):
+    """Day 2 without restarts: KServe copies the InferenceService into the pod template, so
+    a scale must not touch it at all (its generation stays)."""
+    before = _live(live_cluster, requested)["metadata"]["generation"]
     _post(
         api_client,
         f"/api/v1/endpoints/{requested.uuid}/scale/",
@@ -102,15 +121,17 @@ def test_scale_updates_the_isvc_and_scaled_object(
     )
     requested.refresh_from_db()
     assert requested.applied_generation == requested.generation == 2
-    assert _live(live_cluster, requested)["spec"]["predictor"]["maxReplicas"] == 4
+    assert _live(live_cluster, requested)["metadata"]["generation"] == before
     so = _live(live_cluster, requested, "ScaledObject")
     assert (so["spec"]["minReplicaCount"], so["spec"]["maxReplicaCount"]) == (2, 4)
 
 
-def test_stop_and_start(requested, api_client, live_cluster, django_capture_on_commit_callbacks):
+def test_stop_and_start(
+    requested, api_client, live_cluster, real, django_capture_on_commit_callbacks
+):
     ep = requested
-    kserve_sets_status(live_cluster, ep, ready=True)
-    sync_statuses()
+    node_for(real, ep)
+    sync_until(ep, EndpointStatus.READY, "Ready")
     _post(api_client, f"/api/v1/endpoints/{ep.uuid}/stop/", {}, django_capture_on_commit_callbacks)
     isvc = _live(live_cluster, ep)
     assert isvc["metadata"]["annotations"]["serving.kserve.io/stop"] == "true"
@@ -120,10 +141,8 @@ def test_stop_and_start(requested, api_client, live_cluster, django_capture_on_c
         ]
         == "true"
     )
-    kserve_sets_status(live_cluster, ep, stopped=True)
-    sync_statuses()
-    ep.refresh_from_db()
-    assert ep.status == EndpointStatus.STOPPED
+    sync_until(ep, EndpointStatus.STOPPED, "KServe to report Stopped")
+    wait_for(lambda: deployment(live_cluster, ep) is None, "KServe to delete the Deployment")
 
     _post(api_client, f"/api/v1/endpoints/{ep.uuid}/start/", {}, django_capture_on_commit_callbacks)
     isvc = _live(live_cluster, ep)
@@ -131,13 +150,10 @@ def test_stop_and_start(requested, api_client, live_cluster, django_capture_on_c
     assert "autoscaling.keda.sh/paused" not in (
         _live(live_cluster, ep, "ScaledObject")["metadata"].get("annotations") or {}
     )
-    sync_statuses()  # KServe still reports Stopped: no flip-flop
+    sync_statuses()  # KServe may still report Stopped for a moment: no flip-flop
     ep.refresh_from_db()
-    assert ep.status == EndpointStatus.PROVISIONING
-    kserve_sets_status(live_cluster, ep, ready=True)
-    sync_statuses()
-    ep.refresh_from_db()
-    assert ep.status == EndpointStatus.READY
+    assert ep.status in (EndpointStatus.APPLYING, EndpointStatus.PROVISIONING, EndpointStatus.READY)
+    sync_until(ep, EndpointStatus.READY, "Ready again")
 
 
 def test_change_rolls_out_a_new_generation(
@@ -278,8 +294,9 @@ def test_server_side_apply_dry_run_accepts_every_rendered_object(
     assert _live(live_cluster, ep) is None  # dry run stored nothing
 
 
-def test_reconcile_records_nothing_for_a_healthy_fleet(requested, live_cluster):
-    kserve_sets_status(live_cluster, requested, ready=True)
+def test_reconcile_records_nothing_for_a_healthy_fleet(requested, live_cluster, real):
+    node_for(real, requested)
+    sync_until(requested, EndpointStatus.READY, "Ready")
     reconcile.sync_statuses()
     events = requested.events.count()
     for _ in range(3):
@@ -287,52 +304,28 @@ def test_reconcile_records_nothing_for_a_healthy_fleet(requested, live_cluster):
     assert requested.events.count() == events
 
 
-def test_quota_refusal_is_explained_from_real_events(
-    requested, live_cluster, kube_controllers, kube_api_client
-):
-    """Play KServe: create the predictor Deployment asking for more GPUs than the team quota;
-    the real ReplicaSet controller is refused by the real ResourceQuota admission, and the
-    endpoint's status explains it from those Events."""
-    from kubernetes import client
-
+def test_quota_refusal_is_explained_from_real_events(requested, live_cluster, real):
+    """The real KServe Deployment's ReplicaSet is refused by the real ResourceQuota admission
+    (the quota was lowered by hand, then the serving pod lost); the endpoint's status explains
+    it from those Events, and sync puts the team's quota back."""
     ep = requested
+    node_for(real, ep)
+    sync_until(ep, EndpointStatus.READY, "Ready")
     live_cluster.apply(
-        [{**manifests.resource_quota(ep.team), "spec": {"hard": {"requests.nvidia.com/gpu": "1"}}}]
+        [{**manifests.resource_quota(ep.team), "spec": {"hard": {"requests.nvidia.com/gpu": "0"}}}]
     )
-    labels = {"app": "chat-predictor"}
-    container = client.V1Container(
-        name="kserve-container",
-        image="vllm/vllm-openai",
-        resources=client.V1ResourceRequirements(
-            requests={"nvidia.com/gpu": "2"}, limits={"nvidia.com/gpu": "2"}
+    for pod in pods(live_cluster, ep):
+        live_cluster.delete({"apiVersion": "v1", "kind": "Pod", "metadata": pod["metadata"]})
+    wait_for(
+        lambda: any(
+            "exceeded quota" in (e.get("message") or "") for e in live_cluster.events(ep.namespace)
         ),
+        "the ReplicaSet to be refused by the quota",
     )
-    client.AppsV1Api(kube_api_client).create_namespaced_deployment(
-        ep.namespace,
-        client.V1Deployment(
-            metadata=client.V1ObjectMeta(name="chat-predictor"),
-            spec=client.V1DeploymentSpec(
-                replicas=1,
-                selector=client.V1LabelSelector(match_labels=labels),
-                template=client.V1PodTemplateSpec(
-                    metadata=client.V1ObjectMeta(labels=labels),
-                    spec=client.V1PodSpec(containers=[container]),
-                ),
-            ),
-        ),
-    )
-    kserve_sets_status(live_cluster, ep, ready=False, message="0/1 replicas available")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        events = live_cluster.events(ep.namespace)
-        if any("exceeded quota" in (e.get("message") or "") for e in events):
-            break
-        time.sleep(0.5)
-    # the quota was lowered by hand above: sync repairs it and explains the refusal
     sync_statuses()
     ep.refresh_from_db()
     assert ep.status == EndpointStatus.PROVISIONING
     assert "GPU quota exceeded" in ep.status_message
-    assert "exceeded quota: modelport-gpu" in ep.status_message
     quota = live_cluster.get("v1", "ResourceQuota", "modelport-gpu", ep.namespace)
-    assert quota["spec"]["hard"] == {"requests.nvidia.com/gpu": "16"}
+    assert quota["spec"]["hard"] == {"requests.nvidia.com/gpu": str(ep.team.max_gpus)}
+    sync_until(ep, EndpointStatus.READY, "Ready once the quota is back", timeout=90)

@@ -145,6 +145,7 @@ def test_member_gets_the_exact_yaml(api_client, endpoint):
         "ResourceQuota",
         "InferenceService",
         "ScaledObject",
+        "PodDisruptionBudget",  # max_replicas 3
     ]
 
 

@@ -179,4 +179,4 @@ def test_manifests_api_answers_400_for_an_unrenderable_endpoint(approved_endpoin
 
 def test_yaml_never_contains_an_injected_document(golden_endpoint):
     text = manifests.manifest_yaml(golden_endpoint)
-    assert text.count("\n---\n") == 3  # exactly four documents
+    assert text.count("\n---\n") == 4  # exactly five documents (max_replicas 3: with a PDB)

@@ -84,13 +84,15 @@ def test_apply_takes_back_fields_another_manager_changed(live_cluster, objects):
             "apiVersion": manifests.ISVC_API,
             "kind": "InferenceService",
             "metadata": {"name": "chat", "namespace": isvc["metadata"]["namespace"]},
-            "spec": {"predictor": {"maxReplicas": 9}},
+            "spec": {"predictor": {"nodeSelector": {"karpenter.sh/capacity-type": "spot"}}},
         },
         field_manager="kubectl",
         force_conflicts=True,
     )
     stored = live_cluster.apply(objects)[2]
-    assert stored["spec"]["predictor"]["maxReplicas"] == 3
+    assert stored["spec"]["predictor"]["nodeSelector"]["karpenter.sh/capacity-type"] == (
+        "on-demand"
+    )
 
 
 @pytest.mark.cluster
@@ -177,18 +179,12 @@ def test_unchanged_team_objects_are_not_sent_again(live_cluster, objects, monkey
     kinds = ("Namespace", "ResourceQuota")
     live_cluster.apply(objects, reuse_kinds=kinds)
     live_cluster.apply(objects, reuse_kinds=kinds)
-    assert sent == [
-        "Namespace",
-        "ResourceQuota",
-        "InferenceService",
-        "ScaledObject",
-        "InferenceService",
-        "ScaledObject",
-    ]
+    own = ["InferenceService", "ScaledObject", "PodDisruptionBudget"]
+    assert sent == ["Namespace", "ResourceQuota", *own, *own]
     changed = json.loads(json.dumps(objects))
     changed[1]["spec"]["hard"]["requests.nvidia.com/gpu"] = "20"
     live_cluster.apply(changed, reuse_kinds=kinds)
-    assert sent[6:] == ["ResourceQuota", "InferenceService", "ScaledObject"]
+    assert sent[8:] == ["ResourceQuota", *own]
 
 
 @pytest.mark.cluster

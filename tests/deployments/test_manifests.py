@@ -8,6 +8,7 @@ import yaml
 
 from deployments import manifests
 from deployments.choices import DesiredState, EndpointStatus
+from portal import metrics
 
 from .conftest import crd_validator
 
@@ -49,7 +50,9 @@ def _validate(obj, group, plural, version):
     validator.validate(obj)
 
 
-@pytest.mark.parametrize("variant", ["default", "stopped", "scheduled", "vllm-awq", "fp8"])
+@pytest.mark.parametrize(
+    "variant", ["default", "stopped", "scheduled", "vllm-awq", "fp8", "spot-fallback", "public"]
+)
 def test_rendered_objects_validate_against_their_crds(scheduled, settings, variant):
     ep = scheduled
     if variant == "stopped":
@@ -61,6 +64,10 @@ def test_rendered_objects_validate_against_their_crds(scheduled, settings, varia
         ep.quantization, ep.gpu_count = "awq", 4
     elif variant == "fp8":
         ep.quantization, ep.kv_cache_dtype = "fp8", "fp8"
+    elif variant == "spot-fallback":
+        ep.capacity_type, ep.spot_fallback_on_demand = "spot", True
+    elif variant == "public":
+        ep.model.gated = False
     objs = _by_kind(manifests.render(ep))
     _validate(objs["InferenceService"], "serving.kserve.io", "inferenceservices", "v1beta1")
     _validate(objs["ScaledObject"], "keda.sh", "scaledobjects", "v1alpha1")
@@ -118,36 +125,82 @@ def test_gpu_count_sets_tensor_parallel_and_gpu_requests(golden_endpoint):
 @pytest.mark.parametrize(
     "quant, dtype, flag",
     [
-        ("fp8", "bfloat16", "--quantization=fp8"),
-        ("awq", "float16", "--quantization=awq"),
-        ("gptq", "float16", "--quantization=gptq"),
+        ("fp8", "bfloat16", "--quantization=fp8"),  # the only precision quantised at load time
+        ("awq", None, None),  # vLLM reads the method from the checkpoint, picks awq_marlin
+        ("gptq", None, None),
+        ("int8", None, None),
         ("fp16", "float16", None),
+        ("bf16", "bfloat16", None),
     ],
 )
 def test_quantisation_maps_to_vllm_flags(golden_endpoint, quant, dtype, flag):
     golden_endpoint.quantization = quant
     args = manifests.vllm_args(golden_endpoint)
-    assert f"--dtype={dtype}" in args
+    assert [a for a in args if a.startswith("--dtype")] == ([f"--dtype={dtype}"] if dtype else [])
     quant_flags = [a for a in args if a.startswith("--quantization")]
     assert quant_flags == ([flag] if flag else [])
+
+
+@pytest.mark.parametrize(
+    "quant, uri",
+    [
+        ("bf16", "hf://meta-llama/Llama-3.1-8B-Instruct"),
+        ("fp8", "hf://meta-llama/Llama-3.1-8B-Instruct"),
+        ("awq", "hf://hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4"),
+    ],
+)
+def test_weights_match_the_precision(golden_endpoint, quant, uri):
+    golden_endpoint.quantization = quant
+    model = manifests.inference_service(golden_endpoint)["spec"]["predictor"]["model"]
+    assert model["storageUri"] == uri
+
+
+def test_a_precision_without_weights_in_that_format_is_not_rendered(golden_endpoint):
+    golden_endpoint.quantization = "gptq"
+    with pytest.raises(manifests.ManifestError, match="no gptq weights"):
+        manifests.render(golden_endpoint)
+
+
+def test_tensor_parallel_must_divide_the_attention_heads(golden_endpoint):
+    golden_endpoint.model.num_attention_heads = 28  # Qwen2.5-7B
+    golden_endpoint.gpu_count = 8
+    with pytest.raises(manifests.ManifestError, match="28 attention heads"):
+        manifests.render(golden_endpoint)
+    golden_endpoint.gpu_count = 4
+    manifests.render(golden_endpoint)
+
+
+@pytest.mark.parametrize("runtime", ["kserve-huggingfaceserver", "kserve-vllmserver"])
+def test_no_flag_repeats_one_the_runtime_already_passes(golden_endpoint, settings, runtime):
+    """The upstream v0.20 ClusterServingRuntimes (config/runtimes/) pass these themselves."""
+    settings.VLLM_RUNTIME = runtime
+    args = manifests.vllm_args(golden_endpoint)
+    runtime_flags = {"--model_name", "--served-model-name", "--port", "--model"}
+    assert not [a for a in args if a.split("=", 1)[0] in runtime_flags]
+    assert len({a.split("=", 1)[0] for a in args}) == len(args)
 
 
 def test_vllm_runtime_uses_vllm_model_format(golden_endpoint, settings):
     settings.VLLM_RUNTIME = "kserve-vllmserver"
     model = manifests.inference_service(golden_endpoint)["spec"]["predictor"]["model"]
     assert model["modelFormat"] == {"name": "vLLM"}
-    assert "--served-model-name=chat" in model["args"]
+    assert "--backend=vllm" not in model["args"]
+    assert model["startupProbe"]["httpGet"] == {"path": "/v1/models", "port": 8080}
+    assert "readinessProbe" not in model  # the runtime's own (/v1/models) applies
 
 
-def test_hf_token_is_a_secret_reference_never_a_value(golden_endpoint, settings):
+def test_gated_model_names_the_token_secret_for_the_storage_initializer(golden_endpoint, settings):
+    """KServe v0.20 gives the storage-initializer HF_TOKEN from the Secret that the pod
+    annotation serving.kserve.io/storageSecretName names; the model container gets no token
+    (it reads /mnt/models), and nothing is `optional`."""
     settings.KUBE_HF_TOKEN_SECRET = "team-hf"
-    env = manifests.inference_service(golden_endpoint)["spec"]["predictor"]["model"]["env"]
-    assert env == [
-        {
-            "name": "HF_TOKEN",
-            "valueFrom": {"secretKeyRef": {"name": "team-hf", "key": "HF_TOKEN", "optional": True}},
-        }
-    ]
+    isvc = manifests.inference_service(golden_endpoint)
+    assert isvc["metadata"]["annotations"]["serving.kserve.io/storageSecretName"] == "team-hf"
+    assert "env" not in isvc["spec"]["predictor"]["model"]
+    assert "optional" not in manifests.to_yaml([isvc])
+    golden_endpoint.model.gated = False
+    isvc = manifests.inference_service(golden_endpoint)
+    assert "serving.kserve.io/storageSecretName" not in isvc["metadata"]["annotations"]
 
 
 def test_node_selector_pins_offering_gpu_and_capacity_type(golden_endpoint):
@@ -189,10 +242,13 @@ def test_scaled_object_scales_the_predictor_on_queue_depth(golden_endpoint):
     assert so["spec"]["minReplicaCount"] == 1 and so["spec"]["maxReplicaCount"] == 3
     [trigger] = so["spec"]["triggers"]
     assert trigger["type"] == "prometheus"
-    assert trigger["metadata"]["query"] == (
-        'sum(vllm:num_requests_waiting{namespace="mp-search",model_name="chat"})'
-    )
-    assert trigger["metadata"]["threshold"] == "4"
+    # The one metric layer's query, not a copy: running + waiting stays high while busy.
+    assert trigger["metadata"]["query"] == metrics.busy_requests_query("mp-search", "chat")
+    assert "vllm:num_requests_running" in trigger["metadata"]["query"]
+    assert "vllm:num_requests_waiting" in trigger["metadata"]["query"]
+    # 26 full 8K sequences fit one L40S next to Llama 8B bf16 (sizing), + 4 queued behind.
+    assert trigger["metadata"]["threshold"] == "30"
+    assert "metricType" not in trigger  # KEDA's AverageValue: per replica
 
 
 def test_schedule_scales_to_zero_with_a_prewarmed_cron_window(scheduled):

@@ -28,6 +28,7 @@ def test_apply_renders_applies_and_marks_provisioning(approved_endpoint, fake_cl
         "ResourceQuota",
         "InferenceService",
         "ScaledObject",
+        "PodDisruptionBudget",
     ]
     event = ep.events.first()
     assert (event.old_status, event.new_status) == ("approved", "provisioning")
@@ -182,4 +183,7 @@ def test_request_through_the_service_applies_on_commit(
         ep = request_endpoint(team, member, endpoint_data)
     ep.refresh_from_db()
     assert ep.status == EndpointStatus.PROVISIONING and ep.applied_generation == 1
-    assert fake_cluster.isvc(ep)["spec"]["predictor"]["maxReplicas"] == 2
+    # Replica bounds live in the ScaledObject only (KServe ignores them with `external`).
+    scaled = fake_cluster.objects[("ScaledObject", ep.namespace, f"{ep.isvc_name}-predictor")]
+    assert scaled["spec"]["maxReplicaCount"] == 2
+    assert "maxReplicas" not in fake_cluster.isvc(ep)["spec"]["predictor"]

@@ -88,14 +88,21 @@ def test_missing_isvc_is_reapplied_and_the_timeline_says_drift_repaired(
     assert len(fake_cluster.applied) == 2  # the first apply and the repair
 
 
+def so_after(fake_cluster, ep):
+    return fake_cluster.objects[("ScaledObject", ep.namespace, "chat-predictor")]
+
+
 def test_hand_edited_objects_are_put_back(approved_endpoint, fake_cluster):
     ep = _applied(approved_endpoint, fake_cluster)
-    fake_cluster.isvc(ep)["spec"]["predictor"]["maxReplicas"] = 50
+    fake_cluster.isvc(ep)["spec"]["predictor"]["nodeSelector"]["karpenter.sh/capacity-type"] = "x"
     so = fake_cluster.objects[("ScaledObject", ep.namespace, "chat-predictor")]
     so["spec"]["maxReplicaCount"] = 50
     so["metadata"]["labels"]["extra"] = "fine"  # fields we do not own are not drift
     sync_statuses()
-    assert fake_cluster.isvc(ep)["spec"]["predictor"]["maxReplicas"] == 3
+    assert fake_cluster.isvc(ep)["spec"]["predictor"]["nodeSelector"][
+        "karpenter.sh/capacity-type"
+    ] == ("on-demand")
+    assert so_after(fake_cluster, ep)["spec"]["maxReplicaCount"] == 3
     assert "was changed by hand" in ep.events.get(kind=EventKind.DRIFT).message
 
 

@@ -1,0 +1,112 @@
+"""The pure status mapping against the KServe v0.20 status shapes (tests/deployments/
+kserve_shapes.py) and the scaled-to-zero wording (time zone of the schedule, frozen clock)."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from deployments import manifests
+from deployments.choices import EndpointStatus
+
+from .kserve_shapes import SHAPES, STOPPED_CONDITIONS, URL
+
+
+def _isvc(status, stop="false", generation=1):
+    status = dict(status)
+    if status:
+        status.setdefault("observedGeneration", generation)
+    return {
+        "metadata": {
+            "generation": generation,
+            "annotations": {"serving.kserve.io/stop": stop},
+        },
+        "status": status,
+    }
+
+
+@pytest.mark.parametrize("name, status, deployment, expected", SHAPES, ids=[s[0] for s in SHAPES])
+def test_every_controller_shape_maps_to_the_right_status(name, status, deployment, expected):
+    observed = manifests.status_from(_isvc(status), deployment)
+    assert observed is not None
+    assert observed.status == expected, observed.message
+
+
+def test_ready_true_with_no_replica_ready_is_never_ready():
+    """The shape that made the old mapping report Ready while the model was still loading."""
+    for name, status, deployment, _ in SHAPES:
+        if deployment and not deployment["status"].get("readyReplicas"):
+            observed = manifests.status_from(_isvc(status), deployment)
+            assert observed.status != EndpointStatus.READY, name
+
+
+def _shape(name):
+    [shape] = [s for s in SHAPES if s[0] == name]
+    return shape
+
+
+def test_the_url_comes_from_status_url():
+    name, status, deployment, _ = _shape("cold-start: serving")
+    assert manifests.status_from(_isvc(status), deployment).url == URL
+
+
+def test_a_rejected_deployment_shows_the_apiservers_message():
+    [shape] = [s for s in SHAPES if "rejected" in s[0]]
+    observed = manifests.status_from(_isvc(shape[1]), None)
+    assert "must be less than or equal to cpu limit of 1" in observed.message
+
+
+def test_rollout_is_explained():
+    [shape] = [s for s in SHAPES if s[0].startswith("rollout: new template")]
+    observed = manifests.status_from(_isvc(shape[1]), shape[2])
+    assert observed.message == "Rolling out: 0 of 1 replicas updated, 0 ready."
+
+
+def test_stop_maps_to_stopped_once_kserve_reports_it():
+    stopped = {"conditions": STOPPED_CONDITIONS}
+    assert manifests.status_from(_isvc(stopped, stop="true"), None).status == "stopped"
+    ready = _shape("cold-start: serving")[1]
+    assert manifests.status_from(_isvc(ready, stop="true"), None) is None  # not yet
+    assert manifests.status_from(_isvc(stopped, stop="false"), None) is None  # start pending
+
+
+# --- scaled to zero, honestly --------------------------------------------------------------
+
+
+def _zero(endpoint, now):
+    [shape] = [s for s in SHAPES if s[0].startswith("scaled to zero")]
+    return manifests.status_from(_isvc(shape[1]), shape[2], endpoint=endpoint, now=now)
+
+
+def test_off_hours_zero_says_when_it_is_back_in_the_schedules_time_zone(scheduled):
+    # Tuesday 2026-12-01 05:10 UTC = 06:10 in Berlin; working hours 08:00-18:30 weekdays.
+    observed = _zero(scheduled, datetime(2026, 12, 1, 5, 10, tzinfo=UTC))
+    assert observed.status == EndpointStatus.SCALED_TO_ZERO
+    assert observed.message.startswith(
+        "Scaled to zero (off-hours, back at 08:00 Europe/Berlin). Requests fail until then"
+    )
+    assert observed.status != EndpointStatus.READY
+
+
+def test_friday_evening_zero_is_back_on_monday(scheduled):
+    # Friday 2026-12-04 19:00 UTC = 20:00 in Berlin.
+    observed = _zero(scheduled, datetime(2026, 12, 4, 19, 0, tzinfo=UTC))
+    assert "back at 08:00 on Monday Europe/Berlin" in observed.message
+
+
+def test_overnight_window(scheduled):
+    from datetime import time
+
+    scheduled.schedule_start, scheduled.schedule_end = time(22, 0), time(6, 0)
+    # Wednesday 2026-12-02 03:00 Berlin (02:00 UTC): inside the Tuesday-night window.
+    assert manifests.in_working_hours(scheduled, datetime(2026, 12, 2, 2, 0, tzinfo=UTC))
+    # Wednesday 12:00 Berlin: outside; back at 22:00 the same day.
+    msg = manifests.scaled_to_zero_message(scheduled, datetime(2026, 12, 2, 11, 0, tzinfo=UTC))
+    assert "back at 22:00 Europe/Berlin" in msg
+
+
+def test_zero_inside_working_hours_is_not_called_off_hours(scheduled):
+    # Tuesday 10:00 Berlin: the cron holds replicas, yet none runs (e.g. waiting for a node).
+    observed = _zero(scheduled, datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
+    assert observed.status == EndpointStatus.SCALED_TO_ZERO
+    assert "off-hours" not in observed.message
+    assert "Requests fail" in observed.message
