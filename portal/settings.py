@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "portal",
     "deployments",
     "billing",
+    "sso",
 ]
 
 MIDDLEWARE = [
@@ -153,6 +154,29 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "portal:home"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Single sign-on (OIDC, mozilla-django-oidc; sso/) ---------------------------------------
+# On when OIDC_OP_ISSUER and OIDC_RP_CLIENT_ID are set; the endpoints come from the issuer's
+# discovery document. Groups map to teams, roles and staff in the admin (SSO group mappings).
+# Local accounts keep working (break-glass) whatever the provider does.
+AUTHENTICATION_BACKENDS = [
+    "sso.oidc.OidcBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+OIDC_OP_ISSUER = env("OIDC_OP_ISSUER")
+OIDC_RP_CLIENT_ID = env("OIDC_RP_CLIENT_ID")
+OIDC_RP_CLIENT_SECRET = env_secret("OIDC_RP_CLIENT_SECRET")
+OIDC_RP_SIGN_ALGO = env("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = env("OIDC_RP_SCOPES", "openid email profile groups")
+OIDC_USERNAME_CLAIM = env("OIDC_USERNAME_CLAIM", "preferred_username")
+OIDC_GROUPS_CLAIM = env("OIDC_GROUPS_CLAIM", "groups")
+OIDC_PROVIDER_NAME = env("OIDC_PROVIDER_NAME", "single sign-on")
+OIDC_VERIFY_SSL = env_bool("OIDC_VERIFY_SSL", True)
+OIDC_TIMEOUT = env_float("OIDC_TIMEOUT", 10.0)
+OIDC_USE_PKCE = True
+OIDC_STORE_ID_TOKEN = True  # the id_token_hint of the provider logout
+OIDC_AUTHENTICATE_CLASS = "sso.oidc.OidcLoginView"
+LOGIN_REDIRECT_URL_FAILURE = "login"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -1,9 +1,10 @@
 """Root URLconf: portal pages, the apps' pages, the REST API and its schema, admin, /metrics."""
 
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from sso import views as sso_views
 
 from . import health, metrics_views, views
 
@@ -31,8 +32,9 @@ urlpatterns = [
     path("", include((portal_patterns, "portal"))),
     path("", include("deployments.urls")),
     path("costs/", include("billing.urls")),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/login/", sso_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", sso_views.logout, name="logout"),
+    path("oidc/", include("mozilla_django_oidc.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("portal.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
