@@ -5,6 +5,8 @@ with a token from the apiserver (TokenRequest), and actions outside its job are 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 from kubernetes import client as k8s
@@ -110,6 +112,7 @@ def _post(api_client, capture, path, data=None):
 
 def test_the_endpoint_lifecycle_runs_as_the_charts_service_account(
     as_chart_service_account,
+    kube_namespace,
     admin,
     api_client,
     team,
@@ -119,7 +122,12 @@ def test_the_endpoint_lifecycle_runs_as_the_charts_service_account(
 ):
     capture = django_capture_on_commit_callbacks
     portal = ClusterClient.from_settings()
-    assert portal.api_client.configuration.api_key["authorization"].startswith("Bearer ")
+    review = k8s.AuthenticationV1Api(portal.api_client).create_self_subject_review(
+        k8s.V1SelfSubjectReview()
+    )
+    assert review.status.user_info.username == (
+        f"system:serviceaccount:{kube_namespace}:{kube_namespace}-modelport"
+    )
     body = {
         "team": team.slug,
         "name": "chat",
@@ -212,7 +220,8 @@ def test_the_charts_service_account_is_refused_everything_else(
     core, rbac = k8s.CoreV1Api(api), k8s.RbacAuthorizationV1Api(api)
     sa = f"system:serviceaccount:{kube_namespace}:"
     error = _forbidden(lambda: core.read_namespaced_secret("db", other))
-    assert sa in error.body and 'cannot get resource "secrets"' in error.body
+    message = json.loads(error.body)["message"]
+    assert f'User "{sa}{kube_namespace}-modelport" cannot get resource "secrets"' in message
     _forbidden(lambda: core.list_secret_for_all_namespaces())
     _forbidden(lambda: core.delete_node(node))
     _forbidden(lambda: core.delete_namespace(other))
