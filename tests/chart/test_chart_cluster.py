@@ -1,7 +1,9 @@
 """charts/modelport on the real kube-apiserver: every rendered object is accepted by a
 server-side apply dry run, and the chart's RBAC is enough for the portal and no more: the
 endpoint lifecycle (apply, observe, repair, scale, delete) runs as the chart's ServiceAccount
-with a token from the apiserver (TokenRequest), and actions outside its job are refused."""
+with a token from the apiserver (TokenRequest) through the in-cluster configuration the chart
+sets (KUBE_IN_CLUSTER=true: token and CA files, KUBERNETES_SERVICE_HOST), and actions outside
+its job are refused."""
 
 from __future__ import annotations
 
@@ -58,31 +60,26 @@ def test_every_rendered_object_passes_a_server_side_apply_dry_run(
     assert admin.get("apps/v1", "Deployment", web["metadata"]["name"], kube_namespace) is None
 
 
-def _service_account_kubeconfig(kube_cluster, kube_api_client, namespace, name, tmp_path):
-    token = (
-        k8s.CoreV1Api(kube_api_client)
-        .create_namespaced_service_account_token(
-            name,
-            namespace,
-            k8s.AuthenticationV1TokenRequest(
-                spec=k8s.V1TokenRequestSpec(audiences=[], expiration_seconds=900)
-            ),
-        )
-        .status.token
+def _service_account_token(kube_api_client, namespace, name) -> str:
+    """A token for the ServiceAccount from the apiserver (TokenRequest), as kubelet mounts one."""
+    request = k8s.AuthenticationV1TokenRequest(
+        spec=k8s.V1TokenRequestSpec(audiences=[], expiration_seconds=900)
     )
-    config = yaml.safe_load(kube_cluster.kubeconfig_path.read_text())
-    config["users"][0]["user"] = {"token": token}
-    path = tmp_path / "chart-sa.kubeconfig"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    core = k8s.CoreV1Api(kube_api_client)
+    return core.create_namespaced_service_account_token(name, namespace, request).status.token
 
 
 @pytest.fixture
 def as_chart_service_account(
-    render, admin, kube_cluster, kube_api_client, kube_namespace, settings, tmp_path
+    render, admin, kube_cluster, kube_api_client, kube_namespace, settings, tmp_path, monkeypatch
 ):
     """The chart's ServiceAccount, ClusterRole and binding installed for real; the portal
-    pointed at the apiserver with that account's token. Returns the kubeconfig path."""
+    configured as in the chart (KUBE_IN_CLUSTER=true) with the account's token and the cluster
+    CA where a pod has them. Returns a kubeconfig with the same token, for direct calls."""
+    from urllib.parse import urlparse
+
+    from kubernetes.config import incluster_config
+
     objects = [
         o
         for o in render(namespace=kube_namespace, release=kube_namespace)
@@ -91,13 +88,26 @@ def as_chart_service_account(
     assert sorted(o["kind"] for o in objects) == sorted(RBAC_KINDS)
     admin.apply(objects)
     sa = one(objects, "ServiceAccount")["metadata"]["name"]
-    path = _service_account_kubeconfig(kube_cluster, kube_api_client, kube_namespace, sa, tmp_path)
-    settings.KUBECONFIG = str(path)
+    token = _service_account_token(kube_api_client, kube_namespace, sa)
+    # what kubelet gives the pod: the token and CA files and the service address
+    (tmp_path / "token").write_text(token)
+    monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(tmp_path / "token"))
+    monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(kube_cluster.ca_file))
+    server = urlparse(kube_cluster.server)
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", server.hostname)
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(server.port))
+    settings.KUBECONFIG = ""
     settings.KUBE_CONTEXT = ""
-    settings.KUBE_IN_CLUSTER = False
+    settings.KUBE_IN_CLUSTER = True
     settings.KUBE_NAMESPACE_PREFIX = f"{kube_namespace}-"
     settings.CELERY_TASK_ALWAYS_EAGER = True
+    ClusterClient._cache.clear()  # the in-cluster client of another test had another token
+    config = yaml.safe_load(kube_cluster.kubeconfig_path.read_text())
+    config["users"][0]["user"] = {"token": token}
+    path = tmp_path / "chart-sa.kubeconfig"
+    path.write_text(yaml.safe_dump(config))
     yield path
+    ClusterClient._cache.clear()
     rbac = k8s.RbacAuthorizationV1Api(kube_api_client)
     rbac.delete_cluster_role_binding(one(objects, "ClusterRoleBinding")["metadata"]["name"])
     rbac.delete_cluster_role(one(objects, "ClusterRole")["metadata"]["name"])
