@@ -164,3 +164,15 @@ def test_gunicorn_access_log_is_one_json_object_with_the_request_id(capsys):
     assert line["request_id"] == "abc-1" and line["status"] == 200
     assert line["path"] == "/readyz" and line["user_agent"] == 'curl "7"'
     assert line["duration_ms"] in (3.2, 3.3) and line["query"] == "a=1"
+
+
+def test_env_example_lists_every_variable_the_gunicorn_configuration_reads():
+    read = set(
+        re.findall(r"os\.environ\.get\([\"']([A-Z_]+)[\"']", (ROOT / GUNICORN_CONF).read_text())
+    )
+    listed = {
+        line.split("=", 1)[0]
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    }
+    assert read and sorted(read - listed) == []
