@@ -97,12 +97,15 @@ INSTALLED_APPS = [
     "catalog",
     "deployments",
     "billing",
+    "sso",
     "web",
 ]
 
 MIDDLEWARE = [
+    "portal.logs.RequestIdMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -155,6 +158,29 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "portal:home"
 LOGOUT_REDIRECT_URL = "login"
 
+# --- Single sign-on (OIDC, mozilla-django-oidc; sso/) ---------------------------------------
+# On when OIDC_OP_ISSUER and OIDC_RP_CLIENT_ID are set; the endpoints come from the issuer's
+# discovery document. Groups map to teams, roles and staff in the admin (SSO group mappings).
+# Local accounts keep working (break-glass) whatever the provider does.
+AUTHENTICATION_BACKENDS = [
+    "sso.oidc.OidcBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+OIDC_OP_ISSUER = env("OIDC_OP_ISSUER")
+OIDC_RP_CLIENT_ID = env("OIDC_RP_CLIENT_ID")
+OIDC_RP_CLIENT_SECRET = env_secret("OIDC_RP_CLIENT_SECRET")
+OIDC_RP_SIGN_ALGO = env("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = env("OIDC_RP_SCOPES", "openid email profile groups")
+OIDC_USERNAME_CLAIM = env("OIDC_USERNAME_CLAIM", "preferred_username")
+OIDC_GROUPS_CLAIM = env("OIDC_GROUPS_CLAIM", "groups")
+OIDC_PROVIDER_NAME = env("OIDC_PROVIDER_NAME", "single sign-on")
+OIDC_VERIFY_SSL = env_bool("OIDC_VERIFY_SSL", True)
+OIDC_TIMEOUT = env_float("OIDC_TIMEOUT", 10.0)
+OIDC_USE_PKCE = True
+OIDC_STORE_ID_TOKEN = True  # the id_token_hint of the provider logout
+OIDC_AUTHENTICATE_CLASS = "sso.oidc.OidcLoginView"
+LOGIN_REDIRECT_URL_FAILURE = "login"
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -163,6 +189,16 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Production serves static files itself (WhiteNoise) under content-hashed names, compressed;
+# the image runs collectstatic with STATIC_HASHED_NAMES=true. Development and tests: plain names.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if env_bool("STATIC_HASHED_NAMES", PRODUCTION)
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
 
 EMAIL_BACKEND = env(
     "EMAIL_BACKEND",
@@ -282,11 +318,25 @@ BILLING_PROMETHEUS_CONCURRENCY = env_int("BILLING_PROMETHEUS_CONCURRENCY", 3)
 # Hours re-collected by each hourly run (late scrapes and restarts of Prometheus land late).
 BILLING_RECOLLECT_HOURS = env_int("BILLING_RECOLLECT_HOURS", 3)
 
+# One JSON object a line with the request id in production (LOG_FORMAT=json), plain text else.
+LOG_FORMAT = env("LOG_FORMAT", "json" if PRODUCTION else "plain")
+if LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be 'json' or 'plain', not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "portal.logs.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "portal.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

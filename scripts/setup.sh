@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Prepare a machine: Python virtualenv with the project's dependencies, and with --test the
-# Debian packages the full test suite runs against (PostgreSQL, Redis, Prometheus, Chromium).
+# Prepare a machine: Python virtualenv with the project's locked dependencies (requirements.txt,
+# with --test requirements-test.txt), and with --test the Debian packages the full test suite
+# runs against (PostgreSQL, Redis, Prometheus, Chromium). Idempotent: reinstalls only when
+# pyproject.toml or the lock file changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,19 +28,22 @@ if [ $want_test = 1 ]; then
   # private servers (scripts/services.sh), so nothing here depends on those.
 fi
 
-PY=${PYTHON:-python3.11}
+# Any supported Python (pyproject.toml requires-python; README "Python versions"): $PYTHON, else
+# the machine's python3.
+PY=${PYTHON:-python3}
 command -v "$PY" >/dev/null || PY=python3
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
+# The locked versions (requirements*.txt, every file's hash checked), then the project itself
+# without resolving anything again. Update the lock with scripts/lock.sh.
+lock=requirements.txt
+[ $want_test = 1 ] && lock=requirements-test.txt
 stamp=.venv/.modelport-deps
-want=$(cat pyproject.toml | sha1sum | cut -d' ' -f1)-$want_test
+want=$(cat pyproject.toml "$lock" | sha1sum | cut -d' ' -f1)-$want_test
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/pip install -q --upgrade pip
-  if [ $want_test = 1 ]; then
-    .venv/bin/pip install -q -e ".[test]"
-  else
-    .venv/bin/pip install -q -e .
-  fi
+  .venv/bin/pip install -q --require-hashes -r "$lock"
+  .venv/bin/pip install -q --no-deps -e .
   echo "$want" >"$stamp"
 fi

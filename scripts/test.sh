@@ -32,6 +32,12 @@ bash tools/build-controllers.sh >var/build-controllers.log 2>&1 || { tail -50 va
 source "${MODELPORT_CACHE:-$HOME/.cache/modelport}/controllers-env.sh"
 export MODELPORT_KSERVE_MANAGER MODELPORT_KSERVE_CONFIG_DIR MODELPORT_KEDA_OPERATOR \
   MODELPORT_KEDA_ADAPTER MODELPORT_KEDA_CONFIG_DIR MODELPORT_KSM
+# helm (no Debian package) from its Go module, and the ServiceMonitor CRD the chart renders.
+echo "Building/finding helm (log: var/build-helm.log) ..."
+bash tools/build-helm.sh >var/build-helm.log 2>&1 || { tail -50 var/build-helm.log; exit 1; }
+# shellcheck disable=SC1091
+source "${MODELPORT_CACHE:-$HOME/.cache/modelport}/helm-env.sh"
+export MODELPORT_HELM MODELPORT_MONITORING_CRD_DIR
 
 bash scripts/services.sh start
 trap 'bash scripts/services.sh stop' EXIT
@@ -48,5 +54,8 @@ export DJANGO_SETTINGS_MODULE=portal.settings
 .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null \
   || { echo "Model changes without migrations: run manage.py makemigrations"; exit 1; }
 .venv/bin/python manage.py spectacular --validate --fail-on-warn --file var/openapi.yaml
+"$MODELPORT_HELM" lint --strict charts/modelport --set existingSecret=ci >var/helm-lint.log 2>&1 \
+  || { cat var/helm-lint.log; echo "helm lint failed: charts/modelport"; exit 1; }
+"$MODELPORT_HELM" template modelport charts/modelport --set existingSecret=ci >var/chart.yaml
 .venv/bin/python -m pytest -p no:cacheprovider "$@"
 echo "scripts/test.sh took $(( $(date +%s) - start )) s"

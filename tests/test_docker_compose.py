@@ -12,6 +12,7 @@ from django.conf import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_SERVICES = ("web", "worker", "beat")
+GUNICORN_CONF = "portal/gunicorn.conf.py"  # the one gunicorn configuration (also Dockerfile, chart)
 PRODUCTION_REQUIRED = {"SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL", "PROMETHEUS_URL"}
 
 
@@ -86,8 +87,10 @@ def test_urls_point_at_the_compose_services(compose):
 def test_web_runs_migrations_and_the_wsgi_app_that_exists(compose):
     command = compose["services"]["web"]["command"][2]
     assert "manage.py migrate" in command
-    target = re.search(r"gunicorn (\S+)", command).group(1)
-    module, attr = target.split(":")
+    argv = shlex.split(command.split("&&")[-1])
+    assert argv[:4] == ["exec", "gunicorn", "-c", GUNICORN_CONF]
+    assert (ROOT / GUNICORN_CONF).is_file()
+    module, attr = argv[4].split(":")
     assert module == settings.WSGI_APPLICATION.rsplit(".", 1)[0]
     assert attr == settings.WSGI_APPLICATION.rsplit(".", 1)[1]
 
@@ -108,3 +111,68 @@ def test_beat_runs_the_schedule_of_registered_tasks(compose):
     app.loader.import_default_modules()
     for entry in settings.CELERY_BEAT_SCHEDULE.values():
         assert entry["task"] in app.tasks, f"beat schedules unknown task {entry['task']}"
+
+
+def test_the_image_serves_with_the_same_gunicorn_configuration():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert f'CMD ["gunicorn", "-c", "{GUNICORN_CONF}", "portal.wsgi:application"]' in dockerfile
+    assert "STATIC_HASHED_NAMES=true python manage.py collectstatic" in dockerfile
+
+
+def test_gunicorn_configuration_loads_and_logs_requests_as_json():
+    from gunicorn.config import Config
+
+    config = Config()
+    namespace: dict = {}
+    exec(compile((ROOT / GUNICORN_CONF).read_text(), GUNICORN_CONF, "exec"), namespace)
+    for name, value in namespace.items():
+        if name in config.settings:
+            config.set(name, value)
+    assert config.worker_class_str == "gthread" and config.workers >= 2
+    assert config.timeout == 60 and config.accesslog == "-"
+    assert config.logger_class.__name__ == "GunicornJsonLogger"
+
+
+def test_gunicorn_access_log_is_one_json_object_with_the_request_id(capsys):
+    """The access line a real gunicorn Logger writes for a response with awkward headers."""
+    import datetime
+    import json
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+
+    from portal.logs import GunicornJsonLogger
+
+    config = Config()
+    config.set("accesslog", "-")
+    logger = GunicornJsonLogger(config)
+    resp = SimpleNamespace(
+        status="200 OK", headers=[("X-Request-ID", "abc-1")], sent=12, response_length=12
+    )
+    req = SimpleNamespace(headers=[("USER-AGENT", 'curl "7"')], path="/readyz", query="a=1")
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "RAW_URI": "/readyz?a=1",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "10.0.0.1",
+        "HTTP_USER_AGENT": 'curl "7"',
+        "PATH_INFO": "/readyz",
+        "QUERY_STRING": "a=1",
+    }
+    logger.access(resp, req, environ, datetime.timedelta(milliseconds=3.25))
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["request_id"] == "abc-1" and line["status"] == 200
+    assert line["path"] == "/readyz" and line["user_agent"] == 'curl "7"'
+    assert line["duration_ms"] in (3.2, 3.3) and line["query"] == "a=1"
+
+
+def test_env_example_lists_every_variable_the_gunicorn_configuration_reads():
+    read = set(
+        re.findall(r"os\.environ\.get\([\"']([A-Z_]+)[\"']", (ROOT / GUNICORN_CONF).read_text())
+    )
+    listed = {
+        line.split("=", 1)[0]
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    }
+    assert read and sorted(read - listed) == []

@@ -1,0 +1,94 @@
+{{- define "modelport.name" -}}
+{{- .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "modelport.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "modelport.labels" -}}
+app.kubernetes.io/name: {{ include "modelport.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "modelport.selector" -}}
+app.kubernetes.io/name: {{ include "modelport.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "modelport.serviceAccountName" -}}
+{{- default (include "modelport.fullname" .) .Values.serviceAccount.name -}}
+{{- end -}}
+
+{{- define "modelport.image" -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+
+{{- define "modelport.secret" -}}
+{{- required "existingSecret: name a Secret with SECRET_KEY, DATABASE_URL and CELERY_BROKER_URL" .Values.existingSecret -}}
+{{- end -}}
+
+{{/* The environment of every ModelPort container: values.config + what the chart fixes
+     (a list of env items), then every key of the existing Secret (envFrom). */}}
+{{- define "modelport.envVars" -}}
+- name: MODELPORT_ENV
+  value: production
+- name: KUBE_IN_CLUSTER
+  value: "true"
+# Kubelet probes and Prometheus scrapes address the pod by its IP: Django must accept it.
+- name: POD_IP
+  valueFrom:
+    fieldRef:
+      fieldPath: status.podIP
+- name: ALLOWED_HOSTS
+  value: {{ printf "%s,$(POD_IP)" (required "config.ALLOWED_HOSTS: the portal's host names" .Values.config.ALLOWED_HOSTS) | quote }}
+{{- range $name, $value := .Values.config }}
+{{- if not (has $name (list "MODELPORT_ENV" "KUBE_IN_CLUSTER" "ALLOWED_HOSTS")) }}
+- name: {{ $name }}
+  value: {{ $value | toString | quote }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "modelport.envFrom" -}}
+envFrom:
+  - secretRef:
+      name: {{ include "modelport.secret" . }}
+{{- end -}}
+
+{{- define "modelport.podDefaults" -}}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+securityContext:
+  {{- toYaml .Values.podSecurityContext | nindent 2 }}
+{{- with .Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* /tmp as memory: the root filesystem is read-only. */}}
+{{- define "modelport.tmpVolume" -}}
+- name: tmp
+  emptyDir:
+    medium: Memory
+    sizeLimit: 64Mi
+{{- end -}}

@@ -1,0 +1,31 @@
+"""gunicorn settings: the one place for the production web server (Dockerfile, docker-compose.yml
+and the Helm chart all run ``gunicorn -c portal/gunicorn.conf.py portal.wsgi:application``).
+
+Overridable through the environment: GUNICORN_WORKERS, GUNICORN_THREADS, GUNICORN_TIMEOUT,
+GUNICORN_BIND (``PORT`` also sets the port), GUNICORN_ACCESS_LOG (``-`` = stdout, empty = off).
+"""
+
+import os
+
+bind = os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+# 2 workers x 4 threads suit a pod with 1 CPU; Prometheus-backed pages wait on I/O.
+workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+worker_class = "gthread"
+# A metrics page may wait for Prometheus (PROMETHEUS_TIMEOUT) a few times; anything longer is hung.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+graceful_timeout = 30
+keepalive = 5
+# Recycle workers now and then so a slow leak never takes a pod down (jitter: not all at once).
+max_requests = 2000
+max_requests_jitter = 200
+# Load the app before forking: a broken configuration fails the pod at start, not per request.
+preload_app = True
+# /dev/shm: the worker heartbeat files live in memory (read-only root filesystems, slow disks).
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "*")
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
+# One JSON object per request, with the request id the portal answered with (portal/logs.py).
+logger_class = "portal.logs.GunicornJsonLogger"
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()

@@ -1,0 +1,75 @@
+"""The production web server for real: gunicorn started with portal/gunicorn.conf.py serves the
+health endpoints, echoes the request id and writes one JSON access line per request with it."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.infra import stop_process_group
+from tests.infra.kube import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def gunicorn(tmp_path):
+    port = free_port()
+    log = open(tmp_path / "gunicorn.log", "wb")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "GUNICORN_"))},
+        "PORT": str(port),
+        "GUNICORN_WORKERS": "1",
+        "GUNICORN_THREADS": "2",
+        "CELERY_BROKER_URL": "",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "ALLOWED_HOSTS": "127.0.0.1",
+    }
+    gunicorn_bin = Path(sys.executable).with_name("gunicorn")
+    proc = subprocess.Popen(
+        [str(gunicorn_bin), "-c", "portal/gunicorn.conf.py", "portal.wsgi:application"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            try:
+                requests.get(f"{url}/healthz", timeout=2)
+                break
+            except requests.ConnectionError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail((tmp_path / "gunicorn.log").read_text())
+                time.sleep(0.2)
+        yield url, tmp_path / "gunicorn.log"
+    finally:
+        stop_process_group(proc)
+        log.close()
+
+
+def test_gunicorn_serves_health_with_the_request_id_in_a_json_access_log(gunicorn):
+    url, log = gunicorn
+    response = requests.get(f"{url}/healthz", headers={"X-Request-ID": "lb-42"}, timeout=5)
+    assert response.status_code == 200 and response.text == "ok\n"
+    assert response.headers["X-Request-ID"] == "lb-42"
+    ready = requests.get(f"{url}/readyz", timeout=5)  # SQLite answers, no broker configured
+    assert ready.status_code == 200, ready.text
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        lines = [json.loads(x) for x in log.read_text().splitlines() if x.startswith('{"time"')]
+        access = [x for x in lines if x["logger"] == "gunicorn.access"]
+        if len(access) >= 2:
+            break
+        time.sleep(0.1)
+    mine = next(x for x in access if x["request_id"] == "lb-42")
+    assert mine["path"] == "/healthz" and mine["status"] == 200 and mine["method"] == "GET"
+    assert any(x["path"] == "/readyz" and len(x["request_id"]) == 32 for x in access)
