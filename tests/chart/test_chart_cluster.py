@@ -19,7 +19,7 @@ from deployments.choices import EndpointStatus
 from deployments.k8s import ClusterClient
 from deployments.models import Endpoint
 from deployments.tasks import sync_statuses
-from tests.deployments.cluster_helpers import kserve_sets_status
+from tests.deployments.cluster_helpers import node_for, real_controllers, sync_until
 
 from .conftest import ALL_ON, by_kind, monitoring_crd_dir, one
 
@@ -120,7 +120,13 @@ def _post(api_client, capture, path, data=None):
     return response
 
 
+@pytest.fixture
+def real(request, admin, kube_cluster, fake_gpu_node):
+    return real_controllers(request, admin, kube_cluster, fake_gpu_node)
+
+
 def test_the_endpoint_lifecycle_runs_as_the_charts_service_account(
+    real,
     as_chart_service_account,
     kube_namespace,
     admin,
@@ -162,15 +168,11 @@ def test_the_endpoint_lifecycle_runs_as_the_charts_service_account(
     assert isvc["metadata"]["managedFields"][0]["manager"] == "modelport"
     assert admin.get("v1", "ResourceQuota", "modelport-gpu", ep.namespace) is not None
 
-    # observe: list InferenceServices and ScaledObjects, read the quota and the Events
-    kserve_sets_status(admin, ep, ready=False, message="0/1 replicas available")
-    sync_statuses()
-    ep.refresh_from_db()
-    assert "PredictorReady: 0/1 replicas available" in ep.status_message
-    kserve_sets_status(admin, ep, ready=True, url="http://chat.search.example.com")
-    sync_statuses()
-    ep.refresh_from_db()
-    assert ep.status == EndpointStatus.READY and ep.url == "http://chat.search.example.com"
+    # observe: list InferenceServices and ScaledObjects, read the quota and the Events, while
+    # the real KServe controller brings the predictor up on a (played) GPU node
+    node_for(real, ep)
+    sync_until(ep, EndpointStatus.READY, "Ready as the chart's ServiceAccount")
+    assert ep.url.startswith(f"http://chat-{ep.namespace}.")
 
     # repair: a deleted InferenceService and a hand-lowered quota are applied again
     admin.delete(manifests.inference_service(ep))
