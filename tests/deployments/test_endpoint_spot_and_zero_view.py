@@ -7,8 +7,8 @@ from django.contrib.admin.sites import site
 from django.test import RequestFactory
 from django.urls import reverse
 
-from deployments.admin import EndpointAdmin
 from catalog.choices import CapacityType
+from deployments.admin import EndpointAdmin
 from deployments.choices import EndpointStatus, EventKind
 from deployments.models import Endpoint
 from deployments.services import set_spot_fallback, spot_fallback_cost
