@@ -8,7 +8,14 @@ import pytest
 from deployments import manifests
 from deployments.choices import EndpointStatus
 
-from .kserve_shapes import SHAPES, STOPPED_CONDITIONS, URL
+from .kserve_shapes import (
+    CRASH_LOOP_DEPLOYMENT,
+    CRASH_LOOP_POD,
+    CRASH_LOOP_STATUS,
+    SHAPES,
+    STOPPED_CONDITIONS,
+    URL,
+)
 
 
 def _isvc(status, stop="false", generation=1):
@@ -67,6 +74,51 @@ def test_stop_maps_to_stopped_once_kserve_reports_it():
     ready = _shape("cold-start: serving")[1]
     assert manifests.status_from(_isvc(ready, stop="true"), None) is None  # not yet
     assert manifests.status_from(_isvc(stopped, stop="false"), None) is None  # start pending
+
+
+def test_a_crash_loop_kserve_calls_loaded_is_failed_from_the_pod():
+    observed = manifests.status_from(
+        _isvc(CRASH_LOOP_STATUS), CRASH_LOOP_DEPLOYMENT, pods=[CRASH_LOOP_POD]
+    )
+    assert observed.status == EndpointStatus.FAILED
+    assert observed.message == (
+        "vLLM keeps crashing (Error, exit code 1; restarted 1 times) in pod "
+        "chat-predictor-749fb8447-x2x9p."
+    )
+    # without the pods it is (honestly) still starting, never Ready
+    observed = manifests.status_from(_isvc(CRASH_LOOP_STATUS), CRASH_LOOP_DEPLOYMENT)
+    assert observed.status == EndpointStatus.PROVISIONING
+
+
+def test_a_crash_loop_beside_a_ready_replica_keeps_serving():
+    two = {**CRASH_LOOP_DEPLOYMENT, "spec": {"replicas": 2}}
+    two = {
+        **two,
+        "status": {**two["status"], "replicas": 2, "updatedReplicas": 2, "readyReplicas": 1},
+    }
+    observed = manifests.status_from(_isvc(CRASH_LOOP_STATUS), two, pods=[CRASH_LOOP_POD])
+    assert observed.status == EndpointStatus.READY
+
+
+def test_a_download_crash_loop_names_the_download():
+    pod = {
+        "metadata": {"name": "p"},
+        "status": {
+            "initContainerStatuses": [
+                {
+                    "name": "storage-initializer",
+                    "restartCount": 3,
+                    "lastState": {
+                        "terminated": {"exitCode": 1, "reason": "Error", "message": "401"}
+                    },
+                    "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                }
+            ]
+        },
+    }
+    assert manifests.crash_looping([pod]).startswith(
+        "The model download keeps crashing (Error, exit code 1: 401; restarted 3 times)"
+    )
 
 
 # --- scaled to zero, honestly --------------------------------------------------------------
