@@ -634,6 +634,7 @@ def status_from(
     *,
     endpoint=None,
     now: datetime | None = None,
+    pods: list[dict[str, Any]] | None = None,
 ) -> Observed | None:
     """Map an InferenceService (dict) and its predictor Deployment to the endpoint status;
     None = no news yet.
@@ -651,6 +652,9 @@ def status_from(
       (`BlockedByFailedLoad`, `InvalidSpec`) says the failure is current.
     * A Deployment the apiserver rejects shows as `PredictorReady=False`, reason
       `ReconcileFailed`, with the apiserver's message.
+    * A model container in CrashLoopBackOff is not reported at all (recorded: `Ready=True`,
+      `transitionStatus: UpToDate`, `Loaded`, because the Deployment is Available): the
+      predictor pods (`pods`) are read for it, and with no replica ready it is FAILED.
     """
     meta, status = obj.get("metadata") or {}, obj.get("status") or {}
     conditions = _conditions(obj)
@@ -689,6 +693,9 @@ def status_from(
             timeline=True,
         )
     if ready == 0:
+        crash = crash_looping(pods or [])
+        if crash:
+            return Observed(EndpointStatus.FAILED, crash)
         return Observed(
             EndpointStatus.PROVISIONING,
             f"Starting: 0 of {desired} replicas ready (downloading or loading the model).",
@@ -718,6 +725,36 @@ def _failure(status: dict[str, Any], conditions: dict[str, dict[str, Any]]) -> O
         return Observed(
             EndpointStatus.FAILED, f"KServe cannot create the predictor: {predictor['message']}"
         )
+    return None
+
+
+MODEL_CONTAINERS = ("kserve-container", "storage-initializer")
+
+
+def crash_looping(pods: list[dict[str, Any]]) -> str | None:
+    """Why the model (or its download) keeps crashing, from the pods' container statuses."""
+    for pod in pods:
+        status = pod.get("status") or {}
+        for cs in (status.get("initContainerStatuses") or []) + (
+            status.get("containerStatuses") or []
+        ):
+            waiting = (cs.get("state") or {}).get("waiting") or {}
+            if (
+                cs.get("name") not in MODEL_CONTAINERS
+                or waiting.get("reason") != "CrashLoopBackOff"
+            ):
+                continue
+            last = (cs.get("lastState") or {}).get("terminated") or {}
+            what = "The model download" if cs["name"] == "storage-initializer" else "vLLM"
+            detail = last.get("reason") or "exited"
+            if last.get("exitCode") is not None:
+                detail += f", exit code {last['exitCode']}"
+            if last.get("message"):
+                detail += f": {last['message']}"
+            return (
+                f"{what} keeps crashing ({detail}; restarted {cs.get('restartCount', 0)} "
+                f"times) in pod {(pod.get('metadata') or {}).get('name')}."
+            )
     return None
 
 

@@ -266,6 +266,10 @@ def _sync_namespace(client: ClusterClient, namespace: str, endpoints: list[Endpo
     deployments = _by_uuid(
         client.list("apps/v1", "Deployment", namespace, manifests.MANAGED_SELECTOR)
     )
+    pods_by_uuid: dict[str, list[dict]] = defaultdict(list)
+    for pod in client.list("v1", "Pod", namespace, manifests.MANAGED_SELECTOR):
+        uuid = (pod["metadata"].get("labels") or {}).get(manifests.LABEL_ENDPOINT_UUID)
+        pods_by_uuid[uuid].append(pod)
     now = timezone.now()
     _repair_team_objects(client, endpoints[0].team)
     events: list[dict] | None = None
@@ -290,7 +294,9 @@ def _sync_namespace(client: ClusterClient, namespace: str, endpoints: list[Endpo
         if problems:
             changed += _repair(client, endpoint, problems)
             continue
-        observed = manifests.status_from(isvc, deployments.get(key), endpoint=endpoint, now=now)
+        observed = manifests.status_from(
+            isvc, deployments.get(key), endpoint=endpoint, now=now, pods=pods_by_uuid.get(key)
+        )
         if observed is None:
             continue
         message = observed.message
@@ -385,6 +391,11 @@ def _repair_team_objects(client: ClusterClient, team) -> None:
         log.info("team=%s namespace/quota repaired", team.slug)
 
 
+# Whose Warning events explain a replica that does not start (a ScaledObject of the same name
+# has its own: KEDA's scaler errors are not why a pod is missing).
+POD_EVENT_KINDS = ("Pod", "ReplicaSet", "Deployment")
+
+
 def explain(endpoint: Endpoint, conditions_text: str, events: list[dict]) -> str:
     """Conditions plus the newest Warning events of the endpoint's pods and ReplicaSets."""
     prefix = f"{endpoint.isvc_name}-predictor"
@@ -392,6 +403,7 @@ def explain(endpoint: Endpoint, conditions_text: str, events: list[dict]) -> str
         e
         for e in events
         if e.get("type") == "Warning"
+        and (e.get("involvedObject") or {}).get("kind") in POD_EVENT_KINDS
         and ((e.get("involvedObject") or {}).get("name") or "").startswith(prefix)
     ]
     mine.sort(key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "", reverse=True)

@@ -217,6 +217,53 @@ SHAPES = [
     ),
 ]
 
+# Recorded from the real controller: vLLM in CrashLoopBackOff with one replica
+# (maxUnavailable 1) still reads Ready/Loaded/UpToDate. The pod tells the truth.
+CRASH_LOOP_STATUS = {
+    "conditions": [
+        _cond("IngressReady", "True"),
+        _cond(
+            "PredictorReady",
+            "True",
+            "MinimumReplicasAvailable",
+            "Deployment has minimum availability.",
+        ),
+        _cond("Ready", "True"),
+        {**_cond("Stopped", "False"), "severity": "Info"},
+    ],
+    "url": URL,
+    "modelStatus": {
+        "copies": {"failedCopies": 0},
+        "states": {"activeModelState": "Loaded", "targetModelState": "Loaded"},
+        "transitionStatus": "UpToDate",
+    },
+}
+CRASH_LOOP_DEPLOYMENT = {
+    "metadata": {"generation": 1},
+    "spec": {"replicas": 1},
+    "status": {
+        "observedGeneration": 1,
+        "replicas": 1,
+        "unavailableReplicas": 1,
+        "updatedReplicas": 1,
+    },
+}
+CRASH_LOOP_POD = {
+    "metadata": {"name": "chat-predictor-749fb8447-x2x9p"},
+    "status": {
+        "phase": "Running",
+        "containerStatuses": [
+            {
+                "name": "kserve-container",
+                "ready": False,
+                "restartCount": 1,
+                "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}},
+                "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+            }
+        ],
+    },
+}
+
 # Stop: the controller clears the status, then sets these (annotation serving.kserve.io/stop).
 STOPPED_CONDITIONS = [
     _cond("IngressReady", "False", "Stopped"),

@@ -43,7 +43,12 @@ def test_devcluster_command_serves_the_crds_and_stops_cleanly(tmp_path):
         while not env_file.exists() and time.monotonic() < deadline:
             assert proc.poll() is None, proc.stdout.read().decode()
             time.sleep(0.5)
-        kubeconfig = env_file.read_text().strip().removeprefix("export KUBECONFIG=")
+        time.sleep(0.5)  # the file is written whole; it holds the portal's whole environment
+        [kubeconfig] = [
+            line.removeprefix("export KUBECONFIG=").strip().strip("'\"")
+            for line in env_file.read_text().splitlines()
+            if line.startswith("export KUBECONFIG=")
+        ]
         from kubernetes import client, config
 
         api = config.new_client_from_config(config_file=kubeconfig)

@@ -65,10 +65,12 @@ def test_apply_is_server_side_with_our_field_manager_and_idempotent(live_cluster
     first = live_cluster.apply(objects)
     second = live_cluster.apply(objects)
     isvc1, isvc2 = first[2], second[2]
-    assert isvc1["metadata"]["resourceVersion"] == isvc2["metadata"]["resourceVersion"]
-    managers = {m["manager"] for m in isvc2["metadata"]["managedFields"]}
-    assert managers == {"modelport"}
-    assert all(m["operation"] == "Apply" for m in isvc2["metadata"]["managedFields"])
+    # The real KServe controller writes status and its finalizer in between (resourceVersion
+    # moves); the second apply changes nothing of ours.
+    assert isvc1["metadata"]["generation"] == isvc2["metadata"]["generation"]
+    assert isvc1["spec"] == isvc2["spec"]
+    ours = [m for m in isvc2["metadata"]["managedFields"] if m["manager"] == "modelport"]
+    assert [m["operation"] for m in ours] == ["Apply"]
 
 
 @pytest.mark.cluster
@@ -110,8 +112,14 @@ def test_get_list_and_delete(live_cluster, objects, golden_endpoint):
         == []
     )
     assert live_cluster.delete(objects[2]) is True
+    # KServe's finalizer may hold it a moment (a delete while Terminating is accepted again)
+    from .cluster_helpers import wait_for
+
+    wait_for(
+        lambda: live_cluster.get(manifests.ISVC_API, "InferenceService", "chat", ns) is None,
+        "the InferenceService to go",
+    )
     assert live_cluster.delete(objects[2]) is False  # 404 is done
-    assert live_cluster.get(manifests.ISVC_API, "InferenceService", "chat", ns) is None
 
 
 @pytest.mark.cluster

@@ -1,14 +1,23 @@
 """The pure status mapping against the KServe v0.20 status shapes (tests/deployments/
 kserve_shapes.py) and the scaled-to-zero wording (time zone of the schedule, frozen clock)."""
 
+import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from deployments import manifests
 from deployments.choices import EndpointStatus
 
-from .kserve_shapes import SHAPES, STOPPED_CONDITIONS, URL
+from .kserve_shapes import (
+    CRASH_LOOP_DEPLOYMENT,
+    CRASH_LOOP_POD,
+    CRASH_LOOP_STATUS,
+    SHAPES,
+    STOPPED_CONDITIONS,
+    URL,
+)
 
 
 def _isvc(status, stop="false", generation=1):
@@ -69,6 +78,51 @@ def test_stop_maps_to_stopped_once_kserve_reports_it():
     assert manifests.status_from(_isvc(stopped, stop="false"), None) is None  # start pending
 
 
+def test_a_crash_loop_kserve_calls_loaded_is_failed_from_the_pod():
+    observed = manifests.status_from(
+        _isvc(CRASH_LOOP_STATUS), CRASH_LOOP_DEPLOYMENT, pods=[CRASH_LOOP_POD]
+    )
+    assert observed.status == EndpointStatus.FAILED
+    assert observed.message == (
+        "vLLM keeps crashing (Error, exit code 1; restarted 1 times) in pod "
+        "chat-predictor-749fb8447-x2x9p."
+    )
+    # without the pods it is (honestly) still starting, never Ready
+    observed = manifests.status_from(_isvc(CRASH_LOOP_STATUS), CRASH_LOOP_DEPLOYMENT)
+    assert observed.status == EndpointStatus.PROVISIONING
+
+
+def test_a_crash_loop_beside_a_ready_replica_keeps_serving():
+    two = {**CRASH_LOOP_DEPLOYMENT, "spec": {"replicas": 2}}
+    two = {
+        **two,
+        "status": {**two["status"], "replicas": 2, "updatedReplicas": 2, "readyReplicas": 1},
+    }
+    observed = manifests.status_from(_isvc(CRASH_LOOP_STATUS), two, pods=[CRASH_LOOP_POD])
+    assert observed.status == EndpointStatus.READY
+
+
+def test_a_download_crash_loop_names_the_download():
+    pod = {
+        "metadata": {"name": "p"},
+        "status": {
+            "initContainerStatuses": [
+                {
+                    "name": "storage-initializer",
+                    "restartCount": 3,
+                    "lastState": {
+                        "terminated": {"exitCode": 1, "reason": "Error", "message": "401"}
+                    },
+                    "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                }
+            ]
+        },
+    }
+    assert manifests.crash_looping([pod]).startswith(
+        "The model download keeps crashing (Error, exit code 1: 401; restarted 3 times)"
+    )
+
+
 # --- scaled to zero, honestly --------------------------------------------------------------
 
 
@@ -110,3 +164,49 @@ def test_zero_inside_working_hours_is_not_called_off_hours(scheduled):
     assert observed.status == EndpointStatus.SCALED_TO_ZERO
     assert "off-hours" not in observed.message
     assert "Requests fail" in observed.message
+
+
+# --- the shapes recorded from the real controller (tests/deployments/test_cluster_kserve.py) --
+
+RECORDED = Path(__file__).parent / "recorded" / "kserve-v0.20-status.json"
+# phase -> (statuses any shape of the phase may map to, what its last shape must map to)
+PHASES = {
+    "cold-start/created": ({EndpointStatus.PROVISIONING}, EndpointStatus.PROVISIONING),
+    "cold-start/loading": ({EndpointStatus.PROVISIONING}, EndpointStatus.PROVISIONING),
+    "cold-start/ready": ({EndpointStatus.READY}, EndpointStatus.READY),
+    "failed-start": ({EndpointStatus.PROVISIONING, EndpointStatus.FAILED}, EndpointStatus.FAILED),
+    "stop": ({None, EndpointStatus.STOPPED}, EndpointStatus.STOPPED),
+    "start": ({EndpointStatus.PROVISIONING, EndpointStatus.READY}, EndpointStatus.READY),
+}
+
+
+@pytest.mark.parametrize("phase", sorted(PHASES))
+def test_every_recorded_shape_maps_as_its_phase_requires(phase):
+    recorded = json.loads(RECORDED.read_text())
+    allowed, last = PHASES[phase]
+    mapped = []
+    for shape in recorded[phase]:
+        obj = {
+            "metadata": {"generation": 1, "annotations": shape["annotations"]},
+            "status": shape["status"],
+        }
+        dep = shape["deployment"]
+        if dep is not None:
+            dep = {"metadata": {"generation": 1}, **dep}
+        observed = manifests.status_from(obj, dep, pods=shape["pods"])
+        mapped.append(None if observed is None else observed.status)
+    assert set(mapped) <= allowed, mapped
+    assert mapped[-1] == last, mapped
+
+
+def test_the_recording_holds_the_shapes_that_fooled_the_old_mapping():
+    """KServe said Ready=True while the model was loading and while vLLM crash-looped."""
+    recorded = json.loads(RECORDED.read_text())
+    for phase in ("cold-start/loading", "failed-start"):
+        ready = [
+            c["status"]
+            for shape in recorded[phase]
+            for c in shape["status"]["conditions"]
+            if c["type"] == "Ready"
+        ]
+        assert "True" in ready, phase

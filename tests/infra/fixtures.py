@@ -27,7 +27,8 @@ in parallel right after the control plane (``tests/infra/controllers.py``):
     ksm_prometheus (function)    a fresh :class:`PrometheusServer` scraping kube_state_metrics
                                  every second (its own TSDB: the session Prometheus holds
                                  backfilled scenarios that real series must not mix with)
-``MODELPORT_KUBE_REAL_CONTROLLERS=0`` keeps them off (the fixtures above then skip/fail).
+``MODELPORT_KUBE_REAL_CONTROLLERS=0`` keeps them off (the fixtures above then skip/fail); a
+comma list (``kserve,keda,ksm``) starts only those.
 
 Tests using the kube fixtures get the ``cluster`` marker, Prometheus ones ``prometheus``
 (added automatically). When a binary is missing they skip with instructions – unless
@@ -127,12 +128,17 @@ def kube_cluster():
 
 def _start_real_controllers(cp):
     """The ControllerStack, or the reason it is not running (a str, reported by its fixtures)."""
-    if os.environ.get("MODELPORT_KUBE_REAL_CONTROLLERS", "") in ("0", "false", "no"):
+    value = os.environ.get("MODELPORT_KUBE_REAL_CONTROLLERS", "").strip()
+    if value in ("0", "false", "no"):
         return "MODELPORT_KUBE_REAL_CONTROLLERS=0"
     if not cp.controllers_running:
         return "kube-controller-manager/kube-scheduler are not running"
+    # "" / "1" = all; else a comma list of kserve, keda, ksm (e.g. while one is still building)
+    wanted = {"kserve", "keda", "ksm"} if value in ("", "1") else set(value.split(","))
     try:
-        stack = ControllerStack(cp)
+        stack = ControllerStack(
+            cp, kserve="kserve" in wanted, keda="keda" in wanted, ksm="ksm" in wanted
+        )
     except MissingBinaries as e:
         return str(e)
     stack.start()  # a failure here fails the session: the binaries exist but do not work
@@ -202,19 +208,26 @@ def real_controllers(kube_cluster):
     return stack
 
 
+def _component(stack, name: str):
+    component = getattr(stack, name)
+    if component is None:
+        _missing(f"{name} is not in MODELPORT_KUBE_REAL_CONTROLLERS")
+    return component
+
+
 @pytest.fixture
 def kserve_controller(real_controllers):
-    return real_controllers.kserve
+    return _component(real_controllers, "kserve")
 
 
 @pytest.fixture
 def keda_operator(real_controllers):
-    return real_controllers.keda
+    return _component(real_controllers, "keda")
 
 
 @pytest.fixture
 def kube_state_metrics(real_controllers):
-    return real_controllers.ksm
+    return _component(real_controllers, "ksm")
 
 
 @pytest.fixture
