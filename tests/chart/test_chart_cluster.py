@@ -19,7 +19,7 @@ from deployments.choices import EndpointStatus
 from deployments.k8s import ClusterClient
 from deployments.models import Endpoint
 from deployments.tasks import sync_statuses
-from tests.deployments.cluster_helpers import node_for, real_controllers, sync_until
+from tests.deployments.cluster_helpers import node_for, real_controllers, sync_until, wait_for
 
 from .conftest import ALL_ON, by_kind, monitoring_crd_dir, one
 
@@ -179,10 +179,18 @@ def test_the_endpoint_lifecycle_runs_as_the_charts_service_account(
     admin.apply(
         [{**manifests.resource_quota(ep.team), "spec": {"hard": {"requests.nvidia.com/gpu": "1"}}}]
     )
-    assert sync_statuses() == 1
-    assert admin.get(manifests.ISVC_API, "InferenceService", ep.isvc_name, ep.namespace) is not None
-    quota = admin.get("v1", "ResourceQuota", "modelport-gpu", ep.namespace)
-    assert quota["spec"]["hard"] == {"requests.nvidia.com/gpu": "16"}
+
+    def repaired():  # the delete is asynchronous (KServe's finalizer): sync until both are back
+        sync_statuses()
+        isvc = admin.get(manifests.ISVC_API, "InferenceService", ep.isvc_name, ep.namespace)
+        quota = admin.get("v1", "ResourceQuota", "modelport-gpu", ep.namespace)
+        return (
+            isvc is not None
+            and not isvc["metadata"].get("deletionTimestamp")
+            and quota["spec"]["hard"] == {"requests.nvidia.com/gpu": "16"}
+        )
+
+    wait_for(repaired, "the InferenceService and the quota to be repaired")
 
     # day 2: scale, then delete
     _post(
@@ -271,10 +279,19 @@ def test_the_cluster_role_covers_exactly_the_kinds_the_portal_renders(
     granted = {
         (g, r) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]
     }
-    assert granted == golden_endpoint_kinds | {("", "events")}
+    assert granted == golden_endpoint_kinds | {
+        ("", "events"),
+        ("apps", "deployments"),
+        ("", "pods"),
+        ("", "secrets"),
+        ("policy", "poddisruptionbudgets"),
+    }
     verbs = {r: set(rule["verbs"]) for rule in role["rules"] for r in rule["resources"]}
-    for kind in ("inferenceservices", "scaledobjects"):
+    for kind in ("inferenceservices", "scaledobjects", "poddisruptionbudgets"):
         assert verbs[kind] == {"list", "create", "patch", "delete"}
+    assert verbs["deployments"] == verbs["pods"] == {"list"}
+    secrets = next(rule for rule in role["rules"] if rule["resources"] == ["secrets"])
+    assert (secrets["verbs"], secrets["resourceNames"]) == (["get"], ["hf-token"])
     assert verbs["namespaces"] == {"create", "patch"}
     assert verbs["resourcequotas"] == {"get", "create", "patch"}
     assert verbs["events"] == {"list"}
@@ -291,5 +308,7 @@ def golden_endpoint_kinds(team, llama_8b, gpu_l4):
         "ResourceQuota": "resourcequotas",
         "InferenceService": "inferenceservices",
         "ScaledObject": "scaledobjects",
+        "PodDisruptionBudget": "poddisruptionbudgets",
     }
+    ep.max_replicas = 2  # the PodDisruptionBudget too
     return {(o["apiVersion"].rpartition("/")[0], plural[o["kind"]]) for o in manifests.render(ep)}
