@@ -8,6 +8,7 @@ from zoneinfo import available_timezones
 
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
+from django.utils.deconstruct import deconstructible
 
 DNS_LABEL = RegexValidator(
     r"^[a-z]([-a-z0-9]*[a-z0-9])?$",
@@ -15,7 +16,27 @@ DNS_LABEL = RegexValidator(
     "or digit (an RFC 1123 DNS label).",
 )
 
-STORAGE_URI = RegexValidator(
+# Longest context window a model or an endpoint may declare (tokens); 16 Mi, inside int32.
+MAX_CONTEXT_LENGTH = 16 * 1024 * 1024
+
+
+@deconstructible
+class StorageUriValidator(RegexValidator):
+    """The URI shapes KServe's storage initializer reads, with no empty, ``.`` or ``..`` path
+    segment: a path must not climb out of its bucket, claim or repository."""
+
+    def __call__(self, value):
+        super().__call__(value)
+        _, _, path = str(value).partition("://")
+        if any(segment in {"", ".", ".."} for segment in path.rstrip("/").split("/")):
+            raise ValidationError(
+                "A storage URI may not contain empty, '.' or '..' path segments.",
+                code=self.code,
+                params={"value": value},
+            )
+
+
+STORAGE_URI = StorageUriValidator(
     r"^(hf://[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*(:[0-9a-f]{7,40})?"
     r"|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9._/-]*)?"
     r"|gs://[a-z0-9][a-z0-9._-]{1,61}[a-z0-9](/[A-Za-z0-9._/-]*)?"
