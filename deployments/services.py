@@ -28,6 +28,7 @@ from .errors import (
     DuplicateEndpoint,
     InvalidTransition,
     QuotaExceeded,
+    SelfApproval,
 )
 from .models import Endpoint, EndpointEvent
 from .names import APPLY_ENDPOINT
@@ -448,6 +449,11 @@ def _decide(
             f"Only pending requests can be {done}; this one is "
             f"{endpoint.get_status_display().lower()}."
         )
+    if status == EndpointStatus.APPROVED and endpoint.requested_by_id == user.pk:
+        raise SelfApproval(
+            "You requested this endpoint; another team admin or the platform team must "
+            "approve it (four eyes)."
+        )
     old, duration = _set_status(endpoint, status, message)
     fields = ["status", "status_message", "status_changed_at", "updated_at"]
     if status == EndpointStatus.APPROVED:
@@ -772,6 +778,17 @@ def record_applied(
         message,
     )
     return True
+
+
+def approvers_for(endpoint: Endpoint) -> list[User]:
+    """Who may approve `endpoint`: the team's admins and the platform staff, minus its
+    requester (four eyes)."""
+    users = User.objects.filter(is_active=True).filter(
+        Q(is_staff=True) | Q(memberships__team=endpoint.team, memberships__role="admin")
+    )
+    if endpoint.requested_by_id:
+        users = users.exclude(pk=endpoint.requested_by_id)
+    return list(users.distinct().order_by("username"))
 
 
 def pending_approvals_for(user: User):
