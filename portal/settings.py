@@ -259,6 +259,9 @@ KUBE_HF_TOKEN_SECRET = env("KUBE_HF_TOKEN_SECRET", "hf-token")
 KSERVE_INGRESS_DOMAIN = env("KSERVE_INGRESS_DOMAIN", "example.com")
 VLLM_RUNTIME = env("VLLM_RUNTIME", "kserve-huggingfaceserver")
 
+# The portal's own /metrics answers only this bearer token (refused while it is empty).
+METRICS_BEARER_TOKEN = env_secret("METRICS_BEARER_TOKEN", "")
+
 # --- Prometheus ----------------------------------------------------------------------------
 PROMETHEUS_URL = env_secret("PROMETHEUS_URL", "")
 PROMETHEUS_TIMEOUT = env_float("PROMETHEUS_TIMEOUT", 5.0)

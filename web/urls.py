@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from deployments import metrics_views
 from portal import urls as portal_urls
+from portal import views as portal_views
 
 from . import views
 
@@ -35,5 +36,5 @@ urlpatterns = [
     path("api/v1/", include(api_patterns)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("", include("django_prometheus.urls")),
+    path("metrics", portal_views.metrics_export, name="prometheus-django-metrics"),
 ]
