@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from .validators import DNS_LABEL
+from .validators import DNS_LABEL, validate_webhook_url
 
 # Upper bound of a GPU quota: far above any real fleet, well inside a 32-bit integer.
 MAX_GPUS = 100_000
@@ -91,7 +91,7 @@ class Team(models.Model):
 
     # Where budget alerts go besides the portal banner.
     alert_email = models.EmailField(blank=True)
-    alert_webhook_url = models.URLField(blank=True)
+    alert_webhook_url = models.URLField(blank=True, validators=[validate_webhook_url])
 
     class Meta:
         ordering = ["name"]

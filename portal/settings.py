@@ -259,6 +259,10 @@ KUBE_HF_TOKEN_SECRET = env("KUBE_HF_TOKEN_SECRET", "hf-token")
 KSERVE_INGRESS_DOMAIN = env("KSERVE_INGRESS_DOMAIN", "example.com")
 VLLM_RUNTIME = env("VLLM_RUNTIME", "kserve-huggingfaceserver")
 
+# Internal webhook receivers an admin allows (host names, IPs or CIDRs); every other loopback,
+# link-local, private or cluster-internal target is refused (portal/transport.py).
+WEBHOOK_ALLOWED_HOSTS = env_list("WEBHOOK_ALLOWED_HOSTS")
+
 # The portal's own /metrics answers only this bearer token (refused while it is empty).
 METRICS_BEARER_TOKEN = env_secret("METRICS_BEARER_TOKEN", "")
 
