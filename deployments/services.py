@@ -737,9 +737,10 @@ def record_applied(
     """An apply of `generation` landed: compare-and-set `applied_generation` and the status in
     one UPDATE, plus an event when the status changes (as record_observed would write).
 
-    The caller holds the row lock (deployments.reconcile loads `endpoint` with
-    select_for_update in this transaction). False, writing nothing, when a newer generation
-    superseded this one.
+    The UPDATE is the compare-and-set: it matches only while `generation` is current and not
+    yet applied, so no row lock is held before it (deployments.reconcile pushes to the
+    cluster with none). False, writing nothing, when a newer generation superseded this one
+    or another run recorded it first.
     """
     old, duration = endpoint.status, None
     fields: dict[str, Any] = {"applied_generation": generation}
@@ -758,7 +759,9 @@ def record_applied(
         endpoint.status_message = message
         endpoint.updated_at = timezone.now()
         fields.update(status_message=message, updated_at=endpoint.updated_at)
-    if not Endpoint.objects.filter(pk=endpoint.pk, generation=generation).update(**fields):
+    if not Endpoint.objects.filter(
+        pk=endpoint.pk, generation=generation, applied_generation__lt=generation
+    ).update(**fields):
         return False
     endpoint.applied_generation = generation
     if changed and (old != status or kind != EventKind.STATUS):

@@ -300,6 +300,9 @@ KUBE_REQUEST_TIMEOUT = env_float("KUBE_REQUEST_TIMEOUT", 10.0)
 KUBE_FIELD_MANAGER = env("KUBE_FIELD_MANAGER", "modelport")
 # An accepted change still not applied after this long is enqueued again by sync_statuses.
 KUBE_REAPPLY_AFTER_SECONDS = env_int("KUBE_REAPPLY_AFTER_SECONDS", 120)
+# One sync_statuses run at a time (a lock in the cache: set REDIS_CACHE_URL with several
+# workers); a lock a dead run left behind expires after this long.
+SYNC_STATUSES_LOCK_SECONDS = env_int("SYNC_STATUSES_LOCK_SECONDS", 300)
 KUBE_NAMESPACE_PREFIX = env("KUBE_NAMESPACE_PREFIX", "mp-")
 KUBE_HF_TOKEN_SECRET = env("KUBE_HF_TOKEN_SECRET", "hf-token")
 KSERVE_INGRESS_DOMAIN = env("KSERVE_INGRESS_DOMAIN", "example.com")
