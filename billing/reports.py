@@ -6,6 +6,7 @@ Works on anything with UsageRecord's field names (stored rows or freshly measure
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -13,6 +14,9 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from .models import IdlePolicy, UsageKind
+
+# No report starts before this year (parse_month refuses earlier months).
+FIRST_BILLED_YEAR = 2000
 
 ZERO = Decimal("0")
 MILLION = Decimal(1_000_000)
@@ -248,10 +252,14 @@ def parse_month(value: str | None, now: datetime) -> datetime:
     if not value:
         return month_start(now)
     try:
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}", value):
+            raise ValueError(value)
         year, month = (int(part) for part in value.split("-"))
         first = datetime(year, month, 1, tzinfo=now.tzinfo)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"Month must look like 2026-11, not {value!r}.") from exc
+    if year < FIRST_BILLED_YEAR:
+        raise ValueError(f"Months before {FIRST_BILLED_YEAR} are not billed.")
     if first > now:
         raise ValueError(f"{first:%B %Y} has not started yet.")
     return first

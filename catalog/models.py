@@ -5,11 +5,11 @@ import uuid
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
-from portal.validators import DNS_LABEL, STORAGE_URI, label_problems
+from portal.validators import DNS_LABEL, MAX_CONTEXT_LENGTH, STORAGE_URI, label_problems
 
 from .choices import CapacityType, Quantization
 
@@ -48,16 +48,24 @@ class CatalogModel(models.Model):
         decimal_places=2,
         validators=[MinValueValidator(0.01)],
     )
-    num_layers = models.PositiveIntegerField(validators=[MinValueValidator(1)])
-    num_kv_heads = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    num_layers = models.PositiveIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(1000)]
+    )
+    num_kv_heads = models.PositiveIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(1024)]
+    )
     num_attention_heads = models.PositiveIntegerField(
         null=True,
         blank=True,
-        validators=[MinValueValidator(1)],
+        validators=[MinValueValidator(1), MaxValueValidator(1024)],
         help_text="Query heads; the tensor-parallel size (GPUs per replica) must divide it.",
     )
-    head_dim = models.PositiveIntegerField(validators=[MinValueValidator(1)])
-    native_context_length = models.PositiveIntegerField(validators=[MinValueValidator(256)])
+    head_dim = models.PositiveIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(4096)]
+    )
+    native_context_length = models.PositiveIntegerField(
+        validators=[MinValueValidator(256), MaxValueValidator(MAX_CONTEXT_LENGTH)]
+    )
     allowed_quantizations = models.JSONField(
         default=list, help_text=f"Any of: {', '.join(Quantization.values)}"
     )
@@ -144,7 +152,9 @@ class InstanceOffering(models.Model):
 
     gpu_type = models.ForeignKey(GpuType, on_delete=models.PROTECT, related_name="offerings")
     instance_type = models.CharField(max_length=60, unique=True, help_text="e.g. g6e.xlarge")
-    gpus_per_node = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    gpus_per_node = models.PositiveIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(64)]
+    )
     node_labels = models.JSONField(
         default=dict, blank=True, help_text="Extra node labels to select this offering."
     )

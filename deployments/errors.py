@@ -25,6 +25,10 @@ class InvalidTransition(DeploymentError):
     """The action is not allowed in the endpoint's current state (e.g. scale a deleted one)."""
 
 
+class SelfApproval(DeploymentError):
+    """Four eyes: the requester of a change never approves it (staff included)."""
+
+
 class DuplicateEndpoint(DeploymentError):
     field = "name"
 

@@ -90,7 +90,10 @@ def translate(exc: Exception, what: str) -> Exception:
             f"{what}: the cluster does not serve this kind ({exc}); install the KServe and KEDA CRDs."
         )
     if isinstance(exc, urllib3.exceptions.HTTPError | OSError | TimeoutError):
-        return TransientClusterError(f"{what}: cannot reach the Kubernetes API ({exc}).")
+        # The exception's text names the apiserver URL (and any credentials in it): say what
+        # failed in words; status messages are shown to team members.
+        reason = type(getattr(exc, "reason", None) or exc).__name__
+        return TransientClusterError(f"{what}: cannot reach the Kubernetes API ({reason}).")
     return exc
 
 

@@ -10,7 +10,7 @@ from django.db import models
 from catalog.choices import CapacityType, Quantization
 from catalog.models import CatalogModel, GpuType, InstanceOffering
 from portal.models import Team
-from portal.validators import DNS_LABEL
+from portal.validators import DNS_LABEL, MAX_CONTEXT_LENGTH
 
 from . import rules
 from .choices import FINAL_STATUSES, DesiredState, EndpointStatus, EventKind, KvCacheDtype
@@ -55,14 +55,16 @@ class Endpoint(models.Model):
     kv_cache_dtype = models.CharField(
         max_length=10, choices=KvCacheDtype.choices, default=KvCacheDtype.AUTO
     )
-    max_context_length = models.PositiveIntegerField(validators=[MinValueValidator(256)])
+    max_context_length = models.PositiveIntegerField(
+        validators=[MinValueValidator(256), MaxValueValidator(MAX_CONTEXT_LENGTH)]
+    )
     min_replicas = models.PositiveIntegerField(default=1, validators=[MaxValueValidator(100)])
     max_replicas = models.PositiveIntegerField(
         default=1, validators=[MinValueValidator(1), MaxValueValidator(100)]
     )
     target_queue_depth = models.PositiveIntegerField(
         default=4,
-        validators=[MinValueValidator(1)],
+        validators=[MinValueValidator(1), MaxValueValidator(10_000)],
         help_text="Waiting requests per replica before another replica is added.",
     )
     capacity_type = models.CharField(

@@ -34,6 +34,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -64,6 +65,14 @@ def _reapply_after() -> int:
     return settings.KUBE_REAPPLY_AFTER_SECONDS
 
 
+def _load(endpoint_id: int) -> Endpoint | None:
+    return (
+        Endpoint.objects.select_related("team", "model", "gpu_type", "offering")
+        .filter(pk=endpoint_id)
+        .first()
+    )
+
+
 def _load_locked(endpoint_id: int) -> Endpoint | None:
     return (
         Endpoint.objects.select_for_update(of=("self",))
@@ -78,24 +87,24 @@ def _load_locked(endpoint_id: int) -> Endpoint | None:
 
 def apply_endpoint(endpoint_id: int, generation: int) -> str:
     """Apply one generation of an endpoint; returns what happened (for logs and tests)."""
-    try:
+    # No row lock is held across the apiserver calls (up to four, each with
+    # KUBE_REQUEST_TIMEOUT), so scale/edit/delete never wait on the cluster: a plain read, the
+    # push, then one compare-and-set UPDATE on generation (record_applied) that a superseded
+    # or duplicate apply cannot pass.
+    endpoint = _load(endpoint_id)
+    skip = _skip_reason(endpoint, generation)
+    if skip:
+        log.info("endpoint=%s generation=%s skipped: %s", endpoint_id, generation, skip)
+        return skip
+    if not cluster_configured():
         with transaction.atomic():
-            endpoint = _load_locked(endpoint_id)
-            skip = _skip_reason(endpoint, generation)
-            if skip:
-                log.info("endpoint=%s generation=%s skipped: %s", endpoint_id, generation, skip)
-                return skip
-            if not cluster_configured():
-                return _apply_embedded(endpoint, generation)
-            try:
-                target, message = _push(ClusterClient.from_settings(), endpoint)
-            except PermanentClusterError as exc:
-                _record_applied(
-                    endpoint, generation, EndpointStatus.FAILED, str(exc), EventKind.ERROR
-                )
-                log.warning("endpoint=%s generation=%s failed: %s", endpoint_id, generation, exc)
-                return "failed"
-            _record_applied(endpoint, generation, target, message)
+            return _apply_embedded(endpoint, generation)
+    kind, outcome = EventKind.STATUS, None
+    try:
+        target, message = _push(ClusterClient.from_settings(), endpoint)
+    except PermanentClusterError as exc:
+        target, message, kind, outcome = EndpointStatus.FAILED, str(exc), EventKind.ERROR, "failed"
+        log.warning("endpoint=%s generation=%s failed: %s", endpoint_id, generation, exc)
     except TransientClusterError as exc:
         # updated_at marks the attempt: the safety net in sync_statuses only re-enqueues
         # applies nobody has tried for KUBE_REAPPLY_AFTER_SECONDS (no pile-up while retrying).
@@ -104,6 +113,14 @@ def apply_endpoint(endpoint_id: int, generation: int) -> str:
         )
         log.warning("endpoint=%s generation=%s transient: %s", endpoint_id, generation, exc)
         raise
+    with transaction.atomic():
+        if not _record_applied(endpoint, generation, target, message, kind):
+            # A newer generation (its own apply follows) or a duplicate run got there first;
+            # sync_statuses repairs any drift an out-of-order push left behind.
+            log.info("endpoint=%s generation=%s superseded after push", endpoint_id, generation)
+            return "superseded"
+    if outcome:
+        return outcome
     log.info("endpoint=%s generation=%s applied -> %s", endpoint_id, generation, target)
     return "deleted" if target == EndpointStatus.DELETED else "applied"
 
@@ -145,9 +162,9 @@ def _push(client: ClusterClient, endpoint: Endpoint) -> tuple[str, str]:
 
 def _record_applied(
     endpoint: Endpoint, generation: int, status: str, message: str, kind: str = EventKind.STATUS
-) -> None:
-    # `endpoint` is still locked (_load_locked): one compare-and-set UPDATE, no second lock.
-    record_applied(endpoint, generation, status, message, kind)
+) -> bool:
+    # One compare-and-set UPDATE on generation (and applied_generation): no lock needed.
+    return record_applied(endpoint, generation, status, message, kind)
 
 
 def _apply_embedded(endpoint: Endpoint, generation: int) -> str:
@@ -203,11 +220,26 @@ def drift(endpoint: Endpoint, live: dict[str, dict | None]) -> list[str]:
     return problems
 
 
+SYNC_LOCK = "deployments:sync-statuses:running"
+
+
 def sync_statuses() -> int:
-    """Observe every live endpoint; returns how many endpoints changed (status or repair)."""
+    """Observe every live endpoint; returns how many endpoints changed (status or repair).
+    Runs once at a time: a run that starts while another is still working returns at once
+    (a lock in the shared cache, expiring after SYNC_STATUSES_LOCK_SECONDS if a run dies)."""
     if not cluster_configured():
         log.info("sync_statuses: no cluster configured; nothing to observe")
         return 0
+    if not cache.add(SYNC_LOCK, 1, settings.SYNC_STATUSES_LOCK_SECONDS):
+        log.info("sync_statuses: another run is still working; skipped")
+        return 0
+    try:
+        return _sync_all()
+    finally:
+        cache.delete(SYNC_LOCK)
+
+
+def _sync_all() -> int:
     client = ClusterClient.from_settings()
     by_namespace: dict[str, list[Endpoint]] = defaultdict(list)
     live = (

@@ -29,6 +29,7 @@ from .errors import (
     DuplicateEndpoint,
     InvalidTransition,
     QuotaExceeded,
+    SelfApproval,
 )
 from .models import Endpoint, EndpointEvent
 from .names import APPLY_ENDPOINT
@@ -467,6 +468,11 @@ def _decide(
             f"Only pending requests can be {done}; this one is "
             f"{endpoint.get_status_display().lower()}."
         )
+    if status == EndpointStatus.APPROVED and endpoint.requested_by_id == user.pk:
+        raise SelfApproval(
+            "You requested this endpoint; another team admin or the platform team must "
+            "approve it (four eyes)."
+        )
     old, duration = _set_status(endpoint, status, message)
     fields = ["status", "status_message", "status_changed_at", "updated_at"]
     if status == EndpointStatus.APPROVED:
@@ -785,9 +791,10 @@ def record_applied(
     """An apply of `generation` landed: compare-and-set `applied_generation` and the status in
     one UPDATE, plus an event when the status changes (as record_observed would write).
 
-    The caller holds the row lock (deployments.reconcile loads `endpoint` with
-    select_for_update in this transaction). False, writing nothing, when a newer generation
-    superseded this one.
+    The UPDATE is the compare-and-set: it matches only while `generation` is current and not
+    yet applied, so no row lock is held before it (deployments.reconcile pushes to the
+    cluster with none). False, writing nothing, when a newer generation superseded this one
+    or another run recorded it first.
     """
     old, duration = endpoint.status, None
     fields: dict[str, Any] = {"applied_generation": generation}
@@ -806,7 +813,9 @@ def record_applied(
         endpoint.status_message = message
         endpoint.updated_at = timezone.now()
         fields.update(status_message=message, updated_at=endpoint.updated_at)
-    if not Endpoint.objects.filter(pk=endpoint.pk, generation=generation).update(**fields):
+    if not Endpoint.objects.filter(
+        pk=endpoint.pk, generation=generation, applied_generation__lt=generation
+    ).update(**fields):
         return False
     endpoint.applied_generation = generation
     if changed and (old != status or kind != EventKind.STATUS):
@@ -857,6 +866,17 @@ def spot_fallback_cost(endpoint: Endpoint) -> SpotFallbackCost | None:
         spot_replica_hour=(per_gpu[CapacityType.SPOT] * gpus).quantize(Decimal("0.01")),
         on_demand_replica_hour=(per_gpu[CapacityType.ON_DEMAND] * gpus).quantize(Decimal("0.01")),
     )
+
+
+def approvers_for(endpoint: Endpoint) -> list[User]:
+    """Who may approve `endpoint`: the team's admins and the platform staff, minus its
+    requester (four eyes)."""
+    users = User.objects.filter(is_active=True).filter(
+        Q(is_staff=True) | Q(memberships__team=endpoint.team, memberships__role="admin")
+    )
+    if endpoint.requested_by_id:
+        users = users.exclude(pk=endpoint.requested_by_id)
+    return list(users.distinct().order_by("username"))
 
 
 def pending_approvals_for(user: User):

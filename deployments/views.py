@@ -305,6 +305,9 @@ def endpoint_delete(request, uuid):
 def approval_list(request):
     pending = services.pending_approvals_for(request.user).order_by("created_at")
     page = Paginator(pending, PAGE_SIZE).get_page(request.GET.get("page"))
+    for endpoint in page.object_list:
+        if endpoint.requested_by_id == request.user.pk:
+            endpoint.other_approvers = services.approvers_for(endpoint)
     return render(
         request,
         "deployments/approval_list.html",

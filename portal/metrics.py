@@ -717,14 +717,24 @@ def parse_window_bounds(
     """Parse ISO 8601 ``start``/``end`` (default: the last hour); raises ValueError with a
     message a user can act on."""
 
+    earliest, latest = datetime(1970, 1, 1, tzinfo=UTC), now + timedelta(days=1)
+
     def parse(label, value):
-        dt = parse_datetime(value)
-        if dt is None:
-            raise ValueError(f"{label} is not an ISO 8601 date-time: {value!r}")
-        return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+        try:
+            dt = parse_datetime(value)
+            if dt is None:
+                raise ValueError(value)
+            dt = (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC)
+        except (ValueError, OverflowError) as exc:
+            raise ValueError(f"{label} is not an ISO 8601 date-time: {value!r}") from exc
+        if not earliest <= dt <= latest:
+            raise ValueError(f"{label} must lie between 1970 and tomorrow.")
+        return dt
 
     end_dt = parse("end", end) if end else now
     start_dt = parse("start", start) if start else end_dt - default
+    if start_dt < earliest:
+        raise ValueError("start must lie between 1970 and tomorrow.")
     if end_dt <= start_dt:
         raise ValueError("end must be after start.")
     if end_dt - start_dt > timedelta(days=31):

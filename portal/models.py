@@ -5,10 +5,13 @@ from decimal import Decimal
 
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from .validators import DNS_LABEL
+from .validators import DNS_LABEL, validate_webhook_url
+
+# Upper bound of a GPU quota: far above any real fleet, well inside a 32-bit integer.
+MAX_GPUS = 100_000
 
 
 class User(AbstractUser):
@@ -33,7 +36,9 @@ class Team(models.Model):
 
     # Quota and budget (platform staff set these in the admin).
     max_gpus = models.PositiveIntegerField(
-        default=8, help_text="Most GPUs the team's endpoints may request at their max replicas."
+        default=8,
+        validators=[MaxValueValidator(MAX_GPUS)],
+        help_text="Most GPUs the team's endpoints may request at their max replicas.",
     )
     monthly_budget = models.DecimalField(
         max_digits=12,
@@ -86,7 +91,7 @@ class Team(models.Model):
 
     # Where budget alerts go besides the portal banner.
     alert_email = models.EmailField(blank=True)
-    alert_webhook_url = models.URLField(blank=True)
+    alert_webhook_url = models.URLField(blank=True, validators=[validate_webhook_url])
 
     class Meta:
         ordering = ["name"]
@@ -135,7 +140,7 @@ class TeamGpuQuota(models.Model):
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="gpu_quotas")
     gpu_type = models.ForeignKey("catalog.GpuType", on_delete=models.CASCADE, related_name="+")
-    max_gpus = models.PositiveIntegerField()
+    max_gpus = models.PositiveIntegerField(validators=[MaxValueValidator(MAX_GPUS)])
 
     class Meta:
         constraints = [

@@ -49,6 +49,8 @@ from prometheus_api_client import PrometheusApiClientException, PrometheusConnec
 from prometheus_client import Counter, Histogram
 from urllib3.util.retry import Retry
 
+from .logutil import redact
+
 logger = logging.getLogger(__name__)
 
 QUERIES = Counter(
@@ -129,7 +131,7 @@ class PrometheusClient:
         )
 
     def __repr__(self) -> str:
-        return f"PrometheusClient({self.url!r}, timeout={self.timeout})"
+        return f"PrometheusClient({redact(self.url)!r}, timeout={self.timeout})"
 
     # ------------------------------------------------------------------ public API
     def query(self, promql: str, at: Timestamp | None = None) -> list[dict[str, Any]]:
@@ -231,10 +233,10 @@ class PrometheusClient:
                 f"Prometheus did not answer within {self.timeout:g} s"
             ) from exc
         except requests.RequestException as exc:
-            reason = type(exc).__name__  # the message repeats the whole query URL
-            raise PrometheusUnavailable(
-                f"Cannot reach Prometheus at {self.url} ({reason})"
-            ) from exc
+            # Never the URL or the exception's text: they carry PROMETHEUS_URL and its
+            # credentials into pages, API bodies and logs.
+            reason = type(exc).__name__
+            raise PrometheusUnavailable(f"Cannot reach Prometheus ({reason})") from exc
         try:
             body = resp.json()
         except ValueError:
@@ -260,7 +262,7 @@ class PrometheusClient:
         """The API body of a successful answer; otherwise the matching adapter error."""
         if not isinstance(body, dict) or "status" not in body:
             raise PrometheusUnavailable(
-                f"{self.url} answered HTTP {status} without a Prometheus API body"
+                f"Prometheus answered HTTP {status} without a Prometheus API body"
             )
         if status >= 500 or body.get("errorType") in ("timeout", "canceled", "unavailable"):
             raise PrometheusUnavailable(

@@ -2,12 +2,17 @@
 time zones. Each rule is written once here; models, forms, serializers and the manifest
 renderer call it."""
 
+import ipaddress
 import re
+import socket
 from functools import lru_cache
+from urllib.parse import urlsplit
 from zoneinfo import available_timezones
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
+from django.utils.deconstruct import deconstructible
 
 DNS_LABEL = RegexValidator(
     r"^[a-z]([-a-z0-9]*[a-z0-9])?$",
@@ -15,7 +20,27 @@ DNS_LABEL = RegexValidator(
     "or digit (an RFC 1123 DNS label).",
 )
 
-STORAGE_URI = RegexValidator(
+# Longest context window a model or an endpoint may declare (tokens); 16 Mi, inside int32.
+MAX_CONTEXT_LENGTH = 16 * 1024 * 1024
+
+
+@deconstructible
+class StorageUriValidator(RegexValidator):
+    """The URI shapes KServe's storage initializer reads, with no empty, ``.`` or ``..`` path
+    segment: a path must not climb out of its bucket, claim or repository."""
+
+    def __call__(self, value):
+        super().__call__(value)
+        _, _, path = str(value).partition("://")
+        if any(segment in {"", ".", ".."} for segment in path.rstrip("/").split("/")):
+            raise ValidationError(
+                "A storage URI may not contain empty, '.' or '..' path segments.",
+                code=self.code,
+                params={"value": value},
+            )
+
+
+STORAGE_URI = StorageUriValidator(
     r"^(hf://[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*(:[0-9a-f]{7,40})?"
     r"|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9._/-]*)?"
     r"|gs://[a-z0-9][a-z0-9._-]{1,61}[a-z0-9](/[A-Za-z0-9._/-]*)?"
@@ -67,5 +92,85 @@ def time_zone_problem(zone: str) -> str | None:
 
 def validate_time_zone(zone: str) -> None:
     problem = time_zone_problem(zone)
+    if problem:
+        raise ValidationError(problem)
+
+
+# --- webhook targets ----------------------------------------------------------------------
+# Names that only mean something inside a cluster or a private network.
+INTERNAL_SUFFIXES = (".svc", ".cluster.local", ".local", ".internal", ".localhost")
+
+
+def address_problem(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """Why a webhook may not be sent to this address (None when it is a public address)."""
+    if getattr(ip, "ipv4_mapped", None):
+        ip = ip.ipv4_mapped
+    if ip.is_loopback:
+        return "a loopback address"
+    if ip.is_link_local:
+        return "a link-local address (e.g. cloud metadata)"
+    if ip.is_private or ip.is_reserved or ip.is_multicast or ip.is_unspecified:
+        return "a private or reserved address"
+    if ip in ipaddress.ip_network("100.64.0.0/10"):  # carrier-grade NAT, often pod networks
+        return "a private or reserved address"
+    return None
+
+
+def webhook_allowed(host: str | None) -> bool:
+    """Whether the admin allow-list (WEBHOOK_ALLOWED_HOSTS: names, IPs, CIDRs) names `host`."""
+    if not host:
+        return False
+    host = host.strip("[]").lower()
+    for entry in settings.WEBHOOK_ALLOWED_HOSTS:
+        entry = entry.strip().lower()
+        if host == entry.strip("[]"):
+            return True
+        try:
+            if ipaddress.ip_address(host) in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def _legacy_ipv4(host: str) -> ipaddress.IPv4Address | None:
+    """``127.1``, ``0x7f.1``, ``2130706433``: forms the resolver reads as IPv4 addresses."""
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None
+
+
+def webhook_url_problem(url: str) -> str | None:
+    """Why `url` may not be a webhook target, judged on the URL alone (DNS is checked again
+    when sending, portal/transport.py)."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port out of range)
+    except ValueError:
+        return "A webhook must be an http:// or https:// URL with a host."
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "A webhook must be an http:// or https:// URL with a host."
+    if parts.username or parts.password:
+        return "A webhook URL may not contain a user name or password."
+    host = parts.hostname.lower().rstrip(".")
+    if webhook_allowed(host):
+        return None
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        ip = _legacy_ipv4(host)
+    if ip is None:
+        if host == "localhost" or host.endswith(INTERNAL_SUFFIXES) or "." not in host:
+            return "A webhook may not target a cluster-internal or local host name."
+        return None
+    problem = address_problem(ip)
+    return f"A webhook may not target {problem}." if problem else None
+
+
+def validate_webhook_url(url: str) -> None:
+    problem = webhook_url_problem(url)
     if problem:
         raise ValidationError(problem)

@@ -1,13 +1,18 @@
 """Portal pages: team switcher and team settings (members, SLOs, alerts)."""
 
+import hmac
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.http import HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
+from django_prometheus.exports import ExportToDjangoView
 from rest_framework.authtoken.models import Token
 
 from . import services
@@ -148,3 +153,21 @@ def api_token(request):
         "api_root": request.build_absolute_uri("/api/v1/"),
     }
     return render(request, "portal/api_token.html", context)
+
+
+def metrics_export(request):
+    """The portal's own /metrics for Prometheus: ``Authorization: Bearer METRICS_BEARER_TOKEN``.
+    Without a token configured it is refused, so it is never open by accident."""
+    expected = settings.METRICS_BEARER_TOKEN
+    if not expected:
+        return HttpResponseForbidden(
+            "/metrics is off: set METRICS_BEARER_TOKEN (or METRICS_BEARER_TOKEN_FILE) and "
+            "scrape with that bearer token.",
+            content_type="text/plain",
+        )
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), expected.encode()):
+        response = HttpResponse("Bearer token required.", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = "Bearer"
+        return response
+    return ExportToDjangoView(request)

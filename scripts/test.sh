@@ -57,5 +57,10 @@ export DJANGO_SETTINGS_MODULE=portal.settings
 "$MODELPORT_HELM" lint --strict charts/modelport --set existingSecret=ci >var/helm-lint.log 2>&1 \
   || { cat var/helm-lint.log; echo "helm lint failed: charts/modelport"; exit 1; }
 "$MODELPORT_HELM" template modelport charts/modelport --set existingSecret=ci >var/chart.yaml
+# Production settings pass Django's deployment checklist with no warning.
+MODELPORT_ENV=production SECRET_KEY=check-deploy-only-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGH \
+  DATABASE_URL=sqlite:///var/check-deploy.sqlite3 CELERY_BROKER_URL=redis://127.0.0.1:1/0 \
+  PROMETHEUS_URL=http://prometheus:9090 KUBE_IN_CLUSTER=true ALLOWED_HOSTS=portal.example.com \
+  .venv/bin/python manage.py check --deploy --fail-level WARNING
 .venv/bin/python -m pytest -p no:cacheprovider "$@"
 echo "scripts/test.sh took $(( $(date +%s) - start )) s"

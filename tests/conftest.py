@@ -32,6 +32,15 @@ def _fast_password_hasher(settings):
 
 
 @pytest.fixture(autouse=True)
+def _no_api_auth_failures_carried_over():
+    """Failed API authentications count per address in the cache (portal/api/auth.py); a test
+    starts with none from earlier tests on the test client's 127.0.0.1."""
+    from django.core.cache import cache
+
+    cache.delete("api-auth-failures:127.0.0.1")
+
+
+@pytest.fixture(autouse=True)
 def _empty_reference_cache():
     """Each test starts with an empty catalog cache (catalog.cache): rows a previous test
     created are rolled back or flushed without the signals that would clear it."""

@@ -71,3 +71,21 @@ def test_schema_and_docs_are_served_without_a_cdn(client):
     body = client.get("/api/docs/").content.decode()
     assert "cdn.jsdelivr" not in body and "unpkg.com" not in body
     assert "/static/drf_spectacular_sidecar/" in body
+
+
+def test_every_operation_documents_its_error_answers():
+    """400/401/403 everywhere, 404 with a path parameter, 409/413 on writes (issue 11)."""
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    missing = []
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            if method not in {"get", "post", "put", "patch", "delete"}:
+                continue
+            want = {"400", "401", "403"} | ({"404"} if "{" in path else set())
+            want |= {"409", "413"} if method != "get" else set()
+            lacking = want - set(operation["responses"])
+            if lacking:
+                missing.append(f"{method.upper()} {path}: {sorted(lacking)}")
+    assert not missing, "\n".join(missing)

@@ -1,5 +1,6 @@
 """Chargeback API shapes. Money is a decimal string, GPU time integer seconds plus hours."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ..models import Statement, UsageRecord
@@ -44,9 +45,17 @@ class StatementLineSerializer(serializers.Serializer):
     cost = serializers.CharField(help_text="Decimal string, full precision.")
 
 
+@extend_schema_field({"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$", "example": "2026-11"})
+class YearMonthField(serializers.DateField):
+    """A month as YYYY-MM (the first day of the month, stored as a date)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%Y-%m", **kwargs)
+
+
 class StatementSerializer(serializers.ModelSerializer):
     team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    month = serializers.DateField(format="%Y-%m", read_only=True)
+    month = YearMonthField(read_only=True)
     lines = StatementLineSerializer(many=True, read_only=True)
     is_current = serializers.SerializerMethodField()
     csv_url = serializers.SerializerMethodField()

@@ -7,14 +7,12 @@ import logging
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-import requests
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Sum
 from django.utils import timezone
 
-from portal import jobs
+from portal import jobs, transport
 from portal.audit import record_audit
 from portal.models import Team
 from portal.timeutil import HOUR, month_start, next_month
@@ -130,11 +128,11 @@ def notify_budget(alert_id: int) -> None:
         f"{team.name} has spent {alert.spend} {settings.BILLING_CURRENCY} of its monthly budget of "
         f"{alert.budget} {settings.BILLING_CURRENCY} in {alert.month:%B %Y}.\n"
     )
-    errors = []
+    errors, permanent = [], []
     if team.alert_email and _claim(alert, "email_sent_at"):
         try:
-            send_mail(subject, body, None, [team.alert_email])
-        except Exception as exc:  # SMTP errors vary by backend
+            transport.send_email(team.alert_email, subject, body)
+        except transport.TransportError as exc:
             errors.append(f"e-mail: {exc}")
             BudgetAlert.objects.filter(pk=alert.pk).update(email_sent_at=None)
     if team.alert_webhook_url and _claim(alert, "webhook_sent_at"):
@@ -148,12 +146,17 @@ def notify_budget(alert_id: int) -> None:
             "text": subject,
         }
         try:
-            requests.post(team.alert_webhook_url, json=payload, timeout=10).raise_for_status()
-        except requests.RequestException as exc:
+            transport.post_webhook(team.alert_webhook_url, payload)
+        except transport.PermanentError as exc:
+            # A refused target (internal address, redirect, 4xx) is recorded, not retried.
+            permanent.append(f"webhook: {exc}")
+        except transport.TransientError as exc:
             errors.append(f"webhook: {exc}")
             BudgetAlert.objects.filter(pk=alert.pk).update(webhook_sent_at=None)
+    if errors or permanent:
+        text = "; ".join(errors + permanent)[:2000]
+        BudgetAlert.objects.filter(pk=alert.pk).update(notify_error=text)
     if errors:
-        BudgetAlert.objects.filter(pk=alert.pk).update(notify_error="; ".join(errors)[:2000])
         raise NotificationFailed("; ".join(errors))
 
 

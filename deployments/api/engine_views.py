@@ -1,11 +1,14 @@
 """REST views of the deployments engine: POST /sizing/ and GET /endpoints/{uuid}/manifests/."""
 
+import json
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import renderers, serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.utils import encoders
 from rest_framework.views import APIView
 
 from catalog.choices import CapacityType
@@ -229,7 +232,10 @@ class YamlTextRenderer(renderers.BaseRenderer):
     def render(self, data, accepted_media_type=None, renderer_context=None):
         if isinstance(data, dict) and "yaml" in data:
             return data["yaml"].encode()
-        return manifests.to_yaml([data]).encode()  # errors (e.g. 404 detail) as YAML too
+        # Errors (404, 401 ... detail) as YAML too: first as plain JSON types, since DRF's
+        # ErrorDetail and lazy strings are not YAML-representable.
+        plain = json.loads(json.dumps(data, cls=encoders.JSONEncoder))
+        return manifests.to_yaml([plain]).encode()
 
 
 class ManifestsSerializer(serializers.Serializer):

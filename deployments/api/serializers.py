@@ -46,8 +46,12 @@ class EndpointSerializer(serializers.ModelSerializer):
         queryset=GpuType.objects.filter(enabled=True),
         help_text="GPU type: its UUID or name (e.g. `L4`, `H100`).",
     )
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    requested_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+    approved_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     instance_type = serializers.CharField(
         source="offering.instance_type", read_only=True, default=None, allow_null=True
     )
@@ -115,7 +119,7 @@ class EndpointSerializer(serializers.ModelSerializer):
 
 
 class EndpointEventSerializer(serializers.ModelSerializer):
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = EndpointEvent

@@ -16,7 +16,7 @@ from portal.access import TeamObjectPermission, can_admin, can_write, scope_to_u
 from portal.models import AuditLog
 
 from .. import services
-from ..errors import DeploymentError, InvalidTransition
+from ..errors import DeploymentError, InvalidTransition, SelfApproval
 from ..filters import EndpointFilterSet
 from ..models import Endpoint
 from .serializers import (
@@ -41,6 +41,8 @@ def call_service(func, *args, **kwargs):
         return func(*args, **kwargs)
     except InvalidTransition as exc:
         raise Conflict(exc.message) from exc
+    except SelfApproval as exc:
+        raise PermissionDenied(exc.message) from exc
     except DeploymentError as exc:
         raise serializers.ValidationError({exc.field or "non_field_errors": [exc.message]}) from exc
     except DjangoValidationError as exc:

@@ -62,6 +62,7 @@ def test_worker_collects_and_alerts_once(prometheus_server, start_celery_worker)
         BILLING_PROMQL_SELECTOR=f'test_run="{scenario.cluster_labels["test_run"]}"',
         BILLING_SCRAPE_INTERVAL_SECONDS="60",
         BILLING_RECOLLECT_HOURS="4",
+        WEBHOOK_ALLOWED_HOSTS="127.0.0.1",
     )
     try:
         end_iso = datetime.fromtimestamp(scenario.end, tz=UTC).isoformat()

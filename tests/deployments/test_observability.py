@@ -20,8 +20,13 @@ from tests.factories import EndpointFactory
 from tests.infra.fixtures import services_required
 
 
+@pytest.fixture(autouse=True)
+def _metrics_token(settings):
+    settings.METRICS_BEARER_TOKEN = "scrape-token"
+
+
 def _scrape(client) -> dict:
-    resp = client.get("/metrics")
+    resp = client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-token")
     assert resp.status_code == 200
     out = {}
     for fam in text_string_to_metric_families(resp.content.decode()):

@@ -1,0 +1,33 @@
+"""API authentication with a brake: each failed token authentication counts against the
+client address; past API_AUTH_FAILURE_LIMIT in API_AUTH_FAILURE_WINDOW seconds the API answers
+429 before even looking at the token, so keys cannot be guessed at speed."""
+
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework import authentication
+from rest_framework.exceptions import AuthenticationFailed, Throttled
+
+
+def _key(request) -> str:
+    return f"api-auth-failures:{request.META.get('REMOTE_ADDR', '')}"
+
+
+class TokenAuthentication(authentication.TokenAuthentication):
+    def authenticate(self, request):
+        if not authentication.get_authorization_header(request):
+            return None
+        key = _key(request)
+        if cache.get(key, 0) >= settings.API_AUTH_FAILURE_LIMIT:
+            raise Throttled(
+                wait=settings.API_AUTH_FAILURE_WINDOW,
+                detail="Too many failed authentications from this address; try again later.",
+            )
+        try:
+            return super().authenticate(request)
+        except AuthenticationFailed:
+            cache.add(key, 0, settings.API_AUTH_FAILURE_WINDOW)
+            try:
+                cache.incr(key)
+            except ValueError:
+                cache.set(key, 1, settings.API_AUTH_FAILURE_WINDOW)
+            raise

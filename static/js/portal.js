@@ -1,0 +1,11 @@
+// Behaviour the templates used to write inline (the Content-Security-Policy allows no inline
+// script): <select data-autosubmit> submits its form on change; <form data-confirm="..."> asks first.
+document.addEventListener("change", (event) => {
+  const el = event.target;
+  if (el.matches && el.matches("select[data-autosubmit]") && el.form) el.form.requestSubmit();
+});
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  const question = form.dataset && form.dataset.confirm;
+  if (question && !window.confirm(question)) event.preventDefault();
+}, true);
