@@ -189,10 +189,6 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
-AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
-]
 # Brute force: AXES_FAILURE_LIMIT wrong passwords lock that user name (from any address) and
 # that address (for any user name) for AXES_COOLOFF_MINUTES.
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
@@ -218,6 +214,7 @@ LOGOUT_REDIRECT_URL = "login"
 # discovery document. Groups map to teams, roles and staff in the admin (SSO group mappings).
 # Local accounts keep working (break-glass) whatever the provider does.
 AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: a locked-out user or address goes no further
     "sso.oidc.OidcBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
