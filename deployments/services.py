@@ -29,7 +29,7 @@ from .errors import (
     InvalidTransition,
     QuotaExceeded,
 )
-from .models import Endpoint, EndpointEvent
+from .models import BatchJob, Endpoint, EndpointEvent
 from .names import APPLY_ENDPOINT
 from .spend import projected_month_cost
 
@@ -125,10 +125,12 @@ def _team_usage(
     if name is not None:
         aggregates["named"] = Count("pk", filter=Q(name=name))
     usage = qs.aggregate(**aggregates)
+    # Batch jobs hold GPUs too: GPUs per shard x parallel shards, and their estimated cost.
+    batch = BatchJob.objects.gpu_usage(team, gpu_type)
     return {
-        "in_use": usage["in_use"] or 0,
-        "type_in_use": usage["type_in_use"] or 0,
-        "committed": usage["committed"] or Decimal("0"),
+        "in_use": (usage["in_use"] or 0) + batch["in_use"],
+        "type_in_use": (usage["type_in_use"] or 0) + batch["type_in_use"],
+        "committed": (usage["committed"] or Decimal("0")) + batch["committed"],
         "name_taken": bool(usage.get("named")),
     }
 
@@ -161,11 +163,14 @@ def estimate_request(
     *,
     usage: dict | None = None,
     rules: tuple[int | None, bool] | None = None,
+    commits: tuple[Decimal, str] | None = None,
 ) -> Estimate:
     """Price, quota headroom and approval reasons for a spec (dict of SPEC_FIELDS values).
 
     `usage` (from _team_usage) and `rules` (type quota, always approve) are read here unless
-    the caller already has them, e.g. from the locked team row.
+    the caller already has them, e.g. from the locked team row. `commits` (cost, what it
+    is) replaces the monthly cost at max replicas in the approval and budget rules, e.g. a
+    batch job's estimated total cost.
     """
     gpu_type: GpuType = spec["gpu_type"]
     gpu_count = int(spec.get("gpu_count") or 1)
@@ -213,19 +218,20 @@ def estimate_request(
 
     if always_approve:
         reasons.append(f"{gpu_type.name} GPUs always need approval.")
+    cost, cost_label = commits or (cost_max, "Monthly cost at max replicas")
     if (
-        cost_max is not None
+        cost is not None
         and team.approval_cost_threshold is not None
-        and cost_max > team.approval_cost_threshold
+        and cost > team.approval_cost_threshold
     ):
         reasons.append(
-            f"Monthly cost at max replicas ({cost_max}) is above the approval threshold "
+            f"{cost_label} ({cost}) is above the approval threshold "
             f"({team.approval_cost_threshold})."
         )
-    if cost_max is not None and team.monthly_budget is not None:
+    if cost is not None and team.monthly_budget is not None:
         # Actual spend so far this month (billing) + every live endpoint, this one included,
-        # at max replicas until the month ends.
-        spent, projected = projected_month_cost(team, usage["committed"] + cost_max)
+        # at max replicas until the month ends (+ live batch jobs at their estimate).
+        spent, projected = projected_month_cost(team, usage["committed"] + cost)
         if projected > team.monthly_budget:
             message = (
                 f"With this endpoint the team's projected cost this month ({projected:.2f}: "

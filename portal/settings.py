@@ -226,6 +226,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "sync-statuses": {"task": "deployments.sync_statuses", "schedule": 30.0},
+    "sync-batch-jobs": {"task": "deployments.sync_batch_jobs", "schedule": 30.0},
     "collect-gpu-usage": {"task": "billing.collect_gpu_usage", "schedule": 3600.0},
     "close-month": {"task": "billing.close_previous_month", "schedule": 6 * 3600.0},
 }
@@ -242,6 +243,8 @@ KUBE_NAMESPACE_PREFIX = env("KUBE_NAMESPACE_PREFIX", "mp-")
 KUBE_HF_TOKEN_SECRET = env("KUBE_HF_TOKEN_SECRET", "hf-token")
 KSERVE_INGRESS_DOMAIN = env("KSERVE_INGRESS_DOMAIN", "example.com")
 VLLM_RUNTIME = env("VLLM_RUNTIME", "kserve-huggingfaceserver")
+# Image of batch jobs: vLLM with `vllm run-batch` (plus s3fs for s3:// data).
+VLLM_BATCH_IMAGE = env("VLLM_BATCH_IMAGE", "vllm/vllm-openai:v0.11.0")
 
 # --- Prometheus ----------------------------------------------------------------------------
 PROMETHEUS_URL = env_secret("PROMETHEUS_URL", "")
