@@ -46,7 +46,8 @@ def _delete_runs(client: ClusterClient, job: BatchJob, keep_run: int | None) -> 
     for obj in _jobs_of(client, job):
         run = (obj["metadata"].get("labels") or {}).get(manifests.LABEL_BATCH_RUN)
         if keep_run is None or run != str(keep_run):
-            deleted += client.delete(obj)
+            meta = {"name": obj["metadata"]["name"], "namespace": job.namespace}
+            deleted += client.delete({"apiVersion": "batch/v1", "kind": "Job", "metadata": meta})
     return deleted
 
 

@@ -215,6 +215,12 @@ def request_batch_job(
     team: Team, user: User, data: dict[str, Any], source: str = AuditLog.Source.WEB
 ) -> BatchJob:
     """Create a batch job from validated data; auto-approve within the rules or wait."""
+    model = data["model"]
+    data = {
+        "max_context_length": min(8192, model.native_context_length),
+        "quantization": (model.allowed_quantizations or ["bf16"])[0],
+        **{k: v for k, v in data.items() if v is not None or k in ("expected_tokens", "cost_cap")},
+    }
     _check_model(data)
     with transaction.atomic():
         team = endpoint_services._with_rules(
