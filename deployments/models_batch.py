@@ -18,14 +18,14 @@ from catalog.models import CatalogModel, GpuType, InstanceOffering
 from portal.models import Team
 from portal.validators import DNS_LABEL, batch_input_uri_problem, batch_output_uri_problem
 
-from .batch.choices import (
+from .choices import DesiredState
+from .choices_batch import (
     BATCH_ACTIVE_STATUSES,
     BATCH_FINAL_STATUSES,
     BatchEventKind,
     BatchJobStatus,
     ShardState,
 )
-from .choices import DesiredState
 
 # "<name>-r<run>" must stay a DNS label and leave room for the pod suffix "-<index>-<hash>".
 BATCH_JOB_NAME_MAX = 40
@@ -191,7 +191,9 @@ class BatchJob(models.Model):
         counts = {state: 0 for state in ShardState.values}
         for shard in self.shard_states:
             counts[shard.get("state", ShardState.PENDING)] += 1
-        counts["retried"] = sum(1 for s in self.shard_states if s.get("attempts", 0) > 1)
+        counts["retried"] = sum(
+            1 for s in self.shard_states if s.get("failures", 0) + s.get("interruptions", 0)
+        )
         return counts
 
     def clean(self) -> None:

@@ -1,8 +1,8 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from ..batch.api import BatchJobViewSet
 from . import views
+from .batch import BatchJobViewSet
 from .engine_views import EndpointManifestsView, SizingView
 from .metrics_views import EndpointMetricsView
 

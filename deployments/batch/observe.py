@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .choices import BatchEventKind, BatchJobStatus, ShardState
+from ..choices_batch import BatchEventKind, BatchJobStatus, ShardState
 
 INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
 

@@ -15,12 +15,12 @@ from django.db import transaction
 from portal import jobs
 
 from ..choices import DesiredState
+from ..choices_batch import BATCH_OBSERVED_STATUSES, BatchJobStatus
 from ..errors import PermanentClusterError
 from ..k8s import ClusterClient
 from ..manifests import ManifestError
 from ..models_batch import BatchJob
 from . import manifests
-from .choices import BATCH_OBSERVED_STATUSES, BatchJobStatus
 from .names import APPLY_BATCH_JOB
 from .observe import observe
 from .services import record_applied, record_observations

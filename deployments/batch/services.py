@@ -25,9 +25,9 @@ from portal.models import AuditLog, Team, User
 
 from .. import services as endpoint_services
 from ..choices import DesiredState
+from ..choices_batch import BatchEventKind, BatchJobStatus, ShardState
 from ..errors import DeploymentError, DuplicateEndpoint, InvalidTransition
 from ..models_batch import BatchJob, BatchJobEvent
-from .choices import BatchEventKind, BatchJobStatus, ShardState
 from .manifests import model_uri_problem
 from .names import APPLY_BATCH_JOB
 from .observe import Observation, new_shard

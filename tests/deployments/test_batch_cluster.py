@@ -5,8 +5,8 @@ containers by ending their pods, as the fake kubelet plays kubelet."""
 import pytest
 
 from deployments.batch import manifests
-from deployments.batch.choices import BatchEventKind, BatchJobStatus, ShardState
 from deployments.batch.tasks import sync_batch_jobs
+from deployments.choices_batch import BatchEventKind, BatchJobStatus, ShardState
 from deployments.models import BatchJob
 
 from .batch_helpers import body, end_pod, job_condition, running_pods, tokens, wait_for

@@ -17,11 +17,11 @@ from portal.access import TeamObjectPermission, can_admin, can_write, scope_to_u
 from portal.models import AuditLog
 from portal.validators import batch_input_uri_problem, batch_output_uri_problem
 
-from ..api.serializers import TeamRef
-from ..api.views import call_service
+from ..batch import manifests, services
 from ..manifests import ManifestError, to_yaml
 from ..models_batch import BatchJob, BatchJobEvent
-from . import manifests, services
+from .serializers import TeamRef
+from .views import call_service
 
 API = AuditLog.Source.API
 RELATED = ("team", "model", "gpu_type", "offering", "requested_by", "approved_by")
