@@ -195,6 +195,8 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "ENUM_NAME_OVERRIDES": {
         "EndpointStatusEnum": "deployments.choices.EndpointStatus",
+        "BatchJobStatusEnum": "deployments.choices_batch.BatchJobStatus",
+        "CapacityTypeEnum": "catalog.choices.CapacityType",
     },
     # Swagger UI assets come from drf-spectacular-sidecar: no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -142,6 +142,11 @@ class BatchJobSerializer(serializers.ModelSerializer):
         }
 
 
+class BatchJobManifestsSerializer(serializers.Serializer):
+    yaml = serializers.CharField(help_text="Multi-document YAML, as `render_batch_job` prints.")
+    objects = serializers.ListField(child=serializers.DictField())
+
+
 class RejectSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
 
@@ -253,7 +258,7 @@ class BatchJobViewSet(
 
     @extend_schema(
         summary="The exact objects applied (Namespace, ResourceQuota, the run's Job)",
-        responses={200: serializers.DictField()},
+        responses={200: BatchJobManifestsSerializer},
     )
     @action(detail=True, methods=["get"])
     def manifests(self, request, uuid=None):
