@@ -84,8 +84,9 @@ def _cluster_says(job, done: int, finished: bool):
     services.record_observations([(job, observe(job, {"status": status}, pods))])
 
 
+@pytest.mark.usefixtures("fake_cluster")
 def test_request_progress_and_report(
-    page, live_server, member, team, llama_8b, gpu_l4, fake_cluster, screenshot_path
+    page, live_server, member, team, llama_8b, gpu_l4, screenshot_path
 ):
     llama_8b.batch_tokens_per_gpu_second = Decimal("2500")
     llama_8b.save()
