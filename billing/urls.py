@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import batch_views, views
 
 app_name = "billing"
 urlpatterns = [
@@ -11,4 +11,9 @@ urlpatterns = [
     path("platform/reopen/", views.month_reopen, name="month_reopen"),
     path("statements/<uuid:uuid>/", views.statement_detail, name="statement_detail"),
     path("statements/<uuid:uuid>/csv/", views.statement_csv, name="statement_csv"),
+    path(
+        "batch-jobs/<uuid:uuid>/reference/",
+        batch_views.batch_job_reference,
+        name="batch_job_reference",
+    ),
 ]

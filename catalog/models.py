@@ -70,6 +70,14 @@ class CatalogModel(models.Model):
         default=list, help_text=f"Any of: {', '.join(Quantization.values)}"
     )
     license = models.CharField(max_length=100, blank=True)
+    batch_tokens_per_gpu_second = models.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Offline batch throughput (prompt + generated tokens per GPU-second) used to "
+        "estimate batch jobs until the portal has measured one.",
+    )
     enabled = models.BooleanField(default=True)
 
     class Meta:

@@ -154,3 +154,7 @@ class EndpointEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# Batch jobs: read-only as endpoints are; day-2 actions go through the services.
+from .batch import admin as _batch_admin  # noqa: E402, F401

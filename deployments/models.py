@@ -179,3 +179,7 @@ class EndpointEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.endpoint}: {self.get_kind_display()} {self.message}"
+
+
+# Batch jobs live in their own module; imported here so `deployments.models` has them all.
+from .models_batch import BatchJob, BatchJobEvent  # noqa: E402, F401

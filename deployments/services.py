@@ -31,7 +31,7 @@ from .errors import (
     QuotaExceeded,
     SelfApproval,
 )
-from .models import Endpoint, EndpointEvent
+from .models import BatchJob, Endpoint, EndpointEvent
 from .names import APPLY_ENDPOINT
 from .spend import projected_month_cost
 
@@ -135,10 +135,12 @@ def _team_usage(
     if name is not None:
         aggregates["named"] = Count("pk", filter=Q(name=name))
     usage = qs.aggregate(**aggregates)
+    # Batch jobs hold GPUs too: GPUs per shard x parallel shards, and their estimated cost.
+    batch = BatchJob.objects.gpu_usage(team, gpu_type)
     return {
-        "in_use": usage["in_use"] or 0,
-        "type_in_use": usage["type_in_use"] or 0,
-        "committed": usage["committed"] or Decimal("0"),
+        "in_use": (usage["in_use"] or 0) + batch["in_use"],
+        "type_in_use": (usage["type_in_use"] or 0) + batch["type_in_use"],
+        "committed": (usage["committed"] or Decimal("0")) + batch["committed"],
         "name_taken": bool(usage.get("named")),
     }
 
@@ -190,17 +192,18 @@ def _quota_refusals(
 
 
 def _approval_reasons(
-    team: Team, gpu_type: GpuType, always_approve: bool, cost_max: Decimal | None
+    team: Team,
+    gpu_type: GpuType,
+    always_approve: bool,
+    cost: Decimal | None,
+    cost_label: str = "Monthly cost at max replicas",
 ) -> list[str]:
     reasons = []
     if always_approve:
         reasons.append(f"{gpu_type.name} GPUs always need approval.")
     threshold = team.approval_cost_threshold
-    if cost_max is not None and threshold is not None and cost_max > threshold:
-        reasons.append(
-            f"Monthly cost at max replicas ({cost_max}) is above the approval threshold "
-            f"({threshold})."
-        )
+    if cost is not None and threshold is not None and cost > threshold:
+        reasons.append(f"{cost_label} ({cost}) is above the approval threshold ({threshold}).")
     return reasons
 
 
@@ -227,11 +230,14 @@ def estimate_request(
     *,
     usage: dict | None = None,
     gpu_rules: tuple[int | None, bool] | None = None,
+    commits: tuple[Decimal, str] | None = None,
 ) -> Estimate:
     """Price, quota headroom and approval reasons for a spec (dict of SPEC_FIELDS values).
 
     `usage` (from _team_usage) and `gpu_rules` (type quota, always approve) are read here
-    unless the caller already has them, e.g. from the locked team row.
+    unless the caller already has them, e.g. from the locked team row. `commits` (cost, what
+    it is) replaces the monthly cost at max replicas in the approval and budget rules, e.g. a
+    batch job's estimated total cost.
     """
     gpu_type: GpuType = spec["gpu_type"]
     gpu_count = int(spec.get("gpu_count") or 1)
@@ -256,8 +262,9 @@ def estimate_request(
         usage = _team_usage(team, gpu_type, exclude=exclude)
     type_quota, always_approve = gpu_rules if gpu_rules is not None else _team_rules(team, gpu_type)
     refusals += _quota_refusals(team, gpu_type, requested, usage, type_quota)
-    reasons = _approval_reasons(team, gpu_type, always_approve, cost_max)
-    over_budget = _budget_verdict(team, usage["committed"], cost_max)
+    cost, cost_label = commits or (cost_max, "Monthly cost at max replicas")
+    reasons = _approval_reasons(team, gpu_type, always_approve, cost, cost_label)
+    over_budget = _budget_verdict(team, usage["committed"], cost)
     if over_budget is not None:
         if team.over_budget_policy == Team.OverBudgetPolicy.REFUSE:
             refusals.append(over_budget)

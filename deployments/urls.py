@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import metrics_views, views
+from .batch import views as batch_views
 
 app_name = "deployments"
 urlpatterns = [
@@ -18,4 +19,13 @@ urlpatterns = [
     path("endpoints/<uuid:uuid>/approve/", views.endpoint_approve, name="endpoint_approve"),
     path("endpoints/<uuid:uuid>/reject/", views.endpoint_reject, name="endpoint_reject"),
     path("approvals/", views.approval_list, name="approval_list"),
+    path("batch-jobs/", batch_views.batch_job_list, name="batch_job_list"),
+    path("batch-jobs/new/", batch_views.batch_job_create, name="batch_job_create"),
+    path("batch-jobs/<uuid:uuid>/", batch_views.batch_job_detail, name="batch_job_detail"),
+    path("batch-jobs/<uuid:uuid>/status/", batch_views.batch_job_status, name="batch_job_status"),
+    path(
+        "batch-jobs/<uuid:uuid>/<slug:action>/",
+        batch_views.batch_job_action,
+        name="batch_job_action",
+    ),
 ]

@@ -291,6 +291,8 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "ENUM_NAME_OVERRIDES": {
         "EndpointStatusEnum": "deployments.choices.EndpointStatus",
+        "BatchJobStatusEnum": "deployments.choices_batch.BatchJobStatus",
+        "CapacityTypeEnum": "catalog.choices.CapacityType",
     },
     # Swagger UI assets come from drf-spectacular-sidecar: no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -327,6 +329,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "sync-statuses": {"task": "deployments.sync_statuses", "schedule": 30.0},
+    "sync-batch-jobs": {"task": "deployments.sync_batch_jobs", "schedule": 30.0},
     "collect-gpu-usage": {"task": "billing.collect_gpu_usage", "schedule": 3600.0},
     "close-month": {"task": "billing.close_previous_month", "schedule": 6 * 3600.0},
 }
@@ -346,6 +349,8 @@ KUBE_NAMESPACE_PREFIX = env("KUBE_NAMESPACE_PREFIX", "mp-")
 KUBE_HF_TOKEN_SECRET = env("KUBE_HF_TOKEN_SECRET", "hf-token")
 KSERVE_INGRESS_DOMAIN = env("KSERVE_INGRESS_DOMAIN", "example.com")
 VLLM_RUNTIME = env("VLLM_RUNTIME", "kserve-huggingfaceserver")
+# Image of batch jobs: vLLM with `vllm run-batch` (plus s3fs for s3:// data).
+VLLM_BATCH_IMAGE = env("VLLM_BATCH_IMAGE", "vllm/vllm-openai:v0.11.0")
 
 # Internal webhook receivers an admin allows (host names, IPs or CIDRs); every other loopback,
 # link-local, private or cluster-internal target is refused (portal/transport.py).

@@ -174,3 +174,41 @@ def validate_webhook_url(url: str) -> None:
     problem = webhook_url_problem(url)
     if problem:
         raise ValidationError(problem)
+
+
+# Data locations of batch jobs (input JSONL, output folder). The path characters are those of
+# STORAGE_URI; a path segment may not be "." or ".." and may not be empty, so a URI cannot
+# climb out of the folder it names once it is mounted or joined with a shard file name.
+DATA_URI_RE = re.compile(
+    r"^(?P<scheme>s3|pvc|hf)://(?P<rest>[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*)/?$"
+)
+BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{0,61}[a-z0-9]$")
+
+
+def _data_uri_problem(uri: str, schemes: tuple[str, ...]) -> str | None:
+    allowed = ", ".join(f"{s}://" for s in schemes)
+    match = DATA_URI_RE.match(uri or "")
+    if match is None or match["scheme"] not in schemes:
+        return (
+            f"Use {allowed} followed by a bucket, claim or repository and a path of letters, "
+            "digits, '.', '_', '-' and '/'."
+        )
+    parts = match["rest"].split("/")
+    if any(part in (".", "..") for part in parts):
+        return "A path may not contain '.' or '..' segments."
+    if match["scheme"] == "hf":
+        if len(parts) < 3:
+            return "Use hf://org/repo/path for a file of a Hugging Face dataset."
+    elif not BUCKET_RE.match(parts[0]):
+        return f"The {match['scheme']}:// bucket or claim name must be a lowercase DNS name."
+    return None
+
+
+def batch_input_uri_problem(uri: str) -> str | None:
+    """Why `uri` is not a usable batch input (None when it is)."""
+    return _data_uri_problem(uri, ("s3", "pvc", "hf"))
+
+
+def batch_output_uri_problem(uri: str) -> str | None:
+    """Why `uri` is not a usable batch output folder (None when it is)."""
+    return _data_uri_problem(uri, ("s3", "pvc"))

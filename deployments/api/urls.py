@@ -2,12 +2,14 @@ from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from . import views
+from .batch import BatchJobViewSet
 from .engine_views import EndpointManifestsView, SizingView
 from .metrics_views import EndpointMetricsView
 
 router = DefaultRouter()
 router.register("endpoints", views.EndpointViewSet, basename="endpoint")
 router.register("approvals", views.ApprovalViewSet, basename="approval")
+router.register("batch-jobs", BatchJobViewSet, basename="batch-job")
 urlpatterns = [
     path("endpoints/<uuid:uuid>/metrics/", EndpointMetricsView.as_view(), name="endpoint-metrics"),
     path(

@@ -1,0 +1,86 @@
+"""Platform console: batch jobs (read-only; cancel and delete go through the services)."""
+
+from django.contrib import admin, messages
+
+from portal.models import AuditLog
+
+from ..errors import DeploymentError
+from ..models_batch import BatchJob, BatchJobEvent
+from ..templatetags.batch_jobs import batch_status_badge
+from . import services
+
+ADMIN = AuditLog.Source.ADMIN
+
+
+class BatchJobEventInline(admin.TabularInline):
+    model = BatchJobEvent
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "kind", "shard", "old_status", "new_status", "message"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(BatchJob)
+class BatchJobAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "team",
+        "badge",
+        "model",
+        "gpu_type",
+        "capacity_type",
+        "shards",
+        "gpu_seconds",
+        "updated_at",
+    ]
+    list_filter = ["status", "team", "gpu_type", "capacity_type"]
+    search_fields = ["name", "team__slug", "uuid"]
+    list_select_related = ["team", "model", "gpu_type"]
+    inlines = [BatchJobEventInline]
+    actions = ["approve_selected", "cancel_selected", "delete_selected_jobs"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_staff
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.display(description="Status", ordering="status")
+    def badge(self, obj):
+        return batch_status_badge(obj.status)
+
+    def _run(self, request, queryset, func, verb):
+        done = 0
+        for job in queryset:
+            try:
+                func(job, request.user, source=ADMIN)
+                done += 1
+            except DeploymentError as exc:
+                self.message_user(request, f"{job}: {exc.message}", messages.ERROR)
+        self.message_user(request, f"{verb} {done} batch job(s).")
+
+    @admin.action(description="Approve selected batch jobs")
+    def approve_selected(self, request, queryset):
+        self._run(request, queryset, services.approve_batch_job, "Approved")
+
+    @admin.action(description="Cancel selected batch jobs")
+    def cancel_selected(self, request, queryset):
+        self._run(request, queryset, services.cancel_batch_job, "Cancelled")
+
+    @admin.action(description="Delete selected batch jobs (cleans up the cluster)")
+    def delete_selected_jobs(self, request, queryset):
+        self._run(request, queryset, services.delete_batch_job, "Deleted")

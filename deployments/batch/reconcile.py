@@ -1,0 +1,122 @@
+"""Batch jobs: load -> call the cluster -> record (the tasks are one line over these).
+
+`apply_batch_job(id, generation)` makes the cluster match the row: the current run's Job
+exists (older runs' Jobs are removed) while the job is wanted, and no Job of it exists once it
+is cancelled or deleted. `sync_batch_jobs()` follows every running job with two list calls in
+total (Jobs and pods by label selector, all namespaces) and a constant number of queries.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+
+from portal import jobs
+
+from ..choices import DesiredState
+from ..choices_batch import BATCH_OBSERVED_STATUSES, BatchJobStatus
+from ..errors import PermanentClusterError
+from ..k8s import ClusterClient
+from ..manifests import ManifestError
+from ..models_batch import BatchJob
+from . import manifests
+from .names import APPLY_BATCH_JOB
+from .observe import observe
+from .services import record_applied, record_observations
+
+log = logging.getLogger(__name__)
+
+
+def _load(job_id: int) -> BatchJob | None:
+    return (
+        BatchJob.objects.select_related("team", "model", "gpu_type", "offering")
+        .filter(pk=job_id)
+        .first()
+    )
+
+
+def _jobs_of(client: ClusterClient, job: BatchJob) -> list[dict]:
+    selector = f"{manifests.LABEL_BATCH_UUID}={job.uuid}"
+    return client.list("batch/v1", "Job", job.namespace, selector)
+
+
+def _delete_runs(client: ClusterClient, job: BatchJob, keep_run: int | None) -> int:
+    deleted = 0
+    for obj in _jobs_of(client, job):
+        run = (obj["metadata"].get("labels") or {}).get(manifests.LABEL_BATCH_RUN)
+        if keep_run is None or run != str(keep_run):
+            meta = {"name": obj["metadata"]["name"], "namespace": job.namespace}
+            deleted += client.delete({"apiVersion": "batch/v1", "kind": "Job", "metadata": meta})
+    return deleted
+
+
+def apply_batch_job(job_id: int, generation: int) -> str:
+    job = _load(job_id)
+    if job is None or job.generation != generation or job.applied_generation >= generation:
+        return "stale"
+    try:
+        client = ClusterClient.from_settings()
+        if job.desired_state == DesiredState.PRESENT:
+            client.apply(manifests.render(job))
+            _delete_runs(client, job, keep_run=job.run)
+            outcome = BatchJobStatus.RUNNING
+        else:
+            _delete_runs(client, job, keep_run=None)
+            outcome = (
+                BatchJobStatus.DELETED
+                if job.desired_state == DesiredState.ABSENT
+                else BatchJobStatus.CANCELLED
+            )
+    except (PermanentClusterError, ManifestError) as exc:
+        log.warning("batch_job=%s apply failed: %s", job_id, exc)
+        record_applied(job, generation, BatchJobStatus.FAILED, str(exc))
+        return "failed"
+    record_applied(job, generation, outcome)
+    log.info("batch_job=%s generation=%s %s", job_id, generation, outcome)
+    return str(outcome)
+
+
+def _key(obj: dict) -> tuple[str, str]:
+    labels = obj["metadata"].get("labels") or {}
+    return labels.get(manifests.LABEL_BATCH_UUID, ""), labels.get(manifests.LABEL_BATCH_RUN, "")
+
+
+def sync_batch_jobs() -> int:
+    """Fold the cluster's Jobs and pods into every running batch job. Returns jobs changed."""
+    with transaction.atomic():
+        rows = list(
+            BatchJob.objects.select_for_update(of=("self",))
+            .select_related("team")
+            .filter(
+                status__in=BATCH_OBSERVED_STATUSES,
+                desired_state=DesiredState.PRESENT,
+                applied_generation__gte=1,
+            )
+        )
+        rows = [j for j in rows if j.applied_generation == j.generation]
+        if not rows:
+            return 0
+        client = ClusterClient.from_settings()
+        by_run: dict[tuple[str, str], dict] = {}
+        for obj in client.list("batch/v1", "Job", None, manifests.BATCH_SELECTOR):
+            by_run[_key(obj)] = obj
+        pods: dict[tuple[str, str], list[dict]] = {}
+        for pod in client.list("v1", "Pod", None, manifests.BATCH_SELECTOR):
+            pods.setdefault(_key(pod), []).append(pod)
+        observed, missing = [], []
+        for job in rows:
+            key = (str(job.uuid), str(job.run))
+            if key not in by_run:
+                missing.append(job)
+                continue
+            observed.append((job, observe(job, by_run[key], pods.get(key, []))))
+        changed = record_observations(observed)
+    for job in missing:  # deleted by hand: apply the run again (server-side apply is idempotent)
+        log.warning("batch_job=%s run %s missing in the cluster: re-applying", job.pk, job.run)
+        BatchJob.objects.filter(pk=job.pk, generation=job.generation).update(
+            generation=job.generation + 1
+        )
+
+        jobs.enqueue(APPLY_BATCH_JOB, job.pk, job.generation + 1)
+    return changed

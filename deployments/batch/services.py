@@ -1,0 +1,558 @@
+"""Batch job use cases: estimate, request, approve/reject, cancel, resume, retry failed shards,
+delete, and recording what the cluster reports.
+
+Quota, approval and budget rules are the endpoints' (deployments.services.estimate_request):
+a batch job holds `gpu_count x parallelism` GPUs and commits its estimated cost.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from catalog.choices import CapacityType
+from catalog.models import CatalogModel, GpuType
+from catalog.pricing import OfferingPrice, cheapest_offering
+from portal import jobs
+from portal.audit import record_audit, snapshot
+from portal.models import AuditLog, Team, User
+
+from .. import services as endpoint_services
+from ..choices import DesiredState
+from ..choices_batch import BatchEventKind, BatchJobStatus, ShardState
+from ..errors import DeploymentError, DuplicateEndpoint, InvalidTransition
+from ..models_batch import BatchJob, BatchJobEvent
+from .manifests import model_uri_problem
+from .names import APPLY_BATCH_JOB
+from .observe import Observation, new_shard
+
+log = logging.getLogger(__name__)
+CENT = Decimal("0.01")
+MILLION = Decimal(1_000_000)
+SPEC_FIELDS = [
+    "model",
+    "quantization",
+    "max_context_length",
+    "gpu_type",
+    "gpu_count",
+    "capacity_type",
+    "input_uri",
+    "output_uri",
+    "shards",
+    "parallelism",
+    "backoff_limit_per_index",
+    "expected_tokens",
+    "deadline_hours",
+    "cost_cap",
+]
+AUDIT_FIELDS = ["name", *SPEC_FIELDS, "desired_state", "generation", "run", "status"]
+
+
+class DuplicateBatchJob(DuplicateEndpoint):
+    pass
+
+
+# --- estimate ---------------------------------------------------------------------------
+
+
+def throughput(model: CatalogModel, gpu_type: GpuType) -> tuple[Decimal | None, str]:
+    """Tokens per GPU-second: measured on this model and GPU type by finished batch jobs (one
+    query), else the catalog's figure, else unknown."""
+    measured = BatchJob.objects.filter(
+        model=model, gpu_type=gpu_type, status=BatchJobStatus.SUCCEEDED, gpu_seconds__gt=0
+    ).aggregate(tokens=Sum(F("tokens_in") + F("tokens_out")), seconds=Sum("gpu_seconds"))
+    if measured["tokens"] and measured["seconds"]:
+        return Decimal(measured["tokens"]) / Decimal(measured["seconds"]), "measured"
+    if model.batch_tokens_per_gpu_second:
+        return model.batch_tokens_per_gpu_second, "catalog"
+    return None, ""
+
+
+@dataclass
+class BatchEstimate:
+    offering: OfferingPrice | None
+    on_demand: OfferingPrice | None
+    tokens_per_gpu_second: Decimal | None
+    throughput_source: str
+    gpu_hours: Decimal | None
+    cost: Decimal | None
+    cost_on_demand: Decimal | None
+    rules: endpoint_services.Estimate
+
+    @property
+    def problems(self) -> list[str]:
+        return self.rules.problems
+
+    @property
+    def approval_reasons(self) -> list[str]:
+        return self.rules.approval_reasons
+
+    @property
+    def saving(self) -> Decimal | None:
+        if self.cost is None or not self.cost_on_demand:
+            return None
+        return ((1 - self.cost / self.cost_on_demand) * 100).quantize(Decimal("1"))
+
+
+def gpu_cost(gpu_seconds: int | Decimal, price: OfferingPrice | None) -> Decimal | None:
+    if price is None:
+        return None
+    return (Decimal(gpu_seconds) / 3600 * price.per_gpu_hour).quantize(CENT, ROUND_HALF_UP)
+
+
+def estimate_batch(team: Team, data: dict[str, Any], *, usage=None, rules=None) -> BatchEstimate:
+    """Tokens x throughput -> GPU-hours -> money at the chosen capacity and on-demand, plus
+    the endpoints' quota, approval and budget rules for gpu_count x parallelism GPUs."""
+    gpu_type, gpus = data["gpu_type"], int(data.get("gpu_count") or 1)
+    capacity = data.get("capacity_type") or CapacityType.SPOT
+    offering = cheapest_offering(gpu_type, capacity, gpus)
+    on_demand = cheapest_offering(gpu_type, CapacityType.ON_DEMAND, gpus)
+    tps, source = throughput(data["model"], gpu_type)
+    gpu_seconds = None
+    if tps and data.get("expected_tokens"):
+        gpu_seconds = Decimal(int(data["expected_tokens"])) / tps
+    cost = gpu_cost(gpu_seconds, offering) if gpu_seconds is not None else None
+    parallel = int(data.get("parallelism") or 1)
+    spec = {
+        "gpu_type": gpu_type,
+        "gpu_count": gpus,
+        "min_replicas": parallel,
+        "max_replicas": parallel,
+        "capacity_type": capacity,
+    }
+    estimate = endpoint_services.estimate_request(
+        team,
+        spec,
+        usage=usage,
+        gpu_rules=rules,
+        commits=(cost or Decimal("0"), "Estimated cost of the batch job"),
+    )
+    if cost is None and team.approval_cost_threshold is not None:
+        estimate.approval_reasons.append(
+            "The cost cannot be estimated (give expected tokens, or the model has no measured "
+            "or catalog throughput), so the approval threshold cannot be checked."
+        )
+    cap = data.get("cost_cap")
+    if cap is not None and cost is not None and cost > cap:
+        estimate.refusals.append(
+            endpoint_services.Refusal(
+                "budget", f"The estimate ({cost}) is above the cost cap ({cap})."
+            )
+        )
+    return BatchEstimate(
+        offering=offering,
+        on_demand=on_demand,
+        tokens_per_gpu_second=tps,
+        throughput_source=source,
+        gpu_hours=(gpu_seconds / 3600).quantize(CENT) if gpu_seconds is not None else None,
+        cost=cost,
+        cost_on_demand=gpu_cost(gpu_seconds, on_demand) if gpu_seconds is not None else None,
+        rules=estimate,
+    )
+
+
+def cost_report(job: BatchJob) -> dict[str, Any]:
+    """What the runs used: tokens, GPU-hours, cost at the job's capacity and on-demand, and
+    both per 1M tokens (the reference API price is billing's: see billing.views)."""
+    offering = cheapest_offering(job.gpu_type, job.capacity_type, job.gpu_count)
+    on_demand = cheapest_offering(job.gpu_type, CapacityType.ON_DEMAND, job.gpu_count)
+    tokens = job.tokens_in + job.tokens_out
+    cost, cost_od = gpu_cost(job.gpu_seconds, offering), gpu_cost(job.gpu_seconds, on_demand)
+
+    def per_million(value):
+        return (value * MILLION / tokens).quantize(Decimal("0.0001")) if value and tokens else None
+
+    return {
+        "tokens_in": job.tokens_in,
+        "tokens_out": job.tokens_out,
+        "gpu_hours": (Decimal(job.gpu_seconds) / 3600).quantize(CENT),
+        "cost": cost,
+        "cost_on_demand": cost_od,
+        "cost_per_million": per_million(cost),
+        "cost_per_million_on_demand": per_million(cost_od),
+        "interruptions": job.interruptions,
+    }
+
+
+# --- request and approval -----------------------------------------------------------------
+
+
+def _event(job: BatchJob, kind: str, message: str, **fields: Any) -> BatchJobEvent:
+    actor = fields.pop("actor", None)
+    return BatchJobEvent(
+        batch_job=job,
+        kind=kind,
+        message=message,
+        generation=job.generation,
+        actor=actor if actor is not None and actor.is_authenticated else None,
+        **fields,
+    )
+
+
+def _set_status(job: BatchJob, status: str, message: str = "") -> str:
+    old = job.status
+    job.status, job.status_message, job.status_changed_at = status, message, timezone.now()
+    return old
+
+
+def _check_model(data: dict[str, Any]) -> None:
+    endpoint_services._validate_model_choice(
+        data["model"], data["quantization"], data["max_context_length"]
+    )
+    problem = model_uri_problem(data["model"].storage_uri)
+    if problem:
+        raise DeploymentError(problem[0].upper() + problem[1:] + ".", field="model")
+    endpoint_services._check_sizing({**data, "kv_cache_dtype": "auto"})
+
+
+def request_batch_job(
+    team: Team, user: User, data: dict[str, Any], source: str = AuditLog.Source.WEB
+) -> BatchJob:
+    """Create a batch job from validated data; auto-approve within the rules or wait."""
+    model = data["model"]
+    data = {
+        "max_context_length": min(8192, model.native_context_length),
+        "quantization": (model.allowed_quantizations or ["bf16"])[0],
+        **{k: v for k, v in data.items() if v is not None or k in ("expected_tokens", "cost_cap")},
+    }
+    _check_model(data)
+    with transaction.atomic():
+        team = endpoint_services._with_rules(
+            Team.objects.select_for_update(), data["gpu_type"]
+        ).get(pk=team.pk)
+        if (
+            BatchJob.objects.filter(team=team, name=data["name"])
+            .exclude(status=BatchJobStatus.DELETED)
+            .exists()
+        ):
+            raise DuplicateBatchJob(f"The team already has a batch job named {data['name']!r}.")
+        estimate = estimate_batch(team, data, rules=(team.type_quota, team.always_approve))
+        endpoint_services._raise_for_problems(estimate.rules)
+        job = BatchJob(team=team, requested_by=user, name=data["name"])
+        for field in SPEC_FIELDS:
+            if field in data:
+                setattr(job, field, data[field])
+        job.offering = estimate.offering.offering
+        job.estimated_gpu_hours, job.estimated_cost = estimate.gpu_hours, estimate.cost
+        job.estimated_cost_on_demand = estimate.cost_on_demand
+        job.throughput_source = estimate.throughput_source
+        job.run_shards = list(range(job.shards))
+        job.shard_states = [new_shard() for _ in range(job.shards)]
+        job.full_clean(exclude=["requested_by", "offering", "team", "model", "gpu_type", "uuid"])
+        if estimate.approval_reasons:
+            _set_status(job, BatchJobStatus.PENDING_APPROVAL, " ".join(estimate.approval_reasons))
+            decision = "Waiting for approval: " + " ".join(estimate.approval_reasons)
+        else:
+            _set_status(job, BatchJobStatus.APPROVED)
+            job.approved_at = timezone.now()
+            decision = "Approved automatically (within quota and rules)."
+        job.save()
+        BatchJobEvent.objects.bulk_create(
+            [
+                _event(
+                    job,
+                    BatchEventKind.REQUEST,
+                    f"Requested by {user}.",
+                    actor=user,
+                    new_status=job.status,
+                ),
+                _event(job, BatchEventKind.APPROVAL, decision),
+            ]
+        )
+        record_audit(
+            actor=user,
+            action="batch_job.request",
+            instance=job,
+            source=source,
+            after=snapshot(job, AUDIT_FIELDS),
+        )
+        if job.status == BatchJobStatus.APPROVED:
+            jobs.enqueue_on_commit(APPLY_BATCH_JOB, job.pk, job.generation)
+    return job
+
+
+def _lock(job: BatchJob) -> BatchJob:
+    return BatchJob.objects.select_for_update().select_related("team").get(pk=job.pk)
+
+
+def _act(
+    job: BatchJob,
+    user: User,
+    action: str,
+    message: str,
+    source: str,
+    allowed: tuple[str, ...],
+    change,
+) -> BatchJob:
+    """Shared path of every decision and day-2 action: lock, check the status, let `change`
+    write the row (returns whether the cluster must follow), event, audit, enqueue."""
+    with transaction.atomic():
+        job = _lock(job)
+        if job.status not in allowed:
+            raise InvalidTransition(
+                f"This batch job is {job.get_status_display().lower()}; it cannot be "
+                f"{action.split('.')[-1].replace('_', ' ')}ed now."
+            )
+        before = snapshot(job, AUDIT_FIELDS)
+        old = job.status
+        enqueue = change(job)
+        job.save()
+        _event(
+            job,
+            BatchEventKind.ACTION,
+            message,
+            actor=user,
+            old_status=old,
+            new_status=job.status if job.status != old else "",
+        ).save()
+        record_audit(
+            actor=user,
+            action=action,
+            instance=job,
+            source=source,
+            before=before,
+            after=snapshot(job, AUDIT_FIELDS),
+        )
+        if enqueue:
+            jobs.enqueue_on_commit(APPLY_BATCH_JOB, job.pk, job.generation)
+    return job
+
+
+def approve_batch_job(job: BatchJob, user: User, source: str = AuditLog.Source.WEB) -> BatchJob:
+    def change(j: BatchJob) -> bool:
+        _set_status(j, BatchJobStatus.APPROVED, f"Approved by {user}.")
+        j.approved_by, j.approved_at = user, timezone.now()
+        return True
+
+    return _act(
+        job,
+        user,
+        "batch_job.approve",
+        f"Approved by {user}.",
+        source,
+        (BatchJobStatus.PENDING_APPROVAL,),
+        change,
+    )
+
+
+def reject_batch_job(
+    job: BatchJob, user: User, reason: str = "", source: str = AuditLog.Source.WEB
+) -> BatchJob:
+    message = f"Rejected by {user}" + (f": {reason}" if reason else ".")
+
+    def change(j: BatchJob) -> bool:
+        _set_status(j, BatchJobStatus.REJECTED, message)
+        return False
+
+    return _act(
+        job, user, "batch_job.reject", message, source, (BatchJobStatus.PENDING_APPROVAL,), change
+    )
+
+
+# --- day 2 ------------------------------------------------------------------------------
+
+RUNNABLE = (BatchJobStatus.APPROVED, BatchJobStatus.APPLYING, BatchJobStatus.RUNNING)
+
+
+def cancel_batch_job(job: BatchJob, user: User, source: str = AuditLog.Source.WEB) -> BatchJob:
+    """Delete the run's Job; committed shard outputs stay where they are (resume uses them)."""
+
+    def change(j: BatchJob) -> bool:
+        j.desired_state, j.generation = DesiredState.STOPPED, j.generation + 1
+        if j.applied_generation == 0:
+            _set_status(j, BatchJobStatus.CANCELLED, f"Cancelled by {user}.")
+            return False
+        _set_status(j, BatchJobStatus.CANCELLING, f"Cancelled by {user}.")
+        return True
+
+    return _act(
+        job,
+        user,
+        "batch_job.cancel",
+        f"Cancelled by {user}.",
+        source,
+        (*RUNNABLE, BatchJobStatus.PENDING_APPROVAL),
+        change,
+    )
+
+
+def _new_run(
+    job: BatchJob,
+    user: User,
+    shards: list[int],
+    action: str,
+    message: str,
+    source: str,
+    allowed: tuple[str, ...],
+) -> BatchJob:
+    if not shards:
+        raise InvalidTransition("There are no shards left to run.")
+
+    def change(j: BatchJob) -> bool:
+        spec = {
+            f: getattr(j, f)
+            for f in (
+                "model",
+                "gpu_type",
+                "gpu_count",
+                "capacity_type",
+                "parallelism",
+                "expected_tokens",
+            )
+        }
+        spec["expected_tokens"] = None  # the estimate was committed at the request
+        estimate = estimate_batch(j.team, spec)
+        endpoint_services._raise_for_problems(estimate.rules)
+        j.run += 1
+        j.run_shards = shards
+        for number in shards:
+            j.shard_states[number]["state"] = ShardState.PENDING
+            j.shard_states[number]["message"] = ""
+        j.desired_state, j.generation = DesiredState.PRESENT, j.generation + 1
+        j.finished_at = None
+        _set_status(j, BatchJobStatus.APPLYING, message)
+        return True
+
+    return _act(job, user, action, message, source, allowed, change)
+
+
+def resume_batch_job(job: BatchJob, user: User, source: str = AuditLog.Source.WEB) -> BatchJob:
+    """A new Job over every shard without committed output."""
+    todo = [i for i, s in enumerate(job.shard_states) if s.get("state") != ShardState.DONE]
+    return _new_run(
+        job,
+        user,
+        todo,
+        "batch_job.resume",
+        f"Resumed by {user}: {len(todo)} of {job.shards} shards left.",
+        source,
+        (BatchJobStatus.CANCELLED, BatchJobStatus.FAILED),
+    )
+
+
+def retry_failed_shards(job: BatchJob, user: User, source: str = AuditLog.Source.WEB) -> BatchJob:
+    """A new Job over the failed shards only."""
+    failed = job.shards_in(ShardState.FAILED)
+    return _new_run(
+        job,
+        user,
+        failed,
+        "batch_job.retry",
+        f"Retry of {len(failed)} failed shard(s) by {user}.",
+        source,
+        (BatchJobStatus.FAILED,),
+    )
+
+
+def delete_batch_job(job: BatchJob, user: User, source: str = AuditLog.Source.WEB) -> BatchJob:
+    """Remove the Jobs (and pods) from the cluster, then mark the row deleted."""
+    if job.desired_state == DesiredState.ABSENT:
+        return job
+
+    def change(j: BatchJob) -> bool:
+        never_applied = j.applied_generation == 0 and j.status in (
+            BatchJobStatus.PENDING_APPROVAL,
+            BatchJobStatus.REJECTED,
+            BatchJobStatus.CANCELLED,
+        )
+        j.desired_state, j.generation = DesiredState.ABSENT, j.generation + 1
+        if never_applied:
+            _set_status(j, BatchJobStatus.DELETED, f"Deleted by {user}.")
+            j.deleted_at = timezone.now()
+            return False
+        _set_status(j, BatchJobStatus.DELETING, f"Deleted by {user}.")
+        return True
+
+    return _act(
+        job,
+        user,
+        "batch_job.delete",
+        f"Deleted by {user}.",
+        source,
+        tuple(s for s in BatchJobStatus.values if s != BatchJobStatus.DELETED),
+        change,
+    )
+
+
+# --- what the cluster says ----------------------------------------------------------------
+
+
+def record_applied(job: BatchJob, generation: int, status: str, message: str = "") -> bool:
+    """Compare-and-set: the apply of `generation` landed (or the deletion finished)."""
+    now = timezone.now()
+    fields: dict[str, Any] = {"applied_generation": generation, "updated_at": now}
+    if status != job.status or message != job.status_message:
+        fields.update(status=status, status_message=message, status_changed_at=now)
+        if status == BatchJobStatus.RUNNING and job.started_at is None:
+            fields["started_at"] = now
+        if status == BatchJobStatus.DELETED:
+            fields["deleted_at"] = now
+    if not BatchJob.objects.filter(pk=job.pk, generation=generation).update(**fields):
+        return False
+    if "status" in fields:
+        _event(
+            job,
+            BatchEventKind.STATUS if status != BatchJobStatus.FAILED else BatchEventKind.ERROR,
+            message or BatchJobStatus(status).label,
+            old_status=job.status,
+            new_status=status,
+        ).save()
+    log.info("batch_job=%s applied generation=%s status=%s", job.pk, generation, status)
+    return True
+
+
+def record_observations(observed: list[tuple[BatchJob, Observation]]) -> int:
+    """Write the observations of many jobs in one UPDATE and one INSERT (the caller holds the
+    rows locked, loaded at their generation). Returns how many jobs changed."""
+    now = timezone.now()
+    changed: list[BatchJob] = []
+    events: list[BatchJobEvent] = []
+    for job, obs in observed:
+        before = (job.shard_states, job.status, job.status_message)
+        if (obs.shard_states, obs.status, obs.message) == before:
+            continue
+        events += [_event(job, kind, text, shard=shard) for kind, shard, text in obs.events]
+        if obs.status != job.status:
+            events.append(
+                _event(
+                    job,
+                    BatchEventKind.ERROR
+                    if obs.status == BatchJobStatus.FAILED
+                    else BatchEventKind.STATUS,
+                    obs.message or BatchJobStatus(obs.status).label,
+                    old_status=job.status,
+                    new_status=obs.status,
+                )
+            )
+            job.status, job.status_changed_at = obs.status, now
+            if job.is_final:
+                job.finished_at = now
+        job.shard_states, job.status_message = obs.shard_states, obs.message
+        for key, value in obs.totals.items():
+            setattr(job, key, value)
+        job.updated_at = now
+        changed.append(job)
+    if changed:
+        BatchJob.objects.bulk_update(
+            changed,
+            [
+                "shard_states",
+                "status",
+                "status_message",
+                "status_changed_at",
+                "finished_at",
+                "tokens_in",
+                "tokens_out",
+                "gpu_seconds",
+                "interruptions",
+                "updated_at",
+            ],
+        )
+        BatchJobEvent.objects.bulk_create(events)
+    return len(changed)
