@@ -7,5 +7,6 @@ class DeploymentsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import observability, tasks  # noqa: F401  (registers the tasks by name)
+        from .routing import tasks as route_tasks  # noqa: F401
 
         observability.register()

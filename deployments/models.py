@@ -170,3 +170,6 @@ class EndpointEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.endpoint}: {self.get_kind_display()} {self.message}"
+
+
+from .route_models import Route, RouteTier  # noqa: E402, F401  (the app owns the route models)

@@ -31,6 +31,7 @@ from .errors import (
 )
 from .models import Endpoint, EndpointEvent
 from .names import APPLY_ENDPOINT
+from .routing.services import refuse_if_routed
 from .spend import projected_month_cost
 
 log = logging.getLogger(__name__)
@@ -609,6 +610,7 @@ def update_endpoint(
 def stop_endpoint(endpoint: Endpoint, user: User, source: str = AuditLog.Source.WEB) -> Endpoint:
     if endpoint.desired_state == DesiredState.STOPPED:
         raise InvalidTransition("The endpoint is already stopped.")
+    refuse_if_routed(endpoint, "stop")
     if endpoint.status == EndpointStatus.PENDING_APPROVAL:
         raise InvalidTransition("A pending request cannot be stopped; delete it instead.")
     return _change(
@@ -642,6 +644,7 @@ def delete_endpoint(endpoint: Endpoint, user: User, source: str = AuditLog.Sourc
         endpoint = _lock(endpoint)
         if endpoint.desired_state == DesiredState.ABSENT:
             return endpoint  # deleting twice is the same as deleting once
+        refuse_if_routed(endpoint, "delete")
         before = snapshot(endpoint, AUDIT_FIELDS)
         endpoint.desired_state = DesiredState.ABSENT
         endpoint.generation += 1
