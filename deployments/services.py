@@ -31,7 +31,7 @@ from .errors import (
 )
 from .models import Endpoint, EndpointEvent
 from .names import APPLY_ENDPOINT
-from .routing.services import refuse_if_routed
+from .route_guard import refuse_if_routed
 from .spend import projected_month_cost
 
 log = logging.getLogger(__name__)

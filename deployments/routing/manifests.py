@@ -286,7 +286,7 @@ def wanted_in_cluster(route) -> bool:
     return route.desired_state == DesiredState.PRESENT
 
 
-def client_snippet(route, tiers) -> str:
+def client_snippet(route) -> str:
     """The OpenAI client code that calls the route."""
     model = "small" if route.policy == RoutePolicy.ALIAS else "auto"
     return (

@@ -16,37 +16,13 @@ from portal.models import AuditLog, Team, User
 
 from ..choices import DesiredState, EndpointStatus
 from ..errors import DeploymentError, InvalidTransition
-from ..models import Endpoint
+from ..route_guard import RouteInUse, live_routes_using, refuse_if_routed  # noqa: F401
 from ..route_models import Route, RoutePolicy, RouteTier, TierRole
 from .names import APPLY_ROUTE
 
 log = logging.getLogger(__name__)
 
 GONE = (EndpointStatus.DELETED, EndpointStatus.DELETING, EndpointStatus.REJECTED)
-
-
-class RouteInUse(InvalidTransition):
-    """A member endpoint cannot be stopped or deleted while a live route sends traffic to it."""
-
-
-def live_routes_using(endpoint: Endpoint) -> list[Route]:
-    return list(
-        Route.objects.filter(tiers__endpoint=endpoint, desired_state=DesiredState.PRESENT)
-        .exclude(status=EndpointStatus.DELETED)
-        .select_related("team")
-        .order_by("name")
-    )
-
-
-def refuse_if_routed(endpoint: Endpoint, action: str) -> None:
-    """Raise RouteInUse when a live route uses `endpoint` (every face calls this via services)."""
-    routes = live_routes_using(endpoint)
-    if routes:
-        names = ", ".join(r.name for r in routes)
-        raise RouteInUse(
-            f"Cannot {action} {endpoint.name}: route {names} sends traffic to it. "
-            "Delete the route (or remove this tier) first."
-        )
 
 
 def _check_tiers(team: Team, policy: str, tiers: list[dict[str, Any]]) -> None:
