@@ -135,3 +135,6 @@ class EndpointEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+from .routing import admin as route_admin  # noqa: E402, F401  (registers the route admin)
