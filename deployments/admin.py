@@ -158,3 +158,4 @@ class EndpointEventAdmin(admin.ModelAdmin):
 
 # Batch jobs: read-only as endpoints are; day-2 actions go through the services.
 from .batch import admin as _batch_admin  # noqa: E402, F401
+from .routing import admin as route_admin  # noqa: E402, F401  (registers the route admin)

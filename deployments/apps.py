@@ -8,5 +8,6 @@ class DeploymentsConfig(AppConfig):
     def ready(self) -> None:
         from . import observability, tasks  # noqa: F401  (registers the tasks by name)
         from .batch import tasks as batch_tasks  # noqa: F401
+        from .routing import tasks as route_tasks  # noqa: F401
 
         observability.register()

@@ -33,6 +33,7 @@ from .errors import (
 )
 from .models import BatchJob, Endpoint, EndpointEvent
 from .names import APPLY_ENDPOINT
+from .route_guard import refuse_if_routed
 from .spend import projected_month_cost
 
 log = logging.getLogger(__name__)
@@ -659,6 +660,7 @@ def set_spot_fallback(
 def stop_endpoint(endpoint: Endpoint, user: User, source: str = AuditLog.Source.WEB) -> Endpoint:
     if endpoint.desired_state == DesiredState.STOPPED:
         raise InvalidTransition("The endpoint is already stopped.")
+    refuse_if_routed(endpoint, "stop")
     if endpoint.status == EndpointStatus.PENDING_APPROVAL:
         raise InvalidTransition("A pending request cannot be stopped; delete it instead.")
     return _change(
@@ -692,6 +694,7 @@ def delete_endpoint(endpoint: Endpoint, user: User, source: str = AuditLog.Sourc
         endpoint = _lock(endpoint)
         if endpoint.desired_state == DesiredState.ABSENT:
             return endpoint  # deleting twice is the same as deleting once
+        refuse_if_routed(endpoint, "delete")
         before = snapshot(endpoint, AUDIT_FIELDS)
         endpoint.desired_state = DesiredState.ABSENT
         endpoint.generation += 1

@@ -330,6 +330,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "sync-statuses": {"task": "deployments.sync_statuses", "schedule": 30.0},
     "sync-batch-jobs": {"task": "deployments.sync_batch_jobs", "schedule": 30.0},
+    "sync-routes": {"task": "deployments.sync_routes", "schedule": 30.0},
     "collect-gpu-usage": {"task": "billing.collect_gpu_usage", "schedule": 3600.0},
     "close-month": {"task": "billing.close_previous_month", "schedule": 6 * 3600.0},
 }
@@ -346,6 +347,12 @@ KUBE_REAPPLY_AFTER_SECONDS = env_int("KUBE_REAPPLY_AFTER_SECONDS", 120)
 # workers); a lock a dead run left behind expires after this long.
 SYNC_STATUSES_LOCK_SECONDS = env_int("SYNC_STATUSES_LOCK_SECONDS", 300)
 KUBE_NAMESPACE_PREFIX = env("KUBE_NAMESPACE_PREFIX", "mp-")
+# Model routes (deployments/routing): the Envoy Gateway Gateway their HTTPRoutes attach to and
+# the domain of their hosts (<route>.<team>.<ROUTE_DOMAIN>).
+ROUTE_GATEWAY_NAME = env("ROUTE_GATEWAY_NAME", "modelport")
+ROUTE_GATEWAY_NAMESPACE = env("ROUTE_GATEWAY_NAMESPACE", "envoy-gateway-system")
+ROUTE_DOMAIN = env("ROUTE_DOMAIN", "routes.modelport.local")
+ROUTE_URL_SCHEME = env("ROUTE_URL_SCHEME", "http")
 KUBE_HF_TOKEN_SECRET = env("KUBE_HF_TOKEN_SECRET", "hf-token")
 KSERVE_INGRESS_DOMAIN = env("KSERVE_INGRESS_DOMAIN", "example.com")
 VLLM_RUNTIME = env("VLLM_RUNTIME", "kserve-huggingfaceserver")

@@ -22,6 +22,9 @@ bash tools/build-k8s.sh >var/build-k8s.log 2>&1 || { tail -50 var/build-k8s.log;
 # shellcheck disable=SC1091
 source "${MODELPORT_CACHE:-$HOME/.cache/modelport}/env.sh"
 export MODELPORT_KUBE_BIN_DIR MODELPORT_CRD_DIR
+# The router CRDs model routes render (Envoy Gateway + Gateway API HTTPRoute), cached by version.
+MODELPORT_ROUTE_CRD_DIR=$(bash tools/fetch-route-crds.sh | tail -n 1)
+export MODELPORT_ROUTE_CRD_DIR
 
 # The real KServe controller, KEDA operator + metrics adapter, kube-state-metrics (cached by
 # version; ~1 s when built).

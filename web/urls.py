@@ -23,6 +23,7 @@ portal_patterns = [
 api_patterns = [
     path("", include("catalog.api.urls")),
     path("", include("deployments.api.urls")),
+    path("", include("deployments.routing.api.urls")),
     path("", include("billing.api.urls")),
     path("", include("portal.api.urls")),
 ]

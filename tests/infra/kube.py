@@ -106,6 +106,20 @@ def find_crd_dir() -> Path:
     )
 
 
+def find_route_crd_dir() -> Path | None:
+    """The router CRDs for model routes (tools/fetch-route-crds.sh), or None when not fetched."""
+    env = os.environ.get("MODELPORT_ROUTE_CRD_DIR")
+    candidates = (
+        [Path(env)]
+        if env
+        else [Path(p) for p in sorted(glob.glob(str(DEFAULT_CACHE / "crds-routing" / "*")))]
+    )
+    for d in reversed(candidates):
+        if d.is_dir() and list(d.glob("*.yaml")):
+            return d
+    return None
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -229,7 +243,9 @@ class ControlPlane:
             self._with_port_retry("kube-apiserver", self.start_apiserver)
             self._write_kubeconfig()
             if install_crds:
-                self.install_crds(sorted(Path(self.crd_dir).glob("*.yaml")))
+                route_dir = find_route_crd_dir()
+                route_crds = sorted(route_dir.glob("*.yaml")) if route_dir else []
+                self.install_crds(sorted(Path(self.crd_dir).glob("*.yaml")) + route_crds)
             if self.with_controllers:
                 self._start_controllers()
         except BaseException:

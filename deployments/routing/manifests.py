@@ -1,0 +1,300 @@
+"""PURE: Route -> Envoy Gateway objects (no I/O). The exact objects applied are `render(route)`.
+
+Per route, in the team namespace:
+
+* one ``gateway.envoyproxy.io/v1alpha1 Backend`` per tier, pointing at the member endpoint's
+  KServe predictor Service ``<isvc>-predictor.<ns>.svc.cluster.local:80``. The fallback tier
+  (and, for the ``fallback`` policy, the large tier) is ``fallback: true``: Envoy puts it in a
+  lower priority and sends traffic there when the active tier's hosts are ejected.
+* one Gateway API ``HTTPRoute`` on the shared Gateway with the route's own host, whose rules
+  pick the tier: by the ``x-modelport-model`` header (alias), by ``x-modelport-tier``
+  (prompt length), or one rule small + fallback large (fallback).
+* for alias and prompt-length routing, an ``EnvoyExtensionPolicy`` with a Lua filter that reads
+  the OpenAI request body, sets those headers (``model`` field; body length over the
+  threshold) and clears the route cache so the HTTPRoute rules see them.
+* a ``BackendTrafficPolicy``: retries on connect failures and 502/503/504, passive health
+  checks (outlier ejection, which triggers the priority failover) and a circuit breaker whose
+  pending-request cap is the route's queue-depth threshold: a deep queue overflows with 503s,
+  which are retried and eject the small tier's hosts, so traffic falls back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+from portal.validators import DNS_LABEL_RE
+
+from ..choices import DesiredState, EndpointStatus
+from ..manifests import LABEL_MANAGED_BY, LABEL_TEAM, MANAGED_BY, ManifestError
+from ..route_models import RoutePolicy, TierRole
+
+EG_API = "gateway.envoyproxy.io/v1alpha1"
+EG_GROUP = "gateway.envoyproxy.io"
+GATEWAY_API = "gateway.networking.k8s.io/v1"
+GATEWAY_GROUP = "gateway.networking.k8s.io"
+LABEL_ROUTE = "modelport.io/route"
+LABEL_ROUTE_UUID = "modelport.io/route-uuid"
+MODEL_HEADER = "x-modelport-model"
+TIER_HEADER = "x-modelport-tier"
+KINDS = (
+    (EG_API, "Backend"),
+    (GATEWAY_API, "HTTPRoute"),
+    (EG_API, "EnvoyExtensionPolicy"),
+    (EG_API, "BackendTrafficPolicy"),
+)
+
+# Runs in Envoy before routing: headers for the HTTPRoute rules, then a fresh route match.
+LUA_TEMPLATE = """\
+-- tier -> the model name vLLM serves there (the InferenceService name)
+local served = {{served}}
+function envoy_on_request(handle)
+  local body = handle:body(true)
+  local text = body and body:getBytes(0, body:length()) or ""
+  local asked = string.match(text, '"model"%s*:%s*"([^"]+)"') or ""
+  local tier = "small"
+  if "{policy}" == "alias" then
+    if served[asked] then tier = asked end
+  elseif #text > {threshold} then
+    tier = "large"
+  end
+  handle:headers():replace("{model_header}", asked)
+  handle:headers():replace("{tier_header}", tier)
+  if served[tier] and body then
+    local swapped = string.gsub(text, '("model"%s*:%s*")[^"]*(")', "%1" .. served[tier] .. "%2", 1)
+    body:setBytes(swapped)
+    handle:headers():replace("content-length", tostring(#swapped))
+  end
+  handle:clearRouteCache()
+end
+"""
+
+
+def check_renderable(route, tiers) -> None:
+    """Raise ManifestError unless every value is safe to place in a manifest."""
+    problems = []
+    if len(route.name) > 40 or not DNS_LABEL_RE.match(route.name):
+        problems.append(f"route name {route.name!r} is not a DNS label")
+    if not DNS_LABEL_RE.match(route.namespace):
+        problems.append(f"namespace {route.namespace!r} is not a DNS label")
+    if str(route.policy) not in RoutePolicy.values:
+        problems.append(f"unknown policy {route.policy!r}")
+    for tier in tiers:
+        if str(tier.role) not in TierRole.values:
+            problems.append(f"unknown tier role {tier.role!r}")
+        if tier.endpoint.team_id != route.team_id:
+            problems.append(f"endpoint {tier.endpoint} belongs to another team")
+        if not DNS_LABEL_RE.match(tier.endpoint.isvc_name):
+            problems.append(f"endpoint name {tier.endpoint.isvc_name!r} is not a DNS label")
+    if problems:
+        raise ManifestError("; ".join(problems))
+
+
+def labels(route) -> dict[str, str]:
+    return {
+        LABEL_TEAM: route.team.slug,
+        LABEL_ROUTE: route.name,
+        LABEL_ROUTE_UUID: str(route.uuid),
+        LABEL_MANAGED_BY: MANAGED_BY,
+    }
+
+
+def selector() -> str:
+    return f"{LABEL_MANAGED_BY}={MANAGED_BY},{LABEL_ROUTE_UUID}"
+
+
+def _meta(route, name: str) -> dict[str, Any]:
+    return {"name": name, "namespace": route.namespace, "labels": labels(route)}
+
+
+def predictor_host(endpoint) -> str:
+    return f"{endpoint.isvc_name}-predictor.{endpoint.namespace}.svc.cluster.local"
+
+
+def backend_name(route, role: str) -> str:
+    return f"{route.name}-{role}"
+
+
+def _is_fallback(route, role: str) -> bool:
+    return role == TierRole.FALLBACK or (
+        route.policy == RoutePolicy.FALLBACK and role == TierRole.LARGE
+    )
+
+
+def _backend(route, tier) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "endpoints": [{"fqdn": {"hostname": predictor_host(tier.endpoint), "port": 80}}]
+    }
+    if _is_fallback(route, str(tier.role)):
+        spec["fallback"] = True
+    return {
+        "apiVersion": EG_API,
+        "kind": "Backend",
+        "metadata": _meta(route, backend_name(route, str(tier.role))),
+        "spec": spec,
+    }
+
+
+def _ref(route, role: str) -> dict[str, Any]:
+    return {"group": EG_GROUP, "kind": "Backend", "name": backend_name(route, role)}
+
+
+def _rule(route, roles: list[str], match: tuple[str, str] | None) -> dict[str, Any]:
+    rule: dict[str, Any] = {"backendRefs": [_ref(route, r) for r in roles]}
+    prefix = {"path": {"type": "PathPrefix", "value": "/v1"}}
+    if match:
+        prefix["headers"] = [{"type": "Exact", "name": match[0], "value": match[1]}]
+    rule["matches"] = [prefix]
+    return rule
+
+
+def _rules(route, roles: list[str]) -> list[dict[str, Any]]:
+    """Most specific rules first; the last one (no header) is the default: the small tier."""
+    spare = [TierRole.FALLBACK.value] if TierRole.FALLBACK in roles else []
+    if route.policy == RoutePolicy.FALLBACK:
+        return [_rule(route, [TierRole.SMALL, TierRole.LARGE, *spare], None)]
+    header = TIER_HEADER
+    picked = [r for r in (TierRole.LARGE, TierRole.SMALL, TierRole.FALLBACK) if r in roles]
+    rules = [_rule(route, [r, *[s for s in spare if s != r]], (header, r)) for r in picked]
+    rules.append(_rule(route, [TierRole.SMALL, *spare], None))
+    return rules
+
+
+def _http_route(route, roles: list[str]) -> dict[str, Any]:
+    return {
+        "apiVersion": GATEWAY_API,
+        "kind": "HTTPRoute",
+        "metadata": _meta(route, route.name),
+        "spec": {
+            "parentRefs": [
+                {
+                    "group": GATEWAY_GROUP,
+                    "kind": "Gateway",
+                    "name": settings.ROUTE_GATEWAY_NAME,
+                    "namespace": settings.ROUTE_GATEWAY_NAMESPACE,
+                }
+            ],
+            "hostnames": [route.host],
+            "rules": _rules(route, roles),
+        },
+    }
+
+
+def _target(route) -> list[dict[str, str]]:
+    return [{"group": GATEWAY_GROUP, "kind": "HTTPRoute", "name": route.name}]
+
+
+def lua_source(route, tiers) -> str:
+    served = ", ".join(
+        f'["{t.role}"] = "{t.endpoint.isvc_name}"' for t in sorted(tiers, key=lambda t: str(t.role))
+    )
+    return (
+        LUA_TEMPLATE.replace("{served}", "{" + served + "}")
+        .replace("{policy}", str(route.policy))
+        .replace("{model_header}", MODEL_HEADER)
+        .replace("{tier_header}", TIER_HEADER)
+        .replace("{threshold}", str(int(route.prompt_length_threshold)))
+    )
+
+
+def _extension_policy(route, tiers) -> dict[str, Any]:
+    return {
+        "apiVersion": EG_API,
+        "kind": "EnvoyExtensionPolicy",
+        "metadata": _meta(route, route.name),
+        "spec": {
+            "targetRefs": _target(route),
+            "lua": [{"type": "Inline", "inline": lua_source(route, tiers)}],
+        },
+    }
+
+
+def _traffic_policy(route) -> dict[str, Any]:
+    return {
+        "apiVersion": EG_API,
+        "kind": "BackendTrafficPolicy",
+        "metadata": _meta(route, route.name),
+        "spec": {
+            "targetRefs": _target(route),
+            "retry": {
+                "numRetries": 2,
+                "retryOn": {
+                    "triggers": ["connect-failure", "refused-stream", "retriable-status-codes"],
+                    "httpStatusCodes": [502, 503, 504],
+                },
+            },
+            "healthCheck": {
+                "passive": {
+                    "consecutive5XxErrors": 3,
+                    "interval": "10s",
+                    "baseEjectionTime": "30s",
+                    "maxEjectionPercent": 100,
+                }
+            },
+            "circuitBreaker": {"maxPendingRequests": int(route.queue_depth_threshold)},
+        },
+    }
+
+
+def render(route, tiers) -> list[dict[str, Any]]:
+    """The route's objects in apply order (Backends before the HTTPRoute that names them)."""
+    check_renderable(route, tiers)
+    tiers = sorted(tiers, key=lambda t: str(t.role))
+    roles = [str(t.role) for t in tiers]
+    objects = [_backend(route, t) for t in tiers]
+    objects.append(_http_route(route, roles))
+    if route.policy != RoutePolicy.FALLBACK:
+        objects.append(_extension_policy(route, tiers))
+    objects.append(_traffic_policy(route))
+    return objects
+
+
+def deletable(route) -> list[dict[str, Any]]:
+    """Every object a route may own (the kinds of any policy), for deletion by name."""
+    names = [(EG_API, "Backend", backend_name(route, r)) for r in TierRole.values]
+    names += [(api, kind, route.name) for api, kind in KINDS if kind != "Backend"]
+    return [
+        {"apiVersion": api, "kind": kind, "metadata": {"name": n, "namespace": route.namespace}}
+        for api, kind, n in names
+    ]
+
+
+def status_from(http_route: dict[str, Any]) -> tuple[str, str] | None:
+    """Map an HTTPRoute's status (set by Envoy Gateway per parent) to (status, message).
+
+    None: the gateway has not reported on this generation yet (keep the current status).
+    """
+    meta, status = http_route.get("metadata") or {}, http_route.get("status") or {}
+    parents = status.get("parents") or []
+    if not parents:
+        return EndpointStatus.PROVISIONING, "Waiting for Envoy Gateway to accept the route."
+    conditions = {c.get("type"): c for c in parents[0].get("conditions") or []}
+    if any(c.get("observedGeneration", 0) < meta.get("generation", 0) for c in conditions.values()):
+        return None
+    for kind in ("Accepted", "ResolvedRefs"):
+        cond = conditions.get(kind) or {}
+        if cond.get("status") == "False":
+            text = cond.get("message") or cond.get("reason") or kind
+            return EndpointStatus.FAILED, f"{kind}: {text}"
+    if all((conditions.get(k) or {}).get("status") == "True" for k in ("Accepted", "ResolvedRefs")):
+        return EndpointStatus.READY, "Routing."
+    return EndpointStatus.PROVISIONING, "Waiting for Envoy Gateway to accept the route."
+
+
+def wanted_in_cluster(route) -> bool:
+    return route.desired_state == DesiredState.PRESENT
+
+
+def client_snippet(route) -> str:
+    """The OpenAI client code that calls the route."""
+    model = "small" if route.policy == RoutePolicy.ALIAS else "auto"
+    return (
+        "from openai import OpenAI\n\n"
+        f'client = OpenAI(base_url="{route.url}", api_key="YOUR_TOKEN")\n'
+        "reply = client.chat.completions.create(\n"
+        f'    model="{model}",\n'
+        '    messages=[{"role": "user", "content": "Hello"}],\n'
+        ")\n"
+        "print(reply.choices[0].message.content)\n"
+    )
