@@ -36,7 +36,6 @@ def collected(transactional_db, settings, prometheus_server):
     prometheus_server.backfill(scenario.openmetrics())
     settings.PROMETHEUS_URL = prometheus_server.url
     settings.BILLING_PROMQL_SELECTOR = f'test_run="{scenario.cluster_labels["test_run"]}"'
-    settings.BILLING_SCRAPE_INTERVAL_SECONDS = 300.0
     for it, gpus, name, rates in (
         ("g6.12xlarge", 4, "L4", {"on-demand": "4.6016"}),
         ("g6e.xlarge", 1, "L40S", {"spot": "0.7400", "on-demand": "1.8610"}),
