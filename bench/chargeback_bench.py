@@ -234,7 +234,7 @@ def main() -> None:
     from billing.services.usage import fetch as usage_fetch
     from catalog.models import GpuType, InstanceOffering
     from portal.prometheus import PrometheusClient
-    from portal.timeutil import HOUR
+    from portal.timeutil import HOUR as ONE_HOUR
     from tests.infra.prom import PrometheusServer
 
     result = {
@@ -279,7 +279,7 @@ def main() -> None:
 
         def raw_hourly():
             for selector in (queries.pod_gpu_requests(), queries.node_gpu_capacity()):
-                for chunk_start, chunk_end in usage_fetch._chunks(s + HOUR, e):
+                for chunk_start, chunk_end in usage_fetch._chunks(s + ONE_HOUR, e):
                     client.query_range(
                         _summed(selector, "3599999ms"),
                         chunk_start.timestamp() - 0.001,
