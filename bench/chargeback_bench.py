@@ -323,7 +323,7 @@ def main() -> None:
         )
         result["hourly_raw_s"] = timed(
             lambda: client.query_range(
-                queries.pod_gpu_samples("3599999ms"),
+                _summed(queries.pod_gpu_requests(), "3599999ms"),
                 h0.timestamp() + HOUR - 0.001,
                 end - 0.001,
                 3600,
