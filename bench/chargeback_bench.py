@@ -186,6 +186,11 @@ def timed(fn, repeat: int) -> list[float]:
     return out
 
 
+def _summed(selector: str, window: str) -> str:
+    """The bare hourly integral of the old method (the baseline): Σ samples per pod and node."""
+    return f"sum by (namespace, pod, node) (sum_over_time({selector}[{window}]))"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -226,8 +231,10 @@ def main() -> None:
 
     from billing import queries, services
     from billing.models import UsageKind, UsageRecord
+    from billing.services.usage import fetch as usage_fetch
     from catalog.models import GpuType, InstanceOffering
     from portal.prometheus import PrometheusClient
+    from portal.timeutil import HOUR as ONE_HOUR
     from tests.infra.prom import PrometheusServer
 
     result = {
@@ -262,20 +269,19 @@ def main() -> None:
                     effective_from=datetime(2020, 1, 1, tzinfo=UTC),
                 )
         settings.PROMETHEUS_URL = prom.url
-        settings.BILLING_SCRAPE_INTERVAL_SECONDS = float(args.resolution)
         settings.BILLING_PROMETHEUS_TIMEOUT = 600.0
         client = PrometheusClient(prom.url, timeout=600)
         s, e = datetime.fromtimestamp(start, tz=UTC), datetime.fromtimestamp(end, tz=UTC)
         window = f"{args.days * 86400 * 1000 - 1}ms"
 
         def raw():
-            return client.query(queries.pod_gpu_samples(window), at=end - 0.001)
+            return client.query(_summed(queries.pod_gpu_requests(), window), at=end - 0.001)
 
         def raw_hourly():
-            for build in (queries.pod_gpu_samples, queries.node_gpu_capacity_samples):
-                for chunk_start, chunk_end in services.usage._chunks(s + services.usage.HOUR, e):
+            for selector in (queries.pod_gpu_requests(), queries.node_gpu_capacity()):
+                for chunk_start, chunk_end in usage_fetch._chunks(s + ONE_HOUR, e):
                     client.query_range(
-                        build("3599999ms"),
+                        _summed(selector, "3599999ms"),
                         chunk_start.timestamp() - 0.001,
                         chunk_end.timestamp() - 0.001,
                         3600,
@@ -292,7 +298,7 @@ def main() -> None:
             windows, prices = services.split_windows(s, e), services.PriceTable.from_db()
             data, labels = services.fetch_usage(client, windows, prices)
             t1 = time.monotonic()
-            rows = services.compute_usage(windows, data, labels, prices, services.scrape_interval())
+            rows = services.compute_usage(windows, data, labels, prices)
             t2 = time.monotonic()
             services.save_usage(rows, s, e)
             t3 = time.monotonic()
@@ -317,7 +323,7 @@ def main() -> None:
         )
         result["hourly_raw_s"] = timed(
             lambda: client.query_range(
-                queries.pod_gpu_samples("3599999ms"),
+                _summed(queries.pod_gpu_requests(), "3599999ms"),
                 h0.timestamp() + HOUR - 0.001,
                 end - 0.001,
                 3600,

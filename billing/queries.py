@@ -1,26 +1,21 @@
 """PromQL for chargeback. Pure functions returning strings; portal.prometheus sends them.
 
-How GPU time is integrated
---------------------------
-kube-state-metrics exports ``kube_pod_container_resource_requests{resource="nvidia_com_gpu"}``
-once per scrape while a pod exists, with ``node=""`` until it is scheduled. Every stored sample
-stands for one scrape interval ``S`` of that many GPUs, so the GPU-seconds of a window are
-``sum_over_time(requests[window]) * S`` – a sum over the *raw samples*, with no subquery and no
-instant-vector lookback. Prometheus' 5-minute staleness therefore cannot add time after a pod
-ends: a pod that is gone has no samples. Short pods and restarts are exact up to the scrape
-grid: a pod that runs ``[a, b)`` is seen by ``ceil`` of its scrapes, so the error is below one
-scrape interval × its GPUs per pod lifetime (half an interval on average), whatever the duration.
-A container restart keeps the pod and its GPUs allocated, so it is (correctly) billed through.
+GPU time (kube-state-metrics GPU requests and node capacity, DCGM busy ratios) is fetched as raw
+samples: a bare selector with a range, evaluated at an instant, returns every stored sample
+(no subquery, no lookback: a pod that is gone has no samples). billing/services/usage/spans.py
+integrates them from each sample's span (docs/chargeback.md). Counters use ``increase``.
 
 Windows are ``[w_start, w_end)``: the query is evaluated at ``w_end - 1 ms`` with a range of
-``w_end - w_start - 1 ms`` (Prometheus 2.x ranges are closed ``[t - r, t]`` and timestamps are
-milliseconds), so a sample on an hour boundary counts in exactly one hour. Prometheus 3 made
-ranges left-open ``(t - r, t]``; set ``BILLING_LEFT_OPEN_RANGES`` and the range drops the -1 ms.
+``w_end - w_start - 1 ms`` on Prometheus 2.x (closed ranges ``[t - r, t]``, millisecond
+timestamps) or ``w_end - w_start`` on Prometheus 3 (left-open ``(t - r, t]``), so a sample on
+an hour boundary counts in exactly one hour. The server's major version comes from its build
+info (``PrometheusClient.major_version``).
 """
 
 from __future__ import annotations
 
 GPU_RESOURCE = 'resource="nvidia_com_gpu"'
+SCHEDULED = 'node!=""'
 
 POD_TEAM_LABEL = "label_modelport_io_team"
 POD_ENDPOINT_LABEL = "label_modelport_io_endpoint"
@@ -44,32 +39,21 @@ def _sel(*matchers: str) -> str:
     return "{" + ",".join(m for m in matchers if m) + "}"
 
 
-def pod_gpu_samples(window: str, selector: str = "") -> str:
-    """Σ of GPU-request samples per scheduled pod and node (× scrape interval = GPU-seconds)."""
-    sel = _sel(GPU_RESOURCE, 'node!=""', selector)
-    return f"sum by (namespace, pod, node) (sum_over_time(kube_pod_container_resource_requests{sel}[{window}]))"
+def pod_gpu_requests(selector: str = "") -> str:
+    """GPU requests of every scheduled pod's containers (one series per container and node)."""
+    return "kube_pod_container_resource_requests" + _sel(GPU_RESOURCE, SCHEDULED, selector)
 
 
-def node_gpu_capacity_samples(window: str, selector: str = "") -> str:
-    """Σ of GPU-capacity samples per node (× scrape interval = GPU-seconds of capacity)."""
-    sel = _sel(GPU_RESOURCE, selector)
-    return f"sum by (node) (sum_over_time(kube_node_status_capacity{sel}[{window}]))"
+def node_gpu_capacity(selector: str = "") -> str:
+    """GPU capacity of every node."""
+    return f"kube_node_status_capacity{_sel(GPU_RESOURCE, selector)}"
 
 
-def gpu_busy_samples(
-    window: str, selector: str = "", metric: str = "DCGM_FI_PROF_GR_ENGINE_ACTIVE"
-) -> str:
-    """Σ of DCGM busy ratios per workload pod (× scrape interval = busy GPU-seconds).
-
-    Grouped by both ``pod`` and ``exported_pod``: with the chart's ``honorLabels: false`` the
-    workload is in ``exported_*`` and ``pod`` is the exporter itself. ``DCGM_FI_DEV_GPU_UTIL``
-    is a percentage and is scaled to a ratio.
-    """
-    sel = _sel(selector)
-    inner = f"sum_over_time({metric}{sel}[{window}])"
-    if metric == "DCGM_FI_DEV_GPU_UTIL":
-        inner = f"({inner} / 100)"
-    return f"sum by (namespace, pod, exported_namespace, exported_pod) ({inner})"
+def gpu_busy(selector: str = "", metric: str = "DCGM_FI_PROF_GR_ENGINE_ACTIVE") -> str:
+    """DCGM busy ratio per GPU. The workload pod is in ``exported_pod`` with the chart's
+    ``honorLabels: false``, else in ``pod``. ``DCGM_FI_DEV_GPU_UTIL`` is a percentage (the
+    caller scales it to a ratio)."""
+    return f"{metric}{_sel(selector)}"
 
 
 def token_increase(window: str, selector: str = "", kind: str = "prompt") -> str:

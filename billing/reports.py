@@ -189,9 +189,7 @@ def build_report(rows: Iterable, idle_policy: str = IdlePolicy.PLATFORM) -> Repo
     return report
 
 
-def chargeback_json(
-    report: Report, start: datetime, end: datetime, currency: str, scrape_interval: Decimal
-) -> dict:
+def chargeback_json(report: Report, start: datetime, end: datetime, currency: str) -> dict:
     """The stable `manage.py chargeback --json` contract."""
     teams = []
     for key in sorted(report.teams):
@@ -224,7 +222,7 @@ def chargeback_json(
         "start": start.isoformat(),
         "end": end.isoformat(),
         "currency": currency,
-        "scrape_interval_seconds": float(scrape_interval),
+        "gpu_time": "sample spans",  # docs/chargeback.md: each sample spans to the next one
         "idle_policy": report.idle_policy,
         "teams": teams,
         "idle": {

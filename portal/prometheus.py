@@ -126,6 +126,7 @@ class PrometheusClient:
         self.timeout = float(timeout)
         self.cache_seconds = int(cache_seconds)
         self.session = session or requests.Session()
+        self._major: int | None = None
         self._api = PrometheusConnect(
             url=self.url, session=self.session, retry=NO_RETRY, timeout=self.timeout
         )
@@ -182,6 +183,22 @@ class PrometheusClient:
         if not isinstance(data, list):
             raise PrometheusUnavailable("Unexpected series answer")
         return [dict(s) for s in data]
+
+    def build_info(self) -> dict[str, str]:
+        """The server's ``/api/v1/status/buildinfo`` (version, revision, ...)."""
+        data = self._get("status/buildinfo", {})
+        if not isinstance(data, dict):
+            raise PrometheusUnavailable("Unexpected build info answer")
+        return {k: str(v) for k, v in data.items()}
+
+    def major_version(self) -> int:
+        """The server's major version, asked once per client (Prometheus 3 made range selectors
+        left-open). A version that is not ``N.x.y`` (a fork, a dev build) counts as 2."""
+        if self._major is None:
+            version = self.build_info().get("version", "")
+            head = version.lstrip("v").split(".", 1)[0]
+            self._major = int(head) if head.isdigit() else 2
+        return self._major
 
     # ------------------------------------------------------------------ HTTP
     def _get(self, kind: str, params: dict[str, str]) -> dict:

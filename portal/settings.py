@@ -392,12 +392,11 @@ CACHES = {
 # --- Billing -------------------------------------------------------------------------------
 BILLING_CURRENCY = env("BILLING_CURRENCY", "USD")
 HOURS_PER_MONTH = 730
-# kube-state-metrics / DCGM scrape interval: every stored sample stands for this many seconds.
+# Only the metrics pages' approximate "GPU-hours held" tile reads this (PromQL sum × interval).
+# Chargeback does not: it reads each sample's span from the data (docs/chargeback.md).
 BILLING_SCRAPE_INTERVAL_SECONDS = env_float("BILLING_SCRAPE_INTERVAL_SECONDS", 30.0)
 # Extra label matchers added to every billing query, e.g. 'cluster="prod"'.
 BILLING_PROMQL_SELECTOR = env("BILLING_PROMQL_SELECTOR", "")
-# Prometheus >= 3 range selectors are left-open (t-r, t]; 2.x are closed [t-r, t].
-BILLING_LEFT_OPEN_RANGES = env_bool("BILLING_LEFT_OPEN_RANGES", False)
 BILLING_PROMETHEUS_TIMEOUT = env_float("BILLING_PROMETHEUS_TIMEOUT", 120.0)
 # Billing queries sent to Prometheus at once (each PromQL query runs on one core).
 BILLING_PROMETHEUS_CONCURRENCY = env_int("BILLING_PROMETHEUS_CONCURRENCY", 3)

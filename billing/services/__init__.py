@@ -1,6 +1,6 @@
 """Chargeback use cases (STYLE §3: cost maths on Decimal, no HTTP):
 
-* ``usage``: price table, measuring GPU time from Prometheus, pricing it, storing hourly rows;
+* ``usage`` (a package): price table, measuring GPU time from the samples, pricing, storing rows;
 * ``statements``: month close (immutable, versioned statements) and re-open;
 * ``budgets``: month-to-date spend, forecast, threshold alerts and their notifications.
 """
@@ -27,7 +27,6 @@ from .usage import (
     load_price_file,
     measure_usage,
     save_usage,
-    scrape_interval,
     split_windows,
 )
 
@@ -54,6 +53,5 @@ __all__ = [
     "notify_budget",
     "reopen_month",
     "save_usage",
-    "scrape_interval",
     "split_windows",
 ]

@@ -38,7 +38,6 @@ def mixed(prometheus_server):
 def billing_settings(settings, prometheus_server, mixed):
     settings.PROMETHEUS_URL = prometheus_server.url
     settings.BILLING_PROMQL_SELECTOR = f'test_run="{mixed[0].cluster_labels["test_run"]}"'
-    settings.BILLING_SCRAPE_INTERVAL_SECONDS = 60.0
     return settings
 
 
@@ -179,7 +178,6 @@ def test_off_grid_pods_stay_within_one_scrape_interval(settings, prometheus_serv
     prometheus_server.backfill(scenario.openmetrics())
     settings.PROMETHEUS_URL = prometheus_server.url
     settings.BILLING_PROMQL_SELECTOR = f'test_run="{scenario.cluster_labels["test_run"]}"'
-    settings.BILLING_SCRAPE_INTERVAL_SECONDS = 30.0
     from billing import services
 
     rows = services.measure_usage(

@@ -14,7 +14,6 @@ from billing.services.usage import (
 )
 
 H0 = datetime(2026, 11, 3, 10, tzinfo=UTC)
-S = Decimal(60)
 
 
 def _prices(change=None):
@@ -64,18 +63,18 @@ def test_capacity_type_from_karpenter_then_eks_labels():
     assert node_capacity_type({}) == "unknown"
 
 
-def test_samples_become_seconds_priced_per_gpu_with_idle():
+def test_gpu_seconds_are_priced_per_gpu_with_idle():
     windows = split_windows(H0, H0 + timedelta(hours=1))
     m = Measurements(
         pods={
-            ("ns-a", "p1", "n4"): 120.0,
-            ("ns-b", "p2", "n4"): 30.0,
-        },  # 2 GPUs × 60 samples; 1 × 30
-        nodes={"n4": 240.0},
-        busy={("ns-a", "p1"): 30.0},
+            ("ns-a", "p1", "n4"): 7200.0,
+            ("ns-b", "p2", "n4"): 1800.0,
+        },  # 2 GPUs × 1 h; 1 × 30 min
+        nodes={"n4": 14400.0},
+        busy={("ns-a", "p1"): 1800.0},
         prompt_tokens={("ns-a", "p1"): 1000.4},
     )
-    rows = {(r.kind, r.team_key): r for r in compute_usage(windows, [m], _labels(), _prices(), S)}
+    rows = {(r.kind, r.team_key): r for r in compute_usage(windows, [m], _labels(), _prices())}
     alpha = rows[("allocated", "alpha")]
     assert alpha.gpu_seconds == 7200 and alpha.cost == Decimal("2.4")  # 2 GPU-h × 4.80/4
     assert alpha.used_gpu_seconds == 1800 and alpha.prompt_tokens == 1000 and alpha.gpu_type == "L4"
@@ -93,11 +92,11 @@ def test_a_price_change_inside_the_hour_splits_the_cost():
     change = H0 + timedelta(minutes=15)
     windows = split_windows(H0, H0 + timedelta(hours=1))
     m = Measurements(
-        pods={("ns-a", "p1", "n4"): 60.0},
-        nodes={"n4": 60.0},
-        cuts=[(change, {("ns-a", "p1", "n4"): 15.0}, {"n4": 15.0})],
+        pods={("ns-a", "p1", "n4"): 3600.0},
+        nodes={"n4": 3600.0},
+        cuts=[(change, {("ns-a", "p1", "n4"): 900.0}, {"n4": 900.0})],
     )
-    (row,) = compute_usage(windows, [m], _labels(), _prices(change), S)
+    (row,) = compute_usage(windows, [m], _labels(), _prices(change))
     assert row.gpu_seconds == 3600
     assert (
         row.cost == Decimal("4.80") / 4 / 4 + Decimal("9.60") / 4 * 3 / 4
@@ -107,9 +106,9 @@ def test_a_price_change_inside_the_hour_splits_the_cost():
 def test_unknown_offerings_are_counted_not_priced():
     windows = split_windows(H0, H0 + timedelta(hours=1))
     m = Measurements(
-        pods={("ns-a", "p1", "nx"): 60.0, ("ns-a", "p1", "gone"): 60.0}, nodes={"nx": 120.0}
+        pods={("ns-a", "p1", "nx"): 3600.0, ("ns-a", "p1", "gone"): 3600.0}, nodes={"nx": 7200.0}
     )
-    rows = compute_usage(windows, [m], _labels(), _prices(), S)
+    rows = compute_usage(windows, [m], _labels(), _prices())
     by = {(r.kind, r.instance_type): r for r in rows}
     assert by[("allocated", "x9.mystery")].unpriced_gpu_seconds == 3600
     assert by[("allocated", "unknown")].unpriced_gpu_seconds == 3600  # node without labels
@@ -133,6 +132,6 @@ def test_cost_is_exact_even_on_a_rounding_tie():
         {("g6.48xlarge", "on-demand"): [(datetime(2020, 1, 1, tzinfo=UTC), Decimal("13.35"))]},
     )
     labels = ClusterLabels(nodes={"n8": ("g6.48xlarge", "on-demand")})
-    m = Measurements(pods={("ns-a", "p1", "n8"): 33.0})
-    (row,) = compute_usage(split_windows(H0, H0 + timedelta(hours=1)), [m], labels, prices, S)
+    m = Measurements(pods={("ns-a", "p1", "n8"): 1980.0})
+    (row,) = compute_usage(split_windows(H0, H0 + timedelta(hours=1)), [m], labels, prices)
     assert row.gpu_seconds == 1980 and row.cost == Decimal("0.9178125")

@@ -60,7 +60,6 @@ def test_worker_collects_and_alerts_once(prometheus_server, start_celery_worker)
     worker = start_celery_worker(
         PROMETHEUS_URL=prometheus_server.url,
         BILLING_PROMQL_SELECTOR=f'test_run="{scenario.cluster_labels["test_run"]}"',
-        BILLING_SCRAPE_INTERVAL_SECONDS="60",
         BILLING_RECOLLECT_HOURS="4",
         WEBHOOK_ALLOWED_HOSTS="127.0.0.1",
     )

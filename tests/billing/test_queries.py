@@ -13,19 +13,13 @@ def test_range_is_one_ms_short_for_closed_ranges():
         queries.range_ms(0.001)
 
 
-def test_pod_samples_sum_raw_samples_of_scheduled_pods():
-    q = queries.pod_gpu_samples("3599999ms", 'cluster="prod"')
+def test_gpu_selectors_are_bare_raw_samples_of_scheduled_pods():
+    q = queries.pod_gpu_requests('cluster="prod"')
     assert q == (
-        "sum by (namespace, pod, node) (sum_over_time(kube_pod_container_resource_requests"
-        '{resource="nvidia_com_gpu",node!="",cluster="prod"}[3599999ms]))'
+        'kube_pod_container_resource_requests{resource="nvidia_com_gpu",node!="",cluster="prod"}'
     )
-    assert ":" not in q.split("[")[1]  # a range, not a subquery (no lookback can add time)
-
-
-def test_busy_scales_gpu_util_percent_to_a_ratio():
-    assert "/ 100" in queries.gpu_busy_samples("1h", metric="DCGM_FI_DEV_GPU_UTIL")
-    assert "/ 100" not in queries.gpu_busy_samples("1h")
-    assert "exported_pod" in queries.gpu_busy_samples("1h")
+    assert "(" not in q  # no function: every stored sample comes back, nothing is looked back
+    assert queries.gpu_busy(metric="DCGM_FI_DEV_GPU_UTIL") == "DCGM_FI_DEV_GPU_UTIL{}"
 
 
 def test_tokens_kind_is_checked():

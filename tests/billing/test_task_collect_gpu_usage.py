@@ -43,7 +43,6 @@ def setup(settings, prometheus_server, late):
     scenario, teams, prices, _, _ = late
     settings.PROMETHEUS_URL = prometheus_server.url
     settings.BILLING_PROMQL_SELECTOR = f'test_run="{scenario.cluster_labels["test_run"]}"'
-    settings.BILLING_SCRAPE_INTERVAL_SECONDS = 60.0
     settings.BILLING_RECOLLECT_HOURS = 4
     settings.KUBE_NAMESPACE_PREFIX = "team-"
     save_price_table(prices)

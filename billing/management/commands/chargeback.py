@@ -52,9 +52,7 @@ class Command(BaseCommand):
                 f"Prometheus at {settings.PROMETHEUS_URL or '(PROMETHEUS_URL unset)'}: {exc}"
             ) from exc
         report = reports.build_report(rows, BillingPolicy.current().idle_policy)
-        data = reports.chargeback_json(
-            report, start, end, settings.BILLING_CURRENCY, services.scrape_interval()
-        )
+        data = reports.chargeback_json(report, start, end, settings.BILLING_CURRENCY)
         if options["json"]:
             self.stdout.write(json.dumps(data, indent=2))
             return

@@ -1,0 +1,72 @@
+"""The collection use cases: measure (fetch + compute) and collect (measure + store)."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+
+from portal.timeutil import HOUR, floor_hour
+
+from ._base import ChargebackError, gc_paused
+from ._types import UsageRow
+from .compute import compute_usage
+from .fetch import billing_client, fetch_usage
+from .prices import PriceTable
+from .store import save_usage, stored_rows
+from .windows import split_windows
+
+log = logging.getLogger(__name__)
+
+
+def measure_usage(
+    start: datetime, end: datetime, prices: PriceTable | None = None, client=None
+) -> list[UsageRow]:
+    """GPU usage rows for ``[start, end)`` straight from Prometheus (nothing is stored)."""
+    windows = split_windows(start, end)
+    prices = prices or PriceTable.from_db()
+    client = client or billing_client()
+    data, labels = fetch_usage(client, windows, prices)
+    return compute_usage(windows, data, labels, prices)
+
+
+@dataclass
+class CollectResult:
+    hours: int
+    rows: int
+    deleted: int
+    unpriced: dict[tuple[str, str], int]
+
+
+def collect_gpu_usage(start: datetime, end: datetime, client=None) -> CollectResult:
+    """Measure the whole hours in ``[start, end)`` and rewrite their usage rows. The stored rows
+    are read (on this thread's database connection) while Prometheus evaluates the integrals."""
+    start, end = floor_hour(start), floor_hour(end)
+    if end <= start:
+        raise ChargebackError("Collect at least one whole hour.")
+    windows, prices = split_windows(start, end), PriceTable.from_db()
+    with gc_paused(), ThreadPoolExecutor(max_workers=1) as pool:
+        measured = pool.submit(fetch_usage, client or billing_client(), windows, prices)
+        stored = list(stored_rows(start, end))
+        data, labels = measured.result()
+    rows = compute_usage(windows, data, labels, prices)
+    deleted = save_usage(rows, start, end, stored=stored)
+    return CollectResult(int((end - start) / HOUR), len(rows), deleted, _report_unpriced(rows))
+
+
+def _report_unpriced(rows: list[UsageRow]) -> dict[tuple[str, str], int]:
+    """Unpriced GPU-seconds per (instance type, capacity type), each logged as a warning."""
+    unpriced: dict[tuple[str, str], int] = defaultdict(int)
+    for row in rows:
+        if row.unpriced_gpu_seconds:
+            unpriced[(row.instance_type, row.capacity_type)] += row.unpriced_gpu_seconds
+    for (instance_type, capacity_type), seconds in unpriced.items():
+        log.warning(
+            "billing: %s GPU-seconds on %s/%s have no price in the price table",
+            seconds,
+            instance_type,
+            capacity_type,
+        )
+    return dict(unpriced)

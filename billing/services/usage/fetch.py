@@ -1,0 +1,239 @@
+"""Fetching: the only part of billing that asks Prometheus (through portal.prometheus).
+
+GPU time is read as raw samples (a range selector evaluated at an instant returns every stored
+sample) and integrated in Python from each sample's span (spans.py). Counters (vLLM tokens) use
+``increase``. Windows are ``[start, end)``: a query at ``end - 1 ms`` with a range one ms short
+of the window on Prometheus 2 (closed ranges) or exactly the window on Prometheus 3 (left-open
+ranges), told apart by the server's build info.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timedelta
+
+from django.conf import settings
+
+from catalog.choices import CapacityType
+from portal.prometheus import PrometheusClient
+from portal.timeutil import HOUR
+
+from ... import queries
+from ._base import UNKNOWN, gc_paused
+from ._types import ClusterLabels, Measurements, PodKey
+from .prices import PriceTable
+from .spans import integrate, to_unix
+from .windows import Window
+
+# Samples after the period only end the spans of the period's last samples: looked for this far.
+LOOKAHEAD = timedelta(minutes=15)
+
+
+def billing_client() -> PrometheusClient:
+    """A Prometheus client for billing: long timeout, no response cache (re-runs must re-read)."""
+    return PrometheusClient(
+        settings.PROMETHEUS_URL, timeout=settings.BILLING_PROMETHEUS_TIMEOUT, cache_seconds=0
+    )
+
+
+def _config(client) -> dict:
+    return {
+        "selector": settings.BILLING_PROMQL_SELECTOR,
+        "left_open": client.major_version() >= 3,
+    }
+
+
+# Gauges integrated from their samples: (PromQL selector builder, key of a series, scale).
+_GAUGES = {
+    "pods": (queries.pod_gpu_requests, "pod_node", 1.0),
+    "nodes": (queries.node_gpu_capacity, "node", 1.0),
+    "busy": (queries.gpu_busy, "dcgm_pod", 1.0),
+    "busy_util": (lambda s: queries.gpu_busy(s, metric="DCGM_FI_DEV_GPU_UTIL"), "dcgm_pod", 0.01),
+}
+# Counters: increase per window.
+_COUNTERS = {
+    "prompt_tokens": (lambda w, s: queries.token_increase(w, s, "prompt"), "pod"),
+    "generation_tokens": (lambda w, s: queries.token_increase(w, s, "generation"), "pod"),
+}
+
+
+def fetch_usage(
+    client, windows: list[Window], prices: PriceTable
+) -> tuple[list[Measurements], ClusterLabels]:
+    """GPU-seconds (pods, node capacity, busy) and tokens of every window, and the label sets."""
+    cfg = _config(client)
+    data = [Measurements() for _ in windows]
+    end = windows[-1].end
+    chunks = [*windows, Window(end, end + LOOKAHEAD)]
+    with (
+        gc_paused(),
+        ThreadPoolExecutor(max_workers=settings.BILLING_PROMETHEUS_CONCURRENCY) as pool,
+    ):
+        labels = pool.submit(fetch_labels, client, windows[0].start, end, cfg["selector"])
+        raw = {
+            attr: [
+                pool.submit(_raw_samples, client, build(cfg["selector"]), w, cfg) for w in chunks
+            ]
+            for attr, (build, _, _) in _GAUGES.items()
+        }
+        counters = {
+            attr: _integrate(pool, client, windows, build, _KEYS[key], cfg)
+            for attr, (build, key) in _COUNTERS.items()
+        }
+        bounds = [*to_unix(w.start for w in windows), end.timestamp()]
+        cut_times = [prices.change_points(w.start, w.end) for w in windows]
+        cuts = [to_unix(c) for c in cut_times]
+        gauges = {}
+        for attr, (_, key, scale) in _GAUGES.items():
+            series = _joined((f.result() for f in raw[attr]), scale)
+            gauges[attr] = integrate(series, _KEYS[key], bounds, cuts)
+        tokens = {attr: _merged(parts) for attr, parts in counters.items()}
+        labels = labels.result()
+    for i, m in enumerate(data):
+        m.pods, m.nodes, m.busy = gauges["pods"][0][i], gauges["nodes"][0][i], gauges["busy"][0][i]
+        for k, value in gauges["busy_util"][0][
+            i
+        ].items():  # only where the profiling metric is absent
+            m.busy.setdefault(k, value)
+        m.cuts = [
+            (cut, gauges["pods"][1][i][j], gauges["nodes"][1][i][j])
+            for j, cut in enumerate(cut_times[i])
+        ]
+        m.prompt_tokens = tokens["prompt_tokens"].get(i, {})
+        m.generation_tokens = tokens["generation_tokens"].get(i, {})
+    return data, labels
+
+
+def _raw_samples(client, selector: str, window: Window, cfg: dict) -> list[dict]:
+    """Every stored sample of ``selector`` in ``[window.start, window.end)``."""
+    promql = f"{selector}[{queries.range_ms(window.seconds, cfg['left_open'])}]"
+    return client.query(promql, at=window.end.timestamp() - 0.001)
+
+
+def _joined(parts, scale: float) -> list[tuple[dict, list]]:
+    """The samples of each series across consecutive chunks, in time order."""
+    by_series: dict[tuple, tuple[dict, list]] = {}
+    for part in parts:
+        for s in part:
+            key = tuple(sorted(s["labels"].items()))
+            found = by_series.get(key)
+            if found is None:
+                found = by_series[key] = (s["labels"], [])
+            values = s["values"]
+            found[1].extend(values if scale == 1.0 else [(t, v * scale) for t, v in values])
+    return list(by_series.values())
+
+
+def _node_key(labels: dict) -> str:
+    return labels.get("node", "")
+
+
+def _pod_key(labels: dict) -> PodKey:
+    return labels.get("namespace", ""), labels.get("pod", "")
+
+
+def _pod_node_key(labels: dict) -> tuple[str, str, str]:
+    return labels.get("namespace", ""), labels.get("pod", ""), labels.get("node", "")
+
+
+def _dcgm_pod_key(labels: dict) -> PodKey:
+    if labels.get("exported_pod"):
+        return labels.get("exported_namespace", ""), labels["exported_pod"]
+    return labels.get("namespace", ""), labels.get("pod", "")
+
+
+_KEYS = {"pod": _pod_key, "pod_node": _pod_node_key, "node": _node_key, "dcgm_pod": _dcgm_pod_key}
+
+
+def _integrate(pool, client, windows: list[Window], build, key, cfg: dict) -> list[Future]:
+    """Submit ``build(range)`` for every window to ``pool``: one range query per week of full
+    hours, instant queries for partial ones. Each future gives {window index: {key(labels):
+    summed value}} for its own windows (the weeks run concurrently, like the integrals)."""
+    full = [i for i, w in enumerate(windows) if w.seconds == 3600 and w.start == w.hour]
+    full_set = set(full)
+    parts = [
+        pool.submit(_instant_part, client, i, w, build, key, cfg)
+        for i, w in enumerate(windows)
+        if i not in full_set
+    ]
+    if full:
+        by_end = {round(windows[i].end.timestamp() - 0.001, 3): i for i in full}
+        promql = build(queries.range_ms(3600, cfg["left_open"]), cfg["selector"])
+        for chunk in _chunks(windows[full[0]].end, windows[full[-1]].end):
+            parts.append(pool.submit(_range_chunk, client, promql, chunk, by_end, key))
+    return parts
+
+
+def _range_chunk(client, promql: str, chunk: tuple[datetime, datetime], by_end: dict, key) -> dict:
+    """One range query (step 1 h) over ``chunk`` (first and last window end), by window index."""
+    first, last = chunk
+    out: dict[int, dict] = {
+        i: {} for t, i in by_end.items() if first.timestamp() - 1 < t < last.timestamp()
+    }
+    for series in client.query_range(
+        promql, first.timestamp() - 0.001, last.timestamp() - 0.001, 3600
+    ):
+        k = key(series["labels"])
+        for ts, value in series["values"]:
+            i = by_end.get(round(ts, 3))
+            if i is not None:
+                out[i][k] = out[i].get(k, 0.0) + value
+    return out
+
+
+def _instant_part(client, i: int, window: Window, build, key, cfg) -> dict[int, dict]:
+    return {i: _instant(client, window, build, key, cfg)}
+
+
+def _merged(parts: list[Future]) -> dict[int, dict]:
+    out: dict[int, dict] = {}
+    for part in parts:
+        out.update(part.result())
+    return out
+
+
+def _chunks(first_end: datetime, last_end: datetime, hours: int = 24 * 7):
+    """Split a long range query into week-long pieces (bounded memory per answer)."""
+    t = first_end
+    while t <= last_end:
+        chunk_end = min(t + timedelta(hours=hours - 1), last_end)
+        yield t, chunk_end
+        t = chunk_end + HOUR
+
+
+def _instant(client, window: Window, build, key, cfg) -> dict:
+    promql = build(queries.range_ms(window.seconds, cfg["left_open"]), cfg["selector"])
+    out: dict = {}
+    for series in client.query(promql, at=window.end.timestamp() - 0.001):
+        k = key(series["labels"])
+        out[k] = out.get(k, 0.0) + series["value"]
+    return out
+
+
+def fetch_labels(client, start: datetime, end: datetime, selector: str = "") -> ClusterLabels:
+    labels = ClusterLabels()
+    for s in sorted(
+        client.series(queries.series_match("kube_pod_labels", selector), start, end),
+        key=lambda s: sorted(s.items()),
+    ):
+        key = (s.get("namespace", ""), s.get("pod", ""))
+        if key not in labels.pods or s.get(queries.POD_TEAM_LABEL):
+            labels.pods[key] = s
+    for s in client.series(queries.series_match("kube_namespace_labels", selector), start, end):
+        if s.get(queries.NAMESPACE_TEAM_LABEL) or s.get("namespace") not in labels.namespaces:
+            labels.namespaces[s.get("namespace", "")] = s.get(queries.NAMESPACE_TEAM_LABEL, "")
+    for s in client.series(queries.series_match("kube_node_labels", selector), start, end):
+        labels.nodes[s.get("node", "")] = (
+            s.get(queries.NODE_INSTANCE_TYPE_LABEL) or UNKNOWN,
+            node_capacity_type(s),
+        )
+    return labels
+
+
+def node_capacity_type(labels: dict[str, str]) -> str:
+    """Karpenter's capacity-type label, else the EKS managed node group one, else unknown."""
+    value = labels.get(queries.NODE_CAPACITY_TYPE_LABEL)
+    if value:
+        return value
+    eks = labels.get(queries.NODE_EKS_CAPACITY_TYPE_LABEL, "")
+    return {"ON_DEMAND": CapacityType.ON_DEMAND, "SPOT": CapacityType.SPOT}.get(eks, UNKNOWN)
