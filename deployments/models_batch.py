@@ -16,7 +16,12 @@ from django.db.models import F, Q, Sum
 from catalog.choices import CapacityType, Quantization
 from catalog.models import CatalogModel, GpuType, InstanceOffering
 from portal.models import Team
-from portal.validators import DNS_LABEL, batch_input_uri_problem, batch_output_uri_problem
+from portal.validators import (
+    DNS_LABEL,
+    MAX_CONTEXT_LENGTH,
+    batch_input_uri_problem,
+    batch_output_uri_problem,
+)
 
 from .choices import DesiredState
 from .choices_batch import (
@@ -50,6 +55,10 @@ class BatchJobQuerySet(models.QuerySet):
 
 
 class BatchJob(models.Model):
+    # Shards retry on spot capacity (interruptions do not count); they never fall back to
+    # on-demand nodes (read by manifests.node_selector, shared with endpoints).
+    spot_fallback_on_demand = False
+
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="batch_jobs")
     name = models.CharField(
@@ -60,7 +69,7 @@ class BatchJob(models.Model):
     model = models.ForeignKey(CatalogModel, on_delete=models.PROTECT, related_name="batch_jobs")
     quantization = models.CharField(max_length=10, choices=Quantization.choices)
     max_context_length = models.PositiveIntegerField(
-        default=8192, validators=[MinValueValidator(256)]
+        default=8192, validators=[MinValueValidator(256), MaxValueValidator(MAX_CONTEXT_LENGTH)]
     )
     gpu_type = models.ForeignKey(GpuType, on_delete=models.PROTECT, related_name="batch_jobs")
     gpu_count = models.PositiveIntegerField(
@@ -95,7 +104,10 @@ class BatchJob(models.Model):
         "count).",
     )
     expected_tokens = models.PositiveBigIntegerField(
-        null=True, blank=True, help_text="Prompt + generated tokens of the whole input."
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(10**15)],
+        help_text="Prompt + generated tokens of the whole input.",
     )
     deadline_hours = models.PositiveIntegerField(
         null=True,

@@ -107,6 +107,18 @@ def test_month_parser_takes_yyyy_mm():
 
 # Integers only the code writes (counters, collected usage), never typed by a person.
 SYSTEM_WRITTEN = {
+    "Endpoint.cold_start_seconds",
+    "BatchJob.generation",
+    "BatchJob.applied_generation",
+    "BatchJob.run",
+    "BatchJob.tokens_in",
+    "BatchJob.tokens_out",
+    "BatchJob.gpu_seconds",
+    "BatchJob.interruptions",
+    "BatchJobEvent.shard",
+    "BatchJobEvent.generation",
+    "Route.generation",
+    "Route.applied_generation",
     "Endpoint.generation",
     "Endpoint.applied_generation",
     "EndpointEvent.generation",

@@ -15,7 +15,10 @@ from tests.factories import EndpointFactory, UsageRecordFactory
 
 pytestmark = pytest.mark.django_db
 
-PUBLIC = {"login", "api-schema", "api-docs"}
+PUBLIC = {
+    "login", "api-schema", "api-docs", "healthz", "readyz",
+    "oidc_authentication_init", "oidc_authentication_callback",
+}  # fmt: skip
 # Routes that name no team object: an outsider may read them (their own teams' view of it).
 UNSCOPED = {
     "home", "team_switch", "api_token", "fleet_metrics", "endpoint_list", "endpoint_create",
@@ -24,6 +27,8 @@ UNSCOPED = {
     "gputype-detail", "sizing", "endpoint-list", "approval-list", "api-root",
     "chargeback-platform", "usagerecord-list", "statement-list", "team-list",
     "prometheus-django-metrics", "login", "api-schema", "api-docs",
+    "batch_job_list", "batch_job_create", "batch-job-list", "route-list", "healthz", "readyz",
+    "oidc_authentication_init", "oidc_authentication_callback",
 }  # fmt: skip
 
 
@@ -52,6 +57,7 @@ def world(team, owner, member, viewer, outsider, llama_8b, gpu_l4):
         "pk": usage.pk,
         "catalog_uuid": llama_8b.uuid,
         "gpu_uuid": gpu_l4.uuid,
+        "action": "cancel",
     }
 
 

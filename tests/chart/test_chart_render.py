@@ -163,7 +163,7 @@ def test_the_portals_own_metrics_are_scraped(render):
     assert monitor["spec"]["selector"]["matchLabels"] == service["spec"]["selector"]
     (endpoint,) = monitor["spec"]["endpoints"]
     assert endpoint["port"] == "http" and endpoint["path"] == "/metrics"
-    assert resolve("/metrics").func.__name__ == "ExportToDjangoView"
+    assert resolve("/metrics").url_name == "prometheus-django-metrics"
     annotations = one(objects, "Deployment", "-web")["spec"]["template"]["metadata"]["annotations"]
     assert (
         annotations["prometheus.io/scrape"] == "true"

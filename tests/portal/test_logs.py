@@ -107,7 +107,7 @@ def test_production_logs_are_json_with_the_request_id(monkeypatch):
         assert prod.LOG_FORMAT == "json"
         config = prod.LOGGING
         assert config["handlers"]["console"]["formatter"] == "json"
-        assert config["handlers"]["console"]["filters"] == ["request_id"]
+        assert config["handlers"]["console"]["filters"] == ["request_id", "redact"]
         assert "CompressedManifest" in prod.STORAGES["staticfiles"]["BACKEND"]
     finally:
         monkeypatch.undo()

@@ -29,7 +29,7 @@ def owner_api(owner, api_client_for):
 def test_owner_request_is_accepted_and_applied(
     owner_api, team, small, large, django_capture_on_commit_callbacks
 ):
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = owner_api.post("/api/v1/routes/", body(team, small, large), format="json")
     assert response.status_code == 202, response.content
     data = response.json()
