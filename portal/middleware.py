@@ -1,3 +1,6 @@
+import re
+from urllib.parse import urlsplit
+
 from django.conf import settings
 
 from .access import teams_for_user
@@ -34,5 +37,16 @@ class ContentSecurityPolicyMiddleware:
         response = self.get_response(request)
         policy = settings.CONTENT_SECURITY_POLICY
         if policy and "Content-Security-Policy" not in response:
-            response["Content-Security-Policy"] = policy
+            response["Content-Security-Policy"] = with_identity_provider(policy)
         return response
+
+
+def with_identity_provider(policy: str) -> str:
+    """Sign-in and sign-out are form posts that redirect to the OIDC provider, and browsers
+    apply form-action to those redirects too: allow the provider's origin there."""
+    issuer = getattr(settings, "OIDC_OP_ISSUER", "")
+    if not issuer:
+        return policy
+    parts = urlsplit(issuer)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    return re.sub(r"form-action ([^;]*)", lambda m: f"form-action {m[1]} {origin}", policy)

@@ -3,7 +3,6 @@ CRD validation, RBAC, and an apiserver restart on the same etcd."""
 
 import json
 import os
-import threading
 import time
 
 import pytest
@@ -128,63 +127,38 @@ def test_inference_service_lifecycle(kube_cluster, kube_api_client, kube_namespa
     assert pred["model"]["args"][0] == "--backend=vllm"
     assert pred["model"]["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert pred["nodeSelector"]["karpenter.sh/capacity-type"] == "on-demand"
-    assert [m["manager"] for m in got["metadata"]["managedFields"]] == ["modelport"]
-    assert got["metadata"]["managedFields"][0]["operation"] == "Apply"
+    # the spec is ours (server-side apply); the real KServe controller may own status fields
+    ours = [m for m in got["metadata"]["managedFields"] if m["manager"] == "modelport"]
+    assert [m["operation"] for m in ours] == ["Apply"]
     so = custom.get_namespaced_custom_object(*KEDA[:2], ns, KEDA[2], f"{name}-predictor")
     assert so["spec"]["scaleTargetRef"]["name"] == "llama-predictor"
     assert so["spec"]["triggers"][0]["metadata"]["threshold"] == "5"
 
-    # re-applying the same object is a no-op (same resourceVersion)
+    # re-applying the same object changes nothing of the spec (no new generation)
     again = isvcs.server_side_apply(
         body=inference_service(name, ns), namespace=ns, field_manager="modelport"
     )
-    assert again.metadata.resourceVersion == applied.metadata.resourceVersion
+    assert again.metadata.generation == applied.metadata.generation
 
-    # watch from the current resourceVersion, then patch status as the KServe controller would
-    rv = got["metadata"]["resourceVersion"]
+    # the real KServe controller (not the test) writes the status; a watch sees it
     events = []
     w = watch.Watch()
-
-    def consume():
-        for ev in w.stream(
-            custom.list_namespaced_custom_object,
-            *KSERVE[:2],
-            ns,
-            KSERVE[2],
-            resource_version=rv,
-            timeout_seconds=20,
-        ):
-            events.append(ev)
-            conds = {
-                c["type"]: c["status"] for c in ev["object"].get("status", {}).get("conditions", [])
-            }
-            if conds.get("Ready") == "True":
-                w.stop()
-
-    t = threading.Thread(target=consume)
-    t.start()
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    status = {
-        "status": {
-            "observedGeneration": got["metadata"]["generation"],
-            "url": f"http://{name}-{ns}.example.com",
-            "address": {"url": f"http://{name}-predictor.{ns}.svc.cluster.local"},
-            "deploymentMode": "RawDeployment",
-            "conditions": [
-                {"type": "IngressReady", "status": "True", "lastTransitionTime": now},
-                {"type": "PredictorReady", "status": "True", "lastTransitionTime": now},
-                {"type": "Ready", "status": "True", "lastTransitionTime": now},
-            ],
-        }
-    }
-    patched = custom.patch_namespaced_custom_object_status(*KSERVE[:2], ns, KSERVE[2], name, status)
-    t.join(25)
-    assert not t.is_alive()
-    assert events and events[-1]["type"] == "MODIFIED"
-    assert events[-1]["object"]["status"]["url"] == f"http://{name}-{ns}.example.com"
-    # the status subresource does not touch spec or bump generation
-    assert patched["metadata"]["generation"] == got["metadata"]["generation"]
-    assert patched["spec"] == got["spec"]
+    for ev in w.stream(
+        custom.list_namespaced_custom_object,
+        *KSERVE[:2],
+        ns,
+        KSERVE[2],
+        resource_version="0",
+        timeout_seconds=60,
+    ):
+        events.append(ev)
+        if ev["object"].get("status", {}).get("conditions"):
+            w.stop()
+    assert events and events[-1]["object"]["status"]["conditions"], events
+    # the controller's status does not touch our spec or bump the generation
+    latest = custom.get_namespaced_custom_object(*KSERVE[:2], ns, KSERVE[2], name)
+    assert latest["metadata"]["generation"] == got["metadata"]["generation"]
+    assert latest["spec"]["predictor"]["model"]["args"] == pred["model"]["args"]
 
 
 INVALID = [
@@ -219,10 +193,13 @@ def test_apiserver_rejects_invalid_object_with_crd_message(
     )
     with pytest.raises(Exception) as exc:
         isvcs.create(body=_broken(kube_namespace, path, value), namespace=kube_namespace)
-    assert exc.value.status == 422
     detail = json.loads(exc.value.body)
-    assert detail["reason"] == "Invalid"
-    assert message in detail["message"]
+    if exc.value.status == 400:  # KServe's real admission webhook refuses it before the schema
+        assert path[-1] in detail["message"], detail
+    else:
+        assert exc.value.status == 422
+        assert detail["reason"] == "Invalid"
+        assert message in detail["message"]
 
 
 @pytest.mark.parametrize(("path", "value", "message"), INVALID)

@@ -1,6 +1,8 @@
 """The Metrics tab in headless Chromium: uPlot draws every chart, htmx swaps the fragment
 without a reload; screenshots endpoint-metrics.png and fleet-metrics.png (screenshot_path)."""
 
+import time
+
 import pytest
 from django.urls import reverse
 
@@ -32,7 +34,7 @@ def test_metrics_tab_draws_charts_and_polls_without_reload(
 
     page.goto(url + "?window=6h")
     page.wait_for_selector(".chart canvas")
-    page.wait_for_function("document.querySelectorAll('.chart canvas').length === 7")
+    _until(page, "document.querySelectorAll('.chart canvas').length === 7")
     drawn = page.evaluate("""() => Array.from(document.querySelectorAll('.chart canvas')).map(c => {
         const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
         let ink = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) ink++;
@@ -43,13 +45,13 @@ def test_metrics_tab_draws_charts_and_polls_without_reload(
     page.screenshot(path=screenshot_path("endpoint-metrics.png"), full_page=True)
 
     page.goto(url + "?window=1h")  # polls every 15 s
-    page.wait_for_function("document.querySelectorAll('.chart canvas').length === 7")
+    _until(page, "document.querySelectorAll('.chart canvas').length === 7")
     page.evaluate(
         "window.__notReloaded = true; window.__swaps = 0;"
         "document.body.addEventListener('htmx:afterSwap', () => window.__swaps++)"
     )
-    page.wait_for_function("window.__swaps >= 1", timeout=25_000)
-    page.wait_for_function("document.querySelectorAll('.chart canvas').length === 7")
+    _until(page, "window.__swaps >= 1", timeout=25)
+    _until(page, "document.querySelectorAll('.chart canvas').length === 7")
     assert page.evaluate("window.__notReloaded === true")
     assert errors == []
 
@@ -67,3 +69,12 @@ def test_fleet_view_flags_the_idle_endpoint(
     assert page.locator(f'tr[data-endpoint="{model}"] .tag-idle').count() == 1
     assert page.locator(f'tr[data-endpoint="{endpoint.name}"] .tag-idle').count() == 0
     page.screenshot(path=screenshot_path("fleet-metrics.png"), full_page=True)
+
+
+def _until(page, expression: str, timeout: float = 10) -> None:
+    """Poll `expression` with page.evaluate (Playwright's wait_for_function compiles its
+    predicate with eval, which the portal's Content-Security-Policy rightly refuses)."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+        page.wait_for_timeout(100)

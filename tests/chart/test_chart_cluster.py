@@ -207,7 +207,12 @@ def test_the_endpoint_lifecycle_runs_as_the_charts_service_account(
         assert api_client.delete(f"/api/v1/endpoints/{ep.uuid}/").status_code == 202
     ep.refresh_from_db()
     assert ep.status == EndpointStatus.DELETED, ep.status_message
-    assert admin.get(manifests.ISVC_API, "InferenceService", ep.isvc_name, ep.namespace) is None
+    wait_for(  # KServe's finalizer makes the delete asynchronous
+        lambda: (
+            admin.get(manifests.ISVC_API, "InferenceService", ep.isvc_name, ep.namespace) is None
+        ),
+        "the InferenceService to be gone",
+    )
     assert (
         admin.get(
             manifests.KEDA_API, "ScaledObject", manifests.scaled_object_name(ep), ep.namespace
