@@ -74,6 +74,12 @@ def main(argv=None) -> int:
     if workdir:
         (workdir / "ports").write_text(f"{cp.etcd_port} {cp.etcd_peer_port} {cp.port}\n")
 
+    def _terminate(*_):  # SIGTERM while the controllers start: stop everything, exit 0
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, _terminate)
+    if args.env_file:  # usable now; rewritten below with Prometheus once the controllers run
+        Path(args.env_file).write_text(f"export KUBECONFIG={cp.kubeconfig_path}\n")
     t0 = time.monotonic()
     stack = prom = None
     try:
