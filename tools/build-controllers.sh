@@ -155,10 +155,20 @@ copy_config() {
     rm -rf "$KSERVE_CFG.tmp"; mkdir -p "$KSERVE_CFG.tmp"/{crds,runtimes,webhook}
     # the CRDs config/crd/full's kustomization installs (the files it lists + subdirs' files)
     python3 - "$kdir/config/crd/full" "$KSERVE_CFG.tmp/crds" <<'PY'
-import pathlib, shutil, sys, yaml
+import pathlib, re, shutil, sys
 src, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+def resources(text):  # the `resources:` list of a kustomization.yaml (no PyYAML needed)
+    items, inside = [], False
+    for line in text.splitlines():
+        if re.match(r"^resources:\s*$", line):
+            inside = True
+        elif inside and (m := re.match(r"^\s*-\s+(\S+)", line)):
+            items.append(m.group(1))
+        elif inside and re.match(r"^\S", line):
+            inside = False
+    return items
 def walk(d):
-    for r in yaml.safe_load((d / "kustomization.yaml").read_text())["resources"]:
+    for r in resources((d / "kustomization.yaml").read_text()):
         p = (d / r).resolve()
         if p.is_dir():
             yield from walk(p)
