@@ -8,6 +8,9 @@ class EndpointStatus(models.TextChoices):
     PROVISIONING = "provisioning", "Provisioning"
     READY = "ready", "Ready"
     FAILED = "failed", "Failed"
+    # Approved, but no cluster is connected (embedded mode): waiting for the platform team,
+    # not an error. The next apply after a cluster is configured moves it on.
+    NOT_DEPLOYED = "not_deployed", "Not deployed"
     STOPPED = "stopped", "Stopped"
     DELETING = "deleting", "Deleting"
     DELETED = "deleted", "Deleted"
@@ -19,6 +22,7 @@ FINAL_STATUSES = frozenset(
     {
         EndpointStatus.READY,
         EndpointStatus.FAILED,
+        EndpointStatus.NOT_DEPLOYED,
         EndpointStatus.STOPPED,
         EndpointStatus.DELETED,
         EndpointStatus.REJECTED,
@@ -33,6 +37,7 @@ STATUS_COLOURS = {
     EndpointStatus.PROVISIONING: "blue",
     EndpointStatus.READY: "green",
     EndpointStatus.FAILED: "red",
+    EndpointStatus.NOT_DEPLOYED: "grey",
     EndpointStatus.STOPPED: "grey",
     EndpointStatus.DELETING: "grey",
     EndpointStatus.DELETED: "grey",

@@ -44,6 +44,7 @@ ACTIVE_STATUSES = [
     EndpointStatus.PROVISIONING,
     EndpointStatus.READY,
     EndpointStatus.FAILED,
+    EndpointStatus.NOT_DEPLOYED,
     EndpointStatus.STOPPED,
 ]
 
@@ -553,11 +554,17 @@ def _change(
             endpoint.monthly_cost_min = estimate.monthly_cost_min
             endpoint.monthly_cost_max = estimate.monthly_cost_max
         pending = endpoint.status == EndpointStatus.PENDING_APPROVAL
+        # Not deployed (no cluster) stays so until an apply reaches a cluster: a change is
+        # recorded once, not as Applying -> Not deployed with the same notice every time.
+        waiting = endpoint.status == EndpointStatus.NOT_DEPLOYED and (
+            desired_state in (None, DesiredState.PRESENT)
+        )
         old = endpoint.status
         duration = None
         if not pending:
             endpoint.generation += 1
-            old, duration = _set_status(endpoint, EndpointStatus.APPLYING, message)
+            if not waiting:
+                old, duration = _set_status(endpoint, EndpointStatus.APPLYING, message)
         endpoint.save()
         add_event(
             endpoint,
@@ -565,7 +572,7 @@ def _change(
             message,
             actor=user,
             old_status=old,
-            new_status=endpoint.status if not pending else "",
+            new_status=endpoint.status if not (pending or waiting) else "",
             duration_seconds=duration,
         )
         record_audit(
@@ -691,6 +698,7 @@ def record_observed(
     generation: int | None = None,
     kind: str = EventKind.STATUS,
     at: datetime | None = None,
+    event: bool = True,
 ) -> bool:
     """Write what the cluster reports. Compare-and-set: True only if something changed.
 
@@ -718,7 +726,7 @@ def record_observed(
         endpoint.status_message = message
         endpoint.url = new_url
         endpoint.save(update_fields=fields)
-        if old != status or kind != EventKind.STATUS:
+        if event and (old != status or kind != EventKind.STATUS):
             add_event(
                 endpoint,
                 kind,
