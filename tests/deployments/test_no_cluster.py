@@ -85,3 +85,25 @@ def test_detail_page_shows_a_grey_not_deployed_badge(client, owner, approved_end
     assert "Not deployed" in html
     assert "no cluster connected" in html
     assert "Failed" not in html
+
+
+@pytest.mark.parametrize("url", ["portal:home", "deployments:endpoint_create"])
+def test_overview_and_request_form_say_no_cluster_before_submitting(member_client, url, no_cluster):
+    html = member_client.get(reverse(url)).content.decode()
+    assert 'data-testid="no-cluster-notice"' in html
+    assert "platform team connects" in html
+
+
+@pytest.mark.parametrize("url", ["portal:home", "deployments:endpoint_create"])
+def test_no_notice_when_a_cluster_is_configured(member_client, url, fake_cluster):
+    html = member_client.get(reverse(url)).content.decode()
+    assert 'data-testid="no-cluster-notice"' not in html
+
+
+def test_status_filter_any_status_and_blank_values_are_not_errors(member_client, team):
+    url = reverse("deployments:endpoint_list")
+    for query in ["?status=", "?q=&status=&model=&gpu_type=", "?status=&status=ready"]:
+        html = member_client.get(url + query).content.decode()
+        assert "Select a valid choice" not in html, query
+    html = member_client.get(url + "?status=bogus").content.decode()
+    assert "Select a valid choice" in html  # a real bad value is still reported
