@@ -55,6 +55,7 @@ def test_staff_see_every_team_and_the_idle_pool(staff_client, usage):
     assert "x9.mystery / on-demand: 1.0 GPU-h" in html
     assert "33.3 %" in html  # spot: 1 of 3 allocated GPU-hours
     assert "Close " in html  # the month is over and open
+    assert "onsubmit=\"return confirm('Close " in html  # a confirmation before freezing
 
 
 def test_members_cannot_see_it(member_client, usage):
