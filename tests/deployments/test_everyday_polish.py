@@ -31,3 +31,11 @@ def test_detail_page_never_says_0_minutes_and_confirms_stop(member_client, endpo
     assert "0\xa0minutes ago" not in html and "0 minutes ago" not in html
     assert "just now" in html  # the endpoint was just requested
     assert "onsubmit=\"return confirm('Stop " in html
+
+
+def test_a_missing_page_is_the_plain_404_page(member_client, settings):
+    settings.DEBUG = False
+    r = member_client.get("/no-such-page/")
+    assert r.status_code == 404
+    html = r.content.decode()
+    assert "Page not found" in html and "URLconf" not in html
