@@ -20,6 +20,7 @@ from catalog.pricing import OfferingPrice, cheapest_offering
 from portal import jobs
 from portal.audit import record_audit, snapshot
 from portal.models import AuditLog, Team, TeamGpuQuota, User
+from portal.templatetags.portal import money
 
 from . import rules
 from .choices import DesiredState, EndpointStatus, EventKind
@@ -190,8 +191,8 @@ def _approval_reasons(
     threshold = team.approval_cost_threshold
     if cost_max is not None and threshold is not None and cost_max > threshold:
         reasons.append(
-            f"Monthly cost at max replicas ({cost_max}) is above the approval threshold "
-            f"({threshold})."
+            f"Monthly cost at max replicas ({money(cost_max)}) is above the approval threshold "
+            f"({money(threshold)})."
         )
     return reasons
 
@@ -206,9 +207,9 @@ def _budget_verdict(team: Team, committed: Decimal, cost_max: Decimal | None) ->
         return None
     return Refusal(
         "budget",
-        f"With this endpoint the team's projected cost this month ({projected:.2f}: "
-        f"{spent:.2f} spent so far plus its endpoints at max replicas until the month "
-        f"ends) would exceed its budget ({team.monthly_budget}).",
+        f"With this endpoint the team's projected cost this month ({money(projected)}: "
+        f"{money(spent)} spent so far plus its endpoints at max replicas until the month "
+        f"ends) would exceed its budget ({money(team.monthly_budget)}).",
     )
 
 
