@@ -5,7 +5,6 @@ import csv
 from datetime import timedelta
 
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -14,7 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from portal import timeutil
-from portal.access import get_team_for_user, scope_to_user
+from portal.access import get_team_for_user, scope_to_user, staff_required
 from portal.htmx import is_partial
 
 from . import reports, services
@@ -65,7 +64,7 @@ def team_costs(request, slug):
     return render(request, "billing/team_costs.html", context, status=400 if error else 200)
 
 
-@staff_member_required
+@staff_required
 @require_GET
 def platform_costs(request):
     now = timezone.now()
@@ -78,7 +77,7 @@ def platform_costs(request):
     return render(request, "billing/platform_costs.html", context, status=400 if error else 200)
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def month_close(request):
     month, error = _month_or_error(request.POST.get("month"), timezone.now())
@@ -97,7 +96,7 @@ def month_close(request):
     return redirect(f"{reverse('billing:platform_costs')}?month={month:%Y-%m}")
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def month_reopen(request):
     month, error = _month_or_error(request.POST.get("month"), timezone.now())

@@ -10,6 +10,9 @@ class EndpointStatus(models.TextChoices):
     # Off-hours (or idle) with no replica: requests fail, Standard mode has no activator.
     SCALED_TO_ZERO = "scaled_to_zero", "Scaled to zero"
     FAILED = "failed", "Failed"
+    # Approved, but no cluster is connected (embedded mode): waiting for the platform team,
+    # not an error. The next apply after a cluster is configured moves it on.
+    NOT_DEPLOYED = "not_deployed", "Not deployed"
     STOPPED = "stopped", "Stopped"
     DELETING = "deleting", "Deleting"
     DELETED = "deleted", "Deleted"
@@ -22,6 +25,7 @@ FINAL_STATUSES = frozenset(
         EndpointStatus.READY,
         EndpointStatus.SCALED_TO_ZERO,
         EndpointStatus.FAILED,
+        EndpointStatus.NOT_DEPLOYED,
         EndpointStatus.STOPPED,
         EndpointStatus.DELETED,
         EndpointStatus.REJECTED,
@@ -37,6 +41,7 @@ STATUS_COLOURS = {
     EndpointStatus.READY: "green",
     EndpointStatus.SCALED_TO_ZERO: "amber",
     EndpointStatus.FAILED: "red",
+    EndpointStatus.NOT_DEPLOYED: "grey",
     EndpointStatus.STOPPED: "grey",
     EndpointStatus.DELETING: "grey",
     EndpointStatus.DELETED: "grey",

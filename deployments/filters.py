@@ -35,6 +35,14 @@ class EndpointFilterSet(django_filters.FilterSet):
         model = Endpoint
         fields = ["q", "status", "model", "gpu_type", "capacity_type", "team"]
 
+    def __init__(self, data=None, *args, **kwargs):
+        # The page's "Any status" option (and every HTMX filter change) sends status="": an
+        # empty choice means no status filter, not an invalid one.
+        if data is not None and hasattr(data, "getlist") and "status" in data:
+            data = data.copy()
+            data.setlist("status", [v for v in data.getlist("status") if v])
+        super().__init__(data, *args, **kwargs)
+
     def search(self, queryset, name, value):
         value = value.strip()
         if not value:

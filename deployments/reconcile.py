@@ -20,8 +20,8 @@ The Celery tasks in `deployments.tasks` are one-line wrappers around the two fun
     lost (worker killed, broker lost the message) once they are `KUBE_REAPPLY_AFTER_SECONDS` old.
 
 Embedded dev mode (no KUBECONFIG and not in a cluster): nothing is applied. A present endpoint
-is marked FAILED with "No Kubernetes cluster is configured..." (final, so the UI stops polling;
-its manifests are still viewable), a stopped one STOPPED and a deleted one DELETED, since
+is NOT_DEPLOYED ("no cluster connected", neutral and final, so the UI stops polling; its
+manifests are still viewable), a stopped one STOPPED and a deleted one DELETED, since
 nothing of it can exist anywhere. `applied_generation` is left behind for present endpoints, so
 once a cluster is configured `sync_statuses` applies them.
 """
@@ -56,8 +56,8 @@ NOT_APPROVED = (EndpointStatus.PENDING_APPROVAL, EndpointStatus.REJECTED)
 # within k8s.REUSE_SECONDS (sync_statuses still checks and repairs them on every run).
 TEAM_KINDS = ("Namespace", "ResourceQuota")
 NO_CLUSTER_MESSAGE = (
-    "No Kubernetes cluster is configured (set KUBECONFIG or KUBE_IN_CLUSTER=true): the "
-    "manifests were rendered but not applied. They will be applied once a cluster is configured."
+    "Not deployed: no cluster connected. The request is approved and its manifests are "
+    "ready; the platform team connects a Kubernetes cluster, and the endpoint is deployed then."
 )
 
 
@@ -169,8 +169,14 @@ def _record_applied(
 
 def _apply_embedded(endpoint: Endpoint, generation: int) -> str:
     if endpoint.desired_state == DesiredState.PRESENT:
+        # One notice per endpoint: after a Start the status returns to Not deployed quietly.
+        told = endpoint.events.filter(new_status=EndpointStatus.NOT_DEPLOYED).exists()
         record_observed(
-            endpoint.pk, EndpointStatus.FAILED, NO_CLUSTER_MESSAGE, generation=generation
+            endpoint.pk,
+            EndpointStatus.NOT_DEPLOYED,
+            NO_CLUSTER_MESSAGE,
+            generation=generation,
+            event=not told,
         )
         return "no-cluster"
     target = (

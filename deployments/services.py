@@ -20,6 +20,7 @@ from catalog.pricing import OfferingPrice, cheapest_offering, offering_prices
 from portal import jobs
 from portal.audit import record_audit, snapshot
 from portal.models import AuditLog, Team, TeamGpuQuota, User
+from portal.templatetags.portal import money
 
 from . import rules
 from .choices import DesiredState, EndpointStatus, EventKind
@@ -47,6 +48,7 @@ ACTIVE_STATUSES = [
     EndpointStatus.READY,
     EndpointStatus.SCALED_TO_ZERO,
     EndpointStatus.FAILED,
+    EndpointStatus.NOT_DEPLOYED,
     EndpointStatus.STOPPED,
 ]
 
@@ -204,7 +206,9 @@ def _approval_reasons(
         reasons.append(f"{gpu_type.name} GPUs always need approval.")
     threshold = team.approval_cost_threshold
     if cost is not None and threshold is not None and cost > threshold:
-        reasons.append(f"{cost_label} ({cost}) is above the approval threshold ({threshold}).")
+        reasons.append(
+            f"{cost_label} ({money(cost)}) is above the approval threshold ({money(threshold)})."
+        )
     return reasons
 
 
@@ -218,9 +222,9 @@ def _budget_verdict(team: Team, committed: Decimal, cost_max: Decimal | None) ->
         return None
     return Refusal(
         "budget",
-        f"With this endpoint the team's projected cost this month ({projected:.2f}: "
-        f"{spent:.2f} spent so far plus its endpoints at max replicas until the month "
-        f"ends) would exceed its budget ({team.monthly_budget}).",
+        f"With this endpoint the team's projected cost this month ({money(projected)}: "
+        f"{money(spent)} spent so far plus its endpoints at max replicas until the month "
+        f"ends) would exceed its budget ({money(team.monthly_budget)}).",
     )
 
 
@@ -578,11 +582,17 @@ def _change(
             endpoint.monthly_cost_min = estimate.monthly_cost_min
             endpoint.monthly_cost_max = estimate.monthly_cost_max
         pending = endpoint.status == EndpointStatus.PENDING_APPROVAL
+        # Not deployed (no cluster) stays so until an apply reaches a cluster: a change is
+        # recorded once, not as Applying -> Not deployed with the same notice every time.
+        waiting = endpoint.status == EndpointStatus.NOT_DEPLOYED and (
+            desired_state in (None, DesiredState.PRESENT)
+        )
         old = endpoint.status
         duration = None
         if not pending:
             endpoint.generation += 1
-            old, duration = _set_status(endpoint, EndpointStatus.APPLYING, message)
+            if not waiting:
+                old, duration = _set_status(endpoint, EndpointStatus.APPLYING, message)
         endpoint.save()
         add_event(
             endpoint,
@@ -590,7 +600,7 @@ def _change(
             message,
             actor=user,
             old_status=old,
-            new_status=endpoint.status if not pending else "",
+            new_status=endpoint.status if not (pending or waiting) else "",
             duration_seconds=duration,
         )
         record_audit(
@@ -738,6 +748,7 @@ def record_observed(
     generation: int | None = None,
     kind: str = EventKind.STATUS,
     at: datetime | None = None,
+    event: bool = True,
 ) -> bool:
     """Write what the cluster reports. Compare-and-set: True only if something changed.
 
@@ -768,7 +779,7 @@ def record_observed(
         endpoint.status_message = message
         endpoint.url = new_url
         endpoint.save(update_fields=fields)
-        if old != status or kind != EventKind.STATUS:
+        if event and (old != status or kind != EventKind.STATUS):
             add_event(
                 endpoint,
                 kind,

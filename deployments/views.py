@@ -23,6 +23,7 @@ from .forms import (
     EndpointRejectForm,
     EndpointScaleForm,
 )
+from .k8s import cluster_configured
 from .models import Endpoint
 
 PAGE_SIZE = 25
@@ -138,11 +139,12 @@ def endpoint_create(request):
         except (DeploymentError, ValidationError) as exc:
             _form_error(form, exc)
         else:
-            verb = (
-                "is waiting for approval"
-                if endpoint.status == "pending_approval"
-                else "was approved and is being deployed"
-            )
+            if endpoint.status == "pending_approval":
+                verb = "is waiting for approval"
+            elif cluster_configured():
+                verb = "was approved and is being deployed"
+            else:
+                verb = "was approved; no cluster is connected, so it is not deployed yet"
             messages.success(request, f"Endpoint {endpoint.name} {verb}.")
             url = reverse("deployments:endpoint_detail", args=[endpoint.uuid])
             return hx_redirect(url) if is_partial(request) else redirect(url)
@@ -150,6 +152,7 @@ def endpoint_create(request):
         "form": form,
         "team": team,
         "can_write": can_write(request.user, team),
+        "cluster_connected": cluster_configured(),
         **(_estimate_context(team, form) if form.is_bound else {}),
     }
     if is_partial(request):

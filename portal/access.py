@@ -3,6 +3,10 @@
 Outsiders get 404, never 403, so a team's endpoints cannot be discovered by guessing UUIDs.
 """
 
+from functools import wraps
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 from rest_framework.permissions import SAFE_METHODS, BasePermission
@@ -88,3 +92,18 @@ class TeamObjectPermission(BasePermission):
         if request.method in SAFE_METHODS:
             return can_view(request.user, team)
         return can_write(request.user, team)
+
+
+def staff_required(view):
+    """Platform pages: anonymous users go to the portal login, signed-in non-staff get the plain
+    403 page (not the admin login's "authenticated as bob, but not authorized")."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not request.user.is_staff:
+            raise PermissionDenied("This page is for the platform team.")
+        return view(request, *args, **kwargs)
+
+    return wrapper

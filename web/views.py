@@ -6,6 +6,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from deployments.choices import DesiredState, EndpointStatus
+from deployments.k8s import cluster_configured
 from deployments.models import Endpoint, EndpointEvent
 from deployments.services import ACTIVE_STATUSES, pending_approvals_for
 from portal.access import role_for
@@ -15,7 +16,11 @@ from portal.access import role_for
 @require_GET
 def home(request):
     team = request.team
-    context = {"team": team, "pending_approvals": pending_approvals_for(request.user).count()}
+    context = {
+        "team": team,
+        "pending_approvals": pending_approvals_for(request.user).count(),
+        "cluster_connected": cluster_configured(),
+    }
     if team is not None:
         live = Endpoint.objects.filter(team=team).exclude(status=EndpointStatus.DELETED)
         active = live.filter(status__in=ACTIVE_STATUSES).exclude(desired_state=DesiredState.ABSENT)

@@ -55,11 +55,15 @@ def test_staff_see_every_team_and_the_idle_pool(staff_client, usage):
     assert "x9.mystery / on-demand: 1.0 GPU-h" in html
     assert "33.3 %" in html  # spot: 1 of 3 allocated GPU-hours
     assert "Close " in html  # the month is over and open
+    assert 'data-confirm="Close ' in html  # a confirmation before freezing (static/js/portal.js)
+    assert "onsubmit=" not in html  # the CSP forbids inline handlers
 
 
 def test_members_cannot_see_it(member_client, usage):
     r = member_client.get(reverse("billing:platform_costs"))
-    assert r.status_code == 302 and "login" in r["Location"]
+    assert r.status_code == 403
+    html = r.content.decode()
+    assert "for the platform team" in html and "not authorized" not in html
 
 
 def test_staff_close_and_reopen_a_month(staff_client, usage, team):

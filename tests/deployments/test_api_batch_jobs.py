@@ -105,7 +105,7 @@ def test_over_threshold_waits_for_approval_and_owner_approves(
     team.save()
     response = _post(api_client, payload, django_capture_on_commit_callbacks)
     assert response.json()["status"] == BatchJobStatus.PENDING_APPROVAL
-    assert "Estimated cost of the batch job (3.00)" in response.json()["status_message"]
+    assert "Estimated cost of the batch job ($3.00)" in response.json()["status_message"]
     assert not fake_cluster.objects
     uuid = response.json()["uuid"]
     with django_capture_on_commit_callbacks(execute=True):

@@ -31,6 +31,7 @@ def test_request_over_cost_threshold_waits_for_approval(
         ep = services.request_endpoint(team, member, endpoint_data)
     assert ep.status == EndpointStatus.PENDING_APPROVAL
     assert "approval threshold" in ep.status_message
+    assert "($" in ep.status_message  # money formatted, not a raw "(10044.80)"
     assert callbacks == []
 
 

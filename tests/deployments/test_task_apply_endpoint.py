@@ -156,12 +156,12 @@ def test_delete_treats_already_missing_objects_as_done(approved_endpoint, fake_c
     assert ep.status_message == "Nothing left to delete."
 
 
-def test_without_a_cluster_present_endpoints_fail_with_a_clear_message(
+def test_without_a_cluster_present_endpoints_are_not_deployed_with_a_clear_message(
     approved_endpoint, no_cluster
 ):
     assert apply_endpoint(approved_endpoint.pk, 1) == "no-cluster"
     ep = _reload(approved_endpoint)
-    assert ep.status == EndpointStatus.FAILED
+    assert ep.status == EndpointStatus.NOT_DEPLOYED
     assert ep.status_message == NO_CLUSTER_MESSAGE
     assert ep.applied_generation == 0  # applied for real once a cluster is configured
 

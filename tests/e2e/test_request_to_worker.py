@@ -149,9 +149,11 @@ def test_worker_without_a_cluster_reports_it_through_the_api(world, celery_worke
         format="json",
     )
     assert response.status_code == 202 and response.json()["status"] == "approved"
-    body = _wait_for_status(member, response.json()["uuid"], {"failed", "provisioning"})
-    assert body["status"] == "failed"
-    assert "No Kubernetes cluster is configured" in body["status_message"]
+    body = _wait_for_status(
+        member, response.json()["uuid"], {"failed", "provisioning", "not_deployed"}
+    )
+    assert body["status"] == "not_deployed"
+    assert "no cluster connected" in body["status_message"]
     assert "deployments.apply_endpoint" in celery_worker.logs
 
 
@@ -182,5 +184,7 @@ def test_an_approval_made_while_the_worker_is_down_is_applied_when_it_comes_back
     body = member.get(f"/api/v1/endpoints/{response.json()['uuid']}/").json()
     assert body["status"] == "approved" and body["applied_generation"] == 0  # nobody ran it
     celery_worker.start()
-    body = _wait_for_status(member, response.json()["uuid"], {"failed", "provisioning"})
-    assert "No Kubernetes cluster is configured" in body["status_message"]
+    body = _wait_for_status(
+        member, response.json()["uuid"], {"failed", "provisioning", "not_deployed"}
+    )
+    assert "no cluster connected" in body["status_message"]
