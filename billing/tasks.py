@@ -8,7 +8,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from portal import timeutil
+from portal import dashboards, timeutil
 from portal.prometheus import PrometheusUnavailable
 
 from . import services
@@ -31,7 +31,12 @@ def collect_gpu_usage(end_iso: str | None = None) -> dict:
     """Re-collect the last BILLING_RECOLLECT_HOURS whole hours, then check budgets."""
     end = timeutil.floor_hour(datetime.fromisoformat(end_iso) if end_iso else timezone.now())
     start = end - timedelta(hours=settings.BILLING_RECOLLECT_HOURS)
-    result = services.collect_gpu_usage(start, end)
+    try:
+        result = services.collect_gpu_usage(start, end)
+    except PrometheusUnavailable:
+        dashboards.note_prometheus_reachable(False)  # the cost pages explain it (setup state)
+        raise
+    dashboards.note_prometheus_reachable(True)
     alerts = services.check_budgets()
     log.info(
         "billing: collected %s..%s: %s rows, %s stale deleted, %s alerts",

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from portal import timeutil
+from portal import dashboards, timeutil
 from portal.access import get_team_for_user, scope_to_user, staff_required
 from portal.htmx import is_partial
 
@@ -36,6 +36,12 @@ def _month_choices(now, count: int = 12) -> list:
     return months
 
 
+def _collection_setup(recorded_gpu_seconds: int) -> str:
+    """The Prometheus setup state to show instead of $0.00: only while nothing is recorded
+    for the month (collected figures stay visible when Prometheus goes away later)."""
+    return "" if recorded_gpu_seconds else dashboards.prometheus_setup()
+
+
 @login_required
 @require_GET
 def costs_home(request):
@@ -54,6 +60,7 @@ def team_costs(request, slug):
     context = {
         "team": team,
         "summary": summary,
+        "prometheus_setup": _collection_setup(summary.total.gpu_seconds),
         "error": error,
         "months": _month_choices(now),
         "chart": reports.bar_chart(summary.days),
@@ -69,8 +76,11 @@ def team_costs(request, slug):
 def platform_costs(request):
     now = timezone.now()
     month, error = _month_or_error(request.GET.get("month"), now)
+    summary = reports.platform_month(month, now)
+    recorded = summary.allocated.gpu_seconds + summary.report.idle.gpu_seconds
     context = {
-        "summary": reports.platform_month(month, now),
+        "summary": summary,
+        "prometheus_setup": _collection_setup(recorded),
         "error": error,
         "months": _month_choices(now),
     }

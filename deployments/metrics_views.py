@@ -123,7 +123,7 @@ def fleet_metrics(request):
 def _overview(scope: str, endpoints, window, all_endpoints: bool) -> dashboards.PageData:
     keys = None if all_endpoints else [(e.namespace, e.isvc_name) for e in endpoints]
     if keys == []:
-        return dashboards.PageData({"rows": {}})
+        return dashboards.PageData({"rows": {}}, setup=dashboards.prometheus_setup())
     return dashboards.with_last_good(
         f"{scope}:{window.key}", dashboards.overview_page(keys, window, datetime.now(UTC))
     )

@@ -38,6 +38,9 @@ class PageData:
     error: str = ""
     computed_at: datetime | None = None
     extra: dict = field(default_factory=dict)
+    # "not_configured" (PROMETHEUS_URL unset) or "unreachable" (never answered, nothing
+    # stored): a setup state to explain calmly, not an outage banner (see prometheus_setup).
+    setup: str = ""
 
     @property
     def age_seconds(self) -> float | None:
@@ -46,17 +49,47 @@ class PageData:
         return (datetime.now(UTC) - self.computed_at).total_seconds()
 
 
+UNREACHABLE_KEY = "metrics:prometheus-unreachable"
+
+
+def prometheus_setup() -> str:
+    """What is missing for metrics and cost collection: "not_configured" when PROMETHEUS_URL
+    is unset, "unreachable" when the last call to it failed (pages and the collector note
+    it), "" when it answers. Reads settings and the cache only, never Prometheus itself."""
+    if not settings.PROMETHEUS_URL:
+        return "not_configured"
+    return "unreachable" if cache.get(UNREACHABLE_KEY) else ""
+
+
+def note_prometheus_reachable(ok: bool) -> None:
+    """Record whether the last call to Prometheus got through (for prometheus_setup)."""
+    if ok:
+        cache.delete(UNREACHABLE_KEY)
+    else:
+        cache.set(UNREACHABLE_KEY, True, LAST_GOOD_SECONDS)
+
+
 def with_last_good(cache_key: str, compute: Callable[[PrometheusClient], dict]) -> PageData:
-    """Run ``compute(client)``; on any Prometheus failure fall back to the last good result."""
+    """Run ``compute(client)``; on any Prometheus failure fall back to the last good result.
+
+    Without PROMETHEUS_URL nothing is tried: the page is in the "not_configured" setup state.
+    A failure with nothing stored is the "unreachable" setup state (nothing to show as stale).
+    """
+    if not settings.PROMETHEUS_URL:
+        return PageData(None, setup="not_configured")
     key = f"metrics:last-good:{cache_key}"
     try:
         data = compute(get_client())
     except PrometheusError as exc:
         logger.warning("metrics page %s: Prometheus failed: %s", cache_key, exc)
+        if isinstance(exc, PrometheusUnavailable):
+            note_prometheus_reachable(False)
         last = cache.get(key)
         if last is None:
-            return PageData(None, stale=True, error=str(exc))
+            setup = "unreachable" if isinstance(exc, PrometheusUnavailable) else ""
+            return PageData(None, stale=True, error=str(exc), setup=setup)
         return PageData(last["data"], stale=True, error=str(exc), computed_at=last["at"])
+    note_prometheus_reachable(True)
     now = datetime.now(UTC)
     cache.set(key, {"data": data, "at": now}, LAST_GOOD_SECONDS)
     return PageData(data, computed_at=now)

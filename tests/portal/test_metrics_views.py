@@ -141,21 +141,30 @@ def test_post_is_405(member_client, team, member):
     assert member_client.post(_url(ep)).status_code == 405
 
 
-def test_dead_prometheus_renders_banner_not_500(member_client, team, member, dead_prometheus):
+def test_dead_prometheus_never_read_is_a_calm_setup_state_not_500(
+    member_client, team, member, dead_prometheus
+):
     ep = EndpointFactory(team=team)
     resp = member_client.get(_url(ep))
     assert resp.status_code == 200
     body = resp.content.decode()
-    assert "Prometheus is not answering" in body
-    assert "No earlier values are stored yet" in body
+    assert 'data-setup="unreachable"' in body and "Prometheus has not answered yet" in body
+    assert "Who fixes it: the platform team" in body
+    assert "notice-red" not in body and "Prometheus is not answering" not in body
 
 
-def test_unset_prometheus_url_says_so(member_client, team, member, settings):
+def test_unset_prometheus_url_is_a_setup_state_saying_what_is_missing(
+    member_client, team, member, settings
+):
     settings.PROMETHEUS_URL = ""
     ep = EndpointFactory(team=team)
     resp = member_client.get(_url(ep))
     assert resp.status_code == 200
-    assert "PROMETHEUS_URL is not set" in resp.content.decode()
+    body = resp.content.decode()
+    assert 'data-setup="not_configured"' in body and "No Prometheus connected yet" in body
+    assert "PROMETHEUS_URL</code> is not set" in body and "the platform team sets" in body
+    assert "notice-red" not in body and "No metrics yet" not in body
+    assert body.count("—") == 0  # no tiles or rows of dashes
 
 
 @pytest.mark.prometheus
@@ -256,8 +265,16 @@ def test_team_page_partial_and_dead_prometheus(member_client, team, dead_prometh
     )
     body = resp.content.decode()
     assert resp.status_code == 200 and "<html" not in body
-    assert "Prometheus is not answering" in body
-    assert 'data-endpoint="chat"' in body and 'data-endpoint="gone"' not in body
+    assert 'data-setup="unreachable"' in body and "notice-red" not in body
+    # no table of endpoints with a dash in every column
+    assert 'data-endpoint="chat"' not in body and "—" not in body
+
+
+def test_team_page_without_prometheus_url_is_the_setup_state(member_client, team, settings):
+    settings.PROMETHEUS_URL = ""
+    EndpointFactory(team=team, name="chat")
+    body = member_client.get(reverse("portal:team_metrics", args=[team.slug])).content.decode()
+    assert 'data-setup="not_configured"' in body and 'data-endpoint="chat"' not in body
 
 
 # ---------------------------------------------------------------------------------- fleet
