@@ -29,6 +29,10 @@ class SelfApproval(DeploymentError):
     """Four eyes: the requester of a change never approves it (staff included)."""
 
 
+class ApprovalRequired(DeploymentError):
+    """A day-2 change the team's approval rules send to an approver, made by someone else."""
+
+
 class DuplicateEndpoint(DeploymentError):
     field = "name"
 

@@ -4,23 +4,29 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.forms.models import construct_instance
 
+from catalog.choices import Quantization
 from catalog.models import CatalogModel, GpuType
+from portal.validators import time_zones
 
 from . import rules
 from .models import Endpoint
 from .services import SPEC_FIELDS
 
 REQUEST_FIELDS = ["name", *SPEC_FIELDS]
-EDIT_FIELDS = [
-    "model",
-    "quantization",
-    "kv_cache_dtype",
-    "max_context_length",
-    "gpu_type",
-    "gpu_count",
-    "capacity_type",
-    "target_queue_depth",
-]
+SCHEDULE_FIELDS = ["schedule_timezone", "schedule_start", "schedule_end", "schedule_weekdays_only"]
+
+
+class _ModelSelect(forms.Select):
+    """The model choice; each option carries the model's default precision and context, which
+    static/js/portal.js copies into the quantisation and context fields when it changes."""
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        model = getattr(value, "instance", None)
+        if model is not None:
+            option["attrs"]["data-quantization"] = (model.allowed_quantizations or [""])[0]
+            option["attrs"]["data-context"] = model.native_context_length
+        return option
 
 
 class _CatalogChoices(forms.ModelForm):
@@ -31,23 +37,58 @@ class _CatalogChoices(forms.ModelForm):
         if "model" in self.fields:
             self.fields["model"].queryset = CatalogModel.objects.filter(enabled=True)
             self.fields["model"].empty_label = "Choose a model…"
+            self.fields["model"].widget = _ModelSelect(
+                attrs={"data-model-defaults": ""}, choices=self.fields["model"].choices
+            )
+            self._model_defaults()
         if "gpu_type" in self.fields:
             self.fields["gpu_type"].queryset = GpuType.objects.filter(enabled=True)
             self.fields["gpu_type"].empty_label = "Choose a GPU…"
         if "schedule_timezone" in self.fields:
-            self.fields["schedule_timezone"].widget.attrs.update(
-                placeholder="Europe/Berlin", autocomplete="off", spellcheck="false"
-            )
+            zones = [("", "Choose a time zone…")] + [(z, z) for z in sorted(time_zones())]
+            self.fields["schedule_timezone"].widget = forms.Select(choices=zones)
         for name in ("schedule_start", "schedule_end"):
             if name in self.fields:
                 self.fields[name].widget = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+        if "schedule_enabled" in self.fields:
+            self._schedule_switch()
+
+    def _model_defaults(self):
+        """Quantisation without a blank choice, and quantisation and context prefilled with
+        the chosen model's defaults (the first allowed precision, the native context)."""
+        if "quantization" in self.fields:
+            self.fields["quantization"].choices = Quantization.choices
+        model = self.instance.model if self.instance.model_id else None
+        if model is None and not self.is_bound and self.initial.get("model"):
+            model = CatalogModel.objects.filter(pk=self.initial["model"]).first()
+        if model is None or self.instance.pk:
+            return
+        self.initial.setdefault("quantization", (model.allowed_quantizations or [None])[0])
+        self.initial.setdefault("max_context_length", model.native_context_length)
+
+    def _schedule_switch(self):
+        """The schedule fields are disabled while the schedule is off (static/js/portal.js
+        toggles them; the server renders the state it has)."""
+        self.fields["schedule_enabled"].widget.attrs["data-enables"] = "schedule"
+        enabled = self["schedule_enabled"].value()
+        for name in SCHEDULE_FIELDS:
+            if name in self.fields:
+                self.fields[name].widget.attrs["data-enabled-by"] = "schedule"
+                if not enabled:
+                    self.fields[name].widget.attrs["disabled"] = True
 
     def clean_schedule_timezone(self):
         return (self.cleaned_data.get("schedule_timezone") or "").strip()
 
     def clean(self):
-        """The model choice here; replica bounds and the schedule in Endpoint.clean()."""
+        """The model choice here; replica bounds and the schedule in Endpoint.clean(). With the
+        schedule off its (disabled, so not submitted) fields keep what they had."""
         data = super().clean()
+        if "schedule_enabled" in data and not data["schedule_enabled"]:
+            for name in SCHEDULE_FIELDS:
+                if name in self.fields:
+                    data[name] = getattr(self.instance, name)
+                    self.errors.pop(name, None)
         problems = rules.model_choice_problems(
             data.get("model"), data.get("quantization"), data.get("max_context_length")
         )
@@ -96,13 +137,15 @@ class EndpointForm(_CatalogChoices):
         }
 
 
-class EndpointEditForm(_CatalogChoices):
-    """Change the spec of a running endpoint (a new generation is rolled out)."""
+class EndpointChangeForm(_CatalogChoices):
+    """The day-2 change panel: the request form without the name, the same rules and live
+    estimate (a new generation is rolled out)."""
 
     class Meta:
         model = Endpoint
-        fields = EDIT_FIELDS
+        fields = SPEC_FIELDS
         labels = EndpointForm.Meta.labels
+        help_texts = EndpointForm.Meta.help_texts
 
 
 class EndpointScaleForm(forms.Form):

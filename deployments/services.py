@@ -18,6 +18,7 @@ from catalog.choices import CapacityType
 from catalog.models import CatalogModel, GpuType
 from catalog.pricing import OfferingPrice, cheapest_offering, offering_prices
 from portal import jobs
+from portal.access import can_admin
 from portal.audit import record_audit, snapshot
 from portal.models import AuditLog, Team, TeamGpuQuota, User
 from portal.templatetags.portal import money
@@ -25,6 +26,7 @@ from portal.templatetags.portal import money
 from . import rules
 from .choices import DesiredState, EndpointStatus, EventKind
 from .errors import (
+    ApprovalRequired,
     BudgetExceeded,
     DeploymentError,
     DuplicateEndpoint,
@@ -102,6 +104,7 @@ class Estimate:
     gpu_type_quota: int | None
     approval_reasons: list[str]
     refusals: list[Refusal]
+    budget_warning: str | None = None  # over budget under the "warn" policy (in the reasons)
 
     @property
     def problems(self) -> list[str]:
@@ -270,11 +273,13 @@ def estimate_request(
     cost, cost_label = commits or (cost_max, "Monthly cost at max replicas")
     reasons = _approval_reasons(team, gpu_type, always_approve, cost, cost_label)
     over_budget = _budget_verdict(team, usage["committed"], cost)
+    budget_warning = None
     if over_budget is not None:
         if team.over_budget_policy == Team.OverBudgetPolicy.REFUSE:
             refusals.append(over_budget)
         else:
             reasons.append(over_budget.message)
+            budget_warning = over_budget.message
     return Estimate(
         offering=offering,
         monthly_cost_min=cost_min,
@@ -286,7 +291,27 @@ def estimate_request(
         gpu_type_quota=type_quota,
         approval_reasons=reasons,
         refusals=refusals,
+        budget_warning=budget_warning,
     )
+
+
+def _change_approval_reasons(
+    endpoint: Endpoint, old_gpu_type_id: int, old_cost: Decimal | None, spec: dict, estimate
+) -> list[str]:
+    """The team's approval rules for a change of `endpoint` (its spec before the change had
+    `old_gpu_type_id` and `old_cost`): what the change brings, a GPU type that always needs
+    approval when it is new to the endpoint, a monthly cost at max replicas above the
+    threshold or over budget when the change raises it. A pending request is judged whole."""
+    if endpoint.status == EndpointStatus.PENDING_APPROVAL:
+        return estimate.approval_reasons
+    gpu_type = spec["gpu_type"]
+    cost = estimate.monthly_cost_max
+    raised = cost is not None and (old_cost is None or cost > old_cost)
+    always = gpu_type.pk != old_gpu_type_id and _team_rules(endpoint.team, gpu_type)[1]
+    reasons = _approval_reasons(endpoint.team, gpu_type, always, cost if raised else None)
+    if raised and estimate.budget_warning:
+        reasons.append(estimate.budget_warning)
+    return reasons
 
 
 def _raise_for_problems(estimate: Estimate) -> None:
@@ -313,21 +338,79 @@ SIZING_FIELDS = (
 )
 
 
-def _check_sizing(spec: dict[str, Any]) -> None:
-    """Refuse a spec whose model cannot start on its GPUs (deployments.sizing)."""
+def fit_problem(spec: dict[str, Any]) -> tuple[str, str] | None:
+    """(field, message) when the model cannot start on the spec's GPUs, else None: the one
+    fit check of a request, a change and the live estimate (deployments.sizing)."""
     from .sizing import SizingInputError, check_spec_fits
 
     try:
         problem = check_spec_fits(spec)
     except SizingInputError as exc:
-        raise DeploymentError(
-            exc.message, field="gpu_count" if exc.field == "gpu_count" else exc.field
-        ) from exc
+        return exc.field, exc.message
     if problem:
-        raise DeploymentError(problem, field="gpu_count")
+        return "gpu_count", problem
     heads = spec["model"].tensor_parallel_problem(int(spec.get("gpu_count") or 1))
-    if heads:
-        raise DeploymentError(heads, field="gpu_count")
+    return ("gpu_count", heads) if heads else None
+
+
+def _check_sizing(spec: dict[str, Any]) -> None:
+    """Refuse a spec whose model cannot start on its GPUs."""
+    problem = fit_problem(spec)
+    if problem:
+        raise DeploymentError(problem[1], field=problem[0])
+
+
+@dataclass
+class RequestCheck:
+    """What the live estimate of the request and change forms shows, from the rules the
+    request and change paths enforce: price, quota and approval (Estimate), the memory
+    sizing, the fit problem the service would raise, and the form's own errors."""
+
+    estimate: Estimate
+    sizing: Any  # deployments.sizing.SizingResult, None until model, precision and context
+    fit_problem: str | None
+    invalid: list[str]  # the form's errors: not a valid request yet
+    approval_reasons: list[str]  # for a change: only what the change itself brings
+
+    @property
+    def verdict(self) -> str:
+        """ "refused" (quota, budget, no offering), "cannot_start", "incomplete" (form errors),
+        "approval" or "auto"; the approval verdict is given only for a valid request."""
+        if self.estimate.refusals:
+            return "refused"
+        if self.fit_problem:
+            return "cannot_start"
+        if self.invalid:
+            return "incomplete"
+        return "approval" if self.approval_reasons else "auto"
+
+
+def check_request(
+    team: Team,
+    spec: dict[str, Any],
+    *,
+    invalid: list[str] | None = None,
+    endpoint: Endpoint | None = None,
+) -> RequestCheck:
+    """The live estimate of a request (or, with `endpoint`, of a change to it) for a spec of
+    SPEC_FIELDS values whose `gpu_type` is set."""
+    from .sizing import SizingInputError, size_for_spec
+
+    estimate = estimate_request(team, spec, exclude=endpoint)
+    sizing = problem = None
+    if spec.get("model") and spec.get("quantization") and spec.get("max_context_length"):
+        try:
+            sizing = size_for_spec(spec)
+        except SizingInputError:
+            sizing = None
+        found = fit_problem(spec)
+        problem = found[1] if found else None
+    reasons = estimate.approval_reasons
+    if endpoint is not None:
+        reasons = _change_approval_reasons(
+            endpoint, endpoint.gpu_type_id, endpoint.monthly_cost_max, spec, estimate
+        )
+    return RequestCheck(estimate, sizing, problem, list(invalid or []), reasons)
 
 
 def _validate_model_choice(model: CatalogModel, quantization: str, context: int) -> None:
@@ -562,6 +645,7 @@ def _change(
                 f"This endpoint is {endpoint.get_status_display().lower()}; it cannot be changed."
             )
         before = snapshot(endpoint, AUDIT_FIELDS)
+        old_gpu_type_id, old_cost = endpoint.gpu_type_id, endpoint.monthly_cost_max
         spec = {f: changes.get(f, getattr(endpoint, f)) for f in SPEC_FIELDS}
         if any(f in changes for f in ("model", "quantization", "max_context_length")):
             _validate_model_choice(spec["model"], spec["quantization"], spec["max_context_length"])
@@ -578,6 +662,8 @@ def _change(
         ):
             estimate = estimate_request(endpoint.team, spec, exclude=endpoint)
             _raise_for_problems(estimate)
+            reasons = _change_approval_reasons(endpoint, old_gpu_type_id, old_cost, spec, estimate)
+            message = _approve_change(endpoint, user, reasons, message)
             endpoint.offering = estimate.offering.offering
             endpoint.monthly_cost_min = estimate.monthly_cost_min
             endpoint.monthly_cost_max = estimate.monthly_cost_max
@@ -614,6 +700,22 @@ def _change(
         if not pending:
             _enqueue_apply(endpoint)
     return endpoint
+
+
+def _approve_change(endpoint: Endpoint, user: User, reasons: list[str], message: str) -> str:
+    """A change the approval rules flag is made only by an approver (team admin or platform
+    staff), and its event says why it needed one; a pending request gets the new reasons."""
+    if not reasons:
+        return message
+    if endpoint.status == EndpointStatus.PENDING_APPROVAL:
+        endpoint.status_message = " ".join(reasons)
+        return message
+    if not can_admin(user, endpoint.team):
+        raise ApprovalRequired(
+            "This change needs approval: " + " ".join(reasons) + " Ask a team admin or the "
+            "platform team to make it."
+        )
+    return f"{message} Approved as a team admin: {' '.join(reasons)}"
 
 
 def scale_endpoint(

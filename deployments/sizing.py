@@ -237,7 +237,8 @@ def _explain(r: SizingResult, spec: SizingInput, allowed_precisions) -> None:
             f"Needs {r.required_gib} GiB: does not fit even on 8 GPUs of "
             f"{spec.gpu_memory_gib:g} GiB."
         )
-    elif r.tensor_parallel > 1:
+    elif r.tensor_parallel > 1 and (spec.gpu_count is None or spec.gpu_count < r.tensor_parallel):
+        # Only when fewer are chosen (or none): "needs 2" beside a choice of 2 says nothing.
         r.warnings.append(
             f"Needs {r.tensor_parallel} GPUs per replica (tensor parallel): multi-GPU serving "
             "costs more and is harder to run; a smaller precision or context may fit one GPU."
@@ -305,12 +306,13 @@ def check_spec_fits(spec: dict[str, Any]) -> str | None:
     result = size_for_spec(spec, concurrency=1)
     if result.can_serve:
         return None
+    # The same per-GPU figures the estimate shows ("needed per GPU ... of ... usable").
+    split = f", split over {result.gpu_count} GPUs," if result.gpu_count > 1 else ""
     parts = [
-        f"{spec['model'].name} in {result.precision} needs {result.weights_gib} GiB for weights "
-        f"plus {result.kv_cache_per_sequence_gib} GiB of KV cache for one "
-        f"{result.context}-token sequence, but {result.gpu_count} x {spec['gpu_type'].name} "
-        f"give {round(result.gpu_count * (result.usable_gib_per_gpu - result.overhead_gib), 2)} "
-        "GiB after overhead."
+        f"{spec['model'].name} in {result.precision} needs {result.per_gpu_gib} GiB per GPU "
+        f"({result.weights_gib} GiB of weights and {result.kv_cache_per_sequence_gib} GiB of KV "
+        f"cache for one {result.context}-token sequence{split} plus {result.overhead_gib:g} GiB "
+        f"overhead), but a {spec['gpu_type'].name} has {result.usable_gib_per_gpu} GiB usable."
     ]
     if result.tensor_parallel:
         parts.append(f"Use {result.tensor_parallel} GPUs per replica.")

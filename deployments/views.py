@@ -1,6 +1,8 @@
 """Endpoint pages: list, request (with live estimate), detail + live status, day-2 actions,
 approvals inbox. Thin: parse input, call a service, render."""
 
+import uuid as uuid_module
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -17,8 +19,8 @@ from . import manifests, services, sizing
 from .errors import DeploymentError
 from .filters import EndpointFilterSet
 from .forms import (
+    EndpointChangeForm,
     EndpointDeleteForm,
-    EndpointEditForm,
     EndpointForm,
     EndpointRejectForm,
     EndpointScaleForm,
@@ -27,6 +29,7 @@ from .k8s import cluster_configured
 from .models import Endpoint
 
 PAGE_SIZE = 25
+CHANGE_IDS = "change_%s"  # the change panel's field ids (the scale panel has min/max too)
 TIMELINE_LENGTH = 30
 
 
@@ -87,40 +90,48 @@ def endpoint_list(request):
     return render(request, "deployments/endpoint_list.html", context)
 
 
-def _sizing(spec: dict):
-    try:
-        from .sizing import size_for_spec
-    except ImportError:
-        return None
-    try:
-        return size_for_spec(spec)
-    except (KeyError, TypeError, ValueError, ArithmeticError):
-        return None
+def _form_problems(form) -> list[str]:
+    """The form's errors as sentences ("Max replicas: ..."), for the live estimate."""
+    problems = []
+    for field, errors in form.errors.items():
+        label = form.fields[field].label if field in form.fields else None
+        problems += [f"{label}: {e}" if label else e for e in errors]
+    return problems
 
 
-def _estimate_context(team, form) -> dict:
-    """Estimate for whatever part of the form is valid so far; never raises on bad input."""
+def _estimate_context(team, form, endpoint: Endpoint | None = None) -> dict:
+    """The live estimate for whatever part of the form is valid so far (never raises on bad
+    input): services.check_request, the rules the request and change paths enforce."""
     form.is_valid()
     data = getattr(form, "cleaned_data", {})
     if team is None or not data.get("gpu_type"):
-        return {"estimate": None, "sizing": None}
-    spec = {f: data.get(f) for f in services.SPEC_FIELDS}
-    spec.setdefault("capacity_type", None)
-    estimate = services.estimate_request(team, spec)
-    sizing = (
-        _sizing(spec)
-        if data.get("model") and data.get("quantization") and data.get("max_context_length")
-        else None
-    )
-    return {"estimate": estimate, "sizing": sizing}
+        return {"check": None, "estimate": None, "sizing": None}
+    spec = {f: data.get(f, getattr(endpoint, f, None)) for f in services.SPEC_FIELDS}
+    check = services.check_request(team, spec, invalid=_form_problems(form), endpoint=endpoint)
+    return {"check": check, "estimate": check.estimate, "sizing": check.sizing}
 
 
 @login_required
 @require_GET
 def endpoint_estimate(request):
-    form = EndpointForm(request.GET)
-    context = {"team": request.team, **_estimate_context(request.team, form)}
+    """The estimate fragment of the request form, or with ?endpoint=<uuid> of its change form."""
+    endpoint = None
+    if request.GET.get("endpoint"):
+        endpoint = _get_endpoint(request, _uuid_or_404(request.GET["endpoint"]))
+        form = EndpointChangeForm(request.GET, instance=endpoint, auto_id=CHANGE_IDS)
+    else:
+        form = EndpointForm(request.GET)
+    team = endpoint.team if endpoint else request.team
+    context = {"team": team, "change": endpoint is not None}
+    context.update(_estimate_context(team, form, endpoint))
     return render(request, "deployments/partials/endpoint_estimate.html", context)
+
+
+def _uuid_or_404(value: str) -> uuid_module.UUID:
+    try:
+        return uuid_module.UUID(value)
+    except ValueError:
+        raise Http404("No such endpoint") from None
 
 
 @login_required
@@ -180,7 +191,9 @@ def _detail_context(request, endpoint: Endpoint, **forms) -> dict:
         or EndpointScaleForm(
             initial={"min_replicas": endpoint.min_replicas, "max_replicas": endpoint.max_replicas}
         ),
-        "edit_form": forms.get("edit_form") or EndpointEditForm(instance=endpoint),
+        "edit_form": forms.get("edit_form")
+        or EndpointChangeForm(instance=endpoint, auto_id=CHANGE_IDS),
+        "change_check": forms.get("change_check"),
         "delete_form": forms.get("delete_form") or EndpointDeleteForm(endpoint=endpoint),
         "reject_form": forms.get("reject_form") or EndpointRejectForm(),
         "open_panel": forms.get("open_panel", ""),
@@ -250,16 +263,24 @@ def endpoint_scale(request, uuid):
 def endpoint_edit(request, uuid):
     endpoint = _get_endpoint(request, uuid)
     _require_write(request, endpoint)
-    form = EndpointEditForm(request.POST, instance=_get_endpoint(request, uuid))
+    form = EndpointChangeForm(
+        request.POST, instance=_get_endpoint(request, uuid), auto_id=CHANGE_IDS
+    )
+    refusal = None
     if form.is_valid():
         try:
             services.update_endpoint(endpoint, request.user, form.cleaned_data)
         except (DeploymentError, ValidationError) as exc:
-            _form_error(form, exc)
+            refusal = exc
         else:
             return _done(request, endpoint, "Change requested; a new revision is rolling out.")
     endpoint = _get_endpoint(request, uuid)
-    return _failed(request, endpoint, edit_form=form, open_panel="edit")
+    # The panel's estimate of the change as submitted (before the service's refusal joins the
+    # form's errors, so the estimate still says why: approval, quota, fit).
+    check = _estimate_context(endpoint.team, form, endpoint)["check"]
+    if refusal is not None:
+        _form_error(form, refusal)
+    return _failed(request, endpoint, edit_form=form, change_check=check, open_panel="edit")
 
 
 def _simple_action(request, uuid, action, message: str):

@@ -101,6 +101,14 @@ def test_quota_refusal_is_shown_next_to_max_replicas(member_client, team, form_d
     assert not Endpoint.objects.filter(team=team).exists()
 
 
+SCHEDULE_ON = {
+    "schedule_enabled": "on",
+    "schedule_timezone": "Europe/Berlin",
+    "schedule_start": "08:00",
+    "schedule_end": "18:00",
+}
+
+
 @pytest.mark.parametrize(
     "field,value,message",
     [
@@ -130,6 +138,8 @@ def test_quota_refusal_is_shown_next_to_max_replicas(member_client, team, form_d
 def test_bad_input_on_each_field_gives_a_form_error_on_that_field(
     member_client, team, form_data, field, value, message
 ):
+    if field.startswith("schedule_"):  # schedule fields count (and are enabled) only when on
+        form_data = {**form_data, **SCHEDULE_ON}
     response = member_client.post(URL, {**form_data, field: value})
     assert response.status_code == 200
     errors = response.context["form"].errors

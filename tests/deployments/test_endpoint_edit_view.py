@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 import pytest
 from django.urls import reverse
 
@@ -31,6 +33,8 @@ def data(ep, **changes):
         "gpu_count": ep.gpu_count,
         "capacity_type": ep.capacity_type,
         "target_queue_depth": ep.target_queue_depth,
+        "min_replicas": ep.min_replicas,
+        "max_replicas": ep.max_replicas,
     }
     return {**base, **changes}
 
@@ -78,3 +82,86 @@ def test_outsider_gets_404(outsider_client, endpoint):
 
 def test_get_is_405(member_client, endpoint):
     assert member_client.get(url(endpoint)).status_code == 405
+
+
+# --- the change panel: the request's form, estimate and rules (issue 13) ----------------
+
+
+def test_the_schedule_can_be_turned_on_after_creation(member_client, endpoint):
+    schedule = {
+        "schedule_enabled": "on",
+        "schedule_timezone": "Europe/Berlin",
+        "schedule_start": "08:00",
+        "schedule_end": "18:00",
+        "schedule_weekdays_only": "on",
+    }
+    response = member_client.post(url(endpoint), data(endpoint, **schedule))
+    assert response.status_code == 302
+    endpoint.refresh_from_db()
+    assert endpoint.schedule_enabled and endpoint.schedule_timezone == "Europe/Berlin"
+    assert endpoint.generation == 2
+
+
+def test_the_panel_is_the_request_form_with_a_time_zone_select(member_client, endpoint):
+    body = member_client.get(
+        reverse("deployments:endpoint_detail", args=[endpoint.uuid])
+    ).content.decode()
+    assert 'data-testid="change-panel"' in body
+    assert 'name="schedule_enabled"' in body and 'name="max_replicas"' in body
+    assert '<select name="schedule_timezone"' in body and '<option value="Europe/Berlin"' in body
+    assert 'id="change_min_replicas"' in body  # not the scale panel's id_min_replicas
+    # schedule off: its fields are disabled
+    assert 'name="schedule_start" disabled' in body or (
+        "disabled" in body.split('name="schedule_start"')[1].split(">")[0]
+    )
+
+
+def test_change_estimate_excludes_the_endpoints_own_gpus_and_says_no_approval(
+    member_client, team, endpoint
+):
+    # the endpoint holds all the team's GPUs: changing it must still fit
+    team.max_gpus = endpoint.gpu_count * endpoint.max_replicas
+    team.save()
+    params = {**data(endpoint, max_context_length=4096), "endpoint": str(endpoint.uuid)}
+    body = member_client.get(reverse("deployments:endpoint_estimate"), params).content.decode()
+    assert 'data-verdict="auto"' in body and "No approval needed" in body
+
+
+def test_change_estimate_of_another_teams_endpoint_is_404(outsider_client, endpoint):
+    params = {**data(endpoint), "endpoint": str(endpoint.uuid)}
+    r = outsider_client.get(reverse("deployments:endpoint_estimate"), params)
+    assert r.status_code == 404
+
+
+def test_a_change_over_the_approval_threshold_is_for_an_approver(
+    member_client, owner_client, team, endpoint
+):
+    endpoint.monthly_cost_max = Decimal("1168.00")  # 2 replicas x $0.80/h x 730 h
+    endpoint.save()
+    team.approval_cost_threshold = Decimal("1200")  # 3 replicas are above it
+    team.save()
+    params = {**data(endpoint, max_replicas=3), "endpoint": str(endpoint.uuid)}
+    body = member_client.get(reverse("deployments:endpoint_estimate"), params).content.decode()
+    assert 'data-verdict="approval"' in body and "approval threshold" in body
+
+    response = member_client.post(url(endpoint), data(endpoint, max_replicas=3))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "This change needs approval" in page and 'data-testid="error-summary"' in page
+    assert 'data-verdict="approval"' in page  # the panel's estimate after the refusal
+    assert Endpoint.objects.get(pk=endpoint.pk).generation == 1
+
+    assert owner_client.post(url(endpoint), data(endpoint, max_replicas=3)).status_code == 302
+    endpoint.refresh_from_db()
+    assert endpoint.max_replicas == 3 and endpoint.generation == 2
+    assert endpoint.events.filter(message__contains="Approved as a team admin").exists()
+
+
+def test_a_change_that_lowers_the_cost_needs_no_approval(member_client, team, endpoint):
+    endpoint.max_replicas = 3
+    endpoint.save()
+    team.approval_cost_threshold = 1  # every spec is above it, but the change makes it cheaper
+    team.save()
+    response = member_client.post(url(endpoint), data(endpoint, max_replicas=2))
+    assert response.status_code == 302
+    assert Endpoint.objects.get(pk=endpoint.pk).max_replicas == 2

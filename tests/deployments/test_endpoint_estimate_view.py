@@ -73,3 +73,54 @@ def test_estimate_tolerates_garbage_input(member_client, llama_8b, gpu_l4):
 
 def test_estimate_post_is_405(member_client):
     assert member_client.post(URL).status_code == 405
+
+
+# --- one source of truth for fit, approval and price (issue 13) -------------------------
+
+
+def test_no_approval_verdict_beside_cannot_start(member_client, llama_8b, gpu_l4):
+    llama_8b.parameters_b = 70
+    llama_8b.num_layers = 80
+    llama_8b.save()
+    body = member_client.get(URL, _params(llama_8b, gpu_l4)).content.decode()
+    assert 'data-verdict="cannot_start"' in body
+    assert "Approved automatically" not in body and "Needs approval" not in body
+    # the figure of the form ("of 21.6 usable") is the one of the error the request gets
+    assert "of 21.6 usable" in body and "has 21.6 GiB usable" in body
+    assert "after overhead" not in body
+
+
+def test_no_approval_verdict_while_min_is_above_max(member_client, llama_8b, gpu_l4):
+    body = member_client.get(
+        URL, _params(llama_8b, gpu_l4, min_replicas=3, max_replicas=1)
+    ).content.decode()
+    assert 'data-verdict="incomplete"' in body and "Approved automatically" not in body
+    assert "Minimum replicas cannot be above maximum replicas." in body
+
+
+def test_no_approval_verdict_without_a_name(member_client, llama_8b, gpu_l4):
+    body = member_client.get(URL, _params(llama_8b, gpu_l4, name="")).content.decode()
+    assert 'data-verdict="incomplete"' in body and "Approved automatically" not in body
+
+
+def test_needs_2_gpus_only_when_fewer_are_chosen(member_client, llama_8b, gpu_l4):
+    # 8B bf16 with eight 8K sequences needs tensor parallel 2 on a 24 GiB L4
+    one = member_client.get(URL, _params(llama_8b, gpu_l4, gpu_count=1)).content.decode()
+    assert "Needs 2 GPUs per replica" in one
+    two = member_client.get(URL, _params(llama_8b, gpu_l4, gpu_count=2)).content.decode()
+    assert "Needs 2 GPUs per replica" not in two
+    assert 'data-verdict="auto"' in two and "Fits on 2 GPUs" in two
+
+
+def test_a_valid_request_gets_the_verdict_the_request_gets(
+    member_client, team, llama_8b, gpu_l4, django_capture_on_commit_callbacks
+):
+    team.approval_cost_threshold = Decimal("1000")
+    team.save()
+    body = member_client.get(URL, _params(llama_8b, gpu_l4, name="chat")).content.decode()
+    assert 'data-verdict="approval"' in body
+    with django_capture_on_commit_callbacks():
+        member_client.post(
+            reverse("deployments:endpoint_create"), _params(llama_8b, gpu_l4, name="chat")
+        )
+    assert team.endpoints.get(name="chat").status == "pending_approval"

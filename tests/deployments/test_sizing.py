@@ -222,7 +222,9 @@ def test_request_is_refused_when_the_model_cannot_start_on_its_gpus(
     with pytest.raises(DeploymentError) as exc:
         request_endpoint(team, member, endpoint_data)
     assert exc.value.field == "gpu_count"
-    assert "130.39 GiB for weights" in exc.value.message
+    assert "130.39 GiB of weights" in exc.value.message
+    # the usable figure the estimate shows ("... of 21.6 usable"), not another one
+    assert "has 21.6 GiB usable" in exc.value.message and "after overhead" not in exc.value.message
     assert not team.endpoints.exists()
 
 
