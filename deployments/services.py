@@ -301,8 +301,9 @@ def _change_approval_reasons(
     """The team's approval rules for a change of `endpoint` (its spec before the change had
     `old_gpu_type_id` and `old_cost`): what the change brings, a GPU type that always needs
     approval when it is new to the endpoint, a monthly cost at max replicas above the
-    threshold or over budget when the change raises it. A pending request is judged whole."""
-    if endpoint.status == EndpointStatus.PENDING_APPROVAL:
+    threshold or over budget when the change raises it. A pending or rejected (resubmitted)
+    request is judged whole."""
+    if endpoint.status in (EndpointStatus.PENDING_APPROVAL, EndpointStatus.REJECTED):
         return estimate.approval_reasons
     gpu_type = spec["gpu_type"]
     cost = estimate.monthly_cost_max
@@ -543,6 +544,67 @@ def request_endpoint(
             source=source,
             after=snapshot(endpoint, AUDIT_FIELDS),
         )
+    return endpoint
+
+
+def resubmit_endpoint(
+    endpoint: Endpoint, user: User, changes: dict[str, Any], source: str = AuditLog.Source.WEB
+) -> Endpoint:
+    """A rejected request, edited, goes through the request's rules again: model choice, fit,
+    quota and budget, then approval (automatic or waiting for an approver)."""
+    with transaction.atomic():
+        endpoint = _lock(endpoint)
+        if (
+            endpoint.status != EndpointStatus.REJECTED
+            or endpoint.desired_state == DesiredState.ABSENT
+        ):
+            raise InvalidTransition("Only a rejected request can be edited and resubmitted.")
+        before = snapshot(endpoint, AUDIT_FIELDS)
+        spec = {f: changes.get(f, getattr(endpoint, f)) for f in SPEC_FIELDS}
+        _validate_model_choice(spec["model"], spec["quantization"], spec["max_context_length"])
+        _check_sizing(spec)
+        for field in SPEC_FIELDS:
+            setattr(endpoint, field, spec[field])
+        endpoint.full_clean(exclude=["requested_by", "offering", "approved_by"])
+        estimate = estimate_request(endpoint.team, spec, exclude=endpoint)
+        _raise_for_problems(estimate)
+        endpoint.offering = estimate.offering.offering
+        endpoint.monthly_cost_min = estimate.monthly_cost_min
+        endpoint.monthly_cost_max = estimate.monthly_cost_max
+        endpoint.generation += 1
+        if estimate.needs_approval:
+            target, decision = EndpointStatus.PENDING_APPROVAL, " ".join(estimate.approval_reasons)
+        else:
+            target, decision = EndpointStatus.APPROVED, ""
+            endpoint.approved_at = timezone.now()
+        old, duration = _set_status(endpoint, target, decision)
+        endpoint.save()
+        add_event(
+            endpoint,
+            EventKind.REQUEST,
+            f"Edited and resubmitted by {user}.",
+            actor=user,
+            old_status=old,
+            new_status=target,
+            duration_seconds=duration,
+        )
+        add_event(
+            endpoint,
+            EventKind.APPROVAL,
+            "Waiting for approval: " + decision
+            if decision
+            else "Approved automatically (within quota and rules).",
+        )
+        record_audit(
+            actor=user,
+            action="endpoint.resubmit",
+            instance=endpoint,
+            source=source,
+            before=before,
+            after=snapshot(endpoint, AUDIT_FIELDS),
+        )
+        if target == EndpointStatus.APPROVED:
+            _enqueue_apply(endpoint)
     return endpoint
 
 

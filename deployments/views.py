@@ -16,6 +16,7 @@ from portal.access import can_admin, can_write, scope_to_user
 from portal.htmx import HTMX_STOP_POLLING, hx_redirect, is_partial
 
 from . import manifests, services, sizing
+from .choices import EndpointStatus
 from .errors import DeploymentError
 from .filters import EndpointFilterSet
 from .forms import (
@@ -117,12 +118,18 @@ def endpoint_estimate(request):
     """The estimate fragment of the request form, or with ?endpoint=<uuid> of its change form."""
     endpoint = None
     if request.GET.get("endpoint"):
-        endpoint = _get_endpoint(request, _uuid_or_404(request.GET["endpoint"]))
-        form = EndpointChangeForm(request.GET, instance=endpoint, auto_id=CHANGE_IDS)
+        uuid = _uuid_or_404(request.GET["endpoint"])
+        endpoint = _get_endpoint(request, uuid)
+        # The form writes into its instance: the estimate compares with the endpoint as it is.
+        instance = _get_endpoint(request, uuid)
+        form = EndpointChangeForm(request.GET, instance=instance, auto_id=CHANGE_IDS)
     else:
         form = EndpointForm(request.GET)
     team = endpoint.team if endpoint else request.team
-    context = {"team": team, "change": endpoint is not None}
+    context = {
+        "team": team,
+        "change": endpoint is not None and endpoint.status != EndpointStatus.REJECTED,
+    }
     context.update(_estimate_context(team, form, endpoint))
     return render(request, "deployments/partials/endpoint_estimate.html", context)
 
@@ -268,12 +275,17 @@ def endpoint_edit(request, uuid):
     )
     refusal = None
     if form.is_valid():
+        rejected = endpoint.status == EndpointStatus.REJECTED
+        change = services.resubmit_endpoint if rejected else services.update_endpoint
         try:
-            services.update_endpoint(endpoint, request.user, form.cleaned_data)
+            change(endpoint, request.user, form.cleaned_data)
         except (DeploymentError, ValidationError) as exc:
             refusal = exc
         else:
-            return _done(request, endpoint, "Change requested; a new revision is rolling out.")
+            done = (
+                "Resubmitted." if rejected else "Change requested; a new revision is rolling out."
+            )
+            return _done(request, endpoint, done)
     endpoint = _get_endpoint(request, uuid)
     # The panel's estimate of the change as submitted (before the service's refusal joins the
     # form's errors, so the estimate still says why: approval, quota, fit).
