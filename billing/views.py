@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from portal import dashboards, timeutil
 from portal.access import get_team_for_user, scope_to_user, staff_required
 from portal.htmx import is_partial
+from portal.middleware import CurrentTeamMiddleware
 
 from . import reports, services
 from .models import Statement
@@ -54,6 +55,7 @@ def costs_home(request):
 @require_GET
 def team_costs(request, slug):
     team = get_team_for_user(request.user, slug)
+    CurrentTeamMiddleware.follow(request, team)
     now = timezone.now()
     month, error = _month_or_error(request.GET.get("month"), now)
     summary = reports.team_month(team, month, now)

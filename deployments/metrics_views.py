@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET
 
 from portal import access, dashboards, metrics
 from portal.htmx import is_partial
+from portal.middleware import CurrentTeamMiddleware
 
 from .choices import EndpointStatus
 from .models import Endpoint
@@ -51,6 +52,7 @@ def endpoint_metrics(request, uuid):
         Endpoint.objects.select_related("team", "model", "gpu_type"), request.user
     )
     endpoint = get_object_or_404(qs, uuid=uuid)
+    CurrentTeamMiddleware.follow(request, endpoint.team)
     window, notice = _window(request)
     team = endpoint.team
     slo = (float(team.slo_ttft_p95_seconds), float(team.slo_error_rate))

@@ -1064,11 +1064,14 @@ def approvers_for(endpoint: Endpoint) -> list[User]:
     return list(users.distinct().order_by("username"))
 
 
-def pending_approvals_for(user: User):
-    """Endpoints waiting for a decision this user may take (team admin or staff)."""
+def pending_approvals_for(user: User, approvable: bool = False):
+    """Endpoints waiting for a decision this user may take (team admin or staff); with
+    `approvable`, only those the user can approve: not their own requests (four eyes)."""
     from portal.access import scope_to_user
 
     qs = Endpoint.objects.filter(status=EndpointStatus.PENDING_APPROVAL)
+    if approvable:
+        qs = qs.exclude(requested_by=user)
     if not user.is_staff:
         qs = qs.filter(Q(team__memberships__user=user, team__memberships__role="admin"))
     return scope_to_user(qs, user).select_related("team", "model", "gpu_type", "requested_by")

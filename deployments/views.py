@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from portal.access import can_admin, can_write, scope_to_user
 from portal.htmx import HTMX_STOP_POLLING, hx_redirect, is_partial
+from portal.middleware import CurrentTeamMiddleware
 
 from . import manifests, services, sizing
 from .choices import EndpointStatus
@@ -213,6 +214,7 @@ def _detail_context(request, endpoint: Endpoint, **forms) -> dict:
 @require_GET
 def endpoint_detail(request, uuid):
     endpoint = _get_endpoint(request, uuid)
+    CurrentTeamMiddleware.follow(request, endpoint.team)
     return render(request, "deployments/endpoint_detail.html", _detail_context(request, endpoint))
 
 

@@ -38,6 +38,14 @@ def role_for(user: User, team: Team) -> str | None:
     return cache.get(team.pk)
 
 
+def member_role(user: User, team: Team) -> str | None:
+    """The role of the user's membership in the team (None when not a member), as the
+    members table shows it; role_for() gives the rights (staff are admins everywhere)."""
+    if not user.is_authenticated:
+        return None
+    return Membership.objects.filter(user=user, team=team).values_list("role", flat=True).first()
+
+
 def can_view(user: User, team: Team) -> bool:
     return role_for(user, team) is not None
 

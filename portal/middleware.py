@@ -24,6 +24,14 @@ class CurrentTeamMiddleware:
             request.team = (teams.filter(slug=slug).first() if slug else None) or teams.first()
         return self.get_response(request)
 
+    @classmethod
+    def follow(cls, request, team) -> None:
+        """A page about one team's object (an endpoint, its metrics, the team's costs) makes
+        that team the current one: the header switcher, nav and banner follow it."""
+        if team is not None and getattr(request, "team", None) != team:
+            request.team = team
+            request.session[cls.SESSION_KEY] = team.slug
+
 
 class ContentSecurityPolicyMiddleware:
     """Send settings.CONTENT_SECURITY_POLICY on every response that has none. Pages load

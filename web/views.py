@@ -9,7 +9,7 @@ from deployments.choices import DesiredState, EndpointStatus
 from deployments.k8s import cluster_configured
 from deployments.models import Endpoint, EndpointEvent
 from deployments.services import ACTIVE_STATUSES, pending_approvals_for
-from portal.access import role_for
+from portal.access import member_role, role_for
 
 
 @login_required
@@ -18,7 +18,7 @@ def home(request):
     team = request.team
     context = {
         "team": team,
-        "pending_approvals": pending_approvals_for(request.user).count(),
+        "pending_approvals": pending_approvals_for(request.user, approvable=True).count(),
         "cluster_connected": cluster_configured(),
     }
     if team is not None:
@@ -41,5 +41,7 @@ def home(request):
             .select_related("endpoint", "actor")
             .order_by("-created_at", "-id")[:8],
             role=role_for(request.user, team),
+            # what the members table shows; staff rights are said apart, not as "Admin"
+            member_role=member_role(request.user, team),
         )
     return render(request, "portal/home.html", context)

@@ -1,0 +1,53 @@
+"""The team a page is about is the current team (issue 13): the header switcher follows the
+endpoint being viewed; "Your role" says what the members table says; the approvals count
+counts only requests the user can approve."""
+
+from django.urls import reverse
+
+from deployments.choices import EndpointStatus
+from portal.models import Membership
+from tests.factories import EndpointFactory, MembershipFactory
+
+HOME = reverse("portal:home")
+
+
+def test_switcher_follows_the_team_of_the_endpoint_being_viewed(
+    member_client, member, team, other_team
+):
+    MembershipFactory(team=other_team, user=member, role=Membership.Role.MEMBER)
+    theirs = EndpointFactory(team=other_team, name="their-chat")
+    mine = EndpointFactory(team=team, name="my-chat")
+    for endpoint, expected in ((theirs, other_team), (mine, team), (theirs, other_team)):
+        r = member_client.get(reverse("deployments:endpoint_detail", args=[endpoint.uuid]))
+        assert r.context["current_team"] == expected
+        assert f'<option value="{expected.slug}" selected>' in r.content.decode()
+        # and it stays there on the next page
+        assert member_client.get(HOME).context["current_team"] == expected
+
+
+def test_metrics_tab_follows_the_team_and_keeps_the_team_costs_tab(
+    member_client, member, other_team, settings
+):
+    settings.PROMETHEUS_URL = ""
+    MembershipFactory(team=other_team, user=member, role=Membership.Role.MEMBER)
+    theirs = EndpointFactory(team=other_team)
+    r = member_client.get(reverse("deployments:endpoint_metrics", args=[theirs.uuid]))
+    assert r.context["current_team"] == other_team
+    costs = reverse("billing:team_costs", args=[other_team.slug])
+    assert f'<a href="{costs}">Team costs</a>' in r.content.decode()
+
+
+def test_staff_member_sees_the_role_of_the_members_table(staff_client, staff, team):
+    MembershipFactory(team=team, user=staff, role=Membership.Role.MEMBER)
+    body = staff_client.get(HOME).content.decode()
+    assert 'data-testid="your-role">Member</span>' in body
+    assert "platform staff" in body
+    members = staff_client.get(reverse("portal:team_settings", args=[team.slug])).content
+    assert "Member" in members.decode()
+
+
+def test_approvals_count_leaves_out_the_users_own_requests(owner_client, owner, team, other_team):
+    EndpointFactory(team=team, status=EndpointStatus.PENDING_APPROVAL)
+    EndpointFactory(team=team, status=EndpointStatus.PENDING_APPROVAL, requested_by=owner)
+    EndpointFactory(team=other_team, status=EndpointStatus.PENDING_APPROVAL)
+    assert owner_client.get(HOME).context["pending_approvals"] == 1
