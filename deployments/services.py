@@ -518,12 +518,14 @@ def request_endpoint(
             endpoint.approved_at = timezone.now()
         endpoint.status_changed_at = timezone.now()
         endpoint.save()
+        # Each event carries the status it brought: the request "Pending approval" (or
+        # nothing), the automatic approval "Approved", never the request "Approved".
         requested = _event(
             endpoint,
             EventKind.REQUEST,
             f"Requested by {user}.",
             actor=user,
-            new_status=endpoint.status,
+            new_status=EndpointStatus.PENDING_APPROVAL if estimate.needs_approval else "",
         )
         if estimate.needs_approval:
             decision = _event(
@@ -533,7 +535,10 @@ def request_endpoint(
             )
         else:
             decision = _event(
-                endpoint, EventKind.APPROVAL, "Approved automatically (within quota and rules)."
+                endpoint,
+                EventKind.APPROVAL,
+                "Approved automatically (within quota and rules).",
+                new_status=EndpointStatus.APPROVED,
             )
             _enqueue_apply(endpoint)
         EndpointEvent.objects.bulk_create([requested, decision])
@@ -579,21 +584,23 @@ def resubmit_endpoint(
             endpoint.approved_at = timezone.now()
         old, duration = _set_status(endpoint, target, decision)
         endpoint.save()
+        pending = target == EndpointStatus.PENDING_APPROVAL
         add_event(
             endpoint,
             EventKind.REQUEST,
             f"Edited and resubmitted by {user}.",
             actor=user,
             old_status=old,
-            new_status=target,
+            new_status=target if pending else "",
             duration_seconds=duration,
         )
         add_event(
             endpoint,
             EventKind.APPROVAL,
             "Waiting for approval: " + decision
-            if decision
+            if pending
             else "Approved automatically (within quota and rules).",
+            new_status="" if pending else target,
         )
         record_audit(
             actor=user,

@@ -40,3 +40,42 @@ def test_a_missing_page_is_the_plain_404_page(member_client, settings):
     assert r.status_code == 404
     html = r.content.decode()
     assert "Page not found" in html and "URLconf" not in html
+
+
+def test_timeline_tags_match_the_event(
+    member_client, team, member, llama_8b, gpu_l4, django_capture_on_commit_callbacks
+):
+    """'Requested by' is not tagged Approved (the automatic approval is), 'Stopped by' is not
+    tagged Applying."""
+    from deployments.services import request_endpoint, stop_endpoint
+
+    spec = {
+        "name": "chat",
+        "model": llama_8b,
+        "gpu_type": gpu_l4,
+        "gpu_count": 1,
+        "quantization": "bf16",
+        "kv_cache_dtype": "auto",
+        "max_context_length": 4096,
+        "min_replicas": 1,
+        "max_replicas": 1,
+        "target_queue_depth": 4,
+        "capacity_type": "on-demand",
+    }
+    with django_capture_on_commit_callbacks():
+        ep = request_endpoint(team, member, spec)
+    requested = ep.events.get(kind="request")
+    approved = ep.events.get(kind="approval")
+    assert requested.new_status == "" and approved.new_status == "approved"
+    ep.status = "ready"
+    ep.save()
+    with django_capture_on_commit_callbacks():
+        stop_endpoint(ep, member)
+    html = member_client.get(reverse("deployments:endpoint_status", args=[ep.uuid])).content
+    html = html.decode().split('<ol class="timeline">')[1]
+    stopped = html.split(f"Stopped by {member}.")[0].rsplit('<li class="event', 1)[1]
+    assert "Applying" not in stopped
+    request_item = html.split(f"Requested by {member}.")[0].rsplit('<li class="event', 1)[1]
+    assert "Approved" not in request_item
+    approval_item = html.split("Approved automatically")[0].rsplit('<li class="event', 1)[1]
+    assert "Approved" in approval_item  # the badge on the approval itself
