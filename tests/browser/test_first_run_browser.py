@@ -66,3 +66,36 @@ def test_phone_nav_wraps_and_estimate_is_above_submit(browser, live_server, memb
         assert estimate["y"] < submit["y"]
     finally:
         context.close()
+
+
+def test_request_form_polish_in_the_browser(page, live_server, member, team, llama_8b, gpu_l4):
+    """Picking a model fills its precision and context; the schedule fields are disabled
+    until the schedule is switched on; an invalid submit moves the focus to the summary;
+    the live estimate gives no approval verdict before the request is valid."""
+    _login(page, live_server.url)
+    page.goto(f"{live_server.url}/endpoints/new/")
+    expect(page.locator("#id_quantization option", has_text="---------")).to_have_count(0)
+    page.select_option("#id_model", str(llama_8b.pk))
+    expect(page.locator("#id_quantization")).to_have_value(llama_8b.allowed_quantizations[0])
+    expect(page.locator("#id_max_context_length")).to_have_value(
+        str(llama_8b.native_context_length)
+    )
+    expect(page.locator("#id_schedule_start")).to_be_disabled()
+    expect(page.locator("#id_schedule_timezone")).to_be_disabled()
+    page.check("#id_schedule_enabled")
+    expect(page.locator("#id_schedule_start")).to_be_enabled()
+    page.select_option("#id_schedule_timezone", "Europe/Berlin")
+    page.uncheck("#id_schedule_enabled")
+    expect(page.locator("#id_schedule_timezone")).to_be_disabled()
+
+    page.select_option("#id_gpu_type", str(gpu_l4.pk))
+    page.fill("#id_max_context_length", "8192")  # the native context does not fit one L4
+    page.fill("#id_min_replicas", "3")
+    page.fill("#id_max_replicas", "1")
+    expect(page.locator("#estimate [data-verdict]")).to_have_attribute("data-verdict", "incomplete")
+    expect(page.locator("#estimate")).not_to_contain_text("Approved automatically")
+
+    page.click("button:has-text('Request endpoint')")
+    summary = page.get_by_test_id("error-summary")
+    expect(summary).to_be_focused()
+    expect(summary).to_contain_text("Minimum replicas cannot be above maximum replicas.")
