@@ -91,7 +91,6 @@ INSTALLED_APPS = [
     "django_filters",
     "django_prometheus",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",

@@ -1,11 +1,16 @@
 """API authentication with a brake: each failed token authentication counts against the
 client address; past API_AUTH_FAILURE_LIMIT in API_AUTH_FAILURE_WINDOW seconds the API answers
-429 before even looking at the token, so keys cannot be guessed at speed."""
+429 before even looking at the token, so keys cannot be guessed at speed.
+
+Keys are checked by their digest (portal.tokens): unknown, revoked and expired keys answer 401
+with what is wrong, and count as failures like any wrong key."""
 
 from django.conf import settings
 from django.core.cache import cache
 from rest_framework import authentication
 from rest_framework.exceptions import AuthenticationFailed, Throttled
+
+from portal.tokens import TokenError, authenticate_key
 
 
 def _key(request) -> str:
@@ -13,6 +18,17 @@ def _key(request) -> str:
 
 
 class TokenAuthentication(authentication.TokenAuthentication):
+    """`Authorization: Token <key>` against portal.models.ApiToken (DRF's parsing and 401)."""
+
+    def authenticate_credentials(self, key):
+        try:
+            token = authenticate_key(key)
+        except TokenError as exc:
+            raise AuthenticationFailed(exc.message) from None
+        if not token.user.is_active:
+            raise AuthenticationFailed("User inactive or deleted.")
+        return token.user, token
+
     def authenticate(self, request):
         if not authentication.get_authorization_header(request):
             return None
