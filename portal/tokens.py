@@ -31,6 +31,10 @@ class TokenError(Exception):
         self.message = message
 
 
+class TokenNameTaken(Exception):
+    """The user already has a live token of that name."""
+
+
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
@@ -56,9 +60,12 @@ def create_token(
     actor: User | None = None,
     source: str = AuditLog.Source.WEB,
 ) -> tuple[ApiToken, str]:
-    """A new token for `user`. Returns the row and the key: the only time the key exists."""
+    """A new token for `user`. Returns the row and the key: the only time the key exists.
+    Raises TokenNameTaken if the user has a live token of that name."""
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     with transaction.atomic():
+        if active_tokens(user).filter(name=name).exists():
+            raise TokenNameTaken(f"{user.username} already has a live token named {name!r}.")
         token = ApiToken.objects.create(
             user=user,
             name=name,
