@@ -7,6 +7,7 @@ with what is wrong, and count as failures like any wrong key."""
 
 from django.conf import settings
 from django.core.cache import cache
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication
 from rest_framework.exceptions import AuthenticationFailed, Throttled
 
@@ -47,3 +48,24 @@ class TokenAuthentication(authentication.TokenAuthentication):
             except ValueError:
                 cache.set(key, 1, settings.API_AUTH_FAILURE_WINDOW)
             raise
+
+
+class TokenScheme(OpenApiAuthenticationExtension):
+    """How the schema describes TokenAuthentication (drf-spectacular's own, with our rules)."""
+
+    target_class = TokenAuthentication
+    name = "tokenAuth"
+    priority = 1  # over drf-spectacular's scheme for DRF's TokenAuthentication subclasses
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": (
+                "`Authorization: Token <key>`. Create named keys with an expiry on the portal's "
+                "API token page (`/account/api-token/`); a key is shown once, only its hash is "
+                "kept. Unknown, revoked and expired keys answer 401; too many failures from one "
+                "address answer 429."
+            ),
+        }
