@@ -1,6 +1,7 @@
 """The API token page: named tokens with an expiry, the key shown once (only its hash is
 stored), revoke with HTMX."""
 
+import logging
 import re
 from datetime import timedelta
 
@@ -163,3 +164,14 @@ def test_anonymous_is_sent_to_login(client, db):
 
 def test_put_is_405(member_client):
     assert member_client.put(URL).status_code == 405
+
+
+def test_the_key_is_never_logged(member_client, member, caplog):
+    caplog.set_level(logging.DEBUG)
+    _response, key = _create(member_client)
+    _api(key).get("/api/v1/teams/")
+    token = ApiToken.objects.get(user=member)
+    member_client.post(reverse("portal:api_token_revoke", args=[token.uuid]))
+    _api(key).get("/api/v1/teams/")
+    assert caplog.records and key not in caplog.text
+    assert key[len(token.prefix) :] not in caplog.text
