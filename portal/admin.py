@@ -66,6 +66,19 @@ class AuditedModelAdmin(admin.ModelAdmin):
             _audit(request, "change", obj, before=befores.get(obj.pk), after=snapshot(obj))
 
 
+class ReadOnlyModelAdmin(admin.ModelAdmin):
+    """Rows that are only looked at in the admin (written by code, never by hand)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     list_display = ["username", "email", "first_name", "last_name", "is_staff", "is_active"]
@@ -141,7 +154,7 @@ class TeamAdmin(AuditedModelAdmin):
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
+class AuditLogAdmin(ReadOnlyModelAdmin):
     """Read-only: entries can be looked at, never added, changed or deleted."""
 
     list_display = ["created_at", "actor", "source", "action", "object_type", "object_repr", "team"]
@@ -150,18 +163,9 @@ class AuditLogAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ["actor", "team"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(ReadOnlyModelAdmin):
     """Tokens by prefix, never the key (only its digest is stored, and not shown either).
     Created on the user's token page or with `manage.py create_api_token`, where the key is
     shown once; here they can only be looked at and revoked."""
@@ -189,15 +193,6 @@ class ApiTokenAdmin(admin.ModelAdmin):
     ]
     readonly_fields = fields
     actions = ["revoke"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Key starts with", ordering="prefix")
     def key_prefix(self, obj) -> str:
