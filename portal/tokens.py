@@ -45,6 +45,11 @@ def display_prefix(key: str) -> str:
     return key[: start + PREFIX_LENGTH]
 
 
+def expires_after(days: int | None) -> datetime | None:
+    """The expiry of a token created now that lives `days` days (None: never expires)."""
+    return timezone.now() + timedelta(days=days) if days else None
+
+
 def active_tokens(user: User, now: datetime | None = None):
     now = now or timezone.now()
     return ApiToken.objects.filter(user=user, revoked_at__isnull=True).filter(

@@ -1,7 +1,6 @@
 """Portal pages: team switcher and team settings (members, SLOs, alerts)."""
 
 import hmac
-from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
@@ -137,8 +136,7 @@ def api_token(request):
     form = ApiTokenForm(request.POST if request.method == "POST" else None)
     new_key = None
     if form.is_valid():
-        days = form.cleaned_data["expires_in_days"]
-        expires_at = timezone.now() + timedelta(days=days) if days else None
+        expires_at = tokens.expires_after(form.cleaned_data["expires_in_days"])
         try:
             _token, new_key = tokens.create_token(
                 request.user, form.cleaned_data["name"], expires_at=expires_at

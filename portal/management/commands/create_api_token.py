@@ -6,10 +6,7 @@ has a live token of that name nothing is created, a note goes to stderr and the 
 (safe to run twice); the existing key cannot be shown again, revoke it to get a new one.
 """
 
-from datetime import timedelta
-
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
 from portal import tokens
 from portal.models import AuditLog, User
@@ -33,10 +30,12 @@ class Command(BaseCommand):
             raise CommandError(f"No user named {username!r}.")
         if expires_in_days is not None and not 1 <= expires_in_days <= MAX_EXPIRY_DAYS:
             raise CommandError(f"--expires-in-days must be between 1 and {MAX_EXPIRY_DAYS}.")
-        expires_at = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
         try:
             _token, key = tokens.create_token(
-                user, name, expires_at=expires_at, source=AuditLog.Source.SYSTEM
+                user,
+                name,
+                expires_at=tokens.expires_after(expires_in_days),
+                source=AuditLog.Source.SYSTEM,
             )
         except tokens.TokenNameTaken as exc:
             self.stderr.write(f"{exc} Not created (its key cannot be shown again).")
