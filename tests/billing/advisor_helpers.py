@@ -84,3 +84,30 @@ def add_rows(endpoint: Endpoint, per_hour, capacity: str = "on-demand", instance
         )
     UsageRecord.objects.bulk_create(rows)
     return rows
+
+
+def frozen_now(monkeypatch):
+    """Every timezone.now() of the test (views, services, factories) answers NOW."""
+    from django.utils import timezone
+
+    monkeypatch.setattr(timezone, "now", lambda: NOW)
+
+
+def spot_candidate(team, catalog, name: str = "chat") -> Endpoint:
+    """An on-demand L4 endpoint with two replicas all through the window: a spot suggestion
+    of 336 h x 2 GPUs x (0.80 - 0.30) x 730 / 336 = 730.00 a month."""
+    from tests.factories import EndpointFactory
+
+    offering = catalog["g6.xlarge"]
+    ep = EndpointFactory(
+        team=team,
+        name=name,
+        gpu_type=offering.gpu_type,
+        offering=offering,
+        min_replicas=2,
+        max_replicas=3,
+        cold_start_seconds=900,
+    )
+    existed_since(ep, START - timedelta(days=30))
+    add_rows(ep, lambda h: (7200, "1.60", 50_000))
+    return ep
