@@ -165,6 +165,22 @@ def test_a_new_endpoint_is_scaled_from_the_hours_it_existed(catalog):
     assert s.monthly_saving == _cents(Decimal(48 * 2) * Decimal("0.50") * MONTH / 48)
 
 
+def test_the_total_adds_up_the_best_suggestion_of_each_endpoint(catalog):
+    big = _endpoint(catalog, offering="nc24ads", name="big")
+    add_rows(big, lambda h: (3600, "3.67", 50_000 if _office(h) else 0))
+    pair = _endpoint(catalog, name="pair", team=big.team, min_replicas=2)
+    add_rows(pair, lambda h: (7200, "1.60", 50_000))
+    advice = _advice(big.team)
+    assert {s.kind for s in advice.suggestions if s.endpoint == big} == {
+        "off_hours",
+        "right_size",
+        "fp8",
+    }
+    # big: fp8 on one L4, 730 x (3.67 - 0.80) = 2095.10 is its best; pair: spot 730.00.
+    assert advice.total_monthly_saving == Decimal("2095.10") + Decimal("730.00")
+    assert advice.for_endpoint(pair).total_monthly_saving == Decimal("730.00")
+
+
 def test_break_even_against_the_reference_api():
     reference = ReferencePrice(
         name="API", input_per_million=Decimal("0.20"), output_per_million=Decimal("0.60")

@@ -34,7 +34,14 @@ class TeamAdvice:
 
     @property
     def total_monthly_saving(self) -> Decimal:
-        return sum((s.monthly_saving for s in self.suggestions), rules.ZERO)
+        """The best shown suggestion of each endpoint, added up. Suggestions for one endpoint
+        do not add up (a smaller GPU changes what a schedule saves), and the hosted-API one
+        replaces the GPUs altogether, so it is left out."""
+        best: dict[int, Decimal] = {}
+        for s in self.suggestions:
+            if s.endpoint is not None:
+                best[s.endpoint.pk] = max(best.get(s.endpoint.pk, rules.ZERO), s.monthly_saving)
+        return sum(best.values(), rules.ZERO)
 
     def for_endpoint(self, endpoint) -> TeamAdvice:
         return replace(

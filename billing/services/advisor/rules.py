@@ -152,6 +152,11 @@ def _money(value: Decimal) -> Decimal:
     return value.quantize(CENT)
 
 
+def _amount(value: Decimal) -> str:
+    """Money in a sentence: 1234.5 -> "1,234.50" (the page and the API show the currency)."""
+    return f"{_money(value):,}"
+
+
 def _worth_it(saving: Decimal) -> bool:
     return saving >= MIN_MONTHLY_SAVING
 
@@ -356,8 +361,8 @@ def _resize(
         title=title,
         detail=(
             f"{why} It fits {target} ({best.price.offering.instance_type}, "
-            f"{_money(best.replica_hour)}/replica-hour) instead of {ep.gpu_count}× "
-            f"{ep.gpu_type.name} ({_money(current)}/replica-hour), for the replica-hours it ran."
+            f"{_amount(best.replica_hour)}/replica-hour) instead of {ep.gpu_count}× "
+            f"{ep.gpu_type.name} ({_amount(current)}/replica-hour), for the replica-hours it ran."
         ),
         caveat=caveat,
         monthly_saving=saving,
@@ -498,8 +503,9 @@ def api_suggestion(view: BreakEven | None) -> Suggestion | None:
         endpoint=None,
         title=f"This traffic would cost less at {view.reference.name}",
         detail=(
-            f"{view.tokens_monthly:,} tokens a month cost {view.self_hosted_monthly} here and "
-            f"would cost {view.api_monthly} at {view.reference.name}; self-hosting breaks even at "
+            f"{view.tokens_monthly:,} tokens a month cost {_amount(view.self_hosted_monthly)} here "
+            f"and would cost {_amount(view.api_monthly)} at {view.reference.name}; self-hosting "
+            "breaks even at "
             f"{view.break_even_tokens_monthly:,} tokens a month on the same GPUs."
         ),
         caveat=(
