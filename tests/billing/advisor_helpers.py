@@ -56,11 +56,13 @@ def hours(start: datetime = START, end: datetime = END):
         t += timedelta(hours=1)
 
 
-def add_rows(endpoint: Endpoint, per_hour, capacity: str = "on-demand", instance_type=None):
+def add_rows(
+    endpoint: Endpoint, per_hour, capacity="on-demand", instance_type=None, start=START, end=END
+):
     """One usage row per hour of the window: ``per_hour(hour)`` gives (GPU-seconds, cost,
     generated tokens) or None for no row."""
     rows = []
-    for hour in hours():
+    for hour in hours(start, end):
         values = per_hour(hour)
         if values is None:
             continue
