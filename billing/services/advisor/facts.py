@@ -15,6 +15,7 @@ from catalog.choices import CapacityType
 from catalog.pricing import offering_prices
 from deployments.choices import DesiredState, EndpointStatus
 from deployments.models import Endpoint
+from deployments.services import ACTIVE_STATUSES
 from portal import metrics
 from portal.models import Team
 from portal.prometheus import PrometheusError, get_client
@@ -28,12 +29,7 @@ log = logging.getLogger(__name__)
 LOOKBACK = timedelta(days=14)  # two whole weeks: every hour of the week counts twice
 # Endpoints that hold or may hold GPUs now (stopped and pending ones cost nothing).
 LIVE_STATUSES = [
-    EndpointStatus.APPROVED,
-    EndpointStatus.APPLYING,
-    EndpointStatus.PROVISIONING,
-    EndpointStatus.READY,
-    EndpointStatus.SCALED_TO_ZERO,
-    EndpointStatus.FAILED,
+    s for s in ACTIVE_STATUSES if s not in (EndpointStatus.PENDING_APPROVAL, EndpointStatus.STOPPED)
 ]
 
 
