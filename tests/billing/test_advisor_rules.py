@@ -9,9 +9,15 @@ import pytest
 from billing.models import ReferencePrice, SavingsDismissal
 from billing.services import advisor
 from billing.services.advisor import dismissals, rules
-from tests.factories import CatalogModelFactory, EndpointFactory, TeamFactory, UserFactory
+from tests.factories import (
+    CatalogModelFactory,
+    EndpointFactory,
+    GpuRateFactory,
+    TeamFactory,
+    UserFactory,
+)
 
-from .advisor_helpers import END, NOW, START, add_rows, existed_since, price_catalog
+from .advisor_helpers import END, NOW, START, add_rows, existed_since, frozen_now, price_catalog
 
 pytestmark = pytest.mark.django_db
 
@@ -25,6 +31,11 @@ def _cents(value) -> Decimal:
 
 def _office(hour) -> bool:  # weekdays 08:00-19:00 UTC
     return hour.weekday() < 5 and 8 <= hour.hour < 19
+
+
+@pytest.fixture(autouse=True)
+def _frozen(monkeypatch):
+    frozen_now(monkeypatch)  # the price in force and the factories' times too
 
 
 @pytest.fixture
@@ -242,6 +253,22 @@ def test_a_dismissed_suggestion_stays_hidden_until_its_saving_changes_materially
     # ... and for 90 days.
     assert dismissals.hides(d, d.monthly_saving, NOW + timedelta(days=89))
     assert not dismissals.hides(d, d.monthly_saving, NOW + timedelta(days=90))
+
+
+def test_a_dismissed_suggestion_comes_back_when_a_price_change_moves_its_saving(catalog):
+    ep = _endpoint(catalog, min_replicas=2)
+    add_rows(ep, lambda h: (7200, "1.60", 50_000))
+    advisor.dismiss_suggestion(ep.team, UserFactory(), "spot", ep, NOW)
+    assert _kind(_advice(ep.team), "spot", ep) is None
+    # Spot at 0.10 from a day ago: 336 h x 2 x (0.80 - 0.10) x 730 / 336 = 1022.00 (+40 %).
+    GpuRateFactory(
+        offering=catalog["g6.xlarge"],
+        capacity_type="spot",
+        hourly_price=Decimal("0.10"),
+        effective_from=NOW - timedelta(days=1),
+    )
+    s = _kind(_advice(ep.team), "spot", ep)
+    assert s is not None and s.monthly_saving == Decimal("1022.00")
 
 
 def test_dismissing_a_suggestion_the_advisor_does_not_make_is_an_error(catalog):
