@@ -110,3 +110,10 @@ def test_an_unknown_endpoint_is_404(member_client, team, chat):
             _url(team, "billing:savings_dismiss"), {"kind": "spot", "endpoint": value}, **HX
         )
         assert response.status_code == 404
+
+
+def test_a_team_without_usage_gets_no_suggestions_and_says_why(member_client, team, monkeypatch):
+    frozen_now(monkeypatch)
+    body = member_client.get(_url(team), **HX).content.decode()
+    assert 'data-testid="advisor-empty"' in body and "No default reference price" in body
+    assert 'data-testid="advisor-total"' not in body
