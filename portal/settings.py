@@ -292,6 +292,7 @@ SPECTACULAR_SETTINGS = {
         "EndpointStatusEnum": "deployments.choices.EndpointStatus",
         "BatchJobStatusEnum": "deployments.choices_batch.BatchJobStatus",
         "CapacityTypeEnum": "catalog.choices.CapacityType",
+        "SuggestionKindEnum": "billing.advisor_models.SuggestionKind",
     },
     # Swagger UI assets come from drf-spectacular-sidecar: no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
