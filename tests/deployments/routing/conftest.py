@@ -60,8 +60,14 @@ def large(team):
     return EndpointFactory(team=team, name="chat-70b", gpu_count=4)
 
 
-def make_route(team, policy, **tiers) -> Route:
-    route = Route.objects.create(team=team, name="chat", policy=policy, status="approved")
+@pytest.fixture
+def fallback_ep(team):
+    return EndpointFactory(team=team, name="chat-spare")
+
+
+def make_route(team, policy, name="chat", **tiers) -> Route:
+    route = Route.objects.create(team=team, name=name, policy=policy, status="approved")
     for role, endpoint in tiers.items():
-        RouteTier.objects.create(route=route, endpoint=endpoint, role=role)
+        if endpoint is not None:
+            RouteTier.objects.create(route=route, endpoint=endpoint, role=role)
     return route
