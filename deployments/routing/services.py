@@ -17,7 +17,14 @@ from portal.models import AuditLog, Team, User
 from ..choices import DesiredState, EndpointStatus
 from ..errors import DeploymentError, InvalidTransition
 from ..route_guard import RouteInUse, live_routes_using, refuse_if_routed  # noqa: F401
-from ..route_models import Route, RoutePolicy, RouteTier, TierRole
+from ..route_models import (
+    CLASSIFIER_POLICY,
+    CLASSIFIER_REFUSAL,
+    Route,
+    RoutePolicy,
+    RouteTier,
+    TierRole,
+)
 from .names import APPLY_ROUTE
 
 log = logging.getLogger(__name__)
@@ -42,6 +49,8 @@ def _check_tiers(team: Team, policy: str, tiers: list[dict[str, Any]]) -> None:
             )
         if ep.status in GONE or ep.desired_state == DesiredState.ABSENT:
             raise DeploymentError(f"Endpoint {ep.name} is deleted.", field="tiers")
+    if policy == CLASSIFIER_POLICY:
+        raise DeploymentError(CLASSIFIER_REFUSAL, field="policy")
     if policy not in RoutePolicy.values:
         raise DeploymentError(f"Unknown policy {policy!r}.", field="policy")
 
