@@ -24,6 +24,8 @@ from .forms import (
     EndpointScaleForm,
 )
 from .models import Endpoint
+from .route_guard import live_routes_using
+from .routing import services as route_services
 
 PAGE_SIZE = 25
 TIMELINE_LENGTH = 30
@@ -183,6 +185,7 @@ def _detail_context(request, endpoint: Endpoint, **forms) -> dict:
         "open_panel": forms.get("open_panel", ""),
         "spot_fallback": services.spot_fallback_cost(endpoint),
         "autoscale_threshold": _autoscale_threshold(endpoint),
+        "routes_using": live_routes_using(endpoint),
     }
 
 
@@ -293,7 +296,11 @@ def endpoint_delete(request, uuid):
     form = EndpointDeleteForm(request.POST, endpoint=endpoint)
     if not form.is_valid():
         return _failed(request, endpoint, delete_form=form, open_panel="delete")
-    services.delete_endpoint(endpoint, request.user)
+    try:
+        services.delete_endpoint(endpoint, request.user)
+    except DeploymentError as exc:  # a live route still sends traffic to it
+        messages.error(request, exc.message)
+        return _failed(request, endpoint, delete_form=form, open_panel="delete")
     return _done(request, endpoint, f"Endpoint {endpoint.name} is being deleted.")
 
 
@@ -311,7 +318,11 @@ def approval_list(request):
     return render(
         request,
         "deployments/approval_list.html",
-        {"page": page, "reject_form": EndpointRejectForm()},
+        {
+            "page": page,
+            "reject_form": EndpointRejectForm(),
+            "pending_routes": route_services.pending_routes_for(request.user),
+        },
     )
 
 
