@@ -11,10 +11,9 @@ import pytest
 
 from deployments.routing.saving import TierUsage, compute_saving, route_saving
 from portal.prometheus import PrometheusClient
-from tests.factories import EndpointFactory, GpuRateFactory, InstanceOfferingFactory, TeamFactory
-from tests.promdata import Load, Node, Pod, Scenario
+from tests.factories import TeamFactory
 
-from .conftest import make_route
+from .conftest import backfill_two_tiers, make_route, priced_tiers
 
 HOUR = 3600
 CENT = Decimal("0.01")
@@ -51,42 +50,10 @@ def test_no_price_or_no_large_traffic_gives_no_saving():
 def test_saving_over_backfilled_traffic(prometheus_server, db, small_rps, large_rps):
     run = uuid.uuid4().hex[:6]
     team = TeamFactory(slug=f"rt{run}", name=f"Routes {run}")
-    ns = team.namespace
     t0 = math.floor(time.time() / HOUR) * HOUR - 6 * HOUR  # every sample final, as in billing
     end = t0 + 3 * HOUR
-    s = Scenario(start=t0, end=end, scrape_interval=30, seed=7)
-    s.add_namespace(ns)
-    for node in ("gpu-s", "gpu-l"):
-        s.add_node(Node(f"{node}-{run}", instance_type="x", capacity_type="on-demand", gpus=4))
-    for pod, isvc, node, gpus, rps, prompt in (
-        ("chat-8b-predictor-a-1", "chat-8b", "gpu-s", 1, small_rps, 300),
-        ("chat-70b-predictor-b-1", "chat-70b", "gpu-l", 4, large_rps, 2000),
-    ):
-        s.add_pod(
-            Pod(
-                pod,
-                ns,
-                node=f"{node}-{run}",
-                gpus=gpus,
-                start=t0 - 600,
-                end=None,
-                isvc=isvc,
-                team=team.slug,
-                load=Load(model_name=isvc, requests_per_s=rps, prompt_tokens_per_request=prompt),
-            )
-        )
-    prometheus_server.backfill(s.openmetrics())
-
-    small_offer = InstanceOfferingFactory(gpus_per_node=1)
-    large_offer = InstanceOfferingFactory(gpus_per_node=4)
-    GpuRateFactory(offering=small_offer, hourly_price=Decimal("1.2000"))
-    GpuRateFactory(offering=large_offer, hourly_price=Decimal("20.0000"))
-    small = EndpointFactory(
-        team=team, name="chat-8b", offering=small_offer, gpu_type=small_offer.gpu_type, gpu_count=1
-    )
-    large = EndpointFactory(
-        team=team, name="chat-70b", offering=large_offer, gpu_type=large_offer.gpu_type, gpu_count=4
-    )
+    s = backfill_two_tiers(prometheus_server, team, t0, end, small_rps, large_rps)
+    small, large = priced_tiers(team)
     route = make_route(team, "prompt_length", small=small, large=large)
 
     got = route_saving(
