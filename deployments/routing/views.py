@@ -19,6 +19,7 @@ from portal.htmx import HTMX_STOP_POLLING, hx_redirect, is_partial
 from ..errors import DeploymentError
 from ..forms import EndpointRejectForm
 from ..route_models import Route, TierRole
+from ..views import _form_error
 from . import manifests, services
 from .forms import RouteForm
 from .saving import route_saving
@@ -99,14 +100,6 @@ def route_create(request):
     if is_partial(request):
         return render(request, "deployments/partials/route_form.html", context)
     return render(request, "deployments/route_create.html", context)
-
-
-def _form_error(form, exc) -> None:
-    field = getattr(exc, "field", None)
-    if field == "tiers":
-        field = None
-    message = exc.message if isinstance(exc, DeploymentError) else "; ".join(exc.messages)
-    form.add_error(field if field in form.fields else None, message)
 
 
 def _saving(route: Route, window_key: str):

@@ -108,24 +108,18 @@ def backfill_two_tiers(prometheus_server, team, t0, end, small_rps, large_rps) -
 def priced_tiers(team, **fields):
     """The endpoints of those two tiers, on offerings priced at $1.20/h (1 GPU per node) and
     $20/h (4 GPUs per node): one replica costs $1.20 and $20 an hour."""
-    small_offer = InstanceOfferingFactory(gpus_per_node=1)
-    large_offer = InstanceOfferingFactory(gpus_per_node=4)
-    GpuRateFactory(offering=small_offer, hourly_price=Decimal("1.2000"))
-    GpuRateFactory(offering=large_offer, hourly_price=Decimal("20.0000"))
-    small = EndpointFactory(
-        team=team,
-        name="chat-8b",
-        offering=small_offer,
-        gpu_type=small_offer.gpu_type,
-        gpu_count=1,
-        **fields,
-    )
-    large = EndpointFactory(
-        team=team,
-        name="chat-70b",
-        offering=large_offer,
-        gpu_type=large_offer.gpu_type,
-        gpu_count=4,
-        **fields,
-    )
-    return small, large
+    tiers = []
+    for name, gpus, price in (("chat-8b", 1, "1.2000"), ("chat-70b", 4, "20.0000")):
+        offer = InstanceOfferingFactory(gpus_per_node=gpus)
+        GpuRateFactory(offering=offer, hourly_price=Decimal(price))
+        tiers.append(
+            EndpointFactory(
+                team=team,
+                name=name,
+                offering=offer,
+                gpu_type=offer.gpu_type,
+                gpu_count=gpus,
+                **fields,
+            )
+        )
+    return tuple(tiers)
