@@ -23,6 +23,9 @@ from .forms import (
     EndpointRejectForm,
     EndpointScaleForm,
 )
+from .forms import (
+    add_service_error as _form_error,
+)
 from .models import Endpoint
 from .route_guard import live_routes_using
 from .routing import services as route_services
@@ -53,18 +56,6 @@ def _require_write(request, endpoint: Endpoint) -> None:
 def _require_approver(request, endpoint: Endpoint) -> None:
     if not can_admin(request.user, endpoint.team):
         raise PermissionDenied("Only team admins and platform staff can approve requests.")
-
-
-def _form_error(form, exc: Exception) -> None:
-    """Put a service error next to its field (or at the top of the form)."""
-    if isinstance(exc, DeploymentError):
-        pairs = [(exc.field, exc.message)]
-    elif hasattr(exc, "error_dict"):
-        pairs = [(field, msg) for field, msgs in exc.message_dict.items() for msg in msgs]
-    else:
-        pairs = [(None, msg) for msg in exc.messages]
-    for field, message in pairs:
-        form.add_error(field if field in form.fields else None, message)
 
 
 # --- list and request --------------------------------------------------------------------

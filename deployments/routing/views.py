@@ -18,8 +18,8 @@ from portal.htmx import HTMX_STOP_POLLING, hx_redirect, is_partial
 
 from ..errors import DeploymentError
 from ..forms import EndpointRejectForm
+from ..forms import add_service_error as _form_error
 from ..route_models import Route, TierRole
-from ..views import _form_error
 from . import manifests, services
 from .forms import RouteForm
 from .saving import route_saving
