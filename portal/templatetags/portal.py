@@ -92,3 +92,13 @@ def ago(value) -> str:
     if (timezone.now() - value).total_seconds() < 60:
         return "just now"
     return f"{timesince(value)} ago"
+
+
+_TOKEN_COLOURS = {"active": "green", "expired": "amber", "revoked": "grey"}
+
+
+@register.filter
+def token_badge(token, now) -> str:
+    """An API token's state (active, expired, revoked) at `now` as a badge."""
+    state = token.state(now)
+    return badge(state.capitalize(), _TOKEN_COLOURS[state], state)
