@@ -123,7 +123,8 @@ def test_route_page_shows_url_snippet_tiers_and_saving_section(member_client, ro
     html = member_client.get(url("route_detail", route)).content.decode()
     assert route.url in html and "client = OpenAI(" in html
     assert "chat-8b" in html and "chat-70b" in html and "Saving over the last" in html
-    assert "Prometheus is not answering." in html
+    # no Prometheus answered yet: the calm setup state, not an outage banner (issue 13)
+    assert 'data-setup="unreachable"' in html and "Prometheus has not answered yet" in html
     assert 'data-confirm="Delete route chat?' in html and "onclick" not in html
 
 
