@@ -359,6 +359,14 @@ VLLM_RUNTIME = env("VLLM_RUNTIME", "kserve-huggingfaceserver")
 # Image of batch jobs: vLLM with `vllm run-batch` (plus s3fs for s3:// data).
 VLLM_BATCH_IMAGE = env("VLLM_BATCH_IMAGE", "vllm/vllm-openai:v0.11.0")
 
+# The endpoint page's playground (deployments/inference.py): one prompt through the portal to
+# the endpoint's own URL. Read timeout per chunk, whole-answer limit, size caps.
+PLAYGROUND_TIMEOUT_SECONDS = env_float("PLAYGROUND_TIMEOUT_SECONDS", 30.0)
+PLAYGROUND_DEADLINE_SECONDS = env_float("PLAYGROUND_DEADLINE_SECONDS", 120.0)
+PLAYGROUND_MAX_PROMPT_CHARS = env_int("PLAYGROUND_MAX_PROMPT_CHARS", 8000)
+PLAYGROUND_MAX_TOKENS = env_int("PLAYGROUND_MAX_TOKENS", 512)
+PLAYGROUND_MAX_RESPONSE_BYTES = env_int("PLAYGROUND_MAX_RESPONSE_BYTES", 262144)
+
 # Internal webhook receivers an admin allows (host names, IPs or CIDRs); every other loopback,
 # link-local, private or cluster-internal target is refused (portal/transport.py).
 WEBHOOK_ALLOWED_HOSTS = env_list("WEBHOOK_ALLOWED_HOSTS")
