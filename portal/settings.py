@@ -326,6 +326,15 @@ CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"billing.*": {"queue": "billing"}}
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # `scripts/run.sh --with-cluster`: messages are files in one directory (one machine, no
+    # broker server); the portal and the worker must share CELERY_FILESYSTEM_DIR.
+    _broker_dir = env("CELERY_FILESYSTEM_DIR", str(BASE_DIR / "var" / "celery-broker"))
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": _broker_dir,
+        "data_folder_out": _broker_dir,
+        "store_processed": False,
+    }
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "sync-statuses": {"task": "deployments.sync_statuses", "schedule": 30.0},
