@@ -39,10 +39,12 @@ T0=$(date +%s)
 "$PY" manage.py seed_demo
 
 pids=()
-stop_all() {
-  local pid
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+stop_all() {  # newest first: the portal and the worker stop before the cluster they talk to
+  local i
+  for (( i=${#pids[@]}-1; i>=0; i-- )); do
+    kill -TERM "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
+  done
 }
 
 start_cluster() {
