@@ -141,7 +141,11 @@ def _pods_and_logs(endpoint) -> dict:
                 "text": client.pod_log_tail(endpoint.namespace, name, container, LOG_LINES)
             }
         except (PermanentClusterError, TransientClusterError) as exc:
-            logs[name] = {"missing": f"This cluster does not serve the pod's log ({exc})."}
+            logs[name] = {
+                "missing": "This cluster does not serve the pod's log (the node's kubelet did "
+                "not answer); the pod itself may be fine.",
+                "detail": str(exc),
+            }
     rows = endpoint_page.pod_rows(pods)
     return {"pods": [(row, logs.get(row.name)) for row in rows]}
 

@@ -31,7 +31,7 @@
 
   function show(el, text) {
     el.textContent = text;
-    el.classList.toggle("hidden", !text);
+    el.hidden = !text;
   }
 
   function statsText(done) {
