@@ -180,7 +180,7 @@ def is_kv_cache_oom(message: str) -> bool:
 
 def suggested_fix(endpoint) -> Fix | None:
     """For a FAILED endpoint whose vLLM ran out of GPU memory for the KV cache: an FP8 KV
-    cache and/or half the context, each sized by the sizing engine."""
+    cache, half the context, and both, each sized by the sizing engine."""
     if endpoint.status != EndpointStatus.FAILED or not is_kv_cache_oom(endpoint.status_message):
         return None
     try:
@@ -199,6 +199,15 @@ def suggested_fix(endpoint) -> Fix | None:
                     max_context_length=shorter,
                 )
             )
+            if len(options) == 2:
+                options.append(
+                    _option(
+                        endpoint,
+                        f"Both: FP8 KV cache and {shorter} tokens",
+                        kv_cache_dtype=KvCacheDtype.FP8,
+                        max_context_length=shorter,
+                    )
+                )
     except (sizing.SizingInputError, KeyError, TypeError, ValueError):
         return None
     if not options:

@@ -149,3 +149,47 @@ def test_pods_tab_shows_the_predictor_pod_from_the_cluster(
     expect(row).to_contain_text(node)
     expect(page.locator(".pod-log")).to_contain_text("does not serve the pod")
     page.screenshot(path=screenshot_path("pods-view.png"), full_page=True)
+
+
+def test_overview_flags_a_stuck_start_and_suggests_a_fix_after_a_kv_cache_oom(
+    login_context, live_server, member, team, gpu_l4, llama_8b, screenshot_path
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    stuck = EndpointFactory(
+        team=team,
+        name="slow-start",
+        gpu_type=gpu_l4,
+        model=llama_8b,
+        status=EndpointStatus.PROVISIONING,
+        url="",
+        cold_start_seconds=600,
+        status_changed_at=timezone.now() - timedelta(minutes=42),
+        status_message="PredictorReady: Deployment does not have minimum availability. Events: "
+        "FailedScheduling: 0/3 nodes are available: 3 Insufficient nvidia.com/gpu.",
+    )
+    failed = EndpointFactory(
+        team=team,
+        name="long-context",
+        gpu_type=gpu_l4,
+        model=llama_8b,
+        status=EndpointStatus.FAILED,
+        url="",
+        max_context_length=65536,
+        status_message="vLLM keeps crashing (Error, exit code 1: ValueError: No available memory "
+        "for the cache blocks. Try increasing `gpu_memory_utilization` when initializing the "
+        "engine.; restarted 4 times) in pod long-context-predictor-5c7d9-abcde.",
+    )
+    page = login_context(member, height=900).new_page()
+    page.goto(f"{live_server.url}/endpoints/")
+    expect(page.locator("#endpoint-table tr", has_text="slow-start")).to_contain_text("Stuck?")
+    page.goto(f"{live_server.url}/endpoints/{stuck.uuid}/")
+    expect(page.locator("#stuck-flag")).to_contain_text("No node with a free GPU")
+    page.screenshot(path=screenshot_path("endpoint-stuck.png"))
+    page.goto(f"{live_server.url}/endpoints/{failed.uuid}/")
+    fix = page.locator("#suggested-fix")
+    expect(fix).to_contain_text("Store the KV cache in FP8")
+    expect(fix).to_contain_text("Halve the context to 32768 tokens")
+    page.screenshot(path=screenshot_path("endpoint-suggested-fix.png"))

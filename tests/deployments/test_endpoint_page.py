@@ -84,9 +84,11 @@ def test_kv_cache_oom_fix_offers_fp8_and_half_context_with_new_estimates(endpoin
     endpoint.status = EndpointStatus.FAILED
     endpoint.status_message = "ValueError: No available memory for the cache blocks."
     fix = endpoint_page.suggested_fix(endpoint)
-    fp8, shorter = fix.options
+    fp8, shorter, both = fix.options
     assert fp8.fields == {"kv_cache_dtype": "fp8"}
     assert shorter.fields == {"max_context_length": 16384}
+    assert both.fields == {"kv_cache_dtype": "fp8", "max_context_length": 16384}
+    assert both.max_sequences > max(fp8.max_sequences, shorter.max_sequences)
     assert fp8.kv_cache_per_sequence_gib == pytest.approx(
         fix.current.kv_cache_per_sequence_gib / 2, rel=0.01
     )
