@@ -2,7 +2,7 @@
 
 GPU time (kube-state-metrics GPU requests and node capacity, DCGM busy ratios) is fetched as raw
 samples: a bare selector with a range, evaluated at an instant, returns every stored sample
-(no subquery, no lookback: a pod that is gone has no samples). billing/services/usage/spans.py
+(no subquery, no lookback: a pod that is gone has no samples). portal/gputime.py
 integrates them from each sample's span (docs/chargeback.md). Counters use ``increase``.
 
 Windows are ``[w_start, w_end)``: the query is evaluated at ``w_end - 1 ms`` with a range of

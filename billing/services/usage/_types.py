@@ -11,7 +11,7 @@ PodKey = tuple[str, str]  # (namespace, pod)
 
 @dataclass
 class Measurements:
-    """GPU-seconds (value × span of each sample, see spans.py) and tokens of one window."""
+    """GPU-seconds (value × span of each sample, see portal/gputime.py) and tokens of one window."""
 
     pods: dict[tuple[str, str, str], float] = field(default_factory=dict)  # (ns, pod, node)
     nodes: dict[str, float] = field(default_factory=dict)  # node capacity
