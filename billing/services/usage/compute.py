@@ -7,6 +7,8 @@ from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
 
+from catalog.pricing import gpu_seconds_cost
+
 from ... import queries
 from ...models import UsageKind
 from ._base import UNKNOWN, gc_paused
@@ -60,14 +62,13 @@ class _Pricing:
         return self.labels.nodes.get(node, (UNKNOWN, UNKNOWN))
 
     def cost(self, instance_type: str, capacity_type: str, at: datetime, seconds: int):
-        """Decimal cost of ``seconds`` GPU-seconds at the price in force at ``at`` (exact up to
-        Decimal's 28 digits), or None when the offering has no price."""
+        """Decimal cost of ``seconds`` GPU-seconds at the price in force at ``at``
+        (catalog.pricing.gpu_seconds_cost), or None when the offering has no price."""
         key = (instance_type, capacity_type, at)
         if key not in self._rates:
-            found = self.prices.node_price_per_gpu(instance_type, capacity_type, at)
-            self._rates[key] = found and (found[0], found[1] * 3600)
+            self._rates[key] = self.prices.node_price_per_gpu(instance_type, capacity_type, at)
         rate = self._rates[key]
-        return None if rate is None else rate[0] * seconds / rate[1]
+        return None if rate is None else gpu_seconds_cost(rate[0], rate[1], seconds)
 
 
 def compute_usage(
