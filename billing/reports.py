@@ -279,12 +279,20 @@ class TeamMonth:
     alert: object
     reference: object
     last_collected: datetime | None
+    committed: object = None  # deployments.spend.Commitment of the live endpoints
 
     @property
     def budget_used(self) -> Decimal | None:
         if not self.budget:
             return None
         return self.spent / self.budget
+
+    @property
+    def committed_share(self) -> Decimal | None:
+        """The live endpoints' monthly run-rate (at max replicas) against the budget."""
+        if not self.budget or self.committed is None:
+            return None
+        return self.committed.cost_max / self.budget
 
     @property
     def forecast_over_budget(self) -> bool:
@@ -306,6 +314,7 @@ class TeamMonth:
 
 
 def team_month(team, month: datetime, now: datetime) -> TeamMonth:
+    from deployments.spend import committed
     from portal.timeutil import next_month
 
     from .models import ReferencePrice, UsageRecord
@@ -342,6 +351,7 @@ def team_month(team, month: datetime, now: datetime) -> TeamMonth:
         alert=active_budget_alert(team, now) if is_current else None,
         reference=ReferencePrice.objects.filter(is_default=True).first(),
         last_collected=max((r.collected_at for r in rows), default=None),
+        committed=committed(team) if is_current else None,
     )
 
 

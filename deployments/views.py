@@ -182,6 +182,7 @@ def _detail_context(request, endpoint: Endpoint, **forms) -> dict:
         "reject_form": forms.get("reject_form") or EndpointRejectForm(),
         "open_panel": forms.get("open_panel", ""),
         "spot_fallback": services.spot_fallback_cost(endpoint),
+        "monthly": services.endpoint_monthly_cost(endpoint),
         "autoscale_threshold": _autoscale_threshold(endpoint),
     }
 

@@ -1,5 +1,6 @@
 from decimal import Decimal
 
+import pytest
 from django.urls import reverse
 
 URL = reverse("deployments:endpoint_estimate")
@@ -22,20 +23,22 @@ def _params(llama_8b, gpu, **extra):
     }
 
 
+@pytest.mark.usefixtures("in_november")
 def test_estimate_shows_monthly_cost_for_min_and_max_replicas(member_client, llama_8b, gpu_l4):
     response = member_client.get(URL, _params(llama_8b, gpu_l4), headers={"HX-Request": "true"})
     body = response.content.decode()
     assert response.status_code == 200
-    assert "$584.00" in body  # 0.80/h x 730 h x 1 replica
-    assert "$1,168.00" in body
+    assert "$576.00" in body  # 0.80/h x 720 h (November) x 1 replica
+    assert "$1,152.00" in body
     assert "14 of 16 free" not in body and "16 of 16 free" in body
     assert "Approved automatically" in body
     assert "<html" not in body
 
 
+@pytest.mark.usefixtures("in_november")
 def test_estimate_uses_the_spot_price(member_client, llama_8b, gpu_l4):
     body = member_client.get(URL, _params(llama_8b, gpu_l4, capacity_type="spot")).content.decode()
-    assert "$219.00" in body  # 0.30 x 730
+    assert "$216.00" in body  # 0.30 x 720
 
 
 def test_estimate_lists_approval_reasons(member_client, team, llama_8b, gpu_l4):
