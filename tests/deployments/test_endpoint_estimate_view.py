@@ -76,3 +76,35 @@ def test_estimate_tolerates_garbage_input(member_client, llama_8b, gpu_l4):
 
 def test_estimate_post_is_405(member_client):
     assert member_client.post(URL).status_code == 405
+
+
+@pytest.mark.usefixtures("in_november")
+def test_an_office_hours_schedule_lowers_the_estimate_and_shows_the_saving(
+    member_client, llama_8b, gpu_l4
+):
+    from deployments.estimates import cold_start_of
+    from deployments.manifests import prewarm_lead_minutes
+
+    office = {
+        "schedule_enabled": "on",
+        "schedule_timezone": "Europe/Berlin",
+        "schedule_start": "08:00",
+        "schedule_end": "19:00",
+        "schedule_weekdays_only": "on",
+    }
+    response = member_client.get(URL, _params(llama_8b, gpu_l4, **office))
+    body = response.content.decode()
+    lead = prewarm_lead_minutes(cold_start_of({"model": llama_8b, "gpu_count": 1}))
+    # November 2026: 21 weekdays (1 Nov is a Sunday), Berlin on CET all month
+    hours = Decimal(21) * (Decimal(11) + Decimal(lead) / 60)
+    one = (Decimal("0.80") * hours).quantize(Decimal("0.01"))
+    estimate = response.context["estimate"]
+    assert estimate.monthly_cost_min == one and estimate.monthly.always_on_min == Decimal("576.00")
+    assert f"${one}" in body and "Saving vs always-on" in body
+    assert f"${Decimal('576.00') - one}" in body
+
+
+@pytest.mark.usefixtures("in_november")
+def test_always_on_shows_no_saving_line(member_client, llama_8b, gpu_l4):
+    body = member_client.get(URL, _params(llama_8b, gpu_l4)).content.decode()
+    assert "Saving vs always-on" not in body
