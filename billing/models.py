@@ -94,8 +94,29 @@ class UsageRecord(models.Model):
         return Decimal(self.gpu_seconds) / 3600
 
     @property
+    def completeness(self) -> Decimal | None:
+        """Share of the month's hours with collected usage (None: not recorded)."""
+        if self.hours_collected is None or not self.hours_in_month:
+            return None
+        return Decimal(self.hours_collected) / Decimal(self.hours_in_month)
+
+    @property
     def priced(self) -> bool:
         return self.unpriced_gpu_seconds == 0
+
+
+class CollectedHour(models.Model):
+    """A UTC hour that ``collect_gpu_usage`` measured, with or without usage in it: the month
+    close and the statements read which share of a month's hours was collected."""
+
+    hour = models.DateTimeField(unique=True)
+    collected_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["hour"]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H:00}"
 
 
 class IdlePolicy(models.TextChoices):
@@ -194,6 +215,10 @@ class Statement(models.Model):
     lines = models.JSONField(
         help_text="Per endpoint × instance type × capacity type (strings for money)."
     )
+    # Data completeness when it was written: hours of the month with collected usage, of all.
+    # None on statements written before this was recorded.
+    hours_collected = models.PositiveIntegerField(null=True, blank=True)
+    hours_in_month = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
