@@ -94,13 +94,6 @@ class UsageRecord(models.Model):
         return Decimal(self.gpu_seconds) / 3600
 
     @property
-    def completeness(self) -> Decimal | None:
-        """Share of the month's hours with collected usage (None: not recorded)."""
-        if self.hours_collected is None or not self.hours_in_month:
-            return None
-        return Decimal(self.hours_collected) / Decimal(self.hours_in_month)
-
-    @property
     def priced(self) -> bool:
         return self.unpriced_gpu_seconds == 0
 
@@ -245,6 +238,13 @@ class Statement(models.Model):
     @property
     def gpu_hours(self) -> Decimal:
         return Decimal(self.gpu_seconds) / 3600
+
+    @property
+    def completeness(self) -> Decimal | None:
+        """Share of the month's hours with collected usage (None: not recorded)."""
+        if self.hours_collected is None or not self.hours_in_month:
+            return None
+        return Decimal(self.hours_collected) / Decimal(self.hours_in_month)
 
 
 class BudgetAlert(models.Model):

@@ -393,6 +393,7 @@ class PlatformMonth:
     top: list
     chargeback: object
     closable: bool
+    completeness: object = None  # services.Completeness: hours of the month collected
 
     @property
     def allocated(self) -> Tally:
@@ -417,6 +418,7 @@ def platform_month(month: datetime, now: datetime) -> PlatformMonth:
     from portal.timeutil import next_month
 
     from .models import BillingPolicy, Chargeback, ChargebackStatus, UsageRecord
+    from .services import month_completeness
 
     rows = UsageRecord.objects.filter(hour__gte=month, hour__lt=min(next_month(month), now))
     report = build_report(rows.only(*_REPORT_FIELDS), BillingPolicy.current().idle_policy)
@@ -436,7 +438,8 @@ def platform_month(month: datetime, now: datetime) -> PlatformMonth:
     closable = next_month(month) <= now and (
         chargeback is None or chargeback.status == ChargebackStatus.OPEN
     )
-    return PlatformMonth(month, report, teams, teams[:5], chargeback, closable)
+    completeness = month_completeness(month)
+    return PlatformMonth(month, report, teams, teams[:5], chargeback, closable, completeness)
 
 
 _REPORT_FIELDS = [

@@ -15,8 +15,9 @@ from django.utils import timezone
 
 from deployments.models import Endpoint
 from portal.models import Team
+from portal.timeutil import HOUR
 
-from ...models import UsageRecord
+from ...models import CollectedHour, UsageRecord
 from ._base import gc_paused
 from ._types import UsageRow
 
@@ -65,6 +66,21 @@ def save_usage(
             update_fields=UPDATE_FIELDS,
         )
     return deleted
+
+
+def mark_collected(start: datetime, end: datetime) -> None:
+    """Record the whole hours of ``[start, end)`` as collected (a re-run only moves the time)."""
+    now, hours, t = timezone.now(), [], start
+    while t < end:
+        hours.append(CollectedHour(hour=t, collected_at=now))
+        t += HOUR
+    CollectedHour.objects.bulk_create(
+        hours,
+        batch_size=1000,
+        update_conflicts=True,
+        unique_fields=["hour"],
+        update_fields=["collected_at"],
+    )
 
 
 def stored_rows(start: datetime, end: datetime) -> Iterable[tuple[tuple, tuple, int]]:
