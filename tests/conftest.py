@@ -2,6 +2,7 @@
 and a priced GPU catalog. Real-server fixtures live in tests/infra (pytest plugin)."""
 
 import os
+import secrets
 from decimal import Decimal
 from pathlib import Path
 
@@ -126,8 +127,9 @@ def staff_client(staff):
 
 
 def _api_client_for(user) -> APIClient:
+    """A client with a fresh token of `user` (each call its own token: a test may ask twice)."""
     client = APIClient()
-    _token, key = create_token(user, "tests")
+    _token, key = create_token(user, f"tests-{secrets.token_hex(4)}")
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     return client
 
