@@ -23,7 +23,12 @@ from .forms import (
     EndpointRejectForm,
     EndpointScaleForm,
 )
+from .forms import (
+    add_service_error as _form_error,
+)
 from .models import Endpoint
+from .route_guard import live_routes_using
+from .routing import services as route_services
 
 PAGE_SIZE = 25
 TIMELINE_LENGTH = 30
@@ -51,18 +56,6 @@ def _require_write(request, endpoint: Endpoint) -> None:
 def _require_approver(request, endpoint: Endpoint) -> None:
     if not can_admin(request.user, endpoint.team):
         raise PermissionDenied("Only team admins and platform staff can approve requests.")
-
-
-def _form_error(form, exc: Exception) -> None:
-    """Put a service error next to its field (or at the top of the form)."""
-    if isinstance(exc, DeploymentError):
-        pairs = [(exc.field, exc.message)]
-    elif hasattr(exc, "error_dict"):
-        pairs = [(field, msg) for field, msgs in exc.message_dict.items() for msg in msgs]
-    else:
-        pairs = [(None, msg) for msg in exc.messages]
-    for field, message in pairs:
-        form.add_error(field if field in form.fields else None, message)
 
 
 # --- list and request --------------------------------------------------------------------
@@ -184,6 +177,7 @@ def _detail_context(request, endpoint: Endpoint, **forms) -> dict:
         "spot_fallback": services.spot_fallback_cost(endpoint),
         "monthly": services.endpoint_monthly_cost(endpoint),
         "autoscale_threshold": _autoscale_threshold(endpoint),
+        "routes_using": live_routes_using(endpoint),
     }
 
 
@@ -294,7 +288,11 @@ def endpoint_delete(request, uuid):
     form = EndpointDeleteForm(request.POST, endpoint=endpoint)
     if not form.is_valid():
         return _failed(request, endpoint, delete_form=form, open_panel="delete")
-    services.delete_endpoint(endpoint, request.user)
+    try:
+        services.delete_endpoint(endpoint, request.user)
+    except DeploymentError as exc:  # a live route still sends traffic to it
+        messages.error(request, exc.message)
+        return _failed(request, endpoint, delete_form=form, open_panel="delete")
     return _done(request, endpoint, f"Endpoint {endpoint.name} is being deleted.")
 
 
@@ -312,7 +310,11 @@ def approval_list(request):
     return render(
         request,
         "deployments/approval_list.html",
-        {"page": page, "reject_form": EndpointRejectForm()},
+        {
+            "page": page,
+            "reject_form": EndpointRejectForm(),
+            "pending_routes": route_services.pending_routes_for(request.user),
+        },
     )
 
 

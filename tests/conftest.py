@@ -2,16 +2,17 @@
 and a priced GPU catalog. Real-server fixtures live in tests/infra (pytest plugin)."""
 
 import os
+import secrets
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from django.test import Client
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from portal.models import Membership
+from portal.tokens import create_token
 
 from .factories import (
     CatalogModelFactory,
@@ -127,9 +128,10 @@ def staff_client(staff):
 
 
 def _api_client_for(user) -> APIClient:
+    """A client with a fresh token of `user` (each call its own token: a test may ask twice)."""
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    _token, key = create_token(user, f"tests-{secrets.token_hex(4)}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     return client
 
 
