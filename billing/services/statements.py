@@ -26,6 +26,7 @@ from ..models import (
     UsageKind,
     UsageRecord,
 )
+from ..queries import BATCH_KEY_PREFIX
 from .usage import ChargebackError, rows_total
 
 log = logging.getLogger(__name__)
@@ -147,6 +148,7 @@ def _statement_lines(rows: list[UsageRecord]) -> list[dict[str, str]]:
     return [
         {
             "endpoint": ep,
+            "workload": "batch" if ep.startswith(BATCH_KEY_PREFIX) else "endpoint",
             "gpu_type": gpu,
             "instance_type": it,
             "capacity_type": ct,
