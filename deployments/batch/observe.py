@@ -25,6 +25,9 @@ class Observation:
     status: str
     message: str
     events: list[tuple[str, int | None, str]] = field(default_factory=list)  # kind, shard, text
+    # GPU-seconds the pods still running have used so far (not stored: it grows every second;
+    # the running cost the cost cap is checked against is totals + this).
+    running_gpu_seconds: int = 0
 
     @property
     def totals(self) -> dict[str, int]:
@@ -141,12 +144,21 @@ def _job_outcome(job_obj: dict[str, Any] | None) -> tuple[str, str]:
     return BatchJobStatus.RUNNING, ""
 
 
-def observe(job, job_obj: dict[str, Any] | None, pods: list[dict[str, Any]]) -> Observation:
-    """Shard states, status and new timeline lines of `job`'s current run."""
+def _running_seconds(pod: dict[str, Any], now: datetime | None) -> int:
+    start = _time((pod.get("status") or {}).get("startTime"))
+    return max(int((now - start).total_seconds()), 0) if start and now else 0
+
+
+def observe(
+    job, job_obj: dict[str, Any] | None, pods: list[dict[str, Any]], now: datetime | None = None
+) -> Observation:
+    """Shard states, status and new timeline lines of `job`'s current run (`now`: for the GPU
+    time of the pods still running)."""
     shards = [dict(s, seen=list(s.get("seen", []))) for s in job.shard_states]
     events: list[tuple[str, int | None, str]] = []
     run_shards = [int(s) for s in job.run_shards]
     running: set[int] = set()
+    running_seconds = 0
     for pod in sorted(pods, key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or ""):
         meta = pod.get("metadata") or {}
         index = (meta.get("annotations") or {}).get(INDEX_ANNOTATION) or (
@@ -158,6 +170,7 @@ def observe(job, job_obj: dict[str, Any] | None, pods: list[dict[str, Any]]) -> 
         _fold_pod(shards[number], number, pod, int(job.gpu_count), events)
         if (pod.get("status") or {}).get("phase") in ("Pending", "Running"):
             running.add(number)
+            running_seconds += _running_seconds(pod, now) * int(job.gpu_count)
     status = (job_obj or {}).get("status") or {}
     done = {
         run_shards[i] for i in parse_indexes(status.get("completedIndexes")) if i < len(run_shards)
@@ -185,4 +198,4 @@ def observe(job, job_obj: dict[str, Any] | None, pods: list[dict[str, Any]]) -> 
     if outcome == BatchJobStatus.FAILED:
         errors = [f"shard {n}: {shards[n]['message']}" for n in run_shards if shards[n]["message"]]
         message = message + (" (" + "; ".join(errors[:3]) + ")" if errors else "")
-    return Observation(shards, outcome, message, events)
+    return Observation(shards, outcome, message, events, running_seconds)

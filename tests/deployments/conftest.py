@@ -204,14 +204,20 @@ class FakeCluster:
         return self.objects.get((kind, namespace, name))
 
     def list(self, api_version, kind, namespace=None, label_selector=None):
+        """Objects of `kind` in `namespace` (None: every namespace, as the real adapter lists)
+        matching `key=value` and bare `key` (exists) selectors."""
         self._maybe_fail()
-        want = dict(p.split("=", 1) for p in label_selector.split(",")) if label_selector else {}
+        want = [p.partition("=") for p in label_selector.split(",")] if label_selector else []
+
+        def matches(labels):
+            return all(a in labels and (not eq or labels[a] == b) for a, eq, b in want)
+
         return [
             o
             for (k, ns, _), o in self.objects.items()
             if k == kind
-            and ns == namespace
-            and all((o["metadata"].get("labels") or {}).get(a) == b for a, b in want.items())
+            and (namespace is None or ns == namespace)
+            and matches(o["metadata"].get("labels") or {})
         ]
 
     def events(self, namespace):

@@ -151,3 +151,34 @@ def test_resume_after_cancel_skips_committed_shards(
     job.refresh_from_db()
     assert job.status == BatchJobStatus.DELETED
     assert live_cluster.get("batch/v1", "Job", "nightly-r2", job.namespace) is None
+
+
+def test_cost_cap_stops_the_job_on_the_real_job_controller(
+    post,
+    team,
+    llama_8b,
+    gpu_l4,
+    live_cluster,
+    kube_api_client,
+    spot_node,
+    django_capture_on_commit_callbacks,
+):
+    # L4 spot 0.30 per GPU-hour: shard 0 ran 2 h (0.60) > the cap 0.50; shard 1 still runs.
+    job = _request(post, team, llama_8b, gpu_l4, shards=2, parallelism=2, cost_cap="0.50")
+    pods = running_pods(kube_api_client, job, 2)
+    end_pod(kube_api_client, pods[0], message=tokens(10, 20, 0), seconds=7200)
+
+    def index_0_done():
+        live = live_cluster.get("batch/v1", "Job", job.job_name, job.namespace)
+        return (live.get("status") or {}).get("completedIndexes") == "0"
+
+    wait_for(index_0_done, what="index 0 completed")
+    with django_capture_on_commit_callbacks(execute=True):
+        sync_batch_jobs()
+    job.refresh_from_db()
+    assert job.status == BatchJobStatus.CANCELLED
+    assert "reached the cost cap (0.50)" in job.status_message
+    assert live_cluster.get("batch/v1", "Job", job.job_name, job.namespace) is None
+    event = job.events.get(kind=BatchEventKind.ACTION)
+    assert event.message.startswith("Stopped: the running cost (0.60")
+    assert job.shards_in(ShardState.DONE) == [0]
