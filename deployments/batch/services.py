@@ -45,6 +45,7 @@ SPEC_FIELDS = [
     "input_uri",
     "output_uri",
     "shards",
+    "target_shard_tokens",
     "parallelism",
     "backoff_limit_per_index",
     "expected_tokens",
