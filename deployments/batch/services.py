@@ -26,7 +26,7 @@ from portal.models import AuditLog, Team, User
 from .. import services as endpoint_services
 from ..choices import DesiredState
 from ..choices_batch import BatchEventKind, BatchJobStatus, ShardState
-from ..errors import DeploymentError, DuplicateEndpoint, InvalidTransition
+from ..errors import DeploymentError, DuplicateEndpoint, InvalidTransition, SelfApproval
 from ..models_batch import BatchJob, BatchJobEvent
 from .manifests import model_uri_problem
 from .names import APPLY_BATCH_JOB
@@ -331,8 +331,19 @@ def _act(
     return job
 
 
+def pending_batch_approvals_for(user: User):
+    """Batch jobs waiting for a decision this user may take (the endpoints' rule)."""
+    pending = BatchJob.objects.filter(status=BatchJobStatus.PENDING_APPROVAL)
+    return endpoint_services.decidable_by(pending, user)
+
+
 def approve_batch_job(job: BatchJob, user: User, source: str = AuditLog.Source.WEB) -> BatchJob:
     def change(j: BatchJob) -> bool:
+        if j.requested_by_id == user.pk:
+            raise SelfApproval(
+                "You requested this batch job; another team admin or the platform team must "
+                "approve it (four eyes)."
+            )
         _set_status(j, BatchJobStatus.APPROVED, f"Approved by {user}.")
         j.approved_by, j.approved_at = user, timezone.now()
         return True

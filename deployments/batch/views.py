@@ -147,11 +147,15 @@ def batch_job_action(request, uuid, action):
     func, admin_only, done = ACTIONS[action]
     if not (can_admin if admin_only else can_write)(request.user, job.team):
         raise PermissionDenied("You cannot do this for this team.")
+    extra = {"reason": request.POST.get("reason", "")[:500]} if action == "reject" else {}
     try:
-        func(job, request.user)
+        func(job, request.user, **extra)
     except DeploymentError as exc:
         messages.error(request, exc.message)
     else:
         messages.success(request, done)
-    url = reverse("deployments:batch_job_detail", args=[job.uuid])
+    if request.POST.get("next") == "approvals":  # decided from the approvals inbox
+        url = reverse("deployments:approval_list")
+    else:
+        url = reverse("deployments:batch_job_detail", args=[job.uuid])
     return hx_redirect(url) if is_partial(request) else redirect(url)
