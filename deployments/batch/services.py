@@ -288,6 +288,16 @@ def _lock(job: BatchJob) -> BatchJob:
     return BatchJob.objects.select_for_update().select_related("team").get(pk=job.pk)
 
 
+_DONE = {
+    "approve": "approved",
+    "reject": "rejected",
+    "cancel": "cancelled",
+    "resume": "resumed",
+    "retry": "retried",
+    "delete": "deleted",
+}
+
+
 def _act(
     job: BatchJob,
     user: User,
@@ -304,7 +314,7 @@ def _act(
         if job.status not in allowed:
             raise InvalidTransition(
                 f"This batch job is {job.get_status_display().lower()}; it cannot be "
-                f"{action.split('.')[-1].replace('_', ' ')}ed now."
+                f"{_DONE[action.split('.')[-1]]} now."
             )
         before = snapshot(job, AUDIT_FIELDS)
         old = job.status
