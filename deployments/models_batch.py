@@ -245,6 +245,21 @@ class BatchJob(models.Model):
         )
         return counts
 
+    @property
+    def shard_progress(self) -> list[dict]:
+        """Per shard, for the API and the page: its state and counters plus the progress
+        marker (requests done of requests, percent; 100 once committed)."""
+        rows = []
+        for number, shard in enumerate(self.shard_states):
+            row = {k: v for k, v in shard.items() if k != "seen"} | {"shard": number}
+            total, done = int(shard.get("requests") or 0), int(shard.get("requests_done") or 0)
+            if shard.get("state") == ShardState.DONE:
+                percent = 100
+            else:
+                percent = min(100 * done // total, 99) if total else 0
+            rows.append(row | {"requests": total, "requests_done": done, "percent": percent})
+        return rows
+
     def clean(self) -> None:
         errors = {}
         for field, problem in (

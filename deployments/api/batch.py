@@ -120,13 +120,9 @@ class BatchJobSerializer(serializers.ModelSerializer):
         return attrs
 
     def get_shard_progress(self, job) -> dict:
-        return {
-            "counts": job.shard_counts,
-            "shards": [
-                {k: v for k, v in shard.items() if k != "seen"} | {"shard": number}
-                for number, shard in enumerate(job.shard_states)
-            ],
-        }
+        """Counts by state, and per shard: state, attempts failed, interruptions, GPU-seconds,
+        tokens, and the progress marker (requests done of requests, percent)."""
+        return {"counts": job.shard_counts, "shards": job.shard_progress}
 
     def get_report(self, job) -> dict:
         report = services.cost_report(job)

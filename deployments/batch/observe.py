@@ -2,7 +2,8 @@
 
 `observe(job, job_obj, pods)` folds one run's Job (`status.completedIndexes`,
 `failedIndexes`, conditions) and its pods (phase, `DisruptionTarget` condition, the
-container's exit code and termination message) into new `shard_states`, a status and the
+container's exit code and termination message: tokens and the shard's progress marker,
+requests done of requests) into new `shard_states`, a status and the
 timeline lines to add. Each terminated pod is counted once (its uid is kept in the shard's
 `seen` list), so observing the same objects twice changes nothing.
 """
@@ -43,6 +44,8 @@ def new_shard(state: str = ShardState.PENDING) -> dict[str, Any]:
         "gpu_seconds": 0,
         "tokens_in": 0,
         "tokens_out": 0,
+        "requests": 0,
+        "requests_done": 0,
         "message": "",
         "seen": [],
     }
@@ -92,6 +95,15 @@ def _seconds(pod: dict[str, Any], terminated: dict[str, Any]) -> int:
     return max(int((end - start).total_seconds()), 0) if start and end else 0
 
 
+def _progress(shard: dict, report: dict[str, Any]) -> None:
+    """The shard's progress marker as its last attempt reported it on termination (requests
+    of the shard, requests done: an interrupted attempt tells how far it got)."""
+    for key in ("requests", "requests_done"):
+        value = report.get(key)
+        if isinstance(value, int) and value >= 0:
+            shard[key] = value
+
+
 def _fold_pod(shard: dict, number: int, pod: dict, gpus: int, events: list) -> None:
     """Count one terminated pod into its shard (once per uid)."""
     phase = (pod.get("status") or {}).get("phase")
@@ -102,7 +114,9 @@ def _fold_pod(shard: dict, number: int, pod: dict, gpus: int, events: list) -> N
     terminated = _terminated(pod)
     shard["gpu_seconds"] += _seconds(pod, terminated) * gpus
     report = _report(terminated)
+    _progress(shard, report)
     if phase == "Succeeded":
+        shard["requests_done"] = shard.get("requests", 0)  # committed: all of it
         shard["tokens_in"] = int(report.get("prompt_tokens") or 0)
         shard["tokens_out"] = int(report.get("completion_tokens") or 0)
         return

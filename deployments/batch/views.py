@@ -126,6 +126,7 @@ def _context(request, job: BatchJob) -> dict:
         "actions": _actions(job),
         "eta": _eta(job, counts["done"]),
         "counts": counts,
+        "shards": job.shard_progress,
         "report": services.cost_report(job),
         "events": job.events.select_related("actor")[:TIMELINE_LENGTH],
         "can_write": can_write(request.user, job.team),

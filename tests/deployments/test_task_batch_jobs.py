@@ -173,3 +173,65 @@ def test_below_the_cap_nothing_is_stopped(job, fake_cluster):
     job.refresh_from_db()
     assert job.status == BatchJobStatus.RUNNING and job.desired_state == DesiredState.PRESENT
     assert not job.events.filter(kind=BatchEventKind.ACTION).exists()
+
+
+def test_progress_markers_reach_the_api_and_the_page(job, fake_cluster, api_client, member_client):
+    apply_batch_job(job.pk, job.generation)
+    job.refresh_from_db()
+    start = timezone.now() - timedelta(minutes=30)
+    name = f"{job.job_name}-1-reclaimed"
+    fake_cluster.objects[("Pod", job.namespace, name)] = {
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "uid": name,
+            "namespace": job.namespace,
+            "labels": manifests.labels(job),
+            "annotations": {INDEX_ANNOTATION: "1"},
+        },
+        "status": {
+            "phase": "Failed",
+            "conditions": [{"type": "DisruptionTarget", "status": "True", "reason": "Spot"}],
+            "containerStatuses": [
+                {
+                    "state": {
+                        "terminated": {
+                            "exitCode": 143,
+                            "startedAt": _ts(start),
+                            "finishedAt": _ts(start + timedelta(minutes=10)),
+                            "message": json.dumps(
+                                {
+                                    "shard": 1,
+                                    "interrupted": True,
+                                    "requests": 40,
+                                    "requests_done": 25,
+                                }
+                            ),
+                        }
+                    }
+                }
+            ],
+        },
+    }
+    _pod(fake_cluster, job, 0, "Succeeded", started=start, ended=start + timedelta(minutes=20))
+    fake_cluster.objects[("Pod", job.namespace, f"{job.job_name}-0-succeeded")]["status"][
+        "containerStatuses"
+    ][0]["state"]["terminated"]["message"] = json.dumps(
+        {
+            "shard": 0,
+            "requests": 40,
+            "requests_done": 40,
+            "prompt_tokens": 1,
+            "completion_tokens": 2,
+        }
+    )
+    _job_status(fake_cluster, job, completedIndexes="0", active=1)
+    sync_batch_jobs()
+    shards = api_client.get(f"/api/v1/batch-jobs/{job.uuid}/").json()["shard_progress"]["shards"]
+    assert [(s["shard"], s["requests_done"], s["requests"], s["percent"]) for s in shards] == [
+        (0, 40, 40, 100),
+        (1, 25, 40, 62),
+    ]
+    assert "seen" not in shards[0]
+    page = member_client.get(f"/batch-jobs/{job.uuid}/").content.decode()
+    assert "25 / 40" in page and "62 %" in page
