@@ -89,7 +89,7 @@ def sync_batch_jobs() -> int:
     with transaction.atomic():
         rows = list(
             BatchJob.objects.select_for_update(of=("self",))
-            .select_related("team")
+            .select_related("team", "gpu_type")  # gpu_type: the cost cap's price, no query
             .filter(
                 status__in=BATCH_OBSERVED_STATUSES,
                 desired_state=DesiredState.PRESENT,

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from deployments.batch import manifests, services
@@ -235,3 +237,21 @@ def test_progress_markers_reach_the_api_and_the_page(job, fake_cluster, api_clie
     assert "seen" not in shards[0]
     page = member_client.get(f"/batch-jobs/{job.uuid}/").content.decode()
     assert "25 / 40" in page and "62 %" in page
+
+
+def test_sync_queries_do_not_grow_with_capped_jobs(team, llama_8b, gpu_l4, fake_cluster):
+    def sync_of(count: int) -> int:
+        for _ in range(count):
+            capped = BatchJobFactory(
+                team=team, model=llama_8b, gpu_type=gpu_l4, offering=None, cost_cap=Decimal("99")
+            )
+            apply_batch_job(capped.pk, capped.generation)
+            capped.refresh_from_db()
+            _pod(fake_cluster, capped, 0, started=timezone.now() - timedelta(minutes=5))
+            _job_status(fake_cluster, capped, active=1)
+        sync_batch_jobs()  # warm the catalog price cache
+        with CaptureQueriesContext(connection) as queries:
+            sync_batch_jobs()
+        return len(queries)
+
+    assert sync_of(2) == sync_of(6)
