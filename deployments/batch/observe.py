@@ -209,6 +209,8 @@ def observe(
             text = f"Shard {number} {'committed its output' if state == ShardState.DONE else 'failed'}."
             events.append((BatchEventKind.SHARD, number, text))
         shard["state"] = state
+        if state == ShardState.DONE:  # committed: all of it, whatever an earlier attempt said
+            shard["requests_done"] = shard.get("requests", 0)
     if outcome == BatchJobStatus.FAILED:
         errors = [f"shard {n}: {shards[n]['message']}" for n in run_shards if shards[n]["message"]]
         message = message + (" (" + "; ".join(errors[:3]) + ")" if errors else "")
