@@ -57,6 +57,13 @@ def test_request_answers_202_with_estimate(
         ("name", "x" * 41),
         ("shards", 0),
         ("gpu_count", 9),
+        # args that end up in the vLLM command line
+        ("quantization", "bf16 --trust-remote-code"),
+        ("max_context_length", "8192 --enforce-eager"),
+        ("max_context_length", 10**9),
+        ("capacity_type", "spot\nkarpenter.sh/nodepool: evil"),
+        ("target_shard_tokens", "1e9; rm -rf /"),
+        ("parallelism", 1000),
     ],
 )
 def test_hostile_input_gets_400_and_nothing_is_rendered(
