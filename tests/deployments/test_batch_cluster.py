@@ -167,7 +167,7 @@ def test_resume_after_cancel_skips_committed_shards(
     assert live_cluster.get("batch/v1", "Job", "nightly-r2", job.namespace) is None
 
 
-def test_cost_cap_stops_the_job_on_the_real_job_controller(
+def test_cost_cap_stops_the_job_on_the_real_job_controller(  # and the GPU quota counts shards
     post,
     team,
     llama_8b,
@@ -180,6 +180,13 @@ def test_cost_cap_stops_the_job_on_the_real_job_controller(
     # L4 spot 0.30 per GPU-hour: shard 0 ran 2 h (0.60) > the cap 0.50; shard 1 still runs.
     job = _request(post, team, llama_8b, gpu_l4, shards=2, parallelism=2, cost_cap="0.50")
     pods = running_pods(kube_api_client, job, 2)
+
+    def quota_used():  # the shard pods count in the team's real ResourceQuota, as endpoints do
+        quota = live_cluster.get("v1", "ResourceQuota", "modelport-gpu", job.namespace) or {}
+        used = (quota.get("status") or {}).get("used") or {}
+        return used.get("requests.nvidia.com/gpu") == "2"
+
+    wait_for(quota_used, what="the team's GPU quota to count the 2 shard pods")
     end_pod(kube_api_client, pods[0], message=tokens(10, 20, 0), seconds=7200)
 
     def index_0_done():
