@@ -260,3 +260,7 @@ class BudgetAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.team} {self.month:%Y-%m} {self.threshold}%"
+
+
+# The savings advisor's dismissals live in their own module; imported so `billing.models` has them.
+from .advisor_models import SavingsDismissal, SuggestionKind  # noqa: E402, F401

@@ -24,7 +24,12 @@ from .forms import (
     EndpointRejectForm,
     EndpointScaleForm,
 )
+from .forms import (
+    add_service_error as _form_error,
+)
 from .models import Endpoint
+from .route_guard import live_routes_using
+from .routing import services as route_services
 
 PAGE_SIZE = 25
 BATCH_APPROVALS = 50  # pending batch jobs shown in the approvals inbox (oldest first)
@@ -53,18 +58,6 @@ def _require_write(request, endpoint: Endpoint) -> None:
 def _require_approver(request, endpoint: Endpoint) -> None:
     if not can_admin(request.user, endpoint.team):
         raise PermissionDenied("Only team admins and platform staff can approve requests.")
-
-
-def _form_error(form, exc: Exception) -> None:
-    """Put a service error next to its field (or at the top of the form)."""
-    if isinstance(exc, DeploymentError):
-        pairs = [(exc.field, exc.message)]
-    elif hasattr(exc, "error_dict"):
-        pairs = [(field, msg) for field, msgs in exc.message_dict.items() for msg in msgs]
-    else:
-        pairs = [(None, msg) for msg in exc.messages]
-    for field, message in pairs:
-        form.add_error(field if field in form.fields else None, message)
 
 
 # --- list and request --------------------------------------------------------------------
@@ -185,6 +178,7 @@ def _detail_context(request, endpoint: Endpoint, **forms) -> dict:
         "open_panel": forms.get("open_panel", ""),
         "spot_fallback": services.spot_fallback_cost(endpoint),
         "autoscale_threshold": _autoscale_threshold(endpoint),
+        "routes_using": live_routes_using(endpoint),
     }
 
 
@@ -295,7 +289,11 @@ def endpoint_delete(request, uuid):
     form = EndpointDeleteForm(request.POST, endpoint=endpoint)
     if not form.is_valid():
         return _failed(request, endpoint, delete_form=form, open_panel="delete")
-    services.delete_endpoint(endpoint, request.user)
+    try:
+        services.delete_endpoint(endpoint, request.user)
+    except DeploymentError as exc:  # a live route still sends traffic to it
+        messages.error(request, exc.message)
+        return _failed(request, endpoint, delete_form=form, open_panel="delete")
     return _done(request, endpoint, f"Endpoint {endpoint.name} is being deleted.")
 
 
@@ -318,7 +316,12 @@ def approval_list(request):
     return render(
         request,
         "deployments/approval_list.html",
-        {"page": page, "batch_jobs": batch_jobs, "reject_form": EndpointRejectForm()},
+        {
+            "page": page,
+            "batch_jobs": batch_jobs,
+            "reject_form": EndpointRejectForm(),
+            "pending_routes": route_services.pending_routes_for(request.user),
+        },
     )
 
 

@@ -771,3 +771,23 @@ def busy_requests_query(namespace: str, model_name: str) -> str:
     """
     sel = key_selector([(namespace, model_name)])
     return f'sum({{__name__=~"{_alternation(BUSY)}",{sel}}})'
+
+
+# ---------------------------------------------------------------------------------- GPU memory held
+MIB_PER_GIB = 1024.0
+
+
+def gpu_memory_peak_query(keys: list[Key] | None, seconds: float) -> str:
+    """Peak DCGM framebuffer memory used (MiB) by one replica, per endpoint: each GPU's peak
+    over ``seconds``, summed over the GPUs of its pod, of the largest pod."""
+    per_pod = _dcgm_by_pod("DCGM_FI_DEV_FB_USED", "max_over_time", _dur(seconds), keys)
+    return f"max by (namespace, model_name) ({_by_pod_model(per_pod)})"
+
+
+def gpu_memory_peak_gib(
+    client: PrometheusClient, keys: list[Key], end: datetime, seconds: float
+) -> dict[Key, float]:
+    """GiB of GPU memory one replica of each endpoint held at its peak in ``(end - seconds,
+    end]`` (endpoints without DCGM data are missing)."""
+    rows = client.query(gpu_memory_peak_query(keys, seconds), at=end)
+    return {key: value / MIB_PER_GIB for key, value in by_key(rows).items()}

@@ -91,7 +91,6 @@ INSTALLED_APPS = [
     "django_filters",
     "django_prometheus",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
@@ -293,6 +292,7 @@ SPECTACULAR_SETTINGS = {
         "EndpointStatusEnum": "deployments.choices.EndpointStatus",
         "BatchJobStatusEnum": "deployments.choices_batch.BatchJobStatus",
         "CapacityTypeEnum": "catalog.choices.CapacityType",
+        "SuggestionKindEnum": "billing.advisor_models.SuggestionKind",
     },
     # Swagger UI assets come from drf-spectacular-sidecar: no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from django.test import Client
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from portal.models import Membership
+from portal.tokens import create_token
 
 from .factories import (
     CatalogModelFactory,
@@ -127,8 +127,8 @@ def staff_client(staff):
 
 def _api_client_for(user) -> APIClient:
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    _token, key = create_token(user, "tests")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     return client
 
 

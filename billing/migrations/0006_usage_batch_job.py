@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0004_move_catalog'),
+        ('billing', '0005_savings_dismissal'),
         ('deployments', '0008_batch_bounds'),
     ]
 
