@@ -19,7 +19,8 @@ class UsageKind(models.TextChoices):
 class UsageRecord(models.Model):
     """GPU time for one hour, one owner and one offering.
 
-    Allocated rows: one per (hour, team, endpoint, instance type, capacity type). Idle rows
+    Allocated rows: one per (hour, team, endpoint or batch job, instance type, capacity type);
+    a batch job's rows have the endpoint key "batch/<job name>" and `batch_job`. Idle rows
     (capacity of GPU nodes nobody requested): team and endpoint keys are empty. The collector
     rewrites whole hours, so re-collecting an hour overwrites its rows (never adds to them).
     GPU time on an offering without a price goes to `unpriced_gpu_seconds`: it is reported,
@@ -47,6 +48,14 @@ class UsageRecord(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="usage_records",
+    )
+    batch_job = models.ForeignKey(
+        "deployments.BatchJob",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="usage_records",
+        help_text="Set on the lines of batch job pods (endpoint key 'batch/<job name>').",
     )
     instance_type = models.CharField(max_length=60)
     capacity_type = models.CharField(max_length=20)
@@ -96,6 +105,10 @@ class UsageRecord(models.Model):
     @property
     def priced(self) -> bool:
         return self.unpriced_gpu_seconds == 0
+
+    @property
+    def is_batch(self) -> bool:
+        return self.endpoint_key.startswith("batch/")
 
 
 class CollectedHour(models.Model):

@@ -309,7 +309,8 @@ class TeamMonth:
 
     @property
     def endpoint_rows(self) -> list[tuple[str, object, Tally, Decimal | None]]:
-        """(key, Endpoint or None, tally, what its tokens would cost at the reference API)."""
+        """(key, Endpoint, BatchJob (key "batch/<name>") or None, tally, what its tokens would
+        cost at the reference API)."""
         return [(key, ep, t, reference_cost(t, self.reference)) for key, ep, t in self.endpoints]
 
 
@@ -324,13 +325,13 @@ def team_month(team, month: datetime, now: datetime) -> TeamMonth:
     rows = list(
         UsageRecord.objects.filter(
             team=team, kind=UsageKind.ALLOCATED, hour__gte=month, hour__lt=end
-        ).select_related("endpoint")
+        ).select_related("endpoint", "batch_job")
     )
     total, endpoints, offerings, days = Tally(), {}, defaultdict(Tally), defaultdict(Decimal)
     for r in rows:
         total.add(r)
-        ep = endpoints.setdefault(r.endpoint_key, [r.endpoint, Tally()])
-        ep[0] = ep[0] or r.endpoint
+        ep = endpoints.setdefault(r.endpoint_key, [r.endpoint or r.batch_job, Tally()])
+        ep[0] = ep[0] or r.endpoint or r.batch_job
         ep[1].add(r)
         offerings[(r.gpu_type or r.instance_type, r.instance_type, r.capacity_type)].add(r)
         days[r.hour.replace(hour=0)] += r.cost

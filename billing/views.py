@@ -147,6 +147,7 @@ CSV_HEADER = [
     "unpriced_gpu_hours",
     "tokens",
     "cost",
+    "workload",
 ]
 
 
@@ -171,6 +172,7 @@ def statement_csv(request, uuid):
                 reports.hours_text(line["unpriced_gpu_seconds"]),
                 line["tokens"],
                 line["cost"],
+                line.get("workload", "endpoint"),  # statements written before batch jobs
             ]
         )
     writer.writerow([])

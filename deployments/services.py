@@ -882,8 +882,8 @@ def spot_fallback_cost(endpoint: Endpoint) -> SpotFallbackCost | None:
 
 
 def approvers_for(endpoint: Endpoint) -> list[User]:
-    """Who may approve `endpoint`: the team's admins and the platform staff, minus its
-    requester (four eyes)."""
+    """Who may approve `endpoint` (or a batch job): the team's admins and the platform staff,
+    minus its requester (four eyes)."""
     users = User.objects.filter(is_active=True).filter(
         Q(is_staff=True) | Q(memberships__team=endpoint.team, memberships__role="admin")
     )
@@ -892,11 +892,11 @@ def approvers_for(endpoint: Endpoint) -> list[User]:
     return list(users.distinct().order_by("username"))
 
 
-def pending_approvals_for(user: User):
-    """Endpoints waiting for a decision this user may take (team admin or staff)."""
+def decidable_by(qs, user: User):
+    """The requests of `qs` (endpoints or batch jobs) this user may decide on: team admin or
+    staff (the requester is refused at approval: four eyes)."""
     from portal.access import scope_to_user
 
-    qs = Endpoint.objects.filter(status=EndpointStatus.PENDING_APPROVAL)
     if not user.is_staff:
         qs = qs.filter(Q(team__memberships__user=user, team__memberships__role="admin"))
     return scope_to_user(qs, user).select_related("team", "model", "gpu_type", "requested_by")
@@ -915,3 +915,8 @@ def endpoint_monthly_cost(
     return estimates.monthly_cost(
         same[0], spec, month or pricing.this_month(), endpoint.cold_start_seconds
     )
+
+
+def pending_approvals_for(user: User):
+    """Endpoints waiting for a decision this user may take (team admin or staff)."""
+    return decidable_by(Endpoint.objects.filter(status=EndpointStatus.PENDING_APPROVAL), user)

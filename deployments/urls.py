@@ -29,6 +29,7 @@ urlpatterns = [
     path("routes/<uuid:uuid>/delete/", route_views.route_delete, name="route_delete"),
     path("batch-jobs/", batch_views.batch_job_list, name="batch_job_list"),
     path("batch-jobs/new/", batch_views.batch_job_create, name="batch_job_create"),
+    path("batch-jobs/new/estimate/", batch_views.batch_job_estimate, name="batch_job_estimate"),
     path("batch-jobs/<uuid:uuid>/", batch_views.batch_job_detail, name="batch_job_detail"),
     path("batch-jobs/<uuid:uuid>/status/", batch_views.batch_job_status, name="batch_job_status"),
     path(

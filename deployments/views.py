@@ -14,6 +14,7 @@ from portal.access import can_admin, can_write, scope_to_user
 from portal.htmx import HTMX_STOP_POLLING, hx_redirect, is_partial
 
 from . import manifests, services, sizing
+from .batch import services as batch_services
 from .errors import DeploymentError
 from .filters import EndpointFilterSet
 from .forms import (
@@ -31,6 +32,7 @@ from .route_guard import live_routes_using
 from .routing import services as route_services
 
 PAGE_SIZE = 25
+BATCH_APPROVALS = 50  # pending batch jobs shown in the approvals inbox (oldest first)
 TIMELINE_LENGTH = 30
 
 
@@ -304,14 +306,20 @@ def endpoint_delete(request, uuid):
 def approval_list(request):
     pending = services.pending_approvals_for(request.user).order_by("created_at")
     page = Paginator(pending, PAGE_SIZE).get_page(request.GET.get("page"))
-    for endpoint in page.object_list:
-        if endpoint.requested_by_id == request.user.pk:
-            endpoint.other_approvers = services.approvers_for(endpoint)
+    batch_jobs = list(
+        batch_services.pending_batch_approvals_for(request.user).order_by("created_at")[
+            :BATCH_APPROVALS
+        ]
+    )
+    for request_ in [*page.object_list, *batch_jobs]:
+        if request_.requested_by_id == request.user.pk:
+            request_.other_approvers = services.approvers_for(request_)
     return render(
         request,
         "deployments/approval_list.html",
         {
             "page": page,
+            "batch_jobs": batch_jobs,
             "reject_form": EndpointRejectForm(),
             "pending_routes": route_services.pending_routes_for(request.user),
         },

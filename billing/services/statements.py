@@ -28,6 +28,7 @@ from ..models import (
     UsageKind,
     UsageRecord,
 )
+from ..queries import BATCH_KEY_PREFIX
 from .usage import ChargebackError, rows_total
 
 log = logging.getLogger(__name__)
@@ -175,6 +176,7 @@ def _statement_lines(rows: list[UsageRecord]) -> list[dict[str, str]]:
     return [
         {
             "endpoint": ep,
+            "workload": "batch" if ep.startswith(BATCH_KEY_PREFIX) else "endpoint",
             "gpu_type": gpu,
             "instance_type": it,
             "capacity_type": ct,

@@ -47,7 +47,7 @@ class UsageRow:
     unpriced_gpu_seconds: int = 0
     prompt_tokens: int = 0
     generation_tokens: int = 0
-    endpoint_uuid: str = ""  # modelport.io/endpoint-uuid pod label, when allow-listed
+    endpoint_uuid: str = ""  # endpoint-uuid (or batch-job-uuid) pod label, when allow-listed
 
     @property
     def key(self) -> tuple:

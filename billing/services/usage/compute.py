@@ -19,9 +19,13 @@ from .windows import Window
 
 def attribute(namespace: str, pod: str, labels: ClusterLabels) -> tuple[str, str]:
     """(team key, endpoint key): pod label modelport.io/team, else the namespace's label, else
-    the namespace name; endpoint from modelport.io/endpoint, else the KServe isvc label."""
+    the namespace name; endpoint from modelport.io/endpoint, else the KServe isvc label; a
+    batch job's pods (modelport.io/batch-job) are keyed "batch/<job name>"."""
     pod_labels = labels.pods.get((namespace, pod), {})
     team = pod_labels.get(queries.POD_TEAM_LABEL) or labels.namespaces.get(namespace) or namespace
+    batch = pod_labels.get(queries.POD_BATCH_JOB_LABEL)
+    if batch:
+        return team, queries.BATCH_KEY_PREFIX + batch
     endpoint = (
         pod_labels.get(queries.POD_ENDPOINT_LABEL) or pod_labels.get(queries.POD_ISVC_LABEL) or ""
     )
@@ -54,7 +58,10 @@ class _Pricing:
         found = self._owners.get(key)
         if found is None:
             team, endpoint = attribute(namespace, pod, self.labels)
-            uuid = self.labels.pods.get(key, {}).get(queries.POD_ENDPOINT_UUID_LABEL, "")
+            pod_labels = self.labels.pods.get(key, {})
+            uuid = pod_labels.get(queries.POD_ENDPOINT_UUID_LABEL) or pod_labels.get(
+                queries.POD_BATCH_UUID_LABEL, ""
+            )
             found = self._owners[key] = (team, endpoint, uuid)
         return found
 

@@ -19,7 +19,7 @@ def hours_with_usage(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("billing", "0004_move_catalog"),
+        ("billing", "0006_usage_batch_job"),
     ]
 
     operations = [
