@@ -44,3 +44,5 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
 ]
+# An /api/ path no route matches answers JSON like the API's other errors.
+handler404 = "portal.api.errors.page_not_found"
