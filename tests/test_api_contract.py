@@ -94,3 +94,12 @@ def test_page_must_be_a_page_number(api_client, page):
     assert resp.json() == {"detail": "Invalid page."}
     assert api_client.get("/api/v1/endpoints/?page=1").status_code == 200
     assert api_client.get("/api/v1/endpoints/?page=last").status_code == 200
+
+
+@pytest.mark.parametrize("zone", ["../etc", "Europe Berlin", "/UTC"])
+def test_a_time_zone_that_is_not_an_iana_name_is_a_400(api_client_for, owner, endpoint, zone):
+    resp = api_client_for(owner).patch(
+        f"/api/v1/endpoints/{endpoint.uuid}/", {"schedule_timezone": zone}, format="json"
+    )
+    assert resp.status_code == 400, resp.content
+    assert "schedule_timezone" in resp.json()
