@@ -71,6 +71,7 @@ def test_schedule_times_other_than_hh_mm_are_a_400(api_client_for, owner, endpoi
         ("/api/v1/chargeback/usage/", "start=", "start"),
         ("/api/v1/chargeback/usage/", "kind=", "kind"),
         ("/api/v1/chargeback/statements/", "month=", "month"),
+        ("/api/v1/chargeback/teams/search/", "month=", "month"),
     ],
 )
 def test_a_typed_query_parameter_given_empty_or_unreadable_is_a_400(

@@ -39,8 +39,11 @@ class _Tagged:
 
 
 def _month(request):
+    month = request.query_params.get("month")
+    if month == "":  # given empty is not "left out" (portal.api.query reads filters the same)
+        raise serializers.ValidationError({"month": ["Give a month (YYYY-MM) or leave it out."]})
     try:
-        return reports.parse_month(request.query_params.get("month"), timezone.now())
+        return reports.parse_month(month, timezone.now())
     except ValueError as exc:
         raise serializers.ValidationError({"month": [str(exc)]}) from exc
 
