@@ -104,3 +104,32 @@ def test_a_time_zone_that_is_not_an_iana_name_is_a_400(api_client_for, owner, en
     )
     assert resp.status_code == 400, resp.content
     assert "schedule_timezone" in resp.json()
+
+
+def test_the_schema_is_generated_one_request_at_a_time(monkeypatch, rf):
+    """drf-spectacular's lazy extension loading is not thread-safe: two first /api/schema/
+    requests at once in a threaded worker answered one 500 (schemathesis, gunicorn gthread)."""
+    import threading
+    import time as clock
+
+    from drf_spectacular.views import SpectacularAPIView
+
+    from portal.api.schema import SchemaView
+
+    running, most = [0], [0]
+
+    def generate(self, request, *args, **kwargs):
+        running[0] += 1
+        most[0] = max(most[0], running[0])
+        clock.sleep(0.2)
+        running[0] -= 1
+        return None
+
+    monkeypatch.setattr(SpectacularAPIView, "get", generate)
+    view = SchemaView()
+    threads = [threading.Thread(target=view.get, args=(rf.get("/api/schema/"),)) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert most[0] == 1

@@ -9,6 +9,10 @@
   `uuid` in the answer is their path parameter), so clients and schemathesis' stateful phase
   can follow them."""
 
+import threading
+
+from drf_spectacular.views import SpectacularAPIView
+
 ERROR = {
     "type": "object",
     "properties": {"detail": {"type": "string"}},
@@ -109,3 +113,15 @@ def _links_to(paths: dict, collection: str, prefix: bool) -> dict:
         for method, operation in target_operations.items()
         if method in {"get", "post", "put", "patch", "delete"} and "operationId" in operation
     }
+
+
+class SchemaView(SpectacularAPIView):
+    """/api/schema/, one generation at a time. drf-spectacular resolves its extensions' target
+    classes lazily and not thread-safely: two first requests at once in a gthread worker made
+    one answer 500 (AttributeError in plumbing._load_class; found by schemathesis)."""
+
+    lock = threading.Lock()
+
+    def get(self, request, *args, **kwargs):
+        with self.lock:
+            return super().get(request, *args, **kwargs)
