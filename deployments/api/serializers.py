@@ -60,7 +60,10 @@ class EndpointSerializer(serializers.ModelSerializer):
         read_only=True, help_text="Inference URL once the endpoint is ready (null before)."
     )
     schedule_timezone = TimeZoneField(
-        required=False, allow_blank=True, max_length=64, help_text="IANA time zone of the hours (e.g. `Europe/Berlin`)."
+        required=False,
+        allow_blank=True,
+        max_length=64,
+        help_text="IANA time zone of the hours (e.g. `Europe/Berlin`).",
     )
     schedule_start = HourMinuteField(
         required=False, allow_null=True, help_text="Working hours start (HH:MM)."

@@ -11,6 +11,7 @@
 
 import threading
 
+from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView
 
 ERROR = {
@@ -122,6 +123,7 @@ class SchemaView(SpectacularAPIView):
 
     lock = threading.Lock()
 
+    @extend_schema(exclude=True)
     def get(self, request, *args, **kwargs):
         with self.lock:
             return super().get(request, *args, **kwargs)
