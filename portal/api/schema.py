@@ -2,7 +2,7 @@
 
 - the error answers every operation can give (400 invalid input, 401/403 authentication and
   permission, 404 unknown object or a page past the end, 409 wrong state, 413 body too large,
-  429 throttled);
+  414 request line too long (gunicorn's HTML page), 429 throttled);
 - request bodies as JSON, the one format the API documents (the form parsers stay for the
   browsable API);
 - OpenAPI links from each POST that creates an object to the operations on that object (its
@@ -36,6 +36,11 @@ ALWAYS = {
 }
 WITH_PATH_PARAMETER = {"404": ("No such object in your teams.", "Error")}
 PAGINATED = {"404": ("No such page (`page` past the last one, or not a page number).", "Error")}
+# Answered by gunicorn before the portal sees the request (request line past 4094 bytes).
+URI_TOO_LONG = {
+    "description": "Request line too long (the web server's limit, 4094 bytes).",
+    "content": {"text/html": {"schema": {"type": "string"}}},
+}
 WRITES = {
     "409": ("The object is not in a state that allows this.", "Error"),
     "413": ("Request body too large.", "Error"),
@@ -65,6 +70,7 @@ def document_errors(result, generator, request, public):
                 wanted.update(WRITES)
             for status, (description, component) in wanted.items():
                 responses.setdefault(status, _response(description, component))
+            responses.setdefault("414", URI_TOO_LONG)
             for status, response in responses.items():
                 if status.startswith("4") and "content" not in response:
                     # A view that documents only why (e.g. 404 "not one of yours"): the body is
