@@ -18,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
-work=var/fuzz
+work=${FUZZ_WORKDIR:-var/fuzz}
 rm -rf "$work" && mkdir -p "$work"
 
 export DJANGO_SETTINGS_MODULE=portal.settings
@@ -71,7 +71,7 @@ for role in admin member; do
   token=$admin_token
   [ "$role" = member ] && token=$member_token
   echo "schemathesis as team $role (log: $work/st-$role.log) ..."
-  if ! .venv/bin/st run "$base/api/schema/" --wait-for-schema 60 \
+  if ! .venv/bin/st --config-file scripts/schemathesis.toml run "$base/api/schema/" --wait-for-schema 60 \
     --checks all --exclude-checks positive_data_acceptance,use_after_free \
     --phases coverage,fuzzing,stateful --max-examples "$examples" --seed "$seed" \
     --workers 2 --request-timeout 30 --no-color \
