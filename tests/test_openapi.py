@@ -184,14 +184,18 @@ def test_paginated_lists_document_404_for_a_page_past_the_end(schema):
     assert "404" in schema["paths"]["/api/v1/endpoints/"]["get"]["responses"]
 
 
+def _operations(schema):
+    for path, operations in schema["paths"].items():
+        for method, op in operations.items():
+            if isinstance(op, dict):
+                yield method, path, op
+
+
 def test_request_bodies_are_documented_as_json(schema):
     others = [
         f"{method} {path}: {sorted(op['requestBody']['content'])}"
-        for path, operations in schema["paths"].items()
-        for method, op in operations.items()
-        if isinstance(op, dict)
-        and "requestBody" in op
-        and set(op["requestBody"]["content"]) != {"application/json"}
+        for method, path, op in _operations(schema)
+        if "requestBody" in op and set(op["requestBody"]["content"]) != {"application/json"}
     ]
     assert others == []
 
@@ -199,9 +203,7 @@ def test_request_bodies_are_documented_as_json(schema):
 def test_every_documented_error_has_a_json_body(schema):
     bare = [
         f"{method} {path} {status}"
-        for path, operations in schema["paths"].items()
-        for method, op in operations.items()
-        if isinstance(op, dict)
+        for method, path, op in _operations(schema)
         for status, response in op["responses"].items()
         if status.startswith("4")
         and status != "414"  # gunicorn's own HTML page, documented as such
