@@ -273,16 +273,16 @@ def _meter(cluster, worker) -> CpuMeter:
 
 
 def _seed():
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
     from catalog.seed import seed_catalog
     from portal.models import User
+    from portal.tokens import create_token
 
     seed_catalog()
     user = User.objects.create_user("bench", password="x")
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {create_token(user, 'bench')[1]}")
     return user, client
 
 

@@ -10,6 +10,7 @@ from .models import (
     BudgetAlert,
     Chargeback,
     ReferencePrice,
+    SavingsDismissal,
     Statement,
     UsageRecord,
 )
@@ -92,3 +93,12 @@ class BudgetAlertAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["threshold", "month"]
     list_select_related = ["team"]
+
+
+@admin.register(SavingsDismissal)
+class SavingsDismissalAdmin(ReadOnlyAdmin):
+    """Who dismissed which savings suggestion (written by the advisor page and API)."""
+
+    list_display = ["team", "endpoint", "kind", "monthly_saving", "dismissed_by", "dismissed_at"]
+    list_filter = ["kind"]
+    list_select_related = ["team", "endpoint", "dismissed_by"]

@@ -1,11 +1,15 @@
 from django.urls import path
 
-from . import batch_views, views
+from . import advisor_views, batch_views, views
 
 app_name = "billing"
 urlpatterns = [
     path("", views.costs_home, name="costs_home"),
     path("teams/<slug:slug>/", views.team_costs, name="team_costs"),
+    path("teams/<slug:slug>/savings/", advisor_views.savings_advisor, name="savings_advisor"),
+    path(
+        "teams/<slug:slug>/savings/dismiss/", advisor_views.savings_dismiss, name="savings_dismiss"
+    ),
     path("platform/", views.platform_costs, name="platform_costs"),
     path("platform/close/", views.month_close, name="month_close"),
     path("platform/reopen/", views.month_reopen, name="month_reopen"),

@@ -7,6 +7,7 @@ from django.forms.models import construct_instance
 from catalog.models import CatalogModel, GpuType
 
 from . import rules
+from .errors import DeploymentError
 from .models import Endpoint
 from .services import SPEC_FIELDS
 
@@ -139,3 +140,15 @@ class EndpointDeleteForm(forms.Form):
         if value != self.endpoint.name:
             raise forms.ValidationError(f"Type {self.endpoint.name!r} to delete this endpoint.")
         return value
+
+
+def add_service_error(form, exc: Exception) -> None:
+    """Put a service error next to its field (or at the top of the form)."""
+    if isinstance(exc, DeploymentError):
+        pairs = [(exc.field, exc.message)]
+    elif hasattr(exc, "error_dict"):
+        pairs = [(field, msg) for field, msgs in exc.message_dict.items() for msg in msgs]
+    else:
+        pairs = [(None, msg) for msg in exc.messages]
+    for field, message in pairs:
+        form.add_error(field if field in form.fields else None, message)

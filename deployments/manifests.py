@@ -402,8 +402,13 @@ def busy_threshold(endpoint) -> int:
 
 def prewarm_minutes(endpoint) -> int:
     """How early the working-hours replicas start: one cold start, rounded up."""
+    return prewarm_lead_minutes(cold_start_seconds(endpoint))
+
+
+def prewarm_lead_minutes(cold_start: int) -> int:
+    """A cold start of ``cold_start`` seconds rounded up to PREWARM_STEP_MINUTES."""
     step = PREWARM_STEP_MINUTES
-    return max(step, -(-cold_start_seconds(endpoint) // (step * 60)) * step)
+    return max(step, -(-int(cold_start) // (step * 60)) * step)
 
 
 def scale_down_window_seconds(endpoint) -> int:

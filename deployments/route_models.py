@@ -20,6 +20,17 @@ class RoutePolicy(models.TextChoices):
     FALLBACK = "fallback", "Small first, large on errors or a deep queue"
 
 
+# Asked for in issue 16 but refused: Envoy Gateway has no complexity / intent classifier, and
+# the portal renders no home-made one (docs/routes.md, "Why no classifier policy").
+CLASSIFIER_POLICY = "classifier"
+CLASSIFIER_REFUSAL = (
+    "The classifier policy needs a complexity or intent classifier in front of the models, and "
+    "Envoy Gateway (the router ModelPort renders routes for) has none, so the portal does not "
+    "offer it. Use prompt_length (the request size stands in for complexity) or alias (the "
+    "client names the tier)."
+)
+
+
 class TierRole(models.TextChoices):
     SMALL = "small", "Small"
     LARGE = "large", "Large"

@@ -2,6 +2,7 @@ from django.urls import path
 
 from . import metrics_views, views
 from .batch import views as batch_views
+from .routing import views as route_views
 
 app_name = "deployments"
 urlpatterns = [
@@ -19,8 +20,16 @@ urlpatterns = [
     path("endpoints/<uuid:uuid>/approve/", views.endpoint_approve, name="endpoint_approve"),
     path("endpoints/<uuid:uuid>/reject/", views.endpoint_reject, name="endpoint_reject"),
     path("approvals/", views.approval_list, name="approval_list"),
+    path("routes/", route_views.route_list, name="route_list"),
+    path("routes/new/", route_views.route_create, name="route_create"),
+    path("routes/<uuid:uuid>/", route_views.route_detail, name="route_detail"),
+    path("routes/<uuid:uuid>/status/", route_views.route_status, name="route_status"),
+    path("routes/<uuid:uuid>/approve/", route_views.route_approve, name="route_approve"),
+    path("routes/<uuid:uuid>/reject/", route_views.route_reject, name="route_reject"),
+    path("routes/<uuid:uuid>/delete/", route_views.route_delete, name="route_delete"),
     path("batch-jobs/", batch_views.batch_job_list, name="batch_job_list"),
     path("batch-jobs/new/", batch_views.batch_job_create, name="batch_job_create"),
+    path("batch-jobs/new/estimate/", batch_views.batch_job_estimate, name="batch_job_estimate"),
     path("batch-jobs/<uuid:uuid>/", batch_views.batch_job_detail, name="batch_job_detail"),
     path("batch-jobs/<uuid:uuid>/status/", batch_views.batch_job_status, name="batch_job_status"),
     path(

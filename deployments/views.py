@@ -14,6 +14,7 @@ from portal.access import can_admin, can_write, scope_to_user
 from portal.htmx import HTMX_STOP_POLLING, hx_redirect, is_partial
 
 from . import manifests, services, sizing
+from .batch import services as batch_services
 from .errors import DeploymentError
 from .filters import EndpointFilterSet
 from .forms import (
@@ -23,9 +24,15 @@ from .forms import (
     EndpointRejectForm,
     EndpointScaleForm,
 )
+from .forms import (
+    add_service_error as _form_error,
+)
 from .models import Endpoint
+from .route_guard import live_routes_using
+from .routing import services as route_services
 
 PAGE_SIZE = 25
+BATCH_APPROVALS = 50  # pending batch jobs shown in the approvals inbox (oldest first)
 TIMELINE_LENGTH = 30
 
 
@@ -51,18 +58,6 @@ def _require_write(request, endpoint: Endpoint) -> None:
 def _require_approver(request, endpoint: Endpoint) -> None:
     if not can_admin(request.user, endpoint.team):
         raise PermissionDenied("Only team admins and platform staff can approve requests.")
-
-
-def _form_error(form, exc: Exception) -> None:
-    """Put a service error next to its field (or at the top of the form)."""
-    if isinstance(exc, DeploymentError):
-        pairs = [(exc.field, exc.message)]
-    elif hasattr(exc, "error_dict"):
-        pairs = [(field, msg) for field, msgs in exc.message_dict.items() for msg in msgs]
-    else:
-        pairs = [(None, msg) for msg in exc.messages]
-    for field, message in pairs:
-        form.add_error(field if field in form.fields else None, message)
 
 
 # --- list and request --------------------------------------------------------------------
@@ -182,7 +177,9 @@ def _detail_context(request, endpoint: Endpoint, **forms) -> dict:
         "reject_form": forms.get("reject_form") or EndpointRejectForm(),
         "open_panel": forms.get("open_panel", ""),
         "spot_fallback": services.spot_fallback_cost(endpoint),
+        "monthly": services.endpoint_monthly_cost(endpoint),
         "autoscale_threshold": _autoscale_threshold(endpoint),
+        "routes_using": live_routes_using(endpoint),
     }
 
 
@@ -293,7 +290,11 @@ def endpoint_delete(request, uuid):
     form = EndpointDeleteForm(request.POST, endpoint=endpoint)
     if not form.is_valid():
         return _failed(request, endpoint, delete_form=form, open_panel="delete")
-    services.delete_endpoint(endpoint, request.user)
+    try:
+        services.delete_endpoint(endpoint, request.user)
+    except DeploymentError as exc:  # a live route still sends traffic to it
+        messages.error(request, exc.message)
+        return _failed(request, endpoint, delete_form=form, open_panel="delete")
     return _done(request, endpoint, f"Endpoint {endpoint.name} is being deleted.")
 
 
@@ -305,13 +306,23 @@ def endpoint_delete(request, uuid):
 def approval_list(request):
     pending = services.pending_approvals_for(request.user).order_by("created_at")
     page = Paginator(pending, PAGE_SIZE).get_page(request.GET.get("page"))
-    for endpoint in page.object_list:
-        if endpoint.requested_by_id == request.user.pk:
-            endpoint.other_approvers = services.approvers_for(endpoint)
+    batch_jobs = list(
+        batch_services.pending_batch_approvals_for(request.user).order_by("created_at")[
+            :BATCH_APPROVALS
+        ]
+    )
+    for request_ in [*page.object_list, *batch_jobs]:
+        if request_.requested_by_id == request.user.pk:
+            request_.other_approvers = services.approvers_for(request_)
     return render(
         request,
         "deployments/approval_list.html",
-        {"page": page, "reject_form": EndpointRejectForm()},
+        {
+            "page": page,
+            "batch_jobs": batch_jobs,
+            "reject_form": EndpointRejectForm(),
+            "pending_routes": route_services.pending_routes_for(request.user),
+        },
     )
 
 

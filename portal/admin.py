@@ -4,12 +4,14 @@ Every admin change to teams, the catalog and prices is written to the audit log
 (`AuditedModelAdmin`); the audit log itself is read-only.
 """
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db import models
+from django.utils import timezone
 
 from .audit import record_audit, snapshot
-from .models import AuditLog, Membership, Team, TeamGpuQuota, User
+from .models import ApiToken, AuditLog, Membership, Team, TeamGpuQuota, User
+from .tokens import revoke_token
 
 ADMIN = AuditLog.Source.ADMIN
 
@@ -62,6 +64,19 @@ class AuditedModelAdmin(admin.ModelAdmin):
             _audit(request, "add", obj, after=snapshot(obj))
         for obj, _fields in formset.changed_objects:
             _audit(request, "change", obj, before=befores.get(obj.pk), after=snapshot(obj))
+
+
+class ReadOnlyModelAdmin(admin.ModelAdmin):
+    """Rows that are only looked at in the admin (written by code, never by hand)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(User)
@@ -139,7 +154,7 @@ class TeamAdmin(AuditedModelAdmin):
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
+class AuditLogAdmin(ReadOnlyModelAdmin):
     """Read-only: entries can be looked at, never added, changed or deleted."""
 
     list_display = ["created_at", "actor", "source", "action", "object_type", "object_repr", "team"]
@@ -148,11 +163,46 @@ class AuditLogAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ["actor", "team"]
 
-    def has_add_permission(self, request):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
+@admin.register(ApiToken)
+class ApiTokenAdmin(ReadOnlyModelAdmin):
+    """Tokens by prefix, never the key (only its digest is stored, and not shown either).
+    Created on the user's token page or with `manage.py create_api_token`, where the key is
+    shown once; here they can only be looked at and revoked."""
 
-    def has_delete_permission(self, request, obj=None):
-        return False
+    list_display = [
+        "key_prefix",
+        "name",
+        "user",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "state",
+    ]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter), "expires_at", "created_at"]
+    search_fields = ["name", "prefix", "user__username", "user__email"]
+    list_select_related = ["user"]
+    fields = [
+        "user",
+        "name",
+        "key_prefix",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    readonly_fields = fields
+    actions = ["revoke"]
+
+    @admin.display(description="Key starts with", ordering="prefix")
+    def key_prefix(self, obj) -> str:
+        return f"{obj.prefix}…"
+
+    @admin.display(description="State")
+    def state(self, obj) -> str:
+        return obj.state(timezone.now())
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request, queryset):
+        revoked = sum(revoke_token(token, request.user, ADMIN) for token in queryset)
+        self.message_user(request, f"Revoked {revoked} token(s).", messages.SUCCESS)

@@ -91,7 +91,6 @@ INSTALLED_APPS = [
     "django_filters",
     "django_prometheus",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
@@ -294,6 +293,7 @@ SPECTACULAR_SETTINGS = {
         "EndpointStatusEnum": "deployments.choices.EndpointStatus",
         "BatchJobStatusEnum": "deployments.choices_batch.BatchJobStatus",
         "CapacityTypeEnum": "catalog.choices.CapacityType",
+        "SuggestionKindEnum": "billing.advisor_models.SuggestionKind",
     },
     # Swagger UI assets come from drf-spectacular-sidecar: no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -392,10 +392,8 @@ CACHES = {
 
 # --- Billing -------------------------------------------------------------------------------
 BILLING_CURRENCY = env("BILLING_CURRENCY", "USD")
-HOURS_PER_MONTH = 730
-# Only the metrics pages' approximate "GPU-hours held" tile reads this (PromQL sum × interval).
-# Chargeback does not: it reads each sample's span from the data (docs/chargeback.md).
-BILLING_SCRAPE_INTERVAL_SECONDS = env_float("BILLING_SCRAPE_INTERVAL_SECONDS", 30.0)
+# Monthly estimates use the calendar month (deployments/estimates.py); GPU time, on the bills and
+# the metrics pages alike, comes from each sample's span in the data (portal/gputime.py).
 # Extra label matchers added to every billing query, e.g. 'cluster="prod"'.
 BILLING_PROMQL_SELECTOR = env("BILLING_PROMQL_SELECTOR", "")
 BILLING_PROMETHEUS_TIMEOUT = env_float("BILLING_PROMETHEUS_TIMEOUT", 120.0)

@@ -6,22 +6,21 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.http import HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.cache import patch_cache_control
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 from django_prometheus.exports import ExportToDjangoView
-from rest_framework.authtoken.models import Token
 
-from . import services
+from . import services, tokens
 from .access import can_admin, get_team_for_user
-from .audit import record_audit
-from .forms import MemberInviteForm, MemberRoleForm, TeamSettingsForm
+from .forms import ApiTokenForm, MemberInviteForm, MemberRoleForm, TeamSettingsForm
 from .htmx import hx_redirect, is_partial
 from .middleware import CurrentTeamMiddleware
-from .models import AuditLog, Membership
+from .models import ApiToken, AuditLog, Membership
 
 
 @login_required
@@ -132,27 +131,46 @@ def team_member_remove(request, slug, user_uuid):
 @login_required
 @require_http_methods(["GET", "POST"])
 def api_token(request):
-    """The user's REST API token: rotate it and show the new key once (never stored in a
-    cookie or message). Scripts send it as `Authorization: Token <key>`."""
-    token = Token.objects.filter(user=request.user).first()
+    """The user's REST API tokens: create a named one (its key is shown in this response only,
+    never stored in clear, in a cookie or a message), see when each was last used, revoke."""
+    form = ApiTokenForm(request.POST if request.method == "POST" else None)
     new_key = None
-    if request.method == "POST":
-        with transaction.atomic():
-            had_token = Token.objects.filter(user=request.user).delete()[0] > 0
-            token = Token.objects.create(user=request.user)
-            record_audit(
-                actor=request.user,
-                action="token.rotate" if had_token else "token.create",
-                instance=request.user,
-                source=AuditLog.Source.WEB,
+    if form.is_valid():
+        expires_at = tokens.expires_after(form.cleaned_data["expires_in_days"])
+        try:
+            _token, new_key = tokens.create_token(
+                request.user, form.cleaned_data["name"], expires_at=expires_at
             )
-        new_key = token.key
+        except tokens.TokenNameTaken as exc:
+            form.add_error("name", str(exc))
+        else:
+            form = ApiTokenForm()
     context = {
-        "token": token,
+        "form": form,
         "new_key": new_key,
         "api_root": request.build_absolute_uri("/api/v1/"),
+        **_token_table_context(request.user),
     }
-    return render(request, "portal/api_token.html", context)
+    response = render(request, "portal/api_token.html", context)
+    patch_cache_control(response, no_store=True)  # the one response that holds a key
+    return response
+
+
+def _token_table_context(user) -> dict:
+    return {"api_tokens": ApiToken.objects.filter(user=user), "now": timezone.now()}
+
+
+@login_required
+@require_POST
+def api_token_revoke(request, uuid):
+    token = get_object_or_404(ApiToken, uuid=uuid, user=request.user)
+    tokens.revoke_token(token, request.user)
+    if is_partial(request):
+        return render(
+            request, "portal/partials/api_token_table.html", _token_table_context(request.user)
+        )
+    messages.success(request, f"Revoked the token {token.name}.")
+    return redirect("portal:api_token")
 
 
 def metrics_export(request):

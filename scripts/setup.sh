@@ -23,7 +23,8 @@ apt_install() {
 }
 
 if [ $want_test = 1 ]; then
-  apt_install postgresql redis-server prometheus chromium fonts-dejavu-core
+  # luajit: the interpreter Envoy embeds, to run the route Lua filter in tests.
+  apt_install postgresql redis-server prometheus chromium fonts-dejavu-core luajit
   # The Debian packages start system services on some machines; the suite uses its own
   # private servers (scripts/services.sh), so nothing here depends on those.
 fi

@@ -295,6 +295,25 @@ class PodTruth:
     ttft: list = field(default_factory=list)  # every observation (seconds)
     inter_token: list = field(default_factory=list)  # one mean gap per request
     e2e: list = field(default_factory=list)
+    # (t, requests, prompt tokens, generation tokens) the generator counted up to each vLLM
+    # sample, cumulative over the pod's whole life (restarts included): the counts *inside* a
+    # window are the difference at its edges, independently of the series.
+    counted: list = field(default_factory=list)
+
+    def counted_in(self, start: float, end: float) -> tuple[int, int, int]:
+        """Requests, prompt and generation tokens the generator emitted in (start, end]."""
+
+        def upto(t):
+            last = (0, 0, 0)
+            for ts, *vals in self.counted:
+                if ts > t:
+                    break
+                last = tuple(vals)
+            return last
+
+        hi, lo = upto(end), upto(start)
+        return tuple(h - low for h, low in zip(hi, lo, strict=True))
+
     gpu_indices: list = field(default_factory=list)  # DCGM gpu index(es) on the node
     restarts: int = 0
 
@@ -680,6 +699,7 @@ class Scenario:
                             counts[i] += 1
                     counts[-1] += 1
                     state["h"][key] = (counts, total + val, cnt + 1)
+            truth.counted.append((t, truth.requests, truth.prompt_tokens, truth.generation_tokens))
 
             rps = _value(load.requests_per_s, t)
             running = (

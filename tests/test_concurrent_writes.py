@@ -27,12 +27,12 @@ WRITERS = 20
 SEED = """
 from catalog.seed import seed_catalog
 from portal.models import Membership, Team, User
-from rest_framework.authtoken.models import Token
+from portal.tokens import create_token
 seed_catalog()
 team = Team.objects.create(name="Load", slug="load", max_gpus=10000)
 user = User.objects.create_user("loader", password="x")
 Membership.objects.create(team=team, user=user, role=Membership.Role.ADMIN)
-print(Token.objects.create(user=user).key)
+print(create_token(user, 'load')[1])
 """
 
 

@@ -21,6 +21,9 @@ KEY_OPERATIONS = {
     "/api/v1/gpu-types/": {"get"},
     "/api/v1/teams/": {"get"},
     "/api/v1/teams/{uuid}/members/": {"get"},
+    "/api/v1/chargeback/teams/{slug}/savings/": {"get"},
+    "/api/v1/chargeback/teams/{slug}/savings/dismiss/": {"post"},
+    "/api/v1/endpoints/{uuid}/savings/": {"get"},
 }
 
 

@@ -11,6 +11,7 @@ from django.test import Client
 from django.urls import URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
 
+from deployments.route_models import Route, RouteTier
 from tests.factories import EndpointFactory, UsageRecordFactory
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +28,8 @@ UNSCOPED = {
     "gputype-detail", "sizing", "endpoint-list", "approval-list", "api-root",
     "chargeback-platform", "usagerecord-list", "statement-list", "team-list",
     "prometheus-django-metrics", "login", "api-schema", "api-docs",
-    "batch_job_list", "batch_job_create", "batch-job-list", "route-list", "healthz", "readyz",
+    "batch_job_list", "batch_job_create", "batch_job_estimate", "batch-job-list", "route-list",
+    "healthz", "readyz", "route_list", "route_create",
     "oidc_authentication_init", "oidc_authentication_callback",
 }  # fmt: skip
 
@@ -50,7 +52,13 @@ def _routes():
 def world(team, owner, member, viewer, outsider, llama_8b, gpu_l4):
     ep = EndpointFactory(team=team, name="chat", model=llama_8b, gpu_type=gpu_l4)
     usage = UsageRecordFactory(team=team, endpoint=ep)
+    route = Route.objects.create(team=team, name="chat", policy="alias", status="ready")
+    RouteTier.objects.create(route=route, endpoint=ep, role="small")
+    RouteTier.objects.create(
+        route=route, endpoint=EndpointFactory(team=team, name="big"), role="large"
+    )
     return {
+        "route_uuid": route.uuid,
         "uuid": ep.uuid,
         "slug": team.slug,
         "user_uuid": member.uuid,
@@ -69,6 +77,8 @@ def _kwargs(name: str, pattern, world) -> dict:
             kwargs[key] = world["catalog_uuid"]
         elif key == "uuid" and name.endswith("gputype-detail"):
             kwargs[key] = world["gpu_uuid"]
+        elif key == "uuid" and name.split(":")[-1].startswith(("route_", "route-")):
+            kwargs[key] = world["route_uuid"]
         elif key == "uuid" and "statement" in name:
             kwargs[key] = uuid.uuid4()  # no statement yet: 404 for everybody
         elif key == "uuid" and name.endswith(("team-detail", "team-members")):

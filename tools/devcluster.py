@@ -132,7 +132,6 @@ def main(argv=None) -> int:
             f"export PROMETHEUS_URL={prom.url}",
             f"export KEDA_PROMETHEUS_URL={prom.url}",
             "export PROMETHEUS_SCRAPE_INTERVAL_SECONDS=5",
-            "export BILLING_SCRAPE_INTERVAL_SECONDS=5",
         ]
     if args.env_file:
         Path(args.env_file).write_text("\n".join(lines) + "\n")

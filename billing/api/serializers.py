@@ -60,6 +60,15 @@ class StatementSerializer(serializers.ModelSerializer):
     lines = StatementLineSerializer(many=True, read_only=True)
     is_current = serializers.SerializerMethodField()
     csv_url = serializers.SerializerMethodField()
+    completeness = serializers.DecimalField(
+        max_digits=7,
+        decimal_places=6,
+        read_only=True,
+        allow_null=True,
+        help_text="Share of the month's hours with collected usage when the statement was "
+        "written (hours_collected / hours_in_month); null on statements from before it was "
+        "recorded.",
+    )
 
     class Meta:
         model = Statement
@@ -77,6 +86,9 @@ class StatementSerializer(serializers.ModelSerializer):
             "total_cost",
             "idle_policy",
             "lines",
+            "hours_collected",
+            "hours_in_month",
+            "completeness",
             "created_at",
             "csv_url",
         ]

@@ -9,9 +9,11 @@ Per route, in the team namespace:
 * one Gateway API ``HTTPRoute`` on the shared Gateway with the route's own host, whose rules
   pick the tier: by the ``x-modelport-model`` header (alias), by ``x-modelport-tier``
   (prompt length), or one rule small + fallback large (fallback).
-* for alias and prompt-length routing, an ``EnvoyExtensionPolicy`` with a Lua filter that reads
-  the OpenAI request body, sets those headers (``model`` field; body length over the
-  threshold) and clears the route cache so the HTTPRoute rules see them.
+* an ``EnvoyExtensionPolicy`` with a Lua filter that reads the OpenAI request body, sets
+  those headers (``model`` field; body length over the threshold), writes the model name the
+  chosen tier serves into the body (or the empty name, which every vLLM serves as its own
+  model, when the tier's rule can fail over to another tier: see ``body_models``) and clears
+  the route cache so the HTTPRoute rules see the headers.
 * a ``BackendTrafficPolicy``: retries on connect failures and 502/503/504, passive health
   checks (outlier ejection, which triggers the priority failover) and a circuit breaker whose
   pending-request cap is the route's queue-depth threshold: a deep queue overflows with 503s,
@@ -45,26 +47,34 @@ KINDS = (
     (EG_API, "BackendTrafficPolicy"),
 )
 
-# Runs in Envoy before routing: headers for the HTTPRoute rules, then a fresh route match.
+# Runs in Envoy before routing: headers for the HTTPRoute rules, the model name in the body,
+# then a fresh route match. Envoy Gateway has no per-backend body filter, so the body is
+# rewritten once, before Envoy picks a host: a tier whose rule can fail over to another tier
+# (a lower-priority Backend) gets the empty model name, which every vLLM OpenAI server serves
+# as its own model, so the request is valid on whichever tier answers; a tier with no failover
+# gets its served model name (the InferenceService name).
 LUA_TEMPLATE = """\
--- tier -> the model name vLLM serves there (the InferenceService name)
-local served = {{served}}
+-- tier -> the model name written into the body ("" = the serving tier's own model)
+local model_for = {model_for}
 function envoy_on_request(handle)
   local body = handle:body(true)
   local text = body and body:getBytes(0, body:length()) or ""
-  local asked = string.match(text, '"model"%s*:%s*"([^"]+)"') or ""
+  local asked = string.match(text, '"model"%s*:%s*"([^"]*)"') or ""
   local tier = "small"
   if "{policy}" == "alias" then
-    if served[asked] then tier = asked end
-  elseif #text > {threshold} then
+    if model_for[asked] ~= nil then tier = asked end
+  elseif "{policy}" == "prompt_length" and #text > {threshold} then
     tier = "large"
   end
   handle:headers():replace("{model_header}", asked)
   handle:headers():replace("{tier_header}", tier)
-  if served[tier] and body then
-    local swapped = string.gsub(text, '("model"%s*:%s*")[^"]*(")', "%1" .. served[tier] .. "%2", 1)
-    body:setBytes(swapped)
-    handle:headers():replace("content-length", tostring(#swapped))
+  local model = model_for[tier]
+  if model ~= nil and body then
+    local swapped, n = string.gsub(text, '("model"%s*:%s*")[^"]*(")', "%1" .. model .. "%2", 1)
+    if n == 1 then
+      body:setBytes(swapped)
+      handle:headers():replace("content-length", tostring(#swapped))
+    end
   end
   handle:clearRouteCache()
 end
@@ -149,15 +159,34 @@ def _rule(route, roles: list[str], match: tuple[str, str] | None) -> dict[str, A
     return rule
 
 
-def _rules(route, roles: list[str]) -> list[dict[str, Any]]:
-    """Most specific rules first; the last one (no header) is the default: the small tier."""
+def tier_backends(route, roles: list[str]) -> dict[str, list[str]]:
+    """Per tier the Lua can pick: the roles of the Backends its rule sends to, active first
+    (the rest are lower-priority fallbacks Envoy fails over to)."""
     spare = [TierRole.FALLBACK.value] if TierRole.FALLBACK in roles else []
     if route.policy == RoutePolicy.FALLBACK:
-        return [_rule(route, [TierRole.SMALL, TierRole.LARGE, *spare], None)]
-    header = TIER_HEADER
-    picked = [r for r in (TierRole.LARGE, TierRole.SMALL, TierRole.FALLBACK) if r in roles]
-    rules = [_rule(route, [r, *[s for s in spare if s != r]], (header, r)) for r in picked]
-    rules.append(_rule(route, [TierRole.SMALL, *spare], None))
+        return {TierRole.SMALL.value: [TierRole.SMALL.value, TierRole.LARGE.value, *spare]}
+    picked = [r.value for r in (TierRole.LARGE, TierRole.SMALL, TierRole.FALLBACK) if r in roles]
+    return {r: [r, *[s for s in spare if s != r]] for r in picked}
+
+
+def body_models(route, tiers) -> dict[str, str]:
+    """Per tier the Lua can pick: the model name it writes into the request body. The served
+    name when the rule has that one Backend; "" (the serving vLLM's own model) when the rule
+    can fail over to another tier, whose vLLM serves a different name."""
+    served = {str(t.role): t.endpoint.isvc_name for t in tiers}
+    return {
+        tier: served[tier] if len(backends) == 1 else ""
+        for tier, backends in tier_backends(route, list(served)).items()
+    }
+
+
+def _rules(route, roles: list[str]) -> list[dict[str, Any]]:
+    """Most specific rules first; the last one (no header) is the default: the small tier."""
+    by_tier = tier_backends(route, roles)
+    if route.policy == RoutePolicy.FALLBACK:
+        return [_rule(route, by_tier[TierRole.SMALL], None)]
+    rules = [_rule(route, backends, (TIER_HEADER, tier)) for tier, backends in by_tier.items()]
+    rules.append(_rule(route, by_tier[TierRole.SMALL], None))
     return rules
 
 
@@ -186,11 +215,10 @@ def _target(route) -> list[dict[str, str]]:
 
 
 def lua_source(route, tiers) -> str:
-    served = ", ".join(
-        f'["{t.role}"] = "{t.endpoint.isvc_name}"' for t in sorted(tiers, key=lambda t: str(t.role))
-    )
+    models = body_models(route, tiers)
+    table = ", ".join(f'["{tier}"] = "{models[tier]}"' for tier in sorted(models))
     return (
-        LUA_TEMPLATE.replace("{served}", "{" + served + "}")
+        LUA_TEMPLATE.replace("{model_for}", "{" + table + "}")
         .replace("{policy}", str(route.policy))
         .replace("{model_header}", MODEL_HEADER)
         .replace("{tier_header}", TIER_HEADER)
@@ -244,8 +272,7 @@ def render(route, tiers) -> list[dict[str, Any]]:
     roles = [str(t.role) for t in tiers]
     objects = [_backend(route, t) for t in tiers]
     objects.append(_http_route(route, roles))
-    if route.policy != RoutePolicy.FALLBACK:
-        objects.append(_extension_policy(route, tiers))
+    objects.append(_extension_policy(route, tiers))
     objects.append(_traffic_policy(route))
     return objects
 

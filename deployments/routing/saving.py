@@ -115,7 +115,10 @@ def _hourly_price(endpoint, rates: dict) -> Decimal | None:
 
 def route_saving(route: Route, client: PrometheusClient, start: datetime, end: datetime) -> Saving:
     """Measure the route's members over (start, end] and price them (one query per signal)."""
-    tiers = list(route.tiers.select_related("endpoint__offering", "endpoint__team"))
+    tiers = sorted(
+        route.tiers.select_related("endpoint__offering", "endpoint__team"),
+        key=lambda t: TierRole.values.index(t.role),
+    )
     keys = [(t.endpoint.namespace, t.endpoint.isvc_name) for t in tiers]
     summary = window_summary(client, keys, start, end)
     seconds = to_unix(end) - to_unix(start)

@@ -10,14 +10,21 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from portal import jobs
-from portal.access import can_admin
+from portal.access import can_admin, scope_to_user
 from portal.audit import record_audit
 from portal.models import AuditLog, Team, User
 
 from ..choices import DesiredState, EndpointStatus
 from ..errors import DeploymentError, InvalidTransition
 from ..route_guard import RouteInUse, live_routes_using, refuse_if_routed  # noqa: F401
-from ..route_models import Route, RoutePolicy, RouteTier, TierRole
+from ..route_models import (
+    CLASSIFIER_POLICY,
+    CLASSIFIER_REFUSAL,
+    Route,
+    RoutePolicy,
+    RouteTier,
+    TierRole,
+)
 from .names import APPLY_ROUTE
 
 log = logging.getLogger(__name__)
@@ -42,6 +49,8 @@ def _check_tiers(team: Team, policy: str, tiers: list[dict[str, Any]]) -> None:
             )
         if ep.status in GONE or ep.desired_state == DesiredState.ABSENT:
             raise DeploymentError(f"Endpoint {ep.name} is deleted.", field="tiers")
+    if policy == CLASSIFIER_POLICY:
+        raise DeploymentError(CLASSIFIER_REFUSAL, field="policy")
     if policy not in RoutePolicy.values:
         raise DeploymentError(f"Unknown policy {policy!r}.", field="policy")
 
@@ -121,6 +130,43 @@ def approve_route(route: Route, user: User, source: str = AuditLog.Source.WEB) -
         )
         enqueue_apply(route)
     return route
+
+
+def reject_route(
+    route: Route, user: User, reason: str = "", source: str = AuditLog.Source.WEB
+) -> Route:
+    """A team admin turns a pending request down; nothing was applied, so nothing to remove."""
+    if not can_admin(user, route.team):
+        raise InvalidTransition("Only a team admin can reject a route.")
+    with transaction.atomic():
+        route = _locked(route)
+        if route.status != EndpointStatus.PENDING_APPROVAL:
+            raise InvalidTransition("Only pending routes can be rejected.")
+        route.status = EndpointStatus.REJECTED
+        route.desired_state = DesiredState.ABSENT  # its member endpoints are free again
+        route.status_message = f"Rejected by {user}" + (f": {reason}" if reason else ".")
+        route.save(update_fields=["status", "desired_state", "status_message", "updated_at"])
+        record_audit(
+            actor=user,
+            action="route.reject",
+            instance=route,
+            source=source,
+            after={"status": route.status, "reason": reason},
+        )
+    return route
+
+
+def pending_routes_for(user: User):
+    """Routes waiting for a decision this user may take (team admin or staff)."""
+    qs = Route.objects.filter(status=EndpointStatus.PENDING_APPROVAL)
+    if not user.is_staff:
+        qs = qs.filter(team__memberships__user=user, team__memberships__role="admin")
+    return (
+        scope_to_user(qs, user)
+        .select_related("team", "requested_by")
+        .prefetch_related("tiers__endpoint")
+        .order_by("created_at")
+    )
 
 
 def delete_route(route: Route, user: User, source: str = AuditLog.Source.WEB) -> Route:

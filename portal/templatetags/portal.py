@@ -80,3 +80,13 @@ def duration(seconds) -> str:
         return f"{hours}h {minutes}m" if minutes else f"{hours}h"
     days, hours = divmod(hours, 24)
     return f"{days}d {hours}h" if hours else f"{days}d"
+
+
+_TOKEN_COLOURS = {"active": "green", "expired": "amber", "revoked": "grey"}
+
+
+@register.filter
+def token_badge(token, now) -> str:
+    """An API token's state (active, expired, revoked) at `now` as a badge."""
+    state = token.state(now)
+    return badge(state.capitalize(), _TOKEN_COLOURS[state], state)

@@ -6,11 +6,11 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from deployments.manifests import LABEL_ENDPOINT_UUID
 from portal.models import Membership
+from portal.tokens import create_token
 from tests.factories import (
     CatalogModelFactory,
     GpuRateFactory,
@@ -27,7 +27,7 @@ DEADLINE = 60.0
 
 def _client(user) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {create_token(user, 'e2e')[1]}")
     return client
 
 

@@ -2,9 +2,14 @@
 passwords (django-axes), with a page that says so; API authentication failures from one
 address are answered 429 once API_AUTH_FAILURE_LIMIT is reached."""
 
+from datetime import timedelta
+
 import pytest
 from django.core.cache import cache
 from django.urls import reverse
+from django.utils import timezone
+
+from portal.tokens import create_token, revoke_token
 
 pytestmark = pytest.mark.django_db
 
@@ -63,3 +68,20 @@ def test_api_auth_failures_are_throttled(client, member, settings):
         "/api/v1/endpoints/", HTTP_AUTHORIZATION="Token wrong", REMOTE_ADDR="10.0.4.2"
     )
     assert other.status_code == 401
+
+
+def test_revoked_and_expired_keys_count_as_failures_too(client, member, settings):
+    settings.API_AUTH_FAILURE_LIMIT = 4
+    revoked, revoked_key = create_token(member, "revoked")
+    revoke_token(revoked, member)
+    _expired, expired_key = create_token(
+        member, "expired", expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    _live, live_key = create_token(member, "live")
+    answers = [
+        client.get(
+            "/api/v1/endpoints/", HTTP_AUTHORIZATION=f"Token {key}", REMOTE_ADDR="10.0.4.3"
+        ).status_code
+        for key in [revoked_key, expired_key, revoked_key, expired_key, live_key]
+    ]
+    assert answers == [401, 401, 401, 401, 429], answers

@@ -7,7 +7,7 @@ from portal.access import scope_to_user
 
 from ...api.serializers import TeamRef
 from ...models import Endpoint
-from ...route_models import Route, RoutePolicy, RouteTier, TierRole
+from ...route_models import CLASSIFIER_POLICY, Route, RoutePolicy, RouteTier, TierRole
 from .. import manifests
 
 
@@ -38,7 +38,11 @@ class RouteTierSerializer(serializers.Serializer):
 
 class RouteSerializer(serializers.ModelSerializer):
     team = TeamRef(help_text="Team slug.")
-    policy = serializers.ChoiceField(choices=RoutePolicy.choices)
+    policy = serializers.ChoiceField(
+        choices=[*RoutePolicy.choices, (CLASSIFIER_POLICY, "By a classifier (refused: see docs)")],
+        help_text="alias, prompt_length or fallback. `classifier` is answered with 400: Envoy "
+        "Gateway has no complexity or intent classifier.",
+    )
     tiers = RouteTierSerializer(many=True)
     url = serializers.CharField(read_only=True, help_text="The one OpenAI-compatible base URL.")
     client_snippet = serializers.SerializerMethodField()

@@ -111,6 +111,18 @@ def test_same_role_twice_or_no_large_tier_is_400(owner_api, team, small, large):
     assert owner_api.post("/api/v1/routes/", data, format="json").status_code == 400
 
 
+def test_classifier_policy_is_refused_with_400_naming_the_missing_classifier(
+    owner_api, team, small, large
+):
+    response = owner_api.post(
+        "/api/v1/routes/", body(team, small, large, policy="classifier"), format="json"
+    )
+    assert response.status_code == 400
+    message = response.json()["policy"][0]
+    assert "needs a complexity or intent classifier" in message and "Envoy Gateway" in message
+    assert not Route.objects.exists()
+
+
 def test_manifests_and_render_route_return_the_applied_objects(
     owner_api, team, small, large, capsys
 ):
@@ -120,6 +132,7 @@ def test_manifests_and_render_route_return_the_applied_objects(
         "Backend",
         "Backend",
         "HTTPRoute",
+        "EnvoyExtensionPolicy",
         "BackendTrafficPolicy",
     ]
     import yaml

@@ -1,0 +1,68 @@
+"""The route request form: a name, one of the team's endpoints per role, the policy. The rules
+(two tiers at least, one role each, the team's own live endpoints) are routing.services'."""
+
+from django import forms
+
+from ..choices import DesiredState, EndpointStatus
+from ..models import Endpoint
+from ..route_models import Route, RoutePolicy, TierRole
+
+ROLE_HELP = {
+    TierRole.SMALL: "The cheap model most requests go to (e.g. 7–8B).",
+    TierRole.LARGE: "The big model for long or hard requests (e.g. 70B).",
+    TierRole.FALLBACK: "Optional: takes traffic when the chosen tier fails or overflows.",
+}
+
+
+CLASSIFIER_NOTE = (
+    "No complexity or intent classifier policy: Envoy Gateway has no classifier; prompt length "
+    "stands in for complexity."
+)
+
+
+def tier_field_name(role: str) -> str:
+    return f"tier_{role}"
+
+
+class RouteForm(forms.ModelForm):
+    class Meta:
+        model = Route
+        fields = ["name", "policy", "prompt_length_threshold", "queue_depth_threshold"]
+        widgets = {"policy": forms.RadioSelect}
+        help_texts = {"policy": CLASSIFIER_NOTE}
+
+    def __init__(self, *args, team=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["policy"].choices = RoutePolicy.choices
+        self.fields["name"].widget.attrs.update(autocomplete="off", spellcheck="false")
+        live = (
+            Endpoint.objects.filter(team=team)
+            .exclude(desired_state=DesiredState.ABSENT)
+            .exclude(status__in=[EndpointStatus.DELETED, EndpointStatus.REJECTED])
+            .order_by("name")
+            if team is not None
+            else Endpoint.objects.none()
+        )
+        for role in TierRole:
+            field = forms.ModelChoiceField(
+                queryset=live,
+                required=role != TierRole.FALLBACK,
+                label=f"{role.label} tier",
+                help_text=ROLE_HELP[role],
+                to_field_name="uuid",
+                empty_label="None" if role == TierRole.FALLBACK else "Choose an endpoint…",
+            )
+            self.fields[tier_field_name(role)] = field
+
+    def tier_fields(self):
+        return [self[tier_field_name(role)] for role in TierRole]
+
+    def service_data(self) -> dict:
+        """What routing.services.request_route takes."""
+        data = {k: self.cleaned_data[k] for k in self.Meta.fields}
+        data["tiers"] = [
+            {"endpoint": self.cleaned_data[tier_field_name(role)], "role": role.value}
+            for role in TierRole
+            if self.cleaned_data.get(tier_field_name(role))
+        ]
+        return data

@@ -1,0 +1,244 @@
+"""Route pages: list, HTMX request form, the route page, live status, approvals inbox,
+approve / reject, delete (asks first), and member endpoints that refuse to stop or go."""
+
+import pytest
+from django.urls import reverse
+
+from deployments.route_models import Route
+from deployments.routing import services
+from portal.htmx import HTMX_STOP_POLLING
+from tests.factories import EndpointFactory
+
+from .conftest import make_route
+
+HX = {"HTTP_HX_REQUEST": "true"}
+
+
+def form_data(small, large, **extra):
+    return {
+        "name": "chat",
+        "policy": "prompt_length",
+        "prompt_length_threshold": 4000,
+        "queue_depth_threshold": 8,
+        "tier_small": str(small.uuid),
+        "tier_large": str(large.uuid),
+        "tier_fallback": "",
+        **extra,
+    }
+
+
+@pytest.fixture
+def route(team, small, large):
+    return make_route(team, "prompt_length", small=small, large=large)
+
+
+def url(name, route=None):
+    return reverse(f"deployments:{name}", args=[route.uuid] if route else [])
+
+
+# --- list -----------------------------------------------------------------------------------
+
+
+def test_list_shows_the_teams_routes_with_url_and_tiers(member_client, route):
+    html = member_client.get(url("route_list")).content.decode()
+    assert route.url in html and "chat-8b" in html and "chat-70b" in html
+    assert url("route_create") in html
+
+
+def test_list_hides_other_teams_routes(outsider_client, route):
+    assert route.url not in outsider_client.get(url("route_list")).content.decode()
+
+
+def test_list_query_count_is_bounded(
+    member_client, team, small, large, django_assert_max_num_queries
+):
+    for i in range(5):
+        make_route(team, "alias", name=f"r{i}", small=small, large=large)
+    with django_assert_max_num_queries(12):
+        assert member_client.get(url("route_list")).status_code == 200
+
+
+# --- request ----------------------------------------------------------------------------------
+
+
+def test_form_page_and_partial(member_client, small, large):
+    page = member_client.get(url("route_create")).content.decode()
+    assert "<html" in page and 'hx-post="' + url("route_create") in page
+    assert "chat-8b" in page and "Fallback tier" in page
+    partial = member_client.get(url("route_create"), **HX).content.decode()
+    assert "<html" not in partial and 'id="route-request"' in partial
+
+
+def test_policy_choices_offer_no_classifier_and_say_why(member_client):
+    html = member_client.get(url("route_create")).content.decode()
+    assert 'value="classifier"' not in html
+    assert "Envoy Gateway has no classifier" in html
+
+
+def test_member_request_waits_for_approval_and_redirects(
+    member_client, small, large, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = member_client.post(url("route_create"), form_data(small, large), **HX)
+    route = Route.objects.get()
+    assert response.status_code == 204 and response["HX-Redirect"] == url("route_detail", route)
+    assert route.status == "pending_approval" and callbacks == []
+    assert sorted(t.role for t in route.tiers.all()) == ["large", "small"]
+
+
+def test_owner_request_is_approved_and_applied(
+    owner_client, small, large, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = owner_client.post(url("route_create"), form_data(small, large))
+    route = Route.objects.get()
+    assert response.status_code == 302 and route.status == "approved" and len(callbacks) == 1
+
+
+def test_invalid_request_rerenders_the_partial_with_the_error(member_client, small, large):
+    data = form_data(small, large, tier_large=str(small.uuid))
+    response = member_client.post(url("route_create"), data, **HX)
+    html = response.content.decode()
+    assert response.status_code == 200 and "<html" not in html
+    assert "An endpoint can be one tier of a route only." in html
+    assert not Route.objects.exists()
+
+
+def test_another_teams_endpoint_cannot_be_picked(member_client, other_team, small):
+    theirs = EndpointFactory(team=other_team, name="theirs")
+    data = form_data(small, theirs)
+    html = member_client.post(url("route_create"), data, **HX).content.decode()
+    assert "Select a valid choice" in html and not Route.objects.exists()
+
+
+def test_viewer_cannot_request(viewer_client, small, large):
+    assert viewer_client.post(url("route_create"), form_data(small, large)).status_code == 403
+
+
+# --- the route page ----------------------------------------------------------------------------
+
+
+def test_route_page_shows_url_snippet_tiers_and_saving_section(member_client, route, settings):
+    settings.PROMETHEUS_URL = "http://127.0.0.1:1"  # nothing listens: the banner, no 500
+    html = member_client.get(url("route_detail", route)).content.decode()
+    assert route.url in html and "client = OpenAI(" in html
+    assert "chat-8b" in html and "chat-70b" in html and "Saving over the last" in html
+    assert "Prometheus is not answering." in html
+    assert 'data-confirm="Delete route chat?' in html and "onclick" not in html
+
+
+def test_outsider_gets_404(outsider_client, route):
+    for name in ("route_detail", "route_status"):
+        assert outsider_client.get(url(name, route)).status_code == 404
+    for name in ("route_approve", "route_reject", "route_delete"):
+        assert outsider_client.post(url(name, route)).status_code == 404
+
+
+def test_wrong_method_is_405(member_client, route):
+    assert member_client.get(url("route_delete", route)).status_code == 405
+    assert member_client.post(url("route_status", route)).status_code == 405
+    assert member_client.delete(url("route_list")).status_code == 405
+
+
+def test_status_polls_until_final_then_286(member_client, route):
+    route.status = "provisioning"
+    route.save()
+    polling = member_client.get(url("route_status", route), **HX)
+    assert polling.status_code == 200 and "every 5s" in polling.content.decode()
+    route.status = "ready"
+    route.save()
+    assert member_client.get(url("route_status", route), **HX).status_code == HTMX_STOP_POLLING
+    assert member_client.get(url("route_status", route)).status_code == 200
+
+
+# --- approvals ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pending(team, small, large, member):
+    return services.request_route(
+        team,
+        member,
+        {
+            "name": "ask",
+            "policy": "alias",
+            "tiers": [{"endpoint": small, "role": "small"}, {"endpoint": large, "role": "large"}],
+        },
+    )
+
+
+def test_approvals_inbox_lists_route_requests_for_admins(owner_client, member_client, pending):
+    html = owner_client.get(reverse("deployments:approval_list")).content.decode()
+    assert "Route " in html and url("route_approve", pending) in html
+    assert "Nothing is waiting" not in html
+    assert (
+        url("route_approve", pending)
+        not in member_client.get(reverse("deployments:approval_list")).content.decode()
+    )
+
+
+def test_owner_approves_and_the_apply_is_queued(
+    owner_client, pending, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = owner_client.post(url("route_approve", pending))
+    assert response.status_code == 302 and response["Location"] == reverse(
+        "deployments:approval_list"
+    )
+    pending.refresh_from_db()
+    assert pending.status == "approved" and len(callbacks) == 1
+
+
+def test_member_cannot_approve(member_client, pending):
+    assert member_client.post(url("route_approve", pending)).status_code == 403
+
+
+def test_reject_needs_a_reason_and_frees_the_endpoints(owner_client, pending, small):
+    owner_client.post(url("route_reject", pending), {"reason": ""})
+    pending.refresh_from_db()
+    assert pending.status == "pending_approval"
+    owner_client.post(url("route_reject", pending), {"reason": "use the alias policy"})
+    pending.refresh_from_db()
+    assert pending.status == "rejected" and "use the alias policy" in pending.status_message
+    assert services.live_routes_using(small) == []
+
+
+# --- delete, and the member endpoints ---------------------------------------------------------------
+
+
+def test_delete_marks_absent_and_queues_the_removal(
+    member_client, route, django_capture_on_commit_callbacks
+):
+    route.applied_generation = 1
+    route.save()
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = member_client.post(url("route_delete", route), follow=True)
+    route.refresh_from_db()
+    assert route.desired_state == "absent" and route.status == "deleting" and len(callbacks) == 1
+    assert "is being removed" in response.content.decode()
+
+
+def test_viewer_cannot_delete(viewer_client, route):
+    assert viewer_client.post(url("route_delete", route)).status_code == 403
+
+
+def test_member_endpoint_page_names_the_route_and_refuses_stop_and_delete(
+    member_client, route, small
+):
+    page = reverse("deployments:endpoint_detail", args=[small.uuid])
+    html = member_client.get(page).content.decode()
+    assert 'id="routed-notice"' in html and url("route_detail", route) in html
+    stopped = member_client.post(
+        reverse("deployments:endpoint_stop", args=[small.uuid]), follow=True
+    ).content.decode()
+    assert "route chat sends traffic to it" in stopped
+    deleted = member_client.post(
+        reverse("deployments:endpoint_delete", args=[small.uuid]),
+        {"confirm_name": small.name},
+        follow=True,
+    )
+    assert (
+        deleted.status_code == 200 and "route chat sends traffic to it" in deleted.content.decode()
+    )
+    small.refresh_from_db()
+    assert small.desired_state == "present"
