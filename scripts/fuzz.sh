@@ -32,15 +32,9 @@ export SECRET_KEY=fuzz-only-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJKLMN
 py=.venv/bin/python
 $py manage.py migrate --no-input >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log"; exit 1; }
 $py manage.py seed_demo >"$work/seed.log" 2>&1 || { cat "$work/seed.log"; exit 1; }
-# An API token for each role (printed "name key" lines).
-$py manage.py shell >"$work/tokens" <<'EOF'
-from rest_framework.authtoken.models import Token
-from portal.models import User
-for name in ("alice", "bob"):
-    print(name, Token.objects.get_or_create(user=User.objects.get(username=name))[0].key)
-EOF
-admin_token=$(awk '$1 == "alice" {print $2}' "$work/tokens")
-member_token=$(awk '$1 == "bob" {print $2}' "$work/tokens")
+# An API token for each role (hashed in the database; the command prints the key once).
+admin_token=$($py manage.py create_api_token alice --name fuzz) || exit 1
+member_token=$($py manage.py create_api_token bob --name fuzz) || exit 1
 
 free_port() { $py -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 pids=()
