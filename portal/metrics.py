@@ -759,8 +759,9 @@ def parse_window_bounds(
             raise ValueError(f"{label} must lie between 1970 and tomorrow.")
         return dt
 
-    end_dt = parse("end", end) if end else now
-    start_dt = parse("start", start) if start else end_dt - default
+    # Left out means the default; given empty (`?start=`) is not a date-time.
+    end_dt = parse("end", end) if end is not None else now
+    start_dt = parse("start", start) if start is not None else end_dt - default
     if start_dt < earliest:
         raise ValueError("start must lie between 1970 and tomorrow.")
     if end_dt <= start_dt:

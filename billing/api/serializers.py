@@ -3,6 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from ..filters import MONTH_SCHEMA
 from ..models import Statement, UsageRecord
 
 
@@ -45,7 +46,7 @@ class StatementLineSerializer(serializers.Serializer):
     cost = serializers.CharField(help_text="Decimal string, full precision.")
 
 
-@extend_schema_field({"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$", "example": "2026-11"})
+@extend_schema_field(MONTH_SCHEMA)
 class YearMonthField(serializers.DateField):
     """A month as YYYY-MM (the first day of the month, stored as a date)."""
 
