@@ -129,6 +129,8 @@ SYSTEM_WRITTEN = {
     "Statement.version",
     "Statement.gpu_seconds",
     "Statement.unpriced_gpu_seconds",
+    "Statement.hours_collected",
+    "Statement.hours_in_month",
     "UsageRecord.gpu_seconds",
     "UsageRecord.used_gpu_seconds",
     "UsageRecord.unpriced_gpu_seconds",

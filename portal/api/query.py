@@ -54,3 +54,12 @@ class PageNumberPagination(pagination.PageNumberPagination):
         if number in self.last_page_strings:
             return paginator.num_pages
         return number  # "" or "x": Django's paginator refuses it (404 Invalid page)
+
+
+def boolean_param(request, name: str, default: bool) -> bool:
+    """A boolean query parameter read as the schema states it: `true` or `false` (else a 400
+    naming it); left out means ``default``."""
+    values = request.query_params.getlist(name)
+    if any(v not in BOOLEANS for v in values):
+        raise serializers.ValidationError({name: ["Must be true or false."]})
+    return values[-1] == "true" if values else default

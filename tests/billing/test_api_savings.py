@@ -131,3 +131,12 @@ def test_wrong_methods_get_405(api_client, team, chat):
 
 def test_anonymous_gets_401_or_403(client, team, chat):
     assert client.get(_team_url(team)).status_code in (401, 403)
+
+
+@pytest.mark.parametrize("value", ["null", "", "yes", "False"])
+def test_include_dismissed_is_true_or_false_else_400(api_client, team, chat, value):
+    """Found by schemathesis (scripts/fuzz.sh): `?include_dismissed=null` answered 200."""
+    for url in (_team_url(team), reverse("savings-endpoint", args=[chat.uuid])):
+        response = api_client.get(url, {"include_dismissed": value})
+        assert response.status_code == 400, (url, value)
+        assert "include_dismissed" in response.json()
