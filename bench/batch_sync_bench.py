@@ -9,6 +9,7 @@ the exact shape the apiserver returns (completedIndexes, one pod per index, half
 finished with a termination message, some with a DisruptionTarget condition), so the figure
 is the portal's own cost: loading the rows, folding the objects, one bulk UPDATE, one INSERT.
 Each size is synced twice: the first sync changes every job, the second changes nothing.
+Half the jobs have a cost cap (never reached), so the running-cost check is in the figure.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import os
 import sys
 import tempfile
 import time
+from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,10 +137,18 @@ def main() -> None:
     from deployments.choices_batch import BatchJobStatus
     from deployments.k8s import ClusterClient
     from deployments.models import BatchJob
-    from tests.factories import CatalogModelFactory, GpuTypeFactory, TeamFactory
+    from tests.factories import (
+        CatalogModelFactory,
+        GpuRateFactory,
+        GpuTypeFactory,
+        InstanceOfferingFactory,
+        TeamFactory,
+    )
 
     team = TeamFactory(slug="bench")
     model, gpu = CatalogModelFactory(), GpuTypeFactory(name="L4-bench")
+    offering = InstanceOfferingFactory(gpu_type=gpu, instance_type="g6.xlarge", gpus_per_node=1)
+    GpuRateFactory(offering=offering, capacity_type="spot", hourly_price=Decimal("0.30"))
     results = []
     for count in [int(n) for n in args.jobs.split(",")]:
         BatchJob.objects.all().delete()
@@ -158,6 +168,7 @@ def main() -> None:
                 applied_generation=1,
                 run_shards=list(range(args.shards)),
                 shard_states=[observe.new_shard() for _ in range(args.shards)],
+                cost_cap=Decimal("100000.00") if i % 2 else None,  # checked, never reached
             )
             for i in range(count)
         )

@@ -152,7 +152,6 @@ def main():
         settings.PROMETHEUS_URL = prom.url
         settings.PROMETHEUS_CACHE_SECONDS = 0
         settings.PROMETHEUS_SCRAPE_INTERVAL_SECONDS = 30
-        settings.BILLING_SCRAPE_INTERVAL_SECONDS = 30
         settings.ALLOWED_HOSTS = ["*"]
         settings.METRICS_QUERY_THREADS = args.threads
         team, client = setup_db(args.endpoints)

@@ -3,6 +3,7 @@ the same `month` format)."""
 
 import django_filters
 from django import forms
+from drf_spectacular.utils import extend_schema_field
 
 from catalog.choices import CapacityType
 
@@ -37,14 +38,19 @@ class UsageRecordFilterSet(django_filters.FilterSet):
         ]
 
 
+# A month as the API reads and answers it (stored as its first day).
+MONTH_SCHEMA = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$", "example": "2026-11"}
+
+
+@extend_schema_field(MONTH_SCHEMA)
+class MonthFilter(django_filters.DateFilter):
+    def __init__(self, **kwargs):
+        super().__init__(input_formats=["%Y-%m"], widget=forms.DateInput(format="%Y-%m"), **kwargs)
+
+
 class StatementFilterSet(django_filters.FilterSet):
     team = django_filters.CharFilter(field_name="team__slug", label="Team (slug)")
-    month = django_filters.DateFilter(
-        field_name="month",
-        input_formats=["%Y-%m"],
-        label="Month (YYYY-MM)",
-        widget=forms.DateInput(format="%Y-%m"),
-    )
+    month = MonthFilter(field_name="month", label="Month (YYYY-MM)")
     latest = django_filters.BooleanFilter(method="filter_latest", label="Only the current version")
 
     class Meta:

@@ -19,7 +19,8 @@ class UsageKind(models.TextChoices):
 class UsageRecord(models.Model):
     """GPU time for one hour, one owner and one offering.
 
-    Allocated rows: one per (hour, team, endpoint, instance type, capacity type). Idle rows
+    Allocated rows: one per (hour, team, endpoint or batch job, instance type, capacity type);
+    a batch job's rows have the endpoint key "batch/<job name>" and `batch_job`. Idle rows
     (capacity of GPU nodes nobody requested): team and endpoint keys are empty. The collector
     rewrites whole hours, so re-collecting an hour overwrites its rows (never adds to them).
     GPU time on an offering without a price goes to `unpriced_gpu_seconds`: it is reported,
@@ -47,6 +48,14 @@ class UsageRecord(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="usage_records",
+    )
+    batch_job = models.ForeignKey(
+        "deployments.BatchJob",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="usage_records",
+        help_text="Set on the lines of batch job pods (endpoint key 'batch/<job name>').",
     )
     instance_type = models.CharField(max_length=60)
     capacity_type = models.CharField(max_length=20)
@@ -96,6 +105,24 @@ class UsageRecord(models.Model):
     @property
     def priced(self) -> bool:
         return self.unpriced_gpu_seconds == 0
+
+    @property
+    def is_batch(self) -> bool:
+        return self.endpoint_key.startswith("batch/")
+
+
+class CollectedHour(models.Model):
+    """A UTC hour that ``collect_gpu_usage`` measured, with or without usage in it: the month
+    close and the statements read which share of a month's hours was collected."""
+
+    hour = models.DateTimeField(unique=True)
+    collected_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["hour"]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H:00}"
 
 
 class IdlePolicy(models.TextChoices):
@@ -194,6 +221,10 @@ class Statement(models.Model):
     lines = models.JSONField(
         help_text="Per endpoint × instance type × capacity type (strings for money)."
     )
+    # Data completeness when it was written: hours of the month with collected usage, of all.
+    # None on statements written before this was recorded.
+    hours_collected = models.PositiveIntegerField(null=True, blank=True)
+    hours_in_month = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -220,6 +251,13 @@ class Statement(models.Model):
     @property
     def gpu_hours(self) -> Decimal:
         return Decimal(self.gpu_seconds) / 3600
+
+    @property
+    def completeness(self) -> Decimal | None:
+        """Share of the month's hours with collected usage (None: not recorded)."""
+        if self.hours_collected is None or not self.hours_in_month:
+            return None
+        return Decimal(self.hours_collected) / Decimal(self.hours_in_month)
 
 
 class BudgetAlert(models.Model):

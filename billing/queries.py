@@ -2,7 +2,7 @@
 
 GPU time (kube-state-metrics GPU requests and node capacity, DCGM busy ratios) is fetched as raw
 samples: a bare selector with a range, evaluated at an instant, returns every stored sample
-(no subquery, no lookback: a pod that is gone has no samples). billing/services/usage/spans.py
+(no subquery, no lookback: a pod that is gone has no samples). portal/gputime.py
 integrates them from each sample's span (docs/chargeback.md). Counters use ``increase``.
 
 Windows are ``[w_start, w_end)``: the query is evaluated at ``w_end - 1 ms`` with a range of
@@ -21,6 +21,11 @@ POD_TEAM_LABEL = "label_modelport_io_team"
 POD_ENDPOINT_LABEL = "label_modelport_io_endpoint"
 POD_ENDPOINT_UUID_LABEL = "label_modelport_io_endpoint_uuid"
 POD_ISVC_LABEL = "label_serving_kserve_io_inferenceservice"
+# Batch job pods (deployments/batch/manifests.py labels): their GPU time is a line of its own,
+# keyed "batch/<job name>" (a DNS label has no "/", so it never meets an endpoint's key).
+POD_BATCH_JOB_LABEL = "label_modelport_io_batch_job"
+POD_BATCH_UUID_LABEL = "label_modelport_io_batch_job_uuid"
+BATCH_KEY_PREFIX = "batch/"
 NAMESPACE_TEAM_LABEL = "label_modelport_io_team"
 NODE_INSTANCE_TYPE_LABEL = "label_node_kubernetes_io_instance_type"
 NODE_CAPACITY_TYPE_LABEL = "label_karpenter_sh_capacity_type"

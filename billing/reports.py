@@ -279,12 +279,20 @@ class TeamMonth:
     alert: object
     reference: object
     last_collected: datetime | None
+    committed: object = None  # deployments.spend.Commitment of the live endpoints
 
     @property
     def budget_used(self) -> Decimal | None:
         if not self.budget:
             return None
         return self.spent / self.budget
+
+    @property
+    def committed_share(self) -> Decimal | None:
+        """The live endpoints' monthly run-rate (at max replicas) against the budget."""
+        if not self.budget or self.committed is None:
+            return None
+        return self.committed.cost_max / self.budget
 
     @property
     def forecast_over_budget(self) -> bool:
@@ -301,11 +309,13 @@ class TeamMonth:
 
     @property
     def endpoint_rows(self) -> list[tuple[str, object, Tally, Decimal | None]]:
-        """(key, Endpoint or None, tally, what its tokens would cost at the reference API)."""
+        """(key, Endpoint, BatchJob (key "batch/<name>") or None, tally, what its tokens would
+        cost at the reference API)."""
         return [(key, ep, t, reference_cost(t, self.reference)) for key, ep, t in self.endpoints]
 
 
 def team_month(team, month: datetime, now: datetime) -> TeamMonth:
+    from deployments.spend import committed
     from portal.timeutil import next_month
 
     from .models import ReferencePrice, UsageRecord
@@ -315,13 +325,13 @@ def team_month(team, month: datetime, now: datetime) -> TeamMonth:
     rows = list(
         UsageRecord.objects.filter(
             team=team, kind=UsageKind.ALLOCATED, hour__gte=month, hour__lt=end
-        ).select_related("endpoint")
+        ).select_related("endpoint", "batch_job")
     )
     total, endpoints, offerings, days = Tally(), {}, defaultdict(Tally), defaultdict(Decimal)
     for r in rows:
         total.add(r)
-        ep = endpoints.setdefault(r.endpoint_key, [r.endpoint, Tally()])
-        ep[0] = ep[0] or r.endpoint
+        ep = endpoints.setdefault(r.endpoint_key, [r.endpoint or r.batch_job, Tally()])
+        ep[0] = ep[0] or r.endpoint or r.batch_job
         ep[1].add(r)
         offerings[(r.gpu_type or r.instance_type, r.instance_type, r.capacity_type)].add(r)
         days[r.hour.replace(hour=0)] += r.cost
@@ -342,6 +352,7 @@ def team_month(team, month: datetime, now: datetime) -> TeamMonth:
         alert=active_budget_alert(team, now) if is_current else None,
         reference=ReferencePrice.objects.filter(is_default=True).first(),
         last_collected=max((r.collected_at for r in rows), default=None),
+        committed=committed(team) if is_current else None,
     )
 
 
@@ -383,6 +394,7 @@ class PlatformMonth:
     top: list
     chargeback: object
     closable: bool
+    completeness: object = None  # services.Completeness: hours of the month collected
 
     @property
     def allocated(self) -> Tally:
@@ -407,6 +419,7 @@ def platform_month(month: datetime, now: datetime) -> PlatformMonth:
     from portal.timeutil import next_month
 
     from .models import BillingPolicy, Chargeback, ChargebackStatus, UsageRecord
+    from .services import month_completeness
 
     rows = UsageRecord.objects.filter(hour__gte=month, hour__lt=min(next_month(month), now))
     report = build_report(rows.only(*_REPORT_FIELDS), BillingPolicy.current().idle_policy)
@@ -426,7 +439,8 @@ def platform_month(month: datetime, now: datetime) -> PlatformMonth:
     closable = next_month(month) <= now and (
         chargeback is None or chargeback.status == ChargebackStatus.OPEN
     )
-    return PlatformMonth(month, report, teams, teams[:5], chargeback, closable)
+    completeness = month_completeness(month)
+    return PlatformMonth(month, report, teams, teams[:5], chargeback, closable, completeness)
 
 
 _REPORT_FIELDS = [

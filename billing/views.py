@@ -158,6 +158,7 @@ CSV_HEADER = [
     "unpriced_gpu_hours",
     "tokens",
     "cost",
+    "workload",
 ]
 
 
@@ -182,6 +183,7 @@ def statement_csv(request, uuid):
                 reports.hours_text(line["unpriced_gpu_seconds"]),
                 line["tokens"],
                 line["cost"],
+                line.get("workload", "endpoint"),  # statements written before batch jobs
             ]
         )
     writer.writerow([])
@@ -190,4 +192,14 @@ def statement_csv(request, uuid):
         ["idle_share_cost", reports.money(statement.idle_share_cost), statement.currency]
     )
     writer.writerow(["total_cost", reports.money(statement.total_cost), statement.currency])
+    writer.writerow(["hours_collected", _blank(statement.hours_collected), "hours"])
+    writer.writerow(["hours_in_month", _blank(statement.hours_in_month), "hours"])
+    completeness = statement.completeness
+    writer.writerow(
+        ["completeness", "" if completeness is None else f"{completeness:.4f}", "share"]
+    )
     return response
+
+
+def _blank(value) -> str:
+    return "" if value is None else str(value)

@@ -1,16 +1,50 @@
-"""Price look-ups and monthly estimates from the admin price table. Decimal only."""
+"""Price look-ups and monthly estimates from the admin price table. Decimal only.
 
+The one definition of "the price in force" (:func:`in_force`) and of what GPU time costs
+(:func:`gpu_seconds_cost`) for the whole code base: the estimates here, billing's price table
+and statements call these two.
+"""
+
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import TypeVar
 
-from django.conf import settings
 from django.utils import timezone
+
+from portal.timeutil import month_start, next_month
 
 from . import cache
 from .models import GpuRate, GpuType, InstanceOffering
 
 CENT = Decimal("0.01")
+SECONDS_PER_HOUR = 3600
+
+T = TypeVar("T")
+
+
+def this_month() -> datetime:
+    """The month monthly estimates are for unless told: the current UTC month (the one seam
+    tests pin, so no figure depends on the wall clock)."""
+    return month_start(timezone.now())
+
+
+def in_force(history: Sequence[tuple[datetime, T]], at: datetime) -> T | None:
+    """The price in force at ``at``: of ``(effective_from, price)`` sorted by time, the last
+    one with ``effective_from <= at`` (None before the first)."""
+    found = None
+    for since, value in history:
+        if since > at:
+            break
+        found = value
+    return found
+
+
+def gpu_seconds_cost(node_hourly_price: Decimal, gpus_per_node: int, gpu_seconds) -> Decimal:
+    """What ``gpu_seconds`` GPU-seconds on an offering cost: node price × seconds ÷ (GPUs per
+    node × 3600), one exact division (Decimal's 28 digits)."""
+    return node_hourly_price * gpu_seconds / (gpus_per_node * SECONDS_PER_HOUR)
 
 
 @dataclass(frozen=True)
@@ -23,9 +57,20 @@ class OfferingPrice:
     def per_gpu_hour(self) -> Decimal:
         return self.hourly_price / self.offering.gpus_per_node
 
-    def monthly_cost(self, gpus_per_replica: int, replicas: int) -> Decimal:
-        hours = Decimal(settings.HOURS_PER_MONTH)
-        return (self.per_gpu_hour * gpus_per_replica * replicas * hours).quantize(CENT)
+    def cost(self, gpus_per_replica: int, replicas: int, seconds: int) -> Decimal:
+        """``replicas`` replicas of ``gpus_per_replica`` GPUs held for ``seconds``, in cents."""
+        gpu_seconds = gpus_per_replica * replicas * seconds
+        return gpu_seconds_cost(
+            self.hourly_price, self.offering.gpus_per_node, gpu_seconds
+        ).quantize(CENT)
+
+    def monthly_cost(
+        self, gpus_per_replica: int, replicas: int, month: datetime | None = None
+    ) -> Decimal:
+        """Always on for the whole calendar month of ``month`` (default: this month; UTC)."""
+        month = month or this_month()
+        seconds = int((next_month(month) - month_start(month)).total_seconds())
+        return self.cost(gpus_per_replica, replicas, seconds)
 
 
 def current_rates(at: datetime | None = None) -> dict[tuple[int, str], Decimal]:
@@ -66,18 +111,22 @@ def offering_prices(
     """Enabled offerings that can hold `min_gpus` on one node, cheapest per GPU first, at the
     rate in force now."""
     now = timezone.now()
-    latest: dict[tuple[int, str], GpuRate] = {}
+    histories: dict[tuple[int, str], list[tuple[datetime, GpuRate]]] = {}
     for rate in cache.cached("catalog.rates", _rate_rows):
         offering = rate.offering
         if (
-            rate.effective_from > now
-            or offering.gpus_per_node < min_gpus
+            offering.gpus_per_node < min_gpus
             or (gpu_type is not None and offering.gpu_type_id != gpu_type.pk)
             or (capacity_type is not None and rate.capacity_type != capacity_type)
         ):
             continue
-        latest.setdefault((rate.offering_id, rate.capacity_type), rate)
-    result = [OfferingPrice(r.offering, r.capacity_type, r.hourly_price) for r in latest.values()]
+        histories.setdefault((rate.offering_id, rate.capacity_type), []).append(
+            (rate.effective_from, rate)
+        )
+    latest = [in_force(sorted(h, key=lambda x: x[0]), now) for h in histories.values()]
+    result = [
+        OfferingPrice(r.offering, r.capacity_type, r.hourly_price) for r in latest if r is not None
+    ]
     return sorted(result, key=lambda p: (p.per_gpu_hour, p.offering.gpus_per_node))
 
 

@@ -68,3 +68,17 @@ class EventKind(models.TextChoices):
     DRIFT = "drift", "Drift repaired"
     ERROR = "error", "Error"
     INFO = "info", "Info"
+
+
+# Endpoints in these statuses hold (or will hold) GPUs and count against quota and budget.
+ACTIVE_STATUSES = [
+    EndpointStatus.PENDING_APPROVAL,
+    EndpointStatus.APPROVED,
+    EndpointStatus.APPLYING,
+    EndpointStatus.PROVISIONING,
+    EndpointStatus.READY,
+    EndpointStatus.SCALED_TO_ZERO,
+    EndpointStatus.FAILED,
+    EndpointStatus.NOT_DEPLOYED,
+    EndpointStatus.STOPPED,
+]

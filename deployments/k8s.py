@@ -33,6 +33,7 @@ from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import DynamicApiError, ResourceNotFoundError
 
 from .errors import PermanentClusterError, TransientClusterError
+from .manifests import LABEL_ENDPOINT_UUID
 
 log = logging.getLogger(__name__)
 
@@ -280,3 +281,31 @@ class ClusterClient:
     def events(self, namespace: str) -> list[dict[str, Any]]:
         """Recent core Events of a namespace (pods, ReplicaSets, quota refusals)."""
         return self.list("v1", "Event", namespace)
+
+    def predictor_pods(self, namespace: str, endpoint_uuid: str) -> list[dict[str, Any]]:
+        """The endpoint's predictor pods (KServe copies our labels into the pod template), one
+        label-selected list call, oldest first."""
+        selector = f"{LABEL_ENDPOINT_UUID}={endpoint_uuid}"
+        pods = self.list("v1", "Pod", namespace, selector)
+        return sorted(pods, key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or "")
+
+    def pod_log_tail(
+        self, namespace: str, pod: str, container: str, lines: int = 50, limit_bytes: int = 16384
+    ) -> str:
+        """The last `lines` lines of a container's log (at most `limit_bytes`).
+
+        The apiserver fetches logs from the node's kubelet: where no kubelet serves them (a
+        node that is not reachable, a container not started yet) this raises
+        PermanentClusterError (4xx) or TransientClusterError (5xx, timeouts) with its words."""
+        core = k8s_client.CoreV1Api(self.api_client)
+        try:
+            return core.read_namespaced_pod_log(
+                pod,
+                namespace,
+                container=container,
+                tail_lines=lines,
+                limit_bytes=limit_bytes,
+                _request_timeout=min(self.timeout, 5.0),
+            )
+        except Exception as exc:
+            raise translate(exc, f"log of pod {namespace}/{pod}") from exc

@@ -245,17 +245,27 @@ def cold_start_seconds(endpoint) -> int:
     return int(endpoint.cold_start_seconds or pod_resources(endpoint).cold_start_seconds)
 
 
-def node_selector(endpoint) -> dict[str, str]:
+def _offering_labels(offering, gpu_type) -> dict[str, str]:
     selector: dict[str, str] = {}
-    offering = endpoint.offering
     if offering is not None:
         selector.update({str(k): str(v) for k, v in (offering.node_labels or {}).items()})
         selector["node.kubernetes.io/instance-type"] = offering.instance_type
-    if endpoint.gpu_type.node_label_value:
-        selector[GPU_NAME_LABEL] = endpoint.gpu_type.node_label_value
+    if gpu_type.node_label_value:
+        selector[GPU_NAME_LABEL] = gpu_type.node_label_value
+    return selector
+
+
+def node_selector(endpoint) -> dict[str, str]:
+    selector = _offering_labels(endpoint.offering, endpoint.gpu_type)
     if not spot_falls_back(endpoint):
         selector[CAPACITY_TYPE_LABEL] = str(endpoint.capacity_type)
     return selector
+
+
+def node_labels(offering, capacity_type: str) -> dict[str, str]:
+    """The labels a node of `offering` carries: what `node_selector` asks for (the local dev
+    cluster's fake GPU nodes are made with them)."""
+    return {**_offering_labels(offering, offering.gpu_type), CAPACITY_TYPE_LABEL: capacity_type}
 
 
 def spot_falls_back(endpoint) -> bool:
@@ -402,8 +412,13 @@ def busy_threshold(endpoint) -> int:
 
 def prewarm_minutes(endpoint) -> int:
     """How early the working-hours replicas start: one cold start, rounded up."""
+    return prewarm_lead_minutes(cold_start_seconds(endpoint))
+
+
+def prewarm_lead_minutes(cold_start: int) -> int:
+    """A cold start of ``cold_start`` seconds rounded up to PREWARM_STEP_MINUTES."""
     step = PREWARM_STEP_MINUTES
-    return max(step, -(-cold_start_seconds(endpoint) // (step * 60)) * step)
+    return max(step, -(-int(cold_start) // (step * 60)) * step)
 
 
 def scale_down_window_seconds(endpoint) -> int:

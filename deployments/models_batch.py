@@ -37,6 +37,36 @@ BATCH_JOB_NAME_MAX = 40
 MAX_SHARDS = 1000
 
 
+def shard_count(
+    shards: int | None, target_shard_tokens: int | None, expected_tokens: int | None
+) -> int:
+    """The number of shards, given either directly or as a target shard size (tokens per
+    shard, with the input's expected tokens): never both. ValidationError by field."""
+    if target_shard_tokens is None:
+        return shards or 1
+    if shards is not None:
+        raise ValidationError(
+            {
+                "target_shard_tokens": "Give either the number of shards or a target shard "
+                "size, not both."
+            }
+        )
+    if not expected_tokens:
+        raise ValidationError(
+            {"expected_tokens": "A target shard size needs the expected tokens of the input."}
+        )
+    count = -(-int(expected_tokens) // int(target_shard_tokens))  # ceiling
+    if count > MAX_SHARDS:
+        raise ValidationError(
+            {
+                "target_shard_tokens": f"{expected_tokens} tokens in shards of "
+                f"{target_shard_tokens} make {count} shards; at most {MAX_SHARDS} are allowed "
+                "(choose bigger shards)."
+            }
+        )
+    return count
+
+
 class BatchJobQuerySet(models.QuerySet):
     def gpu_usage(self, team: Team, gpu_type: GpuType) -> dict:
         """GPUs held by the team's live batch jobs (GPUs per shard x parallel shards), all and
@@ -91,6 +121,13 @@ class BatchJob(models.Model):
     )
     shards = models.PositiveIntegerField(
         default=1, validators=[MinValueValidator(1), MaxValueValidator(MAX_SHARDS)]
+    )
+    target_shard_tokens = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1000), MaxValueValidator(10**15)],
+        help_text="Instead of the number of shards: tokens per shard (shards = expected "
+        "tokens / this, rounded up).",
     )
     parallelism = models.PositiveIntegerField(
         default=1,
@@ -207,6 +244,21 @@ class BatchJob(models.Model):
             1 for s in self.shard_states if s.get("failures", 0) + s.get("interruptions", 0)
         )
         return counts
+
+    @property
+    def shard_progress(self) -> list[dict]:
+        """Per shard, for the API and the page: its state and counters plus the progress
+        marker (requests done of requests, percent; 100 once committed)."""
+        rows = []
+        for number, shard in enumerate(self.shard_states):
+            row = {k: v for k, v in shard.items() if k != "seen"} | {"shard": number}
+            total, done = int(shard.get("requests") or 0), int(shard.get("requests_done") or 0)
+            if shard.get("state") == ShardState.DONE:
+                percent = 100
+            else:
+                percent = min(100 * done // total, 99) if total else 0
+            rows.append(row | {"requests": total, "requests_done": done, "percent": percent})
+        return rows
 
     def clean(self) -> None:
         errors = {}

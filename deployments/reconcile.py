@@ -3,13 +3,14 @@
 The Celery tasks in `deployments.tasks` are one-line wrappers around the two functions here:
 
 `apply_endpoint(endpoint_id, generation)`
-    Under a row lock: skip when the row is gone, the generation is no longer current, it was
+    A plain read: skip when the row is gone, the generation is no longer current, it was
     already applied, or the endpoint is not approved. Otherwise server-side-apply the rendered
     manifests (or delete the endpoint's objects when it is ABSENT), then compare-and-set
-    `applied_generation` and record the new status, all in one transaction. Holding the row
-    lock across the apply means an older generation can never land after a newer one. Transient
-    cluster errors roll back and propagate (Celery retries them with jittered backoff); permanent
-    ones mark the endpoint FAILED with the apiserver's message.
+    `applied_generation` and record the new status in one UPDATE that a superseded or
+    duplicate apply cannot pass. No row lock is held across an apiserver call (here or in the
+    drift repair), so scale/edit/delete never wait on the cluster. Transient cluster errors
+    propagate (Celery retries them with jittered backoff); permanent ones mark the endpoint
+    FAILED with the apiserver's message.
 
 `sync_statuses()`
     One label-selected list per namespace and kind. For every endpoint: map the InferenceService
@@ -403,22 +404,51 @@ def _follow_cold_start(client: ClusterClient, endpoint: Endpoint) -> None:
 
 
 def _repair(client: ClusterClient, endpoint: Endpoint, problems: list[str]) -> int:
-    """Re-apply under the row lock, only if nobody changed the endpoint meanwhile."""
-    with transaction.atomic():
-        current = _load_locked(endpoint.pk)
-        if (
-            current is None
-            or current.generation != endpoint.generation
-            or current.applied_generation != current.generation
-            or current.desired_state == DesiredState.ABSENT
-        ):
+    """Put the endpoint's objects back as its current generation wants them.
+
+    Like apply_endpoint, no row lock is held across the apiserver calls (each may wait
+    KUBE_REQUEST_TIMEOUT), so a scale/edit/delete meanwhile never waits on the cluster: a plain
+    read of the row, the push, then the timeline event written under the lock only if the
+    generation is still the one pushed (compare-and-set). An edit that lands during the push
+    bumps the generation and enqueues its own apply, which pushes the newer objects; if that
+    apply already ran (its push may have landed before ours), the current objects are pushed
+    once more, so the edit is never overwritten by the older repair."""
+    generation = endpoint.generation
+    for _attempt in range(2):
+        current = _load(endpoint.pk)
+        if not _repairable(current, generation):
             return 0
         client.apply(manifests.render(current))
         for obj in manifests.unwanted_objects(current):
             client.delete(obj)
-        add_event(current, EventKind.DRIFT, "Drift repaired: " + "; ".join(problems) + ".")
-    log.info("endpoint=%s drift repaired: %s", endpoint.pk, problems)
-    return 1
+        with transaction.atomic():
+            latest = _load_locked(endpoint.pk)
+            if latest is None:
+                return 0
+            if latest.generation == generation:
+                add_event(latest, EventKind.DRIFT, "Drift repaired: " + "; ".join(problems) + ".")
+                log.info("endpoint=%s drift repaired: %s", endpoint.pk, problems)
+                return 1
+        log.info(
+            "endpoint=%s generation %s -> %s during the drift repair",
+            endpoint.pk,
+            generation,
+            latest.generation,
+        )
+        # Only a newer generation that is already applied can have been overwritten by the
+        # push above: one still in flight pushes after it (and a later sync repairs any
+        # out-of-order push, as for apply_endpoint).
+        generation = latest.generation
+    return 0
+
+
+def _repairable(current: Endpoint | None, generation: int) -> bool:
+    return (
+        current is not None
+        and current.generation == generation
+        and current.applied_generation == generation
+        and current.desired_state != DesiredState.ABSENT
+    )
 
 
 def _repair_team_objects(client: ClusterClient, team) -> None:

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
+from catalog import pricing
 from catalog.choices import CapacityType
 from catalog.models import CatalogModel, GpuType
 from catalog.pricing import OfferingPrice, cheapest_offering, offering_prices
@@ -23,8 +24,8 @@ from portal.audit import record_audit, snapshot
 from portal.models import AuditLog, Team, TeamGpuQuota, User
 from portal.templatetags.portal import money
 
-from . import rules
-from .choices import DesiredState, EndpointStatus, EventKind
+from . import estimates, rules
+from .choices import ACTIVE_STATUSES, DesiredState, EndpointStatus, EventKind
 from .errors import (
     ApprovalRequired,
     BudgetExceeded,
@@ -41,18 +42,6 @@ from .spend import projected_month_cost
 
 log = logging.getLogger(__name__)
 
-# Endpoints in these statuses hold (or will hold) GPUs and count against quota and budget.
-ACTIVE_STATUSES = [
-    EndpointStatus.PENDING_APPROVAL,
-    EndpointStatus.APPROVED,
-    EndpointStatus.APPLYING,
-    EndpointStatus.PROVISIONING,
-    EndpointStatus.READY,
-    EndpointStatus.SCALED_TO_ZERO,
-    EndpointStatus.FAILED,
-    EndpointStatus.NOT_DEPLOYED,
-    EndpointStatus.STOPPED,
-]
 
 # Fields a request sets; the same list drives update_endpoint and the audit snapshots.
 SPEC_FIELDS = [
@@ -72,6 +61,13 @@ SPEC_FIELDS = [
     "schedule_end",
     "schedule_weekdays_only",
 ]
+SCHEDULE_FIELDS = (
+    "schedule_enabled",
+    "schedule_timezone",
+    "schedule_start",
+    "schedule_end",
+    "schedule_weekdays_only",
+)
 AUDIT_FIELDS = [
     "name",
     *SPEC_FIELDS,
@@ -105,6 +101,7 @@ class Estimate:
     approval_reasons: list[str]
     refusals: list[Refusal]
     budget_warning: str | None = None  # over budget under the "warn" policy (in the reasons)
+    monthly: estimates.MonthlyCost | None = None  # the month's figures, schedule and always on
 
     @property
     def problems(self) -> list[str]:
@@ -239,13 +236,15 @@ def estimate_request(
     usage: dict | None = None,
     gpu_rules: tuple[int | None, bool] | None = None,
     commits: tuple[Decimal, str] | None = None,
+    month: datetime | None = None,
 ) -> Estimate:
     """Price, quota headroom and approval reasons for a spec (dict of SPEC_FIELDS values).
 
     `usage` (from _team_usage) and `gpu_rules` (type quota, always approve) are read here
     unless the caller already has them, e.g. from the locked team row. `commits` (cost, what
     it is) replaces the monthly cost at max replicas in the approval and budget rules, e.g. a
-    batch job's estimated total cost.
+    batch job's estimated total cost. Monthly costs are for the calendar month of ``month``
+    (default: now) with the spec's off-hours schedule (deployments.estimates).
     """
     gpu_type: GpuType = spec["gpu_type"]
     gpu_count = int(spec.get("gpu_count") or 1)
@@ -253,7 +252,7 @@ def estimate_request(
     capacity = spec.get("capacity_type") or CapacityType.ON_DEMAND
     offering = cheapest_offering(gpu_type, capacity, gpu_count)
     refusals: list[Refusal] = []
-    cost_min = cost_max = None
+    cost_min = cost_max = monthly = None
     if offering is None:
         refusals.append(
             Refusal(
@@ -263,8 +262,9 @@ def estimate_request(
             )
         )
     else:
-        cost_min = offering.monthly_cost(gpu_count, int(spec.get("min_replicas") or 0))
-        cost_max = offering.monthly_cost(gpu_count, max_r)
+        measured = exclude.cold_start_seconds if exclude is not None else None
+        monthly = estimates.monthly_cost(offering, spec, month or pricing.this_month(), measured)
+        cost_min, cost_max = monthly.minimum, monthly.maximum
     requested = gpu_count * max_r
     if usage is None:
         usage = _team_usage(team, gpu_type, exclude=exclude)
@@ -292,6 +292,7 @@ def estimate_request(
         approval_reasons=reasons,
         refusals=refusals,
         budget_warning=budget_warning,
+        monthly=monthly,
     )
 
 
@@ -728,6 +729,7 @@ def _change(
         if any(
             f in changes
             for f in ("gpu_type", "gpu_count", "max_replicas", "min_replicas", "capacity_type")
+            + SCHEDULE_FIELDS
         ):
             estimate = estimate_request(endpoint.team, spec, exclude=endpoint)
             _raise_for_problems(estimate)
@@ -1061,8 +1063,8 @@ def spot_fallback_cost(endpoint: Endpoint) -> SpotFallbackCost | None:
 
 
 def approvers_for(endpoint: Endpoint) -> list[User]:
-    """Who may approve `endpoint`: the team's admins and the platform staff, minus its
-    requester (four eyes)."""
+    """Who may approve `endpoint` (or a batch job): the team's admins and the platform staff,
+    minus its requester (four eyes)."""
     users = User.objects.filter(is_active=True).filter(
         Q(is_staff=True) | Q(memberships__team=endpoint.team, memberships__role="admin")
     )
@@ -1071,14 +1073,35 @@ def approvers_for(endpoint: Endpoint) -> list[User]:
     return list(users.distinct().order_by("username"))
 
 
-def pending_approvals_for(user: User, approvable: bool = False):
-    """Endpoints waiting for a decision this user may take (team admin or staff); with
-    `approvable`, only those the user can approve: not their own requests (four eyes)."""
+def decidable_by(qs, user: User):
+    """The requests of `qs` (endpoints or batch jobs) this user may decide on: team admin or
+    staff (the requester is refused at approval: four eyes)."""
     from portal.access import scope_to_user
 
-    qs = Endpoint.objects.filter(status=EndpointStatus.PENDING_APPROVAL)
-    if approvable:
-        qs = qs.exclude(requested_by=user)
     if not user.is_staff:
         qs = qs.filter(Q(team__memberships__user=user, team__memberships__role="admin"))
     return scope_to_user(qs, user).select_related("team", "model", "gpu_type", "requested_by")
+
+
+def endpoint_monthly_cost(
+    endpoint: Endpoint, month: datetime | None = None
+) -> estimates.MonthlyCost | None:
+    """The endpoint's cost in the calendar month of ``month`` (default: now) on its offering at
+    the price in force, with its schedule and always on (None when the offering has no price)."""
+    prices = offering_prices(endpoint.gpu_type, endpoint.capacity_type, int(endpoint.gpu_count))
+    same = [p for p in prices if p.offering.pk == endpoint.offering_id] or prices[:1]
+    if not same:
+        return None
+    spec = {f: getattr(endpoint, f) for f in SPEC_FIELDS}
+    return estimates.monthly_cost(
+        same[0], spec, month or pricing.this_month(), endpoint.cold_start_seconds
+    )
+
+
+def pending_approvals_for(user: User, approvable: bool = False):
+    """Endpoints waiting for a decision this user may take (team admin or staff); with
+    `approvable`, only those the user can approve: not their own requests (four eyes)."""
+    qs = Endpoint.objects.filter(status=EndpointStatus.PENDING_APPROVAL)
+    if approvable:
+        qs = qs.exclude(requested_by=user)
+    return decidable_by(qs, user)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import metrics_views, views
+from . import endpoint_views, metrics_views, views
 from .batch import views as batch_views
 from .routing import views as route_views
 
@@ -12,6 +12,14 @@ urlpatterns = [
     path("endpoints/<uuid:uuid>/", views.endpoint_detail, name="endpoint_detail"),
     path("endpoints/<uuid:uuid>/status/", views.endpoint_status, name="endpoint_status"),
     path("endpoints/<uuid:uuid>/metrics/", metrics_views.endpoint_metrics, name="endpoint_metrics"),
+    path("endpoints/<uuid:uuid>/use/", endpoint_views.endpoint_use, name="endpoint_use"),
+    path(
+        "endpoints/<uuid:uuid>/playground/",
+        endpoint_views.endpoint_playground,
+        name="endpoint_playground",
+    ),
+    path("endpoints/<uuid:uuid>/yaml/", endpoint_views.endpoint_yaml, name="endpoint_yaml"),
+    path("endpoints/<uuid:uuid>/pods/", endpoint_views.endpoint_pods, name="endpoint_pods"),
     path("endpoints/<uuid:uuid>/scale/", views.endpoint_scale, name="endpoint_scale"),
     path("endpoints/<uuid:uuid>/edit/", views.endpoint_edit, name="endpoint_edit"),
     path("endpoints/<uuid:uuid>/stop/", views.endpoint_stop, name="endpoint_stop"),
@@ -29,6 +37,7 @@ urlpatterns = [
     path("routes/<uuid:uuid>/delete/", route_views.route_delete, name="route_delete"),
     path("batch-jobs/", batch_views.batch_job_list, name="batch_job_list"),
     path("batch-jobs/new/", batch_views.batch_job_create, name="batch_job_create"),
+    path("batch-jobs/new/estimate/", batch_views.batch_job_estimate, name="batch_job_estimate"),
     path("batch-jobs/<uuid:uuid>/", batch_views.batch_job_detail, name="batch_job_detail"),
     path("batch-jobs/<uuid:uuid>/status/", batch_views.batch_job_status, name="batch_job_status"),
     path(

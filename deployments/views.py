@@ -17,6 +17,7 @@ from portal.htmx import HTMX_STOP_POLLING, hx_redirect, is_partial
 from portal.middleware import CurrentTeamMiddleware
 
 from . import manifests, services, sizing
+from .batch import services as batch_services
 from .choices import EndpointStatus
 from .errors import DeploymentError
 from .filters import EndpointFilterSet
@@ -37,6 +38,7 @@ from .routing import services as route_services
 
 PAGE_SIZE = 25
 CHANGE_IDS = "change_%s"  # the change panel's field ids (the scale panel has min/max too)
+BATCH_APPROVALS = 50  # pending batch jobs shown in the approvals inbox (oldest first)
 TIMELINE_LENGTH = 30
 
 
@@ -199,6 +201,7 @@ def _detail_context(request, endpoint: Endpoint, **forms) -> dict:
         "reject_form": forms.get("reject_form") or EndpointRejectForm(),
         "open_panel": forms.get("open_panel", ""),
         "spot_fallback": services.spot_fallback_cost(endpoint),
+        "monthly": services.endpoint_monthly_cost(endpoint),
         "autoscale_threshold": _autoscale_threshold(endpoint),
         "routes_using": live_routes_using(endpoint),
     }
@@ -341,14 +344,20 @@ def endpoint_delete(request, uuid):
 def approval_list(request):
     pending = services.pending_approvals_for(request.user).order_by("created_at")
     page = Paginator(pending, PAGE_SIZE).get_page(request.GET.get("page"))
-    for endpoint in page.object_list:
-        if endpoint.requested_by_id == request.user.pk:
-            endpoint.other_approvers = services.approvers_for(endpoint)
+    batch_jobs = list(
+        batch_services.pending_batch_approvals_for(request.user).order_by("created_at")[
+            :BATCH_APPROVALS
+        ]
+    )
+    for request_ in [*page.object_list, *batch_jobs]:
+        if request_.requested_by_id == request.user.pk:
+            request_.other_approvers = services.approvers_for(request_)
     return render(
         request,
         "deployments/approval_list.html",
         {
             "page": page,
+            "batch_jobs": batch_jobs,
             "reject_form": EndpointRejectForm(),
             "pending_routes": route_services.pending_routes_for(request.user),
         },

@@ -247,9 +247,8 @@ def overview_requests(
     window = _scraped(window)
     window = replace(window, step=max(window.step, window.seconds // SPARK_POINTS))
     start, end = metrics.range_bounds(window, now)
-    interval = settings.BILLING_SCRAPE_INTERVAL_SECONDS
     out = {}
-    for name, q in metrics.overview_queries(keys, window, interval).items():
+    for name, q in metrics.overview_queries(keys, window).items():
         if name == "tokens":
             out[name] = ("query_range", q, {"start": start, "end": end, "step": window.step})
         else:
@@ -271,12 +270,14 @@ def overview_page(
         results = run_parallel(jobs)
         step = requests["tokens"][2]["step"]
         tokens = metrics.series_by_key(results.pop("tokens"))
+        start, end = requests["tokens"][2]["start"], requests["tokens"][2]["end"]
+        held = metrics.held_gpu_hours(results.pop("gpu_hours"), start, end)
         values = {name: metrics.by_key(rows) for name, rows in results.items()}
+        values["gpu_hours"] = held
         known = set(tokens) | {k for v in values.values() for k in v}
         rows = {}
         for key in keys if keys is not None else sorted(known):
             rows[key] = _overview_row(key, tokens.get(key, []), values, window, step)
-        start, end = requests["tokens"][2]["start"], requests["tokens"][2]["end"]
         return {
             "start": start,
             "end": end,

@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.utils.dateparse import parse_datetime
 
+from . import gputime
 from .prometheus import PrometheusClient, to_unix
 
 Key = tuple[str, str]  # (namespace, model_name)
@@ -675,14 +676,24 @@ IDLE_TOKENS_PER_GPU_HOUR = 100.0  # below this many generated tokens per GPU-hou
 IDLE_MIN_HELD_SHARE = 0.25  # ... and GPUs held for at least a quarter of the window
 
 
-def overview_queries(
-    keys: list[Key] | None, window: Window, scrape_interval_s: float
-) -> dict[str, str]:
-    """The team/fleet page: seven queries for any number of endpoints."""
+def gpu_requests(keys: list[Key] | None) -> str:
+    """GPU requests of the endpoints' scheduled pods (kube-state-metrics), a bare selector."""
+    return (
+        'kube_pod_container_resource_requests{resource="nvidia_com_gpu",node!="",'
+        f"{namespace_selector(keys)}}}"
+    )
+
+
+# Raw GPU-request samples are read a little further back than the window; the Python side keeps
+# exactly those in [start, end) (held_gpu_hours), so the range's open or closed end never matters.
+HELD_MARGIN_S = 60
+
+
+def overview_queries(keys: list[Key] | None, window: Window) -> dict[str, str]:
+    """The team/fleet page: seven queries for any number of endpoints. ``gpu_hours`` is a range
+    selector (raw samples at an instant, integrated by :func:`held_gpu_hours`)."""
     sel = key_selector(keys)
     rng = _dur(window.seconds)
-    gpus = f'kube_pod_container_resource_requests{{resource="nvidia_com_gpu",node!="",{namespace_selector(keys)}}}'
-    held = f"sum by (namespace, pod) (sum_over_time({gpus}[{rng}])) * {scrape_interval_s:g} / 3600"
     return {
         "tokens": _rate_sum(GENERATION_TOKENS)(sel, keys, window),  # range: sparkline + trend
         "ttft_p95": (
@@ -696,8 +707,25 @@ def overview_queries(
         "kv_cache": _kv_now(sel, keys, window),
         "queue": f"sum by (namespace, model_name) ({WAITING}{{{sel}}})",
         "gpu_util": _gpu_util_now(sel, keys, window),
-        "gpu_hours": f"sum by (namespace, model_name) ({_by_pod_model(held)})",
+        "gpu_hours": f"{gpu_requests(keys)}[{_dur(window.seconds + HELD_MARGIN_S)}]",
     }
+
+
+_POD_TO_MODEL = re.compile(POD_TO_MODEL_REGEX)
+
+
+def _pod_endpoint(labels: dict) -> Key | None:
+    match = _POD_TO_MODEL.fullmatch(labels.get("pod", ""))
+    return (labels.get("namespace", ""), match.group(1)) if match else None
+
+
+def held_gpu_hours(series: list[dict], start: float, end: float) -> dict[Key, float]:
+    """GPU-hours held per endpoint in ``[start, end)`` from the raw GPU-request samples of
+    :func:`gpu_requests`: the same sample-span definition as the statements (portal.gputime)."""
+    seconds = gputime.held_seconds(
+        ((s["labels"], s["values"]) for s in series), _pod_endpoint, start, end
+    )
+    return {k: v / 3600 for k, v in seconds.items() if k is not None}
 
 
 def token_total(points: list[tuple[float, float | None]], step: float) -> float:
@@ -731,8 +759,9 @@ def parse_window_bounds(
             raise ValueError(f"{label} must lie between 1970 and tomorrow.")
         return dt
 
-    end_dt = parse("end", end) if end else now
-    start_dt = parse("start", start) if start else end_dt - default
+    # Left out means the default; given empty (`?start=`) is not a date-time.
+    end_dt = parse("end", end) if end is not None else now
+    start_dt = parse("start", start) if start is not None else end_dt - default
     if start_dt < earliest:
         raise ValueError("start must lie between 1970 and tomorrow.")
     if end_dt <= start_dt:

@@ -268,9 +268,10 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "portal.api.query.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # Strict query parameters (portal/api/query.py): an empty or unreadable value is a 400.
+    "DEFAULT_FILTER_BACKENDS": ["portal.api.query.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # JSON with a nesting limit (portal/api/parsers.py); errors always answer JSON.
     "DEFAULT_PARSER_CLASSES": [
@@ -326,6 +327,16 @@ CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"billing.*": {"queue": "billing"}}
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # `scripts/run.sh --with-cluster`: messages are files in one directory (one machine, no
+    # broker server); the portal and the worker must share CELERY_FILESYSTEM_DIR.
+    _broker_dir = env("CELERY_FILESYSTEM_DIR", str(BASE_DIR / "var" / "celery-broker"))
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": _broker_dir,
+        "data_folder_out": _broker_dir,
+        "control_folder": os.path.join(_broker_dir, "control"),
+        "store_processed": False,
+    }
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "sync-statuses": {"task": "deployments.sync_statuses", "schedule": 30.0},
@@ -359,6 +370,14 @@ VLLM_RUNTIME = env("VLLM_RUNTIME", "kserve-huggingfaceserver")
 # Image of batch jobs: vLLM with `vllm run-batch` (plus s3fs for s3:// data).
 VLLM_BATCH_IMAGE = env("VLLM_BATCH_IMAGE", "vllm/vllm-openai:v0.11.0")
 
+# The endpoint page's playground (deployments/inference.py): one prompt through the portal to
+# the endpoint's own URL. Read timeout per chunk, whole-answer limit, size caps.
+PLAYGROUND_TIMEOUT_SECONDS = env_float("PLAYGROUND_TIMEOUT_SECONDS", 30.0)
+PLAYGROUND_DEADLINE_SECONDS = env_float("PLAYGROUND_DEADLINE_SECONDS", 120.0)
+PLAYGROUND_MAX_PROMPT_CHARS = env_int("PLAYGROUND_MAX_PROMPT_CHARS", 8000)
+PLAYGROUND_MAX_TOKENS = env_int("PLAYGROUND_MAX_TOKENS", 512)
+PLAYGROUND_MAX_RESPONSE_BYTES = env_int("PLAYGROUND_MAX_RESPONSE_BYTES", 262144)
+
 # Internal webhook receivers an admin allows (host names, IPs or CIDRs); every other loopback,
 # link-local, private or cluster-internal target is refused (portal/transport.py).
 WEBHOOK_ALLOWED_HOSTS = env_list("WEBHOOK_ALLOWED_HOSTS")
@@ -391,10 +410,8 @@ CACHES = {
 
 # --- Billing -------------------------------------------------------------------------------
 BILLING_CURRENCY = env("BILLING_CURRENCY", "USD")
-HOURS_PER_MONTH = 730
-# Only the metrics pages' approximate "GPU-hours held" tile reads this (PromQL sum × interval).
-# Chargeback does not: it reads each sample's span from the data (docs/chargeback.md).
-BILLING_SCRAPE_INTERVAL_SECONDS = env_float("BILLING_SCRAPE_INTERVAL_SECONDS", 30.0)
+# Monthly estimates use the calendar month (deployments/estimates.py); GPU time, on the bills and
+# the metrics pages alike, comes from each sample's span in the data (portal/gputime.py).
 # Extra label matchers added to every billing query, e.g. 'cluster="prod"'.
 BILLING_PROMQL_SELECTOR = env("BILLING_PROMQL_SELECTOR", "")
 BILLING_PROMETHEUS_TIMEOUT = env_float("BILLING_PROMETHEUS_TIMEOUT", 120.0)

@@ -1,15 +1,104 @@
 #!/usr/bin/env bash
 # Set up and run ModelPort on embedded defaults: SQLite, tasks run in-process (no broker),
 # no cluster and no Prometheus needed. Demo data comes from `manage.py seed_demo`.
+#
+# With a local cluster: `bash scripts/run.sh --with-cluster` (or MODELPORT_LOCAL_CLUSTER=1)
+# also builds (cached) and starts the local control plane the tests use (`manage.py devcluster`:
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, the real KServe controller and
+# KEDA operator, kube-state-metrics, a Prometheus scraping it, one fake GPU node per catalog
+# offering served by a fake kubelet), exports its environment (KUBECONFIG, PROMETHEUS_URL, ...)
+# to the portal and to a Celery worker with beat (broker: files under var/, no server needed),
+# so the demo endpoints are applied, go Ready and show metrics and cost. First run: the Go
+# builds take ~30-50 min on 2 cores (docs/testing.md); later starts are warm (README).
+# Everything started here stops on Ctrl-C.
+#
+# Knobs (for tests and tinkering): PORT, MODELPORT_VENV (default .venv), MODELPORT_SKIP_SETUP=1,
+# MODELPORT_SKIP_BUILD=1 (use the binaries already built), MODELPORT_VAR (default var),
+# MODELPORT_DEVCLUSTER_ARGS (extra `manage.py devcluster` arguments, e.g. --no-real-controllers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-mkdir -p var
+
+with_cluster=${MODELPORT_LOCAL_CLUSTER:-0}
+for arg in "$@"; do
+  case $arg in
+    --with-cluster) with_cluster=1 ;;
+    *) echo "unknown argument: $arg (use --with-cluster or nothing)" >&2; exit 2 ;;
+  esac
+done
+case $with_cluster in 1|true|yes) with_cluster=1 ;; *) with_cluster=0 ;; esac
+
+VENV=${MODELPORT_VENV:-.venv}
+VAR=${MODELPORT_VAR:-var}
 PORT=${PORT:-8000}
-.venv/bin/python manage.py migrate --noinput
-.venv/bin/python manage.py seed_demo
+[ "${MODELPORT_SKIP_SETUP:-0}" = 1 ] || bash scripts/setup.sh
+mkdir -p "$VAR"
+PY="$VENV/bin/python"
+T0=$(date +%s)
+
+"$PY" manage.py migrate --noinput
+"$PY" manage.py seed_demo
+
+pids=()
+stop_all() {  # newest first: the portal and the worker stop before the cluster they talk to
+  local i
+  for (( i=${#pids[@]}-1; i>=0; i-- )); do
+    kill -TERM "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
+  done
+}
+
+start_cluster() {
+  if [ "${MODELPORT_SKIP_BUILD:-0}" != 1 ]; then
+    echo "Building (or checking) the Kubernetes and controller binaries; cached after the first run."
+    nice -n 10 bash tools/build-k8s.sh >/dev/null
+    nice -n 10 bash tools/build-controllers.sh >/dev/null
+  fi
+  local cache=${MODELPORT_CACHE:-$HOME/.cache/modelport}
+  # shellcheck disable=SC1091
+  [ -f "$cache/env.sh" ] && . "$cache/env.sh"
+  # shellcheck disable=SC1091
+  [ -f "$cache/controllers-env.sh" ] && . "$cache/controllers-env.sh"
+  local env_file="$VAR/devcluster.env" log="$VAR/devcluster.log"
+  rm -f "$env_file"
+  # shellcheck disable=SC2086
+  "$PY" manage.py devcluster --workdir "$VAR/devcluster" --env-file "$env_file" \
+    --catalog-nodes ${MODELPORT_DEVCLUSTER_ARGS:-} >"$log" 2>&1 &
+  pids+=($!)
+  echo "Starting the local cluster (log: $log) ..."
+  until grep -q "point the portal" "$log" 2>/dev/null; do
+    if ! kill -0 "${pids[-1]}" 2>/dev/null; then
+      echo "The local cluster did not start; the end of $log:" >&2
+      tail -n 30 "$log" >&2
+      exit 1
+    fi
+    sleep 1
+  done
+  # shellcheck disable=SC1090
+  . "$env_file"
+  mkdir -p "$VAR/celery-broker"
+  CELERY_FILESYSTEM_DIR=$(cd "$VAR/celery-broker" && pwd)
+  export CELERY_BROKER_URL=filesystem:// CELERY_FILESYSTEM_DIR
+  "$VENV/bin/celery" -A portal worker -B -Q default,billing --concurrency 1 --loglevel INFO \
+    --schedule "$VAR/celerybeat-schedule" >"$VAR/worker.log" 2>&1 &
+  pids+=($!)
+  echo "Cluster up in $(( $(date +%s) - T0 )) s: KUBECONFIG=$KUBECONFIG${PROMETHEUS_URL:+ PROMETHEUS_URL=$PROMETHEUS_URL}"
+  echo "Celery worker + beat (log: $VAR/worker.log) apply the endpoints and follow them to Ready."
+}
+
+if [ "$with_cluster" = 1 ]; then
+  trap stop_all EXIT
+  trap 'exit 130' INT TERM
+  start_cluster
+fi
+
 echo
 echo "ModelPort is starting on http://127.0.0.1:$PORT/"
 echo "Log in as demo / demo (platform staff); alice, bob, vera and carol also use the password demo."
 echo
-exec .venv/bin/python manage.py runserver "127.0.0.1:$PORT"
+if [ "$with_cluster" = 1 ]; then
+  "$PY" manage.py runserver --noreload "127.0.0.1:$PORT" &
+  pids+=($!)
+  wait "${pids[-1]}"
+else
+  exec "$PY" manage.py runserver "127.0.0.1:$PORT"
+fi

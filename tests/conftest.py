@@ -2,6 +2,8 @@
 and a priced GPU catalog. Real-server fixtures live in tests/infra (pytest plugin)."""
 
 import os
+import secrets
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -126,8 +128,9 @@ def staff_client(staff):
 
 
 def _api_client_for(user) -> APIClient:
+    """A client with a fresh token of `user` (each call its own token: a test may ask twice)."""
     client = APIClient()
-    _token, key = create_token(user, "tests")
+    _token, key = create_token(user, f"tests-{secrets.token_hex(4)}")
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     return client
 
@@ -254,3 +257,16 @@ def login_context(browser, live_server):
     yield make
     for context in contexts:
         context.close()
+
+
+# Monthly estimates are for the calendar month (deployments/estimates.py): tests that check money
+# pin "now" in November 2026, 30 days = 720 hours, so no answer depends on the wall clock.
+NOVEMBER_2026 = datetime(2026, 11, 16, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+def in_november(monkeypatch):
+    from catalog import pricing
+
+    monkeypatch.setattr(pricing, "this_month", lambda: NOVEMBER_2026.replace(day=1, hour=0))
+    return NOVEMBER_2026

@@ -8,8 +8,10 @@ from django.utils import timezone
 
 from catalog.choices import CapacityType
 from catalog.models import CatalogModel, GpuRate, GpuType, InstanceOffering
+from deployments.batch.observe import new_shard
 from deployments.choices import EndpointStatus
-from deployments.models import Endpoint, EndpointEvent
+from deployments.choices_batch import BatchJobStatus
+from deployments.models import BatchJob, Endpoint, EndpointEvent
 from portal.models import Membership, Team, User
 
 
@@ -113,6 +115,32 @@ class EndpointFactory(factory.django.DjangoModelFactory):
     monthly_cost_max = Decimal("2920.00")
     requested_by = factory.SubFactory(UserFactory)
     status_changed_at = factory.LazyFunction(timezone.now)
+
+
+class BatchJobFactory(factory.django.DjangoModelFactory):
+    """An approved, not yet applied 2-shard spot batch job (no cluster call: rows only)."""
+
+    class Meta:
+        model = BatchJob
+
+    team = factory.SubFactory(TeamFactory)
+    name = factory.Sequence(lambda n: f"batch-{n}")
+    model = factory.SubFactory(CatalogModelFactory)
+    gpu_type = factory.SubFactory(GpuTypeFactory)
+    offering = factory.SubFactory(
+        InstanceOfferingFactory, gpu_type=factory.SelfAttribute("..gpu_type")
+    )
+    quantization = "bf16"
+    gpu_count = 1
+    capacity_type = CapacityType.SPOT
+    input_uri = "s3://acme-data/batches/in.jsonl"
+    output_uri = "s3://acme-data/batches/out"
+    shards = 2
+    parallelism = 2
+    status = BatchJobStatus.APPROVED
+    run_shards = factory.LazyAttribute(lambda o: list(range(o.shards)))
+    shard_states = factory.LazyAttribute(lambda o: [new_shard() for _ in range(o.shards)])
+    requested_by = factory.SubFactory(UserFactory)
 
 
 class EndpointEventFactory(factory.django.DjangoModelFactory):

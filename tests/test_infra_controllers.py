@@ -338,6 +338,26 @@ def test_kube_state_metrics_series_reach_prometheus(
     node_labels = ksm_prometheus.wait_for(f'kube_node_labels{{node="{node}"}}', timeout=30)
     assert node_labels[0]["metric"]["label_node_kubernetes_io_instance_type"] == "g6.12xlarge"
     assert node_labels[0]["metric"]["label_karpenter_sh_capacity_type"] == "spot"
+    # A batch shard pod's labels (deployments/batch/manifests.labels) are allow-listed too.
+    core.create_namespaced_pod(
+        ns,
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": "nightly-r1-0-xyz",
+                "labels": {
+                    "modelport.io/team": "search",
+                    "modelport.io/batch-job": "nightly",
+                    "modelport.io/batch-job-uuid": "b47c",
+                },
+            },
+            "spec": {"containers": [{"name": "run-batch", "image": "vllm"}]},
+        },
+    )
+    batch = ksm_prometheus.wait_for(f'kube_pod_labels{{{sel},pod="nightly-r1-0-xyz"}}', timeout=30)
+    assert batch[0]["metric"]["label_modelport_io_batch_job"] == "nightly"
+    assert batch[0]["metric"]["label_modelport_io_batch_job_uuid"] == "b47c"
     cap = ksm_prometheus.wait_for(
         f'kube_node_status_capacity{{node="{node}",resource="nvidia_com_gpu"}}', timeout=30
     )

@@ -28,8 +28,8 @@ UNSCOPED = {
     "gputype-detail", "sizing", "endpoint-list", "approval-list", "api-root",
     "chargeback-platform", "usagerecord-list", "statement-list", "team-list",
     "prometheus-django-metrics", "login", "api-schema", "api-docs",
-    "batch_job_list", "batch_job_create", "batch-job-list", "route-list", "healthz", "readyz",
-    "route_list", "route_create",
+    "batch_job_list", "batch_job_create", "batch_job_estimate", "batch-job-list", "route-list",
+    "healthz", "readyz", "route_list", "route_create",
     "oidc_authentication_init", "oidc_authentication_callback",
 }  # fmt: skip
 

@@ -6,12 +6,15 @@ its external-metrics adapter, kube-state-metrics, and a Prometheus scraping kube
 
     python tools/devcluster.py [--workdir DIR] [--with-controllers] [--env-file PATH]
                                [--no-real-controllers] [--no-prometheus] [--gpu-nodes N]
+                               [--node '{"name": ..., "gpus": N, "labels": {...}}' ...]
 
 Prints the environment for the portal (``KUBECONFIG``, ``PROMETHEUS_URL``,
 ``KEDA_PROMETHEUS_URL``, the scrape intervals) and runs until Ctrl-C / SIGTERM, then stops
 every process it started. With ``--workdir`` the etcd data, certificates and kubeconfig
 persist across runs (same directory = same cluster state). ``--gpu-nodes N`` adds N fake GPU
-nodes served by the in-process fake kubelet (pods on them become Running/Ready).
+nodes served by the in-process fake kubelet (pods on them become Running/Ready); ``--node``
+adds one with the given labels (``manage.py devcluster --catalog-nodes`` passes one per
+instance offering of the catalog, labelled as the endpoints' nodeSelector asks).
 Needs the binaries from ``bash tools/build-k8s.sh`` and ``bash tools/build-controllers.sh``
 (found via ``MODELPORT_KUBE_BIN_DIR`` / ``MODELPORT_CRD_DIR`` / the variables of
 ``controllers-env.sh`` or the default cache); without the controllers' binaries it says so
@@ -21,6 +24,7 @@ and runs the bare control plane. No Django imports: the management command wraps
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import time
@@ -56,6 +60,13 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--no-prometheus", dest="prometheus", action="store_false")
     ap.add_argument("--gpu-nodes", type=int, default=0, help="fake GPU nodes to add (8 GPUs)")
+    ap.add_argument(
+        "--node",
+        action="append",
+        default=[],
+        metavar="JSON",
+        help='a fake GPU node: {"name": ..., "gpus": N, "labels": {...}} (repeatable)',
+    )
     args = ap.parse_args(argv)
 
     workdir = Path(args.workdir).resolve() if args.workdir else None
@@ -107,19 +118,22 @@ def main(argv=None) -> int:
                             honor_labels=True,
                             job="kube-state-metrics",
                         )
-        for i in range(args.gpu_nodes):
-            name = f"dev-gpu-{i + 1}"
-            if not _node_exists(cp, name):
-                cp.add_fake_node(
-                    name,
-                    gpus=8,
-                    labels={
-                        "node.kubernetes.io/instance-type": "p5.48xlarge",
-                        "karpenter.sh/capacity-type": "on-demand",
-                    },
-                )
+        nodes = [
+            {
+                "name": f"dev-gpu-{i + 1}",
+                "gpus": 8,
+                "labels": {
+                    "node.kubernetes.io/instance-type": "p5.48xlarge",
+                    "karpenter.sh/capacity-type": "on-demand",
+                },
+            }
+            for i in range(args.gpu_nodes)
+        ] + [json.loads(spec) for spec in args.node]
+        for node in nodes:
+            if not _node_exists(cp, node["name"]):
+                cp.add_fake_node(node["name"], gpus=int(node["gpus"]), labels=node["labels"])
             else:  # a persistent workdir: serve the node made by an earlier run again
-                cp.fake_kubelet.adopt_node(name)
+                cp.fake_kubelet.adopt_node(node["name"])
     except BaseException:
         if prom is not None:
             prom.stop()
@@ -132,7 +146,6 @@ def main(argv=None) -> int:
             f"export PROMETHEUS_URL={prom.url}",
             f"export KEDA_PROMETHEUS_URL={prom.url}",
             "export PROMETHEUS_SCRAPE_INTERVAL_SECONDS=5",
-            "export BILLING_SCRAPE_INTERVAL_SECONDS=5",
         ]
     if args.env_file:
         Path(args.env_file).write_text("\n".join(lines) + "\n")

@@ -3,12 +3,13 @@
 
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from deployments import metrics_views
 from portal import health
 from portal import urls as portal_urls
 from portal import views as portal_views
+from portal.api.schema import SchemaView
 from sso import views as sso_views
 
 from . import views
@@ -37,10 +38,12 @@ urlpatterns = [
     path("oidc/", include("mozilla_django_oidc.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_patterns)),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/schema/", SchemaView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's initialiser as a script file (no inline script: CSP).
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("metrics", portal_views.metrics_export, name="prometheus-django-metrics"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
 ]
+# An /api/ path no route matches answers JSON like the API's other errors.
+handler404 = "portal.api.errors.page_not_found"

@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from deployments.models import Endpoint
 from portal.access import can_write, scope_to_user, teams_for_user
+from portal.api.query import boolean_param
 
 from ..services import advisor
 from .advisor_serializers import (
@@ -77,7 +78,7 @@ def _break_even(view) -> dict | None:
 
 
 def _answer(request, advice, break_even: bool = True) -> Response:
-    include = request.query_params.get("include_dismissed", "true").lower() != "false"
+    include = boolean_param(request, "include_dismissed", default=True)
     data = {
         "team": advice.team.slug,
         "currency": advice.currency,

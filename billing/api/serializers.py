@@ -3,6 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from ..filters import MONTH_SCHEMA
 from ..models import Statement, UsageRecord
 
 
@@ -45,7 +46,7 @@ class StatementLineSerializer(serializers.Serializer):
     cost = serializers.CharField(help_text="Decimal string, full precision.")
 
 
-@extend_schema_field({"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$", "example": "2026-11"})
+@extend_schema_field(MONTH_SCHEMA)
 class YearMonthField(serializers.DateField):
     """A month as YYYY-MM (the first day of the month, stored as a date)."""
 
@@ -59,6 +60,15 @@ class StatementSerializer(serializers.ModelSerializer):
     lines = StatementLineSerializer(many=True, read_only=True)
     is_current = serializers.SerializerMethodField()
     csv_url = serializers.SerializerMethodField()
+    completeness = serializers.DecimalField(
+        max_digits=7,
+        decimal_places=6,
+        read_only=True,
+        allow_null=True,
+        help_text="Share of the month's hours with collected usage when the statement was "
+        "written (hours_collected / hours_in_month); null on statements from before it was "
+        "recorded.",
+    )
 
     class Meta:
         model = Statement
@@ -76,6 +86,9 @@ class StatementSerializer(serializers.ModelSerializer):
             "total_cost",
             "idle_policy",
             "lines",
+            "hours_collected",
+            "hours_in_month",
+            "completeness",
             "created_at",
             "csv_url",
         ]

@@ -6,7 +6,6 @@ Team-scoped through portal.access (outsiders get 404); the platform view is staf
 from django.conf import settings
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 from rest_framework.permissions import IsAdminUser
@@ -16,7 +15,7 @@ from rest_framework.views import APIView
 from portal.access import scope_to_user, teams_for_user
 
 from .. import reports
-from ..filters import StatementFilterSet, UsageRecordFilterSet
+from ..filters import MONTH_SCHEMA, StatementFilterSet, UsageRecordFilterSet
 from ..models import ChargebackStatus, Statement, UsageRecord
 from .serializers import (
     PlatformCostsSerializer,
@@ -25,7 +24,7 @@ from .serializers import (
     UsageRecordSerializer,
 )
 
-MONTH = OpenApiParameter("month", OpenApiTypes.STR, description="YYYY-MM (default: this month)")
+MONTH = OpenApiParameter("month", MONTH_SCHEMA, description="YYYY-MM (default: this month)")
 
 
 class _Tagged:
@@ -40,8 +39,11 @@ class _Tagged:
 
 
 def _month(request):
+    month = request.query_params.get("month")
+    if month == "":  # given empty is not "left out" (portal.api.query reads filters the same)
+        raise serializers.ValidationError({"month": ["Give a month (YYYY-MM) or leave it out."]})
     try:
-        return reports.parse_month(request.query_params.get("month"), timezone.now())
+        return reports.parse_month(month, timezone.now())
     except ValueError as exc:
         raise serializers.ValidationError({"month": [str(exc)]}) from exc
 

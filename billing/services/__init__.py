@@ -13,7 +13,14 @@ from .budgets import (
     month_to_date_cost,
     notify_budget,
 )
-from .statements import close_month, close_month_once_collected, month_usage, reopen_month
+from .statements import (
+    Completeness,
+    close_month,
+    close_month_once_collected,
+    month_completeness,
+    month_usage,
+    reopen_month,
+)
 from .usage import (
     ChargebackError,
     CollectResult,
@@ -32,6 +39,7 @@ from .usage import (
 
 __all__ = [
     "ChargebackError",
+    "Completeness",
     "CollectResult",
     "NotificationFailed",
     "PriceTable",
@@ -49,6 +57,7 @@ __all__ = [
     "load_price_file",
     "measure_usage",
     "month_to_date_cost",
+    "month_completeness",
     "month_usage",
     "notify_budget",
     "reopen_month",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -15,23 +16,47 @@ from django.utils import timezone
 
 from portal.audit import record_audit
 from portal.models import Team
-from portal.timeutil import month_start, next_month
+from portal.timeutil import month_hours, month_start, next_month
 
 from ..models import (
     BillingPolicy,
     Chargeback,
     ChargebackStatus,
+    CollectedHour,
     IdlePolicy,
     Statement,
     UsageKind,
     UsageRecord,
 )
+from ..queries import BATCH_KEY_PREFIX
 from .usage import ChargebackError, rows_total
 
 log = logging.getLogger(__name__)
 
 
 # --- month close and statements ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Completeness:
+    """How much of a month's usage was collected: whole hours measured, of the month's hours."""
+
+    collected: int
+    total: int
+
+    @property
+    def share(self) -> Decimal:
+        return Decimal(self.collected) / Decimal(self.total)
+
+    @property
+    def complete(self) -> bool:
+        return self.collected >= self.total
+
+
+def month_completeness(month: date | datetime) -> Completeness:
+    first = month_start(month)
+    collected = CollectedHour.objects.filter(hour__gte=first, hour__lt=next_month(first)).count()
+    return Completeness(collected, month_hours(first))
 
 
 def month_usage(first: datetime, team: Team | None = None, until: datetime | None = None):
@@ -66,6 +91,7 @@ def close_month(
                 "month": f"{first:%Y-%m}",
                 "version": chargeback.version,
                 "statements": len(statements),
+                "hours_collected": statements[0].hours_collected if statements else None,
             },
         )
     log.info(
@@ -100,6 +126,7 @@ def reopen_month(month: date | datetime, actor=None) -> Chargeback:
 
 def _write_statements(chargeback: Chargeback, first: datetime) -> list[Statement]:
     policy = BillingPolicy.current().idle_policy
+    completeness = month_completeness(first)
     rows = list(month_usage(first).select_related(None))
     idle_cost = sum((r.cost for r in rows if r.kind == UsageKind.IDLE), Decimal("0"))
     allocated = sum(r.gpu_seconds for r in rows if r.kind == UsageKind.ALLOCATED)
@@ -128,6 +155,8 @@ def _write_statements(chargeback: Chargeback, first: datetime) -> list[Statement
                 total_cost=(cost + share).quantize(Decimal("0.000001")),
                 idle_policy=policy,
                 lines=_statement_lines(team_rows),
+                hours_collected=completeness.collected,
+                hours_in_month=completeness.total,
             )
         )
     return statements
@@ -147,6 +176,7 @@ def _statement_lines(rows: list[UsageRecord]) -> list[dict[str, str]]:
     return [
         {
             "endpoint": ep,
+            "workload": "batch" if ep.startswith(BATCH_KEY_PREFIX) else "endpoint",
             "gpu_type": gpu,
             "instance_type": it,
             "capacity_type": ct,

@@ -4,6 +4,7 @@ Team-scoped through portal.access (outsiders 404, viewers 403). Changes answer 2
 batch job as stored now.
 """
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -19,7 +20,7 @@ from portal.validators import batch_input_uri_problem, batch_output_uri_problem
 
 from ..batch import manifests, services
 from ..manifests import ManifestError, to_yaml
-from ..models_batch import BatchJob, BatchJobEvent
+from ..models_batch import BatchJob, BatchJobEvent, shard_count
 from .serializers import TeamRef
 from .views import call_service
 
@@ -109,17 +110,19 @@ class BatchJobSerializer(serializers.ModelSerializer):
         model = attrs.get("model")
         if model is not None and not attrs.get("quantization"):
             attrs["quantization"] = (model.allowed_quantizations or ["bf16"])[0]
-        attrs.setdefault("parallelism", min(int(attrs.get("shards") or 1), 4))
+        try:
+            attrs["shards"] = shard_count(
+                attrs.get("shards"), attrs.get("target_shard_tokens"), attrs.get("expected_tokens")
+            )
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from exc
+        attrs.setdefault("parallelism", min(attrs["shards"], 4))
         return attrs
 
     def get_shard_progress(self, job) -> dict:
-        return {
-            "counts": job.shard_counts,
-            "shards": [
-                {k: v for k, v in shard.items() if k != "seen"} | {"shard": number}
-                for number, shard in enumerate(job.shard_states)
-            ],
-        }
+        """Counts by state, and per shard: state, attempts failed, interruptions, GPU-seconds,
+        tokens, and the progress marker (requests done of requests, percent)."""
+        return {"counts": job.shard_counts, "shards": job.shard_progress}
 
     def get_report(self, job) -> dict:
         report = services.cost_report(job)

@@ -3,6 +3,7 @@
 import json
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import renderers, serializers
@@ -93,6 +94,17 @@ class SizingRequestSerializer(serializers.Serializer):
             attrs.setdefault("head_dim", model.head_dim)
             attrs.setdefault("context", model.native_context_length)
         return attrs
+
+
+class SizingRequestSchema(OpenApiSerializerExtension):
+    """The schema says what `validate` requires: a catalog `model`, or its architecture."""
+
+    target_class = SizingRequestSerializer
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        schema["anyOf"] = [{"required": ["model"]}, {"required": [*ARCH_FIELDS, "context"]}]
+        return schema
 
 
 class SizingResultSerializer(serializers.Serializer):

@@ -5,6 +5,7 @@ from rest_framework import serializers
 from catalog.api.serializers import CatalogRef
 from catalog.models import CatalogModel, GpuType
 from portal.access import find_team
+from portal.api.fields import BlankAsNullURLField, HourMinuteField, TimeZoneField
 from portal.models import Team
 
 from .. import rules
@@ -55,8 +56,20 @@ class EndpointSerializer(serializers.ModelSerializer):
     instance_type = serializers.CharField(
         source="offering.instance_type", read_only=True, default=None, allow_null=True
     )
-    url = serializers.URLField(
-        read_only=True, help_text="Inference URL once the endpoint is ready."
+    url = BlankAsNullURLField(
+        read_only=True, help_text="Inference URL once the endpoint is ready (null before)."
+    )
+    schedule_timezone = TimeZoneField(
+        required=False,
+        allow_blank=True,
+        max_length=64,
+        help_text="IANA time zone of the hours (e.g. `Europe/Berlin`).",
+    )
+    schedule_start = HourMinuteField(
+        required=False, allow_null=True, help_text="Working hours start (HH:MM)."
+    )
+    schedule_end = HourMinuteField(
+        required=False, allow_null=True, help_text="Working hours end (HH:MM)."
     )
 
     class Meta:

@@ -1,11 +1,12 @@
 """The batch job request form (the model's validators + portal.validators for the URIs)."""
 
 from django import forms
+from django.core.exceptions import ValidationError
 
 from catalog.models import CatalogModel, GpuType
 from portal.models import Team
 
-from ..models_batch import BatchJob
+from ..models_batch import BatchJob, shard_count
 
 
 class BatchJobForm(forms.ModelForm):
@@ -26,6 +27,7 @@ class BatchJobForm(forms.ModelForm):
             "input_uri",
             "output_uri",
             "shards",
+            "target_shard_tokens",
             "parallelism",
             "expected_tokens",
             "deadline_hours",
@@ -36,12 +38,21 @@ class BatchJobForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["team"].queryset = teams if teams is not None else Team.objects.none()
         self.fields["quantization"].required = False
+        self.fields["shards"].required = False  # or a target shard size (shard_count)
+        self.fields["shards"].initial = None
 
     def clean(self):
         data = super().clean()
         model = data.get("model")
         if model is not None and not data.get("quantization"):
             data["quantization"] = (model.allowed_quantizations or ["bf16"])[0]
+        try:
+            data["shards"] = shard_count(
+                data.get("shards"), data.get("target_shard_tokens"), data.get("expected_tokens")
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                self.add_error(field, errors)
         return data
 
     def _post_clean(self):

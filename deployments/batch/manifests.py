@@ -8,8 +8,8 @@ One run of a batch job is a `batch/v1` Job `<name>-r<run>` in the team namespace
   `backoffLimitPerIndex`, `ttlSecondsAfterFinished`, `activeDeadlineSeconds` from the deadline.
 * `podFailurePolicy`: a pod with the `DisruptionTarget` condition (spot reclaim, node drain,
   preemption) is retried without counting; exit code 3 (bad input) fails the whole job at once.
-* The pod runs `entrypoint.py` (python -c) which calls `vllm run-batch` over its shard and
-  commits its output atomically; GPU requests = limits, CPU and memory limits = requests,
+* The pod runs `entrypoint.py` (python -c) which calls `vllm run-batch` over its shard,
+  commits its output atomically and keeps a progress marker next to it; GPU requests = limits, CPU and memory limits = requests,
   spot nodeSelector and tolerations for Karpenter, the Hugging Face token as an optional
   secret reference (as endpoints have it).
 * Labels `modelport.io/team`, `modelport.io/batch-job`, `modelport.io/batch-job-uuid`,
@@ -59,6 +59,7 @@ CPU_PER_GPU = 4
 MEMORY_GIB_PER_GPU = 16
 SCRATCH_GIB = 50
 SPOT_TAINT_KEY = "karpenter.sh/capacity-type"
+PROGRESS_EVERY_SECONDS = 30  # how often a running shard replaces its progress marker
 ENTRYPOINT = (Path(__file__).with_name("entrypoint.py")).read_text()
 
 
@@ -179,6 +180,7 @@ def _pod_spec(job) -> dict[str, Any]:
         "OUTPUT": output_path,
         "MODEL": model,
         "VLLM_ARGS": json.dumps(vllm_args(job)),
+        "PROGRESS_EVERY": str(PROGRESS_EVERY_SECONDS),
     }
     return {
         "restartPolicy": "Never",

@@ -2,7 +2,8 @@
 
 `observe(job, job_obj, pods)` folds one run's Job (`status.completedIndexes`,
 `failedIndexes`, conditions) and its pods (phase, `DisruptionTarget` condition, the
-container's exit code and termination message) into new `shard_states`, a status and the
+container's exit code and termination message: tokens and the shard's progress marker,
+requests done of requests) into new `shard_states`, a status and the
 timeline lines to add. Each terminated pod is counted once (its uid is kept in the shard's
 `seen` list), so observing the same objects twice changes nothing.
 """
@@ -25,6 +26,9 @@ class Observation:
     status: str
     message: str
     events: list[tuple[str, int | None, str]] = field(default_factory=list)  # kind, shard, text
+    # GPU-seconds the pods still running have used so far (not stored: it grows every second;
+    # the running cost the cost cap is checked against is totals + this).
+    running_gpu_seconds: int = 0
 
     @property
     def totals(self) -> dict[str, int]:
@@ -40,6 +44,8 @@ def new_shard(state: str = ShardState.PENDING) -> dict[str, Any]:
         "gpu_seconds": 0,
         "tokens_in": 0,
         "tokens_out": 0,
+        "requests": 0,
+        "requests_done": 0,
         "message": "",
         "seen": [],
     }
@@ -89,6 +95,15 @@ def _seconds(pod: dict[str, Any], terminated: dict[str, Any]) -> int:
     return max(int((end - start).total_seconds()), 0) if start and end else 0
 
 
+def _progress(shard: dict, report: dict[str, Any]) -> None:
+    """The shard's progress marker as its last attempt reported it on termination (requests
+    of the shard, requests done: an interrupted attempt tells how far it got)."""
+    for key in ("requests", "requests_done"):
+        value = report.get(key)
+        if isinstance(value, int) and value >= 0:
+            shard[key] = value
+
+
 def _fold_pod(shard: dict, number: int, pod: dict, gpus: int, events: list) -> None:
     """Count one terminated pod into its shard (once per uid)."""
     phase = (pod.get("status") or {}).get("phase")
@@ -99,7 +114,9 @@ def _fold_pod(shard: dict, number: int, pod: dict, gpus: int, events: list) -> N
     terminated = _terminated(pod)
     shard["gpu_seconds"] += _seconds(pod, terminated) * gpus
     report = _report(terminated)
+    _progress(shard, report)
     if phase == "Succeeded":
+        shard["requests_done"] = shard.get("requests", 0)  # committed: all of it
         shard["tokens_in"] = int(report.get("prompt_tokens") or 0)
         shard["tokens_out"] = int(report.get("completion_tokens") or 0)
         return
@@ -141,12 +158,21 @@ def _job_outcome(job_obj: dict[str, Any] | None) -> tuple[str, str]:
     return BatchJobStatus.RUNNING, ""
 
 
-def observe(job, job_obj: dict[str, Any] | None, pods: list[dict[str, Any]]) -> Observation:
-    """Shard states, status and new timeline lines of `job`'s current run."""
+def _running_seconds(pod: dict[str, Any], now: datetime | None) -> int:
+    start = _time((pod.get("status") or {}).get("startTime"))
+    return max(int((now - start).total_seconds()), 0) if start and now else 0
+
+
+def observe(
+    job, job_obj: dict[str, Any] | None, pods: list[dict[str, Any]], now: datetime | None = None
+) -> Observation:
+    """Shard states, status and new timeline lines of `job`'s current run (`now`: for the GPU
+    time of the pods still running)."""
     shards = [dict(s, seen=list(s.get("seen", []))) for s in job.shard_states]
     events: list[tuple[str, int | None, str]] = []
     run_shards = [int(s) for s in job.run_shards]
     running: set[int] = set()
+    running_seconds = 0
     for pod in sorted(pods, key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or ""):
         meta = pod.get("metadata") or {}
         index = (meta.get("annotations") or {}).get(INDEX_ANNOTATION) or (
@@ -158,6 +184,7 @@ def observe(job, job_obj: dict[str, Any] | None, pods: list[dict[str, Any]]) -> 
         _fold_pod(shards[number], number, pod, int(job.gpu_count), events)
         if (pod.get("status") or {}).get("phase") in ("Pending", "Running"):
             running.add(number)
+            running_seconds += _running_seconds(pod, now) * int(job.gpu_count)
     status = (job_obj or {}).get("status") or {}
     done = {
         run_shards[i] for i in parse_indexes(status.get("completedIndexes")) if i < len(run_shards)
@@ -182,7 +209,9 @@ def observe(job, job_obj: dict[str, Any] | None, pods: list[dict[str, Any]]) -> 
             text = f"Shard {number} {'committed its output' if state == ShardState.DONE else 'failed'}."
             events.append((BatchEventKind.SHARD, number, text))
         shard["state"] = state
+        if state == ShardState.DONE:  # committed: all of it, whatever an earlier attempt said
+            shard["requests_done"] = shard.get("requests", 0)
     if outcome == BatchJobStatus.FAILED:
         errors = [f"shard {n}: {shards[n]['message']}" for n in run_shards if shards[n]["message"]]
         message = message + (" (" + "; ".join(errors[:3]) + ")" if errors else "")
-    return Observation(shards, outcome, message, events)
+    return Observation(shards, outcome, message, events, running_seconds)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
+from django.utils import timezone
 
 from portal import jobs
 
@@ -72,7 +73,8 @@ def apply_batch_job(job_id: int, generation: int) -> str:
         log.warning("batch_job=%s apply failed: %s", job_id, exc)
         record_applied(job, generation, BatchJobStatus.FAILED, str(exc))
         return "failed"
-    record_applied(job, generation, outcome)
+    # A cancel or delete keeps its reason (who cancelled, or the cost cap) as the message.
+    record_applied(job, generation, outcome, "" if outcome == "running" else job.status_message)
     log.info("batch_job=%s generation=%s %s", job_id, generation, outcome)
     return str(outcome)
 
@@ -87,7 +89,7 @@ def sync_batch_jobs() -> int:
     with transaction.atomic():
         rows = list(
             BatchJob.objects.select_for_update(of=("self",))
-            .select_related("team")
+            .select_related("team", "gpu_type")  # gpu_type: the cost cap's price, no query
             .filter(
                 status__in=BATCH_OBSERVED_STATUSES,
                 desired_state=DesiredState.PRESENT,
@@ -97,7 +99,7 @@ def sync_batch_jobs() -> int:
         rows = [j for j in rows if j.applied_generation == j.generation]
         if not rows:
             return 0
-        client = ClusterClient.from_settings()
+        client, now = ClusterClient.from_settings(), timezone.now()
         by_run: dict[tuple[str, str], dict] = {}
         for obj in client.list("batch/v1", "Job", None, manifests.BATCH_SELECTOR):
             by_run[_key(obj)] = obj
@@ -110,7 +112,7 @@ def sync_batch_jobs() -> int:
             if key not in by_run:
                 missing.append(job)
                 continue
-            observed.append((job, observe(job, by_run[key], pods.get(key, []))))
+            observed.append((job, observe(job, by_run[key], pods.get(key, []), now)))
         changed = record_observations(observed)
     for job in missing:  # deleted by hand: apply the run again (server-side apply is idempotent)
         log.warning("batch_job=%s run %s missing in the cluster: re-applying", job.pk, job.run)

@@ -26,7 +26,7 @@ from portal.models import AuditLog, Team, User
 from .. import services as endpoint_services
 from ..choices import DesiredState
 from ..choices_batch import BatchEventKind, BatchJobStatus, ShardState
-from ..errors import DeploymentError, DuplicateEndpoint, InvalidTransition
+from ..errors import DeploymentError, DuplicateEndpoint, InvalidTransition, SelfApproval
 from ..models_batch import BatchJob, BatchJobEvent
 from .manifests import model_uri_problem
 from .names import APPLY_BATCH_JOB
@@ -45,6 +45,7 @@ SPEC_FIELDS = [
     "input_uri",
     "output_uri",
     "shards",
+    "target_shard_tokens",
     "parallelism",
     "backoff_limit_per_index",
     "expected_tokens",
@@ -157,13 +158,19 @@ def estimate_batch(team: Team, data: dict[str, Any], *, usage=None, rules=None) 
     )
 
 
+def running_cost(job: BatchJob, running_gpu_seconds: int = 0) -> Decimal | None:
+    """Cost so far at the job's capacity type: finished attempts (job.gpu_seconds) plus the GPU
+    time of the pods still running (catalog prices are cached: no query per job)."""
+    offering = cheapest_offering(job.gpu_type, job.capacity_type, job.gpu_count)
+    return gpu_cost(job.gpu_seconds + running_gpu_seconds, offering)
+
+
 def cost_report(job: BatchJob) -> dict[str, Any]:
     """What the runs used: tokens, GPU-hours, cost at the job's capacity and on-demand, and
     both per 1M tokens (the reference API price is billing's: see billing.views)."""
-    offering = cheapest_offering(job.gpu_type, job.capacity_type, job.gpu_count)
     on_demand = cheapest_offering(job.gpu_type, CapacityType.ON_DEMAND, job.gpu_count)
     tokens = job.tokens_in + job.tokens_out
-    cost, cost_od = gpu_cost(job.gpu_seconds, offering), gpu_cost(job.gpu_seconds, on_demand)
+    cost, cost_od = running_cost(job), gpu_cost(job.gpu_seconds, on_demand)
 
     def per_million(value):
         return (value * MILLION / tokens).quantize(Decimal("0.0001")) if value and tokens else None
@@ -281,6 +288,16 @@ def _lock(job: BatchJob) -> BatchJob:
     return BatchJob.objects.select_for_update().select_related("team").get(pk=job.pk)
 
 
+_DONE = {
+    "approve": "approved",
+    "reject": "rejected",
+    "cancel": "cancelled",
+    "resume": "resumed",
+    "retry": "retried",
+    "delete": "deleted",
+}
+
+
 def _act(
     job: BatchJob,
     user: User,
@@ -297,7 +314,7 @@ def _act(
         if job.status not in allowed:
             raise InvalidTransition(
                 f"This batch job is {job.get_status_display().lower()}; it cannot be "
-                f"{action.split('.')[-1].replace('_', ' ')}ed now."
+                f"{_DONE[action.split('.')[-1]]} now."
             )
         before = snapshot(job, AUDIT_FIELDS)
         old = job.status
@@ -324,8 +341,19 @@ def _act(
     return job
 
 
+def pending_batch_approvals_for(user: User):
+    """Batch jobs waiting for a decision this user may take (the endpoints' rule)."""
+    pending = BatchJob.objects.filter(status=BatchJobStatus.PENDING_APPROVAL)
+    return endpoint_services.decidable_by(pending, user)
+
+
 def approve_batch_job(job: BatchJob, user: User, source: str = AuditLog.Source.WEB) -> BatchJob:
     def change(j: BatchJob) -> bool:
+        if j.requested_by_id == user.pk:
+            raise SelfApproval(
+                "You requested this batch job; another team admin or the platform team must "
+                "approve it (four eyes)."
+            )
         _set_status(j, BatchJobStatus.APPROVED, f"Approved by {user}.")
         j.approved_by, j.approved_at = user, timezone.now()
         return True
@@ -507,15 +535,40 @@ def record_applied(job: BatchJob, generation: int, status: str, message: str = "
     return True
 
 
+def _stop_at_cost_cap(job: BatchJob, obs: Observation, events: list[BatchJobEvent]) -> bool:
+    """A running job whose running cost reached its cap is cancelled (as a person would: the
+    Job is deleted, committed output kept), with a timeline line saying so."""
+    if job.cost_cap is None or job.status != BatchJobStatus.RUNNING:
+        return False
+    cost = running_cost(job, obs.running_gpu_seconds)
+    if cost is None or cost < job.cost_cap:
+        return False
+    message = (
+        f"Stopped: the running cost ({cost}) reached the cost cap ({job.cost_cap}); the Job is "
+        "deleted, committed shard output is kept (resume continues from it)."
+    )
+    job.desired_state, job.generation = DesiredState.STOPPED, job.generation + 1
+    old = _set_status(job, BatchJobStatus.CANCELLING, message)
+    events.append(
+        _event(job, BatchEventKind.ACTION, message, old_status=old, new_status=job.status)
+    )
+    jobs.enqueue_on_commit(APPLY_BATCH_JOB, job.pk, job.generation)
+    log.warning("batch_job=%s cost cap %s reached at %s: cancelling", job.pk, job.cost_cap, cost)
+    return True
+
+
 def record_observations(observed: list[tuple[BatchJob, Observation]]) -> int:
     """Write the observations of many jobs in one UPDATE and one INSERT (the caller holds the
-    rows locked, loaded at their generation). Returns how many jobs changed."""
+    rows locked, loaded at their generation), and cancel the jobs whose running cost reached
+    their cost cap. Returns how many jobs changed."""
     now = timezone.now()
     changed: list[BatchJob] = []
     events: list[BatchJobEvent] = []
     for job, obs in observed:
         before = (job.shard_states, job.status, job.status_message)
         if (obs.shard_states, obs.status, obs.message) == before:
+            if _stop_at_cost_cap(job, obs, events):
+                changed.append(job)
             continue
         events += [_event(job, kind, text, shard=shard) for kind, shard, text in obs.events]
         if obs.status != job.status:
@@ -537,12 +590,15 @@ def record_observations(observed: list[tuple[BatchJob, Observation]]) -> int:
         for key, value in obs.totals.items():
             setattr(job, key, value)
         job.updated_at = now
+        _stop_at_cost_cap(job, obs, events)
         changed.append(job)
     if changed:
         BatchJob.objects.bulk_update(
             changed,
             [
                 "shard_states",
+                "desired_state",
+                "generation",
                 "status",
                 "status_message",
                 "status_changed_at",

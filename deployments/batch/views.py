@@ -54,13 +54,12 @@ def batch_job_list(request):
 @require_http_methods(["GET", "POST"])
 def batch_job_create(request):
     form = BatchJobForm(request.POST or None, teams=_teams(request.user))
-    estimate = None
+    estimate = _estimate(request.user, form) if request.method == "POST" else None
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         team = data.pop("team")
         if not can_write(request.user, team):
             raise PermissionDenied("Viewers cannot request batch jobs.")
-        estimate = services.estimate_batch(team, data)
         if "estimate" not in request.POST:
             try:
                 job = services.request_batch_job(team, request.user, data)
@@ -71,6 +70,29 @@ def batch_job_create(request):
                 url = reverse("deployments:batch_job_detail", args=[job.uuid])
                 return hx_redirect(url) if is_partial(request) else redirect(url)
     return render(request, "deployments/batchjob_create.html", {"form": form, "estimate": estimate})
+
+
+ESTIMATE_NEEDS = ("team", "model", "gpu_type")
+
+
+def _estimate(user, form: BatchJobForm):
+    """The estimate of what the form holds so far (the request needs every field; the
+    estimate only the team, model and GPU type), or None. Same function as the API's."""
+    form.is_valid()
+    data = dict(form.cleaned_data)
+    if any(data.get(k) is None for k in ESTIMATE_NEEDS):
+        return None
+    team = data.pop("team")
+    return services.estimate_batch(team, data) if can_write(user, team) else None
+
+
+@login_required
+@require_GET
+def batch_job_estimate(request):
+    """The live estimate fragment: the request form sends its fields here as they change."""
+    form = BatchJobForm(request.GET, teams=_teams(request.user))
+    context = {"form": form, "estimate": _estimate(request.user, form)}
+    return render(request, "deployments/partials/batchjob_estimate.html", context)
 
 
 def _actions(job: BatchJob) -> list[str]:
@@ -104,6 +126,7 @@ def _context(request, job: BatchJob) -> dict:
         "actions": _actions(job),
         "eta": _eta(job, counts["done"]),
         "counts": counts,
+        "shards": job.shard_progress,
         "report": services.cost_report(job),
         "events": job.events.select_related("actor")[:TIMELINE_LENGTH],
         "can_write": can_write(request.user, job.team),
@@ -147,11 +170,15 @@ def batch_job_action(request, uuid, action):
     func, admin_only, done = ACTIONS[action]
     if not (can_admin if admin_only else can_write)(request.user, job.team):
         raise PermissionDenied("You cannot do this for this team.")
+    extra = {"reason": request.POST.get("reason", "")[:500]} if action == "reject" else {}
     try:
-        func(job, request.user)
+        func(job, request.user, **extra)
     except DeploymentError as exc:
         messages.error(request, exc.message)
     else:
         messages.success(request, done)
-    url = reverse("deployments:batch_job_detail", args=[job.uuid])
+    if request.POST.get("next") == "approvals":  # decided from the approvals inbox
+        url = reverse("deployments:approval_list")
+    else:
+        url = reverse("deployments:batch_job_detail", args=[job.uuid])
     return hx_redirect(url) if is_partial(request) else redirect(url)

@@ -1,8 +1,12 @@
 """The API's exception handler: every error answers JSON, including the ones Django raises
-while reading the body (too large, too many fields), which would otherwise be its HTML 400."""
+while reading the body (too large, too many fields), which would otherwise be its HTML 400.
+`page_not_found` (the root URLconf's handler404) answers JSON for an /api/ path no route
+matches (e.g. `/api/v1/endpoints/not-a-uuid/`), Django's HTML page elsewhere."""
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.http import JsonResponse
+from django.views import defaults
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -21,3 +25,9 @@ def exception_handler(exc, context):
             status=status.HTTP_400_BAD_REQUEST,
         )
     return drf_exception_handler(exc, context)
+
+
+def page_not_found(request, exception):
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
+    return defaults.page_not_found(request, exception)

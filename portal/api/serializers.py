@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from ..access import role_for
 from ..models import Membership, Team, TeamGpuQuota
+from .fields import BlankAsNullURLField
 
 
 class TeamGpuQuotaSerializer(serializers.ModelSerializer):
@@ -16,6 +17,9 @@ class TeamSerializer(serializers.ModelSerializer):
     role = serializers.SerializerMethodField(help_text="Your role in this team.")
     gpu_quotas = TeamGpuQuotaSerializer(many=True, read_only=True)
     approval_gpu_types = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
+    alert_webhook_url = BlankAsNullURLField(
+        read_only=True, help_text="Where budget alerts are POSTed; null when not set."
+    )
 
     class Meta:
         model = Team

@@ -78,7 +78,7 @@ def test_peak_memory_of_one_replica_per_endpoint(prometheus_server, slug):
 
 
 def test_the_advisor_sizes_with_the_measured_peak(
-    prometheus_server, slug, settings, monkeypatch, db
+    prometheus_server, slug, settings, monkeypatch, db, in_november
 ):
     end = floor_hour(datetime.now(UTC))
     now = end + timedelta(minutes=30)
@@ -97,6 +97,6 @@ def test_the_advisor_sizes_with_the_measured_peak(
     advice = advisor.team_advice(team, now)
     assert advice.memory_measured
     sized = [s for s in advice.suggestions if s.kind == "right_size"]
-    # 17 GiB held = bf16 weights + overhead + one sequence: one L4 fits, 730 x (1.86 - 0.80).
+    # 17 GiB held = bf16 weights + overhead + one sequence: one L4 fits, 720 x (1.86 - 0.80).
     assert sized and sized[0].proposal["gpu_type"] == "L4"
-    assert sized[0].monthly_saving == Decimal("773.80")
+    assert sized[0].monthly_saving == Decimal("763.20")  # November: 720 h

@@ -21,7 +21,7 @@ from .advisor_helpers import END, NOW, START, add_rows, existed_since, frozen_no
 
 pytestmark = pytest.mark.django_db
 
-MONTH = Decimal(730)
+MONTH = Decimal(720)  # November 2026, the frozen month
 WINDOW = Decimal(14 * 24)  # 336 hours
 
 
@@ -74,8 +74,8 @@ def test_off_hours_saving_is_the_cost_of_the_hours_a_schedule_would_not_run(cata
     # both weekend days whole: 5 x 12.75 + 2 x 24 = 111.75 h; the window has two weeks.
     off_hours = Decimal("111.75") * 2
     assert s is not None
-    assert s.monthly_saving == _cents(off_hours * Decimal("0.80") * MONTH / WINDOW)  # 388.46
-    assert s.monthly_saving == Decimal("388.46")
+    assert s.monthly_saving == _cents(off_hours * Decimal("0.80") * MONTH / WINDOW)  # 383.14
+    assert s.monthly_saving == Decimal("383.14")
     assert s.current_monthly_cost == _cents(Decimal("0.80") * MONTH)
     assert s.proposal["schedule_start"] == "08:00" and s.proposal["schedule_weekdays_only"]
 
@@ -87,7 +87,7 @@ def test_near_idle_off_hours_still_get_the_schedule_but_busy_ones_do_not(catalog
     add_rows(busy, lambda h: (3600, "0.80", 50_000 if _office(h) else 400))
     advice = _advice(quiet.team)
     s = _kind(advice, "off_hours", quiet)
-    assert s is not None and s.monthly_saving == Decimal("388.46")
+    assert s is not None and s.monthly_saving == Decimal("383.14")
     assert "near-idle (60 generated tokens per GPU-hour)" in s.detail
     assert _kind(advice, "off_hours", busy) is None
 
@@ -108,9 +108,9 @@ def test_spot_saving_is_the_on_demand_gpu_hours_at_the_spot_price_difference(cat
     ep = _endpoint(catalog, min_replicas=2, max_replicas=3)
     add_rows(ep, lambda h: (7200, "1.60", 50_000))  # two replicas all the time
     s = _kind(_advice(ep.team), "spot", ep)
-    # 336 h x 2 GPUs x (0.80 - 0.30) = 336.00 in two weeks: 730.00 a month.
+    # 336 h x 2 GPUs x (0.80 - 0.30) = 336.00 in two weeks: 720.00 a month.
     assert s.monthly_saving == _cents(Decimal(336 * 2) * Decimal("0.50") * MONTH / WINDOW)
-    assert s.monthly_saving == Decimal("730.00")
+    assert s.monthly_saving == Decimal("720.00")
 
 
 def test_a_single_replica_endpoint_does_not_tolerate_spot(catalog):
@@ -142,7 +142,7 @@ def test_an_oversized_gpu_moves_to_the_cheapest_offering_that_fits(catalog):
     # fp8: 7.48 + 8 + 2 = 17.48 GiB fits one L4 at 0.80, cheaper than the L40S.
     f = _kind(advice, "fp8", ep)
     assert f.proposal["gpu_type"] == "L4" and f.proposal["gpu_count"] == 1
-    assert f.monthly_saving == _cents(MONTH * (Decimal("3.67") - Decimal("0.80")))  # 2095.10
+    assert f.monthly_saving == _cents(MONTH * (Decimal("3.67") - Decimal("0.80")))  # 2066.40
     assert "Quality" in f.caveat
 
 
@@ -153,7 +153,7 @@ def test_dcgm_peak_memory_lets_a_smaller_gpu_fit(catalog, monkeypatch):
     # DCGM: a replica never held more than 17 GiB: weights + overhead + 1 sequence's KV.
     monkeypatch.setattr(advisor.facts, "memory_peaks", lambda team, endpoints, end: {ep.pk: 17.0})
     s = _kind(_advice(ep.team), "right_size", ep)
-    # 14.96 + 1 + 2 = 17.96 GiB fits one L4 (21.6): 730 x (1.86 - 0.80).
+    # 14.96 + 1 + 2 = 17.96 GiB fits one L4 (21.6): 720 x (1.86 - 0.80).
     assert s.proposal["gpu_type"] == "L4" and s.proposal["gpu_count"] == 1
     assert s.monthly_saving == _cents(MONTH * (Decimal("1.86") - Decimal("0.80")))  # 773.80
     assert "DCGM: at most 17.0 GiB" in s.detail
@@ -172,7 +172,7 @@ def test_a_new_endpoint_is_scaled_from_the_hours_it_existed(catalog):
     existed_since(ep, END - timedelta(hours=48))
     add_rows(ep, lambda h: (7200, "1.60", 50_000) if h >= END - timedelta(hours=48) else None)
     s = _kind(_advice(ep.team), "spot", ep)
-    # 48 h x 2 GPUs x 0.50 = 48.00, over 48 hours: x 730 / 48.
+    # 48 h x 2 GPUs x 0.50 = 48.00, over 48 hours: x 720 / 48.
     assert s.monthly_saving == _cents(Decimal(48 * 2) * Decimal("0.50") * MONTH / 48)
 
 
@@ -187,9 +187,9 @@ def test_the_total_adds_up_the_best_suggestion_of_each_endpoint(catalog):
         "right_size",
         "fp8",
     }
-    # big: fp8 on one L4, 730 x (3.67 - 0.80) = 2095.10 is its best; pair: spot 730.00.
-    assert advice.total_monthly_saving == Decimal("2095.10") + Decimal("730.00")
-    assert advice.for_endpoint(pair).total_monthly_saving == Decimal("730.00")
+    # big: fp8 on one L4, 720 x (3.67 - 0.80) = 2066.40 is its best; pair: spot 720.00.
+    assert advice.total_monthly_saving == Decimal("2066.40") + Decimal("720.00")
+    assert advice.for_endpoint(pair).total_monthly_saving == Decimal("720.00")
 
 
 def test_break_even_against_the_reference_api():
@@ -199,15 +199,15 @@ def test_break_even_against_the_reference_api():
     factor = MONTH / WINDOW
     view = rules.break_even(Decimal("100"), 100_000_000, 50_000_000, reference, factor)
     # API: 100M x 0.20 + 50M x 0.60 = 50.00 in the window; GPUs: 100.00.
-    assert view.self_hosted_monthly == _cents(100 * factor)  # 217.26
-    assert view.api_monthly == _cents(50 * factor)  # 108.63
+    assert view.self_hosted_monthly == _cents(100 * factor)  # 214.29
+    assert view.api_monthly == _cents(50 * factor)  # 107.14
     assert view.cheaper == "api" and not view.above_rule_of_thumb
     assert view.cost_per_million == _cents(Decimal(100) / 150)  # 0.67 here
     assert view.api_per_million == _cents(Decimal(50) / 150)  # 0.33 there
-    # The API costs what the GPUs cost at twice the tokens: 2 x 150M x 730 / 336.
-    assert view.break_even_tokens_monthly == int(2 * 150_000_000 * 730 / 336)
+    # The API costs what the GPUs cost at twice the tokens: 2 x 150M x 720 / 336.
+    assert view.break_even_tokens_monthly == round(2 * 150_000_000 * 720 / 336)
     s = rules.api_suggestion(view)
-    assert s.kind == "api" and s.monthly_saving == Decimal("217.26") - Decimal("108.63")
+    assert s.kind == "api" and s.monthly_saving == Decimal("214.29") - Decimal("107.14")
 
 
 def test_break_even_above_the_rule_of_thumb_is_cheaper_here():
@@ -242,14 +242,14 @@ def test_a_dismissed_suggestion_stays_hidden_until_its_saving_changes_materially
     user = UserFactory()
     advisor.dismiss_suggestion(ep.team, user, "spot", ep, NOW)
     d = SavingsDismissal.objects.get()
-    assert (d.monthly_saving, d.dismissed_by, d.dismissed_at) == (Decimal("730.00"), user, NOW)
+    assert (d.monthly_saving, d.dismissed_by, d.dismissed_at) == (Decimal("720.00"), user, NOW)
     advice = _advice(ep.team)
     assert _kind(advice, "spot", ep) is None
     assert [s.kind for s in advice.dismissed] == ["spot"]
     # The same dismissal against other savings: within 25 % hidden, beyond shown again.
-    assert dismissals.hides(d, Decimal("730.00") * Decimal("1.25"), NOW)
-    assert not dismissals.hides(d, Decimal("730.00") * Decimal("1.26"), NOW)
-    assert not dismissals.hides(d, Decimal("730.00") * Decimal("0.74"), NOW)
+    assert dismissals.hides(d, Decimal("720.00") * Decimal("1.25"), NOW)
+    assert not dismissals.hides(d, Decimal("720.00") * Decimal("1.26"), NOW)
+    assert not dismissals.hides(d, Decimal("720.00") * Decimal("0.74"), NOW)
     # ... and for 90 days.
     assert dismissals.hides(d, d.monthly_saving, NOW + timedelta(days=89))
     assert not dismissals.hides(d, d.monthly_saving, NOW + timedelta(days=90))
@@ -260,7 +260,7 @@ def test_a_dismissed_suggestion_comes_back_when_a_price_change_moves_its_saving(
     add_rows(ep, lambda h: (7200, "1.60", 50_000))
     advisor.dismiss_suggestion(ep.team, UserFactory(), "spot", ep, NOW)
     assert _kind(_advice(ep.team), "spot", ep) is None
-    # Spot at 0.10 from a day ago: 336 h x 2 x (0.80 - 0.10) x 730 / 336 = 1022.00 (+40 %).
+    # Spot at 0.10 from a day ago: 336 h x 2 x (0.80 - 0.10) x 720 / 336 = 1008.00 (+40 %).
     GpuRateFactory(
         offering=catalog["g6.xlarge"],
         capacity_type="spot",
@@ -268,7 +268,7 @@ def test_a_dismissed_suggestion_comes_back_when_a_price_change_moves_its_saving(
         effective_from=NOW - timedelta(days=1),
     )
     s = _kind(_advice(ep.team), "spot", ep)
-    assert s is not None and s.monthly_saving == Decimal("1022.00")
+    assert s is not None and s.monthly_saving == Decimal("1008.00")
 
 
 def test_dismissing_a_suggestion_the_advisor_does_not_make_is_an_error(catalog):

@@ -41,8 +41,8 @@ def test_team_list_has_the_suggestion_and_the_break_even(
             **spot[0],
             "endpoint": str(chat.uuid),
             "endpoint_name": "chat",
-            "monthly_saving": "730.00",
-            "current_monthly_cost": "1168.00",  # 1.60 an hour x 730
+            "monthly_saving": "720.00",
+            "current_monthly_cost": "1152.00",  # 1.60 an hour x 720 (November)
             "proposal": {"capacity_type": "spot"},
             "dismissal": None,
         }
@@ -51,12 +51,12 @@ def test_team_list_has_the_suggestion_and_the_break_even(
     be = data["break_even"]
     assert be["reference_price"] == "Hosted 8B"
     assert (be["self_hosted_monthly"], be["api_monthly"], be["cheaper"]) == (
-        "1168.00",
-        "29.20",
+        "1152.00",
+        "28.80",
         "api",
     )
     api = [s for s in data["suggestions"] if s["kind"] == "api"]
-    assert api[0]["endpoint"] is None and api[0]["monthly_saving"] == "1138.80"
+    assert api[0]["endpoint"] is None and api[0]["monthly_saving"] == "1123.20"
 
 
 def test_endpoint_list_has_only_its_suggestions(api_client, chat):
@@ -77,7 +77,7 @@ def test_dismiss_hides_the_suggestion_and_lists_it_as_dismissed(api_client, memb
     assert response.json() == {
         "kind": "spot",
         "endpoint": str(chat.uuid),
-        "monthly_saving": "730.00",
+        "monthly_saving": "720.00",
         "dismissed_by": "bob",
         "dismissed_at": "2026-11-18T10:30:00Z",
         "hidden_until": "2027-02-16T10:30:00Z",
@@ -131,3 +131,12 @@ def test_wrong_methods_get_405(api_client, team, chat):
 
 def test_anonymous_gets_401_or_403(client, team, chat):
     assert client.get(_team_url(team)).status_code in (401, 403)
+
+
+@pytest.mark.parametrize("value", ["null", "", "yes", "False"])
+def test_include_dismissed_is_true_or_false_else_400(api_client, team, chat, value):
+    """Found by schemathesis (scripts/fuzz.sh): `?include_dismissed=null` answered 200."""
+    for url in (_team_url(team), reverse("savings-endpoint", args=[chat.uuid])):
+        response = api_client.get(url, {"include_dismissed": value})
+        assert response.status_code == 400, (url, value)
+        assert "include_dismissed" in response.json()

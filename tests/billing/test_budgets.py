@@ -162,8 +162,8 @@ def test_request_rule_uses_actual_spend(team, endpoint_data, monkeypatch):
     )
     team.refresh_from_db()
     spec = {k: v for k, v in endpoint_data.items() if k != "name"}
-    # 2 replicas × 0.80/h = 1168 a full month, but only 492 h are left: 787.20 fits in 900
-    assert estimate_request(team, spec).monthly_cost_max == Decimal("1168.00")
+    # 2 replicas × 0.80/h × 720 h (November) = 1152, but only 492 h are left: 787.20 fits in 900
+    assert estimate_request(team, spec).monthly_cost_max == Decimal("1152.00")
     assert not estimate_request(team, spec).problems
     _spend(team, "400")
     problems = estimate_request(team, spec).problems

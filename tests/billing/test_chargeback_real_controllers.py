@@ -204,7 +204,6 @@ def test_team_gpu_hours_and_cost_from_real_kube_state_metrics(
             kube_state_metrics.url, interval="100ms", honor_labels=True, job="ksm"
         )
         settings.PROMETHEUS_URL = prom.url
-        settings.BILLING_SCRAPE_INTERVAL_SECONDS = SCRAPE
         settings.BILLING_PROMQL_SELECTOR = ""
         # KSM must already be scraped before the window opens
         prom.wait_for(f'kube_node_labels{{node="{node_b}"}}', timeout=30)

@@ -1,4 +1,4 @@
-"""GPU time from the samples themselves (billing/services/usage/spans.py): unit rules, then
+"""GPU time from the samples themselves (portal/gputime.py): unit rules, then
 backfilled scenarios on a real Prometheus at 15 s, 60 s and mixed intervals with jitter, a
 missed scrape, a stopped series and a Prometheus restart. The exact answers come from the
 scenario inputs (pod and node lifetimes × GPUs × prices, tests/billing/scenarios.expected),
@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 
-from billing.services.usage.spans import GAP_CAP_INTERVALS, integrate, sample_spans
+from portal.gputime import GAP_CAP_INTERVALS, integrate, sample_spans
 from tests.promdata import Node, Pod, Scenario
 
 from .scenarios import HOUR, MIN, PriceEntry, aligned_start, expected, iso, save_price_table

@@ -76,15 +76,15 @@ def test_team_cost_page_shows_the_advisor_and_dismisses_a_suggestion(
     kinds = {items.nth(i).get_attribute("data-kind") for i in range(items.count())}
     assert {"spot", "off_hours", "right_size", "fp8"} <= kinds
     spot = advisor.locator('[data-testid="suggestion"][data-kind="spot"]')
-    assert spot.get_by_test_id("saving").inner_text() == "$730.00"
+    assert spot.get_by_test_id("saving").inner_text() == "$720.00"
     assert "Run chat on spot capacity" in spot.inner_text()
-    # reports: 8B bf16 on one A100 at 3.67/h fits one L4 in fp8 at 0.80: 730 x 2.87.
+    # reports: 8B bf16 on one A100 at 3.67/h fits one L4 in fp8 at 0.80: 720 x 2.87.
     fp8 = advisor.locator('[data-testid="suggestion"][data-kind="fp8"]')
-    assert fp8.get_by_test_id("saving").inner_text() == "$2,095.10"
+    assert fp8.get_by_test_id("saving").inner_text() == "$2,066.40"
     assert "Quality" in fp8.inner_text()
     assert "cheaper" in advisor.get_by_test_id("break-even-verdict").inner_text()
-    # The best per endpoint, added up: chat 730.00 + reports' fp8 2,095.10.
-    assert advisor.get_by_test_id("advisor-total").inner_text().startswith("up to $2,825.10")
+    # The best per endpoint, added up: chat 720.00 + reports' fp8 2,066.40.
+    assert advisor.get_by_test_id("advisor-total").inner_text().startswith("up to $2,786.40")
 
     page.evaluate("window.__noReload = true")
     spot.get_by_role("button", name="Dismiss").click()

@@ -32,19 +32,19 @@ def test_partial_shows_suggestions_with_their_monthly_saving(member_client, team
     response = member_client.get(_url(team), **HX)
     body = response.content.decode()
     assert response.status_code == 200 and "<html" not in body
-    assert 'data-kind="spot"' in body and "$730.00" in body
+    assert 'data-kind="spot"' in body and "$720.00" in body
     assert "Dismiss" in body
 
 
 def test_without_htmx_the_advisor_is_a_full_page(member_client, team, chat):
     response = member_client.get(_url(team))
     body = response.content.decode()
-    assert response.status_code == 200 and "<html" in body and "$730.00" in body
+    assert response.status_code == 200 and "<html" in body and "$720.00" in body
 
 
 def test_viewer_sees_suggestions_without_dismiss_buttons(viewer_client, team, chat):
     body = viewer_client.get(_url(team), **HX).content.decode()
-    assert "$730.00" in body and "Dismiss" not in body
+    assert "$720.00" in body and "Dismiss" not in body
 
 
 def test_outsider_gets_404(outsider_client, team, chat):
@@ -75,7 +75,7 @@ def test_htmx_dismiss_records_who_and_when_and_returns_the_fragment(
         member,
         NOW,
     )
-    assert d.monthly_saving == Decimal("730.00")
+    assert d.monthly_saving == Decimal("720.00")
 
 
 def test_owner_dismiss_without_htmx_redirects_to_the_cost_page(owner_client, team, chat):

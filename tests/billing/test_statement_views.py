@@ -55,6 +55,7 @@ def test_csv_has_the_lines_and_totals(member_client, statement):
         "0.000000",
         "15",
         "1.234567",
+        "endpoint",
     ]
     assert ["total_cost", "1.234567", "USD"] in rows
 

@@ -151,3 +151,18 @@ def test_backfill_command_writes_the_same_rows_as_the_task(setup, late, promethe
     UsageRecord.objects.all().delete()
     collect_gpu_usage(setup["end"])
     assert [r[1:] for r in _snapshot()] == by_command
+
+
+def test_collection_records_the_hours_it_measured_once(setup):
+    from datetime import timedelta
+
+    from billing.models import CollectedHour
+    from portal.timeutil import floor_hour
+
+    collect_gpu_usage(setup["end"])
+    first = list(CollectedHour.objects.values_list("hour", "collected_at"))
+    collect_gpu_usage(setup["end"])
+    hours = list(CollectedHour.objects.values_list("hour", flat=True))
+    last = floor_hour(datetime.fromisoformat(setup["end"]))
+    assert hours == [last - timedelta(hours=n) for n in (4, 3, 2, 1)]  # BILLING_RECOLLECT_HOURS
+    assert [h for h, _ in first] == hours  # a re-run adds no hour, only moves collected_at

@@ -126,3 +126,24 @@ def test_query_count_is_bounded(member_client, team, usage, django_assert_max_nu
 def test_costs_home_redirects_to_the_current_team(member_client, team):
     r = member_client.get(reverse("billing:costs_home"))
     assert r.status_code == 302 and r["Location"] == reverse("billing:team_costs", args=[team.slug])
+
+
+def test_batch_job_lines_link_to_their_batch_job(member_client, team):
+    from tests.factories import BatchJobFactory
+
+    job = BatchJobFactory(team=team, name="nightly")
+    now = timezone.now()
+    hour = max(
+        now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1), month_start(now)
+    )
+    UsageRecordFactory(
+        team=team,
+        hour=hour,
+        endpoint_key="batch/nightly",
+        batch_job=job,
+        capacity_type="spot",
+        cost=Decimal("0.300000"),
+    )
+    html = member_client.get(reverse("billing:team_costs", args=[team.slug])).content.decode()
+    assert reverse("deployments:batch_job_detail", args=[job.uuid]) in html
+    assert "batch job</span>" in html

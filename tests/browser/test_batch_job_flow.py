@@ -1,5 +1,5 @@
-"""A member requests a batch job in the browser (with the estimate), follows its progress and
-reads the finished report; screenshot saved (docs/screenshots/ with
+"""A member requests a batch job in the browser (the live estimate follows the form), follows
+its progress (per-shard progress markers) and reads the finished report; screenshots saved (docs/screenshots/ with
 MODELPORT_SCREENSHOT_DIR=docs/screenshots)."""
 
 from decimal import Decimal
@@ -27,7 +27,8 @@ def _cluster_says(job, done: int, finished: bool):
                     "exitCode": 0,
                     "startedAt": "2026-12-01T10:00:00Z",
                     "finishedAt": "2026-12-01T10:30:00Z",
-                    "message": '{"prompt_tokens": 2000000, "completion_tokens": 6000000}',
+                    "message": '{"prompt_tokens": 2000000, "completion_tokens": 6000000, '
+                    '"requests": 5000, "requests_done": 5000}',
                 }
             }
             if ok
@@ -37,6 +38,7 @@ def _cluster_says(job, done: int, finished: bool):
             {
                 "metadata": {
                     "uid": f"p{index}",
+                    "creationTimestamp": "2026-12-01T09:59:00Z",
                     "labels": labels,
                     "annotations": {"batch.kubernetes.io/job-completion-index": str(index)},
                 },
@@ -50,8 +52,9 @@ def _cluster_says(job, done: int, finished: bool):
         {
             "metadata": {
                 "uid": "reclaimed",
+                "creationTimestamp": "2026-12-01T08:59:00Z",
                 "labels": labels,
-                "annotations": {"batch.kubernetes.io/job-completion-index": "0"},
+                "annotations": {"batch.kubernetes.io/job-completion-index": "3"},
             },
             "status": {
                 "phase": "Failed",
@@ -70,6 +73,8 @@ def _cluster_says(job, done: int, finished: bool):
                                 "exitCode": 143,
                                 "startedAt": "2026-12-01T09:00:00Z",
                                 "finishedAt": "2026-12-01T09:10:00Z",
+                                "message": '{"interrupted": true, "requests": 5000, '
+                                '"requests_done": 1200}',
                             }
                         }
                     }
@@ -109,8 +114,11 @@ def test_request_progress_and_report(
     page.fill("#id_shards", "4")
     page.fill("#id_parallelism", "2")
     page.fill("#id_expected_tokens", "32000000")
-    page.click("button[name=estimate]")
-    expect(page.locator("#batch-estimate")).to_contain_text("on-demand")
+    # The estimate follows the form (htmx fragment), no button pressed: 32M tokens / 2500 per
+    # GPU-s = 3.56 GPU-hours; L4 0.30 spot vs 0.80 on-demand.
+    expect(page.locator("#batch-estimate")).to_contain_text("3.56")
+    expect(page.locator("#batch-estimate-cost")).to_contain_text("1.07 on spot vs 2.84 on-demand")
+    page.screenshot(path=screenshot_path("batch-job-request.png"), full_page=True)
     page.click("button:has-text('Request')>> nth=-1")
     job = BatchJob.objects.get(name="nightly-summaries")
     expect(page).to_have_url(f"{live_server.url}/batch-jobs/{job.uuid}/")
@@ -119,10 +127,13 @@ def test_request_progress_and_report(
     page.reload()
     expect(page.locator("#shard-counts")).to_contain_text("2 done")
     expect(page.locator("#batchjob-status")).to_contain_text("TerminationByKubelet")
+    expect(page.locator("#shard-progress")).to_contain_text("1200 / 5000")  # shard 3, reclaimed
+    expect(page.locator("#shard-progress")).to_contain_text("24 %")
 
     _cluster_says(job, done=4, finished=True)
     page.reload()
     expect(page.locator("#batchjob-status .badge").first).to_contain_text("Succeeded")
     expect(page.locator("#batch-report")).to_contain_text("8000000 / 24000000")
     expect(page.locator("#batch-report")).to_contain_text("per 1M tokens")
+    expect(page.locator("#shard-progress")).not_to_contain_text("1200 / 5000")  # all committed
     page.screenshot(path=screenshot_path("batch-job-report.png"), full_page=True)

@@ -11,6 +11,7 @@ from deployments.models import Endpoint
 pytestmark = pytest.mark.browser
 
 
+@pytest.mark.usefixtures("in_november")  # the estimate is for the calendar month: 720 h
 def test_login_request_list_and_detail(page, live_server, member, team, llama_8b, gpu_l4):
     base = live_server.url
     page.goto(f"{base}/endpoints/")
@@ -29,8 +30,8 @@ def test_login_request_list_and_detail(page, live_server, member, team, llama_8b
     page.select_option("#id_gpu_type", label="L4-test")
     page.fill("#id_max_replicas", "2")  # typing alone (an `input` event) refreshes the preview
     # The HTMX preview prices min and max replicas from the price table.
-    expect(page.locator("#estimate")).to_contain_text("$584.00")
-    expect(page.locator("#estimate")).to_contain_text("$1,168.00")
+    expect(page.locator("#estimate")).to_contain_text("$576.00")
+    expect(page.locator("#estimate")).to_contain_text("$1,152.00")
     expect(page.locator("#estimate")).to_contain_text("Approved automatically")
 
     page.fill("#id_name", "Bad Name")

@@ -141,6 +141,36 @@ def golden_endpoint(db):
 
 
 @pytest.fixture
+def golden_job(golden_endpoint):
+    """A fully specified batch job (the golden endpoint's team, model and GPU) whose Job never
+    changes unless the renderer does."""
+    from tests.factories import BatchJobFactory
+
+    ep = golden_endpoint
+    return BatchJobFactory(
+        uuid=uuid.UUID("8f14e45f-ceea-467a-9575-0000000000b1"),
+        team=ep.team,
+        name="nightly",
+        model=ep.model,
+        gpu_type=ep.gpu_type,
+        offering=ep.offering,
+        gpu_count=1,
+        quantization="bf16",
+        max_context_length=8192,
+        capacity_type="spot",
+        input_uri="pvc://datasets/batches/in.jsonl",
+        output_uri="s3://acme-data/batches/out",
+        shards=6,
+        parallelism=3,
+        backoff_limit_per_index=2,
+        deadline_hours=12,
+        generation=4,
+        run=2,
+        run_shards=[1, 4, 5],
+    )
+
+
+@pytest.fixture
 def scheduled(golden_endpoint):
     ep = golden_endpoint
     ep.schedule_enabled = True
@@ -204,14 +234,20 @@ class FakeCluster:
         return self.objects.get((kind, namespace, name))
 
     def list(self, api_version, kind, namespace=None, label_selector=None):
+        """Objects of `kind` in `namespace` (None: every namespace, as the real adapter lists)
+        matching `key=value` and bare `key` (exists) selectors."""
         self._maybe_fail()
-        want = dict(p.split("=", 1) for p in label_selector.split(",")) if label_selector else {}
+        want = [p.partition("=") for p in label_selector.split(",")] if label_selector else []
+
+        def matches(labels):
+            return all(a in labels and (not eq or labels[a] == b) for a, eq, b in want)
+
         return [
             o
             for (k, ns, _), o in self.objects.items()
             if k == kind
-            and ns == namespace
-            and all((o["metadata"].get("labels") or {}).get(a) == b for a, b in want.items())
+            and (namespace is None or ns == namespace)
+            and matches(o["metadata"].get("labels") or {})
         ]
 
     def events(self, namespace):

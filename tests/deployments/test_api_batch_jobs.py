@@ -57,6 +57,13 @@ def test_request_answers_202_with_estimate(
         ("name", "x" * 41),
         ("shards", 0),
         ("gpu_count", 9),
+        # args that end up in the vLLM command line
+        ("quantization", "bf16 --trust-remote-code"),
+        ("max_context_length", "8192 --enforce-eager"),
+        ("max_context_length", 10**9),
+        ("capacity_type", "spot\nkarpenter.sh/nodepool: evil"),
+        ("target_shard_tokens", "1e9; rm -rf /"),
+        ("parallelism", 1000),
     ],
 )
 def test_hostile_input_gets_400_and_nothing_is_rendered(
@@ -153,3 +160,42 @@ def test_manifests_api_and_command_show_what_was_applied(
     assert pod["nodeSelector"]["karpenter.sh/capacity-type"] == "spot"
     assert spec["template"]["metadata"]["labels"]["modelport.io/team"] == job.team.slug
     assert spec["template"]["metadata"]["labels"][manifests.LABEL_BATCH_UUID] == uuid
+
+
+def test_target_shard_size_instead_of_shards(
+    api_client, payload, fake_cluster, django_capture_on_commit_callbacks
+):
+    data = {k: v for k, v in payload.items() if k != "shards"}
+    data["target_shard_tokens"] = 10_000_000  # 72M tokens -> 8 shards (rounded up)
+    response = _post(api_client, data, django_capture_on_commit_callbacks)
+    assert response.status_code == 202, response.content
+    assert (response.json()["shards"], response.json()["target_shard_tokens"]) == (8, 10_000_000)
+    job = BatchJob.objects.get(uuid=response.json()["uuid"])
+    assert fake_cluster.objects[("Job", job.namespace, "nightly-r1")]["spec"]["completions"] == 8
+
+
+@pytest.mark.parametrize(
+    "change,field,text",
+    [
+        ({"target_shard_tokens": 10_000_000}, "target_shard_tokens", "not both"),
+        (
+            {"shards": None, "target_shard_tokens": 10_000_000, "expected_tokens": None},
+            "expected_tokens",
+            "needs the expected tokens",
+        ),
+        (
+            {"shards": None, "target_shard_tokens": 1000},
+            "target_shard_tokens",
+            "make 72000 shards; at most 1000",
+        ),
+        ({"shards": None, "target_shard_tokens": 10}, "target_shard_tokens", "greater than"),
+    ],
+)
+def test_target_shard_size_errors_are_clear_400s(
+    api_client, payload, change, field, text, fake_cluster, django_capture_on_commit_callbacks
+):
+    data = {k: v for k, v in {**payload, **change}.items() if v is not None}
+    response = _post(api_client, data, django_capture_on_commit_callbacks)
+    assert response.status_code == 400
+    assert text in " ".join(response.json()[field])
+    assert not BatchJob.objects.exists() and not fake_cluster.objects

@@ -32,6 +32,7 @@ def payload(team, llama_8b, gpu_l4):
 # --- create ---------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("in_november")
 def test_create_answers_202_with_the_endpoint(
     api_client, team, payload, member, django_capture_on_commit_callbacks
 ):
@@ -41,7 +42,7 @@ def test_create_answers_202_with_the_endpoint(
     body = response.json()
     assert body["name"] == "chat" and body["team"] == "search"
     assert body["status"] == "approved" and body["generation"] == 1
-    assert body["monthly_cost_max"] == "1168.00"
+    assert body["monthly_cost_max"] == "1152.00"
     assert body["model"] == "llama-3-1-8b" and body["gpu_type"] == "L4-test"
     assert body["requested_by"] == member.username
     assert Endpoint.objects.filter(uuid=body["uuid"]).exists()
@@ -49,6 +50,7 @@ def test_create_answers_202_with_the_endpoint(
     assert AuditLog.objects.get(action="endpoint.request").source == "api"
 
 
+@pytest.mark.usefixtures("in_november")
 def test_create_query_count_is_bounded(
     api_client, team, payload, member, django_assert_max_num_queries, settings
 ):
@@ -63,19 +65,20 @@ def test_create_query_count_is_bounded(
     assert response.status_code == 202, response.json()
     body = response.json()
     assert body["instance_type"] and body["requested_by"] == member.username
-    assert body["status"] == "approved" and body["monthly_cost_max"] == "1168.00"
+    assert body["status"] == "approved" and body["monthly_cost_max"] == "1152.00"
     endpoint = Endpoint.objects.get(uuid=body["uuid"])
     assert body["created_at"] == api_client.get(detail(endpoint)).json()["created_at"]
     assert [e.kind for e in endpoint.events.order_by("id")] == ["request", "approval"]
     assert AuditLog.objects.filter(action="endpoint.request").count() == 2
 
 
+@pytest.mark.usefixtures("in_november")
 def test_second_request_reads_no_catalog_rows(api_client, payload, django_assert_max_num_queries):
     assert api_client.post(LIST, {**payload, "name": "first"}, format="json").status_code == 202
     with django_assert_max_num_queries(10):  # 13 minus model, GPU type and prices
         response = api_client.post(LIST, {**payload, "name": "second"}, format="json")
     assert response.status_code == 202, response.json()
-    assert response.json()["monthly_cost_max"] == "1168.00"
+    assert response.json()["monthly_cost_max"] == "1152.00"
 
 
 def test_a_disabled_model_is_refused_at_once(api_client, payload, llama_8b, settings):

@@ -41,14 +41,16 @@ def _request(post, team, llama_8b, gpu_l4, **extra):
 
 
 def test_disrupted_shard_is_retried_without_counting(
-    post, team, llama_8b, gpu_l4, live_cluster, kube_api_client, spot_node
+    post, team, llama_8b, gpu_l4, live_cluster, kube_api_client, spot_node, api_client
 ):
     # backoffLimitPerIndex 0: one counted failure would fail the shard at once.
     job = _request(post, team, llama_8b, gpu_l4, shards=2, parallelism=2, backoff_limit_per_index=0)
     assert job.status == BatchJobStatus.RUNNING
     pods = running_pods(kube_api_client, job, 2)
     first = pods[0]
-    end_pod(kube_api_client, first, disruption="TerminationByKubelet")
+    # The runner's SIGTERM handler reports how far the shard got (its progress marker).
+    progress = {"shard": 0, "interrupted": True, "requests": 10, "requests_done": 4}
+    end_pod(kube_api_client, first, disruption="TerminationByKubelet", message=progress)
 
     def replaced():
         again = running_pods(kube_api_client, job, 2)
@@ -63,6 +65,16 @@ def test_disrupted_shard_is_retried_without_counting(
     event = job.events.get(kind=BatchEventKind.INTERRUPTION)
     assert "TerminationByKubelet" in event.message and event.shard == 0
     assert job.shard_states[0]["failures"] == 0
+    assert (job.shard_states[0]["requests_done"], job.shard_states[0]["requests"]) == (4, 10)
+    shown = api_client.get(f"/api/v1/batch-jobs/{job.uuid}/").json()["shard_progress"]
+    assert shown["shards"][0] | {"gpu_seconds": 0} == shown["shards"][0] | {
+        "gpu_seconds": 0,
+        "state": "running",
+        "requests": 10,
+        "requests_done": 4,
+        "percent": 40,
+        "interruptions": 1,
+    }
 
     end_pod(kube_api_client, pods[0], message=tokens(1000, 4000, 0))
     end_pod(kube_api_client, pods[1], message=tokens(2000, 6000, 1))
@@ -73,6 +85,8 @@ def test_disrupted_shard_is_retried_without_counting(
     assert (job.tokens_in, job.tokens_out) == (3000, 10000)
     assert job.gpu_seconds == 3 * 600  # two successful pods + the interrupted one
     assert job.shard_counts[ShardState.DONE] == 2
+    assert [s["percent"] for s in job.shard_progress] == [100, 100]
+    assert job.shard_states[0]["requests_done"] == 10
     assert sync_batch_jobs() == 0  # nothing left to follow
 
 
@@ -151,3 +165,41 @@ def test_resume_after_cancel_skips_committed_shards(
     job.refresh_from_db()
     assert job.status == BatchJobStatus.DELETED
     assert live_cluster.get("batch/v1", "Job", "nightly-r2", job.namespace) is None
+
+
+def test_cost_cap_stops_the_job_on_the_real_job_controller(  # and the GPU quota counts shards
+    post,
+    team,
+    llama_8b,
+    gpu_l4,
+    live_cluster,
+    kube_api_client,
+    spot_node,
+    django_capture_on_commit_callbacks,
+):
+    # L4 spot 0.30 per GPU-hour: shard 0 ran 2 h (0.60) > the cap 0.50; shard 1 still runs.
+    job = _request(post, team, llama_8b, gpu_l4, shards=2, parallelism=2, cost_cap="0.50")
+    pods = running_pods(kube_api_client, job, 2)
+
+    def quota_used():  # the shard pods count in the team's real ResourceQuota, as endpoints do
+        quota = live_cluster.get("v1", "ResourceQuota", "modelport-gpu", job.namespace) or {}
+        used = (quota.get("status") or {}).get("used") or {}
+        return used.get("requests.nvidia.com/gpu") == "2"
+
+    wait_for(quota_used, what="the team's GPU quota to count the 2 shard pods")
+    end_pod(kube_api_client, pods[0], message=tokens(10, 20, 0), seconds=7200)
+
+    def index_0_done():
+        live = live_cluster.get("batch/v1", "Job", job.job_name, job.namespace)
+        return (live.get("status") or {}).get("completedIndexes") == "0"
+
+    wait_for(index_0_done, what="index 0 completed")
+    with django_capture_on_commit_callbacks(execute=True):
+        sync_batch_jobs()
+    job.refresh_from_db()
+    assert job.status == BatchJobStatus.CANCELLED
+    assert "reached the cost cap (0.50)" in job.status_message
+    assert live_cluster.get("batch/v1", "Job", job.job_name, job.namespace) is None
+    event = job.events.get(kind=BatchEventKind.ACTION)
+    assert event.message.startswith("Stopped: the running cost (0.60")
+    assert job.shards_in(ShardState.DONE) == [0]

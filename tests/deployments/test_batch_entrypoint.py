@@ -4,18 +4,27 @@ bad input exit code 3 with the reason as termination message."""
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from deployments.batch import manifests
 
 FAKE_VLLM = """#!/bin/sh
-# vllm run-batch -i IN -o OUT ...: one response line per request line, with usage.
+# vllm run-batch -i IN -o OUT ...: one response line per request line, with usage; its
+# progress bar on stderr as tqdm draws it ("Running batch: ... n/total", carriage returns).
 python3 - "$3" "$5" <<'PY'
-import json, sys
-with open(sys.argv[1]) as src, open(sys.argv[2], "w") as dst:
-    for line in src:
+import json, os, sys, time
+lines = open(sys.argv[1]).read().splitlines()
+for n in range(len(lines) + 1):
+    sys.stderr.write(f"\\rRunning batch: {100 * n // len(lines)}% Completed | {n}/{len(lines)} [00:01<00:00]")
+    sys.stderr.flush()
+    if n == 1 and os.environ.get("VLLM_HANG"):
+        time.sleep(60)  # the test interrupts the shard here
+with open(sys.argv[2], "w") as dst:
+    for line in lines:
         item = json.loads(line)
         body = {"usage": {"prompt_tokens": 10, "completion_tokens": 5}}
         dst.write(json.dumps({"custom_id": item["custom_id"], "response": {"body": body}}) + "\\n")
@@ -24,7 +33,14 @@ echo ran >> "$VLLM_CALLS"
 """
 
 
-def _run(tmp_path: Path, index: int, lines: list[str], shards: int = 2, shard_map: str = "0,1"):
+def _run(
+    tmp_path: Path,
+    index: int,
+    lines: list[str],
+    shards: int = 2,
+    shard_map: str = "0,1",
+    interrupt: bool = False,
+):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     vllm = bin_dir / "vllm"
@@ -45,9 +61,24 @@ def _run(tmp_path: Path, index: int, lines: list[str], shards: int = 2, shard_ma
         "SCRATCH": str(tmp_path / f"scratch-{index}"),
         "TERMINATION_LOG": str(tmp_path / f"termination-{index}"),
         "HOSTNAME": f"pod-{index}",
+        "PROGRESS_EVERY": "0",
+        **({"VLLM_HANG": "1"} if interrupt else {}),
     }
-    code = subprocess.call([sys.executable, "-c", manifests.ENTRYPOINT], env=env)
+    proc = subprocess.Popen([sys.executable, "-c", manifests.ENTRYPOINT], env=env)
+    if interrupt:  # as the kubelet does on a spot reclaim: SIGTERM once the shard is under way
+        marker = tmp_path / f"out/shard-{int(shard_map.split(',')[index]):05d}.progress.json"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if marker.exists() and json.loads(marker.read_text())["requests_done"] == 1:
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+    code = proc.wait(timeout=30)
     return code, json.loads((tmp_path / f"termination-{index}").read_text())
+
+
+def _marker(tmp_path: Path, shard: int) -> dict:
+    return json.loads((tmp_path / f"out/shard-{shard:05d}.progress.json").read_text())
 
 
 def _requests(n: int) -> list[str]:
@@ -59,9 +90,19 @@ def _requests(n: int) -> list[str]:
 def test_shard_commits_atomically_and_reports_tokens(tmp_path):
     code, report = _run(tmp_path, 1, _requests(5))
     assert code == 0
-    assert report == {"shard": 1, "requests": 2, "prompt_tokens": 20, "completion_tokens": 10}
+    assert report == {
+        "shard": 1,
+        "requests": 2,
+        "requests_done": 2,
+        "prompt_tokens": 20,
+        "completion_tokens": 10,
+    }
     out = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert out == ["shard-00001.jsonl"]  # the temp name was renamed away
+    # the temp names were renamed away; the progress marker sits next to the output
+    assert out == ["shard-00001.jsonl", "shard-00001.progress.json"]
+    marker = _marker(tmp_path, 1)
+    assert (marker["state"], marker["requests"], marker["requests_done"]) == ("committed", 2, 2)
+    assert marker["pod"] == "pod-1"
     ids = [json.loads(line)["custom_id"] for line in (tmp_path / "out/shard-00001.jsonl").open()]
     assert ids == ["r1", "r3"]
 
@@ -85,4 +126,22 @@ def test_bad_input_exits_3_with_the_line(tmp_path):
     code, report = _run(tmp_path, 0, lines)
     assert code == manifests.BAD_INPUT_EXIT_CODE
     assert "input line 3" in report["error"]
-    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+    assert not (tmp_path / "out/shard-00000.jsonl").exists()
+    assert _marker(tmp_path, 0)["state"] == "failed"
+
+
+def test_interrupted_shard_records_its_progress_and_commits_nothing(tmp_path):
+    code, report = _run(tmp_path, 0, _requests(4), interrupt=True)
+    assert code == 143
+    assert report == {"shard": 0, "interrupted": True, "requests": 2, "requests_done": 1}
+    marker = _marker(tmp_path, 0)
+    assert (marker["state"], marker["requests"], marker["requests_done"]) == ("interrupted", 2, 1)
+    assert not (tmp_path / "out/shard-00000.jsonl").exists()  # the restart runs it cleanly
+
+
+def test_the_rendered_command_is_the_runner_that_writes_the_marker(golden_job):
+    container = manifests.job_manifest(golden_job)["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["python3", "-c", manifests.ENTRYPOINT]
+    assert "progress.json" in manifests.ENTRYPOINT
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["PROGRESS_EVERY"] == str(manifests.PROGRESS_EVERY_SECONDS)

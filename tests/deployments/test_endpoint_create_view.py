@@ -39,6 +39,7 @@ def test_form_page_renders_for_member(member_client):
     assert 'name="name"' in body and 'hx-get="/endpoints/new/estimate/"' in body
 
 
+@pytest.mark.usefixtures("in_november")
 def test_member_request_within_rules_is_approved_and_redirects_to_detail(
     member_client, member, team, form_data, django_capture_on_commit_callbacks
 ):
@@ -49,7 +50,7 @@ def test_member_request_within_rules_is_approved_and_redirects_to_detail(
     assert response["Location"] == reverse("deployments:endpoint_detail", args=[endpoint.uuid])
     assert endpoint.status == EndpointStatus.APPROVED
     assert endpoint.requested_by == member
-    assert endpoint.monthly_cost_max == Decimal("1168.00")
+    assert endpoint.monthly_cost_max == Decimal("1152.00")
     assert len(callbacks) == 1  # apply_endpoint enqueued on commit
     assert AuditLog.objects.get(action="endpoint.request").source == "web"
 

@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 import pytest
 from django.urls import reverse
 
@@ -84,3 +86,19 @@ def test_query_count_does_not_grow_with_the_timeline(
         EndpointEventFactory(endpoint=endpoint, actor=member)
     with django_assert_max_num_queries(len(few.captured_queries)):
         member_client.get(url(endpoint))
+
+
+@pytest.mark.usefixtures("in_november")
+def test_a_scheduled_endpoint_shows_its_saving_against_always_on(member_client, endpoint):
+    from datetime import time
+
+    endpoint.offering = endpoint.gpu_type.offerings.get(instance_type="t-g6.xlarge")
+    endpoint.schedule_enabled, endpoint.schedule_timezone = True, "Europe/Berlin"
+    endpoint.schedule_start, endpoint.schedule_end = time(8), time(19)
+    endpoint.cold_start_seconds = 600  # measured: a 10 min pre-warm
+    endpoint.save()
+    body = member_client.get(url(endpoint)).content.decode()
+    # November 2026: 21 weekdays x 11 h 10 min at 0.80/h, 1 replica; always on 720 h = $576.00
+    scheduled = (Decimal("0.80") * 21 * (Decimal(11) + Decimal(1) / 6)).quantize(Decimal("0.01"))
+    assert "Saving vs always-on" in body and f"${Decimal('576.00') - scheduled}" in body
+    assert "November 2026, working hours only" in body

@@ -1,5 +1,6 @@
 from decimal import Decimal
 
+import pytest
 from django.urls import reverse
 
 URL = reverse("deployments:endpoint_estimate")
@@ -22,20 +23,22 @@ def _params(llama_8b, gpu, **extra):
     }
 
 
+@pytest.mark.usefixtures("in_november")
 def test_estimate_shows_monthly_cost_for_min_and_max_replicas(member_client, llama_8b, gpu_l4):
     response = member_client.get(URL, _params(llama_8b, gpu_l4), headers={"HX-Request": "true"})
     body = response.content.decode()
     assert response.status_code == 200
-    assert "$584.00" in body  # 0.80/h x 730 h x 1 replica
-    assert "$1,168.00" in body
+    assert "$576.00" in body  # 0.80/h x 720 h (November) x 1 replica
+    assert "$1,152.00" in body
     assert "14 of 16 free" not in body and "16 of 16 free" in body
     assert "Approved automatically" in body
     assert "<html" not in body
 
 
+@pytest.mark.usefixtures("in_november")
 def test_estimate_uses_the_spot_price(member_client, llama_8b, gpu_l4):
     body = member_client.get(URL, _params(llama_8b, gpu_l4, capacity_type="spot")).content.decode()
-    assert "$219.00" in body  # 0.30 x 730
+    assert "$216.00" in body  # 0.30 x 720
 
 
 def test_estimate_lists_approval_reasons(member_client, team, llama_8b, gpu_l4):
@@ -124,3 +127,35 @@ def test_a_valid_request_gets_the_verdict_the_request_gets(
             reverse("deployments:endpoint_create"), _params(llama_8b, gpu_l4, name="chat")
         )
     assert team.endpoints.get(name="chat").status == "pending_approval"
+
+
+@pytest.mark.usefixtures("in_november")
+def test_an_office_hours_schedule_lowers_the_estimate_and_shows_the_saving(
+    member_client, llama_8b, gpu_l4
+):
+    from deployments.estimates import cold_start_of
+    from deployments.manifests import prewarm_lead_minutes
+
+    office = {
+        "schedule_enabled": "on",
+        "schedule_timezone": "Europe/Berlin",
+        "schedule_start": "08:00",
+        "schedule_end": "19:00",
+        "schedule_weekdays_only": "on",
+    }
+    response = member_client.get(URL, _params(llama_8b, gpu_l4, **office))
+    body = response.content.decode()
+    lead = prewarm_lead_minutes(cold_start_of({"model": llama_8b, "gpu_count": 1}))
+    # November 2026: 21 weekdays (1 Nov is a Sunday), Berlin on CET all month
+    hours = Decimal(21) * (Decimal(11) + Decimal(lead) / 60)
+    one = (Decimal("0.80") * hours).quantize(Decimal("0.01"))
+    estimate = response.context["estimate"]
+    assert estimate.monthly_cost_min == one and estimate.monthly.always_on_min == Decimal("576.00")
+    assert f"${one}" in body and "Saving vs always-on" in body
+    assert f"${Decimal('576.00') - one}" in body
+
+
+@pytest.mark.usefixtures("in_november")
+def test_always_on_shows_no_saving_line(member_client, llama_8b, gpu_l4):
+    body = member_client.get(URL, _params(llama_8b, gpu_l4)).content.decode()
+    assert "Saving vs always-on" not in body

@@ -50,6 +50,7 @@ def test_sizing_with_raw_architecture_matches_the_cli_figures(api_client, catalo
     assert "int4" in sizing["suggestion"]
 
 
+@pytest.mark.usefixtures("in_november")
 def test_sizing_ranks_offerings_cheapest_first(api_client, catalog, llama_8b):
     r = api_client.post(
         SIZING_URL,
@@ -64,15 +65,16 @@ def test_sizing_ranks_offerings_cheapest_first(api_client, catalog, llama_8b):
         for o in body["offerings"]
     ]
     assert offerings == [
-        ("t-g6.xlarge", "spot", 1, "219.00"),  # 0.30 x 730
-        ("t-g6.xlarge", "on-demand", 1, "584.00"),  # 0.80 x 730
-        ("t-g6.12xlarge", "on-demand", 1, "839.50"),  # 4.60 / 4 x 730
-        ("t-p5.48xlarge", "on-demand", 1, "5022.40"),  # 55.04 / 8 x 730
+        ("t-g6.xlarge", "spot", 1, "216.00"),  # 0.30 x 720 (November)
+        ("t-g6.xlarge", "on-demand", 1, "576.00"),  # 0.80 x 720
+        ("t-g6.12xlarge", "on-demand", 1, "828.00"),  # 4.60 / 4 x 720
+        ("t-p5.48xlarge", "on-demand", 1, "4953.60"),  # 55.04 / 8 x 720
     ]
     assert body["cheapest"]["instance_type"] == "t-g6.xlarge"
     assert body["sizing"]["usable_gib_per_gpu"] == 21.6  # sized on the cheapest GPU
 
 
+@pytest.mark.usefixtures("in_november")
 def test_sizing_skips_offerings_whose_nodes_are_too_small(api_client, catalog):
     # 70B bf16 needs 4 L4s at 4K context and 1 sequence? (130.39+0.625)/4+2 = 34.8 > 21.6 -> 8
     r = api_client.post(
@@ -91,7 +93,7 @@ def test_sizing_skips_offerings_whose_nodes_are_too_small(api_client, catalog):
     assert [(o["instance_type"], o["tensor_parallel"]) for o in body["offerings"]] == [
         ("t-p5.48xlarge", 2)
     ]  # the 4-GPU L4 node cannot hold TP 8
-    assert body["offerings"][0]["monthly_cost"] == "10044.80"
+    assert body["offerings"][0]["monthly_cost"] == "9907.20"
 
 
 def test_sizing_without_model_requires_the_architecture(api_client):

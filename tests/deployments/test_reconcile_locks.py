@@ -6,10 +6,10 @@ import os
 import threading
 
 import pytest
-from django.db import connections, transaction
+from django.db import connection, connections, transaction
 
 from deployments import reconcile
-from deployments.choices import EndpointStatus
+from deployments.choices import EndpointStatus, EventKind
 from deployments.models import Endpoint
 from portal.models import Team
 from tests.factories import EndpointFactory
@@ -106,3 +106,79 @@ def test_overlapping_sync_runs_do_not_both_work(monkeypatch):
     assert cache.get(reconcile.SYNC_LOCK) is None  # released: the next run works
     monkeypatch.setattr(reconcile, "_sync_all", lambda: 3)
     assert reconcile.sync_statuses() == 3
+
+
+def _fake_render(monkeypatch):
+    """Render what the push would carry from the row it was given (the replica bounds)."""
+    monkeypatch.setattr(
+        reconcile.manifests,
+        "render",
+        lambda endpoint: [{"kind": "InferenceService", "max_replicas": endpoint.max_replicas}],
+    )
+    monkeypatch.setattr(reconcile.manifests, "unwanted_objects", lambda endpoint: [{"kind": "PDB"}])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_drift_repair_holds_no_row_lock_while_calling_the_apiserver(postgres, monkeypatch):
+    ep = EndpointFactory(status=EndpointStatus.READY, generation=3, applied_generation=3)
+    cluster = _Cluster(ep.pk, ep.team_id)
+    _fake_render(monkeypatch)
+    assert reconcile._repair(cluster, ep, ["InferenceService x was changed by hand"]) == 1
+    assert cluster.locked == []  # the apply and the delete both found the rows unlocked
+    assert ep.events.filter(kind=EventKind.DRIFT, generation=3).count() == 1
+
+
+class _Recording:
+    """A cluster whose first apply runs `during` (an edit arriving mid-push); records every
+    push and whether a transaction (so a row lock) was open at that moment."""
+
+    def __init__(self, during):
+        self.during, self.pushed, self.in_transaction = during, [], []
+
+    def apply(self, objects, reuse_kinds=()):
+        self.in_transaction.append(connection.in_atomic_block)
+        self.pushed.append(objects[0]["max_replicas"])
+        if len(self.pushed) == 1:
+            self.during()
+
+    def delete(self, obj):
+        self.in_transaction.append(connection.in_atomic_block)
+        return True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_edit_during_the_drift_repair_is_not_lost_while_its_apply_is_in_flight(monkeypatch):
+    ep = EndpointFactory(status=EndpointStatus.READY, max_replicas=2)
+    _fake_render(monkeypatch)
+
+    def scale():  # what services.scale_endpoint writes; its apply is enqueued, not run yet
+        Endpoint.objects.filter(pk=ep.pk).update(max_replicas=5, generation=2)
+
+    cluster = _Recording(scale)
+    assert reconcile._repair(cluster, ep, ["ScaledObject x was missing"]) == 0
+    assert cluster.in_transaction == [False, False]
+    ep.refresh_from_db()
+    # The edit stands (generation 2, 1-5 replicas) and its own apply pushes it next: the
+    # repair neither recorded itself for it nor pushed again.
+    assert (ep.generation, ep.applied_generation, ep.max_replicas) == (2, 1, 5)
+    assert cluster.pushed == [2]
+    assert not ep.events.filter(kind=EventKind.DRIFT).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_edit_applied_during_the_drift_repair_is_pushed_again(monkeypatch):
+    """The edit's apply landed while the repair's older push was on its way: the repair pushes
+    the current objects once more instead of leaving the older ones in the cluster."""
+    ep = EndpointFactory(status=EndpointStatus.READY, max_replicas=2)
+    _fake_render(monkeypatch)
+
+    def edit_and_apply():
+        Endpoint.objects.filter(pk=ep.pk).update(max_replicas=5, generation=2, applied_generation=2)
+
+    cluster = _Recording(edit_and_apply)
+    assert reconcile._repair(cluster, ep, ["ScaledObject x was missing"]) == 1
+    assert cluster.pushed == [2, 5]
+    assert set(cluster.in_transaction) == {False}
+    ep.refresh_from_db()
+    assert (ep.generation, ep.max_replicas) == (2, 5)
+    assert ep.events.filter(kind=EventKind.DRIFT, generation=2).count() == 1

@@ -22,6 +22,7 @@ def endpoint(team, gpu_l4, llama_8b):
     )
 
 
+@pytest.mark.usefixtures("in_november")
 def test_scale_bumps_generation_reprices_and_enqueues(
     endpoint, member, django_capture_on_commit_callbacks
 ):
@@ -29,7 +30,7 @@ def test_scale_bumps_generation_reprices_and_enqueues(
         ep = services.scale_endpoint(endpoint, member, 0, 4)
     assert (ep.min_replicas, ep.max_replicas, ep.generation) == (0, 4, 2)
     assert ep.status == EndpointStatus.APPLYING
-    assert str(ep.monthly_cost_min) == "0.00" and str(ep.monthly_cost_max) == "2336.00"
+    assert str(ep.monthly_cost_min) == "0.00" and str(ep.monthly_cost_max) == "2304.00"
     assert len(callbacks) == 1
     assert AuditLog.objects.filter(
         action="endpoint.scale", before__max_replicas=2, after__max_replicas=4

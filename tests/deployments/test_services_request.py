@@ -9,14 +9,15 @@ from portal.models import AuditLog
 
 
 @pytest.mark.django_db
+@pytest.mark.usefixtures("in_november")
 def test_request_within_rules_is_approved_and_enqueued(
     team, member, endpoint_data, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks() as callbacks:
         ep = services.request_endpoint(team, member, endpoint_data)
     assert ep.status == EndpointStatus.APPROVED
-    assert ep.monthly_cost_min == Decimal("584.00")  # 0.80/h x 730 h x 1 replica
-    assert ep.monthly_cost_max == Decimal("1168.00")
+    assert ep.monthly_cost_min == Decimal("576.00")  # 0.80/h x 720 h (November) x 1 replica
+    assert ep.monthly_cost_max == Decimal("1152.00")
     assert len(callbacks) == 1
     assert AuditLog.objects.filter(action="endpoint.request", object_id=str(ep.uuid)).exists()
 

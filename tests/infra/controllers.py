@@ -49,6 +49,8 @@ KSM_LABEL_ALLOWLIST = {
         "modelport.io/team",
         "modelport.io/endpoint",
         "modelport.io/endpoint-uuid",
+        "modelport.io/batch-job",
+        "modelport.io/batch-job-uuid",
         "serving.kserve.io/inferenceservice",
         "app",
     ],

@@ -202,13 +202,18 @@ def test_team_page_flags_the_idle_endpoint_with_gpu_hours(member_client, scenari
     assert resp.status_code == 200
     [row] = resp.context["rows"]
     assert row["metrics"]["idle"] is True
-    # GPU-hours = GPUs requested x 30 s for every kube-state-metrics sample in the window
+    # GPU-hours = GPUs requested x the span of each kube-state-metrics sample in [start, end)
+    # (the scenario scrapes every 30 s; the span of the last one is that interval too)
     _, _, pods, scenario = live["cases"]["idle"]
     start, end = resp.context["page"].data["start"], resp.context["page"].data["end"]
     [gpus] = scenario.find(
         "kube_pod_container_resource_requests", pod=pods[0], resource="nvidia_com_gpu"
     )
-    held = sum(v * 30 / 3600 for t, v in gpus.samples if start < t <= end)
+    times = [t for t, _ in gpus.samples]
+    spans = [b - a for a, b in zip(times, times[1:], strict=False)] + [30]
+    held = sum(
+        v * s / 3600 for (t, v), s in zip(gpus.samples, spans, strict=True) if start <= t < end
+    )
     assert held > 1.5  # two GPUs for most of the hour
     assert row["metrics"]["gpu_hours"] == pytest.approx(held, rel=1e-9)
     assert 'data-idle="idle-llm"' in resp.content.decode()

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.conf import settings
-
+from catalog import pricing
 from catalog.choices import CapacityType
 from catalog.pricing import offering_prices
 from deployments.choices import DesiredState, EndpointStatus
@@ -19,7 +18,7 @@ from deployments.services import ACTIVE_STATUSES
 from portal import metrics
 from portal.models import Team
 from portal.prometheus import PrometheusError, get_client
-from portal.timeutil import HOUR, floor_hour
+from portal.timeutil import HOUR, floor_hour, month_hours
 
 from ...models import UsageKind, UsageRecord
 from .rules import ZERO, EndpointUsage, HourUsage, PriceBook
@@ -47,7 +46,7 @@ class TeamFacts:
 
     @property
     def month_factor(self) -> Decimal:
-        return Decimal(settings.HOURS_PER_MONTH) / Decimal(self.hours)
+        return Decimal(month_hours(pricing.this_month())) / Decimal(self.hours)
 
 
 def window(now: datetime) -> tuple[datetime, datetime]:
@@ -122,7 +121,7 @@ def gather(team: Team, now: datetime) -> TeamFacts:
             endpoint=ep,
             hours=[HourUsage(t, *v) for t, v in sorted(hours.get(ep.pk, {}).items())],
             observed_hours=_hours(max(first, floor_hour(ep.created_at)), end),
-            hours_per_month=settings.HOURS_PER_MONTH,
+            hours_per_month=month_hours(pricing.this_month()),
             on_demand_seconds=dict(on_demand.get(ep.pk, {})),
             memory_peak_gib=(peaks or {}).get(ep.pk),
         )

@@ -10,7 +10,8 @@ Split by responsibility (arrows point down the list; no module imports one above
 * ``compute`` (pure): attribute each pod to a team and endpoint, price each piece at the node
   offering's rate in force at that time (÷ GPUs per node), idle capacity per node; Decimal;
 * ``store``: upsert the rows of an hour, delete its stale keys;
-* ``spans`` (pure): GPU time from the samples themselves (each sample spans to the next one);
+* GPU time from the samples themselves (each sample spans to the next one) is
+  ``portal.gputime``: the one definition, shared with the idle detector of the metrics pages;
 * ``prices``, ``windows``, ``months``: the price table, hour windows, month totals.
 """
 

@@ -11,7 +11,7 @@ PodKey = tuple[str, str]  # (namespace, pod)
 
 @dataclass
 class Measurements:
-    """GPU-seconds (value × span of each sample, see spans.py) and tokens of one window."""
+    """GPU-seconds (value × span of each sample, see portal/gputime.py) and tokens of one window."""
 
     pods: dict[tuple[str, str, str], float] = field(default_factory=dict)  # (ns, pod, node)
     nodes: dict[str, float] = field(default_factory=dict)  # node capacity
@@ -47,7 +47,7 @@ class UsageRow:
     unpriced_gpu_seconds: int = 0
     prompt_tokens: int = 0
     generation_tokens: int = 0
-    endpoint_uuid: str = ""  # modelport.io/endpoint-uuid pod label, when allow-listed
+    endpoint_uuid: str = ""  # endpoint-uuid (or batch-job-uuid) pod label, when allow-listed
 
     @property
     def key(self) -> tuple:

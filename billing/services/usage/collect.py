@@ -8,6 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import transaction
+
 from portal.timeutil import HOUR, floor_hour
 
 from ._base import ChargebackError, gc_paused
@@ -15,7 +17,7 @@ from ._types import UsageRow
 from .compute import compute_usage
 from .fetch import billing_client, fetch_usage
 from .prices import PriceTable
-from .store import save_usage, stored_rows
+from .store import mark_collected, save_usage, stored_rows
 from .windows import split_windows
 
 log = logging.getLogger(__name__)
@@ -52,7 +54,9 @@ def collect_gpu_usage(start: datetime, end: datetime, client=None) -> CollectRes
         stored = list(stored_rows(start, end))
         data, labels = measured.result()
     rows = compute_usage(windows, data, labels, prices)
-    deleted = save_usage(rows, start, end, stored=stored)
+    with transaction.atomic():
+        deleted = save_usage(rows, start, end, stored=stored)
+        mark_collected(start, end)
     return CollectResult(int((end - start) / HOUR), len(rows), deleted, _report_unpriced(rows))
 
 

@@ -7,6 +7,8 @@ from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
 
+from catalog.pricing import gpu_seconds_cost
+
 from ... import queries
 from ...models import UsageKind
 from ._base import UNKNOWN, gc_paused
@@ -17,9 +19,13 @@ from .windows import Window
 
 def attribute(namespace: str, pod: str, labels: ClusterLabels) -> tuple[str, str]:
     """(team key, endpoint key): pod label modelport.io/team, else the namespace's label, else
-    the namespace name; endpoint from modelport.io/endpoint, else the KServe isvc label."""
+    the namespace name; endpoint from modelport.io/endpoint, else the KServe isvc label; a
+    batch job's pods (modelport.io/batch-job) are keyed "batch/<job name>"."""
     pod_labels = labels.pods.get((namespace, pod), {})
     team = pod_labels.get(queries.POD_TEAM_LABEL) or labels.namespaces.get(namespace) or namespace
+    batch = pod_labels.get(queries.POD_BATCH_JOB_LABEL)
+    if batch:
+        return team, queries.BATCH_KEY_PREFIX + batch
     endpoint = (
         pod_labels.get(queries.POD_ENDPOINT_LABEL) or pod_labels.get(queries.POD_ISVC_LABEL) or ""
     )
@@ -52,7 +58,10 @@ class _Pricing:
         found = self._owners.get(key)
         if found is None:
             team, endpoint = attribute(namespace, pod, self.labels)
-            uuid = self.labels.pods.get(key, {}).get(queries.POD_ENDPOINT_UUID_LABEL, "")
+            pod_labels = self.labels.pods.get(key, {})
+            uuid = pod_labels.get(queries.POD_ENDPOINT_UUID_LABEL) or pod_labels.get(
+                queries.POD_BATCH_UUID_LABEL, ""
+            )
             found = self._owners[key] = (team, endpoint, uuid)
         return found
 
@@ -60,14 +69,13 @@ class _Pricing:
         return self.labels.nodes.get(node, (UNKNOWN, UNKNOWN))
 
     def cost(self, instance_type: str, capacity_type: str, at: datetime, seconds: int):
-        """Decimal cost of ``seconds`` GPU-seconds at the price in force at ``at`` (exact up to
-        Decimal's 28 digits), or None when the offering has no price."""
+        """Decimal cost of ``seconds`` GPU-seconds at the price in force at ``at``
+        (catalog.pricing.gpu_seconds_cost), or None when the offering has no price."""
         key = (instance_type, capacity_type, at)
         if key not in self._rates:
-            found = self.prices.node_price_per_gpu(instance_type, capacity_type, at)
-            self._rates[key] = found and (found[0], found[1] * 3600)
+            self._rates[key] = self.prices.node_price_per_gpu(instance_type, capacity_type, at)
         rate = self._rates[key]
-        return None if rate is None else rate[0] * seconds / rate[1]
+        return None if rate is None else gpu_seconds_cost(rate[0], rate[1], seconds)
 
 
 def compute_usage(

@@ -1,7 +1,9 @@
 """Fetching: the only part of billing that asks Prometheus (through portal.prometheus).
 
 GPU time is read as raw samples (a range selector evaluated at an instant returns every stored
-sample) and integrated in Python from each sample's span (spans.py). Counters (vLLM tokens) use
+sample) and integrated in Python from each sample's span (portal/gputime.py), one query per
+gauge and chunk of up to ``SAMPLE_CHUNK_HOURS`` windows (the samples are exactly those of the
+windows, so the chunk size changes the cost, never the result). Counters (vLLM tokens) use
 ``increase``. Windows are ``[start, end)``: a query at ``end - 1 ms`` with a range one ms short
 of the window on Prometheus 2 (closed ranges) or exactly the window on Prometheus 3 (left-open
 ranges), told apart by the server's build info.
@@ -15,6 +17,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 
 from catalog.choices import CapacityType
+from portal.gputime import integrate, to_unix
 from portal.prometheus import PrometheusClient
 from portal.timeutil import HOUR
 
@@ -22,11 +25,13 @@ from ... import queries
 from ._base import UNKNOWN, gc_paused
 from ._types import ClusterLabels, Measurements, PodKey
 from .prices import PriceTable
-from .spans import integrate, to_unix
 from .windows import Window
 
 # Samples after the period only end the spans of the period's last samples: looked for this far.
 LOOKAHEAD = timedelta(minutes=15)
+# Raw samples are read this many hour windows per query: a day of 1-minute samples of 2,000
+# pods is ~3 M samples at most, and a month costs ~31 queries per gauge instead of ~720.
+SAMPLE_CHUNK_HOURS = 24
 
 
 def billing_client() -> PrometheusClient:
@@ -64,7 +69,7 @@ def fetch_usage(
     cfg = _config(client)
     data = [Measurements() for _ in windows]
     end = windows[-1].end
-    chunks = [*windows, Window(end, end + LOOKAHEAD)]
+    chunks = [*_sample_chunks(windows), Window(end, end + LOOKAHEAD)]
     with (
         gc_paused(),
         ThreadPoolExecutor(max_workers=settings.BILLING_PROMETHEUS_CONCURRENCY) as pool,
@@ -102,6 +107,14 @@ def fetch_usage(
         m.prompt_tokens = tokens["prompt_tokens"].get(i, {})
         m.generation_tokens = tokens["generation_tokens"].get(i, {})
     return data, labels
+
+
+def _sample_chunks(windows: list[Window], hours: int = SAMPLE_CHUNK_HOURS) -> list[Window]:
+    """Consecutive windows merged into pieces of at most ``hours`` windows."""
+    return [
+        Window(windows[i].start, windows[min(i + hours, len(windows)) - 1].end)
+        for i in range(0, len(windows), hours)
+    ]
 
 
 def _raw_samples(client, selector: str, window: Window, cfg: dict) -> list[dict]:

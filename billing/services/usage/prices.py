@@ -11,6 +11,7 @@ from typing import Any
 
 from catalog.choices import CapacityType
 from catalog.models import GpuRate, InstanceOffering
+from catalog.pricing import in_force
 
 from ._base import SECONDS_PER_HOUR, ChargebackError
 
@@ -75,12 +76,7 @@ class PriceTable:
         return cls(offerings, rates)
 
     def node_price(self, instance_type: str, capacity_type: str, at: datetime) -> Decimal | None:
-        price = None
-        for since, value in self.rates.get((instance_type, capacity_type), ()):
-            if since > at:
-                break
-            price = value
-        return price
+        return in_force(self.rates.get((instance_type, capacity_type), ()), at)
 
     def per_gpu_second(
         self, instance_type: str, capacity_type: str, at: datetime

@@ -13,10 +13,12 @@ from django.db.models import CharField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from deployments.models import Endpoint
+from deployments.models import BatchJob, Endpoint
 from portal.models import Team
+from portal.timeutil import HOUR
 
-from ...models import UsageRecord
+from ... import queries
+from ...models import CollectedHour, UsageRecord
 from ._base import gc_paused
 from ._types import UsageRow
 
@@ -25,6 +27,7 @@ from ._types import UsageRow
 UPDATE_FIELDS = [
     "team",
     "endpoint",
+    "batch_job",
     "gpu_type",
     "gpu_seconds",
     "used_gpu_seconds",
@@ -67,6 +70,21 @@ def save_usage(
     return deleted
 
 
+def mark_collected(start: datetime, end: datetime) -> None:
+    """Record the whole hours of ``[start, end)`` as collected (a re-run only moves the time)."""
+    now, hours, t = timezone.now(), [], start
+    while t < end:
+        hours.append(CollectedHour(hour=t, collected_at=now))
+        t += HOUR
+    CollectedHour.objects.bulk_create(
+        hours,
+        batch_size=1000,
+        update_conflicts=True,
+        unique_fields=["hour"],
+        update_fields=["collected_at"],
+    )
+
+
 def stored_rows(start: datetime, end: datetime) -> Iterable[tuple[tuple, tuple, int]]:
     """(unique key, _VALUE_FIELDS, pk) of every stored row of ``[start, end)``, in one query.
 
@@ -88,6 +106,7 @@ def stored_rows(start: datetime, end: datetime) -> Iterable[tuple[tuple, tuple, 
 _VALUE_FIELDS = [
     "team_id",
     "endpoint_id",
+    "batch_job_id",
     "gpu_type",
     "gpu_seconds",
     "used_gpu_seconds",
@@ -102,13 +121,17 @@ _COST_PLACES = Decimal("0.000001")  # UsageRecord.cost has 6 decimal places
 
 
 def _owner_ids(keys: set[tuple[str, str, str]]) -> dict[tuple[str, str, str], tuple]:
-    """(team key, endpoint key, endpoint-uuid label) -> (team id, endpoint id), None if unknown."""
+    """(team key, endpoint key, uuid label) -> (team id, endpoint id, batch job id), None if
+    unknown. Keys "batch/<name>" are batch jobs' lines, the others endpoints'."""
     teams = _resolve_teams({team_key for team_key, _, _ in keys if team_key})
-    endpoints = _resolve_endpoints({k for k in keys if k[1]}, teams)
+    batch = {k for k in keys if k[1].startswith(queries.BATCH_KEY_PREFIX)}
+    endpoints = _resolve_endpoints({k for k in keys if k[1] and k not in batch}, teams)
+    batch_jobs = _resolve_batch_jobs(batch, teams)
     return {
         k: (
             teams[k[0]].pk if k[0] in teams else None,
             endpoints[k].pk if k in endpoints else None,
+            batch_jobs[k].pk if k in batch_jobs else None,
         )
         for k in keys
     }
@@ -179,6 +202,27 @@ def _resolve_endpoints(
         )
         if endpoint is not None and endpoint.team_id == team.pk:
             out[(team_key, endpoint_key, endpoint_uuid)] = endpoint
+    return out
+
+
+def _resolve_batch_jobs(
+    keys: set[tuple[str, str, str]], teams: dict[str, Team]
+) -> dict[tuple[str, str, str], BatchJob]:
+    """(team key, "batch/<name>", batch-job-uuid label) -> BatchJob: by the UUID label, else the
+    newest batch job of that name in the team (names are reused after a delete)."""
+    team_ids = {t.pk for t in teams.values()}
+    candidates = BatchJob.objects.filter(team_id__in=team_ids).order_by("created_at")
+    by_name = {(j.team_id, j.name): j for j in candidates}  # newest wins
+    by_uuid = {str(j.uuid): j for j in candidates}
+    out = {}
+    for team_key, key, uuid in keys:
+        team = teams.get(team_key)
+        if team is None:
+            continue
+        name = key[len(queries.BATCH_KEY_PREFIX) :]
+        job = by_uuid.get(_uuid_or_none(uuid) or "") or by_name.get((team.pk, name))
+        if job is not None and job.team_id == team.pk:
+            out[(team_key, key, uuid)] = job
     return out
 
 

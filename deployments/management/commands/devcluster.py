@@ -3,7 +3,12 @@ kube-scheduler) with the KServe and KEDA CRDs and the real KServe controller, KE
 metrics adapter, kube-state-metrics and a Prometheus scraping it, wrapping `tools/devcluster.py`.
 
     manage.py devcluster [--workdir var/devcluster] [--env-file var/devcluster.env]
-                         [--gpu-nodes 2] [--no-real-controllers] [--no-prometheus]
+                         [--gpu-nodes 2] [--catalog-nodes] [--no-real-controllers]
+                         [--no-prometheus]
+
+`--catalog-nodes` adds one fake GPU node per instance offering of the catalog, labelled the way
+an endpoint on that offering selects its nodes (`manifests.node_labels`, on-demand), so the
+seeded demo endpoints really schedule and become Ready (`scripts/run.sh --with-cluster`).
 
 It prints `export KUBECONFIG=... PROMETHEUS_URL=...`; start the portal and its worker with
 those set and its endpoints are applied to this cluster (without it the portal runs in embedded
@@ -11,12 +16,27 @@ dev mode: see deployments.reconcile). Runs until Ctrl-C, then stops every proces
 """
 
 import importlib.util
+import json
+import re
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from catalog.models import InstanceOffering
+from deployments import manifests
+
 TOOL = Path(settings.BASE_DIR) / "tools" / "devcluster.py"
+
+
+def catalog_nodes() -> list[dict]:
+    """One on-demand fake node per instance offering, labelled as endpoints select them."""
+    nodes = []
+    for offering in InstanceOffering.objects.select_related("gpu_type").order_by("instance_type"):
+        name = "dev-" + re.sub(r"[^a-z0-9-]+", "-", offering.instance_type.lower()).strip("-")
+        labels = manifests.node_labels(offering, "on-demand")
+        nodes.append({"name": name, "gpus": offering.gpus_per_node, "labels": labels})
+    return nodes
 
 
 class Command(BaseCommand):
@@ -31,6 +51,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-real-controllers", action="store_true")
         parser.add_argument("--no-prometheus", action="store_true")
         parser.add_argument("--gpu-nodes", type=int, default=0)
+        parser.add_argument("--catalog-nodes", action="store_true")
 
     def handle(self, *args, **opts):
         if not TOOL.exists():
@@ -53,6 +74,9 @@ class Command(BaseCommand):
             argv.append("--no-prometheus")
         if opts["gpu_nodes"]:
             argv += ["--gpu-nodes", str(opts["gpu_nodes"])]
+        if opts["catalog_nodes"]:
+            for node in catalog_nodes():
+                argv += ["--node", json.dumps(node)]
         code = module.main(argv)
         if code:
             raise CommandError(f"devcluster exited with status {code}")

@@ -28,7 +28,10 @@ API = AuditLog.Source.API
         description="One OpenAI-compatible URL in front of two or three of the team's "
         "endpoints (roles small, large, fallback), rendered for Envoy Gateway. A team admin's "
         "request is applied at once, a member's waits for approval. Answers 202.",
-        responses={202: RouteSerializer},
+        responses={
+            202: RouteSerializer,
+            404: OpenApiResponse(description="A tier's endpoint is not one of yours."),
+        },
     ),
     destroy=extend_schema(summary="Delete a model route", responses={202: RouteSerializer}),
 )

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("deployments", "0008_batch_bounds"),
+        ("deployments", "0009_batch_target_shard_tokens"),
     ]
 
     operations = [

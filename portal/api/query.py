@@ -1,0 +1,65 @@
+"""Query parameters of the API's lists, read as strictly as the schema states them.
+
+django-filter ignores a typed filter given an empty or unreadable value (`?start=`,
+`?enabled=null`, `?kind=`) and DRF's pagination reads `?page=` as page 1: the client asked
+for something and silently got everything. Here such a value is a 400 naming the parameter,
+and `page` must be a page number (else the documented 404 "Invalid page")."""
+
+import django_filters
+from django_filters import rest_framework as filters
+from rest_framework import pagination, serializers
+
+# Filters whose value has a type (boolean, choice, date, number, UUID): an empty value is not
+# one. Free-text filters (CharFilter, slugs) take any string.
+TYPED = (
+    django_filters.BooleanFilter,
+    django_filters.ChoiceFilter,
+    django_filters.MultipleChoiceFilter,
+    django_filters.DateFilter,
+    django_filters.DateTimeFilter,
+    django_filters.IsoDateTimeFilter,
+    django_filters.NumberFilter,
+    django_filters.UUIDFilter,
+)
+BOOLEANS = {"true", "false"}
+
+
+def query_problems(filterset, params) -> dict[str, list[str]]:
+    problems = {}
+    for name, filter_ in filterset.filters.items():
+        values = params.getlist(name)
+        if isinstance(filter_, django_filters.BooleanFilter):
+            if any(v not in BOOLEANS for v in values):
+                problems[name] = ["Must be true or false."]
+        elif isinstance(filter_, TYPED) and "" in values:
+            problems[name] = ["Give a value or leave the parameter out."]
+    return problems
+
+
+class DjangoFilterBackend(filters.DjangoFilterBackend):
+    def get_filterset(self, request, queryset, view):
+        filterset = super().get_filterset(request, queryset, view)
+        if filterset is not None:
+            problems = query_problems(filterset, request.query_params)
+            if problems:
+                raise serializers.ValidationError(problems)
+        return filterset
+
+
+class PageNumberPagination(pagination.PageNumberPagination):
+    def get_page_number(self, request, paginator):
+        number = request.query_params.get(self.page_query_param)
+        if number is None:
+            return 1
+        if number in self.last_page_strings:
+            return paginator.num_pages
+        return number  # "" or "x": Django's paginator refuses it (404 Invalid page)
+
+
+def boolean_param(request, name: str, default: bool) -> bool:
+    """A boolean query parameter read as the schema states it: `true` or `false` (else a 400
+    naming it); left out means ``default``."""
+    values = request.query_params.getlist(name)
+    if any(v not in BOOLEANS for v in values):
+        raise serializers.ValidationError({name: ["Must be true or false."]})
+    return values[-1] == "true" if values else default

@@ -1,0 +1,175 @@
+"""`scripts/run.sh --with-cluster` (MODELPORT_LOCAL_CLUSTER=1): the plumbing, not the build.
+
+The script starts the local control plane (`manage.py devcluster`, here without the real
+controllers to keep it short: MODELPORT_DEVCLUSTER_ARGS), exports its environment to the
+portal and to a Celery worker with beat over the file broker, and stops everything on SIGTERM.
+Proof that the environment arrived: runserver and the worker carry KUBECONFIG and the broker
+in their environment, the catalog's fake GPU nodes exist, and the worker (beat ->
+sync_statuses -> apply) puts the seeded demo endpoints into the cluster as InferenceServices.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.infra.kube import MissingBinaries, find_bin_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.cluster
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _env_of(pid: int) -> dict[str, str]:
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return {}
+    return dict(
+        item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item
+    )
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _wait(check, what: str, timeout: float, proc, log: Path):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        assert proc.poll() is None, f"run.sh exited:\n{log.read_text()[-3000:]}"
+        time.sleep(1)
+    raise AssertionError(f"timed out waiting for {what}:\n{log.read_text()[-3000:]}")
+
+
+def test_with_cluster_flag_exports_the_cluster_to_portal_and_worker(tmp_path):
+    try:
+        find_bin_dir()
+    except MissingBinaries as exc:
+        pytest.skip(str(exc))
+    port = _free_port()
+    log = tmp_path / "run.log"
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "MODELPORT_VENV": sys.prefix,
+        "MODELPORT_SKIP_SETUP": "1",
+        "MODELPORT_SKIP_BUILD": "1",
+        "MODELPORT_VAR": str(tmp_path / "var"),
+        "MODELPORT_DEVCLUSTER_ARGS": "--no-real-controllers --no-prometheus",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    }
+    for name in ("KUBECONFIG", "CELERY_BROKER_URL", "PROMETHEUS_URL", "CELERY_TASK_ALWAYS_EAGER"):
+        env.pop(name, None)
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            ["bash", "scripts/run.sh", "--with-cluster"],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
+        )
+    try:
+        _wait(lambda: "is starting on" in log.read_text(), "the portal to start", 300, proc, log)
+
+        def portal_answers():
+            try:
+                return urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/").status
+            except OSError:
+                return None
+
+        assert _wait(portal_answers, "runserver to answer", 60, proc, log) == 200
+        procs = {pid: _cmdline(pid) for pid in _descendants(proc.pid)}
+        [server] = [p for p, c in procs.items() if "runserver" in c and "--noreload" in c]
+        [worker] = [p for p, c in procs.items() if "celery" in c and " worker" in c]
+        kubeconfig = (tmp_path / "var" / "devcluster.env").read_text().split("KUBECONFIG=")[1]
+        kubeconfig = kubeconfig.splitlines()[0].strip()
+        for pid in (server, worker):
+            got = _env_of(pid)
+            assert got["KUBECONFIG"] == kubeconfig
+            assert got["CELERY_BROKER_URL"] == "filesystem://"
+            assert got["CELERY_FILESYSTEM_DIR"] == str(tmp_path / "var" / "celery-broker")
+
+        from kubernetes import client, config
+
+        api = config.new_client_from_config(config_file=kubeconfig)
+        nodes = client.CoreV1Api(api).list_node().items
+        labels = [n.metadata.labels for n in nodes]
+        assert any(
+            lab.get("node.kubernetes.io/instance-type") == "g6.xlarge"
+            and lab.get("karpenter.k8s.aws/instance-gpu-name") == "l4"
+            and lab.get("karpenter.sh/capacity-type") == "on-demand"
+            for lab in labels
+        ), labels
+
+        def applied():
+            objs = client.CustomObjectsApi(api).list_cluster_custom_object(
+                "serving.kserve.io", "v1beta1", "inferenceservices"
+            )
+            return objs["items"]
+
+        isvcs = _wait(applied, "the worker to apply the demo endpoints", 180, proc, log)
+        assert all(
+            i["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "modelport" for i in isvcs
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)  # the script stops what it started
+        proc.wait(timeout=90)
+        left = _wait_gone(proc.pid)
+        if left:
+            os.killpg(proc.pid, signal.SIGKILL)
+        assert left == [], [_cmdline(p) for p in left]
+
+
+def _session(pid: int) -> list[int]:
+    """Processes of the session `pid` leads (run.sh was started with start_new_session)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _wait_gone(sid: int, timeout: float = 60) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while _session(sid) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return _session(sid)
