@@ -3,7 +3,7 @@ and budget alerts (read-only where the collector or month close writes them)."""
 
 from django.contrib import admin
 
-from portal.admin import AuditedModelAdmin
+from portal.admin import AuditedModelAdmin, ReadOnlyModelAdmin
 
 from .models import (
     BillingPolicy,
@@ -16,21 +16,8 @@ from .models import (
 )
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows written by billing tasks: browse and search, never edit by hand."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(UsageRecord)
-class UsageRecordAdmin(ReadOnlyAdmin):
+class UsageRecordAdmin(ReadOnlyModelAdmin):
     list_display = [
         "hour",
         "kind",
@@ -65,14 +52,14 @@ class ReferencePriceAdmin(AuditedModelAdmin):
 
 
 @admin.register(Chargeback)
-class ChargebackAdmin(ReadOnlyAdmin):
+class ChargebackAdmin(ReadOnlyModelAdmin):
     """Close and re-open months on the platform cost page (a compare-and-set, audited)."""
 
     list_display = ["month", "status", "version", "closed_at", "closed_by"]
 
 
 @admin.register(Statement)
-class StatementAdmin(ReadOnlyAdmin):
+class StatementAdmin(ReadOnlyModelAdmin):
     list_display = ["team", "month", "version", "total_cost", "currency", "created_at"]
     list_filter = ["month"]
     search_fields = ["team__name", "team__slug"]
@@ -80,7 +67,7 @@ class StatementAdmin(ReadOnlyAdmin):
 
 
 @admin.register(BudgetAlert)
-class BudgetAlertAdmin(ReadOnlyAdmin):
+class BudgetAlertAdmin(ReadOnlyModelAdmin):
     list_display = [
         "team",
         "month",
@@ -96,7 +83,7 @@ class BudgetAlertAdmin(ReadOnlyAdmin):
 
 
 @admin.register(SavingsDismissal)
-class SavingsDismissalAdmin(ReadOnlyAdmin):
+class SavingsDismissalAdmin(ReadOnlyModelAdmin):
     """Who dismissed which savings suggestion (written by the advisor page and API)."""
 
     list_display = ["team", "endpoint", "kind", "monthly_saving", "dismissed_by", "dismissed_at"]

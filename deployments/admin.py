@@ -7,6 +7,7 @@ Endpoints are read-only here: approve, reject and delete go through the services
 from django.contrib import admin, messages
 from django.db import models
 
+from portal.admin import ReadOnlyModelAdmin
 from portal.models import AuditLog
 
 from . import services
@@ -131,7 +132,7 @@ class EndpointAdmin(admin.ModelAdmin):
 
 
 @admin.register(EndpointEvent)
-class EndpointEventAdmin(admin.ModelAdmin):
+class EndpointEventAdmin(ReadOnlyModelAdmin):
     list_display = [
         "created_at",
         "endpoint",
@@ -145,15 +146,6 @@ class EndpointEventAdmin(admin.ModelAdmin):
     search_fields = ["endpoint__name", "message"]
     list_select_related = ["endpoint__team", "actor"]
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # Batch jobs: read-only as endpoints are; day-2 actions go through the services.

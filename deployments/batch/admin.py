@@ -2,6 +2,7 @@
 
 from django.contrib import admin, messages
 
+from portal.admin import ReadOnlyModelAdmin
 from portal.models import AuditLog
 
 from ..errors import DeploymentError
@@ -24,7 +25,7 @@ class BatchJobEventInline(admin.TabularInline):
 
 
 @admin.register(BatchJob)
-class BatchJobAdmin(admin.ModelAdmin):
+class BatchJobAdmin(ReadOnlyModelAdmin):
     list_display = [
         "name",
         "team",
@@ -41,15 +42,6 @@ class BatchJobAdmin(admin.ModelAdmin):
     list_select_related = ["team", "model", "gpu_type"]
     inlines = [BatchJobEventInline]
     actions = ["approve_selected", "cancel_selected", "delete_selected_jobs"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_view_permission(self, request, obj=None):
         return request.user.is_staff
