@@ -349,7 +349,8 @@ def approval_list(request):
             :BATCH_APPROVALS
         ]
     )
-    for request_ in [*page.object_list, *batch_jobs]:
+    pending_routes = list(route_services.pending_routes_for(request.user))
+    for request_ in [*page.object_list, *batch_jobs, *pending_routes]:
         if request_.requested_by_id == request.user.pk:
             request_.other_approvers = services.approvers_for(request_)
     return render(
@@ -359,7 +360,7 @@ def approval_list(request):
             "page": page,
             "batch_jobs": batch_jobs,
             "reject_form": EndpointRejectForm(),
-            "pending_routes": route_services.pending_routes_for(request.user),
+            "pending_routes": pending_routes,
         },
     )
 

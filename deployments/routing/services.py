@@ -15,7 +15,7 @@ from portal.audit import record_audit
 from portal.models import AuditLog, Team, User
 
 from ..choices import DesiredState, EndpointStatus
-from ..errors import DeploymentError, InvalidTransition
+from ..errors import DeploymentError, InvalidTransition, SelfApproval
 from ..route_guard import RouteInUse, live_routes_using, refuse_if_routed  # noqa: F401
 from ..route_models import (
     CLASSIFIER_POLICY,
@@ -112,6 +112,11 @@ def approve_route(route: Route, user: User, source: str = AuditLog.Source.WEB) -
         route = _locked(route)
         if route.status != EndpointStatus.PENDING_APPROVAL:
             raise InvalidTransition("Only pending routes can be approved.")
+        if route.requested_by_id == user.pk:
+            raise SelfApproval(
+                "You requested this route; another team admin or the platform team must "
+                "approve it (four eyes)."
+            )
         route.status, route.approved_by, route.approved_at = (
             EndpointStatus.APPROVED,
             user,

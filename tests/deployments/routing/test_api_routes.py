@@ -183,3 +183,20 @@ def test_after_the_route_is_deleted_the_endpoint_can_be_deleted(
         assert owner_api.delete(f"/api/v1/routes/{uuid}/").status_code == 202
     assert Route.objects.get(uuid=uuid).status == "deleted"
     assert owner_api.delete(f"/api/v1/endpoints/{large.uuid}/").status_code == 202
+
+
+def test_the_requester_never_approves_their_own_route(
+    api_client, member, team, small, large, django_capture_on_commit_callbacks
+):
+    """Four eyes, as for endpoints and batch jobs: a member who asked and is then made a team
+    admin still cannot approve the request (403), and the route stays pending."""
+    from portal.models import Membership
+
+    response = api_client.post("/api/v1/routes/", body(team, small, large), format="json")
+    uuid = response.json()["uuid"]
+    Membership.objects.filter(team=team, user=member).update(role=Membership.Role.ADMIN)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        refused = api_client.post(f"/api/v1/routes/{uuid}/approve/")
+    assert refused.status_code == 403 and "four eyes" in refused.json()["detail"]
+    assert not callbacks
+    assert api_client.get(f"/api/v1/routes/{uuid}/").json()["status"] == "pending_approval"

@@ -243,3 +243,17 @@ def test_member_endpoint_page_names_the_route_and_refuses_stop_and_delete(
     )
     small.refresh_from_db()
     assert small.desired_state == "present"
+
+
+def test_the_requester_made_admin_sees_who_else_can_approve_and_no_approve_button(
+    member_client, member, owner, team, pending
+):
+    from portal.models import Membership
+
+    Membership.objects.filter(team=team, user=member).update(role=Membership.Role.ADMIN)
+    html = member_client.get(reverse("deployments:approval_list")).content.decode()
+    assert url("route_reject", pending) in html and url("route_approve", pending) not in html
+    assert "You asked for this" in html and owner.username in html
+    assert member_client.post(url("route_approve", pending)).status_code == 302
+    pending.refresh_from_db()
+    assert pending.status == "pending_approval"
