@@ -34,6 +34,7 @@ def test_partial_shows_suggestions_with_their_monthly_saving(member_client, team
     assert response.status_code == 200 and "<html" not in body
     assert 'data-kind="spot"' in body and "$720.00" in body
     assert "Dismiss" in body
+    assert "per calendar month (720 hours)" in body  # November, the frozen month
 
 
 def test_without_htmx_the_advisor_is_a_full_page(member_client, team, chat):

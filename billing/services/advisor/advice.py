@@ -8,7 +8,9 @@ from decimal import Decimal
 
 from django.conf import settings
 
+from catalog import pricing
 from portal.models import Team, User
+from portal.timeutil import month_hours
 
 from ...models import ReferencePrice
 from . import dismissals, facts, rules
@@ -31,6 +33,7 @@ class TeamAdvice:
     reference: ReferencePrice | None
     memory_measured: bool
     hours: int
+    month_hours: int = 0  # savings are per this many hours: the calendar month's
 
     @property
     def total_monthly_saving(self) -> Decimal:
@@ -107,6 +110,7 @@ def team_advice(team: Team, now: datetime) -> TeamAdvice:
         else ReferencePrice.objects.filter(is_default=True).first(),
         memory_measured=known.memory_measured,
         hours=known.hours,
+        month_hours=month_hours(pricing.this_month()),
     )
 
 
