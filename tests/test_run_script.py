@@ -57,6 +57,10 @@ def _env_of(pid: int) -> dict[str, str]:
     )
 
 
+def _parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
 def _cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
@@ -115,7 +119,9 @@ def test_with_cluster_flag_exports_the_cluster_to_portal_and_worker(tmp_path):
         assert _wait(portal_answers, "runserver to answer", 60, proc, log) == 200
         procs = {pid: _cmdline(pid) for pid in _descendants(proc.pid)}
         [server] = [p for p, c in procs.items() if "runserver" in c and "--noreload" in c]
-        [worker] = [p for p, c in procs.items() if "celery" in c and " worker" in c]
+        workers = {p for p, c in procs.items() if "celery" in c and " worker" in c}
+        # the main worker process; its prefork pool children carry the same command line
+        [worker] = [p for p in workers if _parent_of(p) not in workers]
         kubeconfig = (tmp_path / "var" / "devcluster.env").read_text().split("KUBECONFIG=")[1]
         kubeconfig = kubeconfig.splitlines()[0].strip()
         for pid in (server, worker):

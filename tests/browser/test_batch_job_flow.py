@@ -2,6 +2,7 @@
 its progress (per-shard progress markers) and reads the finished report; screenshots saved (docs/screenshots/ with
 MODELPORT_SCREENSHOT_DIR=docs/screenshots)."""
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -119,7 +120,12 @@ def test_request_progress_and_report(
     expect(page.locator("#batch-estimate")).to_contain_text("3.56")
     expect(page.locator("#batch-estimate-cost")).to_contain_text("1.07 on spot vs 2.84 on-demand")
     page.screenshot(path=screenshot_path("batch-job-request.png"), full_page=True)
+    # Leave the last field first: its change event refreshes the estimate (htmx), and a click
+    # that also blurs it would land while the fragment re-renders.
+    page.locator("#id_expected_tokens").blur()
+    page.wait_for_load_state("networkidle")
     page.click("button:has-text('Request')>> nth=-1")
+    page.wait_for_url(re.compile(r"/batch-jobs/[0-9a-f-]{36}/$"))  # the POST has answered
     job = BatchJob.objects.get(name="nightly-summaries")
     expect(page).to_have_url(f"{live_server.url}/batch-jobs/{job.uuid}/")
 
