@@ -246,3 +246,17 @@ def test_creating_posts_link_to_the_operations_on_the_new_object(
     for link in links.values():
         assert link["operationId"] in operation_ids
         assert link["parameters"] == {"uuid": "$response.body#/uuid"}
+
+
+def test_errors_are_documented_in_every_media_type_the_operation_answers(schema):
+    """Found by scripts/fuzz.sh: `GET …/manifests/?format=yaml` for an unknown uuid answers its
+    404 in YAML (the negotiated renderer), which the schema documented as JSON only."""
+    manifests = schema["paths"]["/api/v1/endpoints/{uuid}/manifests/"]["get"]["responses"]
+    assert "application/yaml" in manifests["200"]["content"]
+    for method, path, op in _operations(schema):
+        answers = {
+            m for s, r in op["responses"].items() if s[0] == "2" for m in r.get("content", {})
+        }
+        for status, response in op["responses"].items():
+            if status[0] == "4" and "application/json" in response.get("content", {}):
+                assert answers <= set(response["content"]), (method, path, status)

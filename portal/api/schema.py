@@ -77,9 +77,27 @@ def document_errors(result, generator, request, public):
                     # the API's error object like everywhere else.
                     component = "ValidationError" if status == "400" else "Error"
                     response.update(_response(response.get("description", ""), component))
+            _errors_in_every_media_type(responses)
             _json_body_only(operation)
     _link_created_objects(result.get("paths", {}))
     return result
+
+
+def _errors_in_every_media_type(responses: dict) -> None:
+    """An operation that also answers another media type (`?format=yaml`) renders its errors in
+    that type too (the negotiated renderer): the same error object, documented for each."""
+    others = [
+        media
+        for status, response in responses.items()
+        if status.startswith("2")
+        for media in response.get("content", {})
+        if media != "application/json"
+    ]
+    for status, response in responses.items():
+        json_body = response.get("content", {}).get("application/json")
+        if status.startswith("4") and json_body is not None:
+            for media in others:
+                response["content"].setdefault(media, json_body)
 
 
 def _json_body_only(operation: dict) -> None:
