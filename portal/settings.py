@@ -263,6 +263,7 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "modelport@localhost")
 
 # --- REST API ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "portal.api.query.ContentNegotiation",
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "portal.api.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",

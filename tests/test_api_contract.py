@@ -133,3 +133,15 @@ def test_the_schema_is_generated_one_request_at_a_time(monkeypatch, rf):
     for t in threads:
         t.join()
     assert most[0] == 1
+
+
+def test_an_empty_format_is_a_400_not_the_default_renderer(api_client, endpoint):
+    """Found by scripts/fuzz.sh: `?format=` (given empty) answered 200 JSON."""
+    url = f"/api/v1/endpoints/{endpoint.uuid}/manifests/"
+    for path in (url, "/api/v1/endpoints/"):
+        response = api_client.get(path, {"format": ""})
+        assert response.status_code == 400, path
+        assert response["Content-Type"].startswith("application/json")
+        assert "format" in response.json()
+    assert api_client.get(url, {"format": "yaml"})["Content-Type"].startswith("application/yaml")
+    assert api_client.get(url).status_code == 200

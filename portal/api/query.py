@@ -7,7 +7,7 @@ and `page` must be a page number (else the documented 404 "Invalid page")."""
 
 import django_filters
 from django_filters import rest_framework as filters
-from rest_framework import pagination, serializers
+from rest_framework import negotiation, pagination, serializers
 
 # Filters whose value has a type (boolean, choice, date, number, UUID): an empty value is not
 # one. Free-text filters (CharFilter, slugs) take any string.
@@ -63,3 +63,15 @@ def boolean_param(request, name: str, default: bool) -> bool:
     if any(v not in BOOLEANS for v in values):
         raise serializers.ValidationError({name: ["Must be true or false."]})
     return values[-1] == "true" if values else default
+
+
+class ContentNegotiation(negotiation.DefaultContentNegotiation):
+    """`?format=` given empty is a 400, as every typed parameter is: DRF ignores it and answers
+    the default renderer, so the client silently got JSON for what it spelled wrong."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        given = request.query_params.getlist(self.settings.URL_FORMAT_OVERRIDE or "format")
+        if "" in given and format_suffix is None and not getattr(request, "_bad_format", False):
+            request._bad_format = True  # the error itself is rendered by the default renderer
+            raise serializers.ValidationError({"format": ["Give a format or leave it out."]})
+        return super().select_renderer(request, renderers, format_suffix)
