@@ -4,6 +4,7 @@ Dev defaults are safe and embedded (SQLite, tasks run in-process, no cluster, no
 Prometheus). ``MODELPORT_ENV=production`` refuses to start without the real services.
 """
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -188,18 +189,29 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
-# Brute force: AXES_FAILURE_LIMIT wrong passwords lock that user name (from any address) and
-# that address (for any user name) for AXES_COOLOFF_MINUTES.
+# The reverse proxies in front of the portal (addresses or CIDRs, e.g. the ingress controller's
+# pod range): X-Forwarded-For is believed only from them (portal/clientip.py). Empty: the peer's
+# address is the client's. gunicorn reads the same variable for X-Forwarded-Proto.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(
+            f"TRUSTED_PROXIES: {_proxy!r} is not an address or CIDR"
+        ) from _exc
+
+# Brute force: AXES_FAILURE_LIMIT wrong passwords for one user name from one client address lock
+# that pair for AXES_COOLOFF_MINUTES. Failures for made-up user names never lock anyone else out
+# (behind an ingress many users share an address), and a user name guessed at from one address
+# is slowed down there. An admin unlocks from the admin (Axes > Access attempts) or with
+# `manage.py axes_reset_username <name>` (README "Operations").
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-# Behind N reverse proxies the client address is the N-th from the right of X-Forwarded-For.
-AXES_IPWARE_PROXY_COUNT = env_int("AXES_PROXY_COUNT", 0) or None
-AXES_IPWARE_META_PRECEDENCE_ORDER = (
-    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
-)
+AXES_CLIENT_IP_CALLABLE = "portal.clientip.client_ip"
 # API: failed token authentications per client address in API_AUTH_FAILURE_WINDOW seconds
 # before the API answers 429 (portal/api/auth.py).
 API_AUTH_FAILURE_LIMIT = env_int("API_AUTH_FAILURE_LIMIT", 20)
