@@ -212,3 +212,17 @@ def batch_input_uri_problem(uri: str) -> str | None:
 def batch_output_uri_problem(uri: str) -> str | None:
     """Why `uri` is not a usable batch output folder (None when it is)."""
     return _data_uri_problem(uri, ("s3", "pvc"))
+
+
+def webhook_host(url: str) -> str:
+    """The host (and port) of a webhook URL: what may be shown of it once saved."""
+    if not url:
+        return ""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return "(unreadable URL)"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{port}" if port else host

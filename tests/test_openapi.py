@@ -110,7 +110,7 @@ def _props(schema, component):
         ("Endpoint", "url"),
         ("Endpoint", "approved_by"),
         ("EndpointEvent", "actor"),
-        ("Team", "alert_webhook_url"),
+        ("Team", "alert_webhook_host"),
     ],
 )
 def test_fields_that_may_be_unknown_are_nullable(schema, component, field):
