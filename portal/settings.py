@@ -62,6 +62,10 @@ def env_secret(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
 
 
+# Where the embedded defaults keep their state (SQLite database, file broker, generated secret
+# key of scripts/run.sh): MODELPORT_VAR, default var/ in the checkout.
+VAR_DIR = Path(env("MODELPORT_VAR") or BASE_DIR / "var").resolve()
+
 MODELPORT_ENV = env("MODELPORT_ENV", "development")
 PRODUCTION = MODELPORT_ENV == "production"
 
@@ -166,7 +170,7 @@ TEMPLATES = [
 
 DATABASES = {
     "default": dj_database_url.parse(
-        env_secret("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'modelport.sqlite3'}"),
+        env_secret("DATABASE_URL", f"sqlite:///{VAR_DIR / 'modelport.sqlite3'}"),
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
         # A kept connection is checked (SELECT 1) before its first use by each request or
         # task, so a database restart costs a reconnect, not a failed request.
@@ -261,7 +265,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env("STATIC_ROOT") or BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Production serves static files itself (WhiteNoise) under content-hashed names, compressed;
 # the image runs collectstatic with STATIC_HASHED_NAMES=true. Development and tests: plain names.
@@ -354,7 +358,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # `scripts/run.sh --with-cluster`: messages are files in one directory (one machine, no
     # broker server); the portal and the worker must share CELERY_FILESYSTEM_DIR.
-    _broker_dir = env("CELERY_FILESYSTEM_DIR", str(BASE_DIR / "var" / "celery-broker"))
+    _broker_dir = env("CELERY_FILESYSTEM_DIR", str(VAR_DIR / "celery-broker"))
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": _broker_dir,
         "data_folder_out": _broker_dir,
