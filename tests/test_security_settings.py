@@ -22,6 +22,7 @@ PRODUCTION_ENV = {
     "PROMETHEUS_URL": "http://prometheus:9090",
     "KUBE_IN_CLUSTER": "true",
     "ALLOWED_HOSTS": "portal.example.com",
+    "REDIS_CACHE_URL": "redis://127.0.0.1:1/1",
 }
 
 
@@ -41,6 +42,26 @@ def test_check_deploy_is_clean_in_production_mode():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_warns_when_the_cache_is_per_process():
+    """Without REDIS_CACHE_URL each gunicorn worker would keep its own API brake counters."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SECURE_", "SESSION_")) and k != "DJANGO_ALLOW_ASYNC_UNSAFE"
+    }
+    production = {k: v for k, v in PRODUCTION_ENV.items() if k != "REDIS_CACHE_URL"}
+    env.pop("REDIS_CACHE_URL", None)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env={**env, **production},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0 and "portal.W001" in result.stdout + result.stderr
 
 
 INLINE = [
