@@ -20,3 +20,26 @@ def shared_cache(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@register(Tags.security, deploy=True)
+def trusted_proxies(app_configs, **kwargs):
+    """gunicorn serves plain HTTP (portal/gunicorn.conf.py): in production a TLS-terminating
+    proxy is in front, and its X-Forwarded-Proto counts only from TRUSTED_PROXIES. Without them
+    every request looks like plain HTTP and SECURE_SSL_REDIRECT answers each with a redirect to
+    itself; login lockouts and the API brake see the proxy's address as every client's."""
+    if (
+        getattr(settings, "PRODUCTION", False)
+        and settings.SECURE_SSL_REDIRECT
+        and not settings.TRUSTED_PROXIES
+        and not getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
+    ):
+        return [
+            Warning(
+                "TRUSTED_PROXIES is empty: the TLS proxy's X-Forwarded-Proto and "
+                "X-Forwarded-For are not believed (HTTPS redirect loop, one address for all).",
+                hint="Set TRUSTED_PROXIES to the ingress controller's addresses or pod CIDR.",
+                id="portal.W002",
+            )
+        ]
+    return []

@@ -23,6 +23,7 @@ PRODUCTION_ENV = {
     "KUBE_IN_CLUSTER": "true",
     "ALLOWED_HOSTS": "portal.example.com",
     "REDIS_CACHE_URL": "redis://127.0.0.1:1/1",
+    "TRUSTED_PROXIES": "10.42.0.0/16",
 }
 
 
@@ -44,15 +45,20 @@ def test_check_deploy_is_clean_in_production_mode():
     assert "no issues" in result.stdout
 
 
-def test_check_deploy_warns_when_the_cache_is_per_process():
-    """Without REDIS_CACHE_URL each gunicorn worker would keep its own API brake counters."""
+@pytest.mark.parametrize(
+    "unset,check",
+    [("REDIS_CACHE_URL", "portal.W001"), ("TRUSTED_PROXIES", "portal.W002")],
+)
+def test_check_deploy_warns_about_a_per_process_cache_and_no_trusted_proxy(unset, check):
+    """Without REDIS_CACHE_URL each gunicorn worker keeps its own API brake counters; without
+    TRUSTED_PROXIES the TLS proxy's X-Forwarded-Proto is ignored (an HTTPS redirect loop)."""
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("SECURE_", "SESSION_")) and k != "DJANGO_ALLOW_ASYNC_UNSAFE"
     }
-    production = {k: v for k, v in PRODUCTION_ENV.items() if k != "REDIS_CACHE_URL"}
-    env.pop("REDIS_CACHE_URL", None)
+    production = {k: v for k, v in PRODUCTION_ENV.items() if k != unset}
+    env.pop(unset, None)
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
@@ -61,7 +67,7 @@ def test_check_deploy_warns_when_the_cache_is_per_process():
         text=True,
         timeout=120,
     )
-    assert result.returncode != 0 and "portal.W001" in result.stdout + result.stderr
+    assert result.returncode != 0 and check in result.stdout + result.stderr
 
 
 INLINE = [
