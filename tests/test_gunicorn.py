@@ -50,7 +50,7 @@ def gunicorn(tmp_path, request):
             try:
                 requests.get(f"{url}/healthz", timeout=2, allow_redirects=False)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 if proc.poll() is not None or time.monotonic() > deadline:
                     pytest.fail((tmp_path / "gunicorn.log").read_text())
                 time.sleep(0.2)
@@ -65,8 +65,10 @@ def test_gunicorn_serves_health_with_the_request_id_in_a_json_access_log(gunicor
     response = requests.get(f"{url}/healthz", headers={"X-Request-ID": "lb-42"}, timeout=5)
     assert response.status_code == 200 and response.text == "ok\n"
     assert response.headers["X-Request-ID"] == "lb-42"
-    ready = requests.get(f"{url}/readyz", timeout=5)  # SQLite answers, no broker configured
-    assert ready.status_code == 200, ready.text
+    # The SQLite file answers but was never migrated: the tables requests read are missing, so
+    # the pod is not ready (SELECT 1 said it was).
+    ready = requests.get(f"{url}/readyz", timeout=5)
+    assert ready.status_code == 503 and "database" in ready.text, ready.text
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         lines = [json.loads(x) for x in log.read_text().splitlines() if x.startswith('{"time"')]
@@ -76,7 +78,9 @@ def test_gunicorn_serves_health_with_the_request_id_in_a_json_access_log(gunicor
         time.sleep(0.1)
     mine = next(x for x in access if x["request_id"] == "lb-42")
     assert mine["path"] == "/healthz" and mine["status"] == 200 and mine["method"] == "GET"
-    assert any(x["path"] == "/readyz" and len(x["request_id"]) == 32 for x in access)
+    assert any(
+        x["path"] == "/readyz" and x["status"] == 503 and len(x["request_id"]) == 32 for x in access
+    )
 
 
 @pytest.mark.parametrize(
