@@ -217,3 +217,74 @@ def test_send_refuses_a_name_resolving_to_an_embedded_private_address(resolver, 
     table["hooks.example.com"] = [address]
     with pytest.raises(transport.PermanentError, match="embeds|loopback|private|link-local"):
         transport.post_webhook("https://hooks.example.com/x", {})
+
+
+def _self_signed(tmp_path, name: str):
+    """A certificate for `name` (its own CA): (cert path, key path)."""
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture
+def tls_receiver(tmp_path):
+    """An HTTPS receiver on 127.0.0.1 whose certificate names hooks.example.com."""
+    import ssl
+
+    cert, key = _self_signed(tmp_path, "hooks.example.com")
+    _Receiver.received, _Receiver.hosts, _Receiver.status, _Receiver.location = [], [], 204, ""
+    server = HTTPServer(("127.0.0.1", 0), _Receiver)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_port, cert, _Receiver
+    server.shutdown()
+    server.server_close()
+
+
+def test_https_to_the_checked_address_verifies_the_certificate_of_the_name(
+    tls_receiver, resolver, settings, monkeypatch
+):
+    """Connecting to the address does not weaken TLS: SNI and the certificate check use the
+    URL's name, so the right certificate passes and one for another name is refused."""
+    port, cert, hook = tls_receiver
+    table, _calls = resolver
+    table["hooks.example.com"] = ["127.0.0.1"]
+    table["other.example.com"] = ["127.0.0.1"]
+    settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
+    monkeypatch.setattr(transport, "ca_bundle", lambda: str(cert))
+    transport.post_webhook(f"https://hooks.example.com:{port}/hook", {"x": 1})
+    assert hook.received == ["/hook"] and hook.hosts == [f"hooks.example.com:{port}"]
+    with pytest.raises(transport.TransientError):
+        transport.post_webhook(f"https://other.example.com:{port}/hook", {"x": 1})
+    assert hook.received == ["/hook"]
