@@ -64,8 +64,11 @@ def cold_start_of(spec: Mapping[str, Any], measured: int | None = None) -> int:
     model = spec.get("model")
     if model is None:
         return 0  # not picked yet: the shortest lead
+    # A spec the form refused part of (a model too big for the GPUs makes gpu_count invalid)
+    # still gets its live estimate: read it as monthly_cost does, one GPU when unknown.
+    gpus = int(spec.get("gpu_count") or 1)
     return sizing.pod_resources(
-        float(model.parameters_b), str(spec.get("quantization") or "bf16"), int(spec["gpu_count"])
+        float(model.parameters_b), str(spec.get("quantization") or "bf16"), gpus
     ).cold_start_seconds
 
 

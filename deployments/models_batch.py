@@ -37,6 +37,15 @@ BATCH_JOB_NAME_MAX = 40
 MAX_SHARDS = 1000
 
 
+def validate_cost_cap(value) -> None:
+    """A cost cap is an amount of money above zero (a cap of 0 or less would approve a job that
+    is stopped at once). The one place of the rule: the field, forms, API and service."""
+    if value is not None and value <= 0:
+        raise ValidationError(
+            f"The cost cap must be more than 0 (got {value}).", code="cost_cap_not_positive"
+        )
+
+
 def shard_count(
     shards: int | None, target_shard_tokens: int | None, expected_tokens: int | None
 ) -> int:
@@ -152,7 +161,9 @@ class BatchJob(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(24 * 30)],
         help_text="Stop the run after this many hours (activeDeadlineSeconds).",
     )
-    cost_cap = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    cost_cap = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, validators=[validate_cost_cap]
+    )
 
     # The estimate made at request time (catalog.pricing, measured or catalog throughput).
     estimated_gpu_hours = models.DecimalField(

@@ -6,6 +6,6 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal"
 
     def ready(self):
-        from . import observability
+        from . import checks, observability  # noqa: F401 (checks registers itself)
 
         observability.register()

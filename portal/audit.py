@@ -8,12 +8,15 @@ from .models import AuditLog, Team, User
 
 
 def snapshot(instance: models.Model, fields: list[str] | None = None) -> dict[str, Any]:
-    """JSON-safe dict of a row's concrete fields (foreign keys as their string form)."""
+    """JSON-safe dict of a row's concrete fields (foreign keys as their string form; a field a
+    model lists in AUDIT_SHOWN_AS as what may be shown of it, e.g. a webhook URL as its host)."""
     data: dict[str, Any] = {}
     for field in instance._meta.concrete_fields:
         if fields is not None and field.name not in fields:
             continue
         value = getattr(instance, field.name)
+        if field.name in getattr(instance, "AUDIT_SHOWN_AS", {}):  # a write-only secret
+            value = getattr(instance, instance.AUDIT_SHOWN_AS[field.name])
         if isinstance(field, models.ForeignKey):
             value = str(value) if value is not None else None
         elif value is not None and not isinstance(value, (str, int, float, bool, list, dict)):

@@ -14,6 +14,10 @@ class TeamSettingsForm(forms.ModelForm):
         help_text="We POST a JSON message here when the team nears its budget.",
     )
 
+    remove_alert_webhook = forms.BooleanField(
+        required=False, label="Remove the saved webhook", help_text=""
+    )
+
     class Meta:
         model = Team
         fields = TEAM_SETTINGS_FIELDS
@@ -23,6 +27,29 @@ class TeamSettingsForm(forms.ModelForm):
             "alert_email": "Alert e-mail",
             "alert_webhook_url": "Alert webhook URL",
         }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Write-only, like a password: the saved URL (its path is the secret of Slack/Teams
+        # webhooks) is never rendered back, only its host.
+        self.saved_webhook = self.instance.alert_webhook_url if self.instance.pk else ""
+        self.initial["alert_webhook_url"] = ""
+        field = self.fields["alert_webhook_url"]
+        if self.saved_webhook:
+            field.help_text = (
+                f"A webhook to {self.instance.alert_webhook_host} is saved (the URL is not shown "
+                "again). Leave empty to keep it, or type a new URL to replace it."
+            )
+        else:
+            del self.fields["remove_alert_webhook"]
+
+    def clean(self):
+        data = super().clean()
+        if data.pop("remove_alert_webhook", False):
+            data["alert_webhook_url"] = ""
+        elif not data.get("alert_webhook_url") and "alert_webhook_url" not in self.errors:
+            data["alert_webhook_url"] = self.saved_webhook
+        return data
 
     def clean_slo_error_rate(self):
         value = self.cleaned_data["slo_error_rate"]

@@ -2,7 +2,8 @@
 and the Helm chart all run ``gunicorn -c portal/gunicorn.conf.py portal.wsgi:application``).
 
 Overridable through the environment: GUNICORN_WORKERS, GUNICORN_THREADS, GUNICORN_TIMEOUT,
-GUNICORN_BIND (``PORT`` also sets the port), GUNICORN_ACCESS_LOG (``-`` = stdout, empty = off).
+GUNICORN_BIND (``PORT`` also sets the port), GUNICORN_ACCESS_LOG (``-`` = stdout, empty = off),
+TRUSTED_PROXIES / GUNICORN_FORWARDED_ALLOW_IPS (who may set X-Forwarded-Proto).
 """
 
 import os
@@ -23,7 +24,14 @@ max_requests_jitter = 200
 preload_app = True
 # /dev/shm: the worker heartbeat files live in memory (read-only root filesystems, slow disks).
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
-forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "*")
+# X-Forwarded-Proto (and the other forwarding headers) only from the reverse proxies in front:
+# TRUSTED_PROXIES (addresses or CIDRs, the same list the portal believes X-Forwarded-For from,
+# portal/clientip.py), or GUNICORN_FORWARDED_ALLOW_IPS to set gunicorn's alone. Default: loopback.
+forwarded_allow_ips = (
+    os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS")
+    or os.environ.get("TRUSTED_PROXIES")
+    or "127.0.0.1,::1"
+)
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
 # One JSON object per request, with the request id the portal answered with (portal/logs.py).
 logger_class = "portal.logs.GunicornJsonLogger"

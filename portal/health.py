@@ -1,7 +1,8 @@
 """Health endpoints for load balancers and Kubernetes probes.
 
 ``/healthz``: the process serves requests (liveness; touches nothing else, so a database outage
-never gets every pod restarted). ``/readyz``: the database answers and the Celery broker is
+never gets every pod restarted). ``/readyz``: the tables every request reads (sessions, users)
+answer, the database takes writes (not a read-only replica or file), and the Celery broker is
 reachable (readiness; a pod that cannot do its work gets no traffic). Both are plain text, need
 no login and are never cached.
 """
@@ -9,6 +10,7 @@ no login and are never cached.
 from __future__ import annotations
 
 import logging
+import os
 
 from django.conf import settings
 from django.db import connection
@@ -19,10 +21,38 @@ from django.views.decorators.http import require_GET
 log = logging.getLogger(__name__)
 
 
+class DatabaseReadOnly(Exception):
+    pass
+
+
+def database_read_only() -> bool:
+    """Whether the database refuses writes: a PostgreSQL hot standby or read-only transaction
+    default, an SQLite file (or its folder) the process may not write."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW transaction_read_only")
+            return cursor.fetchone()[0] == "on"
+    if connection.vendor == "sqlite":
+        name = str(connection.settings_dict["NAME"])
+        if connection.is_in_memory_db() or not os.path.exists(name):
+            return False
+        return not (os.access(name, os.W_OK) and os.access(os.path.dirname(name) or ".", os.W_OK))
+    return False
+
+
 def check_database() -> None:
+    """A query on the tables every request reads (SELECT 1 touches none: a missing, locked or
+    unreadable table passed it), then the write check."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.sessions.models import Session
+
     with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-        cursor.fetchone()
+        for model in (Session, get_user_model()):
+            table = connection.ops.quote_name(model._meta.db_table)
+            cursor.execute(f"SELECT 1 FROM {table} LIMIT 1")  # noqa: S608 (our table names)
+            cursor.fetchall()
+    if database_read_only():
+        raise DatabaseReadOnly("the database is read-only")
 
 
 def check_broker() -> None:
@@ -54,7 +84,10 @@ def readyz(request):
             check()
         except Exception as exc:
             log.warning("readyz: %s unreachable: %s", name, exc)
-            failed.append(f"{name}: {type(exc).__name__}")
+            failed.append(
+                f"{name}: {type(exc).__name__}"
+                + (f" ({exc})" if isinstance(exc, DatabaseReadOnly) else "")
+            )
     if failed:
         return HttpResponse(
             "not ready\n" + "\n".join(failed) + "\n", status=503, content_type="text/plain"

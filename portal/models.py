@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from .validators import DNS_LABEL, validate_webhook_url
+from .validators import DNS_LABEL, validate_webhook_url, webhook_host
 
 # Upper bound of a GPU quota: far above any real fleet, well inside a 32-bit integer.
 MAX_GPUS = 100_000
@@ -93,6 +93,9 @@ class Team(models.Model):
     alert_email = models.EmailField(blank=True)
     alert_webhook_url = models.URLField(blank=True, validators=[validate_webhook_url])
 
+    # The audit log keeps what may be shown of a secret (portal.audit.snapshot).
+    AUDIT_SHOWN_AS = {"alert_webhook_url": "alert_webhook_host"}
+
     class Meta:
         ordering = ["name"]
 
@@ -104,6 +107,11 @@ class Team(models.Model):
         from django.conf import settings
 
         return f"{settings.KUBE_NAMESPACE_PREFIX}{self.slug}"
+
+    @property
+    def alert_webhook_host(self) -> str:
+        """All that is ever shown of the webhook URL (Slack/Teams put the secret in its path)."""
+        return webhook_host(self.alert_webhook_url)
 
 
 class Membership(models.Model):

@@ -4,6 +4,7 @@ Dev defaults are safe and embedded (SQLite, tasks run in-process, no cluster, no
 Prometheus). ``MODELPORT_ENV=production`` refuses to start without the real services.
 """
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -60,6 +61,10 @@ def env_secret(name: str, default: str = "") -> str:
         return Path(path).read_text().strip()
     return os.environ.get(name, default)
 
+
+# Where the embedded defaults keep their state (SQLite database, file broker, generated secret
+# key of scripts/run.sh): MODELPORT_VAR, default var/ in the checkout.
+VAR_DIR = Path(env("MODELPORT_VAR") or BASE_DIR / "var").resolve()
 
 MODELPORT_ENV = env("MODELPORT_ENV", "development")
 PRODUCTION = MODELPORT_ENV == "production"
@@ -165,7 +170,7 @@ TEMPLATES = [
 
 DATABASES = {
     "default": dj_database_url.parse(
-        env_secret("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'modelport.sqlite3'}"),
+        env_secret("DATABASE_URL", f"sqlite:///{VAR_DIR / 'modelport.sqlite3'}"),
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
         # A kept connection is checked (SELECT 1) before its first use by each request or
         # task, so a database restart costs a reconnect, not a failed request.
@@ -178,9 +183,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE takes the write lock at BEGIN and the busy timeout queues writers instead.
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
-        "timeout": env_int("SQLITE_BUSY_TIMEOUT", 20),
+        # Seconds a writer waits for the lock: long enough to queue behind other writers,
+        # short enough that a stuck lock answers 503 (portal/api/errors.py) before a proxy or
+        # a user gives up.
+        "timeout": env_int("SQLITE_BUSY_TIMEOUT", 5),
         **DATABASES["default"].get("OPTIONS", {}),
     }
+elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
+    # An unreachable server fails a request in seconds (503), not after the TCP timeout.
+    DATABASES["default"]["OPTIONS"] = {
+        "connect_timeout": env_int("DATABASE_CONNECT_TIMEOUT", 5),
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
+# What a 503 for an unavailable database asks the client to wait (Retry-After, seconds).
+DATABASE_RETRY_AFTER_SECONDS = env_int("DATABASE_RETRY_AFTER_SECONDS", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "portal.User"
 
@@ -188,18 +204,29 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
-# Brute force: AXES_FAILURE_LIMIT wrong passwords lock that user name (from any address) and
-# that address (for any user name) for AXES_COOLOFF_MINUTES.
+# The reverse proxies in front of the portal (addresses or CIDRs, e.g. the ingress controller's
+# pod range): X-Forwarded-For is believed only from them (portal/clientip.py). Empty: the peer's
+# address is the client's. gunicorn reads the same variable for X-Forwarded-Proto.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(
+            f"TRUSTED_PROXIES: {_proxy!r} is not an address or CIDR"
+        ) from _exc
+
+# Brute force: AXES_FAILURE_LIMIT wrong passwords for one user name from one client address lock
+# that pair for AXES_COOLOFF_MINUTES. Failures for made-up user names never lock anyone else out
+# (behind an ingress many users share an address), and a user name guessed at from one address
+# is slowed down there. An admin unlocks from the admin (Axes > Access attempts) or with
+# `manage.py axes_reset_username <name>` (README "Operations").
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-# Behind N reverse proxies the client address is the N-th from the right of X-Forwarded-For.
-AXES_IPWARE_PROXY_COUNT = env_int("AXES_PROXY_COUNT", 0) or None
-AXES_IPWARE_META_PRECEDENCE_ORDER = (
-    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
-)
+AXES_CLIENT_IP_CALLABLE = "portal.clientip.client_ip"
 # API: failed token authentications per client address in API_AUTH_FAILURE_WINDOW seconds
 # before the API answers 429 (portal/api/auth.py).
 API_AUTH_FAILURE_LIMIT = env_int("API_AUTH_FAILURE_LIMIT", 20)
@@ -238,7 +265,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env("STATIC_ROOT") or BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Production serves static files itself (WhiteNoise) under content-hashed names, compressed;
 # the image runs collectstatic with STATIC_HASHED_NAMES=true. Development and tests: plain names.
@@ -331,7 +358,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # `scripts/run.sh --with-cluster`: messages are files in one directory (one machine, no
     # broker server); the portal and the worker must share CELERY_FILESYSTEM_DIR.
-    _broker_dir = env("CELERY_FILESYSTEM_DIR", str(BASE_DIR / "var" / "celery-broker"))
+    _broker_dir = env("CELERY_FILESYSTEM_DIR", str(VAR_DIR / "celery-broker"))
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": _broker_dir,
         "data_folder_out": _broker_dir,

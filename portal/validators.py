@@ -99,20 +99,81 @@ def validate_time_zone(zone: str) -> None:
 # --- webhook targets ----------------------------------------------------------------------
 # Names that only mean something inside a cluster or a private network.
 INTERNAL_SUFFIXES = (".svc", ".cluster.local", ".local", ".internal", ".localhost")
+# Last labels of names a pod's DNS search path completes into cluster services
+# (`kubernetes.default`, `kube-dns.kube-system`) or that no public registry serves.
+INTERNAL_LAST_LABELS = frozenset(
+    {"default", "kube-system", "kube-public", "kube-node-lease", "svc", "cluster", "local",
+     "localhost", "localdomain", "internal", "intranet", "lan", "home", "corp", "private"}
+)  # fmt: skip
+# Public names that answer loopback or any address written into the name, by design.
+LOOPBACK_DNS_DOMAINS = (
+    "localtest.me", "lvh.me", "vcap.me", "nip.io", "xip.io", "sslip.io",
+    "traefik.me", "localhost.direct",
+)  # fmt: skip
+# An IPv4 address written into a host name (127.0.0.1.nip.io, 10-0-0-5.sslip.io).
+EMBEDDED_IPV4_RE = re.compile(
+    r"(?<![0-9])(\d{1,3})[.-](\d{1,3})[.-](\d{1,3})[.-](\d{1,3})(?![0-9])"
+)
+NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 
 
-def address_problem(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
-    """Why a webhook may not be sent to this address (None when it is a public address)."""
-    if getattr(ip, "ipv4_mapped", None):
-        ip = ip.ipv4_mapped
+def embedded_ipv4(
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address,
+) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries and reaches (IPv4-mapped, 6to4, Teredo's client,
+    NAT64), or None."""
+    if ip.version != 6:
+        return None
+    if ip.ipv4_mapped:
+        return ip.ipv4_mapped
+    if ip.sixtofour:
+        return ip.sixtofour
+    if ip.teredo:
+        return ip.teredo[1]
+    if any(ip in net for net in NAT64):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
+def _plain_address_problem(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     if ip.is_loopback:
         return "a loopback address"
     if ip.is_link_local:
         return "a link-local address (e.g. cloud metadata)"
     if ip.is_private or ip.is_reserved or ip.is_multicast or ip.is_unspecified:
         return "a private or reserved address"
-    if ip in ipaddress.ip_network("100.64.0.0/10"):  # carrier-grade NAT, often pod networks
+    if ip.version == 4 and ip in ipaddress.ip_network("100.64.0.0/10"):  # CGNAT, pod networks
         return "a private or reserved address"
+    return None
+
+
+def address_problem(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """Why a webhook may not be sent to this address (None when it is a public address)."""
+    inner = embedded_ipv4(ip)
+    if inner is not None:
+        problem = _plain_address_problem(inner)
+        if problem:
+            return f"an address that embeds {problem} ({inner})"
+    return _plain_address_problem(ip)
+
+
+def host_name_problem(host: str) -> str | None:
+    """Why a host name (not an IP literal) may not be a webhook target, before any DNS."""
+    labels = host.split(".")
+    if host == "localhost" or host.endswith(INTERNAL_SUFFIXES) or len(labels) < 2:
+        return "A webhook may not target a cluster-internal or local host name."
+    if labels[-1] in INTERNAL_LAST_LABELS:
+        return "A webhook may not target a cluster-internal or local host name."
+    if any(host == d or host.endswith("." + d) for d in LOOPBACK_DNS_DOMAINS):
+        return "A webhook may not target a name that resolves to loopback by design."
+    for match in EMBEDDED_IPV4_RE.finditer(host):
+        try:
+            ip = ipaddress.IPv4Address(".".join(match.groups()))
+        except ValueError:
+            continue
+        problem = address_problem(ip)
+        if problem:
+            return f"A webhook may not target a host name that embeds {problem}."
     return None
 
 
@@ -163,9 +224,7 @@ def webhook_url_problem(url: str) -> str | None:
     except ValueError:
         ip = _legacy_ipv4(host)
     if ip is None:
-        if host == "localhost" or host.endswith(INTERNAL_SUFFIXES) or "." not in host:
-            return "A webhook may not target a cluster-internal or local host name."
-        return None
+        return host_name_problem(host)
     problem = address_problem(ip)
     return f"A webhook may not target {problem}." if problem else None
 
@@ -212,3 +271,17 @@ def batch_input_uri_problem(uri: str) -> str | None:
 def batch_output_uri_problem(uri: str) -> str | None:
     """Why `uri` is not a usable batch output folder (None when it is)."""
     return _data_uri_problem(uri, ("s3", "pvc"))
+
+
+def webhook_host(url: str) -> str:
+    """The host (and port) of a webhook URL: what may be shown of it once saved."""
+    if not url:
+        return ""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return "(unreadable URL)"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{port}" if port else host

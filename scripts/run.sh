@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
-# Set up and run ModelPort on embedded defaults: SQLite, tasks run in-process (no broker),
-# no cluster and no Prometheus needed. Demo data comes from `manage.py seed_demo`.
+# Set up and run ModelPort as users will see it, on embedded defaults: the production web server
+# (gunicorn with portal/gunicorn.conf.py, as the image and the chart run it), DEBUG off, static
+# files collected and served by WhiteNoise, SQLite, tasks run in-process (no broker, no Redis),
+# no cluster and no Prometheus needed. A SECRET_KEY is generated once and kept in
+# $MODELPORT_VAR/secret_key. Demo data comes from `manage.py seed_demo`.
+#
+# To develop: `bash scripts/run.sh --dev` runs Django's runserver with DEBUG on (auto-reload,
+# debug pages, static files from the source tree) on the same database.
 #
 # With a local cluster: `bash scripts/run.sh --with-cluster` (or MODELPORT_LOCAL_CLUSTER=1)
 # also builds (cached) and starts the local control plane the tests use (`manage.py devcluster`:
@@ -13,16 +19,19 @@
 # Everything started here stops on Ctrl-C.
 #
 # Knobs (for tests and tinkering): PORT, MODELPORT_VENV (default .venv), MODELPORT_SKIP_SETUP=1,
-# MODELPORT_SKIP_BUILD=1 (use the binaries already built), MODELPORT_VAR (default var),
+# MODELPORT_SKIP_BUILD=1 (use the binaries already built), MODELPORT_VAR (default var: the
+# database, the secret key, collected static files, the broker and cluster state all live there),
 # MODELPORT_DEVCLUSTER_ARGS (extra `manage.py devcluster` arguments, e.g. --no-real-controllers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 with_cluster=${MODELPORT_LOCAL_CLUSTER:-0}
+dev=0
 for arg in "$@"; do
   case $arg in
     --with-cluster) with_cluster=1 ;;
-    *) echo "unknown argument: $arg (use --with-cluster or nothing)" >&2; exit 2 ;;
+    --dev) dev=1 ;;
+    *) echo "unknown argument: $arg (use --dev, --with-cluster, both or nothing)" >&2; exit 2 ;;
   esac
 done
 case $with_cluster in 1|true|yes) with_cluster=1 ;; *) with_cluster=0 ;; esac
@@ -32,11 +41,26 @@ VAR=${MODELPORT_VAR:-var}
 PORT=${PORT:-8000}
 [ "${MODELPORT_SKIP_SETUP:-0}" = 1 ] || bash scripts/setup.sh
 mkdir -p "$VAR"
+VAR=$(cd "$VAR" && pwd)
+export MODELPORT_VAR=$VAR  # portal/settings.py: the SQLite database and the file broker
 PY="$VENV/bin/python"
 T0=$(date +%s)
 
+if [ -z "${SECRET_KEY:-}" ] && [ -z "${SECRET_KEY_FILE:-}" ]; then
+  if [ ! -s "$VAR/secret_key" ]; then
+    (umask 077 && "$PY" -c 'import secrets; print(secrets.token_urlsafe(50))' >"$VAR/secret_key")
+  fi
+  export SECRET_KEY_FILE="$VAR/secret_key"
+fi
+if [ "$dev" = 1 ]; then
+  export DEBUG=${DEBUG:-true}
+else
+  export DEBUG=false STATIC_HASHED_NAMES=true STATIC_ROOT="$VAR/staticfiles"
+fi
+
 "$PY" manage.py migrate --noinput
 "$PY" manage.py seed_demo
+[ "$dev" = 1 ] || "$PY" manage.py collectstatic --noinput >/dev/null
 
 pids=()
 stop_all() {  # newest first: the portal and the worker stop before the cluster they talk to
@@ -92,13 +116,22 @@ if [ "$with_cluster" = 1 ]; then
 fi
 
 echo
-echo "ModelPort is starting on http://127.0.0.1:$PORT/"
+if [ "$dev" = 1 ]; then mode="development server, DEBUG on"; else mode="gunicorn, DEBUG off"; fi
+echo "ModelPort is starting on http://127.0.0.1:$PORT/ ($mode)"
 echo "Log in as demo / demo (platform staff); alice, bob, vera and carol also use the password demo."
 echo
+export GUNICORN_BIND="127.0.0.1:$PORT"
+serve() {  # the production server, or with --dev Django's development server
+  if [ "$dev" = 1 ]; then
+    exec "$PY" manage.py runserver "$@" "127.0.0.1:$PORT"
+  else
+    exec "$VENV/bin/gunicorn" -c portal/gunicorn.conf.py portal.wsgi:application
+  fi
+}
 if [ "$with_cluster" = 1 ]; then
-  "$PY" manage.py runserver --noreload "127.0.0.1:$PORT" &
+  serve --noreload &
   pids+=($!)
   wait "${pids[-1]}"
 else
-  exec "$PY" manage.py runserver "127.0.0.1:$PORT"
+  serve
 fi

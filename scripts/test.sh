@@ -64,6 +64,7 @@ export DJANGO_SETTINGS_MODULE=portal.settings
 MODELPORT_ENV=production SECRET_KEY=check-deploy-only-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGH \
   DATABASE_URL=sqlite:///var/check-deploy.sqlite3 CELERY_BROKER_URL=redis://127.0.0.1:1/0 \
   PROMETHEUS_URL=http://prometheus:9090 KUBE_IN_CLUSTER=true ALLOWED_HOSTS=portal.example.com \
+  REDIS_CACHE_URL=redis://127.0.0.1:1/1 TRUSTED_PROXIES=10.0.0.0/8 \
   .venv/bin/python manage.py check --deploy --fail-level WARNING
 # schemathesis against a live portal: 0 server errors, 0 schema violations (scripts/fuzz.sh).
 bash scripts/fuzz.sh

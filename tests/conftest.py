@@ -35,11 +35,13 @@ def _fast_password_hasher(settings):
 
 @pytest.fixture(autouse=True)
 def _no_api_auth_failures_carried_over():
-    """Failed API authentications count per address in the cache (portal/api/auth.py); a test
-    starts with none from earlier tests on the test client's 127.0.0.1."""
+    """Failed API authentications count per bad token and per address in the cache
+    (portal/api/auth.py); a test starts with none from earlier tests (the same bad token, the
+    test client's 127.0.0.1)."""
     from django.core.cache import cache
 
-    cache.delete("api-auth-failures:127.0.0.1")
+    keys = [k.split(":", 2)[-1] for k in list(getattr(cache, "_cache", {})) if "api-auth-" in k]
+    cache.delete_many(keys)
 
 
 @pytest.fixture(autouse=True)

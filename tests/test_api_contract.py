@@ -41,7 +41,7 @@ def endpoint(team, member):
 def test_an_unknown_url_is_null_not_an_empty_string(api_client, endpoint, team):
     body = api_client.get(f"/api/v1/endpoints/{endpoint.uuid}/").json()
     assert body["url"] is None
-    assert api_client.get(f"/api/v1/teams/{team.uuid}/").json()["alert_webhook_url"] is None
+    assert api_client.get(f"/api/v1/teams/{team.uuid}/").json()["alert_webhook_host"] is None
     endpoint.url = "http://ep.search.example/v1"
     endpoint.save(update_fields=["url"])
     assert api_client.get(f"/api/v1/endpoints/{endpoint.uuid}/").json()["url"] == endpoint.url

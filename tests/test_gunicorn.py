@@ -1,8 +1,10 @@
 """The production web server for real: gunicorn started with portal/gunicorn.conf.py serves the
-health endpoints, echoes the request id and writes one JSON access line per request with it."""
+health endpoints, echoes the request id and writes one JSON access line per request with it, and
+believes X-Forwarded-Proto only from the configured proxies."""
 
 import json
 import os
+import runpy
 import subprocess
 import sys
 import time
@@ -18,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def gunicorn(tmp_path):
+def gunicorn(tmp_path, request):
+    extra_env = getattr(request, "param", {})
     port = free_port()
     log = open(tmp_path / "gunicorn.log", "wb")
     env = {
@@ -29,6 +32,7 @@ def gunicorn(tmp_path):
         "CELERY_BROKER_URL": "",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         "ALLOWED_HOSTS": "127.0.0.1",
+        **extra_env,
     }
     gunicorn_bin = Path(sys.executable).with_name("gunicorn")
     proc = subprocess.Popen(
@@ -44,9 +48,9 @@ def gunicorn(tmp_path):
     try:
         while True:
             try:
-                requests.get(f"{url}/healthz", timeout=2)
+                requests.get(f"{url}/healthz", timeout=2, allow_redirects=False)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 if proc.poll() is not None or time.monotonic() > deadline:
                     pytest.fail((tmp_path / "gunicorn.log").read_text())
                 time.sleep(0.2)
@@ -61,8 +65,10 @@ def test_gunicorn_serves_health_with_the_request_id_in_a_json_access_log(gunicor
     response = requests.get(f"{url}/healthz", headers={"X-Request-ID": "lb-42"}, timeout=5)
     assert response.status_code == 200 and response.text == "ok\n"
     assert response.headers["X-Request-ID"] == "lb-42"
-    ready = requests.get(f"{url}/readyz", timeout=5)  # SQLite answers, no broker configured
-    assert ready.status_code == 200, ready.text
+    # The SQLite file answers but was never migrated: the tables requests read are missing, so
+    # the pod is not ready (SELECT 1 said it was).
+    ready = requests.get(f"{url}/readyz", timeout=5)
+    assert ready.status_code == 503 and "database" in ready.text, ready.text
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         lines = [json.loads(x) for x in log.read_text().splitlines() if x.startswith('{"time"')]
@@ -72,4 +78,47 @@ def test_gunicorn_serves_health_with_the_request_id_in_a_json_access_log(gunicor
         time.sleep(0.1)
     mine = next(x for x in access if x["request_id"] == "lb-42")
     assert mine["path"] == "/healthz" and mine["status"] == 200 and mine["method"] == "GET"
-    assert any(x["path"] == "/readyz" and len(x["request_id"]) == 32 for x in access)
+    assert any(
+        x["path"] == "/readyz" and x["status"] == 503 and len(x["request_id"]) == 32 for x in access
+    )
+
+
+@pytest.mark.parametrize(
+    "gunicorn",
+    [
+        {
+            "TRUSTED_PROXIES": "10.42.0.0/16",
+            "SECURE_SSL_REDIRECT": "true",
+            "SESSION_COOKIE_SECURE": "",
+        }
+    ],
+    indirect=True,
+)
+def test_forwarded_proto_from_a_peer_that_is_not_a_trusted_proxy_is_ignored(gunicorn):
+    """127.0.0.1 is not the ingress: its X-Forwarded-Proto: https makes nothing HTTPS."""
+    url, _log = gunicorn
+    response = requests.get(
+        f"{url}/login/",
+        headers={"X-Forwarded-Proto": "https"},
+        allow_redirects=False,
+        timeout=5,
+    )
+    assert response.status_code == 301, response.status_code
+    assert response.headers["Location"].startswith("https://")
+
+
+def _forwarded_allow_ips(monkeypatch, **environ) -> str:
+    for name in ("GUNICORN_FORWARDED_ALLOW_IPS", "TRUSTED_PROXIES"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    return runpy.run_path(str(ROOT / "portal" / "gunicorn.conf.py"))["forwarded_allow_ips"]
+
+
+def test_gunicorn_trusts_forwarding_headers_from_loopback_only_by_default(monkeypatch):
+    assert _forwarded_allow_ips(monkeypatch) == "127.0.0.1,::1"
+
+
+def test_gunicorn_trusts_the_configured_proxies(monkeypatch):
+    assert _forwarded_allow_ips(monkeypatch, TRUSTED_PROXIES="10.42.0.0/16") == "10.42.0.0/16"
+    assert _forwarded_allow_ips(monkeypatch, GUNICORN_FORWARDED_ALLOW_IPS="10.1.2.3") == "10.1.2.3"

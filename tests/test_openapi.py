@@ -80,7 +80,8 @@ def test_schema_and_docs_are_served_without_a_cdn(client):
 
 
 def test_every_operation_documents_its_error_answers():
-    """400/401/403 everywhere, 404 with a path parameter, 409/413 on writes (issue 11)."""
+    """400/401/403 and 503 (database unavailable) everywhere, 404 with a path parameter,
+    409/413 on writes (issue 11, issue 24)."""
     from drf_spectacular.generators import SchemaGenerator
 
     schema = SchemaGenerator().get_schema(request=None, public=True)
@@ -89,7 +90,7 @@ def test_every_operation_documents_its_error_answers():
         for method, operation in operations.items():
             if method not in {"get", "post", "put", "patch", "delete"}:
                 continue
-            want = {"400", "401", "403"} | ({"404"} if "{" in path else set())
+            want = {"400", "401", "403", "503"} | ({"404"} if "{" in path else set())
             want |= {"409", "413"} if method != "get" else set()
             lacking = want - set(operation["responses"])
             if lacking:
@@ -110,7 +111,7 @@ def _props(schema, component):
         ("Endpoint", "url"),
         ("Endpoint", "approved_by"),
         ("EndpointEvent", "actor"),
-        ("Team", "alert_webhook_url"),
+        ("Team", "alert_webhook_host"),
     ],
 )
 def test_fields_that_may_be_unknown_are_nullable(schema, component, field):

@@ -1,19 +1,24 @@
-"""`scripts/run.sh --with-cluster` (MODELPORT_LOCAL_CLUSTER=1): the plumbing, not the build.
+"""`scripts/run.sh`: the README's run command serves the product as users see it (gunicorn,
+DEBUG off, static files served, a generated secret key; all state under MODELPORT_VAR).
+
+`scripts/run.sh --with-cluster` (MODELPORT_LOCAL_CLUSTER=1): the plumbing, not the build.
 
 The script starts the local control plane (`manage.py devcluster`, here without the real
 controllers to keep it short: MODELPORT_DEVCLUSTER_ARGS), exports its environment to the
 portal and to a Celery worker with beat over the file broker, and stops everything on SIGTERM.
-Proof that the environment arrived: runserver and the worker carry KUBECONFIG and the broker
+Proof that the environment arrived: the web server and the worker carry KUBECONFIG and the broker
 in their environment, the catalog's fake GPU nodes exist, and the worker (beat ->
 sync_statuses -> apply) puts the seeded demo endpoints into the cluster as InferenceServices.
 """
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -22,7 +27,6 @@ import pytest
 from tests.infra.kube import MissingBinaries, find_bin_dir
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.cluster
 
 
 def _free_port() -> int:
@@ -79,6 +83,76 @@ def _wait(check, what: str, timeout: float, proc, log: Path):
     raise AssertionError(f"timed out waiting for {what}:\n{log.read_text()[-3000:]}")
 
 
+def _get(url: str):
+    """(status, headers, body) of a GET, errors included."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return resp.status, resp.headers, resp.read().decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read().decode(errors="replace")
+
+
+def test_run_serves_the_product_with_debug_off_and_all_state_under_modelport_var(tmp_path):
+    port = _free_port()
+    log = tmp_path / "run.log"
+    var = tmp_path / "state"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "GUNICORN_"))},
+        "PORT": str(port),
+        "MODELPORT_VENV": sys.prefix,
+        "MODELPORT_SKIP_SETUP": "1",
+        "MODELPORT_VAR": str(var),
+        "GUNICORN_WORKERS": "1",
+    }
+    for name in ("DATABASE_URL", "SECRET_KEY", "SECRET_KEY_FILE", "DEBUG", "CELERY_BROKER_URL",
+                 "KUBECONFIG", "PROMETHEUS_URL", "STATIC_ROOT", "STATIC_HASHED_NAMES"):  # fmt: skip
+        env.pop(name, None)
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            ["bash", "scripts/run.sh"],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+
+        def login_page():
+            try:
+                return _get(f"{base}/accounts/login/")
+            except OSError:
+                return None
+
+        status, _headers, body = _wait(login_page, "the portal to answer", 400, proc, log)
+        assert status == 200
+        procs = [_cmdline(p) for p in _descendants(proc.pid)] + [_cmdline(proc.pid)]
+        assert any("gunicorn" in c for c in procs) and not any("runserver" in c for c in procs)
+        # A 404 is the product's page: no URL list, no settings, no traceback (DEBUG off).
+        status, _headers, missing = _get(f"{base}/no-such-page/")
+        assert status == 404
+        assert "Using the URLconf" not in missing and "DEBUG = True" not in missing
+        assert "api/v1/" not in missing and "admin/" not in missing
+        # Static files are served (collected, hashed names, by WhiteNoise).
+        [css] = re.findall(r'href="(/static/[^"]+\.css)"', body)[:1]
+        assert re.search(r"\.[0-9a-f]{12}\.css$", css), css
+        status, headers, _css = _get(base + css)
+        assert status == 200 and headers["Content-Type"].startswith("text/css")
+        # MODELPORT_VAR holds the database and the generated secret key.
+        assert (var / "modelport.sqlite3").stat().st_size > 0
+        key = var / "secret_key"
+        assert len(key.read_text().strip()) >= 50 and key.stat().st_mode & 0o077 == 0
+    finally:
+        proc.send_signal(signal.SIGTERM)  # exec'd gunicorn: stops its workers and exits
+        proc.wait(timeout=60)
+        left = _wait_gone(proc.pid, timeout=30)
+        if left:
+            os.killpg(proc.pid, signal.SIGKILL)
+        assert left == [], [_cmdline(p) for p in left]
+
+
+@pytest.mark.cluster
 def test_with_cluster_flag_exports_the_cluster_to_portal_and_worker(tmp_path):
     try:
         find_bin_dir()
@@ -116,9 +190,11 @@ def test_with_cluster_flag_exports_the_cluster_to_portal_and_worker(tmp_path):
             except OSError:
                 return None
 
-        assert _wait(portal_answers, "runserver to answer", 60, proc, log) == 200
+        assert _wait(portal_answers, "the web server to answer", 60, proc, log) == 200
         procs = {pid: _cmdline(pid) for pid in _descendants(proc.pid)}
-        [server] = [p for p, c in procs.items() if "runserver" in c and "--noreload" in c]
+        servers = {p for p, c in procs.items() if "gunicorn" in c}
+        # the gunicorn arbiter; its worker processes carry the same command line
+        [server] = [p for p in servers if _parent_of(p) not in servers]
         workers = {p for p, c in procs.items() if "celery" in c and " worker" in c}
         # the main worker process; its prefork pool children carry the same command line
         [worker] = [p for p in workers if _parent_of(p) not in workers]

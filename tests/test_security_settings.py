@@ -22,6 +22,8 @@ PRODUCTION_ENV = {
     "PROMETHEUS_URL": "http://prometheus:9090",
     "KUBE_IN_CLUSTER": "true",
     "ALLOWED_HOSTS": "portal.example.com",
+    "REDIS_CACHE_URL": "redis://127.0.0.1:1/1",
+    "TRUSTED_PROXIES": "10.42.0.0/16",
 }
 
 
@@ -41,6 +43,31 @@ def test_check_deploy_is_clean_in_production_mode():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "unset,check",
+    [("REDIS_CACHE_URL", "portal.W001"), ("TRUSTED_PROXIES", "portal.W002")],
+)
+def test_check_deploy_warns_about_a_per_process_cache_and_no_trusted_proxy(unset, check):
+    """Without REDIS_CACHE_URL each gunicorn worker keeps its own API brake counters; without
+    TRUSTED_PROXIES the TLS proxy's X-Forwarded-Proto is ignored (an HTTPS redirect loop)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SECURE_", "SESSION_")) and k != "DJANGO_ALLOW_ASYNC_UNSAFE"
+    }
+    production = {k: v for k, v in PRODUCTION_ENV.items() if k != unset}
+    env.pop(unset, None)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env={**env, **production},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0 and check in result.stdout + result.stderr
 
 
 INLINE = [

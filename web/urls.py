@@ -47,3 +47,4 @@ urlpatterns = [
 ]
 # An /api/ path no route matches answers JSON like the API's other errors.
 handler404 = "portal.api.errors.page_not_found"
+handler500 = "portal.api.errors.server_error"

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Sum
 from django.utils import timezone
@@ -27,7 +28,7 @@ from .. import services as endpoint_services
 from ..choices import DesiredState
 from ..choices_batch import BatchEventKind, BatchJobStatus, ShardState
 from ..errors import DeploymentError, DuplicateEndpoint, InvalidTransition, SelfApproval
-from ..models_batch import BatchJob, BatchJobEvent
+from ..models_batch import BatchJob, BatchJobEvent, validate_cost_cap
 from .manifests import model_uri_problem
 from .names import APPLY_BATCH_JOB
 from .observe import Observation, new_shard
@@ -228,6 +229,10 @@ def request_batch_job(
         "quantization": (model.allowed_quantizations or ["bf16"])[0],
         **{k: v for k, v in data.items() if v is not None or k in ("expected_tokens", "cost_cap")},
     }
+    try:
+        validate_cost_cap(data.get("cost_cap"))
+    except ValidationError as exc:
+        raise DeploymentError(exc.messages[0], field="cost_cap") from None
     _check_model(data)
     with transaction.atomic():
         team = endpoint_services._with_rules(

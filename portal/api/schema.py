@@ -2,7 +2,8 @@
 
 - the error answers every operation can give (400 invalid input, 401/403 authentication and
   permission, 404 unknown object or a page past the end, 409 wrong state, 413 body too large,
-  414 request line too long (gunicorn's HTML page), 429 throttled);
+  414 request line too long (gunicorn's HTML page), 429 throttled, 503 database unavailable
+  with Retry-After);
 - request bodies as JSON, the one format the API documents (the form parsers stay for the
   browsable API);
 - OpenAPI links from each POST that creates an object to the operations on that object (its
@@ -32,7 +33,16 @@ ALWAYS = {
     "400": ("Invalid input or query parameters.", "ValidationError"),
     "401": ("Not authenticated (no or a bad token).", "Error"),
     "403": ("Authenticated, but not allowed to do this.", "Error"),
-    "429": ("Too many failed authentications from this address.", "Error"),
+    "429": (
+        "Too many failed authentications (this bad token again, or bad tokens from this "
+        "address); a valid token is never refused.",
+        "Error",
+    ),
+    "503": (
+        "The database is unavailable (locked, read-only or down); retry after the "
+        "`Retry-After` header's seconds.",
+        "Error",
+    ),
 }
 WITH_PATH_PARAMETER = {"404": ("No such object in your teams.", "Error")}
 PAGINATED = {"404": ("No such page (`page` past the last one, or not a page number).", "Error")}
@@ -95,7 +105,7 @@ def _errors_in_every_media_type(responses: dict) -> None:
     ]
     for status, response in responses.items():
         json_body = response.get("content", {}).get("application/json")
-        if status.startswith("4") and json_body is not None:
+        if status.startswith(("4", "5")) and json_body is not None:
             for media in others:
                 response["content"].setdefault(media, json_body)
 

@@ -2,7 +2,6 @@ from rest_framework import serializers
 
 from ..access import role_for
 from ..models import Membership, Team, TeamGpuQuota
-from .fields import BlankAsNullURLField
 
 
 class TeamGpuQuotaSerializer(serializers.ModelSerializer):
@@ -17,8 +16,9 @@ class TeamSerializer(serializers.ModelSerializer):
     role = serializers.SerializerMethodField(help_text="Your role in this team.")
     gpu_quotas = TeamGpuQuotaSerializer(many=True, read_only=True)
     approval_gpu_types = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
-    alert_webhook_url = BlankAsNullURLField(
-        read_only=True, help_text="Where budget alerts are POSTed; null when not set."
+    alert_webhook_host = serializers.SerializerMethodField(
+        help_text="The host budget alerts are POSTed to; null when not set. The URL itself is "
+        "write-only (Slack/Teams webhooks carry their secret in the path)."
     )
 
     class Meta:
@@ -38,10 +38,13 @@ class TeamSerializer(serializers.ModelSerializer):
             "slo_ttft_p95_seconds",
             "slo_error_rate",
             "alert_email",
-            "alert_webhook_url",
+            "alert_webhook_host",
             "created_at",
         ]
         read_only_fields = fields
+
+    def get_alert_webhook_host(self, team) -> str | None:
+        return team.alert_webhook_host or None
 
     def get_role(self, team) -> str | None:
         request = self.context.get("request")

@@ -64,6 +64,8 @@ def test_request_answers_202_with_estimate(
         ("capacity_type", "spot\nkarpenter.sh/nodepool: evil"),
         ("target_shard_tokens", "1e9; rm -rf /"),
         ("parallelism", 1000),
+        ("cost_cap", "-5.00"),
+        ("cost_cap", 0),
     ],
 )
 def test_hostile_input_gets_400_and_nothing_is_rendered(

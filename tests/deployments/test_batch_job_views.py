@@ -113,6 +113,27 @@ def test_both_shards_and_target_shard_size_is_a_form_error(member_client, form_d
     assert not BatchJob.objects.exists()
 
 
+@pytest.mark.parametrize("cap", ["-5", "0", "-0.01"])
+def test_a_cost_cap_below_one_cent_is_a_form_error(member_client, form_data, fake_cluster, cap):
+    response = member_client.post(CREATE, {**form_data, "cost_cap": cap})
+    assert response.status_code == 200 and not BatchJob.objects.exists()
+    assert "more than 0" in str(response.context["form"].errors["cost_cap"])
+
+
+def test_the_service_refuses_a_negative_cost_cap(member, team, form_data, fake_cluster):
+    """Whatever the edge (a command, a future form), the service holds the invariant."""
+    from deployments.batch.forms import BatchJobForm
+    from deployments.errors import DeploymentError
+
+    form = BatchJobForm({**form_data, "cost_cap": "1"}, teams=type(team).objects.all())
+    assert form.is_valid(), form.errors
+    data = {**form.cleaned_data, "cost_cap": Decimal("-1")}
+    with pytest.raises(DeploymentError) as exc:
+        services.request_batch_job(team, member, data)
+    assert exc.value.field == "cost_cap" and "more than 0" in exc.value.message
+    assert not BatchJob.objects.exists()
+
+
 def test_viewer_cannot_request(viewer_client, form_data, fake_cluster):
     assert viewer_client.post(CREATE, form_data).status_code == 403
     assert not BatchJob.objects.exists()

@@ -166,3 +166,25 @@ def test_htmx_post_with_errors_rerenders_the_form_partial_with_200(member_client
 
 def test_wrong_method_is_405(member_client):
     assert member_client.put(URL).status_code == 405
+
+
+@pytest.mark.usefixtures("in_november")
+@pytest.mark.parametrize("htmx", [False, True])
+def test_a_model_too_big_for_the_gpus_with_a_schedule_is_a_form_error_not_a_crash(
+    member_client, team, form_data, gpu_l4, htmx
+):
+    """The most natural first request: a 70B model on 2 GPUs that cannot hold it, off-hours
+    schedule on. The sizing problem is shown next to the GPU count; no estimate, no traceback."""
+    from tests.factories import CatalogModelFactory
+
+    big = CatalogModelFactory(name="Llama 3.1 70B Instruct", slug="llama-3-1-70b", parameters_b=70)
+    data = {**form_data, **SCHEDULE_ON, "model": big.pk, "gpu_count": 2}
+    headers = {"HX-Request": "true"} if htmx else {}
+    response = member_client.post(URL, data, headers=headers)
+    assert response.status_code == 200, response.content[:300]
+    errors = response.context["form"].errors
+    assert "gpu_count" in errors, errors
+    assert "needs 67.69 GiB per GPU" in str(errors["gpu_count"])
+    assert not Endpoint.objects.filter(team=team).exists()
+    estimate = member_client.get(reverse("deployments:endpoint_estimate"), data)
+    assert estimate.status_code == 200

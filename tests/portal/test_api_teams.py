@@ -63,3 +63,18 @@ def test_list_query_count_is_constant(api_client_for, staff, django_assert_max_n
 
 def test_viewer_can_read(api_client_for, viewer, team):
     assert api_client_for(viewer).get(f"{LIST}{team.uuid}/").json()["role"] == "viewer"
+
+
+def test_the_webhook_url_is_never_answered_only_its_host(api_client_for, viewer, owner, team):
+    team.alert_webhook_url = "https://hooks.slack.com/services/T000/B000/s3cr3tPathToken"
+    team.save()
+    for user in (viewer, owner):
+        client = api_client_for(user)
+        for body in (
+            client.get("/api/v1/teams/").content,
+            client.get(f"/api/v1/teams/{team.uuid}/").content,
+        ):
+            assert b"s3cr3tPathToken" not in body
+        detail = client.get(f"/api/v1/teams/{team.uuid}/").json()
+        assert detail["alert_webhook_host"] == "hooks.slack.com"
+        assert "alert_webhook_url" not in detail

@@ -109,3 +109,49 @@ def test_outsider_gets_404(outsider_client, team):
 
 def test_put_is_405(owner_client, team):
     assert owner_client.put(url(team)).status_code == 405
+
+
+SECRET_HOOK = "https://hooks.slack.com/services/T000/B000/s3cr3tPathToken"
+
+
+def test_the_webhook_url_is_write_only_for_every_role(
+    owner_client, member_client, viewer_client, team
+):
+    """Slack/Teams webhook URLs carry their secret in the path: after saving, only the host
+    shows, to viewers, members and admins alike (as a password field would)."""
+    team.alert_webhook_url = SECRET_HOOK
+    team.save()
+    for client in (viewer_client, member_client, owner_client):
+        body = client.get(url(team)).content.decode()
+        assert "s3cr3tPathToken" not in body and "/services/" not in body
+        assert "hooks.slack.com" in body
+
+
+def _settings(**extra):
+    return {"slo_ttft_p95_seconds": "2", "slo_error_rate": "0.01", **extra}
+
+
+def test_saving_without_retyping_the_webhook_keeps_it(owner_client, team):
+    team.alert_webhook_url = SECRET_HOOK
+    team.save()
+    response = owner_client.post(url(team), _settings(alert_email="ops@example.com"))
+    assert response.status_code == 302
+    team.refresh_from_db()
+    assert team.alert_webhook_url == SECRET_HOOK and team.alert_email == "ops@example.com"
+
+
+def test_a_new_webhook_replaces_it_and_remove_clears_it(owner_client, team):
+    team.alert_webhook_url = SECRET_HOOK
+    team.save()
+    owner_client.post(url(team), _settings(alert_webhook_url="https://hooks.example.com/new"))
+    team.refresh_from_db()
+    assert team.alert_webhook_url == "https://hooks.example.com/new"
+    owner_client.post(url(team), _settings(remove_alert_webhook="on"))
+    team.refresh_from_db()
+    assert team.alert_webhook_url == ""
+
+
+def test_the_audit_log_keeps_the_webhook_host_not_its_secret(owner_client, team):
+    owner_client.post(url(team), _settings(alert_webhook_url=SECRET_HOOK))
+    entry = AuditLog.objects.get(action="team.settings")
+    assert "s3cr3tPathToken" not in str(entry.after) and "hooks.slack.com" in str(entry.after)
