@@ -365,6 +365,11 @@ ROUTE_GATEWAY_NAME = env("ROUTE_GATEWAY_NAME", "modelport")
 ROUTE_GATEWAY_NAMESPACE = env("ROUTE_GATEWAY_NAMESPACE", "envoy-gateway-system")
 ROUTE_DOMAIN = env("ROUTE_DOMAIN", "routes.modelport.local")
 ROUTE_URL_SCHEME = env("ROUTE_URL_SCHEME", "http")
+# The vLLM Semantic Router a complexity route runs in front of its tiers (Envoy ext_proc);
+# the platform team pins the image here (deployments/routing/complexity.py).
+SEMANTIC_ROUTER_IMAGE = env(
+    "SEMANTIC_ROUTER_IMAGE", "ghcr.io/vllm-project/semantic-router/extproc:v0.4.0"
+)
 KUBE_HF_TOKEN_SECRET = env("KUBE_HF_TOKEN_SECRET", "hf-token")
 KSERVE_INGRESS_DOMAIN = env("KSERVE_INGRESS_DOMAIN", "example.com")
 VLLM_RUNTIME = env("VLLM_RUNTIME", "kserve-huggingfaceserver")

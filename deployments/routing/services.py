@@ -25,6 +25,7 @@ from ..route_models import (
     RouteTier,
     TierRole,
 )
+from . import complexity
 from .names import APPLY_ROUTE
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,29 @@ def _check_tiers(team: Team, policy: str, tiers: list[dict[str, Any]]) -> None:
         raise DeploymentError(CLASSIFIER_REFUSAL, field="policy")
     if policy not in RoutePolicy.values:
         raise DeploymentError(f"Unknown policy {policy!r}.", field="policy")
+    if policy == RoutePolicy.COMPLEXITY and TierRole.FALLBACK in roles:
+        raise DeploymentError(complexity.NO_FALLBACK, field="tiers")
+
+
+COMPLEXITY_FIELDS = ("easy_examples", "hard_examples", "hard_keywords")
+
+
+def _complexity_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """The complexity policy's examples and keywords, checked once (complexity.clean_phrases),
+    and the budget-steering threshold."""
+    fields: dict[str, Any] = {}
+    for name in COMPLEXITY_FIELDS:
+        if name in data:
+            try:
+                fields[name] = complexity.clean_phrases(data[name], name.replace("_", " "))
+            except complexity.ExamplesError as exc:
+                raise DeploymentError(str(exc), field=name) from exc
+    percent = data.get("steer_at_percent")
+    if percent is not None:
+        if not isinstance(percent, int) or not 1 <= percent <= 100:
+            raise DeploymentError("Give a whole percent from 1 to 100.", field="steer_at_percent")
+        fields["steer_at_percent"] = percent
+    return fields
 
 
 def enqueue_apply(route: Route) -> None:
@@ -67,6 +91,7 @@ def request_route(
     _check_tiers(team, data["policy"], tiers)
     approved = can_admin(user, team)
     fields = {k: data[k] for k in ("prompt_length_threshold", "queue_depth_threshold") if k in data}
+    fields.update(_complexity_fields(data))
     with transaction.atomic():
         if Route.objects.filter(team=team, name=data["name"]).exclude(status="deleted").exists():
             raise DeploymentError(f"The team already has a route named {data['name']!r}.", "name")

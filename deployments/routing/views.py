@@ -20,7 +20,7 @@ from ..errors import DeploymentError
 from ..forms import EndpointRejectForm
 from ..forms import add_service_error as _form_error
 from ..route_models import Route, TierRole
-from . import manifests, services
+from . import complexity, manifests, services
 from .forms import RouteForm
 from .saving import route_saving
 
@@ -130,6 +130,14 @@ def route_detail(request, uuid):
         "can_approve": can_admin(request.user, route.team),
         "reject_form": EndpointRejectForm(),
     }
+    if route.policy == "complexity":
+        prompts = complexity.sample_prompts(request.GET.get("prompts"))
+        context.update(
+            preview=complexity.preview(route, prompts),
+            preview_text="\n".join(prompts),
+            medium_role=complexity.medium_role(route),
+            context_tokens=complexity.context_tokens(route),
+        )
     return render(request, "deployments/route_detail.html", context)
 
 
