@@ -82,6 +82,7 @@ class Route(models.Model):
     medium_to_small = models.BooleanField(
         default=False, help_text="Medium requests go to the small tier (set by budget steering)."
     )
+    steered_since = models.DateTimeField(null=True, blank=True)
     steering_reason = models.TextField(blank=True)
     desired_state = models.CharField(
         max_length=10, choices=DesiredState.choices, default=DesiredState.PRESENT

@@ -343,6 +343,7 @@ CELERY_BEAT_SCHEDULE = {
     "sync-statuses": {"task": "deployments.sync_statuses", "schedule": 30.0},
     "sync-batch-jobs": {"task": "deployments.sync_batch_jobs", "schedule": 30.0},
     "sync-routes": {"task": "deployments.sync_routes", "schedule": 30.0},
+    "steer-routes": {"task": "deployments.steer_routes", "schedule": 600.0},
     "collect-gpu-usage": {"task": "billing.collect_gpu_usage", "schedule": 3600.0},
     "close-month": {"task": "billing.close_previous_month", "schedule": 6 * 3600.0},
 }
