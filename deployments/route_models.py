@@ -5,7 +5,7 @@ module of the app than choices (no import cycle)."""
 import uuid
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 from portal.models import Team
@@ -159,3 +159,37 @@ class RouteTier(models.Model):
     def alias(self) -> str:
         """The model name a client asks for to reach this tier (alias policy)."""
         return self.role
+
+
+# registry/path[:tag][@sha256:digest], lowercase path components (the OCI reference grammar,
+# simplified); no whitespace, so it is safe in a manifest.
+IMAGE_REFERENCE = RegexValidator(
+    r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+"
+    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$",
+    "Give an image reference such as ghcr.io/vllm-project/semantic-router/extproc:v0.4.0.",
+)
+
+
+class SemanticRouterSettings(models.Model):
+    """The platform team's settings of the vLLM Semantic Router that complexity routes run (one
+    row, edited in the admin; saving it re-applies every live complexity route)."""
+
+    image = models.CharField(
+        max_length=300,
+        validators=[IMAGE_REFERENCE],
+        help_text="The router image every complexity route runs (pin a tag or a digest).",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "semantic router settings"
+        verbose_name_plural = "semantic router settings"
+
+    def __str__(self) -> str:
+        return self.image
+
+    @classmethod
+    def current(cls) -> "SemanticRouterSettings":
+        """The row; created from settings.SEMANTIC_ROUTER_IMAGE the first time it is read."""
+        row, _ = cls.objects.get_or_create(pk=1, defaults={"image": settings.SEMANTIC_ROUTER_IMAGE})
+        return row

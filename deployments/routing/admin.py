@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 from portal.models import AuditLog
 
 from ..errors import DeploymentError
-from ..route_models import Route, RouteTier
+from ..route_models import Route, RouteTier, SemanticRouterSettings
 from . import services
 
 
@@ -69,4 +69,33 @@ class RouteAdmin(admin.ModelAdmin):
             services.reject_route,
             "Rejected",
             reason="Rejected by the platform team.",
+        )
+
+
+@admin.register(SemanticRouterSettings)
+class SemanticRouterSettingsAdmin(admin.ModelAdmin):
+    """One row: the router image. Saving goes through routing.services.set_router_image,
+    which re-applies every live complexity route with the new image."""
+
+    fields = ["image", "updated_at"]
+    readonly_fields = ["updated_at"]
+
+    def has_add_permission(self, request):
+        return not SemanticRouterSettings.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        SemanticRouterSettings.current()  # the row exists from the first visit
+        return super().changelist_view(request, extra_context)
+
+    def save_model(self, request, obj, form, change):
+        try:
+            routes = services.set_router_image(obj.image, request.user)
+        except DeploymentError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        self.message_user(
+            request, f"Router image set; re-applying {len(routes)} complexity route(s)."
         )

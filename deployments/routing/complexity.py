@@ -7,8 +7,8 @@ decisions (this module renders them as its canonical v0.3 config, the contract t
 sets the ``x-selected-model`` header, which the route's HTTPRoute rules match to send the
 request to that tier's Backend.
 
-Rendered per route (``objects``): a ConfigMap holding ``config.yaml``, the router Deployment
-(image: ``settings.SEMANTIC_ROUTER_IMAGE``, the platform's pin) and its Service (gRPC 50051);
+Rendered per route (``objects``): a ConfigMap holding ``config.yaml``, the router Deployment and its Service (gRPC 50051); the image is the platform team's
+(``SemanticRouterSettings``, edited in the admin; ``settings.SEMANTIC_ROUTER_IMAGE`` seeds it);
 ``ext_proc_policy`` is the ``EnvoyExtensionPolicy`` that puts the router in front of the
 route's HTTPRoute.
 
@@ -43,7 +43,7 @@ from django.conf import settings
 
 from catalog.pricing import current_rates, per_million_tokens
 
-from ..route_models import TierRole
+from ..route_models import SemanticRouterSettings, TierRole
 
 CONFIG_VERSION = "v0.3"
 CONFIG_KEY = "config.yaml"
@@ -302,7 +302,7 @@ def objects(route, tiers, meta, prices=None) -> list[dict[str, Any]]:
     }
     container = {
         "name": "semantic-router",
-        "image": settings.SEMANTIC_ROUTER_IMAGE,
+        "image": SemanticRouterSettings.current().image,
         "ports": [
             {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
             {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -20,9 +21,11 @@ from ..route_guard import RouteInUse, live_routes_using, refuse_if_routed  # noq
 from ..route_models import (
     CLASSIFIER_POLICY,
     CLASSIFIER_REFUSAL,
+    IMAGE_REFERENCE,
     Route,
     RoutePolicy,
     RouteTier,
+    SemanticRouterSettings,
     TierRole,
 )
 from . import complexity
@@ -268,3 +271,39 @@ def enqueue_reapply(route: Route) -> None:
         route.status_message = "Missing from the cluster; applying again."
         route.save(update_fields=["generation", "status_message", "updated_at"])
         enqueue_apply(route)
+
+
+def set_router_image(image: str, user: User, source: str = AuditLog.Source.ADMIN) -> list[Route]:
+    """The platform team pins a new Semantic Router image: save it and re-render every live
+    complexity route with it (a new generation each, applied like any other change)."""
+    try:
+        IMAGE_REFERENCE(image)
+    except ValidationError as exc:
+        raise DeploymentError(exc.messages[0], field="image") from exc
+    with transaction.atomic():
+        row = SemanticRouterSettings.current()
+        before = row.image
+        if before == image:
+            return []
+        row.image = image
+        row.save()
+        record_audit(
+            actor=user,
+            action="router.image",
+            instance=row,
+            source=source,
+            team=None,
+            before={"image": before},
+            after={"image": image},
+        )
+        routes = list(
+            Route.objects.select_for_update()
+            .filter(policy=RoutePolicy.COMPLEXITY, desired_state=DesiredState.PRESENT)
+            .exclude(status__in=[*GONE, EndpointStatus.PENDING_APPROVAL])
+        )
+        for route in routes:
+            route.generation += 1
+            route.status_message = "New router image; applying."
+            route.save(update_fields=["generation", "status_message", "updated_at"])
+            enqueue_apply(route)
+    return routes
