@@ -403,6 +403,31 @@ def ext_proc(route) -> list[dict[str, Any]]:
     ]
 
 
+def router_status(
+    observed: tuple[str, str] | None, deployment: dict | None
+) -> tuple[str, str] | None:
+    """A complexity route is ready when the gateway accepted it and its router answers: the
+    HTTPRoute's status (``observed``, manifests.status_from) held back while the router
+    Deployment has no available replica of its current generation."""
+    if observed is None or observed[0] != "ready":
+        return observed
+    if deployment is None:
+        return "provisioning", "Waiting for the Semantic Router Deployment."
+    meta, status = deployment.get("metadata") or {}, deployment.get("status") or {}
+    if status.get("observedGeneration", 0) < meta.get("generation", 0):
+        return None
+    conditions = {c.get("type"): c for c in status.get("conditions") or []}
+    stalled = conditions.get("Progressing") or {}
+    if stalled.get("status") == "False":
+        return "failed", f"Semantic Router: {stalled.get('message') or stalled.get('reason')}"
+    if (status.get("availableReplicas") or 0) < 1:
+        return (
+            "provisioning",
+            "Waiting for the Semantic Router (its classifier models load at start).",
+        )
+    return observed
+
+
 # ---- preview: what can be decided without the classifier models -----------------------------
 
 

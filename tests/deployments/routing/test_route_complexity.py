@@ -290,3 +290,67 @@ def test_an_unpriced_endpoint_still_renders(team):
     large = EndpointFactory(team=team, name="l1")
     route = make_route(team, "complexity", small=small, large=large)
     assert by_kind(objects_of(route))["ConfigMap"]["data"]["config.yaml"]
+
+
+# --- status: the gateway accepted it and the router answers -------------------------------------
+
+
+def _deployment(generation=1, observed=1, available=0, progressing="True", message=""):
+    return {
+        "metadata": {"generation": generation},
+        "status": {
+            "observedGeneration": observed,
+            "availableReplicas": available,
+            "conditions": [{"type": "Progressing", "status": progressing, "message": message}],
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    "observed, deployment, want",
+    [
+        (("ready", "Routing."), _deployment(available=1), ("ready", "Routing.")),
+        (("ready", "Routing."), _deployment(available=0), "provisioning"),
+        (("ready", "Routing."), None, "provisioning"),
+        (("ready", "Routing."), _deployment(generation=2, observed=1, available=1), None),
+        (
+            ("ready", "Routing."),
+            _deployment(progressing="False", message="ProgressDeadlineExceeded"),
+            ("failed", "Semantic Router: ProgressDeadlineExceeded"),
+        ),
+        (("failed", "Accepted: no"), _deployment(available=1), ("failed", "Accepted: no")),
+        (None, _deployment(available=1), None),
+    ],
+)
+def test_router_status_holds_ready_until_the_router_answers(observed, deployment, want):
+    got = complexity.router_status(observed, deployment)
+    assert (got[0] if isinstance(want, str) else got) == want
+
+
+def test_sync_waits_for_the_router_then_reports_ready(team, small, large, fake_cluster):
+    from deployments.route_models import Route
+    from deployments.routing import reconcile
+
+    route = make_route(team, "complexity", small=small, large=large)
+    assert reconcile.apply_route(route.pk, 1) == "applied"
+    http_route = fake_cluster.objects[("HTTPRoute", team.namespace, "chat")]
+    http_route["metadata"]["generation"] = 1
+    http_route["status"] = {
+        "parents": [
+            {
+                "conditions": [
+                    {"type": t, "status": "True", "observedGeneration": 1}
+                    for t in ("Accepted", "ResolvedRefs")
+                ]
+            }
+        ]
+    }
+    router = fake_cluster.objects[("Deployment", team.namespace, "chat-router")]
+    router["metadata"]["generation"] = 1
+    router["status"] = {"observedGeneration": 1, "availableReplicas": 0}
+    reconcile.sync_routes()
+    route = Route.objects.get(pk=route.pk)
+    assert route.status == "provisioning" and "Semantic Router" in route.status_message
+    router["status"]["availableReplicas"] = 1
+    reconcile.sync_routes()
+    assert Route.objects.get(pk=route.pk).status == "ready"
