@@ -78,6 +78,11 @@ def _complexity_fields(data: dict[str, Any]) -> dict[str, Any]:
     if percent is not None:
         if not isinstance(percent, int) or not 1 <= percent <= 100:
             raise DeploymentError("Give a whole percent from 1 to 100.", field="steer_at_percent")
+        if data.get("policy") != RoutePolicy.COMPLEXITY:
+            raise DeploymentError(
+                "Budget steering moves medium requests, which only the complexity policy has.",
+                field="steer_at_percent",
+            )
         fields["steer_at_percent"] = percent
     return fields
 

@@ -259,3 +259,11 @@ def test_complexity_with_a_fallback_tier_is_400_saying_why(owner_api, team, smal
     response = owner_api.post("/api/v1/routes/", data, format="json")
     assert response.status_code == 400
     assert "no fallback tier" in str(response.json())
+
+
+def test_budget_steering_on_another_policy_is_400(owner_api, team, small, large):
+    response = owner_api.post(
+        "/api/v1/routes/", body(team, small, large, steer_at_percent=80), format="json"
+    )
+    assert response.status_code == 400
+    assert "only the complexity policy" in str(response.json()["steer_at_percent"])
