@@ -204,7 +204,14 @@ def test_the_requester_never_approves_their_own_route(
 
 
 def test_complexity_route_goes_request_approval_apply_and_renders_the_router(
-    api_client, owner_api, team, small, large, fake_cluster, django_capture_on_commit_callbacks
+    api_client,
+    owner_api,
+    team,
+    small,
+    large,
+    fake_cluster,
+    django_capture_on_commit_callbacks,
+    capsys,
 ):
     import yaml
 
@@ -232,6 +239,8 @@ def test_complexity_route_goes_request_approval_apply_and_renders_the_router(
     assert objects == fake_cluster.applied[-1]
     config = yaml.safe_load(objects[0]["data"]["config.yaml"])
     assert config["routing"]["signals"]["keywords"][0]["keywords"] == ["formal proof"]
+    call_command("render_route", got["uuid"])
+    assert list(yaml.safe_load_all(capsys.readouterr().out)) == objects
     route = Route.objects.get(uuid=got["uuid"])
     assert route.status == "provisioning"
 
