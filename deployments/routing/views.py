@@ -142,6 +142,30 @@ def route_detail(request, uuid):
 
 
 @login_required
+@require_POST
+def route_preview(request):
+    """The request form's preview (before saving): the rows the keyword and context-length
+    rules decide for the sample prompts, with the keywords and threshold being typed."""
+    try:
+        keywords = complexity.clean_phrases(request.POST.get("hard_keywords", ""), "keywords")
+        threshold = int(request.POST.get("prompt_length_threshold") or 4000)
+    except (complexity.ExamplesError, ValueError) as exc:
+        error = str(exc) if isinstance(exc, complexity.ExamplesError) else "Give a number."
+        return render(request, "deployments/partials/route_preview.html", {"error": error})
+    draft = Route(
+        hard_keywords=keywords,
+        prompt_length_threshold=max(100, min(threshold, 1_000_000)),
+        medium_to_small=False,
+    )
+    prompts = complexity.sample_prompts(request.POST.get("prompts"))
+    context = {
+        "preview": complexity.preview(draft, prompts),
+        "context_tokens": complexity.context_tokens(draft),
+    }
+    return render(request, "deployments/partials/route_preview.html", context)
+
+
+@login_required
 @require_GET
 def route_status(request, uuid):
     """The live status fragment; 286 tells htmx to stop polling once the status is final."""

@@ -1,10 +1,10 @@
 """Tiering by complexity in the browser: a member requests a complexity route with the team's
-own examples and a budget-steering rule, a team admin approves it, the worker applies the
+own examples and a budget-steering rule (previewing the rules before saving), a team admin approves it, the worker applies the
 router's objects; the route page previews sample prompts (keyword and length decided, the rest
 said to need the classifier); budget steering flips medium requests to the small tier and the
 page gives the reason; the team's cost page shows the month's tiering statement measured on a
 real Prometheus over backfilled vLLM series.
-Screenshots: docs/screenshots/route-complexity.png, docs/screenshots/costs-tiering.png
+Screenshots: docs/screenshots/route-complexity-form.png, route-complexity.png, costs-tiering.png
 (MODELPORT_SCREENSHOT_DIR=docs/screenshots)."""
 
 import math
@@ -64,6 +64,14 @@ def test_complexity_route_preview_steering_and_the_tiering_statement(
     page.fill("#id_hard_examples", "Prove this scheduler never starves a queue.")
     page.fill("#id_hard_keywords", "formal proof\nroot cause")
     page.fill("#id_steer_at_percent", "80")
+    # preview before saving: the keywords being typed decide, the rest needs the classifier
+    page.fill("#id_preview_prompts", "Sketch a formal proof of this lemma\nWrite a haiku")
+    page.click("#route-preview-button")
+    preview = page.locator("#route-preview-table tbody tr")
+    expect(preview.nth(0)).to_contain_text('keyword "formal proof"')
+    expect(preview.nth(1)).to_contain_text("needs the classifier")
+    assert not Route.objects.exists()
+    page.locator("#route-request").screenshot(path=screenshot_path("route-complexity-form.png"))
     page.click("button:has-text('Request route')")
     expect(page.locator("#route-status")).to_contain_text("Pending approval")
     route = Route.objects.get()

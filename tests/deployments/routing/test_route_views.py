@@ -308,3 +308,29 @@ def test_route_page_shows_the_steering_reason(member_client, team, small, large)
     html = member_client.get(url("route_detail", route)).content.decode()
     assert 'id="steering-reason"' in html and "passed 80 % of the 500.00 budget" in html
     assert 'id="medium-tier">small<' in html
+
+
+def test_the_form_previews_the_rules_before_saving(member_client):
+    data = {
+        "hard_keywords": "formal proof",
+        "prompt_length_threshold": "400",  # about 100 tokens
+        "prompts": "Give a formal proof of this\n" + "word " * 100 + "\nsay hi",
+    }
+    html = member_client.post(url("route_preview"), data, **HX).content.decode()
+    assert "<html" not in html and 'id="route-preview-table"' in html
+    assert "keyword &quot;formal proof&quot;" in html
+    assert "over the 100-token context threshold" in html
+    assert html.count("needs the classifier") == 1
+    assert not Route.objects.exists()
+
+
+def test_the_preview_names_bad_keywords(member_client):
+    html = member_client.post(
+        url("route_preview"), {"hard_keywords": "x" * 2001}, **HX
+    ).content.decode()
+    assert "longer than 2000 characters" in html
+
+
+def test_the_preview_needs_a_login_and_a_post(client, member_client):
+    assert client.post(url("route_preview"), {}).status_code == 302
+    assert member_client.get(url("route_preview")).status_code == 405
