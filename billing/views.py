@@ -19,6 +19,7 @@ from portal.middleware import CurrentTeamMiddleware
 
 from . import reports, services
 from .models import Statement
+from .services.tiering import as_rows, tiering_page
 
 
 def _month_or_error(value: str | None, now):
@@ -67,6 +68,7 @@ def team_costs(request, slug):
         "months": _month_choices(now),
         "chart": reports.bar_chart(summary.days),
         "statements": Statement.objects.filter(team=team).order_by("-month", "-version")[:24],
+        "tiering": tiering_page(team, month, now),
     }
     if is_partial(request):
         return render(request, "billing/partials/team_costs_body.html", context)
@@ -145,6 +147,7 @@ def statement_detail(request, uuid):
             "statement": statement,
             "versions": versions,
             "current": statement.version == statement.chargeback.version,
+            "tiering": tiering_page(statement.team, statement.month, timezone.now()),
         },
     )
 
@@ -198,7 +201,63 @@ def statement_csv(request, uuid):
     writer.writerow(
         ["completeness", "" if completeness is None else f"{completeness:.4f}", "share"]
     )
+    _tiering_csv(writer, tiering_page(statement.team, statement.month, timezone.now()))
     return response
+
+
+TIERING_HEADER = [
+    "route",
+    "tier",
+    "endpoint",
+    "requests",
+    "tokens",
+    "cost",
+    "cost_per_1m_tokens",
+    "large_tier_alone",
+    "saving",
+    "saving_percent",
+]
+
+
+def _tiering_csv(writer, page) -> None:
+    """The month's tiering lines (measured from the vLLM counters when the CSV is made)."""
+    writer.writerow([])
+    if page.data is None:
+        writer.writerow(["tiering_unavailable", page.error or page.setup or "no metrics"])
+        return
+    writer.writerow(TIERING_HEADER)
+    for row in as_rows(page.data["lines"]):
+        for tier in row["tiers"]:
+            writer.writerow(
+                [
+                    row["route"],
+                    tier["role"],
+                    tier["endpoint"],
+                    tier["requests"],
+                    tier["tokens"],
+                    _blank(tier["cost"]),
+                    _blank(tier["per_million"]),
+                    "",
+                    "",
+                    "",
+                ]
+            )
+        writer.writerow(
+            [
+                row["route"],
+                "all",
+                "",
+                row["requests"],
+                row["tokens"],
+                _blank(row["cost"]),
+                _blank(row["blended_per_million"]),
+                _blank(row["large_alone"]),
+                _blank(row["saving"]),
+                _blank(row["saving_percent"]),
+            ]
+        )
+    if page.stale:
+        writer.writerow(["tiering_stale", page.error])
 
 
 def _blank(value) -> str:

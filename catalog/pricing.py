@@ -47,6 +47,17 @@ def gpu_seconds_cost(node_hourly_price: Decimal, gpus_per_node: int, gpu_seconds
     return node_hourly_price * gpu_seconds / (gpus_per_node * SECONDS_PER_HOUR)
 
 
+def per_million_tokens(
+    node_hourly_price: Decimal, gpus_per_node: int, tokens_per_gpu_second: Decimal
+) -> Decimal:
+    """What 1M tokens cost on GPUs kept busy at ``tokens_per_gpu_second``: the GPU-seconds
+    they take (1e6 ÷ throughput) priced by :func:`gpu_seconds_cost`. The per-token price a
+    router compares tiers by (deployments/routing/complexity.py)."""
+    return gpu_seconds_cost(
+        node_hourly_price, gpus_per_node, Decimal(1_000_000) / tokens_per_gpu_second
+    )
+
+
 @dataclass(frozen=True)
 class OfferingPrice:
     offering: InstanceOffering

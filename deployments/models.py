@@ -183,4 +183,4 @@ class EndpointEvent(models.Model):
 
 # Batch jobs live in their own module; imported here so `deployments.models` has them all.
 from .models_batch import BatchJob, BatchJobEvent  # noqa: E402, F401
-from .route_models import Route, RouteTier  # noqa: E402, F401  (the app owns the route models)
+from .route_models import Route, RouteTier, SemanticRouterSettings  # noqa: E402, F401  (the app owns the route models)

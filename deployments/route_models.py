@@ -5,7 +5,7 @@ module of the app than choices (no import cycle)."""
 import uuid
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 from portal.models import Team
@@ -18,16 +18,16 @@ class RoutePolicy(models.TextChoices):
     ALIAS = "alias", "By requested model alias"
     PROMPT_LENGTH = "prompt_length", "By prompt length"
     FALLBACK = "fallback", "Small first, large on errors or a deep queue"
+    COMPLEXITY = "complexity", "By complexity (vLLM Semantic Router)"
 
 
-# Asked for in issue 16 but refused: Envoy Gateway has no complexity / intent classifier, and
-# the portal renders no home-made one (docs/routes.md, "Why no classifier policy").
+# The name issue 16 asked for: the classifier policy is `complexity` (the vLLM Semantic Router,
+# deployments/routing/complexity.py); the old name is refused with a pointer to it.
 CLASSIFIER_POLICY = "classifier"
 CLASSIFIER_REFUSAL = (
-    "The classifier policy needs a complexity or intent classifier in front of the models, and "
-    "Envoy Gateway (the router ModelPort renders routes for) has none, so the portal does not "
-    "offer it. Use prompt_length (the request size stands in for complexity) or alias (the "
-    "client names the tier)."
+    "There is no 'classifier' policy: use 'complexity', which runs the vLLM Semantic Router "
+    "in front of the route and sends easy requests to the small tier and hard ones to the "
+    "large tier."
 )
 
 
@@ -61,6 +61,29 @@ class Route(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(1000)],
         help_text="Requests waiting for the small tier before new ones overflow to the other tier.",
     )
+    # complexity policy (deployments/routing/complexity.py): empty lists = the platform defaults
+    easy_examples = models.JSONField(
+        default=list, blank=True, help_text="Example prompts of easy requests (small tier)."
+    )
+    hard_examples = models.JSONField(
+        default=list, blank=True, help_text="Example prompts of hard requests (large tier)."
+    )
+    hard_keywords = models.JSONField(
+        default=list, blank=True, help_text="Phrases that send a request to the large tier."
+    )
+    # budget steering (deployments/routing/steering.py)
+    steer_at_percent = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="When month-to-date spend passes this % of the team budget, medium requests "
+        "go to the small tier until the month ends (complexity policy; empty = never).",
+    )
+    medium_to_small = models.BooleanField(
+        default=False, help_text="Medium requests go to the small tier (set by budget steering)."
+    )
+    steered_since = models.DateTimeField(null=True, blank=True)
+    steering_reason = models.TextField(blank=True)
     desired_state = models.CharField(
         max_length=10, choices=DesiredState.choices, default=DesiredState.PRESENT
     )
@@ -136,3 +159,37 @@ class RouteTier(models.Model):
     def alias(self) -> str:
         """The model name a client asks for to reach this tier (alias policy)."""
         return self.role
+
+
+# registry/path[:tag][@sha256:digest], lowercase path components (the OCI reference grammar,
+# simplified); no whitespace, so it is safe in a manifest.
+IMAGE_REFERENCE = RegexValidator(
+    r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+"
+    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$",
+    "Give an image reference such as ghcr.io/vllm-project/semantic-router/extproc:v0.4.0.",
+)
+
+
+class SemanticRouterSettings(models.Model):
+    """The platform team's settings of the vLLM Semantic Router that complexity routes run (one
+    row, edited in the admin; saving it re-applies every live complexity route)."""
+
+    image = models.CharField(
+        max_length=300,
+        validators=[IMAGE_REFERENCE],
+        help_text="The router image every complexity route runs (pin a tag or a digest).",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "semantic router settings"
+        verbose_name_plural = "semantic router settings"
+
+    def __str__(self) -> str:
+        return self.image
+
+    @classmethod
+    def current(cls) -> "SemanticRouterSettings":
+        """The row; created from settings.SEMANTIC_ROUTER_IMAGE the first time it is read."""
+        row, _ = cls.objects.get_or_create(pk=1, defaults={"image": settings.SEMANTIC_ROUTER_IMAGE})
+        return row

@@ -30,6 +30,7 @@ urlpatterns = [
     path("approvals/", views.approval_list, name="approval_list"),
     path("routes/", route_views.route_list, name="route_list"),
     path("routes/new/", route_views.route_create, name="route_create"),
+    path("routes/preview/", route_views.route_preview, name="route_preview"),
     path("routes/<uuid:uuid>/", route_views.route_detail, name="route_detail"),
     path("routes/<uuid:uuid>/status/", route_views.route_status, name="route_status"),
     path("routes/<uuid:uuid>/approve/", route_views.route_approve, name="route_approve"),

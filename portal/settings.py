@@ -370,6 +370,7 @@ CELERY_BEAT_SCHEDULE = {
     "sync-statuses": {"task": "deployments.sync_statuses", "schedule": 30.0},
     "sync-batch-jobs": {"task": "deployments.sync_batch_jobs", "schedule": 30.0},
     "sync-routes": {"task": "deployments.sync_routes", "schedule": 30.0},
+    "steer-routes": {"task": "deployments.steer_routes", "schedule": 600.0},
     "collect-gpu-usage": {"task": "billing.collect_gpu_usage", "schedule": 3600.0},
     "close-month": {"task": "billing.close_previous_month", "schedule": 6 * 3600.0},
 }
@@ -392,6 +393,11 @@ ROUTE_GATEWAY_NAME = env("ROUTE_GATEWAY_NAME", "modelport")
 ROUTE_GATEWAY_NAMESPACE = env("ROUTE_GATEWAY_NAMESPACE", "envoy-gateway-system")
 ROUTE_DOMAIN = env("ROUTE_DOMAIN", "routes.modelport.local")
 ROUTE_URL_SCHEME = env("ROUTE_URL_SCHEME", "http")
+# The vLLM Semantic Router a complexity route runs in front of its tiers (Envoy ext_proc);
+# the platform team pins the image here (deployments/routing/complexity.py).
+SEMANTIC_ROUTER_IMAGE = env(
+    "SEMANTIC_ROUTER_IMAGE", "ghcr.io/vllm-project/semantic-router/extproc:v0.4.0"
+)
 KUBE_HF_TOKEN_SECRET = env("KUBE_HF_TOKEN_SECRET", "hf-token")
 KSERVE_INGRESS_DOMAIN = env("KSERVE_INGRESS_DOMAIN", "example.com")
 VLLM_RUNTIME = env("VLLM_RUNTIME", "kserve-huggingfaceserver")

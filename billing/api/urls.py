@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from . import advisor_views, views
+from . import advisor_views, tiering_views, views
 
 router = DefaultRouter()
 router.register("chargeback/usage", views.UsageRecordViewSet, basename="usagerecord")
@@ -22,6 +22,11 @@ urlpatterns = [
         "endpoints/<uuid:uuid>/savings/",
         advisor_views.EndpointSavingsView.as_view(),
         name="savings-endpoint",
+    ),
+    path(
+        "chargeback/teams/<slug:slug>/tiering/",
+        tiering_views.TeamTieringView.as_view(),
+        name="tiering-team",
     ),
     path("chargeback/platform/", views.PlatformCostsView.as_view(), name="chargeback-platform"),
     *router.urls,

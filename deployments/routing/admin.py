@@ -1,8 +1,13 @@
-"""Admin for routes: read-only (changes go through the services, via the UI or the API)."""
+"""Admin for routes: read-only rows (changes go through the services): the platform team
+approves or rejects pending requests with the actions, as for endpoints."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
-from ..route_models import Route, RouteTier
+from portal.models import AuditLog
+
+from ..errors import DeploymentError
+from ..route_models import Route, RouteTier, SemanticRouterSettings
+from . import services
 
 
 class RouteTierInline(admin.TabularInline):
@@ -17,15 +22,80 @@ class RouteTierInline(admin.TabularInline):
 
 @admin.register(Route)
 class RouteAdmin(admin.ModelAdmin):
-    list_display = ["name", "team", "policy", "status", "generation", "applied_generation"]
+    list_display = [
+        "name",
+        "team",
+        "policy",
+        "status",
+        "medium_to_small",
+        "generation",
+        "applied_generation",
+    ]
     list_filter = ["status", "policy"]
     search_fields = ["name", "team__slug"]
     list_select_related = ["team"]
     inlines = [RouteTierInline]
     readonly_fields = [f.name for f in Route._meta.fields]
+    actions = ["approve_selected", "reject_selected"]
 
     def has_add_permission(self, request):
         return False
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def _each(self, request, queryset, func, verb: str, **kwargs):
+        done, failed = 0, []
+        for route in queryset.select_related("team"):
+            try:
+                func(route, request.user, source=AuditLog.Source.ADMIN, **kwargs)
+                done += 1
+            except DeploymentError as exc:
+                failed.append(f"{route}: {exc.message}")
+        if done:
+            self.message_user(request, f"{verb} {done} route(s).", messages.SUCCESS)
+        for line in failed:
+            self.message_user(request, line, messages.ERROR)
+
+    @admin.action(description="Approve selected pending route requests")
+    def approve_selected(self, request, queryset):
+        self._each(request, queryset, services.approve_route, "Approved")
+
+    @admin.action(description="Reject selected pending route requests")
+    def reject_selected(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            services.reject_route,
+            "Rejected",
+            reason="Rejected by the platform team.",
+        )
+
+
+@admin.register(SemanticRouterSettings)
+class SemanticRouterSettingsAdmin(admin.ModelAdmin):
+    """One row: the router image. Saving goes through routing.services.set_router_image,
+    which re-applies every live complexity route with the new image."""
+
+    fields = ["image", "updated_at"]
+    readonly_fields = ["updated_at"]
+
+    def has_add_permission(self, request):
+        return not SemanticRouterSettings.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        SemanticRouterSettings.current()  # the row exists from the first visit
+        return super().changelist_view(request, extra_context)
+
+    def save_model(self, request, obj, form, change):
+        try:
+            routes = services.set_router_image(obj.image, request.user)
+        except DeploymentError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        self.message_user(
+            request, f"Router image set; re-applying {len(routes)} complexity route(s)."
+        )

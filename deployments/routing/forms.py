@@ -15,9 +15,10 @@ ROLE_HELP = {
 
 
 CLASSIFIER_NOTE = (
-    "No complexity or intent classifier policy: Envoy Gateway has no classifier; prompt length "
-    "stands in for complexity."
+    "By complexity runs the vLLM Semantic Router in front of the route: it labels each request "
+    "easy / medium / hard against example prompts (yours, or the platform's defaults)."
 )
+LINES_HELP = "One per line; leave empty for the platform's defaults (complexity policy)."
 
 
 def tier_field_name(role: str) -> str:
@@ -27,9 +28,28 @@ def tier_field_name(role: str) -> str:
 class RouteForm(forms.ModelForm):
     class Meta:
         model = Route
-        fields = ["name", "policy", "prompt_length_threshold", "queue_depth_threshold"]
+        fields = [
+            "name",
+            "policy",
+            "prompt_length_threshold",
+            "queue_depth_threshold",
+            "easy_examples",
+            "hard_examples",
+            "hard_keywords",
+            "steer_at_percent",
+        ]
         widgets = {"policy": forms.RadioSelect}
         help_texts = {"policy": CLASSIFIER_NOTE}
+
+    easy_examples = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text=LINES_HELP
+    )
+    hard_examples = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text=LINES_HELP
+    )
+    hard_keywords = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}), help_text=LINES_HELP
+    )
 
     def __init__(self, *args, team=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -60,6 +80,8 @@ class RouteForm(forms.ModelForm):
     def service_data(self) -> dict:
         """What routing.services.request_route takes."""
         data = {k: self.cleaned_data[k] for k in self.Meta.fields}
+        for name in ("easy_examples", "hard_examples", "hard_keywords"):
+            data[name] = (data[name] or "").splitlines()  # checked by routing.services
         data["tiers"] = [
             {"endpoint": self.cleaned_data[tier_field_name(role)], "role": role.value}
             for role in TierRole

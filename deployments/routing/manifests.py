@@ -31,6 +31,7 @@ from portal.validators import DNS_LABEL_RE
 from ..choices import DesiredState, EndpointStatus
 from ..manifests import LABEL_MANAGED_BY, LABEL_TEAM, MANAGED_BY, ManifestError
 from ..route_models import RoutePolicy, TierRole
+from . import complexity
 
 EG_API = "gateway.envoyproxy.io/v1alpha1"
 EG_GROUP = "gateway.envoyproxy.io"
@@ -40,6 +41,8 @@ LABEL_ROUTE = "modelport.io/route"
 LABEL_ROUTE_UUID = "modelport.io/route-uuid"
 MODEL_HEADER = "x-modelport-model"
 TIER_HEADER = "x-modelport-tier"
+# The complexity policy's router (routing/complexity.py), named "<route>-router".
+ROUTER_KINDS = (("v1", "ConfigMap"), ("apps/v1", "Deployment"), ("v1", "Service"))
 KINDS = (
     (EG_API, "Backend"),
     (GATEWAY_API, "HTTPRoute"),
@@ -90,6 +93,14 @@ def check_renderable(route, tiers) -> None:
         problems.append(f"namespace {route.namespace!r} is not a DNS label")
     if str(route.policy) not in RoutePolicy.values:
         problems.append(f"unknown policy {route.policy!r}")
+    if route.policy == RoutePolicy.COMPLEXITY:
+        if any(str(t.role) == TierRole.FALLBACK for t in tiers):
+            problems.append(complexity.NO_FALLBACK)
+        for field in ("easy_examples", "hard_examples", "hard_keywords"):
+            try:
+                complexity.clean_phrases(getattr(route, field), field)
+            except complexity.ExamplesError as exc:
+                problems.append(str(exc))
     for tier in tiers:
         if str(tier.role) not in TierRole.values:
             problems.append(f"unknown tier role {tier.role!r}")
@@ -180,17 +191,26 @@ def body_models(route, tiers) -> dict[str, str]:
     }
 
 
-def _rules(route, roles: list[str]) -> list[dict[str, Any]]:
+def _rules(route, roles: list[str], served_names=None) -> list[dict[str, Any]]:
     """Most specific rules first; the last one (no header) is the default: the small tier."""
     by_tier = tier_backends(route, roles)
     if route.policy == RoutePolicy.FALLBACK:
         return [_rule(route, by_tier[TierRole.SMALL], None)]
+    if route.policy == RoutePolicy.COMPLEXITY:
+        # the Semantic Router names the chosen provider model (the tier's served name)
+        served = dict(served_names or {})
+        rules = [
+            _rule(route, backends, (complexity.SELECTED_MODEL_HEADER, served[tier]))
+            for tier, backends in by_tier.items()
+        ]
+        rules.append(_rule(route, by_tier[TierRole.SMALL], None))
+        return rules
     rules = [_rule(route, backends, (TIER_HEADER, tier)) for tier, backends in by_tier.items()]
     rules.append(_rule(route, by_tier[TierRole.SMALL], None))
     return rules
 
 
-def _http_route(route, roles: list[str]) -> dict[str, Any]:
+def _http_route(route, roles: list[str], served_names=None) -> dict[str, Any]:
     return {
         "apiVersion": GATEWAY_API,
         "kind": "HTTPRoute",
@@ -205,7 +225,7 @@ def _http_route(route, roles: list[str]) -> dict[str, Any]:
                 }
             ],
             "hostnames": [route.host],
-            "rules": _rules(route, roles),
+            "rules": _rules(route, roles, served_names),
         },
     }
 
@@ -227,14 +247,16 @@ def lua_source(route, tiers) -> str:
 
 
 def _extension_policy(route, tiers) -> dict[str, Any]:
+    spec: dict[str, Any] = {"targetRefs": _target(route)}
+    if route.policy == RoutePolicy.COMPLEXITY:
+        spec["extProc"] = complexity.ext_proc(route)
+    else:
+        spec["lua"] = [{"type": "Inline", "inline": lua_source(route, tiers)}]
     return {
         "apiVersion": EG_API,
         "kind": "EnvoyExtensionPolicy",
         "metadata": _meta(route, route.name),
-        "spec": {
-            "targetRefs": _target(route),
-            "lua": [{"type": "Inline", "inline": lua_source(route, tiers)}],
-        },
+        "spec": spec,
     }
 
 
@@ -271,7 +293,11 @@ def render(route, tiers) -> list[dict[str, Any]]:
     tiers = sorted(tiers, key=lambda t: str(t.role))
     roles = [str(t.role) for t in tiers]
     objects = [_backend(route, t) for t in tiers]
-    objects.append(_http_route(route, roles))
+    if route.policy == RoutePolicy.COMPLEXITY:
+        # the router first: the extension policy names its Service
+        objects = complexity.objects(route, tiers, lambda n: _meta(route, n)) + objects
+    served = {str(t.role): t.endpoint.isvc_name for t in tiers}
+    objects.append(_http_route(route, roles, served))
     objects.append(_extension_policy(route, tiers))
     objects.append(_traffic_policy(route))
     return objects
@@ -281,6 +307,7 @@ def deletable(route) -> list[dict[str, Any]]:
     """Every object a route may own (the kinds of any policy), for deletion by name."""
     names = [(EG_API, "Backend", backend_name(route, r)) for r in TierRole.values]
     names += [(api, kind, route.name) for api, kind in KINDS if kind != "Backend"]
+    names += [(api, kind, complexity.router_name(route)) for api, kind in ROUTER_KINDS]
     return [
         {"apiVersion": api, "kind": kind, "metadata": {"name": n, "namespace": route.namespace}}
         for api, kind, n in names

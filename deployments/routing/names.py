@@ -2,3 +2,4 @@
 
 APPLY_ROUTE = "deployments.apply_route"
 SYNC_ROUTES = "deployments.sync_routes"
+STEER_ROUTES = "deployments.steer_routes"

@@ -8,8 +8,8 @@ from ..choices import DesiredState, EndpointStatus
 from ..errors import PermanentClusterError
 from ..k8s import ClusterClient, cluster_configured
 from ..manifests import ManifestError
-from ..route_models import Route
-from . import manifests, services
+from ..route_models import Route, RoutePolicy
+from . import complexity, manifests, services
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +81,26 @@ def sync_routes() -> int:
                 manifests.GATEWAY_API, "HTTPRoute", namespace, manifests.selector()
             )
         }
-        for route in (r for r in routes if r.namespace == namespace):
+        here = [r for r in routes if r.namespace == namespace]
+        routers = _routers(client, namespace, here)
+        for route in here:
             obj = live.get(str(route.uuid))
             if obj is None:
                 services.enqueue_reapply(route)
                 continue
             observed = manifests.status_from(obj)
+            if route.policy == RoutePolicy.COMPLEXITY:
+                observed = complexity.router_status(observed, routers.get(str(route.uuid)))
             if observed and services.record_route_observed(route.pk, route.generation, *observed):
                 changed += 1
     return changed
+
+
+def _routers(client, namespace: str, routes: list[Route]) -> dict[str, dict]:
+    """The router Deployments of the namespace's complexity routes, by route uuid (one list)."""
+    if not any(r.policy == RoutePolicy.COMPLEXITY for r in routes):
+        return {}
+    return {
+        (o["metadata"].get("labels") or {}).get(manifests.LABEL_ROUTE_UUID): o
+        for o in client.list("apps/v1", "Deployment", namespace, manifests.selector())
+    }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -20,11 +21,14 @@ from ..route_guard import RouteInUse, live_routes_using, refuse_if_routed  # noq
 from ..route_models import (
     CLASSIFIER_POLICY,
     CLASSIFIER_REFUSAL,
+    IMAGE_REFERENCE,
     Route,
     RoutePolicy,
     RouteTier,
+    SemanticRouterSettings,
     TierRole,
 )
+from . import complexity
 from .names import APPLY_ROUTE
 
 log = logging.getLogger(__name__)
@@ -53,6 +57,34 @@ def _check_tiers(team: Team, policy: str, tiers: list[dict[str, Any]]) -> None:
         raise DeploymentError(CLASSIFIER_REFUSAL, field="policy")
     if policy not in RoutePolicy.values:
         raise DeploymentError(f"Unknown policy {policy!r}.", field="policy")
+    if policy == RoutePolicy.COMPLEXITY and TierRole.FALLBACK in roles:
+        raise DeploymentError(complexity.NO_FALLBACK, field="tiers")
+
+
+COMPLEXITY_FIELDS = ("easy_examples", "hard_examples", "hard_keywords")
+
+
+def _complexity_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """The complexity policy's examples and keywords, checked once (complexity.clean_phrases),
+    and the budget-steering threshold."""
+    fields: dict[str, Any] = {}
+    for name in COMPLEXITY_FIELDS:
+        if name in data:
+            try:
+                fields[name] = complexity.clean_phrases(data[name], name.replace("_", " "))
+            except complexity.ExamplesError as exc:
+                raise DeploymentError(str(exc), field=name) from exc
+    percent = data.get("steer_at_percent")
+    if percent is not None:
+        if not isinstance(percent, int) or not 1 <= percent <= 100:
+            raise DeploymentError("Give a whole percent from 1 to 100.", field="steer_at_percent")
+        if data.get("policy") != RoutePolicy.COMPLEXITY:
+            raise DeploymentError(
+                "Budget steering moves medium requests, which only the complexity policy has.",
+                field="steer_at_percent",
+            )
+        fields["steer_at_percent"] = percent
+    return fields
 
 
 def enqueue_apply(route: Route) -> None:
@@ -67,6 +99,7 @@ def request_route(
     _check_tiers(team, data["policy"], tiers)
     approved = can_admin(user, team)
     fields = {k: data[k] for k in ("prompt_length_threshold", "queue_depth_threshold") if k in data}
+    fields.update(_complexity_fields(data))
     with transaction.atomic():
         if Route.objects.filter(team=team, name=data["name"]).exclude(status="deleted").exists():
             raise DeploymentError(f"The team already has a route named {data['name']!r}.", "name")
@@ -243,3 +276,39 @@ def enqueue_reapply(route: Route) -> None:
         route.status_message = "Missing from the cluster; applying again."
         route.save(update_fields=["generation", "status_message", "updated_at"])
         enqueue_apply(route)
+
+
+def set_router_image(image: str, user: User, source: str = AuditLog.Source.ADMIN) -> list[Route]:
+    """The platform team pins a new Semantic Router image: save it and re-render every live
+    complexity route with it (a new generation each, applied like any other change)."""
+    try:
+        IMAGE_REFERENCE(image)
+    except ValidationError as exc:
+        raise DeploymentError(exc.messages[0], field="image") from exc
+    with transaction.atomic():
+        row = SemanticRouterSettings.current()
+        before = row.image
+        if before == image:
+            return []
+        row.image = image
+        row.save()
+        record_audit(
+            actor=user,
+            action="router.image",
+            instance=row,
+            source=source,
+            team=None,
+            before={"image": before},
+            after={"image": image},
+        )
+        routes = list(
+            Route.objects.select_for_update()
+            .filter(policy=RoutePolicy.COMPLEXITY, desired_state=DesiredState.PRESENT)
+            .exclude(status__in=[*GONE, EndpointStatus.PENDING_APPROVAL])
+        )
+        for route in routes:
+            route.generation += 1
+            route.status_message = "New router image; applying."
+            route.save(update_fields=["generation", "status_message", "updated_at"])
+            enqueue_apply(route)
+    return routes

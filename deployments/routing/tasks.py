@@ -2,10 +2,11 @@
 server-side apply of the same objects changes nothing."""
 
 from celery import shared_task
+from django.conf import settings
 
 from ..errors import TransientClusterError
-from . import reconcile
-from .names import APPLY_ROUTE, SYNC_ROUTES
+from . import reconcile, steering
+from .names import APPLY_ROUTE, STEER_ROUTES, SYNC_ROUTES
 
 
 @shared_task(
@@ -24,3 +25,9 @@ def apply_route(route_id: int, generation: int) -> str:
 @shared_task(name=SYNC_ROUTES, acks_late=True, ignore_result=True)
 def sync_routes() -> int:
     return reconcile.sync_routes()
+
+
+@shared_task(name=STEER_ROUTES, acks_late=True, ignore_result=True)
+def steer_routes() -> int:
+    """Budget steering (routing/steering.py); a second run changes nothing."""
+    return len(steering.steer_routes(currency=settings.BILLING_CURRENCY))

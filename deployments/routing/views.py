@@ -20,7 +20,7 @@ from ..errors import DeploymentError
 from ..forms import EndpointRejectForm
 from ..forms import add_service_error as _form_error
 from ..route_models import Route, TierRole
-from . import manifests, services
+from . import complexity, manifests, services
 from .forms import RouteForm
 from .saving import route_saving
 
@@ -130,7 +130,39 @@ def route_detail(request, uuid):
         "can_approve": can_admin(request.user, route.team),
         "reject_form": EndpointRejectForm(),
     }
+    if route.policy == "complexity":
+        prompts = complexity.sample_prompts(request.GET.get("prompts"))
+        context.update(
+            preview=complexity.preview(route, prompts),
+            preview_text="\n".join(prompts),
+            medium_role=complexity.medium_role(route),
+            context_tokens=complexity.context_tokens(route),
+        )
     return render(request, "deployments/route_detail.html", context)
+
+
+@login_required
+@require_POST
+def route_preview(request):
+    """The request form's preview (before saving): the rows the keyword and context-length
+    rules decide for the sample prompts, with the keywords and threshold being typed."""
+    try:
+        keywords = complexity.clean_phrases(request.POST.get("hard_keywords", ""), "keywords")
+        threshold = int(request.POST.get("prompt_length_threshold") or 4000)
+    except (complexity.ExamplesError, ValueError) as exc:
+        error = str(exc) if isinstance(exc, complexity.ExamplesError) else "Give a number."
+        return render(request, "deployments/partials/route_preview.html", {"error": error})
+    draft = Route(
+        hard_keywords=keywords,
+        prompt_length_threshold=max(100, min(threshold, 1_000_000)),
+        medium_to_small=False,
+    )
+    prompts = complexity.sample_prompts(request.POST.get("prompts"))
+    context = {
+        "preview": complexity.preview(draft, prompts),
+        "context_tokens": complexity.context_tokens(draft),
+    }
+    return render(request, "deployments/partials/route_preview.html", context)
 
 
 @login_required

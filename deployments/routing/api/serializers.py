@@ -40,10 +40,29 @@ class RouteSerializer(serializers.ModelSerializer):
     team = TeamRef(help_text="Team slug.")
     policy = serializers.ChoiceField(
         choices=[*RoutePolicy.choices, (CLASSIFIER_POLICY, "By a classifier (refused: see docs)")],
-        help_text="alias, prompt_length or fallback. `classifier` is answered with 400: Envoy "
-        "Gateway has no complexity or intent classifier.",
+        help_text="alias, prompt_length, fallback or complexity (the vLLM Semantic Router "
+        "labels requests easy / medium / hard). `classifier` is answered with 400: use "
+        "complexity.",
     )
     tiers = RouteTierSerializer(many=True)
+    easy_examples = serializers.ListField(
+        child=serializers.CharField(max_length=2000),
+        required=False,
+        max_length=50,
+        help_text="complexity: example prompts of easy requests (empty: the platform's).",
+    )
+    hard_examples = serializers.ListField(
+        child=serializers.CharField(max_length=2000),
+        required=False,
+        max_length=50,
+        help_text="complexity: example prompts of hard requests (empty: the platform's).",
+    )
+    hard_keywords = serializers.ListField(
+        child=serializers.CharField(max_length=2000),
+        required=False,
+        max_length=50,
+        help_text="complexity: phrases that send a request to the large tier.",
+    )
     url = serializers.CharField(read_only=True, help_text="The one OpenAI-compatible base URL.")
     client_snippet = serializers.SerializerMethodField()
 
@@ -57,6 +76,12 @@ class RouteSerializer(serializers.ModelSerializer):
             "tiers",
             "prompt_length_threshold",
             "queue_depth_threshold",
+            "easy_examples",
+            "hard_examples",
+            "hard_keywords",
+            "steer_at_percent",
+            "medium_to_small",
+            "steering_reason",
             "url",
             "client_snippet",
             "desired_state",
@@ -74,6 +99,8 @@ class RouteSerializer(serializers.ModelSerializer):
             "generation",
             "applied_generation",
             "created_at",
+            "medium_to_small",
+            "steering_reason",
         ]
         # (team, name) uniqueness is the service's: it answers 400 with a clear message.
         validators = []

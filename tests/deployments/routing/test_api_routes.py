@@ -111,15 +111,13 @@ def test_same_role_twice_or_no_large_tier_is_400(owner_api, team, small, large):
     assert owner_api.post("/api/v1/routes/", data, format="json").status_code == 400
 
 
-def test_classifier_policy_is_refused_with_400_naming_the_missing_classifier(
-    owner_api, team, small, large
-):
+def test_the_old_classifier_name_is_400_pointing_at_complexity(owner_api, team, small, large):
     response = owner_api.post(
         "/api/v1/routes/", body(team, small, large, policy="classifier"), format="json"
     )
     assert response.status_code == 400
     message = response.json()["policy"][0]
-    assert "needs a complexity or intent classifier" in message and "Envoy Gateway" in message
+    assert "use 'complexity'" in message and "vLLM Semantic Router" in message
     assert not Route.objects.exists()
 
 
@@ -200,3 +198,81 @@ def test_the_requester_never_approves_their_own_route(
     assert refused.status_code == 403 and "four eyes" in refused.json()["detail"]
     assert not callbacks
     assert api_client.get(f"/api/v1/routes/{uuid}/").json()["status"] == "pending_approval"
+
+
+# --- the complexity policy (vLLM Semantic Router) ---------------------------------------------
+
+
+def test_complexity_route_goes_request_approval_apply_and_renders_the_router(
+    api_client,
+    owner_api,
+    team,
+    small,
+    large,
+    fake_cluster,
+    django_capture_on_commit_callbacks,
+    capsys,
+):
+    import yaml
+
+    data = body(
+        team,
+        small,
+        large,
+        policy="complexity",
+        easy_examples=["Say hello."],
+        hard_examples=["Prove the invariant holds."],
+        hard_keywords=["formal proof"],
+        steer_at_percent=80,
+    )
+    response = api_client.post("/api/v1/routes/", data, format="json")  # a member asks
+    assert response.status_code == 202, response.content
+    got = response.json()
+    assert got["status"] == "pending_approval" and got["policy"] == "complexity"
+    assert got["easy_examples"] == ["Say hello."] and got["steer_at_percent"] == 80
+    with django_capture_on_commit_callbacks(execute=True):
+        assert owner_api.post(f"/api/v1/routes/{got['uuid']}/approve/").status_code == 202
+    applied = [o["kind"] for o in fake_cluster.applied[-1]]
+    assert applied[:3] == ["ConfigMap", "Deployment", "Service"]
+    assert "EnvoyExtensionPolicy" in applied
+    objects = owner_api.get(f"/api/v1/routes/{got['uuid']}/manifests/").json()
+    assert objects == fake_cluster.applied[-1]
+    config = yaml.safe_load(objects[0]["data"]["config.yaml"])
+    assert config["routing"]["signals"]["keywords"][0]["keywords"] == ["formal proof"]
+    call_command("render_route", got["uuid"])
+    assert list(yaml.safe_load_all(capsys.readouterr().out)) == objects
+    route = Route.objects.get(uuid=got["uuid"])
+    assert route.status == "provisioning"
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"easy_examples": ["x" * 2001]}, "easy_examples"),
+        ({"hard_keywords": "not a list"}, "hard_keywords"),
+        ({"steer_at_percent": 0}, "steer_at_percent"),
+        ({"steer_at_percent": 101}, "steer_at_percent"),
+    ],
+)
+def test_complexity_bad_examples_or_percent_are_400(owner_api, team, small, large, change, field):
+    data = body(team, small, large, policy="complexity", **change)
+    response = owner_api.post("/api/v1/routes/", data, format="json")
+    assert response.status_code == 400 and field in response.json(), response.content
+    assert not Route.objects.exists()
+
+
+def test_complexity_with_a_fallback_tier_is_400_saying_why(owner_api, team, small, large):
+    spare = EndpointFactory(team=team, name="spare")
+    data = body(team, small, large, policy="complexity")
+    data["tiers"].append({"endpoint": str(spare.uuid), "role": "fallback"})
+    response = owner_api.post("/api/v1/routes/", data, format="json")
+    assert response.status_code == 400
+    assert "no fallback tier" in str(response.json())
+
+
+def test_budget_steering_on_another_policy_is_400(owner_api, team, small, large):
+    response = owner_api.post(
+        "/api/v1/routes/", body(team, small, large, steer_at_percent=80), format="json"
+    )
+    assert response.status_code == 400
+    assert "only the complexity policy" in str(response.json()["steer_at_percent"])

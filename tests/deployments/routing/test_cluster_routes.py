@@ -141,3 +141,46 @@ def test_a_missing_http_route_is_applied_again(route, live_cluster):
     assert route.generation == 2
     assert apply_route(route.pk, 2) == "applied"
     assert live_cluster.get(manifests.GATEWAY_API, "HTTPRoute", "chat", route.namespace)
+
+
+def test_a_complexity_route_applies_the_router_and_its_ext_proc_policy(
+    live_cluster, owner, api_client_for, team, small, large
+):
+    """Server-side apply of the router's ConfigMap / Deployment / Service (core kinds) and of
+    the extProc EnvoyExtensionPolicy (the real CRD): the apiserver keeps exactly what the API
+    shows; delete removes the router too."""
+    live_cluster.apply(
+        [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": team.namespace}}]
+    )
+    api = api_client_for(owner)
+    data = {
+        "team": team.slug,
+        "name": "tiered",
+        "policy": "complexity",
+        "hard_keywords": ["formal proof"],
+        "tiers": [
+            {"endpoint": str(small.uuid), "role": "small"},
+            {"endpoint": str(large.uuid), "role": "large"},
+        ],
+    }
+    response = api.post("/api/v1/routes/", data, format="json")
+    assert response.status_code == 202, response.content
+    route = Route.objects.get(uuid=response.json()["uuid"])
+    assert apply_route(route.pk, 1) == "applied"
+    shown = api.get(f"/api/v1/routes/{route.uuid}/manifests/").json()
+    assert [o["kind"] for o in shown][:3] == ["ConfigMap", "Deployment", "Service"]
+    for obj in shown:
+        live = live_cluster.get(
+            obj["apiVersion"], obj["kind"], obj["metadata"]["name"], route.namespace
+        )
+        assert live is not None, obj["kind"]
+        body = "data" if obj["kind"] == "ConfigMap" else "spec"
+        assert _contains(obj[body], live[body]), obj["kind"]
+    policy = live_cluster.get(manifests.EG_API, "EnvoyExtensionPolicy", "tiered", route.namespace)
+    assert policy["spec"]["extProc"][0]["backendRefs"][0]["name"] == "tiered-router"
+
+    assert api.delete(f"/api/v1/routes/{route.uuid}/").status_code == 202
+    assert apply_route(route.pk, 2) == "deleted"
+    for api_version, kind in (("v1", "ConfigMap"), ("apps/v1", "Deployment"), ("v1", "Service")):
+        live = live_cluster.get(api_version, kind, "tiered-router", route.namespace)
+        assert live is None or live["metadata"].get("deletionTimestamp"), kind

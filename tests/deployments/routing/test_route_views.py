@@ -69,10 +69,10 @@ def test_form_page_and_partial(member_client, small, large):
     assert "<html" not in partial and 'id="route-request"' in partial
 
 
-def test_policy_choices_offer_no_classifier_and_say_why(member_client):
+def test_policy_choices_offer_complexity_not_the_old_classifier_name(member_client):
     html = member_client.get(url("route_create")).content.decode()
     assert 'value="classifier"' not in html
-    assert "Envoy Gateway has no classifier" in html
+    assert 'value="complexity"' in html and "vLLM Semantic Router" in html
 
 
 def test_member_request_waits_for_approval_and_redirects(
@@ -257,3 +257,80 @@ def test_the_requester_made_admin_sees_who_else_can_approve_and_no_approve_butto
     assert member_client.post(url("route_approve", pending)).status_code == 302
     pending.refresh_from_db()
     assert pending.status == "pending_approval"
+
+
+# --- complexity ---------------------------------------------------------------------------------
+
+
+def test_complexity_request_from_the_form_keeps_the_examples(member_client, small, large):
+    data = form_data(
+        small,
+        large,
+        policy="complexity",
+        easy_examples="Say hi.\n\nTranslate this.",
+        hard_examples="Prove it.",
+        hard_keywords="",
+        steer_at_percent="75",
+    )
+    response = member_client.post(url("route_create"), data, **HX)
+    assert response.status_code == 204, response.content.decode()
+    route = Route.objects.get()
+    assert route.policy == "complexity" and route.status == "pending_approval"
+    assert route.easy_examples == ["Say hi.", "Translate this."]
+    assert route.hard_examples == ["Prove it."] and route.hard_keywords == []
+    assert route.steer_at_percent == 75
+
+
+def test_complexity_bad_examples_rerender_the_form_with_the_error(member_client, small, large):
+    data = form_data(small, large, policy="complexity", hard_keywords="x" * 2001)
+    html = member_client.post(url("route_create"), data, **HX).content.decode()
+    assert "longer than 2000 characters" in html
+    assert not Route.objects.exists()
+
+
+def test_route_page_previews_prompts_and_says_what_needs_the_classifier(
+    member_client, team, small, large
+):
+    route = make_route(team, "complexity", small=small, large=large)
+    html = member_client.get(
+        url("route_detail", route), {"prompts": "explain the root cause\nsay hi"}
+    ).content.decode()
+    assert 'id="complexity-preview"' in html
+    assert "keyword &quot;root cause&quot;" in html
+    assert "needs the classifier" in html and "cannot be computed here" in html
+
+
+def test_route_page_shows_the_steering_reason(member_client, team, small, large):
+    route = make_route(team, "complexity", small=small, large=large)
+    Route.objects.filter(pk=route.pk).update(
+        medium_to_small=True, steering_reason="spend 412.00 passed 80 % of the 500.00 budget."
+    )
+    html = member_client.get(url("route_detail", route)).content.decode()
+    assert 'id="steering-reason"' in html and "passed 80 % of the 500.00 budget" in html
+    assert 'id="medium-tier">small<' in html
+
+
+def test_the_form_previews_the_rules_before_saving(member_client):
+    data = {
+        "hard_keywords": "formal proof",
+        "prompt_length_threshold": "400",  # about 100 tokens
+        "prompts": "Give a formal proof of this\n" + "word " * 100 + "\nsay hi",
+    }
+    html = member_client.post(url("route_preview"), data, **HX).content.decode()
+    assert "<html" not in html and 'id="route-preview-table"' in html
+    assert "keyword &quot;formal proof&quot;" in html
+    assert "over the 100-token context threshold" in html
+    assert html.count("needs the classifier") == 1
+    assert not Route.objects.exists()
+
+
+def test_the_preview_names_bad_keywords(member_client):
+    html = member_client.post(
+        url("route_preview"), {"hard_keywords": "x" * 2001}, **HX
+    ).content.decode()
+    assert "longer than 2000 characters" in html
+
+
+def test_the_preview_needs_a_login_and_a_post(client, member_client):
+    assert client.post(url("route_preview"), {}).status_code == 302
+    assert member_client.get(url("route_preview")).status_code == 405
