@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('deployments', '0010_not_deployed_status'),
+        ('deployments', '0011_batchjob_cost_cap_more_than_zero'),
     ]
 
     operations = [
