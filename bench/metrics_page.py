@@ -169,7 +169,7 @@ def main():
             cache.clear()
             before = queries_sent()
             with mock.patch(
-                "deployments.metrics_views.datetime"
+                "deployments.endpoints.metrics_views.datetime"
             ) as dt:  # same "now" as the raw runs
                 dt.now.return_value = now
                 started = time.perf_counter()

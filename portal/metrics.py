@@ -794,7 +794,7 @@ BUSY = (RUNNING, WAITING)
 def busy_requests_query(namespace: str, model_name: str) -> str:
     """Requests running plus waiting on all replicas of one endpoint (one number).
 
-    The KEDA trigger of every endpoint (deployments.manifests.scaled_object): KEDA divides it
+    The KEDA trigger of every endpoint (deployments.endpoints.manifests.scaled_object): KEDA divides it
     by the replica count (AverageValue). Unlike the queue alone it stays high while replicas
     are busy, so adding a replica that empties the queue does not scale it away again.
     """

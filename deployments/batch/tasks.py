@@ -2,9 +2,9 @@
 
 from celery import shared_task
 
-from ..errors import TransientClusterError
-from . import reconcile
-from .names import APPLY_BATCH_JOB, SYNC_BATCH_JOBS
+from deployments.batch import reconcile
+from deployments.batch.names import APPLY_BATCH_JOB, SYNC_BATCH_JOBS
+from deployments.workloads.errors import TransientClusterError
 
 
 @shared_task(

@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from ..route_models import Route, RouteTier
+from deployments.routing.models import Route, RouteTier
 
 
 class RouteTierInline(admin.TabularInline):

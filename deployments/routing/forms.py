@@ -3,9 +3,9 @@
 
 from django import forms
 
-from ..choices import DesiredState, EndpointStatus
-from ..models import Endpoint
-from ..route_models import Route, RoutePolicy, TierRole
+from deployments.endpoints.choices import DesiredState, EndpointStatus
+from deployments.endpoints.models import Endpoint
+from deployments.routing.models import Route, RoutePolicy, TierRole
 
 ROLE_HELP = {
     TierRole.SMALL: "The cheap model most requests go to (e.g. 7–8B).",

@@ -21,10 +21,9 @@ from datetime import datetime
 from decimal import Decimal
 
 from catalog.pricing import current_rates
+from deployments.routing.models import Route, TierRole
 from portal.metrics import window_summary
 from portal.prometheus import PrometheusClient, to_unix
-
-from ..route_models import Route, TierRole
 
 MILLION = Decimal(1_000_000)
 CENT = Decimal("0.01")

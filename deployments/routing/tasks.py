@@ -3,9 +3,9 @@ server-side apply of the same objects changes nothing."""
 
 from celery import shared_task
 
-from ..errors import TransientClusterError
-from . import reconcile
-from .names import APPLY_ROUTE, SYNC_ROUTES
+from deployments.routing import reconcile
+from deployments.routing.names import APPLY_ROUTE, SYNC_ROUTES
+from deployments.workloads.errors import TransientClusterError
 
 
 @shared_task(

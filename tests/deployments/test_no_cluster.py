@@ -7,11 +7,11 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from deployments import services
-from deployments.choices import FINAL_STATUSES, STATUS_COLOURS, EndpointStatus
+from deployments.endpoints import services
+from deployments.endpoints.choices import FINAL_STATUSES, STATUS_COLOURS, EndpointStatus
+from deployments.endpoints.reconcile import NO_CLUSTER_MESSAGE, sync_statuses
+from deployments.endpoints.tasks import apply_endpoint
 from deployments.models import Endpoint
-from deployments.reconcile import NO_CLUSTER_MESSAGE, sync_statuses
-from deployments.tasks import apply_endpoint
 from tests.factories import GpuRateFactory, MembershipFactory, UserFactory
 
 

@@ -10,7 +10,7 @@ from django.core.cache import cache
 from django.urls import reverse
 from prometheus_client import REGISTRY
 
-from deployments.choices import EndpointStatus
+from deployments.endpoints.choices import EndpointStatus
 from portal.models import Membership
 from tests.factories import EndpointFactory, MembershipFactory, TeamFactory
 

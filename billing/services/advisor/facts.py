@@ -12,9 +12,8 @@ from decimal import Decimal
 from catalog import pricing
 from catalog.choices import CapacityType
 from catalog.pricing import offering_prices
-from deployments.choices import DesiredState, EndpointStatus
+from deployments.endpoints.choices import ACTIVE_STATUSES, DesiredState, EndpointStatus
 from deployments.models import Endpoint
-from deployments.services import ACTIVE_STATUSES
 from portal import metrics
 from portal.models import Team
 from portal.prometheus import PrometheusError, get_client

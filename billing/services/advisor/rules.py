@@ -19,8 +19,8 @@ from typing import Any
 
 from catalog.choices import CapacityType
 from catalog.pricing import OfferingPrice
-from deployments.manifests import in_working_hours, prewarm_minutes
-from deployments.sizing import (
+from deployments.endpoints.manifests import in_working_hours, prewarm_minutes
+from deployments.workloads.sizing import (
     DEFAULT_CONCURRENCY,
     TENSOR_PARALLEL_SIZES,
     SizingInputError,

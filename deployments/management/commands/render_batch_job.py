@@ -5,8 +5,8 @@ import uuid as uuid_lib
 from django.core.management.base import BaseCommand, CommandError
 
 from deployments.batch import manifests
-from deployments.manifests import ManifestError
-from deployments.models import BatchJob
+from deployments.batch.models import BatchJob
+from deployments.endpoints.manifests import ManifestError
 
 
 class Command(BaseCommand):

@@ -4,8 +4,8 @@ import uuid as uuid_lib
 
 from django.core.management.base import BaseCommand, CommandError
 
-from deployments import manifests
-from deployments.models import Endpoint
+from deployments.endpoints import manifests
+from deployments.endpoints.models import Endpoint
 
 
 class Command(BaseCommand):

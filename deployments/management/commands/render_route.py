@@ -4,9 +4,9 @@ import uuid as uuid_lib
 
 from django.core.management.base import BaseCommand, CommandError
 
-from deployments.manifests import to_yaml
-from deployments.route_models import Route
+from deployments.endpoints.manifests import to_yaml
 from deployments.routing import manifests, reconcile
+from deployments.routing.models import Route
 
 
 class Command(BaseCommand):

@@ -8,14 +8,13 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from deployments.endpoints.api.views import call_service
+from deployments.routing import reconcile, services
+from deployments.routing.api.serializers import RouteSerializer
+from deployments.routing.manifests import ManifestError
+from deployments.routing.models import Route
 from portal.access import TeamObjectPermission, can_write, scope_to_user
 from portal.models import AuditLog
-
-from ...api.views import call_service
-from ...route_models import Route
-from .. import reconcile, services
-from ..manifests import ManifestError
-from .serializers import RouteSerializer
 
 API = AuditLog.Source.API
 
