@@ -2,7 +2,7 @@
 
 Each page is a full page that includes one fragment; htmx polls the same URL and gets only the
 fragment (STYLE §7). Prometheus trouble never becomes a 500: the fragment shows a banner and
-the last known values marked stale (portal.dashboards.with_last_good).
+the last known values marked stale (deployments.endpoints.dashboards.with_last_good).
 """
 
 import uuid as uuid_module
@@ -14,10 +14,11 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from deployments.endpoints import dashboards, metrics
 from deployments.endpoints.choices import EndpointStatus
 from deployments.endpoints.models import Endpoint
 from deployments.endpoints.page import status_badge
-from portal import access, dashboards, metrics
+from portal import access
 from portal.htmx import is_partial
 from portal.middleware import CurrentTeamMiddleware
 

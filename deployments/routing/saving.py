@@ -21,8 +21,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from catalog.pricing import current_rates
+from deployments.endpoints.metrics import window_summary
 from deployments.routing.models import Route, TierRole
-from portal.metrics import window_summary
 from portal.prometheus import PrometheusClient, to_unix
 
 MILLION = Decimal(1_000_000)

@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from deployments.endpoints import dashboards, metrics
 from deployments.endpoints.forms import EndpointRejectForm
 from deployments.endpoints.forms import add_service_error as _form_error
 from deployments.routing import manifests, services
@@ -19,7 +20,6 @@ from deployments.routing.forms import RouteForm
 from deployments.routing.models import Route, TierRole
 from deployments.routing.saving import route_saving
 from deployments.workloads.errors import DeploymentError
-from portal import dashboards, metrics
 from portal.access import can_admin, can_write, scope_to_user
 from portal.htmx import HTMX_STOP_POLLING, hx_redirect, is_partial
 

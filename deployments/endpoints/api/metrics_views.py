@@ -10,8 +10,9 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from deployments.endpoints import metrics
 from deployments.endpoints.models import Endpoint
-from portal import access, metrics
+from portal import access
 from portal.prometheus import PrometheusError, PrometheusUnavailable, get_client
 
 FIELD_HELP = {

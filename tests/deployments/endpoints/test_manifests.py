@@ -6,9 +6,8 @@ import jsonschema
 import pytest
 import yaml
 
-from deployments.endpoints import manifests
+from deployments.endpoints import manifests, metrics
 from deployments.endpoints.choices import DesiredState, EndpointStatus
-from portal import metrics
 from tests.deployments.conftest import crd_validator
 
 

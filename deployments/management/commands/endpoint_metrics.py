@@ -8,7 +8,7 @@ reads PROMETHEUS_URL and prints one JSON object with at least generation_tokens_
 prompt_tokens_per_s, ttft_p50_s, ttft_p95_s, kv_cache_usage_mean, kv_cache_usage_max,
 queue_depth_mean, queue_depth_max, request_rate_per_s, error_rate and gpu_util_mean (null when
 the window holds no data for a figure). Exit status 2 for bad arguments, 1 when Prometheus
-cannot answer. How each figure is computed: portal.metrics.window_summary.
+cannot answer. How each figure is computed: deployments.endpoints.metrics.window_summary.
 """
 
 import json
@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
-from portal import metrics
+from deployments.endpoints import metrics
 from portal.prometheus import PrometheusError, get_client
 
 

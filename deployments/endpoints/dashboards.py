@@ -1,4 +1,4 @@
-"""Page data for the metrics pages, built from the metric layer (portal.metrics).
+"""Page data for the metrics pages, built from the metric layer (deployments.endpoints.metrics).
 
 Each builder runs its fixed set of queries (in parallel, each with the adapter's timeout) and
 returns plain dicts the templates and the API render. :func:`with_last_good` keeps the last
@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.core.cache import cache
 
-from . import metrics
-from .prometheus import PrometheusClient, PrometheusError, PrometheusUnavailable, get_client
+from deployments.endpoints import metrics
+from portal.prometheus import PrometheusClient, PrometheusError, PrometheusUnavailable, get_client
 
 logger = logging.getLogger(__name__)
 

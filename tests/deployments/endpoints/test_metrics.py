@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from portal import metrics
+from deployments.endpoints import metrics
 from portal.templatetags.metrics import metric, sparkline_points
 
 

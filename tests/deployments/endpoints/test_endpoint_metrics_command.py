@@ -14,7 +14,7 @@ from django.core.management.base import CommandError
 
 from tests.metrics_scenarios import CONTRACT, close, expected
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _iso(t):

@@ -7,7 +7,7 @@ to zero, a scrape gap, and both DCGM label styles with a Prometheus outage.
 
 import pytest
 
-from portal import metrics
+from deployments.endpoints import metrics
 from portal.prometheus import PrometheusClient
 from tests.metrics_scenarios import CONTRACT, close, expected
 

@@ -28,8 +28,8 @@ from datetime import UTC, datetime, timedelta
 
 from django.utils.dateparse import parse_datetime
 
-from . import gputime
-from .prometheus import PrometheusClient, to_unix
+from portal import gputime
+from portal.prometheus import PrometheusClient, to_unix
 
 Key = tuple[str, str]  # (namespace, model_name)
 
