@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -108,7 +108,7 @@ class BatchEstimate:
 def gpu_cost(gpu_seconds: int | Decimal, price: OfferingPrice | None) -> Decimal | None:
     if price is None:
         return None
-    return (Decimal(gpu_seconds) / 3600 * price.per_gpu_hour).quantize(CENT, ROUND_HALF_UP)
+    return price.gpu_seconds_cost(gpu_seconds)
 
 
 def estimate_batch(team: Team, data: dict[str, Any], *, usage=None, rules=None) -> BatchEstimate:
