@@ -84,12 +84,13 @@ def test_batch_gpus_count_in_the_team_quota(
     django_capture_on_commit_callbacks,
 ):
     from deployments.endpoints import services
+    from deployments.workloads.errors import QuotaExceeded
 
     team.max_gpus = 4
     team.save()
     assert _post(api_client, payload, django_capture_on_commit_callbacks).status_code == 202
     # 2 batch GPUs held; an endpoint wanting 3 more does not fit.
-    with pytest.raises(services.QuotaExceeded, match="2 of 4 left"):
+    with pytest.raises(QuotaExceeded, match="2 of 4 left"):
         services.request_endpoint(team, member, {**endpoint_data, "max_replicas": 3})
     # And a second batch job of 3 parallel shards does not either.
     second = {**payload, "name": "second", "parallelism": 3}
