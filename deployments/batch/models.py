@@ -5,9 +5,6 @@ other; `deployments.models` imports these classes so Django and the rest of the 
 them under the usual name.
 """
 
-import uuid
-
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -22,7 +19,8 @@ from deployments.batch.choices import (
     BatchJobStatus,
     ShardState,
 )
-from deployments.endpoints.choices import DesiredState
+from deployments.workloads.choices import DesiredState
+from deployments.workloads.models import TeamWorkload, WorkloadEvent, unique_live_name
 from portal.models import Team
 from portal.validators import (
     DNS_LABEL,
@@ -83,12 +81,13 @@ class BatchJobQuerySet(models.QuerySet):
         return {key: value or 0 for key, value in usage.items()}
 
 
-class BatchJob(models.Model):
+class BatchJob(TeamWorkload):
+    final_statuses = BATCH_FINAL_STATUSES
+
     # Shards retry on spot capacity (interruptions do not count); they never fall back to
     # on-demand nodes (read by manifests.node_selector, shared with endpoints).
     spot_fallback_on_demand = False
 
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="batch_jobs")
     name = models.CharField(
         max_length=BATCH_JOB_NAME_MAX,
@@ -163,11 +162,6 @@ class BatchJob(models.Model):
     )
     throughput_source = models.CharField(max_length=20, blank=True)
 
-    desired_state = models.CharField(
-        max_length=10, choices=DesiredState.choices, default=DesiredState.PRESENT
-    )
-    generation = models.PositiveIntegerField(default=1)
-    applied_generation = models.PositiveIntegerField(default=0)
     run = models.PositiveIntegerField(default=1, help_text="Number of the current Job run.")
     run_shards = models.JSONField(
         default=list, blank=True, help_text="Shard of each completion index of the current run."
@@ -181,7 +175,6 @@ class BatchJob(models.Model):
         default=BatchJobStatus.PENDING_APPROVAL,
         db_index=True,
     )
-    status_message = models.TextField(blank=True)
 
     # What the runs measured (from the shard pods' termination messages and times).
     tokens_in = models.PositiveBigIntegerField(default=0)
@@ -189,42 +182,16 @@ class BatchJob(models.Model):
     gpu_seconds = models.PositiveBigIntegerField(default=0)
     interruptions = models.PositiveIntegerField(default=0)
 
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    approved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    approved_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    deleted_at = models.DateTimeField(null=True, blank=True)
 
     objects = BatchJobQuerySet.as_manager()
 
-    class Meta:
-        ordering = ["team__name", "name"]
+    class Meta(TeamWorkload.Meta):
         constraints = [
-            models.UniqueConstraint(
-                fields=["team", "name"],
-                condition=~models.Q(status="deleted"),
-                name="unique_live_batch_job_name_per_team",
-            ),
+            unique_live_name("unique_live_batch_job_name_per_team"),
         ]
-
-    def __str__(self) -> str:
-        return f"{self.team.slug}/{self.name}"
-
-    @property
-    def is_final(self) -> bool:
-        return self.status in BATCH_FINAL_STATUSES
-
-    @property
-    def namespace(self) -> str:
-        return self.team.namespace
 
     @property
     def job_name(self) -> str:
@@ -273,25 +240,16 @@ class BatchJob(models.Model):
             raise ValidationError(errors)
 
 
-class BatchJobEvent(models.Model):
+class BatchJobEvent(WorkloadEvent):
     """One line of a batch job's timeline (requests, interruptions with their cause, ...)."""
 
     batch_job = models.ForeignKey(BatchJob, on_delete=models.CASCADE, related_name="events")
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     kind = models.CharField(
         max_length=12, choices=BatchEventKind.choices, default=BatchEventKind.STATUS
     )
     old_status = models.CharField(max_length=20, choices=BatchJobStatus.choices, blank=True)
     new_status = models.CharField(max_length=20, choices=BatchJobStatus.choices, blank=True)
     shard = models.PositiveIntegerField(null=True, blank=True)
-    message = models.TextField(blank=True)
-    generation = models.PositiveIntegerField(null=True, blank=True)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"{self.batch_job}: {self.get_kind_display()} {self.message}"

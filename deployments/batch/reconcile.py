@@ -19,9 +19,9 @@ from deployments.batch.models import BatchJob
 from deployments.batch.names import APPLY_BATCH_JOB
 from deployments.batch.observe import observe
 from deployments.batch.services import record_applied, record_observations
-from deployments.endpoints.choices import DesiredState
 from deployments.endpoints.manifests import ManifestError
 from deployments.k8s import ClusterClient
+from deployments.workloads.choices import DesiredState
 from deployments.workloads.errors import PermanentClusterError
 from portal import jobs
 

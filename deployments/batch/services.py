@@ -25,7 +25,7 @@ from deployments.batch.models import BatchJob, BatchJobEvent
 from deployments.batch.names import APPLY_BATCH_JOB
 from deployments.batch.observe import Observation, new_shard
 from deployments.endpoints import admission
-from deployments.endpoints.choices import DesiredState
+from deployments.workloads.choices import DesiredState
 from deployments.workloads.errors import (
     DeploymentError,
     DuplicateEndpoint,

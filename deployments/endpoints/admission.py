@@ -20,8 +20,9 @@ from catalog.choices import CapacityType
 from catalog.models import CatalogModel, GpuType
 from catalog.pricing import OfferingPrice, cheapest_offering
 from deployments.endpoints import estimates, rules
-from deployments.endpoints.choices import ACTIVE_STATUSES, DesiredState, EndpointStatus
+from deployments.endpoints.choices import ACTIVE_STATUSES, EndpointStatus
 from deployments.endpoints.models import Endpoint
+from deployments.workloads.choices import DesiredState
 from deployments.workloads.errors import (
     BudgetExceeded,
     DeploymentError,

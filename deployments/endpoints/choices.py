@@ -49,12 +49,6 @@ STATUS_COLOURS = {
 }
 
 
-class DesiredState(models.TextChoices):
-    PRESENT = "present", "Present"
-    STOPPED = "stopped", "Stopped"
-    ABSENT = "absent", "Absent"
-
-
 class KvCacheDtype(models.TextChoices):
     AUTO = "auto", "Same as model"
     FP8 = "fp8", "FP8"

@@ -5,8 +5,9 @@ from decimal import Decimal
 
 from django.db.models import F, Sum
 
-from deployments.endpoints.choices import ACTIVE_STATUSES, DesiredState
+from deployments.endpoints.choices import ACTIVE_STATUSES
 from deployments.endpoints.models import Endpoint
+from deployments.workloads.choices import DesiredState
 from portal.models import Team
 
 

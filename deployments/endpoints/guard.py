@@ -5,8 +5,9 @@ Routes sit above endpoints (a route points at endpoints), so the check reads the
 the endpoint's reverse relation (`route_tiers`) instead of importing deployments.routing.
 """
 
-from deployments.endpoints.choices import DesiredState, EndpointStatus
+from deployments.endpoints.choices import EndpointStatus
 from deployments.endpoints.models import Endpoint
+from deployments.workloads.choices import DesiredState
 from deployments.workloads.errors import InvalidTransition
 
 

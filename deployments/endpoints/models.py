@@ -1,8 +1,5 @@
 """The endpoints teams request and their timelines."""
 
-import uuid
-
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -10,13 +7,8 @@ from django.db import models
 from catalog.choices import CapacityType, Quantization
 from catalog.models import CatalogModel, GpuType, InstanceOffering
 from deployments.endpoints import rules
-from deployments.endpoints.choices import (
-    FINAL_STATUSES,
-    DesiredState,
-    EndpointStatus,
-    EventKind,
-    KvCacheDtype,
-)
+from deployments.endpoints.choices import FINAL_STATUSES, EndpointStatus, EventKind, KvCacheDtype
+from deployments.workloads.models import TeamWorkload, WorkloadEvent, unique_live_name
 from portal.models import Team
 from portal.validators import DNS_LABEL, MAX_CONTEXT_LENGTH
 
@@ -34,8 +26,9 @@ CLEAN_FIELDS = [
 ]
 
 
-class Endpoint(models.Model):
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+class Endpoint(TeamWorkload):
+    final_statuses = FINAL_STATUSES
+
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="endpoints")
     name = models.CharField(
         max_length=ENDPOINT_NAME_MAX,
@@ -90,31 +83,16 @@ class Endpoint(models.Model):
     schedule_end = models.TimeField(null=True, blank=True)
     schedule_weekdays_only = models.BooleanField(default=True)
 
-    desired_state = models.CharField(
-        max_length=10, choices=DesiredState.choices, default=DesiredState.PRESENT
-    )
-    generation = models.PositiveIntegerField(default=1)
-    applied_generation = models.PositiveIntegerField(default=0)
     status = models.CharField(
         max_length=20,
         choices=EndpointStatus.choices,
         default=EndpointStatus.PENDING_APPROVAL,
         db_index=True,
     )
-    status_message = models.TextField(blank=True)
     url = models.URLField(max_length=300, blank=True)
     monthly_cost_min = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     monthly_cost_max = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
 
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    approved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    approved_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
     ready_at = models.DateTimeField(null=True, blank=True)
     cold_start_seconds = models.PositiveIntegerField(
@@ -122,33 +100,16 @@ class Endpoint(models.Model):
         blank=True,
         help_text="Last measured start of a replica from nothing (provisioning until ready).",
     )
-    deleted_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["team__name", "name"]
+    class Meta(TeamWorkload.Meta):
         constraints = [
             # A deleted endpoint frees its name for a new one.
-            models.UniqueConstraint(
-                fields=["team", "name"],
-                condition=~models.Q(status="deleted"),
-                name="unique_live_endpoint_name_per_team",
-            ),
+            unique_live_name("unique_live_endpoint_name_per_team"),
             models.CheckConstraint(
                 condition=models.Q(min_replicas__lte=models.F("max_replicas")),
                 name="endpoint_min_replicas_lte_max",
             ),
         ]
-
-    def __str__(self) -> str:
-        return f"{self.team.slug}/{self.name}"
-
-    @property
-    def is_final(self) -> bool:
-        return self.status in FINAL_STATUSES
-
-    @property
-    def namespace(self) -> str:
-        return self.team.namespace
 
     @property
     def isvc_name(self) -> str:
@@ -162,25 +123,16 @@ class Endpoint(models.Model):
             raise ValidationError(problems)
 
 
-class EndpointEvent(models.Model):
+class EndpointEvent(WorkloadEvent):
     """One line of an endpoint's timeline."""
 
     endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="events")
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     kind = models.CharField(max_length=10, choices=EventKind.choices, default=EventKind.INFO)
     old_status = models.CharField(max_length=20, choices=EndpointStatus.choices, blank=True)
     new_status = models.CharField(max_length=20, choices=EndpointStatus.choices, blank=True)
-    message = models.TextField(blank=True)
-    generation = models.PositiveIntegerField(null=True, blank=True)
     duration_seconds = models.PositiveIntegerField(
         null=True, blank=True, help_text="Time spent in the previous status (e.g. cold start)."
     )
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"{self.endpoint}: {self.get_kind_display()} {self.message}"

@@ -14,7 +14,7 @@ The Celery tasks in `deployments.endpoints.tasks` are one-line wrappers around t
 
 `sync_statuses()`
     One label-selected list per namespace and kind. For every endpoint: map the InferenceService
-    to a status (`manifests.status_from`) and record changes (`services.record_observed` keeps
+    to a status (`observe.status_from`) and record changes (`services.record_observed` keeps
     the time spent in the previous status, e.g. the cold start); explain a non-ready endpoint
     (conditions + Warning events of its pods, quota refusals); put back objects that are missing
     or were edited by hand ("Drift repaired" in the timeline); and re-enqueue applies that were
@@ -40,13 +40,14 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from deployments.endpoints import manifests
-from deployments.endpoints.choices import DesiredState, EndpointStatus, EventKind
+from deployments.endpoints import manifests, observe
+from deployments.endpoints.choices import EndpointStatus, EventKind
 from deployments.endpoints.models import Endpoint
 from deployments.endpoints.names import APPLY_ENDPOINT
 from deployments.endpoints.services import add_event, record_applied, record_observed
 from deployments.k8s import ClusterClient, cluster_configured
 from deployments.workloads import labels
+from deployments.workloads.choices import DesiredState
 from deployments.workloads.errors import PermanentClusterError, TransientClusterError
 from portal import jobs
 
@@ -331,7 +332,7 @@ def _sync_namespace(client: ClusterClient, namespace: str, endpoints: list[Endpo
         if problems:
             changed += _repair(client, endpoint, problems)
             continue
-        observed = manifests.status_from(
+        observed = observe.status_from(
             isvc, deployments.get(key), endpoint=endpoint, now=now, pods=pods_by_uuid.get(key)
         )
         if observed is None:

@@ -18,10 +18,11 @@ from catalog.choices import CapacityType
 from catalog.pricing import offering_prices
 from deployments.endpoints import admission, estimates, rules
 from deployments.endpoints.admission import estimate_request
-from deployments.endpoints.choices import DesiredState, EndpointStatus, EventKind
+from deployments.endpoints.choices import EndpointStatus, EventKind
 from deployments.endpoints.guard import refuse_if_routed
 from deployments.endpoints.models import Endpoint, EndpointEvent
 from deployments.endpoints.names import APPLY_ENDPOINT
+from deployments.workloads.choices import DesiredState
 from deployments.workloads.errors import (
     ApprovalRequired,
     DeploymentError,

@@ -26,10 +26,10 @@ from typing import Any
 
 from django.conf import settings
 
-from deployments.endpoints.choices import DesiredState
 from deployments.endpoints.manifests import LABEL_MANAGED_BY, LABEL_TEAM, MANAGED_BY, ManifestError
 from deployments.routing.choices import RouteStatus
 from deployments.routing.models import RoutePolicy, TierRole
+from deployments.workloads.choices import DesiredState
 from portal.validators import DNS_LABEL_RE
 
 EG_API = "gateway.envoyproxy.io/v1alpha1"

@@ -2,14 +2,12 @@
 deployments/models.py so the app owns them; refers to Endpoint by name, so it imports no other
 module of the app than choices (no import cycle)."""
 
-import uuid
-
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from deployments.endpoints.choices import DesiredState
 from deployments.routing.choices import ROUTE_FINAL_STATUSES, RouteStatus
+from deployments.workloads.models import TeamWorkload, unique_live_name
 from portal.models import Team
 from portal.validators import DNS_LABEL
 
@@ -41,8 +39,9 @@ class TierRole(models.TextChoices):
 ROUTE_NAME_MAX = 40
 
 
-class Route(models.Model):
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+class Route(TeamWorkload):
+    final_statuses = ROUTE_FINAL_STATUSES
+
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="routes")
     name = models.CharField(
         max_length=ROUTE_NAME_MAX,
@@ -61,49 +60,17 @@ class Route(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(1000)],
         help_text="Requests waiting for the small tier before new ones overflow to the other tier.",
     )
-    desired_state = models.CharField(
-        max_length=10, choices=DesiredState.choices, default=DesiredState.PRESENT
-    )
-    generation = models.PositiveIntegerField(default=1)
-    applied_generation = models.PositiveIntegerField(default=0)
     status = models.CharField(
         max_length=20,
         choices=RouteStatus.choices,
         default=RouteStatus.PENDING_APPROVAL,
         db_index=True,
     )
-    status_message = models.TextField(blank=True)
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    approved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    approved_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    deleted_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["team__name", "name"]
+    class Meta(TeamWorkload.Meta):
         constraints = [
-            models.UniqueConstraint(
-                fields=["team", "name"],
-                condition=~models.Q(status="deleted"),
-                name="unique_live_route_name_per_team",
-            ),
+            unique_live_name("unique_live_route_name_per_team"),
         ]
-
-    def __str__(self) -> str:
-        return f"{self.team.slug}/{self.name}"
-
-    @property
-    def is_final(self) -> bool:
-        return self.status in ROUTE_FINAL_STATUSES
-
-    @property
-    def namespace(self) -> str:
-        return self.team.namespace
 
     @property
     def host(self) -> str:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from deployments.endpoints.choices import DesiredState
 from deployments.endpoints.manifests import ManifestError
 from deployments.k8s import ClusterClient, cluster_configured
 from deployments.routing import manifests, services
 from deployments.routing.choices import RouteStatus
 from deployments.routing.models import Route
+from deployments.workloads.choices import DesiredState
 from deployments.workloads.errors import PermanentClusterError
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from deployments.endpoints.choices import DesiredState, EndpointStatus
+from deployments.endpoints.choices import EndpointStatus
 from deployments.endpoints.guard import RouteInUse, live_routes_using, refuse_if_routed  # noqa: F401
 from deployments.routing.choices import ROUTE_TRANSITIONS, RouteStatus
 from deployments.routing.models import (
@@ -21,6 +21,7 @@ from deployments.routing.models import (
     TierRole,
 )
 from deployments.routing.names import APPLY_ROUTE
+from deployments.workloads.choices import DesiredState
 from deployments.workloads.errors import DeploymentError, InvalidTransition, SelfApproval
 from portal import jobs
 from portal.access import can_admin, scope_to_user

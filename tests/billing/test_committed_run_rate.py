@@ -6,7 +6,8 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from deployments.endpoints.choices import DesiredState, EndpointStatus
+from deployments.endpoints.choices import EndpointStatus
+from deployments.workloads.choices import DesiredState
 from tests.factories import EndpointFactory
 
 pytestmark = pytest.mark.django_db

@@ -15,8 +15,8 @@ from deployments.batch import manifests, services
 from deployments.batch.choices import BatchEventKind, BatchJobStatus, ShardState
 from deployments.batch.observe import INDEX_ANNOTATION
 from deployments.batch.tasks import apply_batch_job, sync_batch_jobs
-from deployments.endpoints.choices import DesiredState
 from deployments.models import BatchJob
+from deployments.workloads.choices import DesiredState
 from tests.factories import BatchJobFactory
 
 

@@ -1,7 +1,8 @@
 import pytest
 
-from deployments.endpoints.choices import DesiredState, EndpointStatus
+from deployments.endpoints.choices import EndpointStatus
 from deployments.models import Endpoint
+from deployments.workloads.choices import DesiredState
 from tests.factories import EndpointEventFactory, EndpointFactory
 
 

@@ -2,8 +2,9 @@ from decimal import Decimal
 
 import pytest
 
-from deployments.endpoints.choices import DesiredState, EndpointStatus
+from deployments.endpoints.choices import EndpointStatus
 from deployments.models import Endpoint
+from deployments.workloads.choices import DesiredState
 from portal.models import AuditLog
 from tests.factories import EndpointFactory
 

@@ -5,7 +5,7 @@ pods Running, Ready or held not Ready while "loading", a container crash).
 
 Nothing here writes an InferenceService status, a Deployment or an HPA: the controllers do.
 Every status shape the controller produces on the way (cold start, failed start, stop) is
-recorded, mapped with `manifests.status_from`, and compared with what that phase must show;
+recorded, mapped with `observe.status_from`, and compared with what that phase must show;
 the shapes are written to `var/recorded/kserve-v0.20-status.json` for the unit tests'
 `kserve_shapes.py` to be checked against.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from deployments.endpoints import manifests
+from deployments.endpoints import manifests, observe
 from deployments.endpoints.choices import EndpointStatus, EventKind
 from deployments.endpoints.tasks import sync_statuses
 from deployments.models import Endpoint
@@ -74,7 +74,7 @@ def _post(api_client, path, data, capture, method="post"):
     return r
 
 
-def _record(phase: str, client, ep) -> manifests.Observed | None:
+def _record(phase: str, client, ep) -> observe.Observed | None:
     """Keep the controller's status shape of this phase; return what the mapping makes of it."""
     live, dep = isvc(client, ep), deployment(client, ep)
     pod_statuses = [
@@ -104,7 +104,7 @@ def _record(phase: str, client, ep) -> manifests.Observed | None:
         _recorded[phase].append(shape)
         RECORDED.parent.mkdir(parents=True, exist_ok=True)
         RECORDED.write_text(json.dumps(_recorded, indent=1, sort_keys=True, default=str))
-    return None if live is None else manifests.status_from(live, dep, pods=pod_statuses)
+    return None if live is None else observe.status_from(live, dep, pods=pod_statuses)
 
 
 # --- request -> Ready, with a multi-minute load played by holding the pod not Ready -----------

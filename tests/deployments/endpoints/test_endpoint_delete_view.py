@@ -1,8 +1,9 @@
 import pytest
 from django.urls import reverse
 
-from deployments.endpoints.choices import DesiredState, EndpointStatus
+from deployments.endpoints.choices import EndpointStatus
 from deployments.models import Endpoint
+from deployments.workloads.choices import DesiredState
 from tests.factories import EndpointFactory
 
 

@@ -6,8 +6,9 @@ import jsonschema
 import pytest
 import yaml
 
-from deployments.endpoints import manifests, metrics
-from deployments.endpoints.choices import DesiredState, EndpointStatus
+from deployments.endpoints import manifests, metrics, observe
+from deployments.endpoints.choices import EndpointStatus
+from deployments.workloads.choices import DesiredState
 from tests.deployments.conftest import crd_validator
 
 
@@ -308,7 +309,7 @@ def _isvc(conditions=None, url=None, generation=2, observed=2, annotations=None,
 
 
 def test_ready_isvc_maps_to_ready_with_url():
-    obs = manifests.status_from(
+    obs = observe.status_from(
         _isvc(
             [
                 ("PredictorReady", "True", None, None),
@@ -323,7 +324,7 @@ def test_ready_isvc_maps_to_ready_with_url():
 
 
 def test_not_ready_explains_the_conditions():
-    obs = manifests.status_from(
+    obs = observe.status_from(
         _isvc(
             [
                 (
@@ -342,7 +343,7 @@ def test_not_ready_explains_the_conditions():
 
 
 def test_model_load_failure_maps_to_failed_with_kserve_message():
-    obs = manifests.status_from(
+    obs = observe.status_from(
         _isvc(
             [("Ready", "False", None, None)],
             modelStatus={
@@ -356,24 +357,22 @@ def test_model_load_failure_maps_to_failed_with_kserve_message():
 
 
 def test_stale_observed_generation_is_no_news():
-    obs = manifests.status_from(_isvc([("Ready", "True", None, None)], generation=3, observed=2))
+    obs = observe.status_from(_isvc([("Ready", "True", None, None)], generation=3, observed=2))
     assert obs is None
 
 
 def test_no_status_yet_is_provisioning():
-    obs = manifests.status_from({"metadata": {"generation": 1}})
+    obs = observe.status_from({"metadata": {"generation": 1}})
     assert obs.status == EndpointStatus.PROVISIONING
 
 
 def test_stop_annotation_waits_for_the_stopped_condition():
     stop = {"serving.kserve.io/stop": "true"}
-    assert manifests.status_from(_isvc([("Ready", "True", None, None)], annotations=stop)) is None
-    obs = manifests.status_from(_isvc([("Stopped", "True", "Stopped", None)], annotations=stop))
+    assert observe.status_from(_isvc([("Ready", "True", None, None)], annotations=stop)) is None
+    obs = observe.status_from(_isvc([("Stopped", "True", "Stopped", None)], annotations=stop))
     assert obs.status == EndpointStatus.STOPPED
 
 
 def test_start_waits_until_kserve_drops_the_stopped_condition():
     start = {"serving.kserve.io/stop": "false"}
-    assert (
-        manifests.status_from(_isvc([("Stopped", "True", None, None)], annotations=start)) is None
-    )
+    assert observe.status_from(_isvc([("Stopped", "True", None, None)], annotations=start)) is None

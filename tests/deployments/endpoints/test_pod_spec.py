@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from deployments.endpoints import manifests
-from deployments.endpoints.choices import DesiredState
 from deployments.workloads import sizing
+from deployments.workloads.choices import DesiredState
 from tests.factories import CatalogModelFactory
 
 KSERVE_MODULE = (

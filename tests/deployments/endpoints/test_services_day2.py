@@ -3,8 +3,9 @@
 import pytest
 
 from deployments.endpoints import services
-from deployments.endpoints.choices import DesiredState, EndpointStatus
+from deployments.endpoints.choices import EndpointStatus
 from deployments.models import EndpointEvent
+from deployments.workloads.choices import DesiredState
 from deployments.workloads.errors import DeploymentError, InvalidTransition, QuotaExceeded
 from portal.models import AuditLog
 from tests.factories import EndpointFactory

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from deployments.endpoints import manifests
+from deployments.endpoints import manifests, observe
 from deployments.endpoints.choices import EndpointStatus
 from tests.deployments.kserve_shapes import (
     CRASH_LOOP_DEPLOYMENT,
@@ -34,7 +34,7 @@ def _isvc(status, stop="false", generation=1):
 
 @pytest.mark.parametrize("name, status, deployment, expected", SHAPES, ids=[s[0] for s in SHAPES])
 def test_every_controller_shape_maps_to_the_right_status(name, status, deployment, expected):
-    observed = manifests.status_from(_isvc(status), deployment)
+    observed = observe.status_from(_isvc(status), deployment)
     assert observed is not None
     assert observed.status == expected, observed.message
 
@@ -43,7 +43,7 @@ def test_ready_true_with_no_replica_ready_is_never_ready():
     """The shape that made the old mapping report Ready while the model was still loading."""
     for name, status, deployment, _ in SHAPES:
         if deployment and not deployment["status"].get("readyReplicas"):
-            observed = manifests.status_from(_isvc(status), deployment)
+            observed = observe.status_from(_isvc(status), deployment)
             assert observed.status != EndpointStatus.READY, name
 
 
@@ -54,31 +54,31 @@ def _shape(name):
 
 def test_the_url_comes_from_status_url():
     name, status, deployment, _ = _shape("cold-start: serving")
-    assert manifests.status_from(_isvc(status), deployment).url == URL
+    assert observe.status_from(_isvc(status), deployment).url == URL
 
 
 def test_a_rejected_deployment_shows_the_apiservers_message():
     [shape] = [s for s in SHAPES if "rejected" in s[0]]
-    observed = manifests.status_from(_isvc(shape[1]), None)
+    observed = observe.status_from(_isvc(shape[1]), None)
     assert "must be less than or equal to cpu limit of 1" in observed.message
 
 
 def test_rollout_is_explained():
     [shape] = [s for s in SHAPES if s[0].startswith("rollout: new template")]
-    observed = manifests.status_from(_isvc(shape[1]), shape[2])
+    observed = observe.status_from(_isvc(shape[1]), shape[2])
     assert observed.message == "Rolling out: 0 of 1 replicas updated, 0 ready."
 
 
 def test_stop_maps_to_stopped_once_kserve_reports_it():
     stopped = {"conditions": STOPPED_CONDITIONS}
-    assert manifests.status_from(_isvc(stopped, stop="true"), None).status == "stopped"
+    assert observe.status_from(_isvc(stopped, stop="true"), None).status == "stopped"
     ready = _shape("cold-start: serving")[1]
-    assert manifests.status_from(_isvc(ready, stop="true"), None) is None  # not yet
-    assert manifests.status_from(_isvc(stopped, stop="false"), None) is None  # start pending
+    assert observe.status_from(_isvc(ready, stop="true"), None) is None  # not yet
+    assert observe.status_from(_isvc(stopped, stop="false"), None) is None  # start pending
 
 
 def test_a_crash_loop_kserve_calls_loaded_is_failed_from_the_pod():
-    observed = manifests.status_from(
+    observed = observe.status_from(
         _isvc(CRASH_LOOP_STATUS), CRASH_LOOP_DEPLOYMENT, pods=[CRASH_LOOP_POD]
     )
     assert observed.status == EndpointStatus.FAILED
@@ -87,7 +87,7 @@ def test_a_crash_loop_kserve_calls_loaded_is_failed_from_the_pod():
         "chat-predictor-749fb8447-x2x9p."
     )
     # without the pods it is (honestly) still starting, never Ready
-    observed = manifests.status_from(_isvc(CRASH_LOOP_STATUS), CRASH_LOOP_DEPLOYMENT)
+    observed = observe.status_from(_isvc(CRASH_LOOP_STATUS), CRASH_LOOP_DEPLOYMENT)
     assert observed.status == EndpointStatus.PROVISIONING
 
 
@@ -97,7 +97,7 @@ def test_a_crash_loop_beside_a_ready_replica_keeps_serving():
         **two,
         "status": {**two["status"], "replicas": 2, "updatedReplicas": 2, "readyReplicas": 1},
     }
-    observed = manifests.status_from(_isvc(CRASH_LOOP_STATUS), two, pods=[CRASH_LOOP_POD])
+    observed = observe.status_from(_isvc(CRASH_LOOP_STATUS), two, pods=[CRASH_LOOP_POD])
     assert observed.status == EndpointStatus.READY
 
 
@@ -117,7 +117,7 @@ def test_a_download_crash_loop_names_the_download():
             ]
         },
     }
-    assert manifests.crash_looping([pod]).startswith(
+    assert observe.crash_looping([pod]).startswith(
         "The model download keeps crashing (Error, exit code 1: 401; restarted 3 times)"
     )
 
@@ -127,7 +127,7 @@ def test_a_download_crash_loop_names_the_download():
 
 def _zero(endpoint, now):
     [shape] = [s for s in SHAPES if s[0].startswith("scaled to zero")]
-    return manifests.status_from(_isvc(shape[1]), shape[2], endpoint=endpoint, now=now)
+    return observe.status_from(_isvc(shape[1]), shape[2], endpoint=endpoint, now=now)
 
 
 def test_off_hours_zero_says_when_it_is_back_in_the_schedules_time_zone(scheduled):
@@ -192,7 +192,7 @@ def test_every_recorded_shape_maps_as_its_phase_requires(phase):
         dep = shape["deployment"]
         if dep is not None:
             dep = {"metadata": {"generation": 1}, **dep}
-        observed = manifests.status_from(obj, dep, pods=shape["pods"])
+        observed = observe.status_from(obj, dep, pods=shape["pods"])
         mapped.append(None if observed is None else observed.status)
     assert set(mapped) <= allowed, mapped
     assert mapped[-1] == last, mapped

@@ -6,10 +6,11 @@ test_cluster_lifecycle.py.
 
 import pytest
 
-from deployments.endpoints.choices import DesiredState, EndpointStatus, EventKind
+from deployments.endpoints.choices import EndpointStatus, EventKind
 from deployments.endpoints.reconcile import NO_CLUSTER_MESSAGE
 from deployments.endpoints.tasks import apply_endpoint
 from deployments.models import Endpoint
+from deployments.workloads.choices import DesiredState
 from deployments.workloads.errors import PermanentClusterError, TransientClusterError
 
 

@@ -6,9 +6,10 @@ from unittest import mock
 import pytest
 from django.utils import timezone
 
-from deployments.endpoints.choices import DesiredState, EndpointStatus, EventKind
+from deployments.endpoints.choices import EndpointStatus, EventKind
 from deployments.endpoints.tasks import apply_endpoint, sync_statuses
 from deployments.models import Endpoint
+from deployments.workloads.choices import DesiredState
 from deployments.workloads.errors import TransientClusterError
 
 

@@ -11,8 +11,9 @@ from django.utils import timezone
 from catalog.models import CatalogModel, GpuType
 from catalog.seed import seed_catalog
 from deployments.endpoints.admission import estimate_request
-from deployments.endpoints.choices import DesiredState, EndpointStatus, EventKind
+from deployments.endpoints.choices import EndpointStatus, EventKind
 from deployments.models import Endpoint, EndpointEvent
+from deployments.workloads.choices import DesiredState
 from portal.models import Membership, Team, TeamGpuQuota, User
 
 DEMO_PASSWORD = "demo"
