@@ -6,10 +6,9 @@ batch job as stored now.
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from catalog.api.serializers import CatalogRef
@@ -17,9 +16,9 @@ from catalog.models import CatalogModel, GpuType
 from deployments.batch import manifests, services
 from deployments.batch.models import BatchJob, BatchJobEvent, shard_count
 from deployments.endpoints.api.serializers import TeamRef
-from deployments.endpoints.api.views import call_service
 from deployments.endpoints.manifests import ManifestError, to_yaml
-from portal.access import TeamObjectPermission, can_admin, can_write, scope_to_user
+from deployments.workloads.api import TeamWorkloadViewSet, call_service
+from portal.access import can_admin
 from portal.models import AuditLog
 from portal.validators import batch_input_uri_problem, batch_output_uri_problem
 
@@ -140,11 +139,6 @@ class RejectSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
 
 
-def _accepted(job: BatchJob, context) -> Response:
-    job = BatchJob.objects.select_related(*RELATED).get(pk=job.pk)
-    return Response(BatchJobSerializer(job, context=context).data, status=status.HTTP_202_ACCEPTED)
-
-
 ACCEPTED = {202: BatchJobSerializer}
 
 
@@ -159,46 +153,26 @@ ACCEPTED = {202: BatchJobSerializer}
     ),
     destroy=extend_schema(summary="Delete a batch job (cleans up the cluster)", responses=ACCEPTED),
 )
-class BatchJobViewSet(
-    mixins.CreateModelMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.DestroyModelMixin,
-    viewsets.GenericViewSet,
-):
+class BatchJobViewSet(TeamWorkloadViewSet):
+    model = BatchJob
+    plural = "batch jobs"
     queryset = BatchJob.objects.none()
     serializer_class = BatchJobSerializer
-    permission_classes = [IsAuthenticated, TeamObjectPermission]
-    lookup_field = "uuid"
 
-    def get_queryset(self):
-        return (
-            scope_to_user(BatchJob.objects.all(), self.request.user)
-            .select_related(*RELATED)
-            .order_by("team__slug", "name")
-        )
+    def with_related(self, qs):
+        return qs.select_related(*RELATED)
 
-    def create(self, request, *args, **kwargs):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        team = serializer.validated_data.pop("team")
-        if not can_write(request.user, team):
-            raise PermissionDenied("Viewers cannot request batch jobs.")
-        job = call_service(
-            services.request_batch_job, team, request.user, serializer.validated_data, source=API
-        )
-        return _accepted(job, self.get_serializer_context())
+    def request_workload(self, team, user, data, source):
+        return services.request_batch_job(team, user, data, source=source)
 
-    def destroy(self, request, *args, **kwargs):
-        job = call_service(services.delete_batch_job, self.get_object(), request.user, source=API)
-        return _accepted(job, self.get_serializer_context())
+    def delete_workload(self, job, user, source):
+        return services.delete_batch_job(job, user, source=source)
 
     def _act(self, func, admin=False, **kwargs) -> Response:
         job = self.get_object()
         if admin and not can_admin(self.request.user, job.team):
             raise PermissionDenied("Only team admins and platform staff can decide on requests.")
-        job = call_service(func, job, self.request.user, source=API, **kwargs)
-        return _accepted(job, self.get_serializer_context())
+        return self.accepted(call_service(func, job, self.request.user, source=API, **kwargs))
 
     @extend_schema(
         summary="Cancel (the Job is deleted, committed output kept)",

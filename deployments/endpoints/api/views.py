@@ -4,11 +4,10 @@ Every queryset is team-scoped through portal.access; outsiders get 404, viewers 
 Changes are asynchronous: they answer 202 with the endpoint as it is now.
 """
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, PermissionDenied
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
@@ -21,34 +20,11 @@ from deployments.endpoints.api.serializers import (
 )
 from deployments.endpoints.filters import EndpointFilterSet
 from deployments.endpoints.models import Endpoint
-from deployments.workloads.errors import DeploymentError, InvalidTransition, SelfApproval
+from deployments.workloads.api import call_service
 from portal.access import TeamObjectPermission, can_admin, can_write, scope_to_user
 from portal.models import AuditLog
 
 API = AuditLog.Source.API
-
-
-class Conflict(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The endpoint is not in a state that allows this."
-    default_code = "conflict"
-
-
-def call_service(func, *args, **kwargs):
-    """Run a service; domain errors become 400 (bad input / quota) or 409 (wrong state)."""
-    try:
-        return func(*args, **kwargs)
-    except InvalidTransition as exc:
-        raise Conflict(exc.message) from exc
-    except SelfApproval as exc:
-        raise PermissionDenied(exc.message) from exc
-    except DeploymentError as exc:
-        raise serializers.ValidationError({exc.field or "non_field_errors": [exc.message]}) from exc
-    except DjangoValidationError as exc:
-        detail = (
-            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
-        )
-        raise serializers.ValidationError(detail) from exc
 
 
 ACCEPTED = {202: EndpointSerializer}
