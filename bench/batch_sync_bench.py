@@ -134,7 +134,7 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     from deployments.batch import observe, reconcile
-    from deployments.choices_batch import BatchJobStatus
+    from deployments.batch.choices import BatchJobStatus
     from deployments.k8s import ClusterClient
     from deployments.models import BatchJob
     from tests.factories import (

@@ -370,7 +370,7 @@ def _bare_phase(team, cluster, meter) -> dict:
     from kubernetes import config
     from kubernetes.dynamic import DynamicClient
 
-    from deployments import manifests
+    from deployments.endpoints import manifests
     from deployments.models import Endpoint
 
     sets = [

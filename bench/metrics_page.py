@@ -47,7 +47,7 @@ from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from prometheus_client import REGISTRY  # noqa: E402
 
-from portal import dashboards, metrics  # noqa: E402
+from deployments.endpoints import dashboards, metrics  # noqa: E402
 from tests.infra.prom import PrometheusServer  # noqa: E402
 from tests.promdata import Load, Node, Pod, Scenario  # noqa: E402
 
@@ -95,7 +95,7 @@ def queries_sent() -> float:
 
 
 def page_promql(keys, window, now):
-    """The exact requests the page sends (portal.dashboards.overview_requests), as HTTP params."""
+    """The exact requests the page sends (deployments.endpoints.dashboards.overview_requests), as HTTP params."""
     out = []
     for kind, q, params in dashboards.overview_requests(keys, window, now).values():
         if kind == "query_range":
@@ -169,7 +169,7 @@ def main():
             cache.clear()
             before = queries_sent()
             with mock.patch(
-                "deployments.metrics_views.datetime"
+                "deployments.endpoints.metrics_views.datetime"
             ) as dt:  # same "now" as the raw runs
                 dt.now.return_value = now
                 started = time.perf_counter()

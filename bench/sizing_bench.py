@@ -3,7 +3,7 @@
 Seeds the standard catalog (catalog seed_catalog: 6 models, 13 instance offerings, 3 capacity
 types) into a throw-away SQLite database, then times:
 
-* core: `deployments.sizing.size_for_spec` for every model x allowed quantisation x KV dtype
+* core: `deployments.workloads.sizing.size_for_spec` for every model x allowed quantisation x KV dtype
   (auto, fp8) x priced offering (instance type x capacity type), with the offering's GPU count
   capped to the tensor-parallel size it needs - i.e. what the request form evaluates;
 * ranking: `engine_views.rank_offerings` (the body of POST /api/v1/sizing/, price-table query
@@ -50,8 +50,8 @@ def main() -> None:
     from catalog.models import CatalogModel
     from catalog.pricing import offering_prices
     from catalog.seed import seed_catalog
-    from deployments.api.engine_views import rank_offerings
-    from deployments.sizing import size_for_spec
+    from deployments.endpoints.api.engine_views import rank_offerings
+    from deployments.workloads.sizing import size_for_spec
 
     seed_catalog()
     models = list(CatalogModel.objects.all())

@@ -6,7 +6,7 @@ class BillingConfig(AppConfig):
     verbose_name = "Billing"
 
     def ready(self) -> None:
-        from deployments.spend import register_spend_source
+        from deployments.workloads.spend import register_spend_source
 
         from . import tasks  # noqa: F401  (registers the tasks by name)
         from .services import month_to_date_cost

@@ -279,7 +279,7 @@ class TeamMonth:
     alert: object
     reference: object
     last_collected: datetime | None
-    committed: object = None  # deployments.spend.Commitment of the live endpoints
+    committed: object = None  # deployments.endpoints.commitment.Commitment of the live endpoints
 
     @property
     def budget_used(self) -> Decimal | None:
@@ -315,7 +315,7 @@ class TeamMonth:
 
 
 def team_month(team, month: datetime, now: datetime) -> TeamMonth:
-    from deployments.spend import committed
+    from deployments.endpoints.commitment import committed
     from portal.timeutil import next_month
 
     from .models import ReferencePrice, UsageRecord

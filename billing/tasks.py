@@ -8,7 +8,8 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from portal import dashboards, timeutil
+from deployments.endpoints import dashboards
+from portal import timeutil
 from portal.prometheus import PrometheusUnavailable
 
 from . import services

@@ -12,7 +12,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from portal import dashboards, timeutil
+from deployments.endpoints import dashboards
+from portal import timeutil
 from portal.access import get_team_for_user, scope_to_user, staff_required
 from portal.htmx import is_partial
 from portal.middleware import CurrentTeamMiddleware

@@ -41,6 +41,12 @@ def in_force(history: Sequence[tuple[datetime, T]], at: datetime) -> T | None:
     return found
 
 
+def to_cents(amount: Decimal) -> Decimal:
+    """The one rounding of money: to the cent (banker's rounding, as every estimate and
+    statement line)."""
+    return amount.quantize(CENT)
+
+
 def gpu_seconds_cost(node_hourly_price: Decimal, gpus_per_node: int, gpu_seconds) -> Decimal:
     """What ``gpu_seconds`` GPU-seconds on an offering cost: node price × seconds ÷ (GPUs per
     node × 3600), one exact division (Decimal's 28 digits)."""
@@ -70,10 +76,13 @@ class OfferingPrice:
 
     def cost(self, gpus_per_replica: int, replicas: int, seconds: int) -> Decimal:
         """``replicas`` replicas of ``gpus_per_replica`` GPUs held for ``seconds``, in cents."""
-        gpu_seconds = gpus_per_replica * replicas * seconds
-        return gpu_seconds_cost(
-            self.hourly_price, self.offering.gpus_per_node, gpu_seconds
-        ).quantize(CENT)
+        return self.gpu_seconds_cost(gpus_per_replica * replicas * seconds)
+
+    def gpu_seconds_cost(self, gpu_seconds: int | Decimal) -> Decimal:
+        """``gpu_seconds`` GPU-seconds on this offering, in cents."""
+        return to_cents(
+            gpu_seconds_cost(self.hourly_price, self.offering.gpus_per_node, Decimal(gpu_seconds))
+        )
 
     def monthly_cost(
         self, gpus_per_replica: int, replicas: int, month: datetime | None = None

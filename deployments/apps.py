@@ -6,8 +6,13 @@ class DeploymentsConfig(AppConfig):
     verbose_name = "Deployments"
 
     def ready(self) -> None:
-        from . import observability, tasks  # noqa: F401  (registers the tasks by name)
-        from .batch import tasks as batch_tasks  # noqa: F401
-        from .routing import tasks as route_tasks  # noqa: F401
+        # Each product registers its tasks (by name) and its admin pages.
+        from deployments.batch import admin as batch_admin  # noqa: F401
+        from deployments.batch import tasks as batch_tasks  # noqa: F401
+        from deployments.endpoints import admin as endpoint_admin  # noqa: F401
+        from deployments.endpoints import observability
+        from deployments.endpoints import tasks as endpoint_tasks  # noqa: F401
+        from deployments.routing import admin as route_admin  # noqa: F401
+        from deployments.routing import tasks as route_tasks  # noqa: F401
 
         observability.register()

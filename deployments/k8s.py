@@ -12,7 +12,7 @@
 
 Configuration: `settings.KUBECONFIG` (+ `KUBE_CONTEXT`) or `settings.KUBE_IN_CLUSTER`. With
 neither, `cluster_configured()` is False and `ClusterClient.from_settings()` raises
-`ClusterNotConfigured`; the tasks then run in *embedded dev mode* (see deployments.reconcile).
+`ClusterNotConfigured`; the tasks then run in *embedded dev mode* (see deployments.endpoints.reconcile).
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from kubernetes.client.rest import ApiException
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import DynamicApiError, ResourceNotFoundError
 
-from .errors import PermanentClusterError, TransientClusterError
-from .manifests import LABEL_ENDPOINT_UUID
+from deployments.workloads.errors import PermanentClusterError, TransientClusterError
+from deployments.workloads.labels import LABEL_ENDPOINT_UUID
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,10 @@
 from django.urls import path
 
-from . import endpoint_views, metrics_views, views
-from .batch import views as batch_views
-from .routing import views as route_views
+from deployments import approvals
+from deployments.batch import views as batch_views
+from deployments.endpoints import metrics_views, views
+from deployments.endpoints import tab_views as endpoint_views
+from deployments.routing import views as route_views
 
 app_name = "deployments"
 urlpatterns = [
@@ -27,7 +29,7 @@ urlpatterns = [
     path("endpoints/<uuid:uuid>/delete/", views.endpoint_delete, name="endpoint_delete"),
     path("endpoints/<uuid:uuid>/approve/", views.endpoint_approve, name="endpoint_approve"),
     path("endpoints/<uuid:uuid>/reject/", views.endpoint_reject, name="endpoint_reject"),
-    path("approvals/", views.approval_list, name="approval_list"),
+    path("approvals/", approvals.approval_list, name="approval_list"),
     path("routes/", route_views.route_list, name="route_list"),
     path("routes/new/", route_views.route_create, name="route_create"),
     path("routes/preview/", route_views.route_preview, name="route_preview"),

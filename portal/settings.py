@@ -318,8 +318,8 @@ SPECTACULAR_SETTINGS = {
     # Group operations by resource (endpoints, approvals, teams, ...) in Swagger UI.
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "ENUM_NAME_OVERRIDES": {
-        "EndpointStatusEnum": "deployments.choices.EndpointStatus",
-        "BatchJobStatusEnum": "deployments.choices_batch.BatchJobStatus",
+        "EndpointStatusEnum": "deployments.endpoints.choices.EndpointStatus",
+        "BatchJobStatusEnum": "deployments.batch.choices.BatchJobStatus",
         "CapacityTypeEnum": "catalog.choices.CapacityType",
         "SuggestionKindEnum": "billing.advisor_models.SuggestionKind",
     },

@@ -8,9 +8,9 @@ from django.utils import timezone
 
 from catalog.choices import CapacityType
 from catalog.models import CatalogModel, GpuRate, GpuType, InstanceOffering
+from deployments.batch.choices import BatchJobStatus
 from deployments.batch.observe import new_shard
-from deployments.choices import EndpointStatus
-from deployments.choices_batch import BatchJobStatus
+from deployments.endpoints.choices import EndpointStatus
 from deployments.models import BatchJob, Endpoint, EndpointEvent
 from portal.models import Membership, Team, User
 

@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.urls import reverse
 
 from catalog.models import CatalogModel, GpuRate
-from deployments.choices import EndpointStatus
+from deployments.endpoints.choices import EndpointStatus
 from deployments.models import Endpoint, EndpointEvent
 from portal.audit import record_audit
 from portal.models import AuditLog, Team

@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
 
-from deployments.route_models import Route, RouteTier
+from deployments.routing.models import Route, RouteTier
 from tests.factories import EndpointFactory, UsageRecordFactory
 
 pytestmark = pytest.mark.django_db

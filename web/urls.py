@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularSwaggerSplitView
 
-from deployments import metrics_views
+from deployments.endpoints import metrics_views
 from portal import health
 from portal import urls as portal_urls
 from portal import views as portal_views

@@ -5,11 +5,11 @@ from django.db.models import Count
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from deployments.choices import EndpointStatus
+from deployments.endpoints.admission import pending_approvals_for
+from deployments.endpoints.choices import EndpointStatus
+from deployments.endpoints.commitment import committed
 from deployments.k8s import cluster_configured
 from deployments.models import Endpoint, EndpointEvent
-from deployments.services import pending_approvals_for
-from deployments.spend import committed
 from portal.access import member_role, role_for
 
 

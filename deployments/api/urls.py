@@ -1,10 +1,10 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from . import views
-from .batch import BatchJobViewSet
-from .engine_views import EndpointManifestsView, SizingView
-from .metrics_views import EndpointMetricsView
+from deployments.batch.api.views import BatchJobViewSet
+from deployments.endpoints.api import views
+from deployments.endpoints.api.engine_views import EndpointManifestsView, SizingView
+from deployments.endpoints.api.metrics_views import EndpointMetricsView
 
 router = DefaultRouter()
 router.register("endpoints", views.EndpointViewSet, basename="endpoint")

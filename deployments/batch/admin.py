@@ -2,13 +2,12 @@
 
 from django.contrib import admin, messages
 
+from deployments.batch import services
+from deployments.batch.choices import batch_status_badge
+from deployments.batch.models import BatchJob, BatchJobEvent
+from deployments.workloads.errors import DeploymentError
 from portal.admin import ReadOnlyModelAdmin
 from portal.models import AuditLog
-
-from ..errors import DeploymentError
-from ..models_batch import BatchJob, BatchJobEvent
-from ..templatetags.batch_jobs import batch_status_badge
-from . import services
 
 ADMIN = AuditLog.Source.ADMIN
 

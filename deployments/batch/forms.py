@@ -4,9 +4,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from catalog.models import CatalogModel, GpuType
+from deployments.batch.models import BatchJob, shard_count
 from portal.models import Team
-
-from ..models_batch import BatchJob, shard_count
 
 
 class BatchJobForm(forms.ModelForm):

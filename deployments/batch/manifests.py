@@ -25,16 +25,8 @@ from typing import Any
 
 from django.conf import settings
 
-from portal.validators import (
-    DNS_LABEL_RE,
-    STORAGE_URI,
-    batch_input_uri_problem,
-    batch_output_uri_problem,
-    label_problems,
-)
-
-from .. import manifests as endpoint_manifests
-from ..manifests import (
+from deployments.endpoints import manifests as endpoint_manifests
+from deployments.endpoints.manifests import (
     GPU_RESOURCE,
     HF_TOKEN_KEY,
     LABEL_MANAGED_BY,
@@ -45,6 +37,13 @@ from ..manifests import (
     namespace,
     resource_quota,
     to_yaml,
+)
+from portal.validators import (
+    DNS_LABEL_RE,
+    STORAGE_URI,
+    batch_input_uri_problem,
+    batch_output_uri_problem,
+    label_problems,
 )
 
 LABEL_BATCH_JOB = "modelport.io/batch-job"

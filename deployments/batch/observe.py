@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..choices_batch import BatchEventKind, BatchJobStatus, ShardState
+from deployments.batch.choices import BatchEventKind, BatchJobStatus, ShardState
 
 INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
 

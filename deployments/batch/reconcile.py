@@ -13,18 +13,17 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
+from deployments.batch import manifests
+from deployments.batch.choices import BATCH_OBSERVED_STATUSES, BatchJobStatus
+from deployments.batch.models import BatchJob
+from deployments.batch.names import APPLY_BATCH_JOB
+from deployments.batch.observe import observe
+from deployments.batch.services import record_applied, record_observations
+from deployments.endpoints.manifests import ManifestError
+from deployments.k8s import ClusterClient
+from deployments.workloads.choices import DesiredState
+from deployments.workloads.errors import PermanentClusterError
 from portal import jobs
-
-from ..choices import DesiredState
-from ..choices_batch import BATCH_OBSERVED_STATUSES, BatchJobStatus
-from ..errors import PermanentClusterError
-from ..k8s import ClusterClient
-from ..manifests import ManifestError
-from ..models_batch import BatchJob
-from . import manifests
-from .names import APPLY_BATCH_JOB
-from .observe import observe
-from .services import record_applied, record_observations
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Batch job use cases: estimate, request, approve/reject, cancel, resume, retry failed shards,
 delete, and recording what the cluster reports.
 
-Quota, approval and budget rules are the endpoints' (deployments.services.estimate_request):
+Quota, approval and budget rules are the endpoints' (deployments.endpoints.services.estimate_request):
 a batch job holds `gpu_count x parallelism` GPUs and commits its estimated cost.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -20,18 +20,22 @@ from django.utils import timezone
 from catalog.choices import CapacityType
 from catalog.models import CatalogModel, GpuType
 from catalog.pricing import OfferingPrice, cheapest_offering
+from deployments.batch.choices import BatchEventKind, BatchJobStatus, ShardState
+from deployments.batch.manifests import model_uri_problem
+from deployments.batch.models import BatchJob, BatchJobEvent, validate_cost_cap
+from deployments.batch.names import APPLY_BATCH_JOB
+from deployments.batch.observe import Observation, new_shard
+from deployments.endpoints import admission
+from deployments.workloads.choices import DesiredState
+from deployments.workloads.errors import (
+    DeploymentError,
+    DuplicateEndpoint,
+    InvalidTransition,
+    SelfApproval,
+)
 from portal import jobs
 from portal.audit import record_audit, snapshot
 from portal.models import AuditLog, Team, User
-
-from .. import services as endpoint_services
-from ..choices import DesiredState
-from ..choices_batch import BatchEventKind, BatchJobStatus, ShardState
-from ..errors import DeploymentError, DuplicateEndpoint, InvalidTransition, SelfApproval
-from ..models_batch import BatchJob, BatchJobEvent, validate_cost_cap
-from .manifests import model_uri_problem
-from .names import APPLY_BATCH_JOB
-from .observe import Observation, new_shard
 
 log = logging.getLogger(__name__)
 CENT = Decimal("0.01")
@@ -85,7 +89,7 @@ class BatchEstimate:
     gpu_hours: Decimal | None
     cost: Decimal | None
     cost_on_demand: Decimal | None
-    rules: endpoint_services.Estimate
+    rules: admission.Estimate
 
     @property
     def problems(self) -> list[str]:
@@ -105,7 +109,7 @@ class BatchEstimate:
 def gpu_cost(gpu_seconds: int | Decimal, price: OfferingPrice | None) -> Decimal | None:
     if price is None:
         return None
-    return (Decimal(gpu_seconds) / 3600 * price.per_gpu_hour).quantize(CENT, ROUND_HALF_UP)
+    return price.gpu_seconds_cost(gpu_seconds)
 
 
 def estimate_batch(team: Team, data: dict[str, Any], *, usage=None, rules=None) -> BatchEstimate:
@@ -128,7 +132,7 @@ def estimate_batch(team: Team, data: dict[str, Any], *, usage=None, rules=None) 
         "max_replicas": parallel,
         "capacity_type": capacity,
     }
-    estimate = endpoint_services.estimate_request(
+    estimate = admission.estimate_request(
         team,
         spec,
         usage=usage,
@@ -143,9 +147,7 @@ def estimate_batch(team: Team, data: dict[str, Any], *, usage=None, rules=None) 
     cap = data.get("cost_cap")
     if cap is not None and cost is not None and cost > cap:
         estimate.refusals.append(
-            endpoint_services.Refusal(
-                "budget", f"The estimate ({cost}) is above the cost cap ({cap})."
-            )
+            admission.Refusal("budget", f"The estimate ({cost}) is above the cost cap ({cap}).")
         )
     return BatchEstimate(
         offering=offering,
@@ -210,13 +212,11 @@ def _set_status(job: BatchJob, status: str, message: str = "") -> str:
 
 
 def _check_model(data: dict[str, Any]) -> None:
-    endpoint_services._validate_model_choice(
-        data["model"], data["quantization"], data["max_context_length"]
-    )
+    admission.validate_model_choice(data["model"], data["quantization"], data["max_context_length"])
     problem = model_uri_problem(data["model"].storage_uri)
     if problem:
         raise DeploymentError(problem[0].upper() + problem[1:] + ".", field="model")
-    endpoint_services._check_sizing({**data, "kv_cache_dtype": "auto"})
+    admission.check_sizing({**data, "kv_cache_dtype": "auto"})
 
 
 def request_batch_job(
@@ -235,9 +235,9 @@ def request_batch_job(
         raise DeploymentError(exc.messages[0], field="cost_cap") from None
     _check_model(data)
     with transaction.atomic():
-        team = endpoint_services._with_rules(
-            Team.objects.select_for_update(), data["gpu_type"]
-        ).get(pk=team.pk)
+        team = admission.with_rules(Team.objects.select_for_update(), data["gpu_type"]).get(
+            pk=team.pk
+        )
         if (
             BatchJob.objects.filter(team=team, name=data["name"])
             .exclude(status=BatchJobStatus.DELETED)
@@ -245,7 +245,7 @@ def request_batch_job(
         ):
             raise DuplicateBatchJob(f"The team already has a batch job named {data['name']!r}.")
         estimate = estimate_batch(team, data, rules=(team.type_quota, team.always_approve))
-        endpoint_services._raise_for_problems(estimate.rules)
+        admission.raise_for_problems(estimate.rules)
         job = BatchJob(team=team, requested_by=user, name=data["name"])
         for field in SPEC_FIELDS:
             if field in data:
@@ -349,7 +349,7 @@ def _act(
 def pending_batch_approvals_for(user: User):
     """Batch jobs waiting for a decision this user may take (the endpoints' rule)."""
     pending = BatchJob.objects.filter(status=BatchJobStatus.PENDING_APPROVAL)
-    return endpoint_services.decidable_by(pending, user)
+    return admission.decidable_by(pending, user)
 
 
 def approve_batch_job(job: BatchJob, user: User, source: str = AuditLog.Source.WEB) -> BatchJob:
@@ -441,7 +441,7 @@ def _new_run(
         }
         spec["expected_tokens"] = None  # the estimate was committed at the request
         estimate = estimate_batch(j.team, spec)
-        endpoint_services._raise_for_problems(estimate.rules)
+        admission.raise_for_problems(estimate.rules)
         j.run += 1
         j.run_shards = shards
         for number in shards:

@@ -10,14 +10,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from deployments.batch import services
+from deployments.batch.forms import BatchJobForm
+from deployments.batch.models import BatchJob
+from deployments.workloads.errors import DeploymentError
 from portal.access import can_admin, can_write, scope_to_user
 from portal.htmx import HTMX_STOP_POLLING, hx_redirect, is_partial
 from portal.models import Team
-
-from ..errors import DeploymentError
-from ..models_batch import BatchJob
-from . import services
-from .forms import BatchJobForm
 
 TIMELINE_LENGTH = 50
 

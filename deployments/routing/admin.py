@@ -3,11 +3,10 @@ approves or rejects pending requests with the actions, as for endpoints."""
 
 from django.contrib import admin, messages
 
+from deployments.routing import services
+from deployments.routing.models import Route, RouteTier, SemanticRouterSettings
+from deployments.workloads.errors import DeploymentError
 from portal.models import AuditLog
-
-from ..errors import DeploymentError
-from ..route_models import Route, RouteTier, SemanticRouterSettings
-from . import services
 
 
 class RouteTierInline(admin.TabularInline):

@@ -3,9 +3,10 @@
 
 from django import forms
 
-from ..choices import DesiredState, EndpointStatus
-from ..models import Endpoint
-from ..route_models import Route, RoutePolicy, TierRole
+from deployments.endpoints.choices import EndpointStatus
+from deployments.endpoints.models import Endpoint
+from deployments.routing.models import Route, RoutePolicy, TierRole
+from deployments.workloads.choices import DesiredState
 
 ROLE_HELP = {
     TierRole.SMALL: "The cheap model most requests go to (e.g. 7–8B).",

@@ -26,13 +26,13 @@ from typing import Any
 
 from django.conf import settings
 
+from deployments.endpoints.manifests import LABEL_MANAGED_BY, LABEL_TEAM, MANAGED_BY, ManifestError
+from deployments.routing.choices import RouteStatus
+from deployments.routing.models import RoutePolicy, TierRole
+from deployments.workloads.choices import DesiredState
 from portal.validators import DNS_LABEL_RE
 
-from ..choices import DesiredState, EndpointStatus
-from ..manifests import LABEL_MANAGED_BY, LABEL_TEAM, MANAGED_BY, ManifestError
-from ..route_models import RoutePolicy, TierRole
-from . import complexity
-
+from deployments.routing import complexity
 EG_API = "gateway.envoyproxy.io/v1alpha1"
 EG_GROUP = "gateway.envoyproxy.io"
 GATEWAY_API = "gateway.networking.k8s.io/v1"
@@ -322,7 +322,7 @@ def status_from(http_route: dict[str, Any]) -> tuple[str, str] | None:
     meta, status = http_route.get("metadata") or {}, http_route.get("status") or {}
     parents = status.get("parents") or []
     if not parents:
-        return EndpointStatus.PROVISIONING, "Waiting for Envoy Gateway to accept the route."
+        return RouteStatus.PROVISIONING, "Waiting for Envoy Gateway to accept the route."
     conditions = {c.get("type"): c for c in parents[0].get("conditions") or []}
     if any(c.get("observedGeneration", 0) < meta.get("generation", 0) for c in conditions.values()):
         return None
@@ -330,10 +330,10 @@ def status_from(http_route: dict[str, Any]) -> tuple[str, str] | None:
         cond = conditions.get(kind) or {}
         if cond.get("status") == "False":
             text = cond.get("message") or cond.get("reason") or kind
-            return EndpointStatus.FAILED, f"{kind}: {text}"
+            return RouteStatus.FAILED, f"{kind}: {text}"
     if all((conditions.get(k) or {}).get("status") == "True" for k in ("Accepted", "ResolvedRefs")):
-        return EndpointStatus.READY, "Routing."
-    return EndpointStatus.PROVISIONING, "Waiting for Envoy Gateway to accept the route."
+        return RouteStatus.READY, "Routing."
+    return RouteStatus.PROVISIONING, "Waiting for Envoy Gateway to accept the route."
 
 
 def wanted_in_cluster(route) -> bool:

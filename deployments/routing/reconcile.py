@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import logging
 
-from ..choices import DesiredState, EndpointStatus
-from ..errors import PermanentClusterError
-from ..k8s import ClusterClient, cluster_configured
-from ..manifests import ManifestError
-from ..route_models import Route, RoutePolicy
-from . import complexity, manifests, services
+from deployments.endpoints.manifests import ManifestError
+from deployments.k8s import ClusterClient, cluster_configured
+from deployments.routing import complexity, manifests, services
+from deployments.routing.choices import RouteStatus
+from deployments.routing.models import Route, RoutePolicy
+from deployments.workloads.choices import DesiredState
+from deployments.workloads.errors import PermanentClusterError
 
 log = logging.getLogger(__name__)
 
 APPLYING = (
-    EndpointStatus.APPROVED,
-    EndpointStatus.PROVISIONING,
-    EndpointStatus.READY,
-    EndpointStatus.FAILED,
-    EndpointStatus.DELETING,
+    RouteStatus.APPROVED,
+    RouteStatus.PROVISIONING,
+    RouteStatus.READY,
+    RouteStatus.FAILED,
+    RouteStatus.DELETING,
 )
 
 
@@ -70,7 +71,7 @@ def sync_routes() -> int:
     client = ClusterClient.from_settings()
     routes = list(
         Route.objects.filter(desired_state=DesiredState.PRESENT, applied_generation__gt=0)
-        .exclude(status=EndpointStatus.DELETED)
+        .exclude(status=RouteStatus.DELETED)
         .select_related("team")
     )
     changed = 0

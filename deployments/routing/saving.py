@@ -20,14 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from catalog import pricing
 from catalog.pricing import current_rates
-from portal.metrics import window_summary
+from deployments.endpoints.metrics import window_summary
+from deployments.routing.models import Route, TierRole
 from portal.prometheus import PrometheusClient, to_unix
 
-from ..route_models import Route, TierRole
-
 MILLION = Decimal(1_000_000)
-CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -100,7 +99,7 @@ def compute_saving(usages: list[TierUsage], hours: Decimal) -> Saving:
 
 
 def _money(value: Decimal | None) -> Decimal | None:
-    return None if value is None else value.quantize(CENT)
+    return None if value is None else pricing.to_cents(value)
 
 
 def _hourly_price(endpoint, rates: dict) -> Decimal | None:

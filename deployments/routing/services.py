@@ -1,5 +1,5 @@
 """Route use cases: request, approve, delete, record what the cluster says, and the guard that
-keeps member endpoints alive while a route uses them (called by deployments.services)."""
+keeps member endpoints alive while a route uses them (called by deployments.endpoints.services)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,10 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from portal import jobs
-from portal.access import can_admin, scope_to_user
-from portal.audit import record_audit
-from portal.models import AuditLog, Team, User
-
-from ..choices import DesiredState, EndpointStatus
-from ..errors import DeploymentError, InvalidTransition, SelfApproval
-from ..route_guard import RouteInUse, live_routes_using, refuse_if_routed  # noqa: F401
-from ..route_models import (
+from deployments.endpoints.choices import EndpointStatus
+from deployments.endpoints.guard import RouteInUse, live_routes_using, refuse_if_routed  # noqa: F401
+from deployments.routing.choices import ROUTE_TRANSITIONS, RouteStatus
+from deployments.routing.models import (
     CLASSIFIER_POLICY,
     CLASSIFIER_REFUSAL,
     IMAGE_REFERENCE,
@@ -28,12 +23,18 @@ from ..route_models import (
     SemanticRouterSettings,
     TierRole,
 )
-from . import complexity
-from .names import APPLY_ROUTE
+from deployments.routing import complexity
+from deployments.routing.names import APPLY_ROUTE
+from deployments.workloads.choices import DesiredState
+from deployments.workloads.errors import DeploymentError, InvalidTransition, SelfApproval
+from portal import jobs
+from portal.access import can_admin, scope_to_user
+from portal.audit import record_audit
+from portal.models import AuditLog, Team, User
 
 log = logging.getLogger(__name__)
 
-GONE = (EndpointStatus.DELETED, EndpointStatus.DELETING, EndpointStatus.REJECTED)
+GONE = (EndpointStatus.DELETED, EndpointStatus.DELETING, EndpointStatus.REJECTED)  # members
 
 
 def _check_tiers(team: Team, policy: str, tiers: list[dict[str, Any]]) -> None:
@@ -110,7 +111,7 @@ def request_route(
                     name=data["name"],
                     policy=data["policy"],
                     requested_by=user,
-                    status=EndpointStatus.APPROVED if approved else EndpointStatus.PENDING_APPROVAL,
+                    status=RouteStatus.APPROVED if approved else RouteStatus.PENDING_APPROVAL,
                     approved_by=user if approved else None,
                     approved_at=timezone.now() if approved else None,
                     **fields,
@@ -143,15 +144,16 @@ def approve_route(route: Route, user: User, source: str = AuditLog.Source.WEB) -
         raise InvalidTransition("Only a team admin can approve a route.")
     with transaction.atomic():
         route = _locked(route)
-        if route.status != EndpointStatus.PENDING_APPROVAL:
-            raise InvalidTransition("Only pending routes can be approved.")
+        ROUTE_TRANSITIONS.check(
+            route.status, RouteStatus.APPROVED, "Only pending routes can be approved."
+        )
         if route.requested_by_id == user.pk:
             raise SelfApproval(
                 "You requested this route; another team admin or the platform team must "
                 "approve it (four eyes)."
             )
         route.status, route.approved_by, route.approved_at = (
-            EndpointStatus.APPROVED,
+            RouteStatus.APPROVED,
             user,
             timezone.now(),
         )
@@ -178,9 +180,10 @@ def reject_route(
         raise InvalidTransition("Only a team admin can reject a route.")
     with transaction.atomic():
         route = _locked(route)
-        if route.status != EndpointStatus.PENDING_APPROVAL:
-            raise InvalidTransition("Only pending routes can be rejected.")
-        route.status = EndpointStatus.REJECTED
+        ROUTE_TRANSITIONS.check(
+            route.status, RouteStatus.REJECTED, "Only pending routes can be rejected."
+        )
+        route.status = RouteStatus.REJECTED
         route.desired_state = DesiredState.ABSENT  # its member endpoints are free again
         route.status_message = f"Rejected by {user}" + (f": {reason}" if reason else ".")
         route.save(update_fields=["status", "desired_state", "status_message", "updated_at"])
@@ -196,7 +199,7 @@ def reject_route(
 
 def pending_routes_for(user: User):
     """Routes waiting for a decision this user may take (team admin or staff)."""
-    qs = Route.objects.filter(status=EndpointStatus.PENDING_APPROVAL)
+    qs = Route.objects.filter(status=RouteStatus.PENDING_APPROVAL)
     if not user.is_staff:
         qs = qs.filter(team__memberships__user=user, team__memberships__role="admin")
     return (
@@ -216,7 +219,7 @@ def delete_route(route: Route, user: User, source: str = AuditLog.Source.WEB) ->
         route.desired_state = DesiredState.ABSENT
         route.generation += 1
         never_applied = route.applied_generation == 0
-        route.status = EndpointStatus.DELETED if never_applied else EndpointStatus.DELETING
+        route.status = RouteStatus.DELETED if never_applied else RouteStatus.DELETING
         route.status_message = f"Deleted by {user}."
         if never_applied:
             route.deleted_at = timezone.now()
@@ -238,18 +241,18 @@ def record_route_applied(route_id: int, generation: int, deleted: bool) -> bool:
     fields: dict[str, Any] = {"applied_generation": generation}
     if deleted:
         fields.update(
-            status=EndpointStatus.DELETED,
+            status=RouteStatus.DELETED,
             deleted_at=timezone.now(),
             status_message="Removed from the cluster.",
         )
     else:
-        fields.update(status=EndpointStatus.PROVISIONING, status_message="Applied.")
+        fields.update(status=RouteStatus.PROVISIONING, status_message="Applied.")
     return bool(Route.objects.filter(pk=route_id, generation=generation).update(**fields))
 
 
 def record_route_failed(route_id: int, generation: int, message: str) -> None:
     Route.objects.filter(pk=route_id, generation=generation).update(
-        status=EndpointStatus.FAILED, status_message=message
+        status=RouteStatus.FAILED, status_message=message
     )
 
 

@@ -1,30 +1,15 @@
-"""Route background steps; `acks_late` is safe: a stale or applied generation does nothing and
-server-side apply of the same objects changes nothing."""
+"""Route background steps (ids and ints in, idempotent: see routing.reconcile)."""
 
 from celery import shared_task
 from django.conf import settings
 
-from ..errors import TransientClusterError
-from . import reconcile, steering
-from .names import APPLY_ROUTE, STEER_ROUTES, SYNC_ROUTES
+from deployments.routing import reconcile, steering
+from deployments.routing.names import APPLY_ROUTE, STEER_ROUTES, SYNC_ROUTES
+from deployments.workloads.tasks import lifecycle_tasks
 
-
-@shared_task(
-    name=APPLY_ROUTE,
-    acks_late=True,
-    autoretry_for=(TransientClusterError,),
-    retry_backoff=2,
-    retry_backoff_max=60,
-    retry_jitter=True,
-    max_retries=12,
+apply_route, sync_routes = lifecycle_tasks(
+    APPLY_ROUTE, reconcile.apply_route, SYNC_ROUTES, reconcile.sync_routes
 )
-def apply_route(route_id: int, generation: int) -> str:
-    return reconcile.apply_route(route_id, generation)
-
-
-@shared_task(name=SYNC_ROUTES, acks_late=True, ignore_result=True)
-def sync_routes() -> int:
-    return reconcile.sync_routes()
 
 
 @shared_task(name=STEER_ROUTES, acks_late=True, ignore_result=True)

@@ -12,17 +12,16 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from portal import dashboards, metrics
+from deployments.endpoints import dashboards, metrics
+from deployments.endpoints.forms import EndpointRejectForm
+from deployments.endpoints.forms import add_service_error as _form_error
+from deployments.routing import complexity, manifests, services
+from deployments.routing.forms import RouteForm
+from deployments.routing.models import Route, TierRole
+from deployments.routing.saving import route_saving
+from deployments.workloads.errors import DeploymentError
 from portal.access import can_admin, can_write, scope_to_user
 from portal.htmx import HTMX_STOP_POLLING, hx_redirect, is_partial
-
-from ..errors import DeploymentError
-from ..forms import EndpointRejectForm
-from ..forms import add_service_error as _form_error
-from ..route_models import Route, TierRole
-from . import complexity, manifests, services
-from .forms import RouteForm
-from .saving import route_saving
 
 SAVING_WINDOW = "24h"
 

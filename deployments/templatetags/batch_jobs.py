@@ -2,22 +2,10 @@
 
 from django import template
 
-from portal.templatetags.portal import badge
-
-from ..choices_batch import BATCH_FINAL_STATUSES, BATCH_STATUS_COLOURS, BatchJobStatus
+from deployments.batch.choices import batch_status_badge as _badge
 
 register = template.Library()
-
-
-@register.simple_tag
-def batch_status_badge(status: str) -> str:
-    try:
-        label = BatchJobStatus(status).label
-    except ValueError:
-        label = str(status or "Unknown")
-    return badge(
-        label, BATCH_STATUS_COLOURS.get(status, "grey"), status, status not in BATCH_FINAL_STATUSES
-    )
+batch_status_badge = register.simple_tag(_badge, name="batch_status_badge")
 
 
 @register.filter

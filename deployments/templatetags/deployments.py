@@ -1,25 +1,13 @@
 """Presentation of endpoints: the status badge, time in state, the stuck flag and the
-suggested fix (computed by deployments.endpoint_page). No queries, no business rules."""
+suggested fix (computed by deployments.endpoints.page). No queries, no business rules."""
 
 from django import template
 from django.utils import timezone
 
-from portal.templatetags.portal import badge
-
-from .. import endpoint_page
-from ..choices import FINAL_STATUSES, STATUS_COLOURS, EndpointStatus
+from deployments.endpoints import page as endpoint_page
 
 register = template.Library()
-
-
-@register.simple_tag
-def status_badge(status: str) -> str:
-    """<span class="badge badge-green">● Ready</span> from an EndpointStatus value."""
-    try:
-        label = EndpointStatus(status).label
-    except ValueError:
-        label = str(status or "Unknown")
-    return badge(label, STATUS_COLOURS.get(status, "grey"), status, status not in FINAL_STATUSES)
+status_badge = register.simple_tag(endpoint_page.status_badge, name="status_badge")
 
 
 @register.filter

@@ -1,5 +1,5 @@
 """The advisor's DCGM input against a real Prometheus: the peak GPU memory of a replica
-(portal.metrics.gpu_memory_peak_gib, both DCGM label styles) and a right-size suggestion made
+(deployments.endpoints.metrics.gpu_memory_peak_gib, both DCGM label styles) and a right-size suggestion made
 from it. Times are derived from the clock's hour, never its day or hour of day."""
 
 import uuid
@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from billing.services import advisor
-from portal import metrics
+from deployments.endpoints import metrics
 from portal.prometheus import PrometheusClient
 from portal.timeutil import floor_hour
 from tests.factories import EndpointFactory, TeamFactory

@@ -12,7 +12,7 @@ from django.core import mail
 
 from billing import services
 from billing.models import BillingPolicy, BudgetAlert, IdlePolicy, UsageKind
-from deployments.services import estimate_request
+from deployments.endpoints.admission import estimate_request
 from portal import timeutil
 from portal.models import AuditLog, Team
 from tests.factories import UsageRecordFactory

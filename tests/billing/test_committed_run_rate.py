@@ -1,4 +1,4 @@
-"""The committed monthly run-rate of a team's live endpoints is one figure (deployments.spend.
+"""The committed monthly run-rate of a team's live endpoints is one figure (deployments.workloads.spend.
 committed): the overview and the team cost page show the same one, next to the budget."""
 
 from decimal import Decimal
@@ -6,7 +6,8 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from deployments.choices import DesiredState, EndpointStatus
+from deployments.endpoints.choices import EndpointStatus
+from deployments.workloads.choices import DesiredState
 from tests.factories import EndpointFactory
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 
-from portal import dashboards, metrics
+from deployments.endpoints import dashboards, metrics
 from portal.prometheus import PrometheusClient
 from tests.promdata import Node, Pod, Scenario
 

@@ -36,9 +36,9 @@ def test_db_table_keeps_history():
     assert (
         table.node_price("g6.12xlarge", "on-demand", T0.replace(month=10)) is None
     )  # before any price
-    assert table.per_gpu_second("g6.12xlarge", "on-demand", T1) == Decimal("5.2") / 4 / 3600
-    assert table.per_gpu_second("g6.12xlarge", "spot", T1) is None
-    assert table.per_gpu_second("x9.mystery", "on-demand", T1) is None
+    assert table.node_price_per_gpu("g6.12xlarge", "on-demand", T1) == (Decimal("5.2"), 4)
+    assert table.node_price_per_gpu("g6.12xlarge", "spot", T1) is None
+    assert table.node_price_per_gpu("x9.mystery", "on-demand", T1) is None
     assert table.change_points(T0, T0.replace(month=12)) == [T1]  # T0 itself is not inside
 
 

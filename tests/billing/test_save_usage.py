@@ -7,7 +7,7 @@ import pytest
 
 from billing.models import UsageRecord
 from billing.services import UsageRow, save_usage
-from deployments.choices import EndpointStatus
+from deployments.endpoints.choices import EndpointStatus
 from tests.factories import EndpointFactory
 
 pytestmark = pytest.mark.django_db

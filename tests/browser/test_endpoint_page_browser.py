@@ -8,7 +8,7 @@ pods-view.png (MODELPORT_SCREENSHOT_DIR=docs/screenshots to refresh the committe
 import pytest
 from playwright.sync_api import expect
 
-from deployments.choices import EndpointStatus
+from deployments.endpoints.choices import EndpointStatus
 from tests.factories import EndpointEventFactory, EndpointFactory
 from tests.infra.openai_server import OpenAIServer
 
@@ -86,7 +86,7 @@ def live_cluster(settings, kubeconfig_path, kube_namespace):
 
 
 def _predictor_pod(endpoint, node: str) -> dict:
-    from deployments import manifests
+    from deployments.endpoints import manifests
 
     return {
         "apiVersion": "v1",
@@ -120,7 +120,7 @@ def test_pods_tab_shows_the_predictor_pod_from_the_cluster(
     fake_gpu_node,
     screenshot_path,
 ):
-    from deployments import manifests
+    from deployments.endpoints import manifests
     from tests.deployments.cluster_helpers import wait_for
 
     client = live_cluster

@@ -7,8 +7,8 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import expect
 
-from deployments.choices import EndpointStatus
-from deployments.reconcile import NO_CLUSTER_MESSAGE
+from deployments.endpoints.choices import EndpointStatus
+from deployments.endpoints.reconcile import NO_CLUSTER_MESSAGE
 from tests.factories import EndpointFactory
 
 pytestmark = pytest.mark.browser

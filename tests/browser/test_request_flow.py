@@ -61,8 +61,8 @@ def test_login_request_list_and_detail(page, live_server, member, team, llama_8b
 
 
 def test_detail_page_follows_the_status_live_and_stops_polling(page, live_server, member, team):
-    from deployments import services
-    from deployments.choices import EndpointStatus
+    from deployments.endpoints import services
+    from deployments.endpoints.choices import EndpointStatus
     from tests.factories import EndpointFactory
 
     endpoint = EndpointFactory(

@@ -1,6 +1,6 @@
 """The per-process catalog cache (catalog.cache): a change is seen at once in this process
 and within CATALOG_CACHE_SECONDS elsewhere. Its use by POST /api/v1/endpoints/ is tested in
-tests/deployments/test_api_endpoints.py."""
+tests/deployments/endpoints/test_api_endpoints.py."""
 
 from decimal import Decimal
 

@@ -14,11 +14,11 @@ import yaml
 from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 
-from deployments import manifests
-from deployments.choices import EndpointStatus
+from deployments.endpoints import manifests
+from deployments.endpoints.choices import EndpointStatus
+from deployments.endpoints.tasks import sync_statuses
 from deployments.k8s import ClusterClient
 from deployments.models import Endpoint
-from deployments.tasks import sync_statuses
 from tests.deployments.cluster_helpers import node_for, real_controllers, sync_until, wait_for
 
 from .conftest import ALL_ON, by_kind, monitoring_crd_dir, one

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from deployments import manifests
-from deployments.tasks import sync_statuses
+from deployments.endpoints import manifests
+from deployments.endpoints.tasks import sync_statuses
 
 
 def wait_for(check, what: str, timeout: float = 60.0, every: float = 0.5):

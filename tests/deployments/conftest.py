@@ -291,7 +291,7 @@ def no_cluster(settings):
 @pytest.fixture
 def approved_endpoint(db, golden_endpoint):
     """The golden endpoint just approved: generation 1, nothing applied yet."""
-    from deployments.choices import EndpointStatus
+    from deployments.endpoints.choices import EndpointStatus
 
     ep = golden_endpoint
     ep.status = EndpointStatus.APPROVED

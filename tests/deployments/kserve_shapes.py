@@ -6,11 +6,11 @@ They follow the controller's code paths (`PropagateRawStatus`, `PropagateModelSt
 `UpdateModelRevisionStates`, the stop branch of the predictor reconciler and controller.go,
 kserve/kserve@v0.20.0) for a cold start, a failed start (storage-initializer error, vLLM
 crash loop, a Deployment the apiserver rejects), a rollout, scale to zero, and a stop.
-`tests/deployments/test_cluster_kserve.py` records the same phases from the real
+`tests/deployments/endpoints/test_cluster_kserve.py` records the same phases from the real
 controller and checks that the mapping gives the same answers there.
 """
 
-from deployments.choices import EndpointStatus
+from deployments.endpoints.choices import EndpointStatus
 
 URL = "http://chat-mp-search.example.com"
 

@@ -1,6 +1,6 @@
 import pytest
 
-from deployments.choices import EndpointStatus
+from deployments.endpoints.choices import EndpointStatus
 from deployments.models import Endpoint
 from portal.models import AuditLog
 from tests.factories import EndpointFactory

@@ -1,7 +1,7 @@
 import pytest
 from django.urls import reverse
 
-from deployments.choices import EndpointStatus
+from deployments.endpoints.choices import EndpointStatus
 from tests.factories import EndpointFactory
 
 URL = reverse("deployments:approval_list")

@@ -6,9 +6,10 @@ import pytest
 import urllib3
 from kubernetes.client.rest import ApiException
 
-from deployments import manifests
-from deployments.errors import PermanentClusterError, TransientClusterError
+from deployments.endpoints import manifests
 from deployments.k8s import ClusterClient, ClusterNotConfigured, cluster_configured, translate
+from deployments.workloads import labels
+from deployments.workloads.errors import PermanentClusterError, TransientClusterError
 
 
 def _api_error(status, message="boom"):
@@ -103,7 +104,7 @@ def test_get_list_and_delete(live_cluster, objects, golden_endpoint):
     ns = golden_endpoint.namespace
     assert live_cluster.get(manifests.ISVC_API, "InferenceService", "chat", ns) is not None
     assert live_cluster.get(manifests.ISVC_API, "InferenceService", "nope", ns) is None
-    listed = live_cluster.list(manifests.KEDA_API, "ScaledObject", ns, manifests.MANAGED_SELECTOR)
+    listed = live_cluster.list(manifests.KEDA_API, "ScaledObject", ns, labels.MANAGED_SELECTOR)
     assert [o["metadata"]["name"] for o in listed] == ["chat-predictor"]
     assert (
         live_cluster.list(

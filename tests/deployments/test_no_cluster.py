@@ -7,11 +7,16 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from deployments import services
-from deployments.choices import FINAL_STATUSES, STATUS_COLOURS, EndpointStatus
+from deployments.endpoints import services
+from deployments.endpoints.choices import (
+    ACTIVE_STATUSES,
+    FINAL_STATUSES,
+    STATUS_COLOURS,
+    EndpointStatus,
+)
+from deployments.endpoints.reconcile import NO_CLUSTER_MESSAGE, sync_statuses
+from deployments.endpoints.tasks import apply_endpoint
 from deployments.models import Endpoint
-from deployments.reconcile import NO_CLUSTER_MESSAGE, sync_statuses
-from deployments.tasks import apply_endpoint
 from tests.factories import GpuRateFactory, MembershipFactory, UserFactory
 
 
@@ -30,7 +35,7 @@ def owner(approved_endpoint):
 def test_not_deployed_is_neutral_final_and_counts_against_quota():
     assert STATUS_COLOURS[EndpointStatus.NOT_DEPLOYED] == "grey"
     assert EndpointStatus.NOT_DEPLOYED in FINAL_STATUSES
-    assert EndpointStatus.NOT_DEPLOYED in services.ACTIVE_STATUSES
+    assert EndpointStatus.NOT_DEPLOYED in ACTIVE_STATUSES
     assert "no cluster connected" in NO_CLUSTER_MESSAGE
     assert "KUBECONFIG" not in NO_CLUSTER_MESSAGE  # a product team cannot set it
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from rest_framework.test import APIClient
 
-from deployments.manifests import LABEL_ENDPOINT_UUID
+from deployments.endpoints.manifests import LABEL_ENDPOINT_UUID
 from portal.models import Membership
 from portal.tokens import create_token
 from tests.factories import (

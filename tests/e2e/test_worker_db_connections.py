@@ -11,7 +11,7 @@ import time
 import pytest
 from django.db import connection
 
-from deployments.tasks import sync_statuses
+from deployments.endpoints.tasks import sync_statuses
 
 pytestmark = pytest.mark.e2e
 TASKS = 6

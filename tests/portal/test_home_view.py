@@ -1,6 +1,6 @@
 from django.urls import reverse
 
-from deployments.choices import EndpointStatus
+from deployments.endpoints.choices import EndpointStatus
 from tests.factories import EndpointEventFactory, EndpointFactory
 
 URL = reverse("portal:home")

@@ -1,7 +1,7 @@
 from django.core.management import call_command
 
 from catalog.models import CatalogModel, GpuRate, GpuType, InstanceOffering
-from deployments.choices import EndpointStatus
+from deployments.endpoints.choices import EndpointStatus
 from deployments.models import Endpoint
 from portal.models import Membership, User
 

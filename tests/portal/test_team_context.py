@@ -4,7 +4,7 @@ counts only requests the user can approve."""
 
 from django.urls import reverse
 
-from deployments.choices import EndpointStatus
+from deployments.endpoints.choices import EndpointStatus
 from portal.models import Membership
 from tests.factories import EndpointFactory, MembershipFactory
 

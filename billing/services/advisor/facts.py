@@ -12,10 +12,10 @@ from decimal import Decimal
 from catalog import pricing
 from catalog.choices import CapacityType
 from catalog.pricing import offering_prices
-from deployments.choices import DesiredState, EndpointStatus
+from deployments.endpoints import metrics
+from deployments.endpoints.choices import ACTIVE_STATUSES, EndpointStatus
 from deployments.models import Endpoint
-from deployments.services import ACTIVE_STATUSES
-from portal import metrics
+from deployments.workloads.choices import DesiredState
 from portal.models import Team
 from portal.prometheus import PrometheusError, get_client
 from portal.timeutil import HOUR, floor_hour, month_hours

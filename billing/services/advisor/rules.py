@@ -19,15 +19,15 @@ from typing import Any
 
 from catalog.choices import CapacityType
 from catalog.pricing import OfferingPrice
-from deployments.manifests import in_working_hours, prewarm_minutes
-from deployments.sizing import (
+from deployments.endpoints.manifests import in_working_hours, prewarm_minutes
+from deployments.endpoints.metrics import IDLE_TOKENS_PER_GPU_HOUR
+from deployments.workloads.sizing import (
     DEFAULT_CONCURRENCY,
     TENSOR_PARALLEL_SIZES,
     SizingInputError,
     precision_for,
     size_for_spec,
 )
-from portal.metrics import IDLE_TOKENS_PER_GPU_HOUR
 
 from ...advisor_models import SuggestionKind
 

@@ -13,7 +13,7 @@ from catalog.choices import CapacityType
 from catalog.models import GpuRate, InstanceOffering
 from catalog.pricing import in_force
 
-from ._base import SECONDS_PER_HOUR, ChargebackError
+from ._base import ChargebackError
 
 
 @dataclass(frozen=True)
@@ -77,15 +77,6 @@ class PriceTable:
 
     def node_price(self, instance_type: str, capacity_type: str, at: datetime) -> Decimal | None:
         return in_force(self.rates.get((instance_type, capacity_type), ()), at)
-
-    def per_gpu_second(
-        self, instance_type: str, capacity_type: str, at: datetime
-    ) -> Decimal | None:
-        offering = self.offerings.get(instance_type)
-        price = self.node_price(instance_type, capacity_type, at)
-        if offering is None or price is None:
-            return None
-        return price / offering.gpus_per_node / SECONDS_PER_HOUR
 
     def node_price_per_gpu(
         self, instance_type: str, capacity_type: str, at: datetime

@@ -12,7 +12,7 @@ seeded demo endpoints really schedule and become Ready (`scripts/run.sh --with-c
 
 It prints `export KUBECONFIG=... PROMETHEUS_URL=...`; start the portal and its worker with
 those set and its endpoints are applied to this cluster (without it the portal runs in embedded
-dev mode: see deployments.reconcile). Runs until Ctrl-C, then stops every process it started.
+dev mode: see deployments.endpoints.reconcile). Runs until Ctrl-C, then stops every process it started.
 """
 
 import importlib.util
@@ -24,7 +24,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from catalog.models import InstanceOffering
-from deployments import manifests
+from deployments.endpoints import manifests
 
 TOOL = Path(settings.BASE_DIR) / "tools" / "devcluster.py"
 

@@ -1,30 +1,19 @@
 """`manage.py render_route <route uuid>`: print the exact objects the worker applies (YAML)."""
 
-import uuid as uuid_lib
-
-from django.core.management.base import BaseCommand, CommandError
-
-from deployments.manifests import to_yaml
-from deployments.route_models import Route
+from deployments.endpoints.manifests import to_yaml
+from deployments.management.render import RenderCommand
 from deployments.routing import manifests, reconcile
+from deployments.routing.models import Route
 
 
-class Command(BaseCommand):
+class Command(RenderCommand):
     help = "Print the Envoy Gateway objects (multi-document YAML) of a model route."
+    noun, a_noun = "route", "a route"
+    render_errors = (manifests.ManifestError,)
 
-    def add_arguments(self, parser):
-        parser.add_argument("route", help="Route UUID")
-
-    def handle(self, *args, **opts):
-        try:
-            key = uuid_lib.UUID(opts["route"])
-        except ValueError as exc:
-            raise CommandError(f"{opts['route']!r} is not a route UUID.") from exc
+    def load(self, key):
         route = Route.objects.filter(uuid=key).first()
-        if route is None:
-            raise CommandError(f"No route with UUID {key}.")
-        try:
-            objects = reconcile.rendered(reconcile.load(route.pk))
-        except manifests.ManifestError as exc:
-            raise CommandError(str(exc)) from exc
-        self.stdout.write(to_yaml(objects), ending="")
+        return None if route is None else reconcile.load(route.pk)
+
+    def render_yaml(self, route) -> str:
+        return to_yaml(reconcile.rendered(route))

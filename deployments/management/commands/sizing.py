@@ -14,7 +14,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from deployments.sizing import (
+from deployments.workloads.sizing import (
     DEFAULT_GPU_MEMORY_UTILIZATION,
     DTYPES,
     KV_DTYPES,

@@ -3,12 +3,11 @@
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 
+from deployments.endpoints.api.serializers import TeamRef
+from deployments.endpoints.models import Endpoint
+from deployments.routing import manifests
+from deployments.routing.models import CLASSIFIER_POLICY, Route, RoutePolicy, RouteTier, TierRole
 from portal.access import scope_to_user
-
-from ...api.serializers import TeamRef
-from ...models import Endpoint
-from ...route_models import CLASSIFIER_POLICY, Route, RoutePolicy, RouteTier, TierRole
-from .. import manifests
 
 
 class RouteTierSerializer(serializers.Serializer):

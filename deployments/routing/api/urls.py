@@ -1,6 +1,6 @@
 from rest_framework.routers import DefaultRouter
 
-from .views import RouteViewSet
+from deployments.routing.api.views import RouteViewSet
 
 router = DefaultRouter()
 router.register("routes", RouteViewSet, basename="route")

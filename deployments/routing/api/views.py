@@ -2,20 +2,16 @@
 create, approve and delete answer 202 (the cluster follows asynchronously)."""
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import mixins, status, viewsets
+from rest_framework import status
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from portal.access import TeamObjectPermission, can_write, scope_to_user
+from deployments.routing import reconcile, services
+from deployments.routing.api.serializers import RouteSerializer
+from deployments.routing.manifests import ManifestError
+from deployments.routing.models import Route
+from deployments.workloads.api import TeamWorkloadViewSet, call_service
 from portal.models import AuditLog
-
-from ...api.views import call_service
-from ...route_models import Route
-from .. import reconcile, services
-from ..manifests import ManifestError
-from .serializers import RouteSerializer
 
 API = AuditLog.Source.API
 
@@ -35,44 +31,20 @@ API = AuditLog.Source.API
     ),
     destroy=extend_schema(summary="Delete a model route", responses={202: RouteSerializer}),
 )
-class RouteViewSet(
-    mixins.CreateModelMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.DestroyModelMixin,
-    viewsets.GenericViewSet,
-):
+class RouteViewSet(TeamWorkloadViewSet):
+    model = Route
+    plural = "routes"
     queryset = Route.objects.none()
     serializer_class = RouteSerializer
-    permission_classes = [IsAuthenticated, TeamObjectPermission]
-    lookup_field = "uuid"
 
-    def get_queryset(self):
-        return (
-            scope_to_user(Route.objects.all(), self.request.user)
-            .select_related("team")
-            .prefetch_related("tiers__endpoint__team")
-            .order_by("team__slug", "name")
-        )
+    def with_related(self, qs):
+        return qs.select_related("team").prefetch_related("tiers__endpoint__team")
 
-    def _accepted(self, route: Route) -> Response:
-        route = self.get_queryset().get(pk=route.pk)
-        return Response(self.get_serializer(route).data, status=status.HTTP_202_ACCEPTED)
+    def request_workload(self, team, user, data, source):
+        return services.request_route(team, user, data, source=source)
 
-    def create(self, request, *args, **kwargs):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        team = serializer.validated_data.pop("team")
-        if not can_write(request.user, team):
-            raise PermissionDenied("Viewers cannot request routes.")
-        route = call_service(
-            services.request_route, team, request.user, serializer.validated_data, source=API
-        )
-        return self._accepted(route)
-
-    def destroy(self, request, *args, **kwargs):
-        route = call_service(services.delete_route, self.get_object(), request.user, source=API)
-        return self._accepted(route)
+    def delete_workload(self, route, user, source):
+        return services.delete_route(route, user, source=source)
 
     @extend_schema(
         summary="Approve a pending route", request=None, responses={202: RouteSerializer}
@@ -80,7 +52,7 @@ class RouteViewSet(
     @action(detail=True, methods=["post"])
     def approve(self, request, uuid=None):
         route = call_service(services.approve_route, self.get_object(), request.user, source=API)
-        return self._accepted(route)
+        return self.accepted(route)
 
     @extend_schema(
         summary="The exact Envoy Gateway objects applied for this route",

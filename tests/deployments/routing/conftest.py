@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from deployments.route_models import Route, RouteTier
+from deployments.routing.models import Route, RouteTier
 from tests.factories import EndpointFactory, GpuRateFactory, InstanceOfferingFactory
 from tests.promdata import Load, Node, Pod, Scenario
 

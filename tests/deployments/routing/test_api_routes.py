@@ -3,7 +3,7 @@
 import pytest
 from django.core.management import call_command
 
-from deployments.route_models import Route
+from deployments.routing.models import Route
 from deployments.routing.tasks import apply_route
 from tests.factories import EndpointFactory
 

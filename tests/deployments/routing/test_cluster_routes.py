@@ -6,8 +6,8 @@ Envoy Gateway by writing HTTPRoute status through the status subresource."""
 import pytest
 
 from deployments.k8s import ClusterClient
-from deployments.route_models import Route
 from deployments.routing import manifests
+from deployments.routing.models import Route
 from deployments.routing.tasks import apply_route, sync_routes
 
 pytestmark = pytest.mark.cluster

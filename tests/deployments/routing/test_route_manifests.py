@@ -3,7 +3,7 @@
 
 import pytest
 
-from deployments.manifests import ManifestError
+from deployments.endpoints.manifests import ManifestError
 from deployments.routing import manifests
 from tests.factories import EndpointFactory
 

@@ -4,8 +4,8 @@ approve / reject, delete (asks first), and member endpoints that refuse to stop 
 import pytest
 from django.urls import reverse
 
-from deployments.route_models import Route
 from deployments.routing import services
+from deployments.routing.models import Route
 from portal.htmx import HTMX_STOP_POLLING
 from tests.factories import EndpointFactory
 

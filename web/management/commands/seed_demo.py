@@ -10,9 +10,10 @@ from django.utils import timezone
 
 from catalog.models import CatalogModel, GpuType
 from catalog.seed import seed_catalog
-from deployments.choices import DesiredState, EndpointStatus, EventKind
+from deployments.endpoints.admission import estimate_request
+from deployments.endpoints.choices import EndpointStatus, EventKind
 from deployments.models import Endpoint, EndpointEvent
-from deployments.services import estimate_request
+from deployments.workloads.choices import DesiredState
 from portal.models import Membership, Team, TeamGpuQuota, User
 
 DEMO_PASSWORD = "demo"

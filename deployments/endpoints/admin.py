@@ -1,0 +1,147 @@
+"""Platform console: all endpoints.
+
+Endpoints are read-only here: approve, reject and delete go through the services
+(source=admin) so the events, audit log and the apply task follow as in the other faces.
+"""
+
+from django.contrib import admin, messages
+from django.db import models
+
+from deployments.endpoints import services
+from deployments.endpoints.models import Endpoint, EndpointEvent
+from deployments.endpoints.page import status_badge
+from deployments.workloads.errors import DeploymentError
+from portal.admin import ReadOnlyModelAdmin
+from portal.models import AuditLog
+
+ADMIN = AuditLog.Source.ADMIN
+
+
+class EndpointEventInline(admin.TabularInline):
+    model = EndpointEvent
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "kind", "old_status", "new_status", "message", "actor"]
+    readonly_fields = fields
+    ordering = ["-created_at", "-id"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Endpoint)
+class EndpointAdmin(admin.ModelAdmin):
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    list_display = [
+        "name",
+        "team",
+        "badge",
+        "model",
+        "gpus",
+        "replicas",
+        "capacity_type",
+        "spot_fallback_on_demand",
+        "monthly_cost_max",
+        "updated_at",
+    ]
+    list_filter = ["status", "team", "gpu_type", "capacity_type", "desired_state"]
+    search_fields = ["name", "team__slug", "model__name", "uuid"]
+    list_select_related = ["team", "model", "gpu_type"]
+    actions = [
+        "approve_selected",
+        "reject_selected",
+        "allow_spot_fallback",
+        "disallow_spot_fallback",
+        "delete_selected_endpoints",
+    ]
+    inlines = [EndpointEventInline]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False  # endpoints are requested through the portal or the API
+
+    def has_change_permission(self, request, obj=None):
+        return False  # read-only; use the actions
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # deletion must go through the cluster: use the action
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_staff
+
+    @admin.display(description="Status", ordering="status")
+    def badge(self, obj):
+        return status_badge(obj.status)
+
+    @admin.display(description="GPUs")
+    def gpus(self, obj):
+        return f"{obj.gpu_count}× {obj.gpu_type.name}"
+
+    @admin.display(description="Replicas")
+    def replicas(self, obj):
+        return f"{obj.min_replicas}–{obj.max_replicas}"
+
+    def _each(self, request, queryset, func, verb: str, **kwargs):
+        done, failed = 0, []
+        for endpoint in queryset:
+            try:
+                func(endpoint, request.user, source=ADMIN, **kwargs)
+                done += 1
+            except DeploymentError as exc:
+                failed.append(f"{endpoint}: {exc.message}")
+        if done:
+            self.message_user(request, f"{verb} {done} endpoint(s).", messages.SUCCESS)
+        for line in failed:
+            self.message_user(request, line, messages.ERROR)
+
+    @admin.action(description="Approve selected pending requests")
+    def approve_selected(self, request, queryset):
+        self._each(request, queryset, services.approve_endpoint, "Approved")
+
+    @admin.action(description="Reject selected pending requests")
+    def reject_selected(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            services.reject_endpoint,
+            "Rejected",
+            reason="Rejected by the platform team.",
+        )
+
+    @admin.action(description="Spot endpoints: allow falling back to on-demand capacity")
+    def allow_spot_fallback(self, request, queryset):
+        self._each(
+            request, queryset, services.set_spot_fallback, "Fallback allowed for", allowed=True
+        )
+
+    @admin.action(description="Spot endpoints: spot capacity only (no on-demand fallback)")
+    def disallow_spot_fallback(self, request, queryset):
+        self._each(
+            request, queryset, services.set_spot_fallback, "Fallback removed for", allowed=False
+        )
+
+    @admin.action(description="Delete selected endpoints (removes them from the cluster)")
+    def delete_selected_endpoints(self, request, queryset):
+        self._each(request, queryset, services.delete_endpoint, "Deleting")
+
+
+@admin.register(EndpointEvent)
+class EndpointEventAdmin(ReadOnlyModelAdmin):
+    list_display = [
+        "created_at",
+        "endpoint",
+        "kind",
+        "old_status",
+        "new_status",
+        "message",
+        "actor",
+    ]
+    list_filter = ["kind", "new_status"]
+    search_fields = ["endpoint__name", "message"]
+    list_select_related = ["endpoint__team", "actor"]
+    date_hierarchy = "created_at"

@@ -1,0 +1,219 @@
+"""REST: endpoints (CRUD + day-2 actions + events) and approvals.
+
+Every queryset is team-scoped through portal.access; outsiders get 404, viewers 403.
+Changes are asynchronous: they answer 202 with the endpoint as it is now.
+"""
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from deployments.endpoints import admission, services
+from deployments.endpoints.api.serializers import (
+    EndpointEventSerializer,
+    EndpointRejectSerializer,
+    EndpointScaleSerializer,
+    EndpointSerializer,
+)
+from deployments.endpoints.filters import EndpointFilterSet
+from deployments.endpoints.models import Endpoint
+from deployments.workloads.api import call_service
+from portal.access import TeamObjectPermission, can_admin, can_write, scope_to_user
+from portal.models import AuditLog
+
+API = AuditLog.Source.API
+
+
+ACCEPTED = {202: EndpointSerializer}
+# What EndpointSerializer reads: loaded with the endpoint so the answer costs no more queries.
+ENDPOINT_RELATED = ("team", "model", "gpu_type", "offering", "requested_by", "approved_by")
+
+
+def accepted(endpoint: Endpoint, context: dict) -> Response:
+    """202 with the endpoint as stored now, read again by pk (the caller checked access)."""
+    endpoint = Endpoint.objects.select_related(*ENDPOINT_RELATED).get(pk=endpoint.pk)
+    return Response(
+        EndpointSerializer(endpoint, context=context).data, status=status.HTTP_202_ACCEPTED
+    )
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List the endpoints of your teams",
+        description="Deleted endpoints are hidden unless `include_deleted=true` "
+        "or `status=deleted`.",
+    ),
+    retrieve=extend_schema(summary="Get an endpoint"),
+    create=extend_schema(
+        summary="Request an endpoint",
+        description="Validates, checks quota and prices the request. Within the team's rules it is "
+        "approved at once and deployment starts; otherwise it waits for a team admin "
+        "(see /approvals/). Answers 202: deployment is asynchronous, poll the endpoint. "
+        "A second request with the same team and name answers 400.",
+        responses=ACCEPTED,
+    ),
+    partial_update=extend_schema(
+        summary="Change an endpoint's spec",
+        description="Model, precision, context, GPUs, replicas, capacity or schedule. A new "
+        "generation rolls out asynchronously (202). Team and name cannot change.",
+        responses=ACCEPTED,
+    ),
+    destroy=extend_schema(
+        summary="Delete an endpoint",
+        description="Marks it absent; the cluster objects are removed "
+        "asynchronously. Answers 202 with the endpoint.",
+        responses=ACCEPTED,
+    ),
+)
+class EndpointViewSet(viewsets.ModelViewSet):
+    queryset = Endpoint.objects.none()  # for the schema; get_queryset() is per user
+    serializer_class = EndpointSerializer
+    permission_classes = [IsAuthenticated, TeamObjectPermission]
+    filterset_class = EndpointFilterSet
+    lookup_field = "uuid"
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        return (
+            scope_to_user(Endpoint.objects.all(), self.request.user)
+            .select_related(*ENDPOINT_RELATED)
+            .order_by("team__slug", "name")
+        )
+
+    def filter_queryset(self, queryset):
+        # Filters (and hiding deleted endpoints) apply to the list; a deleted endpoint's
+        # detail and events stay readable by UUID.
+        return super().filter_queryset(queryset) if self.action == "list" else queryset
+
+    def _accepted(self, endpoint: Endpoint, serializer=None) -> Response:
+        """202 with the endpoint as stored. With the create `serializer`, `endpoint` is the
+        instance the service just saved with every related row loaded: it is answered as is
+        (no re-fetch, no second serializer). Otherwise it is read again (see accepted())."""
+        if serializer is None:
+            return accepted(endpoint, self.get_serializer_context())
+        serializer.instance = endpoint
+        return Response(serializer.data, status=status.HTTP_202_ACCEPTED)
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        team = serializer.validated_data.pop("team")
+        if not can_write(request.user, team):
+            raise PermissionDenied("Viewers cannot request endpoints.")
+        endpoint = call_service(
+            services.request_endpoint, team, request.user, serializer.validated_data, source=API
+        )
+        return self._accepted(endpoint, serializer)
+
+    def update(self, request, *args, **kwargs):
+        endpoint = self.get_object()
+        serializer = self.get_serializer(endpoint, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        changes = {k: v for k, v in serializer.validated_data.items() if k not in ("team", "name")}
+        call_service(services.update_endpoint, self.get_object(), request.user, changes, source=API)
+        return self._accepted(endpoint)
+
+    def destroy(self, request, *args, **kwargs):
+        endpoint = self.get_object()
+        call_service(services.delete_endpoint, endpoint, request.user, source=API)
+        return self._accepted(endpoint)
+
+    @extend_schema(
+        summary="Scale between min and max replicas",
+        request=EndpointScaleSerializer,
+        responses=ACCEPTED,
+    )
+    @action(detail=True, methods=["post"])
+    def scale(self, request, uuid=None):
+        endpoint = self.get_object()
+        serializer = EndpointScaleSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        call_service(
+            services.scale_endpoint, endpoint, request.user, source=API, **serializer.validated_data
+        )
+        return self._accepted(endpoint)
+
+    @extend_schema(summary="Stop (scale to zero, keep the spec)", request=None, responses=ACCEPTED)
+    @action(detail=True, methods=["post"])
+    def stop(self, request, uuid=None):
+        endpoint = self.get_object()
+        call_service(services.stop_endpoint, endpoint, request.user, source=API)
+        return self._accepted(endpoint)
+
+    @extend_schema(summary="Start a stopped endpoint", request=None, responses=ACCEPTED)
+    @action(detail=True, methods=["post"])
+    def start(self, request, uuid=None):
+        endpoint = self.get_object()
+        call_service(services.start_endpoint, endpoint, request.user, source=API)
+        return self._accepted(endpoint)
+
+    @extend_schema(
+        summary="The endpoint's timeline, newest first",
+        responses=EndpointEventSerializer(many=True),
+        filters=False,
+    )
+    @action(detail=True, methods=["get"], pagination_class=None)
+    def events(self, request, uuid=None):
+        endpoint = self.get_object()
+        events = endpoint.events.select_related("actor")[:200]
+        return Response(EndpointEventSerializer(events, many=True).data)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Requests waiting for a decision you can take",
+        description="Team admins see their teams' pending requests; staff see all.",
+    ),
+    retrieve=extend_schema(summary="Get a pending request"),
+)
+class ApprovalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    queryset = Endpoint.objects.none()  # for the schema; get_queryset() is per user
+    serializer_class = EndpointSerializer
+    lookup_field = "uuid"
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Endpoint.objects.none()
+        if self.action in ("approve", "reject"):
+            return scope_to_user(Endpoint.objects.select_related("team"), self.request.user)
+        return (
+            admission.pending_approvals_for(self.request.user)
+            .select_related("offering", "approved_by")
+            .order_by("created_at")
+        )
+
+    def _decide(self, func, **kwargs) -> Response:
+        endpoint = self.get_object()
+        if not can_admin(self.request.user, endpoint.team):
+            raise PermissionDenied("Only team admins and platform staff can decide on requests.")
+        endpoint = call_service(func, endpoint, self.request.user, source=API, **kwargs)
+        return accepted(endpoint, self.get_serializer_context())
+
+    @extend_schema(
+        summary="Approve a pending request (deployment starts)",
+        request=None,
+        responses={
+            202: EndpointSerializer,
+            409: OpenApiResponse(description="Not pending any more."),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def approve(self, request, uuid=None):
+        return self._decide(services.approve_endpoint)
+
+    @extend_schema(
+        summary="Reject a pending request",
+        request=EndpointRejectSerializer,
+        responses={
+            202: EndpointSerializer,
+            409: OpenApiResponse(description="Not pending any more."),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def reject(self, request, uuid=None):
+        serializer = EndpointRejectSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return self._decide(services.reject_endpoint, reason=serializer.validated_data["reason"])

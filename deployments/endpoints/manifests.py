@@ -1,0 +1,614 @@
+"""Endpoint -> Kubernetes manifests, and cluster objects -> endpoint status. PURE: no I/O.
+
+What one endpoint becomes (applied in this order by `deployments.k8s.ClusterClient.apply`):
+
+1. `Namespace` of the team (`Team.namespace`), labelled `modelport.io/team`.
+2. `ResourceQuota` `modelport-gpu` capping `requests.nvidia.com/gpu` at `Team.max_gpus`.
+3. `InferenceService` (serving.kserve.io/v1beta1) named after the endpoint, deployment mode
+   `Standard`, `autoscalerClass: external` (the portal owns autoscaling), Prometheus scraping
+   on, `serving.kserve.io/stop: "true"` while the endpoint is stopped. The predictor runs vLLM
+   through `settings.VLLM_RUNTIME`: `kserve-huggingfaceserver` (model format `huggingface`,
+   vLLM backend) or `kserve-vllmserver` (model format `vLLM`).
+4. `ScaledObject` (keda.sh/v1alpha1) `<isvc>-predictor` scaling Deployment `<isvc>-predictor`
+   on running + waiting requests per replica (`deployments.endpoints.metrics.busy_requests_query`), with a
+   scale-down stabilisation window of one cold start; with an off-hours schedule
+   `minReplicaCount: 0` plus a cron trigger that holds `min_replicas` during working hours and
+   starts one cold start (measured, else estimated from the model size) early. While the
+   endpoint is stopped the ScaledObject is paused.
+5. `PodDisruptionBudget` `<isvc>-predictor` (at most one replica evicted at a time) when the
+   endpoint may run more than one replica.
+
+KServe copies the InferenceService's labels and annotations into the Deployment's pod
+template, so everything there is static per endpoint: a change to it rolls every GPU pod.
+The generation annotation therefore sits on the ScaledObject and the PDB only; replica
+counts live in the ScaledObject alone (KServe ignores min/max replicas with the `external`
+class). A pod is valid on the real controller only with limits >= requests: the runtimes'
+`limits: {cpu: "1", memory: 2Gi}` are merged under ours, so we set every limit ourselves
+(`deployments.workloads.sizing.pod_resources`).
+
+Gated models: the storage-initializer (not vLLM: it reads `/mnt/models`) downloads `hf://`
+weights. KServe v0.20 gives it `HF_TOKEN` from the Secret named by the pod annotation
+`serving.kserve.io/storageSecretName` (the `credentials.storageSecretNameAnnotation` of the
+`inferenceservice-config` ConfigMap), taking key `HF_TOKEN`. Without that Secret the pod
+webhook refuses the pod; `deployments.endpoints.reconcile` explains it on the endpoint page.
+
+Every value placed in a manifest comes from a validated model field (DNS labels, choices,
+integers, `STORAGE_URI`-validated URIs) and is placed as a whole list item or map value,
+never spliced into YAML text, so user input cannot add fields.
+
+`manifest_yaml(endpoint)` is the exact text `manage.py render_manifests` and
+`GET /api/v1/endpoints/{uuid}/manifests/` show: the same dicts `apply` sends.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, time, timedelta
+from typing import Any
+
+import yaml
+from django.conf import settings
+
+from deployments.endpoints.metrics import busy_requests_query as _busy_query
+from deployments.workloads import sizing
+from deployments.workloads.choices import DesiredState
+from deployments.workloads.labels import (
+    ANNOTATION_GENERATION,
+    LABEL_ENDPOINT,
+    LABEL_ENDPOINT_UUID,
+    LABEL_MANAGED_BY,
+    LABEL_TEAM,
+    MANAGED_BY,
+)
+from portal.validators import DNS_LABEL_RE, STORAGE_URI, label_problems, time_zones
+
+ISVC_API = "serving.kserve.io/v1beta1"
+KEDA_API = "keda.sh/v1alpha1"
+PDB_API = "policy/v1"
+QUOTA_NAME = "modelport-gpu"
+HF_TOKEN_KEY = "HF_TOKEN"
+GPU_RESOURCE = "nvidia.com/gpu"
+GPU_NAME_LABEL = "karpenter.k8s.aws/instance-gpu-name"
+CAPACITY_TYPE_LABEL = "karpenter.sh/capacity-type"
+ANNOTATION_STOP = "serving.kserve.io/stop"
+ANNOTATION_STORAGE_SECRET = "serving.kserve.io/storageSecretName"
+ANNOTATION_DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
+ANNOTATION_PAUSED = "autoscaling.keda.sh/paused"
+GPU_MEMORY_UTILIZATION = "0.9"
+KEDA_POLLING_SECONDS = 15
+KEDA_COOLDOWN_SECONDS = 300
+# The scale-down window never goes below this (KServe's own default), whatever the cold start.
+MIN_SCALE_DOWN_WINDOW_SECONDS = 300
+PREWARM_STEP_MINUTES = 5  # pre-warm lead rounded up to this, so one slow start moves it rarely
+# Port of the model server in both upstream LLM runtimes.
+SERVING_PORT = 8080
+
+# Endpoint quantisation -> (vLLM --dtype or None, vLLM --quantization or None).
+# Only fp8 is quantised at load time. AWQ, GPTQ and INT8 (W8A8 compressed-tensors) come from
+# checkpoints made in that format (CatalogModel.storage_uri_for); vLLM reads the method from
+# their config and picks the fastest kernel itself (awq_marlin, gptq_marlin, ...): naming the
+# method (--quantization=awq) would force the slower non-Marlin kernel. The 16-bit dtype of
+# those checkpoints is left to vLLM ("auto") too.
+VLLM_PRECISION = {
+    "bf16": ("bfloat16", None),
+    "fp16": ("float16", None),
+    "fp8": ("bfloat16", "fp8"),
+    "int8": (None, None),
+    "awq": (None, None),
+    "gptq": (None, None),
+}
+
+
+# --- input checks (defence in depth: the models validate too) ----------------------------------
+
+
+class ManifestError(ValueError):
+    """A stored value cannot be placed in a manifest safely; nothing is rendered."""
+
+
+def check_renderable(endpoint) -> None:
+    """Raise ManifestError unless every value is safe to place in a manifest."""
+    problems = []
+    if len(endpoint.name) > 40 or not DNS_LABEL_RE.match(endpoint.name):
+        problems.append(f"endpoint name {endpoint.name!r} is not a DNS label")
+    if not DNS_LABEL_RE.match(endpoint.namespace):
+        problems.append(f"namespace {endpoint.namespace!r} is not a DNS label")
+    if not DNS_LABEL_RE.match(endpoint.team.slug):
+        problems.append(f"team slug {endpoint.team.slug!r} is not a DNS label")
+    if str(endpoint.quantization) not in VLLM_PRECISION:
+        problems.append(f"unknown quantization {endpoint.quantization!r}")
+    else:
+        uri = endpoint.model.storage_uri_for(str(endpoint.quantization))
+        if uri is None:
+            problems.append(
+                f"{endpoint.model.name} has no {endpoint.quantization} weights in the catalog "
+                "(an admin must add their storage URI)"
+            )
+        elif not isinstance(uri, str) or not re.match(STORAGE_URI.regex, uri):
+            problems.append(f"storage URI {uri!r} is not allowed")
+    heads = endpoint.model.tensor_parallel_problem(int(endpoint.gpu_count))
+    if heads:
+        problems.append(heads)
+    if str(endpoint.kv_cache_dtype) not in ("auto", "fp8"):
+        problems.append(f"unknown KV cache dtype {endpoint.kv_cache_dtype!r}")
+    selector = dict((endpoint.offering.node_labels or {}) if endpoint.offering else {})
+    selector[GPU_NAME_LABEL] = endpoint.gpu_type.node_label_value or ""
+    selector[CAPACITY_TYPE_LABEL] = str(endpoint.capacity_type)
+    problems += label_problems(selector)
+    if endpoint.schedule_enabled and endpoint.schedule_timezone not in time_zones():
+        problems.append(f"unknown time zone {endpoint.schedule_timezone!r}")
+    if problems:
+        raise ManifestError("Cannot render manifests: " + "; ".join(problems) + ".")
+
+
+# --- names and labels -----------------------------------------------------------------------
+
+
+def team_labels(team) -> dict[str, str]:
+    return {LABEL_TEAM: team.slug, LABEL_MANAGED_BY: MANAGED_BY}
+
+
+def endpoint_labels(endpoint) -> dict[str, str]:
+    return {
+        **team_labels(endpoint.team),
+        LABEL_ENDPOINT: endpoint.name,
+        LABEL_ENDPOINT_UUID: str(endpoint.uuid),
+    }
+
+
+def scaled_object_name(endpoint) -> str:
+    return f"{endpoint.isvc_name}-predictor"
+
+
+def predictor_deployment_name(endpoint) -> str:
+    return f"{endpoint.isvc_name}-predictor"
+
+
+def pdb_name(endpoint) -> str:
+    return f"{endpoint.isvc_name}-predictor"
+
+
+def _meta(
+    endpoint, name: str, annotations: dict[str, str] | None = None, *, generation: bool = True
+) -> dict[str, Any]:
+    """Metadata of an endpoint object. `generation=False` for the InferenceService: KServe
+    copies its annotations into the pod template, where a per-change value rolls every pod."""
+    stamp = {ANNOTATION_GENERATION: str(endpoint.generation)} if generation else {}
+    return {
+        "name": name,
+        "namespace": endpoint.namespace,
+        "labels": endpoint_labels(endpoint),
+        "annotations": {**stamp, **(annotations or {})},
+    }
+
+
+# --- per team ---------------------------------------------------------------------------------
+
+
+def namespace(team) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": team.namespace, "labels": team_labels(team)},
+    }
+
+
+def resource_quota(team) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": QUOTA_NAME, "namespace": team.namespace, "labels": team_labels(team)},
+        "spec": {"hard": {f"requests.{GPU_RESOURCE}": str(team.max_gpus)}},
+    }
+
+
+# --- per endpoint -----------------------------------------------------------------------------
+
+
+def _is_vllm_runtime() -> bool:
+    return settings.VLLM_RUNTIME == "kserve-vllmserver"
+
+
+def vllm_args(endpoint) -> list[str]:
+    """Engine flags appended to the runtime's own args.
+
+    Both upstream runtimes already pass the served model name (`--model_name={{.Name}}`,
+    `--served-model-name={{.Name}}`, the InferenceService name) and the vLLM runtime the port
+    and `--model=/mnt/models`: none of those is repeated here."""
+    dtype, quantization = VLLM_PRECISION[str(endpoint.quantization)]
+    args = [] if _is_vllm_runtime() else ["--backend=vllm"]
+    if dtype:
+        args.append(f"--dtype={dtype}")
+    if quantization:
+        args.append(f"--quantization={quantization}")
+    args += [
+        f"--max-model-len={int(endpoint.max_context_length)}",
+        f"--gpu-memory-utilization={GPU_MEMORY_UTILIZATION}",
+        f"--tensor-parallel-size={int(endpoint.gpu_count)}",
+    ]
+    if str(endpoint.kv_cache_dtype) != "auto":
+        args.append(f"--kv-cache-dtype={endpoint.kv_cache_dtype}")
+    args.append("--enable-prefix-caching")
+    return args
+
+
+def pod_resources(endpoint) -> sizing.PodResources:
+    return sizing.pod_resources(
+        float(endpoint.model.parameters_b), str(endpoint.quantization), int(endpoint.gpu_count)
+    )
+
+
+def cold_start_seconds(endpoint) -> int:
+    """One replica from nothing: the last measured cold start, else the estimate."""
+    return int(endpoint.cold_start_seconds or pod_resources(endpoint).cold_start_seconds)
+
+
+def _offering_labels(offering, gpu_type) -> dict[str, str]:
+    selector: dict[str, str] = {}
+    if offering is not None:
+        selector.update({str(k): str(v) for k, v in (offering.node_labels or {}).items()})
+        selector["node.kubernetes.io/instance-type"] = offering.instance_type
+    if gpu_type.node_label_value:
+        selector[GPU_NAME_LABEL] = gpu_type.node_label_value
+    return selector
+
+
+def node_selector(endpoint) -> dict[str, str]:
+    selector = _offering_labels(endpoint.offering, endpoint.gpu_type)
+    if not spot_falls_back(endpoint):
+        selector[CAPACITY_TYPE_LABEL] = str(endpoint.capacity_type)
+    return selector
+
+
+def node_labels(offering, capacity_type: str) -> dict[str, str]:
+    """The labels a node of `offering` carries: what `node_selector` asks for (the local dev
+    cluster's fake GPU nodes are made with them)."""
+    return {**_offering_labels(offering, offering.gpu_type), CAPACITY_TYPE_LABEL: capacity_type}
+
+
+def spot_falls_back(endpoint) -> bool:
+    return str(endpoint.capacity_type) == "spot" and bool(endpoint.spot_fallback_on_demand)
+
+
+def affinity(endpoint) -> dict[str, Any] | None:
+    """Spot with the admin's on-demand fallback: spot or on-demand nodes required, spot
+    preferred (the scheduler and Karpenter take on-demand only when no spot is left)."""
+    if not spot_falls_back(endpoint):
+        return None
+    return {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {
+                        "matchExpressions": [
+                            {
+                                "key": CAPACITY_TYPE_LABEL,
+                                "operator": "In",
+                                "values": ["spot", "on-demand"],
+                            }
+                        ]
+                    }
+                ]
+            },
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "weight": 100,
+                    "preference": {
+                        "matchExpressions": [
+                            {"key": CAPACITY_TYPE_LABEL, "operator": "In", "values": ["spot"]}
+                        ]
+                    },
+                }
+            ],
+        }
+    }
+
+
+def _probes(res) -> dict[str, Any]:
+    """Startup allowance for the model load (the kubelet restarts the container, and KServe
+    would report it failed, only after `res.startup_seconds`), plus readiness for the
+    Hugging Face runtime, which declares no probes (it would be Ready before the model)."""
+    path = "/v1/models" if _is_vllm_runtime() else "/v2/health/ready"
+
+    def check() -> dict[str, Any]:  # a fresh dict per probe (no YAML anchors in the output)
+        return {"httpGet": {"path": path, "port": SERVING_PORT}, "timeoutSeconds": 10}
+
+    probes = {
+        "startupProbe": {
+            **check(),
+            "initialDelaySeconds": 30,
+            "periodSeconds": sizing.STARTUP_PERIOD_SECONDS,
+            "failureThreshold": res.startup_failure_threshold,
+            "successThreshold": 1,
+        }
+    }
+    if not _is_vllm_runtime():
+        probes["readinessProbe"] = {
+            **check(),
+            "periodSeconds": 10,
+            "failureThreshold": 3,
+            "successThreshold": 1,
+        }
+    return probes
+
+
+def inference_service(endpoint) -> dict[str, Any]:
+    gpus = str(int(endpoint.gpu_count))
+    res = pod_resources(endpoint)
+    stopped = endpoint.desired_state == DesiredState.STOPPED
+    annotations = {
+        "serving.kserve.io/deploymentMode": "Standard",
+        "serving.kserve.io/autoscalerClass": "external",
+        "serving.kserve.io/enable-prometheus-scraping": "true",
+        ANNOTATION_STOP: "true" if stopped else "false",
+    }
+    if endpoint.model.gated:
+        annotations[ANNOTATION_STORAGE_SECRET] = settings.KUBE_HF_TOKEN_SECRET
+    model_format = "vLLM" if _is_vllm_runtime() else "huggingface"
+    size = {
+        "cpu": str(res.cpu),
+        "memory": f"{res.memory_gib}Gi",
+        "ephemeral-storage": f"{res.ephemeral_gib}Gi",
+        GPU_RESOURCE: gpus,
+    }
+    predictor: dict[str, Any] = {
+        "labels": endpoint_labels(endpoint),
+        # Karpenter: no voluntary disruption (consolidation, drift) of a loaded GPU replica.
+        "annotations": {ANNOTATION_DO_NOT_DISRUPT: "true"},
+        "nodeSelector": node_selector(endpoint),
+        "tolerations": [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}],
+        # A new pod only once an old one is gone: a surge pod would need GPUs beyond the
+        # team's quota (the ResourceQuota refuses it and the rollout stalls).
+        "deploymentStrategy": {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1},
+        },
+        # Merged by name over the runtime's `devshm` volume (medium Memory, no size).
+        "volumes": [
+            {"name": "devshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{res.shm_gib}Gi"}}
+        ],
+        "model": {
+            "modelFormat": {"name": model_format},
+            "runtime": settings.VLLM_RUNTIME,
+            "storageUri": endpoint.model.storage_uri_for(str(endpoint.quantization)),
+            "args": vllm_args(endpoint),
+            "resources": {"requests": dict(size), "limits": dict(size)},
+            **_probes(res),
+        },
+    }
+    spot_affinity = affinity(endpoint)
+    if spot_affinity:
+        predictor["affinity"] = spot_affinity
+    return {
+        "apiVersion": ISVC_API,
+        "kind": "InferenceService",
+        "metadata": _meta(endpoint, endpoint.isvc_name, annotations, generation=False),
+        "spec": {"predictor": predictor},
+    }
+
+
+def busy_requests_query(endpoint) -> str:
+    return _busy_query(endpoint.namespace, endpoint.isvc_name)
+
+
+def busy_threshold(endpoint) -> int:
+    """Requests in flight per replica before KEDA adds one: what fits in one replica's KV
+    cache at full context (they all run) plus `target_queue_depth` waiting behind them."""
+    fit = sizing.size_for_spec(
+        {
+            "model": endpoint.model,
+            "gpu_type": endpoint.gpu_type,
+            "gpu_count": int(endpoint.gpu_count),
+            "quantization": str(endpoint.quantization),
+            "kv_cache_dtype": str(endpoint.kv_cache_dtype),
+            "max_context_length": int(endpoint.max_context_length),
+        },
+        concurrency=1,
+    ).max_sequences
+    return max(1, fit) + int(endpoint.target_queue_depth)
+
+
+def prewarm_minutes(endpoint) -> int:
+    """How early the working-hours replicas start: one cold start, rounded up."""
+    return prewarm_lead_minutes(cold_start_seconds(endpoint))
+
+
+def prewarm_lead_minutes(cold_start: int) -> int:
+    """A cold start of ``cold_start`` seconds rounded up to PREWARM_STEP_MINUTES."""
+    step = PREWARM_STEP_MINUTES
+    return max(step, -(-int(cold_start) // (step * 60)) * step)
+
+
+def scale_down_window_seconds(endpoint) -> int:
+    """Scale-down stabilisation: never drop a replica that would take a cold start to get
+    back sooner than one cold start after the load fell."""
+    return max(MIN_SCALE_DOWN_WINDOW_SECONDS, cold_start_seconds(endpoint))
+
+
+def _cron(at: time, days: str) -> str:
+    return f"{at.minute} {at.hour} * * {days}"
+
+
+def schedule_window(endpoint) -> tuple[str, str]:
+    """(start, end) 5-field crons; start is pre-warmed `prewarm_minutes` early.
+
+    Weekdays-only windows run Mon-Fri (1-5); when pre-warming moves the start before midnight
+    the start days shift back one day (0-4 = Sun-Thu), and when the window ends after midnight
+    (end <= start) the end days shift forward one day (2-6 = Tue-Sat).
+    """
+    start, end = endpoint.schedule_start, endpoint.schedule_end
+    anchor = datetime(2000, 1, 3, start.hour, start.minute)  # any Monday
+    warm = anchor - timedelta(minutes=prewarm_minutes(endpoint))
+    if not endpoint.schedule_weekdays_only:
+        return _cron(warm.time(), "*"), _cron(end, "*")
+    start_days = "0-4" if warm.date() < anchor.date() else "1-5"
+    end_days = "2-6" if (end.hour, end.minute) <= (start.hour, start.minute) else "1-5"
+    return _cron(warm.time(), start_days), _cron(end, end_days)
+
+
+def in_working_hours(endpoint, now: datetime) -> bool:
+    """Whether `now` (aware) is inside the schedule's working hours, in its time zone."""
+    from zoneinfo import ZoneInfo
+
+    local = now.astimezone(ZoneInfo(endpoint.schedule_timezone))
+    start, end = endpoint.schedule_start, endpoint.schedule_end
+    t = local.time().replace(second=0, microsecond=0, tzinfo=None)
+    overnight = end <= start
+    if overnight:
+        inside_today = t >= start  # evening part, started today
+        inside_early = t < end  # morning part, started yesterday
+        day = local.weekday() if inside_today else (local.weekday() - 1) % 7
+        inside = inside_today or inside_early
+    else:
+        inside = start <= t < end
+        day = local.weekday()
+    return inside and (not endpoint.schedule_weekdays_only or day < 5)
+
+
+def next_working_start(endpoint, now: datetime) -> datetime:
+    """The next start of working hours after `now`, in the schedule's time zone."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(endpoint.schedule_timezone)
+    local = now.astimezone(zone)
+    for days in range(8):
+        day = (local + timedelta(days=days)).date()
+        at = datetime.combine(day, endpoint.schedule_start, tzinfo=zone)
+        if at > local and (not endpoint.schedule_weekdays_only or at.weekday() < 5):
+            return at
+    raise ManifestError("The schedule has no working hours.")  # unreachable with valid rows
+
+
+def scaled_to_zero_message(endpoint, now: datetime) -> str:
+    """What the page and the API say while no replica runs (Standard mode has no activator
+    holding requests, so they fail until a replica is Ready)."""
+    if endpoint.schedule_enabled and not in_working_hours(endpoint, now):
+        back = next_working_start(endpoint, now)
+        local_now = now.astimezone(back.tzinfo)
+        when = back.strftime("%H:%M")
+        if back.date() != local_now.date() and (back - local_now) >= timedelta(hours=24):
+            when += back.strftime(" on %A")
+        return (
+            f"Scaled to zero (off-hours, back at {when} {endpoint.schedule_timezone}). "
+            "Requests fail until then: in Standard mode nothing holds them while no replica runs."
+        )
+    return (
+        "Scaled to zero: no replica is running. Requests fail until the autoscaler starts one "
+        f"(about {max(1, round(cold_start_seconds(endpoint) / 60))} min from nothing)."
+    )
+
+
+def scaled_object(endpoint) -> dict[str, Any]:
+    triggers: list[dict[str, Any]] = [
+        {
+            "type": "prometheus",
+            "name": "busy-requests",
+            "metadata": {
+                "serverAddress": settings.KEDA_PROMETHEUS_URL,
+                "query": busy_requests_query(endpoint),
+                "threshold": str(busy_threshold(endpoint)),
+            },
+        }
+    ]
+    min_count = int(endpoint.min_replicas)
+    if endpoint.schedule_enabled:
+        start, end = schedule_window(endpoint)
+        triggers.append(
+            {
+                "type": "cron",
+                "name": "working-hours",
+                "metadata": {
+                    "timezone": str(endpoint.schedule_timezone),
+                    "start": start,
+                    "end": end,
+                    "desiredReplicas": str(max(min_count, 1)),
+                },
+            }
+        )
+        min_count = 0
+    annotations = {}
+    if endpoint.desired_state == DesiredState.STOPPED:
+        annotations[ANNOTATION_PAUSED] = "true"
+    return {
+        "apiVersion": KEDA_API,
+        "kind": "ScaledObject",
+        "metadata": _meta(endpoint, scaled_object_name(endpoint), annotations),
+        "spec": {
+            "scaleTargetRef": {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": predictor_deployment_name(endpoint),
+            },
+            "minReplicaCount": min_count,
+            "maxReplicaCount": int(endpoint.max_replicas),
+            "pollingInterval": KEDA_POLLING_SECONDS,
+            "cooldownPeriod": KEDA_COOLDOWN_SECONDS,
+            "advanced": {
+                "horizontalPodAutoscalerConfig": {
+                    "behavior": {
+                        "scaleDown": {
+                            "stabilizationWindowSeconds": scale_down_window_seconds(endpoint),
+                            "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}],
+                        },
+                        "scaleUp": {"stabilizationWindowSeconds": 0},
+                    }
+                }
+            },
+            "triggers": triggers,
+        },
+    }
+
+
+def wants_pdb(endpoint) -> bool:
+    return int(endpoint.max_replicas) > 1
+
+
+def pod_disruption_budget(endpoint) -> dict[str, Any]:
+    """At most one replica of the endpoint evicted at a time (node drains, Karpenter)."""
+    return {
+        "apiVersion": PDB_API,
+        "kind": "PodDisruptionBudget",
+        "metadata": _meta(endpoint, pdb_name(endpoint)),
+        "spec": {
+            "maxUnavailable": 1,
+            "selector": {"matchLabels": {LABEL_ENDPOINT_UUID: str(endpoint.uuid)}},
+        },
+    }
+
+
+def render(endpoint) -> list[dict[str, Any]]:
+    """Every object the endpoint needs, in apply order (ManifestError on unsafe values)."""
+    check_renderable(endpoint)
+    return [namespace(endpoint.team), resource_quota(endpoint.team), *_own_objects(endpoint)]
+
+
+def _own_objects(endpoint) -> list[dict[str, Any]]:
+    objects = [inference_service(endpoint), scaled_object(endpoint)]
+    if wants_pdb(endpoint):
+        objects.append(pod_disruption_budget(endpoint))
+    return objects
+
+
+def endpoint_objects(endpoint) -> list[dict[str, Any]]:
+    """The objects owned by this endpoint alone (namespace/quota are the team's)."""
+    check_renderable(endpoint)
+    return _own_objects(endpoint)
+
+
+def removable_objects(endpoint) -> list[dict[str, Any]]:
+    """Every kind of object an endpoint may own, for deletion (apply order)."""
+    check_renderable(endpoint)
+    return [inference_service(endpoint), scaled_object(endpoint), pod_disruption_budget(endpoint)]
+
+
+def unwanted_objects(endpoint) -> list[dict[str, Any]]:
+    """Objects an earlier generation may have created that this one does not render."""
+    return [] if wants_pdb(endpoint) else [pod_disruption_budget(endpoint)]
+
+
+def to_yaml(objects: list[dict[str, Any]]) -> str:
+    return yaml.safe_dump_all(objects, sort_keys=False, default_flow_style=False)
+
+
+def manifest_yaml(endpoint) -> str:
+    return to_yaml(render(endpoint))

@@ -1,0 +1,192 @@
+"""What the cluster says about an endpoint -> its status (PURE: reads the InferenceService,
+its predictor Deployment and pods as plain dicts; no I/O). `status_from` is what
+`sync_statuses` maps every observed object through."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from deployments.endpoints.choices import EndpointStatus
+from deployments.endpoints.manifests import ANNOTATION_STOP, scaled_to_zero_message
+
+# KServe `modelStatus.lastFailureInfo.reason` values that no amount of waiting fixes.
+TERMINAL_FAILURE_REASONS = {
+    "ModelLoadFailed",
+    "RuntimeDisabled",
+    "NoSupportingRuntime",
+    "RuntimeNotRecognized",
+    "InvalidPredictorSpec",
+    "InvalidWorkerSpecNotSet",
+    "InvalidGPUAllocation",
+}
+CONDITION_ORDER = ["PredictorReady", "IngressReady", "LatestDeploymentReady", "Ready"]
+
+
+@dataclass(frozen=True)
+class Observed:
+    status: str
+    message: str
+    url: str | None = None
+    timeline: bool = False  # a step worth a timeline line even without a status change
+
+
+def _conditions(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c.get("type"): c for c in (obj.get("status") or {}).get("conditions") or []}
+
+
+def status_from(
+    obj: dict[str, Any],
+    deployment: dict[str, Any] | None = None,
+    *,
+    endpoint=None,
+    now: datetime | None = None,
+    pods: list[dict[str, Any]] | None = None,
+) -> Observed | None:
+    """Map an InferenceService (dict) and its predictor Deployment to the endpoint status;
+    None = no news yet.
+
+    None means KServe has not caught up with what we applied (observedGeneration behind, or
+    the stop annotation not yet reflected in the Stopped condition): keep the current status.
+
+    What the KServe v0.20 controller does that this relies on (Standard mode):
+    * `PredictorReady` follows the Deployment's `Available` condition, and `Ready` follows
+      `PredictorReady` + `IngressReady`. A Deployment is Available with 0 replicas, and with
+      one replica and `maxUnavailable: 1` even while that replica is still loading or being
+      replaced, so `Ready=True` alone does not mean a replica serves: the Deployment's
+      replica counts decide (`deployment`; `endpoint` and `now` word the scaled-to-zero text).
+    * `modelStatus.lastFailureInfo` is never cleared once set; only `transitionStatus`
+      (`BlockedByFailedLoad`, `InvalidSpec`) says the failure is current.
+    * A Deployment the apiserver rejects shows as `PredictorReady=False`, reason
+      `ReconcileFailed`, with the apiserver's message.
+    * A model container in CrashLoopBackOff is not reported at all (recorded: `Ready=True`,
+      `transitionStatus: UpToDate`, `Loaded`, because the Deployment is Available): the
+      predictor pods (`pods`) are read for it, and with no replica ready it is FAILED.
+    """
+    meta, status = obj.get("metadata") or {}, obj.get("status") or {}
+    conditions = _conditions(obj)
+    stop_wanted = (meta.get("annotations") or {}).get(ANNOTATION_STOP) == "true"
+    stopped = (conditions.get("Stopped") or {}).get("status") == "True"
+    if stop_wanted:
+        return Observed(EndpointStatus.STOPPED, "Stopped.", "") if stopped else None
+    if stopped:
+        return None  # start applied, KServe still reports the old stop
+    if not status:
+        return Observed(EndpointStatus.PROVISIONING, "Waiting for the KServe controller.")
+    observed_gen = status.get("observedGeneration")
+    if observed_gen is not None and observed_gen < (meta.get("generation") or 0):
+        return None
+    failed = _failure(status, conditions)
+    if failed:
+        return failed
+    url = status.get("url") or ""
+    replicas = _replicas(deployment)
+    if replicas is not None and replicas["desired"] == 0:
+        message = (
+            scaled_to_zero_message(endpoint, now)
+            if endpoint is not None and now is not None
+            else "Scaled to zero: no replica is running; requests fail until one starts."
+        )
+        return Observed(EndpointStatus.SCALED_TO_ZERO, message, url)
+    if (conditions.get("Ready") or {}).get("status") != "True":
+        return Observed(EndpointStatus.PROVISIONING, not_ready_reasons(conditions))
+    if replicas is None:
+        return Observed(EndpointStatus.READY, "Serving.", url)
+    desired, ready, updated = replicas["desired"], replicas["ready"], replicas["updated"]
+    if replicas["behind"] or updated < desired:
+        return Observed(
+            EndpointStatus.PROVISIONING,
+            f"Rolling out: {updated} of {desired} replicas updated, {ready} ready.",
+            timeline=True,
+        )
+    if ready == 0:
+        crash = crash_looping(pods or [])
+        if crash:
+            return Observed(EndpointStatus.FAILED, crash)
+        return Observed(
+            EndpointStatus.PROVISIONING,
+            f"Starting: 0 of {desired} replicas ready (downloading or loading the model).",
+        )
+    if ready < desired:
+        return Observed(
+            EndpointStatus.READY, f"Serving ({ready} of {desired} replicas ready).", url
+        )
+    return Observed(EndpointStatus.READY, "Serving.", url)
+
+
+def _failure(status: dict[str, Any], conditions: dict[str, dict[str, Any]]) -> Observed | None:
+    model_status = status.get("modelStatus") or {}
+    failure = model_status.get("lastFailureInfo") or {}
+    transition = model_status.get("transitionStatus")
+    if transition == "InvalidSpec" or (
+        transition == "BlockedByFailedLoad" and failure.get("reason") in TERMINAL_FAILURE_REASONS
+    ):
+        text = failure.get("message") or failure.get("reason") or "KServe reports an invalid spec."
+        return Observed(EndpointStatus.FAILED, f"{failure.get('reason', 'Failed')}: {text}")
+    predictor = conditions.get("PredictorReady") or {}
+    if (
+        predictor.get("status") == "False"
+        and predictor.get("reason") == "ReconcileFailed"
+        and "is invalid" in (predictor.get("message") or "")
+    ):
+        return Observed(
+            EndpointStatus.FAILED, f"KServe cannot create the predictor: {predictor['message']}"
+        )
+    return None
+
+
+MODEL_CONTAINERS = ("kserve-container", "storage-initializer")
+
+
+def crash_looping(pods: list[dict[str, Any]]) -> str | None:
+    """Why the model (or its download) keeps crashing, from the pods' container statuses."""
+    for pod in pods:
+        status = pod.get("status") or {}
+        for cs in (status.get("initContainerStatuses") or []) + (
+            status.get("containerStatuses") or []
+        ):
+            waiting = (cs.get("state") or {}).get("waiting") or {}
+            if (
+                cs.get("name") not in MODEL_CONTAINERS
+                or waiting.get("reason") != "CrashLoopBackOff"
+            ):
+                continue
+            last = (cs.get("lastState") or {}).get("terminated") or {}
+            what = "The model download" if cs["name"] == "storage-initializer" else "vLLM"
+            detail = last.get("reason") or "exited"
+            if last.get("exitCode") is not None:
+                detail += f", exit code {last['exitCode']}"
+            if last.get("message"):
+                detail += f": {last['message']}"
+            return (
+                f"{what} keeps crashing ({detail}; restarted {cs.get('restartCount', 0)} "
+                f"times) in pod {(pod.get('metadata') or {}).get('name')}."
+            )
+    return None
+
+
+def _replicas(deployment: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Desired/ready/updated replicas of the predictor Deployment (None: not known)."""
+    if not deployment:
+        return None
+    spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
+    desired = spec.get("replicas")
+    desired = 1 if desired is None else int(desired)
+    gen = (deployment.get("metadata") or {}).get("generation") or 0
+    return {
+        "desired": desired,
+        "ready": int(status.get("readyReplicas") or 0),
+        "updated": int(status.get("updatedReplicas") or 0),
+        "behind": (status.get("observedGeneration") or 0) < gen,
+    }
+
+
+def not_ready_reasons(conditions: dict[str, dict[str, Any]]) -> str:
+    parts = []
+    for ctype in CONDITION_ORDER:
+        cond = conditions.get(ctype)
+        if cond and cond.get("status") != "True":
+            detail = cond.get("message") or cond.get("reason") or cond.get("status")
+            parts.append(f"{ctype}: {detail}")
+    return "; ".join(parts) or "Waiting for the predictor to become ready."

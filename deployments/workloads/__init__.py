@@ -1,0 +1,1 @@
+"""What every product (endpoints, batch jobs, routes) shares: errors, spend, sizing."""

@@ -1,0 +1,69 @@
+"""record_observed: compare-and-set of what the cluster reports."""
+
+import pytest
+
+from deployments.endpoints import services
+from deployments.endpoints.choices import EndpointStatus, EventKind
+from tests.factories import EndpointFactory
+
+
+@pytest.fixture
+def endpoint(team):
+    return EndpointFactory(team=team, status=EndpointStatus.PROVISIONING, url="", generation=3)
+
+
+def test_a_change_writes_status_url_and_one_event(endpoint):
+    assert services.record_observed(
+        endpoint.pk, EndpointStatus.READY, "Serving.", url="https://x.example.com/v1"
+    )
+    endpoint.refresh_from_db()
+    assert endpoint.status == EndpointStatus.READY and endpoint.url == "https://x.example.com/v1"
+    assert endpoint.ready_at is not None
+    event = endpoint.events.get()
+    assert (event.old_status, event.new_status) == (
+        EndpointStatus.PROVISIONING,
+        EndpointStatus.READY,
+    )
+    assert event.duration_seconds is not None
+
+
+def test_the_same_observation_twice_changes_nothing(endpoint):
+    assert services.record_observed(endpoint.pk, EndpointStatus.READY, "Serving.")
+    assert not services.record_observed(endpoint.pk, EndpointStatus.READY, "Serving.")
+    assert endpoint.events.count() == 1
+
+
+def test_a_stale_generation_is_ignored(endpoint):
+    assert not services.record_observed(endpoint.pk, EndpointStatus.FAILED, "old", generation=2)
+    endpoint.refresh_from_db()
+    assert endpoint.status == EndpointStatus.PROVISIONING
+    assert not endpoint.events.exists()
+
+
+def test_the_current_generation_is_written(endpoint):
+    assert services.record_observed(endpoint.pk, EndpointStatus.FAILED, "OOM", generation=3)
+    assert endpoint.events.get().message == "OOM"
+
+
+def test_a_missing_endpoint_is_ignored(db):
+    assert services.record_observed(999_999, EndpointStatus.READY) is False
+
+
+def test_message_change_without_status_change_updates_quietly(endpoint):
+    services.record_observed(endpoint.pk, EndpointStatus.PROVISIONING, "Pulling image")
+    endpoint.refresh_from_db()
+    assert endpoint.status_message == "Pulling image"
+    assert not endpoint.events.exists()
+
+
+def test_a_drift_repair_records_an_event_even_without_status_change(endpoint):
+    services.record_observed(
+        endpoint.pk, EndpointStatus.PROVISIONING, "Re-applied", kind=EventKind.DRIFT
+    )
+    assert endpoint.events.get().kind == EventKind.DRIFT
+
+
+def test_deleted_sets_deleted_at(endpoint):
+    services.record_observed(endpoint.pk, EndpointStatus.DELETED, "Gone")
+    endpoint.refresh_from_db()
+    assert endpoint.deleted_at is not None
