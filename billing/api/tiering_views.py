@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from portal.access import teams_for_user
 
 from ..services.tiering import as_rows, tiering_page
-from .views import MONTH, _month
+from .views import MONTH, month_param
 
 MONEY = {"max_digits": 14, "decimal_places": 2, "allow_null": True}
 
@@ -71,7 +71,7 @@ class TeamTieringView(APIView):
     )
     def get(self, request, slug):
         team = get_object_or_404(teams_for_user(request.user), slug=slug)
-        month = _month(request)
+        month = month_param(request)
         page = tiering_page(team, month, timezone.now())
         if page.data is None:
             why = page.error or (

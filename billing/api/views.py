@@ -38,7 +38,7 @@ class _Tagged:
         return extra[name] if name in extra else getattr(self._tally, name)
 
 
-def _month(request):
+def month_param(request):
     month = request.query_params.get("month")
     if month == "":  # given empty is not "left out" (portal.api.query reads filters the same)
         raise serializers.ValidationError({"month": ["Give a month (YYYY-MM) or leave it out."]})
@@ -95,7 +95,7 @@ class TeamCostsView(APIView):
     )
     def get(self, request, slug):
         team = get_object_or_404(teams_for_user(request.user), slug=slug)
-        summary = reports.team_month(team, _month(request), timezone.now())
+        summary = reports.team_month(team, month_param(request), timezone.now())
         data = {
             "team": team.slug,
             "month": f"{summary.month:%Y-%m}",
@@ -131,7 +131,7 @@ class PlatformCostsView(APIView):
         responses=PlatformCostsSerializer,
     )
     def get(self, request):
-        summary = reports.platform_month(_month(request), timezone.now())
+        summary = reports.platform_month(month_param(request), timezone.now())
         chargeback = summary.chargeback
         data = {
             "month": f"{summary.month:%Y-%m}",

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from deployments.route_models import Route
+from deployments.endpoints import dashboards
+from deployments.routing.models import Route
 from deployments.routing.saving import Saving, route_saving
-from portal import dashboards
 from portal.models import Team
 from portal.prometheus import PrometheusClient
 from portal.timeutil import month_start, next_month

@@ -42,8 +42,7 @@ import yaml
 from django.conf import settings
 
 from catalog.pricing import current_rates, per_million_tokens
-
-from ..route_models import SemanticRouterSettings, TierRole
+from deployments.routing.models import SemanticRouterSettings, TierRole
 
 CONFIG_VERSION = "v0.3"
 CONFIG_KEY = "config.yaml"

@@ -27,12 +27,12 @@ from typing import Any
 from django.conf import settings
 
 from deployments.endpoints.manifests import LABEL_MANAGED_BY, LABEL_TEAM, MANAGED_BY, ManifestError
+from deployments.routing import complexity
 from deployments.routing.choices import RouteStatus
 from deployments.routing.models import RoutePolicy, TierRole
 from deployments.workloads.choices import DesiredState
 from portal.validators import DNS_LABEL_RE
 
-from deployments.routing import complexity
 EG_API = "gateway.envoyproxy.io/v1alpha1"
 EG_GROUP = "gateway.envoyproxy.io"
 GATEWAY_API = "gateway.networking.k8s.io/v1"

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from deployments.endpoints.choices import EndpointStatus
 from deployments.endpoints.guard import RouteInUse, live_routes_using, refuse_if_routed  # noqa: F401
+from deployments.routing import complexity
 from deployments.routing.choices import ROUTE_TRANSITIONS, RouteStatus
 from deployments.routing.models import (
     CLASSIFIER_POLICY,
@@ -23,7 +24,6 @@ from deployments.routing.models import (
     SemanticRouterSettings,
     TierRole,
 )
-from deployments.routing import complexity
 from deployments.routing.names import APPLY_ROUTE
 from deployments.workloads.choices import DesiredState
 from deployments.workloads.errors import DeploymentError, InvalidTransition, SelfApproval

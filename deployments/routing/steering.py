@@ -4,7 +4,7 @@ month ends; at the next month it goes back (and steers again if the new month's 
 the mark too).
 
 ``decide`` is pure (the rule, on plain values); ``steer_routes`` is the periodic step: it reads
-the spend once per team (``deployments.spend``, which billing feeds), and for each route whose
+the spend once per team (``deployments.workloads.spend``, which billing feeds), and for each route whose
 wanted state differs from the stored one it saves the change with a new generation, audits it
 and queues the apply, exactly like any other change of a route. Run twice, the second run finds
 nothing to change. ``now`` is the one clock seam (the task passes the wall clock, tests a
@@ -22,18 +22,18 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from deployments.routing.choices import RouteStatus
+from deployments.routing.models import Route, RoutePolicy
+from deployments.routing.services import enqueue_apply
+from deployments.workloads.choices import DesiredState
+from deployments.workloads.spend import month_to_date_spend
 from portal.audit import record_audit
 from portal.models import AuditLog
 from portal.timeutil import month_start, next_month
 
-from ..choices import DesiredState, EndpointStatus
-from ..route_models import Route, RoutePolicy
-from ..spend import month_to_date_spend
-from .services import enqueue_apply
-
 log = logging.getLogger(__name__)
 CENT = Decimal("0.01")
-GONE = (EndpointStatus.DELETED, EndpointStatus.DELETING, EndpointStatus.REJECTED)
+GONE = (RouteStatus.DELETED, RouteStatus.DELETING, RouteStatus.REJECTED)
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def candidates():
     return (
         Route.objects.filter(policy=RoutePolicy.COMPLEXITY, desired_state=DesiredState.PRESENT)
         .exclude(status__in=GONE)
-        .exclude(status=EndpointStatus.PENDING_APPROVAL)
+        .exclude(status=RouteStatus.PENDING_APPROVAL)
         .filter(Q(steer_at_percent__isnull=False) | Q(medium_to_small=True))
         .select_related("team")
         .order_by("pk")

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from billing.services.tiering import as_rows, month_routes, month_window, team_tiering
-from deployments.route_models import Route
+from deployments.routing.models import Route
 from portal.prometheus import PrometheusClient
 from portal.timeutil import month_start
 from tests.deployments.routing.conftest import backfill_two_tiers, make_route, priced_tiers

@@ -15,9 +15,9 @@ from django.urls import reverse
 
 from billing import services
 from billing.services.tiering import RouteTiering
-from deployments.route_models import Route
+from deployments.endpoints.dashboards import PageData
+from deployments.routing.models import Route
 from deployments.routing.saving import TierUsage, compute_saving
-from portal.dashboards import PageData
 from portal.models import Membership
 from portal.timeutil import month_start
 from tests.deployments.routing.conftest import backfill_two_tiers, make_route, priced_tiers

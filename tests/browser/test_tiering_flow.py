@@ -17,8 +17,8 @@ from django.conf import settings as django_settings
 from django.test import Client
 from playwright.sync_api import expect
 
-from deployments.route_models import Route
 from deployments.routing import steering
+from deployments.routing.models import Route
 from portal.timeutil import month_start
 from tests.deployments.conftest import fake_cluster  # noqa: F401  (fixture)
 from tests.deployments.routing.conftest import backfill_two_tiers, priced_tiers

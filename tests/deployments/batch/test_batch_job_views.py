@@ -123,7 +123,7 @@ def test_a_cost_cap_below_one_cent_is_a_form_error(member_client, form_data, fak
 def test_the_service_refuses_a_negative_cost_cap(member, team, form_data, fake_cluster):
     """Whatever the edge (a command, a future form), the service holds the invariant."""
     from deployments.batch.forms import BatchJobForm
-    from deployments.errors import DeploymentError
+    from deployments.workloads.errors import DeploymentError
 
     form = BatchJobForm({**form_data, "cost_cap": "1"}, teams=type(team).objects.all())
     assert form.is_valid(), form.errors

@@ -4,7 +4,7 @@ action, which applies it (the same service as the UI and the API) and audits the
 import pytest
 from django.urls import reverse
 
-from deployments.route_models import Route
+from deployments.routing.models import Route
 from portal.models import AuditLog
 
 from .conftest import make_route
@@ -46,7 +46,7 @@ def test_admin_approval_of_a_route_already_decided_is_an_error_message(
 def test_the_platform_team_pins_a_new_router_image_and_live_routes_are_reapplied(
     staff_client, team, small, large, fake_cluster, django_capture_on_commit_callbacks
 ):
-    from deployments.route_models import SemanticRouterSettings
+    from deployments.routing.models import SemanticRouterSettings
 
     live = make_route(team, "complexity", small=small, large=large)
     other = make_route(team, "alias", name="plain", small=small, large=large)
@@ -69,7 +69,7 @@ def test_the_platform_team_pins_a_new_router_image_and_live_routes_are_reapplied
 
 @pytest.mark.parametrize("image", ["not an image", "UPPER/case:tag", "ghcr.io/x:tag with space"])
 def test_a_bad_router_image_is_refused_and_nothing_changes(staff_client, image):
-    from deployments.route_models import SemanticRouterSettings
+    from deployments.routing.models import SemanticRouterSettings
 
     row = SemanticRouterSettings.current()
     before = row.image

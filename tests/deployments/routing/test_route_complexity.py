@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deployments.manifests import ManifestError
+from deployments.endpoints.manifests import ManifestError
 from deployments.routing import complexity, manifests
 from tests.factories import CatalogModelFactory, EndpointFactory
 
@@ -328,8 +328,8 @@ def test_router_status_holds_ready_until_the_router_answers(observed, deployment
 
 
 def test_sync_waits_for_the_router_then_reports_ready(team, small, large, fake_cluster):
-    from deployments.route_models import Route
     from deployments.routing import reconcile
+    from deployments.routing.models import Route
 
     route = make_route(team, "complexity", small=small, large=large)
     assert reconcile.apply_route(route.pk, 1) == "applied"

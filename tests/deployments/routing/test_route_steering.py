@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 import yaml
 
-from deployments.route_models import Route
 from deployments.routing import steering
+from deployments.routing.models import Route
 from deployments.routing.tasks import steer_routes as steer_task
 from portal.models import AuditLog
 from tests.factories import UsageRecordFactory

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('deployments', '0010_not_deployed_status'),
+        ('deployments', '0012_route_complexity_tiering'),
     ]
 
     operations = [
