@@ -26,6 +26,7 @@ class TransitionTable:
         return frozenset(old for old, news in self._next.items() if new in news)
 
     def check(self, old: str, new: str, message: str) -> None:
-        """Raise InvalidTransition(message) unless `new` may follow `old`."""
-        if not self.allows(old, new):
+        """Raise InvalidTransition(message) unless a person's action may move `old` to `new`:
+        an action must change the status (approving an approved route is refused)."""
+        if old == new or not self.allows(old, new):
             raise InvalidTransition(message)

@@ -34,3 +34,8 @@ def test_check_raises_invalid_transition_with_the_message():
 def test_sources_are_the_statuses_a_status_may_follow():
     assert TABLE.sources("done") == {"running"}
     assert TABLE.sources("new") == frozenset()
+
+
+def test_an_action_that_leaves_the_status_unchanged_is_refused():
+    with pytest.raises(InvalidTransition, match="already running"):
+        TABLE.check("running", "running", "already running")
