@@ -5,6 +5,7 @@ a gated model without its token Secret, and the measured cold start feeding KEDA
 from datetime import UTC, datetime, timedelta
 from unittest import mock
 
+import pytest
 from django.utils import timezone
 
 from deployments import manifests
@@ -95,17 +96,15 @@ def test_public_model_never_looks_for_a_token(approved_endpoint, fake_cluster):
     assert not [c for c in get.call_args_list if c.args[1] == "Secret"]
 
 
+# Friday 2026-12-04 20:00 in Berlin, for the whole test (the endpoint's earlier events too)
+@pytest.mark.time_machine(datetime(2026, 12, 4, 19, tzinfo=UTC), tick=False)
 def test_off_hours_zero_is_scaled_to_zero_not_ready(scheduled, fake_cluster):
     scheduled.status, scheduled.generation, scheduled.applied_generation = "approved", 1, 0
     scheduled.save()
     ep = _applied(scheduled)
     _token(fake_cluster, ep)
     _kserve(fake_cluster, ep, "scaled to zero: Ready=True, 0 replicas")
-    # Friday 2026-12-04 20:00 in Berlin
-    with mock.patch(
-        "django.utils.timezone.now", return_value=datetime(2026, 12, 4, 19, tzinfo=UTC)
-    ):
-        sync_statuses()
+    sync_statuses()
     ep.refresh_from_db()
     assert ep.status == EndpointStatus.SCALED_TO_ZERO
     assert ep.status_message.startswith(

@@ -32,6 +32,22 @@ def test_ready_isvc_marks_ready_with_url_and_cold_start_duration(approved_endpoi
     assert 95 <= event.duration_seconds < 120  # the cold start
 
 
+def test_a_worker_clock_behind_the_last_transition_does_not_crash_the_sync(
+    approved_endpoint, fake_cluster, caplog
+):
+    """Another worker (or the clock before an NTP step) wrote the last transition 10 minutes
+    ahead of this worker's clock: the sync records the change at that time, duration 0."""
+    ep = _applied(approved_endpoint, fake_cluster)
+    ahead = timezone.now() + timedelta(minutes=10)
+    Endpoint.objects.filter(pk=ep.pk).update(status_changed_at=ahead)
+    fake_cluster.set_status(ep, ready=True, url="http://chat-mp-search.example.com")
+    assert sync_statuses() == 1
+    ep.refresh_from_db()
+    assert ep.status == EndpointStatus.READY and ep.status_changed_at == ahead
+    assert ep.events.get(new_status=EndpointStatus.READY).duration_seconds == 0
+    assert f"endpoint={ep.pk} clock skew" in caplog.text
+
+
 def test_sync_twice_records_one_event_and_changes_nothing(approved_endpoint, fake_cluster):
     ep = _applied(approved_endpoint, fake_cluster)
     fake_cluster.set_status(ep, ready=True)
