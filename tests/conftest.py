@@ -24,7 +24,12 @@ from .factories import (
     UserFactory,
 )
 
-pytest_plugins = ["tests.infra.fixtures", "tests.workers", "tests.metrics_scenarios"]
+pytest_plugins = [
+    "tests.infra.shifted_clock",
+    "tests.infra.fixtures",
+    "tests.workers",
+    "tests.metrics_scenarios",
+]
 
 
 @pytest.fixture(autouse=True)

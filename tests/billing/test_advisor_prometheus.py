@@ -16,7 +16,7 @@ from tests.factories import EndpointFactory, TeamFactory
 
 from .advisor_helpers import add_rows, existed_since, price_catalog
 
-pytestmark = pytest.mark.prometheus
+pytestmark = [pytest.mark.dates, pytest.mark.prometheus]
 
 FAMILY = "# TYPE DCGM_FI_DEV_FB_USED gauge\n"
 

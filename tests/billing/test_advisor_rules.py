@@ -19,7 +19,7 @@ from tests.factories import (
 
 from .advisor_helpers import END, NOW, START, add_rows, existed_since, frozen_now, price_catalog
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.dates, pytest.mark.django_db]
 
 MONTH = Decimal(720)  # November 2026, the frozen month
 WINDOW = Decimal(14 * 24)  # 336 hours

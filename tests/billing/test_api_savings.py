@@ -10,6 +10,8 @@ from billing.models import ReferencePrice, SavingsDismissal
 
 from .advisor_helpers import frozen_now, price_catalog, spot_candidate
 
+pytestmark = pytest.mark.dates
+
 
 @pytest.fixture
 def chat(team, monkeypatch):

@@ -17,7 +17,7 @@ from portal import timeutil
 from portal.models import AuditLog, Team
 from tests.factories import UsageRecordFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.dates, pytest.mark.django_db]
 
 NOW = datetime(2026, 11, 10, 12, tzinfo=UTC)
 

@@ -12,7 +12,7 @@ from billing.tasks import close_previous_month
 from portal.models import AuditLog
 from tests.factories import TeamFactory, UsageRecordFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.dates, pytest.mark.django_db]
 
 OCT = datetime(2026, 10, 1, tzinfo=UTC)
 NOW = datetime(2026, 11, 15, tzinfo=UTC)

@@ -9,7 +9,7 @@ from django.urls import reverse
 from deployments.choices import DesiredState, EndpointStatus
 from tests.factories import EndpointFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.dates, pytest.mark.django_db]
 
 
 @pytest.fixture

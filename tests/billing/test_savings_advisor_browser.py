@@ -27,7 +27,7 @@ from .advisor_helpers import (
     spot_candidate,
 )
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.dates, pytest.mark.browser]
 
 
 def _office(hour) -> bool:

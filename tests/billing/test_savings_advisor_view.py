@@ -9,6 +9,8 @@ from billing.models import SavingsDismissal
 
 from .advisor_helpers import NOW, frozen_now, price_catalog, spot_candidate
 
+pytestmark = pytest.mark.dates
+
 HX = {"HTTP_HX_REQUEST": "true"}
 
 

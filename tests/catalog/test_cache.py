@@ -11,6 +11,8 @@ from catalog.models import GpuRate, GpuType
 from catalog.pricing import cheapest_offering
 from tests.factories import GpuRateFactory, InstanceOfferingFactory
 
+pytestmark = pytest.mark.dates
+
 
 @pytest.fixture
 def clock(monkeypatch):

@@ -12,6 +12,8 @@ from deployments.models import BatchJob, Endpoint
 
 from .batch_helpers import body
 
+pytestmark = pytest.mark.dates
+
 URL = "/api/v1/batch-jobs/"
 
 

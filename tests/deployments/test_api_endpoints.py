@@ -7,6 +7,8 @@ from deployments.models import Endpoint
 from portal.models import AuditLog
 from tests.factories import EndpointFactory
 
+pytestmark = pytest.mark.dates
+
 LIST = "/api/v1/endpoints/"
 
 

@@ -9,6 +9,8 @@ from deployments import endpoint_page, manifests, sizing
 from deployments.choices import EndpointStatus
 from tests.factories import EndpointFactory
 
+pytestmark = pytest.mark.dates
+
 NOW = timezone.now()
 
 

@@ -12,6 +12,8 @@ from portal import metrics
 
 from .conftest import crd_validator
 
+pytestmark = pytest.mark.dates
+
 
 def _by_kind(objects):
     return {o["kind"]: o for o in objects}

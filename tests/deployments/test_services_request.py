@@ -7,6 +7,8 @@ from deployments.choices import EndpointStatus
 from deployments.errors import DuplicateEndpoint, QuotaExceeded
 from portal.models import AuditLog
 
+pytestmark = pytest.mark.dates
+
 
 @pytest.mark.django_db
 @pytest.mark.usefixtures("in_november")

@@ -19,6 +19,8 @@ from .kserve_shapes import (
     URL,
 )
 
+pytestmark = pytest.mark.dates
+
 
 def _isvc(status, stop="false", generation=1):
     status = dict(status)

@@ -19,6 +19,8 @@ from deployments.choices_batch import BatchEventKind, BatchJobStatus, ShardState
 from deployments.models import BatchJob
 from tests.factories import BatchJobFactory
 
+pytestmark = pytest.mark.dates
+
 
 def _ts(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,6 +1,6 @@
 """sync_statuses: status mapping, cold-start durations, explanations, drift repair, lost applies."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from unittest import mock
 
 import pytest
@@ -11,12 +11,15 @@ from deployments.errors import TransientClusterError
 from deployments.models import Endpoint
 from deployments.tasks import apply_endpoint, sync_statuses
 
+pytestmark = pytest.mark.dates
+
 
 def _applied(endpoint, fake_cluster):
     apply_endpoint(endpoint.pk, endpoint.generation)
     return Endpoint.objects.get(pk=endpoint.pk)
 
 
+@pytest.mark.time_machine(datetime(2026, 12, 4, 19, tzinfo=UTC), tick=False)
 def test_ready_isvc_marks_ready_with_url_and_cold_start_duration(approved_endpoint, fake_cluster):
     ep = _applied(approved_endpoint, fake_cluster)
     Endpoint.objects.filter(pk=ep.pk).update(
@@ -29,7 +32,7 @@ def test_ready_isvc_marks_ready_with_url_and_cold_start_duration(approved_endpoi
     assert ep.url == "http://chat-mp-search.example.com"
     event = ep.events.filter(new_status=EndpointStatus.READY).get()
     assert event.old_status == EndpointStatus.PROVISIONING
-    assert 95 <= event.duration_seconds < 120  # the cold start
+    assert event.duration_seconds == 95  # the cold start (the clock is frozen)
 
 
 def test_a_worker_clock_behind_the_last_transition_does_not_crash_the_sync(
