@@ -11,6 +11,8 @@ from deployments.choices import EndpointStatus, EventKind
 from deployments.models import Endpoint
 from tests.factories import EndpointFactory
 
+pytestmark = pytest.mark.dates
+
 
 @pytest.fixture
 def endpoint(team):
