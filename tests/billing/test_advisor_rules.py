@@ -34,8 +34,8 @@ def _office(hour) -> bool:  # weekdays 08:00-19:00 UTC
 
 
 @pytest.fixture(autouse=True)
-def _frozen(monkeypatch):
-    frozen_now(monkeypatch)  # the price in force and the factories' times too
+def _frozen(time_machine):
+    frozen_now(time_machine)  # the price in force and the factories' times too
 
 
 @pytest.fixture

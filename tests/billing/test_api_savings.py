@@ -14,8 +14,8 @@ pytestmark = pytest.mark.dates
 
 
 @pytest.fixture
-def chat(team, monkeypatch):
-    frozen_now(monkeypatch)
+def chat(team, time_machine):
+    frozen_now(time_machine)
     ReferencePrice.objects.create(
         name="Hosted 8B",
         input_per_million=Decimal("0.20"),
