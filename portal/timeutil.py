@@ -64,3 +64,15 @@ def _merged_seconds(spans: list[tuple[datetime, datetime]]) -> int:
             total += hi - lo
             reach = hi
     return int(total.total_seconds())
+
+
+def not_before(t: datetime, previous: datetime | None) -> tuple[datetime, timedelta]:
+    """`t` clamped so that it is not earlier than `previous`, and the skew it was earlier by.
+
+    A clock that goes backwards (an NTP step, two workers with skewed clocks, a controller's
+    transition time behind our last event) must not record a transition before the one it
+    follows: the caller records it at `previous` (a duration of 0) and logs the skew.
+    """
+    if previous is None or t >= previous:
+        return t, timedelta(0)
+    return previous, previous - t

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepare a machine: Python virtualenv with the project's locked dependencies (requirements.txt,
 # with --test requirements-test.txt), and with --test the Debian packages the full test suite
-# runs against (PostgreSQL, Redis, Prometheus, Chromium). Idempotent: reinstalls only when
+# runs against (PostgreSQL, Redis, Prometheus, Chromium, libfaketime). Idempotent: reinstalls only when
 # pyproject.toml or the lock file changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +24,8 @@ apt_install() {
 
 if [ $want_test = 1 ]; then
   # luajit: the interpreter Envoy embeds, to run the route Lua filter in tests.
-  apt_install postgresql redis-server prometheus chromium fonts-dejavu-core luajit
+  # faketime: libfaketime, to run the date-sensitive tests at shifted instants (scripts/dates.sh).
+  apt_install postgresql redis-server prometheus chromium fonts-dejavu-core luajit faketime
   # The Debian packages start system services on some machines; the suite uses its own
   # private servers (scripts/services.sh), so nothing here depends on those.
 fi

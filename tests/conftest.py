@@ -24,7 +24,12 @@ from .factories import (
     UserFactory,
 )
 
-pytest_plugins = ["tests.infra.fixtures", "tests.workers", "tests.metrics_scenarios"]
+pytest_plugins = [
+    "tests.infra.shifted_clock",
+    "tests.infra.fixtures",
+    "tests.workers",
+    "tests.metrics_scenarios",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -223,8 +228,12 @@ def browser():
         if services_required():
             pytest.fail(f"MODELPORT_REQUIRE_SERVICES=1 and {exc}", pytrace=False)
         pytest.skip(str(exc))
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # expect() waits 5 s by default: too short for a page that streams or polls on a 2-core
+    # machine at load 10 (a waiting assertion passes as soon as it holds, so a slow machine
+    # only waits longer; nothing asserts speed here: that belongs in bench/)
+    expect.set_options(timeout=20_000)
     # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
     # between browser steps are still synchronous.
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -33,7 +34,7 @@ from deployments.workloads.errors import (
     InvalidTransition,
     SelfApproval,
 )
-from portal import jobs
+from portal import jobs, timeutil
 from portal.audit import record_audit, snapshot
 from portal.models import AuditLog, Team, User
 
@@ -207,8 +208,24 @@ def _event(job: BatchJob, kind: str, message: str, **fields: Any) -> BatchJobEve
 
 def _set_status(job: BatchJob, status: str, message: str = "") -> str:
     old = job.status
-    job.status, job.status_message, job.status_changed_at = status, message, timezone.now()
+    job.status, job.status_message = status, message
+    job.status_changed_at = _transition_time(job, timezone.now(), status)
     return old
+
+
+def _transition_time(job: BatchJob, now: datetime, status: str) -> datetime:
+    """`now`, or the previous transition's time when the clock reads earlier (logged)."""
+    at, skew = timeutil.not_before(now, job.status_changed_at)
+    if skew:
+        log.warning(
+            "batch_job=%s clock skew: transition to %s is %.1f s before the previous one "
+            "(%s); recorded at the previous time",
+            job.pk,
+            status,
+            skew.total_seconds(),
+            at.isoformat(),
+        )
+    return at
 
 
 def _check_model(data: dict[str, Any]) -> None:
@@ -521,7 +538,11 @@ def record_applied(job: BatchJob, generation: int, status: str, message: str = "
     now = timezone.now()
     fields: dict[str, Any] = {"applied_generation": generation, "updated_at": now}
     if status != job.status or message != job.status_message:
-        fields.update(status=status, status_message=message, status_changed_at=now)
+        fields.update(
+            status=status,
+            status_message=message,
+            status_changed_at=_transition_time(job, now, status),
+        )
         if status == BatchJobStatus.RUNNING and job.started_at is None:
             fields["started_at"] = now
         if status == BatchJobStatus.DELETED:
@@ -588,7 +609,8 @@ def record_observations(observed: list[tuple[BatchJob, Observation]]) -> int:
                     new_status=obs.status,
                 )
             )
-            job.status, job.status_changed_at = obs.status, now
+            job.status_changed_at = _transition_time(job, now, obs.status)
+            job.status = obs.status
             if job.is_final:
                 job.finished_at = now
         job.shard_states, job.status_message = obs.shard_states, obs.message

@@ -15,10 +15,15 @@ time out (`timeout`), the whole answer stops at `deadline` seconds and `max_byte
 prompt and `max_tokens` are capped by the caller (`PLAYGROUND_*` settings). Error messages
 never repeat the URL.
 
-Time to first token is measured from sending the request to the first chunk with text;
-tokens/s is the decode rate: completion tokens after the first one over the time from the
-first to the last token (the server's `usage.completion_tokens` when it sends it, else one
-token per text chunk, which is what vLLM streams).
+Time to first token is measured from sending the request to the first chunk with text.
+tokens/s is the rate of the whole request: completion tokens (the server's
+`usage.completion_tokens` when it sends it, else one token per text chunk, which is what vLLM
+streams) over the time from sending the request to the arrival of the last token, time to
+first token included. Not the decode rate over first -> last arrival: the network and a busy
+client coalesce chunks (several tokens read at once), which shrinks that span towards zero and
+showed tens of thousands of tokens/s; vLLM's stream carries no server timing to floor it with.
+The request span is never shorter than the real generation, so the figure can read low on a
+slow client but never inflated. The page says so next to the figure.
 """
 
 from __future__ import annotations
@@ -69,10 +74,11 @@ def _sse_data(lines: Iterator[bytes]) -> Iterator[str]:
 
 
 def _stats(started: float, first: float | None, last: float | None, tokens: int) -> dict[str, Any]:
+    """Time to first token, and tokens/s over the whole request (see the module docstring)."""
     ttft = None if first is None else round((first - started) * 1000)
     rate = None
-    if first is not None and last is not None and tokens > 1 and last > first:
-        rate = round((tokens - 1) / (last - first), 1)
+    if last is not None and tokens > 0 and last > started:
+        rate = round(tokens / (last - started), 1)
     return {"ttft_ms": ttft, "tokens": tokens, "tokens_per_s": rate}
 
 

@@ -30,7 +30,7 @@ from deployments.workloads.errors import (
     InvalidTransition,
     SelfApproval,
 )
-from portal import jobs
+from portal import jobs, timeutil
 from portal.access import can_admin
 from portal.audit import record_audit, snapshot
 from portal.models import AuditLog, Team, User
@@ -113,8 +113,17 @@ def _enqueue_apply(endpoint: Endpoint) -> None:
 def _set_status(endpoint: Endpoint, status: str, message: str = "") -> tuple[str, int | None]:
     """Set status in memory; return the old status and seconds spent in it."""
     old = endpoint.status
-    now = timezone.now()
     since = endpoint.status_changed_at or endpoint.created_at
+    now, skew = timeutil.not_before(timezone.now(), since)
+    if skew:
+        log.warning(
+            "endpoint=%s clock skew: transition to %s is %.1f s before the previous one "
+            "(%s); recorded at the previous time, duration 0",
+            endpoint.pk,
+            status,
+            skew.total_seconds(),
+            since.isoformat(),
+        )
     duration = int((now - since).total_seconds()) if since else None
     endpoint.status = status
     endpoint.status_message = message

@@ -37,7 +37,7 @@
   function statsText(done) {
     const parts = [];
     if (done.ttft_ms !== null && done.ttft_ms !== undefined) parts.push(`time to first token ${done.ttft_ms} ms`);
-    if (done.tokens_per_s !== null && done.tokens_per_s !== undefined) parts.push(`${done.tokens_per_s} tokens/s`);
+    if (done.tokens_per_s !== null && done.tokens_per_s !== undefined) parts.push(`${done.tokens_per_s} tokens/s over the whole request`);
     parts.push(`${done.tokens} token${done.tokens === 1 ? "" : "s"}`);
     if (done.finish_reason) parts.push(`finished: ${done.finish_reason}`);
     if (done.truncated) parts.push(done.truncated);

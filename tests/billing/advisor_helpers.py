@@ -88,11 +88,10 @@ def add_rows(
     return rows
 
 
-def frozen_now(monkeypatch):
-    """Every timezone.now() of the test (views, services, factories) answers NOW."""
-    from django.utils import timezone
-
-    monkeypatch.setattr(timezone, "now", lambda: NOW)
+def frozen_now(time_machine):
+    """Every clock of the test (views, services, factories, a live server's thread) reads
+    NOW, frozen: pass the time_machine fixture (time-machine)."""
+    time_machine.move_to(NOW, tick=False)
 
 
 def spot_candidate(team, catalog, name: str = "chat") -> Endpoint:

@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from tests.factories import UsageRecordFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.dates, pytest.mark.django_db]
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from tests.factories import EndpointFactory, TeamFactory
 
 from .advisor_helpers import add_rows, existed_since, price_catalog
 
-pytestmark = pytest.mark.prometheus
+pytestmark = [pytest.mark.dates, pytest.mark.prometheus]
 
 FAMILY = "# TYPE DCGM_FI_DEV_FB_USED gauge\n"
 
@@ -78,13 +78,11 @@ def test_peak_memory_of_one_replica_per_endpoint(prometheus_server, slug):
 
 
 def test_the_advisor_sizes_with_the_measured_peak(
-    prometheus_server, slug, settings, monkeypatch, db, in_november
+    prometheus_server, slug, settings, time_machine, db, in_november
 ):
     end = floor_hour(datetime.now(UTC))
     now = end + timedelta(minutes=30)
-    from django.utils import timezone
-
-    monkeypatch.setattr(timezone, "now", lambda: now)
+    time_machine.move_to(now)
     settings.PROMETHEUS_URL = prometheus_server.url
     _backfill(prometheus_server, f"mp-{slug}", end)
     catalog = price_catalog()

@@ -19,7 +19,7 @@ from tests.factories import (
 
 from .advisor_helpers import END, NOW, START, add_rows, existed_since, frozen_now, price_catalog
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.dates, pytest.mark.django_db]
 
 MONTH = Decimal(720)  # November 2026, the frozen month
 WINDOW = Decimal(14 * 24)  # 336 hours
@@ -34,8 +34,8 @@ def _office(hour) -> bool:  # weekdays 08:00-19:00 UTC
 
 
 @pytest.fixture(autouse=True)
-def _frozen(monkeypatch):
-    frozen_now(monkeypatch)  # the price in force and the factories' times too
+def _frozen(time_machine):
+    frozen_now(time_machine)  # the price in force and the factories' times too
 
 
 @pytest.fixture

@@ -10,10 +10,12 @@ from billing.models import ReferencePrice, SavingsDismissal
 
 from .advisor_helpers import frozen_now, price_catalog, spot_candidate
 
+pytestmark = pytest.mark.dates
+
 
 @pytest.fixture
-def chat(team, monkeypatch):
-    frozen_now(monkeypatch)
+def chat(team, time_machine):
+    frozen_now(time_machine)
     ReferencePrice.objects.create(
         name="Hosted 8B",
         input_per_million=Decimal("0.20"),

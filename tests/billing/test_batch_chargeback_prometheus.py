@@ -22,7 +22,7 @@ from tests.promdata import Node, Pod, Scenario
 
 from .scenarios import HOUR, MIN, PriceEntry, _cost, aligned_start, save_price_table
 
-pytestmark = [pytest.mark.prometheus, pytest.mark.django_db]
+pytestmark = [pytest.mark.dates, pytest.mark.prometheus, pytest.mark.django_db]
 
 PRICES = [
     PriceEntry("g6e.xlarge", "spot", 1, [(0, Decimal("0.7400"))]),

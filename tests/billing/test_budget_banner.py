@@ -9,6 +9,8 @@ from django.utils import timezone
 from billing.models import BudgetAlert
 from portal.timeutil import month_start
 
+pytestmark = pytest.mark.dates
+
 
 @pytest.fixture
 def crossed_80(team):

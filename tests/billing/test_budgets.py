@@ -17,7 +17,7 @@ from portal import timeutil
 from portal.models import AuditLog, Team
 from tests.factories import UsageRecordFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.dates, pytest.mark.django_db]
 
 NOW = datetime(2026, 11, 10, 12, tzinfo=UTC)
 
@@ -155,8 +155,8 @@ def test_a_failing_webhook_is_recorded_and_retried_not_lost(team, webhook):
     assert len(hook.received) == 2
 
 
-def test_request_rule_uses_actual_spend(team, endpoint_data, monkeypatch):
-    monkeypatch.setattr("django.utils.timezone.now", lambda: NOW)
+@pytest.mark.time_machine(NOW)
+def test_request_rule_uses_actual_spend(team, endpoint_data):
     Team.objects.filter(pk=team.pk).update(
         monthly_budget=Decimal("900"), over_budget_policy="refuse"
     )
@@ -170,6 +170,7 @@ def test_request_rule_uses_actual_spend(team, endpoint_data, monkeypatch):
     assert problems and "400.00 spent so far" in problems[0]
 
 
+@pytest.mark.time_machine(NOW)
 def test_banner_shows_the_highest_threshold_this_month(team, rf):
     from django.template.loader import render_to_string
     from django.utils import timezone

@@ -20,7 +20,7 @@ from .scenarios import (
     save_price_table,
 )
 
-pytestmark = [pytest.mark.prometheus, pytest.mark.django_db]
+pytestmark = [pytest.mark.dates, pytest.mark.prometheus, pytest.mark.django_db]
 
 REL = 0.001  # the bar: within 0.1 %
 DREL = Decimal("0.001")

@@ -29,7 +29,7 @@ from kubernetes import client, watch
 
 from .scenarios import PriceEntry, save_price_table
 
-pytestmark = [pytest.mark.cluster, pytest.mark.prometheus, pytest.mark.django_db]
+pytestmark = [pytest.mark.dates, pytest.mark.cluster, pytest.mark.prometheus, pytest.mark.django_db]
 
 SCRAPE = 0.1  # seconds
 ISVC = ("serving.kserve.io", "v1beta1")

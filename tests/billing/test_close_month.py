@@ -12,7 +12,7 @@ from billing.tasks import close_previous_month
 from portal.models import AuditLog
 from tests.factories import TeamFactory, UsageRecordFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.dates, pytest.mark.django_db]
 
 OCT = datetime(2026, 10, 1, tzinfo=UTC)
 NOW = datetime(2026, 11, 15, tzinfo=UTC)
@@ -118,15 +118,15 @@ def test_teams_without_usage_get_a_zero_statement(october):
     assert statement.gpu_seconds == 0 and statement.total_cost == 0
 
 
-def test_scheduled_close_waits_for_the_grace_period(october, monkeypatch):
-    monkeypatch.setattr("django.utils.timezone.now", lambda: datetime(2026, 11, 1, 12, tzinfo=UTC))
+@pytest.mark.time_machine(datetime(2026, 11, 1, 12, tzinfo=UTC))
+def test_scheduled_close_waits_for_the_grace_period(october):
     assert close_previous_month() == "waiting"
     assert not Chargeback.objects.exists()
 
 
-def test_scheduled_close_of_a_closed_month_changes_nothing(october, monkeypatch):
+@pytest.mark.time_machine(NOW)
+def test_scheduled_close_of_a_closed_month_changes_nothing(october):
     services.close_month(OCT, now=NOW)
-    monkeypatch.setattr("django.utils.timezone.now", lambda: NOW)
     before = list(Statement.objects.values_list("pk", "total_cost"))
     close_previous_month()  # would need Prometheus to re-collect if the month were open
     assert list(Statement.objects.values_list("pk", "total_cost")) == before

@@ -10,7 +10,7 @@ from deployments.endpoints.choices import EndpointStatus
 from deployments.workloads.choices import DesiredState
 from tests.factories import EndpointFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.dates, pytest.mark.django_db]
 
 
 @pytest.fixture

@@ -3,6 +3,8 @@
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
+
 from billing.services import PriceTable, split_windows
 from billing.services.usage import (
     ClusterLabels,
@@ -12,6 +14,8 @@ from billing.services.usage import (
     compute_usage,
     node_capacity_type,
 )
+
+pytestmark = pytest.mark.dates
 
 H0 = datetime(2026, 11, 3, 10, tzinfo=UTC)
 

@@ -3,6 +3,7 @@ Prometheus and who connects it, instead of $0.00 as if nothing was spent. Once u
 recorded, or Prometheus answers the collector, the figures show as usual."""
 
 import socket
+from datetime import UTC, datetime
 
 import pytest
 from django.core.cache import cache
@@ -11,7 +12,7 @@ from django.urls import reverse
 from billing.tasks import collect_gpu_usage
 from tests.factories import UsageRecordFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.dates, pytest.mark.django_db]
 
 
 @pytest.fixture(autouse=True)
@@ -50,6 +51,8 @@ def test_platform_costs_without_prometheus_url_say_so_too(staff_client, settings
     assert 'data-testid="platform-total"' not in body
 
 
+# the factory's usage hour is an hour ago: in this month only when that is not 00:xx on the 1st
+@pytest.mark.time_machine(datetime(2026, 11, 18, 10, 30, tzinfo=UTC))
 def test_recorded_usage_is_shown_even_without_prometheus(member_client, team, settings):
     settings.PROMETHEUS_URL = ""
     UsageRecordFactory(team=team)

@@ -17,7 +17,7 @@ from tests.factories import TeamFactory
 
 from .scenarios import HOUR, aligned_start, expected, mixed_scenario, save_price_table
 
-pytestmark = [pytest.mark.e2e, pytest.mark.prometheus]
+pytestmark = [pytest.mark.dates, pytest.mark.e2e, pytest.mark.prometheus]
 
 
 class _Hook(BaseHTTPRequestHandler):

@@ -19,6 +19,8 @@ from tests.promdata import Node, Pod, Scenario
 
 from .scenarios import HOUR, MIN, PriceEntry, aligned_start, iso, save_price_table
 
+pytestmark = pytest.mark.dates
+
 
 def _scenario(t0: float, run: str, interval: float) -> tuple[Scenario, str]:
     """One node, an endpoint ``chat`` with a long pod (2 GPUs) and a pod deleted mid-way."""

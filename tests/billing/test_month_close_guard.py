@@ -11,7 +11,7 @@ from billing import services
 from billing.models import CollectedHour
 from tests.factories import UsageRecordFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.dates, pytest.mark.django_db]
 
 OCT = datetime(2026, 10, 1, tzinfo=UTC)  # 31 days = 744 hours
 NOV_5 = datetime(2026, 11, 5, tzinfo=UTC)

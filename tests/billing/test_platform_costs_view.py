@@ -11,7 +11,7 @@ from billing.models import Chargeback, Statement, UsageKind
 from portal.timeutil import month_start
 from tests.factories import UsageRecordFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.dates, pytest.mark.django_db]
 
 
 def _last_month():

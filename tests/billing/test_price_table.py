@@ -9,6 +9,8 @@ import pytest
 from billing.services import ChargebackError, PriceTable, load_price_file
 from tests.factories import GpuRateFactory, InstanceOfferingFactory
 
+pytestmark = pytest.mark.dates
+
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 T1 = datetime(2026, 11, 10, 12, 30, tzinfo=UTC)
 

@@ -4,6 +4,8 @@ import pytest
 
 from billing import queries
 
+pytestmark = pytest.mark.dates
+
 
 def test_range_is_one_ms_short_for_closed_ranges():
     assert queries.range_ms(3600) == "3599999ms"

@@ -18,6 +18,8 @@ from tests.promdata import Node, Pod, Scenario
 
 from .scenarios import HOUR, MIN, PriceEntry, aligned_start, expected, iso, save_price_table
 
+pytestmark = pytest.mark.dates
+
 
 def test_each_sample_spans_to_the_next_one_and_the_last_one_the_median_interval():
     samples = [(0, 1), (15, 1), (31, 1), (44, 1), (74, 1)]  # jitter and one missed scrape

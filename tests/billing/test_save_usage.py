@@ -10,7 +10,7 @@ from billing.services import UsageRow, save_usage
 from deployments.endpoints.choices import EndpointStatus
 from tests.factories import EndpointFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.dates, pytest.mark.django_db]
 
 H = datetime(2026, 11, 3, 10, tzinfo=UTC)
 

@@ -27,7 +27,7 @@ from .advisor_helpers import (
     spot_candidate,
 )
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.dates, pytest.mark.browser]
 
 
 def _office(hour) -> bool:
@@ -35,8 +35,8 @@ def _office(hour) -> bool:
 
 
 @pytest.fixture
-def seeded(transactional_db, monkeypatch):
-    frozen_now(monkeypatch)  # the live server's thread answers the same time
+def seeded(transactional_db, time_machine):
+    frozen_now(time_machine)  # the live server's thread answers the same time
     catalog = price_catalog()
     team = TeamFactory(name="Search", slug="search", monthly_budget=Decimal("5000"))
     user = UserFactory(username="bob")

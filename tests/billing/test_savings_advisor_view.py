@@ -9,12 +9,14 @@ from billing.models import SavingsDismissal
 
 from .advisor_helpers import NOW, frozen_now, price_catalog, spot_candidate
 
+pytestmark = pytest.mark.dates
+
 HX = {"HTTP_HX_REQUEST": "true"}
 
 
 @pytest.fixture
-def chat(team, monkeypatch):
-    frozen_now(monkeypatch)
+def chat(team, time_machine):
+    frozen_now(time_machine)
     return spot_candidate(team, price_catalog())
 
 
@@ -113,8 +115,8 @@ def test_an_unknown_endpoint_is_404(member_client, team, chat):
         assert response.status_code == 404
 
 
-def test_a_team_without_usage_gets_no_suggestions_and_says_why(member_client, team, monkeypatch):
-    frozen_now(monkeypatch)
+def test_a_team_without_usage_gets_no_suggestions_and_says_why(member_client, team, time_machine):
+    frozen_now(time_machine)
     body = member_client.get(_url(team), **HX).content.decode()
     assert 'data-testid="advisor-empty"' in body and "No default reference price" in body
     assert 'data-testid="advisor-total"' not in body

@@ -11,7 +11,7 @@ from django.urls import reverse
 from billing import services
 from tests.factories import UsageRecordFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.dates, pytest.mark.django_db]
 
 OCT = datetime(2026, 10, 1, tzinfo=UTC)
 

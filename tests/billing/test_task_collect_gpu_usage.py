@@ -24,7 +24,7 @@ from .scenarios import (
     save_price_table,
 )
 
-pytestmark = [pytest.mark.prometheus, pytest.mark.django_db]
+pytestmark = [pytest.mark.dates, pytest.mark.prometheus, pytest.mark.django_db]
 
 
 @pytest.fixture(scope="module")

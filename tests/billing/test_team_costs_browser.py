@@ -24,7 +24,7 @@ from tests.factories import (
 
 from .scenarios import HOUR, week_scenario
 
-pytestmark = [pytest.mark.browser, pytest.mark.prometheus]
+pytestmark = [pytest.mark.dates, pytest.mark.browser, pytest.mark.prometheus]
 
 
 def _money(value: Decimal) -> str:

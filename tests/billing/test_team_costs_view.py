@@ -11,7 +11,7 @@ from billing.models import BudgetAlert, ReferencePrice
 from portal.timeutil import month_start
 from tests.factories import EndpointFactory, UsageRecordFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.dates, pytest.mark.django_db]
 
 
 @pytest.fixture

@@ -5,11 +5,14 @@ tests/deployments/endpoints/test_api_endpoints.py."""
 from decimal import Decimal
 
 import pytest
+import time_machine
 
 from catalog import cache as catalog_cache
 from catalog.models import GpuRate, GpuType
 from catalog.pricing import cheapest_offering
 from tests.factories import GpuRateFactory, InstanceOfferingFactory
+
+pytestmark = pytest.mark.dates
 
 
 @pytest.fixture
@@ -78,9 +81,7 @@ def test_a_future_price_takes_over_when_it_starts(gpu_l4, settings, db):
         effective_from=start,
     )
     assert cheapest_offering(gpu_l4, "on-demand", 1).offering != offering
-    from unittest import mock
-
-    with mock.patch("catalog.pricing.timezone.now", return_value=start + timedelta(seconds=1)):
+    with time_machine.travel(start + timedelta(seconds=1)):
         assert cheapest_offering(gpu_l4, "on-demand", 1).offering == offering
 
 

@@ -43,4 +43,6 @@ def test_a_server_that_never_answers_times_out_on_budget():
         started = time.monotonic()
         with pytest.raises(PrometheusUnavailable, match="did not answer within 0.5 s"):
             client.query("up")
-        assert time.monotonic() - started < 2
+        # the 0.5 s budget ended it, not a hang (no timeout would wait forever); loose enough
+        # for a 2-core machine at load 10
+        assert 0.5 <= time.monotonic() - started < 15

@@ -1,8 +1,11 @@
 from decimal import Decimal
 
+import pytest
 from django.urls import reverse
 
 from portal.models import AuditLog, Team
+
+pytestmark = pytest.mark.dates
 
 
 def url(team):

@@ -3,7 +3,11 @@ answer is counted by hand from the calendar (weekdays, the DST change), never fr
 
 from datetime import UTC, date, datetime, time, timedelta
 
+import pytest
+
 from portal.timeutil import working_seconds
+
+pytestmark = pytest.mark.dates
 
 MARCH = (datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC))
 H = 3600

@@ -11,6 +11,8 @@ from deployments.batch.choices import BatchJobStatus
 from deployments.models import BatchJob, Endpoint
 from tests.deployments.batch_helpers import body
 
+pytestmark = pytest.mark.dates
+
 URL = "/api/v1/batch-jobs/"
 
 

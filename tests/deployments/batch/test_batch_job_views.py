@@ -13,6 +13,8 @@ from deployments.models import BatchJob
 from portal.htmx import HTMX_STOP_POLLING
 from tests.factories import BatchJobFactory
 
+pytestmark = pytest.mark.dates
+
 HX = {"HTTP_HX_REQUEST": "true"}
 LIST = reverse("deployments:batch_job_list")
 CREATE = reverse("deployments:batch_job_create")

@@ -19,6 +19,8 @@ from deployments.models import BatchJob
 from deployments.workloads.choices import DesiredState
 from tests.factories import BatchJobFactory
 
+pytestmark = pytest.mark.dates
+
 
 def _ts(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -131,6 +133,23 @@ def test_sync_skips_a_job_whose_newer_generation_is_not_applied_yet(job, fake_cl
     assert sync_batch_jobs() == 0
     job.refresh_from_db()
     assert job.status == BatchJobStatus.RUNNING and job.shards_in(ShardState.DONE) == []
+
+
+def test_a_clock_behind_the_last_transition_records_it_at_that_time(job, fake_cluster, caplog):
+    """A worker whose clock is behind the last transition (written by another worker, or
+    before an NTP step) keeps the timeline in order: the change is recorded at that time."""
+    apply_batch_job(job.pk, job.generation)
+    ahead = timezone.now() + timedelta(minutes=10)
+    BatchJob.objects.filter(pk=job.pk).update(status_changed_at=ahead)
+    job.refresh_from_db()
+    _job_status(fake_cluster, job, completedIndexes="0,1")
+    fake_cluster.objects[("Job", job.namespace, job.job_name)]["status"]["conditions"] = [
+        {"type": "Complete", "status": "True"}
+    ]
+    assert sync_batch_jobs() == 1
+    job.refresh_from_db()
+    assert job.status == BatchJobStatus.SUCCEEDED and job.status_changed_at == ahead
+    assert f"batch_job={job.pk} clock skew" in caplog.text
 
 
 def test_running_cost_reaching_the_cap_cancels_the_job(

@@ -8,6 +8,8 @@ from deployments.workloads.choices import DesiredState
 from portal.models import AuditLog
 from tests.factories import EndpointFactory
 
+pytestmark = pytest.mark.dates
+
 LIST = "/api/v1/endpoints/"
 
 

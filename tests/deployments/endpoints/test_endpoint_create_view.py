@@ -8,6 +8,8 @@ from deployments.models import Endpoint
 from portal.models import AuditLog
 from tests.factories import EndpointFactory
 
+pytestmark = pytest.mark.dates
+
 URL = reverse("deployments:endpoint_create")
 
 

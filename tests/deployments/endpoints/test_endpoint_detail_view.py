@@ -6,6 +6,8 @@ from django.urls import reverse
 from deployments.endpoints.choices import EndpointStatus
 from tests.factories import EndpointEventFactory, EndpointFactory
 
+pytestmark = pytest.mark.dates
+
 
 @pytest.fixture
 def endpoint(team, gpu_l4, llama_8b):

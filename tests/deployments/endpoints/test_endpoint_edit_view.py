@@ -7,6 +7,8 @@ from deployments.endpoints.choices import EndpointStatus
 from deployments.models import Endpoint
 from tests.factories import CatalogModelFactory, EndpointFactory
 
+pytestmark = pytest.mark.dates
+
 
 @pytest.fixture
 def endpoint(team, gpu_l4, llama_8b):

@@ -3,6 +3,8 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+pytestmark = pytest.mark.dates
+
 URL = reverse("deployments:endpoint_estimate")
 
 

@@ -2,9 +2,12 @@
 option, an IANA time zone select, schedule fields disabled while the schedule is off, an
 error summary that takes the focus. The browser half is tests/browser/test_first_run_browser.py."""
 
+import pytest
 from django.urls import reverse
 
 from deployments.endpoints.forms import EndpointForm
+
+pytestmark = pytest.mark.dates
 
 URL = reverse("deployments:endpoint_create")
 

@@ -11,6 +11,8 @@ from deployments.endpoints.choices import EndpointStatus
 from deployments.workloads import sizing
 from tests.factories import EndpointFactory
 
+pytestmark = pytest.mark.dates
+
 NOW = timezone.now()
 
 

@@ -57,7 +57,9 @@ def test_chat_prompt_streams_tokens_then_ttft_and_rate(member_client, endpoint, 
     assert done["type"] == "done"
     assert done["tokens"] == 5  # the server's usage.completion_tokens
     assert done["ttft_ms"] >= 200  # the first token really came 0.2 s after the request
-    assert 0 < done["tokens_per_s"] <= 4 / 0.08  # 4 tokens after the first, 0.02 s apart at best
+    # 5 tokens over the whole request, which lasts at least 0.2 s + 4 x 0.02 s however the
+    # chunks arrive (no lower bound: a loaded machine reads late; speed belongs in bench/)
+    assert 0 < done["tokens_per_s"] <= 5 / 0.28
     assert done["finish_reason"] == "length"
     [sent] = server.requests
     assert sent["path"] == "/openai/v1/chat/completions"

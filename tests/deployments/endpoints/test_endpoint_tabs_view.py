@@ -11,6 +11,8 @@ from deployments.endpoints import manifests
 from deployments.endpoints.choices import EndpointStatus
 from tests.factories import EndpointFactory
 
+pytestmark = pytest.mark.dates
+
 
 @pytest.fixture
 def endpoint(team, gpu_l4, llama_8b):

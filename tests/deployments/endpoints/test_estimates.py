@@ -10,6 +10,8 @@ from catalog.models import InstanceOffering
 from catalog.pricing import OfferingPrice
 from deployments.endpoints.estimates import monthly_cost
 
+pytestmark = pytest.mark.dates
+
 MARCH = datetime(2026, 3, 10, 12, tzinfo=UTC)  # any instant in March 2026 (744 h)
 PRICE = OfferingPrice(
     InstanceOffering(instance_type="t-g6.xlarge", gpus_per_node=1), "on-demand", Decimal("0.80")

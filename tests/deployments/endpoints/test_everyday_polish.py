@@ -10,6 +10,8 @@ from django.utils import timezone
 from portal.templatetags.portal import ago
 from tests.factories import EndpointFactory
 
+pytestmark = pytest.mark.dates
+
 
 @pytest.fixture
 def endpoint(team):

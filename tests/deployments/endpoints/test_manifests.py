@@ -11,6 +11,8 @@ from deployments.endpoints.choices import EndpointStatus
 from deployments.workloads.choices import DesiredState
 from tests.deployments.conftest import crd_validator
 
+pytestmark = pytest.mark.dates
+
 
 def _by_kind(objects):
     return {o["kind"]: o for o in objects}

@@ -1,5 +1,6 @@
 """Approval rules: who decides, what happens on approve/reject."""
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -9,6 +10,8 @@ from deployments.endpoints.choices import EndpointStatus, EventKind
 from deployments.workloads.errors import BudgetExceeded, InvalidTransition
 from portal.models import Team
 from tests.factories import EndpointFactory
+
+pytestmark = pytest.mark.dates
 
 
 @pytest.fixture
@@ -25,6 +28,11 @@ def test_request_for_an_always_approve_gpu_type_waits(team, member, endpoint_dat
     assert "always need approval" in ep.status_message
 
 
+# The budget rule projects the endpoint until the month ends: mid-month, not in its last hour.
+MID_MONTH = datetime(2026, 11, 18, 10, 30, tzinfo=UTC)
+
+
+@pytest.mark.time_machine(MID_MONTH)
 def test_over_budget_routes_to_approval_by_default(team, member, endpoint_data):
     team.monthly_budget = Decimal("1")
     team.save()
@@ -33,6 +41,7 @@ def test_over_budget_routes_to_approval_by_default(team, member, endpoint_data):
     assert "budget" in ep.status_message
 
 
+@pytest.mark.time_machine(MID_MONTH)
 def test_over_budget_is_refused_when_the_policy_says_so(team, member, endpoint_data):
     team.monthly_budget = Decimal("1")
     team.over_budget_policy = Team.OverBudgetPolicy.REFUSE

@@ -1,10 +1,17 @@
 """record_observed: compare-and-set of what the cluster reports."""
 
+import logging
+from datetime import UTC, datetime, timedelta
+
 import pytest
+import time_machine
 
 from deployments.endpoints import services
 from deployments.endpoints.choices import EndpointStatus, EventKind
+from deployments.endpoints.models import Endpoint
 from tests.factories import EndpointFactory
+
+pytestmark = pytest.mark.dates
 
 
 @pytest.fixture
@@ -67,3 +74,32 @@ def test_deleted_sets_deleted_at(endpoint):
     services.record_observed(endpoint.pk, EndpointStatus.DELETED, "Gone")
     endpoint.refresh_from_db()
     assert endpoint.deleted_at is not None
+
+
+def test_a_transition_before_the_last_one_is_recorded_at_it_with_duration_zero(endpoint, caplog):
+    """A clock that went back (NTP step, a worker with a skewed clock) never crashes the sync
+    on the event's duration check: the transition is clamped to the previous one and logged."""
+    last = datetime(2026, 12, 4, 19, tzinfo=UTC)
+    Endpoint.objects.filter(pk=endpoint.pk).update(status_changed_at=last)
+    with time_machine.travel(last - timedelta(seconds=90), tick=False):
+        with caplog.at_level(logging.WARNING, logger="deployments.endpoints.services"):
+            assert services.record_observed(endpoint.pk, EndpointStatus.READY, "Serving.")
+    endpoint.refresh_from_db()
+    assert endpoint.status == EndpointStatus.READY
+    assert endpoint.status_changed_at == last and endpoint.ready_at == last
+    assert endpoint.events.get().duration_seconds == 0
+    assert endpoint.cold_start_seconds is None
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert f"endpoint={endpoint.pk} clock skew" in warning and "90.0 s before" in warning
+
+
+def test_a_transition_after_the_last_one_keeps_its_time_and_logs_nothing(endpoint, caplog):
+    last = datetime(2026, 12, 4, 19, tzinfo=UTC)
+    Endpoint.objects.filter(pk=endpoint.pk).update(status_changed_at=last)
+    with time_machine.travel(last + timedelta(seconds=90), tick=False):
+        with caplog.at_level(logging.WARNING, logger="deployments.endpoints.services"):
+            services.record_observed(endpoint.pk, EndpointStatus.READY, "Serving.")
+    endpoint.refresh_from_db()
+    assert endpoint.status_changed_at == last + timedelta(seconds=90)
+    assert endpoint.events.get().duration_seconds == 90
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

@@ -7,6 +7,8 @@ from deployments.endpoints.choices import EndpointStatus
 from deployments.workloads.errors import DuplicateEndpoint, QuotaExceeded
 from portal.models import AuditLog
 
+pytestmark = pytest.mark.dates
+
 
 @pytest.mark.django_db
 @pytest.mark.usefixtures("in_november")

@@ -18,6 +18,8 @@ from tests.deployments.kserve_shapes import (
     URL,
 )
 
+pytestmark = pytest.mark.dates
+
 
 def _isvc(status, stop="false", generation=1):
     status = dict(status)

@@ -5,6 +5,7 @@ a gated model without its token Secret, and the measured cold start feeding KEDA
 from datetime import UTC, datetime, timedelta
 from unittest import mock
 
+import pytest
 from django.utils import timezone
 
 from deployments.endpoints import manifests
@@ -12,6 +13,8 @@ from deployments.endpoints.choices import EndpointStatus, EventKind
 from deployments.endpoints.tasks import apply_endpoint, sync_statuses
 from deployments.models import Endpoint
 from tests.deployments.kserve_shapes import SHAPES
+
+pytestmark = pytest.mark.dates
 
 
 def _applied(endpoint):
@@ -94,17 +97,15 @@ def test_public_model_never_looks_for_a_token(approved_endpoint, fake_cluster):
     assert not [c for c in get.call_args_list if c.args[1] == "Secret"]
 
 
+# Friday 2026-12-04 20:00 in Berlin, for the whole test (the endpoint's earlier events too)
+@pytest.mark.time_machine(datetime(2026, 12, 4, 19, tzinfo=UTC), tick=False)
 def test_off_hours_zero_is_scaled_to_zero_not_ready(scheduled, fake_cluster):
     scheduled.status, scheduled.generation, scheduled.applied_generation = "approved", 1, 0
     scheduled.save()
     ep = _applied(scheduled)
     _token(fake_cluster, ep)
     _kserve(fake_cluster, ep, "scaled to zero: Ready=True, 0 replicas")
-    # Friday 2026-12-04 20:00 in Berlin
-    with mock.patch(
-        "django.utils.timezone.now", return_value=datetime(2026, 12, 4, 19, tzinfo=UTC)
-    ):
-        sync_statuses()
+    sync_statuses()
     ep.refresh_from_db()
     assert ep.status == EndpointStatus.SCALED_TO_ZERO
     assert ep.status_message.startswith(
@@ -164,6 +165,7 @@ def test_a_leftover_pdb_is_drift(approved_endpoint, fake_cluster):
     )
 
 
+@pytest.mark.time_machine(datetime(2026, 12, 8, 9, tzinfo=UTC), tick=False)  # 10:00 Berlin
 def test_measured_cold_start_moves_the_scaled_object(scheduled, fake_cluster):
     scheduled.status, scheduled.generation, scheduled.applied_generation = "approved", 1, 0
     scheduled.save()
@@ -180,7 +182,7 @@ def test_measured_cold_start_moves_the_scaled_object(scheduled, fake_cluster):
     sync_statuses()
     ep.refresh_from_db()
     assert ep.status == EndpointStatus.READY
-    assert 1700 <= ep.cold_start_seconds < 1760
+    assert ep.cold_start_seconds == 1700
     so = fake_cluster.objects[so_key]
     assert so["spec"]["triggers"][1]["metadata"]["start"] == "30 7 * * 1-5"  # 30 min early
     window = so["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]

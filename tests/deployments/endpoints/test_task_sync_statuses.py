@@ -1,6 +1,6 @@
 """sync_statuses: status mapping, cold-start durations, explanations, drift repair, lost applies."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from unittest import mock
 
 import pytest
@@ -12,12 +12,15 @@ from deployments.models import Endpoint
 from deployments.workloads.choices import DesiredState
 from deployments.workloads.errors import TransientClusterError
 
+pytestmark = pytest.mark.dates
+
 
 def _applied(endpoint, fake_cluster):
     apply_endpoint(endpoint.pk, endpoint.generation)
     return Endpoint.objects.get(pk=endpoint.pk)
 
 
+@pytest.mark.time_machine(datetime(2026, 12, 4, 19, tzinfo=UTC), tick=False)
 def test_ready_isvc_marks_ready_with_url_and_cold_start_duration(approved_endpoint, fake_cluster):
     ep = _applied(approved_endpoint, fake_cluster)
     Endpoint.objects.filter(pk=ep.pk).update(
@@ -30,7 +33,23 @@ def test_ready_isvc_marks_ready_with_url_and_cold_start_duration(approved_endpoi
     assert ep.url == "http://chat-mp-search.example.com"
     event = ep.events.filter(new_status=EndpointStatus.READY).get()
     assert event.old_status == EndpointStatus.PROVISIONING
-    assert 95 <= event.duration_seconds < 120  # the cold start
+    assert event.duration_seconds == 95  # the cold start (the clock is frozen)
+
+
+def test_a_worker_clock_behind_the_last_transition_does_not_crash_the_sync(
+    approved_endpoint, fake_cluster, caplog
+):
+    """Another worker (or the clock before an NTP step) wrote the last transition 10 minutes
+    ahead of this worker's clock: the sync records the change at that time, duration 0."""
+    ep = _applied(approved_endpoint, fake_cluster)
+    ahead = timezone.now() + timedelta(minutes=10)
+    Endpoint.objects.filter(pk=ep.pk).update(status_changed_at=ahead)
+    fake_cluster.set_status(ep, ready=True, url="http://chat-mp-search.example.com")
+    assert sync_statuses() == 1
+    ep.refresh_from_db()
+    assert ep.status == EndpointStatus.READY and ep.status_changed_at == ahead
+    assert ep.events.get(new_status=EndpointStatus.READY).duration_seconds == 0
+    assert f"endpoint={ep.pk} clock skew" in caplog.text
 
 
 def test_sync_twice_records_one_event_and_changes_nothing(approved_endpoint, fake_cluster):
