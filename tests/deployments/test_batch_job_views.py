@@ -232,3 +232,29 @@ def test_an_action_that_does_not_fit_the_status_is_a_message(member_client, job)
 def test_unknown_action_is_404_and_get_is_405(member_client, job):
     assert member_client.post(_action(job, "explode")).status_code == 404
     assert member_client.get(_action(job, "cancel")).status_code == 405
+
+
+def test_without_a_cluster_a_request_waits_as_not_started_and_starts_once_one_is_connected(
+    member_client, form_data, no_cluster, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    from deployments.batch.reconcile import sync_batch_jobs
+    from deployments.k8s import ClusterClient
+    from tests.deployments.conftest import FakeCluster
+
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    with django_capture_on_commit_callbacks(execute=True):
+        member_client.post(CREATE, form_data)
+    job = BatchJob.objects.get(name="nightly")
+    assert job.status == BatchJobStatus.NOT_DEPLOYED and job.is_final
+    html = member_client.get(_detail(job)).content.decode()
+    assert "Not started" in html and "no cluster connected" in html
+    assert "KUBECONFIG" not in html and 'data-status="failed"' not in html
+    assert _action(job, "resume") not in html  # nothing to resume: it never ran
+    assert _action(job, "cancel") in html
+    assert sync_batch_jobs() == 0  # still no cluster: nothing to do, no error
+    settings.KUBECONFIG = "/nonexistent/fake-kubeconfig"  # the platform team connects one
+    monkeypatch.setattr(ClusterClient, "from_settings", classmethod(lambda cls: FakeCluster()))
+    with django_capture_on_commit_callbacks(execute=True):
+        sync_batch_jobs()
+    job.refresh_from_db()
+    assert job.status == BatchJobStatus.RUNNING
