@@ -26,7 +26,9 @@ class _ModelSelect(forms.Select):
         model = getattr(value, "instance", None)
         if model is not None:
             option["attrs"]["data-quantization"] = (model.allowed_quantizations or [""])[0]
+            option["attrs"]["data-quantizations"] = ",".join(model.allowed_quantizations or [])
             option["attrs"]["data-context"] = model.native_context_length
+            option["attrs"]["data-name"] = model.name
         return option
 
 
@@ -57,11 +59,19 @@ class _CatalogChoices(forms.ModelForm):
     def _model_defaults(self):
         """Quantisation without a blank choice, and quantisation and context prefilled with
         the chosen model's defaults (the first allowed precision, the native context)."""
-        if "quantization" in self.fields:
-            self.fields["quantization"].choices = Quantization.choices
         model = self.instance.model if self.instance.model_id else None
         if model is None and not self.is_bound and self.initial.get("model"):
             model = CatalogModel.objects.filter(pk=self.initial["model"]).first()
+        if "quantization" in self.fields:
+            # Only the precisions the catalog offers for the model shown (portal.js narrows
+            # them again when the model changes; rules.model_choice_problems is the check).
+            # A bound form keeps every choice: rules.model_choice_problems then says which
+            # precisions the picked model allows (clearer than "not a valid choice").
+            shown = None if self.is_bound else model
+            allowed = set(shown.allowed_quantizations or []) if shown is not None else set()
+            self.fields["quantization"].choices = [
+                c for c in Quantization.choices if not allowed or c[0] in allowed
+            ]
         if model is None or self.instance.pk:
             return
         self.initial.setdefault("quantization", (model.allowed_quantizations or [None])[0])
