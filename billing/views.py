@@ -170,11 +170,15 @@ def statement_csv(request, uuid):
     response["Content-Disposition"] = (
         f'attachment; filename="modelport-{statement.team.slug}-{statement.month:%Y-%m}-v{statement.version}.csv"'
     )
+    # One table shape: every row has every column. `row` says what it is: "line" (a usage
+    # line of the statement) or a statement figure (usage_cost, ..., completeness) whose
+    # amount is in `value` with its `unit`.
     writer = csv.writer(response)
-    writer.writerow(CSV_HEADER)
+    writer.writerow(["row", *CSV_HEADER, "value", "unit"])
     for line in statement.lines:
         writer.writerow(
             [
+                "line",
                 line["endpoint"],
                 line["gpu_type"],
                 line["instance_type"],
@@ -184,20 +188,22 @@ def statement_csv(request, uuid):
                 line["tokens"],
                 line["cost"],
                 line.get("workload", "endpoint"),  # statements written before batch jobs
+                "",
+                "",
             ]
         )
-    writer.writerow([])
-    writer.writerow(["usage_cost", reports.money(statement.usage_cost), statement.currency])
-    writer.writerow(
-        ["idle_share_cost", reports.money(statement.idle_share_cost), statement.currency]
-    )
-    writer.writerow(["total_cost", reports.money(statement.total_cost), statement.currency])
-    writer.writerow(["hours_collected", _blank(statement.hours_collected), "hours"])
-    writer.writerow(["hours_in_month", _blank(statement.hours_in_month), "hours"])
     completeness = statement.completeness
-    writer.writerow(
-        ["completeness", "" if completeness is None else f"{completeness:.4f}", "share"]
-    )
+    figures = [
+        ("usage_cost", reports.money(statement.usage_cost), statement.currency),
+        ("idle_share_cost", reports.money(statement.idle_share_cost), statement.currency),
+        ("total_cost", reports.money(statement.total_cost), statement.currency),
+        ("hours_collected", _blank(statement.hours_collected), "hours"),
+        ("hours_in_month", _blank(statement.hours_in_month), "hours"),
+        ("completeness", "" if completeness is None else f"{completeness:.4f}", "share"),
+    ]
+    blank = [""] * len(CSV_HEADER)
+    for name, value, unit in figures:
+        writer.writerow([name, *blank, value, unit])
     return response
 
 

@@ -6,7 +6,7 @@ from django.forms.models import construct_instance
 
 from catalog.choices import Quantization
 from catalog.models import CatalogModel, GpuType
-from portal.validators import time_zones
+from portal.validators import time_zone_choices
 
 from . import rules
 from .errors import DeploymentError
@@ -48,8 +48,10 @@ class _CatalogChoices(forms.ModelForm):
             self.fields["gpu_type"].queryset = GpuType.objects.filter(enabled=True)
             self.fields["gpu_type"].empty_label = "Choose a GPU…"
         if "schedule_timezone" in self.fields:
-            zones = [("", "Choose a time zone…")] + [(z, z) for z in sorted(time_zones())]
-            self.fields["schedule_timezone"].widget = forms.Select(choices=zones)
+            current = self.instance.schedule_timezone if self.instance.pk else ""
+            self.fields["schedule_timezone"].widget = forms.Select(
+                choices=time_zone_choices(current)
+            )
         for name in ("schedule_start", "schedule_end"):
             if name in self.fields:
                 self.fields[name].widget = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
