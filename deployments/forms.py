@@ -32,6 +32,9 @@ class _ModelSelect(forms.Select):
         return option
 
 
+ModelSelect = _ModelSelect  # the batch form uses the same model select
+
+
 class _CatalogChoices(forms.ModelForm):
     """Only enabled models and GPU types can be picked."""
 

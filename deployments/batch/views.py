@@ -15,6 +15,7 @@ from portal.htmx import HTMX_STOP_POLLING, hx_redirect, is_partial
 from portal.models import Team
 
 from ..errors import DeploymentError
+from ..k8s import cluster_configured
 from ..models_batch import BatchJob
 from . import services
 from .forms import BatchJobForm
@@ -69,7 +70,8 @@ def batch_job_create(request):
                 messages.success(request, f"Batch job {job.name} requested.")
                 url = reverse("deployments:batch_job_detail", args=[job.uuid])
                 return hx_redirect(url) if is_partial(request) else redirect(url)
-    return render(request, "deployments/batchjob_create.html", {"form": form, "estimate": estimate})
+    context = {"form": form, "estimate": estimate, "cluster_connected": cluster_configured()}
+    return render(request, "deployments/batchjob_create.html", context)
 
 
 ESTIMATE_NEEDS = ("team", "model", "gpu_type")
