@@ -42,7 +42,10 @@ function modelChanged(select) {
     if (!current || current.disabled) quantization.value = option.dataset.quantization;
   }
   const context = select.form.elements.namedItem("max_context_length");
-  if (!context) return;
+  if (!context) {  // the batch form: no context field
+    if (quantization) quantization.dispatchEvent(new Event("change", { bubbles: true }));
+    return;
+  }
   const max = Number(option.dataset.context);
   const had = Number(context.value);
   let note = "";
@@ -61,6 +64,9 @@ function modelChanged(select) {
     field.appendChild(out);
   }
   out.textContent = note;
+  // The live estimate (htmx, listening on the form) saw the model's change event before these
+  // fields were updated: tell it again, with the values it must price.
+  context.dispatchEvent(new Event("change", { bubbles: true }));
 }
 function syncEnabled(box) {
   box.form.querySelectorAll(`[data-enabled-by="${box.dataset.enables}"]`).forEach((field) => {
@@ -74,3 +80,11 @@ function settle(root) {
 }
 document.addEventListener("DOMContentLoaded", () => settle(document));
 document.addEventListener("htmx:load", (event) => settle(event.target));
+
+// <a data-open-details="ID" href="#...">: opens the <details id=ID> it points into, then scrolls.
+document.addEventListener("click", (event) => {
+  const link = event.target.closest && event.target.closest("a[data-open-details]");
+  if (!link) return;
+  const details = document.getElementById(link.dataset.openDetails);
+  if (details) details.open = true;
+});
