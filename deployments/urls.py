@@ -1,11 +1,12 @@
 from django.urls import path
 
-from . import endpoint_views, metrics_views, views
+from . import catalog_views, endpoint_views, metrics_views, views
 from .batch import views as batch_views
 from .routing import views as route_views
 
 app_name = "deployments"
 urlpatterns = [
+    path("models/", catalog_views.model_catalog_page, name="model_catalog"),
     path("endpoints/", views.endpoint_list, name="endpoint_list"),
     path("endpoints/new/", views.endpoint_create, name="endpoint_create"),
     path("endpoints/new/estimate/", views.endpoint_estimate, name="endpoint_estimate"),

@@ -16,7 +16,7 @@ from portal.access import can_admin, can_write, scope_to_user
 from portal.htmx import HTMX_STOP_POLLING, hx_redirect, is_partial
 from portal.middleware import CurrentTeamMiddleware
 
-from . import manifests, services, sizing
+from . import manifests, model_catalog, services, sizing
 from .batch import services as batch_services
 from .choices import EndpointStatus
 from .errors import DeploymentError
@@ -146,7 +146,11 @@ def endpoint_create(request):
         return redirect("portal:home")
     if request.method == "POST" and not can_write(request.user, team):
         raise PermissionDenied("Viewers cannot request endpoints.")
-    form = EndpointForm(request.POST or None, initial={"min_replicas": 1, "max_replicas": 1})
+    # A model card's "Request this model" link prefills the form (deployments.model_catalog).
+    prefilled = model_catalog.prefill(request.GET) if request.method == "GET" else {}
+    form = EndpointForm(
+        request.POST or None, initial={"min_replicas": 1, "max_replicas": 1, **prefilled}
+    )
     if request.method == "POST" and form.is_valid():
         try:
             endpoint = services.request_endpoint(team, request.user, form.cleaned_data)
@@ -167,6 +171,7 @@ def endpoint_create(request):
         "team": team,
         "can_write": can_write(request.user, team),
         "cluster_connected": cluster_configured(),
+        "prefilled": bool(prefilled),
         **(_estimate_context(team, form) if form.is_bound else {}),
     }
     if is_partial(request):

@@ -89,3 +89,29 @@ def test_change_panel_keeps_the_context_that_fits_and_says_when_it_lowers_it(
     width = page.evaluate("document.querySelector('#change form').getBoundingClientRect().width")
     assert width > 500  # the request form's layout, not the narrow Actions card
     page.locator("#change").screenshot(path=screenshot_path("change-panel.png"))
+
+
+def test_model_catalog_cards_filters_and_request_this_model(
+    login_context, live_server, member, screenshot_path
+):
+    from catalog.seed import seed_catalog
+
+    seed_catalog()
+    page = login_context(member, width=1280, height=1000).new_page()
+    page.goto(f"{live_server.url}/models/")
+    cards = page.get_by_test_id("model-card")
+    expect(cards.first).to_be_visible()
+    total = cards.count()
+    assert total >= 4
+    page.screenshot(path=screenshot_path("model-catalog.png"), full_page=False)
+    page.select_option("#id_gated", "yes")
+    expect(cards).not_to_have_count(total)
+    expect(page.get_by_test_id("gated").first).to_be_visible()
+    page.select_option("#id_gated", "")
+    page.fill("#id_q", "8B")
+    expect(cards.first).to_contain_text("8B")
+    card = cards.first
+    card.get_by_test_id("request-model").click()
+    expect(page.locator("#id_model option:checked")).not_to_have_text("Choose a model…")
+    expect(page.locator("#estimate")).to_contain_text("/ month")  # estimated on load
+    assert _overflow(page) <= 0
