@@ -411,6 +411,9 @@ CACHES = {
 
 # --- Billing -------------------------------------------------------------------------------
 BILLING_CURRENCY = env("BILLING_CURRENCY", "USD")
+# The GPU inventory page's label matcher when one Prometheus holds several clusters
+# (e.g. 'cluster="prod"'); empty: every series.
+GPU_INVENTORY_SELECTOR = env("GPU_INVENTORY_SELECTOR", "")
 # Monthly estimates use the calendar month (deployments/estimates.py); GPU time, on the bills and
 # the metrics pages alike, comes from each sample's span in the data (portal/gputime.py).
 # Extra label matchers added to every billing query, e.g. 'cluster="prod"'.
