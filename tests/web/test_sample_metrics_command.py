@@ -53,3 +53,11 @@ def test_pages_say_sample_data_when_it_is(member_client, settings):
     settings.SAMPLE_METRICS = False
     body = member_client.get(reverse("portal:home")).content.decode()
     assert 'data-testid="sample-data-notice"' not in body
+
+
+@pytest.mark.parametrize("page", ["billing:platform_costs", "portal:fleet_metrics"])
+def test_platform_staff_get_the_platform_view_of_a_missing_prometheus(staff_client, settings, page):
+    settings.PROMETHEUS_URL = ""
+    body = staff_client.get(reverse(page)).content.decode()
+    assert 'data-testid="prometheus-setup-staff"' in body
+    assert "Nothing to do for your team" not in body
