@@ -32,6 +32,7 @@ from billing import services as billing_services
 from deployments.choices import DesiredState, EndpointStatus
 from deployments.models import Endpoint
 from portal import timeutil
+from portal.prometheus import PrometheusClient
 
 HOUR = 3600
 SERVING = (
@@ -93,7 +94,11 @@ def build_scenario(end: float, hours: int):
                 endpoint=ep.name,
                 isvc=ep.isvc_name,
                 labels={"modelport.io/endpoint-uuid": str(ep.uuid)},
-                load=load_cls(ep.isvc_name, requests_per_s=rate),
+                load=load_cls(
+                    ep.isvc_name,
+                    requests_per_s=rate,
+                    finish_reasons={"stop": 0.92, "length": 0.075, "abort": 0.005},
+                ),
             )
         )
         played.append(ep)
@@ -138,13 +143,15 @@ class Command(BaseCommand):
         prom.start()
         try:
             prom.backfill(scenario.openmetrics())
-            settings.PROMETHEUS_URL = prom.url
+            client = PrometheusClient(
+                prom.url, timeout=settings.BILLING_PROMETHEUS_TIMEOUT, cache_seconds=0
+            )
             stop = timeutil.floor_hour(datetime.fromtimestamp(end, UTC))
             rows = 0
             t = stop - timedelta(hours=hours - 1)
             while t < stop:  # whole hours only, one day per round trip
                 nxt = min(t + timedelta(hours=24), stop)
-                rows += billing_services.collect_gpu_usage(t, nxt).rows
+                rows += billing_services.collect_gpu_usage(t, nxt, client=client).rows
                 t = nxt
             if options["env_file"]:
                 Path(options["env_file"]).write_text(
