@@ -79,8 +79,9 @@ def label_problems(labels: dict) -> list[str]:
 
 
 @lru_cache(maxsize=1)
+@lru_cache(maxsize=1)
 def time_zones() -> frozenset[str]:
-    """Every IANA time zone name this machine knows."""
+    """Every IANA time zone name this machine knows (read from disk once: ~60 ms a scan)."""
     return frozenset(available_timezones())
 
 
