@@ -54,6 +54,7 @@ def fleet(prometheus_server, gpu_l4, llama_8b, team, settings):
     return run
 
 
+@pytest.mark.prometheus
 def test_inventory_per_gpu_type_and_capacity_type(fleet, prometheus_server):
     client = PrometheusClient(prometheus_server.url, 10, 0)
     rows = {
@@ -67,6 +68,7 @@ def test_inventory_per_gpu_type_and_capacity_type(fleet, prometheus_server):
     assert spot.per_gpu_hour == Decimal("0.5000") and spot.idle_cost_per_hour == Decimal("1.0000")
 
 
+@pytest.mark.prometheus
 def test_inventory_page_for_staff(fleet, staff_client, member_client):
     body = staff_client.get(URL).content.decode()
     assert 'data-testid="gpu-inventory"' in body

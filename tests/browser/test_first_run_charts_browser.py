@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from portal.models import User
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.prometheus]
 
 
 @pytest.fixture

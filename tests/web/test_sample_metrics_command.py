@@ -17,6 +17,7 @@ def seeded(db, settings):
     call_command("seed_demo", stdout=io.StringIO())
 
 
+@pytest.mark.prometheus
 def test_sample_metrics_fills_prometheus_and_usage_for_the_seeded_endpoints(
     seeded, tmp_path, settings
 ):
