@@ -20,6 +20,7 @@ Dev only: it uses the checkout's test generator (tests/), which production image
 from __future__ import annotations
 
 import math
+import shutil
 import signal
 import time
 from datetime import UTC, datetime, timedelta
@@ -136,6 +137,11 @@ class Command(BaseCommand):
         scenario, played = build_scenario(end, hours)
         if not played:
             raise CommandError("No approved endpoint to play: run `manage.py seed_demo` first.")
+        data = Path(options["workdir"]) / "data"
+        if data.is_dir():  # a previous run's sample: start afresh, never overlap two samples
+            shutil.rmtree(data)
+        if options["env_file"]:
+            Path(options["env_file"]).unlink(missing_ok=True)
         try:
             prom = server_cls(workdir=options["workdir"])
         except missing as exc:
