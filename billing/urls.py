@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import advisor_views, batch_views, views
+from . import advisor_views, batch_views, inventory_views, views
 
 app_name = "billing"
 urlpatterns = [
@@ -11,6 +11,7 @@ urlpatterns = [
         "teams/<slug:slug>/savings/dismiss/", advisor_views.savings_dismiss, name="savings_dismiss"
     ),
     path("platform/", views.platform_costs, name="platform_costs"),
+    path("platform/gpus/", inventory_views.gpu_inventory, name="gpu_inventory"),
     path("platform/close/", views.month_close, name="month_close"),
     path("platform/reopen/", views.month_reopen, name="month_reopen"),
     path("statements/<uuid:uuid>/", views.statement_detail, name="statement_detail"),

@@ -163,6 +163,9 @@ CSV_HEADER = [
     "tokens",
     "cost",
     "workload",
+    "route",
+    "tier",
+    "requests",
 ]
 
 
@@ -174,11 +177,15 @@ def statement_csv(request, uuid):
     response["Content-Disposition"] = (
         f'attachment; filename="modelport-{statement.team.slug}-{statement.month:%Y-%m}-v{statement.version}.csv"'
     )
+    # One table shape: every row has every column. `row` says what it is: "line" (a usage
+    # line of the statement), a statement figure (usage_cost, ..., completeness) whose
+    # amount is in `value` with its `unit`, or a tiering row (_tiering_csv).
     writer = csv.writer(response)
-    writer.writerow(CSV_HEADER)
+    writer.writerow(["row", *CSV_HEADER, "value", "unit"])
     for line in statement.lines:
         writer.writerow(
             [
+                "line",
                 line["endpoint"],
                 line["gpu_type"],
                 line["instance_type"],
@@ -188,77 +195,71 @@ def statement_csv(request, uuid):
                 line["tokens"],
                 line["cost"],
                 line.get("workload", "endpoint"),  # statements written before batch jobs
+                "",
+                "",
+                "",
+                "",
+                "",
             ]
         )
-    writer.writerow([])
-    writer.writerow(["usage_cost", reports.money(statement.usage_cost), statement.currency])
-    writer.writerow(
-        ["idle_share_cost", reports.money(statement.idle_share_cost), statement.currency]
-    )
-    writer.writerow(["total_cost", reports.money(statement.total_cost), statement.currency])
-    writer.writerow(["hours_collected", _blank(statement.hours_collected), "hours"])
-    writer.writerow(["hours_in_month", _blank(statement.hours_in_month), "hours"])
     completeness = statement.completeness
-    writer.writerow(
-        ["completeness", "" if completeness is None else f"{completeness:.4f}", "share"]
+    figures = [
+        ("usage_cost", reports.money(statement.usage_cost), statement.currency),
+        ("idle_share_cost", reports.money(statement.idle_share_cost), statement.currency),
+        ("total_cost", reports.money(statement.total_cost), statement.currency),
+        ("hours_collected", _blank(statement.hours_collected), "hours"),
+        ("hours_in_month", _blank(statement.hours_in_month), "hours"),
+        ("completeness", "" if completeness is None else f"{completeness:.4f}", "share"),
+    ]
+    blank = [""] * len(CSV_HEADER)
+    for name, value, unit in figures:
+        writer.writerow([name, *blank, value, unit])
+    _tiering_csv(
+        writer,
+        tiering_page(statement.team, statement.month, timezone.now()),
+        statement.currency,
     )
-    _tiering_csv(writer, tiering_page(statement.team, statement.month, timezone.now()))
     return response
 
 
-TIERING_HEADER = [
-    "route",
-    "tier",
-    "endpoint",
-    "requests",
-    "tokens",
-    "cost",
-    "cost_per_1m_tokens",
-    "large_tier_alone",
-    "saving",
-    "saving_percent",
-]
-
-
-def _tiering_csv(writer, page) -> None:
-    """The month's tiering lines (measured from the vLLM counters when the CSV is made)."""
-    writer.writerow([])
+def _tiering_csv(writer, page, currency: str) -> None:
+    """The month's tiering lines (measured from the vLLM counters when the CSV is made), in
+    the statement's one table shape: `tier` rows per route tier and a `route_tiering` row per
+    route (its blended cost per 1M tokens in `value`), then its `route_large_alone`,
+    `route_saving` and `route_saving_percent` figures."""
+    width = len(CSV_HEADER)
     if page.data is None:
-        writer.writerow(["tiering_unavailable", page.error or page.setup or "no metrics"])
+        writer.writerow(["tiering_unavailable", *[""] * width, page.error or page.setup, ""])
         return
-    writer.writerow(TIERING_HEADER)
+    per_million = f"{currency} per 1M tokens"
     for row in as_rows(page.data["lines"]):
         for tier in row["tiers"]:
             writer.writerow(
-                [
-                    row["route"],
-                    tier["role"],
-                    tier["endpoint"],
-                    tier["requests"],
-                    tier["tokens"],
-                    _blank(tier["cost"]),
-                    _blank(tier["per_million"]),
-                    "",
-                    "",
-                    "",
-                ]
+                _tiering_row("tier", row["route"], tier["role"], tier["endpoint"], tier)
+                + [_blank(tier["per_million"]), per_million]
             )
-        writer.writerow(
-            [
-                row["route"],
-                "all",
-                "",
-                row["requests"],
-                row["tokens"],
-                _blank(row["cost"]),
-                _blank(row["blended_per_million"]),
-                _blank(row["large_alone"]),
-                _blank(row["saving"]),
-                _blank(row["saving_percent"]),
-            ]
-        )
+        summary = _tiering_row("route_tiering", row["route"], "all", "", row)
+        writer.writerow(summary + [_blank(row["blended_per_million"]), per_million])
+        for name, value, unit in (
+            ("route_large_alone", row["large_alone"], currency),
+            ("route_saving", row["saving"], currency),
+            ("route_saving_percent", row["saving_percent"], "percent"),
+        ):
+            writer.writerow(_tiering_row(name, row["route"], "", "", None) + [_blank(value), unit])
     if page.stale:
-        writer.writerow(["tiering_stale", page.error])
+        writer.writerow(["tiering_stale", *[""] * width, page.error, ""])
+
+
+def _tiering_row(kind: str, route: str, tier: str, endpoint: str, figures) -> list:
+    """The CSV_HEADER columns of a tiering row (usage columns left empty)."""
+    by_column = {"endpoint": endpoint, "route": route, "tier": tier}
+    if figures is not None:
+        by_column |= {
+            "tokens": figures["tokens"],
+            "cost": _blank(figures["cost"]),
+            "requests": figures["requests"],
+        }
+    return [kind, *(by_column.get(column, "") for column in CSV_HEADER)]
 
 
 def _blank(value) -> str:

@@ -1,3 +1,5 @@
+from django.conf import settings
+
 from .access import teams_for_user
 
 
@@ -6,3 +8,8 @@ def current_team(request):
     if user is None or not user.is_authenticated:
         return {}
     return {"current_team": getattr(request, "team", None), "user_teams": teams_for_user(user)}
+
+
+def sample_metrics(request):
+    """True when Prometheus holds `manage.py sample_metrics`' sample history (base.html says so)."""
+    return {"sample_metrics": settings.SAMPLE_METRICS}

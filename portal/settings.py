@@ -162,6 +162,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.current_team",
+                "portal.context_processors.sample_metrics",
                 "billing.context_processors.budget_alert",
             ],
         },
@@ -444,6 +445,12 @@ CACHES = {
 
 # --- Billing -------------------------------------------------------------------------------
 BILLING_CURRENCY = env("BILLING_CURRENCY", "USD")
+# Set by `manage.py sample_metrics` (the first run's Prometheus): charts and costs say they
+# show sample history.
+SAMPLE_METRICS = env_bool("MODELPORT_SAMPLE_METRICS", False)
+# The GPU inventory page's label matcher when one Prometheus holds several clusters
+# (e.g. 'cluster="prod"'); empty: every series.
+GPU_INVENTORY_SELECTOR = env("GPU_INVENTORY_SELECTOR", "")
 # Monthly estimates use the calendar month (deployments/estimates.py); GPU time, on the bills and
 # the metrics pages alike, comes from each sample's span in the data (portal/gputime.py).
 # Extra label matchers added to every billing query, e.g. 'cluster="prod"'.

@@ -6,6 +6,7 @@ import ipaddress
 import re
 import socket
 from functools import lru_cache
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import available_timezones
 
@@ -78,9 +79,67 @@ def label_problems(labels: dict) -> list[str]:
 
 
 @lru_cache(maxsize=1)
+@lru_cache(maxsize=1)
 def time_zones() -> frozenset[str]:
-    """Every IANA time zone name this machine knows."""
+    """Every IANA time zone name this machine knows (read from disk once: ~60 ms a scan)."""
     return frozenset(available_timezones())
+
+
+# The zones most teams pick, offered first; then every canonical Area/City zone by region.
+# Aliases and oddities of the raw database ('Factory', 'localtime', 'US/Eastern', 'Etc/GMT+5')
+# are not offered (they still validate, so an old value keeps working).
+COMMON_TIME_ZONES = (
+    "UTC",
+    "Europe/London",
+    "Europe/Dublin",
+    "Europe/Lisbon",
+    "Europe/Paris",
+    "Europe/Berlin",
+    "Europe/Amsterdam",
+    "Europe/Madrid",
+    "Europe/Rome",
+    "Europe/Stockholm",
+    "Europe/Warsaw",
+    "Europe/Helsinki",
+    "Europe/Istanbul",
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Los_Angeles",
+    "America/Toronto",
+    "America/Sao_Paulo",
+    "America/Mexico_City",
+    "Asia/Dubai",
+    "Asia/Kolkata",
+    "Asia/Singapore",
+    "Asia/Shanghai",
+    "Asia/Tokyo",
+    "Asia/Seoul",
+    "Australia/Sydney",
+    "Pacific/Auckland",
+    "Africa/Johannesburg",
+    "Africa/Lagos",
+)
+_REGIONS = ("Africa", "America", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific")
+
+
+def time_zone_choices(current: str = "") -> list[tuple[str, Any]]:
+    """Select choices: a blank prompt, the common zones, then the other canonical zones grouped
+    by region (plus `current` when it is a valid zone outside those lists)."""
+    known = time_zones()
+    common = [z for z in COMMON_TIME_ZONES if z in known]
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for zone in sorted(known):
+        region = zone.split("/", 1)[0]
+        if region in _REGIONS and zone not in COMMON_TIME_ZONES and zone.count("/") >= 1:
+            groups.setdefault(region, []).append((zone, zone.replace("_", " ")))
+    choices: list[tuple[str, Any]] = [("", "Choose a time zone…")]
+    offered = set(common) | {z for items in groups.values() for z, _ in items}
+    if current and current in known and current not in offered:
+        choices.append((current, current))
+    choices.append(("Common", [(z, z.replace("_", " ")) for z in common]))
+    choices += [(region, items) for region, items in groups.items()]
+    return choices
 
 
 def time_zone_problem(zone: str) -> str | None:

@@ -29,7 +29,7 @@ UNSCOPED = {
     "chargeback-platform", "usagerecord-list", "statement-list", "team-list",
     "prometheus-django-metrics", "login", "api-schema", "api-docs",
     "batch_job_list", "batch_job_create", "batch_job_estimate", "batch-job-list", "route-list",
-    "healthz", "readyz", "route_list", "route_create",
+    "healthz", "readyz", "route_list", "route_create", "model_catalog", "gpu_inventory",
     "oidc_authentication_init", "oidc_authentication_callback",
 }  # fmt: skip
 

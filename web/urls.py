@@ -13,6 +13,11 @@ from portal.api.schema import SchemaView
 from sso import views as sso_views
 
 from . import views
+from .api_root import ApiRootView
+
+admin.site.site_header = "ModelPort administration"
+admin.site.site_title = "ModelPort admin"
+admin.site.index_title = "Catalog, teams, endpoints and prices"
 
 portal_patterns = [
     path("", views.home, name="home"),
@@ -22,6 +27,7 @@ portal_patterns = [
 ]
 
 api_patterns = [
+    path("", ApiRootView.as_view(), name="api-root"),
     path("", include("catalog.api.urls")),
     path("", include("deployments.api.urls")),
     path("", include("deployments.routing.api.urls")),

@@ -17,6 +17,9 @@ class BatchJobStatus(models.TextChoices):
     DELETING = "deleting", "Deleting"
     DELETED = "deleted", "Deleted"
     REJECTED = "rejected", "Rejected"
+    # Approved, but no cluster is connected (embedded mode): waiting, not an error, exactly
+    # as an endpoint's Not deployed. The first sync after a cluster is connected starts it.
+    NOT_DEPLOYED = "not_deployed", "Not started"
 
 
 # Nothing happens until a person acts: the page stops polling.
@@ -27,6 +30,7 @@ BATCH_FINAL_STATUSES = frozenset(
         BatchJobStatus.CANCELLED,
         BatchJobStatus.DELETED,
         BatchJobStatus.REJECTED,
+        BatchJobStatus.NOT_DEPLOYED,
     }
 )
 # Statuses that hold (or will hold) GPUs: they count in the team's GPU quota and budget.
@@ -36,6 +40,7 @@ BATCH_ACTIVE_STATUSES = (
     BatchJobStatus.APPLYING,
     BatchJobStatus.RUNNING,
     BatchJobStatus.CANCELLING,
+    BatchJobStatus.NOT_DEPLOYED,
 )
 # Statuses the sync follows in the cluster.
 BATCH_OBSERVED_STATUSES = (BatchJobStatus.APPLYING, BatchJobStatus.RUNNING)
@@ -52,6 +57,7 @@ BATCH_STATUS_COLOURS = {
     BatchJobStatus.DELETING: "grey",
     BatchJobStatus.DELETED: "grey",
     BatchJobStatus.REJECTED: "red",
+    BatchJobStatus.NOT_DEPLOYED: "grey",
 }
 
 

@@ -20,12 +20,17 @@ from deployments.batch.names import APPLY_BATCH_JOB
 from deployments.batch.observe import observe
 from deployments.batch.services import record_applied, record_observations
 from deployments.endpoints.manifests import ManifestError
-from deployments.k8s import ClusterClient
+from deployments.k8s import ClusterClient, cluster_configured
 from deployments.workloads.choices import DesiredState
 from deployments.workloads.errors import PermanentClusterError
 from portal import jobs
 
 log = logging.getLogger(__name__)
+
+NO_CLUSTER_MESSAGE = (
+    "Not started: no cluster connected. The job is approved and its Job manifest is ready; "
+    "the platform team connects a Kubernetes cluster, and the job starts then."
+)
 
 
 def _load(job_id: int) -> BatchJob | None:
@@ -55,6 +60,8 @@ def apply_batch_job(job_id: int, generation: int) -> str:
     job = _load(job_id)
     if job is None or job.generation != generation or job.applied_generation >= generation:
         return "stale"
+    if not cluster_configured():
+        return _apply_embedded(job, generation)
     try:
         client = ClusterClient.from_settings()
         if job.desired_state == DesiredState.PRESENT:
@@ -78,6 +85,35 @@ def apply_batch_job(job_id: int, generation: int) -> str:
     return str(outcome)
 
 
+def _apply_embedded(job: BatchJob, generation: int) -> str:
+    """No cluster: a wanted job waits as Not started (like an endpoint's Not deployed, no
+    error and no Resume); a cancel or delete has nothing to remove."""
+    if job.desired_state == DesiredState.PRESENT:
+        outcome, message = BatchJobStatus.NOT_DEPLOYED, NO_CLUSTER_MESSAGE
+    else:
+        outcome = (
+            BatchJobStatus.DELETED
+            if job.desired_state == DesiredState.ABSENT
+            else BatchJobStatus.CANCELLED
+        )
+        message = job.status_message
+    record_applied(job, generation, outcome, message)
+    log.info("batch_job=%s generation=%s no cluster: %s", job.pk, generation, outcome)
+    return "no-cluster"
+
+
+def _start_waiting_jobs() -> None:
+    """A cluster is connected now: apply the jobs that waited for one (a new generation)."""
+    waiting = BatchJob.objects.filter(
+        status=BatchJobStatus.NOT_DEPLOYED, desired_state=DesiredState.PRESENT
+    ).values_list("pk", "generation")
+    for pk, generation in waiting:
+        if BatchJob.objects.filter(pk=pk, generation=generation).update(
+            generation=generation + 1, status=BatchJobStatus.APPLYING
+        ):
+            jobs.enqueue(APPLY_BATCH_JOB, pk, generation + 1)
+
+
 def _key(obj: dict) -> tuple[str, str]:
     labels = obj["metadata"].get("labels") or {}
     return labels.get(manifests.LABEL_BATCH_UUID, ""), labels.get(manifests.LABEL_BATCH_RUN, "")
@@ -85,6 +121,9 @@ def _key(obj: dict) -> tuple[str, str]:
 
 def sync_batch_jobs() -> int:
     """Fold the cluster's Jobs and pods into every running batch job. Returns jobs changed."""
+    if not cluster_configured():
+        return 0
+    _start_waiting_jobs()
     with transaction.atomic():
         rows = list(
             BatchJob.objects.select_for_update(of=("self",))

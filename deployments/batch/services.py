@@ -407,7 +407,12 @@ def reject_batch_job(
 
 # --- day 2 ------------------------------------------------------------------------------
 
-RUNNABLE = (BatchJobStatus.APPROVED, BatchJobStatus.APPLYING, BatchJobStatus.RUNNING)
+RUNNABLE = (
+    BatchJobStatus.APPROVED,
+    BatchJobStatus.APPLYING,
+    BatchJobStatus.RUNNING,
+    BatchJobStatus.NOT_DEPLOYED,
+)
 
 
 def cancel_batch_job(job: BatchJob, user: User, source: str = AuditLog.Source.WEB) -> BatchJob:

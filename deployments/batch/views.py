@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from deployments.batch import services
 from deployments.batch.forms import BatchJobForm
 from deployments.batch.models import BatchJob
+from deployments.k8s import cluster_configured
 from deployments.workloads.errors import DeploymentError
 from portal.access import can_admin, can_write, scope_to_user
 from portal.htmx import HTMX_STOP_POLLING, hx_redirect, is_partial
@@ -68,7 +69,8 @@ def batch_job_create(request):
                 messages.success(request, f"Batch job {job.name} requested.")
                 url = reverse("deployments:batch_job_detail", args=[job.uuid])
                 return hx_redirect(url) if is_partial(request) else redirect(url)
-    return render(request, "deployments/batchjob_create.html", {"form": form, "estimate": estimate})
+    context = {"form": form, "estimate": estimate, "cluster_connected": cluster_configured()}
+    return render(request, "deployments/batchjob_create.html", context)
 
 
 ESTIMATE_NEEDS = ("team", "model", "gpu_type")

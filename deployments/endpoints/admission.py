@@ -371,6 +371,10 @@ def check_request(
             sizing = None
         found = fit_problem(spec)
         problem = found[1] if found else None
+        if problem and sizing is not None:
+            # The panel's memory figures are the ones the problem names: what starting takes
+            # (one full-length sequence), not the default concurrency's.
+            sizing = size_for_spec(spec, concurrency=1)
     reasons = estimate.approval_reasons
     if endpoint is not None:
         reasons = change_approval_reasons(

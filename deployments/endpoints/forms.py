@@ -10,7 +10,7 @@ from deployments.endpoints import rules
 from deployments.endpoints.models import Endpoint
 from deployments.endpoints.services import SPEC_FIELDS
 from deployments.workloads.errors import DeploymentError
-from portal.validators import time_zones
+from portal.validators import time_zone_choices
 
 REQUEST_FIELDS = ["name", *SPEC_FIELDS]
 SCHEDULE_FIELDS = ["schedule_timezone", "schedule_start", "schedule_end", "schedule_weekdays_only"]
@@ -25,8 +25,13 @@ class _ModelSelect(forms.Select):
         model = getattr(value, "instance", None)
         if model is not None:
             option["attrs"]["data-quantization"] = (model.allowed_quantizations or [""])[0]
+            option["attrs"]["data-quantizations"] = ",".join(model.allowed_quantizations or [])
             option["attrs"]["data-context"] = model.native_context_length
+            option["attrs"]["data-name"] = model.name
         return option
+
+
+ModelSelect = _ModelSelect  # the batch form uses the same model select
 
 
 class _CatalogChoices(forms.ModelForm):
@@ -45,8 +50,10 @@ class _CatalogChoices(forms.ModelForm):
             self.fields["gpu_type"].queryset = GpuType.objects.filter(enabled=True)
             self.fields["gpu_type"].empty_label = "Choose a GPU…"
         if "schedule_timezone" in self.fields:
-            zones = [("", "Choose a time zone…")] + [(z, z) for z in sorted(time_zones())]
-            self.fields["schedule_timezone"].widget = forms.Select(choices=zones)
+            current = self.instance.schedule_timezone if self.instance.pk else ""
+            self.fields["schedule_timezone"].widget = forms.Select(
+                choices=time_zone_choices(current)
+            )
         for name in ("schedule_start", "schedule_end"):
             if name in self.fields:
                 self.fields[name].widget = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
@@ -56,11 +63,19 @@ class _CatalogChoices(forms.ModelForm):
     def _model_defaults(self):
         """Quantisation without a blank choice, and quantisation and context prefilled with
         the chosen model's defaults (the first allowed precision, the native context)."""
-        if "quantization" in self.fields:
-            self.fields["quantization"].choices = Quantization.choices
         model = self.instance.model if self.instance.model_id else None
         if model is None and not self.is_bound and self.initial.get("model"):
             model = CatalogModel.objects.filter(pk=self.initial["model"]).first()
+        if "quantization" in self.fields:
+            # Only the precisions the catalog offers for the model shown (portal.js narrows
+            # them again when the model changes; rules.model_choice_problems is the check).
+            # A bound form keeps every choice: rules.model_choice_problems then says which
+            # precisions the picked model allows (clearer than "not a valid choice").
+            shown = None if self.is_bound else model
+            allowed = set(shown.allowed_quantizations or []) if shown is not None else set()
+            self.fields["quantization"].choices = [
+                c for c in Quantization.choices if not allowed or c[0] in allowed
+            ]
         if model is None or self.instance.pk:
             return
         self.initial.setdefault("quantization", (model.allowed_quantizations or [None])[0])

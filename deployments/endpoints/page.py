@@ -302,9 +302,23 @@ def log_container(pod: dict[str, Any]) -> str | None:
 
 def openai_base_url(endpoint) -> str:
     """The OpenAI-compatible API root of an endpoint: vLLM's own server serves it under
-    `/v1`, KServe's Hugging Face server under `/openai/v1`."""
-    prefix = "/v1" if settings.VLLM_RUNTIME == "kserve-vllmserver" else "/openai/v1"
-    return endpoint.url.rstrip("/") + prefix if endpoint.url else ""
+    `/v1`, KServe's Hugging Face server under `/openai/v1`. A URL that already ends in `/v1`
+    is the API root already (never `.../v1/openai/v1`)."""
+    if not endpoint.url:
+        return ""
+    url = endpoint.url.rstrip("/")
+    if url.endswith("/v1"):
+        return url
+    return url + ("/v1" if settings.VLLM_RUNTIME == "kserve-vllmserver" else "/openai/v1")
+
+
+# How an endpoint is protected, said where its snippets are (an endpoint checks no API key:
+# KServe's predictor answers whoever reaches its URL; the network decides who can).
+PROTECTION = (
+    "No API key: the endpoint checks none, so anyone who can reach this URL can call it "
+    "(who can reach it is set by the platform team's network). The OpenAI client insists "
+    "on a key, so the snippet passes a placeholder."
+)
 
 
 def snippets(endpoint) -> dict[str, str]:
@@ -314,13 +328,15 @@ def snippets(endpoint) -> dict[str, str]:
         {"model": model, "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 64}
     )
     curl = (
+        "# No API key: the endpoint checks none (reachable only where the network allows).\n"
         f"curl {base}/chat/completions \\\n"
         '  -H "Content-Type: application/json" \\\n'
         f"  -d '{body}'"
     )
     python = (
         "from openai import OpenAI\n\n"
-        f'client = OpenAI(base_url="{base}", api_key="unused")\n'
+        "# No API key: the endpoint checks none; the client needs a value, any will do.\n"
+        f'client = OpenAI(base_url="{base}", api_key="no-key-needed")\n'
         "reply = client.chat.completions.create(\n"
         f'    model="{model}",\n'
         '    messages=[{"role": "user", "content": "Hello"}],\n'
@@ -328,7 +344,13 @@ def snippets(endpoint) -> dict[str, str]:
         ")\n"
         "print(reply.choices[0].message.content)\n"
     )
-    return {"curl": curl, "python": python, "base_url": base, "model": model}
+    return {
+        "curl": curl,
+        "python": python,
+        "base_url": base,
+        "model": model,
+        "protection": PROTECTION,
+    }
 
 
 def status_badge(status: str) -> str:

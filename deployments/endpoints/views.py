@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from deployments.endpoints import admission, manifests, services
+from deployments.endpoints import admission, manifests, model_catalog, services
 from deployments.endpoints.choices import EndpointStatus
 from deployments.endpoints.filters import EndpointFilterSet
 from deployments.endpoints.forms import (
@@ -141,7 +141,11 @@ def endpoint_create(request):
         return redirect("portal:home")
     if request.method == "POST" and not can_write(request.user, team):
         raise PermissionDenied("Viewers cannot request endpoints.")
-    form = EndpointForm(request.POST or None, initial={"min_replicas": 1, "max_replicas": 1})
+    # A model card's "Request this model" link prefills the form (deployments.model_catalog).
+    prefilled = model_catalog.prefill(request.GET) if request.method == "GET" else {}
+    form = EndpointForm(
+        request.POST or None, initial={"min_replicas": 1, "max_replicas": 1, **prefilled}
+    )
     if request.method == "POST" and form.is_valid():
         try:
             endpoint = services.request_endpoint(team, request.user, form.cleaned_data)
@@ -162,6 +166,7 @@ def endpoint_create(request):
         "team": team,
         "can_write": can_write(request.user, team),
         "cluster_connected": cluster_configured(),
+        "prefilled": bool(prefilled),
         **(_estimate_context(team, form) if form.is_bound else {}),
     }
     if is_partial(request):

@@ -1,7 +1,8 @@
 """Statuses of a route and the transitions between them.
 
-A route has no replicas, so it is never scaled to zero, stopped or not deployed; the stored
-values are the endpoints' strings for the statuses both share.
+A route has no replicas, so it is never scaled to zero or stopped; it is Not deployed while no
+cluster is connected, as endpoints are. The stored values are the endpoints' strings for the
+statuses both share.
 """
 
 from django.db import models
@@ -18,14 +19,26 @@ class RouteStatus(models.TextChoices):
     DELETING = "deleting", "Deleting"
     DELETED = "deleted", "Deleted"
     REJECTED = "rejected", "Rejected"
+    NOT_DEPLOYED = "not_deployed", "Not deployed"
 
 
 # Statuses after which nothing happens until a person acts: the UI stops polling.
 ROUTE_FINAL_STATUSES = frozenset(
-    {RouteStatus.READY, RouteStatus.FAILED, RouteStatus.DELETED, RouteStatus.REJECTED}
+    {
+        RouteStatus.READY,
+        RouteStatus.FAILED,
+        RouteStatus.DELETED,
+        RouteStatus.REJECTED,
+        RouteStatus.NOT_DEPLOYED,
+    }
 )
 
-_LIVE = {RouteStatus.PROVISIONING, RouteStatus.READY, RouteStatus.FAILED}
+_LIVE = {
+    RouteStatus.PROVISIONING,
+    RouteStatus.READY,
+    RouteStatus.FAILED,
+    RouteStatus.NOT_DEPLOYED,
+}
 ROUTE_TRANSITIONS = TransitionTable(
     {
         RouteStatus.PENDING_APPROVAL: {
@@ -37,6 +50,7 @@ ROUTE_TRANSITIONS = TransitionTable(
         RouteStatus.PROVISIONING: {*_LIVE, RouteStatus.DELETING, RouteStatus.DELETED},
         RouteStatus.READY: {*_LIVE, RouteStatus.DELETING, RouteStatus.DELETED},
         RouteStatus.FAILED: {*_LIVE, RouteStatus.DELETING, RouteStatus.DELETED},
+        RouteStatus.NOT_DEPLOYED: {*_LIVE, RouteStatus.DELETING, RouteStatus.DELETED},
         RouteStatus.DELETING: {RouteStatus.DELETED, RouteStatus.FAILED},
         RouteStatus.DELETED: set(),
         RouteStatus.REJECTED: set(),

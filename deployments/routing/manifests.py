@@ -340,12 +340,22 @@ def wanted_in_cluster(route) -> bool:
     return route.desired_state == DesiredState.PRESENT
 
 
+# What the route's gateway checks (nothing: the HTTPRoute has no SecurityPolicy), said in the
+# snippet instead of a token placeholder nobody can fill in.
+ROUTE_PROTECTION = (
+    "No token: the gateway checks no API key on this route, so anyone who can reach its URL "
+    "can call it (who can reach it is set by the platform team's network). The OpenAI client "
+    "insists on a key, so the snippet passes a placeholder."
+)
+
+
 def client_snippet(route) -> str:
     """The OpenAI client code that calls the route."""
     model = "small" if route.policy == RoutePolicy.ALIAS else "auto"
     return (
         "from openai import OpenAI\n\n"
-        f'client = OpenAI(base_url="{route.url}", api_key="YOUR_TOKEN")\n'
+        "# No token: the gateway checks no API key on this route; any value will do.\n"
+        f'client = OpenAI(base_url="{route.url}", api_key="no-key-needed")\n'
         "reply = client.chat.completions.create(\n"
         f'    model="{model}",\n'
         '    messages=[{"role": "user", "content": "Hello"}],\n'

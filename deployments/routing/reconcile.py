@@ -19,6 +19,7 @@ APPLYING = (
     RouteStatus.PROVISIONING,
     RouteStatus.READY,
     RouteStatus.FAILED,
+    RouteStatus.NOT_DEPLOYED,  # applied once a cluster is connected (sync_routes)
     RouteStatus.DELETING,
 )
 
@@ -44,9 +45,10 @@ def apply_route(route_id: int, generation: int) -> str:
     if route.applied_generation >= generation or route.status not in APPLYING:
         return "skipped"
     deleting = route.desired_state == DesiredState.ABSENT
+    cluster = cluster_configured()
     try:
         objects = [] if deleting else rendered(route)
-        if cluster_configured():
+        if cluster:
             client = ClusterClient.from_settings()
             if deleting:
                 for obj in manifests.deletable(route):
@@ -57,7 +59,7 @@ def apply_route(route_id: int, generation: int) -> str:
         log.warning("route %s: apply of generation %s failed: %s", route_id, generation, exc)
         services.record_route_failed(route_id, generation, str(exc))
         return "failed"
-    done = services.record_route_applied(route_id, generation, deleting)
+    done = services.record_route_applied(route_id, generation, deleting, cluster=cluster)
     log.info(
         "route %s: generation %s %s", route_id, generation, "recorded" if done else "superseded"
     )

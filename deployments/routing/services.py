@@ -236,10 +236,22 @@ def delete_route(route: Route, user: User, source: str = AuditLog.Source.WEB) ->
     return route
 
 
-def record_route_applied(route_id: int, generation: int, deleted: bool) -> bool:
-    """Compare-and-set after an apply (or delete) of `generation`; False when superseded."""
+NO_CLUSTER_MESSAGE = (
+    "Not deployed: no cluster connected. The route is approved and its HTTPRoute is ready; "
+    "the platform team connects a Kubernetes cluster, and the route is deployed then."
+)
+
+
+def record_route_applied(
+    route_id: int, generation: int, deleted: bool, *, cluster: bool = True
+) -> bool:
+    """Compare-and-set after an apply (or delete) of `generation`; False when superseded.
+    Without a cluster a wanted route is Not deployed (as endpoints are): nothing serves it, and
+    `sync_routes` finds its HTTPRoute missing once a cluster is connected and applies it."""
     fields: dict[str, Any] = {"applied_generation": generation}
-    if deleted:
+    if not cluster and not deleted:
+        fields.update(status=RouteStatus.NOT_DEPLOYED, status_message=NO_CLUSTER_MESSAGE)
+    elif deleted:
         fields.update(
             status=RouteStatus.DELETED,
             deleted_at=timezone.now(),

@@ -121,6 +121,7 @@ def route_detail(request, uuid):
         "route": route,
         "tiers": sorted(route.tiers.all(), key=lambda t: TierRole.values.index(t.role)),
         "snippet": manifests.client_snippet(route),
+        "protection": manifests.ROUTE_PROTECTION,
         "window": window,
         "windows": metrics.WINDOWS.values(),
         "page": page,

@@ -102,3 +102,12 @@ def token_badge(token, now) -> str:
     """An API token's state (active, expired, revoked) at `now` as a badge."""
     state = token.state(now)
     return badge(state.capitalize(), _TOKEN_COLOURS[state], state)
+
+
+@register.filter
+def thousands(value) -> str:
+    """131072 -> "131,072" (an integer with thousands separators; other values as they are)."""
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return str(value)

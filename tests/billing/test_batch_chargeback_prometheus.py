@@ -142,7 +142,7 @@ def test_batch_gpu_hours_are_their_own_lines_on_the_bill(
     table = list(csv.reader(io.StringIO(answer.content.decode())))
     header = table[0]
     batch_csv = [
-        dict(zip(header, r, strict=False)) for r in table[1:] if r and r[0] == "batch/chat"
+        dict(zip(header, r, strict=False)) for r in table[1:] if r and r[1] == "batch/chat"
     ]
     assert {r["workload"] for r in batch_csv} == {"batch"}
     assert sorted(r["gpu_hours"] for r in batch_csv) == ["0.666667", "6.000000"]

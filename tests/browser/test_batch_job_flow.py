@@ -118,15 +118,16 @@ def test_request_progress_and_report(
     # The estimate follows the form (htmx fragment), no button pressed: 32M tokens / 2500 per
     # GPU-s = 3.56 GPU-hours; L4 0.30 spot vs 0.80 on-demand.
     expect(page.locator("#batch-estimate")).to_contain_text("3.56")
-    expect(page.locator("#batch-estimate-cost")).to_contain_text("1.07 on spot vs 2.84 on-demand")
+    expect(page.locator("#batch-estimate-cost")).to_contain_text("$1.07 on spot")
+    expect(page.locator("#batch-estimate-cost")).to_contain_text("vs $2.84 on-demand")
     page.screenshot(path=screenshot_path("batch-job-request.png"), full_page=True)
-    # Leave the last field first: its change event refreshes the estimate (htmx), and a click
-    # that also blurs it would land while the fragment re-renders.
-    page.locator("#id_expected_tokens").blur()
-    page.wait_for_load_state("networkidle")
-    page.click("button:has-text('Request')>> nth=-1")
+    # The race of issue 28: type the cost cap and click Request at once (the click blurs the
+    # field, whose change event refreshes the estimate while the form submits).
+    page.locator("#id_cost_cap").press_sequentially("25", delay=20)
+    page.get_by_test_id("batch-request").click()
     page.wait_for_url(re.compile(r"/batch-jobs/[0-9a-f-]{36}/$"))  # the POST has answered
     job = BatchJob.objects.get(name="nightly-summaries")
+    assert job.cost_cap == Decimal("25")  # the value typed right before the click
     expect(page).to_have_url(f"{live_server.url}/batch-jobs/{job.uuid}/")
 
     _cluster_says(job, done=2, finished=False)

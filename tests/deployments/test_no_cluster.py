@@ -112,3 +112,17 @@ def test_status_filter_any_status_and_blank_values_are_not_errors(member_client,
         assert "Select a valid choice" not in html, query
     html = member_client.get(url + "?status=bogus").content.decode()
     assert "Select a valid choice" in html  # a real bad value is still reported
+
+
+def test_scaling_a_ready_endpoint_without_a_cluster_drops_ready_since(
+    client, owner, approved_endpoint, no_cluster, settings, django_capture_on_commit_callbacks
+):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    services.record_observed(approved_endpoint.pk, EndpointStatus.READY, "Serving.")
+    client.force_login(owner)
+    page = reverse("deployments:endpoint_detail", args=[approved_endpoint.uuid])
+    assert "Ready since" in client.get(page).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.scale_endpoint(_reload(approved_endpoint), owner, 1, 2)
+    assert _reload(approved_endpoint).status == EndpointStatus.NOT_DEPLOYED
+    assert "Ready since" not in client.get(page).content.decode()

@@ -6,7 +6,9 @@ event per generated token (the chat stream opens with an empty ``delta.role`` ch
 choice chunk carrying ``finish_reason``, with ``stream_options.include_usage`` a chunk with
 ``choices: []`` and ``usage``, then ``data: [DONE]``. Without ``stream`` it answers one JSON
 body. ``GET {prefix}/models`` lists the served model. Unknown model: 404 with vLLM's error
-shape. Everything it received is kept in ``requests`` for assertions.
+shape. Everything it received is kept in ``requests`` for assertions (with the Host header).
+It also answers as an HTTP proxy would (``POST http://host/v1/...``), so a snippet that names a
+host no DNS knows runs unchanged with ``HTTP_PROXY``/``http_proxy`` pointing here.
 
 Behaviour knobs (attributes, change them between requests): ``first_token_delay`` and
 ``token_delay`` (seconds), ``stall`` (sleep this long before answering at all), ``fail_with``
@@ -19,6 +21,7 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 
 class OpenAIServer:
@@ -49,6 +52,12 @@ class OpenAIServer:
             def log_message(self, *args):  # quiet
                 pass
 
+            def parse_request(self):  # proxy form (absolute URI) -> origin form
+                ok = super().parse_request()
+                if ok and "://" in self.path:
+                    self.path = urlsplit(self.path).path
+                return ok
+
             def do_GET(self):
                 if self.path == f"{server.prefix}/models":
                     self._json(200, {"object": "list", "data": [{"id": server.model}]})
@@ -58,7 +67,14 @@ class OpenAIServer:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
-                server.requests.append({"path": self.path, "body": body})
+                server.requests.append(
+                    {
+                        "path": self.path,
+                        "body": body,
+                        "host": self.headers.get("Host", ""),
+                        "authorization": self.headers.get("Authorization", ""),
+                    }
+                )
                 kind = {
                     f"{server.prefix}/chat/completions": "chat",
                     f"{server.prefix}/completions": "completion",

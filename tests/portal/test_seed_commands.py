@@ -46,7 +46,8 @@ def test_seed_catalog_twice_creates_nothing_new_and_keeps_admin_edits(db):
     assert GpuType.objects.get(name="L4").enabled is False
 
 
-def test_seed_demo_is_idempotent_and_prints_a_login(db, capsys):
+def test_seed_demo_is_idempotent_and_prints_a_login(db, capsys, settings):
+    settings.KUBECONFIG = "/nonexistent/kubeconfig"  # a cluster: the sample statuses stay
     call_command("seed_demo")
     assert "demo / demo" in capsys.readouterr().out
     counts = (User.objects.count(), Membership.objects.count(), Endpoint.objects.count())
@@ -60,3 +61,26 @@ def test_seed_demo_is_idempotent_and_prints_a_login(db, capsys):
         EndpointStatus.FAILED,
     } <= statuses
     assert all(ep.events.exists() for ep in Endpoint.objects.all())
+
+
+def test_seed_demo_without_a_cluster_claims_nothing_serves_and_marks_its_sample_history(
+    db, settings
+):
+    settings.KUBECONFIG, settings.KUBE_IN_CLUSTER = "", False
+    call_command("seed_demo")
+    statuses = set(Endpoint.objects.values_list("status", flat=True))
+    assert not statuses & {
+        EndpointStatus.READY,
+        EndpointStatus.PROVISIONING,
+        EndpointStatus.APPLYING,
+        EndpointStatus.FAILED,
+    }
+    assert EndpointStatus.NOT_DEPLOYED in statuses
+    assert not Endpoint.objects.exclude(url="").exists()
+    assert not Endpoint.objects.filter(ready_at__isnull=False).exists()
+    waiting = Endpoint.objects.get(name="query-rewriter")
+    assert waiting.applied_generation == 0  # a cluster connected later applies it
+    events = list(waiting.events.order_by("created_at"))
+    assert all(e.message.startswith("Sample history") for e in events[:-1])
+    assert events[-1].new_status == EndpointStatus.NOT_DEPLOYED
+    assert "no cluster connected" in events[-1].message

@@ -152,7 +152,8 @@ def test_live_estimate_is_the_same_as_the_api(member_client, api_client, form_da
     response = member_client.get(ESTIMATE, form_data, **HX)
     assert response.status_code == 200
     body = response.content.decode()
-    assert "10.00" in body and "3.00 on spot vs 8.00 on-demand (62 % less)" in body
+    assert "10.00" in body and "$3.00 <small>on spot" in body
+    assert "vs $8.00 on-demand (62 % less)" in body  # money with its currency
     assert "<html" not in body  # a fragment
     estimate = response.context["estimate"]
     assert (estimate.gpu_hours, estimate.cost, estimate.cost_on_demand) == (
@@ -174,7 +175,7 @@ def test_live_estimate_shows_the_quota_problem(member_client, form_data, team):
     team.max_gpus = 1
     team.save()
     body = member_client.get(ESTIMATE, form_data, **HX).content.decode()
-    assert "2 requested" in body and 'class="error"' in body
+    assert 'data-verdict="refused"' in body and "GPUs at once</dt><dd>2 " in body
 
 
 def test_live_estimate_for_an_outsiders_team_is_empty(outsider_client, form_data):
@@ -255,3 +256,53 @@ def test_an_action_that_does_not_fit_the_status_is_a_message(member_client, job)
 def test_unknown_action_is_404_and_get_is_405(member_client, job):
     assert member_client.post(_action(job, "explode")).status_code == 404
     assert member_client.get(_action(job, "cancel")).status_code == 405
+
+
+def test_without_a_cluster_a_request_waits_as_not_started_and_starts_once_one_is_connected(
+    member_client, form_data, no_cluster, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    from deployments.batch.reconcile import sync_batch_jobs
+    from deployments.k8s import ClusterClient
+    from tests.deployments.conftest import FakeCluster
+
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    with django_capture_on_commit_callbacks(execute=True):
+        member_client.post(CREATE, form_data)
+    job = BatchJob.objects.get(name="nightly")
+    assert job.status == BatchJobStatus.NOT_DEPLOYED and job.is_final
+    html = member_client.get(_detail(job)).content.decode()
+    assert "Not started" in html and "no cluster connected" in html
+    assert "KUBECONFIG" not in html and 'data-status="failed"' not in html
+    assert _action(job, "resume") not in html  # nothing to resume: it never ran
+    assert _action(job, "cancel") in html
+    assert sync_batch_jobs() == 0  # still no cluster: nothing to do, no error
+    settings.KUBECONFIG = "/nonexistent/fake-kubeconfig"  # the platform team connects one
+    monkeypatch.setattr(ClusterClient, "from_settings", classmethod(lambda cls: FakeCluster()))
+    with django_capture_on_commit_callbacks(execute=True):
+        sync_batch_jobs()
+    job.refresh_from_db()
+    assert job.status == BatchJobStatus.RUNNING
+
+
+def test_request_form_speaks_like_the_request_form_not_django(member_client, settings, llama_8b):
+    body = member_client.get(CREATE).content.decode()
+    assert "---------" not in body
+    for label in ("GPU type", "Input file", "Output folder", "Precision", "Shards at once"):
+        assert f">{label}</label>" in body, label
+    assert "Gpu type" not in body and "Input uri" not in body
+    assert f">Cost cap ({settings.BILLING_CURRENCY})</label>" in body
+    assert "data-model-defaults" in body and 'data-quantizations="' in body
+    assert 'id="estimate"' in body and "estimate-card" in body
+    assert 'name="estimate"' not in body  # no Estimate button: the estimate is live
+    # The live estimate listens on the fields, not on the form: its submit is never htmx's.
+    form_tag = body.split('id="batch-form"')[1].split(">")[0]
+    assert "hx-" not in form_tag
+
+
+def test_estimate_never_asks_for_tokens_already_given(member_client, form_data, llama_8b):
+    llama_8b.batch_tokens_per_gpu_second = None
+    llama_8b.save()
+    body = member_client.get(ESTIMATE, form_data, **HX).content.decode()
+    if "give the expected tokens" in body:
+        raise AssertionError("asked for expected tokens that were given")
+    assert "GPU-hours</dt><dd>10.00" in body or "no measured or catalog throughput" in body

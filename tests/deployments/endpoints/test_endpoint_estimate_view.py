@@ -161,3 +161,20 @@ def test_an_office_hours_schedule_lowers_the_estimate_and_shows_the_saving(
 def test_always_on_shows_no_saving_line(member_client, llama_8b, gpu_l4):
     body = member_client.get(URL, _params(llama_8b, gpu_l4)).content.decode()
     assert "Saving vs always-on" not in body
+
+
+def test_cannot_start_is_not_priced_and_shows_the_figure_of_its_problem(
+    member_client, llama_8b, gpu_l4
+):
+    import re
+
+    llama_8b.parameters_b = 70
+    llama_8b.num_layers = 80
+    llama_8b.save()
+    body = member_client.get(URL, _params(llama_8b, gpu_l4)).content.decode()
+    assert 'data-testid="not-priced"' in body
+    assert "/ month" not in body and "per GPU-hour" not in body
+    needed = re.search(r"Needed per GPU.*?<dd>([\d.]+) GiB", body, re.S).group(1)
+    said = re.search(r"needs ([\d.]+) GiB per GPU", body).group(1)
+    assert float(needed) == pytest.approx(float(said), abs=0.05)
+    assert "to start: 1 sequence)" in body

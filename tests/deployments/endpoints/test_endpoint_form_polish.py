@@ -45,3 +45,22 @@ def test_invalid_submit_shows_an_error_summary_that_takes_the_focus(member_clien
 def test_schedule_fields_are_enabled_when_the_schedule_is_on(member_client):
     body = member_client.post(URL, {"schedule_enabled": "on"}).content.decode()
     assert "disabled" not in _field_tag(body, "schedule_start")
+
+
+def test_a_known_model_offers_only_the_precisions_the_catalog_allows(db, llama_8b):
+    llama_8b.allowed_quantizations = ["bf16", "fp8"]
+    llama_8b.save()
+    form = EndpointForm(initial={"model": llama_8b.pk})
+    assert [v for v, _ in form.fields["quantization"].choices] == ["bf16", "fp8"]
+    option = str(form["model"]).split(f'value="{llama_8b.pk}"')[1].split(">")[0]
+    assert 'data-quantizations="bf16,fp8"' in option  # portal.js narrows on a model change
+
+
+def test_time_zone_select_offers_common_zones_first_and_no_raw_oddities(member_client):
+    body = member_client.get(URL).content.decode()
+    select = body.split('<select name="schedule_timezone"')[1].split("</select>")[0]
+    assert select.index('<optgroup label="Common">') < select.index('value="Europe/Berlin"')
+    assert select.index('value="Europe/Berlin"') < select.index('<optgroup label="Africa">')
+    for odd in ("Factory", "localtime", "US/Eastern", "Etc/GMT+5", "posixrules"):
+        assert f'value="{odd}"' not in select, odd
+    assert select.count("<option") < 500

@@ -41,7 +41,7 @@ def test_owner_request_is_accepted_and_applied(
     assert apply_route(route.pk, 1) == "applied"  # no cluster configured: recorded only
     assert apply_route(route.pk, 1) == "skipped"  # twice is once
     route.refresh_from_db()
-    assert (route.applied_generation, route.status) == (1, "provisioning")
+    assert (route.applied_generation, route.status) == (1, "not_deployed")  # nothing serves it
     assert apply_route(route.pk, 0) == "stale"
 
 

@@ -334,3 +334,16 @@ def test_the_preview_names_bad_keywords(member_client):
 def test_the_preview_needs_a_login_and_a_post(client, member_client):
     assert client.post(url("route_preview"), {}).status_code == 302
     assert member_client.get(url("route_preview")).status_code == 405
+
+
+def test_an_approved_route_without_a_cluster_is_not_deployed_not_provisioning(
+    owner_client, small, large, settings, django_capture_on_commit_callbacks
+):
+    settings.KUBECONFIG, settings.KUBE_IN_CLUSTER = "", False
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    with django_capture_on_commit_callbacks(execute=True):
+        owner_client.post(url("route_create"), form_data(small, large))
+    route = Route.objects.get()
+    assert route.status == "not_deployed" and "no cluster connected" in route.status_message
+    html = owner_client.get(url("route_detail", route)).content.decode()
+    assert "Not deployed" in html and "Applied." not in html and "Provisioning" not in html

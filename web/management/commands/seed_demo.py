@@ -1,5 +1,10 @@
 """Demo data: the catalog, three teams, users with every role, endpoints in many statuses
-with timelines. Idempotent: existing users, teams and endpoints are left as they are."""
+with timelines. Idempotent: existing users, teams and endpoints are left as they are.
+
+The timelines are sample history, and say so. Without a cluster nothing can serve, so an
+endpoint that is wanted (not stopped, deleted or waiting for approval) ends its sample
+history as Not deployed, with no URL, exactly as a new request would (deployments.endpoints.reconcile);
+once a cluster is connected, `sync_statuses` applies it like any other lost apply."""
 
 from datetime import timedelta
 from decimal import Decimal
@@ -12,11 +17,21 @@ from catalog.models import CatalogModel, GpuType
 from catalog.seed import seed_catalog
 from deployments.endpoints.admission import estimate_request
 from deployments.endpoints.choices import EndpointStatus, EventKind
+from deployments.endpoints.reconcile import NO_CLUSTER_MESSAGE
+from deployments.k8s import cluster_configured
 from deployments.models import Endpoint, EndpointEvent
 from deployments.workloads.choices import DesiredState
 from portal.models import Membership, Team, TeamGpuQuota, User
 
 DEMO_PASSWORD = "demo"
+SAMPLE = "Sample history (seed_demo): "
+# Sample statuses that claim something runs (or ran and broke) in a cluster.
+CLUSTER_STATUSES = (
+    EndpointStatus.READY,
+    EndpointStatus.PROVISIONING,
+    EndpointStatus.APPLYING,
+    EndpointStatus.FAILED,
+)
 
 USERS = [  # username, first name, staff
     ("demo", "Demo", True),
@@ -272,9 +287,13 @@ class Command(BaseCommand):
             "capacity_type": capacity,
         }
         estimate = estimate_request(team, spec)
+        sample_status, sample_message = status, message
+        if status in CLUSTER_STATUSES and not cluster_configured():
+            status, message = EndpointStatus.NOT_DEPLOYED, NO_CLUSTER_MESSAGE
         requester = users["bob"] if team_slug != "research" else users["alice"]
         created = timezone.now() - timedelta(hours=age_hours)
-        applied = status not in (EndpointStatus.PENDING_APPROVAL,)
+        applied = status not in (EndpointStatus.PENDING_APPROVAL, EndpointStatus.NOT_DEPLOYED)
+        approved = status != EndpointStatus.PENDING_APPROVAL
         endpoint = Endpoint.objects.create(
             team=team,
             name=name,
@@ -291,18 +310,19 @@ class Command(BaseCommand):
             }.get(status, DesiredState.PRESENT),
             generation=2 if status == EndpointStatus.APPLYING else 1,
             applied_generation=1 if applied else 0,
-            approved_by=users["alice"] if applied else None,
-            approved_at=created + timedelta(minutes=2) if applied else None,
+            approved_by=users["alice"] if approved else None,
+            approved_at=created + timedelta(minutes=2) if approved else None,
             url=(
                 f"https://{name}-predictor.{team.namespace}.example.com/v1"
-                if status in (EndpointStatus.READY, EndpointStatus.STOPPED)
+                if status == EndpointStatus.READY
                 else ""
             ),
         )
-        self._timeline(endpoint, requester, users["alice"], created, status, message)
+        self._timeline(endpoint, requester, created, (sample_status, sample_message), status)
         return True
 
-    def _timeline(self, endpoint, requester, approver, start, status, message) -> None:
+    def _timeline(self, endpoint, requester, start, sample, now_status) -> None:
+        status, message = sample
         steps = [
             (
                 0,
@@ -347,8 +367,13 @@ class Command(BaseCommand):
                 steps.append((minutes + 60, kind, previous, status, message, None))
         else:
             steps.append((0, EventKind.APPROVAL, "", "", f"Waiting for approval: {message}", None))
+        if now_status != status:  # no cluster: the sample ends; the endpoint waits for one
+            age = int((timezone.now() - start).total_seconds() // 60)
+            steps.append((age, EventKind.STATUS, status, now_status, endpoint.status_message, None))
         previous_offset = 0
         for offset, kind, old, new, text, actor in steps:
+            if new != EndpointStatus.NOT_DEPLOYED:
+                text = SAMPLE + text
             spent, previous_offset = (offset - previous_offset) * 60, offset
             event = EndpointEvent.objects.create(
                 endpoint=endpoint,
@@ -367,6 +392,6 @@ class Command(BaseCommand):
         Endpoint.objects.filter(pk=endpoint.pk).update(
             created_at=start,
             status_changed_at=last,
-            ready_at=last if status == EndpointStatus.READY else None,
-            deleted_at=last if status == EndpointStatus.DELETED else None,
+            ready_at=last if now_status == EndpointStatus.READY else None,
+            deleted_at=last if now_status == EndpointStatus.DELETED else None,
         )
