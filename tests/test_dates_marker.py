@@ -18,6 +18,8 @@ NOT_DATES = {
     "browser/test_tiering_flow.py": "Prometheus samples placed relative to now",
     "billing/test_tiering_statement.py": "samples relative to now; the window is clipped to the "
     "month of its end, computed by the test (a run just after the 1st crosses it correctly)",
+    "billing/test_gpu_inventory.py": "Prometheus samples placed relative to now",
+    "billing/test_savings_advisor_wording.py": "a fixed 730-hour month in its inputs, no clock",
     "billing/test_tiering_views.py": "samples relative to now; the month of their end is computed",
     "portal/test_webhook_ssrf.py": "a self-signed certificate valid from five minutes ago",
     "deployments/routing/test_route_saving.py": "Prometheus samples in an explicit window",

@@ -1,4 +1,5 @@
-"""Route statuses: a table of their own (no scaled-to-zero, stopped or not-deployed), stored
+"""Route statuses: a table of their own (no scaled-to-zero or stopped; Not deployed without a
+cluster, as endpoints), stored
 with the same strings as before, and approve/reject checked against the table."""
 
 import pytest
@@ -10,7 +11,7 @@ from deployments.routing.models import Route
 
 def test_route_statuses_have_no_replica_statuses():
     values = set(RouteStatus.values)
-    assert not values & {"scaled_to_zero", "stopped", "not_deployed", "applying"}
+    assert not values & {"scaled_to_zero", "stopped", "applying"}
 
 
 def test_stored_values_are_the_endpoint_strings_they_replace():
@@ -65,6 +66,6 @@ def test_approval_starts_only_from_pending():
 
 
 def test_final_statuses_end_polling():
-    assert ROUTE_FINAL_STATUSES == {"ready", "failed", "deleted", "rejected"}
+    assert ROUTE_FINAL_STATUSES == {"ready", "failed", "deleted", "rejected", "not_deployed"}
     assert Route(status=RouteStatus.PROVISIONING).is_final is False
     assert Route(status=RouteStatus.READY).is_final is True

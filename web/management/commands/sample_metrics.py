@@ -30,8 +30,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from billing import services as billing_services
-from deployments.endpoints.choices import DesiredState, EndpointStatus
+from deployments.endpoints.choices import EndpointStatus
 from deployments.models import Endpoint
+from deployments.workloads.choices import DesiredState
 from portal import timeutil
 from portal.prometheus import PrometheusClient
 
