@@ -21,7 +21,12 @@
 # Knobs (for tests and tinkering): PORT, MODELPORT_VENV (default .venv), MODELPORT_SKIP_SETUP=1,
 # MODELPORT_SKIP_BUILD=1 (use the binaries already built), MODELPORT_VAR (default var: the
 # database, the secret key, collected static files, the broker and cluster state all live there),
-# MODELPORT_DEVCLUSTER_ARGS (extra `manage.py devcluster` arguments, e.g. --no-real-controllers).
+# MODELPORT_DEVCLUSTER_ARGS (extra `manage.py devcluster` arguments, e.g. --no-real-controllers),
+# MODELPORT_SAMPLE_HISTORY=0 (no sample Prometheus: empty charts, as on a fresh install).
+#
+# Without a cluster, a local Prometheus is filled with sample history from the demo endpoints
+# (`manage.py sample_metrics`, labelled "Sample data" on every page), so the charts, team costs
+# and the savings advisor have something to show on the first walk; Ctrl-C stops it too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -109,10 +114,35 @@ start_cluster() {
   echo "Celery worker + beat (log: $VAR/worker.log) apply the endpoints and follow them to Ready."
 }
 
+start_sample_history() {  # a local Prometheus with sample history, so charts have data
+  if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+    echo "(No Prometheus on this machine: the charts stay empty; apt-get install prometheus.)"
+    return 0
+  fi
+  local env_file="$VAR/sample-metrics.env" log="$VAR/sample-metrics.log"
+  rm -f "$env_file"
+  "$PY" manage.py sample_metrics --workdir "$VAR/sample-prometheus" --env-file "$env_file" \
+    >"$log" 2>&1 &
+  pids+=($!)
+  echo "Filling a local Prometheus with sample history for the charts (log: $log) ..."
+  until [ -f "$env_file" ]; do
+    if ! kill -0 "${pids[-1]}" 2>/dev/null; then
+      echo "(Sample history did not start, the charts stay empty: the end of $log follows.)" >&2
+      tail -n 5 "$log" >&2
+      unset 'pids[-1]'
+      return 0
+    fi
+    sleep 1
+  done
+  # shellcheck disable=SC1090
+  set -a; . "$env_file"; set +a
+}
+trap stop_all EXIT
+trap 'exit 130' INT TERM
 if [ "$with_cluster" = 1 ]; then
-  trap stop_all EXIT
-  trap 'exit 130' INT TERM
   start_cluster
+elif [ "${MODELPORT_SAMPLE_HISTORY:-1}" != 0 ]; then
+  start_sample_history
 fi
 
 echo
@@ -128,7 +158,7 @@ serve() {  # the production server, or with --dev Django's development server
     exec "$VENV/bin/gunicorn" -c portal/gunicorn.conf.py portal.wsgi:application
   fi
 }
-if [ "$with_cluster" = 1 ]; then
+if [ ${#pids[@]} -gt 0 ]; then  # something to stop with the server: serve beside it
   serve --noreload &
   pids+=($!)
   wait "${pids[-1]}"

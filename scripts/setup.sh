@@ -22,6 +22,12 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
+# Prometheus (with promtool): the first run fills it with sample history so every chart has
+# something to show (scripts/run.sh, `manage.py sample_metrics`). Without it the portal still
+# runs, with empty charts.
+if [ $want_test = 0 ] && ! command -v promtool >/dev/null; then
+  apt_install prometheus || echo "(Prometheus could not be installed: the charts stay empty.)"
+fi
 if [ $want_test = 1 ]; then
   # luajit: the interpreter Envoy embeds, to run the route Lua filter in tests.
   # faketime: libfaketime, to run the date-sensitive tests at shifted instants (scripts/dates.sh).

@@ -139,12 +139,17 @@ def test_run_serves_the_product_with_debug_off_and_all_state_under_modelport_var
         assert re.search(r"\.[0-9a-f]{12}\.css$", css), css
         status, headers, _css = _get(base + css)
         assert status == 200 and headers["Content-Type"].startswith("text/css")
+        # Charts on the first run: a local Prometheus with sample history, said on the page.
+        assert "Filling a local Prometheus with sample history" in log.read_text()
+        env_file = var / "sample-metrics.env"
+        _wait(env_file.exists, "the sample history", 300, proc, log)
+        assert "MODELPORT_SAMPLE_METRICS=true" in env_file.read_text()
         # MODELPORT_VAR holds the database and the generated secret key.
         assert (var / "modelport.sqlite3").stat().st_size > 0
         key = var / "secret_key"
         assert len(key.read_text().strip()) >= 50 and key.stat().st_mode & 0o077 == 0
     finally:
-        proc.send_signal(signal.SIGTERM)  # exec'd gunicorn: stops its workers and exits
+        proc.send_signal(signal.SIGTERM)  # run.sh stops gunicorn and the sample Prometheus
         proc.wait(timeout=60)
         left = _wait_gone(proc.pid, timeout=30)
         if left:

@@ -34,7 +34,7 @@ def test_sample_metrics_fills_prometheus_and_usage_for_the_seeded_endpoints(
     )
     assert "Sample history ready" in out.getvalue()
     text = env.read_text()
-    assert "export MODELPORT_SAMPLE_METRICS=1" in text and "PROMETHEUS_URL=http://" in text
+    assert "export MODELPORT_SAMPLE_METRICS=true" in text and "PROMETHEUS_URL=http://" in text
     teams = set(UsageRecord.objects.values_list("team__slug", flat=True))
     assert {"search", "support"} <= teams  # team costs have GPU time
     assert UsageRecord.objects.filter(endpoint__name="query-rewriter").count() >= 2

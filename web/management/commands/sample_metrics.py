@@ -11,7 +11,7 @@ show without a cluster, and labelled as sample data everywhere it shows.
 2. Starts Prometheus (tests/infra/prom.py) in --workdir and backfills the scenario with
    `promtool tsdb create-blocks-from openmetrics`.
 3. Collects GPU usage rows for the whole hours (billing: team costs, the savings advisor).
-4. Writes --env-file (PROMETHEUS_URL, MODELPORT_SAMPLE_METRICS=1) for the portal, then keeps
+4. Writes --env-file (PROMETHEUS_URL, MODELPORT_SAMPLE_METRICS=true) for the portal, then keeps
    Prometheus running until it is stopped (SIGTERM / Ctrl-C).
 
 Dev only: it uses the checkout's test generator (tests/), which production images do not ship.
@@ -162,7 +162,7 @@ class Command(BaseCommand):
                 t = nxt
             if options["env_file"]:
                 Path(options["env_file"]).write_text(
-                    f"export PROMETHEUS_URL={prom.url}\nexport MODELPORT_SAMPLE_METRICS=1\n"
+                    f"export PROMETHEUS_URL={prom.url}\nexport MODELPORT_SAMPLE_METRICS=true\n"
                 )
             self.stdout.write(
                 f"Sample history ready in {time.monotonic() - t0:.1f} s: {len(played)} "
