@@ -190,35 +190,38 @@ def _run_gaps(runs: list[Run]) -> Counter:
     return counts
 
 
-def _ceil_div(a: float, b: int) -> int:
-    return -int(-a // b)
-
-
 def _add_run(k, t0, d, count, value, inner, last, bounds_ms, cuts_ms, out, upto) -> None:
-    """Add one run's amounts (value x span, seconds) to every window and cut it falls in."""
+    """Add one run's amounts (value x span, seconds) to every window and cut it falls in.
+    Sample ``j`` of the run is at ``t0 + j*d``; the samples before time ``t`` number
+    ``ceil((t - t0) / d)`` (clamped to the run)."""
     t_last = t0 + (count - 1) * d
     first_w = max(0, bisect_right(bounds_ms, t0) - 1)
     last_w = min(len(bounds_ms) - 2, bisect_right(bounds_ms, t_last) - 1)
-
-    def index(t: float) -> int:  # samples of the run before time t
-        if t <= t0:
-            return 0
-        if d == 0:
-            return 1
-        return min(count, _ceil_div(t - t0, d))
-
-    def amount(lo: int, hi: int) -> float:  # samples lo..hi-1
-        spans = (min(hi, count - 1) - lo) * inner if lo < count - 1 else 0
-        if lo <= count - 1 < hi:
-            spans += last
-        return value * spans / 1000
-
+    end = count - 1  # index of the run's last sample (its span is ``last``)
+    lo = _before(bounds_ms[first_w], t0, d, count)
     for i in range(first_w, last_w + 1):
-        lo, hi = index(bounds_ms[i]), index(bounds_ms[i + 1])
-        if hi <= lo:
-            continue
-        out[i][k] = out[i].get(k, 0.0) + amount(lo, hi)
-        for j, cut in enumerate(cuts_ms[i]):
-            c = index(cut)
-            if c > lo:
-                upto[i][j][k] = upto[i][j].get(k, 0.0) + amount(lo, min(c, hi))
+        hi = _before(bounds_ms[i + 1], t0, d, count)
+        if hi > lo:
+            spans = (min(hi, end) - lo) * inner if lo < end else 0
+            if hi > end:
+                spans += last
+            window = out[i]
+            window[k] = window.get(k, 0.0) + value * spans / 1000
+            for j, cut in enumerate(cuts_ms[i]):
+                c = min(_before(cut, t0, d, count), hi)
+                if c > lo:
+                    spans = (min(c, end) - lo) * inner if lo < end else 0
+                    if c > end:
+                        spans += last
+                    upto[i][j][k] = upto[i][j].get(k, 0.0) + value * spans / 1000
+        lo = hi
+
+
+def _before(t: float, t0: int, d: int, count: int) -> int:
+    """How many samples of the run ``t0 + j*d`` (``count`` of them) are before ``t``."""
+    if t <= t0:
+        return 0
+    if d == 0:
+        return 1
+    n = int(-((t0 - t) // d))
+    return n if n < count else count
