@@ -7,6 +7,7 @@ from django.forms.models import construct_instance
 from catalog.choices import Quantization
 from catalog.models import CatalogModel, GpuType
 from portal.validators import time_zones
+from portal.widgets import LongSelect
 
 from . import rules
 from .errors import DeploymentError
@@ -47,7 +48,7 @@ class _CatalogChoices(forms.ModelForm):
             self.fields["gpu_type"].empty_label = "Choose a GPU…"
         if "schedule_timezone" in self.fields:
             zones = [("", "Choose a time zone…")] + [(z, z) for z in sorted(time_zones())]
-            self.fields["schedule_timezone"].widget = forms.Select(choices=zones)
+            self.fields["schedule_timezone"].widget = LongSelect(choices=zones)
         for name in ("schedule_start", "schedule_end"):
             if name in self.fields:
                 self.fields[name].widget = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
