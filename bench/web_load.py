@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -53,6 +54,10 @@ request = function()
     return wrk.format("GET", p, {["Authorization"] = "Token %(token)s"})
   end
   return wrk.format("GET", p, {["Cookie"] = "sessionid=%(session)s"})
+end
+delay = function()
+  if %(think)d <= 0 then return 0 end
+  return math.random(%(think)d / 2, %(think)d * 3 / 2)
 end
 done = function(summary, latency, requests)
   io.write(string.format("JSON {\"p50_ms\": %%.1f, \"p95_ms\": %%.1f, \"p99_ms\": %%.1f, " ..
@@ -182,14 +187,19 @@ def _query_counts(paths: list[str], seed: dict) -> dict[str, int]:
     return out
 
 
-def _writer(base: str, seed: dict, stop: float, out: list, errors: list, n: int) -> None:
+def _writer(
+    base: str, seed: dict, stop: float, out: list, errors: list, n: int, think_ms: int
+) -> None:
     api = requests.Session()
     api.headers["Authorization"] = f"Token {seed['token']}"
     page = requests.Session()
     page.cookies.set("sessionid", seed["session"])
     i = 0
+    rng = random.Random(n)
     while time.monotonic() < stop:
         i += 1
+        if think_ms > 0:
+            time.sleep(rng.uniform(0.5, 1.5) * think_ms / 1000)
         t0 = time.perf_counter()
         try:
             if i % 2:
@@ -223,6 +233,13 @@ def main() -> None:
     ap.add_argument("--sqlite", action="store_true", help="the embedded SQLite default")
     ap.add_argument("--users", type=int, default=50, help="concurrent read connections")
     ap.add_argument("--writers", type=int, default=2)
+    ap.add_argument(
+        "--think-ms",
+        type=int,
+        default=0,
+        help="mean pause of each read connection between requests (uniform 0.5-1.5x); "
+        "0: closed loop, every connection sends its next request at once",
+    )
     ap.add_argument("--duration", type=int, default=30, help="seconds")
     ap.add_argument("--teams", type=int, default=100)
     ap.add_argument("--endpoints", type=int, default=1000)
@@ -251,6 +268,7 @@ def main() -> None:
             "users": args.users,
             "writers": args.writers,
             "duration_s": args.duration,
+            "think_ms": args.think_ms,
             "seed_s": round(time.monotonic() - t0, 1),
         }
         paths = _paths(seed)
@@ -322,6 +340,7 @@ def main() -> None:
                 "paths": ", ".join(json.dumps(p) for p in paths),
                 "token": seed["token"],
                 "session": seed["session"],
+                "think": args.think_ms,
             }
         )
         writes: list[float] = []
@@ -329,7 +348,9 @@ def main() -> None:
         stop = time.monotonic() + args.duration
         writers = [
             threading.Thread(
-                target=_writer, args=(base, seed, stop, writes, write_errors, n), daemon=True
+                target=_writer,
+                args=(base, seed, stop, writes, write_errors, n, args.think_ms),
+                daemon=True,
             )
             for n in range(args.writers)
         ]
