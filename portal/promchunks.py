@@ -10,6 +10,9 @@ second timestamp are all zero *is* an arithmetic run ``t0, t0 + d, ..., t0 + (n-
 value: read in O(1) without decoding a sample. Any other chunk (jitter, a missed scrape, a value
 change, a stale marker) is decoded sample by sample, exactly as Prometheus' ``chunkenc`` does.
 
+Frames' CRC32C checksums are not verified (the stream is HTTP over TCP; a damaged protobuf
+fails to parse and the caller falls back to the query API).
+
 A series is returned as *runs* ``(t0_ms, d_ms, n, value)``: ``n`` samples at ``t0 + k*d``, all
 with ``value`` (``d`` is 0 when ``n`` is 1). Stale markers are dropped, as the query API does.
 """

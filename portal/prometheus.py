@@ -26,7 +26,9 @@ blow a page's time budget. Its non-200 answers arrive as one exception type; the
 Prometheus' error body are read back from it so the unavailable/bad-query split above holds.
 Range queries and the series API use the same HTTP session directly: ``custom_query_range``
 rounds the window bounds to whole seconds (the exact window maths needs them as given) and the
-library has no time-bounded series call.
+library has no time-bounded series call. Raw samples in bulk (billing's month of GPU requests)
+come through the remote read API as the TSDB's own chunks (:meth:`PrometheusClient.read_runs`,
+decoded by portal/promchunks.py), with the query API as the fallback.
 """
 
 from __future__ import annotations
