@@ -39,6 +39,7 @@ import json
 import logging
 import math
 import re
+import struct
 import threading
 import time
 from datetime import datetime
@@ -243,7 +244,7 @@ class PrometheusClient:
         except requests.RequestException as exc:
             QUERY_ERRORS.labels("unavailable").inc()
             raise PrometheusUnavailable(f"Cannot reach Prometheus ({type(exc).__name__})") from exc
-        except ValueError as exc:  # a stream or chunk this decoder does not understand
+        except (ValueError, IndexError, struct.error) as exc:  # a stream or chunk not understood
             raise RemoteReadUnsupported(f"remote read answer not understood: {exc}") from exc
         finally:
             QUERY_SECONDS.labels("read").observe(time.monotonic() - started)

@@ -4,6 +4,7 @@ read as runs are exactly those the query API returns, and the integral over runs
 per-sample one for regular, jittered, gapped and value-changing series."""
 
 import random
+import struct
 import time
 
 import pytest
@@ -109,3 +110,22 @@ def test_remote_read_refuses_a_selector_it_cannot_send(prometheus_server):
     client = PrometheusClient(prometheus_server.url, timeout=10)
     with pytest.raises(RemoteReadUnsupported):
         client.read_runs("sum(up)", 0, 1000)
+
+
+def test_a_chunk_of_zero_bits_after_the_second_sample_is_one_run():
+    # XOR chunk: 3 samples; t0 = 1000 ms (zigzag varint 2000), value 2.0, delta 60,000 ms,
+    # then "value unchanged" and "delta-of-delta 0, value unchanged": all zero bits.
+    chunk = (3).to_bytes(2, "big") + promchunks._uvarint(2000) + struct.pack(">d", 2.0)
+    chunk += promchunks._uvarint(60_000) + b"\x00"
+    assert promchunks.decode_xor(chunk) == [(1000, 60_000, 3, 2.0)]
+    # The third sample 5 ms late: "value unchanged", delta-of-delta "10" + 14 bits (5), "0".
+    bits = "0" + "10" + format(5, "014b") + "0"
+    late = chunk[:-1] + int(bits.ljust(24, "0"), 2).to_bytes(3, "big")
+    assert promchunks.decode_xor(late) == [(1000, 60_000, 2, 2.0), (121_005, 0, 1, 2.0)]
+
+
+def test_a_stream_cut_inside_a_frame_is_an_error():
+    frame = promchunks._uvarint(5) + b"\x00\x00\x00\x00" + b"hello"
+    assert [bytes(m) for m in promchunks.frames([frame[:3], frame[3:]])] == [b"hello"]
+    with pytest.raises(ValueError, match="inside a frame"):
+        list(promchunks.frames([frame[:-1]]))
