@@ -184,6 +184,11 @@ def main():
                 results["par"].append(par)
                 results["page"].append(page)
 
+        if os.environ.get("BENCH_PROFILE"):  # one more page under cProfile, stats to that file
+            import cProfile
+
+            cache.clear()
+            cProfile.runctx("client.get(url)", globals(), locals(), os.environ["BENCH_PROFILE"])
         med = {k: statistics.median(v) * 1000 for k, v in results.items()}
         rows = body.count("<tr data-endpoint=")
         print(f"endpoints={args.endpoints} rows={rows} window={window.key} rounds={args.rounds}")

@@ -11,14 +11,15 @@ ranges), told apart by the server's build info.
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from django.conf import settings
 
 from catalog.choices import CapacityType
-from portal.gputime import integrate, to_unix
-from portal.prometheus import PrometheusClient
+from portal.gputime import integrate, integrate_runs, to_unix
+from portal.prometheus import PrometheusClient, RemoteReadUnsupported
 from portal.timeutil import HOUR
 
 from ... import queries
@@ -26,6 +27,8 @@ from ._base import UNKNOWN, gc_paused
 from ._types import ClusterLabels, Measurements, PodKey
 from .prices import PriceTable
 from .windows import Window
+
+log = logging.getLogger(__name__)
 
 # Samples after the period only end the spans of the period's last samples: looked for this far.
 LOOKAHEAD = timedelta(minutes=15)
@@ -76,9 +79,7 @@ def fetch_usage(
     ):
         labels = pool.submit(fetch_labels, client, windows[0].start, end, cfg["selector"])
         raw = {
-            attr: [
-                pool.submit(_raw_samples, client, build(cfg["selector"]), w, cfg) for w in chunks
-            ]
+            attr: pool.submit(_gauge_series, client, build(cfg["selector"]), chunks, cfg)
             for attr, (build, _, _) in _GAUGES.items()
         }
         counters = {
@@ -90,8 +91,13 @@ def fetch_usage(
         cuts = [to_unix(c) for c in cut_times]
         gauges = {}
         for attr, (_, key, scale) in _GAUGES.items():
-            series = _joined((f.result() for f in raw[attr]), scale)
-            gauges[attr] = integrate(series, _KEYS[key], bounds, cuts)
+            kind, parts = raw[attr].result()
+            if kind == "runs":
+                series = _scaled_runs(parts, scale)
+                gauges[attr] = integrate_runs(series, _KEYS[key], bounds, cuts)
+            else:
+                series = _joined((f.result() for f in parts), scale)
+                gauges[attr] = integrate(series, _KEYS[key], bounds, cuts)
         tokens = {attr: _merged(parts) for attr, parts in counters.items()}
         labels = labels.result()
     for i, m in enumerate(data):
@@ -115,6 +121,29 @@ def _sample_chunks(windows: list[Window], hours: int = SAMPLE_CHUNK_HOURS) -> li
         Window(windows[i].start, windows[min(i + hours, len(windows)) - 1].end)
         for i in range(0, len(windows), hours)
     ]
+
+
+def _gauge_series(client, selector: str, chunks: list[Window], cfg: dict) -> tuple[str, list]:
+    """Every sample of ``selector`` over the chunks: ("runs", [(labels, runs)]) through remote
+    read's streamed chunks, or, where the server or selector does not allow it, ("samples",
+    [futures of each chunk's raw samples]) through the query API (same samples either way)."""
+    try:
+        start_ms = round(chunks[0].start.timestamp() * 1000)
+        end_ms = round(chunks[-1].end.timestamp() * 1000)
+        return "runs", client.read_runs(selector, start_ms, end_ms)
+    except RemoteReadUnsupported as exc:
+        log.info("billing: remote read not used (%s); reading samples with queries", exc)
+    with ThreadPoolExecutor(max_workers=settings.BILLING_PROMETHEUS_CONCURRENCY) as pool:
+        parts = [pool.submit(_raw_samples, client, selector, w, cfg) for w in chunks]
+        for part in parts:
+            part.result()
+    return "samples", parts
+
+
+def _scaled_runs(series: list, scale: float) -> list:
+    if scale == 1.0:
+        return series
+    return [(labels, [(t, d, n, v * scale) for t, d, n, v in runs]) for labels, runs in series]
 
 
 def _raw_samples(client, selector: str, window: Window, cfg: dict) -> list[dict]:

@@ -1,0 +1,348 @@
+"""Prometheus remote read with streamed XOR chunks, decoded into runs. Pure: no HTTP (the request
+is sent by portal/prometheus.py).
+
+Reading every raw sample of a month through the JSON query API costs Prometheus serialising and
+Python parsing ~25 bytes of text per sample. The remote read API (``/api/v1/read``, response type
+``STREAMED_XOR_CHUNKS``) instead streams the TSDB's own compressed chunks: Gorilla XOR chunks of
+up to 120 samples. A scrape that lands on a perfectly regular grid with an unchanged value is
+encoded as a run of zero bits (delta-of-delta 0, value XOR 0), so a chunk whose bits after its
+second timestamp are all zero *is* an arithmetic run ``t0, t0 + d, ..., t0 + (n-1) d`` of one
+value: read in O(1) without decoding a sample. Any other chunk (jitter, a missed scrape, a value
+change, a stale marker) is decoded sample by sample, exactly as Prometheus' ``chunkenc`` does.
+
+Frames' CRC32C checksums are not verified (the stream is HTTP over TCP; a damaged protobuf
+fails to parse and the caller falls back to the query API).
+
+A series is returned as *runs* ``(t0_ms, d_ms, n, value)``: ``n`` samples at ``t0 + k*d``, all
+with ``value`` (``d`` is 0 when ``n`` is 1). Stale markers are dropped, as the query API does.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+
+Run = tuple[int, int, int, float]  # (first timestamp ms, step ms, samples, value)
+
+STALE_NAN = b"\x7f\xf0\x00\x00\x00\x00\x00\x02"  # value.StaleNaN, big-endian
+_STALE_BITS = int.from_bytes(STALE_NAN, "big")
+CHUNK_XOR = 1
+STREAMED_XOR_CHUNKS = 1
+CONTENT_TYPE = "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse"
+
+_MATCH_TYPES = {"=": 0, "!=": 1, "=~": 2, "!~": 3}
+_NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+_LABEL = r"[a-zA-Z_][a-zA-Z0-9_]*"
+_MATCHER = re.compile(
+    rf'\s*({_LABEL})\s*(=~|!~|!=|=)\s*("(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\')\s*(?:,|$)'
+)
+
+
+class UnsupportedSelector(ValueError):
+    """A selector this module cannot turn into remote read matchers (the caller falls back)."""
+
+
+def parse_selector(selector: str) -> list[tuple[int, str, str]]:
+    """``metric{label="v", other=~"re"}`` -> [(matcher type, name, value)] (``__name__`` first)."""
+    m = re.fullmatch(rf"\s*({_NAME})?\s*(?:\{{(.*)\}})?\s*", selector, re.S)
+    if m is None:
+        raise UnsupportedSelector(f"not a plain selector: {selector!r}")
+    out = [(0, "__name__", m.group(1))] if m.group(1) else []
+    body, pos = (m.group(2) or "").strip(), 0
+    while pos < len(body):
+        found = _MATCHER.match(body, pos)
+        if found is None:
+            raise UnsupportedSelector(f"cannot parse matchers in {selector!r}")
+        name, op, quoted = found.groups()
+        if quoted[0] == "'":
+            quoted = '"' + quoted[1:-1].replace("\\'", "'").replace('"', '\\"') + '"'
+        out.append((_MATCH_TYPES[op], name, json.loads(quoted)))
+        pos = found.end()
+    if not out:
+        raise UnsupportedSelector("empty selector")
+    return out
+
+
+# ---------------------------------------------------------------------- protobuf, by hand
+def _uvarint(value: int) -> bytes:
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    return _uvarint(number << 3 | 2) + _uvarint(len(payload)) + payload
+
+
+def _varint_field(number: int, value: int) -> bytes:
+    return _uvarint(number << 3) + _uvarint(value & 0xFFFFFFFFFFFFFFFF)
+
+
+def snappy_literal(data: bytes) -> bytes:
+    """``data`` in the snappy block format as one literal (valid snappy, no compression)."""
+    if not data:
+        return b"\x00"
+    n = len(data) - 1
+    return _uvarint(len(data)) + bytes([63 << 2]) + n.to_bytes(4, "little") + data
+
+
+def read_request(matchers: list[tuple[int, str, str]], start_ms: int, end_ms: int) -> bytes:
+    """A snappy-encoded ``prompb.ReadRequest`` for one query asking for streamed XOR chunks."""
+    query = _varint_field(1, start_ms) + _varint_field(2, end_ms)
+    for kind, name, value in matchers:
+        query += _field(
+            3, _varint_field(1, kind) + _field(2, name.encode()) + _field(3, value.encode())
+        )
+    body = _field(1, query) + _field(2, _uvarint(STREAMED_XOR_CHUNKS))
+    return snappy_literal(body)
+
+
+def _read_uvarint(buf, pos: int) -> tuple[int, int]:
+    b = buf[pos]
+    if b < 0x80:
+        return b, pos + 1
+    result = shift = 0
+    while True:
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result, pos
+        shift += 7
+
+
+def _fields(buf, pos: int = 0, end: int | None = None):
+    """(field number, value) of a protobuf message: ints for varints, memoryviews for bytes."""
+    end = len(buf) if end is None else end
+    while pos < end:
+        key, pos = _read_uvarint(buf, pos)
+        wire = key & 7
+        if wire == 0:
+            value, pos = _read_uvarint(buf, pos)
+        elif wire == 2:
+            size, pos = _read_uvarint(buf, pos)
+            value, pos = buf[pos : pos + size], pos + size
+        elif wire == 1:
+            value, pos = buf[pos : pos + 8], pos + 8
+        elif wire == 5:
+            value, pos = buf[pos : pos + 4], pos + 4
+        else:
+            raise ValueError(f"protobuf wire type {wire} not supported")
+        yield key >> 3, value
+
+
+def frames(stream) -> object:
+    """The messages of a streamed remote read body: ``uvarint size, crc32c (4 bytes), message``
+    per frame. ``stream`` yields byte pieces of any size."""
+    buf, pos = bytearray(), 0
+    for piece in stream:
+        buf += piece
+        while True:
+            try:
+                size, start = _read_uvarint(buf, pos)
+            except IndexError:
+                break
+            if len(buf) < start + 4 + size:
+                break
+            yield memoryview(bytes(buf[start + 4 : start + 4 + size]))
+            pos = start + 4 + size
+        del buf[:pos]
+        pos = 0
+    if buf:
+        raise ValueError("remote read stream ended inside a frame")
+
+
+def series_chunks(message) -> object:
+    """(labels, [(chunk type, data)]) of each ``ChunkedSeries`` in a ``ChunkedReadResponse``."""
+    for number, value in _fields(message):
+        if number != 1:
+            continue
+        labels: dict[str, str] = {}
+        chunks = []
+        for n2, v2 in _fields(value):
+            if n2 == 1:
+                pair = dict(_fields(v2))
+                labels[bytes(pair.get(1, b"")).decode()] = bytes(pair.get(2, b"")).decode()
+            elif n2 == 2:
+                chunks.append(_chunk(v2))
+        yield labels, chunks
+
+
+def _chunk(buf) -> tuple[int, bytes]:
+    """(type, data) of a ``prompb.Chunk``: the hot loop of a month's read, so inlined."""
+    pos, end, kind, data = 0, len(buf), 0, b""
+    while pos < end:
+        key = buf[pos]
+        pos += 1
+        if key == 0x22:  # field 4, bytes: the chunk
+            size, pos = _read_uvarint(buf, pos)
+            data, pos = bytes(buf[pos : pos + size]), pos + size
+        elif key == 0x18:  # type
+            kind, pos = _read_uvarint(buf, pos)
+        elif key & 7 == 0:  # min/max time: skipped
+            while buf[pos] & 0x80:
+                pos += 1
+            pos += 1
+        else:
+            return _chunk_slow(buf)
+    return kind, data
+
+
+def _chunk_slow(buf) -> tuple[int, bytes]:
+    chunk = dict(_fields(buf))
+    return chunk.get(3, 0), bytes(chunk.get(4, b""))
+
+
+# ---------------------------------------------------------------------- XOR chunks
+def decode_xor(data: bytes) -> list[Run]:
+    """The runs of one XOR chunk (Prometheus tsdb/chunkenc/xor.go)."""
+    n = int.from_bytes(data[:2], "big")
+    if n == 0:
+        return []
+    ux, pos = _read_uvarint(data, 2)
+    t0 = (ux >> 1) ^ -(ux & 1)
+    value_bytes = data[pos : pos + 8]
+    if n == 1:
+        return [] if value_bytes == STALE_NAN else [(t0, 0, 1, struct.unpack(">d", value_bytes)[0])]
+    delta, tail = _read_uvarint(data, pos + 8)
+    if value_bytes != STALE_NAN and not any(data[tail:]):  # every later bit 0: one run
+        return [(t0, delta, n, struct.unpack(">d", value_bytes)[0])]
+    return runs_of(_decode_samples(data, n))
+
+
+def _decode_samples(data: bytes, n: int) -> list[tuple[int, int]]:
+    """Every (timestamp ms, value bits) of an XOR chunk, decoded bit by bit."""
+    bits = format(int.from_bytes(data[2:], "big"), f"0{8 * (len(data) - 2)}b")
+    pos = 0
+
+    def read(k: int) -> int:
+        nonlocal pos
+        pos += k
+        return int(bits[pos - k : pos], 2)
+
+    def uvarint() -> int:
+        result = shift = 0
+        while True:
+            b = read(8)
+            result |= (b & 0x7F) << shift
+            if b < 0x80:
+                return result
+            shift += 7
+
+    ux = uvarint()
+    t = (ux >> 1) ^ -(ux & 1)
+    vbits = read(64)
+    out = [(t, vbits)]
+    leading = trailing = 0
+    delta = 0
+    for i in range(1, n):
+        if i == 1:
+            delta = uvarint()
+        else:
+            d = 0
+            for _ in range(4):
+                d <<= 1
+                if bits[pos] == "0":
+                    pos += 1
+                    break
+                pos += 1
+                d |= 1
+            sz = {0b0: 0, 0b10: 14, 0b110: 17, 0b1110: 20}.get(d)
+            if sz is None:  # 0b1111: 64 bits, two's complement
+                dod = read(64)
+                dod = dod - (1 << 64) if dod >= 1 << 63 else dod
+            elif sz:
+                dod = read(sz)
+                if dod > 1 << (sz - 1):
+                    dod -= 1 << sz
+            else:
+                dod = 0
+            delta += dod
+        t += delta
+        if bits[pos] == "1":
+            pos += 1
+            if bits[pos] == "1":
+                pos += 1
+                leading = read(5)
+                significant = read(6) or 64
+                trailing = 64 - leading - significant
+            else:
+                pos += 1
+            vbits ^= read(64 - leading - trailing) << trailing
+        else:
+            pos += 1
+        out.append((t, vbits))
+    return out
+
+
+def runs_of(samples: list[tuple[int, int]]) -> list[Run]:
+    """Samples ``(timestamp ms, value bits)`` sorted by time -> runs (stale markers dropped)."""
+    runs: list[Run] = []
+    for t, vbits in samples:
+        if vbits != _STALE_BITS:
+            append_run(runs, (t, 0, 1, struct.unpack(">d", vbits.to_bytes(8, "big"))[0]))
+    return runs
+
+
+def _last(run: Run) -> int:
+    return run[0] + (run[2] - 1) * run[1]
+
+
+def append_run(runs: list[Run], run: Run) -> None:
+    """Append ``run`` (later than every sample of ``runs``), merged into the last run when it
+    continues it: same value (bitwise), same step."""
+    if runs:
+        t0, d, n, v = runs[-1]
+        gap = run[0] - _last(runs[-1])
+        step = d if n > 1 else gap
+        same = struct.pack(">d", v) == struct.pack(">d", run[3])
+        if same and gap == step and (run[2] == 1 or run[1] == step):
+            runs[-1] = (t0, step, n + run[2], v)
+            return
+    runs.append(run)
+
+
+def clip(runs: list[Run], start_ms: int, end_ms: int) -> list[Run]:
+    """The samples of ``runs`` in ``[start_ms, end_ms)``."""
+    out: list[Run] = []
+    for t0, d, n, v in runs:
+        if n == 1 or d == 0:
+            if start_ms <= t0 < end_ms:
+                out.append((t0, d, n, v))
+            continue
+        first = max(0, -((t0 - start_ms) // d))  # ceil((start - t0) / d)
+        stop = min(n, -((t0 - end_ms) // d))  # samples with t < end
+        if stop > first:
+            k = stop - first
+            out.append((t0 + first * d, d if k > 1 else 0, k, v))
+    return out
+
+
+def series_runs(chunks: list[tuple[int, bytes]]) -> list[Run]:
+    """The runs of one series from its chunks (in time order, possibly overlapping)."""
+    runs: list[Run] = []
+    for kind, data in chunks:
+        if kind != CHUNK_XOR:
+            raise ValueError(f"chunk encoding {kind} is not a float gauge (XOR)")
+        for run in decode_xor(data):
+            if runs and run[0] <= _last(runs[-1]):
+                return _sorted_runs(chunks)
+            append_run(runs, run)
+    return runs
+
+
+def _sorted_runs(chunks: list[tuple[int, bytes]]) -> list[Run]:
+    """Overlapping chunks: every sample, the later chunk winning a shared timestamp."""
+    samples: dict[int, float] = {}
+    for _, data in chunks:
+        for t0, d, n, v in decode_xor(data):
+            for k in range(n):
+                samples[t0 + k * d] = v
+    runs: list[Run] = []
+    for t in sorted(samples):
+        append_run(runs, (t, 0, 1, samples[t]))
+    return runs

@@ -1,0 +1,131 @@
+"""Remote read with streamed XOR chunks (portal/promchunks.py, PrometheusClient.read_runs) and
+the integration over runs (portal/gputime.integrate_runs): on a real Prometheus, the samples
+read as runs are exactly those the query API returns, and the integral over runs equals the
+per-sample one for regular, jittered, gapped and value-changing series."""
+
+import random
+import struct
+import time
+
+import pytest
+
+from portal import promchunks
+from portal.gputime import integrate, integrate_runs
+from portal.prometheus import PrometheusClient, RemoteReadUnsupported
+
+
+def test_selector_becomes_remote_read_matchers():
+    assert promchunks.parse_selector('kube_x{resource="nvidia_com_gpu",node!="",a=~"b.*"}') == [
+        (0, "__name__", "kube_x"),
+        (0, "resource", "nvidia_com_gpu"),
+        (1, "node", ""),
+        (2, "a", "b.*"),
+    ]
+    assert promchunks.parse_selector("{a!~'x\\'y'}") == [(3, "a", "x'y")]
+
+
+@pytest.mark.parametrize("selector", ["sum(x)", "x[5m]", 'x{a="b" or c="d"}', "{}"])
+def test_a_selector_that_is_not_plain_is_refused(selector):
+    with pytest.raises(promchunks.UnsupportedSelector):
+        promchunks.parse_selector(selector)
+
+
+def test_runs_merge_only_when_they_continue_with_the_same_step_and_value():
+    runs: list = []
+    for run in [(0, 60, 3, 1.0), (180, 0, 1, 1.0), (240, 60, 2, 1.0), (330, 0, 1, 1.0)]:
+        promchunks.append_run(runs, run)
+    assert runs == [(0, 60, 6, 1.0), (330, 0, 1, 1.0)]
+    assert promchunks.clip([(0, 60, 6, 1.0)], 60, 180) == [(60, 60, 2, 1.0)]
+    assert promchunks.clip([(0, 60, 6, 1.0)], 61, 120) == []
+
+
+def test_integrate_runs_matches_integrate_on_samples():
+    rng = random.Random(3)
+    series_runs, series_samples = [], []
+    for s in range(40):
+        runs: list = []
+        t = rng.randint(0, 3_000_000)
+        value = rng.choice([0.0, 1.0, 2.0, 4.0])
+        while t < 4 * 3_600_000:
+            promchunks.append_run(runs, (t, 0, 1, value))
+            t += rng.choice([60_000] * 8 + [59_500, 61_250, 15_000, 900_000])
+            if rng.random() < 0.03:
+                value = rng.choice([0.0, 1.0, 2.0, 0.5])
+        labels = {"k": str(s % 7)}
+        series_runs.append((labels, runs))
+        samples = [(t0 / 1000 + k * d / 1000, v) for t0, d, n, v in runs for k in range(n)]
+        series_samples.append((labels, samples))
+    bounds = [float(h * 3600) for h in range(5)]
+    cuts = [[1800.5], [], [100.0 + 7200, 3000.0 + 7200], []]
+    expected = integrate(series_samples, lambda labels: labels["k"], bounds, cuts)
+    got = integrate_runs(series_runs, lambda labels: labels["k"], bounds, cuts)
+    assert [sorted(w) for w in got[0]] == [sorted(w) for w in expected[0]]
+    for w_got, w_exp in zip(got[0], expected[0], strict=True):
+        for key, value in w_exp.items():
+            assert w_got[key] == pytest.approx(value, rel=1e-9)
+    for c_got, c_exp in zip(got[1], expected[1], strict=True):
+        for g, e in zip(c_got, c_exp, strict=True):
+            assert g.keys() == e.keys()
+            assert all(g[k] == pytest.approx(e[k], rel=1e-9) for k in e)
+
+
+@pytest.mark.prometheus
+def test_remote_read_returns_exactly_the_samples_of_the_query_api(prometheus_server):
+    rng = random.Random(5)
+    t0 = (int(time.time()) // 3600 - 30) * 3600
+    run = f"rr{rng.randrange(10**9)}"
+    lines = ["# TYPE promchunks_test gauge"]
+    for s in range(8):
+        t, value, kind = t0 + rng.randint(0, 3000) + rng.random(), rng.choice([1, 2, 4]), s % 4
+        while t < t0 + 12 * 3600:
+            lines.append(f'promchunks_test{{run="{run}",s="{s}"}} {value} {round(t, 3)}')
+            if kind == 0:  # regular: whole chunks are runs
+                t += 60
+            elif kind == 1:  # jitter
+                t += 60 + rng.choice([-0.5, 0, 0.25, 3])
+            elif kind == 2:  # 15 s with long gaps
+                t += 15 if rng.random() > 0.02 else 900
+            else:  # value changes
+                t += 30
+                if rng.random() < 0.05:
+                    value = rng.choice([0, 1, 2, 4, 0.5])
+    prometheus_server.backfill("\n".join([*lines, "# EOF"]) + "\n")
+    client = PrometheusClient(prometheus_server.url, timeout=30)
+    start, end = t0 + 1800, t0 + 11 * 3600
+    runs = client.read_runs(f'promchunks_test{{run="{run}"}}', start * 1000, end * 1000)
+    samples = client.query(
+        f'promchunks_test{{run="{run}"}}[{(end - start) * 1000 - 1}ms]', at=end - 0.001
+    )
+    got = {
+        labels["s"]: [(t + k * d, v) for t, d, n, v in r for k in range(n)] for labels, r in runs
+    }
+    want = {s["labels"]["s"]: [(round(t * 1000), v) for t, v in s["values"]] for s in samples}
+    assert got == want and len(got) == 8
+    by_series = {labels["s"]: r for labels, r in runs}
+    assert len(by_series["0"]) == len(by_series["4"]) == 1  # a regular series is one run
+
+
+@pytest.mark.prometheus
+def test_remote_read_refuses_a_selector_it_cannot_send(prometheus_server):
+    client = PrometheusClient(prometheus_server.url, timeout=10)
+    with pytest.raises(RemoteReadUnsupported):
+        client.read_runs("sum(up)", 0, 1000)
+
+
+def test_a_chunk_of_zero_bits_after_the_second_sample_is_one_run():
+    # XOR chunk: 3 samples; t0 = 1000 ms (zigzag varint 2000), value 2.0, delta 60,000 ms,
+    # then "value unchanged" and "delta-of-delta 0, value unchanged": all zero bits.
+    chunk = (3).to_bytes(2, "big") + promchunks._uvarint(2000) + struct.pack(">d", 2.0)
+    chunk += promchunks._uvarint(60_000) + b"\x00"
+    assert promchunks.decode_xor(chunk) == [(1000, 60_000, 3, 2.0)]
+    # The third sample 5 ms late: "value unchanged", delta-of-delta "10" + 14 bits (5), "0".
+    bits = "0" + "10" + format(5, "014b") + "0"
+    late = chunk[:-1] + int(bits.ljust(24, "0"), 2).to_bytes(3, "big")
+    assert promchunks.decode_xor(late) == [(1000, 60_000, 2, 2.0), (121_005, 0, 1, 2.0)]
+
+
+def test_a_stream_cut_inside_a_frame_is_an_error():
+    frame = promchunks._uvarint(5) + b"\x00\x00\x00\x00" + b"hello"
+    assert [bytes(m) for m in promchunks.frames([frame[:3], frame[3:]])] == [b"hello"]
+    with pytest.raises(ValueError, match="inside a frame"):
+        list(promchunks.frames([frame[:-1]]))
