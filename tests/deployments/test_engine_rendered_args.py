@@ -61,9 +61,10 @@ def test_rendered_args_start_a_server_that_labels_metrics_with_the_isvc_name(
 ):
     pod = real_engine.start(_pod(golden_endpoint, "ok"))
     try:
-        wait_for(lambda: pod.snapshot().ready, "the readiness probe to pass", timeout=300, every=2)
+        wait_for(lambda: pod.snapshot().ready, "the readiness probe to pass", timeout=600, every=2)
         st = pod.snapshot()
         assert st.restart_count == 0 and st.started
+        print(f"started to Ready in {st.ready_after:.1f}s")
         base = f"http://{pod.pod_ip}:{manifests.SERVING_PORT}"
         out = _post(
             f"{base}/openai/v1/completions",

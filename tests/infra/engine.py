@@ -396,10 +396,12 @@ class RealEngine:
             self.stop(uid)
 
     def logs(self, lines: int = 40) -> str:
-        return "\n".join(
-            f"--- {p.namespace}/{p.name} ({p.pod_ip})\n{p.log_tail(lines)}"
-            for p in list(self.pods.values())
-        )
+        """The last lines of every pod process's log (stopped pods too), one section each."""
+        out = []
+        for path in sorted(self.log_dir.glob("*.log")):
+            tail = path.read_text(errors="replace").splitlines()[-lines:]
+            out.append(f"--- {path.stem}\n" + "\n".join(tail))
+        return "\n".join(out)
 
 
 def _now() -> str:
