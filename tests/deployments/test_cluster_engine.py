@@ -21,7 +21,7 @@ from deployments.choices import EndpointStatus
 from deployments.models import Endpoint
 from tests.infra.prom import MissingPrometheus, PrometheusServer
 
-from .cluster_helpers import pods, real_controllers, sync_until
+from .cluster_helpers import pods, sync_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.engine, pytest.mark.prometheus]
 
@@ -30,8 +30,10 @@ TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75
 
 
 @pytest.fixture
-def real(request, live_cluster, kube_cluster, fake_gpu_node):
-    return real_controllers(request, live_cluster, kube_cluster, fake_gpu_node)
+def kserve(request, live_cluster, kserve_controller):
+    """The real KServe controller only: with `autoscalerClass: external` it runs one replica,
+    and nothing here needs the KEDA operator."""
+    return live_cluster
 
 
 @pytest.fixture
@@ -107,9 +109,9 @@ def _bucket(value: float) -> tuple[float, float]:
 
 
 def test_a_requested_endpoint_runs_a_real_server_and_the_portal_counts_what_the_client_got(
-    real, engine_node, scraper, api_client, body, settings, django_capture_on_commit_callbacks
+    kserve, engine_node, scraper, api_client, body, settings, django_capture_on_commit_callbacks
 ):
-    client = real["client"]
+    client = kserve
     ep = _request(api_client, body, django_capture_on_commit_callbacks)
     engine_node(gpus=4, labels=manifests.node_selector(ep))
     sync_until(ep, EndpointStatus.READY, "Ready on a real server", timeout=600)
