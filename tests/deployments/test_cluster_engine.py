@@ -123,11 +123,18 @@ def test_a_requested_endpoint_runs_a_real_server_and_the_portal_counts_what_the_
     # Scraped as a Kubernetes scrape labels it (namespace, pod), every second.
     scraper.add_scrape_target(
         f"http://{ip}:{manifests.SERVING_PORT}/metrics",
+        interval="2s",  # a 1 s scrape timeout is too short for a loaded 2-core machine
         labels={"namespace": ep.namespace, "pod": pod_name},
     )
     sel = f'namespace="{ep.namespace}",model_name="{ep.isvc_name}"'
-    scraper.wait_for(f"vllm:prompt_tokens_total{{{sel}}}", timeout=30)
-    time.sleep(2)
+    try:
+        scraper.wait_for(f"vllm:prompt_tokens_total{{{sel}}}", timeout=60)
+    except TimeoutError as e:
+        targets = scraper.api("targets")["activeTargets"]
+        raise AssertionError(
+            f"not scraped: {[(t['scrapeUrl'], t['lastError']) for t in targets]}"
+        ) from e
+    time.sleep(4)
     start = datetime.now(UTC)
     time.sleep(1)
 
@@ -153,11 +160,11 @@ def test_a_requested_endpoint_runs_a_real_server_and_the_portal_counts_what_the_
     assert err.value.code == 500
     assert "maximum context length" in err.value.read().decode()
 
-    time.sleep(4)  # a few scrapes past the last request
+    time.sleep(6)  # a few scrapes past the last request
     end = datetime.now(UTC)
     settings.PROMETHEUS_URL = scraper.url
     settings.PROMETHEUS_CACHE_SECONDS = 0
-    settings.PROMETHEUS_SCRAPE_INTERVAL_SECONDS = 1
+    settings.PROMETHEUS_SCRAPE_INTERVAL_SECONDS = 2
     out = StringIO()
     call_command(
         "endpoint_metrics",
