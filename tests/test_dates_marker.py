@@ -24,9 +24,11 @@ NOT_DATES = {
     "portal/test_webhook_ssrf.py": "a self-signed certificate valid from five minutes ago",
     "deployments/routing/test_route_saving.py": "Prometheus samples in an explicit window",
     "deployments/test_no_cluster.py": "an apply older than the re-apply delay (elapsed time)",
+    "deployments/endpoints/test_cluster_engine.py": "a load window measured on the real clock",
     "deployments/endpoints/test_observability.py": "reconcile lag and sync age (elapsed, frozen)",
     "portal/test_api_token_view.py": "a token that expired a second ago (elapsed time)",
     "portal/test_brute_force.py": "a token that expired a second ago (elapsed time)",
+    "portal/test_promchunks.py": "Prometheus samples placed relative to now",
     "portal/test_prometheus_integration.py": "Prometheus samples placed relative to now",
     "test_infra_prometheus.py": "Prometheus samples placed relative to now",
 }

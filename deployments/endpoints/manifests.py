@@ -212,11 +212,17 @@ def _is_vllm_runtime() -> bool:
 def vllm_args(endpoint) -> list[str]:
     """Engine flags appended to the runtime's own args.
 
-    Both upstream runtimes already pass the served model name (`--model_name={{.Name}}`,
-    `--served-model-name={{.Name}}`, the InferenceService name) and the vLLM runtime the port
-    and `--model=/mnt/models`: none of those is repeated here."""
+    The vLLM runtime already passes `--served-model-name={{.Name}}`, the port and
+    `--model=/mnt/models`: none of those is repeated. The Hugging Face runtime passes only
+    `--model_name={{.Name}}`, which names the KServe model but not vLLM's: without
+    `--served-model-name` vLLM labels every metric `model_name="/mnt/models"` (the model path),
+    while every serving figure is read by `model_name` = InferenceService name. So it is
+    rendered here for that runtime (huggingfaceserver then uses it as the model name too)."""
     dtype, quantization = VLLM_PRECISION[str(endpoint.quantization)]
-    args = [] if _is_vllm_runtime() else ["--backend=vllm"]
+    if _is_vllm_runtime():
+        args = []
+    else:
+        args = ["--backend=vllm", f"--served-model-name={endpoint.isvc_name}"]
     if dtype:
         args.append(f"--dtype={dtype}")
     if quantization:

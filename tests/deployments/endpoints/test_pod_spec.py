@@ -13,6 +13,7 @@ import yaml
 from deployments.endpoints import manifests
 from deployments.workloads import sizing
 from deployments.workloads.choices import DesiredState
+from tests.deployments.endpoints.test_manifests import RUNTIME_ARGS
 from tests.factories import CatalogModelFactory
 
 KSERVE_MODULE = (
@@ -71,8 +72,9 @@ def test_runtime_flags_are_read_from_the_upstream_runtime():
         pytest.skip("kserve/kserve@v0.20.0 is not in the Go module cache (tools/fetch-crds.sh)")
     hf = _runtime_container("kserve-huggingfaceserver")
     vllm = _runtime_container("kserve-vllmserver")
-    assert "--model_name={{.Name}}" in hf["args"]
-    assert "--served-model-name={{.Name}}" in vllm["args"]
+    # Exactly these: the Hugging Face runtime names no served model for vLLM (we render it).
+    assert hf["args"] == RUNTIME_ARGS["kserve-huggingfaceserver"]
+    assert vllm["args"] == RUNTIME_ARGS["kserve-vllmserver"]
     assert hf["resources"]["limits"] == vllm["resources"]["limits"] == {"cpu": "1", "memory": "2Gi"}
 
 
