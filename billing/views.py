@@ -21,6 +21,7 @@ from portal.middleware import CurrentTeamMiddleware
 from . import reports, services
 from .models import Statement
 from .services.tiering import as_rows, tiering_page
+from .services.usage import team_hour_so_far
 
 
 def _month_or_error(value: str | None, now):
@@ -70,6 +71,8 @@ def team_costs(request, slug):
         "chart": reports.bar_chart(summary.days),
         "statements": Statement.objects.filter(team=team).order_by("-month", "-version")[:24],
         "tiering": tiering_page(team, month, now),
+        # Collection stores whole hours: the hour so far is measured live, shown as such.
+        "hour_so_far": team_hour_so_far(team, now) if summary.is_current else None,
     }
     if is_partial(request):
         return render(request, "billing/partials/team_costs_body.html", context)

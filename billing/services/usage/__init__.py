@@ -12,7 +12,8 @@ Split by responsibility (arrows point down the list; no module imports one above
 * ``store``: upsert the rows of an hour, delete its stale keys;
 * GPU time from the samples themselves (each sample spans to the next one) is
   ``portal.gputime``: the one definition, shared with the idle detector of the metrics pages;
-* ``prices``, ``windows``, ``months``: the price table, hour windows, month totals.
+* ``prices``, ``windows``, ``months``: the price table, hour windows, month totals;
+* ``live``: the hour so far (measured, never stored) for the team's cost page.
 """
 
 from ._base import ChargebackError
@@ -20,6 +21,7 @@ from ._types import ClusterLabels, Measurements, UsageRow
 from .collect import CollectResult, collect_gpu_usage, measure_usage
 from .compute import attribute, compute_usage
 from .fetch import billing_client, fetch_labels, fetch_usage, node_capacity_type
+from .live import HourSoFar, team_hour_so_far
 from .months import rows_total
 from .prices import Offering, PriceTable, load_price_file
 from .store import save_usage
@@ -27,6 +29,8 @@ from .windows import Window, split_windows, validate_period
 
 __all__ = [
     "ChargebackError",
+    "HourSoFar",
+    "team_hour_so_far",
     "ClusterLabels",
     "CollectResult",
     "Measurements",
