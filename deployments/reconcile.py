@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 NOT_APPROVED = (EndpointStatus.PENDING_APPROVAL, EndpointStatus.REJECTED)
 # Shared per-team objects: an apply may skip them when this process sent the same content
 # within k8s.REUSE_SECONDS (sync_statuses still checks and repairs them on every run).
-TEAM_KINDS = ("Namespace", "ResourceQuota")
+TEAM_KINDS = ("Namespace", "RoleBinding", "ResourceQuota")
 NO_CLUSTER_MESSAGE = (
     "Not deployed: no cluster connected. The request is approved and its manifests are "
     "ready; the platform team connects a Kubernetes cluster, and the endpoint is deployed then."
@@ -455,7 +455,7 @@ def _repair_team_objects(client: ClusterClient, team) -> None:
     quota = manifests.resource_quota(team)
     have = client.get("v1", "ResourceQuota", quota["metadata"]["name"], team.namespace)
     if have is None or not _contains(quota["spec"], have.get("spec")):
-        client.apply([manifests.namespace(team), quota])
+        client.apply(manifests.team_objects(team))
         log.info("team=%s namespace/quota repaired", team.slug)
 
 

@@ -42,8 +42,6 @@ from ..manifests import (
     MANAGED_BY,
     VLLM_PRECISION,
     ManifestError,
-    namespace,
-    resource_quota,
     to_yaml,
 )
 
@@ -254,7 +252,7 @@ def job_manifest(job) -> dict[str, Any]:
 def render(job) -> list[dict[str, Any]]:
     """What apply sends, in order: the team's Namespace and GPU quota, then the run's Job."""
     check_renderable(job)
-    return [namespace(job.team), resource_quota(job.team), job_manifest(job)]
+    return [*endpoint_manifests.team_objects(job.team), job_manifest(job)]
 
 
 def manifest_yaml(job) -> str:
