@@ -259,10 +259,26 @@ def _sync_all() -> int:
     changed = _requeue_lost_applies()
     for namespace, endpoints in by_namespace.items():
         try:
-            changed += _sync_namespace(client, namespace, endpoints)
+            changed += _sync_namespace_rebinding(client, namespace, endpoints)
         except TransientClusterError as exc:
             log.warning("sync_statuses namespace=%s: %s; next run retries", namespace, exc)
     return changed
+
+
+def _sync_namespace_rebinding(client: ClusterClient, namespace: str, endpoints) -> int:
+    """A 403 in a team namespace means the portal's RoleBindings there are missing (a namespace
+    from before the chart bound them, or one deleted by hand): apply the team's objects (the
+    bindings first), then observe once more."""
+    try:
+        return _sync_namespace(client, namespace, endpoints)
+    except PermanentClusterError as exc:
+        if getattr(exc, "status", None) != 403 or not settings.KUBE_TEAM_ROLE_BINDINGS:
+            raise
+        log.warning(
+            "sync_statuses namespace=%s: %s; binding the portal's roles again", namespace, exc
+        )
+        client.apply(manifests.team_objects(endpoints[0].team))
+        return _sync_namespace(client, namespace, endpoints)
 
 
 def _lost_applies():

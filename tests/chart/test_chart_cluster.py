@@ -124,6 +124,14 @@ def _refused(call) -> str:
     return json.loads(body)["message"] if body else str(exc.value)
 
 
+def _refused_or_none(call) -> bool:
+    try:
+        call()
+    except PermanentClusterError as exc:
+        return exc.status == 403
+    return False
+
+
 @pytest.fixture
 def chart(
     render, admin, kube_cluster, kube_api_client, kube_namespace, settings, tmp_path, monkeypatch
@@ -310,6 +318,24 @@ def test_every_feature_runs_as_the_charts_service_accounts(
         )
 
     wait_for(repaired, "the InferenceService and the quota to be repaired")
+    # a namespace without the portal's RoleBinding (created by an older chart, or deleted by
+    # hand): the next sync is refused there, binds the role again, and observes
+    role = settings.KUBE_TEAM_ROLE_BINDINGS[0][0]
+    admin.delete(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": role, "namespace": ep.namespace},
+        }
+    )
+    wait_for(
+        lambda: _refused_or_none(lambda: worker.list("v1", "Event", ep.namespace)),
+        "the deleted RoleBinding to take effect",
+    )
+    sync_statuses()
+    assert admin.get("rbac.authorization.k8s.io/v1", "RoleBinding", role, ep.namespace)
+    ep.refresh_from_db()
+    assert ep.status == EndpointStatus.READY, ep.status_message
 
     # scale: the ScaledObject and a PodDisruptionBudget
     path = f"/api/v1/endpoints/{ep.uuid}"
