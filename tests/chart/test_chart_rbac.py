@@ -149,7 +149,8 @@ def test_the_admission_policies_fence_the_workers_identity_to_managed_namespaces
             "request.userInfo.username == 'system:serviceaccount:modelport:mp-modelport'"
         )
         assert policy["spec"]["failurePolicy"] == "Fail"
-        text = " ".join(v["expression"] for v in policy["spec"]["validations"])
+        checks = policy["spec"].get("variables", []) + policy["spec"]["validations"]
+        text = " ".join(v["expression"] for v in checks)
         assert label in text and f"== '{manifests.MANAGED_BY}'" in text, name
         assert all(v["reason"] == "Forbidden" for v in policy["spec"]["validations"])
     namespaces = policies["mp-modelport-namespaces"]["spec"]
