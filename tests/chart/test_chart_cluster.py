@@ -36,7 +36,7 @@ from tests.deployments.batch_helpers import body as batch_body
 from tests.deployments.cluster_helpers import node_for, real_controllers, sync_until, wait_for
 from tests.factories import EndpointFactory
 
-from .conftest import ALL_ON, containers, monitoring_crd_dir, one
+from .conftest import ALL_ON, _missing, containers, monitoring_crd_dir, one
 
 pytestmark = pytest.mark.cluster
 RBAC_KINDS = (
@@ -230,7 +230,7 @@ def test_every_feature_runs_as_the_charts_service_accounts(
 ):
     capture = django_capture_on_commit_callbacks
     if not _serves(admin, route_manifests.GATEWAY_API, "HTTPRoute"):
-        pytest.fail("the Gateway API / Envoy Gateway CRDs are missing: tools/fetch-route-crds.sh")
+        _missing("the Gateway API / Envoy Gateway CRDs are missing: run tools/fetch-route-crds.sh")
     worker = chart.use("worker")
     review = k8s.AuthenticationV1Api(worker.api_client).create_self_subject_review(
         k8s.V1SelfSubjectReview()
