@@ -7,9 +7,9 @@ import pytest
 
 from deployments import manifests
 from deployments.batch import manifests as batch_manifests
+from deployments.route_models import Route, RouteTier
 from deployments.routing import manifests as route_manifests
 from portal.settings import parse_role_bindings
-from tests.deployments.routing.conftest import make_route
 from tests.factories import BatchJobFactory, EndpointFactory
 
 from .conftest import by_kind, containers, one
@@ -56,7 +56,9 @@ def rendered_by_the_portal(settings, team, llama_8b, gpu_l4):
     ep = EndpointFactory(team=team, model=llama_8b, gpu_type=gpu_l4, max_replicas=2)
     other = EndpointFactory(team=team, model=llama_8b, gpu_type=gpu_l4, name="chat-70b")
     job = BatchJobFactory(team=team, model=llama_8b, gpu_type=gpu_l4)
-    route = make_route(team, "prompt_length", small=ep, large=other)
+    route = Route.objects.create(team=team, name="chat", policy="prompt_length", status="approved")
+    RouteTier.objects.create(route=route, endpoint=ep, role="small")
+    RouteTier.objects.create(route=route, endpoint=other, role="large")
     applied = [
         *manifests.render(ep),
         *batch_manifests.render(job),
