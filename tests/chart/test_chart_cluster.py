@@ -334,8 +334,7 @@ def test_every_feature_runs_as_the_charts_service_accounts(
     )
     sync_statuses()
     assert admin.get("rbac.authorization.k8s.io/v1", "RoleBinding", role, ep.namespace)
-    ep.refresh_from_db()
-    assert ep.status == EndpointStatus.READY, ep.status_message
+    sync_until(ep, EndpointStatus.READY, "Ready again after the repairs")
 
     # scale: the ScaledObject and a PodDisruptionBudget
     path = f"/api/v1/endpoints/{ep.uuid}"
