@@ -41,6 +41,9 @@ TRANSIENT_STATUSES = {0, 408, 425, 429, 500, 502, 503, 504}
 # How long an applied, unchanged shared object (a team's Namespace/ResourceQuota) is trusted
 # before it is sent again. sync_statuses checks those objects on every run regardless.
 REUSE_SECONDS = 60.0
+# A RoleBinding grants its rights once the apiserver's authorizer cache has seen it (a watch,
+# usually milliseconds): objects applied after one in the same call retry a 403 this long.
+RBAC_SETTLE_SECONDS = 5.0
 
 
 class ClusterNotConfigured(PermanentClusterError):
@@ -187,6 +190,7 @@ class ClusterClient:
 
     def _apply(self, objects, dry_run: bool, reuse_kinds) -> list[dict[str, Any]]:
         applied = []
+        bound_at = None  # when this call applied a RoleBinding (the rights it grants settle)
         for obj in objects:
             meta = obj["metadata"]
             key = (obj["kind"], meta.get("namespace"), meta["name"])
@@ -202,21 +206,29 @@ class ClusterClient:
                 applied.append(obj)
                 continue
             resource = self._resource(obj["apiVersion"], obj["kind"])
-            try:
-                result = self.dynamic.server_side_apply(
-                    resource,
-                    body=obj,
-                    name=meta["name"],
-                    namespace=meta.get("namespace"),
-                    field_manager=self.field_manager,
-                    force_conflicts=True,
-                    dry_run="All" if dry_run else None,
-                    _request_timeout=self.timeout,
-                    serialize=False,
-                )
-            except Exception as exc:
-                self._recent.pop(key, None)
-                raise translate(exc, f"apply {_describe(obj)}") from exc
+            while True:
+                try:
+                    result = self.dynamic.server_side_apply(
+                        resource,
+                        body=obj,
+                        name=meta["name"],
+                        namespace=meta.get("namespace"),
+                        field_manager=self.field_manager,
+                        force_conflicts=True,
+                        dry_run="All" if dry_run else None,
+                        _request_timeout=self.timeout,
+                        serialize=False,
+                    )
+                    break
+                except Exception as exc:
+                    settling = bound_at and time.monotonic() - bound_at < RBAC_SETTLE_SECONDS
+                    if settling and getattr(exc, "status", None) == 403:
+                        time.sleep(0.1)
+                        continue
+                    self._recent.pop(key, None)
+                    raise translate(exc, f"apply {_describe(obj)}") from exc
+            if obj["kind"] == "RoleBinding":
+                bound_at = time.monotonic()
             if not dry_run:
                 self._recent[key] = (digest, time.monotonic())
             applied.append(_json(result))

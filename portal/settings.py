@@ -54,6 +54,20 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env(name, default).split(",") if item.strip()]
 
 
+def parse_role_bindings(value: str) -> list[tuple[str, str, str]]:
+    """'<ClusterRole>=<namespace>/<ServiceAccount>,...' -> [(role, namespace, name), ...]."""
+    bindings = []
+    for entry in (item.strip() for item in value.split(",") if item.strip()):
+        role, _, subject = entry.partition("=")
+        namespace, _, name = subject.partition("/")
+        if not (role.strip() and namespace.strip() and name.strip()) or "/" in name:
+            raise ImproperlyConfigured(
+                f"KUBE_TEAM_ROLE_BINDINGS: {entry!r} is not <ClusterRole>=<namespace>/<ServiceAccount>"
+            )
+        bindings.append((role.strip(), namespace.strip(), name.strip()))
+    return bindings
+
+
 def env_secret(name: str, default: str = "") -> str:
     """Read NAME, or the file named by NAME_FILE (Kubernetes secrets mounted as files)."""
     path = os.environ.get(f"{name}_FILE")
@@ -388,6 +402,11 @@ KUBE_REAPPLY_AFTER_SECONDS = env_int("KUBE_REAPPLY_AFTER_SECONDS", 120)
 # workers); a lock a dead run left behind expires after this long.
 SYNC_STATUSES_LOCK_SECONDS = env_int("SYNC_STATUSES_LOCK_SECONDS", 300)
 KUBE_NAMESPACE_PREFIX = env("KUBE_NAMESPACE_PREFIX", "mp-")
+# The namespaced roles the portal binds in each team namespace it creates (a RoleBinding per
+# entry, named after the ClusterRole): "<ClusterRole>=<namespace>/<ServiceAccount>,...". The
+# Helm chart sets it (its worker and web identities hold no team rights anywhere else); empty
+# (a kubeconfig with its own rights, development) binds nothing.
+KUBE_TEAM_ROLE_BINDINGS = parse_role_bindings(env("KUBE_TEAM_ROLE_BINDINGS"))
 # Model routes (deployments/routing): the Envoy Gateway Gateway their HTTPRoutes attach to and
 # the domain of their hosts (<route>.<team>.<ROUTE_DOMAIN>).
 ROUTE_GATEWAY_NAME = env("ROUTE_GATEWAY_NAME", "modelport")

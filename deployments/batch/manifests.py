@@ -34,8 +34,6 @@ from deployments.endpoints.manifests import (
     MANAGED_BY,
     VLLM_PRECISION,
     ManifestError,
-    namespace,
-    resource_quota,
     to_yaml,
 )
 from portal.validators import (
@@ -253,7 +251,7 @@ def job_manifest(job) -> dict[str, Any]:
 def render(job) -> list[dict[str, Any]]:
     """What apply sends, in order: the team's Namespace and GPU quota, then the run's Job."""
     check_renderable(job)
-    return [namespace(job.team), resource_quota(job.team), job_manifest(job)]
+    return [*endpoint_manifests.team_objects(job.team), job_manifest(job)]
 
 
 def manifest_yaml(job) -> str:

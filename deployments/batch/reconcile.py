@@ -139,11 +139,13 @@ def sync_batch_jobs() -> int:
             return 0
         client, now = ClusterClient.from_settings(), timezone.now()
         by_run: dict[tuple[str, str], dict] = {}
-        for obj in client.list("batch/v1", "Job", None, manifests.BATCH_SELECTOR):
-            by_run[_key(obj)] = obj
         pods: dict[tuple[str, str], list[dict]] = {}
-        for pod in client.list("v1", "Pod", None, manifests.BATCH_SELECTOR):
-            pods.setdefault(_key(pod), []).append(pod)
+        # One list per team namespace: the portal may read only the namespaces it manages.
+        for namespace in sorted({job.namespace for job in rows}):
+            for obj in client.list("batch/v1", "Job", namespace, manifests.BATCH_SELECTOR):
+                by_run[_key(obj)] = obj
+            for pod in client.list("v1", "Pod", namespace, manifests.BATCH_SELECTOR):
+                pods.setdefault(_key(pod), []).append(pod)
         observed, missing = [], []
         for job in rows:
             key = (str(job.uuid), str(job.run))

@@ -3,6 +3,8 @@
 What one endpoint becomes (applied in this order by `deployments.k8s.ClusterClient.apply`):
 
 1. `Namespace` of the team (`Team.namespace`), labelled `modelport.io/team`.
+   Then the portal's `RoleBinding`s in it (`settings.KUBE_TEAM_ROLE_BINDINGS`, set by the Helm
+   chart: its identities hold team rights only in the namespaces it manages; docs/rbac.md).
 2. `ResourceQuota` `modelport-gpu` capping `requests.nvidia.com/gpu` at `Team.max_gpus`.
 3. `InferenceService` (serving.kserve.io/v1beta1) named after the endpoint, deployment mode
    `Standard`, `autoscalerClass: external` (the portal owns autoscaling), Prometheus scraping
@@ -191,6 +193,32 @@ def namespace(team) -> dict[str, Any]:
         "kind": "Namespace",
         "metadata": {"name": team.namespace, "labels": team_labels(team)},
     }
+
+
+def role_bindings(team) -> list[dict[str, Any]]:
+    """The portal's own rights in the team namespace (settings.KUBE_TEAM_ROLE_BINDINGS): one
+    RoleBinding per ClusterRole the Helm chart installs, so its identities hold team rights only
+    in the namespaces it manages (docs/rbac.md)."""
+    return [
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": role, "namespace": team.namespace, "labels": team_labels(team)},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": role,
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": sa_namespace}],
+        }
+        for role, sa_namespace, name in settings.KUBE_TEAM_ROLE_BINDINGS
+    ]
+
+
+def team_objects(team) -> list[dict[str, Any]]:
+    """The team's shared objects in apply order: the namespace, the portal's RoleBindings in it
+    (before anything the bindings allow), the GPU quota."""
+    return [namespace(team), *role_bindings(team), resource_quota(team)]
 
 
 def resource_quota(team) -> dict[str, Any]:
@@ -585,7 +613,7 @@ def pod_disruption_budget(endpoint) -> dict[str, Any]:
 def render(endpoint) -> list[dict[str, Any]]:
     """Every object the endpoint needs, in apply order (ManifestError on unsafe values)."""
     check_renderable(endpoint)
-    return [namespace(endpoint.team), resource_quota(endpoint.team), *_own_objects(endpoint)]
+    return [*team_objects(endpoint.team), *_own_objects(endpoint)]
 
 
 def _own_objects(endpoint) -> list[dict[str, Any]]:

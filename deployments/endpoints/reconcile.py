@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 NOT_APPROVED = (EndpointStatus.PENDING_APPROVAL, EndpointStatus.REJECTED)
 # Shared per-team objects: an apply may skip them when this process sent the same content
 # within k8s.REUSE_SECONDS (sync_statuses still checks and repairs them on every run).
-TEAM_KINDS = ("Namespace", "ResourceQuota")
+TEAM_KINDS = ("Namespace", "RoleBinding", "ResourceQuota")
 NO_CLUSTER_MESSAGE = (
     "Not deployed: no cluster connected. The request is approved and its manifests are "
     "ready; the platform team connects a Kubernetes cluster, and the endpoint is deployed then."
@@ -260,10 +260,26 @@ def _sync_all() -> int:
     changed = _requeue_lost_applies()
     for namespace, endpoints in by_namespace.items():
         try:
-            changed += _sync_namespace(client, namespace, endpoints)
+            changed += _sync_namespace_rebinding(client, namespace, endpoints)
         except TransientClusterError as exc:
             log.warning("sync_statuses namespace=%s: %s; next run retries", namespace, exc)
     return changed
+
+
+def _sync_namespace_rebinding(client: ClusterClient, namespace: str, endpoints) -> int:
+    """A 403 in a team namespace means the portal's RoleBindings there are missing (a namespace
+    from before the chart bound them, or one deleted by hand): apply the team's objects (the
+    bindings first), then observe once more."""
+    try:
+        return _sync_namespace(client, namespace, endpoints)
+    except PermanentClusterError as exc:
+        if getattr(exc, "status", None) != 403 or not settings.KUBE_TEAM_ROLE_BINDINGS:
+            raise
+        log.warning(
+            "sync_statuses namespace=%s: %s; binding the portal's roles again", namespace, exc
+        )
+        client.apply(manifests.team_objects(endpoints[0].team))
+        return _sync_namespace(client, namespace, endpoints)
 
 
 def _lost_applies():
@@ -454,7 +470,7 @@ def _repair_team_objects(client: ClusterClient, team) -> None:
     quota = manifests.resource_quota(team)
     have = client.get("v1", "ResourceQuota", quota["metadata"]["name"], team.namespace)
     if have is None or not _contains(quota["spec"], have.get("spec")):
-        client.apply([manifests.namespace(team), quota])
+        client.apply(manifests.team_objects(team))
         log.info("team=%s namespace/quota repaired", team.slug)
 
 

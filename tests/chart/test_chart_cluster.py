@@ -1,9 +1,12 @@
 """charts/modelport on the real kube-apiserver: every rendered object is accepted by a
-server-side apply dry run, and the chart's RBAC is enough for the portal and no more: the
-endpoint lifecycle (apply, observe, repair, scale, delete) runs as the chart's ServiceAccount
-with a token from the apiserver (TokenRequest) through the in-cluster configuration the chart
-sets (KUBE_IN_CLUSTER=true: token and CA files, KUBERNETES_SERVICE_HOST), and actions outside
-its job are refused."""
+server-side apply dry run, and the chart's RBAC (docs/rbac.md) is enough for the portal and no
+more. Every feature (the endpoint lifecycle with apply, status sync, repair, scale, stop/start
+and delete; the gated model's token check; the pods tab with its log request; a batch job; a
+route) runs with the real controllers as the chart's ServiceAccounts, with tokens from the
+apiserver (TokenRequest) through the in-cluster configuration the chart sets
+(KUBE_IN_CLUSTER=true: token and CA files, KUBERNETES_SERVICE_HOST). A kind a renderer emits
+without a rule is refused there and fails it. The same identities are refused outside the team
+namespaces, on Secrets they do not need, and on kube-system's namespace."""
 
 from __future__ import annotations
 
@@ -11,20 +14,38 @@ import json
 
 import pytest
 import yaml
+from django.conf import settings
+from django.urls import reverse
 from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 
+from deployments.batch.choices import BATCH_OBSERVED_STATUSES, BatchJobStatus
+from deployments.batch.tasks import sync_batch_jobs
 from deployments.endpoints import manifests
 from deployments.endpoints.choices import EndpointStatus
+from deployments.endpoints.reconcile import _missing_token
 from deployments.endpoints.tasks import sync_statuses
 from deployments.k8s import ClusterClient
-from deployments.models import Endpoint
+from deployments.models import BatchJob, Endpoint
+from deployments.routing import manifests as route_manifests
+from deployments.routing.models import Route
+from deployments.routing.tasks import apply_route, sync_routes
+from deployments.workloads.errors import PermanentClusterError, TransientClusterError
+from portal.settings import parse_role_bindings
+from tests.deployments.batch_helpers import body as batch_body
 from tests.deployments.cluster_helpers import node_for, real_controllers, sync_until, wait_for
+from tests.factories import EndpointFactory
 
-from .conftest import ALL_ON, by_kind, monitoring_crd_dir, one
+from .conftest import ALL_ON, _missing, containers, monitoring_crd_dir, one
 
 pytestmark = pytest.mark.cluster
-RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding")
+RBAC_KINDS = (
+    "ServiceAccount",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+)
 
 
 @pytest.fixture(scope="session")
@@ -60,37 +81,84 @@ def test_every_rendered_object_passes_a_server_side_apply_dry_run(
     assert admin.get("apps/v1", "Deployment", web["metadata"]["name"], kube_namespace) is None
 
 
-def _service_account_token(kube_api_client, namespace, name) -> str:
-    """A token for the ServiceAccount from the apiserver (TokenRequest), as kubelet mounts one."""
+class ChartIdentities:
+    """The chart's two ServiceAccounts with tokens from the apiserver (TokenRequest). The portal
+    runs in-cluster (KUBE_IN_CLUSTER=true, as the chart sets it) with the token file kubelet
+    would mount; `use(who)` swaps the file, as the web and worker pods each hold their own."""
+
+    def __init__(self, tokens: dict[str, str], token_file, kubeconfig: dict, names: dict):
+        self.tokens, self.token_file, self.kubeconfig, self.names = (
+            tokens,
+            token_file,
+            kubeconfig,
+            names,
+        )
+
+    def use(self, who: str) -> ClusterClient:
+        self.token_file.write_text(self.tokens[who])
+        ClusterClient._cache.clear()
+        return ClusterClient.from_settings()
+
+    def api(self, who: str) -> k8s.ApiClient:
+        from kubernetes import config as k8s_config
+
+        config = {**self.kubeconfig, "users": [{**self.kubeconfig["users"][0]}]}
+        config["users"][0]["user"] = {"token": self.tokens[who]}
+        return k8s_config.new_client_from_config_dict(config)
+
+
+def _token(kube_api_client, namespace, name) -> str:
     request = k8s.AuthenticationV1TokenRequest(
-        spec=k8s.V1TokenRequestSpec(audiences=[], expiration_seconds=900)
+        spec=k8s.V1TokenRequestSpec(audiences=[], expiration_seconds=3600)
     )
     core = k8s.CoreV1Api(kube_api_client)
     return core.create_namespaced_service_account_token(name, namespace, request).status.token
 
 
+def _refused(call) -> str:
+    """The apiserver's 403 message for a call (RBAC or an admission policy)."""
+    with pytest.raises((ApiException, PermanentClusterError)) as exc:
+        call()
+    assert exc.value.status == 403, exc.value
+    body = getattr(exc.value, "body", None)
+    return json.loads(body)["message"] if body else str(exc.value)
+
+
+def _refused_or_none(call) -> bool:
+    try:
+        call()
+    except PermanentClusterError as exc:
+        return exc.status == 403
+    return False
+
+
 @pytest.fixture
-def as_chart_service_account(
+def chart(
     render, admin, kube_cluster, kube_api_client, kube_namespace, settings, tmp_path, monkeypatch
 ):
-    """The chart's ServiceAccount, ClusterRole and binding installed for real; the portal
-    configured as in the chart (KUBE_IN_CLUSTER=true) with the account's token and the cluster
-    CA where a pod has them. Returns a kubeconfig with the same token, for direct calls."""
+    """The chart's RBAC installed for real (ServiceAccounts, ClusterRoles, the one
+    ClusterRoleBinding, the admission policies), rendered for a release named after the test
+    namespace with team namespaces '<test ns>-<slug>'; the portal configured as the chart
+    configures its pods."""
     from urllib.parse import urlparse
 
     from kubernetes.config import incluster_config
 
-    objects = [
-        o
-        for o in render(namespace=kube_namespace, release=kube_namespace)
-        if o["kind"] in RBAC_KINDS
-    ]
-    assert sorted(o["kind"] for o in objects) == sorted(RBAC_KINDS)
-    admin.apply(objects)
-    sa = one(objects, "ServiceAccount")["metadata"]["name"]
-    token = _service_account_token(kube_api_client, kube_namespace, sa)
-    # what kubelet gives the pod: the token and CA files and the service address
-    (tmp_path / "token").write_text(token)
+    prefix = f"{kube_namespace}-"
+    objects = render(
+        {"config.KUBE_NAMESPACE_PREFIX": prefix}, namespace=kube_namespace, release=kube_namespace
+    )
+    rbac = [o for o in objects if o["kind"] in RBAC_KINDS]
+    assert sorted({o["kind"] for o in rbac}) == sorted(RBAC_KINDS)
+    admin.apply(rbac)
+    env = {e["name"]: e.get("value") for e in containers(objects)["worker"]["env"]}
+    worker, web = one(objects, "Deployment", "-worker"), one(objects, "Deployment", "-web")
+    names = {
+        "worker": worker["spec"]["template"]["spec"]["serviceAccountName"],
+        "web": web["spec"]["template"]["spec"]["serviceAccountName"],
+    }
+    tokens = {who: _token(kube_api_client, kube_namespace, sa) for who, sa in names.items()}
+    # what kubelet gives a pod: the token and CA files and the service address
     monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(tmp_path / "token"))
     monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(kube_cluster.ca_file))
     server = urlparse(kube_cluster.server)
@@ -99,25 +167,31 @@ def as_chart_service_account(
     settings.KUBECONFIG = ""
     settings.KUBE_CONTEXT = ""
     settings.KUBE_IN_CLUSTER = True
-    settings.KUBE_NAMESPACE_PREFIX = f"{kube_namespace}-"
+    settings.KUBE_NAMESPACE_PREFIX = prefix
+    settings.KUBE_TEAM_ROLE_BINDINGS = parse_role_bindings(env["KUBE_TEAM_ROLE_BINDINGS"])
     settings.CELERY_TASK_ALWAYS_EAGER = True
-    ClusterClient._cache.clear()  # the in-cluster client of another test had another token
-    config = yaml.safe_load(kube_cluster.kubeconfig_path.read_text())
-    config["users"][0]["user"] = {"token": token}
-    path = tmp_path / "chart-sa.kubeconfig"
-    path.write_text(yaml.safe_dump(config))
-    yield path
+    identities = ChartIdentities(
+        tokens, tmp_path / "token", yaml.safe_load(kube_cluster.kubeconfig_path.read_text()), names
+    )
+    identities.use("worker")
+    # The apiserver loads a new admission policy asynchronously: wait until it refuses (a dry
+    # run: it is authorized and admitted like the real request, and stores nothing).
+    core = k8s.CoreV1Api(identities.api("worker"))
+    unmanaged = k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=f"{prefix}unlabelled"))
+
+    def fenced():
+        try:
+            core.create_namespace(unmanaged, dry_run="All")
+        except ApiException as exc:
+            return exc.status == 403
+        return False
+
+    wait_for(fenced, "the admission policies to be enforced", timeout=30)
+    yield identities
     ClusterClient._cache.clear()
-    rbac = k8s.RbacAuthorizationV1Api(kube_api_client)
-    rbac.delete_cluster_role_binding(one(objects, "ClusterRoleBinding")["metadata"]["name"])
-    rbac.delete_cluster_role(one(objects, "ClusterRole")["metadata"]["name"])
-
-
-def _post(api_client, capture, path, data=None):
-    with capture(execute=True):
-        response = api_client.post(path, data or {}, format="json")
-    assert response.status_code in (200, 201, 202), response.content
-    return response
+    for obj in reversed(rbac):
+        if "namespace" not in obj["metadata"]:
+            admin.delete(obj)
 
 
 @pytest.fixture
@@ -125,24 +199,44 @@ def real(request, admin, kube_cluster, fake_gpu_node):
     return real_controllers(request, admin, kube_cluster, fake_gpu_node)
 
 
-def test_the_endpoint_lifecycle_runs_as_the_charts_service_account(
+def _post(api_client, capture, path, data=None, status=(200, 201, 202)):
+    with capture(execute=True):
+        response = api_client.post(path, data or {}, format="json")
+    assert response.status_code in status, response.content
+    return response
+
+
+def _serves(admin, api_version, kind) -> bool:
+    try:
+        admin._resource(api_version, kind)
+    except PermanentClusterError:
+        return False
+    return True
+
+
+def test_every_feature_runs_as_the_charts_service_accounts(
     real,
-    as_chart_service_account,
+    chart,
     kube_namespace,
     admin,
     api_client,
+    api_client_for,
+    owner,
+    member_client,
     team,
     llama_8b,
     gpu_l4,
     django_capture_on_commit_callbacks,
 ):
     capture = django_capture_on_commit_callbacks
-    portal = ClusterClient.from_settings()
-    review = k8s.AuthenticationV1Api(portal.api_client).create_self_subject_review(
+    if not _serves(admin, route_manifests.GATEWAY_API, "HTTPRoute"):
+        _missing("the Gateway API / Envoy Gateway CRDs are missing: run tools/fetch-route-crds.sh")
+    worker = chart.use("worker")
+    review = k8s.AuthenticationV1Api(worker.api_client).create_self_subject_review(
         k8s.V1SelfSubjectReview()
     )
     assert review.status.user_info.username == (
-        f"system:serviceaccount:{kube_namespace}:{kube_namespace}-modelport"
+        f"system:serviceaccount:{kube_namespace}:{chart.names['worker']}"
     )
     body = {
         "team": team.slug,
@@ -154,25 +248,58 @@ def test_the_endpoint_lifecycle_runs_as_the_charts_service_account(
         "kv_cache_dtype": "auto",
         "max_context_length": 8192,
         "min_replicas": 1,
-        "max_replicas": 2,
+        "max_replicas": 1,
         "target_queue_depth": 4,
         "capacity_type": "on-demand",
     }
-    # apply: the team namespace, its GPU quota, the InferenceService and ScaledObject, created
+    # apply: the team namespace, the portal's RoleBindings in it, the quota, the endpoint
     ep = Endpoint.objects.get(
         uuid=_post(api_client, capture, "/api/v1/endpoints/", body).json()["uuid"]
     )
     ep.refresh_from_db()
     assert ep.status == EndpointStatus.PROVISIONING, ep.status_message
+    for role, _, sa in settings.KUBE_TEAM_ROLE_BINDINGS:
+        binding = admin.get("rbac.authorization.k8s.io/v1", "RoleBinding", role, ep.namespace)
+        assert binding["subjects"][0]["name"] == sa
     isvc = admin.get(manifests.ISVC_API, "InferenceService", ep.isvc_name, ep.namespace)
     assert isvc["metadata"]["managedFields"][0]["manager"] == "modelport"
     assert admin.get("v1", "ResourceQuota", "modelport-gpu", ep.namespace) is not None
 
-    # observe: list InferenceServices and ScaledObjects, read the quota and the Events, while
-    # the real KServe controller brings the predictor up on a (played) GPU node
+    # a gated model: the Hugging Face token Secret is looked up in the team namespace
+    llama_8b.gated = True
+    llama_8b.save(update_fields=["gated"])
+    ep.refresh_from_db()
+    assert "is missing" in _missing_token(worker, ep)
+    admin.apply(
+        [
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": settings.KUBE_HF_TOKEN_SECRET, "namespace": ep.namespace},
+                "stringData": {manifests.HF_TOKEN_KEY: "hf_x"},
+            }
+        ]
+    )
+    assert _missing_token(worker, ep) == ""
+    llama_8b.gated = False
+    llama_8b.save(update_fields=["gated"])
+
+    # status sync while the real KServe controller brings the predictor up on a played node
     node_for(real, ep)
-    sync_until(ep, EndpointStatus.READY, "Ready as the chart's ServiceAccount")
-    assert ep.url.startswith(f"http://chat-{ep.namespace}.")
+    sync_until(ep, EndpointStatus.READY, "Ready as the chart's worker")
+
+    # the pods tab, as the web pods' identity: the pods listed, the log asked for (the played
+    # kubelet serves no log: the apiserver lets the request through and the node fails it)
+    web = chart.use("web")
+    page = member_client.get(reverse("deployments:endpoint_pods", args=[ep.uuid])).content
+    [pod] = web.predictor_pods(ep.namespace, str(ep.uuid))
+    assert f"<code>{pod['metadata']['name']}</code>" in page.decode()
+    assert "did not list the pods" not in page.decode()
+    with pytest.raises((PermanentClusterError, TransientClusterError)) as exc:
+        web.pod_log_tail(ep.namespace, pod["metadata"]["name"], "kserve-container")
+    assert getattr(exc.value, "status", None) != 403, exc.value
+    _refused(lambda: web.apply([manifests.scaled_object(ep)]))  # the web pods only read
+    worker = chart.use("worker")
 
     # repair: a deleted InferenceService and a hand-lowered quota are applied again
     admin.delete(manifests.inference_service(ep))
@@ -180,7 +307,7 @@ def test_the_endpoint_lifecycle_runs_as_the_charts_service_account(
         [{**manifests.resource_quota(ep.team), "spec": {"hard": {"requests.nvidia.com/gpu": "1"}}}]
     )
 
-    def repaired():  # the delete is asynchronous (KServe's finalizer): sync until both are back
+    def repaired():
         sync_statuses()
         isvc = admin.get(manifests.ISVC_API, "InferenceService", ep.isvc_name, ep.namespace)
         quota = admin.get("v1", "ResourceQuota", "modelport-gpu", ep.namespace)
@@ -191,129 +318,210 @@ def test_the_endpoint_lifecycle_runs_as_the_charts_service_account(
         )
 
     wait_for(repaired, "the InferenceService and the quota to be repaired")
-
-    # day 2: scale, then delete
-    _post(
-        api_client,
-        capture,
-        f"/api/v1/endpoints/{ep.uuid}/scale/",
-        {"min_replicas": 2, "max_replicas": 4},
+    # a namespace without the portal's RoleBinding (created by an older chart, or deleted by
+    # hand): the next sync is refused there, binds the role again, and observes
+    role = settings.KUBE_TEAM_ROLE_BINDINGS[0][0]
+    admin.delete(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": role, "namespace": ep.namespace},
+        }
     )
+    wait_for(
+        lambda: _refused_or_none(lambda: worker.list("v1", "Event", ep.namespace)),
+        "the deleted RoleBinding to take effect",
+    )
+    sync_statuses()
+    assert admin.get("rbac.authorization.k8s.io/v1", "RoleBinding", role, ep.namespace)
+    sync_until(ep, EndpointStatus.READY, "Ready again after the repairs")
+
+    # scale: the ScaledObject and a PodDisruptionBudget
+    path = f"/api/v1/endpoints/{ep.uuid}"
+    _post(api_client, capture, f"{path}/scale/", {"min_replicas": 2, "max_replicas": 4})
     so = admin.get(
         manifests.KEDA_API, "ScaledObject", manifests.scaled_object_name(ep), ep.namespace
     )
     assert (so["spec"]["minReplicaCount"], so["spec"]["maxReplicaCount"]) == (2, 4)
+    pdb = manifests.pod_disruption_budget(ep)
+    assert admin.get(
+        manifests.PDB_API, "PodDisruptionBudget", pdb["metadata"]["name"], ep.namespace
+    )
+
+    # stop and start
+    _post(api_client, capture, f"{path}/stop/")
+    sync_until(ep, EndpointStatus.STOPPED, "KServe to report Stopped")
+    _post(api_client, capture, f"{path}/start/")
+    isvc = admin.get(manifests.ISVC_API, "InferenceService", ep.isvc_name, ep.namespace)
+    assert isvc["metadata"]["annotations"]["serving.kserve.io/stop"] == "false"
+
+    # a batch job: its Job applied, observed (one list per team namespace), cancelled
+    answer = _post(api_client, capture, "/api/v1/batch-jobs/", batch_body(team, llama_8b, gpu_l4))
+    job = BatchJob.objects.get(uuid=answer.json()["uuid"])
+    assert job.status == BatchJobStatus.RUNNING, job.status_message
+    assert admin.get("batch/v1", "Job", job.job_name, job.namespace) is not None
+    sync_batch_jobs()
+    job.refresh_from_db()
+    assert job.status in BATCH_OBSERVED_STATUSES, job.status_message
+    _post(api_client, capture, f"/api/v1/batch-jobs/{job.uuid}/cancel/")
+    job.refresh_from_db()
+    assert job.status == BatchJobStatus.CANCELLED, job.status_message
+
+    # a route: Envoy Gateway Backends and policies and an HTTPRoute applied, observed, deleted
+    large = EndpointFactory(team=team, name="chat-70b", gpu_count=4)
+    owner_api = api_client_for(owner)
+    route_body = {
+        "team": team.slug,
+        "name": "chat",
+        "policy": "prompt_length",
+        "tiers": [
+            {"endpoint": str(ep.uuid), "role": "small"},
+            {"endpoint": str(large.uuid), "role": "large"},
+        ],
+    }
+    response = owner_api.post("/api/v1/routes/", route_body, format="json")
+    assert response.status_code == 202, response.content
+    route = Route.objects.get(uuid=response.json()["uuid"])
+    assert apply_route(route.pk, 1) == "applied", Route.objects.get(pk=route.pk).status_message
+    assert admin.get(route_manifests.GATEWAY_API, "HTTPRoute", "chat", ep.namespace)
+    sync_routes()
+    assert owner_api.delete(f"/api/v1/routes/{route.uuid}/").status_code == 202
+    assert apply_route(route.pk, 2) == "deleted", Route.objects.get(pk=route.pk).status_message
+
+    # delete the endpoint
     with capture(execute=True):
-        assert api_client.delete(f"/api/v1/endpoints/{ep.uuid}/").status_code == 202
+        assert api_client.delete(f"{path}/").status_code == 202
     ep.refresh_from_db()
     assert ep.status == EndpointStatus.DELETED, ep.status_message
-    wait_for(  # KServe's finalizer makes the delete asynchronous
+    wait_for(
         lambda: (
             admin.get(manifests.ISVC_API, "InferenceService", ep.isvc_name, ep.namespace) is None
         ),
         "the InferenceService to be gone",
     )
-    assert (
-        admin.get(
-            manifests.KEDA_API, "ScaledObject", manifests.scaled_object_name(ep), ep.namespace
-        )
-        is None
-    )
 
 
-def _forbidden(call) -> ApiException:
-    with pytest.raises(ApiException) as exc:
-        call()
-    assert exc.value.status == 403, exc.value
-    return exc.value
-
-
-def test_the_charts_service_account_is_refused_everything_else(
-    as_chart_service_account, kube_api_client, kube_namespace, fake_gpu_node
+def test_the_charts_identities_are_refused_outside_the_team_namespaces(
+    chart, admin, kube_api_client, kube_namespace, team, fake_gpu_node
 ):
-    from kubernetes import config as k8s_config
-
-    other = f"{kube_namespace}-other"
-    k8s.CoreV1Api(kube_api_client).create_namespace(
-        k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=other))
-    )
-    k8s.CoreV1Api(kube_api_client).create_namespaced_secret(
-        other, k8s.V1Secret(metadata=k8s.V1ObjectMeta(name="db"), string_data={"password": "x"})
-    )
+    prefix = f"{kube_namespace}-"
+    other = f"{prefix}other"  # the prefix, but not the portal's: no managed-by label
+    core_admin = k8s.CoreV1Api(kube_api_client)
+    core_admin.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=other)))
+    for namespace in (other,):
+        core_admin.create_namespaced_secret(
+            namespace,
+            k8s.V1Secret(metadata=k8s.V1ObjectMeta(name="hf-token"), string_data={"HF_TOKEN": "x"}),
+        )
     node = fake_gpu_node(gpus=1)
-    api = k8s_config.new_client_from_config(config_file=str(as_chart_service_account))
+    worker = chart.use("worker")
+    worker.apply(manifests.team_objects(team))  # what the portal does: allowed
+    managed = team.namespace
+    core_admin.create_namespaced_secret(
+        managed, k8s.V1Secret(metadata=k8s.V1ObjectMeta(name="db"), string_data={"pw": "x"})
+    )
+    api = chart.api("worker")
     core, rbac = k8s.CoreV1Api(api), k8s.RbacAuthorizationV1Api(api)
-    sa = f"system:serviceaccount:{kube_namespace}:"
-    error = _forbidden(lambda: core.read_namespaced_secret("db", other))
-    message = json.loads(error.body)["message"]
-    assert f'User "{sa}{kube_namespace}-modelport" cannot get resource "secrets"' in message
-    _forbidden(lambda: core.list_secret_for_all_namespaces())
-    _forbidden(lambda: core.delete_node(node))
-    _forbidden(lambda: core.delete_namespace(other))
-    _forbidden(
-        lambda: core.create_namespaced_pod(
-            other,
-            k8s.V1Pod(
-                metadata=k8s.V1ObjectMeta(name="x"),
-                spec=k8s.V1PodSpec(containers=[k8s.V1Container(name="x", image="x")]),
-            ),
+    user = f"system:serviceaccount:{kube_namespace}:{chart.names['worker']}"
+
+    # reads: only in the namespaces it manages, and only the Secret it needs
+    message = _refused(lambda: core.read_namespaced_secret("hf-token", other))
+    assert f'User "{user}" cannot get resource "secrets"' in message
+    _refused(lambda: core.read_namespaced_secret("db", managed))
+    _refused(lambda: core.list_secret_for_all_namespaces())
+    _refused(lambda: core.list_namespaced_pod(other))
+    _refused(lambda: core.list_pod_for_all_namespaces())
+    _refused(lambda: core.list_namespaced_event(other))
+    _refused(lambda: core.read_namespaced_pod_log("x", other))
+    assert core.list_namespaced_event(managed).items is not None  # its own: allowed
+    # writes outside its namespaces
+    isvc = {
+        "apiVersion": manifests.ISVC_API,
+        "kind": "InferenceService",
+        "metadata": {"name": "x", "namespace": other},
+        "spec": {"predictor": {"model": {"modelFormat": {"name": "huggingface"}}}},
+    }
+    _refused(lambda: worker.apply([isvc]))
+    _refused(
+        lambda: worker.apply(
+            [
+                {
+                    **manifests.resource_quota(team),
+                    "metadata": {"name": "modelport-gpu", "namespace": other},
+                }
+            ]
         )
     )
-    _forbidden(
+    # namespaces: only its own, labelled, with the prefix; never kube-system's labels
+    patch = {"metadata": {"labels": {manifests.LABEL_MANAGED_BY: manifests.MANAGED_BY}}}
+    message = _refused(lambda: core.patch_namespace("kube-system", patch))
+    assert "the portal changes only the namespaces it manages" in message
+    _refused(lambda: core.patch_namespace(other, patch))
+    _refused(lambda: core.patch_namespace("kube-system", {"metadata": {"labels": {"x": "y"}}}))
+    labelled = {"name": f"elsewhere-{kube_namespace}", "labels": patch["metadata"]["labels"]}
+    message = _refused(lambda: core.create_namespace(k8s.V1Namespace(metadata=labelled)))
+    assert f"the portal creates only namespaces named {prefix}*" in message
+    privileged = {"pod-security.kubernetes.io/enforce": "privileged"}
+    _refused(lambda: core.patch_namespace(managed, {"metadata": {"labels": privileged}}))
+    _refused(lambda: core.delete_namespace(managed))
+    # role bindings: only the chart's team roles, to its own accounts, in its namespaces
+    team_role = settings.KUBE_TEAM_ROLE_BINDINGS[0][0]
+
+    def binding(namespace, role, sa_namespace, sa):
+        return k8s.V1RoleBinding(
+            metadata=k8s.V1ObjectMeta(name="escalate"),
+            role_ref=k8s.V1RoleRef(
+                api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=role
+            ),
+            subjects=[k8s.RbacV1Subject(kind="ServiceAccount", name=sa, namespace=sa_namespace)],
+        )
+
+    me = chart.names["worker"]
+    message = _refused(
+        lambda: rbac.create_namespaced_role_binding(
+            other, binding(other, team_role, kube_namespace, me)
+        )
+    )
+    assert "the portal binds roles only in the namespaces it manages" in message
+    _refused(
+        lambda: rbac.create_namespaced_role_binding(
+            "kube-system", binding("kube-system", team_role, kube_namespace, me)
+        )
+    )
+    _refused(
+        lambda: rbac.create_namespaced_role_binding(
+            managed, binding(managed, "cluster-admin", kube_namespace, me)
+        )
+    )
+    message = _refused(
+        lambda: rbac.create_namespaced_role_binding(
+            managed, binding(managed, team_role, other, "default")
+        )
+    )
+    assert "the portal binds roles only to its own ServiceAccounts" in message
+    _refused(
         lambda: rbac.create_cluster_role_binding(
             k8s.V1ClusterRoleBinding(
                 metadata=k8s.V1ObjectMeta(name=f"{kube_namespace}-escalate"),
                 role_ref=k8s.V1RoleRef(
-                    api_group="rbac.authorization.k8s.io", kind="ClusterRole", name="cluster-admin"
+                    api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=team_role
                 ),
                 subjects=[
-                    k8s.RbacV1Subject(kind="ServiceAccount", name="x", namespace=kube_namespace)
+                    k8s.RbacV1Subject(kind="ServiceAccount", name=me, namespace=kube_namespace)
                 ],
             )
         )
     )
-    # while what the portal does is allowed (the same account, the same apiserver)
-    assert core.list_namespaced_event(other).items is not None
+    _refused(lambda: core.delete_node(node))
     api.close()
 
-
-def test_the_cluster_role_covers_exactly_the_kinds_the_portal_renders(
-    render, golden_endpoint_kinds
-):
-    role = one(render(), "ClusterRole")
-    granted = {
-        (g, r) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]
-    }
-    assert granted == golden_endpoint_kinds | {
-        ("", "events"),
-        ("apps", "deployments"),
-        ("", "pods"),
-        ("", "secrets"),
-        ("policy", "poddisruptionbudgets"),
-    }
-    verbs = {r: set(rule["verbs"]) for rule in role["rules"] for r in rule["resources"]}
-    for kind in ("inferenceservices", "scaledobjects", "poddisruptionbudgets"):
-        assert verbs[kind] == {"list", "create", "patch", "delete"}
-    assert verbs["deployments"] == verbs["pods"] == {"list"}
-    secrets = next(rule for rule in role["rules"] if rule["resources"] == ["secrets"])
-    assert (secrets["verbs"], secrets["resourceNames"]) == (["get"], ["hf-token"])
-    assert verbs["namespaces"] == {"create", "patch"}
-    assert verbs["resourcequotas"] == {"get", "create", "patch"}
-    assert verbs["events"] == {"list"}
-    assert not by_kind(render(), "Role")
-
-
-@pytest.fixture
-def golden_endpoint_kinds(team, llama_8b, gpu_l4):
-    from tests.factories import EndpointFactory
-
-    ep = EndpointFactory(team=team, model=llama_8b, gpu_type=gpu_l4)
-    plural = {
-        "Namespace": "namespaces",
-        "ResourceQuota": "resourcequotas",
-        "InferenceService": "inferenceservices",
-        "ScaledObject": "scaledobjects",
-        "PodDisruptionBudget": "poddisruptionbudgets",
-    }
-    ep.max_replicas = 2  # the PodDisruptionBudget too
-    return {(o["apiVersion"].rpartition("/")[0], plural[o["kind"]]) for o in manifests.render(ep)}
+    # the web pods' identity: pods and logs in team namespaces, nothing else
+    web_api = chart.api("web")
+    web_core = k8s.CoreV1Api(web_api)
+    assert web_core.list_namespaced_pod(managed).items == []
+    _refused(lambda: web_core.read_namespaced_secret("hf-token", managed))
+    _refused(lambda: web_core.list_namespaced_pod(other))
+    _refused(lambda: web_core.list_namespaced_event(managed))
+    _refused(lambda: web_core.create_namespace(k8s.V1Namespace(metadata={"name": f"{prefix}w"})))
+    _refused(lambda: chart.use("web").apply([manifests.resource_quota(team)]))
+    web_api.close()

@@ -40,8 +40,18 @@ def test_the_default_render(render):
     assert kinds == sorted(
         [
             "ServiceAccount",
+            "ServiceAccount",
+            "ClusterRole",
+            "ClusterRole",
             "ClusterRole",
             "ClusterRoleBinding",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding",
+            "ValidatingAdmissionPolicyBinding",
+            "NetworkPolicy",
+            "NetworkPolicy",
+            "NetworkPolicy",
             "Deployment",
             "Deployment",
             "Deployment",
@@ -131,18 +141,42 @@ def test_migrations_run_as_a_hook_before_install_and_upgrade(render):
     assert job["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
 
 
-def test_only_web_and_worker_carry_the_portal_service_account(render):
+def test_only_the_worker_carries_write_rights_and_web_a_read_only_identity(render):
     objects = render()
-    sa = one(objects, "ServiceAccount")["metadata"]["name"]
-    for obj in by_kind(objects, "Deployment"):
+    accounts = {o["metadata"]["name"] for o in by_kind(objects, "ServiceAccount")}
+    assert accounts == {"mp-modelport", "mp-modelport-web"}
+    for obj in by_kind(objects, "Deployment") + by_kind(objects, "Job"):
         spec = obj["spec"]["template"]["spec"]
         component = obj["metadata"]["labels"]["app.kubernetes.io/component"]
-        if component in ("web", "worker"):
-            assert spec["serviceAccountName"] == sa
+        if component == "worker":
+            assert spec["serviceAccountName"] == "mp-modelport"
+        elif component == "web":
+            assert spec["serviceAccountName"] == "mp-modelport-web"
+            assert spec["automountServiceAccountToken"] is True  # the pods tab reads pods
         else:
             assert spec["automountServiceAccountToken"] is False
+    # the only cluster-wide binding is the worker's, to the namespace-creating role
     binding = one(objects, "ClusterRoleBinding")
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": sa, "namespace": "modelport"}]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "mp-modelport", "namespace": "modelport"}
+    ]
+    assert binding["roleRef"]["name"] == "mp-modelport"
+    assert not by_kind(objects, "RoleBinding") and not by_kind(objects, "Role")
+
+
+def test_without_cluster_access_the_web_pods_get_no_token_and_no_binding(render):
+    objects = render({"web.clusterAccess": "false"})
+    web = one(objects, "Deployment", "-web")["spec"]["template"]["spec"]
+    assert web["automountServiceAccountToken"] is False
+    account = one(objects, "ServiceAccount", "-web")
+    assert account["automountServiceAccountToken"] is False
+    env = {e["name"]: e.get("value") for e in containers(objects)["worker"]["env"]}
+    assert env["KUBE_TEAM_ROLE_BINDINGS"] == "mp-modelport-team=modelport/mp-modelport"
+    web_policy = one(objects, "NetworkPolicy", "-web")
+    assert all(
+        {"port": 6443, "protocol": "TCP"} not in rule["ports"]
+        for rule in web_policy["spec"]["egress"]
+    )
 
 
 def test_optional_hpa_takes_over_the_web_replicas(render):
@@ -163,6 +197,12 @@ def test_the_portals_own_metrics_are_scraped(render):
     assert monitor["spec"]["selector"]["matchLabels"] == service["spec"]["selector"]
     (endpoint,) = monitor["spec"]["endpoints"]
     assert endpoint["port"] == "http" and endpoint["path"] == "/metrics"
+    # /metrics answers only the bearer token (portal/views.py): Prometheus sends it
+    assert endpoint["authorization"] == {
+        "type": "Bearer",
+        "credentials": {"name": "modelport-env", "key": "METRICS_BEARER_TOKEN"},
+    }
+    assert "METRICS_BEARER_TOKEN" in settings_env_names()
     assert resolve("/metrics").url_name == "prometheus-django-metrics"
     annotations = one(objects, "Deployment", "-web")["spec"]["template"]["metadata"]["annotations"]
     assert (

@@ -28,6 +28,30 @@ app.kubernetes.io/component: {{ .component }}
 {{- default (include "modelport.fullname" .) .Values.serviceAccount.name -}}
 {{- end -}}
 
+{{- define "modelport.webServiceAccountName" -}}
+{{- default (printf "%s-web" (include "modelport.serviceAccountName" .)) .Values.serviceAccount.webName -}}
+{{- end -}}
+
+{{/* The ClusterRoles the portal binds in each team namespace (never cluster-wide). */}}
+{{- define "modelport.teamRole" -}}
+{{- printf "%s-team" (include "modelport.fullname" .) -}}
+{{- end -}}
+
+{{- define "modelport.teamViewRole" -}}
+{{- printf "%s-team-view" (include "modelport.fullname" .) -}}
+{{- end -}}
+
+{{/* KUBE_TEAM_ROLE_BINDINGS: <ClusterRole>=<namespace>/<ServiceAccount>, comma-separated. */}}
+{{- define "modelport.teamRoleBindings" -}}
+{{- if .Values.rbac.create -}}
+{{- $bindings := list (printf "%s=%s/%s" (include "modelport.teamRole" .) .Release.Namespace (include "modelport.serviceAccountName" .)) -}}
+{{- if .Values.web.clusterAccess -}}
+{{- $bindings = append $bindings (printf "%s=%s/%s" (include "modelport.teamViewRole" .) .Release.Namespace (include "modelport.webServiceAccountName" .)) -}}
+{{- end -}}
+{{- join "," $bindings -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "modelport.image" -}}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end -}}
@@ -48,10 +72,12 @@ app.kubernetes.io/component: {{ .component }}
   valueFrom:
     fieldRef:
       fieldPath: status.podIP
+- name: KUBE_TEAM_ROLE_BINDINGS
+  value: {{ include "modelport.teamRoleBindings" . | quote }}
 - name: ALLOWED_HOSTS
   value: {{ printf "%s,$(POD_IP)" (required "config.ALLOWED_HOSTS: the portal's host names" .Values.config.ALLOWED_HOSTS) | quote }}
 {{- range $name, $value := .Values.config }}
-{{- if not (has $name (list "MODELPORT_ENV" "KUBE_IN_CLUSTER" "ALLOWED_HOSTS")) }}
+{{- if not (has $name (list "MODELPORT_ENV" "KUBE_IN_CLUSTER" "ALLOWED_HOSTS" "KUBE_TEAM_ROLE_BINDINGS")) }}
 - name: {{ $name }}
   value: {{ $value | toString | quote }}
 {{- end }}
