@@ -19,9 +19,8 @@ from django.core.management import call_command
 from deployments.endpoints import manifests
 from deployments.endpoints.choices import EndpointStatus
 from deployments.models import Endpoint
+from tests.deployments.cluster_helpers import pods, sync_until
 from tests.infra.prom import MissingPrometheus, PrometheusServer
-
-from .cluster_helpers import pods, sync_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.engine, pytest.mark.prometheus]
 

@@ -14,8 +14,8 @@ import urllib.request
 import pytest
 
 from deployments.endpoints import manifests
+from tests.deployments.cluster_helpers import wait_for
 
-from .cluster_helpers import wait_for
 from .test_manifests import RUNTIME_ARGS
 
 pytestmark = pytest.mark.engine
