@@ -13,7 +13,7 @@ import logging
 import os
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.http import HttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -42,11 +42,12 @@ def database_read_only() -> bool:
 
 def check_database() -> None:
     """A query on the tables every request reads (SELECT 1 touches none: a missing, locked or
-    unreadable table passed it), then the write check."""
+    unreadable table passed it), then the write check. Inside a savepoint: a failed check never
+    leaves the connection in an aborted transaction (PostgreSQL) for what runs after it."""
     from django.contrib.auth import get_user_model
     from django.contrib.sessions.models import Session
 
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
         for model in (Session, get_user_model()):
             table = connection.ops.quote_name(model._meta.db_table)
             cursor.execute(f"SELECT 1 FROM {table} LIMIT 1")  # noqa: S608 (our table names)
