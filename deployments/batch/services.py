@@ -133,12 +133,20 @@ def estimate_batch(team: Team, data: dict[str, Any], *, usage=None, rules=None) 
         "max_replicas": parallel,
         "capacity_type": capacity,
     }
+    shards = f" ({gpus} per shard x {parallel} shards at once)"
     estimate = admission.estimate_request(
         team,
         spec,
         usage=usage,
         gpu_rules=rules,
-        commits=(cost or Decimal("0"), "Estimated cost of the batch job"),
+        commits=cost or Decimal("0"),
+        wording=admission.Wording(
+            gpus=shards,
+            type_gpus=shards,
+            cost="Estimated cost of the batch job",
+            subject="this batch job",
+            commitment=" plus this batch job's estimated total cost",
+        ),
     )
     if cost is None and team.approval_cost_threshold is not None:
         estimate.approval_reasons.append(

@@ -77,6 +77,22 @@ class Estimate:
 # --- estimates, quota and approval rules -------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Wording:
+    """How a product's messages name what it asks for. An endpoint counts its GPUs and its
+    monthly cost at max replicas; a batch job (deployments.batch.services) counts GPUs per
+    shard x shards at once and its estimated total cost."""
+
+    gpus: str = " at max replicas"  # after "Needs N GPUs" (the team quota)
+    type_gpus: str = ""  # after "Needs N L4 GPUs" (the GPU type's quota)
+    cost: str = "Monthly cost at max replicas"  # what the approval threshold is checked on
+    subject: str = "this endpoint"  # "With this endpoint the team's projected cost ..."
+    commitment: str = ""  # what the budget adds besides the live endpoints, e.g. " plus ..."
+
+
+ENDPOINT_WORDING = Wording()
+
+
 def team_usage(
     team: Team, gpu_type: GpuType, exclude: Endpoint | None = None, name: str | None = None
 ) -> dict:
@@ -129,7 +145,12 @@ def team_rules(team: Team, gpu_type: GpuType) -> tuple[int | None, bool]:
 
 
 def _quota_refusals(
-    team: Team, gpu_type: GpuType, requested: int, usage: dict, type_quota: int | None
+    team: Team,
+    gpu_type: GpuType,
+    requested: int,
+    usage: dict,
+    type_quota: int | None,
+    wording: Wording = ENDPOINT_WORDING,
 ) -> list[Refusal]:
     refusals = []
     in_use, type_in_use = usage["in_use"], usage["type_in_use"]
@@ -137,7 +158,7 @@ def _quota_refusals(
         refusals.append(
             Refusal(
                 "quota",
-                f"Needs {requested} GPUs at max replicas but the team has "
+                f"Needs {requested} GPUs{wording.gpus} but the team has "
                 f"{max(team.max_gpus - in_use, 0)} of {team.max_gpus} left.",
             )
         )
@@ -145,7 +166,7 @@ def _quota_refusals(
         refusals.append(
             Refusal(
                 "quota",
-                f"Needs {requested} {gpu_type.name} GPUs but the team has "
+                f"Needs {requested} {gpu_type.name} GPUs{wording.type_gpus} but the team has "
                 f"{max(type_quota - type_in_use, 0)} of its {type_quota} {gpu_type.name} "
                 "quota left.",
             )
@@ -158,7 +179,7 @@ def _approval_reasons(
     gpu_type: GpuType,
     always_approve: bool,
     cost: Decimal | None,
-    cost_label: str = "Monthly cost at max replicas",
+    wording: Wording = ENDPOINT_WORDING,
 ) -> list[str]:
     reasons = []
     if always_approve:
@@ -166,14 +187,16 @@ def _approval_reasons(
     threshold = team.approval_cost_threshold
     if cost is not None and threshold is not None and cost > threshold:
         reasons.append(
-            f"{cost_label} ({money(cost)}) is above the approval threshold ({money(threshold)})."
+            f"{wording.cost} ({money(cost)}) is above the approval threshold ({money(threshold)})."
         )
     return reasons
 
 
-def _budget_verdict(team: Team, committed: Decimal, cost_max: Decimal | None) -> Refusal | None:
-    """Actual spend so far this month + every live endpoint, this one included, at max
-    replicas until the month ends, against the team's budget (None when within it)."""
+def _budget_verdict(
+    team: Team, committed: Decimal, cost_max: Decimal | None, wording: Wording = ENDPOINT_WORDING
+) -> Refusal | None:
+    """Actual spend so far this month + every live endpoint at max replicas until the month
+    ends + what this request commits, against the team's budget (None when within it)."""
     if cost_max is None or team.monthly_budget is None:
         return None
     try:
@@ -184,9 +207,9 @@ def _budget_verdict(team: Team, committed: Decimal, cost_max: Decimal | None) ->
         return None
     return Refusal(
         "budget",
-        f"With this endpoint the team's projected cost this month ({money(projected)}: "
+        f"With {wording.subject} the team's projected cost this month ({money(projected)}: "
         f"{money(spent)} spent so far plus its endpoints at max replicas until the month "
-        f"ends) would exceed its budget ({money(team.monthly_budget)}).",
+        f"ends{wording.commitment}) would exceed its budget ({money(team.monthly_budget)}).",
     )
 
 
@@ -197,16 +220,17 @@ def estimate_request(
     *,
     usage: dict | None = None,
     gpu_rules: tuple[int | None, bool] | None = None,
-    commits: tuple[Decimal, str] | None = None,
+    commits: Decimal | None = None,
+    wording: Wording = ENDPOINT_WORDING,
     month: datetime | None = None,
 ) -> Estimate:
     """Price, quota headroom and approval reasons for a spec (dict of SPEC_FIELDS values).
 
     `usage` (from team_usage) and `gpu_rules` (type quota, always approve) are read here
-    unless the caller already has them, e.g. from the locked team row. `commits` (cost, what
-    it is) replaces the monthly cost at max replicas in the approval and budget rules, e.g. a
-    batch job's estimated total cost. Monthly costs are for the calendar month of ``month``
-    (default: now) with the spec's off-hours schedule (deployments.endpoints.estimates).
+    unless the caller already has them, e.g. from the locked team row. `commits` replaces the
+    monthly cost at max replicas in the approval and budget rules, e.g. a batch job's
+    estimated total cost; `wording` says in the messages what is counted. Monthly costs are
+    for the calendar month of ``month`` (default: now) with the spec's off-hours schedule (deployments.endpoints.estimates).
     """
     gpu_type: GpuType = spec["gpu_type"]
     gpu_count = int(spec.get("gpu_count") or 1)
@@ -231,10 +255,10 @@ def estimate_request(
     if usage is None:
         usage = team_usage(team, gpu_type, exclude=exclude)
     type_quota, always_approve = gpu_rules if gpu_rules is not None else team_rules(team, gpu_type)
-    refusals += _quota_refusals(team, gpu_type, requested, usage, type_quota)
-    cost, cost_label = commits or (cost_max, "Monthly cost at max replicas")
-    reasons = _approval_reasons(team, gpu_type, always_approve, cost, cost_label)
-    over_budget = _budget_verdict(team, usage["committed"], cost)
+    refusals += _quota_refusals(team, gpu_type, requested, usage, type_quota, wording)
+    cost = commits if commits is not None else cost_max
+    reasons = _approval_reasons(team, gpu_type, always_approve, cost, wording)
+    over_budget = _budget_verdict(team, usage["committed"], cost, wording)
     budget_warning = None
     if over_budget is not None:
         if team.over_budget_policy == Team.OverBudgetPolicy.REFUSE:

@@ -136,6 +136,32 @@ def test_the_service_refuses_a_negative_cost_cap(member, team, form_data, fake_c
     assert not BatchJob.objects.exists()
 
 
+def test_a_job_over_quota_is_refused_in_words_about_shards(member_client, form_data, team):
+    """The shared admission rules speak of the batch job, not of an endpoint's replicas."""
+    team.max_gpus = 1
+    team.save()
+    body = member_client.post(CREATE, form_data).content.decode()
+    assert not BatchJob.objects.exists()
+    assert "Needs 2 GPUs (1 per shard x 2 shards at once) but the team has 1 of 1 left." in body
+    assert "max replicas" not in body
+
+
+def test_a_job_over_budget_is_refused_with_its_estimated_total_cost(
+    member, team, form_data, fake_cluster
+):
+    from deployments.batch.forms import BatchJobForm
+    from deployments.workloads.errors import BudgetExceeded
+
+    team.monthly_budget, team.over_budget_policy = Decimal("1"), team.OverBudgetPolicy.REFUSE
+    team.save()
+    form = BatchJobForm(form_data, teams=type(team).objects.all())
+    assert form.is_valid(), form.errors
+    with pytest.raises(BudgetExceeded) as exc:
+        services.request_batch_job(team, member, form.cleaned_data)
+    assert exc.value.message.startswith("With this batch job the team's projected cost")
+    assert "plus this batch job's estimated total cost)" in exc.value.message
+
+
 def test_viewer_cannot_request(viewer_client, form_data, fake_cluster):
     assert viewer_client.post(CREATE, form_data).status_code == 403
     assert not BatchJob.objects.exists()
