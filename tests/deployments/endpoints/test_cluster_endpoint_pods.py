@@ -53,10 +53,19 @@ def test_pods_tab_lists_the_predictor_pods_with_their_state(
     assert pod == pods(client, ep)[0]
     name = pod["metadata"]["name"]
     kubelet.restart_container(ep.namespace, name, "kserve-container", "OOMKilled", 137)
-    wait_for(
-        lambda: client.predictor_pods(ep.namespace, str(ep.uuid))[0]["status"]["containerStatuses"],
-        "the restart to show",
-    )
+
+    def restarted():  # the played kubelet has written the restart (not just any status)
+        [pod] = client.predictor_pods(ep.namespace, str(ep.uuid))
+        statuses = pod["status"].get("containerStatuses") or []
+        return any(
+            s["name"] == "kserve-container"
+            and s.get("restartCount", 0) >= 1
+            and s.get("ready")
+            and (s.get("lastState") or {}).get("terminated")
+            for s in statuses
+        )
+
+    wait_for(restarted, "the restart to show")
 
     page = member_client.get(url).content.decode()
     row = page[page.index(f"<code>{name}</code>") :]
