@@ -114,11 +114,24 @@ def test_the_kserve_validating_webhook_really_answers(kserve_controller, kube_na
 
     args = ("serving.kserve.io", "v1alpha1", kube_namespace, "servingruntimes")
     api.create_namespaced_custom_object(*args, runtime("first"))
-    with pytest.raises(ApiException) as exc:
-        api.create_namespaced_custom_object(*args, runtime("second"))
-    assert exc.value.status == 403
-    assert "admission webhook" in exc.value.body
-    assert "same priority assigned for the model format vLLM" in exc.value.body
+    # The validator lists the namespace's runtimes from the controller's informer cache, which
+    # may not hold "first" yet for a moment after its create: until it does, "second" passes.
+    # So: create "second" until refused (deleting it when it passed), bounded in time.
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            api.create_namespaced_custom_object(*args, runtime("second"))
+        except ApiException as refused:
+            if refused.status != 409:  # 409: the previous "second" is still being deleted
+                exc = refused
+                break
+        else:
+            api.delete_namespaced_custom_object(*args, "second")
+        assert time.monotonic() < deadline, "the KServe webhook never refused the second runtime"
+        time.sleep(0.5)
+    assert exc.status == 403
+    assert "admission webhook" in exc.body
+    assert "same priority assigned for the model format vLLM" in exc.body
 
 
 # ------------------------------------------------------------------------------ KServe
