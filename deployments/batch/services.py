@@ -146,6 +146,7 @@ def estimate_batch(team: Team, data: dict[str, Any], *, usage=None, rules=None) 
             cost="Estimated cost of the batch job",
             subject="this batch job",
             commitment=" plus this batch job's estimated total cost",
+            one_off=True,
         ),
     )
     if cost is None and team.approval_cost_threshold is not None:

@@ -88,6 +88,10 @@ class Wording:
     cost: str = "Monthly cost at max replicas"  # what the approval threshold is checked on
     subject: str = "this endpoint"  # "With this endpoint the team's projected cost ..."
     commitment: str = ""  # what the budget adds besides the live endpoints, e.g. " plus ..."
+    # The cost is a one-off total (a batch job's), not a monthly rate: the budget adds it whole
+    # instead of for the share of the month left (a job asked for on the month's last evening
+    # costs the same).
+    one_off: bool = False
 
 
 ENDPOINT_WORDING = Wording()
@@ -200,7 +204,11 @@ def _budget_verdict(
     if cost_max is None or team.monthly_budget is None:
         return None
     try:
-        spent, projected = projected_month_cost(team, committed + cost_max)
+        if wording.one_off:
+            spent, projected = projected_month_cost(team, committed)
+            projected += cost_max
+        else:
+            spent, projected = projected_month_cost(team, committed + cost_max)
     except SpendUnknown as exc:  # fails closed: an unknown spend is never within the budget
         return Refusal("budget", exc.message)
     if projected <= team.monthly_budget:
