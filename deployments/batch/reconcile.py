@@ -1,26 +1,35 @@
-"""Batch jobs: load -> call the cluster -> record (the tasks are one line over these).
+"""Batch jobs as a product of the one apply/sync driver (deployments.driver).
 
-`apply_batch_job(id, generation)` makes the cluster match the row: the current run's Job
-exists (older runs' Jobs are removed) while the job is wanted, and no Job of it exists once it
-is cancelled or deleted. `sync_batch_jobs()` follows every running job with two list calls in
-total (Jobs and pods by label selector, all namespaces) and a constant number of queries.
+apply
+    the current run's Job exists (older runs' Jobs are removed) while the job is wanted, and no
+    Job of it exists once it is cancelled or deleted; without a cluster a wanted job waits as
+    Not started (like an endpoint's Not deployed, no error and no Resume).
+sync
+    jobs that waited for a cluster get a new generation and are applied; every running job is
+    followed with two list calls per team namespace (Jobs and pods by label selector) and a
+    constant number of queries: the rows are locked and written in one bulk UPDATE per
+    namespace; a run whose Job was deleted by hand is applied again.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
+from deployments import driver
 from deployments.batch import manifests
 from deployments.batch.choices import BATCH_OBSERVED_STATUSES, BatchJobStatus
 from deployments.batch.models import BatchJob
 from deployments.batch.names import APPLY_BATCH_JOB
-from deployments.batch.observe import observe
+from deployments.batch.observe import Observation, observe
 from deployments.batch.services import record_applied, record_observations
+from deployments.driver import Applied, Missing
 from deployments.endpoints.manifests import ManifestError
-from deployments.k8s import ClusterClient, cluster_configured
+from deployments.k8s import ClusterClient
 from deployments.workloads.choices import DesiredState
 from deployments.workloads.errors import PermanentClusterError
 from portal import jobs
@@ -33,85 +42,14 @@ NO_CLUSTER_MESSAGE = (
 )
 
 
-def _load(job_id: int) -> BatchJob | None:
-    return (
-        BatchJob.objects.select_related("team", "model", "gpu_type", "offering")
-        .filter(pk=job_id)
-        .first()
-    )
-
-
-def _jobs_of(client: ClusterClient, job: BatchJob) -> list[dict]:
-    selector = f"{manifests.LABEL_BATCH_UUID}={job.uuid}"
-    return client.list("batch/v1", "Job", job.namespace, selector)
-
-
-def _delete_runs(client: ClusterClient, job: BatchJob, keep_run: int | None) -> int:
-    deleted = 0
-    for obj in _jobs_of(client, job):
-        run = (obj["metadata"].get("labels") or {}).get(manifests.LABEL_BATCH_RUN)
-        if keep_run is None or run != str(keep_run):
-            meta = {"name": obj["metadata"]["name"], "namespace": job.namespace}
-            deleted += client.delete({"apiVersion": "batch/v1", "kind": "Job", "metadata": meta})
-    return deleted
-
-
 def apply_batch_job(job_id: int, generation: int) -> str:
-    job = _load(job_id)
-    if job is None or job.generation != generation or job.applied_generation >= generation:
-        return "stale"
-    if not cluster_configured():
-        return _apply_embedded(job, generation)
-    try:
-        client = ClusterClient.from_settings()
-        if job.desired_state == DesiredState.PRESENT:
-            client.apply(manifests.render(job))
-            _delete_runs(client, job, keep_run=job.run)
-            outcome = BatchJobStatus.RUNNING
-        else:
-            _delete_runs(client, job, keep_run=None)
-            outcome = (
-                BatchJobStatus.DELETED
-                if job.desired_state == DesiredState.ABSENT
-                else BatchJobStatus.CANCELLED
-            )
-    except (PermanentClusterError, ManifestError) as exc:
-        log.warning("batch_job=%s apply failed: %s", job_id, exc)
-        record_applied(job, generation, BatchJobStatus.FAILED, str(exc))
-        return "failed"
-    # A cancel or delete keeps its reason (who cancelled, or the cost cap) as the message.
-    record_applied(job, generation, outcome, "" if outcome == "running" else job.status_message)
-    log.info("batch_job=%s generation=%s %s", job_id, generation, outcome)
-    return str(outcome)
+    """Apply one generation of a batch job; returns the driver's Outcome."""
+    return driver.apply(BATCH_JOBS, job_id, generation)
 
 
-def _apply_embedded(job: BatchJob, generation: int) -> str:
-    """No cluster: a wanted job waits as Not started (like an endpoint's Not deployed, no
-    error and no Resume); a cancel or delete has nothing to remove."""
-    if job.desired_state == DesiredState.PRESENT:
-        outcome, message = BatchJobStatus.NOT_DEPLOYED, NO_CLUSTER_MESSAGE
-    else:
-        outcome = (
-            BatchJobStatus.DELETED
-            if job.desired_state == DesiredState.ABSENT
-            else BatchJobStatus.CANCELLED
-        )
-        message = job.status_message
-    record_applied(job, generation, outcome, message)
-    log.info("batch_job=%s generation=%s no cluster: %s", job.pk, generation, outcome)
-    return "no-cluster"
-
-
-def _start_waiting_jobs() -> None:
-    """A cluster is connected now: apply the jobs that waited for one (a new generation)."""
-    waiting = BatchJob.objects.filter(
-        status=BatchJobStatus.NOT_DEPLOYED, desired_state=DesiredState.PRESENT
-    ).values_list("pk", "generation")
-    for pk, generation in waiting:
-        if BatchJob.objects.filter(pk=pk, generation=generation).update(
-            generation=generation + 1, status=BatchJobStatus.APPLYING
-        ):
-            jobs.enqueue(APPLY_BATCH_JOB, pk, generation + 1)
+def sync_batch_jobs() -> int:
+    """Fold the cluster's Jobs and pods into every running batch job. Returns jobs changed."""
+    return driver.sync(BATCH_JOBS)
 
 
 def _key(obj: dict) -> tuple[str, str]:
@@ -119,13 +57,87 @@ def _key(obj: dict) -> tuple[str, str]:
     return labels.get(manifests.LABEL_BATCH_UUID, ""), labels.get(manifests.LABEL_BATCH_RUN, "")
 
 
-def sync_batch_jobs() -> int:
-    """Fold the cluster's Jobs and pods into every running batch job. Returns jobs changed."""
-    if not cluster_configured():
+def _stopped(job: BatchJob) -> str:
+    return (
+        BatchJobStatus.DELETED
+        if job.desired_state == DesiredState.ABSENT
+        else BatchJobStatus.CANCELLED
+    )
+
+
+class BatchJobs(driver.Product):
+    kind = "batch_job"
+    model = BatchJob
+    sync_lock = "deployments:sync-batch-jobs:running"
+
+    # --- apply ------------------------------------------------------------------------------
+
+    def load(self, pk: int) -> BatchJob | None:
+        return (
+            BatchJob.objects.select_related("team", "model", "gpu_type", "offering")
+            .filter(pk=pk)
+            .first()
+        )
+
+    def render(self, job: BatchJob) -> list[dict]:
+        try:
+            return manifests.render(job)
+        except ManifestError as exc:
+            raise PermanentClusterError(str(exc)) from exc
+
+    def push(self, client: ClusterClient, job: BatchJob) -> Applied:
+        if job.desired_state == DesiredState.PRESENT:
+            client.apply(self.render(job))
+            self._delete_runs(client, job, keep_run=job.run)
+            return Applied(BatchJobStatus.RUNNING)
+        self._delete_runs(client, job, keep_run=None)
+        # A cancel or delete keeps its reason (who cancelled, or the cost cap) as the message.
+        status = _stopped(job)
+        return Applied(status, job.status_message, deleted=status == BatchJobStatus.DELETED)
+
+    def _delete_runs(self, client: ClusterClient, job: BatchJob, keep_run: int | None) -> int:
+        deleted = 0
+        selector = f"{manifests.LABEL_BATCH_UUID}={job.uuid}"
+        for obj in client.list("batch/v1", "Job", job.namespace, selector):
+            run = (obj["metadata"].get("labels") or {}).get(manifests.LABEL_BATCH_RUN)
+            if keep_run is None or run != str(keep_run):
+                meta = {"name": obj["metadata"]["name"], "namespace": job.namespace}
+                deleted += client.delete(
+                    {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta}
+                )
+        return deleted
+
+    def no_cluster(self, job: BatchJob) -> Applied:
+        if job.desired_state == DesiredState.PRESENT:
+            return Applied(BatchJobStatus.NOT_DEPLOYED, NO_CLUSTER_MESSAGE)
+        status = _stopped(job)
+        return Applied(status, job.status_message, deleted=status == BatchJobStatus.DELETED)
+
+    def record_applied(self, job: BatchJob, generation: int, applied: Applied) -> bool:
+        return record_applied(job, generation, applied.status, applied.message)
+
+    def record_failed(self, job: BatchJob, generation: int, message: str) -> bool:
+        return record_applied(job, generation, BatchJobStatus.FAILED, message)
+
+    # --- sync -------------------------------------------------------------------------------
+
+    def prepare(self) -> int:
+        """A cluster is connected now: apply the jobs that waited for one (a new generation)."""
+        waiting = BatchJob.objects.filter(
+            status=BatchJobStatus.NOT_DEPLOYED, desired_state=DesiredState.PRESENT
+        ).values_list("pk", "generation")
+        for pk, generation in waiting:
+            if BatchJob.objects.filter(pk=pk, generation=generation).update(
+                generation=generation + 1, status=BatchJobStatus.APPLYING
+            ):
+                jobs.enqueue(APPLY_BATCH_JOB, pk, generation + 1)
         return 0
-    _start_waiting_jobs()
-    with transaction.atomic():
-        rows = list(
+
+    def sync_transaction(self):
+        return transaction.atomic()  # observable() locks the rows until they are recorded
+
+    def observable(self) -> list[BatchJob]:
+        rows = (
             BatchJob.objects.select_for_update(of=("self",))
             .select_related("team", "gpu_type")  # gpu_type: the cost cap's price, no query
             .filter(
@@ -134,31 +146,53 @@ def sync_batch_jobs() -> int:
                 applied_generation__gte=1,
             )
         )
-        rows = [j for j in rows if j.applied_generation == j.generation]
-        if not rows:
-            return 0
-        client, now = ClusterClient.from_settings(), timezone.now()
-        by_run: dict[tuple[str, str], dict] = {}
-        pods: dict[tuple[str, str], list[dict]] = {}
-        # One list per team namespace: the portal may read only the namespaces it manages.
-        for namespace in sorted({job.namespace for job in rows}):
-            for obj in client.list("batch/v1", "Job", namespace, manifests.BATCH_SELECTOR):
-                by_run[_key(obj)] = obj
-            for pod in client.list("v1", "Pod", namespace, manifests.BATCH_SELECTOR):
-                pods.setdefault(_key(pod), []).append(pod)
-        observed, missing = [], []
-        for job in rows:
-            key = (str(job.uuid), str(job.run))
-            if key not in by_run:
-                missing.append(job)
-                continue
-            observed.append((job, observe(job, by_run[key], pods.get(key, []), now)))
-        changed = record_observations(observed)
-    for job in missing:  # deleted by hand: apply the run again (server-side apply is idempotent)
-        log.warning("batch_job=%s run %s missing in the cluster: re-applying", job.pk, job.run)
-        BatchJob.objects.filter(pk=job.pk, generation=job.generation).update(
-            generation=job.generation + 1
-        )
+        return [j for j in rows if j.applied_generation == j.generation]
 
-        jobs.enqueue(APPLY_BATCH_JOB, job.pk, job.generation + 1)
-    return changed
+    def read(
+        self, client: ClusterClient, namespace: str, rows: Sequence[BatchJob]
+    ) -> dict[int, dict[str, Any]]:
+        # One list per team namespace: the portal may read only the namespaces it manages.
+        by_run = {
+            _key(obj): obj
+            for obj in client.list("batch/v1", "Job", namespace, manifests.BATCH_SELECTOR)
+        }
+        pods: dict[tuple[str, str], list[dict]] = {}
+        for pod in client.list("v1", "Pod", namespace, manifests.BATCH_SELECTOR):
+            pods.setdefault(_key(pod), []).append(pod)
+        now = timezone.now()
+        return {
+            job.pk: {
+                "Job": by_run.get((str(job.uuid), str(job.run))),
+                "Pod": pods.get((str(job.uuid), str(job.run)), []),
+                "now": now,
+            }
+            for job in rows
+        }
+
+    def observe(self, job: BatchJob, live: dict[str, Any]) -> Observation | Missing:
+        """Pure over `live` ({"Job": the run's Job or None, "Pod": its pods, "now"})."""
+        if live.get("Job") is None:
+            return Missing((f"run {job.run} missing in the cluster",))
+        return observe(job, live["Job"], live.get("Pod") or [], live.get("now") or timezone.now())
+
+    def record(self, job: BatchJob, observation: Observation) -> bool:
+        """One job's observation; the row must be locked at its generation (observable())."""
+        with transaction.atomic():
+            return bool(record_observations([(job, observation)]))
+
+    def record_many(self, client: ClusterClient, observed: list[tuple[BatchJob, Observation]]):
+        return record_observations(observed)  # one UPDATE and one INSERT for the namespace
+
+    def repair(self, client: ClusterClient, job: BatchJob, problems: tuple[str, ...]) -> int:
+        """Deleted by hand: apply the run again (server-side apply is idempotent)."""
+        log.warning(
+            "batch_job=%s generation=%s %s: re-applying", job.pk, job.generation, problems[0]
+        )
+        if BatchJob.objects.filter(pk=job.pk, generation=job.generation).update(
+            generation=job.generation + 1
+        ):
+            jobs.enqueue_on_commit(APPLY_BATCH_JOB, job.pk, job.generation + 1)
+        return 0
+
+
+BATCH_JOBS = BatchJobs()

@@ -1,24 +1,21 @@
-"""Push desired state to the cluster and read the observed state back (STYLE §4.3-4.6).
+"""Endpoints as a product of the one apply/sync driver (deployments.driver).
 
-The Celery tasks in `deployments.endpoints.tasks` are one-line wrappers around the two functions here:
+The Celery tasks in `deployments.endpoints.tasks` are one-line wrappers around the two functions
+here, which run the driver over `ENDPOINTS`; this module says only what is an endpoint's own:
 
-`apply_endpoint(endpoint_id, generation)`
-    A plain read: skip when the row is gone, the generation is no longer current, it was
-    already applied, or the endpoint is not approved. Otherwise server-side-apply the rendered
-    manifests (or delete the endpoint's objects when it is ABSENT), then compare-and-set
-    `applied_generation` and record the new status in one UPDATE that a superseded or
-    duplicate apply cannot pass. No row lock is held across an apiserver call (here or in the
-    drift repair), so scale/edit/delete never wait on the cluster. Transient cluster errors
-    propagate (Celery retries them with jittered backoff); permanent ones mark the endpoint
-    FAILED with the apiserver's message.
+apply
+    skip an endpoint waiting for approval, rejected or deleted; push the rendered manifests
+    (server-side apply) and delete the objects it should no longer have, or delete all of them
+    when it is ABSENT; record PROVISIONING / STOPPED / DELETED (`services.record_applied`).
 
-`sync_statuses()`
-    One label-selected list per namespace and kind. For every endpoint: map the InferenceService
-    to a status (`observe.status_from`) and record changes (`services.record_observed` keeps
-    the time spent in the previous status, e.g. the cold start); explain a non-ready endpoint
-    (conditions + Warning events of its pods, quota refusals); put back objects that are missing
-    or were edited by hand ("Drift repaired" in the timeline); and re-enqueue applies that were
-    lost (worker killed, broker lost the message) once they are `KUBE_REAPPLY_AFTER_SECONDS` old.
+sync
+    one label-selected list per namespace and kind; map the InferenceService to a status
+    (`observe.status_from`) and record changes (`services.record_observed` keeps the time spent
+    in the previous status, e.g. the cold start); explain a non-ready endpoint (conditions +
+    Warning events of its pods, quota refusals, a missing Hugging Face token); put back objects
+    that are missing or were edited by hand ("Drift repaired" in the timeline); re-enqueue
+    applies that were lost (worker killed, broker lost the message) once they are
+    `KUBE_REAPPLY_AFTER_SECONDS` old; re-bind the portal's roles in a namespace that answers 403.
 
 Embedded dev mode (no KUBECONFIG and not in a cluster): nothing is applied. A present endpoint
 is NOT_DEPLOYED ("no cluster connected", neutral and final, so the UI stops polling; its
@@ -31,24 +28,27 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from deployments import driver
+from deployments.driver import Applied, Missing
 from deployments.endpoints import manifests, observe
 from deployments.endpoints.choices import EndpointStatus, EventKind
 from deployments.endpoints.models import Endpoint
 from deployments.endpoints.names import APPLY_ENDPOINT
 from deployments.endpoints.services import add_event, record_applied, record_observed
-from deployments.k8s import ClusterClient, cluster_configured
+from deployments.k8s import ClusterClient
 from deployments.workloads import labels
 from deployments.workloads.choices import DesiredState
-from deployments.workloads.errors import PermanentClusterError, TransientClusterError
+from deployments.workloads.errors import PermanentClusterError
 from portal import jobs
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ NO_CLUSTER_MESSAGE = (
     "Not deployed: no cluster connected. The request is approved and its manifests are "
     "ready; the platform team connects a Kubernetes cluster, and the endpoint is deployed then."
 )
+SYNC_LOCK = "deployments:sync-statuses:running"
 
 
 def _reapply_after() -> int:
@@ -84,113 +85,237 @@ def _load_locked(endpoint_id: int) -> Endpoint | None:
     )
 
 
-# --- apply ----------------------------------------------------------------------------------
-
-
 def apply_endpoint(endpoint_id: int, generation: int) -> str:
-    """Apply one generation of an endpoint; returns what happened (for logs and tests)."""
-    # No row lock is held across the apiserver calls (up to four, each with
-    # KUBE_REQUEST_TIMEOUT), so scale/edit/delete never wait on the cluster: a plain read, the
-    # push, then one compare-and-set UPDATE on generation (record_applied) that a superseded
-    # or duplicate apply cannot pass.
-    endpoint = _load(endpoint_id)
-    skip = _skip_reason(endpoint, generation)
-    if skip:
-        log.info("endpoint=%s generation=%s skipped: %s", endpoint_id, generation, skip)
-        return skip
-    if not cluster_configured():
-        with transaction.atomic():
-            return _apply_embedded(endpoint, generation)
-    kind, outcome = EventKind.STATUS, None
-    try:
-        target, message = _push(ClusterClient.from_settings(), endpoint)
-    except PermanentClusterError as exc:
-        target, message, kind, outcome = EndpointStatus.FAILED, str(exc), EventKind.ERROR, "failed"
-        log.warning("endpoint=%s generation=%s failed: %s", endpoint_id, generation, exc)
-    except TransientClusterError as exc:
-        # updated_at marks the attempt: the safety net in sync_statuses only re-enqueues
-        # applies nobody has tried for KUBE_REAPPLY_AFTER_SECONDS (no pile-up while retrying).
-        Endpoint.objects.filter(pk=endpoint_id, generation=generation).update(
-            status_message=f"Cluster not reachable, retrying: {exc}", updated_at=timezone.now()
+    """Apply one generation of an endpoint; returns the driver's Outcome."""
+    return driver.apply(ENDPOINTS, endpoint_id, generation)
+
+
+def sync_statuses() -> int:
+    """Observe every live endpoint; returns how many endpoints changed (status or repair)."""
+    return driver.sync(ENDPOINTS)
+
+
+class Endpoints(driver.Product):
+    kind = "endpoint"
+    model = Endpoint
+    sync_lock = SYNC_LOCK
+
+    # --- apply ------------------------------------------------------------------------------
+
+    def load(self, pk: int) -> Endpoint | None:
+        return _load(pk)
+
+    def applicable(self, endpoint: Endpoint) -> bool:
+        return endpoint.status not in (*NOT_APPROVED, EndpointStatus.DELETED)
+
+    def render(self, endpoint: Endpoint) -> list[dict]:
+        return manifests.render(endpoint)
+
+    def push(self, client: ClusterClient, endpoint: Endpoint) -> Applied:
+        try:
+            manifests.check_renderable(endpoint)
+        except manifests.ManifestError as exc:
+            raise PermanentClusterError(str(exc)) from exc
+        if endpoint.desired_state == DesiredState.ABSENT:
+            gone = [
+                obj for obj in reversed(manifests.removable_objects(endpoint)) if client.delete(obj)
+            ]
+            message = (
+                f"Deleted {', '.join(o['kind'] for o in gone)}."
+                if gone
+                else "Nothing left to delete."
+            )
+            return Applied(EndpointStatus.DELETED, message, deleted=True)
+        client.apply(self.render(endpoint), reuse_kinds=TEAM_KINDS)
+        for obj in manifests.unwanted_objects(endpoint):
+            client.delete(obj)  # e.g. the PDB once the endpoint may only run one replica
+        if endpoint.desired_state == DesiredState.STOPPED:
+            return Applied(
+                EndpointStatus.STOPPED, f"Stop applied (generation {endpoint.generation})."
+            )
+        return Applied(
+            EndpointStatus.PROVISIONING,
+            f"Applied generation {endpoint.generation}; waiting for KServe to roll it out.",
         )
-        log.warning("endpoint=%s generation=%s transient: %s", endpoint_id, generation, exc)
-        raise
-    with transaction.atomic():
-        if not _record_applied(endpoint, generation, target, message, kind):
-            # A newer generation (its own apply follows) or a duplicate run got there first;
-            # sync_statuses repairs any drift an out-of-order push left behind.
-            log.info("endpoint=%s generation=%s superseded after push", endpoint_id, generation)
-            return "superseded"
-    if outcome:
-        return outcome
-    log.info("endpoint=%s generation=%s applied -> %s", endpoint_id, generation, target)
-    return "deleted" if target == EndpointStatus.DELETED else "applied"
 
+    def no_cluster(self, endpoint: Endpoint) -> Applied:
+        if endpoint.desired_state == DesiredState.PRESENT:
+            # One notice per endpoint: after a Start the status returns to Not deployed quietly.
+            told = endpoint.events.filter(new_status=EndpointStatus.NOT_DEPLOYED).exists()
+            return Applied(EndpointStatus.NOT_DEPLOYED, NO_CLUSTER_MESSAGE, event=not told)
+        if endpoint.desired_state == DesiredState.ABSENT:
+            return Applied(
+                EndpointStatus.DELETED, "No cluster configured; nothing to change.", deleted=True
+            )
+        return Applied(EndpointStatus.STOPPED, "No cluster configured; nothing to change.")
 
-def _skip_reason(endpoint: Endpoint | None, generation: int) -> str | None:
-    if endpoint is None:
-        return "gone"
-    if endpoint.generation != generation:
-        return "stale"
-    if endpoint.applied_generation >= generation:
-        return "already-applied"
-    if endpoint.status in NOT_APPROVED or endpoint.status == EndpointStatus.DELETED:
-        return "not-applicable"
-    return None
+    def record_applied(self, endpoint: Endpoint, generation: int, applied: Applied) -> bool:
+        if applied.status == EndpointStatus.NOT_DEPLOYED:
+            # Not applied: applied_generation stays behind, so a cluster connected later
+            # applies it (sync's lost-apply safety net).
+            return record_observed(
+                endpoint.pk,
+                applied.status,
+                applied.message,
+                generation=generation,
+                event=applied.event,
+            )
+        return record_applied(endpoint, generation, applied.status, applied.message)
 
+    def record_failed(self, endpoint: Endpoint, generation: int, message: str) -> bool:
+        return record_applied(endpoint, generation, EndpointStatus.FAILED, message, EventKind.ERROR)
 
-def _push(client: ClusterClient, endpoint: Endpoint) -> tuple[str, str]:
-    """Make the cluster match the endpoint; return (status, message) to record."""
-    try:
-        manifests.check_renderable(endpoint)
-    except manifests.ManifestError as exc:
-        raise PermanentClusterError(str(exc)) from exc
-    if endpoint.desired_state == DesiredState.ABSENT:
-        gone = [
-            obj for obj in reversed(manifests.removable_objects(endpoint)) if client.delete(obj)
-        ]
-        return EndpointStatus.DELETED, (
-            f"Deleted {', '.join(o['kind'] for o in gone)}." if gone else "Nothing left to delete."
+    # --- sync -------------------------------------------------------------------------------
+
+    def prepare(self) -> int:
+        return _requeue_lost_applies()
+
+    def observable(self):
+        return (
+            Endpoint.objects.exclude(status__in=[*NOT_APPROVED, EndpointStatus.DELETED])
+            .exclude(status=EndpointStatus.APPROVED, applied_generation=0)
+            .select_related("team", "model", "gpu_type", "offering")
         )
-    client.apply(manifests.render(endpoint), reuse_kinds=TEAM_KINDS)
-    for obj in manifests.unwanted_objects(endpoint):
-        client.delete(obj)  # e.g. the PDB once the endpoint may only run one replica
-    if endpoint.desired_state == DesiredState.STOPPED:
-        return EndpointStatus.STOPPED, f"Stop applied (generation {endpoint.generation})."
-    return EndpointStatus.PROVISIONING, (
-        f"Applied generation {endpoint.generation}; waiting for KServe to roll it out."
-    )
 
+    def read(
+        self, client: ClusterClient, namespace: str, endpoints: Sequence[Endpoint]
+    ) -> dict[int, dict[str, Any]]:
+        """A 403 in a team namespace means the portal's RoleBindings there are missing (a
+        namespace from before the chart bound them, or one deleted by hand): apply the team's
+        objects (the bindings first), then read once more."""
+        try:
+            return _read(client, namespace, endpoints)
+        except PermanentClusterError as exc:
+            if getattr(exc, "status", None) != 403 or not settings.KUBE_TEAM_ROLE_BINDINGS:
+                raise
+            log.warning(
+                "endpoint sync namespace=%s: %s; binding the portal's roles again", namespace, exc
+            )
+            client.apply(manifests.team_objects(endpoints[0].team))
+            return _read(client, namespace, endpoints)
 
-def _record_applied(
-    endpoint: Endpoint, generation: int, status: str, message: str, kind: str = EventKind.STATUS
-) -> bool:
-    # One compare-and-set UPDATE on generation (and applied_generation): no lock needed.
-    return record_applied(endpoint, generation, status, message, kind)
+    def observe(
+        self, endpoint: Endpoint, live: dict[str, Any]
+    ) -> observe.Observed | Missing | None:
+        """Pure over `live` (the endpoint's objects by kind, "Pod" a list; "events" and
+        "token" may be callables read only when the endpoint is not ready)."""
+        if endpoint.applied_generation < endpoint.generation:
+            return None  # an apply is in flight (or lost: prepare re-enqueues it)
+        if endpoint.desired_state == DesiredState.ABSENT:
+            return None
+        isvc = live.get("InferenceService")
+        if endpoint.status == EndpointStatus.FAILED and isvc is None:
+            return None  # the apply itself failed; a person must change the request
+        problems = drift(endpoint, live)
+        if problems:
+            return Missing(tuple(problems))
+        observed = observe.status_from(
+            isvc,
+            live.get("Deployment"),
+            endpoint=endpoint,
+            now=live.get("now") or timezone.now(),
+            pods=live.get("Pod"),
+        )
+        if observed is None or observed.status != EndpointStatus.PROVISIONING:
+            return observed
+        message = explain(endpoint, observed.message, _value(live.get("events")) or [])
+        token = _value(live.get("token")) or ""
+        return replace(observed, message=token + message)
 
-
-def _apply_embedded(endpoint: Endpoint, generation: int) -> str:
-    if endpoint.desired_state == DesiredState.PRESENT:
-        # One notice per endpoint: after a Start the status returns to Not deployed quietly.
-        told = endpoint.events.filter(new_status=EndpointStatus.NOT_DEPLOYED).exists()
-        record_observed(
+    def record(self, endpoint: Endpoint, observed: observe.Observed) -> bool:
+        return record_observed(
             endpoint.pk,
-            EndpointStatus.NOT_DEPLOYED,
-            NO_CLUSTER_MESSAGE,
-            generation=generation,
-            event=not told,
+            observed.status,
+            observed.message,
+            observed.url,
+            generation=endpoint.generation,
+            kind=EventKind.INFO if observed.timeline else EventKind.STATUS,
         )
-        return "no-cluster"
-    target = (
-        EndpointStatus.DELETED
-        if endpoint.desired_state == DesiredState.ABSENT
-        else EndpointStatus.STOPPED
+
+    def recorded(self, client: ClusterClient, endpoint: Endpoint, observed: observe.Observed):
+        if observed.status == EndpointStatus.READY:
+            _follow_cold_start(client, endpoint)
+
+    def repair(self, client: ClusterClient, endpoint: Endpoint, problems: tuple[str, ...]) -> int:
+        return _repair(client, endpoint, list(problems))
+
+
+ENDPOINTS = Endpoints()
+
+
+def _value(item: Any) -> Any:
+    return item() if callable(item) else item
+
+
+def _once(read: Callable[[], Any]) -> Callable[[], Any]:
+    """A read done at most once, when first asked for (Warning events of a namespace)."""
+    done: list[Any] = []
+
+    def get() -> Any:
+        if not done:
+            done.append(read())
+        return done[0]
+
+    return get
+
+
+def _read(
+    client: ClusterClient, namespace: str, endpoints: Sequence[Endpoint]
+) -> dict[int, dict[str, Any]]:
+    kinds = {
+        "InferenceService": manifests.ISVC_API,
+        "ScaledObject": manifests.KEDA_API,
+        "PodDisruptionBudget": manifests.PDB_API,
+        # Made by KServe from the InferenceService, whose labels it copies: replica counts.
+        "Deployment": "apps/v1",
+    }
+    by_kind = {
+        kind: _by_uuid(client.list(api, kind, namespace, labels.MANAGED_SELECTOR))
+        for kind, api in kinds.items()
+    }
+    pods_by_uuid: dict[str, list[dict]] = defaultdict(list)
+    for pod in client.list("v1", "Pod", namespace, labels.MANAGED_SELECTOR):
+        uuid = (pod["metadata"].get("labels") or {}).get(manifests.LABEL_ENDPOINT_UUID)
+        pods_by_uuid[uuid].append(pod)
+    _repair_team_objects(client, endpoints[0].team)
+    now, events = timezone.now(), _once(lambda: client.events(namespace))
+    live = {}
+    for endpoint in endpoints:
+        key = str(endpoint.uuid)
+        live[endpoint.pk] = {
+            **{kind: objects.get(key) for kind, objects in by_kind.items()},
+            "Pod": pods_by_uuid.get(key),
+            "now": now,
+            "events": events,
+            "token": (lambda ep=endpoint: _missing_token(client, ep)),
+        }
+    return live
+
+
+def _lost_applies():
+    cutoff = timezone.now() - timedelta(seconds=_reapply_after())
+    return (
+        Endpoint.objects.filter(updated_at__lt=cutoff)
+        .exclude(status__in=[*NOT_APPROVED, EndpointStatus.DELETED])
+        .exclude(applied_generation__gte=F("generation"))
     )
-    _record_applied(endpoint, generation, target, "No cluster configured; nothing to change.")
-    return "no-cluster"
 
 
-# --- observe and reconcile --------------------------------------------------------------------
+def _requeue_lost_applies() -> int:
+    count = 0
+    for endpoint_id, generation in _lost_applies().values_list("pk", "generation"):
+        log.info(
+            "endpoint=%s generation=%s apply was lost; enqueueing again", endpoint_id, generation
+        )
+        jobs.enqueue(APPLY_ENDPOINT, endpoint_id, generation)
+        count += 1
+    return count
+
+
+def _by_uuid(objects: list[dict]) -> dict[str, dict]:
+    return {
+        (o["metadata"].get("labels") or {}).get(manifests.LABEL_ENDPOINT_UUID): o for o in objects
+    }
 
 
 def _contains(want: Any, have: Any) -> bool:
@@ -226,151 +351,6 @@ def drift(endpoint: Endpoint, live: dict[str, dict | None]) -> list[str]:
         ):
             problems.append(f"{obj['kind']} {obj['metadata']['name']} was changed by hand")
     return problems
-
-
-SYNC_LOCK = "deployments:sync-statuses:running"
-
-
-def sync_statuses() -> int:
-    """Observe every live endpoint; returns how many endpoints changed (status or repair).
-    Runs once at a time: a run that starts while another is still working returns at once
-    (a lock in the shared cache, expiring after SYNC_STATUSES_LOCK_SECONDS if a run dies)."""
-    if not cluster_configured():
-        log.info("sync_statuses: no cluster configured; nothing to observe")
-        return 0
-    if not cache.add(SYNC_LOCK, 1, settings.SYNC_STATUSES_LOCK_SECONDS):
-        log.info("sync_statuses: another run is still working; skipped")
-        return 0
-    try:
-        return _sync_all()
-    finally:
-        cache.delete(SYNC_LOCK)
-
-
-def _sync_all() -> int:
-    client = ClusterClient.from_settings()
-    by_namespace: dict[str, list[Endpoint]] = defaultdict(list)
-    live = (
-        Endpoint.objects.exclude(status__in=[*NOT_APPROVED, EndpointStatus.DELETED])
-        .exclude(status=EndpointStatus.APPROVED, applied_generation=0)
-        .select_related("team", "model", "gpu_type", "offering")
-    )
-    for endpoint in live:
-        by_namespace[endpoint.namespace].append(endpoint)
-    changed = _requeue_lost_applies()
-    for namespace, endpoints in by_namespace.items():
-        try:
-            changed += _sync_namespace_rebinding(client, namespace, endpoints)
-        except TransientClusterError as exc:
-            log.warning("sync_statuses namespace=%s: %s; next run retries", namespace, exc)
-    return changed
-
-
-def _sync_namespace_rebinding(client: ClusterClient, namespace: str, endpoints) -> int:
-    """A 403 in a team namespace means the portal's RoleBindings there are missing (a namespace
-    from before the chart bound them, or one deleted by hand): apply the team's objects (the
-    bindings first), then observe once more."""
-    try:
-        return _sync_namespace(client, namespace, endpoints)
-    except PermanentClusterError as exc:
-        if getattr(exc, "status", None) != 403 or not settings.KUBE_TEAM_ROLE_BINDINGS:
-            raise
-        log.warning(
-            "sync_statuses namespace=%s: %s; binding the portal's roles again", namespace, exc
-        )
-        client.apply(manifests.team_objects(endpoints[0].team))
-        return _sync_namespace(client, namespace, endpoints)
-
-
-def _lost_applies():
-    cutoff = timezone.now() - timedelta(seconds=_reapply_after())
-    return (
-        Endpoint.objects.filter(updated_at__lt=cutoff)
-        .exclude(status__in=[*NOT_APPROVED, EndpointStatus.DELETED])
-        .exclude(applied_generation__gte=F("generation"))
-    )
-
-
-def _requeue_lost_applies() -> int:
-    count = 0
-    for endpoint_id, generation in _lost_applies().values_list("pk", "generation"):
-        log.info(
-            "endpoint=%s generation=%s apply was lost; enqueueing again", endpoint_id, generation
-        )
-        jobs.enqueue(APPLY_ENDPOINT, endpoint_id, generation)
-        count += 1
-    return count
-
-
-def _by_uuid(objects: list[dict]) -> dict[str, dict]:
-    return {
-        (o["metadata"].get("labels") or {}).get(manifests.LABEL_ENDPOINT_UUID): o for o in objects
-    }
-
-
-def _sync_namespace(client: ClusterClient, namespace: str, endpoints: list[Endpoint]) -> int:
-    isvcs = _by_uuid(
-        client.list(manifests.ISVC_API, "InferenceService", namespace, labels.MANAGED_SELECTOR)
-    )
-    scaled = _by_uuid(
-        client.list(manifests.KEDA_API, "ScaledObject", namespace, labels.MANAGED_SELECTOR)
-    )
-    budgets = _by_uuid(
-        client.list(manifests.PDB_API, "PodDisruptionBudget", namespace, labels.MANAGED_SELECTOR)
-    )
-    # Made by KServe from the InferenceService, whose labels it copies: replica counts.
-    deployments = _by_uuid(client.list("apps/v1", "Deployment", namespace, labels.MANAGED_SELECTOR))
-    pods_by_uuid: dict[str, list[dict]] = defaultdict(list)
-    for pod in client.list("v1", "Pod", namespace, labels.MANAGED_SELECTOR):
-        uuid = (pod["metadata"].get("labels") or {}).get(manifests.LABEL_ENDPOINT_UUID)
-        pods_by_uuid[uuid].append(pod)
-    now = timezone.now()
-    _repair_team_objects(client, endpoints[0].team)
-    events: list[dict] | None = None
-    changed = 0
-    for endpoint in endpoints:
-        if endpoint.applied_generation < endpoint.generation:
-            continue  # an apply is in flight (or lost: _requeue_lost_applies handles it)
-        if endpoint.desired_state == DesiredState.ABSENT:
-            continue
-        key = str(endpoint.uuid)
-        isvc = isvcs.get(key)
-        if endpoint.status == EndpointStatus.FAILED and isvc is None:
-            continue  # the apply itself failed; a person must change the request
-        problems = drift(
-            endpoint,
-            {
-                "InferenceService": isvc,
-                "ScaledObject": scaled.get(key),
-                "PodDisruptionBudget": budgets.get(key),
-            },
-        )
-        if problems:
-            changed += _repair(client, endpoint, problems)
-            continue
-        observed = observe.status_from(
-            isvc, deployments.get(key), endpoint=endpoint, now=now, pods=pods_by_uuid.get(key)
-        )
-        if observed is None:
-            continue
-        message = observed.message
-        if observed.status == EndpointStatus.PROVISIONING:
-            if events is None:
-                events = client.events(namespace)
-            message = explain(endpoint, observed.message, events)
-            message = _missing_token(client, endpoint) + message
-        if record_observed(
-            endpoint.pk,
-            observed.status,
-            message,
-            observed.url,
-            generation=endpoint.generation,
-            kind=EventKind.INFO if observed.timeline else EventKind.STATUS,
-        ):
-            changed += 1
-            if observed.status == EndpointStatus.READY:
-                _follow_cold_start(client, endpoint)
-    return changed
 
 
 def _missing_token(client: ClusterClient, endpoint: Endpoint) -> str:

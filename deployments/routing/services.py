@@ -262,9 +262,12 @@ def record_route_applied(
     return bool(Route.objects.filter(pk=route_id, generation=generation).update(**fields))
 
 
-def record_route_failed(route_id: int, generation: int, message: str) -> None:
-    Route.objects.filter(pk=route_id, generation=generation).update(
-        status=RouteStatus.FAILED, status_message=message
+def record_route_failed(route_id: int, generation: int, message: str) -> bool:
+    """The apiserver refused `generation` (or it cannot be rendered); False when superseded."""
+    return bool(
+        Route.objects.filter(pk=route_id, generation=generation).update(
+            status=RouteStatus.FAILED, status_message=message
+        )
     )
 
 

@@ -68,10 +68,11 @@ def _job_status(fake, job, **status):
 
 
 def test_apply_twice_is_one_apply_one_event_same_state(job, fake_cluster):
-    assert apply_batch_job(job.pk, job.generation) == BatchJobStatus.RUNNING
+    assert apply_batch_job(job.pk, job.generation) == "applied"
     job.refresh_from_db()
+    assert job.status == BatchJobStatus.RUNNING
     state = (job.status, job.applied_generation, job.status_message, job.events.count())
-    assert apply_batch_job(job.pk, job.generation) == "stale"
+    assert apply_batch_job(job.pk, job.generation) == "already-applied"
     job.refresh_from_db()
     assert (job.status, job.applied_generation, job.status_message, job.events.count()) == state
     assert len(fake_cluster.applied) == 1
@@ -99,8 +100,9 @@ def test_a_stale_apply_does_not_overwrite_a_newer_spec(job, fake_cluster):
         BatchJobStatus.APPROVED,
         "newer",
     )
-    assert apply_batch_job(job.pk, 2) == BatchJobStatus.RUNNING
+    assert apply_batch_job(job.pk, 2) == "applied"
     assert BatchJob.objects.get(pk=job.pk).applied_generation == 2
+    assert BatchJob.objects.get(pk=job.pk).status == BatchJobStatus.RUNNING
 
 
 def test_sync_twice_changes_nothing_the_second_time(job, fake_cluster):

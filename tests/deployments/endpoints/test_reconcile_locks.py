@@ -8,6 +8,7 @@ import threading
 import pytest
 from django.db import connection, connections, transaction
 
+from deployments import driver
 from deployments.endpoints import reconcile
 from deployments.endpoints.choices import EndpointStatus, EventKind
 from deployments.models import Endpoint
@@ -58,7 +59,7 @@ def postgres():
 def test_apply_holds_no_row_lock_while_calling_the_apiserver(postgres, monkeypatch):
     ep = EndpointFactory(status=EndpointStatus.APPROVED, generation=1, applied_generation=0)
     cluster = _Cluster(ep.pk, ep.team_id)
-    monkeypatch.setattr(reconcile, "cluster_configured", lambda: True)
+    monkeypatch.setattr(driver, "cluster_configured", lambda: True)
     monkeypatch.setattr(reconcile.ClusterClient, "from_settings", classmethod(lambda cls: cluster))
     monkeypatch.setattr(reconcile.manifests, "check_renderable", lambda endpoint: None)
     monkeypatch.setattr(reconcile.manifests, "render", lambda endpoint: [])
@@ -76,7 +77,7 @@ def test_a_push_superseded_meanwhile_is_not_recorded(monkeypatch):
         def apply(self, objects, reuse_kinds=()):
             Endpoint.objects.filter(pk=ep.pk).update(generation=2)
 
-    monkeypatch.setattr(reconcile, "cluster_configured", lambda: True)
+    monkeypatch.setattr(driver, "cluster_configured", lambda: True)
     monkeypatch.setattr(
         reconcile.ClusterClient, "from_settings", classmethod(lambda cls: Bumping(ep.pk, 0))
     )
@@ -92,7 +93,7 @@ def test_overlapping_sync_runs_do_not_both_work(monkeypatch):
     from django.core.cache import cache
 
     calls = []
-    monkeypatch.setattr(reconcile, "cluster_configured", lambda: True)
+    monkeypatch.setattr(driver, "cluster_configured", lambda: True)
 
     def first_run():
         calls.append("first")
@@ -100,11 +101,11 @@ def test_overlapping_sync_runs_do_not_both_work(monkeypatch):
         calls.append("second skipped")
         return 7
 
-    monkeypatch.setattr(reconcile, "_sync_all", first_run)
+    monkeypatch.setattr(driver, "_sync", lambda product: first_run())
     assert reconcile.sync_statuses() == 7
     assert calls == ["first", "second skipped"]
     assert cache.get(reconcile.SYNC_LOCK) is None  # released: the next run works
-    monkeypatch.setattr(reconcile, "_sync_all", lambda: 3)
+    monkeypatch.setattr(driver, "_sync", lambda product: 3)
     assert reconcile.sync_statuses() == 3
 
 

@@ -38,8 +38,8 @@ def test_owner_request_is_accepted_and_applied(
     assert 'base_url="http://chat.' in data["client_snippet"]
     assert [t["role"] for t in data["tiers"]] == ["large", "small"]
     assert len(callbacks) == 1  # apply_route queued
-    assert apply_route(route.pk, 1) == "applied"  # no cluster configured: recorded only
-    assert apply_route(route.pk, 1) == "skipped"  # twice is once
+    assert apply_route(route.pk, 1) == "no-cluster"  # no cluster configured: recorded only
+    assert apply_route(route.pk, 1) == "already-applied"  # twice is once
     route.refresh_from_db()
     assert (route.applied_generation, route.status) == (1, "not_deployed")  # nothing serves it
     assert apply_route(route.pk, 0) == "stale"

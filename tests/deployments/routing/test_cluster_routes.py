@@ -118,7 +118,7 @@ def test_status_follows_the_gateway_and_delete_removes_everything(route, live_cl
 
     assert route.api.delete(f"/api/v1/routes/{route.uuid}/").status_code == 202
     assert apply_route(route.pk, 2) == "deleted"
-    assert apply_route(route.pk, 2) == "skipped"  # twice is once
+    assert apply_route(route.pk, 2) == "already-applied"  # twice is once
     for api, kind, name in (
         (manifests.GATEWAY_API, "HTTPRoute", "chat"),
         (manifests.EG_API, "Backend", "chat-small"),
