@@ -15,8 +15,8 @@ Apply (`apply(product, pk, generation) -> Outcome`)
     "already-applied".
 
 Sync (`sync(product) -> int`, the number of workloads changed)
-    once at a time (a lock in the shared cache) -> `prepare` (re-enqueue lost applies, start
-    jobs that waited for a cluster) -> `observable` rows -> per namespace: `read` the live
+    once at a time (a lock in the shared cache) -> `observable` rows -> `prepare` (re-enqueue
+    lost applies, start jobs that waited for a cluster) -> per namespace: `read` the live
     objects with label-selected lists -> per workload `observe(workload, live)` (pure) ->
     `repair` what is missing or edited by hand, `record` the rest (compare-and-set). A
     transient error in one namespace is logged and the next run retries it.
@@ -128,7 +128,8 @@ class Product:
     # --- sync -------------------------------------------------------------------------------
 
     def prepare(self) -> int:
-        """Work before observing (e.g. re-enqueue lost applies); returns workloads changed."""
+        """Work before observing (e.g. re-enqueue lost applies; inside `sync_transaction`, so
+        enqueue on commit); returns workloads changed."""
         return 0
 
     def sync_transaction(self):
@@ -254,9 +255,11 @@ def sync(product: Product) -> int:
 
 
 def _sync(product: Product) -> int:
-    changed = product.prepare()
     with product.sync_transaction():
+        # The rows first: an apply that `prepare` enqueues (run at once by an eager worker)
+        # is observed by the next run, not counted twice by this one.
         workloads = list(product.observable())
+        changed = product.prepare()
         if not workloads:
             return changed
         client = ClusterClient.from_settings()

@@ -3,6 +3,7 @@
 from django.db import models
 
 from deployments.workloads import badges
+from deployments.workloads.transitions import TransitionTable
 
 
 class BatchJobStatus(models.TextChoices):
@@ -21,6 +22,54 @@ class BatchJobStatus(models.TextChoices):
     # as an endpoint's Not deployed. The first sync after a cluster is connected starts it.
     NOT_DEPLOYED = "not_deployed", "Not started"
 
+
+_S = BatchJobStatus
+_RUNNABLE = {_S.APPROVED, _S.APPLYING, _S.RUNNING, _S.NOT_DEPLOYED}
+BATCH_TRANSITIONS = TransitionTable(
+    {
+        # Approval; a request never applied is cancelled or deleted at once.
+        _S.PENDING_APPROVAL: {_S.APPROVED, _S.REJECTED, _S.CANCELLED, _S.DELETED},
+        _S.REJECTED: {_S.DELETED},
+        # The apply: the run's Job (or Not started without a cluster), a cancel or a delete.
+        _S.APPROVED: {
+            _S.APPLYING,
+            _S.RUNNING,
+            _S.NOT_DEPLOYED,
+            _S.FAILED,
+            _S.CANCELLED,
+            _S.CANCELLING,
+            _S.DELETING,
+        },
+        _S.APPLYING: {
+            _S.RUNNING,
+            _S.NOT_DEPLOYED,
+            _S.SUCCEEDED,
+            _S.FAILED,
+            _S.CANCELLED,
+            _S.CANCELLING,
+            _S.DELETING,
+        },
+        # The sync follows the Job; the cost cap cancels it.
+        _S.RUNNING: {_S.SUCCEEDED, _S.FAILED, _S.CANCELLING, _S.DELETING},
+        # A cluster is connected: the first sync starts it.
+        _S.NOT_DEPLOYED: {_S.APPLYING, _S.CANCELLING, _S.CANCELLED, _S.DELETING},
+        _S.SUCCEEDED: {_S.DELETING},
+        # Resume or retry: a new run.
+        _S.FAILED: {_S.APPLYING, _S.DELETING},
+        _S.CANCELLING: {_S.CANCELLED, _S.FAILED, _S.DELETING},
+        _S.CANCELLED: {_S.APPLYING, _S.DELETING, _S.DELETED},
+        _S.DELETING: {_S.DELETED, _S.FAILED},
+        _S.DELETED: set(),
+    },
+    actions={
+        "approve": ({_S.PENDING_APPROVAL}, {_S.APPROVED}),
+        "reject": ({_S.PENDING_APPROVAL}, {_S.REJECTED}),
+        "cancel": ({*_RUNNABLE, _S.PENDING_APPROVAL}, {_S.CANCELLING, _S.CANCELLED}),
+        "resume": ({_S.CANCELLED, _S.FAILED}, {_S.APPLYING}),
+        "retry": ({_S.FAILED}, {_S.APPLYING}),
+        "delete": (set(_S.values) - {_S.DELETED}, {_S.DELETING, _S.DELETED}),
+    },
+)
 
 # Nothing happens until a person acts: the page stops polling.
 BATCH_FINAL_STATUSES = frozenset(

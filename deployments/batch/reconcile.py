@@ -130,7 +130,7 @@ class BatchJobs(driver.Product):
             if BatchJob.objects.filter(pk=pk, generation=generation).update(
                 generation=generation + 1, status=BatchJobStatus.APPLYING
             ):
-                jobs.enqueue(APPLY_BATCH_JOB, pk, generation + 1)
+                jobs.enqueue_on_commit(APPLY_BATCH_JOB, pk, generation + 1)
         return 0
 
     def sync_transaction(self):

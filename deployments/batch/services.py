@@ -21,7 +21,12 @@ from django.utils import timezone
 from catalog.choices import CapacityType
 from catalog.models import CatalogModel, GpuType
 from catalog.pricing import OfferingPrice, cheapest_offering
-from deployments.batch.choices import BatchEventKind, BatchJobStatus, ShardState
+from deployments.batch.choices import (
+    BATCH_TRANSITIONS,
+    BatchEventKind,
+    BatchJobStatus,
+    ShardState,
+)
 from deployments.batch.manifests import model_uri_problem
 from deployments.batch.models import BatchJob, BatchJobEvent, validate_cost_cap
 from deployments.batch.names import APPLY_BATCH_JOB
@@ -335,18 +340,20 @@ def _act(
     action: str,
     message: str,
     source: str,
-    allowed: tuple[str, ...],
     change,
 ) -> BatchJob:
-    """Shared path of every decision and day-2 action: lock, check the status, let `change`
-    write the row (returns whether the cluster must follow), event, audit, enqueue."""
+    """Shared path of every decision and day-2 action: lock, check the status against the
+    transition table, let `change` write the row (returns whether the cluster must follow),
+    event, audit, enqueue."""
+    verb = action.split(".")[-1]
     with transaction.atomic():
         job = _lock(job)
-        if job.status not in allowed:
-            raise InvalidTransition(
-                f"This batch job is {job.get_status_display().lower()}; it cannot be "
-                f"{_DONE[action.split('.')[-1]]} now."
-            )
+        BATCH_TRANSITIONS.check_action(
+            verb,
+            job.status,
+            f"This batch job is {job.get_status_display().lower()}; it cannot be "
+            f"{_DONE[verb]} now.",
+        )
         before = snapshot(job, AUDIT_FIELDS)
         old = job.status
         enqueue = change(job)
@@ -395,7 +402,6 @@ def approve_batch_job(job: BatchJob, user: User, source: str = AuditLog.Source.W
         "batch_job.approve",
         f"Approved by {user}.",
         source,
-        (BatchJobStatus.PENDING_APPROVAL,),
         change,
     )
 
@@ -409,19 +415,10 @@ def reject_batch_job(
         _set_status(j, BatchJobStatus.REJECTED, message)
         return False
 
-    return _act(
-        job, user, "batch_job.reject", message, source, (BatchJobStatus.PENDING_APPROVAL,), change
-    )
+    return _act(job, user, "batch_job.reject", message, source, change)
 
 
 # --- day 2 ------------------------------------------------------------------------------
-
-RUNNABLE = (
-    BatchJobStatus.APPROVED,
-    BatchJobStatus.APPLYING,
-    BatchJobStatus.RUNNING,
-    BatchJobStatus.NOT_DEPLOYED,
-)
 
 
 def cancel_batch_job(job: BatchJob, user: User, source: str = AuditLog.Source.WEB) -> BatchJob:
@@ -441,7 +438,6 @@ def cancel_batch_job(job: BatchJob, user: User, source: str = AuditLog.Source.WE
         "batch_job.cancel",
         f"Cancelled by {user}.",
         source,
-        (*RUNNABLE, BatchJobStatus.PENDING_APPROVAL),
         change,
     )
 
@@ -453,7 +449,6 @@ def _new_run(
     action: str,
     message: str,
     source: str,
-    allowed: tuple[str, ...],
 ) -> BatchJob:
     if not shards:
         raise InvalidTransition("There are no shards left to run.")
@@ -483,7 +478,7 @@ def _new_run(
         _set_status(j, BatchJobStatus.APPLYING, message)
         return True
 
-    return _act(job, user, action, message, source, allowed, change)
+    return _act(job, user, action, message, source, change)
 
 
 def resume_batch_job(job: BatchJob, user: User, source: str = AuditLog.Source.WEB) -> BatchJob:
@@ -496,7 +491,6 @@ def resume_batch_job(job: BatchJob, user: User, source: str = AuditLog.Source.WE
         "batch_job.resume",
         f"Resumed by {user}: {len(todo)} of {job.shards} shards left.",
         source,
-        (BatchJobStatus.CANCELLED, BatchJobStatus.FAILED),
     )
 
 
@@ -510,7 +504,6 @@ def retry_failed_shards(job: BatchJob, user: User, source: str = AuditLog.Source
         "batch_job.retry",
         f"Retry of {len(failed)} failed shard(s) by {user}.",
         source,
-        (BatchJobStatus.FAILED,),
     )
 
 
@@ -539,7 +532,6 @@ def delete_batch_job(job: BatchJob, user: User, source: str = AuditLog.Source.WE
         "batch_job.delete",
         f"Deleted by {user}.",
         source,
-        tuple(s for s in BatchJobStatus.values if s != BatchJobStatus.DELETED),
         change,
     )
 

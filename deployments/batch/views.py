@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from deployments.batch import services
+from deployments.batch.choices import BATCH_TRANSITIONS
 from deployments.batch.forms import BatchJobForm
 from deployments.batch.models import BatchJob
 from deployments.k8s import cluster_configured
@@ -98,17 +99,12 @@ def batch_job_estimate(request):
 
 def _actions(job: BatchJob) -> list[str]:
     """Day-2 buttons that make sense in the job's status (the services check again)."""
-    status = job.status
-    actions = []
-    if status in services.RUNNABLE or status == "pending_approval":
-        actions.append("cancel")
-    if status in ("cancelled", "failed"):
-        actions.append("resume")
-    if status == "failed" and job.shards_in("failed"):
-        actions.append("retry")
-    if status != "deleted" and job.desired_state != "absent":
-        actions.append("delete")
-    return actions
+    may = [a for a in ("cancel", "resume", "retry") if BATCH_TRANSITIONS.may(a, job.status)]
+    if "retry" in may and not job.shards_in("failed"):
+        may.remove("retry")
+    if BATCH_TRANSITIONS.may("delete", job.status) and job.desired_state != "absent":
+        may.append("delete")
+    return may
 
 
 def _eta(job: BatchJob, done: int) -> str | None:

@@ -1,4 +1,8 @@
+"""Statuses of an endpoint, the transitions between them, badge colours and event kinds."""
+
 from django.db import models
+
+from deployments.workloads.transitions import TransitionTable
 
 
 class EndpointStatus(models.TextChoices):
@@ -30,6 +34,40 @@ FINAL_STATUSES = frozenset(
         EndpointStatus.DELETED,
         EndpointStatus.REJECTED,
     }
+)
+
+_S = EndpointStatus
+# Statuses of an approved endpoint: the cluster (or a person's change) moves it among them.
+_LIVE = {
+    _S.APPLYING,
+    _S.PROVISIONING,
+    _S.READY,
+    _S.SCALED_TO_ZERO,
+    _S.FAILED,
+    _S.NOT_DEPLOYED,
+    _S.STOPPED,
+}
+_CHANGEABLE = {_S.PENDING_APPROVAL, _S.APPROVED, *_LIVE}
+ENDPOINT_TRANSITIONS = TransitionTable(
+    {
+        # Approval; a request never applied is deleted at once.
+        _S.PENDING_APPROVAL: {_S.APPROVED, _S.REJECTED, _S.DELETED},
+        # A rejected request, edited, is a request again (an automatic approval passes the
+        # approval step at once); or it is deleted.
+        _S.REJECTED: {_S.PENDING_APPROVAL, _S.APPROVED, _S.DELETED},
+        **{s: {*_LIVE, _S.DELETING, _S.DELETED} for s in (_S.APPROVED, *_LIVE)},
+        # The delete is applied (or refused by the apiserver).
+        _S.DELETING: {_S.DELETED, _S.FAILED},
+        _S.DELETED: set(),
+    },
+    actions={
+        "approve": ({_S.PENDING_APPROVAL}, {_S.APPROVED}),
+        "reject": ({_S.PENDING_APPROVAL}, {_S.REJECTED}),
+        "resubmit": ({_S.REJECTED}, {_S.PENDING_APPROVAL, _S.APPROVED}),
+        # Scale, edit, spot fallback, start (a pending request's change stays pending).
+        "change": (_CHANGEABLE, {_S.APPLYING, _S.PENDING_APPROVAL}),
+        "stop": (_CHANGEABLE - {_S.PENDING_APPROVAL}, {_S.APPLYING}),
+    },
 )
 
 # Badge colour per status (read by the `status_badge` template tag).

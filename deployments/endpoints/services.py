@@ -18,7 +18,7 @@ from catalog.choices import CapacityType
 from catalog.pricing import offering_prices
 from deployments.endpoints import admission, estimates, rules
 from deployments.endpoints.admission import estimate_request
-from deployments.endpoints.choices import EndpointStatus, EventKind
+from deployments.endpoints.choices import ENDPOINT_TRANSITIONS, EndpointStatus, EventKind
 from deployments.endpoints.guard import refuse_if_routed
 from deployments.endpoints.models import Endpoint, EndpointEvent
 from deployments.endpoints.names import APPLY_ENDPOINT
@@ -224,11 +224,10 @@ def resubmit_endpoint(
     quota and budget, then approval (automatic or waiting for an approver)."""
     with transaction.atomic():
         endpoint = _lock(endpoint)
-        if (
-            endpoint.status != EndpointStatus.REJECTED
-            or endpoint.desired_state == DesiredState.ABSENT
-        ):
-            raise InvalidTransition("Only a rejected request can be edited and resubmitted.")
+        message = "Only a rejected request can be edited and resubmitted."
+        if endpoint.desired_state == DesiredState.ABSENT:
+            raise InvalidTransition(message)
+        ENDPOINT_TRANSITIONS.check_action("resubmit", endpoint.status, message)
         before = snapshot(endpoint, AUDIT_FIELDS)
         spec = {f: changes.get(f, getattr(endpoint, f)) for f in SPEC_FIELDS}
         admission.validate_model_choice(
@@ -292,13 +291,14 @@ def _decide(
     **audit_after: str,
 ) -> Endpoint:
     """Approve or reject a pending request: lock, check, set status, event, audit."""
-    done = "approved" if status == EndpointStatus.APPROVED else "rejected"
+    verb = action.split(".")[-1]  # approve / reject
     endpoint = _lock(endpoint)
-    if endpoint.status != EndpointStatus.PENDING_APPROVAL:
-        raise InvalidTransition(
-            f"Only pending requests can be {done}; this one is "
-            f"{endpoint.get_status_display().lower()}."
-        )
+    ENDPOINT_TRANSITIONS.check_action(
+        verb,
+        endpoint.status,
+        f"Only pending requests can be {verb.rstrip('e')}ed; this one is "
+        f"{endpoint.get_status_display().lower()}.",
+    )
     if status == EndpointStatus.APPROVED and endpoint.requested_by_id == user.pk:
         raise SelfApproval(
             "You requested this endpoint; another team admin or the platform team must "
@@ -373,13 +373,10 @@ def _change(
     """Shared path of every day-2 change: lock, check, write, bump generation, enqueue."""
     with transaction.atomic():
         endpoint = _lock(endpoint)
-        if endpoint.desired_state == DesiredState.ABSENT or endpoint.status in (
-            EndpointStatus.REJECTED,
-            EndpointStatus.DELETED,
-        ):
-            raise InvalidTransition(
-                f"This endpoint is {endpoint.get_status_display().lower()}; it cannot be changed."
-            )
+        refusal = f"This endpoint is {endpoint.get_status_display().lower()}; it cannot be changed."
+        if endpoint.desired_state == DesiredState.ABSENT:
+            raise InvalidTransition(refusal)
+        ENDPOINT_TRANSITIONS.check_action("change", endpoint.status, refusal)
         before = snapshot(endpoint, AUDIT_FIELDS)
         old_gpu_type_id, old_cost = endpoint.gpu_type_id, endpoint.monthly_cost_max
         spec = {f: changes.get(f, getattr(endpoint, f)) for f in SPEC_FIELDS}
@@ -514,8 +511,12 @@ def stop_endpoint(endpoint: Endpoint, user: User, source: str = AuditLog.Source.
     if endpoint.desired_state == DesiredState.STOPPED:
         raise InvalidTransition("The endpoint is already stopped.")
     refuse_if_routed(endpoint, "stop")
-    if endpoint.status == EndpointStatus.PENDING_APPROVAL:
-        raise InvalidTransition("A pending request cannot be stopped; delete it instead.")
+    ENDPOINT_TRANSITIONS.check_action(
+        "stop",
+        endpoint.status,
+        f"This endpoint is {endpoint.get_status_display().lower()}; it cannot be stopped "
+        "(delete it instead).",
+    )
     return _change(
         endpoint,
         user,

@@ -1,7 +1,14 @@
-"""A product's transition table: which status may follow which (STYLE §3b).
+"""A product's transition table: which status may follow which, and from which statuses a
+person's action may start (STYLE §3b).
 
 Each product declares one table next to its status choices (`deployments/<product>/choices.py`)
-and its services check a person's action against it instead of testing statuses inline.
+and its services check a person's action against it instead of testing statuses inline:
+
+    TABLE.check_action("approve", endpoint.status, "Only pending requests can be approved.")
+
+An action names the statuses it may start from and the statuses it may lead to; the table
+refuses, when it is built, an action whose start cannot reach any of its targets (a table that
+contradicts itself is a programming error, said at import).
 """
 
 from collections.abc import Iterable, Mapping
@@ -10,12 +17,33 @@ from deployments.workloads.errors import InvalidTransition
 
 
 class TransitionTable:
-    def __init__(self, table: Mapping[str, Iterable[str]]):
+    def __init__(
+        self,
+        table: Mapping[str, Iterable[str]],
+        actions: Mapping[str, tuple[Iterable[str], Iterable[str]]] | None = None,
+    ):
         self._next = {str(old): frozenset(str(new) for new in news) for old, news in table.items()}
+        self._actions = {
+            name: (frozenset(str(s) for s in starts), frozenset(str(t) for t in targets))
+            for name, (starts, targets) in (actions or {}).items()
+        }
+        for name, (starts, targets) in self._actions.items():
+            for start in starts:
+                if start not in self._next:
+                    raise ValueError(f"action {name!r} starts from {start!r}, not in the table")
+                if not any(self.allows(start, target) for target in targets):
+                    raise ValueError(
+                        f"action {name!r} starts from {start!r}, which may not move to any of "
+                        f"{sorted(targets)} in the table"
+                    )
 
     @property
     def statuses(self) -> frozenset[str]:
         return frozenset(self._next)
+
+    @property
+    def actions(self) -> frozenset[str]:
+        return frozenset(self._actions)
 
     def allows(self, old: str, new: str) -> bool:
         """True when `new` may follow `old` (staying in the same status always may)."""
@@ -29,4 +57,17 @@ class TransitionTable:
         """Raise InvalidTransition(message) unless a person's action may move `old` to `new`:
         an action must change the status (approving an approved route is refused)."""
         if old == new or not self.allows(old, new):
+            raise InvalidTransition(message)
+
+    def starts(self, action: str) -> frozenset[str]:
+        """The statuses `action` may start from (KeyError for an undeclared action)."""
+        return self._actions[action][0]
+
+    def may(self, action: str, status: str) -> bool:
+        """True when a person's `action` may start from `status`."""
+        return str(status) in self.starts(action)
+
+    def check_action(self, action: str, status: str, message: str) -> None:
+        """Raise InvalidTransition(message) unless `action` may start from `status`."""
+        if not self.may(action, status):
             raise InvalidTransition(message)

@@ -39,3 +39,39 @@ def test_sources_are_the_statuses_a_status_may_follow():
 def test_an_action_that_leaves_the_status_unchanged_is_refused():
     with pytest.raises(InvalidTransition, match="already running"):
         TABLE.check("running", "running", "already running")
+
+
+ACTIONS = TransitionTable(
+    {"new": {"running", "cancelled"}, "running": {"done", "cancelled"}, "cancelled": set()},
+    actions={"cancel": ({"new", "running"}, {"cancelled"}), "start": ({"new"}, {"running"})},
+)
+
+
+def test_an_action_may_start_only_from_its_declared_statuses():
+    assert ACTIONS.may("cancel", "new") and ACTIONS.may("cancel", "running")
+    assert not ACTIONS.may("start", "running")
+    assert ACTIONS.actions == {"cancel", "start"}
+
+
+def test_check_action_raises_invalid_transition_with_the_message():
+    with pytest.raises(InvalidTransition, match="cannot start twice"):
+        ACTIONS.check_action("start", "running", "cannot start twice")
+    ACTIONS.check_action("start", "new", "unused")
+
+
+def test_an_undeclared_action_is_a_key_error_not_a_silent_refusal():
+    with pytest.raises(KeyError):
+        ACTIONS.may("resume", "new")
+
+
+def test_a_table_whose_action_cannot_reach_its_target_is_refused_when_built():
+    with pytest.raises(ValueError, match="action 'finish' starts from 'new'"):
+        TransitionTable(
+            {"new": {"running"}, "running": {"done"}, "done": set()},
+            actions={"finish": ({"new"}, {"done"})},
+        )
+
+
+def test_a_table_whose_action_starts_from_an_unknown_status_is_refused():
+    with pytest.raises(ValueError, match="not in the table"):
+        TransitionTable({"new": set()}, actions={"start": ({"mystery"}, {"new"})})
