@@ -10,6 +10,7 @@ from deployments.batch import services as batch_services
 from deployments.endpoints import admission
 from deployments.endpoints.forms import EndpointRejectForm
 from deployments.routing import services as route_services
+from deployments.workloads import admission as core_admission
 
 PAGE_SIZE = 25
 BATCH_APPROVALS = 50  # pending batch jobs shown in the approvals inbox (oldest first)
@@ -28,7 +29,7 @@ def approval_list(request):
     pending_routes = list(route_services.pending_routes_for(request.user))
     for request_ in [*page.object_list, *batch_jobs, *pending_routes]:
         if request_.requested_by_id == request.user.pk:
-            request_.other_approvers = admission.approvers_for(request_)
+            request_.other_approvers = core_admission.approvers_for(request_)
     return render(
         request,
         "deployments/approval_list.html",

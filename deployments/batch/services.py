@@ -32,12 +32,12 @@ from deployments.batch.models import BatchJob, BatchJobEvent, validate_cost_cap
 from deployments.batch.names import APPLY_BATCH_JOB
 from deployments.batch.observe import Observation, new_shard
 from deployments.endpoints import admission
+from deployments.workloads import admission as core_admission
 from deployments.workloads.choices import DesiredState
 from deployments.workloads.errors import (
     DeploymentError,
     DuplicateEndpoint,
     InvalidTransition,
-    SelfApproval,
 )
 from portal import jobs, timeutil
 from portal.audit import record_audit, snapshot
@@ -95,7 +95,7 @@ class BatchEstimate:
     gpu_hours: Decimal | None
     cost: Decimal | None
     cost_on_demand: Decimal | None
-    rules: admission.Estimate
+    rules: admission.Estimate  # the core verdict plus the offering
 
     @property
     def problems(self) -> list[str]:
@@ -145,7 +145,7 @@ def estimate_batch(team: Team, data: dict[str, Any], *, usage=None, rules=None) 
         usage=usage,
         gpu_rules=rules,
         commits=cost or Decimal("0"),
-        wording=admission.Wording(
+        wording=core_admission.Wording(
             gpus=shards,
             type_gpus=shards,
             cost="Estimated cost of the batch job",
@@ -162,7 +162,9 @@ def estimate_batch(team: Team, data: dict[str, Any], *, usage=None, rules=None) 
     cap = data.get("cost_cap")
     if cap is not None and cost is not None and cost > cap:
         estimate.refusals.append(
-            admission.Refusal("budget", f"The estimate ({cost}) is above the cost cap ({cap}).")
+            core_admission.Refusal(
+                "budget", f"The estimate ({cost}) is above the cost cap ({cap})."
+            )
         )
     return BatchEstimate(
         offering=offering,
@@ -266,7 +268,7 @@ def request_batch_job(
         raise DeploymentError(exc.messages[0], field="cost_cap") from None
     _check_model(data)
     with transaction.atomic():
-        team = admission.with_rules(Team.objects.select_for_update(), data["gpu_type"]).get(
+        team = core_admission.with_rules(Team.objects.select_for_update(), data["gpu_type"]).get(
             pk=team.pk
         )
         if (
@@ -276,7 +278,7 @@ def request_batch_job(
         ):
             raise DuplicateBatchJob(f"The team already has a batch job named {data['name']!r}.")
         estimate = estimate_batch(team, data, rules=(team.type_quota, team.always_approve))
-        admission.raise_for_problems(estimate.rules)
+        core_admission.raise_for_problems(estimate.rules)
         job = BatchJob(team=team, requested_by=user, name=data["name"])
         for field in SPEC_FIELDS:
             if field in data:
@@ -382,16 +384,12 @@ def _act(
 def pending_batch_approvals_for(user: User):
     """Batch jobs waiting for a decision this user may take (the endpoints' rule)."""
     pending = BatchJob.objects.filter(status=BatchJobStatus.PENDING_APPROVAL)
-    return admission.decidable_by(pending, user)
+    return core_admission.decidable_by(pending, user).select_related("model", "gpu_type")
 
 
 def approve_batch_job(job: BatchJob, user: User, source: str = AuditLog.Source.WEB) -> BatchJob:
     def change(j: BatchJob) -> bool:
-        if j.requested_by_id == user.pk:
-            raise SelfApproval(
-                "You requested this batch job; another team admin or the platform team must "
-                "approve it (four eyes)."
-            )
+        core_admission.check_four_eyes(j, user, "batch job")
         _set_status(j, BatchJobStatus.APPROVED, f"Approved by {user}.")
         j.approved_by, j.approved_at = user, timezone.now()
         return True
@@ -467,7 +465,7 @@ def _new_run(
         }
         spec["expected_tokens"] = None  # the estimate was committed at the request
         estimate = estimate_batch(j.team, spec)
-        admission.raise_for_problems(estimate.rules)
+        core_admission.raise_for_problems(estimate.rules)
         j.run += 1
         j.run_shards = shards
         for number in shards:

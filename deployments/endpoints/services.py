@@ -22,13 +22,13 @@ from deployments.endpoints.choices import ENDPOINT_TRANSITIONS, EndpointStatus, 
 from deployments.endpoints.guard import refuse_if_routed
 from deployments.endpoints.models import Endpoint, EndpointEvent
 from deployments.endpoints.names import APPLY_ENDPOINT
+from deployments.workloads import admission as core_admission
 from deployments.workloads.choices import DesiredState
 from deployments.workloads.errors import (
     ApprovalRequired,
     DeploymentError,
     DuplicateEndpoint,
     InvalidTransition,
-    SelfApproval,
 )
 from portal import jobs, timeutil
 from portal.access import can_admin
@@ -150,7 +150,7 @@ def request_endpoint(
         # Serialise requests per team so two concurrent requests cannot both use the last GPUs;
         # the quota and budget rules are then read from the locked row (one query), the usage
         # and the name check from one aggregate.
-        team = admission.with_rules(Team.objects.select_for_update(), data["gpu_type"]).get(
+        team = core_admission.with_rules(Team.objects.select_for_update(), data["gpu_type"]).get(
             pk=team.pk
         )
         usage = admission.team_usage(team, data["gpu_type"], name=data["name"])
@@ -159,7 +159,7 @@ def request_endpoint(
         estimate = estimate_request(
             team, data, usage=usage, gpu_rules=(team.type_quota, team.always_approve)
         )
-        admission.raise_for_problems(estimate)
+        core_admission.raise_for_problems(estimate)
         endpoint = Endpoint(team=team, requested_by=user, name=data["name"])
         for field in SPEC_FIELDS:
             if field in data:
@@ -238,7 +238,7 @@ def resubmit_endpoint(
             setattr(endpoint, field, spec[field])
         endpoint.full_clean(exclude=["requested_by", "offering", "approved_by"])
         estimate = estimate_request(endpoint.team, spec, exclude=endpoint)
-        admission.raise_for_problems(estimate)
+        core_admission.raise_for_problems(estimate)
         endpoint.offering = estimate.offering.offering
         endpoint.monthly_cost_min = estimate.monthly_cost_min
         endpoint.monthly_cost_max = estimate.monthly_cost_max
@@ -299,11 +299,8 @@ def _decide(
         f"Only pending requests can be {verb.rstrip('e')}ed; this one is "
         f"{endpoint.get_status_display().lower()}.",
     )
-    if status == EndpointStatus.APPROVED and endpoint.requested_by_id == user.pk:
-        raise SelfApproval(
-            "You requested this endpoint; another team admin or the platform team must "
-            "approve it (four eyes)."
-        )
+    if status == EndpointStatus.APPROVED:
+        core_admission.check_four_eyes(endpoint, user, "endpoint")
     old, duration = _set_status(endpoint, status, message)
     fields = ["status", "status_message", "status_changed_at", "updated_at"]
     if status == EndpointStatus.APPROVED:
@@ -397,7 +394,7 @@ def _change(
             + SCHEDULE_FIELDS
         ):
             estimate = estimate_request(endpoint.team, spec, exclude=endpoint)
-            admission.raise_for_problems(estimate)
+            core_admission.raise_for_problems(estimate)
             reasons = admission.change_approval_reasons(
                 endpoint, old_gpu_type_id, old_cost, spec, estimate
             )

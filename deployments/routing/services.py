@@ -25,10 +25,11 @@ from deployments.routing.models import (
     TierRole,
 )
 from deployments.routing.names import APPLY_ROUTE
+from deployments.workloads import admission
 from deployments.workloads.choices import DesiredState
-from deployments.workloads.errors import DeploymentError, InvalidTransition, SelfApproval
+from deployments.workloads.errors import DeploymentError, InvalidTransition
 from portal import jobs
-from portal.access import can_admin, scope_to_user
+from portal.access import can_admin
 from portal.audit import record_audit
 from portal.models import AuditLog, Team, User
 
@@ -147,11 +148,7 @@ def approve_route(route: Route, user: User, source: str = AuditLog.Source.WEB) -
         ROUTE_TRANSITIONS.check(
             route.status, RouteStatus.APPROVED, "Only pending routes can be approved."
         )
-        if route.requested_by_id == user.pk:
-            raise SelfApproval(
-                "You requested this route; another team admin or the platform team must "
-                "approve it (four eyes)."
-            )
+        admission.check_four_eyes(route, user, "route")
         route.status, route.approved_by, route.approved_at = (
             RouteStatus.APPROVED,
             user,
@@ -200,13 +197,8 @@ def reject_route(
 def pending_routes_for(user: User):
     """Routes waiting for a decision this user may take (team admin or staff)."""
     qs = Route.objects.filter(status=RouteStatus.PENDING_APPROVAL)
-    if not user.is_staff:
-        qs = qs.filter(team__memberships__user=user, team__memberships__role="admin")
     return (
-        scope_to_user(qs, user)
-        .select_related("team", "requested_by")
-        .prefetch_related("tiers__endpoint")
-        .order_by("created_at")
+        admission.decidable_by(qs, user).prefetch_related("tiers__endpoint").order_by("created_at")
     )
 
 

@@ -43,6 +43,12 @@ def projected_month_cost(
     share of the month left."""
     now = now or timezone.now()
     spent = month_to_date_spend(team, now)
+    return spent, project_month(spent, monthly_cost, now)
+
+
+def project_month(spent: Decimal, monthly_cost: Decimal, now: datetime) -> Decimal:
+    """The month's projected total: `spent` so far plus `monthly_cost` (this calendar month's
+    cost) for the share of the month left."""
     whole = Decimal((next_month(now) - month_start(now)).total_seconds())
     remaining = Decimal(str((next_month(now) - now).total_seconds()))
-    return spent, spent + monthly_cost * remaining / whole
+    return spent + monthly_cost * remaining / whole

@@ -3,8 +3,9 @@ on every face: the service, the web page, the API and the admin. The inbox names
 
 import pytest
 
-from deployments.endpoints import admission, services
+from deployments.endpoints import services
 from deployments.endpoints.choices import EndpointStatus
+from deployments.workloads import admission as core_admission
 from deployments.workloads.errors import SelfApproval
 from portal.models import Membership
 from tests.factories import EndpointFactory, MembershipFactory, UserFactory
@@ -78,4 +79,4 @@ def test_inbox_says_who_else_can_approve(own_request, owner_client, team, staff)
     body = owner_client.get("/approvals/").content.decode()
     assert "You asked for this" in body
     assert other.username in body and staff.username in body
-    assert set(admission.approvers_for(own_request)) == {other, staff}
+    assert set(core_admission.approvers_for(own_request)) == {other, staff}
