@@ -5,7 +5,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -15,24 +15,21 @@ from deployments.batch.choices import BATCH_TRANSITIONS
 from deployments.batch.forms import BatchJobForm
 from deployments.batch.models import BatchJob
 from deployments.k8s import cluster_configured
+from deployments.workloads import views as shared
 from deployments.workloads.errors import DeploymentError
 from portal.access import can_admin, can_write, scope_to_user
-from portal.htmx import HTMX_STOP_POLLING, hx_redirect, is_partial
 from portal.models import Team
 
 TIMELINE_LENGTH = 50
 
 
 def _get_job(request, uuid) -> BatchJob:
-    job = (
-        scope_to_user(BatchJob.objects.all(), request.user)
-        .select_related("team", "model", "gpu_type", "offering", "requested_by")
-        .filter(uuid=uuid)
-        .first()
+    return shared.get_workload_or_404(
+        BatchJob.objects.select_related("model", "gpu_type", "offering"),
+        request.user,
+        uuid,
+        "batch job",
     )
-    if job is None:
-        raise Http404("No such batch job")
-    return job
 
 
 def _teams(user):
@@ -68,8 +65,9 @@ def batch_job_create(request):
                 form.add_error(exc.field if exc.field in form.fields else None, exc.message)
             else:
                 messages.success(request, f"Batch job {job.name} requested.")
-                url = reverse("deployments:batch_job_detail", args=[job.uuid])
-                return hx_redirect(url) if is_partial(request) else redirect(url)
+                return shared.go_to(
+                    request, reverse("deployments:batch_job_detail", args=[job.uuid])
+                )
     context = {"form": form, "estimate": estimate, "cluster_connected": cluster_configured()}
     return render(request, "deployments/batchjob_create.html", context)
 
@@ -142,9 +140,8 @@ def batch_job_detail(request, uuid):
 @require_GET
 def batch_job_status(request, uuid):
     job = _get_job(request, uuid)
-    status = HTMX_STOP_POLLING if job.is_final and is_partial(request) else 200
-    return render(
-        request, "deployments/partials/batchjob_status.html", _context(request, job), status=status
+    return shared.status_fragment(
+        request, job, "deployments/partials/batchjob_status.html", _context(request, job)
     )
 
 
@@ -178,4 +175,4 @@ def batch_job_action(request, uuid, action):
         url = reverse("deployments:approval_list")
     else:
         url = reverse("deployments:batch_job_detail", args=[job.uuid])
-    return hx_redirect(url) if is_partial(request) else redirect(url)
+    return shared.go_to(request, url)

@@ -27,9 +27,10 @@ from deployments.endpoints.guard import live_routes_using
 from deployments.endpoints.models import Endpoint
 from deployments.k8s import cluster_configured
 from deployments.workloads import sizing
+from deployments.workloads import views as shared
 from deployments.workloads.errors import DeploymentError
 from portal.access import can_admin, can_write, scope_to_user
-from portal.htmx import HTMX_STOP_POLLING, hx_redirect, is_partial
+from portal.htmx import is_partial
 from portal.middleware import CurrentTeamMiddleware
 
 PAGE_SIZE = 25
@@ -45,10 +46,12 @@ def _endpoints_for(user):
 
 def get_endpoint(request, uuid) -> Endpoint:
     """The endpoint if the user's team owns it; 404 otherwise (never 403, see access.py)."""
-    endpoint = _endpoints_for(request.user).filter(uuid=uuid).first()
-    if endpoint is None:
-        raise Http404("No such endpoint")
-    return endpoint
+    return shared.get_workload_or_404(
+        Endpoint.objects.select_related("model", "gpu_type", "offering"),
+        request.user,
+        uuid,
+        "endpoint",
+    )
 
 
 def _require_write(request, endpoint: Endpoint) -> None:
@@ -135,12 +138,9 @@ def _uuid_or_404(value: str) -> uuid_module.UUID:
 @login_required
 @require_http_methods(["GET", "POST"])
 def endpoint_create(request):
-    team = request.team
+    team = shared.requesting_team(request, "endpoints")
     if team is None:
-        messages.error(request, "You are not in a team yet; ask a team admin to add you.")
         return redirect("portal:home")
-    if request.method == "POST" and not can_write(request.user, team):
-        raise PermissionDenied("Viewers cannot request endpoints.")
     # A model card's "Request this model" link prefills the form (deployments.model_catalog).
     prefilled = model_catalog.prefill(request.GET) if request.method == "GET" else {}
     form = EndpointForm(
@@ -159,8 +159,9 @@ def endpoint_create(request):
             else:
                 verb = "was approved; no cluster is connected, so it is not deployed yet"
             messages.success(request, f"Endpoint {endpoint.name} {verb}.")
-            url = reverse("deployments:endpoint_detail", args=[endpoint.uuid])
-            return hx_redirect(url) if is_partial(request) else redirect(url)
+            return shared.go_to(
+                request, reverse("deployments:endpoint_detail", args=[endpoint.uuid])
+            )
     context = {
         "form": form,
         "team": team,
@@ -224,8 +225,9 @@ def endpoint_status(request, uuid):
         "endpoint": endpoint,
         "events": endpoint.events.select_related("actor")[:TIMELINE_LENGTH],
     }
-    status = HTMX_STOP_POLLING if endpoint.is_final and is_partial(request) else 200
-    return render(request, "deployments/partials/endpoint_status.html", context, status=status)
+    return shared.status_fragment(
+        request, endpoint, "deployments/partials/endpoint_status.html", context
+    )
 
 
 # --- day-2 actions ------------------------------------------------------------------------
@@ -234,7 +236,7 @@ def endpoint_status(request, uuid):
 def _done(request, endpoint: Endpoint, message: str):
     messages.success(request, message)
     url = reverse("deployments:endpoint_detail", args=[endpoint.uuid])
-    return hx_redirect(url) if is_partial(request) else redirect(url)
+    return shared.go_to(request, url)
 
 
 def _failed(request, endpoint: Endpoint, **forms):
@@ -302,7 +304,7 @@ def _simple_action(request, uuid, action, message: str):
     except DeploymentError as exc:
         messages.error(request, exc.message)
         url = reverse("deployments:endpoint_detail", args=[endpoint.uuid])
-        return hx_redirect(url) if is_partial(request) else redirect(url)
+        return shared.go_to(request, url)
     return _done(request, endpoint, message)
 
 
@@ -345,7 +347,7 @@ def _after_decision(request, endpoint: Endpoint):
         url = reverse("deployments:approval_list")
     else:
         url = reverse("deployments:endpoint_detail", args=[endpoint.uuid])
-    return hx_redirect(url) if is_partial(request) else redirect(url)
+    return shared.go_to(request, url)
 
 
 @login_required

@@ -19,9 +19,10 @@ from deployments.routing import complexity, manifests, services
 from deployments.routing.forms import RouteForm
 from deployments.routing.models import Route, TierRole
 from deployments.routing.saving import route_saving
+from deployments.workloads import views as shared
 from deployments.workloads.errors import DeploymentError
 from portal.access import can_admin, can_write, scope_to_user
-from portal.htmx import HTMX_STOP_POLLING, hx_redirect, is_partial
+from portal.htmx import is_partial
 
 SAVING_WINDOW = "24h"
 
@@ -53,7 +54,7 @@ def _back(request, route: Route, target: str = "detail"):
         if target == "detail"
         else reverse("deployments:approval_list")
     )
-    return hx_redirect(url) if is_partial(request) else redirect(url)
+    return shared.go_to(request, url)
 
 
 @login_required
@@ -78,12 +79,9 @@ def route_list(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def route_create(request):
-    team = request.team
+    team = shared.requesting_team(request, "routes")
     if team is None:
-        messages.error(request, "You are not in a team yet; ask a team admin to add you.")
         return redirect("portal:home")
-    if request.method == "POST" and not can_write(request.user, team):
-        raise PermissionDenied("Viewers cannot request routes.")
     form = RouteForm(request.POST or None, team=team)
     if request.method == "POST" and form.is_valid():
         try:
@@ -170,9 +168,8 @@ def route_preview(request):
 def route_status(request, uuid):
     """The live status fragment; 286 tells htmx to stop polling once the status is final."""
     route = _get_route(request, uuid)
-    status = HTMX_STOP_POLLING if route.is_final and is_partial(request) else 200
-    return render(
-        request, "deployments/partials/route_status.html", {"route": route}, status=status
+    return shared.status_fragment(
+        request, route, "deployments/partials/route_status.html", {"route": route}
     )
 
 
