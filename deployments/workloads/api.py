@@ -10,7 +10,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from deployments.workloads.errors import DeploymentError, InvalidTransition, SelfApproval
-from portal.access import TeamObjectPermission, can_write, scope_to_user
+from portal.access import TeamObjectPermission, can_admin, can_write, scope_to_user
 from portal.models import AuditLog
 
 API = AuditLog.Source.API
@@ -37,6 +37,12 @@ def call_service(func, *args, **kwargs):
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         )
         raise serializers.ValidationError(detail) from exc
+
+
+def require_decider(user, workload) -> None:
+    """Only the team's admins and platform staff decide on requests (approve, reject)."""
+    if not can_admin(user, workload.team):
+        raise PermissionDenied("Only team admins and platform staff can decide on requests.")
 
 
 class TeamWorkloadViewSet(
@@ -73,6 +79,11 @@ class TeamWorkloadViewSet(
         obj = self.with_related(self.model.objects.all()).get(pk=obj.pk)
         return Response(self.get_serializer(obj).data, status=status.HTTP_202_ACCEPTED)
 
+    def created(self, obj, serializer) -> Response:
+        """The answer to a create: the row read again (a product whose service returns the row
+        with every related row loaded may answer it as is)."""
+        return self.accepted(obj)
+
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -80,7 +91,18 @@ class TeamWorkloadViewSet(
         if not can_write(request.user, team):
             raise PermissionDenied(f"Viewers cannot request {self.plural}.")
         data = serializer.validated_data
-        return self.accepted(call_service(self.request_workload, team, request.user, data, API))
+        obj = call_service(self.request_workload, team, request.user, data, API)
+        return self.created(obj, serializer)
+
+    def act(self, func, *args, decide: bool = False, **kwargs) -> Response:
+        """A person's action on the row (a day-2 change, or with `decide` an approval or a
+        rejection): the service, then 202 with the row as stored."""
+        obj = self.get_object()
+        if decide:
+            require_decider(self.request.user, obj)
+        return self.accepted(
+            call_service(func, obj, self.request.user, *args, source=API, **kwargs)
+        )
 
     def destroy(self, request, *args, **kwargs):
         return self.accepted(

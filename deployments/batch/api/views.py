@@ -8,7 +8,6 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from catalog.api.serializers import CatalogRef
@@ -17,8 +16,7 @@ from deployments.batch import manifests, services
 from deployments.batch.models import BatchJob, BatchJobEvent, shard_count
 from deployments.endpoints.api.serializers import TeamRef
 from deployments.endpoints.manifests import ManifestError, to_yaml
-from deployments.workloads.api import TeamWorkloadViewSet, call_service
-from portal.access import can_admin
+from deployments.workloads.api import TeamWorkloadViewSet
 from portal.models import AuditLog
 from portal.validators import batch_input_uri_problem, batch_output_uri_problem
 
@@ -168,12 +166,6 @@ class BatchJobViewSet(TeamWorkloadViewSet):
     def delete_workload(self, job, user, source):
         return services.delete_batch_job(job, user, source=source)
 
-    def _act(self, func, admin=False, **kwargs) -> Response:
-        job = self.get_object()
-        if admin and not can_admin(self.request.user, job.team):
-            raise PermissionDenied("Only team admins and platform staff can decide on requests.")
-        return self.accepted(call_service(func, job, self.request.user, source=API, **kwargs))
-
     @extend_schema(
         summary="Cancel (the Job is deleted, committed output kept)",
         request=None,
@@ -181,24 +173,24 @@ class BatchJobViewSet(TeamWorkloadViewSet):
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request, uuid=None):
-        return self._act(services.cancel_batch_job)
+        return self.act(services.cancel_batch_job)
 
     @extend_schema(
         summary="Resume: a new Job over the shards not committed", request=None, responses=ACCEPTED
     )
     @action(detail=True, methods=["post"])
     def resume(self, request, uuid=None):
-        return self._act(services.resume_batch_job)
+        return self.act(services.resume_batch_job)
 
     @extend_schema(summary="Retry the failed shards only", request=None, responses=ACCEPTED)
     @action(detail=True, methods=["post"])
     def retry(self, request, uuid=None):
-        return self._act(services.retry_failed_shards)
+        return self.act(services.retry_failed_shards)
 
     @extend_schema(summary="Approve a pending batch job", request=None, responses=ACCEPTED)
     @action(detail=True, methods=["post"])
     def approve(self, request, uuid=None):
-        return self._act(services.approve_batch_job, admin=True)
+        return self.act(services.approve_batch_job, decide=True)
 
     @extend_schema(
         summary="Reject a pending batch job", request=RejectSerializer, responses=ACCEPTED
@@ -207,7 +199,7 @@ class BatchJobViewSet(TeamWorkloadViewSet):
     def reject(self, request, uuid=None):
         serializer = RejectSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        return self._act(services.reject_batch_job, admin=True, **serializer.validated_data)
+        return self.act(services.reject_batch_job, decide=True, **serializer.validated_data)
 
     @extend_schema(
         summary="The timeline, newest first",

@@ -7,8 +7,6 @@ Changes are asynchronous: they answer 202 with the endpoint as it is now.
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from deployments.endpoints import admission, services
@@ -20,8 +18,8 @@ from deployments.endpoints.api.serializers import (
 )
 from deployments.endpoints.filters import EndpointFilterSet
 from deployments.endpoints.models import Endpoint
-from deployments.workloads.api import call_service
-from portal.access import TeamObjectPermission, can_admin, can_write, scope_to_user
+from deployments.workloads.api import TeamWorkloadViewSet, call_service, require_decider
+from portal.access import scope_to_user
 from portal.models import AuditLog
 
 API = AuditLog.Source.API
@@ -75,46 +73,33 @@ def accepted(endpoint: Endpoint, context: dict) -> Response:
         responses=ACCEPTED,
     ),
 )
-class EndpointViewSet(viewsets.ModelViewSet):
+class EndpointViewSet(mixins.UpdateModelMixin, TeamWorkloadViewSet):
+    model = Endpoint
+    plural = "endpoints"
     queryset = Endpoint.objects.none()  # for the schema; get_queryset() is per user
     serializer_class = EndpointSerializer
-    permission_classes = [IsAuthenticated, TeamObjectPermission]
     filterset_class = EndpointFilterSet
-    lookup_field = "uuid"
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
-    def get_queryset(self):
-        return (
-            scope_to_user(Endpoint.objects.all(), self.request.user)
-            .select_related(*ENDPOINT_RELATED)
-            .prefetch_related(*ENDPOINT_PREFETCH)
-            .order_by("team__slug", "name")
-        )
+    def with_related(self, qs):
+        return qs.select_related(*ENDPOINT_RELATED).prefetch_related(*ENDPOINT_PREFETCH)
+
+    def request_workload(self, team, user, data, source):
+        return services.request_endpoint(team, user, data, source=source)
+
+    def delete_workload(self, endpoint, user, source):
+        return services.delete_endpoint(endpoint, user, source=source)
+
+    def created(self, endpoint, serializer) -> Response:
+        """The service saved the endpoint with every related row loaded: answered as is (no
+        re-fetch, no second serializer)."""
+        serializer.instance = endpoint
+        return Response(serializer.data, status=status.HTTP_202_ACCEPTED)
 
     def filter_queryset(self, queryset):
         # Filters (and hiding deleted endpoints) apply to the list; a deleted endpoint's
         # detail and events stay readable by UUID.
         return super().filter_queryset(queryset) if self.action == "list" else queryset
-
-    def _accepted(self, endpoint: Endpoint, serializer=None) -> Response:
-        """202 with the endpoint as stored. With the create `serializer`, `endpoint` is the
-        instance the service just saved with every related row loaded: it is answered as is
-        (no re-fetch, no second serializer). Otherwise it is read again (see accepted())."""
-        if serializer is None:
-            return accepted(endpoint, self.get_serializer_context())
-        serializer.instance = endpoint
-        return Response(serializer.data, status=status.HTTP_202_ACCEPTED)
-
-    def create(self, request, *args, **kwargs):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        team = serializer.validated_data.pop("team")
-        if not can_write(request.user, team):
-            raise PermissionDenied("Viewers cannot request endpoints.")
-        endpoint = call_service(
-            services.request_endpoint, team, request.user, serializer.validated_data, source=API
-        )
-        return self._accepted(endpoint, serializer)
 
     def update(self, request, *args, **kwargs):
         endpoint = self.get_object()
@@ -122,12 +107,7 @@ class EndpointViewSet(viewsets.ModelViewSet):
         serializer.is_valid(raise_exception=True)
         changes = {k: v for k, v in serializer.validated_data.items() if k not in ("team", "name")}
         call_service(services.update_endpoint, self.get_object(), request.user, changes, source=API)
-        return self._accepted(endpoint)
-
-    def destroy(self, request, *args, **kwargs):
-        endpoint = self.get_object()
-        call_service(services.delete_endpoint, endpoint, request.user, source=API)
-        return self._accepted(endpoint)
+        return self.accepted(endpoint)
 
     @extend_schema(
         summary="Scale between min and max replicas",
@@ -142,21 +122,17 @@ class EndpointViewSet(viewsets.ModelViewSet):
         call_service(
             services.scale_endpoint, endpoint, request.user, source=API, **serializer.validated_data
         )
-        return self._accepted(endpoint)
+        return self.accepted(endpoint)
 
     @extend_schema(summary="Stop (scale to zero, keep the spec)", request=None, responses=ACCEPTED)
     @action(detail=True, methods=["post"])
     def stop(self, request, uuid=None):
-        endpoint = self.get_object()
-        call_service(services.stop_endpoint, endpoint, request.user, source=API)
-        return self._accepted(endpoint)
+        return self.act(services.stop_endpoint)
 
     @extend_schema(summary="Start a stopped endpoint", request=None, responses=ACCEPTED)
     @action(detail=True, methods=["post"])
     def start(self, request, uuid=None):
-        endpoint = self.get_object()
-        call_service(services.start_endpoint, endpoint, request.user, source=API)
-        return self._accepted(endpoint)
+        return self.act(services.start_endpoint)
 
     @extend_schema(
         summary="The endpoint's timeline, newest first",
@@ -195,8 +171,7 @@ class ApprovalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
     def _decide(self, func, **kwargs) -> Response:
         endpoint = self.get_object()
-        if not can_admin(self.request.user, endpoint.team):
-            raise PermissionDenied("Only team admins and platform staff can decide on requests.")
+        require_decider(self.request.user, endpoint)
         endpoint = call_service(func, endpoint, self.request.user, source=API, **kwargs)
         return accepted(endpoint, self.get_serializer_context())
 
