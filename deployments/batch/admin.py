@@ -1,11 +1,11 @@
 """Platform console: batch jobs (read-only; cancel and delete go through the services)."""
 
-from django.contrib import admin, messages
+from django.contrib import admin
 
 from deployments.batch import services
 from deployments.batch.choices import batch_status_badge
 from deployments.batch.models import BatchJob, BatchJobEvent
-from deployments.workloads.errors import DeploymentError
+from deployments.workloads.admin import WorkloadActionsMixin
 from portal.admin import ReadOnlyModelAdmin
 from portal.models import AuditLog
 
@@ -24,7 +24,8 @@ class BatchJobEventInline(admin.TabularInline):
 
 
 @admin.register(BatchJob)
-class BatchJobAdmin(ReadOnlyModelAdmin):
+class BatchJobAdmin(WorkloadActionsMixin, ReadOnlyModelAdmin):
+    noun = "batch job"
     list_display = [
         "name",
         "team",
@@ -42,36 +43,18 @@ class BatchJobAdmin(ReadOnlyModelAdmin):
     inlines = [BatchJobEventInline]
     actions = ["approve_selected", "cancel_selected", "delete_selected_jobs"]
 
-    def has_view_permission(self, request, obj=None):
-        return request.user.is_staff
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
-
     @admin.display(description="Status", ordering="status")
     def badge(self, obj):
         return batch_status_badge(obj.status)
 
-    def _run(self, request, queryset, func, verb):
-        done = 0
-        for job in queryset:
-            try:
-                func(job, request.user, source=ADMIN)
-                done += 1
-            except DeploymentError as exc:
-                self.message_user(request, f"{job}: {exc.message}", messages.ERROR)
-        self.message_user(request, f"{verb} {done} batch job(s).")
-
     @admin.action(description="Approve selected batch jobs")
     def approve_selected(self, request, queryset):
-        self._run(request, queryset, services.approve_batch_job, "Approved")
+        self.run_each(request, queryset, services.approve_batch_job, "Approved")
 
     @admin.action(description="Cancel selected batch jobs")
     def cancel_selected(self, request, queryset):
-        self._run(request, queryset, services.cancel_batch_job, "Cancelled")
+        self.run_each(request, queryset, services.cancel_batch_job, "Cancelled")
 
     @admin.action(description="Delete selected batch jobs (cleans up the cluster)")
     def delete_selected_jobs(self, request, queryset):
-        self._run(request, queryset, services.delete_batch_job, "Deleted")
+        self.run_each(request, queryset, services.delete_batch_job, "Deleted")

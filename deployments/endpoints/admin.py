@@ -4,13 +4,13 @@ Endpoints are read-only here: approve, reject and delete go through the services
 (source=admin) so the events, audit log and the apply task follow as in the other faces.
 """
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db import models
 
 from deployments.endpoints import services
 from deployments.endpoints.models import Endpoint, EndpointEvent
 from deployments.endpoints.page import status_badge
-from deployments.workloads.errors import DeploymentError
+from deployments.workloads.admin import WorkloadActionsMixin
 from portal.admin import ReadOnlyModelAdmin
 from portal.models import AuditLog
 
@@ -30,7 +30,8 @@ class EndpointEventInline(admin.TabularInline):
 
 
 @admin.register(Endpoint)
-class EndpointAdmin(admin.ModelAdmin):
+class EndpointAdmin(WorkloadActionsMixin, admin.ModelAdmin):
+    noun = "endpoint"
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = [
         "name",
@@ -66,14 +67,6 @@ class EndpointAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # deletion must go through the cluster: use the action
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
-
-    def has_view_permission(self, request, obj=None):
-        return request.user.is_staff
-
     @admin.display(description="Status", ordering="status")
     def badge(self, obj):
         return status_badge(obj.status)
@@ -86,26 +79,13 @@ class EndpointAdmin(admin.ModelAdmin):
     def replicas(self, obj):
         return f"{obj.min_replicas}–{obj.max_replicas}"
 
-    def _each(self, request, queryset, func, verb: str, **kwargs):
-        done, failed = 0, []
-        for endpoint in queryset:
-            try:
-                func(endpoint, request.user, source=ADMIN, **kwargs)
-                done += 1
-            except DeploymentError as exc:
-                failed.append(f"{endpoint}: {exc.message}")
-        if done:
-            self.message_user(request, f"{verb} {done} endpoint(s).", messages.SUCCESS)
-        for line in failed:
-            self.message_user(request, line, messages.ERROR)
-
     @admin.action(description="Approve selected pending requests")
     def approve_selected(self, request, queryset):
-        self._each(request, queryset, services.approve_endpoint, "Approved")
+        self.run_each(request, queryset, services.approve_endpoint, "Approved")
 
     @admin.action(description="Reject selected pending requests")
     def reject_selected(self, request, queryset):
-        self._each(
+        self.run_each(
             request,
             queryset,
             services.reject_endpoint,
@@ -115,19 +95,19 @@ class EndpointAdmin(admin.ModelAdmin):
 
     @admin.action(description="Spot endpoints: allow falling back to on-demand capacity")
     def allow_spot_fallback(self, request, queryset):
-        self._each(
+        self.run_each(
             request, queryset, services.set_spot_fallback, "Fallback allowed for", allowed=True
         )
 
     @admin.action(description="Spot endpoints: spot capacity only (no on-demand fallback)")
     def disallow_spot_fallback(self, request, queryset):
-        self._each(
+        self.run_each(
             request, queryset, services.set_spot_fallback, "Fallback removed for", allowed=False
         )
 
     @admin.action(description="Delete selected endpoints (removes them from the cluster)")
     def delete_selected_endpoints(self, request, queryset):
-        self._each(request, queryset, services.delete_endpoint, "Deleting")
+        self.run_each(request, queryset, services.delete_endpoint, "Deleting")
 
 
 @admin.register(EndpointEvent)

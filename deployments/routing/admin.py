@@ -5,8 +5,8 @@ from django.contrib import admin, messages
 
 from deployments.routing import services
 from deployments.routing.models import Route, RouteTier, SemanticRouterSettings
+from deployments.workloads.admin import WorkloadActionsMixin
 from deployments.workloads.errors import DeploymentError
-from portal.models import AuditLog
 
 
 class RouteTierInline(admin.TabularInline):
@@ -20,7 +20,8 @@ class RouteTierInline(admin.TabularInline):
 
 
 @admin.register(Route)
-class RouteAdmin(admin.ModelAdmin):
+class RouteAdmin(WorkloadActionsMixin, admin.ModelAdmin):
+    noun = "route"
     list_display = [
         "name",
         "team",
@@ -43,26 +44,13 @@ class RouteAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    def _each(self, request, queryset, func, verb: str, **kwargs):
-        done, failed = 0, []
-        for route in queryset.select_related("team"):
-            try:
-                func(route, request.user, source=AuditLog.Source.ADMIN, **kwargs)
-                done += 1
-            except DeploymentError as exc:
-                failed.append(f"{route}: {exc.message}")
-        if done:
-            self.message_user(request, f"{verb} {done} route(s).", messages.SUCCESS)
-        for line in failed:
-            self.message_user(request, line, messages.ERROR)
-
     @admin.action(description="Approve selected pending route requests")
     def approve_selected(self, request, queryset):
-        self._each(request, queryset, services.approve_route, "Approved")
+        self.run_each(request, queryset, services.approve_route, "Approved")
 
     @admin.action(description="Reject selected pending route requests")
     def reject_selected(self, request, queryset):
-        self._each(
+        self.run_each(
             request,
             queryset,
             services.reject_route,
