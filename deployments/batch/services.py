@@ -95,7 +95,7 @@ class BatchEstimate:
     gpu_hours: Decimal | None
     cost: Decimal | None
     cost_on_demand: Decimal | None
-    rules: admission.Estimate  # the core verdict plus the offering
+    rules: core_admission.Admission  # quota, approval and budget (the core's verdict)
 
     @property
     def problems(self) -> list[str]:
@@ -131,21 +131,15 @@ def estimate_batch(team: Team, data: dict[str, Any], *, usage=None, rules=None) 
         gpu_seconds = Decimal(int(data["expected_tokens"])) / tps
     cost = gpu_cost(gpu_seconds, offering) if gpu_seconds is not None else None
     parallel = int(data.get("parallelism") or 1)
-    spec = {
-        "gpu_type": gpu_type,
-        "gpu_count": gpus,
-        "min_replicas": parallel,
-        "max_replicas": parallel,
-        "capacity_type": capacity,
-    }
     shards = f" ({gpus} per shard x {parallel} shards at once)"
-    estimate = admission.estimate_request(
-        team,
-        spec,
-        usage=usage,
-        gpu_rules=rules,
-        commits=cost or Decimal("0"),
-        wording=core_admission.Wording(
+    facts = core_admission.gather(
+        team, gpu_type, usage or admission.team_usage(team, gpu_type), rules
+    )
+    estimate = core_admission.judge(
+        facts,
+        gpus * parallel,
+        cost or Decimal("0"),
+        core_admission.Wording(
             gpus=shards,
             type_gpus=shards,
             cost="Estimated cost of the batch job",
@@ -154,6 +148,8 @@ def estimate_batch(team: Team, data: dict[str, Any], *, usage=None, rules=None) 
             one_off=True,
         ),
     )
+    if offering is None:
+        estimate.refusals.insert(0, core_admission.offering_refusal(capacity, gpus, gpu_type))
     if cost is None and team.approval_cost_threshold is not None:
         estimate.approval_reasons.append(
             "The cost cannot be estimated (give expected tokens, or the model has no measured "

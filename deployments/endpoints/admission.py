@@ -102,11 +102,7 @@ def estimate_request(
     cost_min = cost_max = monthly = None
     no_offering = None
     if offering is None:
-        no_offering = core.Refusal(
-            "offering",
-            f"No {capacity} offering has {gpu_count} {gpu_type.name} GPU(s) on one node "
-            "with a price.",
-        )
+        no_offering = core.offering_refusal(capacity, gpu_count, gpu_type)
     else:
         measured = exclude.cold_start_seconds if exclude is not None else None
         monthly = estimates.monthly_cost(offering, spec, month or pricing.this_month(), measured)

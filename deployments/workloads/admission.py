@@ -63,7 +63,6 @@ class Wording:
     # instead of for the share of the month left (a job asked for on the month's last evening
     # costs the same).
     one_off: bool = False
-    noun: str = "endpoint"  # four eyes: "You requested this endpoint; ..."
 
 
 @dataclass(frozen=True)
@@ -106,6 +105,14 @@ class Admission:
     @property
     def needs_approval(self) -> bool:
         return bool(self.approval_reasons)
+
+
+def offering_refusal(capacity: str, gpu_count: int, gpu_type: GpuType) -> Refusal:
+    """No offering of the capacity type has the GPUs on one node with a price."""
+    return Refusal(
+        "offering",
+        f"No {capacity} offering has {gpu_count} {gpu_type.name} GPU(s) on one node with a price.",
+    )
 
 
 def with_rules(teams: QuerySet[Team], gpu_type: GpuType) -> QuerySet[Team]:
