@@ -193,3 +193,26 @@ def test_apply_being_retried_is_not_enqueued_again(approved_endpoint, fake_clust
     with mock.patch.object(apply_endpoint, "delay") as delay:
         sync_statuses()
     delay.assert_not_called()
+
+
+def test_a_watcher_with_the_live_objects_records_what_a_sync_would(approved_endpoint, fake_cluster):
+    """The public hook for a caller that already holds the live objects (a watch): the
+    product's observe(workload, live) and record(workload, observation), no cluster read."""
+    from deployments.endpoints.reconcile import ENDPOINTS
+
+    ep = _applied(approved_endpoint, fake_cluster)
+    fake_cluster.set_status(ep, ready=True, url="http://chat-mp-search.example.com")
+    live = {  # what a watch on the endpoint's namespace holds, by kind
+        kind: obj
+        for (kind, namespace, _name), obj in fake_cluster.objects.items()
+        if namespace == ep.namespace
+        and kind in ("InferenceService", "ScaledObject", "PodDisruptionBudget")
+    }
+    calls = fake_cluster.calls
+    observation = ENDPOINTS.observe(ep, live)
+    assert observation.status == EndpointStatus.READY
+    assert ENDPOINTS.record(ep, observation) is True
+    assert ENDPOINTS.record(ep, observation) is False  # compare-and-set: twice is once
+    assert fake_cluster.calls == calls  # nothing read from the cluster
+    ep.refresh_from_db()
+    assert (ep.status, ep.url) == (EndpointStatus.READY, "http://chat-mp-search.example.com")
