@@ -176,9 +176,16 @@ class BatchJobs(driver.Product):
         return observe(job, live["Job"], live.get("Pod") or [], live.get("now") or timezone.now())
 
     def record(self, job: BatchJob, observation: Observation) -> bool:
-        """One job's observation; the row must be locked at its generation (observable())."""
+        """One job's observation (e.g. from a watch): compare-and-set, the row locked while
+        it is still at the generation observed; False when a newer one superseded it."""
         with transaction.atomic():
-            return bool(record_observations([(job, observation)]))
+            locked = (
+                BatchJob.objects.select_for_update(of=("self",))
+                .select_related("team", "gpu_type")
+                .filter(pk=job.pk, generation=job.generation, applied_generation=job.generation)
+                .first()
+            )
+            return locked is not None and bool(record_observations([(locked, observation)]))
 
     def record_many(self, client: ClusterClient, observed: list[tuple[BatchJob, Observation]]):
         return record_observations(observed)  # one UPDATE and one INSERT for the namespace

@@ -276,3 +276,24 @@ def test_sync_queries_do_not_grow_with_capped_jobs(team, llama_8b, gpu_l4, fake_
         return len(queries)
 
     assert sync_of(2) == sync_of(6)
+
+
+def test_a_watcher_with_the_jobs_live_objects_records_what_a_sync_would(job, fake_cluster):
+    """The public hook for a caller that already holds the Job and its pods (a watch):
+    observe(job, live) then record(job, observation), compare-and-set on the generation."""
+    from deployments.batch.reconcile import BATCH_JOBS
+
+    apply_batch_job(job.pk, job.generation)
+    job.refresh_from_db()
+    start = timezone.now() - timedelta(minutes=30)
+    _pod(fake_cluster, job, 0, "Succeeded", started=start, ended=start + timedelta(minutes=20))
+    _job_status(fake_cluster, job, completedIndexes="0", active=1)
+    live = {
+        "Job": fake_cluster.objects[("Job", job.namespace, job.job_name)],
+        "Pod": [o for (kind, _ns, _n), o in fake_cluster.objects.items() if kind == "Pod"],
+    }
+    observation = BATCH_JOBS.observe(job, live)
+    assert BATCH_JOBS.record(job, observation) is True
+    assert BatchJob.objects.get(pk=job.pk).shard_states[0]["state"] == ShardState.DONE
+    BatchJob.objects.filter(pk=job.pk).update(generation=job.generation + 1)  # a cancel landed
+    assert BATCH_JOBS.record(job, observation) is False  # superseded: nothing written
