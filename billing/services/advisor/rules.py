@@ -19,8 +19,9 @@ from typing import Any
 
 from catalog.choices import CapacityType
 from catalog.pricing import OfferingPrice
-from deployments.endpoints.manifests import in_working_hours, prewarm_minutes
+from deployments.endpoints.manifests import prewarm_minutes
 from deployments.endpoints.metrics import IDLE_TOKENS_PER_GPU_HOUR
+from deployments.endpoints.schedule import in_working_hours
 from deployments.workloads.sizing import (
     DEFAULT_CONCURRENCY,
     TENSOR_PARALLEL_SIZES,
