@@ -16,7 +16,7 @@ What one endpoint becomes (applied in this order by `deployments.k8s.ClusterClie
    through `settings.VLLM_RUNTIME`: `kserve-huggingfaceserver` (model format `huggingface`,
    vLLM backend) or `kserve-vllmserver` (model format `vLLM`).
 4. `ScaledObject` (keda.sh/v1alpha1) `<isvc>-predictor` scaling Deployment `<isvc>-predictor`
-   on running + waiting requests per replica (`deployments.endpoints.metrics.busy_requests_query`), with a
+   on running + waiting requests per replica (`deployments.endpoints.promql.busy_requests_query`), with a
    scale-down stabilisation window of one cold start; with an off-hours schedule
    `minReplicaCount: 0` plus a cron trigger that holds `min_replicas` during working hours and
    starts one cold start (measured, else estimated from the model size) early. While the
@@ -55,7 +55,7 @@ import yaml
 from django.conf import settings
 
 from deployments.endpoints import schedule
-from deployments.endpoints.metrics import busy_requests_query as _busy_query
+from deployments.endpoints.promql import busy_requests_query as _busy_query
 from deployments.workloads import sizing
 from deployments.workloads.choices import DesiredState
 from deployments.workloads.labels import (
