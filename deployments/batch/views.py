@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from deployments.batch import services
 from deployments.batch.forms import BatchJobForm
 from deployments.batch.models import BatchJob
-from deployments.k8s import cluster_configured
+from deployments.endpoints.pods import cluster_configured
 from deployments.workloads.errors import DeploymentError
 from portal.access import can_admin, can_write, scope_to_user
 from portal.htmx import HTMX_STOP_POLLING, hx_redirect, is_partial
