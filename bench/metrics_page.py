@@ -47,7 +47,7 @@ from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from prometheus_client import REGISTRY  # noqa: E402
 
-from deployments.endpoints import dashboards, metrics  # noqa: E402
+from deployments.endpoints import dashboards, promql  # noqa: E402
 from tests.infra.prom import PrometheusServer  # noqa: E402
 from tests.promdata import Load, Node, Pod, Scenario  # noqa: E402
 
@@ -128,7 +128,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--endpoints", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=15)
-    ap.add_argument("--window", default="1h", choices=list(metrics.WINDOWS))
+    ap.add_argument("--window", default="1h", choices=list(promql.WINDOWS))
     ap.add_argument(
         "--threads",
         type=int,
@@ -156,7 +156,7 @@ def main():
         settings.METRICS_QUERY_THREADS = args.threads
         team, client = setup_db(args.endpoints)
         keys = [(team.namespace, f"ep-{i:03d}") for i in range(args.endpoints)]
-        window = metrics.WINDOWS[args.window]
+        window = promql.WINDOWS[args.window]
         url = f"/teams/{team.slug}/metrics/?window={window.key}"
 
         results = {"seq": [], "par": [], "page": []}

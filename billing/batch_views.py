@@ -8,21 +8,21 @@ from django.http import Http404
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from catalog import pricing
 from deployments.batch.services import cost_report
 from deployments.models import BatchJob
 from portal.access import scope_to_user
 
 from .models import ReferencePrice
 
-MILLION = Decimal(1_000_000)
-
 
 def api_cost(reference: ReferencePrice, tokens_in: int, tokens_out: int) -> Decimal:
     """What the same tokens cost at the hosted API's price."""
-    return (
-        Decimal(tokens_in) / MILLION * reference.input_per_million
-        + Decimal(tokens_out) / MILLION * reference.output_per_million
-    ).quantize(Decimal("0.01"))
+    return pricing.to_cents(
+        pricing.api_tokens_cost(
+            tokens_in, tokens_out, reference.input_per_million, reference.output_per_million
+        )
+    )
 
 
 @login_required
@@ -42,7 +42,5 @@ def batch_job_reference(request, uuid):
     if reference is not None and report["cost"] is not None and job.tokens_in + job.tokens_out:
         context["api_cost"] = api_cost(reference, job.tokens_in, job.tokens_out)
         tokens = Decimal(job.tokens_in + job.tokens_out)
-        context["api_per_million"] = (context["api_cost"] * MILLION / tokens).quantize(
-            Decimal("0.0001")
-        )
+        context["api_per_million"] = pricing.per_million_tokens_cost(context["api_cost"], tokens)
     return render(request, "billing/partials/batchjob_reference.html", context)

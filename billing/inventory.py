@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from catalog.models import InstanceOffering
-from catalog.pricing import current_rates
+from catalog.pricing import current_rates, to_unit_price
 from deployments.models import BatchJob, Endpoint
 from portal.prometheus import PrometheusClient
 
@@ -101,7 +101,7 @@ def gpu_inventory(client: PrometheusClient, selector: str = "") -> list[Inventor
         if offering is not None and r.per_gpu_hour is None:
             price = rates.get((offering.pk, capacity))
             if price is not None:
-                r.per_gpu_hour = (price / offering.gpus_per_node).quantize(Decimal("0.0001"))
+                r.per_gpu_hour = to_unit_price(price / offering.gpus_per_node)
     for (gpu, capacity), gpus in _pending(client, q).items():
         row(gpu, capacity).pending += gpus
     return sorted(rows.values(), key=lambda r: (-r.gpus, r.gpu_type, r.capacity_type))

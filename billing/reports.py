@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from catalog import pricing
+
 from .models import IdlePolicy, UsageKind
 
 # No report starts before this year (parse_month refuses earlier months).
@@ -23,8 +25,9 @@ MILLION = Decimal(1_000_000)
 SECONDS_PER_HOUR = Decimal(3600)
 
 
-def money(value: Decimal, places: str = "0.000001") -> str:
-    return str(value.quantize(Decimal(places), rounding=ROUND_HALF_UP))
+def money(value: Decimal) -> str:
+    """Cost for the CSV and JSON: 6 places, rounded as the statements store it."""
+    return str(pricing.to_micros(value))
 
 
 def hours(seconds: int) -> Decimal:
@@ -114,10 +117,12 @@ def reference_cost(tally: Tally, reference) -> Decimal | None:
     """What the same tokens would cost at a hosted API's prices."""
     if reference is None:
         return None
-    return (
-        Decimal(tally.prompt_tokens) * reference.input_per_million
-        + Decimal(tally.generation_tokens) * reference.output_per_million
-    ) / MILLION
+    return pricing.api_tokens_cost(
+        tally.prompt_tokens,
+        tally.generation_tokens,
+        reference.input_per_million,
+        reference.output_per_million,
+    )
 
 
 @dataclass

@@ -8,6 +8,7 @@ from portal.admin import AuditedModelAdmin
 
 from .choices import Quantization
 from .models import CatalogModel, GpuRate, GpuType, InstanceOffering
+from .pricing import to_unit_price
 
 
 class GpuRateInline(admin.TabularInline):
@@ -40,7 +41,7 @@ class GpuRateAdmin(AuditedModelAdmin):
 
     @admin.display(description="Per GPU-hour")
     def per_gpu_hour(self, obj):
-        return obj.per_gpu_hour.quantize(obj.hourly_price.__class__("0.0001"))
+        return to_unit_price(obj.per_gpu_hour)
 
 
 class CatalogModelForm(forms.ModelForm):

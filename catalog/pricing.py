@@ -19,6 +19,9 @@ from . import cache
 from .models import GpuRate, GpuType, InstanceOffering
 
 CENT = Decimal("0.01")
+MICRO = Decimal("0.000001")  # stored cost: UsageRecord.cost, Statement costs (6 places)
+UNIT_PRICE = Decimal("0.0001")  # a price per unit (GPU-hour, 1M tokens), as GpuRate stores it
+MILLION = Decimal(1_000_000)
 SECONDS_PER_HOUR = 3600
 
 T = TypeVar("T")
@@ -47,6 +50,35 @@ def to_cents(amount: Decimal) -> Decimal:
     return amount.quantize(CENT)
 
 
+def to_micros(amount: Decimal) -> Decimal:
+    """Cost at the precision it is stored and reported in (6 places: usage rows, statements,
+    the chargeback JSON and CSV), with the same banker's rounding as :func:`to_cents`, so a
+    closed statement and the live report of the same month print the same digits."""
+    return amount.quantize(MICRO)
+
+
+def to_unit_price(amount: Decimal) -> Decimal:
+    """A price per unit (per GPU-hour, per 1M tokens) to 4 places, as GpuRate stores prices."""
+    return amount.quantize(UNIT_PRICE)
+
+
+def api_tokens_cost(
+    prompt_tokens: int,
+    generation_tokens: int,
+    input_per_million: Decimal,
+    output_per_million: Decimal,
+) -> Decimal:
+    """What tokens cost at a hosted API's per-1M-token prices (exact; round where shown)."""
+    return (
+        Decimal(prompt_tokens) * input_per_million + Decimal(generation_tokens) * output_per_million
+    ) / MILLION
+
+
+def per_million_tokens_cost(cost: Decimal, tokens: int) -> Decimal:
+    """What ``tokens`` tokens that cost ``cost`` come to per 1M tokens, as a unit price."""
+    return to_unit_price(cost * MILLION / Decimal(tokens))
+
+
 def gpu_seconds_cost(node_hourly_price: Decimal, gpus_per_node: int, gpu_seconds) -> Decimal:
     """What ``gpu_seconds`` GPU-seconds on an offering cost: node price × seconds ÷ (GPUs per
     node × 3600), one exact division (Decimal's 28 digits)."""
@@ -59,9 +91,7 @@ def per_million_tokens(
     """What 1M tokens cost on GPUs kept busy at ``tokens_per_gpu_second``: the GPU-seconds
     they take (1e6 ÷ throughput) priced by :func:`gpu_seconds_cost`. The per-token price a
     router compares tiers by (deployments/routing/complexity.py)."""
-    return gpu_seconds_cost(
-        node_hourly_price, gpus_per_node, Decimal(1_000_000) / tokens_per_gpu_second
-    )
+    return gpu_seconds_cost(node_hourly_price, gpus_per_node, MILLION / tokens_per_gpu_second)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from decimal import Decimal
 from django.db import transaction
 
 from catalog.models import CatalogModel, GpuRate, GpuType, InstanceOffering
+from catalog.pricing import to_unit_price
 
 SEED_PRICES_FROM = datetime(2025, 7, 1, tzinfo=UTC)
 SPOT_FRACTION = Decimal("0.40")
@@ -161,8 +162,6 @@ MODEL_SERVING = {
     ),
 }
 
-CENTS4 = Decimal("0.0001")
-
 
 def seed_catalog() -> dict[str, int]:
     """Create the seed rows that are missing (admin edits are kept); return counts of new rows."""
@@ -194,7 +193,7 @@ def seed_catalog() -> dict[str, int]:
                     offering=offering,
                     capacity_type=capacity,
                     effective_from=SEED_PRICES_FROM,
-                    defaults={"hourly_price": amount.quantize(CENTS4)},
+                    defaults={"hourly_price": to_unit_price(amount)},
                 )
                 created["rates"] += new
         for name, slug, uri, params, layers, kv, head, ctx, quants, licence in MODELS:

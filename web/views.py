@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET
 from deployments.endpoints.admission import pending_approvals_for
 from deployments.endpoints.choices import EndpointStatus
 from deployments.endpoints.commitment import committed
-from deployments.k8s import cluster_configured
+from deployments.endpoints.pods import cluster_configured
 from deployments.models import Endpoint, EndpointEvent
 from portal.access import member_role, role_for
 

@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, Sum
 from django.utils import timezone
 
+from catalog.pricing import to_cents
 from portal import jobs, transport
 from portal.audit import record_audit
 from portal.models import Team
@@ -87,7 +88,7 @@ def _create_alert(team: Team, month: date, threshold: int, spend: Decimal) -> Bu
                 team=team,
                 month=month,
                 threshold=threshold,
-                spend=spend.quantize(Decimal("0.01")),
+                spend=to_cents(spend),
                 budget=team.monthly_budget,
             )
             record_audit(

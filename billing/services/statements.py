@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from catalog.pricing import to_micros
 from portal.audit import record_audit
 from portal.models import Team
 from portal.timeutil import month_hours, month_start, next_month
@@ -151,8 +152,8 @@ def _write_statements(chargeback: Chargeback, first: datetime) -> list[Statement
                 gpu_seconds=seconds,
                 unpriced_gpu_seconds=sum(r.unpriced_gpu_seconds for r in team_rows),
                 usage_cost=cost,
-                idle_share_cost=share.quantize(Decimal("0.000001")),
-                total_cost=(cost + share).quantize(Decimal("0.000001")),
+                idle_share_cost=to_micros(share),
+                total_cost=to_micros(cost + share),
                 idle_policy=policy,
                 lines=_statement_lines(team_rows),
                 hours_collected=completeness.collected,

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from catalog.pricing import to_cents
 from deployments.endpoints import dashboards
 from deployments.routing.models import Route
 from deployments.routing.saving import Saving, route_saving
@@ -96,10 +97,8 @@ def as_rows(lines: list[RouteTiering]) -> list[dict]:
                         "endpoint": t.usage.endpoint,
                         "requests": t.usage.requests,
                         "tokens": t.usage.tokens,
-                        "cost": None if t.cost is None else t.cost.quantize(Decimal("0.01")),
-                        "per_million": None
-                        if t.per_million is None
-                        else t.per_million.quantize(Decimal("0.01")),
+                        "cost": None if t.cost is None else to_cents(t.cost),
+                        "per_million": None if t.per_million is None else to_cents(t.per_million),
                     }
                     for t in s.tiers
                 ],

@@ -4,6 +4,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django import template
 
+from catalog.pricing import to_unit_price
+
 register = template.Library()
 
 
@@ -18,10 +20,11 @@ def percent(value, places: int = 1) -> str:
 
 @register.filter
 def per_million(value) -> str:
-    """Cost per 1M tokens with 4 significant decimals ("—" when there were no tokens)."""
+    """Cost per 1M tokens as a unit price, 4 decimals (catalog.pricing.to_unit_price, the rule
+    the batch cost report uses too); "—" when there were no tokens."""
     if value is None:
         return "—"
-    return str(Decimal(value).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP))
+    return str(to_unit_price(Decimal(value)))
 
 
 @register.filter

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
+from catalog import pricing
 from catalog.choices import CapacityType
 from catalog.models import CatalogModel, GpuType
 from catalog.pricing import OfferingPrice, cheapest_offering
@@ -189,7 +190,7 @@ def cost_report(job: BatchJob) -> dict[str, Any]:
     cost, cost_od = running_cost(job), gpu_cost(job.gpu_seconds, on_demand)
 
     def per_million(value):
-        return (value * MILLION / tokens).quantize(Decimal("0.0001")) if value and tokens else None
+        return pricing.per_million_tokens_cost(value, tokens) if value and tokens else None
 
     return {
         "tokens_in": job.tokens_in,

@@ -14,7 +14,7 @@ from deployments.batch import services
 from deployments.batch.choices import BATCH_TRANSITIONS
 from deployments.batch.forms import BatchJobForm
 from deployments.batch.models import BatchJob
-from deployments.k8s import cluster_configured
+from deployments.endpoints.pods import cluster_configured
 from deployments.workloads import views as shared
 from deployments.workloads.errors import DeploymentError
 from portal.access import can_admin, can_write, scope_to_user

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.core.cache import cache
 
-from deployments.endpoints import metrics
+from deployments.endpoints import metrics, promql
 from portal.prometheus import PrometheusClient, PrometheusError, PrometheusUnavailable, get_client
 
 logger = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 LAST_GOOD_SECONDS = 7 * 86400
 
 
-def _scraped(window: metrics.Window) -> metrics.Window:
+def _scraped(window: promql.Window) -> promql.Window:
     return window.scraped_every(settings.PROMETHEUS_SCRAPE_INTERVAL_SECONDS)
 
 
@@ -178,7 +178,7 @@ TILES = [
 
 
 def endpoint_page(
-    key: metrics.Key, window: metrics.Window, now: datetime, slo: tuple[float, float]
+    key: promql.Key, window: promql.Window, now: datetime, slo: tuple[float, float]
 ) -> Callable[[PrometheusClient], dict]:
     """Compute function for one endpoint's Metrics tab: tiles, charts, window figures, SLOs."""
 
@@ -186,7 +186,7 @@ def endpoint_page(
 
     def compute(client: PrometheusClient) -> dict:
         start, end = metrics.range_bounds(window, now)
-        queries = metrics.chart_queries([key], window)
+        queries = promql.chart_queries([key], window)
         jobs = {
             name: (lambda q=q: client.query_range(q, start, end, window.step))
             for name, q in queries.items()
@@ -213,7 +213,7 @@ def endpoint_page(
 
 
 def _tile(name: str, values: list[float | None]) -> dict:
-    signal = metrics.SIGNALS_BY_KEY[name]
+    signal = promql.SIGNALS_BY_KEY[name]
     t = metrics.trend([(i, v) for i, v in enumerate(values)])
     spark = _thin([v for v in values if v is not None], 40)
     return {"key": name, "label": signal.label, "unit": signal.unit, **t, "spark": spark}
@@ -227,7 +227,7 @@ def _chart(group, grid, series) -> dict:
         "unit": unit,
         "x": grid,
         "series": [
-            {"key": n, "label": metrics.SIGNALS_BY_KEY[n].label, "values": series[n]} for n in names
+            {"key": n, "label": promql.SIGNALS_BY_KEY[n].label, "values": series[n]} for n in names
         ],
     }
 
@@ -237,7 +237,7 @@ SPARK_POINTS = 40  # a 120 px sparkline shows no more
 
 
 def overview_requests(
-    keys: list[metrics.Key] | None, window: metrics.Window, now: datetime
+    keys: list[promql.Key] | None, window: promql.Window, now: datetime
 ) -> dict[str, tuple[str, str, dict]]:
     """The team/fleet page's Prometheus requests: ``{name: (kind, promql, params)}``.
 
@@ -248,7 +248,7 @@ def overview_requests(
     window = replace(window, step=max(window.step, window.seconds // SPARK_POINTS))
     start, end = metrics.range_bounds(window, now)
     out = {}
-    for name, q in metrics.overview_queries(keys, window).items():
+    for name, q in promql.overview_queries(keys, window).items():
         if name == "tokens":
             out[name] = ("query_range", q, {"start": start, "end": end, "step": window.step})
         else:
@@ -257,7 +257,7 @@ def overview_requests(
 
 
 def overview_page(
-    keys: list[metrics.Key] | None, window: metrics.Window, now: datetime
+    keys: list[promql.Key] | None, window: promql.Window, now: datetime
 ) -> Callable[[PrometheusClient], dict]:
     """Compute function for the team page (keys) or the fleet page (None: every endpoint)."""
 

@@ -1,7 +1,7 @@
 """What an endpoint costs in a calendar month: always on, and with its off-hours schedule.
 
 The schedule runs replicas only inside the working hours, each day opened one pre-warm lead
-early (``manifests.prewarm_minutes``), in the schedule's time zone, Monday to Friday when
+early (``schedule.prewarm_lead_minutes``), in the schedule's time zone, Monday to Friday when
 ``schedule_weekdays_only`` is set, for the real length of the (UTC) month: the hours come from
 the calendar (``portal.timeutil.working_seconds``), the price from ``catalog.pricing``.
 
@@ -20,7 +20,7 @@ from typing import Any
 
 from catalog.pricing import OfferingPrice
 from deployments.endpoints import rules
-from deployments.endpoints.manifests import prewarm_lead_minutes
+from deployments.endpoints.schedule import prewarm_lead_minutes
 from deployments.workloads import sizing
 from portal.timeutil import month_hours, month_start, next_month, working_seconds
 

@@ -1,4 +1,8 @@
-"""Endpoint -> Kubernetes manifests, and cluster objects -> endpoint status. PURE: no I/O.
+"""Endpoint -> Kubernetes manifests. PURE: no I/O.
+
+What the cluster says back is read by `deployments.endpoints.observe` (status), and the
+off-hours schedule's arithmetic (crons, pre-warm lead, working hours) is
+`deployments.endpoints.schedule`.
 
 What one endpoint becomes (applied in this order by `deployments.k8s.ClusterClient.apply`):
 
@@ -12,7 +16,7 @@ What one endpoint becomes (applied in this order by `deployments.k8s.ClusterClie
    through `settings.VLLM_RUNTIME`: `kserve-huggingfaceserver` (model format `huggingface`,
    vLLM backend) or `kserve-vllmserver` (model format `vLLM`).
 4. `ScaledObject` (keda.sh/v1alpha1) `<isvc>-predictor` scaling Deployment `<isvc>-predictor`
-   on running + waiting requests per replica (`deployments.endpoints.metrics.busy_requests_query`), with a
+   on running + waiting requests per replica (`deployments.endpoints.promql.busy_requests_query`), with a
    scale-down stabilisation window of one cold start; with an off-hours schedule
    `minReplicaCount: 0` plus a cron trigger that holds `min_replicas` during working hours and
    starts one cold start (measured, else estimated from the model size) early. While the
@@ -45,13 +49,13 @@ never spliced into YAML text, so user input cannot add fields.
 from __future__ import annotations
 
 import re
-from datetime import datetime, time, timedelta
 from typing import Any
 
 import yaml
 from django.conf import settings
 
-from deployments.endpoints.metrics import busy_requests_query as _busy_query
+from deployments.endpoints import schedule
+from deployments.endpoints.promql import busy_requests_query as _busy_query
 from deployments.workloads import sizing
 from deployments.workloads.choices import DesiredState
 from deployments.workloads.labels import (
@@ -79,9 +83,6 @@ ANNOTATION_PAUSED = "autoscaling.keda.sh/paused"
 GPU_MEMORY_UTILIZATION = "0.9"
 KEDA_POLLING_SECONDS = 15
 KEDA_COOLDOWN_SECONDS = 300
-# The scale-down window never goes below this (KServe's own default), whatever the cold start.
-MIN_SCALE_DOWN_WINDOW_SECONDS = 300
-PREWARM_STEP_MINUTES = 5  # pre-warm lead rounded up to this, so one slow start moves it rarely
 # Port of the model server in both upstream LLM runtimes.
 SERVING_PORT = 8080
 
@@ -444,91 +445,20 @@ def busy_threshold(endpoint) -> int:
 
 def prewarm_minutes(endpoint) -> int:
     """How early the working-hours replicas start: one cold start, rounded up."""
-    return prewarm_lead_minutes(cold_start_seconds(endpoint))
-
-
-def prewarm_lead_minutes(cold_start: int) -> int:
-    """A cold start of ``cold_start`` seconds rounded up to PREWARM_STEP_MINUTES."""
-    step = PREWARM_STEP_MINUTES
-    return max(step, -(-int(cold_start) // (step * 60)) * step)
+    return schedule.prewarm_lead_minutes(cold_start_seconds(endpoint))
 
 
 def scale_down_window_seconds(endpoint) -> int:
-    """Scale-down stabilisation: never drop a replica that would take a cold start to get
-    back sooner than one cold start after the load fell."""
-    return max(MIN_SCALE_DOWN_WINDOW_SECONDS, cold_start_seconds(endpoint))
-
-
-def _cron(at: time, days: str) -> str:
-    return f"{at.minute} {at.hour} * * {days}"
+    return schedule.scale_down_window_seconds(cold_start_seconds(endpoint))
 
 
 def schedule_window(endpoint) -> tuple[str, str]:
-    """(start, end) 5-field crons; start is pre-warmed `prewarm_minutes` early.
-
-    Weekdays-only windows run Mon-Fri (1-5); when pre-warming moves the start before midnight
-    the start days shift back one day (0-4 = Sun-Thu), and when the window ends after midnight
-    (end <= start) the end days shift forward one day (2-6 = Tue-Sat).
-    """
-    start, end = endpoint.schedule_start, endpoint.schedule_end
-    anchor = datetime(2000, 1, 3, start.hour, start.minute)  # any Monday
-    warm = anchor - timedelta(minutes=prewarm_minutes(endpoint))
-    if not endpoint.schedule_weekdays_only:
-        return _cron(warm.time(), "*"), _cron(end, "*")
-    start_days = "0-4" if warm.date() < anchor.date() else "1-5"
-    end_days = "2-6" if (end.hour, end.minute) <= (start.hour, start.minute) else "1-5"
-    return _cron(warm.time(), start_days), _cron(end, end_days)
-
-
-def in_working_hours(endpoint, now: datetime) -> bool:
-    """Whether `now` (aware) is inside the schedule's working hours, in its time zone."""
-    from zoneinfo import ZoneInfo
-
-    local = now.astimezone(ZoneInfo(endpoint.schedule_timezone))
-    start, end = endpoint.schedule_start, endpoint.schedule_end
-    t = local.time().replace(second=0, microsecond=0, tzinfo=None)
-    overnight = end <= start
-    if overnight:
-        inside_today = t >= start  # evening part, started today
-        inside_early = t < end  # morning part, started yesterday
-        day = local.weekday() if inside_today else (local.weekday() - 1) % 7
-        inside = inside_today or inside_early
-    else:
-        inside = start <= t < end
-        day = local.weekday()
-    return inside and (not endpoint.schedule_weekdays_only or day < 5)
-
-
-def next_working_start(endpoint, now: datetime) -> datetime:
-    """The next start of working hours after `now`, in the schedule's time zone."""
-    from zoneinfo import ZoneInfo
-
-    zone = ZoneInfo(endpoint.schedule_timezone)
-    local = now.astimezone(zone)
-    for days in range(8):
-        day = (local + timedelta(days=days)).date()
-        at = datetime.combine(day, endpoint.schedule_start, tzinfo=zone)
-        if at > local and (not endpoint.schedule_weekdays_only or at.weekday() < 5):
-            return at
-    raise ManifestError("The schedule has no working hours.")  # unreachable with valid rows
-
-
-def scaled_to_zero_message(endpoint, now: datetime) -> str:
-    """What the page and the API say while no replica runs (Standard mode has no activator
-    holding requests, so they fail until a replica is Ready)."""
-    if endpoint.schedule_enabled and not in_working_hours(endpoint, now):
-        back = next_working_start(endpoint, now)
-        local_now = now.astimezone(back.tzinfo)
-        when = back.strftime("%H:%M")
-        if back.date() != local_now.date() and (back - local_now) >= timedelta(hours=24):
-            when += back.strftime(" on %A")
-        return (
-            f"Scaled to zero (off-hours, back at {when} {endpoint.schedule_timezone}). "
-            "Requests fail until then: in Standard mode nothing holds them while no replica runs."
-        )
-    return (
-        "Scaled to zero: no replica is running. Requests fail until the autoscaler starts one "
-        f"(about {max(1, round(cold_start_seconds(endpoint) / 60))} min from nothing)."
+    """(start, end) crons of the KEDA cron trigger (`schedule.cron_window`)."""
+    return schedule.cron_window(
+        endpoint.schedule_start,
+        endpoint.schedule_end,
+        endpoint.schedule_weekdays_only,
+        prewarm_minutes(endpoint),
     )
 
 

@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from deployments.endpoints import dashboards, metrics
+from deployments.endpoints import dashboards, metrics, promql
 from deployments.endpoints.choices import EndpointStatus
 from deployments.endpoints.models import Endpoint
 from deployments.endpoints.page import status_badge
@@ -29,18 +29,18 @@ POLL_SECONDS = {"1h": 15, "6h": 30, "24h": 60, "7d": 300}
 
 def _window(request):
     """The requested window and a message when the value was not one we offer."""
-    key = request.GET.get("window") or metrics.DEFAULT_WINDOW
-    if key in metrics.WINDOWS:
-        return metrics.WINDOWS[key], ""
-    return metrics.WINDOWS[metrics.DEFAULT_WINDOW], (
-        f"Unknown window “{key[:20]}”; showing {metrics.WINDOWS[metrics.DEFAULT_WINDOW].label}. "
-        f"Choose one of {', '.join(metrics.WINDOWS)}."
+    key = request.GET.get("window") or promql.DEFAULT_WINDOW
+    if key in promql.WINDOWS:
+        return promql.WINDOWS[key], ""
+    return promql.WINDOWS[promql.DEFAULT_WINDOW], (
+        f"Unknown window “{key[:20]}”; showing {promql.WINDOWS[promql.DEFAULT_WINDOW].label}. "
+        f"Choose one of {', '.join(promql.WINDOWS)}."
     )
 
 
 def _render(request, full: str, partial: str, context: dict):
     context.update(
-        windows=metrics.WINDOWS.values(), poll_seconds=POLL_SECONDS[context["window"].key]
+        windows=promql.WINDOWS.values(), poll_seconds=POLL_SECONDS[context["window"].key]
     )
     return render(request, partial if is_partial(request) else full, context)
 

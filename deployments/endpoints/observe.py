@@ -5,11 +5,12 @@ its predictor Deployment and pods as plain dicts; no I/O). `status_from` is what
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from deployments.endpoints.choices import EndpointStatus
-from deployments.endpoints.manifests import ANNOTATION_STOP, scaled_to_zero_message
+from deployments.endpoints.manifests import ANNOTATION_STOP, cold_start_seconds
+from deployments.endpoints.schedule import in_working_hours, next_working_start
 
 # KServe `modelStatus.lastFailureInfo.reason` values that no amount of waiting fixes.
 TERMINAL_FAILURE_REASONS = {
@@ -30,6 +31,25 @@ class Observed:
     message: str
     url: str | None = None
     timeline: bool = False  # a step worth a timeline line even without a status change
+
+
+def scaled_to_zero_message(endpoint, now: datetime) -> str:
+    """What the page and the API say while no replica runs (Standard mode has no activator
+    holding requests, so they fail until a replica is Ready)."""
+    if endpoint.schedule_enabled and not in_working_hours(endpoint, now):
+        back = next_working_start(endpoint, now)
+        local_now = now.astimezone(back.tzinfo)
+        when = back.strftime("%H:%M")
+        if back.date() != local_now.date() and (back - local_now) >= timedelta(hours=24):
+            when += back.strftime(" on %A")
+        return (
+            f"Scaled to zero (off-hours, back at {when} {endpoint.schedule_timezone}). "
+            "Requests fail until then: in Standard mode nothing holds them while no replica runs."
+        )
+    return (
+        "Scaled to zero: no replica is running. Requests fail until the autoscaler starts one "
+        f"(about {max(1, round(cold_start_seconds(endpoint) / 60))} min from nothing)."
+    )
 
 
 def _conditions(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -1,5 +1,6 @@
 """The endpoint page's tabs beyond the overview: Use (URL, snippets, playground), YAML (the
-applied manifests), Pods (replicas, their state and log tail). Thin: load, call, render."""
+applied manifests), Pods (replicas, their state and log tail, read live through `endpoints.pods`, the one place
+the UI reads the cluster). Thin: load, call, render."""
 
 import json
 
@@ -11,16 +12,11 @@ from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
-from deployments.endpoints import inference, manifests
+from deployments.endpoints import inference, manifests, pods
 from deployments.endpoints import page as endpoint_page
 from deployments.endpoints.choices import EndpointStatus
 from deployments.endpoints.views import get_endpoint
-from deployments.k8s import ClusterClient, cluster_configured
-from deployments.workloads.errors import PermanentClusterError, TransientClusterError
 from portal.htmx import is_partial
-
-LOG_LINES = 40
-MAX_LOG_PODS = 3
 
 
 class PlaygroundForm(forms.Form):
@@ -121,40 +117,11 @@ def endpoint_yaml(request, uuid):
     return render(request, "deployments/endpoint_yaml.html", context)
 
 
-def _pods_and_logs(endpoint) -> dict:
-    """The predictor pods and a log tail of each (at most MAX_LOG_PODS) or why there is none."""
-    if not cluster_configured():
-        return {"cluster_error": "No cluster is connected, so there are no pods to show."}
-    try:
-        client = ClusterClient.from_settings()
-        pods = client.predictor_pods(endpoint.namespace, str(endpoint.uuid))
-    except (PermanentClusterError, TransientClusterError) as exc:
-        return {"cluster_error": f"The cluster did not list the pods: {exc}"}
-    logs = {}
-    for pod in pods[:MAX_LOG_PODS]:
-        name, container = pod["metadata"]["name"], endpoint_page.log_container(pod)
-        if container is None:
-            logs[name] = {"missing": "The container has not started yet: no log so far."}
-            continue
-        try:
-            logs[name] = {
-                "text": client.pod_log_tail(endpoint.namespace, name, container, LOG_LINES)
-            }
-        except (PermanentClusterError, TransientClusterError) as exc:
-            logs[name] = {
-                "missing": "This cluster does not serve the pod's log (the node's kubelet did "
-                "not answer); the pod itself may be fine.",
-                "detail": str(exc),
-            }
-    rows = endpoint_page.pod_rows(pods)
-    return {"pods": [(row, logs.get(row.name)) for row in rows]}
-
-
 @login_required
 @require_GET
 def endpoint_pods(request, uuid):
     endpoint = get_endpoint(request, uuid)
-    context = _tab(request, endpoint, "pods", **_pods_and_logs(endpoint))
+    context = _tab(request, endpoint, "pods", **pods.live_pods(endpoint).as_context())
     if is_partial(request):
         return render(request, "deployments/partials/endpoint_pods.html", context)
     return render(request, "deployments/endpoint_pods.html", context)

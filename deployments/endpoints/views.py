@@ -25,7 +25,7 @@ from deployments.endpoints.forms import (
 from deployments.endpoints.forms import add_service_error as _form_error
 from deployments.endpoints.guard import live_routes_using
 from deployments.endpoints.models import Endpoint
-from deployments.k8s import cluster_configured
+from deployments.endpoints.pods import cluster_configured
 from deployments.workloads import sizing
 from deployments.workloads import views as shared
 from deployments.workloads.errors import DeploymentError

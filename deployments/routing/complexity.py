@@ -41,7 +41,7 @@ from typing import Any
 import yaml
 from django.conf import settings
 
-from catalog.pricing import current_rates, per_million_tokens
+from catalog.pricing import current_rates, per_million_tokens, to_unit_price
 from deployments.routing.models import SemanticRouterSettings, TierRole
 
 CONFIG_VERSION = "v0.3"
@@ -137,9 +137,7 @@ def tier_prices(tiers, rates: dict | None = None) -> dict[str, Decimal | None]:
         throughput = getattr(ep.model, "batch_tokens_per_gpu_second", None)
         node = rates.get((ep.offering_id, str(ep.capacity_type))) if ep.offering_id else None
         prices[str(tier.role)] = (
-            per_million_tokens(node, ep.offering.gpus_per_node, throughput).quantize(
-                Decimal("0.0001")
-            )
+            to_unit_price(per_million_tokens(node, ep.offering.gpus_per_node, throughput))
             if node is not None and throughput
             else None
         )

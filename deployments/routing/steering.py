@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from catalog.pricing import to_cents
 from deployments.routing.choices import RouteStatus
 from deployments.routing.models import Route, RoutePolicy
 from deployments.routing.services import enqueue_apply
@@ -32,7 +33,6 @@ from portal.models import AuditLog
 from portal.timeutil import month_start, next_month
 
 log = logging.getLogger(__name__)
-CENT = Decimal("0.01")
 GONE = (RouteStatus.DELETED, RouteStatus.DELETING, RouteStatus.REJECTED)
 
 
@@ -43,7 +43,7 @@ class Verdict:
 
 
 def _money(value: Decimal) -> str:
-    return f"{value.quantize(CENT):,}"
+    return f"{to_cents(value):,}"
 
 
 def decide(

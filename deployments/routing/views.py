@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from deployments.endpoints import dashboards, metrics
+from deployments.endpoints import dashboards, metrics, promql
 from deployments.endpoints.forms import EndpointRejectForm
 from deployments.endpoints.forms import add_service_error as _form_error
 from deployments.routing import complexity, manifests, services
@@ -100,7 +100,7 @@ def route_create(request):
 
 
 def _saving(route: Route, window_key: str):
-    window = metrics.get_window(window_key)
+    window = promql.get_window(window_key)
 
     def compute(client):
         start, end = metrics.range_bounds(window, datetime.now(UTC))
@@ -121,7 +121,7 @@ def route_detail(request, uuid):
         "snippet": manifests.client_snippet(route),
         "protection": manifests.ROUTE_PROTECTION,
         "window": window,
-        "windows": metrics.WINDOWS.values(),
+        "windows": promql.WINDOWS.values(),
         "page": page,
         "saving": page.data["saving"] if page.data else None,
         "can_write": can_write(request.user, route.team),

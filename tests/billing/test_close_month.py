@@ -142,3 +142,33 @@ def test_close_month_command(october, capsys):
     assert Chargeback.objects.get().version == 2
     with pytest.raises(CommandError, match="Month must look like"):
         call_command("close_month", "--month", "october")
+
+
+def test_the_closed_statement_and_the_live_report_round_a_half_micro_alike(team, other_team):
+    """The idle share was rounded twice: half-even on the statement, half-up in the chargeback
+    JSON/CSV, so a share ending in exactly half a micro-unit printed one apart (0.617282 on the
+    statement, 0.617283 in the report). Both go through catalog.pricing.to_micros now."""
+    from billing import reports
+    from billing.models import UsageRecord
+
+    BillingPolicy.objects.update_or_create(pk=1, defaults={"idle_policy": IdlePolicy.SHARED})
+    UsageRecordFactory(team=team, hour=OCT, cost=Decimal("1.000000"))
+    UsageRecordFactory(team=other_team, hour=OCT, cost=Decimal("1.000000"))
+    UsageRecordFactory(
+        team=None,
+        team_key="",
+        endpoint_key="",
+        kind=UsageKind.IDLE,
+        hour=OCT,
+        cost=Decimal("1.234565"),  # half each: 0.6172825
+    )
+    _, statements = services.close_month(OCT, now=NOW)
+    rows = UsageRecord.objects.filter(hour__gte=OCT, hour__lt=datetime(2026, 11, 1, tzinfo=UTC))
+    report = reports.build_report(rows, IdlePolicy.SHARED)
+    live = {t["team"]: t for t in reports.chargeback_json(report, OCT, NOW, "USD")["teams"]}
+    for statement in statements:
+        if not statement.gpu_seconds:
+            continue
+        line = live[statement.team.slug]
+        assert line["idle_share_cost"] == str(statement.idle_share_cost) == "0.617282"
+        assert line["total_cost"] == str(statement.total_cost) == "1.617282"

@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 
-from deployments.endpoints import dashboards, metrics
+from deployments.endpoints import dashboards, promql
 from portal.prometheus import PrometheusClient
 from tests.promdata import Node, Pod, Scenario
 
@@ -63,7 +63,7 @@ def test_idle_tile_and_statement_agree_on_gpu_hours(settings, prometheus_server,
     )
     [team] = [t for t in json.loads(out.getvalue())["teams"] if t["team"] == f"team-{run}"]
 
-    window = metrics.WINDOWS["6h"]
+    window = promql.WINDOWS["6h"]
     now = datetime.fromtimestamp(t0 + 6 * HOUR, tz=UTC)
     client = PrometheusClient(prometheus_server.url, timeout=30, cache_seconds=0)
     page = dashboards.overview_page([(ns, "chat")], window, now)(client)

@@ -33,7 +33,14 @@ from deployments.routing.tasks import apply_route, sync_routes
 from deployments.workloads.errors import PermanentClusterError, TransientClusterError
 from portal.settings import parse_role_bindings
 from tests.deployments.batch_helpers import body as batch_body
-from tests.deployments.cluster_helpers import node_for, real_controllers, sync_until, wait_for
+from tests.deployments.cluster_helpers import (
+    endpoint_body,
+    node_for,
+    real_controllers,
+    request_route,
+    sync_until,
+    wait_for,
+)
 from tests.factories import EndpointFactory
 
 from .conftest import ALL_ON, _missing, containers, monitoring_crd_dir, one
@@ -238,20 +245,7 @@ def test_every_feature_runs_as_the_charts_service_accounts(
     assert review.status.user_info.username == (
         f"system:serviceaccount:{kube_namespace}:{chart.names['worker']}"
     )
-    body = {
-        "team": team.slug,
-        "name": "chat",
-        "model": llama_8b.slug,
-        "gpu_type": gpu_l4.name,
-        "gpu_count": 1,
-        "quantization": "bf16",
-        "kv_cache_dtype": "auto",
-        "max_context_length": 8192,
-        "min_replicas": 1,
-        "max_replicas": 1,
-        "target_queue_depth": 4,
-        "capacity_type": "on-demand",
-    }
+    body = endpoint_body(team, llama_8b, gpu_l4, max_replicas=1)
     # apply: the team namespace, the portal's RoleBindings in it, the quota, the endpoint
     ep = Endpoint.objects.get(
         uuid=_post(api_client, capture, "/api/v1/endpoints/", body).json()["uuid"]
@@ -370,19 +364,7 @@ def test_every_feature_runs_as_the_charts_service_accounts(
     # a route: Envoy Gateway Backends and policies and an HTTPRoute applied, observed, deleted
     large = EndpointFactory(team=team, name="chat-70b", gpu_count=4)
     owner_api = api_client_for(owner)
-    route_body = {
-        "team": team.slug,
-        "name": "chat",
-        "policy": "prompt_length",
-        "tiers": [
-            {"endpoint": str(ep.uuid), "role": "small"},
-            {"endpoint": str(large.uuid), "role": "large"},
-        ],
-    }
-    response = owner_api.post("/api/v1/routes/", route_body, format="json")
-    assert response.status_code == 202, response.content
-    route = Route.objects.get(uuid=response.json()["uuid"])
-    assert apply_route(route.pk, 1) == "applied", Route.objects.get(pk=route.pk).status_message
+    route = request_route(owner_api, team, ep, large)
     assert admin.get(route_manifests.GATEWAY_API, "HTTPRoute", "chat", ep.namespace)
     sync_routes()
     assert owner_api.delete(f"/api/v1/routes/{route.uuid}/").status_code == 202

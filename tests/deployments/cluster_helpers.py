@@ -9,6 +9,9 @@ import pytest
 
 from deployments.endpoints import manifests
 from deployments.endpoints.tasks import sync_statuses
+from deployments.models import Endpoint
+from deployments.routing.models import Route
+from deployments.routing.tasks import apply_route
 
 
 def wait_for(check, what: str, timeout: float = 60.0, every: float = 0.5):
@@ -61,3 +64,50 @@ def sync_until(ep, status, what: str, timeout: float = 60.0):
         return ep.status == status
 
     wait_for(check, what, timeout)
+
+
+def endpoint_body(team, model, gpu_type, **fields) -> dict:
+    """An endpoint request for POST /api/v1/endpoints/: one GPU, bf16, 8k context, one or two
+    replicas on demand (``fields`` override any of it)."""
+    return {
+        "team": team.slug,
+        "name": "chat",
+        "model": model.slug,
+        "gpu_type": gpu_type.name,
+        "gpu_count": 1,
+        "quantization": "bf16",
+        "kv_cache_dtype": "auto",
+        "max_context_length": 8192,
+        "min_replicas": 1,
+        "max_replicas": 2,
+        "target_queue_depth": 4,
+        "capacity_type": "on-demand",
+        **fields,
+    }
+
+
+def request_endpoint(api_client, body: dict, capture):
+    """POST the request with the on-commit apply run for real; the new Endpoint row."""
+    with capture(execute=True):
+        r = api_client.post("/api/v1/endpoints/", body, format="json")
+    assert r.status_code in (201, 202), r.content
+    return Endpoint.objects.get(uuid=r.json()["uuid"])
+
+
+def request_route(api, team, small, large, **fields):
+    """POST a two-tier route (``small``/``large`` endpoints), apply it once: the Route row."""
+    data = {
+        "team": team.slug,
+        "name": "chat",
+        "policy": "prompt_length",
+        "tiers": [
+            {"endpoint": str(small.uuid), "role": "small"},
+            {"endpoint": str(large.uuid), "role": "large"},
+        ],
+        **fields,
+    }
+    response = api.post("/api/v1/routes/", data, format="json")
+    assert response.status_code == 202, response.content
+    route = Route.objects.get(uuid=response.json()["uuid"])
+    assert apply_route(route.pk, 1) == "applied", Route.objects.get(pk=route.pk).status_message
+    return route

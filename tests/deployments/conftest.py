@@ -311,3 +311,12 @@ def live_cluster(settings, kubeconfig_path, kube_namespace):
     from deployments.k8s import ClusterClient
 
     return ClusterClient.from_settings()
+
+
+@pytest.fixture
+def real(request, live_cluster, kube_cluster, fake_gpu_node):
+    """The real KServe controller and KEDA operator on the live apiserver, the played kubelet
+    and GPU nodes (tests/deployments/cluster_helpers.real_controllers); skips without them."""
+    from tests.deployments.cluster_helpers import real_controllers
+
+    return real_controllers(request, live_cluster, kube_cluster, fake_gpu_node)

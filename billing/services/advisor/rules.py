@@ -17,10 +17,12 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+from catalog import pricing
 from catalog.choices import CapacityType
 from catalog.pricing import OfferingPrice
-from deployments.endpoints.manifests import in_working_hours, prewarm_minutes
+from deployments.endpoints.manifests import prewarm_minutes
 from deployments.endpoints.metrics import IDLE_TOKENS_PER_GPU_HOUR
+from deployments.endpoints.schedule import in_working_hours
 from deployments.workloads.sizing import (
     DEFAULT_CONCURRENCY,
     TENSOR_PARALLEL_SIZES,
@@ -31,7 +33,6 @@ from deployments.workloads.sizing import (
 
 from ...advisor_models import SuggestionKind
 
-CENT = Decimal("0.01")
 MILLION = Decimal(1_000_000)
 SECONDS_PER_HOUR = Decimal(3600)
 ZERO = Decimal("0")
@@ -84,7 +85,7 @@ class EndpointUsage:
 
     @property
     def monthly_cost(self) -> Decimal:
-        return (self.cost * self.month_factor).quantize(CENT)
+        return pricing.to_cents(self.cost * self.month_factor)
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,7 @@ class PriceBook:
 
 
 def _money(value: Decimal) -> Decimal:
-    return value.quantize(CENT)
+    return pricing.to_cents(value)
 
 
 def _amount(value: Decimal) -> str:
@@ -473,10 +474,9 @@ def break_even(
     tokens = prompt_tokens + generation_tokens
     if reference is None or not tokens:
         return None
-    api = (
-        Decimal(prompt_tokens) * reference.input_per_million
-        + Decimal(generation_tokens) * reference.output_per_million
-    ) / MILLION
+    api = pricing.api_tokens_cost(
+        prompt_tokens, generation_tokens, reference.input_per_million, reference.output_per_million
+    )
     api_per_million = api * MILLION / tokens
     self_monthly = cost * month_factor
     return BreakEven(

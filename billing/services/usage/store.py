@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid as uuid_lib
 from collections.abc import Iterable
 from datetime import datetime
-from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
@@ -13,6 +12,7 @@ from django.db.models import CharField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from catalog.pricing import to_micros
 from deployments.models import BatchJob, Endpoint
 from portal.models import Team
 from portal.timeutil import HOUR
@@ -117,9 +117,6 @@ _VALUE_FIELDS = [
 ]
 
 
-_COST_PLACES = Decimal("0.000001")  # UsageRecord.cost has 6 decimal places
-
-
 def _owner_ids(keys: set[tuple[str, str, str]]) -> dict[tuple[str, str, str], tuple]:
     """(team key, endpoint key, uuid label) -> (team id, endpoint id, batch job id), None if
     unknown. Keys "batch/<name>" are batch jobs' lines, the others endpoints'."""
@@ -144,7 +141,7 @@ def _values(r: UsageRow, owners: dict[tuple[str, str, str], tuple]) -> tuple:
         r.gpu_type,
         r.gpu_seconds,
         r.used_gpu_seconds,
-        r.cost.quantize(_COST_PLACES),
+        to_micros(r.cost),  # UsageRecord.cost has 6 decimal places
         r.unpriced_gpu_seconds,
         r.prompt_tokens,
         r.generation_tokens,

@@ -18,8 +18,7 @@ from django.core.management import call_command
 
 from deployments.endpoints import manifests
 from deployments.endpoints.choices import EndpointStatus
-from deployments.models import Endpoint
-from tests.deployments.cluster_helpers import pods, sync_until
+from tests.deployments.cluster_helpers import endpoint_body, pods, request_endpoint, sync_until
 from tests.infra.prom import MissingPrometheus, PrometheusServer
 
 pytestmark = [pytest.mark.cluster, pytest.mark.engine, pytest.mark.prometheus]
@@ -48,27 +47,7 @@ def scraper():
 
 @pytest.fixture
 def body(team, llama_8b, gpu_l4):
-    return {
-        "team": team.slug,
-        "name": "chat",
-        "model": llama_8b.slug,
-        "gpu_type": gpu_l4.name,
-        "gpu_count": 1,
-        "quantization": "bf16",
-        "kv_cache_dtype": "auto",
-        "max_context_length": 2048,
-        "min_replicas": 1,
-        "max_replicas": 1,
-        "target_queue_depth": 4,
-        "capacity_type": "on-demand",
-    }
-
-
-def _request(api_client, body, capture) -> Endpoint:
-    with capture(execute=True):
-        r = api_client.post("/api/v1/endpoints/", body, format="json")
-    assert r.status_code in (201, 202), r.content
-    return Endpoint.objects.get(uuid=r.json()["uuid"])
+    return endpoint_body(team, llama_8b, gpu_l4, max_context_length=2048, max_replicas=1)
 
 
 def _post(url: str, body: dict, timeout: float = 60):
@@ -99,7 +78,7 @@ def test_a_requested_endpoint_runs_a_real_server_and_the_portal_counts_what_the_
     kserve, engine_node, scraper, api_client, body, settings, django_capture_on_commit_callbacks
 ):
     client = kserve
-    ep = _request(api_client, body, django_capture_on_commit_callbacks)
+    ep = request_endpoint(api_client, body, django_capture_on_commit_callbacks)
     engine_node(gpus=4, labels=manifests.node_selector(ep))
     sync_until(ep, EndpointStatus.READY, "Ready on a real server", timeout=600)
     [pod] = pods(client, ep)

@@ -19,13 +19,13 @@ import pytest
 from deployments.endpoints import manifests, observe
 from deployments.endpoints.choices import EndpointStatus, EventKind
 from deployments.endpoints.tasks import sync_statuses
-from deployments.models import Endpoint
 from tests.deployments.cluster_helpers import (
     deployment,
+    endpoint_body,
     isvc,
     node_for,
     pods,
-    real_controllers,
+    request_endpoint,
     sync_until,
     wait_for,
 )
@@ -38,33 +38,8 @@ _recorded: dict[str, list] = {}
 
 
 @pytest.fixture
-def real(request, live_cluster, kube_cluster, fake_gpu_node):
-    return real_controllers(request, live_cluster, kube_cluster, fake_gpu_node)
-
-
-@pytest.fixture
 def body(team, llama_8b, gpu_l4):
-    return {
-        "team": team.slug,
-        "name": "chat",
-        "model": llama_8b.slug,
-        "gpu_type": gpu_l4.name,
-        "gpu_count": 1,
-        "quantization": "bf16",
-        "kv_cache_dtype": "auto",
-        "max_context_length": 8192,
-        "min_replicas": 1,
-        "max_replicas": 2,
-        "target_queue_depth": 4,
-        "capacity_type": "on-demand",
-    }
-
-
-def _request(api_client, body, capture) -> Endpoint:
-    with capture(execute=True):
-        r = api_client.post("/api/v1/endpoints/", body, format="json")
-    assert r.status_code in (201, 202), r.content
-    return Endpoint.objects.get(uuid=r.json()["uuid"])
+    return endpoint_body(team, llama_8b, gpu_l4)
 
 
 def _post(api_client, path, data, capture, method="post"):
@@ -114,7 +89,7 @@ def test_cold_start_valid_sized_pod_then_ready_with_the_controllers_url(
     real, api_client, body, django_capture_on_commit_callbacks
 ):
     client, kubelet = real["client"], real["kubelet"]
-    ep = _request(api_client, body, django_capture_on_commit_callbacks)
+    ep = request_endpoint(api_client, body, django_capture_on_commit_callbacks)
     kubelet.hold(ep.namespace)  # vLLM "loading": Running, not Ready
     node_for(real, ep)
     observed = _record("cold-start/created", client, ep)
@@ -162,7 +137,7 @@ def test_failed_start_is_failed_with_kserves_reason(
     real, api_client, body, django_capture_on_commit_callbacks
 ):
     client, kubelet = real["client"], real["kubelet"]
-    ep = _request(api_client, body, django_capture_on_commit_callbacks)
+    ep = request_endpoint(api_client, body, django_capture_on_commit_callbacks)
     kubelet.hold(ep.namespace)
     node_for(real, ep)
     [pod] = wait_for(lambda: pods(client, ep), "the predictor pod")
@@ -192,7 +167,7 @@ def test_stop_and_start_on_the_real_controllers(
     real, api_client, body, django_capture_on_commit_callbacks
 ):
     client = real["client"]
-    ep = _request(api_client, body, django_capture_on_commit_callbacks)
+    ep = request_endpoint(api_client, body, django_capture_on_commit_callbacks)
     node_for(real, ep)
     sync_until(ep, EndpointStatus.READY, "Ready")
     hpa_name = f"keda-hpa-{ep.isvc_name}-predictor"
@@ -235,7 +210,7 @@ def test_scale_and_queue_target_never_roll_pods_a_model_change_rolls_once(
     real, api_client, body, django_capture_on_commit_callbacks
 ):
     client = real["client"]
-    ep = _request(api_client, body, django_capture_on_commit_callbacks)
+    ep = request_endpoint(api_client, body, django_capture_on_commit_callbacks)
     node_for(real, ep, gpus=8)
     sync_until(ep, EndpointStatus.READY, "Ready")
     dep = deployment(client, ep)
@@ -284,7 +259,7 @@ def test_keda_makes_the_hpa_with_our_metric_target_bounds_and_window(
     real, api_client, body, django_capture_on_commit_callbacks
 ):
     client = real["client"]
-    ep = _request(api_client, body, django_capture_on_commit_callbacks)
+    ep = request_endpoint(api_client, body, django_capture_on_commit_callbacks)
     node_for(real, ep)
     name = f"keda-hpa-{ep.isvc_name}-predictor"
     hpa = wait_for(
@@ -311,7 +286,7 @@ def test_gated_model_gets_the_token_in_the_storage_initializer(
     client = real["client"]
     llama_8b.gated = True
     llama_8b.save()
-    ep = _request(api_client, body, django_capture_on_commit_callbacks)
+    ep = request_endpoint(api_client, body, django_capture_on_commit_callbacks)
     node_for(real, ep)
     wait_for(lambda: deployment(client, ep), "the Deployment")
 
@@ -350,7 +325,7 @@ def test_pdb_lives_and_dies_with_the_endpoint(
     real, api_client, body, django_capture_on_commit_callbacks
 ):
     client = real["client"]
-    ep = _request(api_client, body, django_capture_on_commit_callbacks)
+    ep = request_endpoint(api_client, body, django_capture_on_commit_callbacks)
     name = manifests.pdb_name(ep)
     assert client.get(manifests.PDB_API, "PodDisruptionBudget", name, ep.namespace)
     _post(

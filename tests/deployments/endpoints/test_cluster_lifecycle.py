@@ -14,12 +14,12 @@ import pytest
 from deployments.endpoints import manifests, reconcile
 from deployments.endpoints.choices import EndpointStatus, EventKind
 from deployments.endpoints.tasks import apply_endpoint, sync_statuses
-from deployments.models import Endpoint
 from tests.deployments.cluster_helpers import (
     deployment,
+    endpoint_body,
     node_for,
     pods,
-    real_controllers,
+    request_endpoint,
     sync_until,
     wait_for,
 )
@@ -29,20 +29,7 @@ pytestmark = pytest.mark.cluster
 
 @pytest.fixture
 def request_body(team, llama_8b, gpu_l4):
-    return {
-        "team": team.slug,
-        "name": "chat",
-        "model": llama_8b.slug,
-        "gpu_type": gpu_l4.name,
-        "gpu_count": 1,
-        "quantization": "bf16",
-        "kv_cache_dtype": "auto",
-        "max_context_length": 8192,
-        "min_replicas": 1,
-        "max_replicas": 2,
-        "target_queue_depth": 4,
-        "capacity_type": "on-demand",
-    }
+    return endpoint_body(team, llama_8b, gpu_l4)
 
 
 def _post(api_client, path, data, capture):
@@ -53,16 +40,8 @@ def _post(api_client, path, data, capture):
 
 
 @pytest.fixture
-def real(request, live_cluster, kube_cluster, fake_gpu_node):
-    return real_controllers(request, live_cluster, kube_cluster, fake_gpu_node)
-
-
-@pytest.fixture
 def requested(api_client, request_body, live_cluster, django_capture_on_commit_callbacks):
-    response = _post(
-        api_client, "/api/v1/endpoints/", request_body, django_capture_on_commit_callbacks
-    )
-    return Endpoint.objects.get(uuid=response.json()["uuid"])
+    return request_endpoint(api_client, request_body, django_capture_on_commit_callbacks)
 
 
 def _live(client, endpoint, kind="InferenceService"):

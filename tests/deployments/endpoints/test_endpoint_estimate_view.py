@@ -136,7 +136,7 @@ def test_an_office_hours_schedule_lowers_the_estimate_and_shows_the_saving(
     member_client, llama_8b, gpu_l4
 ):
     from deployments.endpoints.estimates import cold_start_of
-    from deployments.endpoints.manifests import prewarm_lead_minutes
+    from deployments.endpoints.schedule import prewarm_lead_minutes
 
     office = {
         "schedule_enabled": "on",

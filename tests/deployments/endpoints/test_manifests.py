@@ -6,7 +6,7 @@ import jsonschema
 import pytest
 import yaml
 
-from deployments.endpoints import manifests, metrics, observe
+from deployments.endpoints import manifests, observe, promql
 from deployments.endpoints.choices import EndpointStatus
 from deployments.workloads.choices import DesiredState
 from tests.deployments.conftest import crd_validator
@@ -261,7 +261,7 @@ def test_scaled_object_scales_the_predictor_on_queue_depth(golden_endpoint):
     [trigger] = so["spec"]["triggers"]
     assert trigger["type"] == "prometheus"
     # The one metric layer's query, not a copy: running + waiting stays high while busy.
-    assert trigger["metadata"]["query"] == metrics.busy_requests_query("mp-search", "chat")
+    assert trigger["metadata"]["query"] == promql.busy_requests_query("mp-search", "chat")
     assert "vllm:num_requests_running" in trigger["metadata"]["query"]
     assert "vllm:num_requests_waiting" in trigger["metadata"]["query"]
     # 26 full 8K sequences fit one L40S next to Llama 8B bf16 (sizing), + 4 queued behind.

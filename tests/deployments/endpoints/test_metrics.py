@@ -1,12 +1,12 @@
-"""Pure parts of the metric layer: quantiles from buckets, SLO states, trends, selectors,
-windows, the idle rule and query batching (no server)."""
+"""Pure parts of the metric layer: quantiles from buckets, SLO states, trends, chart ranges,
+window bounds and the idle rule (no server; the PromQL text is tested in test_promql.py)."""
 
 import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from deployments.endpoints import metrics
+from deployments.endpoints import metrics, promql
 from portal.templatetags.metrics import metric, sparkline_points
 
 
@@ -69,67 +69,12 @@ def test_trend_ignores_gaps_and_handles_no_data():
     assert t["direction"] == "flat" and t["current"] == 5.1
 
 
-# ---------------------------------------------------------------------------------- selectors
-def test_one_endpoint_uses_exact_matchers():
-    assert metrics.key_selector([("mp-a", "chat")]) == 'namespace="mp-a",model_name="chat"'
-
-
-def test_many_endpoints_use_one_escaped_alternation():
-    sel = metrics.key_selector([("mp-a", "chat"), ("mp-b", "code.v2")])
-    assert sel == 'namespace=~"mp\\\\-a|mp\\\\-b",model_name=~"chat|code\\\\.v2"'
-
-
-def test_no_endpoints_is_refused():
-    with pytest.raises(ValueError):
-        metrics.key_selector([])
-
-
-def test_overview_is_seven_queries_whatever_the_endpoint_count():
-    few = metrics.overview_queries([("mp-a", "e0")], metrics.WINDOWS["1h"])
-    many = metrics.overview_queries([("mp-a", f"e{i}") for i in range(500)], metrics.WINDOWS["1h"])
-    assert len(few) == len(many) == 7
-    held = many.pop("gpu_hours")  # raw samples, integrated in Python (portal.gputime)
-    assert held.startswith("kube_pod_container_resource_requests{") and held.endswith("ms]")
-    assert all("by (namespace, model_name" in q for q in many.values())
-
-
-def test_every_chart_query_groups_by_endpoint():
-    queries = metrics.chart_queries([("mp-a", "chat")], metrics.WINDOWS["6h"])
-    assert set(queries) == set(metrics.SIGNALS_BY_KEY)
-    assert all("namespace, model_name" in q for q in queries.values())
-
-
-def test_renamed_metrics_are_queried_under_both_names():
-    queries = metrics.chart_queries([("mp-a", "chat")], metrics.WINDOWS["1h"])
-    assert "vllm:kv_cache_usage_perc" in queries["kv_cache_usage"]
-    assert "vllm:gpu_cache_usage_perc" in queries["kv_cache_usage"]
-    assert "vllm:time_per_output_token_seconds_bucket" in queries["itl_p95_s"]
-    assert "vllm:gpu_prefix_cache_hits_total" in queries["prefix_cache_hit_rate"]
-
-
-def test_gpu_queries_read_both_dcgm_label_styles():
-    q = metrics.chart_queries([("mp-a", "chat")], metrics.WINDOWS["1h"])["gpu_util"]
-    assert 'exported_namespace="mp-a"' in q and 'namespace="mp-a",pod!=""' in q
-    assert "DCGM_FI_PROF_GR_ENGINE_ACTIVE" in q and "DCGM_FI_DEV_GPU_UTIL" in q
-
-
-# ---------------------------------------------------------------------------------- windows
-@pytest.mark.parametrize("key,points", [("1h", 120), ("6h", 180), ("24h", 144), ("7d", 168)])
-def test_window_presets_give_a_readable_number_of_points(key, points):
-    w = metrics.WINDOWS[key]
-    assert w.seconds // w.step == points
-
-
 def test_range_ends_at_most_five_seconds_ago_on_a_shared_grid():
-    w = metrics.WINDOWS["6h"]
+    w = promql.WINDOWS["6h"]
     now = datetime(2026, 1, 1, 12, 3, 59, tzinfo=UTC)
     start, end = metrics.range_bounds(w, now)
     assert end % 5 == 0 and 0 <= now.timestamp() - end < 5 and end - start == w.seconds
     assert metrics.range_bounds(w, now - timedelta(seconds=3)) == (start, end)
-
-
-def test_unknown_window_key_falls_back_to_one_hour():
-    assert metrics.get_window("9y").key == "1h"
 
 
 def test_window_bounds_parse_iso_and_default_to_the_last_hour():
@@ -157,7 +102,7 @@ def test_bad_window_bounds_say_what_is_wrong(start, end, message):
 
 # ---------------------------------------------------------------------------------- idle
 def test_idle_needs_gpus_held_and_almost_no_tokens():
-    w = metrics.WINDOWS["24h"]
+    w = promql.WINDOWS["24h"]
     assert metrics.is_idle(gpu_hours=24, tokens=0, window=w)
     assert metrics.is_idle(gpu_hours=24, tokens=2000, window=w)  # 83 tokens per GPU-hour
     assert not metrics.is_idle(gpu_hours=24, tokens=10_000, window=w)

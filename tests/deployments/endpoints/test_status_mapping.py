@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from deployments.endpoints import manifests, observe
+from deployments.endpoints import observe, schedule
 from deployments.endpoints.choices import EndpointStatus
 from tests.deployments.kserve_shapes import (
     CRASH_LOOP_DEPLOYMENT,
@@ -153,9 +153,9 @@ def test_overnight_window(scheduled):
 
     scheduled.schedule_start, scheduled.schedule_end = time(22, 0), time(6, 0)
     # Wednesday 2026-12-02 03:00 Berlin (02:00 UTC): inside the Tuesday-night window.
-    assert manifests.in_working_hours(scheduled, datetime(2026, 12, 2, 2, 0, tzinfo=UTC))
+    assert schedule.in_working_hours(scheduled, datetime(2026, 12, 2, 2, 0, tzinfo=UTC))
     # Wednesday 12:00 Berlin: outside; back at 22:00 the same day.
-    msg = manifests.scaled_to_zero_message(scheduled, datetime(2026, 12, 2, 11, 0, tzinfo=UTC))
+    msg = observe.scaled_to_zero_message(scheduled, datetime(2026, 12, 2, 11, 0, tzinfo=UTC))
     assert "back at 22:00 Europe/Berlin" in msg
 
 

@@ -9,6 +9,7 @@ from deployments.k8s import ClusterClient
 from deployments.routing import manifests
 from deployments.routing.models import Route
 from deployments.routing.tasks import apply_route, sync_routes
+from tests.deployments.cluster_helpers import request_route
 
 pytestmark = pytest.mark.cluster
 
@@ -49,19 +50,7 @@ def route(live_cluster, owner, api_client_for, team, small, large):
         [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": team.namespace}}]
     )
     api = api_client_for(owner)
-    data = {
-        "team": team.slug,
-        "name": "chat",
-        "policy": "prompt_length",
-        "tiers": [
-            {"endpoint": str(small.uuid), "role": "small"},
-            {"endpoint": str(large.uuid), "role": "large"},
-        ],
-    }
-    response = api.post("/api/v1/routes/", data, format="json")
-    assert response.status_code == 202, response.content
-    route = Route.objects.get(uuid=response.json()["uuid"])
-    assert apply_route(route.pk, 1) == "applied"
+    route = request_route(api, team, small, large)
     route.api = api
     return route
 
@@ -153,20 +142,9 @@ def test_a_complexity_route_applies_the_router_and_its_ext_proc_policy(
         [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": team.namespace}}]
     )
     api = api_client_for(owner)
-    data = {
-        "team": team.slug,
-        "name": "tiered",
-        "policy": "complexity",
-        "hard_keywords": ["formal proof"],
-        "tiers": [
-            {"endpoint": str(small.uuid), "role": "small"},
-            {"endpoint": str(large.uuid), "role": "large"},
-        ],
-    }
-    response = api.post("/api/v1/routes/", data, format="json")
-    assert response.status_code == 202, response.content
-    route = Route.objects.get(uuid=response.json()["uuid"])
-    assert apply_route(route.pk, 1) == "applied"
+    route = request_route(
+        api, team, small, large, name="tiered", policy="complexity", hard_keywords=["formal proof"]
+    )
     shown = api.get(f"/api/v1/routes/{route.uuid}/manifests/").json()
     assert [o["kind"] for o in shown][:3] == ["ConfigMap", "Deployment", "Service"]
     for obj in shown:
