@@ -10,6 +10,10 @@ with `resolve(host)` and streams the answer back unchanged (server-sent events i
 That host -> pod mapping is the only substitution: the URL, the path, the body and the snippets
 are used verbatim.
 
+With `passthrough=True` (the local cluster, where the portal and its worker run with this
+proxy set) a host that is no InferenceService's is reached directly, so other plain-HTTP calls
+(alert webhooks) still work.
+
 `kserve_resolver(cluster)` looks the host up in the apiserver: the InferenceService whose
 `status.url` has that host, then a Ready pod labelled `serving.kserve.io/inferenceservice=<name>`
 in its namespace (as the predictor Service selects them). Unknown host or no ready pod: 502.
@@ -29,8 +33,11 @@ HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding
 
 
 class IngressProxy:
-    def __init__(self, resolve: Callable[[str], str | None], timeout: float = 120.0):
+    def __init__(
+        self, resolve: Callable[[str], str | None], timeout: float = 120.0, passthrough=False
+    ):
         self.resolve = resolve
+        self.passthrough = passthrough
         self.timeout = timeout
         self.requests: list[tuple[str, str, str]] = []  # (host, path, backend)
         self._httpd: ThreadingHTTPServer | None = None
@@ -59,7 +66,12 @@ class IngressProxy:
                 parts = urlsplit(self.path)
                 host = parts.hostname or (self.headers.get("Host") or "").split(":")[0]
                 path = parts.path + (f"?{parts.query}" if parts.query else "")
-                backend = proxy.resolve(host) if host else None
+                try:
+                    backend = proxy.resolve(host) if host else None
+                except OSError:  # the apiserver did not answer
+                    backend = None
+                if backend is None and proxy.passthrough and host:
+                    backend = f"{host}:{parts.port or 80}"
                 if backend is None:
                     self.send_error(502, f"no ready backend for host {host!r}")
                     return
@@ -101,8 +113,10 @@ class IngressProxy:
             self._httpd = None
 
 
-def kserve_resolver(get_json: Callable[[str], dict]) -> Callable[[str], str | None]:
-    """host -> `<ready predictor pod IP>:8080`, read from the apiserver (`get_json(path)`)."""
+def kserve_resolver(
+    get_json: Callable[[str], dict], port: int = SERVING_PORT
+) -> Callable[[str], str | None]:
+    """host -> `<ready predictor pod IP>:<port>`, read from the apiserver (`get_json(path)`)."""
 
     def resolve(host: str) -> str | None:
         for isvc in get_json("/apis/serving.kserve.io/v1beta1/inferenceservices").get("items", []):
@@ -119,7 +133,7 @@ def kserve_resolver(get_json: Callable[[str], dict]) -> Callable[[str], str | No
                     for c in status.get("conditions") or []
                 )
                 if ready and status.get("podIP"):
-                    return f"{status['podIP']}:{SERVING_PORT}"
+                    return f"{status['podIP']}:{port}"
         return None
 
     return resolve
