@@ -70,7 +70,7 @@ PROGRESS_EVERY = float(os.environ.get("PROGRESS_EVERY") or 30)
 COMMIT_EVERY = int(os.environ.get("COMMIT_EVERY") or 100)
 COMMIT_SECONDS = float(os.environ.get("COMMIT_SECONDS") or 60)
 STATE = {"marker": None, "shard": None, "requests": 0, "done": 0, "written": 0.0, "child": None,
-         "folder": None, "parts": None, "copied": set(), "bad_input": None}  # fmt: skip
+         "folder": None, "parts": None, "copied": {}, "resumed": 0, "bad_input": None}  # fmt: skip
 
 
 def _marker(state, force=False):
@@ -155,9 +155,9 @@ def _copy_parts():
             data = src.read()
         with _open(tmp, "wb") as dst:
             dst.write(data)
-        _commit(tmp, final)
-        STATE["copied"].add(name)
-        STATE["done"] += sum(1 for line in data.splitlines() if line.strip())
+        _commit(tmp, final)  # the same name again (SIGTERM mid-copy) is the same commit
+        STATE["copied"][name] = sum(1 for line in data.splitlines() if line.strip())
+        STATE["done"] = STATE["resumed"] + sum(STATE["copied"].values())
 
 
 def _on_sigterm(signum, frame):
@@ -292,7 +292,7 @@ def main():
         ids = _take_shard(shard, count, shard_in, answered)
     except OSError as exc:
         _finish(BAD_INPUT, {"shard": shard, "error": f"cannot read the input: {exc}"}, "failed")
-    resumed_from = STATE["done"] = sum(1 for i in ids if i in answered)
+    resumed_from = STATE["done"] = STATE["resumed"] = sum(1 for i in ids if i in answered)
     STATE["requests"] = len(ids)
     _marker("running", force=True)
     if resumed_from < len(ids):
