@@ -212,11 +212,11 @@ def main(argv=None) -> int:
         pass
     finally:
         ingress.stop()
-        if engine is not None:
-            engine.stop_all()
         if prom is not None:
             prom.stop()
         cp.stop()
+        if engine is not None:  # after the kubelet stopped: it cannot start another server
+            engine.stop_all()
     return 0
 
 
