@@ -28,7 +28,7 @@ write_env() {
   echo "export MODELPORT_PROMETHEUS_K8S=\"$BIN/prometheus\"" >"$CACHE/prometheus-env.sh"
 }
 
-if [ -x "$BIN/prometheus" ] && "$BIN/prometheus" --version 2>/dev/null | grep -q "version $VERSION"; then
+if [ -x "$BIN/prometheus" ] && "$BIN/prometheus" --version 2>/dev/null | grep -q "version ${VERSION#v} "; then
   log "prometheus $VERSION up to date in $BIN"
   write_env
   echo "$BIN/prometheus"
