@@ -8,7 +8,8 @@ MODEL, VLLM_ARGS (JSON list), COMMIT_EVERY / COMMIT_SECONDS (how often answers a
 1. The shard's output `shard-NNNNN.jsonl` exists: it was committed by an earlier attempt or
    run, so exit 0 at once (skip-if-committed).
 2. Take lines i with i % SHARD_COUNT == shard from the input; a line that is not a JSON batch
-   request, or repeats a custom_id, is bad input: exit 3 (the Job's podFailurePolicy fails the
+   request, or a custom_id repeated anywhere in the file (so the job's output ids are unique
+   across shards), is bad input: exit 3 (the Job's podFailurePolicy fails the
    job at once) with the reason as termination message.
 3. Answers already committed by an earlier attempt (part files `shard-NNNNN.part-*.jsonl` in
    OUTPUT, left by an attempt that was stopped: spot reclaim, drain) are kept; only the other
@@ -228,11 +229,12 @@ def _usage(path):
 def _take_shard(shard, count, out_path, answered):
     """Write the shard's requests not yet answered to out_path; every custom_id of the shard,
     in input order."""
-    ids = []
+    ids, seen = [], set()  # seen: the whole file's ids, so every shard refuses a repeat
     with _open(os.environ["INPUT"], "r") as src, open(out_path, "w") as dst:
         for number, line in enumerate(src, start=1):
-            if (number - 1) % count != shard or not line.strip():
+            if not line.strip():
                 continue
+            mine = (number - 1) % count == shard
             try:
                 item = json.loads(line)
                 ok = isinstance(item, dict) and item.get("custom_id") and item.get("body")
@@ -240,11 +242,16 @@ def _take_shard(shard, count, out_path, answered):
                 ok = False
             error = None
             if not ok:
+                if not mine:
+                    continue  # the shard that owns the line reports it
                 error = f"input line {number} is not a batch request (JSON with custom_id and body)"
-            elif item["custom_id"] in ids:
+            elif str(item["custom_id"]) in seen:
                 error = f"input line {number} repeats custom_id {str(item['custom_id'])[:100]!r}"
             if error:
                 _finish(BAD_INPUT, {"shard": shard, "error": error}, "failed")
+            seen.add(str(item["custom_id"]))
+            if not mine:
+                continue
             ids.append(item["custom_id"])
             if item["custom_id"] not in answered:
                 dst.write(line if line.endswith("\n") else line + "\n")

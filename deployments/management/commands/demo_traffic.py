@@ -4,6 +4,9 @@ fill from real traffic (the local cluster: `scripts/run.sh --with-cluster`).
     manage.py demo_traffic --endpoint TEAM/NAME|UUID [--requests 50] [--concurrency 2]
                            [--max-tokens 64] [--json]
 
+In the local cluster, load its environment first (`set -a; . var/devcluster.env; set +a`):
+its HTTP_PROXY is the ingress that maps the endpoint's URL to its pod.
+
 Every prompt goes the way the playground sends it (`deployments.endpoints.inference`: the
 endpoint's own OpenAI-compatible URL, streamed, usage included), alternating chat and
 completion. At the end it prints what it sent and got: requests answered and failed, prompt

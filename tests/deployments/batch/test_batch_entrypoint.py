@@ -173,6 +173,16 @@ def test_a_repeated_custom_id_is_bad_input(tmp_path):
     assert "input line 3 repeats custom_id 'r0'" in report["error"]
 
 
+def test_a_custom_id_repeated_in_another_shard_is_bad_input_in_every_shard(tmp_path):
+    lines = _requests(4)  # shard 0: lines 1, 3; shard 1: lines 2, 4
+    lines[3] = lines[0]  # line 4 (shard 1) repeats line 1's id (shard 0)
+    for index in (0, 1):
+        code, report = _run(tmp_path, index, lines)
+        assert code == manifests.BAD_INPUT_EXIT_CODE, index
+        assert "input line 4 repeats custom_id 'r0'" in report["error"]
+    assert not (tmp_path / "runner-calls").exists()  # refused before any work
+
+
 def test_a_request_the_runner_refuses_is_bad_input_with_its_reason(tmp_path):
     lines = [json.dumps({"custom_id": "r0", "method": "POST", "body": {"refuse": True}})]
     code, report = _run(tmp_path, 0, lines, shards=1, shard_map="0")
