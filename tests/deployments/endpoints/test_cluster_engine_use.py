@@ -49,7 +49,7 @@ def ingress(kube_cluster, monkeypatch):
 
 
 @pytest.fixture
-def endpoint(kserve, engine_node, api_client, team, llama_8b, gpu_l4,
+def endpoint(real_engine, kserve, engine_node, api_client, team, llama_8b, gpu_l4,
              django_capture_on_commit_callbacks) -> Endpoint:  # fmt: skip
     body = {
         "team": team.slug, "name": "chat", "model": llama_8b.slug, "gpu_type": gpu_l4.name,
