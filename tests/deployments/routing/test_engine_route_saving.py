@@ -3,7 +3,7 @@ requested through the portal, each turned into a pod by the real KServe controll
 a real server (KServe's huggingfaceserver on vLLM 0.24, the tiny model under each endpoint's
 own served name: tests/infra/engine.py; the engine cap of two servers is exactly the two
 tiers). A client sends traffic to each tier and counts the answers' usage; a real Prometheus
-scrapes both pods with the labels a Kubernetes scrape gives. The route page's split, blended
+finds both pods by Kubernetes service discovery (`predictor_prometheus`) and scrapes them. The route page's split, blended
 cost per 1M tokens and saving must be what the client's counts and the prices give.
 
 The route's own data path (Envoy, the router) is not here (docs/testing.md): traffic goes to
@@ -25,24 +25,10 @@ from deployments.endpoints.choices import EndpointStatus
 from deployments.models import Endpoint
 from deployments.routing.models import Route, RouteTier
 from tests.deployments.cluster_helpers import pods, sync_until
-from tests.infra.prom import MissingPrometheus, PrometheusServer
 
 pytestmark = [pytest.mark.cluster, pytest.mark.engine, pytest.mark.prometheus]
 MILLION = Decimal(1_000_000)
 PRICES = {"small": Decimal("0.3000"), "large": Decimal("0.8000")}  # gpu_l4: spot, on-demand
-
-
-@pytest.fixture
-def scraper():
-    try:
-        prom = PrometheusServer(scrape_interval="2s", lookback_delta="5m")
-    except MissingPrometheus as e:
-        pytest.skip(str(e))
-    prom.start()
-    try:
-        yield prom
-    finally:
-        prom.stop()
 
 
 def _endpoint(api_client, capture, team, llama_8b, gpu_l4, name, capacity_type) -> Endpoint:
@@ -76,7 +62,8 @@ def _dd(html: str, element_id: str) -> str:
 
 
 def test_the_route_page_prices_the_split_the_real_servers_counted(
-    live_cluster, kserve_controller, engine_node, scraper, api_client, member_client, team,
+    real_engine, live_cluster, kserve_controller, engine_node, predictor_prometheus, api_client,
+    member_client, team,
     llama_8b, gpu_l4, settings, django_capture_on_commit_callbacks,
 ):  # fmt: skip
     capture = django_capture_on_commit_callbacks
@@ -90,13 +77,8 @@ def test_the_route_page_prices_the_split_the_real_servers_counted(
         sync_until(ep, EndpointStatus.READY, f"{role} tier Ready on a real server", timeout=900)
         [pod] = pods(live_cluster, ep)
         ips[role] = pod["status"]["podIP"]
-        scraper.add_scrape_target(
-            f"http://{ips[role]}:{manifests.SERVING_PORT}/metrics",
-            interval="2s",
-            labels={"namespace": ep.namespace, "pod": pod["metadata"]["name"]},
-        )
     for ep in tiers.values():
-        scraper.wait_for(
+        predictor_prometheus.wait_for(
             f'vllm:prompt_tokens_total{{namespace="{ep.namespace}",model_name="{ep.isvc_name}"}}',
             timeout=120,
         )
@@ -115,7 +97,7 @@ def test_the_route_page_prices_the_split_the_real_servers_counted(
         counted[role] = (requests, tokens)
     time.sleep(12)  # a few scrapes past the last answer, and past the page's 5 s alignment
 
-    settings.PROMETHEUS_URL = scraper.url
+    settings.PROMETHEUS_URL = predictor_prometheus.url
     settings.PROMETHEUS_CACHE_SECONDS = 0
     settings.PROMETHEUS_SCRAPE_INTERVAL_SECONDS = 2
     html = member_client.get(reverse("deployments:route_detail", args=[route.uuid]) + "?window=1h")
