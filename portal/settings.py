@@ -452,6 +452,10 @@ PROMETHEUS_SCRAPE_INTERVAL_SECONDS = env_float("PROMETHEUS_SCRAPE_INTERVAL_SECON
 METRICS_QUERY_THREADS = env_int("METRICS_QUERY_THREADS", 4)
 # The address KEDA uses to query Prometheus from inside the cluster.
 KEDA_PROMETHEUS_URL = env("KEDA_PROMETHEUS_URL", "http://prometheus.monitoring.svc:9090")
+# Scale-down stabilisation window of every endpoint's autoscaler, in seconds. 0 (the default):
+# one cold start of the endpoint, at least 300 s. A fixed value is for test and demo clusters
+# (tests/deployments/endpoints/test_cluster_engine_autoscaling.py sets it to watch a scale-down).
+AUTOSCALE_SCALE_DOWN_WINDOW_SECONDS = env_int("AUTOSCALE_SCALE_DOWN_WINDOW_SECONDS", 0)
 
 CACHES = {
     "default": {

@@ -22,7 +22,10 @@
 # MODELPORT_SKIP_BUILD=1 (use the binaries already built), MODELPORT_VAR (default var: the
 # database, the secret key, collected static files, the broker and cluster state all live there),
 # MODELPORT_DEVCLUSTER_ARGS (extra `manage.py devcluster` arguments, e.g. --no-real-controllers),
-# MODELPORT_SAMPLE_HISTORY=0 (no sample Prometheus: empty charts, as on a fresh install).
+# MODELPORT_SAMPLE_HISTORY=0 (no sample Prometheus: empty charts, as on a fresh install),
+# MODELPORT_DEMO_ENDPOINT (default search/query-rewriter: with --with-cluster, the endpoint whose
+# pods run the real engine when `bash tools/build-vllm.sh` has built it; its playground answers
+# and `manage.py demo_traffic` fills its charts).
 #
 # Without a cluster, a local Prometheus is filled with sample history from the demo endpoints
 # (`manage.py sample_metrics`, labelled "Sample data" on every page), so the charts, team costs
@@ -42,6 +45,7 @@ done
 case $with_cluster in 1|true|yes) with_cluster=1 ;; *) with_cluster=0 ;; esac
 
 VENV=${MODELPORT_VENV:-.venv}
+DEMO_ENDPOINT=${MODELPORT_DEMO_ENDPOINT:-search/query-rewriter}
 VAR=${MODELPORT_VAR:-var}
 PORT=${PORT:-8000}
 [ "${MODELPORT_SKIP_SETUP:-0}" = 1 ] || bash scripts/setup.sh
@@ -87,11 +91,14 @@ start_cluster() {
   [ -f "$cache/env.sh" ] && . "$cache/env.sh"
   # shellcheck disable=SC1091
   [ -f "$cache/controllers-env.sh" ] && . "$cache/controllers-env.sh"
+  # The real engine for the demo endpoint, when built (bash tools/build-vllm.sh): else played.
+  # shellcheck disable=SC1091
+  [ -f "$cache/vllm-env.sh" ] && . "$cache/vllm-env.sh"
   local env_file="$VAR/devcluster.env" log="$VAR/devcluster.log"
   rm -f "$env_file"
   # shellcheck disable=SC2086
   "$PY" manage.py devcluster --workdir "$VAR/devcluster" --env-file "$env_file" \
-    --catalog-nodes ${MODELPORT_DEVCLUSTER_ARGS:-} >"$log" 2>&1 &
+    --catalog-nodes --engine-endpoint "$DEMO_ENDPOINT" ${MODELPORT_DEVCLUSTER_ARGS:-} >"$log" 2>&1 &
   pids+=($!)
   echo "Starting the local cluster (log: $log) ..."
   until grep -q "point the portal" "$log" 2>/dev/null; do
@@ -112,6 +119,12 @@ start_cluster() {
   pids+=($!)
   echo "Cluster up in $(( $(date +%s) - T0 )) s: KUBECONFIG=$KUBECONFIG${PROMETHEUS_URL:+ PROMETHEUS_URL=$PROMETHEUS_URL}"
   echo "Celery worker + beat (log: $VAR/worker.log) apply the endpoints and follow them to Ready."
+  if grep -q "^# real engine" "$log"; then
+    echo "$DEMO_ENDPOINT runs the real engine (vLLM, a tiny model): ask it in its Use tab's playground;"
+    echo "fill its charts with: set -a; . $env_file; set +a; $PY manage.py demo_traffic --endpoint $DEMO_ENDPOINT --requests 50"
+  else
+    echo "(The real engine is not built: every pod is played. bash tools/build-vllm.sh, then restart.)"
+  fi
 }
 
 start_sample_history() {  # a local Prometheus with sample history, so charts have data

@@ -7,6 +7,7 @@ its external-metrics adapter, kube-state-metrics, and a Prometheus scraping kube
     python tools/devcluster.py [--workdir DIR] [--with-controllers] [--env-file PATH]
                                [--no-real-controllers] [--no-prometheus] [--gpu-nodes N]
                                [--node '{"name": ..., "gpus": N, "labels": {...}}' ...]
+                               [--engine-node NAME ...] [--token-secret NS/NAME/KEY ...]
 
 Prints the environment for the portal (``KUBECONFIG``, ``PROMETHEUS_URL``,
 ``KEDA_PROMETHEUS_URL``, the scrape intervals) and runs until Ctrl-C / SIGTERM, then stops
@@ -15,6 +16,17 @@ persist across runs (same directory = same cluster state). ``--gpu-nodes N`` add
 nodes served by the in-process fake kubelet (pods on them become Running/Ready); ``--node``
 adds one with the given labels (``manage.py devcluster --catalog-nodes`` passes one per
 instance offering of the catalog, labelled as the endpoints' nodeSelector asks).
+``--engine-node NAME``: the pods bound to that node run the real engine (tests/infra/engine.py:
+KServe's huggingfaceserver on vLLM, the tiny model, at most two servers) when the vLLM
+environment is built (``bash tools/build-vllm.sh``, ``MODELPORT_VLLM_PYTHON`` and
+``MODELPORT_TINY_MODEL`` set); otherwise it says so and they stay played. Their pods are added
+to Prometheus as scrape targets (pod IP, ``namespace``/``pod`` labels) once started.
+``--token-secret NS/NAME/KEY``: once namespace NS exists (the portal creates it), a Secret NAME
+with a placeholder value under KEY: the gated model's Hugging Face token, which only unlocks
+the weights download the real engine replaces with the tiny model.
+The ingress stand-in (tests/infra/ingress.py) maps each InferenceService's URL to its ready
+pod: the printed ``HTTP_PROXY`` lets the portal's playground and ``manage.py demo_traffic``
+reach it.
 Needs the binaries from ``bash tools/build-k8s.sh`` and ``bash tools/build-controllers.sh``
 (found via ``MODELPORT_KUBE_BIN_DIR`` / ``MODELPORT_CRD_DIR`` / the variables of
 ``controllers-env.sh`` or the default cache); without the controllers' binaries it says so
@@ -35,6 +47,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from tests.infra.controllers import ControllerStack  # noqa: E402
+from tests.infra.ingress import IngressProxy, kserve_resolver  # noqa: E402
 from tests.infra.kube import ControlPlane, MissingBinaries  # noqa: E402
 from tests.infra.prom import MissingPrometheus, PrometheusServer  # noqa: E402
 
@@ -66,6 +79,20 @@ def main(argv=None) -> int:
         default=[],
         metavar="JSON",
         help='a fake GPU node: {"name": ..., "gpus": N, "labels": {...}} (repeatable)',
+    )
+    ap.add_argument(
+        "--engine-node",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a node whose pods run the real engine when the vLLM environment is built",
+    )
+    ap.add_argument(
+        "--token-secret",
+        action="append",
+        default=[],
+        metavar="NS/NAME/KEY",
+        help="create this Secret (placeholder value) once its namespace exists",
     )
     args = ap.parse_args(argv)
 
@@ -134,11 +161,13 @@ def main(argv=None) -> int:
                 cp.add_fake_node(node["name"], gpus=int(node["gpus"]), labels=node["labels"])
             else:  # a persistent workdir: serve the node made by an earlier run again
                 cp.fake_kubelet.adopt_node(node["name"])
+        engine = _engine(cp, args.engine_node)
     except BaseException:
         if prom is not None:
             prom.stop()
         cp.stop()
         raise
+    ingress = IngressProxy(kserve_resolver(cp.get_json), passthrough=True).start()
 
     lines = [f"export KUBECONFIG={cp.kubeconfig_path}"]
     if prom is not None:
@@ -147,6 +176,7 @@ def main(argv=None) -> int:
             f"export KEDA_PROMETHEUS_URL={prom.url}",
             "export PROMETHEUS_SCRAPE_INTERVAL_SECONDS=5",
         ]
+    lines += [f"export {k}={v}" for k, v in ingress.env().items()]
     if args.env_file:
         Path(args.env_file).write_text("\n".join(lines) + "\n")
     version = cp.get_json("/version")["gitVersion"]
@@ -166,9 +196,14 @@ def main(argv=None) -> int:
 
     stop = []
     signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+    scraped: dict[str, str] = {}
+    secrets = [tuple(spec.split("/", 2)) for spec in args.token_secret]
     try:
         while not stop:
             time.sleep(1)
+            secrets = [s for s in secrets if not _placeholder_secret(cp, *s)]
+            if engine is not None and prom is not None:
+                _scrape_engine_pods(engine, prom, scraped)
             dead = [n for n, p in cp._procs.items() if not p.running]
             if dead:
                 print(f"error: {dead} exited\n{cp.logs()}", file=sys.stderr)
@@ -176,10 +211,69 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        ingress.stop()
         if prom is not None:
             prom.stop()
         cp.stop()
+        if engine is not None:  # after the kubelet stopped: it cannot start another server
+            engine.stop_all()
     return 0
+
+
+def _engine(cp: ControlPlane, nodes: list[str]):
+    """The real engine for the pods of ``nodes``, or None (with the reason) when not built."""
+    if not nodes:
+        return None
+    from tests.infra.engine import EngineUnavailable, RealEngine
+
+    try:
+        engine = RealEngine()
+    except EngineUnavailable as e:
+        print(f"# the real engine is not used: {e}; the pods of {', '.join(nodes)} are "
+              "played (Ready, but nothing answers the playground)", flush=True)  # fmt: skip
+        return None
+    for name in nodes:
+        cp.fake_kubelet.serve_real(name, engine)
+    print(f"# real engine (vLLM) for the pods of {', '.join(nodes)}; logs in {engine.log_dir}",
+          flush=True)  # fmt: skip
+    return engine
+
+
+def _placeholder_secret(cp: ControlPlane, namespace: str, name: str, key: str) -> bool:
+    """Create the Secret once its namespace exists; True when it exists."""
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    secret = client.V1Secret(
+        metadata=client.V1ObjectMeta(name=name, labels={"modelport.io/devcluster": "placeholder"}),
+        string_data={key: "placeholder-the-real-engine-serves-a-local-tiny-model"},
+    )
+    try:
+        client.CoreV1Api(cp.api_client()).create_namespaced_secret(namespace, secret)
+    except ApiException as e:
+        if e.status == 409:
+            return True
+        if e.status == 404:
+            return False  # the namespace is not there yet
+        raise
+    print(f"# placeholder Secret {namespace}/{name} created (key {key})", flush=True)
+    return True
+
+
+def _scrape_engine_pods(engine, prom, scraped: dict[str, str]) -> None:
+    """Scrape each started engine pod at its pod IP with the labels a Kubernetes scrape gives;
+    forget the ones that are gone."""
+    live = dict(engine.pods)
+    for uid, pod in live.items():
+        if uid not in scraped and pod.snapshot().started:
+            scraped[uid] = prom.add_scrape_target(
+                f"http://{pod.pod_ip}:8080/metrics",
+                interval="5s",
+                labels={"namespace": pod.namespace, "pod": pod.name},
+                job=f"engine-{pod.name}",
+            )
+    for uid in set(scraped) - set(live):
+        prom.remove_scrape_target(scraped.pop(uid))
 
 
 def _node_exists(cp: ControlPlane, name: str) -> bool:

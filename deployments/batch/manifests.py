@@ -1,4 +1,4 @@
-"""BatchJob -> Kubernetes manifests (PURE: no I/O beyond reading entrypoint.py at import).
+"""BatchJob -> Kubernetes manifests (PURE: no I/O beyond reading entrypoint.py and shard_runner.py at import).
 
 One run of a batch job is a `batch/v1` Job `<name>-r<run>` in the team namespace:
 
@@ -8,7 +8,8 @@ One run of a batch job is a `batch/v1` Job `<name>-r<run>` in the team namespace
   `backoffLimitPerIndex`, `ttlSecondsAfterFinished`, `activeDeadlineSeconds` from the deadline.
 * `podFailurePolicy`: a pod with the `DisruptionTarget` condition (spot reclaim, node drain,
   preemption) is retried without counting; exit code 3 (bad input) fails the whole job at once.
-* The pod runs `entrypoint.py` (python -c) which calls `vllm run-batch` over its shard,
+* The pod runs `entrypoint.py` (python -c) which runs vLLM's batch runner over its shard
+  (`shard_runner.py`), commits answers as they finish (a resumed shard redoes none of them),
   commits its output atomically and keeps a progress marker next to it; GPU requests = limits, CPU and memory limits = requests,
   spot nodeSelector and tolerations for Karpenter, the Hugging Face token as an optional
   secret reference (as endpoints have it).
@@ -57,7 +58,12 @@ MEMORY_GIB_PER_GPU = 16
 SCRATCH_GIB = 50
 SPOT_TAINT_KEY = "karpenter.sh/capacity-type"
 PROGRESS_EVERY_SECONDS = 30  # how often a running shard replaces its progress marker
-ENTRYPOINT = (Path(__file__).with_name("entrypoint.py")).read_text()
+# The pod's program: entrypoint.py, with the source of shard_runner.py (vLLM's batch runner,
+# committing as it goes) ahead of it as SHARD_RUNNER, which it runs in the image's python.
+ENTRYPOINT = (
+    f"SHARD_RUNNER = {Path(__file__).with_name('shard_runner.py').read_text()!r}\n"
+    + Path(__file__).with_name("entrypoint.py").read_text()
+)
 
 
 def check_renderable(job) -> None:

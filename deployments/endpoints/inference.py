@@ -5,7 +5,8 @@ OpenAI-compatible API (`/chat/completions` or `/completions` under the runtime's
 `stream: true`) and yields what the page shows, as plain dicts:
 
 * ``{"type": "token", "text": "..."}`` for every piece of generated text;
-* ``{"type": "done", "ttft_ms", "tokens", "tokens_per_s", "finish_reason", "truncated"}`` last;
+* ``{"type": "done", "ttft_ms", "tokens", "tokens_per_s", "finish_reason", "truncated",
+  "prompt_tokens"}`` last (`prompt_tokens` from the server's usage, None when it sent none);
 * ``{"type": "error", "message": "..."}`` instead of "done" when the endpoint fails.
 
 No SSRF: the only URL ever called is `base_url`, which the view takes from the endpoint's
@@ -131,6 +132,7 @@ def stream_prompt(
 def _relay(resp, mode, started, clock, deadline, max_bytes) -> Iterator[dict[str, Any]]:
     first = last = None
     chunks, usage_tokens, received, finish, truncated = 0, None, 0, None, None
+    prompt_tokens = None
     try:
         for data in _sse_data(resp.iter_lines(chunk_size=None)):
             received += len(data)
@@ -149,6 +151,8 @@ def _relay(resp, mode, started, clock, deadline, max_bytes) -> Iterator[dict[str
             usage = chunk.get("usage") or {}
             if usage.get("completion_tokens") is not None:
                 usage_tokens = int(usage["completion_tokens"])
+            if usage.get("prompt_tokens") is not None:
+                prompt_tokens = int(usage["prompt_tokens"])
             text, reason = _text(chunk, mode)
             finish = reason or finish
             if text:
@@ -165,4 +169,5 @@ def _relay(resp, mode, started, clock, deadline, max_bytes) -> Iterator[dict[str
         **_stats(started, first, last, tokens),
         "finish_reason": finish,
         "truncated": truncated,
+        "prompt_tokens": prompt_tokens,
     }

@@ -85,6 +85,13 @@ KEDA_POLLING_SECONDS = 15
 KEDA_COOLDOWN_SECONDS = 300
 # Port of the model server in both upstream LLM runtimes.
 SERVING_PORT = 8080
+# Where a cluster's Prometheus scrapes each predictor pod (the common annotation-based pod
+# scrape, and deploy/prometheus-predictors.yml): vLLM's /metrics on the serving port.
+PROMETHEUS_ANNOTATIONS = {
+    "prometheus.io/scrape": "true",
+    "prometheus.io/port": str(SERVING_PORT),
+    "prometheus.io/path": "/metrics",
+}
 
 # Endpoint quantisation -> (vLLM --dtype or None, vLLM --quantization or None).
 # Only fp8 is quantised at load time. AWQ, GPTQ and INT8 (W8A8 compressed-tensors) come from
@@ -374,7 +381,11 @@ def inference_service(endpoint) -> dict[str, Any]:
     annotations = {
         "serving.kserve.io/deploymentMode": "Standard",
         "serving.kserve.io/autoscalerClass": "external",
-        "serving.kserve.io/enable-prometheus-scraping": "true",
+        # "true" would make KServe's pod webhook point prometheus.io/port at 9091, the
+        # queue-proxy of Serverless mode, which a Standard-mode pod does not run: nothing
+        # answers there. The predictor's own prometheus.io/* annotations below name the model
+        # server's port instead (deploy/prometheus-predictors.yml scrapes by them).
+        "serving.kserve.io/enable-prometheus-scraping": "false",
         ANNOTATION_STOP: "true" if stopped else "false",
     }
     if endpoint.model.gated:
@@ -389,7 +400,7 @@ def inference_service(endpoint) -> dict[str, Any]:
     predictor: dict[str, Any] = {
         "labels": endpoint_labels(endpoint),
         # Karpenter: no voluntary disruption (consolidation, drift) of a loaded GPU replica.
-        "annotations": {ANNOTATION_DO_NOT_DISRUPT: "true"},
+        "annotations": {ANNOTATION_DO_NOT_DISRUPT: "true", **PROMETHEUS_ANNOTATIONS},
         "nodeSelector": node_selector(endpoint),
         "tolerations": [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}],
         # A new pod only once an old one is gone: a surge pod would need GPUs beyond the
@@ -449,6 +460,11 @@ def prewarm_minutes(endpoint) -> int:
 
 
 def scale_down_window_seconds(endpoint) -> int:
+    """Scale-down stabilisation (schedule.scale_down_window_seconds); a test or demo cluster
+    fixes it with settings.AUTOSCALE_SCALE_DOWN_WINDOW_SECONDS."""
+    fixed = int(getattr(settings, "AUTOSCALE_SCALE_DOWN_WINDOW_SECONDS", 0) or 0)
+    if fixed > 0:
+        return fixed
     return schedule.scale_down_window_seconds(cold_start_seconds(endpoint))
 
 

@@ -25,6 +25,10 @@ SUBSTITUTIONS
    status. So the runtime's hard-coded `0.0.0.0:8080` does not collide between pods, and
    Prometheus/clients reach each pod at `<pod IP>:8080` as in a cluster.
 5. Not enforced: resource limits (no cgroup), securityContext (runs as root), image pulls.
+6. A test may append engine flags to every pod it starts (`RealEngine.extra_args`, reset by
+   the `engine_node` fixture), e.g. `--max-num-seqs=4 --num-gpu-blocks-override=10`: a
+   server that small is what makes a queue and KV-cache pressure form under a CPU's load, as
+   a loaded GPU server's would. Only tests set it; nothing the portal renders changes.
 
 Memory: one server takes ~3.4 GB, so at most `MODELPORT_ENGINE_MAX_SERVERS` (default 2) run
 at once; a pod beyond the cap waits in `ContainerCreating` until one stops.
@@ -246,7 +250,7 @@ class RealPod:
     # -- process ------------------------------------------------------------------------------
     def _spawn(self) -> subprocess.Popen:
         python, model = self.engine.python, self.engine.model
-        argv = _argv(self.container, python)
+        argv = _argv(self.container, python) + list(self.engine.extra_args)  # substitution 6
         # Substitution 2: the tiny model at /mnt/models, in a private mount namespace.
         script = (
             "mount -t tmpfs -o size=1m tmpfs /mnt && mkdir /mnt/models && "
@@ -372,6 +376,7 @@ class RealEngine:
         self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="modelport-engine-"))
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.pods: dict[str, RealPod] = {}
+        self.extra_args: list[str] = []  # substitution 6
         self._lock = threading.Lock()
 
     def start(self, pod: dict) -> RealPod:

