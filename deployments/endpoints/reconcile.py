@@ -46,6 +46,7 @@ from deployments.endpoints.models import Endpoint
 from deployments.endpoints.names import APPLY_ENDPOINT
 from deployments.endpoints.services import add_event, record_applied, record_observed
 from deployments.k8s import ClusterClient, cluster_configured
+from deployments.nodepools.observe import pending_reason
 from deployments.workloads import labels
 from deployments.workloads.choices import DesiredState
 from deployments.workloads.errors import PermanentClusterError, TransientClusterError
@@ -358,7 +359,8 @@ def _sync_namespace(client: ClusterClient, namespace: str, endpoints: list[Endpo
             if events is None:
                 events = client.events(namespace)
             message = explain(endpoint, observed.message, events)
-            message = _missing_token(client, endpoint) + message
+            nodes = pending_reason(client, pods_by_uuid.get(key) or [], events, now)
+            message = _missing_token(client, endpoint) + nodes + message
         if record_observed(
             endpoint.pk,
             observed.status,
