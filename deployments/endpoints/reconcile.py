@@ -359,7 +359,9 @@ def _sync_namespace(client: ClusterClient, namespace: str, endpoints: list[Endpo
             if events is None:
                 events = client.events(namespace)
             message = explain(endpoint, observed.message, events)
-            nodes = pending_reason(client, pods_by_uuid.get(key) or [], events, now)
+            nodes = pending_reason(
+                client, pods_by_uuid.get(key) or [], events, now, f"{endpoint.isvc_name}-predictor"
+            )
             message = _missing_token(client, endpoint) + nodes + message
         if record_observed(
             endpoint.pk,

@@ -13,7 +13,9 @@ One Karpenter ``NodePool`` per instance family (``g6e`` of ``g6e.xlarge``) and c
 * disruption fit for GPU nodes: ``consolidationPolicy: WhenEmpty`` (a node that serves a
   replica is never consolidated; the predictor pods also carry ``karpenter.sh/do-not-disrupt``),
   ``expireAfter: Never`` (no forced replacement of a loaded node), a budget of one node at a
-  time;
+  time, and a ``terminationGracePeriod`` (90 s on spot, inside the two-minute interruption
+  notice; 30 min on-demand) after which a deleted node's do-not-disrupt pods are removed
+  anyway (without it their drain stalls for ever);
 * ``weight``: spot pools are tried before on-demand ones (Karpenter picks the highest weight
   first); an endpoint that allows the on-demand fallback requires either and prefers spot.
 
@@ -56,6 +58,10 @@ POOL_CAPACITY_TYPES = ("spot", "on-demand")  # reserved capacity needs reservati
 WEIGHTS = {"spot": 20, "on-demand": 10}
 GPU_TAINT = {"key": GPU_RESOURCE, "value": "true", "effect": "NoSchedule"}
 CONSOLIDATE_AFTER = "10m"
+# How long a deleted node (a spot interruption, a person) waits for its pods before Karpenter
+# removes them anyway: the predictor pods carry karpenter.sh/do-not-disrupt, which otherwise
+# stalls the drain for ever. Spot: inside the cloud's two-minute interruption notice.
+TERMINATION_GRACE = {"spot": "90s", "on-demand": "30m"}
 KWOK_ZONE = "kwok-zone-a"
 # Kubernetes' default pods per node (the KWOK provider's default too).
 PODS_PER_NODE = "110"
@@ -182,6 +188,7 @@ def node_pool(pool: Pool) -> dict[str, Any]:
                     "requirements": _requirements(pool),
                     "taints": [dict(GPU_TAINT)],
                     "expireAfter": "Never",
+                    "terminationGracePeriod": TERMINATION_GRACE[pool.capacity_type],
                 },
             },
             "limits": {GPU_RESOURCE: str(pool.max_gpus)},

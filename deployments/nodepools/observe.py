@@ -11,7 +11,7 @@ from deployments.nodepools import manifests, pending
 
 
 def pending_reason(
-    client: ClusterClient, pods: list[dict], events: list[dict], now: datetime
+    client: ClusterClient, pods: list[dict], events: list[dict], now: datetime, prefix: str = ""
 ) -> str:
     """The node-side sentence for pending pods plus a space ("" when Karpenter is off or has
     said nothing about them). Lists NodeClaims and NodePools only when a pod is pending."""
@@ -21,5 +21,5 @@ def pending_reason(
         return ""
     claims = client.list(manifests.NODECLAIM_API, "NodeClaim")
     pools = client.list(manifests.NODEPOOL_API, "NodePool")
-    text = pending.explain_pending(pods, events, claims, pools, now)
+    text = pending.explain_pending(pods, events, claims, pools, now, prefix)
     return f"{text} " if text else ""

@@ -11,6 +11,11 @@ and the NodePools, one sentence the endpoint's status message starts with:
   allows a g6e.xlarge spot node"), or the cloud has no capacity ("spot capacity for g6e.xlarge
   is unavailable").
 
+A replica Karpenter took off a terminating node (its ``Disrupted`` / ``Evicted`` event on an
+older pod of the endpoint, in the last ``DISRUPTION_WINDOW_SECONDS``) is said first: "Karpenter
+removed a replica from a node it was terminating (a spot interruption or a node deletion) 35 s
+ago."
+
 Returns "" when Karpenter said nothing about the pods (then the scheduler's own reasons stand).
 """
 
@@ -28,6 +33,8 @@ from deployments.nodepools.manifests import (
 NOMINATED_RE = re.compile(r"nodeclaim/([a-z0-9.-]+)")
 LIMIT_RE = re.compile(r"exceed limits for nodepool.*?NodePool=\"?([a-z0-9.-]+)", re.S)
 POOL_NAME_RE = re.compile(r"nodepool[ =:/\"]+\"?([a-z0-9.-]+)", re.I)
+DISRUPTION_REASONS = ("Disrupted", "Evicted")
+DISRUPTION_WINDOW_SECONDS = 600
 
 
 def _parse_time(value) -> datetime | None:
@@ -38,12 +45,13 @@ def _parse_time(value) -> datetime | None:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
-def _ago(then: datetime | None, now: datetime) -> str:
-    if then is None:
-        return ""
+def _ago_words(then: datetime, now: datetime) -> str:
     seconds = max(0, int((now - then).total_seconds()))
-    text = f"{seconds} s" if seconds < 120 else f"{round(seconds / 60)} min"
-    return f" ({text} ago)"
+    return (f"{seconds} s" if seconds < 120 else f"{round(seconds / 60)} min") + " ago"
+
+
+def _ago(then: datetime | None, now: datetime) -> str:
+    return f" ({_ago_words(then, now)})" if then is not None else ""
 
 
 def _is_karpenter(event: dict) -> bool:
@@ -118,15 +126,54 @@ def _pool_limit(name: str, pools: dict[str, dict]) -> str:
     )
 
 
+def _disruption(events: list[dict], prefix: str, pending: set, now: datetime) -> str:
+    """ "Karpenter removed a replica ..." for its newest Disrupted/Evicted event on an older pod
+    whose name starts with ``prefix`` (recent ones only)."""
+    if not prefix:
+        return ""
+    for event in sorted(events, key=_event_time, reverse=True):
+        obj = event.get("involvedObject") or {}
+        name = obj.get("name") or ""
+        if (
+            obj.get("kind") != "Pod"
+            or not name.startswith(prefix)
+            or name in pending
+            or event.get("reason") not in DISRUPTION_REASONS
+            or not _is_karpenter(event)
+        ):
+            continue
+        when = _parse_time(_event_time(event))
+        if when is None or (now - when).total_seconds() > DISRUPTION_WINDOW_SECONDS:
+            return ""
+        return (
+            "Karpenter removed a replica from a node it was terminating (a spot interruption "
+            f"or a node deletion) {_ago_words(when, now)}. "
+        )
+    return ""
+
+
 def explain_pending(
     pods: list[dict],
     events: list[dict],
     nodeclaims: list[dict],
     nodepools: list[dict],
     now: datetime,
+    prefix: str = "",
 ) -> str:
     """One sentence on the node side of the endpoint's pending pods ("" if Karpenter is
-    silent about them)."""
+    silent about them); ``prefix`` (the predictor pods' name prefix) also finds a replica
+    Karpenter took off a terminating node."""
+    names = {
+        (p.get("metadata") or {}).get("name")
+        for p in pods
+        if (p.get("status") or {}).get("phase") == "Pending"
+    }
+    before = _disruption(events, prefix, names, now)
+    text = _explain(pods, events, nodeclaims, nodepools, now)
+    return f"{before}{text}" if text else before.strip()
+
+
+def _explain(pods, events, nodeclaims, nodepools, now) -> str:
     pending = [p for p in pods if (p.get("status") or {}).get("phase") == "Pending"]
     pending = [p for p in pending if not (p.get("spec") or {}).get("nodeName")]
     if not pending:

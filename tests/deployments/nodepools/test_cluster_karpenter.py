@@ -70,6 +70,19 @@ def _claims(client):
     return client.list(manifests.NODECLAIM_API, "NodeClaim")
 
 
+def _pools_ready(cluster) -> bool:
+    """Every managed NodePool Ready (its NodeClass Ready): Karpenter considers only those, and a
+    pod it saw fail once gets its preferences relaxed (spot preferred would be dropped)."""
+    pools = cluster.list(manifests.NODEPOOL_API, "NodePool")
+    return bool(pools) and all(
+        any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in (p.get("status") or {}).get("conditions") or []
+        )
+        for p in pools
+    )
+
+
 def _synced_message(ep) -> str:
     sync_statuses()
     ep.refresh_from_db()
@@ -99,6 +112,7 @@ def test_a_pending_gpu_pod_makes_a_node_and_the_pools_gpu_limit_refuses_the_next
     from tests.infra.karpenter import mark_node_class_ready
 
     mark_node_class_ready(kube_cluster, manifests.NODE_CLASS_NAME)
+    wait_for(lambda: _pools_ready(cluster), "the NodePools to be Ready")
     pool = cluster.get(manifests.NODEPOOL_API, "NodePool", POOL)
     assert pool["spec"]["limits"] == {"nvidia.com/gpu": "1"}
 
@@ -162,3 +176,116 @@ def test_a_pending_gpu_pod_makes_a_node_and_the_pools_gpu_limit_refuses_the_next
     page = member_client.get(f"/endpoints/{second.uuid}/")
     assert page.status_code == 200
     assert f"Node pool {POOL} has reached its GPU limit" in page.content.decode()
+
+
+# --- spot, honestly: an interruption ------------------------------------------------------------
+
+
+def _node_of(cluster, ep) -> dict | None:
+    running = [p for p in pods(cluster, ep) if p["spec"].get("nodeName")]
+    running = [p for p in running if not p["metadata"].get("deletionTimestamp")]
+    return cluster.get("v1", "Node", running[0]["spec"]["nodeName"]) if running else None
+
+
+def test_a_spot_interruption_moves_the_replica_to_on_demand_and_the_timeline_says_so(
+    real,
+    start_karpenter,
+    kube_cluster,
+    api_client,
+    team,
+    llama_8b,
+    l40s,
+    staff,
+    django_capture_on_commit_callbacks,
+    monkeypatch,
+):
+    from deployments.endpoints import services
+    from tests.infra.karpenter import Karpenter, mark_node_class_ready
+
+    cluster, kubelet = real["client"], real["kubelet"]
+    # Room in the spot pool for the rollout the fallback setting makes (at the one-GPU ceiling
+    # the new pod would go on-demand straight away: Karpenter relaxes the spot preference).
+    l40s.max_gpus_per_pool = 4
+    l40s.save()
+    # The test's nodes drain in seconds (the pods' own 30 s grace is granted within it).
+    monkeypatch.setitem(manifests.TERMINATION_GRACE, "spot", "32s")
+    types = manifests.kwok_instance_types()
+    karpenter = start_karpenter(types)
+    assert reconcile.apply_nodepools() == "applied 2 node pools"
+    mark_node_class_ready(kube_cluster, manifests.NODE_CLASS_NAME)
+    wait_for(lambda: _pools_ready(cluster), "the NodePools to be Ready")
+    kubelet.serve_provisioned_nodes()
+
+    ep = _request(
+        api_client, _body(team, llama_8b, l40s, "spotty"), django_capture_on_commit_callbacks
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        services.set_spot_fallback(ep, staff, True)
+    ep.refresh_from_db()
+    sync_until(ep, EndpointStatus.READY, "the endpoint on a spot node", 120)
+    spot_node = _node_of(cluster, ep)
+    assert spot_node["metadata"]["labels"]["karpenter.sh/capacity-type"] == "spot"
+    [claim] = [
+        c for c in _claims(cluster) if c["status"].get("nodeName") == spot_node["metadata"]["name"]
+    ]
+
+    # The cloud takes its spot capacity back: the provider restarts without the spot offering
+    # (the KWOK provider marks every offering it knows available, so that is the only way).
+    karpenter.stop()
+    no_spot = [
+        {
+            **t,
+            "offerings": [o for o in t["offerings"] if o["Requirements"][0]["values"] != ["spot"]],
+        }
+        for t in types
+    ]
+    replacement = Karpenter(kube_cluster, no_spot)
+    from tests.infra.controllers import start_controllers
+
+    start_controllers([replacement])
+    try:
+        # The interruption, as Karpenter's interruption controller does it: the disruption taint,
+        # then the NodeClaim's deletion (its termination drains the node).
+        cluster.dynamic.resources.get(api_version="v1", kind="Node").patch(
+            name=spot_node["metadata"]["name"],
+            body={
+                "spec": {
+                    "taints": [
+                        *(spot_node["spec"].get("taints") or []),
+                        {"key": "karpenter.sh/disrupted", "effect": "NoSchedule"},
+                    ]
+                }
+            },
+            content_type="application/merge-patch+json",
+        )
+        cluster.delete(claim)
+
+        # The replica is removed once the node's grace period is up; the replacement lands on
+        # on-demand (the endpoint allows the fallback), and the endpoint is Ready again.
+        said: list[str] = []
+
+        def moved():
+            sync_statuses()
+            ep.refresh_from_db()
+            said.append(ep.status_message)
+            node = _node_of(cluster, ep)
+            return node and node["metadata"]["labels"]["karpenter.sh/capacity-type"] == "on-demand"
+
+        wait_for(moved, "the replica to run on an on-demand node", timeout=150)
+        sync_until(ep, EndpointStatus.READY, "the endpoint Ready again on on-demand", 90)
+        wait_for(
+            lambda: cluster.get("v1", "Node", spot_node["metadata"]["name"]) is None,
+            "Karpenter to terminate the interrupted spot node",
+        )
+        assert not [
+            c for c in _claims(cluster) if c["metadata"]["name"] == claim["metadata"]["name"]
+        ]
+        # The timeline: Ready -> Provisioning says why; the status said where the replica went.
+        timeline = " | ".join(ep.events.order_by("created_at").values_list("message", flat=True))
+        assert "Karpenter removed a replica from a node it was terminating" in timeline, timeline
+        assert any(
+            re.search(rf"Karpenter (is launching|launched) an? {re.escape(INSTANCE)} on-demand", m)
+            for m in said
+        ), said
+    finally:
+        replacement.stop()

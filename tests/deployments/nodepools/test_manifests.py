@@ -82,6 +82,7 @@ def test_pools_are_tainted_limited_by_the_gpu_ceiling_and_never_consolidate_a_bu
     assert spec["disruption"]["consolidationPolicy"] == "WhenEmpty"
     assert spec["disruption"]["budgets"] == [{"nodes": "1"}]
     assert spec["template"]["spec"]["expireAfter"] == "Never"
+    assert spec["template"]["spec"]["terminationGracePeriod"] == "90s"  # inside spot's notice
     assert (
         spec["weight"]
         > _by_name(manifests.render())["modelport-gpu-g6e-on-demand"]["spec"]["weight"]

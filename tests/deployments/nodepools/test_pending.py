@@ -140,3 +140,27 @@ def test_nothing_is_said_without_a_pending_pod_or_without_karpenter_events():
     )
     assert explain_pending([_pod()], [scheduler], [], [], NOW) == ""
     assert explain_pending([_pod()], [_event("Nominated", "x", pod="other")], [], [], NOW) == ""
+
+
+def test_a_replica_karpenter_took_off_a_terminating_node_is_said_first_while_recent():
+    disrupted = _event(
+        "Disrupted",
+        "Deleting the pod to accommodate the terminationTime 2026-03-10 12:00:00 +0000 UTC of "
+        "the node. The pod was granted 0 seconds of grace-period of its 30 "
+        "terminationGracePeriodSeconds. This bypasses the PDB of the pod and the do-not-disrupt "
+        "annotation.",
+        pod="chat-predictor-old",
+        at="2026-03-10T12:00:05Z",
+    )
+
+    text = explain_pending(
+        [_pod()], [disrupted, NOMINATED], [_claim()], [], NOW, prefix="chat-predictor"
+    )
+
+    assert text == (
+        "Karpenter removed a replica from a node it was terminating (a spot interruption or a "
+        "node deletion) 35 s ago. Karpenter is launching a g6e.xlarge spot node (40 s ago)."
+    )
+    later = datetime(2026, 3, 10, 12, 30, tzinfo=UTC)
+    assert explain_pending([_pod()], [disrupted], [], [], later, prefix="chat-predictor") == ""
+    assert explain_pending([_pod()], [disrupted], [], [], NOW, prefix="other-predictor") == ""
