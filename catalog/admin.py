@@ -100,13 +100,13 @@ class CatalogModelAdmin(AuditedModelAdmin):
 class InstanceOfferingInline(admin.TabularInline):
     model = InstanceOffering
     extra = 0
-    fields = ["instance_type", "gpus_per_node", "node_labels", "enabled"]
+    fields = ["instance_type", "gpus_per_node", "vcpus", "memory_gib", "node_labels", "enabled"]
     show_change_link = True
 
 
 @admin.register(GpuType)
 class GpuTypeAdmin(AuditedModelAdmin):
-    list_display = ["name", "memory_gib", "node_label_value", "enabled"]
+    list_display = ["name", "memory_gib", "node_label_value", "max_gpus_per_pool", "enabled"]
     list_filter = ["enabled"]
     search_fields = ["name"]
     inlines = [InstanceOfferingInline]
@@ -114,7 +114,7 @@ class GpuTypeAdmin(AuditedModelAdmin):
 
 @admin.register(InstanceOffering)
 class InstanceOfferingAdmin(AuditedModelAdmin):
-    list_display = ["instance_type", "gpu_type", "gpus_per_node", "enabled"]
+    list_display = ["instance_type", "gpu_type", "gpus_per_node", "vcpus", "memory_gib", "enabled"]
     list_filter = ["gpu_type", "enabled"]
     search_fields = ["instance_type"]
     list_select_related = ["gpu_type"]

@@ -145,6 +145,13 @@ class GpuType(models.Model):
         blank=True,
         help_text="Value of the GPU-name node label (karpenter.k8s.aws/instance-gpu-name), e.g. l4",
     )
+    max_gpus_per_pool = models.PositiveIntegerField(
+        default=32,
+        validators=[MaxValueValidator(10000)],
+        help_text="The platform's ceiling for this GPU type: the most GPUs Karpenter may run in "
+        "each of its node pools (one per instance family and capacity type), the NodePool's "
+        "nvidia.com/gpu limit.",
+    )
     enabled = models.BooleanField(default=True)
 
     class Meta:
@@ -166,6 +173,18 @@ class InstanceOffering(models.Model):
     node_labels = models.JSONField(
         default=dict, blank=True, help_text="Extra node labels to select this offering."
     )
+    vcpus = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(4096)],
+        help_text="vCPUs of one node (what Karpenter fits pods against).",
+    )
+    memory_gib = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(65536)],
+        help_text="Memory of one node in GiB (what Karpenter fits pods against).",
+    )
     enabled = models.BooleanField(default=True)
 
     class Meta:
@@ -173,6 +192,13 @@ class InstanceOffering(models.Model):
 
     def __str__(self) -> str:
         return f"{self.instance_type} ({self.gpus_per_node}x {self.gpu_type})"
+
+    @property
+    def family(self) -> str:
+        """The instance family (``g6e`` of ``g6e.xlarge``): one Karpenter pool per family and
+        capacity type."""
+        name = self.instance_type
+        return name.split(".", 1)[0] if "." in name else name.split("-", 1)[0]
 
     def clean(self) -> None:
         if not isinstance(self.node_labels, dict):

@@ -46,6 +46,23 @@ OFFERINGS = [
     ("p5e.48xlarge", "H200", 8, "107.0000"),  # estimate
 ]
 
+# vCPUs and memory (GiB) of one node, AWS's published shapes: what Karpenter fits pods against
+SHAPES = {
+    "g6.xlarge": (4, 16),
+    "g6.12xlarge": (48, 192),
+    "g6.48xlarge": (192, 768),
+    "g5.xlarge": (4, 16),
+    "g5.12xlarge": (48, 192),
+    "g5.48xlarge": (192, 768),
+    "g6e.xlarge": (4, 32),
+    "g6e.12xlarge": (48, 384),
+    "g6e.48xlarge": (192, 1536),
+    "p4d.24xlarge": (96, 1152),
+    "p4de.24xlarge": (96, 1152),
+    "p5.48xlarge": (192, 2048),
+    "p5e.48xlarge": (192, 2048),
+}
+
 # name, slug, storage URI, params (B), layers, KV heads, head dim, native context, quants, licence
 MODELS = [
     (
@@ -183,6 +200,9 @@ def seed_catalog() -> dict[str, int]:
                 },
             )
             created["offerings"] += new
+            if offering.vcpus is None and offering.memory_gib is None:  # an admin's value stays
+                offering.vcpus, offering.memory_gib = SHAPES[instance_type]
+                offering.save(update_fields=["vcpus", "memory_gib"])
             on_demand = Decimal(price)
             for capacity, amount in (
                 ("on-demand", on_demand),

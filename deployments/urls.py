@@ -4,11 +4,13 @@ from deployments import approvals
 from deployments.batch import views as batch_views
 from deployments.endpoints import catalog_views, metrics_views, views
 from deployments.endpoints import tab_views as endpoint_views
+from deployments.nodepools import views as nodepool_views
 from deployments.routing import views as route_views
 
 app_name = "deployments"
 urlpatterns = [
     path("models/", catalog_views.model_catalog_page, name="model_catalog"),
+    path("platform/node-pools/", nodepool_views.node_pools, name="node_pools"),
     path("endpoints/", views.endpoint_list, name="endpoint_list"),
     path("endpoints/new/", views.endpoint_create, name="endpoint_create"),
     path("endpoints/new/estimate/", views.endpoint_estimate, name="endpoint_estimate"),

@@ -386,6 +386,7 @@ CELERY_BEAT_SCHEDULE = {
     "sync-batch-jobs": {"task": "deployments.sync_batch_jobs", "schedule": 30.0},
     "sync-routes": {"task": "deployments.sync_routes", "schedule": 30.0},
     "steer-routes": {"task": "deployments.steer_routes", "schedule": 600.0},
+    "apply-nodepools": {"task": "deployments.apply_nodepools", "schedule": 600.0},
     "collect-gpu-usage": {"task": "billing.collect_gpu_usage", "schedule": 3600.0},
     "close-month": {"task": "billing.close_previous_month", "schedule": 6 * 3600.0},
 }
@@ -419,6 +420,18 @@ SEMANTIC_ROUTER_IMAGE = env(
     "SEMANTIC_ROUTER_IMAGE", "ghcr.io/vllm-project/semantic-router/extproc:v0.4.0"
 )
 KUBE_HF_TOKEN_SECRET = env("KUBE_HF_TOKEN_SECRET", "hf-token")
+# The platform's GPU node pools (deployments/nodepools): Karpenter NodePools per instance family
+# and capacity type, rendered from the catalog and applied when it changes and on a beat (off
+# until the cluster runs Karpenter). The NodeClass they use: "ec2" (AWS EC2NodeClass, with the
+# role, AMI alias, discovery tag and root volume below) or "kwok" (Karpenter's KWOK provider).
+KARPENTER_NODEPOOLS = env_bool("KARPENTER_NODEPOOLS", False)
+KARPENTER_NODE_CLASS = env("KARPENTER_NODE_CLASS", "ec2")
+if KARPENTER_NODE_CLASS not in ("ec2", "kwok"):
+    raise ImproperlyConfigured("KARPENTER_NODE_CLASS must be ec2 or kwok")
+KARPENTER_CLUSTER_NAME = env("KARPENTER_CLUSTER_NAME", "modelport")
+KARPENTER_NODE_ROLE = env("KARPENTER_NODE_ROLE", "KarpenterNodeRole-modelport")
+KARPENTER_AMI_ALIAS = env("KARPENTER_AMI_ALIAS", "al2023@latest")
+KARPENTER_ROOT_VOLUME_GIB = env_int("KARPENTER_ROOT_VOLUME_GIB", 200)
 KSERVE_INGRESS_DOMAIN = env("KSERVE_INGRESS_DOMAIN", "example.com")
 VLLM_RUNTIME = env("VLLM_RUNTIME", "kserve-huggingfaceserver")
 # Image of batch jobs: vLLM with `vllm run-batch` (plus s3fs for s3:// data).

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up and run the whole test suite against real servers: PostgreSQL, Redis, a Celery
 # worker, kube-apiserver + etcd with the KServe and KEDA CRDs, the real KServe controller,
-# KEDA operator + metrics adapter and kube-state-metrics, Prometheus, headless Chromium.
+# KEDA operator + metrics adapter and kube-state-metrics, Karpenter (KWOK provider),
+# Prometheus, headless Chromium.
 # Extra arguments go to pytest (e.g. scripts/test.sh tests/deployments -x).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,9 @@ if [ "${MODELPORT_WITH_ENGINE:-1}" != 0 ]; then
   bash tools/build-vllm.sh >var/build-vllm.log 2>&1 &
   engine_pid=$!
 fi
+# Karpenter's module, dependencies and its Go toolchain (go1.27.3) likewise.
+bash tools/build-karpenter.sh --download >var/download-karpenter.log 2>&1 &
+download_karpenter_pid=$!
 
 bash scripts/setup.sh --test
 
@@ -47,6 +51,13 @@ bash tools/build-controllers.sh >var/build-controllers.log 2>&1 || { tail -50 va
 source "${MODELPORT_CACHE:-$HOME/.cache/modelport}/controllers-env.sh"
 export MODELPORT_KSERVE_MANAGER MODELPORT_KSERVE_CONFIG_DIR MODELPORT_KEDA_OPERATOR \
   MODELPORT_KEDA_ADAPTER MODELPORT_KEDA_CONFIG_DIR MODELPORT_KSM
+# The real Karpenter (its KWOK cloud provider) and its CRDs, cached by version.
+wait "$download_karpenter_pid" || echo "(Karpenter download failed; the build retries it: var/download-karpenter.log)"
+echo "Building/finding Karpenter's KWOK provider (log: var/build-karpenter.log) ..."
+bash tools/build-karpenter.sh >var/build-karpenter.log 2>&1 || { tail -50 var/build-karpenter.log; exit 1; }
+# shellcheck disable=SC1091
+source "${MODELPORT_CACHE:-$HOME/.cache/modelport}/karpenter-env.sh"
+export MODELPORT_KARPENTER MODELPORT_KARPENTER_CRD_DIR
 # helm (no Debian package) from its Go module, and the ServiceMonitor CRD the chart renders.
 echo "Building/finding helm (log: var/build-helm.log) ..."
 bash tools/build-helm.sh >var/build-helm.log 2>&1 || { tail -50 var/build-helm.log; exit 1; }

@@ -45,6 +45,22 @@ ADVICE = [
         "on the next try.",
     ),
     (
+        ("has reached its gpu limit", "has reached its limit"),
+        "The platform's GPU ceiling for this node pool is reached: the replica starts when a "
+        "GPU in the pool is freed. Ask the platform team to raise the pool's ceiling (GPU "
+        "type in the catalog), or pick another GPU type or capacity type.",
+    ),
+    (
+        ("karpenter is launching", "karpenter launched"),
+        "A GPU node is being launched for this replica; it starts once the node is ready "
+        "and the model is loaded.",
+    ),
+    (
+        ("no gpu node pool allows",),
+        "No node pool of the platform offers this instance and capacity type: ask the "
+        "platform team to enable it in the catalog, or pick another GPU or capacity type.",
+    ),
+    (
         ("insufficient nvidia.com/gpu", "didn't match", "untolerated taint", "failedscheduling"),
         "No node with a free GPU of this type matches. The cluster autoscaler may still be "
         "adding one (a few minutes); if nothing changes, ask the platform team whether this "

@@ -46,6 +46,7 @@ from deployments.endpoints.models import Endpoint
 from deployments.endpoints.names import APPLY_ENDPOINT
 from deployments.endpoints.services import add_event, record_applied, record_observed
 from deployments.k8s import ClusterClient
+from deployments.nodepools.observe import pending_reason
 from deployments.workloads import labels
 from deployments.workloads.choices import DesiredState
 from deployments.workloads.errors import PermanentClusterError
@@ -197,8 +198,8 @@ class Endpoints(driver.Product):
     def observe(
         self, endpoint: Endpoint, live: dict[str, Any]
     ) -> observe.Observed | Missing | None:
-        """Pure over `live` (the endpoint's objects by kind, "Pod" a list; "events" and
-        "token" may be callables read only when the endpoint is not ready)."""
+        """Pure over `live` (the endpoint's objects by kind, "Pod" a list; "events",
+        "token" and "nodes" may be callables read only when the endpoint is not ready)."""
         if endpoint.applied_generation < endpoint.generation:
             return None  # an apply is in flight (or lost: prepare re-enqueues it)
         if endpoint.desired_state == DesiredState.ABSENT:
@@ -220,7 +221,8 @@ class Endpoints(driver.Product):
             return observed
         message = explain(endpoint, observed.message, _value(live.get("events")) or [])
         token = _value(live.get("token")) or ""
-        return replace(observed, message=token + message)
+        nodes = _value(live.get("nodes")) or ""
+        return replace(observed, message=token + nodes + message)
 
     def record(self, endpoint: Endpoint, observed: observe.Observed) -> bool:
         return record_observed(
@@ -288,6 +290,12 @@ def _read(
             "now": now,
             "events": events,
             "token": (lambda ep=endpoint: _missing_token(client, ep)),
+            # Karpenter's side of a pending replica (launching a node, a pool's limit).
+            "nodes": (
+                lambda ep=endpoint, key=key: pending_reason(
+                    client, pods_by_uuid.get(key) or [], events(), now, f"{ep.isvc_name}-predictor"
+                )
+            ),
         }
     return live
 

@@ -674,6 +674,11 @@ class FakeKubelet:
         self.engine = None
         self.engine_nodes: set[str] = set()
         self._engine_written: dict[str, str] = {}
+        # Label selector of Nodes a provisioner (Karpenter's KWOK provider) creates itself:
+        # each one found is made Ready and served (serve_provisioned_nodes).
+        self.provisioned_selector: str | None = None
+        self.provisioned: dict[str, float] = {}  # node name -> when it was first seen
+        self._provisioned_count = 0
 
     def add_node(
         self,
@@ -767,6 +772,83 @@ class FakeKubelet:
             self._thread.start()
         return name
 
+    def serve_provisioned_nodes(self, selector: str = "kwok.x-k8s.io/node=fake") -> None:
+        """Also play the kubelet on every Node matching ``selector`` that something else
+        creates (Karpenter's KWOK provider): once seen, the node registers (Ready conditions,
+        addresses, node info, capacity = its allocatable, which the provider sets from the
+        instance type), keeps its Lease and runs its pods; a deleted one is forgotten."""
+        with self._lock:
+            self.provisioned_selector = selector
+        if not self._thread.is_alive():
+            self._thread.start()
+
+    def _adopt_provisioned(self):
+        from kubernetes import client
+
+        core = client.CoreV1Api(self._client())
+        with self._lock:
+            selector = self.provisioned_selector
+        if not selector:
+            return
+        present = set()
+        for node in core.list_node(label_selector=selector).items:
+            name = node.metadata.name
+            present.add(name)
+            if name in self.provisioned or node.metadata.deletion_timestamp is not None:
+                continue
+            now = _now()
+            allocatable = dict(node.status.allocatable or {})
+            status = {
+                "capacity": {**(node.status.capacity or {}), **allocatable},
+                "allocatable": allocatable,
+                "phase": "Running",
+                "conditions": [
+                    {
+                        "type": "Ready",
+                        "status": "True",
+                        "reason": "KubeletReady",
+                        "message": "fake kubelet",
+                        "lastHeartbeatTime": now,
+                        "lastTransitionTime": now,
+                    },
+                    *[
+                        {
+                            "type": t,
+                            "status": "False",
+                            "reason": "KubeletHasSufficient",
+                            "lastHeartbeatTime": now,
+                            "lastTransitionTime": now,
+                        }
+                        for t in ("MemoryPressure", "DiskPressure", "PIDPressure")
+                    ],
+                ],
+                "addresses": [{"type": "Hostname", "address": name}],
+                "nodeInfo": {
+                    "kubeletVersion": "v1.36.3-fake",
+                    "architecture": "amd64",
+                    "operatingSystem": "linux",
+                    "containerRuntimeVersion": "fake://1",
+                    "kernelVersion": "",
+                    "osImage": "",
+                    "machineID": "",
+                    "systemUUID": "",
+                    "bootID": "",
+                    "kubeProxyVersion": "",
+                },
+            }
+            with self._lock:
+                self._provisioned_count += 1
+                idx = 100 + self._provisioned_count % 150
+                self.provisioned[name] = time.monotonic()
+                self.nodes[name] = f"10.4.{idx}"
+            status["addresses"].insert(0, {"type": "InternalIP", "address": f"10.4.{idx}.1"})
+            core.patch_node_status(name, {"status": status})
+            self._renew(name)
+        with self._lock:
+            for name in [n for n in self.provisioned if n not in present]:
+                self.provisioned.pop(name, None)
+                self.nodes.pop(name, None)
+
     def serve_real(self, node: str, engine) -> None:
         """Run the pods bound to ``node`` for real with ``engine`` (a
         :class:`tests.infra.engine.RealEngine`) instead of playing them."""
@@ -825,6 +907,9 @@ class FakeKubelet:
                     for node in nodes:
                         self._renew(node)
                     last_renew = time.monotonic()
+                self._adopt_provisioned()
+                with self._lock:
+                    nodes = dict(self.nodes)
                 for node, prefix in nodes.items():
                     self._sync_pods(node, prefix)
             except Exception as e:  # apiserver restarts etc.: keep going
