@@ -40,7 +40,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from deployments.endpoints import manifests, observe
+from deployments.endpoints import coldstart, coldstarts, manifests, observe
 from deployments.endpoints.choices import EndpointStatus, EventKind
 from deployments.endpoints.models import Endpoint
 from deployments.endpoints.names import APPLY_ENDPOINT
@@ -368,8 +368,8 @@ def _sync_namespace(client: ClusterClient, namespace: str, endpoints: list[Endpo
             kind=EventKind.INFO if observed.timeline else EventKind.STATUS,
         ):
             changed += 1
-            if observed.status == EndpointStatus.READY:
-                _follow_cold_start(client, endpoint)
+        if coldstarts.record_starts(client, endpoint, pods_by_uuid.get(key) or []):
+            _follow_cold_start(client, endpoint)
     return changed
 
 
@@ -394,8 +394,10 @@ def _missing_token(client: ClusterClient, endpoint: Endpoint) -> str:
 
 
 def _follow_cold_start(client: ClusterClient, endpoint: Endpoint) -> None:
-    """A new measured cold start moves the pre-warm lead and the scale-down window: push the
-    ScaledObject (the only object they are in) now, saying so in the timeline."""
+    """A new planned cold start (the measured p95 of this model on this GPU, written by
+    `coldstarts.record_starts` from the pods' own stages) moves the pre-warm lead and the
+    scale-down window: push the ScaledObject (the only object they are in) now, saying so in
+    the timeline."""
     before = manifests.scaled_object(endpoint)
     current = (
         Endpoint.objects.select_related("team", "model", "gpu_type", "offering")
@@ -408,11 +410,11 @@ def _follow_cold_start(client: ClusterClient, endpoint: Endpoint) -> None:
     if after["spec"] == before["spec"]:
         return
     client.apply([after])
-    minutes = round(current.cold_start_seconds / 60)
     add_event(
         current,
         EventKind.INFO,
-        f"Measured cold start {minutes} min: pre-warm lead now "
+        f"Planned cold start now {coldstart.duration(current.cold_start_seconds)} "
+        f"({coldstarts.plan_for_endpoint(current).sentence()}): pre-warm lead now "
         f"{manifests.prewarm_minutes(current)} min, scale-down window "
         f"{manifests.scale_down_window_seconds(current) // 60} min.",
     )

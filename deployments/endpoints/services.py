@@ -613,9 +613,6 @@ def record_observed(
         if status != endpoint.status:
             old, duration = _set_status(endpoint, status, message)
             fields += ["status", "status_changed_at", "ready_at"]
-            if _is_cold_start(old, status, duration):
-                endpoint.cold_start_seconds = duration
-                fields.append("cold_start_seconds")
             if status == EndpointStatus.DELETED:
                 endpoint.deleted_at = at or timezone.now()
                 fields.append("deleted_at")
@@ -633,20 +630,6 @@ def record_observed(
             )
     log.info("endpoint=%s observed status=%s message=%s", endpoint_id, status, message)
     return True
-
-
-# Provisioning -> Ready that took at least this long was a replica started from nothing (a
-# config-only change that needs no new pod is over within a sync or two).
-COLD_START_MIN_SECONDS = 60
-
-
-def _is_cold_start(old: str, new: str, duration: int | None) -> bool:
-    return (
-        old == EndpointStatus.PROVISIONING
-        and new == EndpointStatus.READY
-        and duration is not None
-        and duration >= COLD_START_MIN_SECONDS
-    )
 
 
 def record_applied(
