@@ -3,10 +3,9 @@
 * `record_starts`: for every predictor pod that is Ready and not yet recorded, its stages
   (`coldstart.measure`, from the pod, its Node and Karpenter NodeClaim when one was launched
   for it) as a `ColdStart` row and one timeline line. Safe to run twice: one row per pod uid.
-* `plan_for(model, gpu_type, ...)`: p50/p95 of the accepted past starts of a model on a GPU and
-  what a scale-from-zero costs in time (`coldstart.Plan`), measured or estimated.
-* `planned_seconds(endpoint)`: the from-zero figure the endpoint's pre-warm lead, scale-down
-  window and stuck flag use; written to `Endpoint.cold_start_seconds` when measured.
+* `_replan`: the measured from-zero figure of the endpoint's model on its GPU
+  (`coldstart_plans.plan_for_endpoint`), which its pre-warm lead, scale-down window and stuck
+  flag use, written to `Endpoint.cold_start_seconds` (the estimate stands while it is empty).
 """
 
 from __future__ import annotations
@@ -16,46 +15,17 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from deployments.endpoints import coldstart, manifests
+from deployments.endpoints import coldstart
 from deployments.endpoints.choices import EventKind
+from deployments.endpoints.coldstart_plans import plan_for_endpoint
 from deployments.endpoints.models import ColdStart, Endpoint
 from deployments.endpoints.services import add_event
-from deployments.workloads import sizing
 from deployments.workloads.errors import PermanentClusterError
 
 log = logging.getLogger(__name__)
 
-HISTORY = 50  # the newest accepted starts that count
 NODECLAIM_API = "karpenter.sh/v1"
 NODEPOOL_LABEL = "karpenter.sh/nodepool"
-
-
-def _history(model, gpu_type, cached: bool | None = None):
-    qs = ColdStart.objects.filter(model=model, gpu_type=gpu_type, accepted=True)
-    if cached is not None:
-        qs = qs.filter(cached=cached)
-    return qs.order_by("-engine_ready_at", "-pk")
-
-
-def plan_for(model, gpu_type, quantization: str, gpu_count: int, cached: bool = False):
-    """The plan from the newest `HISTORY` accepted starts (from the cache's starts only once the
-    model is cached on a node group: older downloads no longer say what a start costs)."""
-    resources = sizing.pod_resources(float(model.parameters_b), str(quantization), int(gpu_count))
-    rows = list(_history(model, gpu_type, cached=True if cached else None)[:HISTORY])
-    if cached and not rows:
-        rows = list(_history(model, gpu_type)[:HISTORY])
-    samples = [coldstart.Sample(r.seconds, r.node_launched) for r in rows]
-    return coldstart.plan(samples, resources)
-
-
-def plan_for_endpoint(endpoint: Endpoint) -> coldstart.Plan:
-    return plan_for(
-        endpoint.model,
-        endpoint.gpu_type,
-        str(endpoint.quantization),
-        int(endpoint.gpu_count),
-        cached=manifests.is_cached(endpoint),
-    )
 
 
 def unrecorded(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -174,6 +174,13 @@ class ColdStart(models.Model):
     def __str__(self) -> str:
         return f"{self.endpoint}: {self.pod_name} {self.seconds} s"
 
+    @property
+    def weights_seconds(self) -> int | None:
+        """From scheduled to the download's end (None: nothing was downloaded)."""
+        if self.weights_ready_at is None or self.scheduled_at is None:
+            return None
+        return int((self.weights_ready_at - self.scheduled_at).total_seconds())
+
 
 class ModelCache(models.Model):
     """The platform team's choice: keep a catalog model's weights on the local disks of the

@@ -40,7 +40,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from deployments.endpoints import coldstart, coldstarts, manifests, observe
+from deployments.endpoints import coldstart, coldstart_plans, coldstarts, manifests, observe
 from deployments.endpoints.choices import EndpointStatus, EventKind
 from deployments.endpoints.models import Endpoint
 from deployments.endpoints.names import APPLY_ENDPOINT
@@ -414,7 +414,7 @@ def _follow_cold_start(client: ClusterClient, endpoint: Endpoint) -> None:
         current,
         EventKind.INFO,
         f"Planned cold start now {coldstart.duration(current.cold_start_seconds)} "
-        f"({coldstarts.plan_for_endpoint(current).sentence()}): pre-warm lead now "
+        f"({coldstart_plans.plan_for_endpoint(current).sentence()}): pre-warm lead now "
         f"{manifests.prewarm_minutes(current)} min, scale-down window "
         f"{manifests.scale_down_window_seconds(current) // 60} min.",
     )

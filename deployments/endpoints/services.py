@@ -16,7 +16,7 @@ from django.utils import timezone
 from catalog import pricing
 from catalog.choices import CapacityType
 from catalog.pricing import offering_prices
-from deployments.endpoints import admission, estimates, rules
+from deployments.endpoints import admission, coldstart_plans, estimates, rules
 from deployments.endpoints.admission import estimate_request
 from deployments.endpoints.choices import EndpointStatus, EventKind
 from deployments.endpoints.guard import refuse_if_routed
@@ -167,6 +167,7 @@ def request_endpoint(
         endpoint.offering = estimate.offering.offering
         endpoint.monthly_cost_min = estimate.monthly_cost_min
         endpoint.monthly_cost_max = estimate.monthly_cost_max
+        endpoint.cold_start_seconds = coldstart_plans.measured_from_zero(data)
         # Field checks and clean() (min <= max replicas, schedule). Not re-checked here: the
         # foreign keys (team, model, GPU type are rows loaded by this request, the team locked),
         # the random uuid, and the constraints: the live (team, name) uniqueness was checked

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from deployments.endpoints import coldstarts, manifests
+from deployments.endpoints import coldstart_plans, coldstarts, manifests
 from deployments.endpoints.choices import EndpointStatus
 from deployments.endpoints.tasks import apply_endpoint, sync_statuses
 from deployments.models import ColdStart, Endpoint
@@ -165,7 +165,7 @@ def test_the_plan_is_the_p95_of_the_models_starts_on_that_gpu(golden_endpoint):
         seconds=3403,
         accepted=False,
     )
-    plan = coldstarts.plan_for_endpoint(golden_endpoint)
+    plan = coldstart_plans.plan_for_endpoint(golden_endpoint)
     assert (plan.from_zero_seconds, plan.warm_seconds, plan.samples) == (260, 50, 4)
     assert (plan.p50_seconds, plan.p95_seconds) == (200, 260)
 
@@ -174,8 +174,8 @@ def test_once_the_model_is_cached_only_cached_starts_plan(golden_endpoint):
     from deployments.models import ModelCache
 
     _history(golden_endpoint, (600, True, False), (650, True, False), (90, True, True))
-    assert coldstarts.plan_for_endpoint(golden_endpoint).from_zero_seconds == 650
+    assert coldstart_plans.plan_for_endpoint(golden_endpoint).from_zero_seconds == 650
     ModelCache.objects.create(
         model=golden_endpoint.model, gpu_type=golden_endpoint.gpu_type, quantization="bf16"
     )
-    assert coldstarts.plan_for_endpoint(golden_endpoint).from_zero_seconds == 90
+    assert coldstart_plans.plan_for_endpoint(golden_endpoint).from_zero_seconds == 90
