@@ -30,7 +30,8 @@ fi
 [ -d "$SRC/cmd/localmodel" ] || { log "ERROR: $SRC missing: run bash tools/build-controllers.sh kserve"; exit 1; }
 mkdir -p "$OUT"
 start=$(date +%s)
-(cd "$SRC" && nice -n "${MODELPORT_BUILD_NICE:-10}" "$GO" build -o "$BIN.tmp" ./cmd/localmodel)
+# -trimpath and -s -w as build-controllers.sh builds the manager: its compiled packages are reused
+(cd "$SRC" && nice -n "${MODELPORT_BUILD_NICE:-10}" "$GO" build -trimpath -ldflags "-s -w" -o "$BIN.tmp" ./cmd/localmodel)
 mv "$BIN.tmp" "$BIN"
 {
   echo "module github.com/kserve/kserve $KSERVE_VERSION ./cmd/localmodel"
