@@ -60,3 +60,19 @@ def measured_from_zero(spec: Mapping[str, Any]) -> int | None:
     """The measured from-zero seconds a new endpoint of ``spec`` plans with (None: estimate)."""
     plan = plan_for_spec(spec)
     return plan.from_zero_seconds if plan is not None and plan.measured else None
+
+
+def samples_by_pair(models) -> dict[tuple[int, int], list[coldstart.Sample]]:
+    """The newest `HISTORY` accepted starts per (model id, GPU type id) of ``models``, in one
+    query (the catalog page's cards)."""
+    out: dict[tuple[int, int], list[coldstart.Sample]] = {}
+    rows = (
+        ColdStart.objects.filter(model__in=models, accepted=True)
+        .order_by("-engine_ready_at", "-pk")
+        .values_list("model_id", "gpu_type_id", "seconds", "node_launched")
+    )
+    for model_id, gpu_id, seconds, launched in rows.iterator():
+        bucket = out.setdefault((model_id, gpu_id), [])
+        if len(bucket) < HISTORY:
+            bucket.append(coldstart.Sample(seconds, launched))
+    return out

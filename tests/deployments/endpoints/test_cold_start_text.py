@@ -9,6 +9,7 @@ from django.urls import reverse
 from deployments.endpoints import manifests
 from deployments.models import ColdStart, Endpoint
 from deployments.workloads import sizing
+from portal.templatetags.portal import duration
 from tests.factories import EndpointFactory
 
 pytestmark = pytest.mark.dates
@@ -122,3 +123,18 @@ def test_a_new_scheduled_endpoint_plans_its_pre_warm_lead_with_the_measured_p95(
     assert ep.cold_start_seconds == 1700
     assert manifests.prewarm_minutes(ep) == 30
     assert manifests.schedule_window(ep)[0] == "30 7 * * 1-5"
+
+
+@pytest.mark.usefixtures("in_november")
+def test_the_model_catalog_shows_p50_and_p95_per_gpu_or_the_estimate(
+    member_client, team, llama_8b, gpu_l4, gpu_h100
+):
+    _starts(EndpointFactory(team=team, model=llama_8b, gpu_type=gpu_l4), 100, 200, 300)
+    body = member_client.get(reverse("deployments:model_catalog")).content.decode()
+    rows = {}
+    for gpu in (gpu_l4, gpu_h100):
+        row = body.split(f"<td>{gpu.name} ")[1].split("</tr>")[0]
+        rows[gpu.name] = row.split('data-testid="cold-start">')[1]
+    assert rows[gpu_l4.name].split("</td>")[0].endswith("p50 3m 20s · p95 5m</span>")
+    estimate = sizing.pod_resources(float(llama_8b.parameters_b), "bf16", 1).cold_start_seconds
+    assert f"~{duration(estimate)} est.</span>" in rows[gpu_h100.name]
