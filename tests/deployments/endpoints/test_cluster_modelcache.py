@@ -147,10 +147,25 @@ def test_a_cached_model_starts_without_the_download(
     assert annotations["internal.serving.kserve.io/localmodel-pvc-name"] == pvc_name
     if local_models is None:
         _play_volumes(client, ep, pvc_name, rendered["LocalModelNodeGroup"])
-    wait_for(
+    pvc = wait_for(
         lambda: client.get("v1", "PersistentVolumeClaim", pvc_name, ep.namespace),
         "the cache's PVC in the endpoint's namespace",
     )
+    assert pvc["spec"]["volumeName"] == f"{pvc_name}-{ep.namespace}"
+    if local_models is not None:  # what the real local-model controller did
+        live_cache = wait_for(
+            lambda: (
+                (c := client.get(modelcache.API, "LocalModelCache", name))
+                and (c.get("status") or {}).get("inferenceServices")
+                and c
+            ),
+            "the local-model controller to list the endpoint on the cache",
+        )
+        assert {"namespace": ep.namespace, "name": ep.isvc_name} in live_cache["status"][
+            "inferenceServices"
+        ]
+        assert live_cache["metadata"]["finalizers"]
+        assert client.get("v1", "PersistentVolume", f"{pvc_name}-{ep.namespace}")
     [pod] = wait_for(lambda: pods(client, ep), "the predictor pod")
     spec = pod["spec"]
     assert "storage-initializer" not in [c["name"] for c in spec.get("initContainers") or []]
