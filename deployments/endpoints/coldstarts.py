@@ -28,13 +28,23 @@ NODECLAIM_API = "karpenter.sh/v1"
 NODEPOOL_LABEL = "karpenter.sh/nodepool"
 
 
-def unrecorded(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The Ready pods among ``pods`` with no ColdStart row yet (one query)."""
-    ready = {p["metadata"].get("uid"): p for p in pods if coldstart.is_ready(p)}
+def recorded(pods: list[dict[str, Any]]) -> set[str]:
+    """The uids among the Ready ``pods`` that already have a ColdStart row (one query, none
+    when no pod is Ready): a namespace's sync asks once for all its endpoints."""
+    ready = [p["metadata"].get("uid") for p in pods if coldstart.is_ready(p)]
     if not ready:
-        return []
-    seen = set(ColdStart.objects.filter(pod_uid__in=ready).values_list("pod_uid", flat=True))
-    return [p for uid, p in ready.items() if uid and uid not in seen]
+        return set()
+    return set(ColdStart.objects.filter(pod_uid__in=ready).values_list("pod_uid", flat=True))
+
+
+def unrecorded(pods: list[dict[str, Any]], seen: set[str] | None = None) -> list[dict[str, Any]]:
+    """The Ready pods among ``pods`` with no ColdStart row yet."""
+    seen = recorded(pods) if seen is None else seen
+    return [
+        p
+        for p in pods
+        if coldstart.is_ready(p) and p["metadata"].get("uid") and p["metadata"]["uid"] not in seen
+    ]
 
 
 def _node_and_claim(client, pod: dict[str, Any]) -> tuple[dict | None, dict | None]:
@@ -59,10 +69,13 @@ def _node_and_claim(client, pod: dict[str, Any]) -> tuple[dict | None, dict | No
     return node, claim
 
 
-def record_starts(client, endpoint: Endpoint, pods: list[dict[str, Any]]) -> bool:
-    """Record the new starts among ``pods``; True when the endpoint's planned cold start moved
-    (its ScaledObject must be pushed again)."""
-    new = unrecorded(pods)
+def record_starts(
+    client, endpoint: Endpoint, pods: list[dict[str, Any]], seen: set[str] | None = None
+) -> bool:
+    """Record the new starts among ``pods`` (``seen``: uids already recorded, from
+    `recorded`); True when the endpoint's planned cold start moved (its ScaledObject must be
+    pushed again)."""
+    new = unrecorded(pods, seen)
     if not new:
         return False
     accepted = False

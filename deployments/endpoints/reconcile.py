@@ -325,6 +325,7 @@ def _sync_namespace(client: ClusterClient, namespace: str, endpoints: list[Endpo
         uuid = (pod["metadata"].get("labels") or {}).get(manifests.LABEL_ENDPOINT_UUID)
         pods_by_uuid[uuid].append(pod)
     now = timezone.now()
+    seen = coldstarts.recorded([p for group in pods_by_uuid.values() for p in group])
     _repair_team_objects(client, endpoints[0].team)
     events: list[dict] | None = None
     changed = 0
@@ -368,7 +369,7 @@ def _sync_namespace(client: ClusterClient, namespace: str, endpoints: list[Endpo
             kind=EventKind.INFO if observed.timeline else EventKind.STATUS,
         ):
             changed += 1
-        if coldstarts.record_starts(client, endpoint, pods_by_uuid.get(key) or []):
+        if coldstarts.record_starts(client, endpoint, pods_by_uuid.get(key) or [], seen):
             _follow_cold_start(client, endpoint)
     return changed
 

@@ -138,3 +138,21 @@ def test_the_model_catalog_shows_p50_and_p95_per_gpu_or_the_estimate(
     assert rows[gpu_l4.name].split("</td>")[0].endswith("p50 3m 20s · p95 5m</span>")
     estimate = sizing.pod_resources(float(llama_8b.parameters_b), "bf16", 1).cold_start_seconds
     assert f"~{duration(estimate)} est.</span>" in rows[gpu_h100.name]
+
+
+@pytest.mark.time_machine(AT, tick=False)
+def test_the_stuck_flag_compares_with_the_measured_p95(team, llama_8b, gpu_l4):
+    from deployments.endpoints import page
+    from deployments.endpoints.choices import EndpointStatus
+
+    ep = EndpointFactory(
+        team=team,
+        model=llama_8b,
+        gpu_type=gpu_l4,
+        status=EndpointStatus.PROVISIONING,
+        status_changed_at=AT - timedelta(minutes=7),
+    )
+    assert page.stuck(ep, AT) is None  # 7 min is within 1.5 x the estimate
+    ep.cold_start_seconds = 240  # the measured p95 of this model on this GPU
+    flag = page.stuck(ep, AT)
+    assert flag is not None and flag.measured and flag.expected_seconds == 240
