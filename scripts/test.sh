@@ -58,6 +58,11 @@ bash tools/build-karpenter.sh >var/build-karpenter.log 2>&1 || { tail -50 var/bu
 # shellcheck disable=SC1091
 source "${MODELPORT_CACHE:-$HOME/.cache/modelport}/karpenter-env.sh"
 export MODELPORT_KARPENTER MODELPORT_KARPENTER_CRD_DIR
+# KServe's local-model controller for the model cache's cluster test (same module; ~40 s after
+# the manager's build, ~0 s when cached).
+bash tools/build-localmodel.sh >var/build-localmodel.log 2>&1 || { tail -50 var/build-localmodel.log; exit 1; }
+MODELPORT_KSERVE_LOCALMODEL=$(tail -n 1 var/build-localmodel.log)
+export MODELPORT_KSERVE_LOCALMODEL
 # helm (no Debian package) from its Go module, and the ServiceMonitor CRD the chart renders.
 echo "Building/finding helm (log: var/build-helm.log) ..."
 bash tools/build-helm.sh >var/build-helm.log 2>&1 || { tail -50 var/build-helm.log; exit 1; }

@@ -137,6 +137,7 @@ SYSTEM_WRITTEN = {
     "UsageRecord.prompt_tokens",
     "UsageRecord.generation_tokens",
     "BudgetAlert.threshold",
+    "ColdStart.seconds",  # measured from a pod, at most coldstart.MAX_COLD_START_SECONDS
 }
 
 

@@ -4,13 +4,15 @@ Endpoints are read-only here: approve, reject and delete go through the services
 (source=admin) so the events, audit log and the apply task follow as in the other faces.
 """
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db import models
 
-from deployments.endpoints import services
-from deployments.endpoints.models import Endpoint, EndpointEvent
+from deployments.endpoints import modelcaches, services
+from deployments.endpoints.models import ColdStart, Endpoint, EndpointEvent, ModelCache
+from deployments.endpoints.names import APPLY_MODEL_CACHES
 from deployments.endpoints.page import status_badge
 from deployments.workloads.admin import WorkloadActionsMixin
+from portal import jobs
 from portal.admin import ReadOnlyModelAdmin
 from portal.models import AuditLog
 
@@ -125,3 +127,39 @@ class EndpointEventAdmin(ReadOnlyModelAdmin):
     search_fields = ["endpoint__name", "message"]
     list_select_related = ["endpoint__team", "actor"]
     date_hierarchy = "created_at"
+
+
+@admin.register(ModelCache)
+class ModelCacheAdmin(admin.ModelAdmin):
+    """Cache a catalog model on a GPU type's nodes: saving or deleting a row pushes every
+    LocalModelNodeGroup and LocalModelCache (deployments.endpoints.modelcaches)."""
+
+    list_display = ["model", "quantization", "gpu_type", "applied_at", "status_message"]
+    list_select_related = ["model", "gpu_type"]
+    fields = ["model", "quantization", "gpu_type", "applied_at", "status_message"]
+    readonly_fields = ["applied_at", "status_message"]
+    actions = ["apply_again"]
+
+    def save_model(self, request, obj, form, change):
+        cache = modelcaches.cache_model(obj.model, obj.gpu_type, obj.quantization)
+        obj.pk = cache.pk
+
+    def delete_model(self, request, obj):
+        modelcaches.uncache_model(obj)
+
+    def delete_queryset(self, request, queryset):
+        for cache in queryset:
+            modelcaches.uncache_model(cache)
+
+    @admin.action(description="Apply the model caches to the cluster again")
+    def apply_again(self, request, queryset):
+        jobs.enqueue(APPLY_MODEL_CACHES)
+        self.message_user(request, "Model caches queued for apply.", messages.SUCCESS)
+
+
+@admin.register(ColdStart)
+class ColdStartAdmin(ReadOnlyModelAdmin):
+    list_display = ["engine_ready_at", "endpoint", "model", "gpu_type", "seconds", "accepted"]
+    list_filter = ["accepted", "cached", "node_launched", "gpu_type"]
+    list_select_related = ["endpoint__team", "model", "gpu_type"]
+    search_fields = ["endpoint__name", "pod_name", "note"]

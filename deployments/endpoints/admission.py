@@ -19,7 +19,7 @@ from catalog import pricing
 from catalog.choices import CapacityType
 from catalog.models import CatalogModel, GpuType
 from catalog.pricing import OfferingPrice, cheapest_offering
-from deployments.endpoints import estimates, rules
+from deployments.endpoints import coldstart_plans, estimates, rules
 from deployments.endpoints.choices import ACTIVE_STATUSES, EndpointStatus
 from deployments.endpoints.models import Endpoint
 from deployments.workloads import admission as core
@@ -104,7 +104,13 @@ def estimate_request(
     if offering is None:
         no_offering = core.offering_refusal(capacity, gpu_count, gpu_type)
     else:
-        measured = exclude.cold_start_seconds if exclude is not None else None
+        # The pre-warm lead: the endpoint's planned cold start, a new one's from the model's
+        # measured starts on this GPU (the estimate without history).
+        measured = None
+        if exclude is not None:
+            measured = exclude.cold_start_seconds
+        elif spec.get("schedule_enabled"):
+            measured = coldstart_plans.measured_from_zero(spec)
         monthly = estimates.monthly_cost(offering, spec, month or pricing.this_month(), measured)
         cost_min, cost_max = monthly.minimum, monthly.maximum
     if usage is None:

@@ -78,6 +78,7 @@ GPU_NAME_LABEL = "karpenter.k8s.aws/instance-gpu-name"
 CAPACITY_TYPE_LABEL = "karpenter.sh/capacity-type"
 ANNOTATION_STOP = "serving.kserve.io/stop"
 ANNOTATION_STORAGE_SECRET = "serving.kserve.io/storageSecretName"
+ANNOTATION_NODE_GROUP = "serving.kserve.io/nodegroup"
 ANNOTATION_DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
 ANNOTATION_PAUSED = "autoscaling.keda.sh/paused"
 GPU_MEMORY_UTILIZATION = "0.9"
@@ -274,6 +275,22 @@ def vllm_args(endpoint) -> list[str]:
     return args
 
 
+def cache_node_group(gpu_type) -> str:
+    """The LocalModelNodeGroup of a GPU type's nodes (deployments.endpoints.modelcache)."""
+    value = re.sub(r"[^a-z0-9-]+", "-", f"gpu-{gpu_type.node_label_value or gpu_type.name}".lower())
+    return value.strip("-")[:63].strip("-")
+
+
+def is_cached(endpoint) -> bool:
+    """Whether the platform team caches this model's weights on this GPU type's nodes (a read
+    of the ModelCache rows through the model, like the renderer's other related rows)."""
+    if endpoint.model_id is None or endpoint.gpu_type_id is None:
+        return False
+    return endpoint.model.caches.filter(
+        gpu_type_id=endpoint.gpu_type_id, quantization=str(endpoint.quantization)
+    ).exists()
+
+
 def pod_resources(endpoint) -> sizing.PodResources:
     return sizing.pod_resources(
         float(endpoint.model.parameters_b), str(endpoint.quantization), int(endpoint.gpu_count)
@@ -390,6 +407,10 @@ def inference_service(endpoint) -> dict[str, Any]:
     }
     if endpoint.model.gated:
         annotations[ANNOTATION_STORAGE_SECRET] = settings.KUBE_HF_TOKEN_SECRET
+    if is_cached(endpoint):
+        # KServe's webhook matches the storageUri to a LocalModelCache on this node group and
+        # mounts its PVC instead of downloading (deployments.endpoints.modelcache).
+        annotations[ANNOTATION_NODE_GROUP] = cache_node_group(endpoint.gpu_type)
     model_format = "vLLM" if _is_vllm_runtime() else "huggingface"
     size = {
         "cpu": str(res.cpu),

@@ -18,8 +18,10 @@ from django.db.models import Q
 from catalog.choices import CapacityType, Quantization
 from catalog.models import CatalogModel, GpuType
 from catalog.pricing import cheapest_offering, this_month
+from deployments.endpoints import coldstart
+from deployments.endpoints.coldstart_plans import samples_by_pair
 from deployments.endpoints.estimates import monthly_cost
-from deployments.workloads.sizing import SizingInputError, size_for_spec
+from deployments.workloads.sizing import SizingInputError, pod_resources, size_for_spec
 
 # The card's fit and price are for this context (or the model's own, if shorter), the sizing
 # engine's default concurrency, one replica always on, on-demand: the request form's defaults
@@ -34,6 +36,7 @@ class GpuFit:
     gpu_count: int | None  # smallest tensor-parallel size that fits; None: not even 8
     per_gpu_gib: float | None
     monthly: Any = None  # Decimal: one replica always on, on-demand; None: no offering
+    cold_start: Any = None  # coldstart.Plan: a start from zero, measured p50/p95 or estimated
 
     @property
     def fits(self) -> bool:
@@ -69,7 +72,9 @@ class ModelCard:
         )
 
 
-def _fit(model: CatalogModel, gpu: GpuType, precision: str, context: int) -> GpuFit:
+def _fit(
+    model: CatalogModel, gpu: GpuType, precision: str, context: int, starts: list | None = None
+) -> GpuFit:
     for count in (1, 2, 4, 8):
         if count > MAX_GPUS or model.tensor_parallel_problem(count):
             continue
@@ -89,7 +94,9 @@ def _fit(model: CatalogModel, gpu: GpuType, precision: str, context: int) -> Gpu
         if result.fits:
             price = cheapest_offering(gpu, CapacityType.ON_DEMAND, count)
             cost = monthly_cost(price, spec, this_month()).minimum if price else None
-            return GpuFit(gpu, count, result.per_gpu_gib, cost)
+            resources = pod_resources(float(model.parameters_b), precision, count)
+            plan = coldstart.plan(starts or [], resources)
+            return GpuFit(gpu, count, result.per_gpu_gib, cost, plan)
     return GpuFit(gpu, None, None)
 
 
@@ -103,6 +110,7 @@ def cards(query: str = "", *, fits_on: str = "", gated: str = "", precision: str
     if gated in ("yes", "no"):
         models = models.filter(gated=gated == "yes")
     gpus = list(GpuType.objects.filter(enabled=True).order_by("memory_gib", "name"))
+    starts = samples_by_pair(models)
     result = []
     for model in models:
         allowed = model.allowed_quantizations or ["bf16"]
@@ -110,7 +118,8 @@ def cards(query: str = "", *, fits_on: str = "", gated: str = "", precision: str
             continue
         chosen = precision or allowed[0]
         context = min(CARD_CONTEXT, model.native_context_length)
-        card = ModelCard(model, chosen, context, [_fit(model, g, chosen, context) for g in gpus])
+        fits = [_fit(model, g, chosen, context, starts.get((model.pk, g.pk))) for g in gpus]
+        card = ModelCard(model, chosen, context, fits)
         if fits_on and not any(f.fits and f.gpu_type.name == fits_on for f in card.fits):
             continue
         result.append(card)

@@ -98,7 +98,10 @@ class Endpoint(TeamWorkload):
     cold_start_seconds = models.PositiveIntegerField(
         null=True,
         blank=True,
-        help_text="Last measured start of a replica from nothing (provisioning until ready).",
+        help_text=(
+            "Planned start of a replica from nothing: the p95 of this model's starts on this "
+            "GPU measured from their pods' stages (empty: the estimate is used)."
+        ),
     )
 
     class Meta(TeamWorkload.Meta):
@@ -136,3 +139,79 @@ class EndpointEvent(WorkloadEvent):
 
     def __str__(self) -> str:
         return f"{self.endpoint}: {self.get_kind_display()} {self.message}"
+
+
+class ColdStart(models.Model):
+    """One replica's start, stage by stage, read from its pod (deployments.endpoints.coldstart).
+
+    One row per pod (`pod_uid`), so a sync that sees the same Ready pod again records nothing.
+    `accepted=False` rows keep a start the stages did not support and why (`note`); only
+    accepted ones count in a model's p50/p95 and steer the pre-warm lead."""
+
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="cold_starts")
+    model = models.ForeignKey(CatalogModel, on_delete=models.CASCADE, related_name="cold_starts")
+    gpu_type = models.ForeignKey(GpuType, on_delete=models.CASCADE, related_name="cold_starts")
+    pod_uid = models.CharField(max_length=64, unique=True)
+    pod_name = models.CharField(max_length=253)
+    node_name = models.CharField(max_length=253, blank=True)
+    pending_at = models.DateTimeField(null=True, blank=True)
+    node_launched_at = models.DateTimeField(null=True, blank=True)
+    node_ready_at = models.DateTimeField(null=True, blank=True)
+    scheduled_at = models.DateTimeField(null=True, blank=True)
+    weights_ready_at = models.DateTimeField(null=True, blank=True)
+    engine_ready_at = models.DateTimeField(null=True, blank=True)
+    seconds = models.PositiveIntegerField(null=True, blank=True)
+    node_launched = models.BooleanField(default=False)
+    cached = models.BooleanField(default=False, help_text="Weights from a node's model cache.")
+    accepted = models.BooleanField(default=False)
+    note = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-engine_ready_at", "-pk"]
+        indexes = [models.Index(fields=["model", "gpu_type", "accepted", "cached"])]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint}: {self.pod_name} {self.seconds} s"
+
+    @property
+    def weights_seconds(self) -> int | None:
+        """From scheduled to the download's end (None: nothing was downloaded)."""
+        if self.weights_ready_at is None or self.scheduled_at is None:
+            return None
+        return int((self.weights_ready_at - self.scheduled_at).total_seconds())
+
+
+class ModelCache(models.Model):
+    """The platform team's choice: keep a catalog model's weights on the local disks of the
+    nodes of one GPU type (a KServe LocalModelNodeGroup + LocalModelCache, rendered by
+    deployments.endpoints.modelcache), so its endpoints on that GPU skip the download."""
+
+    model = models.ForeignKey(CatalogModel, on_delete=models.CASCADE, related_name="caches")
+    gpu_type = models.ForeignKey(GpuType, on_delete=models.PROTECT, related_name="model_caches")
+    quantization = models.CharField(max_length=10, choices=Quantization.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    status_message = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model", "gpu_type", "quantization"], name="unique_model_cache"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} ({self.quantization}) on {self.gpu_type} nodes"
+
+    def clean(self) -> None:
+        if not self.model_id or not self.quantization:
+            return
+        if not self.model.storage_uri_for(str(self.quantization)):
+            raise ValidationError(
+                {"quantization": f"{self.model} has no {self.quantization} weights to cache."}
+            )
+        if not self.gpu_type.node_label_value:
+            raise ValidationError(
+                {"gpu_type": f"{self.gpu_type} has no node label: its nodes cannot be selected."}
+            )

@@ -3,3 +3,4 @@ them by name through portal.jobs)."""
 
 APPLY_ENDPOINT = "deployments.apply_endpoint"
 SYNC_STATUSES = "deployments.sync_statuses"
+APPLY_MODEL_CACHES = "deployments.apply_model_caches"

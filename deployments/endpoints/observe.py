@@ -4,7 +4,7 @@ its predictor Deployment and pods as plain dicts; no I/O). `status_from` is what
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,6 +31,8 @@ class Observed:
     message: str
     url: str | None = None
     timeline: bool = False  # a step worth a timeline line even without a status change
+    # The endpoint's pods as read (for the cold-start stages); not part of what is recorded.
+    pods: tuple[dict, ...] = field(default=(), compare=False, repr=False)
 
 
 def scaled_to_zero_message(endpoint, now: datetime) -> str:

@@ -40,7 +40,7 @@ from django.utils import timezone
 
 from deployments import driver
 from deployments.driver import Applied, Missing
-from deployments.endpoints import manifests, observe
+from deployments.endpoints import coldstart, coldstart_plans, coldstarts, manifests, observe
 from deployments.endpoints.choices import EndpointStatus, EventKind
 from deployments.endpoints.models import Endpoint
 from deployments.endpoints.names import APPLY_ENDPOINT
@@ -217,7 +217,11 @@ class Endpoints(driver.Product):
             now=live.get("now") or timezone.now(),
             pods=live.get("Pod"),
         )
-        if observed is None or observed.status != EndpointStatus.PROVISIONING:
+        if observed is None:
+            return None
+        # The pods go along for the cold-start stages `record_many` reads from them.
+        observed = replace(observed, pods=tuple(live.get("Pod") or ()))
+        if observed.status != EndpointStatus.PROVISIONING:
             return observed
         message = explain(endpoint, observed.message, _value(live.get("events")) or [])
         token = _value(live.get("token")) or ""
@@ -234,9 +238,16 @@ class Endpoints(driver.Product):
             kind=EventKind.INFO if observed.timeline else EventKind.STATUS,
         )
 
-    def recorded(self, client: ClusterClient, endpoint: Endpoint, observed: observe.Observed):
-        if observed.status == EndpointStatus.READY:
-            _follow_cold_start(client, endpoint)
+    def record_many(self, client: ClusterClient, observed: list[tuple[Endpoint, Any]]) -> int:
+        """Record the statuses, then each pod's start from its own stages (`coldstarts`): a
+        new planned cold start moves the ScaledObject (`_follow_cold_start`)."""
+        changed = super().record_many(client, observed)
+        pods = [pod for _, seen in observed for pod in seen.pods]
+        recorded = coldstarts.recorded(pods)
+        for endpoint, seen in observed:
+            if coldstarts.record_starts(client, endpoint, list(seen.pods), recorded):
+                _follow_cold_start(client, endpoint)
+        return changed
 
     def repair(self, client: ClusterClient, endpoint: Endpoint, problems: tuple[str, ...]) -> int:
         return _repair(client, endpoint, list(problems))
@@ -382,8 +393,10 @@ def _missing_token(client: ClusterClient, endpoint: Endpoint) -> str:
 
 
 def _follow_cold_start(client: ClusterClient, endpoint: Endpoint) -> None:
-    """A new measured cold start moves the pre-warm lead and the scale-down window: push the
-    ScaledObject (the only object they are in) now, saying so in the timeline."""
+    """A new planned cold start (the measured p95 of this model on this GPU, written by
+    `coldstarts.record_starts` from the pods' own stages) moves the pre-warm lead and the
+    scale-down window: push the ScaledObject (the only object they are in) now, saying so in
+    the timeline."""
     before = manifests.scaled_object(endpoint)
     current = (
         Endpoint.objects.select_related("team", "model", "gpu_type", "offering")
@@ -396,11 +409,11 @@ def _follow_cold_start(client: ClusterClient, endpoint: Endpoint) -> None:
     if after["spec"] == before["spec"]:
         return
     client.apply([after])
-    minutes = round(current.cold_start_seconds / 60)
     add_event(
         current,
         EventKind.INFO,
-        f"Measured cold start {minutes} min: pre-warm lead now "
+        f"Planned cold start now {coldstart.duration(current.cold_start_seconds)} "
+        f"({coldstart_plans.plan_for_endpoint(current).sentence()}): pre-warm lead now "
         f"{manifests.prewarm_minutes(current)} min, scale-down window "
         f"{manifests.scale_down_window_seconds(current) // 60} min.",
     )

@@ -16,7 +16,7 @@ from django.utils import timezone
 from catalog import pricing
 from catalog.choices import CapacityType
 from catalog.pricing import offering_prices
-from deployments.endpoints import admission, estimates, rules
+from deployments.endpoints import admission, coldstart_plans, estimates, rules
 from deployments.endpoints.admission import estimate_request
 from deployments.endpoints.choices import ENDPOINT_TRANSITIONS, EndpointStatus, EventKind
 from deployments.endpoints.guard import refuse_if_routed
@@ -167,6 +167,7 @@ def request_endpoint(
         endpoint.offering = estimate.offering.offering
         endpoint.monthly_cost_min = estimate.monthly_cost_min
         endpoint.monthly_cost_max = estimate.monthly_cost_max
+        endpoint.cold_start_seconds = coldstart_plans.measured_from_zero(data)
         # Field checks and clean() (min <= max replicas, schedule). Not re-checked here: the
         # foreign keys (team, model, GPU type are rows loaded by this request, the team locked),
         # the random uuid, and the constraints: the live (team, name) uniqueness was checked
@@ -611,9 +612,6 @@ def record_observed(
         if status != endpoint.status:
             old, duration = _set_status(endpoint, status, message)
             fields += ["status", "status_changed_at", "ready_at"]
-            if _is_cold_start(old, status, duration):
-                endpoint.cold_start_seconds = duration
-                fields.append("cold_start_seconds")
             if status == EndpointStatus.DELETED:
                 endpoint.deleted_at = at or timezone.now()
                 fields.append("deleted_at")
@@ -631,20 +629,6 @@ def record_observed(
             )
     log.info("endpoint=%s observed status=%s message=%s", endpoint_id, status, message)
     return True
-
-
-# Provisioning -> Ready that took at least this long was a replica started from nothing (a
-# config-only change that needs no new pod is over within a sync or two).
-COLD_START_MIN_SECONDS = 60
-
-
-def _is_cold_start(old: str, new: str, duration: int | None) -> bool:
-    return (
-        old == EndpointStatus.PROVISIONING
-        and new == EndpointStatus.READY
-        and duration is not None
-        and duration >= COLD_START_MIN_SECONDS
-    )
 
 
 def record_applied(

@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from deployments.endpoints import admission, manifests, model_catalog, services
+from deployments.endpoints import admission, coldstart_plans, manifests, model_catalog, services
 from deployments.endpoints.choices import EndpointStatus
 from deployments.endpoints.filters import EndpointFilterSet
 from deployments.endpoints.forms import (
@@ -36,6 +36,7 @@ from portal.middleware import CurrentTeamMiddleware
 PAGE_SIZE = 25
 CHANGE_IDS = "change_%s"  # the change panel's field ids (the scale panel has min/max too)
 TIMELINE_LENGTH = 30
+RECENT_STARTS = 5  # the newest starts the endpoint page lists with their stages
 
 
 def _endpoints_for(user):
@@ -103,7 +104,12 @@ def _estimate_context(team, form, endpoint: Endpoint | None = None) -> dict:
         return {"check": None, "estimate": None, "sizing": None}
     spec = {f: data.get(f, getattr(endpoint, f, None)) for f in services.SPEC_FIELDS}
     check = admission.check_request(team, spec, invalid=_form_problems(form), endpoint=endpoint)
-    return {"check": check, "estimate": check.estimate, "sizing": check.sizing}
+    return {
+        "check": check,
+        "estimate": check.estimate,
+        "sizing": check.sizing,
+        "cold_start": coldstart_plans.plan_for_spec(spec),
+    }
 
 
 @login_required
@@ -205,6 +211,9 @@ def _detail_context(request, endpoint: Endpoint, **forms) -> dict:
         "monthly": services.endpoint_monthly_cost(endpoint),
         "autoscale_threshold": _autoscale_threshold(endpoint),
         "routes_using": live_routes_using(endpoint),
+        "cold_start": coldstart_plans.plan_for_endpoint(endpoint),
+        "recent_starts": endpoint.cold_starts.all()[:RECENT_STARTS],
+        "prewarm_minutes": manifests.prewarm_minutes(endpoint) if endpoint.schedule_enabled else 0,
     }
 
 

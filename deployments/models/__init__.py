@@ -5,14 +5,16 @@ The tables keep their names (`deployments_endpoint`, `deployments_batchjob`, `de
 """
 
 from deployments.batch.models import BatchJob, BatchJobEvent
-from deployments.endpoints.models import Endpoint, EndpointEvent
+from deployments.endpoints.models import ColdStart, Endpoint, EndpointEvent, ModelCache
 from deployments.routing.models import Route, RouteTier, SemanticRouterSettings
 
 __all__ = [
     "BatchJob",
     "BatchJobEvent",
+    "ColdStart",
     "Endpoint",
     "EndpointEvent",
+    "ModelCache",
     "Route",
     "RouteTier",
     "SemanticRouterSettings",

@@ -669,6 +669,8 @@ class FakeKubelet:
         self._api = None
         self.errors: list[str] = []
         self.held: set[str] = set()  # namespaces whose pods start but stay not Ready
+        # namespace -> seconds the init containers (the storage-initializer's download) run
+        self.init_seconds: dict[str, float] = {}
         self.crashed: set[tuple[str, str]] = set()  # (ns, pod) in CrashLoopBackOff
         # Nodes whose pods run for real (tests/infra/engine.py), and what was last written.
         self.engine = None
@@ -927,6 +929,12 @@ class FakeKubelet:
         with self._lock:
             self.held.discard(namespace)
 
+    def slow_init(self, namespace: str, seconds: float):
+        """Init containers of pods in ``namespace`` run ``seconds`` before they complete (the
+        storage-initializer's download, played: nothing is downloaded)."""
+        with self._lock:
+            self.init_seconds[namespace] = seconds
+
     def restart_container(
         self,
         namespace: str,
@@ -1008,6 +1016,7 @@ class FakeKubelet:
         core = client.CoreV1Api(self._client())
         with self._lock:
             held, crashed = set(self.held), set(self.crashed)
+            init_seconds = dict(self.init_seconds)
             real = node in self.engine_nodes
         for pod in core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={node}").items:
             ns, name = pod.metadata.namespace, pod.metadata.name
@@ -1045,7 +1054,8 @@ class FakeKubelet:
                     **base,
                     "phase": "Pending",
                     "conditions": [
-                        {"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
+                        {"type": "PodScheduled", "status": "True",
+                         "lastTransitionTime": _since(pod, "PodScheduled", now)},
                         {"type": "PodReadyToStartContainers", "status": "True",
                          "lastTransitionTime": now},
                         *({"type": t, "status": "False", "reason": r, "lastTransitionTime": now}
@@ -1087,6 +1097,10 @@ class FakeKubelet:
                 for s in pod.status.init_container_statuses or []
                 if s.state and s.state.running
             }
+            if init_started and ns in init_seconds:
+                began = min(_iso(t) for t in init_started.values())
+                if time.time() - _epoch(began) < init_seconds[ns]:
+                    continue  # still "downloading"
             status = {
                 **base,
                 "phase": "Running",
@@ -1188,12 +1202,14 @@ class FakeKubelet:
     @staticmethod
     def _ready_patch(pod, ready: bool, now: str, initialized: bool = False) -> dict:
         flag = "True" if ready else "False"
+        # A condition keeps its lastTransitionTime while its status stays (as kubelet does):
+        # the scheduler's PodScheduled time is a cold start's 'scheduled' stage.
         conds = [
-            {"type": t, "status": "True", "lastTransitionTime": now}
+            {"type": t, "status": "True", "lastTransitionTime": _since(pod, t, now)}
             for t in ("PodScheduled", "PodReadyToStartContainers", "Initialized")
         ] if initialized else []  # fmt: skip
         conds += [
-            {"type": t, "status": flag, "lastTransitionTime": now,
+            {"type": t, "status": flag, "lastTransitionTime": _since(pod, t, now, flag),
              **({} if ready else {"reason": "ContainersNotReady"})}
             for t in ("ContainersReady", "Ready")
         ]  # fmt: skip
@@ -1215,6 +1231,20 @@ def _sanitize(obj) -> dict:
 
         _SERIALIZER = ApiClient()
     return _SERIALIZER.sanitize_for_serialization(obj)
+
+
+def _since(pod, kind: str, now: str, status: str = "True") -> str:
+    """The pod's lastTransitionTime of condition ``kind`` if it already has ``status``, else now."""
+    for cond in pod.status.conditions or []:
+        if cond.type == kind and cond.status == status and cond.last_transition_time:
+            return _iso(cond.last_transition_time)
+    return now
+
+
+def _epoch(value: str) -> float:
+    import calendar
+
+    return calendar.timegm(time.strptime(value[:19], "%Y-%m-%dT%H:%M:%S"))
 
 
 def _iso(value) -> str:

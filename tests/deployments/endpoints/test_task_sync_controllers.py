@@ -12,6 +12,7 @@ from deployments.endpoints import manifests
 from deployments.endpoints.choices import EndpointStatus, EventKind
 from deployments.endpoints.tasks import apply_endpoint, sync_statuses
 from deployments.models import Endpoint
+from tests.deployments.endpoints.coldstart_pods import node, pod
 from tests.deployments.kserve_shapes import SHAPES
 
 pytestmark = pytest.mark.dates
@@ -175,9 +176,12 @@ def test_measured_cold_start_moves_the_scaled_object(scheduled, fake_cluster):
     assert fake_cluster.objects[so_key]["spec"]["triggers"][1]["metadata"]["start"] == (
         "45 7 * * 1-5"
     )
-    Endpoint.objects.filter(pk=ep.pk).update(
-        status_changed_at=timezone.now() - timedelta(seconds=1700)
-    )
+    Endpoint.objects.filter(pk=ep.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    now = timezone.now()
+    # A pod that waited for a node Karpenter launched for it: 1,700 s from creation to Ready.
+    started = pod(now, created=-1700, scheduled=-1600, weights=-400, ready=0, endpoint=ep)
+    fake_cluster.objects[("Pod", ep.namespace, started["metadata"]["name"])] = started
+    fake_cluster.objects[("Node", None, "gpu-node-1")] = node(now, created=-1690, ready=-1610)
     _kserve(fake_cluster, ep, "cold-start: serving")
     sync_statuses()
     ep.refresh_from_db()
@@ -187,8 +191,10 @@ def test_measured_cold_start_moves_the_scaled_object(scheduled, fake_cluster):
     assert so["spec"]["triggers"][1]["metadata"]["start"] == "30 7 * * 1-5"  # 30 min early
     window = so["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]
     assert window["stabilizationWindowSeconds"] == ep.cold_start_seconds
-    assert ep.events.filter(kind=EventKind.INFO, message__startswith="Measured cold start").exists()
+    assert ep.events.filter(kind=EventKind.INFO, message__startswith="Planned cold start").exists()
+    assert ep.events.filter(message__startswith="Start of pod chat-predictor-abc on a new node")
     assert sync_statuses() == 0  # no drift afterwards
+    assert ep.cold_starts.count() == 1  # the same pod is recorded once
 
 
 def test_a_quick_config_change_is_not_a_cold_start(approved_endpoint, fake_cluster):
