@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from deployments.endpoints import coldstart_plans, coldstarts, manifests
+from deployments.endpoints import coldstart_plans, coldstarts, manifests, schedule
 from deployments.endpoints.choices import EndpointStatus
 from deployments.endpoints.tasks import apply_endpoint, sync_statuses
 from deployments.models import ColdStart, Endpoint
@@ -69,7 +69,7 @@ def test_an_old_provisioning_status_is_never_measured_as_a_57_minute_cold_start(
     assert ep.cold_start_seconds == 9 + 420
     assert manifests.prewarm_minutes(ep) == 10
     window = _scale_down_window(fake_cluster, ep)
-    assert window == max(manifests.MIN_SCALE_DOWN_WINDOW_SECONDS, 429) < estimate_window
+    assert window == max(schedule.MIN_SCALE_DOWN_WINDOW_SECONDS, 429) < estimate_window
     assert window < 3403
 
 
