@@ -95,15 +95,17 @@ def test_a_statement_per_row_would_be_caught(
 ):
     """The comparison above can fail: a per-row lookup in the API list shows up at the larger
     fleet only."""
-    from deployments.endpoints.api import serializers
+    from portal.api.lean import LeanList
 
-    plain = serializers.EndpointSerializer.to_representation
+    plain = LeanList.represent
 
-    def per_row(self, instance):
-        Endpoint.objects.filter(pk=instance.pk).exists()
-        return plain(self, instance)
+    def per_row(self, rows):
+        rows = list(rows)
+        for row in rows:
+            Endpoint.objects.filter(uuid=row["uuid"]).exists()
+        return plain(self, rows)
 
-    monkeypatch.setattr(serializers.EndpointSerializer, "to_representation", per_row)
+    monkeypatch.setattr(LeanList, "represent", per_row)
     endpoint = _grow(member, team, teams=1, per_team=2)
     small = _counts(member_client, api_client, endpoint, django_assert_max_num_queries, 200)
     _grow(member, team, teams=5, per_team=15)
