@@ -7,6 +7,9 @@ from django import forms
 
 from portal.formrender import FastRenderer
 
+# The pages say "Ready for 3s": the clock is frozen so both renders see the same instant.
+pytestmark = pytest.mark.dates
+
 DJANGO = "django.forms.renderers.DjangoTemplates"
 FAST = "portal.formrender.FastRenderer"
 
@@ -70,9 +73,14 @@ def test_the_fast_path_is_taken_for_fields_and_inputs(settings, monkeypatch):
 @pytest.mark.django_db
 @pytest.mark.parametrize("page_url", ["endpoint", "/endpoints/new/", "/account/api-token/"])
 def test_form_pages_are_byte_identical_with_both_renderers(
-    settings, member_client, team, gpu_l4, page_url
+    settings, member_client, team, gpu_l4, page_url, time_machine
 ):
+    from django.utils import timezone
+
     from tests.factories import EndpointFactory
+
+    # stopped where it is (the client's session stays valid): both renders see one instant
+    time_machine.move_to(timezone.now(), tick=False)
 
     endpoint = EndpointFactory(team=team, schedule_timezone="Europe/Berlin", gpu_type=gpu_l4)
     url = f"/endpoints/{endpoint.uuid}/" if page_url == "endpoint" else page_url
