@@ -227,6 +227,66 @@ def _writer(
             errors.append(type(exc).__name__)
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes and their children (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    seen: set[int] = set()
+    todo = list(pids)
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                children = (task / "children").read_text().split()
+                todo += [int(c) for c in children]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+def _machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy (all cores), from /proc/stat."""
+    values = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = values[3] + values[4]
+    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _server_times(log: Path, since: float) -> dict:
+    """Per page shape: gunicorn's own time for the request (parse to last byte), p50/p95 ms."""
+    from datetime import datetime
+
+    per: dict[str, list[float]] = {}
+    for line in log.read_text().splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if datetime.fromisoformat(entry["time"]).timestamp() < since:
+            continue
+        key = (
+            entry["method"]
+            + " "
+            + re.sub(r"[0-9a-f-]{36}", "<uuid>", re.sub(r"team-\d+", "<team>", entry["path"]))
+        )
+        if entry.get("query"):
+            key += "?" + entry["query"]
+        per.setdefault(key, []).append(entry["duration_ms"])
+    out = {}
+    for key, v in sorted(per.items()):
+        v.sort()
+        out[key] = {
+            "n": len(v),
+            "p50_ms": round(statistics.median(v), 1),
+            "p95_ms": round(v[min(len(v) - 1, int(len(v) * 0.95))], 1),
+        }
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
@@ -279,7 +339,7 @@ def main() -> None:
             "DATABASE_URL": url,
             "DEBUG": "false",
             "GUNICORN_BIND": f"127.0.0.1:{port}",
-            "GUNICORN_ACCESS_LOG": "",
+            "GUNICORN_ACCESS_LOG": str(work / "access.log"),
             "LOG_LEVEL": "WARNING",
         }
         gunicorn = subprocess.Popen(
@@ -356,7 +416,9 @@ def main() -> None:
         ]
         for w in writers:
             w.start()
-        wrk = subprocess.run(
+        load_start = time.time()
+        cpu0 = (_cpu_seconds([gunicorn.pid]), _machine_busy_seconds(), time.monotonic())
+        wrk = subprocess.Popen(
             [
                 "wrk",
                 f"-c{args.users}",
@@ -368,15 +430,36 @@ def main() -> None:
                 str(script),
                 base,
             ],
-            capture_output=True,
+            stdout=subprocess.PIPE,
             text=True,
-            timeout=args.duration + 60,
         )
+        wrk_pid = wrk.pid
+        wrk_cpu = 0.0
+        while wrk.poll() is None:
+            wrk_cpu = max(wrk_cpu, _cpu_seconds([wrk_pid]))
+            time.sleep(0.5)
+        wrk_out = wrk.communicate(timeout=args.duration + 60)[0]
         for w in writers:
             w.join(timeout=60)
-        line = next(x for x in wrk.stdout.splitlines() if x.startswith("JSON "))
+        elapsed = time.monotonic() - cpu0[2]
+        server_cpu = _cpu_seconds([gunicorn.pid]) - cpu0[0]
+        busy = _machine_busy_seconds() - cpu0[1]
+        result["cpu"] = {
+            "cores": os.cpu_count(),
+            "gunicorn_s": round(server_cpu, 1),
+            "wrk_s": round(wrk_cpu, 1),
+            "machine_busy_s": round(busy, 1),
+            "wall_s": round(elapsed, 1),
+            "gunicorn_share_of_busy": round(server_cpu / busy, 2) if busy else None,
+            "gunicorn_ms_per_request": None,
+        }
+        line = next(x for x in wrk_out.splitlines() if x.startswith("JSON "))
         result["reads"] = json.loads(line[5:])
         result["reads"]["per_s"] = round(result["reads"]["requests"] / args.duration, 1)
+        served = result["reads"]["requests"] + len(writes) * 1.5
+        result["cpu"]["gunicorn_ms_per_request"] = round(server_cpu * 1000 / served, 1)
+        time.sleep(1)  # the access log is written after the response
+        result["server_time_by_page"] = _server_times(work / "access.log", load_start)
         result["writes"] = {
             "count": len(writes),
             "p50_ms": round(statistics.median(writes), 1) if writes else None,

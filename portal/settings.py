@@ -182,6 +182,8 @@ TEMPLATES = [
         },
     },
 ]
+# Django's form renderer with the field and <input> templates rendered in Python (same HTML).
+FORM_RENDERER = "portal.formrender.FastRenderer"
 
 DATABASES = {
     "default": dj_database_url.parse(

@@ -1,35 +1,83 @@
-"""Form widgets shared by the apps' forms."""
+"""Form widgets and choice helpers shared by the apps' forms."""
 
 from django import forms
-from django.forms.utils import flatatt
-from django.utils.html import format_html, format_html_join
+from django.forms.models import ModelChoiceIterator
+from django.utils.html import conditional_escape, escape
+from django.utils.safestring import mark_safe
+
+
+def _attrs(attrs: dict) -> str:
+    """Attributes in their order, as Django's ``attrs.html`` writes them (``True``: the bare
+    name, ``False``: left out)."""
+    return "".join(
+        f" {name}" if value is True else f' {name}="{escape(value)}"'
+        for name, value in attrs.items()
+        if value is not False
+    )
 
 
 class LongSelect(forms.Select):
-    """A ``<select>`` of many plain options (the ~600 IANA time zones), rendered in Python.
+    """A ``<select>`` rendered in Python, for many options (the ~600 IANA time zones, the model
+    catalog).
 
-    Django renders each option through two template includes: ~40 ms per field here, and the
-    endpoint page holds the field in two forms (a third of the page's time under load,
-    bench/web_load.py). Same HTML as ``forms.Select`` (attributes through ``flatatt``, the
-    chosen option ``selected``, option groups as ``<optgroup label>``)."""
+    Django renders each option through two template includes (~40 ms per time-zone field), and
+    even ``optgroups()`` builds a dict of attributes per option: together a third of the
+    endpoint page's time under load (bench/web_load.py). This renders the same HTML as
+    ``forms.Select`` (attributes in their order as ``attrs.html`` writes them, only the first matching option
+    ``selected``, option groups as ``<optgroup label>``) straight from ``choices``.
+    ``option_attrs(value)`` adds attributes to one option (both here and in
+    ``create_option``, so ``get_context`` says the same)."""
+
+    def option_attrs(self, value) -> dict:
+        return {}
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        option["attrs"].update(self.option_attrs(value))
+        return option
 
     def render(self, name, value, attrs=None, renderer=None):
-        widget = self.get_context(name, value, attrs)["widget"]
-        parts = []
-        for group, group_options, _index in widget["optgroups"]:
-            options = format_html_join(
-                "",
-                '<option value="{}"{}>{}</option>',
-                ((o["value"], flatatt(o["attrs"]), o["label"]) for o in group_options),
+        widget = forms.Widget.get_context(self, name, value, attrs)["widget"]
+        chosen = set(widget["value"])
+        multiple = self.allow_multiple_selected
+        has_selected = False
+        parts: list[str] = []
+
+        def option(value, label) -> str:
+            nonlocal has_selected
+            value = "" if value is None else value
+            selected = str(value) in chosen and (not has_selected or multiple)
+            has_selected |= selected
+            extra = self.option_attrs(value)
+            if selected:
+                extra = {"selected": True, **extra}
+            return (
+                f'<option value="{escape(value)}"{_attrs(extra) if extra else ""}>'
+                f"{conditional_escape(label)}</option>"
             )
-            parts.append(
-                format_html('<optgroup label="{}">{}</optgroup>', group, options)
-                if group
-                else options
-            )
-        return format_html(
-            '<select name="{}"{}>{}</select>',
-            widget["name"],
-            flatatt(widget["attrs"]),
-            format_html_join("", "{}", ((part,) for part in parts)),
+
+        for group_value, group_label in self.choices:
+            if isinstance(group_label, (list, tuple)):
+                inner = "".join(option(v, label) for v, label in group_label)
+                parts.append(f'<optgroup label="{escape(group_value)}">{inner}</optgroup>')
+            else:
+                parts.append(option(group_value, group_label))
+        return mark_safe(
+            f'<select name="{escape(widget["name"])}"{_attrs(widget["attrs"])}>'
+            + "".join(parts)
+            + "</select>"
         )
+
+
+class ListedChoiceIterator(ModelChoiceIterator):
+    """A model choice field's options from one plain ``SELECT`` of the (small) table.
+
+    Django's iterator reads the choices through ``QuerySet.iterator()``, on PostgreSQL a
+    server-side cursor: DECLARE, FETCH, CLOSE per field and render (three round trips, ~14 ms
+    each under load). For a catalog of tens of rows one query is cheaper; same choices."""
+
+    def __iter__(self):
+        if self.field.empty_label is not None:
+            yield ("", self.field.empty_label)
+        for obj in self.queryset:
+            yield self.choice(obj)

@@ -11,25 +11,26 @@ from deployments.endpoints.models import Endpoint
 from deployments.endpoints.services import SPEC_FIELDS
 from deployments.workloads.errors import DeploymentError
 from portal.validators import time_zone_choices
-from portal.widgets import LongSelect
+from portal.widgets import ListedChoiceIterator, LongSelect
 
 REQUEST_FIELDS = ["name", *SPEC_FIELDS]
 SCHEDULE_FIELDS = ["schedule_timezone", "schedule_start", "schedule_end", "schedule_weekdays_only"]
 
 
-class _ModelSelect(forms.Select):
+class _ModelSelect(LongSelect):
     """The model choice; each option carries the model's default precision and context, which
     static/js/portal.js copies into the quantisation and context fields when it changes."""
 
-    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
-        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+    def option_attrs(self, value) -> dict:
         model = getattr(value, "instance", None)
-        if model is not None:
-            option["attrs"]["data-quantization"] = (model.allowed_quantizations or [""])[0]
-            option["attrs"]["data-quantizations"] = ",".join(model.allowed_quantizations or [])
-            option["attrs"]["data-context"] = model.native_context_length
-            option["attrs"]["data-name"] = model.name
-        return option
+        if model is None:
+            return {}
+        return {
+            "data-quantization": (model.allowed_quantizations or [""])[0],
+            "data-quantizations": ",".join(model.allowed_quantizations or []),
+            "data-context": model.native_context_length,
+            "data-name": model.name,
+        }
 
 
 ModelSelect = _ModelSelect  # the batch form uses the same model select
@@ -40,6 +41,9 @@ class _CatalogChoices(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        for name in ("model", "gpu_type"):
+            if name in self.fields:
+                self.fields[name].iterator = ListedChoiceIterator
         if "model" in self.fields:
             self.fields["model"].queryset = CatalogModel.objects.filter(enabled=True)
             self.fields["model"].empty_label = "Choose a model…"

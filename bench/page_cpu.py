@@ -1,0 +1,94 @@
+"""Benchmark: CPU time per page of the web-load mix, in-process (no gunicorn, no network).
+
+Seeds the same fleet as ``bench/web_load.py`` (``--teams`` teams, ``--endpoints`` endpoints, one
+user in ``--member-of`` teams) into a fresh database, then requests every page of the mix
+``--rounds`` times through the Django test client and reports the median **CPU time** of this
+thread per page shape (``time.process_time``): on a shared machine wall time measures the other
+jobs; CPU time is what the page costs the server::
+
+    .venv/bin/python bench/page_cpu.py --database-url postgres://...
+    .venv/bin/python bench/page_cpu.py --sqlite
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import web_load  # noqa: E402  (the same seed and page mix)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
+    ap.add_argument("--sqlite", action="store_true")
+    ap.add_argument("--teams", type=int, default=100)
+    ap.add_argument("--endpoints", type=int, default=1000)
+    ap.add_argument("--member-of", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args()
+    if not args.sqlite and not args.database_url.startswith("postgres"):
+        raise SystemExit("give a PostgreSQL --database-url, or --sqlite")
+    work = Path(tempfile.mkdtemp(prefix="page-cpu-"))
+    url = web_load._fresh_database(args.database_url, work, args.sqlite)
+    os.environ["DATABASE_URL"] = url
+    os.environ["DEBUG"] = "false"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    import django
+
+    django.setup()
+    from django.test import Client
+
+    try:
+        seed = web_load._seed(args.teams, args.endpoints, args.member_of)
+        paths = web_load._paths(seed)
+        session = Client()
+        session.cookies["sessionid"] = seed["session"]
+        api = Client(HTTP_AUTHORIZATION=f"Token {seed['token']}")
+        for p in paths:  # warm the per-process caches
+            (api if p.startswith("/api/") else session).get(p)
+        per: dict[str, list[float]] = {}
+        for _ in range(args.rounds):
+            for p in paths:
+                client = api if p.startswith("/api/") else session
+                t0 = time.process_time()
+                response = client.get(p)
+                spent = (time.process_time() - t0) * 1000
+                assert response.status_code == 200, (p, response.status_code)
+                shape = re.sub(r"[0-9a-f-]{36}", "<uuid>", re.sub(r"team-\d+", "<team>", p))
+                per.setdefault(shape, []).append(spent)
+        every = [x for v in per.values() for x in v]
+        print(
+            json.dumps(
+                {
+                    "database": "sqlite" if args.sqlite else "postgresql",
+                    "cpu_ms_p50": {k: round(statistics.median(v), 1) for k, v in per.items()},
+                    "cpu_ms_mean_of_mix": round(statistics.mean(every), 1),
+                    "load_average": round(os.getloadavg()[0], 1),
+                },
+                indent=2,
+            )
+        )
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        if not args.sqlite:
+            web_load._drop_database(url)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
