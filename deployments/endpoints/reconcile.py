@@ -369,7 +369,7 @@ def _sync_namespace(client: ClusterClient, namespace: str, endpoints: list[Endpo
         ):
             changed += 1
             if observed.status == EndpointStatus.READY:
-                _follow_cold_start(client, endpoint)
+                follow_cold_start(client, endpoint)
     return changed
 
 
@@ -393,7 +393,7 @@ def _missing_token(client: ClusterClient, endpoint: Endpoint) -> str:
     )
 
 
-def _follow_cold_start(client: ClusterClient, endpoint: Endpoint) -> None:
+def follow_cold_start(client: ClusterClient, endpoint: Endpoint) -> None:
     """A new measured cold start moves the pre-warm lead and the scale-down window: push the
     ScaledObject (the only object they are in) now, saying so in the timeline."""
     before = manifests.scaled_object(endpoint)
