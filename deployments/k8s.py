@@ -445,6 +445,7 @@ class Watch:
     def __init__(self, response, what: str):
         self._response = response
         self._what = what
+        self._closed = False
 
     def __iter__(self):
         try:
@@ -459,14 +460,17 @@ class Watch:
                         raise WatchExpired(message)
                     raise TransientClusterError(message)
                 yield kind, obj
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            if self._response.closed:
-                return  # closed on purpose
+        except (WatchExpired, TransientClusterError):
+            raise
+        except Exception as exc:
+            if self._closed:
+                return  # closed on purpose (from another thread): the read fails somehow
             raise translate(exc, self._what) from exc
         finally:
             self.close()
 
     def close(self) -> None:
+        self._closed = True
         try:
             self._response.close()
             self._response.release_conn()

@@ -124,6 +124,11 @@ class Informer:
                 log.warning("%r: %s; trying again in %.0f s", self, exc, backoff)
                 self._stopped.wait(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+            except Exception:  # a bug or an undecodable event: never let the thread die
+                log.exception("%r failed; listing again in %.0f s", self, backoff)
+                self.resource_version = ""
+                self._stopped.wait(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 
     def _list(self) -> None:
         items, version = self.client.list_versioned(

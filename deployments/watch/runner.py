@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 # A burst of events (a pod, its Deployment, then the InferenceService) is recorded together.
 COALESCE_SECONDS = 0.05
 DB_RETRY_SECONDS = 2.0
+# How long stopping waits for the informer and recorder threads, all together.
+STOP_SECONDS = 5.0
 
 
 class StatusWatcher:
@@ -95,8 +97,9 @@ class StatusWatcher:
             informer.stop()
         with self._wake:
             self._wake.notify_all()
-        for thread in self._threads:
-            thread.join(timeout=10)
+        deadline = time.monotonic() + STOP_SECONDS
+        for thread in self._threads:  # daemon threads: one still in a call is left behind
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         self.informers, self._threads, self._dirty = {}, [], set()
 
     def _spawn(self, target, name: str) -> None:
