@@ -15,6 +15,7 @@ pods run on (time passes without any event).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,20 +87,29 @@ def namespaces() -> set[str]:
     return {f"{settings.KUBE_NAMESPACE_PREFIX}{slug}" for slug in slugs}
 
 
-def record(keys: set[tuple[str, str]], store) -> int:
+def record(keys: set[tuple[str, str]], store, later: Callable | None = None) -> int:
     """Observe and record every workload named by `keys` ((label, uuid) pairs); returns how
-    many rows changed."""
+    many rows changed. `later(fn, *args)` runs follow-ups that call the apiserver (a measured
+    cold start pushes the ScaledObject) off the recording path; default: at once."""
     by_label: dict[str, set[str]] = {label: set() for label in INDEX_LABELS}
     for label, value in keys:
         by_label[label].add(value)
     changed = 0
     if by_label[ENDPOINT]:
-        changed += _record_endpoints(by_label[ENDPOINT], store)
+        changed += _record_endpoints(by_label[ENDPOINT], store, later or _now)
     if by_label[BATCH]:
         changed += _record_jobs(by_label[BATCH], store)
     if by_label[ROUTE]:
         changed += _record_routes(by_label[ROUTE], store)
     return changed
+
+
+def _now(fn: Callable, *args) -> None:
+    fn(*args)
+
+
+def _follow_cold_start(endpoint: Endpoint) -> None:
+    follow_cold_start(ClusterClient.from_settings(), endpoint)
 
 
 def _first(objects: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -112,7 +122,7 @@ def _run_of(obj: dict[str, Any]) -> str:
     )
 
 
-def _record_endpoints(uuids: set[str], store) -> int:
+def _record_endpoints(uuids: set[str], store, later: Callable) -> int:
     rows = (
         Endpoint.objects.filter(uuid__in=uuids)
         .exclude(
@@ -160,7 +170,7 @@ def _record_endpoints(uuids: set[str], store) -> int:
         ):
             changed += 1
             if observed.status == EndpointStatus.READY:
-                follow_cold_start(ClusterClient.from_settings(), endpoint)
+                later(_follow_cold_start, endpoint)
     return changed
 
 

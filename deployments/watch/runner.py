@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.conf import settings
@@ -56,6 +57,7 @@ class StatusWatcher:
         self._dirty: set[tuple[str, str]] = set()
         self._wake = threading.Condition()
         self._leading = threading.Event()
+        self._followups = ThreadPoolExecutor(max_workers=1, thread_name_prefix="follow-up")
 
     @property
     def leading(self) -> bool:
@@ -138,6 +140,20 @@ class StatusWatcher:
 
     # --- recording ----------------------------------------------------------------------------
 
+    def _later(self, fn, *args) -> None:
+        """Run `fn(*args)` on the follow-up thread: a call to the apiserver there never holds
+        up the recording of the next change."""
+        self._followups.submit(self._follow_up, fn, *args)
+
+    @staticmethod
+    def _follow_up(fn, *args) -> None:
+        try:
+            fn(*args)
+        except Exception:
+            log.exception("status watcher: follow-up %s failed", getattr(fn, "__name__", fn))
+        finally:
+            close_old_connections()
+
     def _changed(self, obj: dict[str, Any]) -> None:
         keys = self.store.keys_of(obj)
         if keys:
@@ -156,7 +172,7 @@ class StatusWatcher:
             with self._wake:
                 keys, self._dirty = self._dirty, set()
             try:
-                self.recorded += products.record(keys, self.store)
+                self.recorded += products.record(keys, self.store, self._later)
             except Exception:
                 log.exception("status watcher: recording %d changes failed; retrying", len(keys))
                 with self._wake:

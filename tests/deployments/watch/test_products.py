@@ -169,3 +169,18 @@ def test_a_finished_batch_run_is_recorded_at_the_job_controllers_time(team):
     job.refresh_from_db()
     assert job.status == BatchJobStatus.SUCCEEDED
     assert job.status_changed_at == done and job.finished_at == done
+
+
+def test_the_cold_start_follow_up_is_handed_off_the_recording_path(endpoint, no_cluster):
+    """A measured cold start pushes the ScaledObject (an apiserver call): the watcher runs it
+    on its follow-up thread, after the row is written."""
+    store, later = Store(products.INDEX_LABELS), []
+    keys = _serving(store, endpoint)
+    with time_machine.travel(NOW, tick=False):
+        assert products.record(keys, store, lambda fn, *args: later.append((fn, args))) == 1
+    assert Endpoint.objects.get(pk=endpoint.pk).status == EndpointStatus.READY
+    assert no_cluster.applied == []  # nothing pushed on the recording path
+    [(fn, args)] = later
+    with time_machine.travel(NOW, tick=False):
+        fn(*args)
+    assert [o["kind"] for o in no_cluster.applied] == ["ScaledObject"]
