@@ -102,9 +102,10 @@ class Informer:
         return f"<Informer {self.kind} in {self.namespace}>"
 
     def stop(self) -> None:
+        """Stop after the current event (or when the apiserver ends the watch, at the latest
+        after `timeout_seconds`). The watch is not closed from here: closing a TLS socket
+        while another thread reads it can block both."""
         self._stopped.set()
-        if self._watch is not None:
-            self._watch.close()
 
     def run(self) -> None:
         backoff = 1.0

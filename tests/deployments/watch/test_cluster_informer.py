@@ -84,7 +84,8 @@ def test_informer_lists_then_follows_changes_by_watch(client, kube_namespace):
         assert informer.lists == 1  # everything after the first list came by watch
     finally:
         informer.stop()
-        thread.join(10)
+    client.apply([_config_map(kube_namespace, "c")])  # the next event ends the thread
+    thread.join(10)
     assert not thread.is_alive()
 
 
