@@ -6,6 +6,10 @@
   `settings.KUBE_FIELD_MANAGER` and `force=True` (we own the fields we send; a hand edit of one
   of them is drift and is taken back). `dry_run=True` asks the apiserver to validate only.
 * `delete(obj)` treats 404 as done. `list(...)` is one label-selected call per namespace.
+* `list_versioned(...)` is `list` plus the list's resourceVersion; `watch(...)` streams the
+  changes after it (allowWatchBookmarks, raw JSON lines) and raises `WatchExpired` on a 410
+  Gone (list again). `get_lease` / `write_lease` read and compare-and-set a
+  coordination.k8s.io Lease (the status watcher's leader election).
 * Every failure becomes `TransientClusterError` (connection refused/reset, timeouts, 408, 429,
   5xx: retry later) or `PermanentClusterError` (400, 401, 403, 404 on apply, 409, 422, CRD not
   served: a person must act), carrying the apiserver's own message.
@@ -31,6 +35,7 @@ from kubernetes import config as k8s_config
 from kubernetes.client.rest import ApiException
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import DynamicApiError, ResourceNotFoundError
+from kubernetes.watch.watch import iter_resp_lines
 
 from deployments.workloads.errors import PermanentClusterError, TransientClusterError
 from deployments.workloads.labels import LABEL_ENDPOINT_UUID
@@ -46,8 +51,18 @@ REUSE_SECONDS = 60.0
 RBAC_SETTLE_SECONDS = 5.0
 
 
+LEASE_API = "coordination.k8s.io/v1"
+# Concurrent watches each hold one connection: a client made for watching pools this many.
+WATCH_POOL_SIZE = 256
+
+
 class ClusterNotConfigured(PermanentClusterError):
     """No KUBECONFIG and not in a cluster: nothing to apply to."""
+
+
+class WatchExpired(TransientClusterError):
+    """The resourceVersion a watch resumed from is no longer served (HTTP 410 Gone, the
+    apiserver compacted past it): list again and watch from the new list's version."""
 
 
 def cluster_configured() -> bool:
@@ -132,9 +147,21 @@ class ClusterClient:
                 cls._cache[key] = cls(cls._new_api_client())
             return cls._cache[key]
 
+    @classmethod
+    def for_watching(cls) -> ClusterClient:
+        """A client of its own (not shared with apply/list callers) whose connection pool
+        holds one long-lived watch connection per watched kind and namespace."""
+        if not cluster_configured():
+            raise ClusterNotConfigured(
+                "No Kubernetes cluster is configured (set KUBECONFIG or KUBE_IN_CLUSTER=true)."
+            )
+        return cls(cls._new_api_client(pool_size=WATCH_POOL_SIZE))
+
     @staticmethod
-    def _new_api_client() -> k8s_client.ApiClient:
+    def _new_api_client(pool_size: int | None = None) -> k8s_client.ApiClient:
         cfg = k8s_client.Configuration()
+        if pool_size:
+            cfg.connection_pool_maxsize = pool_size
         try:
             if settings.KUBECONFIG:
                 k8s_config.load_kube_config(
@@ -321,3 +348,131 @@ class ClusterClient:
             )
         except Exception as exc:
             raise translate(exc, f"log of pod {namespace}/{pod}") from exc
+
+    # --- list + watch (the status watcher) -------------------------------------------------
+
+    def list_versioned(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str]:
+        """One list call: the matching objects and the list's resourceVersion (watch from it)."""
+        resource = self._resource(api_version, kind)
+        try:
+            result = _json(
+                resource.get(
+                    namespace=namespace,
+                    label_selector=label_selector,
+                    serialize=False,
+                    _request_timeout=self.timeout,
+                )
+            )
+        except Exception as exc:
+            raise translate(exc, f"list {kind} in {namespace}") from exc
+        version = (result.get("metadata") or {}).get("resourceVersion") or ""
+        return result.get("items") or [], version
+
+    def watch(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        label_selector: str | None,
+        resource_version: str,
+        timeout_seconds: int,
+    ) -> Watch:
+        """Open a watch of the changes after `resource_version` (allowWatchBookmarks: the
+        apiserver sends BOOKMARK events carrying a newer resourceVersion while nothing of ours
+        changes). The apiserver ends it after `timeout_seconds`; resume from the last version
+        seen. Raises WatchExpired when that version is too old (410 Gone)."""
+        resource = self._resource(api_version, kind)
+        what = f"watch {kind} in {namespace}"
+        try:
+            response = self.dynamic.request(
+                "GET",
+                resource.path(namespace=namespace),
+                watch="true",
+                allow_watch_bookmarks="true",
+                resource_version=resource_version,
+                timeout_seconds=str(int(timeout_seconds)),
+                label_selector=label_selector or None,
+                serialize=False,
+                _request_timeout=(self.timeout, timeout_seconds + self.timeout),
+            )
+        except Exception as exc:
+            if getattr(exc, "status", None) == 410:
+                raise WatchExpired(f"{what}: {_api_message(exc)} (HTTP 410)") from exc
+            raise translate(exc, what) from exc
+        return Watch(response, what)
+
+    def get_lease(self, name: str, namespace: str) -> dict[str, Any] | None:
+        return self.get(LEASE_API, "Lease", name, namespace)
+
+    def write_lease(self, lease: dict[str, Any]) -> dict[str, Any] | None:
+        """Create the Lease, or replace it at the resourceVersion it was read at
+        (compare-and-set). None when someone else wrote it first (409 Conflict)."""
+        resource = self._resource(LEASE_API, "Lease")
+        meta = lease["metadata"]
+        try:
+            if meta.get("resourceVersion"):
+                result = resource.replace(
+                    body=lease,
+                    name=meta["name"],
+                    namespace=meta["namespace"],
+                    serialize=False,
+                    _request_timeout=self.timeout,
+                )
+            else:
+                result = resource.create(
+                    body=lease,
+                    namespace=meta["namespace"],
+                    serialize=False,
+                    _request_timeout=self.timeout,
+                )
+        except Exception as exc:
+            if getattr(exc, "status", None) == 409:
+                return None
+            raise translate(exc, f"write Lease {meta['namespace']}/{meta['name']}") from exc
+        return _json(result)
+
+
+class Watch:
+    """One open watch: iterate for (type, object) events (ADDED, MODIFIED, DELETED, BOOKMARK);
+    `close()` (from any thread) ends it."""
+
+    def __init__(self, response, what: str):
+        self._response = response
+        self._what = what
+        self._closed = False
+
+    def __iter__(self):
+        try:
+            for line in iter_resp_lines(self._response):
+                if not line:
+                    continue
+                event = json.loads(line)
+                kind, obj = event.get("type"), event.get("object") or {}
+                if kind == "ERROR":
+                    message = f"{self._what}: {obj.get('message')} (HTTP {obj.get('code')})"
+                    if obj.get("code") == 410:
+                        raise WatchExpired(message)
+                    raise TransientClusterError(message)
+                yield kind, obj
+        except (WatchExpired, TransientClusterError):
+            raise
+        except Exception as exc:
+            if self._closed:
+                return  # closed on purpose (from another thread): the read fails somehow
+            raise translate(exc, self._what) from exc
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._closed = True
+        try:
+            self._response.close()
+            self._response.release_conn()
+        except Exception:  # already closed, or the pool is gone
+            pass

@@ -383,10 +383,17 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 CELERY_TIMEZONE = "UTC"
+# How often sync_statuses and sync_routes list every team namespace. With the status watcher
+# running (manage.py watch_status, deployments/watch) they are only a safety net (drift
+# repair, lost applies, missed events): the Helm chart sets 300. sync_batch_jobs stays at 30 s:
+# it stops a job at its cost cap while its pods run, and time passing makes no watch event.
+STATUS_SYNC_SECONDS = env_float("STATUS_SYNC_SECONDS", 30.0)
+if STATUS_SYNC_SECONDS < 5:
+    raise ImproperlyConfigured("STATUS_SYNC_SECONDS must be at least 5 seconds.")
 CELERY_BEAT_SCHEDULE = {
-    "sync-statuses": {"task": "deployments.sync_statuses", "schedule": 30.0},
+    "sync-statuses": {"task": "deployments.sync_statuses", "schedule": STATUS_SYNC_SECONDS},
     "sync-batch-jobs": {"task": "deployments.sync_batch_jobs", "schedule": 30.0},
-    "sync-routes": {"task": "deployments.sync_routes", "schedule": 30.0},
+    "sync-routes": {"task": "deployments.sync_routes", "schedule": STATUS_SYNC_SECONDS},
     "steer-routes": {"task": "deployments.steer_routes", "schedule": 600.0},
     "apply-nodepools": {"task": "deployments.apply_nodepools", "schedule": 600.0},
     "collect-gpu-usage": {"task": "billing.collect_gpu_usage", "schedule": 3600.0},
@@ -405,6 +412,14 @@ KUBE_REAPPLY_AFTER_SECONDS = env_int("KUBE_REAPPLY_AFTER_SECONDS", 120)
 # workers); a lock a dead run left behind expires after this long.
 SYNC_STATUSES_LOCK_SECONDS = env_int("SYNC_STATUSES_LOCK_SECONDS", 300)
 KUBE_NAMESPACE_PREFIX = env("KUBE_NAMESPACE_PREFIX", "mp-")
+# The status watcher (manage.py watch_status): one active replica, elected by this Lease.
+WATCH_LEASE_NAME = env("WATCH_LEASE_NAME", "modelport-status-watcher")
+WATCH_LEASE_NAMESPACE = env("WATCH_LEASE_NAMESPACE", "default")
+WATCH_LEASE_SECONDS = env_int("WATCH_LEASE_SECONDS", 15)
+if WATCH_LEASE_SECONDS < 3:
+    raise ImproperlyConfigured("WATCH_LEASE_SECONDS must be at least 3.")
+# Each watch is ended by the apiserver after this long and resumed from its resourceVersion.
+WATCH_TIMEOUT_SECONDS = env_int("WATCH_TIMEOUT_SECONDS", 300)
 # The namespaced roles the portal binds in each team namespace it creates (a RoleBinding per
 # entry, named after the ClusterRole): "<ClusterRole>=<namespace>/<ServiceAccount>,...". The
 # Helm chart sets it (its worker and web identities hold no team rights anywhere else); empty

@@ -237,3 +237,72 @@ def pytest_runtest_makereport(item, call):
     if report.failed and _ACTIVE:
         for worker in _ACTIVE:
             report.sections.append((f"celery worker pid {worker.pid} log", worker.logs[-20000:]))
+
+
+class StatusWatcherProcess:
+    """`manage.py watch_status` as its own process (the chart's status-watcher container).
+
+    watcher = StatusWatcherProcess(env, identity="a").start()
+    watcher.wait_for_log("leading")     # it took the Lease
+    watcher.kill(signal.SIGKILL)        # crash it: it renews the Lease no more
+    """
+
+    def __init__(self, env: dict[str, str], identity: str):
+        self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        self.identity = identity
+        self.process: subprocess.Popen | None = None
+        self._log = Path(tempfile.mkstemp(prefix=f"watcher-{identity}-", suffix=".log")[1])
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    @property
+    def logs(self) -> str:
+        return self._log.read_text(errors="replace") if self._log.exists() else ""
+
+    def start(self) -> StatusWatcherProcess:
+        command = [
+            sys.executable,
+            "manage.py",
+            "watch_status",
+            "--identity",
+            self.identity,
+        ]
+        with self._log.open("a") as out:
+            self.process = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        _LIVE.add(self)
+        return self
+
+    def wait_for_log(self, text: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.logs:
+                return
+            if not self.running:
+                raise RuntimeError(f"watcher {self.identity} exited:\n{self.logs[-4000:]}")
+            time.sleep(0.1)
+        raise TimeoutError(f"watcher {self.identity} did not log {text!r}:\n{self.logs[-4000:]}")
+
+    def kill(self, sig: int = signal.SIGKILL, timeout: float = 15.0) -> int | None:
+        """Send `sig` to this watcher (only the process this object started) and wait."""
+        if not self.running:
+            return self.process.returncode if self.process else None
+        self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(timeout=timeout)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self.kill(signal.SIGTERM, timeout=timeout)
+        _LIVE.discard(self)

@@ -29,6 +29,10 @@ class Observation:
     # GPU-seconds the pods still running have used so far (not stored: it grows every second;
     # the running cost the cost cap is checked against is totals + this).
     running_gpu_seconds: int = 0
+    # When the Job controller finished the run (its Complete/Failed condition's
+    # lastTransitionTime): the time a final status is recorded at. None: not finished, or
+    # not said.
+    changed_at: datetime | None = None
 
     @property
     def totals(self) -> dict[str, int]:
@@ -144,18 +148,19 @@ def _fold_pod(shard: dict, number: int, pod: dict, gpus: int, events: list) -> N
     )
 
 
-def _job_outcome(job_obj: dict[str, Any] | None) -> tuple[str, str]:
+def _job_outcome(job_obj: dict[str, Any] | None) -> tuple[str, str, datetime | None]:
     for cond in ((job_obj or {}).get("status") or {}).get("conditions") or []:
         if cond.get("status") != "True":
             continue
         if cond.get("type") == "Complete":
-            return BatchJobStatus.SUCCEEDED, ""
+            return BatchJobStatus.SUCCEEDED, "", _time(cond.get("lastTransitionTime"))
         if cond.get("type") == "Failed":
             return (
                 BatchJobStatus.FAILED,
                 f"{cond.get('reason')}: {cond.get('message') or ''}".strip(),
+                _time(cond.get("lastTransitionTime")),
             )
-    return BatchJobStatus.RUNNING, ""
+    return BatchJobStatus.RUNNING, "", None
 
 
 def _running_seconds(pod: dict[str, Any], now: datetime | None) -> int:
@@ -192,7 +197,7 @@ def observe(
     failed = {
         run_shards[i] for i in parse_indexes(status.get("failedIndexes")) if i < len(run_shards)
     }
-    outcome, message = _job_outcome(job_obj)
+    outcome, message, changed_at = _job_outcome(job_obj)
     for number in run_shards:
         shard = shards[number]
         if number in done:
@@ -214,4 +219,4 @@ def observe(
     if outcome == BatchJobStatus.FAILED:
         errors = [f"shard {n}: {shards[n]['message']}" for n in run_shards if shards[n]["message"]]
         message = message + (" (" + "; ".join(errors[:3]) + ")" if errors else "")
-    return Observation(shards, outcome, message, events, running_seconds)
+    return Observation(shards, outcome, message, events, running_seconds, changed_at)

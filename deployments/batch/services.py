@@ -610,10 +610,12 @@ def record_observations(observed: list[tuple[BatchJob, Observation]]) -> int:
                     new_status=obs.status,
                 )
             )
-            job.status_changed_at = _transition_time(job, now, obs.status)
+            # The Job controller's own time for a finished run, else when we saw the change.
+            at = min(obs.changed_at, now) if obs.changed_at else now
+            job.status_changed_at = _transition_time(job, at, obs.status)
             job.status = obs.status
             if job.is_final:
-                job.finished_at = now
+                job.finished_at = job.status_changed_at
         job.shard_states, job.status_message = obs.shard_states, obs.message
         for key, value in obs.totals.items():
             setattr(job, key, value)

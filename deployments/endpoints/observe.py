@@ -137,6 +137,33 @@ def status_from(
     return Observed(EndpointStatus.READY, "Serving.", url)
 
 
+def _time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def transition_time(
+    obj: dict[str, Any], status: str, pods: list[dict[str, Any]] | None = None
+) -> datetime | None:
+    """When the controllers made the endpoint `status`, by their own record (None: unknown).
+
+    The InferenceService's `Ready` condition's lastTransitionTime; for READY also the last of
+    its ready pods' `Ready` transitions (a replica that became ready after KServe's condition
+    did, e.g. with a Deployment that is Available before its replica serves)."""
+    times = [_time((_conditions(obj).get("Ready") or {}).get("lastTransitionTime"))]
+    if status == EndpointStatus.READY:
+        for pod in pods or []:
+            for cond in (pod.get("status") or {}).get("conditions") or []:
+                if cond.get("type") == "Ready" and cond.get("status") == "True":
+                    times.append(_time(cond.get("lastTransitionTime")))
+    known = [t for t in times if t is not None]
+    return max(known) if known else None
+
+
 def _failure(status: dict[str, Any], conditions: dict[str, dict[str, Any]]) -> Observed | None:
     model_status = status.get("modelStatus") or {}
     failure = model_status.get("lastFailureInfo") or {}

@@ -246,7 +246,7 @@ class Endpoints(driver.Product):
         recorded = coldstarts.recorded(pods)
         for endpoint, seen in observed:
             if coldstarts.record_starts(client, endpoint, list(seen.pods), recorded):
-                _follow_cold_start(client, endpoint)
+                follow_cold_start(client, endpoint)
         return changed
 
     def repair(self, client: ClusterClient, endpoint: Endpoint, problems: tuple[str, ...]) -> int:
@@ -392,7 +392,7 @@ def _missing_token(client: ClusterClient, endpoint: Endpoint) -> str:
     )
 
 
-def _follow_cold_start(client: ClusterClient, endpoint: Endpoint) -> None:
+def follow_cold_start(client: ClusterClient, endpoint: Endpoint) -> None:
     """A new planned cold start (the measured p95 of this model on this GPU, written by
     `coldstarts.record_starts` from the pods' own stages) moves the pre-warm lead and the
     scale-down window: push the ScaledObject (the only object they are in) now, saying so in

@@ -110,11 +110,15 @@ def _enqueue_apply(endpoint: Endpoint) -> None:
     jobs.enqueue_on_commit(APPLY_ENDPOINT, endpoint.pk, endpoint.generation)
 
 
-def _set_status(endpoint: Endpoint, status: str, message: str = "") -> tuple[str, int | None]:
-    """Set status in memory; return the old status and seconds spent in it."""
+def _set_status(
+    endpoint: Endpoint, status: str, message: str = "", at: datetime | None = None
+) -> tuple[str, int | None]:
+    """Set status in memory; return the old status and seconds spent in it. `at`: when the
+    cluster made the change (a controller's transition time; never later than now)."""
     old = endpoint.status
     since = endpoint.status_changed_at or endpoint.created_at
-    now, skew = timeutil.not_before(timezone.now(), since)
+    clock = timezone.now()
+    now, skew = timeutil.not_before(min(at, clock) if at else clock, since)
     if skew:
         log.warning(
             "endpoint=%s clock skew: transition to %s is %.1f s before the previous one "
@@ -595,7 +599,9 @@ def record_observed(
     """Write what the cluster reports. Compare-and-set: True only if something changed.
 
     With `generation`, the write applies only while the endpoint is still at that generation,
-    so a slow observer cannot overwrite a newer request's status.
+    so a slow observer cannot overwrite a newer request's status. `at`: when the cluster made
+    the change (the controller's transition time, never later than now; default now), which
+    is what `status_changed_at`, `ready_at` and the cold start are measured by.
     """
     with transaction.atomic():
         qs = Endpoint.objects.select_for_update().filter(pk=endpoint_id)
@@ -610,7 +616,7 @@ def record_observed(
         old, duration = endpoint.status, None
         fields = ["status_message", "url", "updated_at"]
         if status != endpoint.status:
-            old, duration = _set_status(endpoint, status, message)
+            old, duration = _set_status(endpoint, status, message, at)
             fields += ["status", "status_changed_at", "ready_at"]
             if status == EndpointStatus.DELETED:
                 endpoint.deleted_at = at or timezone.now()

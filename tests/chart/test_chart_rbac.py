@@ -112,7 +112,12 @@ def test_the_team_role_covers_every_kind_the_renderers_emit(render, rendered_by_
     assert set(team) == {_key(o) for o in namespaced} | set(reads)
     for key, verb in reads.items():
         assert verb in team[key], key
-    assert team[("", "pods")] == {"list"} and team[("", "events")] == {"list"}
+    assert team[("", "pods")] == {"list", "watch"} and team[("", "events")] == {"list"}
+    # the status watcher watches exactly the kinds deployments/watch/products.py follows
+    from deployments.watch.products import KINDS
+
+    watched = {(k.api_version.rpartition("/")[0], k.kind.lower() + "s") for k in KINDS}
+    assert {key for key, verbs in team.items() if "watch" in verbs} == watched
 
 
 def test_the_hf_token_is_the_only_secret_and_only_in_team_namespaces(render):
@@ -179,7 +184,7 @@ def test_network_policies_let_in_only_the_web_port_and_out_only_what_each_talks_
         o["metadata"]["labels"]["app.kubernetes.io/component"]: o["spec"]
         for o in by_kind(objects, "NetworkPolicy")
     }
-    assert set(policies) == {"web", "worker", "beat"}
+    assert set(policies) == {"web", "worker", "beat", "status-watcher"}
     for component, spec in policies.items():
         assert spec["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == component
         assert spec["policyTypes"] == ["Ingress", "Egress"]
@@ -192,6 +197,9 @@ def test_network_policies_let_in_only_the_web_port_and_out_only_what_each_talks_
     assert out["worker"] == {53, 5432, 6379, 9090, 443, 6443}
     assert out["web"] == {53, 5432, 6379, 9090, 443, 6443}  # the pods tab reads the API
     assert out["beat"] == {53, 5432, 6379}
+    # the watcher: the database, Redis (a job stopped at its cost cap) and the API
+    assert out["status-watcher"] == {53, 5432, 6379, 443, 6443}
+    assert policies["status-watcher"]["ingress"] == []
     dns = next(r for r in policies["beat"]["egress"] if _ports(r) == {53})
     assert dns["to"][0]["podSelector"] == {"matchLabels": {"k8s-app": "kube-dns"}}
 

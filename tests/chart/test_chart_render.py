@@ -52,9 +52,13 @@ def test_the_default_render(render):
             "NetworkPolicy",
             "NetworkPolicy",
             "NetworkPolicy",
+            "NetworkPolicy",
             "Deployment",
             "Deployment",
             "Deployment",
+            "Deployment",
+            "Role",
+            "RoleBinding",
             "Service",
             "PodDisruptionBudget",
             "Job",
@@ -148,7 +152,7 @@ def test_only_the_worker_carries_write_rights_and_web_a_read_only_identity(rende
     for obj in by_kind(objects, "Deployment") + by_kind(objects, "Job"):
         spec = obj["spec"]["template"]["spec"]
         component = obj["metadata"]["labels"]["app.kubernetes.io/component"]
-        if component == "worker":
+        if component in ("worker", "status-watcher"):  # the watcher reads what it applies
             assert spec["serviceAccountName"] == "mp-modelport"
         elif component == "web":
             assert spec["serviceAccountName"] == "mp-modelport-web"
@@ -161,7 +165,42 @@ def test_only_the_worker_carries_write_rights_and_web_a_read_only_identity(rende
         {"kind": "ServiceAccount", "name": "mp-modelport", "namespace": "modelport"}
     ]
     assert binding["roleRef"]["name"] == "mp-modelport"
-    assert not by_kind(objects, "RoleBinding") and not by_kind(objects, "Role")
+    # the only namespaced grant: the status watcher's Lease, in the release namespace
+    (role,) = by_kind(objects, "Role")
+    assert role["metadata"]["namespace"] == "modelport"
+    assert {g for r in role["rules"] for g in r["apiGroups"]} == {"coordination.k8s.io"}
+    assert {x for r in role["rules"] for x in r["resources"]} == {"leases"}
+    (role_binding,) = by_kind(objects, "RoleBinding")
+    assert role_binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert role_binding["subjects"] == binding["subjects"]
+
+
+def test_the_status_watcher_runs_two_replicas_electing_one_by_its_lease(render):
+    objects = render()
+    deployment = one(objects, "Deployment", "-status-watcher")
+    assert deployment["spec"]["replicas"] == 2
+    watcher = containers(objects)["status-watcher"]
+    assert watcher["command"][:3] == ["python", "manage.py", "watch_status"]
+    env = {e["name"]: e.get("value") for e in watcher["env"]}
+    assert env["WATCH_LEASE_NAMESPACE"] == "modelport"
+    assert env["WATCH_LEASE_SECONDS"] == "15"
+    (role,) = by_kind(objects, "Role")
+    named = next(r for r in role["rules"] if r.get("resourceNames"))
+    assert named["resourceNames"] == [env["WATCH_LEASE_NAME"]]
+    assert set(named["verbs"]) == {"get", "update"}
+    probe = watcher["livenessProbe"]["exec"]["command"][2]
+    heartbeat = watcher["command"][watcher["command"].index("--heartbeat-file") + 1]
+    assert heartbeat.rpartition("/")[2] in probe and "-mmin -2" in probe
+
+
+def test_with_the_watcher_the_periodic_syncs_slow_down_to_a_safety_net(render):
+    for component, container in containers(render()).items():
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["STATUS_SYNC_SECONDS"] == "300", component
+    objects = render({"statusWatcher.enabled": "false"})
+    assert not [o for o in objects if "status-watcher" in o["metadata"]["name"]]
+    for component, container in containers(objects).items():
+        assert "STATUS_SYNC_SECONDS" not in {e["name"] for e in container["env"]}, component
 
 
 def test_without_cluster_access_the_web_pods_get_no_token_and_no_binding(render):

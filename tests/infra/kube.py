@@ -188,6 +188,8 @@ class ControlPlane:
     keep_workdir: bool = False
     extra_tokens: list[tuple[str, str, str, str]] = field(default_factory=list)
     ready_timeout: float = 90.0
+    # Service ClusterIPs (one per KServe predictor): a /24 holds 253 endpoints
+    service_cidr: str = "10.0.0.0/24"
 
     token: str = ADMIN_TOKEN
     etcd_port: int = 0
@@ -313,7 +315,7 @@ class ControlPlane:
             f"--cert-dir={self.workdir / 'certs'}",
             f"--token-auth-file={self.workdir / 'tokens.csv'}",
             "--authorization-mode=RBAC",
-            "--service-cluster-ip-range=10.0.0.0/24",
+            f"--service-cluster-ip-range={self.service_cidr}",
             "--service-account-issuer=https://kubernetes.default.svc",
             f"--service-account-key-file={self.workdir / 'sa.key'}",
             f"--service-account-signing-key-file={self.workdir / 'sa.key'}",

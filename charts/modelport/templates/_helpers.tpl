@@ -76,6 +76,11 @@ app.kubernetes.io/component: {{ .component }}
   value: {{ include "modelport.teamRoleBindings" . | quote }}
 - name: ALLOWED_HOSTS
   value: {{ printf "%s,$(POD_IP)" (required "config.ALLOWED_HOSTS: the portal's host names" .Values.config.ALLOWED_HOSTS) | quote }}
+{{- if and .Values.statusWatcher.enabled (not (hasKey .Values.config "STATUS_SYNC_SECONDS")) }}
+# The status watcher records changes as they happen: the periodic syncs are a safety net.
+- name: STATUS_SYNC_SECONDS
+  value: {{ .Values.statusWatcher.resyncSeconds | quote }}
+{{- end }}
 {{- range $name, $value := .Values.config }}
 {{- if not (has $name (list "MODELPORT_ENV" "KUBE_IN_CLUSTER" "ALLOWED_HOSTS" "KUBE_TEAM_ROLE_BINDINGS")) }}
 - name: {{ $name }}

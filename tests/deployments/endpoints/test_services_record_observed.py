@@ -103,3 +103,31 @@ def test_a_transition_after_the_last_one_keeps_its_time_and_logs_nothing(endpoin
     assert endpoint.status_changed_at == last + timedelta(seconds=90)
     assert endpoint.events.get().duration_seconds == 90
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_the_controllers_transition_time_is_recorded_not_the_time_it_was_noticed(endpoint):
+    """The status watcher passes the controller's lastTransitionTime: the cold start is
+    measured to it, not to whenever the portal read it."""
+    provisioning_since = datetime(2026, 12, 4, 19, tzinfo=UTC)
+    Endpoint.objects.filter(pk=endpoint.pk).update(status_changed_at=provisioning_since)
+    became_ready = provisioning_since + timedelta(seconds=300)
+    with time_machine.travel(became_ready + timedelta(seconds=7), tick=False):
+        assert services.record_observed(
+            endpoint.pk, EndpointStatus.READY, "Serving.", at=became_ready
+        )
+    endpoint.refresh_from_db()
+    assert endpoint.status_changed_at == became_ready and endpoint.ready_at == became_ready
+    assert endpoint.cold_start_seconds == 300
+    assert endpoint.events.get().duration_seconds == 300
+
+
+def test_a_transition_time_in_the_future_is_recorded_as_now(endpoint):
+    """A controller whose clock runs ahead of ours cannot put a transition in our future."""
+    now = datetime(2026, 12, 4, 19, tzinfo=UTC)
+    Endpoint.objects.filter(pk=endpoint.pk).update(status_changed_at=now - timedelta(minutes=2))
+    with time_machine.travel(now, tick=False):
+        services.record_observed(
+            endpoint.pk, EndpointStatus.READY, "Serving.", at=now + timedelta(seconds=30)
+        )
+    endpoint.refresh_from_db()
+    assert endpoint.status_changed_at == now
