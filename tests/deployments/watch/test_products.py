@@ -55,7 +55,9 @@ def endpoint(team):
     ep = EndpointFactory(
         team=team, status=EndpointStatus.PROVISIONING, generation=2, applied_generation=2
     )
-    Endpoint.objects.filter(pk=ep.pk).update(status_changed_at=T0)
+    Endpoint.objects.filter(pk=ep.pk).update(
+        status_changed_at=T0, created_at=T0 - timedelta(minutes=1)
+    )
     return ep
 
 
@@ -85,14 +87,18 @@ def _serving(store: Store, ep, ready: bool = True) -> set:
             status={"readyReplicas": int(ready), "updatedReplicas": 1},
         ),
     )
-    store.put(
-        "Pod",
-        _obj(
-            f"{ep.isvc_name}-predictor-abc",
-            labels,
-            status={"conditions": [_cond("Ready", str(ready), READY_AT)]},
-        ),
+    pod = _obj(
+        f"{ep.isvc_name}-predictor-abc",
+        labels,
+        status={
+            "conditions": [
+                _cond("PodScheduled", "True", T0 + timedelta(seconds=2)),
+                _cond("Ready", str(ready), READY_AT),
+            ]
+        },
     )
+    pod["metadata"].update(uid=f"pod-{ep.pk}", creationTimestamp=_iso(T0))
+    store.put("Pod", pod)
     return {(LABEL_ENDPOINT_UUID, str(ep.uuid))}
 
 
@@ -106,7 +112,8 @@ def test_a_ready_endpoint_is_recorded_at_the_controllers_transition_time(endpoin
     assert endpoint.url == "http://chat.example.com"
     # the pod became ready after KServe's Ready condition: its transition is the one recorded
     assert endpoint.status_changed_at == READY_AT
-    assert endpoint.cold_start_seconds == 240
+    # the pod's start, from its own stages (created -> scheduled -> Ready)
+    assert endpoint.cold_starts.get().seconds == 240
 
 
 def test_recording_the_same_objects_twice_changes_nothing(endpoint):
@@ -172,8 +179,8 @@ def test_a_finished_batch_run_is_recorded_at_the_job_controllers_time(team):
 
 
 def test_the_cold_start_follow_up_is_handed_off_the_recording_path(endpoint, no_cluster):
-    """A measured cold start pushes the ScaledObject (an apiserver call): the watcher runs it
-    on its follow-up thread, after the row is written."""
+    """A new pod start (its stages recorded, the planned cold start moved, the ScaledObject
+    pushed: apiserver calls) runs on the watcher's follow-up thread, after the row is written."""
     store, later = Store(products.INDEX_LABELS), []
     keys = _serving(store, endpoint)
     with time_machine.travel(NOW, tick=False):
