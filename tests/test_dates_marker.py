@@ -25,6 +25,8 @@ NOT_DATES = {
     "deployments/routing/test_route_saving.py": "Prometheus samples in an explicit window",
     "deployments/test_no_cluster.py": "an apply older than the re-apply delay (elapsed time)",
     "deployments/endpoints/test_cluster_engine.py": "a load window measured on the real clock",
+    "deployments/endpoints/test_cluster_engine_autoscaling.py": "elapsed seconds between the "
+    "load falling and the HPA's lastScaleTime, both on the real clock",
     "deployments/endpoints/test_observability.py": "reconcile lag and sync age (elapsed, frozen)",
     "portal/test_api_token_view.py": "a token that expired a second ago (elapsed time)",
     "portal/test_brute_force.py": "a token that expired a second ago (elapsed time)",

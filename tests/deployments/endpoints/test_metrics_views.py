@@ -77,6 +77,7 @@ def test_member_sees_tiles_charts_slo_and_window_figures(member_client, scenario
     assert "<html" in body and 'id="metrics-fragment"' in body
     assert body.count("data-chart=") == 7
     assert 'data-tile="generation_tokens_per_s"' in body
+    assert "data-error-scope" in body and "refuses before the engine sees them" in body
     page = resp.context["page"]
     assert not page.stale
     summary = page.data["summary"]
