@@ -272,6 +272,14 @@ def ksm_prometheus(kube_state_metrics):
         prom.stop()
 
 
+def _missing_engine(message: str) -> None:
+    """The engine's parts (vLLM, the Prometheus with Kubernetes discovery) are opt-in: skip,
+    or fail with MODELPORT_REQUIRE_ENGINE=1 (scripts/test.sh with MODELPORT_WITH_ENGINE=1)."""
+    if os.environ.get("MODELPORT_REQUIRE_ENGINE", "") not in ("", "0", "false", "no"):
+        pytest.fail(f"MODELPORT_REQUIRE_ENGINE=1 and {message}", pytrace=False)
+    pytest.skip(message)
+
+
 @pytest.fixture
 def predictor_prometheus(kube_cluster):
     try:
@@ -279,7 +287,8 @@ def predictor_prometheus(kube_cluster):
             scrape_interval="2s", lookback_delta="5m", binary=find_prometheus_k8s()
         )
     except MissingPrometheus as e:
-        _missing(str(e))
+        # Built with the engine (MODELPORT_WITH_ENGINE=1 in scripts/test.sh): required with it.
+        _missing_engine(str(e))
     prom.start()
     # 2 s: a 1 s scrape timeout is too short for a loaded server on a busy 2-core machine.
     prom.discover_pods(kube_cluster.server, kube_cluster.token, kube_cluster.ca_file, interval="2s")
@@ -322,9 +331,7 @@ def real_engine():
     try:
         engine = RealEngine()
     except EngineUnavailable as e:
-        if os.environ.get("MODELPORT_REQUIRE_ENGINE", "") not in ("", "0", "false", "no"):
-            pytest.fail(f"MODELPORT_REQUIRE_ENGINE=1 and {e}", pytrace=False)
-        pytest.skip(str(e))
+        _missing_engine(str(e))
     _ACTIVE["engine"] = engine
     try:
         yield engine
