@@ -11,7 +11,7 @@ import yaml
 from django.conf import settings
 
 ROOT = Path(__file__).resolve().parent.parent
-APP_SERVICES = ("web", "worker", "beat")
+APP_SERVICES = ("web", "worker", "beat", "status-watcher")
 GUNICORN_CONF = "portal/gunicorn.conf.py"  # the one gunicorn configuration (also Dockerfile, chart)
 PRODUCTION_REQUIRED = {"SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL", "PROMETHEUS_URL"}
 
@@ -37,8 +37,16 @@ def command_of(service: dict) -> list[str]:
     return command
 
 
-def test_stack_has_the_six_services(compose):
-    assert set(compose["services"]) == {"web", "worker", "beat", "db", "redis", "prometheus"}
+def test_stack_has_the_seven_services(compose):
+    assert set(compose["services"]) == {
+        "web",
+        "worker",
+        "beat",
+        "status-watcher",
+        "db",
+        "redis",
+        "prometheus",
+    }
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
@@ -111,6 +119,19 @@ def test_beat_runs_the_schedule_of_registered_tasks(compose):
     app.loader.import_default_modules()
     for entry in settings.CELERY_BEAT_SCHEDULE.values():
         assert entry["task"] in app.tasks, f"beat schedules unknown task {entry['task']}"
+
+
+def test_status_watcher_runs_the_watch_command_as_the_chart_does(compose):
+    from django.core.management import get_commands
+
+    argv = command_of(compose["services"]["status-watcher"])
+    assert argv[:3] == ["python", "manage.py", "watch_status"]
+    assert get_commands()["watch_status"] == "deployments"
+    chart = (ROOT / "charts" / "modelport" / "templates" / "status-watcher.yaml").read_text()
+    chart_argv = yaml.safe_load(re.search(r"command: (\[[^\]]*\])", chart).group(1))
+    assert argv == chart_argv
+    service = compose["services"]["status-watcher"]
+    assert {"db", "redis"} <= set(service["depends_on"])
 
 
 def test_the_image_serves_with_the_same_gunicorn_configuration():
