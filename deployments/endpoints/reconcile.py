@@ -30,7 +30,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -228,7 +228,11 @@ class Endpoints(driver.Product):
         nodes = _value(live.get("nodes")) or ""
         return replace(observed, message=token + nodes + message)
 
-    def record(self, endpoint: Endpoint, observed: observe.Observed) -> bool:
+    def record(
+        self, endpoint: Endpoint, observed: observe.Observed, *, at: datetime | None = None
+    ) -> bool:
+        """Compare-and-set at the endpoint's generation. `at`: the controller's transition
+        time when the caller knows it (the status watcher), else now."""
         return record_observed(
             endpoint.pk,
             observed.status,
@@ -236,6 +240,7 @@ class Endpoints(driver.Product):
             observed.url,
             generation=endpoint.generation,
             kind=EventKind.INFO if observed.timeline else EventKind.STATUS,
+            at=at,
         )
 
     def record_many(self, client: ClusterClient, observed: list[tuple[Endpoint, Any]]) -> int:

@@ -31,16 +31,14 @@ from deployments.batch.services import record_observations
 from deployments.endpoints import coldstarts
 from deployments.endpoints import manifests as endpoint_manifests
 from deployments.endpoints import observe as endpoint_observe
-from deployments.endpoints.choices import EndpointStatus, EventKind
+from deployments.endpoints.choices import EndpointStatus
 from deployments.endpoints.models import Endpoint
-from deployments.endpoints.reconcile import follow_cold_start
-from deployments.endpoints.services import record_observed
+from deployments.endpoints.reconcile import ENDPOINTS, follow_cold_start
 from deployments.k8s import ClusterClient
-from deployments.routing import complexity
 from deployments.routing import manifests as route_manifests
 from deployments.routing.choices import RouteStatus
-from deployments.routing.models import Route, RoutePolicy
-from deployments.routing.services import record_route_observed
+from deployments.routing.models import Route
+from deployments.routing.reconcile import ROUTES
 from deployments.workloads import labels
 from deployments.workloads.choices import DesiredState
 
@@ -166,15 +164,8 @@ def _record_endpoints(uuids: set[str], store, later: Callable) -> int:
             and not observed.timeline
         ):
             continue  # no news: the resync words a waiting endpoint (events, quota, token)
-        if record_observed(
-            endpoint.pk,
-            observed.status,
-            observed.message,
-            observed.url,
-            generation=endpoint.generation,
-            kind=EventKind.INFO if observed.timeline else EventKind.STATUS,
-            at=endpoint_observe.transition_time(isvc, observed.status, pods),
-        ):
+        at = endpoint_observe.transition_time(isvc, observed.status, pods)
+        if ENDPOINTS.record(endpoint, observed, at=at):
             changed += 1
     return changed
 
@@ -215,11 +206,8 @@ def _record_routes(uuids: set[str], store) -> int:
         obj = _first(store.by_label("HTTPRoute", ROUTE, key))
         if obj is None:
             continue  # the resync applies a missing HTTPRoute again
-        observed = route_manifests.status_from(obj)
-        if route.policy == RoutePolicy.COMPLEXITY:
-            observed = complexity.router_status(
-                observed, _first(store.by_label("Deployment", ROUTE, key))
-            )
-        if observed and record_route_observed(route.pk, route.generation, *observed):
+        router = _first(store.by_label("Deployment", ROUTE, key))
+        observed = ROUTES.observe(route, {"HTTPRoute": obj, "Deployment": router})
+        if observed and ROUTES.record(route, observed):
             changed += 1
     return changed

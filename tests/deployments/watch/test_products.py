@@ -191,3 +191,39 @@ def test_the_cold_start_follow_up_is_handed_off_the_recording_path(endpoint, no_
     with time_machine.travel(NOW, tick=False):
         fn(*args)
     assert [o["kind"] for o in no_cluster.applied] == ["ScaledObject"]
+
+
+def test_a_complexity_route_is_ready_by_watch_only_once_its_router_answers(team):
+    """The watcher records routes through the routes' own observe and record hooks: the
+    gateway's Accepted is held back while the Semantic Router has no available replica."""
+    from deployments.routing.manifests import LABEL_ROUTE_UUID
+    from deployments.routing.models import Route
+
+    route = Route.objects.create(
+        team=team,
+        name="chat",
+        policy="complexity",
+        status="provisioning",
+        generation=1,
+        applied_generation=1,
+    )
+    labels = {LABEL_ROUTE_UUID: str(route.uuid)}
+    accepted = [
+        {"type": t, "status": "True", "observedGeneration": 1} for t in ("Accepted", "ResolvedRefs")
+    ]
+    store = Store(products.INDEX_LABELS)
+    http_route = _obj("chat", labels, status={"parents": [{"conditions": accepted}]})
+    http_route["metadata"]["generation"] = 1
+    store.put("HTTPRoute", http_route)
+    router = _obj("chat-router", labels, status={"observedGeneration": 1, "availableReplicas": 0})
+    router["metadata"]["generation"] = 1
+    store.put("Deployment", router)
+    keys = {(LABEL_ROUTE_UUID, str(route.uuid))}
+    assert products.record(keys, store) == 1
+    route.refresh_from_db()
+    assert route.status == "provisioning" and "Semantic Router" in route.status_message
+    router["status"]["availableReplicas"] = 1
+    store.put("Deployment", router)
+    assert products.record(keys, store) == 1
+    assert products.record(keys, store) == 0
+    assert Route.objects.get(pk=route.pk).status == "ready"
