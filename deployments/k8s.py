@@ -301,21 +301,13 @@ class ClusterClient:
         label_selector: str | None = None,
     ) -> list[dict[str, Any]]:
         """One call: every object of a kind in a namespace matching the selector."""
-        resource = self._resource(api_version, kind)
         try:
-            result = _json(
-                resource.get(
-                    namespace=namespace,
-                    label_selector=label_selector,
-                    serialize=False,
-                    _request_timeout=self.timeout,
-                )
-            )
-        except Exception as exc:
-            if getattr(exc, "status", None) == 404:
+            items, _ = self.list_versioned(api_version, kind, namespace, label_selector)
+        except PermanentClusterError as exc:
+            if getattr(exc, "status", None) == 404:  # translate() keeps the HTTP status
                 return []  # the namespace does not exist (yet)
-            raise translate(exc, f"list {kind} in {namespace}") from exc
-        return result.get("items") or []
+            raise
+        return items
 
     def events(self, namespace: str) -> list[dict[str, Any]]:
         """Recent core Events of a namespace (pods, ReplicaSets, quota refusals)."""

@@ -1,6 +1,7 @@
 """deployments.k8s: error translation (unit) and every adapter call on the real apiserver."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
 import urllib3
@@ -30,6 +31,50 @@ def test_client_errors_are_permanent_with_the_apiserver_message(status):
     err = translate(_api_error(status, 'InferenceService "x" is invalid'), "apply X")
     assert isinstance(err, PermanentClusterError)
     assert 'InferenceService "x" is invalid' in str(err)
+    assert err.status == status  # callers tell a 404 from the rest by it (ClusterClient.list)
+
+
+class _Resource:
+    """A dynamic-client resource whose list answers `outcome` (a response body or an error)."""
+
+    def __init__(self, outcome):
+        self.outcome = outcome
+
+    def get(self, **kwargs):
+        if isinstance(self.outcome, Exception):
+            raise self.outcome
+        return SimpleNamespace(data=json.dumps(self.outcome).encode())
+
+
+def _client_listing(monkeypatch, outcome) -> ClusterClient:
+    from kubernetes import client as k8s_client
+
+    client = ClusterClient(k8s_client.ApiClient())
+    monkeypatch.setattr(client, "_resource", lambda api_version, kind: _Resource(outcome))
+    return client
+
+
+def test_list_gives_the_items_and_list_versioned_also_the_resource_version(monkeypatch):
+    body = {"metadata": {"resourceVersion": "42"}, "items": [{"metadata": {"name": "a"}}]}
+    client = _client_listing(monkeypatch, body)
+    assert client.list("v1", "Pod", "ns") == body["items"]
+    assert client.list_versioned("v1", "Pod", "ns") == (body["items"], "42")
+
+
+def test_list_of_a_namespace_that_does_not_exist_is_empty_but_list_versioned_raises(monkeypatch):
+    client = _client_listing(monkeypatch, _api_error(404, 'namespaces "ns" not found'))
+    assert client.list("v1", "Pod", "ns") == []
+    with pytest.raises(PermanentClusterError, match="HTTP 404"):
+        client.list_versioned("v1", "Pod", "ns")
+
+
+@pytest.mark.parametrize(
+    "status, error", [(403, PermanentClusterError), (503, TransientClusterError)]
+)
+def test_list_raises_other_failures_in_words(monkeypatch, status, error):
+    client = _client_listing(monkeypatch, _api_error(status, "pods is forbidden"))
+    with pytest.raises(error, match=rf"list Pod in ns: pods is forbidden \(HTTP {status}\)"):
+        client.list("v1", "Pod", "ns")
 
 
 def test_connection_errors_are_transient():
