@@ -6,7 +6,9 @@ route) runs with the real controllers as the chart's ServiceAccounts, with token
 apiserver (TokenRequest) through the in-cluster configuration the chart sets
 (KUBE_IN_CLUSTER=true: token and CA files, KUBERNETES_SERVICE_HOST). A kind a renderer emits
 without a rule is refused there and fails it. The same identities are refused outside the team
-namespaces, on Secrets they do not need, and on kube-system's namespace."""
+namespaces, on Secrets they do not need, and on kube-system's namespace. With
+karpenter.nodePools and modelCache on, the worker applies and prunes NodePools and reads
+NodeClaims, Nodes and pods as itself; with them off it may do none of that."""
 
 from __future__ import annotations
 
@@ -140,8 +142,22 @@ def _refused_or_none(call) -> bool:
 
 
 @pytest.fixture
+def chart_values() -> dict[str, str]:
+    """More chart values for `chart` (a test parametrizes it to turn options on)."""
+    return {}
+
+
+@pytest.fixture
 def chart(
-    render, admin, kube_cluster, kube_api_client, kube_namespace, settings, tmp_path, monkeypatch
+    render,
+    admin,
+    kube_cluster,
+    kube_api_client,
+    kube_namespace,
+    settings,
+    tmp_path,
+    monkeypatch,
+    chart_values,
 ):
     """The chart's RBAC installed for real (ServiceAccounts, ClusterRoles, the one
     ClusterRoleBinding, the admission policies), rendered for a release named after the test
@@ -153,7 +169,9 @@ def chart(
 
     prefix = f"{kube_namespace}-"
     objects = render(
-        {"config.KUBE_NAMESPACE_PREFIX": prefix}, namespace=kube_namespace, release=kube_namespace
+        {"config.KUBE_NAMESPACE_PREFIX": prefix, **chart_values},
+        namespace=kube_namespace,
+        release=kube_namespace,
     )
     rbac = [o for o in objects if o["kind"] in RBAC_KINDS]
     assert sorted({o["kind"] for o in rbac}) == sorted(RBAC_KINDS)
@@ -507,3 +525,139 @@ def test_the_charts_identities_are_refused_outside_the_team_namespaces(
     _refused(lambda: web_core.create_namespace(k8s.V1Namespace(metadata={"name": f"{prefix}w"})))
     _refused(lambda: chart.use("web").apply([manifests.resource_quota(team)]))
     web_api.close()
+
+
+# --- the GPU node pools and the model caches (karpenter.nodePools.enabled, modelCache.enabled) --
+
+NODES_ON = {
+    "karpenter.nodePools.enabled": "true",
+    "karpenter.nodePools.nodeClass": "kwok",
+    "modelCache.enabled": "true",
+}
+
+
+def _can(api: k8s.ApiClient, verb: str, group: str, resource: str, name: str = "") -> bool:
+    """The apiserver's RBAC answer for the identity of ``api`` (SelfSubjectAccessReview)."""
+    review = k8s.V1SelfSubjectAccessReview(
+        spec=k8s.V1SelfSubjectAccessReviewSpec(
+            resource_attributes=k8s.V1ResourceAttributes(
+                verb=verb, group=group, resource=resource, name=name or None
+            )
+        )
+    )
+    return k8s.AuthorizationV1Api(api).create_self_subject_access_review(review).status.allowed
+
+
+NODE_REQUESTS = [
+    ("patch", "karpenter.sh", "nodepools", "modelport-gpu-g6e-spot"),
+    ("create", "karpenter.sh", "nodepools", ""),
+    ("delete", "karpenter.sh", "nodepools", "modelport-gpu-g6e-spot"),
+    ("list", "karpenter.sh", "nodepools", ""),
+    ("list", "karpenter.sh", "nodeclaims", ""),
+    ("create", "karpenter.kwok.sh", "kwoknodeclasses", ""),
+    ("patch", "karpenter.kwok.sh", "kwoknodeclasses", "modelport-gpu"),
+    ("get", "", "nodes", "gpu-1"),
+    ("list", "", "nodes", ""),
+    ("list", "", "pods", ""),  # cluster-wide (no namespace in the review)
+    ("create", "serving.kserve.io", "localmodelcaches", ""),
+    ("patch", "serving.kserve.io", "localmodelnodegroups", "gpu-l40s"),
+    ("delete", "serving.kserve.io", "localmodelcaches", "x"),
+    ("list", "serving.kserve.io", "localmodelnodegroups", ""),
+]
+NEVER = [
+    ("delete", "karpenter.sh", "nodeclaims", "x"),  # Karpenter's own
+    ("watch", "karpenter.sh", "nodepools", ""),
+    ("patch", "karpenter.kwok.sh", "kwoknodeclasses", "someone-elses"),
+    ("delete", "karpenter.kwok.sh", "kwoknodeclasses", "modelport-gpu"),
+    ("create", "karpenter.k8s.aws", "ec2nodeclasses", ""),  # not the configured NodeClass
+    ("patch", "", "nodes", "gpu-1"),
+    ("list", "", "secrets", ""),
+]
+
+
+def test_without_the_values_the_worker_may_not_touch_node_pools_nodes_or_caches(chart):
+    api = chart.api("worker")
+    allowed = [r for r in NODE_REQUESTS + NEVER if _can(api, *r)]
+    api.close()
+    assert allowed == []
+
+
+@pytest.mark.parametrize("chart_values", [pytest.param(NODES_ON, id="nodes-on")])
+def test_with_the_values_the_worker_applies_prunes_and_reads_node_pools_as_itself(
+    chart, admin, kube_cluster, settings, db
+):
+    """The real apply with a prune, usage, "why pending" and a start's node stages, as the
+    worker's ServiceAccount with the chart's rules (Karpenter's CRDs validate the objects);
+    the model cache's and the web pods' rights by SelfSubjectAccessReview."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from deployments.endpoints import coldstarts
+    from deployments.nodepools import manifests as pools
+    from deployments.nodepools.observe import pending_reason
+    from deployments.nodepools.reconcile import apply_nodepools
+    from tests.factories import GpuRateFactory, GpuTypeFactory, InstanceOfferingFactory
+    from tests.infra.karpenter import karpenter_paths
+    from tests.infra.kube import MissingBinaries
+
+    try:
+        _, crd_dir = karpenter_paths()
+    except MissingBinaries as exc:
+        _missing(str(exc))
+    kube_cluster.install_crds(
+        [
+            crd_dir / "karpenter.sh_nodepools.yaml",
+            crd_dir / "karpenter.sh_nodeclaims.yaml",
+            crd_dir / "karpenter.kwok.sh_kwoknodeclasses.yaml",
+        ]
+    )
+
+    def listable():  # a new CRD's storage answers 429 while it initializes
+        try:
+            admin.list(pools.NODEPOOL_API, "NodePool")
+            admin.list(pools.NODECLAIM_API, "NodeClaim")
+        except TransientClusterError:
+            return False
+        return True
+
+    wait_for(listable, "the Karpenter kinds' storage", timeout=30)
+    settings.KARPENTER_NODEPOOLS, settings.KARPENTER_NODE_CLASS = True, "kwok"
+    gpu = GpuTypeFactory(name="L40S-c", node_label_value="l40s-c", max_gpus_per_pool=1)
+    offering = InstanceOfferingFactory(
+        gpu_type=gpu, instance_type="kc-g6e.xlarge", gpus_per_node=1, vcpus=4, memory_gib=32
+    )
+    GpuRateFactory(offering=offering, capacity_type="spot", hourly_price=Decimal("0.7444"))
+    wanted = pools.render()
+    (pool,) = [o for o in wanted if o["kind"] == "NodePool"]
+    stale = {**pool, "metadata": {**pool["metadata"], "name": "modelport-gpu-kc-gone-spot"}}
+    admin.apply([o for o in wanted if o["kind"] != "NodePool"] + [stale])
+    node = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": "chart-gpu-1",
+            "labels": {pools.NODEPOOL_LABEL: pool["metadata"]["name"]},
+        },
+    }
+    admin.apply([node])
+    try:
+        worker = chart.use("worker")
+        assert apply_nodepools() == "applied 1 node pools, removed modelport-gpu-kc-gone-spot"
+        names = {p["metadata"]["name"] for p in admin.list(pools.NODEPOOL_API, "NodePool")}
+        assert pool["metadata"]["name"] in names and stale["metadata"]["name"] not in names
+        pending = {"metadata": {"name": "p-0"}, "spec": {}, "status": {"phase": "Pending"}}
+        pending_reason(worker, [pending], [], datetime(2026, 3, 2, 12, 0, tzinfo=UTC))
+        found, _ = coldstarts._node_and_claim(worker, {"spec": {"nodeName": "chart-gpu-1"}})
+        assert found is not None and found["metadata"]["name"] == "chart-gpu-1"
+        api, web = chart.api("worker"), chart.api("web")
+        assert [r for r in NODE_REQUESTS if not _can(api, *r)] == []
+        assert [r for r in NEVER if _can(api, *r)] == []
+        assert [r for r in NODE_REQUESTS if _can(web, *r)] == []
+        api.close()
+        web.close()
+    finally:
+        ClusterClient._cache.clear()
+        admin.delete(node)
+        for obj in admin.list(pools.NODEPOOL_API, "NodePool"):
+            if obj["metadata"]["name"].startswith("modelport-gpu-kc-"):
+                admin.delete({"apiVersion": pools.NODEPOOL_API, "kind": "NodePool", **obj})

@@ -52,6 +52,19 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 {{- end -}}
 
+{{/* The NodeClass the GPU NodePools reference (karpenter.nodePools.nodeClass), as YAML:
+     group, resource, name (deployments/nodepools/manifests.py NODE_CLASS_NAME). */}}
+{{- define "modelport.karpenterNodeClass" -}}
+{{- $kind := .Values.karpenter.nodePools.nodeClass -}}
+{{- if eq $kind "ec2" -}}
+{group: karpenter.k8s.aws, resource: ec2nodeclasses, name: modelport-gpu}
+{{- else if eq $kind "kwok" -}}
+{group: karpenter.kwok.sh, resource: kwoknodeclasses, name: modelport-gpu}
+{{- else -}}
+{{- fail (printf "karpenter.nodePools.nodeClass must be ec2 or kwok, not %q" (toString $kind)) -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "modelport.image" -}}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end -}}
@@ -81,7 +94,28 @@ app.kubernetes.io/component: {{ .component }}
 - name: STATUS_SYNC_SECONDS
   value: {{ .Values.statusWatcher.resyncSeconds | quote }}
 {{- end }}
+{{- with .Values.karpenter.nodePools }}
+# The GPU node pools (values karpenter.nodePools, never config: the chart grants their RBAC).
+- name: KARPENTER_NODEPOOLS
+  value: {{ .enabled | toString | quote }}
+{{- if .enabled }}
+{{- $_ := include "modelport.karpenterNodeClass" $ }}
+- name: KARPENTER_NODE_CLASS
+  value: {{ .nodeClass | quote }}
+- name: KARPENTER_CLUSTER_NAME
+  value: {{ required "karpenter.nodePools.clusterName" .clusterName | quote }}
+- name: KARPENTER_NODE_ROLE
+  value: {{ required "karpenter.nodePools.nodeRole" .nodeRole | quote }}
+- name: KARPENTER_AMI_ALIAS
+  value: {{ required "karpenter.nodePools.amiAlias" .amiAlias | quote }}
+- name: KARPENTER_ROOT_VOLUME_GIB
+  value: {{ required "karpenter.nodePools.rootVolumeGiB" .rootVolumeGiB | toString | quote }}
+{{- end }}
+{{- end }}
 {{- range $name, $value := .Values.config }}
+{{- if hasPrefix "KARPENTER_" $name }}
+{{- fail (printf "config.%s: set karpenter.nodePools.* instead (the chart grants its RBAC)" $name) }}
+{{- end }}
 {{- if not (has $name (list "MODELPORT_ENV" "KUBE_IN_CLUSTER" "ALLOWED_HOSTS" "KUBE_TEAM_ROLE_BINDINGS")) }}
 - name: {{ $name }}
   value: {{ $value | toString | quote }}
