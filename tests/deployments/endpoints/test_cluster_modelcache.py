@@ -11,6 +11,7 @@ endpoint's namespace. Played: those two objects when it is not built (said in th
 output); the node agent that downloads onto each node's disk is never run (no real disk)."""
 
 import json
+import time
 
 import pytest
 
@@ -55,14 +56,43 @@ def local_models(real, kube_cluster):
     try:
         yield controller
     finally:
-        for kind in modelcaches.KINDS:
-            for obj in real["client"].list(modelcache.API, kind):
-                real["client"].delete({"apiVersion": modelcache.API, "kind": kind, **obj})
+        _remove_caches(real["client"], kube_cluster)
         core.patch_namespaced_config_map(
             "inferenceservice-config", "kserve", {"data": {"localModel": before}}
         )
         if controller is not None:
             controller.stop()
+
+
+def _remove_caches(cluster, kube_cluster, timeout: float = 60.0):
+    """Delete every cache object and wait until they are gone: the local-model controller's
+    finalizers hold them in Terminating, and a LocalModelCache left behind keeps KServe's
+    webhook mounting its PVC into later tests' pods of the same model (they never start).
+    What is still there after `timeout` loses its finalizers (the controller may be dead)."""
+    from kubernetes import client
+
+    custom = client.CustomObjectsApi(kube_cluster.api_client())
+    group, version = modelcache.API.split("/")
+    for kind in modelcaches.KINDS:
+        for obj in cluster.list(modelcache.API, kind):
+            cluster.delete({"apiVersion": modelcache.API, "kind": kind, **obj})
+
+    def left():
+        return [(k, o) for k in modelcaches.KINDS for o in cluster.list(modelcache.API, k)]
+
+    for stripped in (False, True):
+        deadline = time.monotonic() + timeout
+        while left() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        if not left():
+            return
+        if not stripped:
+            for kind, obj in left():
+                custom.patch_cluster_custom_object(
+                    group, version, kind.lower() + "s", obj["metadata"]["name"],
+                    {"metadata": {"finalizers": None}},
+                )  # fmt: skip
+    raise AssertionError(f"cache objects left behind: {[o['metadata']['name'] for _, o in left()]}")
 
 
 def _subset(want, have) -> bool:
