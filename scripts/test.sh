@@ -115,5 +115,14 @@ bash scripts/fuzz.sh
 # The date-sensitive tests at three shifted instants under libfaketime (month end, month start,
 # a DST Sunday): a new time bomb fails the day it is written (scripts/dates.sh, docs/testing.md).
 bash scripts/dates.sh --quick
-.venv/bin/python -m pytest -p no:cacheprovider "$@"
+if [ $# -eq 0 ]; then
+  # The status watcher's end-to-end tests run on a session cluster of their own: in the whole
+  # run they timed out waiting for Ready by watch after the rest of the suite (twice), while
+  # alone they pass; the interaction is not found yet (docs/testing.md).
+  watch_e2e=tests/deployments/watch/test_cluster_status_watch.py
+  .venv/bin/python -m pytest -p no:cacheprovider --ignore="$watch_e2e"
+  .venv/bin/python -m pytest -p no:cacheprovider "$watch_e2e"
+else
+  .venv/bin/python -m pytest -p no:cacheprovider "$@"
+fi
 echo "scripts/test.sh took $(( $(date +%s) - start )) s"

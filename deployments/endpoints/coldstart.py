@@ -169,7 +169,8 @@ def measure(
     for label, at in (("created", pending_at), ("scheduled", scheduled_at), ("ready", ready_at)):
         if at is None:
             return refuse(f"the pod has no '{label}' time")
-    if not_before is not None and pending_at < not_before:
+    # Kubernetes stamps whole seconds: a pod made in the endpoint's own second is not older.
+    if not_before is not None and pending_at < not_before.replace(microsecond=0):
         return refuse("the pod is older than the endpoint (left from before)")
     engine = _container(status.get("containerStatuses") or [], ENGINE_CONTAINER) or {}
     if int(engine.get("restartCount") or 0) > 0:

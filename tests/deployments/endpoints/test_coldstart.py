@@ -89,6 +89,16 @@ def test_a_pod_older_than_the_endpoint_is_refused():
     assert "older than the endpoint" in measured.sentence()
 
 
+def test_a_pod_made_in_the_endpoints_own_second_is_not_older_than_it():
+    """Kubernetes stamps creationTimestamp in whole seconds; the endpoint's created_at has
+    microseconds: a pod made 0.3 s after the endpoint reads as 0.7 s before it."""
+    measured = coldstart.measure(
+        pod(AT, created=0, scheduled=1, weights=20, ready=40),
+        not_before=AT + timedelta(microseconds=700_000),
+    )
+    assert isinstance(measured, coldstart.Stages) and measured.seconds == 40
+
+
 def test_percentile_is_nearest_rank_on_observed_values():
     values = [10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
     assert coldstart.percentile(values, 50) == 50
