@@ -13,7 +13,7 @@
 #      (default ~/.cache/modelport), GO.
 set -euo pipefail
 
-HELM_VERSION="${HELM_VERSION:-v3.22.0}"
+HELM_VERSION="${HELM_VERSION:-v3.21.4}"
 PROMETHEUS_OPERATOR_VERSION="${PROMETHEUS_OPERATOR_VERSION:-v0.85.0}"
 CACHE="${MODELPORT_CACHE:-$HOME/.cache/modelport}"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
