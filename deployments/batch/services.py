@@ -40,6 +40,7 @@ from deployments.workloads.errors import (
     DuplicateEndpoint,
     InvalidTransition,
 )
+from deployments.workloads.requests import RequestBook, record_request
 from portal import jobs, timeutil
 from portal.audit import record_audit, snapshot
 from portal.models import AuditLog, Team, User
@@ -219,6 +220,16 @@ def _event(job: BatchJob, kind: str, message: str, **fields: Any) -> BatchJobEve
     )
 
 
+REQUEST_BOOK = RequestBook(
+    kind="batch_job",
+    apply_task=APPLY_BATCH_JOB,
+    table=BATCH_TRANSITIONS,
+    pending=BatchJobStatus.PENDING_APPROVAL,
+    approved=BatchJobStatus.APPROVED,
+    event=_event,
+)
+
+
 def _set_status(job: BatchJob, status: str, message: str = "") -> str:
     old = job.status
     job.status, job.status_message = status, message
@@ -287,35 +298,15 @@ def request_batch_job(
         job.run_shards = list(range(job.shards))
         job.shard_states = [new_shard() for _ in range(job.shards)]
         job.full_clean(exclude=["requested_by", "offering", "team", "model", "gpu_type", "uuid"])
-        if estimate.approval_reasons:
-            _set_status(job, BatchJobStatus.PENDING_APPROVAL, " ".join(estimate.approval_reasons))
-            decision = "Waiting for approval: " + " ".join(estimate.approval_reasons)
-        else:
-            _set_status(job, BatchJobStatus.APPROVED)
-            job.approved_at = timezone.now()
-            decision = "Approved automatically (within quota and rules)."
-        job.save()
-        BatchJobEvent.objects.bulk_create(
-            [
-                _event(
-                    job,
-                    BatchEventKind.REQUEST,
-                    f"Requested by {user}.",
-                    actor=user,
-                    new_status=job.status,
-                ),
-                _event(job, BatchEventKind.APPROVAL, decision),
-            ]
-        )
-        record_audit(
-            actor=user,
-            action="batch_job.request",
-            instance=job,
+        record_request(
+            REQUEST_BOOK,
+            job,
+            user,
+            needs_approval=bool(estimate.approval_reasons),
+            reasons=estimate.approval_reasons,
             source=source,
-            after=snapshot(job, AUDIT_FIELDS),
+            audit=lambda saved: snapshot(saved, AUDIT_FIELDS),
         )
-        if job.status == BatchJobStatus.APPROVED:
-            jobs.enqueue_on_commit(APPLY_BATCH_JOB, job.pk, job.generation)
     return job
 
 

@@ -28,6 +28,7 @@ from deployments.routing.names import APPLY_ROUTE
 from deployments.workloads import admission
 from deployments.workloads.choices import DesiredState
 from deployments.workloads.errors import DeploymentError, InvalidTransition
+from deployments.workloads.requests import RequestBook, record_request
 from portal import jobs
 from portal.access import can_admin
 from portal.audit import record_audit
@@ -89,6 +90,15 @@ def _complexity_fields(data: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
+REQUEST_BOOK = RequestBook(
+    kind="route",
+    apply_task=APPLY_ROUTE,
+    table=ROUTE_TRANSITIONS,
+    pending=RouteStatus.PENDING_APPROVAL,
+    approved=RouteStatus.APPROVED,
+)
+
+
 def enqueue_apply(route: Route) -> None:
     jobs.enqueue_on_commit(APPLY_ROUTE, route.pk, route.generation)
 
@@ -105,17 +115,22 @@ def request_route(
     with transaction.atomic():
         if Route.objects.filter(team=team, name=data["name"]).exclude(status="deleted").exists():
             raise DeploymentError(f"The team already has a route named {data['name']!r}.", "name")
+        route = Route(
+            team=team, name=data["name"], policy=data["policy"], requested_by=user, **fields
+        )
         try:
             with transaction.atomic():
-                route = Route.objects.create(
-                    team=team,
-                    name=data["name"],
-                    policy=data["policy"],
-                    requested_by=user,
-                    status=RouteStatus.APPROVED if approved else RouteStatus.PENDING_APPROVAL,
+                record_request(
+                    REQUEST_BOOK,
+                    route,
+                    user,
+                    needs_approval=not approved,
+                    source=source,
+                    audit=lambda saved: {
+                        "policy": saved.policy,
+                        "tiers": {t["role"]: t["endpoint"].name for t in tiers},
+                    },
                     approved_by=user if approved else None,
-                    approved_at=timezone.now() if approved else None,
-                    **fields,
                 )
         except IntegrityError as exc:
             raise DeploymentError(
@@ -124,15 +139,6 @@ def request_route(
         RouteTier.objects.bulk_create(
             [RouteTier(route=route, endpoint=t["endpoint"], role=t["role"]) for t in tiers]
         )
-        record_audit(
-            actor=user,
-            action="route.request",
-            instance=route,
-            source=source,
-            after={"policy": route.policy, "tiers": {t["role"]: t["endpoint"].name for t in tiers}},
-        )
-        if approved:
-            enqueue_apply(route)
     return route
 
 
