@@ -231,8 +231,7 @@ REQUEST_BOOK = RequestBook(
 
 
 def _set_status(job: BatchJob, status: str, message: str = "") -> str:
-    old = job.status
-    job.status, job.status_message = status, message
+    old = BATCH_TRANSITIONS.move(job, status, message)
     job.status_changed_at = _transition_time(job, timezone.now(), status)
     return old
 
@@ -527,6 +526,8 @@ def delete_batch_job(job: BatchJob, user: User, source: str = AuditLog.Source.WE
 
 def record_applied(job: BatchJob, generation: int, status: str, message: str = "") -> bool:
     """Compare-and-set: the apply of `generation` landed (or the deletion finished)."""
+    if not BATCH_TRANSITIONS.admits("batch_job", job, status):
+        return False
     now = timezone.now()
     fields: dict[str, Any] = {"applied_generation": generation, "updated_at": now}
     if status != job.status or message != job.status_message:
@@ -588,6 +589,8 @@ def record_observations(observed: list[tuple[BatchJob, Observation]]) -> int:
             if _stop_at_cost_cap(job, obs, events):
                 changed.append(job)
             continue
+        if not BATCH_TRANSITIONS.admits("batch_job", job, obs.status):
+            continue  # logged; nothing of this observation is written
         events += [_event(job, kind, text, shard=shard) for kind, shard, text in obs.events]
         if obs.status != job.status:
             events.append(
@@ -604,7 +607,7 @@ def record_observations(observed: list[tuple[BatchJob, Observation]]) -> int:
             # The Job controller's own time for a finished run, else when we saw the change.
             at = min(obs.changed_at, now) if obs.changed_at else now
             job.status_changed_at = _transition_time(job, at, obs.status)
-            job.status = obs.status
+            BATCH_TRANSITIONS.move(job, obs.status)
             if job.is_final:
                 job.finished_at = job.status_changed_at
         job.shard_states, job.status_message = obs.shard_states, obs.message

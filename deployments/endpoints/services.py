@@ -140,8 +140,7 @@ def _set_status(
             since.isoformat(),
         )
     duration = int((now - since).total_seconds()) if since else None
-    endpoint.status = status
-    endpoint.status_message = message
+    ENDPOINT_TRANSITIONS.move(endpoint, status, message)
     endpoint.status_changed_at = now
     if status == EndpointStatus.READY:
         endpoint.ready_at = now
@@ -594,6 +593,8 @@ def record_observed(
         new_url = endpoint.url if url is None else url
         if (endpoint.status, endpoint.status_message, endpoint.url) == (status, message, new_url):
             return False
+        if not ENDPOINT_TRANSITIONS.admits("endpoint", endpoint, status):
+            return False
         old, duration = endpoint.status, None
         fields = ["status_message", "url", "updated_at"]
         if status != endpoint.status:
@@ -629,6 +630,8 @@ def record_applied(
     cluster with none). False, writing nothing, when a newer generation superseded this one
     or another run recorded it first.
     """
+    if not ENDPOINT_TRANSITIONS.admits("endpoint", endpoint, status):
+        return False
     old, duration = endpoint.status, None
     fields: dict[str, Any] = {"applied_generation": generation}
     changed = (endpoint.status, endpoint.status_message) != (status, message)

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from deployments.endpoints.choices import EndpointStatus
@@ -155,12 +156,8 @@ def approve_route(route: Route, user: User, source: str = AuditLog.Source.WEB) -
             route.status, RouteStatus.APPROVED, "Only pending routes can be approved."
         )
         admission.check_four_eyes(route, user, "route")
-        route.status, route.approved_by, route.approved_at = (
-            RouteStatus.APPROVED,
-            user,
-            timezone.now(),
-        )
-        route.status_message = f"Approved by {user}."
+        ROUTE_TRANSITIONS.move(route, RouteStatus.APPROVED, f"Approved by {user}.")
+        route.approved_by, route.approved_at = user, timezone.now()
         route.save(
             update_fields=["status", "approved_by", "approved_at", "status_message", "updated_at"]
         )
@@ -186,9 +183,9 @@ def reject_route(
         ROUTE_TRANSITIONS.check(
             route.status, RouteStatus.REJECTED, "Only pending routes can be rejected."
         )
-        route.status = RouteStatus.REJECTED
+        message = f"Rejected by {user}" + (f": {reason}" if reason else ".")
+        ROUTE_TRANSITIONS.move(route, RouteStatus.REJECTED, message)
         route.desired_state = DesiredState.ABSENT  # its member endpoints are free again
-        route.status_message = f"Rejected by {user}" + (f": {reason}" if reason else ".")
         route.save(update_fields=["status", "desired_state", "status_message", "updated_at"])
         record_audit(
             actor=user,
@@ -217,8 +214,11 @@ def delete_route(route: Route, user: User, source: str = AuditLog.Source.WEB) ->
         route.desired_state = DesiredState.ABSENT
         route.generation += 1
         never_applied = route.applied_generation == 0
-        route.status = RouteStatus.DELETED if never_applied else RouteStatus.DELETING
-        route.status_message = f"Deleted by {user}."
+        ROUTE_TRANSITIONS.move(
+            route,
+            RouteStatus.DELETED if never_applied else RouteStatus.DELETING,
+            f"Deleted by {user}.",
+        )
         if never_applied:
             route.deleted_at = timezone.now()
         route.save()
@@ -240,48 +240,52 @@ NO_CLUSTER_MESSAGE = (
 )
 
 
+def _record(route: Route, generation: int, status: str, where: Q, **fields: Any) -> int:
+    """Compare-and-set of a status the cluster (or an apply) reports for `generation` on the
+    rows that also match `where`: refused (logged, nothing written) when the route's transition
+    table does not allow it, from the loaded row and again in the UPDATE (the row may have
+    moved since it was loaded). Returns the rows written (0 or 1)."""
+    if not ROUTE_TRANSITIONS.admits("route", route, status):
+        return 0
+    allowed_from = ROUTE_TRANSITIONS.sources(status) | {status}
+    return (
+        Route.objects.filter(pk=route.pk, generation=generation, status__in=allowed_from)
+        .filter(where)
+        .update(status=status, **fields)
+    )
+
+
 def record_route_applied(
-    route_id: int, generation: int, deleted: bool, *, cluster: bool = True
+    route: Route, generation: int, deleted: bool, *, cluster: bool = True
 ) -> bool:
     """Compare-and-set after an apply (or delete) of `generation`; False when superseded.
     Without a cluster a wanted route is Not deployed (as endpoints are): nothing serves it, and
     `sync_routes` finds its HTTPRoute missing once a cluster is connected and applies it."""
     fields: dict[str, Any] = {"applied_generation": generation}
     if not cluster and not deleted:
-        fields.update(status=RouteStatus.NOT_DEPLOYED, status_message=NO_CLUSTER_MESSAGE)
+        status = RouteStatus.NOT_DEPLOYED
+        fields["status_message"] = NO_CLUSTER_MESSAGE
     elif deleted:
-        fields.update(
-            status=RouteStatus.DELETED,
-            deleted_at=timezone.now(),
-            status_message="Removed from the cluster.",
-        )
+        status = RouteStatus.DELETED
+        fields.update(deleted_at=timezone.now(), status_message="Removed from the cluster.")
     else:
-        fields.update(status=RouteStatus.PROVISIONING, status_message="Applied.")
-    return bool(Route.objects.filter(pk=route_id, generation=generation).update(**fields))
+        status = RouteStatus.PROVISIONING
+        fields["status_message"] = "Applied."
+    return bool(_record(route, generation, status, Q(), **fields))
 
 
-def record_route_failed(route_id: int, generation: int, message: str) -> bool:
+def record_route_failed(route: Route, generation: int, message: str) -> bool:
     """The apiserver refused `generation` (or it cannot be rendered); False when superseded."""
-    return bool(
-        Route.objects.filter(pk=route_id, generation=generation).update(
-            status=RouteStatus.FAILED, status_message=message
-        )
-    )
+    return bool(_record(route, generation, RouteStatus.FAILED, Q(), status_message=message))
 
 
-def record_route_observed(route_id: int, generation: int, status: str, message: str) -> bool:
-    """Compare-and-set of the observed status; False when nothing changed or superseded."""
-    changed = (
-        Route.objects.filter(
-            pk=route_id,
-            generation=generation,
-            applied_generation=generation,
-            desired_state=DesiredState.PRESENT,
-        )
-        .exclude(status=status, status_message=message)
-        .update(status=status, status_message=message)
+def record_route_observed(route: Route, status: str, message: str) -> bool:
+    """Compare-and-set of the observed status of the route's loaded generation; False when
+    nothing changed, superseded, or refused by the transition table."""
+    where = Q(applied_generation=route.generation, desired_state=DesiredState.PRESENT) & ~Q(
+        status=status, status_message=message
     )
-    return bool(changed)
+    return bool(_record(route, route.generation, status, where, status_message=message))
 
 
 def enqueue_reapply(route: Route) -> None:
