@@ -22,6 +22,7 @@ from deployments.k8s import ClusterClient
 from deployments.routing import complexity, manifests, services
 from deployments.routing.choices import RouteStatus
 from deployments.routing.models import Route, RoutePolicy
+from deployments.routing.names import APPLY_ROUTE, SYNC_ROUTES
 from deployments.workloads.choices import DesiredState
 from deployments.workloads.errors import PermanentClusterError
 
@@ -67,6 +68,7 @@ class Routes(driver.Product):
     kind = "route"
     model = Route
     sync_lock = "deployments:sync-routes:running"
+    apply_task, sync_task = APPLY_ROUTE, SYNC_ROUTES
 
     # --- apply ------------------------------------------------------------------------------
 
