@@ -220,14 +220,7 @@ def _event(job: BatchJob, kind: str, message: str, **fields: Any) -> BatchJobEve
     )
 
 
-REQUEST_BOOK = RequestBook(
-    kind="batch_job",
-    apply_task=APPLY_BATCH_JOB,
-    table=BATCH_TRANSITIONS,
-    pending=BatchJobStatus.PENDING_APPROVAL,
-    approved=BatchJobStatus.APPROVED,
-    event=_event,
-)
+REQUEST_BOOK = RequestBook("batch_job", APPLY_BATCH_JOB, BATCH_TRANSITIONS, event=_event)
 
 
 def _set_status(job: BatchJob, status: str, message: str = "") -> str:

@@ -107,14 +107,7 @@ def _event(
     )
 
 
-REQUEST_BOOK = RequestBook(
-    kind="endpoint",
-    apply_task=APPLY_ENDPOINT,
-    table=ENDPOINT_TRANSITIONS,
-    pending=EndpointStatus.PENDING_APPROVAL,
-    approved=EndpointStatus.APPROVED,
-    event=_event,
-)
+REQUEST_BOOK = RequestBook("endpoint", APPLY_ENDPOINT, ENDPOINT_TRANSITIONS, event=_event)
 
 
 def _enqueue_apply(endpoint: Endpoint) -> None:

@@ -91,13 +91,7 @@ def _complexity_fields(data: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-REQUEST_BOOK = RequestBook(
-    kind="route",
-    apply_task=APPLY_ROUTE,
-    table=ROUTE_TRANSITIONS,
-    pending=RouteStatus.PENDING_APPROVAL,
-    approved=RouteStatus.APPROVED,
-)
+REQUEST_BOOK = RequestBook("route", APPLY_ROUTE, ROUTE_TRANSITIONS)
 
 
 def enqueue_apply(route: Route) -> None:

@@ -29,17 +29,18 @@ class RequestBook:
     """What a product gives the request bookkeeping.
 
     `kind`: the audit action's prefix (`<kind>.request`). `apply_task`: the apply task's name.
-    `table`, `pending`, `approved`: its transition table and the two statuses a request starts
-    in. `event`: builds an unsaved timeline event `(workload, kind, message, *, actor=...,
-    new_status=...)`; None for a product without a timeline.
+    `table`: its transition table. `event`: builds an unsaved timeline event `(workload, kind,
+    message, *, actor=..., new_status=...)`; None for a product without a timeline.
+    `pending`, `approved`: the two statuses a request starts in (the same words in every
+    product so far).
     """
 
     kind: str
     apply_task: str
     table: TransitionTable
-    pending: str
-    approved: str
     event: Callable[..., Any] | None = None
+    pending: str = "pending_approval"
+    approved: str = "approved"
 
 
 def record_request(

@@ -8,6 +8,7 @@ from deployments.batch.choices import BatchJobStatus
 from deployments.batch.services import REQUEST_BOOK as BATCH_BOOK
 from deployments.endpoints.choices import EndpointStatus
 from deployments.endpoints.services import REQUEST_BOOK as ENDPOINT_BOOK
+from deployments.routing.services import REQUEST_BOOK as ROUTE_BOOK
 from deployments.workloads.errors import InvalidTransition
 from deployments.workloads.requests import record_request
 from portal.models import AuditLog
@@ -87,3 +88,9 @@ def test_a_request_from_a_status_the_table_does_not_allow_is_refused():
         )
     endpoint.refresh_from_db()
     assert endpoint.status == EndpointStatus.DELETED
+
+
+def test_every_products_book_starts_requests_in_statuses_of_its_own_table():
+    for book in (ENDPOINT_BOOK, BATCH_BOOK, ROUTE_BOOK):
+        assert book.table.allows(book.pending, book.approved)
+        assert {book.pending, book.approved} <= book.table.statuses
