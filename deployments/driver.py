@@ -31,6 +31,7 @@ One log format for every product: `<kind>=<pk> generation=<n> <what happened>`.
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -83,47 +84,62 @@ class Missing:
     problems: tuple[str, ...]
 
 
-class Product:
+class Product(ABC):
     """What a product gives the driver. Subclass it in `deployments/<product>/reconcile.py`.
 
     Apply hooks: `load`, `applicable`, `render` (pure), `push` (render + cluster calls),
     `no_cluster`, `record_applied`, `record_failed`.
     Sync hooks: `prepare`, `sync_transaction`, `observable`, `read`, `observe` (pure),
     `record` (or `record_many`), `recorded`, `repair`.
+    The abstract ones every product writes; the others have a default that is right for a
+    product without that need. `apply_generation` and `sync_all` are what its two Celery tasks
+    run (`deployments.workloads.tasks.lifecycle_tasks(product)`, named `apply_task` and
+    `sync_task`).
     """
 
     kind: ClassVar[str]  # the log key, e.g. "endpoint"
     model: ClassVar[type[Model]]
     sync_lock: ClassVar[str]  # the cache key that keeps two syncs from overlapping
+    apply_task: ClassVar[str]  # the apply task's fixed name, e.g. "deployments.apply_endpoint"
+    sync_task: ClassVar[str]  # the sync task's fixed name (the beat schedule names it)
+
+    def apply_generation(self, pk: int, generation: int) -> str:
+        """Apply one generation of one workload (the apply task); returns the Outcome."""
+        return apply(self, pk, generation)
+
+    def sync_all(self) -> int:
+        """Observe every live workload (the sync task); returns how many changed."""
+        return sync(self)
 
     # --- apply ------------------------------------------------------------------------------
 
+    @abstractmethod
     def load(self, pk: int) -> Any | None:
-        raise NotImplementedError
+        """The row with what `render` and `push` read; None when it is gone."""
 
     def applicable(self, workload: Any) -> bool:
         """False when the workload is in no state to be applied (waiting for approval...)."""
         return True
 
+    @abstractmethod
     def render(self, workload: Any) -> list[dict]:
         """The objects an apply sends (pure; also the API's and `render_*`'s answer)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def push(self, client: ClusterClient, workload: Any) -> Applied:
         """Make the cluster match the row; raise Permanent/TransientClusterError."""
-        raise NotImplementedError
 
+    @abstractmethod
     def no_cluster(self, workload: Any) -> Applied:
         """What to record when no cluster is connected (nothing is pushed)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def record_applied(self, workload: Any, generation: int, applied: Applied) -> bool:
         """Compare-and-set on `generation`; False when superseded or already recorded."""
-        raise NotImplementedError
 
+    @abstractmethod
     def record_failed(self, workload: Any, generation: int, message: str) -> bool:
         """The apply of `generation` was refused for good; False when superseded."""
-        raise NotImplementedError
 
     # --- sync -------------------------------------------------------------------------------
 
@@ -136,24 +152,24 @@ class Product:
         """The context the rows are loaded, observed and recorded in (default: none)."""
         return nullcontext()
 
+    @abstractmethod
     def observable(self) -> Iterable[Any]:
         """The rows a sync observes (each with a `namespace` and a `pk`)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def read(
         self, client: ClusterClient, namespace: str, workloads: Sequence[Any]
     ) -> Mapping[int, Any]:
         """The live objects of the namespace's workloads, by workload pk (list calls only)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def observe(self, workload: Any, live: Any) -> Any | Missing | None:
         """Pure: the observation of one workload from its live objects (None: nothing to
         record now; Missing: put the objects back)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def record(self, workload: Any, observation: Any) -> bool:
         """Write one observation (compare-and-set); True when something changed."""
-        raise NotImplementedError
 
     def record_many(self, client: ClusterClient, observed: list[tuple[Any, Any]]) -> int:
         """Write a namespace's observations; returns how many changed. The default records
@@ -167,10 +183,11 @@ class Product:
 
     def recorded(self, client: ClusterClient, workload: Any, observation: Any) -> None:
         """After a change was recorded (e.g. push what the new status changes)."""
+        return None  # the default: nothing follows a change
 
+    @abstractmethod
     def repair(self, client: ClusterClient, workload: Any, problems: tuple[str, ...]) -> int:
         """Put missing or hand-edited objects back; returns workloads changed (0 or 1)."""
-        raise NotImplementedError
 
 
 def _say(product: Product, pk: int, generation: int, what: str, *args: Any) -> str:

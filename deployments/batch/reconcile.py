@@ -24,7 +24,7 @@ from deployments import driver
 from deployments.batch import manifests
 from deployments.batch.choices import BATCH_OBSERVED_STATUSES, BatchJobStatus
 from deployments.batch.models import BatchJob
-from deployments.batch.names import APPLY_BATCH_JOB
+from deployments.batch.names import APPLY_BATCH_JOB, SYNC_BATCH_JOBS
 from deployments.batch.observe import Observation, observe
 from deployments.batch.services import record_applied, record_observations
 from deployments.driver import Applied, Missing
@@ -69,6 +69,7 @@ class BatchJobs(driver.Product):
     kind = "batch_job"
     model = BatchJob
     sync_lock = "deployments:sync-batch-jobs:running"
+    apply_task, sync_task = APPLY_BATCH_JOB, SYNC_BATCH_JOBS
 
     # --- apply ------------------------------------------------------------------------------
 

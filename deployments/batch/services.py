@@ -40,6 +40,7 @@ from deployments.workloads.errors import (
     DuplicateEndpoint,
     InvalidTransition,
 )
+from deployments.workloads.requests import RequestBook, record_request
 from portal import jobs, timeutil
 from portal.audit import record_audit, snapshot
 from portal.models import AuditLog, Team, User
@@ -219,9 +220,11 @@ def _event(job: BatchJob, kind: str, message: str, **fields: Any) -> BatchJobEve
     )
 
 
+REQUEST_BOOK = RequestBook("batch_job", APPLY_BATCH_JOB, BATCH_TRANSITIONS, event=_event)
+
+
 def _set_status(job: BatchJob, status: str, message: str = "") -> str:
-    old = job.status
-    job.status, job.status_message = status, message
+    old = BATCH_TRANSITIONS.move(job, status, message)
     job.status_changed_at = _transition_time(job, timezone.now(), status)
     return old
 
@@ -287,35 +290,15 @@ def request_batch_job(
         job.run_shards = list(range(job.shards))
         job.shard_states = [new_shard() for _ in range(job.shards)]
         job.full_clean(exclude=["requested_by", "offering", "team", "model", "gpu_type", "uuid"])
-        if estimate.approval_reasons:
-            _set_status(job, BatchJobStatus.PENDING_APPROVAL, " ".join(estimate.approval_reasons))
-            decision = "Waiting for approval: " + " ".join(estimate.approval_reasons)
-        else:
-            _set_status(job, BatchJobStatus.APPROVED)
-            job.approved_at = timezone.now()
-            decision = "Approved automatically (within quota and rules)."
-        job.save()
-        BatchJobEvent.objects.bulk_create(
-            [
-                _event(
-                    job,
-                    BatchEventKind.REQUEST,
-                    f"Requested by {user}.",
-                    actor=user,
-                    new_status=job.status,
-                ),
-                _event(job, BatchEventKind.APPROVAL, decision),
-            ]
-        )
-        record_audit(
-            actor=user,
-            action="batch_job.request",
-            instance=job,
+        record_request(
+            REQUEST_BOOK,
+            job,
+            user,
+            needs_approval=bool(estimate.approval_reasons),
+            reasons=estimate.approval_reasons,
             source=source,
-            after=snapshot(job, AUDIT_FIELDS),
+            audit=lambda saved: snapshot(saved, AUDIT_FIELDS),
         )
-        if job.status == BatchJobStatus.APPROVED:
-            jobs.enqueue_on_commit(APPLY_BATCH_JOB, job.pk, job.generation)
     return job
 
 
@@ -536,6 +519,8 @@ def delete_batch_job(job: BatchJob, user: User, source: str = AuditLog.Source.WE
 
 def record_applied(job: BatchJob, generation: int, status: str, message: str = "") -> bool:
     """Compare-and-set: the apply of `generation` landed (or the deletion finished)."""
+    if not BATCH_TRANSITIONS.admits("batch_job", job, status):
+        return False
     now = timezone.now()
     fields: dict[str, Any] = {"applied_generation": generation, "updated_at": now}
     if status != job.status or message != job.status_message:
@@ -597,6 +582,8 @@ def record_observations(observed: list[tuple[BatchJob, Observation]]) -> int:
             if _stop_at_cost_cap(job, obs, events):
                 changed.append(job)
             continue
+        if not BATCH_TRANSITIONS.admits("batch_job", job, obs.status):
+            continue  # logged; nothing of this observation is written
         events += [_event(job, kind, text, shard=shard) for kind, shard, text in obs.events]
         if obs.status != job.status:
             events.append(
@@ -613,7 +600,7 @@ def record_observations(observed: list[tuple[BatchJob, Observation]]) -> int:
             # The Job controller's own time for a finished run, else when we saw the change.
             at = min(obs.changed_at, now) if obs.changed_at else now
             job.status_changed_at = _transition_time(job, at, obs.status)
-            job.status = obs.status
+            BATCH_TRANSITIONS.move(job, obs.status)
             if job.is_final:
                 job.finished_at = job.status_changed_at
         job.shard_states, job.status_message = obs.shard_states, obs.message

@@ -43,7 +43,7 @@ from deployments.driver import Applied, Missing
 from deployments.endpoints import coldstart, coldstart_plans, coldstarts, manifests, observe
 from deployments.endpoints.choices import EndpointStatus, EventKind
 from deployments.endpoints.models import Endpoint
-from deployments.endpoints.names import APPLY_ENDPOINT
+from deployments.endpoints.names import APPLY_ENDPOINT, SYNC_STATUSES
 from deployments.endpoints.services import add_event, record_applied, record_observed
 from deployments.k8s import ClusterClient
 from deployments.nodepools.observe import pending_reason
@@ -100,6 +100,7 @@ class Endpoints(driver.Product):
     kind = "endpoint"
     model = Endpoint
     sync_lock = SYNC_LOCK
+    apply_task, sync_task = APPLY_ENDPOINT, SYNC_STATUSES
 
     # --- apply ------------------------------------------------------------------------------
 

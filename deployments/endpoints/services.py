@@ -30,6 +30,7 @@ from deployments.workloads.errors import (
     DuplicateEndpoint,
     InvalidTransition,
 )
+from deployments.workloads.requests import RequestBook, record_request
 from portal import jobs, timeutil
 from portal.access import can_admin
 from portal.audit import record_audit, snapshot
@@ -106,6 +107,9 @@ def _event(
     )
 
 
+REQUEST_BOOK = RequestBook("endpoint", APPLY_ENDPOINT, ENDPOINT_TRANSITIONS, event=_event)
+
+
 def _enqueue_apply(endpoint: Endpoint) -> None:
     jobs.enqueue_on_commit(APPLY_ENDPOINT, endpoint.pk, endpoint.generation)
 
@@ -129,8 +133,7 @@ def _set_status(
             since.isoformat(),
         )
     duration = int((now - since).total_seconds()) if since else None
-    endpoint.status = status
-    endpoint.status_message = message
+    ENDPOINT_TRANSITIONS.move(endpoint, status, message)
     endpoint.status_changed_at = now
     if status == EndpointStatus.READY:
         endpoint.ready_at = now
@@ -180,44 +183,14 @@ def request_endpoint(
             exclude=["requested_by", "offering", "team", "model", "gpu_type", "uuid"],
             validate_constraints=False,
         )
-        if estimate.needs_approval:
-            endpoint.status = EndpointStatus.PENDING_APPROVAL
-            endpoint.status_message = " ".join(estimate.approval_reasons)
-        else:
-            endpoint.status = EndpointStatus.APPROVED
-            endpoint.approved_at = timezone.now()
-        endpoint.status_changed_at = timezone.now()
-        endpoint.save()
-        # Each event carries the status it brought: the request "Pending approval" (or
-        # nothing), the automatic approval "Approved", never the request "Approved".
-        requested = _event(
+        record_request(
+            REQUEST_BOOK,
             endpoint,
-            EventKind.REQUEST,
-            f"Requested by {user}.",
-            actor=user,
-            new_status=EndpointStatus.PENDING_APPROVAL if estimate.needs_approval else "",
-        )
-        if estimate.needs_approval:
-            decision = _event(
-                endpoint,
-                EventKind.APPROVAL,
-                "Waiting for approval: " + " ".join(estimate.approval_reasons),
-            )
-        else:
-            decision = _event(
-                endpoint,
-                EventKind.APPROVAL,
-                "Approved automatically (within quota and rules).",
-                new_status=EndpointStatus.APPROVED,
-            )
-            _enqueue_apply(endpoint)
-        EndpointEvent.objects.bulk_create([requested, decision])
-        record_audit(
-            actor=user,
-            action="endpoint.request",
-            instance=endpoint,
+            user,
+            needs_approval=estimate.needs_approval,
+            reasons=estimate.approval_reasons,
             source=source,
-            after=snapshot(endpoint, AUDIT_FIELDS),
+            audit=lambda saved: snapshot(saved, AUDIT_FIELDS),
         )
     return endpoint
 
@@ -613,6 +586,8 @@ def record_observed(
         new_url = endpoint.url if url is None else url
         if (endpoint.status, endpoint.status_message, endpoint.url) == (status, message, new_url):
             return False
+        if not ENDPOINT_TRANSITIONS.admits("endpoint", endpoint, status):
+            return False
         old, duration = endpoint.status, None
         fields = ["status_message", "url", "updated_at"]
         if status != endpoint.status:
@@ -648,6 +623,8 @@ def record_applied(
     cluster with none). False, writing nothing, when a newer generation superseded this one
     or another run recorded it first.
     """
+    if not ENDPOINT_TRANSITIONS.admits("endpoint", endpoint, status):
+        return False
     old, duration = endpoint.status, None
     fields: dict[str, Any] = {"applied_generation": generation}
     changed = (endpoint.status, endpoint.status_message) != (status, message)

@@ -4,13 +4,11 @@
 from celery import shared_task
 
 from deployments.endpoints import modelcaches, reconcile
-from deployments.endpoints.names import APPLY_ENDPOINT, APPLY_MODEL_CACHES, SYNC_STATUSES
+from deployments.endpoints.names import APPLY_MODEL_CACHES
 from deployments.k8s import ClusterClient
 from deployments.workloads.tasks import APPLY_OPTIONS, lifecycle_tasks
 
-apply_endpoint, sync_statuses = lifecycle_tasks(
-    APPLY_ENDPOINT, reconcile.apply_endpoint, SYNC_STATUSES, reconcile.sync_statuses
-)
+apply_endpoint, sync_statuses = lifecycle_tasks(reconcile.ENDPOINTS)
 
 
 @shared_task(name=APPLY_MODEL_CACHES, **APPLY_OPTIONS)

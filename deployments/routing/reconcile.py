@@ -22,6 +22,7 @@ from deployments.k8s import ClusterClient
 from deployments.routing import complexity, manifests, services
 from deployments.routing.choices import RouteStatus
 from deployments.routing.models import Route, RoutePolicy
+from deployments.routing.names import APPLY_ROUTE, SYNC_ROUTES
 from deployments.workloads.choices import DesiredState
 from deployments.workloads.errors import PermanentClusterError
 
@@ -67,6 +68,7 @@ class Routes(driver.Product):
     kind = "route"
     model = Route
     sync_lock = "deployments:sync-routes:running"
+    apply_task, sync_task = APPLY_ROUTE, SYNC_ROUTES
 
     # --- apply ------------------------------------------------------------------------------
 
@@ -98,14 +100,14 @@ class Routes(driver.Product):
 
     def record_applied(self, route: Route, generation: int, applied: Applied) -> bool:
         return services.record_route_applied(
-            route.pk,
+            route,
             generation,
             applied.deleted,
             cluster=applied.status != RouteStatus.NOT_DEPLOYED,
         )
 
     def record_failed(self, route: Route, generation: int, message: str) -> bool:
-        return services.record_route_failed(route.pk, generation, message)
+        return services.record_route_failed(route, generation, message)
 
     # --- sync -------------------------------------------------------------------------------
 
@@ -147,7 +149,7 @@ class Routes(driver.Product):
         return observed
 
     def record(self, route: Route, observed: tuple[str, str]) -> bool:
-        return services.record_route_observed(route.pk, route.generation, *observed)
+        return services.record_route_observed(route, *observed)
 
     def repair(self, client: ClusterClient, route: Route, problems: tuple[str, ...]) -> int:
         services.enqueue_reapply(route)  # a new generation, applied like any change

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from deployments.endpoints.choices import EndpointStatus
@@ -28,6 +29,7 @@ from deployments.routing.names import APPLY_ROUTE
 from deployments.workloads import admission
 from deployments.workloads.choices import DesiredState
 from deployments.workloads.errors import DeploymentError, InvalidTransition
+from deployments.workloads.requests import RequestBook, record_request
 from portal import jobs
 from portal.access import can_admin
 from portal.audit import record_audit
@@ -89,6 +91,9 @@ def _complexity_fields(data: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
+REQUEST_BOOK = RequestBook("route", APPLY_ROUTE, ROUTE_TRANSITIONS)
+
+
 def enqueue_apply(route: Route) -> None:
     jobs.enqueue_on_commit(APPLY_ROUTE, route.pk, route.generation)
 
@@ -105,17 +110,22 @@ def request_route(
     with transaction.atomic():
         if Route.objects.filter(team=team, name=data["name"]).exclude(status="deleted").exists():
             raise DeploymentError(f"The team already has a route named {data['name']!r}.", "name")
+        route = Route(
+            team=team, name=data["name"], policy=data["policy"], requested_by=user, **fields
+        )
         try:
             with transaction.atomic():
-                route = Route.objects.create(
-                    team=team,
-                    name=data["name"],
-                    policy=data["policy"],
-                    requested_by=user,
-                    status=RouteStatus.APPROVED if approved else RouteStatus.PENDING_APPROVAL,
+                record_request(
+                    REQUEST_BOOK,
+                    route,
+                    user,
+                    needs_approval=not approved,
+                    source=source,
+                    audit=lambda saved: {
+                        "policy": saved.policy,
+                        "tiers": {t["role"]: t["endpoint"].name for t in tiers},
+                    },
                     approved_by=user if approved else None,
-                    approved_at=timezone.now() if approved else None,
-                    **fields,
                 )
         except IntegrityError as exc:
             raise DeploymentError(
@@ -124,15 +134,6 @@ def request_route(
         RouteTier.objects.bulk_create(
             [RouteTier(route=route, endpoint=t["endpoint"], role=t["role"]) for t in tiers]
         )
-        record_audit(
-            actor=user,
-            action="route.request",
-            instance=route,
-            source=source,
-            after={"policy": route.policy, "tiers": {t["role"]: t["endpoint"].name for t in tiers}},
-        )
-        if approved:
-            enqueue_apply(route)
     return route
 
 
@@ -149,12 +150,8 @@ def approve_route(route: Route, user: User, source: str = AuditLog.Source.WEB) -
             route.status, RouteStatus.APPROVED, "Only pending routes can be approved."
         )
         admission.check_four_eyes(route, user, "route")
-        route.status, route.approved_by, route.approved_at = (
-            RouteStatus.APPROVED,
-            user,
-            timezone.now(),
-        )
-        route.status_message = f"Approved by {user}."
+        ROUTE_TRANSITIONS.move(route, RouteStatus.APPROVED, f"Approved by {user}.")
+        route.approved_by, route.approved_at = user, timezone.now()
         route.save(
             update_fields=["status", "approved_by", "approved_at", "status_message", "updated_at"]
         )
@@ -180,9 +177,9 @@ def reject_route(
         ROUTE_TRANSITIONS.check(
             route.status, RouteStatus.REJECTED, "Only pending routes can be rejected."
         )
-        route.status = RouteStatus.REJECTED
+        message = f"Rejected by {user}" + (f": {reason}" if reason else ".")
+        ROUTE_TRANSITIONS.move(route, RouteStatus.REJECTED, message)
         route.desired_state = DesiredState.ABSENT  # its member endpoints are free again
-        route.status_message = f"Rejected by {user}" + (f": {reason}" if reason else ".")
         route.save(update_fields=["status", "desired_state", "status_message", "updated_at"])
         record_audit(
             actor=user,
@@ -211,8 +208,11 @@ def delete_route(route: Route, user: User, source: str = AuditLog.Source.WEB) ->
         route.desired_state = DesiredState.ABSENT
         route.generation += 1
         never_applied = route.applied_generation == 0
-        route.status = RouteStatus.DELETED if never_applied else RouteStatus.DELETING
-        route.status_message = f"Deleted by {user}."
+        ROUTE_TRANSITIONS.move(
+            route,
+            RouteStatus.DELETED if never_applied else RouteStatus.DELETING,
+            f"Deleted by {user}.",
+        )
         if never_applied:
             route.deleted_at = timezone.now()
         route.save()
@@ -234,48 +234,52 @@ NO_CLUSTER_MESSAGE = (
 )
 
 
+def _record(route: Route, generation: int, status: str, where: Q, **fields: Any) -> int:
+    """Compare-and-set of a status the cluster (or an apply) reports for `generation` on the
+    rows that also match `where`: refused (logged, nothing written) when the route's transition
+    table does not allow it, from the loaded row and again in the UPDATE (the row may have
+    moved since it was loaded). Returns the rows written (0 or 1)."""
+    if not ROUTE_TRANSITIONS.admits("route", route, status):
+        return 0
+    allowed_from = ROUTE_TRANSITIONS.sources(status) | {status}
+    return (
+        Route.objects.filter(pk=route.pk, generation=generation, status__in=allowed_from)
+        .filter(where)
+        .update(status=status, **fields)
+    )
+
+
 def record_route_applied(
-    route_id: int, generation: int, deleted: bool, *, cluster: bool = True
+    route: Route, generation: int, deleted: bool, *, cluster: bool = True
 ) -> bool:
     """Compare-and-set after an apply (or delete) of `generation`; False when superseded.
     Without a cluster a wanted route is Not deployed (as endpoints are): nothing serves it, and
     `sync_routes` finds its HTTPRoute missing once a cluster is connected and applies it."""
     fields: dict[str, Any] = {"applied_generation": generation}
     if not cluster and not deleted:
-        fields.update(status=RouteStatus.NOT_DEPLOYED, status_message=NO_CLUSTER_MESSAGE)
+        status = RouteStatus.NOT_DEPLOYED
+        fields["status_message"] = NO_CLUSTER_MESSAGE
     elif deleted:
-        fields.update(
-            status=RouteStatus.DELETED,
-            deleted_at=timezone.now(),
-            status_message="Removed from the cluster.",
-        )
+        status = RouteStatus.DELETED
+        fields.update(deleted_at=timezone.now(), status_message="Removed from the cluster.")
     else:
-        fields.update(status=RouteStatus.PROVISIONING, status_message="Applied.")
-    return bool(Route.objects.filter(pk=route_id, generation=generation).update(**fields))
+        status = RouteStatus.PROVISIONING
+        fields["status_message"] = "Applied."
+    return bool(_record(route, generation, status, Q(), **fields))
 
 
-def record_route_failed(route_id: int, generation: int, message: str) -> bool:
+def record_route_failed(route: Route, generation: int, message: str) -> bool:
     """The apiserver refused `generation` (or it cannot be rendered); False when superseded."""
-    return bool(
-        Route.objects.filter(pk=route_id, generation=generation).update(
-            status=RouteStatus.FAILED, status_message=message
-        )
-    )
+    return bool(_record(route, generation, RouteStatus.FAILED, Q(), status_message=message))
 
 
-def record_route_observed(route_id: int, generation: int, status: str, message: str) -> bool:
-    """Compare-and-set of the observed status; False when nothing changed or superseded."""
-    changed = (
-        Route.objects.filter(
-            pk=route_id,
-            generation=generation,
-            applied_generation=generation,
-            desired_state=DesiredState.PRESENT,
-        )
-        .exclude(status=status, status_message=message)
-        .update(status=status, status_message=message)
+def record_route_observed(route: Route, status: str, message: str) -> bool:
+    """Compare-and-set of the observed status of the route's loaded generation; False when
+    nothing changed, superseded, or refused by the transition table."""
+    where = Q(applied_generation=route.generation, desired_state=DesiredState.PRESENT) & ~Q(
+        status=status, status_message=message
     )
-    return bool(changed)
+    return bool(_record(route, route.generation, status, where, status_message=message))
 
 
 def enqueue_reapply(route: Route) -> None:

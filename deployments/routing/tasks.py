@@ -4,12 +4,10 @@ from celery import shared_task
 from django.conf import settings
 
 from deployments.routing import reconcile, steering
-from deployments.routing.names import APPLY_ROUTE, STEER_ROUTES, SYNC_ROUTES
+from deployments.routing.names import STEER_ROUTES
 from deployments.workloads.tasks import lifecycle_tasks
 
-apply_route, sync_routes = lifecycle_tasks(
-    APPLY_ROUTE, reconcile.apply_route, SYNC_ROUTES, reconcile.sync_routes
-)
+apply_route, sync_routes = lifecycle_tasks(reconcile.ROUTES)
 
 
 @shared_task(name=STEER_ROUTES, acks_late=True, ignore_result=True)

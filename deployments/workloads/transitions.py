@@ -9,11 +9,21 @@ and its services check a person's action against it instead of testing statuses 
 An action names the statuses it may start from and the statuses it may lead to; the table
 refuses, when it is built, an action whose start cannot reach any of its targets (a table that
 contradicts itself is a programming error, said at import).
+
+A workload's `status` is set in one place, `TransitionTable.move` (a person's action, a new
+request, an apply or a sync alike): a move the table does not allow raises InvalidTransition.
+What the cluster reports is checked by `TransitionTable.admits` before anything is written: an
+illegal transition (a deleted endpoint reported Ready again) is logged and refused, never
+written; the caller skips the write, as it skips one superseded by a newer generation.
 """
 
+import logging
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from deployments.workloads.errors import InvalidTransition
+
+log = logging.getLogger(__name__)
 
 
 class TransitionTable:
@@ -71,3 +81,30 @@ class TransitionTable:
         """Raise InvalidTransition(message) unless `action` may start from `status`."""
         if not self.may(action, status):
             raise InvalidTransition(message)
+
+    def admits(self, kind: str, workload: Any, new: str) -> bool:
+        """The gate for what the cluster reports: True when `workload.status` may become `new`;
+        otherwise log the refusal (`<kind>=<pk> ...`) and return False: write nothing."""
+        if self.allows(workload.status, new):
+            return True
+        log.warning(
+            "%s=%s generation=%s refused transition %s -> %s (not in the transition table)",
+            kind,
+            workload.pk,
+            workload.generation,
+            workload.status,
+            new,
+        )
+        return False
+
+    def move(self, workload: Any, new: str, message: str | None = None) -> str:
+        """Set `workload.status` (and `status_message`, when given) in memory; return the old
+        status. The one place a status is assigned: InvalidTransition when the table does not
+        allow the move (staying in the same status always may)."""
+        old = workload.status
+        if not self.allows(old, new):
+            raise InvalidTransition(f"{old} may not move to {new}.")
+        workload.status = new
+        if message is not None:
+            workload.status_message = message
+        return old

@@ -69,7 +69,7 @@ def test_request_approve_and_read_the_route_page(
     route.refresh_from_db()  # the approval queued the apply; the worker (eager here) ran it
     assert route.status == "provisioning"
     assert fake_cluster.applied == [reconcile.rendered(reconcile.load(route.pk))]
-    services.record_route_observed(route.pk, route.generation, "ready", "Routing.")
+    services.record_route_observed(route, "ready", "Routing.")
 
     page.goto(f"{live_server.url}/routes/{route.uuid}/")
     expect(page.locator("#route-status")).to_contain_text("Ready")

@@ -94,6 +94,14 @@ def request_endpoint(api_client, body: dict, capture):
     return Endpoint.objects.get(uuid=r.json()["uuid"])
 
 
+def post(api_client, path: str, data: dict, capture, method: str = "post"):
+    """Call the API (an action or an edit) with the on-commit apply run for real."""
+    with capture(execute=True):
+        r = getattr(api_client, method)(path, data, format="json")
+    assert r.status_code in (200, 202), r.content
+    return r
+
+
 def request_route(api, team, small, large, **fields):
     """POST a two-tier route (``small``/``large`` endpoints), apply it once: the Route row."""
     data = {

@@ -38,6 +38,9 @@ class Product(driver.Product):
     def applicable(self, row):
         return row.status != "rejected"
 
+    def render(self, row):
+        return []
+
     def push(self, client, row):
         self.pushes.append(row.pk)
         if self._push:
@@ -184,3 +187,20 @@ def test_a_sync_that_starts_while_another_works_returns_at_once(cluster):
     finally:
         cache.delete(product.sync_lock)
     assert driver.sync(product) == 1
+
+
+def test_a_product_missing_a_hook_every_product_must_write_cannot_be_made():
+    # Product (ABC): the hooks without a sensible default are abstract.
+    assert {"load", "render", "push", "observe", "record", "repair"} <= (
+        driver.Product.__abstractmethods__
+    )
+
+    class Half(driver.Product):
+        kind, model, sync_lock = "half", Endpoint, "tests:half"
+
+        def load(self, pk):
+            return None
+
+    with pytest.raises(TypeError, match="abstract"):
+        Half()
+    assert Product().applicable(Row(status="approved"))  # a default hook stays a default

@@ -10,12 +10,14 @@ import pytest
 
 from deployments.endpoints.choices import EndpointStatus
 from deployments.endpoints.tasks import sync_statuses
-from deployments.models import Endpoint
 from tests.deployments.cluster_helpers import (
     deployment,
+    endpoint_body,
     node_for,
     pods,
+    post,
     real_controllers,
+    request_endpoint,
     sync_until,
     wait_for,
 )
@@ -32,27 +34,7 @@ def real(request, live_cluster, kube_cluster, fake_gpu_node):
 
 @pytest.fixture
 def body(team, llama_8b, gpu_l4):
-    return {
-        "team": team.slug,
-        "name": "chat",
-        "model": llama_8b.slug,
-        "gpu_type": gpu_l4.name,
-        "gpu_count": 1,
-        "quantization": "bf16",
-        "kv_cache_dtype": "auto",
-        "max_context_length": 8192,
-        "min_replicas": 1,
-        "max_replicas": 1,
-        "target_queue_depth": 4,
-        "capacity_type": "on-demand",
-    }
-
-
-def _post(api_client, path, data, capture):
-    with capture(execute=True):
-        r = api_client.post(path, data, format="json")
-    assert r.status_code in (200, 201, 202), r.content
-    return r
+    return endpoint_body(team, llama_8b, gpu_l4, max_replicas=1)
 
 
 def _start(real, ep, previous: set[str]) -> dict:
@@ -78,9 +60,7 @@ def test_scale_to_zero_and_back_records_each_start_in_stages(
     real, api_client, body, django_capture_on_commit_callbacks
 ):
     kubelet = real["kubelet"]
-    with django_capture_on_commit_callbacks(execute=True):
-        r = api_client.post("/api/v1/endpoints/", body, format="json")
-    ep = Endpoint.objects.get(uuid=r.json()["uuid"])
+    ep = request_endpoint(api_client, body, django_capture_on_commit_callbacks)
     kubelet.slow_init(ep.namespace, DOWNLOAD_SECONDS)
     kubelet.hold(ep.namespace)
     node_for(real, ep)
@@ -88,13 +68,13 @@ def test_scale_to_zero_and_back_records_each_start_in_stages(
     assert [c["name"] for c in first["spec"]["initContainers"]] == ["storage-initializer"]
 
     # To zero: no replica, no pod (Stopped deletes KServe's Deployment) ...
-    _post(api_client, f"/api/v1/endpoints/{ep.uuid}/stop/", {}, django_capture_on_commit_callbacks)
+    post(api_client, f"/api/v1/endpoints/{ep.uuid}/stop/", {}, django_capture_on_commit_callbacks)
     sync_until(ep, EndpointStatus.STOPPED, "stopped")
     wait_for(lambda: deployment(real["client"], ep) is None, "the Deployment to go")
     wait_for(lambda: not pods(real["client"], ep), "the pod to go")
     # ... and back: a new pod from nothing on the node that is still there.
     kubelet.hold(ep.namespace)
-    _post(api_client, f"/api/v1/endpoints/{ep.uuid}/start/", {}, django_capture_on_commit_callbacks)
+    post(api_client, f"/api/v1/endpoints/{ep.uuid}/start/", {}, django_capture_on_commit_callbacks)
     second = _start(real, ep, {first["metadata"]["uid"]})
 
     starts = {s.pod_uid: s for s in ep.cold_starts.all()}

@@ -25,6 +25,7 @@ from tests.deployments.cluster_helpers import (
     isvc,
     node_for,
     pods,
+    post,
     request_endpoint,
     sync_until,
     wait_for,
@@ -40,13 +41,6 @@ _recorded: dict[str, list] = {}
 @pytest.fixture
 def body(team, llama_8b, gpu_l4):
     return endpoint_body(team, llama_8b, gpu_l4)
-
-
-def _post(api_client, path, data, capture, method="post"):
-    with capture(execute=True):
-        r = getattr(api_client, method)(path, data, format="json")
-    assert r.status_code in (200, 202), r.content
-    return r
 
 
 def _record(phase: str, client, ep) -> observe.Observed | None:
@@ -175,7 +169,7 @@ def test_stop_and_start_on_the_real_controllers(
         lambda: client.get("autoscaling/v2", "HorizontalPodAutoscaler", hpa_name, ep.namespace),
         "KEDA to create the HPA",
     )
-    _post(api_client, f"/api/v1/endpoints/{ep.uuid}/stop/", {}, django_capture_on_commit_callbacks)
+    post(api_client, f"/api/v1/endpoints/{ep.uuid}/stop/", {}, django_capture_on_commit_callbacks)
 
     def stopped():
         _record("stop", client, ep)
@@ -198,7 +192,7 @@ def test_stop_and_start_on_the_real_controllers(
         ),
         "KEDA to delete the HPA of the paused ScaledObject",
     )
-    _post(api_client, f"/api/v1/endpoints/{ep.uuid}/start/", {}, django_capture_on_commit_callbacks)
+    post(api_client, f"/api/v1/endpoints/{ep.uuid}/start/", {}, django_capture_on_commit_callbacks)
     sync_until(ep, EndpointStatus.READY, "Ready again")
     _record("start", client, ep)
 
@@ -217,13 +211,13 @@ def test_scale_and_queue_target_never_roll_pods_a_model_change_rolls_once(
     template, generation = dep["spec"]["template"], dep["metadata"]["generation"]
     assert dep["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
 
-    _post(
+    post(
         api_client,
         f"/api/v1/endpoints/{ep.uuid}/scale/",
         {"min_replicas": 1, "max_replicas": 3},
         django_capture_on_commit_callbacks,
     )
-    _post(
+    post(
         api_client,
         f"/api/v1/endpoints/{ep.uuid}/",
         {"target_queue_depth": 9},
@@ -235,7 +229,7 @@ def test_scale_and_queue_target_never_roll_pods_a_model_change_rolls_once(
     assert dep["spec"]["template"] == template
     assert dep["metadata"]["generation"] == generation
 
-    _post(
+    post(
         api_client,
         f"/api/v1/endpoints/{ep.uuid}/",
         {"max_context_length": 16384},
@@ -328,14 +322,14 @@ def test_pdb_lives_and_dies_with_the_endpoint(
     ep = request_endpoint(api_client, body, django_capture_on_commit_callbacks)
     name = manifests.pdb_name(ep)
     assert client.get(manifests.PDB_API, "PodDisruptionBudget", name, ep.namespace)
-    _post(
+    post(
         api_client,
         f"/api/v1/endpoints/{ep.uuid}/scale/",
         {"min_replicas": 1, "max_replicas": 1},
         django_capture_on_commit_callbacks,
     )
     assert client.get(manifests.PDB_API, "PodDisruptionBudget", name, ep.namespace) is None
-    _post(
+    post(
         api_client,
         f"/api/v1/endpoints/{ep.uuid}/scale/",
         {"min_replicas": 1, "max_replicas": 2},

@@ -164,9 +164,7 @@ def test_delete_removes_objects_and_ends_deleted(
     # (a deletionTimestamp or gone), and the object goes once the operator let it go
     so = _live(live_cluster, requested, "ScaledObject")
     assert so is None or so["metadata"].get("deletionTimestamp"), so
-    wait_for(
-        lambda: _live(live_cluster, requested, "ScaledObject") is None, "KEDA's finalizer"
-    )
+    wait_for(lambda: _live(live_cluster, requested, "ScaledObject") is None, "KEDA's finalizer")
     # a second delete run (redelivered task) finds nothing and changes nothing
     assert apply_endpoint(requested.pk, requested.generation) == "already-applied"
 

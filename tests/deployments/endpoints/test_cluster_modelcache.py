@@ -17,8 +17,15 @@ import pytest
 
 from deployments.endpoints import manifests, modelcache, modelcaches
 from deployments.endpoints.choices import EndpointStatus
-from deployments.models import Endpoint
-from tests.deployments.cluster_helpers import node_for, pods, real_controllers, sync_until, wait_for
+from tests.deployments.cluster_helpers import (
+    endpoint_body,
+    node_for,
+    pods,
+    real_controllers,
+    request_endpoint,
+    sync_until,
+    wait_for,
+)
 from tests.infra import localmodel
 from tests.infra.kube import MissingBinaries
 
@@ -148,24 +155,8 @@ def test_a_cached_model_starts_without_the_download(
         again = client.get(modelcache.API, kind, rendered[kind]["metadata"]["name"])
         assert again["metadata"]["generation"] == live[kind]["metadata"]["generation"]
 
-    body = {
-        "team": team.slug,
-        "name": "cached",
-        "model": llama_8b.slug,
-        "gpu_type": gpu_l4.name,
-        "gpu_count": 1,
-        "quantization": "bf16",
-        "kv_cache_dtype": "auto",
-        "max_context_length": 8192,
-        "min_replicas": 1,
-        "max_replicas": 1,
-        "target_queue_depth": 4,
-        "capacity_type": "on-demand",
-    }
-    with django_capture_on_commit_callbacks(execute=True):
-        r = api_client.post("/api/v1/endpoints/", body, format="json")
-    assert r.status_code == 202, r.content
-    ep = Endpoint.objects.get(uuid=r.json()["uuid"])
+    body = endpoint_body(team, llama_8b, gpu_l4, name="cached", max_replicas=1)
+    ep = request_endpoint(api_client, body, django_capture_on_commit_callbacks)
     kubelet.hold(ep.namespace)
     node_for(real, ep)
     name = modelcache.cache_name(cache)

@@ -15,6 +15,7 @@ from deployments.endpoints.choices import EndpointStatus
 from deployments.endpoints.tasks import sync_statuses
 from deployments.models import Endpoint
 from deployments.workloads import labels
+from tests.deployments.cluster_helpers import endpoint_body
 
 pytestmark = pytest.mark.cluster
 OUTAGE_SECONDS = 30
@@ -35,21 +36,11 @@ def test_apiserver_down_30s_during_10_requests_all_converge(
     kube_cluster.stop_apiserver()
     try:
         for i in range(10):
+            body = endpoint_body(
+                team, llama_8b, gpu_l4, name=f"chat-{i}", max_context_length=4096, max_replicas=1
+            )
             with django_capture_on_commit_callbacks(execute=True):
-                r = api_client.post(
-                    "/api/v1/endpoints/",
-                    {
-                        "team": team.slug,
-                        "name": f"chat-{i}",
-                        "model": llama_8b.slug,
-                        "gpu_type": gpu_l4.name,
-                        "quantization": "bf16",
-                        "max_context_length": 4096,
-                        "min_replicas": 1,
-                        "max_replicas": 1,
-                    },
-                    format="json",
-                )
+                r = api_client.post("/api/v1/endpoints/", body, format="json")
             assert r.status_code == 202, r.content
         pending = Endpoint.objects.filter(team=team)
         assert pending.count() == 10

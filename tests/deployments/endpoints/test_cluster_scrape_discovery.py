@@ -10,8 +10,13 @@ import pytest
 
 from deployments.endpoints import manifests
 from deployments.endpoints.choices import EndpointStatus
-from deployments.models import Endpoint
-from tests.deployments.cluster_helpers import pods, sync_until, wait_for
+from tests.deployments.cluster_helpers import (
+    endpoint_body,
+    pods,
+    request_endpoint,
+    sync_until,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.cluster, pytest.mark.prometheus]
 
@@ -23,20 +28,7 @@ def kserve(live_cluster, kserve_controller):
 
 @pytest.fixture
 def body(team, llama_8b, gpu_l4):
-    return {
-        "team": team.slug,
-        "name": "chat",
-        "model": llama_8b.slug,
-        "gpu_type": gpu_l4.name,
-        "gpu_count": 1,
-        "quantization": "bf16",
-        "kv_cache_dtype": "auto",
-        "max_context_length": 2048,
-        "min_replicas": 1,
-        "max_replicas": 1,
-        "target_queue_depth": 4,
-        "capacity_type": "on-demand",
-    }
+    return endpoint_body(team, llama_8b, gpu_l4, max_context_length=2048, max_replicas=1)
 
 
 def test_the_documented_scrape_job_finds_the_predictor_pod_at_its_serving_port(
@@ -47,10 +39,7 @@ def test_the_documented_scrape_job_finds_the_predictor_pod_at_its_serving_port(
     body,
     django_capture_on_commit_callbacks,
 ):
-    with django_capture_on_commit_callbacks(execute=True):
-        r = api_client.post("/api/v1/endpoints/", body, format="json")
-    assert r.status_code in (201, 202), r.content
-    ep = Endpoint.objects.get(uuid=r.json()["uuid"])
+    ep = request_endpoint(api_client, body, django_capture_on_commit_callbacks)
     fake_gpu_node(gpus=4, labels=manifests.node_selector(ep))
     sync_until(ep, EndpointStatus.READY, "Ready", timeout=120)
     [pod] = pods(kserve, ep)

@@ -19,6 +19,7 @@ from deployments.endpoints.tasks import sync_statuses
 from deployments.k8s import ClusterClient
 from deployments.models import Endpoint
 from deployments.workloads import labels
+from tests.deployments.cluster_helpers import endpoint_body
 from tests.workers import CeleryWorker
 
 pytestmark = [pytest.mark.cluster, pytest.mark.e2e]
@@ -51,20 +52,10 @@ def test_worker_sigkilled_mid_apply_converges_without_duplicates(
     try:
         worker.start()
         for i in range(N):
-            r = api_client.post(
-                "/api/v1/endpoints/",
-                {
-                    "team": team.slug,
-                    "name": f"burst-{i}",
-                    "model": llama_8b.slug,
-                    "gpu_type": gpu_l4.name,
-                    "quantization": "bf16",
-                    "max_context_length": 4096,
-                    "min_replicas": 1,
-                    "max_replicas": 1,
-                },
-                format="json",
+            body = endpoint_body(
+                team, llama_8b, gpu_l4, name=f"burst-{i}", max_context_length=4096, max_replicas=1
             )
+            r = api_client.post("/api/v1/endpoints/", body, format="json")
             assert r.status_code == 202, r.content
         # kill it as soon as it is busy applying (some applied, some not yet)
         _wait(lambda: Endpoint.objects.filter(applied_generation=1).exists(), 60, "the first apply")

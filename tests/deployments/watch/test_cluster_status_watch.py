@@ -12,6 +12,7 @@ from deployments.endpoints.choices import EndpointStatus
 from deployments.endpoints.reconcile import apply_endpoint
 from deployments.models import Endpoint
 from tests.deployments.cluster_helpers import (
+    endpoint_body,
     isvc,
     node_for,
     pods,
@@ -70,20 +71,9 @@ def watchers(watch_env):
 def _endpoint(api_client, team, llama_8b, gpu_l4) -> Endpoint:
     team.max_gpus = 8
     team.save(update_fields=["max_gpus"])
-    r = api_client.post(
-        "/api/v1/endpoints/",
-        {
-            "team": team.slug,
-            "name": f"w{uuid.uuid4().hex[:5]}",
-            "model": llama_8b.slug,
-            "gpu_type": gpu_l4.name,
-            "quantization": "bf16",
-            "max_context_length": 4096,
-            "min_replicas": 1,
-            "max_replicas": 1,
-        },
-        format="json",
-    )
+    name = f"w{uuid.uuid4().hex[:5]}"
+    body = endpoint_body(team, llama_8b, gpu_l4, name=name, max_context_length=4096, max_replicas=1)
+    r = api_client.post("/api/v1/endpoints/", body, format="json")
     assert r.status_code == 202, r.content
     ep = Endpoint.objects.get(uuid=r.json()["uuid"])
     assert apply_endpoint(ep.pk, ep.generation) == "applied"  # the worker's part, in-process

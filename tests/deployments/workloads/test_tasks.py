@@ -1,9 +1,11 @@
-"""One definition of the apply and sync tasks (deployments.workloads.tasks), registered under
-every product's fixed names so queued messages and the beat schedule keep working."""
+"""One definition of the apply and sync tasks (deployments.workloads.tasks: `lifecycle_tasks` of
+a product adapter), registered under every product's fixed names so queued messages and the
+beat schedule keep working."""
 
 import pytest
 from django.conf import settings
 
+from deployments import driver
 from deployments.workloads.errors import TransientClusterError
 from portal.celery import app
 
@@ -31,13 +33,22 @@ def test_every_beat_entry_names_a_registered_sync_task():
     assert all(name in app.tasks for name in scheduled)
 
 
-@pytest.mark.parametrize(
-    ("name", "module"),
-    [
-        ("deployments.apply_endpoint", "deployments.endpoints.reconcile"),
-        ("deployments.apply_batch_job", "deployments.batch.reconcile"),
-        ("deployments.apply_route", "deployments.routing.reconcile"),
-    ],
-)
-def test_each_apply_task_runs_its_products_reconcile(name, module):
-    assert app.tasks[name].run.__module__ == module
+PRODUCTS = [
+    ("deployments.apply_endpoint", "deployments.sync_statuses", "deployments.endpoints.reconcile"),
+    ("deployments.apply_batch_job", "deployments.sync_batch_jobs", "deployments.batch.reconcile"),
+    ("deployments.apply_route", "deployments.sync_routes", "deployments.routing.reconcile"),
+]
+
+
+@pytest.mark.parametrize(("apply_name", "sync_name", "module"), PRODUCTS)
+def test_each_products_tasks_run_its_adapter_through_the_driver(
+    apply_name, sync_name, module, monkeypatch
+):
+    calls = []
+    monkeypatch.setattr(driver, "apply", lambda product, pk, gen: calls.append((product, pk, gen)))
+    monkeypatch.setattr(driver, "sync", lambda product: calls.append((product,)) or 0)
+    app.tasks[apply_name].run(7, 3)
+    app.tasks[sync_name].run()
+    (product, pk, generation), (synced,) = calls
+    assert type(product).__module__ == module and synced is product
+    assert (product.apply_task, product.sync_task, pk, generation) == (apply_name, sync_name, 7, 3)

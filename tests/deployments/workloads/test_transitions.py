@@ -75,3 +75,29 @@ def test_a_table_whose_action_cannot_reach_its_target_is_refused_when_built():
 def test_a_table_whose_action_starts_from_an_unknown_status_is_refused():
     with pytest.raises(ValueError, match="not in the table"):
         TransitionTable({"new": set()}, actions={"start": ({"mystery"}, {"new"})})
+
+
+class Row:
+    pk, generation = 7, 3
+
+    def __init__(self, status):
+        self.status, self.status_message = status, ""
+
+
+def test_move_sets_the_status_and_message_and_returns_the_old_one():
+    row = Row("new")
+    assert TABLE.move(row, "running", "Started.") == "new"
+    assert (row.status, row.status_message) == ("running", "Started.")
+
+
+def test_move_refuses_a_transition_the_table_does_not_allow():
+    row = Row("done")
+    with pytest.raises(InvalidTransition):
+        TABLE.move(row, "running")
+    assert row.status == "done"
+
+
+def test_admits_logs_and_refuses_an_illegal_reported_transition(caplog):
+    assert TABLE.admits("thing", Row("new"), "running")
+    assert not TABLE.admits("thing", Row("done"), "running")
+    assert "thing=7 generation=3 refused transition done -> running" in caplog.text

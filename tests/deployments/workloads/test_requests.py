@@ -1,0 +1,96 @@
+"""The request bookkeeping every product shares (deployments.workloads.requests)."""
+
+from unittest import mock
+
+import pytest
+
+from deployments.batch.choices import BatchJobStatus
+from deployments.batch.services import REQUEST_BOOK as BATCH_BOOK
+from deployments.endpoints.choices import EndpointStatus
+from deployments.endpoints.services import REQUEST_BOOK as ENDPOINT_BOOK
+from deployments.routing.services import REQUEST_BOOK as ROUTE_BOOK
+from deployments.workloads.errors import InvalidTransition
+from deployments.workloads.requests import record_request
+from portal.models import AuditLog
+from tests.factories import BatchJobFactory, EndpointFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+PRODUCTS = [
+    (ENDPOINT_BOOK, lambda: EndpointFactory(status=EndpointStatus.PENDING_APPROVAL)),
+    (BATCH_BOOK, lambda: BatchJobFactory(status=BatchJobStatus.PENDING_APPROVAL)),
+]
+
+
+def _events(workload):
+    return list(workload.events.order_by("id").values_list("kind", "new_status", "message"))
+
+
+@pytest.mark.parametrize(("book", "make"), PRODUCTS, ids=["endpoint", "batch_job"])
+def test_an_approved_request_is_saved_with_its_events_audit_and_apply_on_commit(
+    book, make, django_capture_on_commit_callbacks
+):
+    workload, user = make(), UserFactory(username="ana")
+    with mock.patch("portal.jobs.enqueue") as enqueue:
+        with django_capture_on_commit_callbacks(execute=True):
+            record_request(
+                book, workload, user, needs_approval=False, source="web", audit=lambda w: {}
+            )
+    workload.refresh_from_db()
+    assert workload.status == book.approved and workload.approved_at is not None
+    assert _events(workload)[-2:] == [
+        ("request", "", "Requested by ana."),
+        ("approval", book.approved, "Approved automatically (within quota and rules)."),
+    ]
+    assert AuditLog.objects.filter(action=f"{book.kind}.request").count() == 1
+    enqueue.assert_called_once_with(book.apply_task, workload.pk, workload.generation)
+
+
+@pytest.mark.parametrize(("book", "make"), PRODUCTS, ids=["endpoint", "batch_job"])
+def test_a_request_that_needs_approval_waits_with_its_reasons_and_enqueues_nothing(
+    book, make, django_capture_on_commit_callbacks
+):
+    workload = make()
+    with mock.patch("portal.jobs.enqueue") as enqueue:
+        with django_capture_on_commit_callbacks(execute=True):
+            record_request(
+                book,
+                workload,
+                UserFactory(),
+                needs_approval=True,
+                reasons=["Over quota.", "Over budget."],
+                source="web",
+                audit=lambda w: {"status": w.status},
+            )
+    workload.refresh_from_db()
+    assert workload.status == book.pending and workload.approved_at is None
+    assert workload.status_message == "Over quota. Over budget."
+    assert _events(workload)[-1] == (
+        "approval",
+        "",
+        "Waiting for approval: Over quota. Over budget.",
+    )
+    audit = AuditLog.objects.get(action=f"{book.kind}.request")
+    assert audit.after == {"status": book.pending}  # the snapshot of the saved row
+    enqueue.assert_not_called()
+
+
+def test_a_request_from_a_status_the_table_does_not_allow_is_refused():
+    endpoint = EndpointFactory(status=EndpointStatus.DELETED)
+    with pytest.raises(InvalidTransition):
+        record_request(
+            ENDPOINT_BOOK,
+            endpoint,
+            UserFactory(),
+            needs_approval=False,
+            source="web",
+            audit=lambda w: {},
+        )
+    endpoint.refresh_from_db()
+    assert endpoint.status == EndpointStatus.DELETED
+
+
+def test_every_products_book_starts_requests_in_statuses_of_its_own_table():
+    for book in (ENDPOINT_BOOK, BATCH_BOOK, ROUTE_BOOK):
+        assert book.table.allows(book.pending, book.approved)
+        assert {book.pending, book.approved} <= book.table.statuses
