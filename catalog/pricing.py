@@ -183,3 +183,19 @@ def offering_prices(
 def cheapest_offering(gpu_type: GpuType, capacity_type: str, gpus: int) -> OfferingPrice | None:
     prices = offering_prices(gpu_type, capacity_type, min_gpus=gpus)
     return prices[0] if prices else None
+
+
+def node_hourly_price(
+    instance_type: str, capacity_type: str, at: datetime | None = None
+) -> Decimal | None:
+    """What one node of ``instance_type`` costs per hour on ``capacity_type`` at the rate in
+    force at ``at`` (default now). The capacity type is the node's own (Karpenter's
+    ``karpenter.sh/capacity-type`` label), not the one the workload asked for: a spot endpoint
+    that fell back to on-demand pays on-demand. None when the catalog prices no such node."""
+    at = at or timezone.now()
+    history = sorted(
+        (rate.effective_from, rate.hourly_price)
+        for rate in cache.cached("catalog.rates", _rate_rows)
+        if rate.offering.instance_type == instance_type and rate.capacity_type == capacity_type
+    )
+    return in_force(history, at)

@@ -8,6 +8,7 @@ its external-metrics adapter, kube-state-metrics, and a Prometheus scraping kube
                                [--no-real-controllers] [--no-prometheus] [--gpu-nodes N]
                                [--node '{"name": ..., "gpus": N, "labels": {...}}' ...]
                                [--engine-node NAME ...] [--token-secret NS/NAME/KEY ...]
+                               [--karpenter | --no-karpenter] [--karpenter-instance-types FILE]
 
 Prints the environment for the portal (``KUBECONFIG``, ``PROMETHEUS_URL``,
 ``KEDA_PROMETHEUS_URL``, the scrape intervals) and runs until Ctrl-C / SIGTERM, then stops
@@ -24,6 +25,14 @@ to Prometheus as scrape targets (pod IP, ``namespace``/``pod`` labels) once star
 ``--token-secret NS/NAME/KEY``: once namespace NS exists (the portal creates it), a Secret NAME
 with a placeholder value under KEY: the gated model's Hugging Face token, which only unlocks
 the weights download the real engine replaces with the tiny model.
+``--karpenter`` (the default when ``bash tools/build-karpenter.sh`` built it and the scheduler
+runs): the real Karpenter's KWOK provider (tests/infra/karpenter.py), as in the tests, so a
+pending pod makes a NodeClaim and a Node, which the fake kubelet then serves; its instance
+types are ``--karpenter-instance-types`` (the JSON of ``manage.py karpenter_instance_types``;
+``manage.py devcluster`` passes the catalog's), else the provider's built-in ones (no GPUs).
+The printed environment then switches the portal's NodePools on (``KARPENTER_NODEPOOLS=true``,
+``KARPENTER_NODE_CLASS=kwok``), and the KWOKNodeClass it applies is marked Ready (played: the
+KWOK provider has no NodeClass controller).
 The ingress stand-in (tests/infra/ingress.py) maps each InferenceService's URL to its ready
 pod: the printed ``HTTP_PROXY`` lets the portal's playground and ``manage.py demo_traffic``
 reach it.
@@ -46,8 +55,9 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tests.infra.controllers import ControllerStack  # noqa: E402
+from tests.infra.controllers import ControllerStack, start_controllers  # noqa: E402
 from tests.infra.ingress import IngressProxy, kserve_resolver  # noqa: E402
+from tests.infra.karpenter import Karpenter, ready_node_classes  # noqa: E402
 from tests.infra.kube import ControlPlane, MissingBinaries  # noqa: E402
 from tests.infra.prom import MissingPrometheus, PrometheusServer  # noqa: E402
 
@@ -94,6 +104,18 @@ def main(argv=None) -> int:
         metavar="NS/NAME/KEY",
         help="create this Secret (placeholder value) once its namespace exists",
     )
+    ap.add_argument(
+        "--karpenter",
+        action="store_true",
+        default=None,
+        help="require Karpenter's KWOK provider: pending pods make nodes (default: if built)",
+    )
+    ap.add_argument("--no-karpenter", dest="karpenter", action="store_false")
+    ap.add_argument(
+        "--karpenter-instance-types",
+        metavar="FILE",
+        help="the instance types Karpenter launches (JSON of manage.py karpenter_instance_types)",
+    )
     args = ap.parse_args(argv)
 
     workdir = Path(args.workdir).resolve() if args.workdir else None
@@ -119,7 +141,7 @@ def main(argv=None) -> int:
     if args.env_file:  # usable now; rewritten below with Prometheus once the controllers run
         Path(args.env_file).write_text(f"export KUBECONFIG={cp.kubeconfig_path}\n")
     t0 = time.monotonic()
-    stack = prom = None
+    stack = prom = karpenter = None
     try:
         if args.real_controllers:
             try:
@@ -162,7 +184,16 @@ def main(argv=None) -> int:
             else:  # a persistent workdir: serve the node made by an earlier run again
                 cp.fake_kubelet.adopt_node(node["name"])
         engine = _engine(cp, args.engine_node)
+        karpenter = _karpenter(cp, args.karpenter, args.karpenter_instance_types)
+    except KarpenterRefused as e:
+        print(f"error: {e}", file=sys.stderr)
+        if prom is not None:
+            prom.stop()
+        cp.stop()
+        return 2
     except BaseException:
+        if karpenter is not None:
+            karpenter.stop()
         if prom is not None:
             prom.stop()
         cp.stop()
@@ -177,6 +208,8 @@ def main(argv=None) -> int:
             "export PROMETHEUS_SCRAPE_INTERVAL_SECONDS=5",
         ]
     lines += [f"export {k}={v}" for k, v in ingress.env().items()]
+    if karpenter is not None:
+        lines += ["export KARPENTER_NODEPOOLS=true", "export KARPENTER_NODE_CLASS=kwok"]
     if args.env_file:
         Path(args.env_file).write_text("\n".join(lines) + "\n")
     version = cp.get_json("/version")["gitVersion"]
@@ -184,6 +217,8 @@ def main(argv=None) -> int:
         f"# kube-apiserver {version} at {cp.server} (pids {cp.pids()}); logs in {cp.workdir}",
         flush=True,
     )
+    if karpenter is not None:
+        print(f"# karpenter (KWOK provider) pid {karpenter.pids()}", flush=True)
     if stack is not None:
         print(
             f"# real controllers up in {time.monotonic() - t0:.1f} s: "
@@ -202,6 +237,8 @@ def main(argv=None) -> int:
         while not stop:
             time.sleep(1)
             secrets = [s for s in secrets if not _placeholder_secret(cp, *s)]
+            if karpenter is not None:
+                ready_node_classes(cp)
             if engine is not None and prom is not None:
                 _scrape_engine_pods(engine, prom, scraped)
             dead = [n for n, p in cp._procs.items() if not p.running]
@@ -212,12 +249,40 @@ def main(argv=None) -> int:
         pass
     finally:
         ingress.stop()
+        if karpenter is not None:
+            karpenter.stop()
         if prom is not None:
             prom.stop()
         cp.stop()
         if engine is not None:  # after the kubelet stopped: it cannot start another server
             engine.stop_all()
     return 0
+
+
+class KarpenterRefused(Exception):
+    """``--karpenter`` asked for and it cannot run here."""
+
+
+def _karpenter(cp: ControlPlane, wanted: bool | None, types_file: str | None):
+    """The running Karpenter (KWOK provider) and the fake kubelet serving its nodes, or None
+    when not wanted, or not built / no scheduler and not required."""
+    if wanted is False:
+        return None
+    if not cp.with_controllers:
+        if wanted:
+            raise KarpenterRefused("--karpenter needs kube-scheduler (drop --no-controllers)")
+        return None
+    try:
+        types = json.loads(Path(types_file).read_text()) if types_file else None
+        karpenter = Karpenter(cp, types)
+    except MissingBinaries as e:
+        if wanted:
+            raise KarpenterRefused(str(e)) from e
+        print(f"# warning: Karpenter not started: {e}", file=sys.stderr)
+        return None
+    start_controllers([karpenter])
+    cp.fake_kubelet.serve_provisioned_nodes()
+    return karpenter
 
 
 def _engine(cp: ControlPlane, nodes: list[str]):

@@ -2,7 +2,8 @@
 
 * `record_starts`: for every predictor pod that is Ready and not yet recorded, its stages
   (`coldstart.measure`, from the pod, its Node and Karpenter NodeClaim when one was launched
-  for it) as a `ColdStart` row and one timeline line. Safe to run twice: one row per pod uid.
+  for it) as a `ColdStart` row and one timeline line, plus one saying the node's capacity type
+  and price (`node_cost`). Safe to run twice: one row per pod uid.
 * `_replan`: the measured from-zero figure of the endpoint's model on its GPU
   (`coldstart_plans.plan_for_endpoint`), which its pre-warm lead, scale-down window and stuck
   flag use, written to `Endpoint.cold_start_seconds` (the estimate stands while it is empty).
@@ -14,8 +15,9 @@ import logging
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
-from deployments.endpoints import coldstart
+from deployments.endpoints import coldstart, node_cost
 from deployments.endpoints.choices import EventKind
 from deployments.endpoints.coldstart_plans import plan_for_endpoint
 from deployments.endpoints.models import ColdStart, Endpoint
@@ -84,6 +86,7 @@ def record_starts(
         measured = coldstart.measure(pod, node, claim, not_before=endpoint.created_at)
         if measured is not None and _save(endpoint, measured):
             accepted = accepted or isinstance(measured, coldstart.Stages)
+            _say_node_cost(endpoint, pod, node)
     return accepted and _replan(endpoint)
 
 
@@ -120,6 +123,16 @@ def _save(endpoint: Endpoint, measured: coldstart.Stages | coldstart.Unsupported
         return False  # another sync recorded this pod first
     log.info("endpoint=%s %s", endpoint.pk, measured.sentence())
     return True
+
+
+def _say_node_cost(endpoint: Endpoint, pod: dict[str, Any], node: dict | None) -> None:
+    """One timeline line per recorded start: the node's capacity type and the price used."""
+    said = node_cost.cost_sentence(
+        pod["metadata"].get("name", ""), str(endpoint.capacity_type), node, timezone.now()
+    )
+    if said:
+        add_event(endpoint, EventKind.INFO, said)
+        log.info("endpoint=%s %s", endpoint.pk, said)
 
 
 def _replan(endpoint: Endpoint) -> bool:

@@ -47,7 +47,8 @@ def karpenter_paths() -> tuple[Path, Path]:
 
 class Karpenter(_Component):
     """Karpenter's KWOK provider out of cluster, reading ``instance_types`` (the portal's
-    ``manage.py karpenter_instance_types`` JSON) as its instance types.
+    ``manage.py karpenter_instance_types`` JSON) as its instance types (None: the KWOK
+    provider's own built-in types, which have no GPUs).
 
     ``batch_idle`` / ``batch_max``: how long Karpenter batches pending pods before it decides
     (upstream defaults 1 s / 10 s; shorter here so tests do not wait).
@@ -58,7 +59,7 @@ class Karpenter(_Component):
     def __init__(
         self,
         cp: ControlPlane,
-        instance_types: list[dict],
+        instance_types: list[dict] | None,
         batch_idle: str = "1s",
         batch_max: str = "3s",
     ):
@@ -77,12 +78,14 @@ class Karpenter(_Component):
         ]
 
     def start(self):
-        types_file = self.cp.workdir / "karpenter-instance-types.json"
-        types_file.write_text(json.dumps(self.instance_types, indent=1))
         self.metrics_port, self.probe_port = free_port(), free_port()
+        env = {**self.env}
+        if self.instance_types is not None:  # None: the provider's built-in (CPU-only) types
+            types_file = self.cp.workdir / "karpenter-instance-types.json"
+            types_file.write_text(json.dumps(self.instance_types, indent=1))
+            env["INSTANCE_TYPES_FILE_PATH"] = str(types_file)
         env = {
-            **self.env,
-            "INSTANCE_TYPES_FILE_PATH": str(types_file),
+            **env,
             "DISABLE_LEADER_ELECTION": "true",
             "METRICS_PORT": str(self.metrics_port),
             "HEALTH_PROBE_PORT": str(self.probe_port),
@@ -134,3 +137,24 @@ def mark_node_class_ready(cp: ControlPlane, name: str, timeout: float = 30.0) ->
             if e.status != 404 or time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+def ready_node_classes(cp: ControlPlane) -> list[str]:
+    """Play the NodeClass controller once, without waiting (``tools/devcluster.py`` calls it
+    every second): mark every KWOKNodeClass that is not Ready yet; the names marked now."""
+    from kubernetes.client.rest import ApiException
+    from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
+    dyn = cp.dynamic_client()
+    try:
+        api = dyn.resources.get(api_version="karpenter.kwok.sh/v1alpha1", kind="KWOKNodeClass")
+        items = api.get().items
+    except (ApiException, ResourceNotFoundError):
+        return []
+    marked = []
+    for obj in items:
+        conditions = (obj.get("status") or {}).get("conditions") or []
+        if not any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
+            mark_node_class_ready(cp, obj.metadata.name, timeout=0)
+            marked.append(obj.metadata.name)
+    return marked

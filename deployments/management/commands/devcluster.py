@@ -5,6 +5,7 @@ metrics adapter, kube-state-metrics and a Prometheus scraping it, wrapping `tool
     manage.py devcluster [--workdir var/devcluster] [--env-file var/devcluster.env]
                          [--gpu-nodes 2] [--catalog-nodes] [--no-real-controllers]
                          [--no-prometheus] [--engine-endpoint TEAM/NAME]
+                         [--karpenter | --no-karpenter]
 
 `--catalog-nodes` adds one fake GPU node per instance offering of the catalog, labelled the way
 an endpoint on that offering selects its nodes (`manifests.node_labels`, on-demand), so the
@@ -14,6 +15,12 @@ the real engine (KServe's huggingfaceserver on vLLM with the tiny model) when th
 environment is built (`bash tools/build-vllm.sh`), so it answers in the playground and its
 charts fill from real traffic (`manage.py demo_traffic`); otherwise they stay played.
 
+`--karpenter` (the default when `bash tools/build-karpenter.sh` built it): the real Karpenter's
+KWOK provider runs as in the tests and launches the catalog's instance types
+(`nodepools.manifests.kwok_instance_types`, written to `karpenter-instance-types.json` in the
+workdir or a temporary dir), so an endpoint whose pod finds no node gets one; the printed
+environment switches the portal's NodePools on. `--no-karpenter` keeps the fixed nodes only.
+
 It prints `export KUBECONFIG=... PROMETHEUS_URL=...`; start the portal and its worker with
 those set and its endpoints are applied to this cluster (without it the portal runs in embedded
 dev mode: see deployments.endpoints.reconcile). Runs until Ctrl-C, then stops every process it started.
@@ -22,6 +29,7 @@ dev mode: see deployments.endpoints.reconcile). Runs until Ctrl-C, then stops ev
 import importlib.util
 import json
 import re
+import tempfile
 from pathlib import Path
 
 from django.conf import settings
@@ -30,6 +38,7 @@ from django.core.management.base import BaseCommand, CommandError
 from catalog.models import InstanceOffering
 from deployments.endpoints import manifests
 from deployments.models import Endpoint
+from deployments.nodepools.manifests import PoolError, kwok_instance_types
 
 TOOL = Path(settings.BASE_DIR) / "tools" / "devcluster.py"
 
@@ -69,6 +78,29 @@ def engine_args(ref: str) -> list[str]:
     return argv
 
 
+def karpenter_args(wanted: bool | None, workdir: str | None) -> list[str]:
+    """tools/devcluster.py arguments for Karpenter: off, or on (required when ``wanted``, else
+    if built) launching the catalog's instance types, written to a file in ``workdir`` (a new
+    temporary dir without one). An empty catalog leaves the provider's built-in types; a catalog
+    it cannot launch (an offering without vCPUs/memory) turns it off, or fails when required."""
+    if wanted is False:
+        return ["--no-karpenter"]
+    argv = ["--karpenter"] if wanted else []
+    try:
+        types = kwok_instance_types()
+    except PoolError as exc:  # an offering Karpenter cannot fit pods against
+        if wanted:
+            raise CommandError(f"Karpenter cannot launch the catalog's nodes: {exc}") from exc
+        return ["--no-karpenter"]
+    if types:
+        folder = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="modelport-kwok-"))
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "karpenter-instance-types.json"
+        path.write_text(json.dumps(types, indent=1))
+        argv += ["--karpenter-instance-types", str(path)]
+    return argv
+
+
 class Command(BaseCommand):
     help = "Run a local Kubernetes control plane with the KServe and KEDA CRDs."
 
@@ -87,6 +119,14 @@ class Command(BaseCommand):
             metavar="TEAM/NAME",
             help="with --catalog-nodes: run this endpoint's pods on the real engine (if built)",
         )
+        karpenter = parser.add_mutually_exclusive_group()
+        karpenter.add_argument(
+            "--karpenter",
+            action="store_true",
+            default=None,
+            help="require Karpenter (KWOK provider): pending pods make nodes (default: if built)",
+        )
+        karpenter.add_argument("--no-karpenter", dest="karpenter", action="store_false")
 
     def handle(self, *args, **opts):
         if not TOOL.exists():
@@ -120,6 +160,10 @@ class Command(BaseCommand):
                         "stays played."
                     )
                 argv += extra
+        if opts["with_controllers"] is False and not opts["karpenter"]:
+            argv.append("--no-karpenter")  # no scheduler: no pod is ever found unschedulable
+        else:
+            argv += karpenter_args(opts["karpenter"], opts["workdir"])
         code = module.main(argv)
         if code:
             raise CommandError(f"devcluster exited with status {code}")

@@ -161,6 +161,10 @@ def test_a_pending_gpu_pod_makes_a_node_and_the_pools_gpu_limit_refuses_the_next
         ),
         "the NodeClaim to be Initialized",
     )
+    # The node's own capacity type prices it on the timeline: the spot pool's node, spot price.
+    timeline = " | ".join(ep.events.values_list("message", flat=True))
+    spot = f"runs on spot node {node['metadata']['name']} ({INSTANCE}): $0.74/h, the spot price."
+    assert spot in timeline, timeline
 
     # 2. A second spot replica of the same GPU: the pool's one-GPU ceiling refuses a node.
     second = _request(
@@ -287,5 +291,8 @@ def test_a_spot_interruption_moves_the_replica_to_on_demand_and_the_timeline_say
             re.search(rf"Karpenter (is launching|launched) an? {re.escape(INSTANCE)} on-demand", m)
             for m in said
         ), said
+        # ... and what it cost: the replacement's on-demand node at the on-demand price.
+        assert "$1.86/h, the on-demand price. The endpoint asked for spot; it is billed as " \
+            "on-demand." in timeline, timeline  # fmt: skip
     finally:
         replacement.stop()
