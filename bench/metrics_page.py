@@ -59,12 +59,16 @@ from tests.promdata import Load, Node, Pod, Scenario  # noqa: E402
 HOUR = 3600
 
 
-def build_scenario(n: int, end: float) -> Scenario:
+PIECE = 200  # endpoints generated and backfilled at a time (1,000 at once need ~15 GB)
+
+
+def build_scenario(n: int, end: float, first: int = 0) -> Scenario:
+    """Endpoints ``first .. n-1`` (``first`` a multiple of 8: each piece has its own nodes)."""
     start = end - 2 * HOUR
-    s = Scenario(start, end, scrape_interval=30, scrape_offset=3, seed=5)
-    for i in range(math.ceil(n / 8)):
+    s = Scenario(start, end, scrape_interval=30, scrape_offset=3, seed=5 + first)
+    for i in range(first // 8, math.ceil(n / 8)):
         s.add_node(Node(f"bench-gpu-{i}", instance_type="p5.48xlarge", gpus=8, gpu="H100"))
-    for i in range(n):
+    for i in range(first, n):
         s.add_pod(
             Pod(
                 f"ep-{i:03d}-predictor-5d8f-{i:05d}",
@@ -141,13 +145,15 @@ def start_prometheus(n: int, tsdb: str) -> tuple[PrometheusServer, datetime | No
         return prom, datetime.fromtimestamp(meta["end"] + 120, tz=UTC)
     end = math.floor(time.time() / 60) * 60 - 120
     t0 = time.perf_counter()
-    scenario = build_scenario(n, end)
-    text = scenario.openmetrics()
     prom = PrometheusServer(workdir=tsdb or None).start()
-    prom.backfill(text)
+    series = 0
+    for first in range(0, n, PIECE):  # blocks of the pieces are merged at query time
+        scenario = build_scenario(min(n, first + PIECE), end, first)
+        series += len(scenario.series)
+        prom.backfill(scenario.openmetrics(), restart=first + PIECE >= n)
+        del scenario
     print(
-        f"backfilled {len(scenario.series)} series for {n} endpoints "
-        f"in {time.perf_counter() - t0:.0f} s",
+        f"backfilled {series} series for {n} endpoints in {time.perf_counter() - t0:.0f} s",
         file=sys.stderr,
     )
     if meta_path is not None:
