@@ -15,12 +15,17 @@ in a throw-away SQLite database, then times, per round (Prometheus cache off, sa
 
 Usage::
 
-    .venv/bin/python bench/metrics_page.py [--endpoints 50] [--rounds 15]
+    .venv/bin/python bench/metrics_page.py [--endpoints 50] [--rounds 15] [--tsdb DIR]
+
+``--tsdb DIR`` keeps the backfilled Prometheus data there and reuses it on the next run with the
+same number of endpoints (the backfill of 1,000 endpoints takes many minutes): every round then
+asks at the backfill's own "now" (its end + 2 minutes), as a fresh run does.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import statistics
@@ -54,12 +59,16 @@ from tests.promdata import Load, Node, Pod, Scenario  # noqa: E402
 HOUR = 3600
 
 
-def build_scenario(n: int, end: float) -> Scenario:
+PIECE = 200  # endpoints generated and backfilled at a time (1,000 at once need ~15 GB)
+
+
+def build_scenario(n: int, end: float, first: int = 0) -> Scenario:
+    """Endpoints ``first .. n-1`` (``first`` a multiple of 8: each piece has its own nodes)."""
     start = end - 2 * HOUR
-    s = Scenario(start, end, scrape_interval=30, scrape_offset=3, seed=5)
-    for i in range(math.ceil(n / 8)):
+    s = Scenario(start, end, scrape_interval=30, scrape_offset=3, seed=5 + first)
+    for i in range(first // 8, math.ceil(n / 8)):
         s.add_node(Node(f"bench-gpu-{i}", instance_type="p5.48xlarge", gpus=8, gpu="H100"))
-    for i in range(n):
+    for i in range(first, n):
         s.add_pod(
             Pod(
                 f"ep-{i:03d}-predictor-5d8f-{i:05d}",
@@ -124,6 +133,35 @@ def run_raw(url, requests_list, parallel: bool, threads: int = 4) -> float:
     return time.perf_counter() - started
 
 
+def start_prometheus(n: int, tsdb: str) -> tuple[PrometheusServer, datetime | None]:
+    """A Prometheus holding the scenario, and the fixed "now" to ask at (None: the clock)."""
+    meta_path = Path(tsdb) / "bench-meta.json" if tsdb else None
+    if meta_path is not None and meta_path.exists():
+        meta = json.loads(meta_path.read_text())
+        if meta["endpoints"] != n:
+            raise SystemExit(f"{tsdb} holds {meta['endpoints']} endpoints, not {n}")
+        print(f"reusing the backfill in {tsdb}", file=sys.stderr)
+        prom = PrometheusServer(workdir=tsdb).start()
+        return prom, datetime.fromtimestamp(meta["end"] + 120, tz=UTC)
+    end = math.floor(time.time() / 60) * 60 - 120
+    t0 = time.perf_counter()
+    prom = PrometheusServer(workdir=tsdb or None).start()
+    series = 0
+    for first in range(0, n, PIECE):  # blocks of the pieces are merged at query time
+        scenario = build_scenario(min(n, first + PIECE), end, first)
+        series += len(scenario.series)
+        prom.backfill(scenario.openmetrics(), restart=first + PIECE >= n)
+        del scenario
+    print(
+        f"backfilled {series} series for {n} endpoints in {time.perf_counter() - t0:.0f} s",
+        file=sys.stderr,
+    )
+    if meta_path is not None:
+        meta_path.write_text(json.dumps({"endpoints": n, "end": end}))
+        return prom, datetime.fromtimestamp(end + 120, tz=UTC)
+    return prom, None
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--endpoints", type=int, default=50)
@@ -135,20 +173,15 @@ def main():
         default=settings.METRICS_QUERY_THREADS,
         help="METRICS_QUERY_THREADS for the page (1 = one query after the other)",
     )
+    ap.add_argument(
+        "--tsdb",
+        default="",
+        help="keep the backfilled data in this directory and reuse it on the next run",
+    )
     args = ap.parse_args()
 
-    end = math.floor(time.time() / 60) * 60 - 120
-    t0 = time.perf_counter()
-    scenario = build_scenario(args.endpoints, end)
-    text = scenario.openmetrics()
-    prom = PrometheusServer().start()
+    prom, fixed_now = start_prometheus(args.endpoints, args.tsdb)
     try:
-        prom.backfill(text)
-        print(
-            f"backfilled {len(scenario.series)} series for {args.endpoints} endpoints "
-            f"in {time.perf_counter() - t0:.0f} s",
-            file=sys.stderr,
-        )
         settings.PROMETHEUS_URL = prom.url
         settings.PROMETHEUS_CACHE_SECONDS = 0
         settings.PROMETHEUS_SCRAPE_INTERVAL_SECONDS = 30
@@ -162,7 +195,7 @@ def main():
         results = {"seq": [], "par": [], "page": []}
         counts = []
         for i in range(args.rounds + 2):  # two warm-up rounds
-            now = datetime.now(UTC)
+            now = fixed_now or datetime.now(UTC)
             reqs = page_promql(keys, window, now)
             seq = run_raw(prom.url, reqs, parallel=False)
             par = run_raw(prom.url, reqs, parallel=True, threads=args.threads)

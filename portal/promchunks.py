@@ -92,13 +92,35 @@ def snappy_literal(data: bytes) -> bytes:
 
 def read_request(matchers: list[tuple[int, str, str]], start_ms: int, end_ms: int) -> bytes:
     """A snappy-encoded ``prompb.ReadRequest`` for one query asking for streamed XOR chunks."""
-    query = _varint_field(1, start_ms) + _varint_field(2, end_ms)
-    for kind, name, value in matchers:
-        query += _field(
-            3, _varint_field(1, kind) + _field(2, name.encode()) + _field(3, value.encode())
-        )
-    body = _field(1, query) + _field(2, _uvarint(STREAMED_XOR_CHUNKS))
+    return read_request_many([matchers], start_ms, end_ms)
+
+
+def read_request_many(
+    selectors: list[list[tuple[int, str, str]]], start_ms: int, end_ms: int
+) -> bytes:
+    """One ``prompb.ReadRequest`` with a query per selector (same time range): the server
+    answers them one after the other in one stream, each frame naming its query's index."""
+    if not selectors:
+        raise ValueError("no selector to read")
+    queries = b""
+    for matchers in selectors:
+        query = _varint_field(1, start_ms) + _varint_field(2, end_ms)
+        for kind, name, value in matchers:
+            query += _field(
+                3, _varint_field(1, kind) + _field(2, name.encode()) + _field(3, value.encode())
+            )
+        queries += _field(1, query)
+    body = queries + _field(2, _uvarint(STREAMED_XOR_CHUNKS))
     return snappy_literal(body)
+
+
+def query_index(message) -> int:
+    """The ``query_index`` of a ``ChunkedReadResponse`` (0 when absent, as protobuf says)."""
+    found = 0
+    for number, value in _fields(message):
+        if number == 2:
+            found = value
+    return found
 
 
 def _read_uvarint(buf, pos: int) -> tuple[int, int]:

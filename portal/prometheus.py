@@ -177,8 +177,11 @@ class PrometheusClient:
             for s in data.get("result", [])
         ]
 
-    def series(self, match: str, start: Timestamp, end: Timestamp) -> list[dict[str, str]]:
-        """Label sets of the series matching ``match`` with samples in [start, end].
+    def series(
+        self, match: str | list[str], start: Timestamp, end: Timestamp
+    ) -> list[dict[str, str]]:
+        """Label sets of the series matching ``match`` (one selector, or several: their union,
+        in one request) with samples in [start, end].
 
         Answered from the TSDB index without reading samples, so it is cheap even over a
         month (billing uses it for kube_pod_labels / kube_node_labels)."""
@@ -201,11 +204,19 @@ class PrometheusClient:
 
         Raises :class:`RemoteReadUnsupported` when the selector is not a plain one or the
         server does not stream chunks (then read the samples with :meth:`query`)."""
+        return self.read_runs_many([selector], start_ms, end_ms)[0]
+
+    def read_runs_many(
+        self, selectors: list[str], start_ms: int, end_ms: int
+    ) -> list[list[tuple[dict[str, str], list[promchunks.Run]]]]:
+        """:meth:`read_runs` of several selectors over the same range in one request (one
+        round trip; the server answers the queries in order in one stream). One list per
+        selector, in the order given."""
         try:
-            matchers = promchunks.parse_selector(selector)
+            matchers = [promchunks.parse_selector(s) for s in selectors]
         except promchunks.UnsupportedSelector as exc:
             raise RemoteReadUnsupported(str(exc)) from exc
-        body = promchunks.read_request(matchers, start_ms, end_ms - 1)
+        body = promchunks.read_request_many(matchers, start_ms, end_ms - 1)
         headers = {
             "Content-Encoding": "snappy",
             "Content-Type": "application/x-protobuf",
@@ -229,12 +240,13 @@ class PrometheusClient:
                     raise RemoteReadUnsupported(
                         f"remote read answered HTTP {resp.status_code} ({kind or 'no type'})"
                     )
-                out = []
+                out: list[list] = [[] for _ in selectors]
                 for message in promchunks.frames(resp.iter_content(1 << 16)):
+                    found = out[promchunks.query_index(message)]
                     for labels, chunks in promchunks.series_chunks(message):
                         runs = promchunks.clip(promchunks.series_runs(chunks), start_ms, end_ms)
                         if runs:
-                            out.append((labels, runs))
+                            found.append((labels, runs))
                 return out
         except requests.Timeout as exc:
             QUERY_ERRORS.labels("unavailable").inc()

@@ -203,3 +203,25 @@ def test_off_grid_pods_stay_within_one_scrape_interval(settings, prometheus_serv
     assert (
         measured + idle == 4 * 2 * HOUR
     )  # capacity is conserved: allocated + idle = node GPUs × time
+
+
+def test_the_query_api_fallback_gives_the_same_rows_as_remote_read(
+    billing_settings, mixed, monkeypatch
+):
+    from billing import services
+    from portal.prometheus import PrometheusClient, RemoteReadUnsupported
+
+    scenario, _, prices = mixed
+    save_price_table(prices)
+    start, end = _dt(scenario.start), _dt(scenario.end)
+    by_chunks = services.measure_usage(start, end)
+    sent = []
+
+    def refused(self, selectors, start_ms, end_ms):
+        sent.append(selectors)
+        raise RemoteReadUnsupported("test: no remote read")
+
+    monkeypatch.setattr(PrometheusClient, "read_runs_many", refused)
+    by_queries = services.measure_usage(start, end)
+    assert len(sent) == 1 and len(sent[0]) == 4  # every gauge asked in one request
+    assert by_queries == by_chunks and any(r.gpu_seconds for r in by_chunks)

@@ -55,6 +55,17 @@ def test_identical_rows_are_not_written_again(team):
     assert after.pk == before.pk and after.collected_at == before.collected_at
 
 
+@pytest.mark.parametrize("cost", ["0.800001", "0.799999", "1234567.800001"])
+def test_a_cost_changed_in_its_last_stored_place_is_written_again(team, cost):
+    save_usage([_row(cost=Decimal("0.8"))], H, H + timedelta(hours=1))
+    save_usage([_row(cost=Decimal(cost))], H, H + timedelta(hours=1))
+    written = UsageRecord.objects.get()
+    assert written.cost == Decimal(cost)
+    save_usage([_row(cost=Decimal(cost) + Decimal("0.0000004"))], H, H + timedelta(hours=1))
+    kept = UsageRecord.objects.get()  # the same cost at 6 places: not written again
+    assert kept.cost == Decimal(cost) and kept.collected_at == written.collected_at
+
+
 def test_endpoint_uuid_label_beats_a_reused_name(team):
     old = EndpointFactory(team=team, name="chat", status=EndpointStatus.DELETED)
     new = EndpointFactory(team=team, name="chat")

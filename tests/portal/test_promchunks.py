@@ -129,3 +129,26 @@ def test_a_stream_cut_inside_a_frame_is_an_error():
     assert [bytes(m) for m in promchunks.frames([frame[:3], frame[3:]])] == [b"hello"]
     with pytest.raises(ValueError, match="inside a frame"):
         list(promchunks.frames([frame[:-1]]))
+
+
+@pytest.mark.prometheus
+def test_several_selectors_in_one_remote_read_answer_each_as_alone(prometheus_server):
+    t0 = (int(time.time()) // 3600 - 20) * 3600
+    run = f"rm{random.Random(7).randrange(10**9)}"
+    lines = ["# TYPE promchunks_many gauge"]
+    for s, step in (("a", 60), ("b", 30), ("c", 15)):
+        lines += [
+            f'promchunks_many{{run="{run}",s="{s}"}} {1 + (t // 900) % 3} {t}'
+            for t in range(t0, t0 + 3 * 3600, step)
+        ]
+    prometheus_server.backfill("\n".join([*lines, "# EOF"]) + "\n")
+    client = PrometheusClient(prometheus_server.url, timeout=30)
+    selectors = [
+        f'promchunks_many{{run="{run}",s="c"}}',
+        f'promchunks_many{{run="{run}",s="missing"}}',
+        f'promchunks_many{{run="{run}",s=~"a|b"}}',
+    ]
+    start, end = (t0 + 600) * 1000, (t0 + 2 * 3600) * 1000
+    together = client.read_runs_many(selectors, start, end)
+    assert together == [client.read_runs(s, start, end) for s in selectors]
+    assert [len(series) for series in together] == [1, 0, 2]

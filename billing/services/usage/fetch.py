@@ -78,10 +78,7 @@ def fetch_usage(
         ThreadPoolExecutor(max_workers=settings.BILLING_PROMETHEUS_CONCURRENCY) as pool,
     ):
         labels = pool.submit(fetch_labels, client, windows[0].start, end, cfg["selector"])
-        raw = {
-            attr: pool.submit(_gauge_series, client, build(cfg["selector"]), chunks, cfg)
-            for attr, (build, _, _) in _GAUGES.items()
-        }
+        raw = _gauge_series(pool, client, chunks, cfg)
         counters = {
             attr: _integrate(pool, client, windows, build, _KEYS[key], cfg)
             for attr, (build, key) in _COUNTERS.items()
@@ -91,7 +88,7 @@ def fetch_usage(
         cuts = [to_unix(c) for c in cut_times]
         gauges = {}
         for attr, (_, key, scale) in _GAUGES.items():
-            kind, parts = raw[attr].result()
+            kind, parts = raw[attr]
             if kind == "runs":
                 series = _scaled_runs(parts, scale)
                 gauges[attr] = integrate_runs(series, _KEYS[key], bounds, cuts)
@@ -123,21 +120,27 @@ def _sample_chunks(windows: list[Window], hours: int = SAMPLE_CHUNK_HOURS) -> li
     ]
 
 
-def _gauge_series(client, selector: str, chunks: list[Window], cfg: dict) -> tuple[str, list]:
-    """Every sample of ``selector`` over the chunks: ("runs", [(labels, runs)]) through remote
-    read's streamed chunks, or, where the server or selector does not allow it, ("samples",
-    [futures of each chunk's raw samples]) through the query API (same samples either way)."""
+def _gauge_series(pool, client, chunks: list[Window], cfg: dict) -> dict[str, tuple[str, list]]:
+    """Every sample of each gauge over the chunks: {gauge: ("runs", [(labels, runs)])} through
+    remote read's streamed chunks, all gauges in one request, or, where the server or selector
+    does not allow it, {gauge: ("samples", [futures of each chunk's raw samples])} through the
+    query API on ``pool`` (same samples either way)."""
+    selectors = {attr: build(cfg["selector"]) for attr, (build, _, _) in _GAUGES.items()}
     try:
         start_ms = round(chunks[0].start.timestamp() * 1000)
         end_ms = round(chunks[-1].end.timestamp() * 1000)
-        return "runs", client.read_runs(selector, start_ms, end_ms)
+        read = client.read_runs_many(list(selectors.values()), start_ms, end_ms)
+        return {attr: ("runs", series) for attr, series in zip(selectors, read, strict=True)}
     except RemoteReadUnsupported as exc:
         log.info("billing: remote read not used (%s); reading samples with queries", exc)
-    with ThreadPoolExecutor(max_workers=settings.BILLING_PROMETHEUS_CONCURRENCY) as pool:
-        parts = [pool.submit(_raw_samples, client, selector, w, cfg) for w in chunks]
-        for part in parts:
+    parts = {
+        attr: [pool.submit(_raw_samples, client, selector, w, cfg) for w in chunks]
+        for attr, selector in selectors.items()
+    }
+    for futures in parts.values():
+        for part in futures:
             part.result()
-    return "samples", parts
+    return {attr: ("samples", futures) for attr, futures in parts.items()}
 
 
 def _scaled_runs(series: list, scale: float) -> list:
@@ -252,19 +255,26 @@ def _instant(client, window: Window, build, key, cfg) -> dict:
     return out
 
 
+_LABEL_METRICS = ("kube_pod_labels", "kube_namespace_labels", "kube_node_labels")
+
+
 def fetch_labels(client, start: datetime, end: datetime, selector: str = "") -> ClusterLabels:
+    """Pod, namespace and node labels of the period: one series request for the three."""
+    by_metric: dict[str, list[dict]] = {name: [] for name in _LABEL_METRICS}
+    matches = [queries.series_match(name, selector) for name in _LABEL_METRICS]
+    for s in client.series(matches, start, end):
+        found = by_metric.get(s.get("__name__", ""))
+        if found is not None:
+            found.append(s)
     labels = ClusterLabels()
-    for s in sorted(
-        client.series(queries.series_match("kube_pod_labels", selector), start, end),
-        key=lambda s: sorted(s.items()),
-    ):
+    for s in sorted(by_metric["kube_pod_labels"], key=lambda s: sorted(s.items())):
         key = (s.get("namespace", ""), s.get("pod", ""))
         if key not in labels.pods or s.get(queries.POD_TEAM_LABEL):
             labels.pods[key] = s
-    for s in client.series(queries.series_match("kube_namespace_labels", selector), start, end):
+    for s in by_metric["kube_namespace_labels"]:
         if s.get(queries.NAMESPACE_TEAM_LABEL) or s.get("namespace") not in labels.namespaces:
             labels.namespaces[s.get("namespace", "")] = s.get(queries.NAMESPACE_TEAM_LABEL, "")
-    for s in client.series(queries.series_match("kube_node_labels", selector), start, end):
+    for s in by_metric["kube_node_labels"]:
         labels.nodes[s.get("node", "")] = (
             s.get(queries.NODE_INSTANCE_TYPE_LABEL) or UNKNOWN,
             node_capacity_type(s),

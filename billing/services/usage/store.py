@@ -8,7 +8,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import CharField
+from django.db.models import CharField, FloatField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -55,7 +55,7 @@ def save_usage(
             row = wanted.get(key)
             if row is None:
                 stale.append(pk)
-            elif values == row[1]:
+            elif values == _comparable(row[1]):
                 same.add(key)
         deleted = 0
         for i in range(0, len(stale), 500):
@@ -86,19 +86,22 @@ def mark_collected(start: datetime, end: datetime) -> None:
 
 
 def stored_rows(start: datetime, end: datetime) -> Iterable[tuple[tuple, tuple, int]]:
-    """(unique key, _VALUE_FIELDS, pk) of every stored row of ``[start, end)``, in one query.
+    """(unique key, _VALUE_FIELDS with the cost as a float, pk) of every stored row of
+    ``[start, end)``, in one query; compare the values with ``_comparable`` of a row's.
 
     The hour is read as text and mapped back through the period's few distinct hours: decoding
     one timestamp per row (Django's PostgreSQL timestamptz loader is pure Python) would cost more
-    than the rest of the comparison."""
+    than the rest of the comparison. The cost is read as a double for the same reason (Django's
+    SQLite decimal converter, per row, was a third of the read): see ``_comparable``."""
     stored = (
         UsageRecord.objects.filter(hour__gte=start, hour__lt=end)
-        .annotate(hour_text=Cast("hour", CharField()))
+        .annotate(hour_text=Cast("hour", CharField()), cost_float=Cast("cost", FloatField()))
         .order_by()
     )
     hours = dict(stored.values_list("hour_text", "hour").distinct())
     n = len(UNIQUE_FIELDS)
-    for row in stored.values_list("hour_text", *UNIQUE_FIELDS[1:], *_VALUE_FIELDS, "pk"):
+    fields = [f if f != "cost" else "cost_float" for f in _VALUE_FIELDS]
+    for row in stored.values_list("hour_text", *UNIQUE_FIELDS[1:], *fields, "pk"):
         yield (hours[row[0]], *row[1:n]), row[n:-1], row[-1]
 
 
@@ -117,6 +120,16 @@ _VALUE_FIELDS = [
 ]
 
 
+_COST = _VALUE_FIELDS.index("cost")
+
+
+def _comparable(values: tuple) -> tuple:
+    """A row's values as ``stored_rows`` reads them: the cost (6 places, at most 16 digits) as
+    the nearest double. Two costs that differ are different doubles up to 10^9 per row (15
+    significant digits; Django's own SQLite decimal reader keeps no more than 15)."""
+    return (*values[:_COST], float(values[_COST]), *values[_COST + 1 :])
+
+
 def _owner_ids(keys: set[tuple[str, str, str]]) -> dict[tuple[str, str, str], tuple]:
     """(team key, endpoint key, uuid label) -> (team id, endpoint id, batch job id), None if
     unknown. Keys "batch/<name>" are batch jobs' lines, the others endpoints'."""
@@ -124,14 +137,7 @@ def _owner_ids(keys: set[tuple[str, str, str]]) -> dict[tuple[str, str, str], tu
     batch = {k for k in keys if k[1].startswith(queries.BATCH_KEY_PREFIX)}
     endpoints = _resolve_endpoints({k for k in keys if k[1] and k not in batch}, teams)
     batch_jobs = _resolve_batch_jobs(batch, teams)
-    return {
-        k: (
-            teams[k[0]].pk if k[0] in teams else None,
-            endpoints[k].pk if k in endpoints else None,
-            batch_jobs[k].pk if k in batch_jobs else None,
-        )
-        for k in keys
-    }
+    return {k: (teams.get(k[0]), endpoints.get(k), batch_jobs.get(k)) for k in keys}
 
 
 def _values(r: UsageRow, owners: dict[tuple[str, str, str], tuple]) -> tuple:
@@ -162,11 +168,12 @@ def _record(r: UsageRow, values: tuple, now: datetime) -> UsageRecord:
     )
 
 
-def _resolve_teams(keys: set[str]) -> dict[str, Team]:
-    """Team keys are slugs (labels) or namespace names (``KUBE_NAMESPACE_PREFIX`` + slug)."""
+def _resolve_teams(keys: set[str]) -> dict[str, int]:
+    """Team keys are slugs (labels) or namespace names (``KUBE_NAMESPACE_PREFIX`` + slug):
+    key -> team id."""
     prefix = settings.KUBE_NAMESPACE_PREFIX
     slugs = {k for k in keys} | {k[len(prefix) :] for k in keys if prefix and k.startswith(prefix)}
-    by_slug = {t.slug: t for t in Team.objects.filter(slug__in=slugs)}
+    by_slug = dict(Team.objects.filter(slug__in=slugs).values_list("slug", "pk"))
     out = {}
     for key in keys:
         team = by_slug.get(key)
@@ -177,17 +184,30 @@ def _resolve_teams(keys: set[str]) -> dict[str, Team]:
     return out
 
 
+def _candidates(model, team_ids) -> tuple[dict[tuple[int, str], tuple], dict[str, tuple]]:
+    """(by (team id, name), by uuid) of ``model``'s rows in these teams as (pk, team id);
+    the newest of a reused name wins."""
+    rows = (
+        model.objects.filter(team_id__in=team_ids)
+        .order_by("created_at")
+        .values_list("pk", "team_id", "name", "uuid")
+    )
+    by_name, by_uuid = {}, {}
+    for pk, team_id, name, uuid in rows:
+        by_name[(team_id, name)] = by_uuid[str(uuid)] = (pk, team_id)
+    return by_name, by_uuid
+
+
 def _resolve_endpoints(
-    keys: set[tuple[str, str, str]], teams: dict[str, Team]
-) -> dict[tuple[str, str, str], Endpoint]:
-    """(team key, endpoint label, endpoint-uuid label) -> Endpoint. The UUID label wins (a name
-    is reused after a delete); else a label that is a UUID; else the newest endpoint of that
-    name in the team (the InferenceService name)."""
+    keys: set[tuple[str, str, str]], teams: dict[str, int]
+) -> dict[tuple[str, str, str], int]:
+    """(team key, endpoint label, endpoint-uuid label) -> Endpoint id. The UUID label wins (a
+    name is reused after a delete); else a label that is a UUID; else the newest endpoint of
+    that name in the team (the InferenceService name)."""
     out = {}
-    team_ids = {t.pk for t in teams.values()}
-    candidates = Endpoint.objects.filter(team_id__in=team_ids).order_by("created_at")
-    by_name = {(e.team_id, e.name): e for e in candidates}  # newest wins
-    by_uuid = {str(e.uuid): e for e in candidates}
+    if not keys:
+        return out
+    by_name, by_uuid = _candidates(Endpoint, set(teams.values()))
     for team_key, endpoint_key, endpoint_uuid in keys:
         team = teams.get(team_key)
         if team is None:
@@ -195,31 +215,30 @@ def _resolve_endpoints(
         endpoint = (
             by_uuid.get(_uuid_or_none(endpoint_uuid) or "")
             or by_uuid.get(_uuid_or_none(endpoint_key) or "")
-            or by_name.get((team.pk, endpoint_key))
+            or by_name.get((team, endpoint_key))
         )
-        if endpoint is not None and endpoint.team_id == team.pk:
-            out[(team_key, endpoint_key, endpoint_uuid)] = endpoint
+        if endpoint is not None and endpoint[1] == team:
+            out[(team_key, endpoint_key, endpoint_uuid)] = endpoint[0]
     return out
 
 
 def _resolve_batch_jobs(
-    keys: set[tuple[str, str, str]], teams: dict[str, Team]
-) -> dict[tuple[str, str, str], BatchJob]:
-    """(team key, "batch/<name>", batch-job-uuid label) -> BatchJob: by the UUID label, else the
-    newest batch job of that name in the team (names are reused after a delete)."""
-    team_ids = {t.pk for t in teams.values()}
-    candidates = BatchJob.objects.filter(team_id__in=team_ids).order_by("created_at")
-    by_name = {(j.team_id, j.name): j for j in candidates}  # newest wins
-    by_uuid = {str(j.uuid): j for j in candidates}
+    keys: set[tuple[str, str, str]], teams: dict[str, int]
+) -> dict[tuple[str, str, str], int]:
+    """(team key, "batch/<name>", batch-job-uuid label) -> BatchJob id: by the UUID label, else
+    the newest batch job of that name in the team (names are reused after a delete)."""
     out = {}
+    if not keys:
+        return out
+    by_name, by_uuid = _candidates(BatchJob, set(teams.values()))
     for team_key, key, uuid in keys:
         team = teams.get(team_key)
         if team is None:
             continue
         name = key[len(queries.BATCH_KEY_PREFIX) :]
-        job = by_uuid.get(_uuid_or_none(uuid) or "") or by_name.get((team.pk, name))
-        if job is not None and job.team_id == team.pk:
-            out[(team_key, key, uuid)] = job
+        job = by_uuid.get(_uuid_or_none(uuid) or "") or by_name.get((team, name))
+        if job is not None and job[1] == team:
+            out[(team_key, key, uuid)] = job[0]
     return out
 
 
