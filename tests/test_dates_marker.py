@@ -27,6 +27,8 @@ NOT_DATES = {
     "deployments/endpoints/test_cluster_engine.py": "a load window measured on the real clock",
     "deployments/endpoints/test_cluster_engine_autoscaling.py": "elapsed seconds between the "
     "load falling and the HPA's lastScaleTime, both on the real clock",
+    "deployments/endpoints/test_restarts_chart.py": "Prometheus samples placed relative to now",
+    "deployments/endpoints/test_unit_cost.py": "a rate in force from tomorrow (relative to now)",
     "deployments/endpoints/test_observability.py": "reconcile lag and sync age (elapsed, frozen)",
     "portal/test_api_token_view.py": "a token that expired a second ago (elapsed time)",
     "portal/test_brute_force.py": "a token that expired a second ago (elapsed time)",
