@@ -29,6 +29,8 @@ NOT_DATES = {
     "load falling and the HPA's lastScaleTime, both on the real clock",
     "deployments/nodepools/test_cluster_scale_to_zero.py": "KEDA's cron trigger runs on its own "
     "real clock: every window is computed from the moment the test runs, every day of the week",
+    "deployments/endpoints/test_restarts_chart.py": "Prometheus samples placed relative to now",
+    "deployments/endpoints/test_unit_cost.py": "a rate in force from tomorrow (relative to now)",
     "deployments/endpoints/test_observability.py": "reconcile lag and sync age (elapsed, frozen)",
     "portal/test_api_token_view.py": "a token that expired a second ago (elapsed time)",
     "portal/test_brute_force.py": "a token that expired a second ago (elapsed time)",

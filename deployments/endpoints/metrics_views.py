@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from deployments.endpoints import dashboards, metrics, promql
+from deployments.endpoints import dashboards, metrics, promql, unit_cost
 from deployments.endpoints.choices import EndpointStatus
 from deployments.endpoints.models import Endpoint
 from deployments.endpoints.page import status_badge
@@ -49,7 +49,7 @@ def _render(request, full: str, partial: str, context: dict):
 @login_required
 def endpoint_metrics(request, uuid):
     qs = access.scope_to_user(
-        Endpoint.objects.select_related("team", "model", "gpu_type"), request.user
+        Endpoint.objects.select_related("team", "model", "gpu_type", "offering"), request.user
     )
     endpoint = get_object_or_404(qs, uuid=uuid)
     CurrentTeamMiddleware.follow(request, endpoint.team)
@@ -63,6 +63,11 @@ def endpoint_metrics(request, uuid):
         ),
     )
     context = {"endpoint": endpoint, "window": window, "notice": notice, "page": page}
+    if page.data:
+        seconds = page.data["end"] - page.data["start"]
+        context["unit_cost"] = unit_cost.endpoint_unit_cost(
+            endpoint, page.data["summary"], seconds, datetime.fromtimestamp(page.data["end"], UTC)
+        )
     return _render(
         request, "portal/metrics_endpoint.html", "portal/partials/metrics_endpoint.html", context
     )

@@ -223,9 +223,12 @@ def _http_5xx(sel, keys, w) -> str:
 
 
 def _restarts(sel, keys, w) -> str:
+    """Restarts per chart point: the counter's increase over `rate_range` grown to at least one
+    step plus one scrape interval, so that a step of the counter between two points' ranges is
+    inside one of them (with a range of exactly the step it fell in none: docs/metrics.md)."""
     expr = (
         f"sum by (namespace, pod) (increase(kube_pod_container_status_restarts_total"
-        f"{{{namespace_selector(keys)}}}[{w.rate_range}]))"
+        f"{{{namespace_selector(keys)}}}[{dur(max(w.step, 3 * w.scrape_interval) + w.scrape_interval)}]))"
     )
     return f"sum by (namespace, model_name) ({by_pod_model(expr)})"
 

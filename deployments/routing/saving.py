@@ -23,6 +23,7 @@ from decimal import Decimal
 from catalog import pricing
 from catalog.pricing import current_rates
 from deployments.endpoints.metrics import window_summary
+from deployments.endpoints.unit_cost import hourly_price
 from deployments.routing.models import Route, TierRole
 from portal.prometheus import PrometheusClient, to_unix
 
@@ -102,16 +103,6 @@ def _money(value: Decimal | None) -> Decimal | None:
     return None if value is None else pricing.to_cents(value)
 
 
-def _hourly_price(endpoint, rates: dict) -> Decimal | None:
-    if endpoint.offering is None:
-        return None
-    node = rates.get((endpoint.offering_id, str(endpoint.capacity_type)))
-    if node is None:
-        return None
-    per_gpu = node / endpoint.offering.gpus_per_node
-    return per_gpu * endpoint.gpu_count * max(1, endpoint.min_replicas)
-
-
 def route_saving(route: Route, client: PrometheusClient, start: datetime, end: datetime) -> Saving:
     """Measure the route's members over (start, end] and price them (one query per signal)."""
     tiers = sorted(
@@ -132,7 +123,7 @@ def route_saving(route: Route, client: PrometheusClient, start: datetime, end: d
                 endpoint=tier.endpoint.name,
                 requests=round(fig.get("requests") or 0),
                 tokens=round(per_s * seconds),
-                hourly_price=_hourly_price(tier.endpoint, rates),
+                hourly_price=hourly_price(tier.endpoint, rates),
             )
         )
     return compute_saving(usages, Decimal(seconds) / 3600)

@@ -1,5 +1,6 @@
 """GET /api/v1/endpoints/{uuid}/metrics/: the window figures of one endpoint (the same numbers as
-``manage.py endpoint_metrics --json``)."""
+``manage.py endpoint_metrics --json``), and what its tokens cost (deployments.endpoints.unit_cost:
+priced from the endpoint's offering, so only here, not in the command)."""
 
 from datetime import UTC, datetime
 
@@ -10,7 +11,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from deployments.endpoints import metrics
+from deployments.endpoints import metrics, unit_cost
 from deployments.endpoints.models import Endpoint
 from portal import access
 from portal.prometheus import PrometheusError, PrometheusUnavailable, get_client
@@ -44,6 +45,20 @@ class EndpointMetricsSerializer(serializers.Serializer):
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
     window_seconds = serializers.FloatField()
+    tokens = serializers.IntegerField(help_text="Prompt + generated tokens in the window.")
+    cost = serializers.DecimalField(
+        max_digits=16,
+        decimal_places=2,
+        allow_null=True,
+        help_text="What the endpoint's replicas (its floor, at least one) cost over the window at "
+        "the price in force at its end.",
+    )
+    cost_per_million_tokens = serializers.DecimalField(
+        max_digits=16,
+        decimal_places=2,
+        allow_null=True,
+        help_text="cost / tokens x 1e6 (null without tokens or a price).",
+    )
 
     def get_fields(self):
         fields = super().get_fields()
@@ -84,7 +99,8 @@ class EndpointMetricsView(APIView):
     )
     def get(self, request, uuid):
         endpoint = get_object_or_404(
-            access.scope_to_user(Endpoint.objects.select_related("team"), request.user), uuid=uuid
+            access.scope_to_user(Endpoint.objects.select_related("team", "offering"), request.user),
+            uuid=uuid,
         )
         try:
             start, end = metrics.parse_window_bounds(
@@ -108,4 +124,8 @@ class EndpointMetricsView(APIView):
                 {"detail": f"Prometheus rejected the query: {exc}"},
                 status=status.HTTP_503_SERVICE_UNAVAILABLE,
             )
+        priced = unit_cost.endpoint_unit_cost(endpoint, body, body["window_seconds"], end)
+        body.update(
+            tokens=priced.tokens, cost=priced.cost, cost_per_million_tokens=priced.per_million
+        )
         return Response(EndpointMetricsSerializer(body).data)

@@ -1,12 +1,13 @@
 """GET /api/v1/endpoints/{uuid}/metrics/: the contract numbers over ?start=&end=."""
 
 import socket
+from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
 
 from portal.models import Membership
-from tests.factories import EndpointFactory, MembershipFactory, TeamFactory
+from tests.factories import EndpointFactory, GpuRateFactory, MembershipFactory, TeamFactory
 from tests.metrics_scenarios import close, expected
 
 
@@ -69,6 +70,25 @@ def test_api_and_command_print_the_same_numbers(
         if key in ("start", "end"):
             continue
         assert api[key] == pytest.approx(value) if value is not None else api[key] is None, key
+
+
+@pytest.mark.prometheus
+def test_api_prices_the_windows_tokens_at_the_endpoints_rate(
+    api_client, oom_endpoint, backfilled_metrics
+):
+    ep, _, _ = oom_endpoint
+    GpuRateFactory(offering=ep.offering, capacity_type=ep.capacity_type,
+                   hourly_price=Decimal("3.6000"))  # fmt: skip
+    start, end = backfilled_metrics["start"], backfilled_metrics["end"]
+    body = api_client.get(_url(ep), {"start": _iso(start), "end": _iso(end)}).json()
+    per_s = body["prompt_tokens_per_s"] + body["generation_tokens_per_s"]
+    tokens = round(per_s * (end - start))
+    assert body["tokens"] == tokens > 0
+    cost = Decimal("3.6") * Decimal(end - start) / 3600  # one replica (the floor) on one GPU
+    assert Decimal(body["cost"]) == cost.quantize(Decimal("0.01"))
+    assert Decimal(body["cost_per_million_tokens"]) == (cost * 10**6 / tokens).quantize(
+        Decimal("0.01")
+    )
 
 
 def test_outsider_gets_404(outsider, api_client_for, team):
