@@ -268,16 +268,18 @@ class RealPod:
 
     def _kill(self, grace: float = 15.0):
         proc = self.proc
-        if proc is None or proc.poll() is not None:
+        if proc is None:
             return
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-        except ProcessLookupError:
-            pass
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+            except ProcessLookupError:
+                pass
+        _container_gone(proc.pid)
 
     def _run(self):
         backoff = BACKOFF_START
@@ -289,6 +291,8 @@ class RealPod:
             try:
                 exit_code, reason = self._run_once()
             finally:
+                if self.proc is not None:
+                    _container_gone(self.proc.pid)
                 self.engine.slots.release()
             if self._stop.is_set():
                 return
@@ -407,6 +411,15 @@ class RealEngine:
             tail = path.read_text(errors="replace").splitlines()[-lines:]
             out.append(f"--- {path.stem}\n" + "\n".join(tail))
         return "\n".join(out)
+
+
+def _container_gone(pgid: int) -> None:
+    """What the runtime does once a container's main process has ended: the processes left in
+    it (vLLM's engine core and workers are children) go with its cgroup; here, its session."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _now() -> str:

@@ -35,6 +35,28 @@ def engine():
         pytest.skip(str(e))
 
 
+_STARTED: list[subprocess.Popen] = []
+
+
+def _container_gone(pod: subprocess.Popen) -> None:
+    """What the runtime does once a container's main process ends (or the pod is torn down):
+    every process left in the container goes with its cgroup. vLLM's engine core is a child
+    process; without this it outlived the stopped shard (≈ 2 GB and a busy core)."""
+    try:
+        os.killpg(pod.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+@pytest.fixture(autouse=True)
+def _pods_torn_down():
+    yield
+    while _STARTED:
+        pod = _STARTED.pop()
+        _container_gone(pod)
+        pod.wait(30)
+
+
 @pytest.fixture
 def job(db):
     return BatchJobFactory(name="nightly", shards=1, parallelism=1, max_context_length=1024)
@@ -63,7 +85,12 @@ def _pod(job, engine, tmp_path: Path, attempt: int, lines: list[dict]) -> subpro
         **CPU_ENV,
     )
     log = open(tmp_path / f"pod-{attempt}.log", "wb")
-    return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    # Its own session: the container's processes, stopped together as the runtime does.
+    pod = subprocess.Popen(
+        command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    _STARTED.append(pod)
+    return pod
 
 
 def _report(tmp_path: Path, attempt: int) -> dict:
@@ -103,6 +130,7 @@ def test_a_shard_stopped_mid_way_resumes_without_redoing_committed_requests(job,
     assert first.poll() is None and 8 <= done < REQUESTS, (done, _tail(tmp_path, 0))
     first.send_signal(signal.SIGTERM)  # spot reclaim: the kubelet stops the container
     assert first.wait(60) == 143, _tail(tmp_path, 0)
+    _container_gone(first)
     stopped = _report(tmp_path, 0)
     committed = stopped["requests_done"]
     assert stopped["interrupted"] and done <= committed < REQUESTS, stopped
