@@ -22,8 +22,9 @@ def _pre(html: str, element_id: str) -> str:
 
 
 def _run(argv: list[str], **env: str) -> str:
+    # A bound, not a speed check: importing the openai client took over 60 s at load 38.
     done = subprocess.run(
-        argv, capture_output=True, text=True, timeout=60, env={**os.environ, **env}, check=False
+        argv, capture_output=True, text=True, timeout=300, env={**os.environ, **env}, check=False
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
