@@ -40,9 +40,9 @@ from deployments.workloads.errors import (
     DuplicateEndpoint,
     InvalidTransition,
 )
-from deployments.workloads.requests import RequestBook, record_request
+from deployments.workloads.requests import RequestBook, record_action, record_request
 from portal import jobs, timeutil
-from portal.audit import record_audit, snapshot
+from portal.audit import snapshot
 from portal.models import AuditLog, Team, User
 
 log = logging.getLogger(__name__)
@@ -220,7 +220,9 @@ def _event(job: BatchJob, kind: str, message: str, **fields: Any) -> BatchJobEve
     )
 
 
-REQUEST_BOOK = RequestBook("batch_job", APPLY_BATCH_JOB, BATCH_TRANSITIONS, event=_event)
+REQUEST_BOOK = RequestBook(
+    "batch_job", APPLY_BATCH_JOB, BATCH_TRANSITIONS, event=_event, audit_fields=AUDIT_FIELDS
+)
 
 
 def _set_status(job: BatchJob, status: str, message: str = "") -> str:
@@ -340,24 +342,15 @@ def _act(
         old = job.status
         enqueue = change(job)
         job.save()
-        _event(
+        event = _event(
             job,
             BatchEventKind.ACTION,
             message,
             actor=user,
             old_status=old,
             new_status=job.status if job.status != old else "",
-        ).save()
-        record_audit(
-            actor=user,
-            action=action,
-            instance=job,
-            source=source,
-            before=before,
-            after=snapshot(job, AUDIT_FIELDS),
         )
-        if enqueue:
-            jobs.enqueue_on_commit(APPLY_BATCH_JOB, job.pk, job.generation)
+        record_action(REQUEST_BOOK, job, user, event, action, source, before, enqueue)
     return job
 
 

@@ -30,7 +30,7 @@ from deployments.workloads.errors import (
     DuplicateEndpoint,
     InvalidTransition,
 )
-from deployments.workloads.requests import RequestBook, record_request
+from deployments.workloads.requests import RequestBook, record_action, record_request
 from portal import jobs, timeutil
 from portal.access import can_admin
 from portal.audit import record_audit, snapshot
@@ -107,7 +107,9 @@ def _event(
     )
 
 
-REQUEST_BOOK = RequestBook("endpoint", APPLY_ENDPOINT, ENDPOINT_TRANSITIONS, event=_event)
+REQUEST_BOOK = RequestBook(
+    "endpoint", APPLY_ENDPOINT, ENDPOINT_TRANSITIONS, event=_event, audit_fields=AUDIT_FIELDS
+)
 
 
 def _enqueue_apply(endpoint: Endpoint) -> None:
@@ -393,7 +395,7 @@ def _change(
             if not waiting:
                 old, duration = _set_status(endpoint, EndpointStatus.APPLYING, message)
         endpoint.save()
-        add_event(
+        event = _event(
             endpoint,
             EventKind.ACTION,
             message,
@@ -402,16 +404,7 @@ def _change(
             new_status=endpoint.status if not (pending or waiting) else "",
             duration_seconds=duration,
         )
-        record_audit(
-            actor=user,
-            action=action,
-            instance=endpoint,
-            source=source,
-            before=before,
-            after=snapshot(endpoint, AUDIT_FIELDS),
-        )
-        if not pending:
-            _enqueue_apply(endpoint)
+        record_action(REQUEST_BOOK, endpoint, user, event, action, source, before, not pending)
     return endpoint
 
 

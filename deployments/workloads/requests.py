@@ -1,4 +1,5 @@
-"""A new request's bookkeeping, written once for every product (STYLE §3b, §4 step 2).
+"""A new request's bookkeeping, and a person's change's, written once for every product
+(STYLE §3b, §4 step 2).
 
 After a product's service has checked the request (its own rules, then admission) and filled
 in its row, `record_request` does what every product does with it, inside the caller's
@@ -6,7 +7,9 @@ transaction: the status (pending approval with the reasons, or approved), the ro
 timeline events (the request, and the decision), the audit line, and, when approved, the apply
 queued by name on commit (`portal.jobs`: the task runs only once the row is committed).
 
-A product says what differs in one `RequestBook` next to its services.
+`record_action` is the same tail for a person's change to a saved row (its event, the audit
+line with before/after, the apply on commit). A product says what differs in one `RequestBook`
+next to its services.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from django.utils import timezone
 
 from deployments.workloads.transitions import TransitionTable
 from portal import jobs
-from portal.audit import record_audit
+from portal.audit import record_audit, snapshot
 
 AUTO_APPROVED = "Approved automatically (within quota and rules)."
 
@@ -32,7 +35,7 @@ class RequestBook:
     `table`: its transition table. `event`: builds an unsaved timeline event `(workload, kind,
     message, *, actor=..., new_status=...)`; None for a product without a timeline.
     `pending`, `approved`: the two statuses a request starts in (the same words in every
-    product so far).
+    product so far). `audit_fields`: what an action's audit line snapshots.
     """
 
     kind: str
@@ -41,6 +44,7 @@ class RequestBook:
     event: Callable[..., Any] | None = None
     pending: str = "pending_approval"
     approved: str = "approved"
+    audit_fields: Sequence[str] = ()
 
 
 def record_request(
@@ -77,6 +81,30 @@ def record_request(
         after=audit(workload),
     )
     if not needs_approval:
+        jobs.enqueue_on_commit(book.apply_task, workload.pk, workload.generation)
+
+
+def record_action(
+    book: RequestBook,
+    workload: Any,
+    user: Any,
+    event: Any | None,
+    action: str,
+    source: str,
+    before: dict[str, Any],
+    enqueue: bool,
+) -> None:
+    """A person's change to a saved row, recorded the same way for every product: its
+    timeline `event` (unsaved; None for none), the audit line `action` (`before` -> the row's
+    `book.audit_fields` now) and, when the cluster must follow, the apply of the row's
+    generation on commit."""
+    if event is not None:
+        event.save()
+    after = snapshot(workload, book.audit_fields)
+    record_audit(
+        actor=user, action=action, instance=workload, source=source, before=before, after=after
+    )
+    if enqueue:
         jobs.enqueue_on_commit(book.apply_task, workload.pk, workload.generation)
 
 

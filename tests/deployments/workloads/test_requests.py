@@ -10,7 +10,7 @@ from deployments.endpoints.choices import EndpointStatus
 from deployments.endpoints.services import REQUEST_BOOK as ENDPOINT_BOOK
 from deployments.routing.services import REQUEST_BOOK as ROUTE_BOOK
 from deployments.workloads.errors import InvalidTransition
-from deployments.workloads.requests import record_request
+from deployments.workloads.requests import record_action, record_request
 from portal.models import AuditLog
 from tests.factories import BatchJobFactory, EndpointFactory, UserFactory
 
@@ -94,3 +94,29 @@ def test_every_products_book_starts_requests_in_statuses_of_its_own_table():
     for book in (ENDPOINT_BOOK, BATCH_BOOK, ROUTE_BOOK):
         assert book.table.allows(book.pending, book.approved)
         assert {book.pending, book.approved} <= book.table.statuses
+
+
+@pytest.mark.parametrize(
+    ("book", "make"),
+    [(ENDPOINT_BOOK, EndpointFactory), (BATCH_BOOK, BatchJobFactory)],
+    ids=["endpoint", "batch_job"],
+)
+@pytest.mark.parametrize("enqueue", [True, False])
+def test_an_action_saves_its_event_audits_before_and_after_and_applies_only_when_asked(
+    book, make, enqueue, django_capture_on_commit_callbacks
+):
+    workload, user = make(), UserFactory()
+    event = book.event(workload, "action", "Scaled.", actor=user)
+    workload.generation += 1
+    workload.save()
+    with mock.patch("portal.jobs.enqueue") as queued:
+        with django_capture_on_commit_callbacks(execute=True):
+            record_action(
+                book, workload, user, event, f"{book.kind}.scale", "api", {"g": 1}, enqueue
+            )
+    assert workload.events.filter(kind="action", message="Scaled.").count() == 1
+    audit = AuditLog.objects.get(action=f"{book.kind}.scale")
+    assert audit.before == {"g": 1} and audit.after["generation"] == workload.generation
+    assert queued.call_args_list == (
+        [mock.call(book.apply_task, workload.pk, workload.generation)] if enqueue else []
+    )
