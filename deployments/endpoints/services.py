@@ -30,10 +30,15 @@ from deployments.workloads.errors import (
     DuplicateEndpoint,
     InvalidTransition,
 )
-from deployments.workloads.requests import RequestBook, record_action, record_request
-from portal import jobs, timeutil
+from deployments.workloads.requests import (
+    AUTO_APPROVED,
+    RequestBook,
+    record_action,
+    record_request,
+)
+from portal import timeutil
 from portal.access import can_admin
-from portal.audit import record_audit, snapshot
+from portal.audit import snapshot
 from portal.models import AuditLog, Team, User
 
 log = logging.getLogger(__name__)
@@ -110,10 +115,6 @@ def _event(
 REQUEST_BOOK = RequestBook(
     "endpoint", APPLY_ENDPOINT, ENDPOINT_TRANSITIONS, event=_event, audit_fields=AUDIT_FIELDS
 )
-
-
-def _enqueue_apply(endpoint: Endpoint) -> None:
-    jobs.enqueue_on_commit(APPLY_ENDPOINT, endpoint.pk, endpoint.generation)
 
 
 def _set_status(
@@ -231,33 +232,25 @@ def resubmit_endpoint(
         old, duration = _set_status(endpoint, target, decision)
         endpoint.save()
         pending = target == EndpointStatus.PENDING_APPROVAL
-        add_event(
-            endpoint,
-            EventKind.REQUEST,
-            f"Edited and resubmitted by {user}.",
-            actor=user,
-            old_status=old,
-            new_status=target if pending else "",
-            duration_seconds=duration,
-        )
-        add_event(
-            endpoint,
-            EventKind.APPROVAL,
-            "Waiting for approval: " + decision
-            if pending
-            else "Approved automatically (within quota and rules).",
-            new_status="" if pending else target,
-        )
-        record_audit(
-            actor=user,
-            action="endpoint.resubmit",
-            instance=endpoint,
-            source=source,
-            before=before,
-            after=snapshot(endpoint, AUDIT_FIELDS),
-        )
-        if target == EndpointStatus.APPROVED:
-            _enqueue_apply(endpoint)
+        events = [
+            _event(
+                endpoint,
+                EventKind.REQUEST,
+                f"Edited and resubmitted by {user}.",
+                actor=user,
+                old_status=old,
+                new_status=target if pending else "",
+                duration_seconds=duration,
+            ),
+            _event(
+                endpoint,
+                EventKind.APPROVAL,
+                "Waiting for approval: " + decision if pending else AUTO_APPROVED,
+                new_status="" if pending else target,
+            ),
+        ]
+        action = "endpoint.resubmit"
+        record_action(REQUEST_BOOK, endpoint, user, events, action, source, before, not pending)
     return endpoint
 
 
@@ -270,7 +263,8 @@ def _decide(
     source: str,
     **audit_after: str,
 ) -> Endpoint:
-    """Approve or reject a pending request: lock, check, set status, event, audit."""
+    """Approve or reject a pending request: lock, check, set status, event, audit, and an
+    approved one's apply on commit."""
     verb = action.split(".")[-1]  # approve / reject
     endpoint = _lock(endpoint)
     ENDPOINT_TRANSITIONS.check_action(
@@ -287,7 +281,7 @@ def _decide(
         endpoint.approved_by, endpoint.approved_at = user, timezone.now()
         fields += ["approved_by", "approved_at"]
     endpoint.save(update_fields=fields)
-    add_event(
+    event = _event(
         endpoint,
         EventKind.APPROVAL,
         message,
@@ -296,13 +290,11 @@ def _decide(
         new_status=endpoint.status,
         duration_seconds=duration,
     )
-    record_audit(
-        actor=user,
-        action=action,
-        instance=endpoint,
-        source=source,
-        before={"status": old},
-        after={"status": endpoint.status, **audit_after},
+    approved = status == EndpointStatus.APPROVED
+    after = {"status": endpoint.status, **audit_after}
+    before = {"status": old}
+    record_action(
+        REQUEST_BOOK, endpoint, user, event, action, source, before, approved, after=after
     )
     return endpoint
 
@@ -317,7 +309,6 @@ def approve_endpoint(endpoint: Endpoint, user: User, source: str = AuditLog.Sour
             f"Approved by {user}.",
             source,
         )
-        _enqueue_apply(endpoint)
     return endpoint
 
 
@@ -529,7 +520,7 @@ def delete_endpoint(endpoint: Endpoint, user: User, source: str = AuditLog.Sourc
         if never_applied:
             endpoint.deleted_at = timezone.now()
         endpoint.save()
-        add_event(
+        event = _event(
             endpoint,
             EventKind.ACTION,
             f"Deleted by {user}.",
@@ -538,16 +529,8 @@ def delete_endpoint(endpoint: Endpoint, user: User, source: str = AuditLog.Sourc
             new_status=target,
             duration_seconds=duration,
         )
-        record_audit(
-            actor=user,
-            action="endpoint.delete",
-            instance=endpoint,
-            source=source,
-            before=before,
-            after=snapshot(endpoint, AUDIT_FIELDS),
-        )
-        if not never_applied:
-            _enqueue_apply(endpoint)
+        action, enqueue = "endpoint.delete", not never_applied
+        record_action(REQUEST_BOOK, endpoint, user, event, action, source, before, enqueue)
     return endpoint
 
 

@@ -29,7 +29,7 @@ from deployments.routing.names import APPLY_ROUTE
 from deployments.workloads import admission
 from deployments.workloads.choices import DesiredState
 from deployments.workloads.errors import DeploymentError, InvalidTransition
-from deployments.workloads.requests import RequestBook, record_request
+from deployments.workloads.requests import RequestBook, record_action, record_request
 from portal import jobs
 from portal.access import can_admin
 from portal.audit import record_audit
@@ -155,14 +155,10 @@ def approve_route(route: Route, user: User, source: str = AuditLog.Source.WEB) -
         route.save(
             update_fields=["status", "approved_by", "approved_at", "status_message", "updated_at"]
         )
-        record_audit(
-            actor=user,
-            action="route.approve",
-            instance=route,
-            source=source,
-            after={"status": route.status},
+        after = {"status": route.status}
+        record_action(
+            REQUEST_BOOK, route, user, None, "route.approve", source, None, True, after=after
         )
-        enqueue_apply(route)
     return route
 
 
@@ -181,12 +177,9 @@ def reject_route(
         ROUTE_TRANSITIONS.move(route, RouteStatus.REJECTED, message)
         route.desired_state = DesiredState.ABSENT  # its member endpoints are free again
         route.save(update_fields=["status", "desired_state", "status_message", "updated_at"])
-        record_audit(
-            actor=user,
-            action="route.reject",
-            instance=route,
-            source=source,
-            after={"status": route.status, "reason": reason},
+        after = {"status": route.status, "reason": reason}
+        record_action(
+            REQUEST_BOOK, route, user, None, "route.reject", source, None, False, after=after
         )
     return route
 
@@ -216,15 +209,10 @@ def delete_route(route: Route, user: User, source: str = AuditLog.Source.WEB) ->
         if never_applied:
             route.deleted_at = timezone.now()
         route.save()
-        record_audit(
-            actor=user,
-            action="route.delete",
-            instance=route,
-            source=source,
-            after={"status": route.status},
+        after, enqueue = {"status": route.status}, not never_applied
+        record_action(
+            REQUEST_BOOK, route, user, None, "route.delete", source, None, enqueue, after=after
         )
-        if not never_applied:
-            enqueue_apply(route)
     return route
 
 

@@ -88,19 +88,23 @@ def record_action(
     book: RequestBook,
     workload: Any,
     user: Any,
-    event: Any | None,
+    event: Any | Sequence[Any] | None,
     action: str,
     source: str,
-    before: dict[str, Any],
+    before: dict[str, Any] | None,
     enqueue: bool,
+    *,
+    after: dict[str, Any] | None = None,
 ) -> None:
     """A person's change to a saved row, recorded the same way for every product: its
-    timeline `event` (unsaved; None for none), the audit line `action` (`before` -> the row's
-    `book.audit_fields` now) and, when the cluster must follow, the apply of the row's
-    generation on commit."""
-    if event is not None:
-        event.save()
-    after = snapshot(workload, book.audit_fields)
+    timeline `event` (unsaved, or several saved in order; None for none), the audit line
+    `action` (`before` -> `after`, by default the row's `book.audit_fields` now) and, when the
+    cluster must follow, the apply of the row's generation on commit."""
+    events = event if isinstance(event, (list, tuple)) else [] if event is None else [event]
+    for each in events:
+        each.save()
+    if after is None:
+        after = snapshot(workload, book.audit_fields)
     record_audit(
         actor=user, action=action, instance=workload, source=source, before=before, after=after
     )

@@ -120,3 +120,33 @@ def test_an_action_saves_its_event_audits_before_and_after_and_applies_only_when
     assert queued.call_args_list == (
         [mock.call(book.apply_task, workload.pk, workload.generation)] if enqueue else []
     )
+
+
+def test_an_action_saves_several_events_in_order_and_audits_the_after_it_is_given(
+    django_capture_on_commit_callbacks,
+):
+    endpoint, user = EndpointFactory(), UserFactory()
+    events = [
+        ENDPOINT_BOOK.event(endpoint, "request", "Edited.", actor=user),
+        ENDPOINT_BOOK.event(endpoint, "approval", "Waiting."),
+    ]
+    with mock.patch("portal.jobs.enqueue") as queued:
+        with django_capture_on_commit_callbacks(execute=True):
+            record_action(
+                ENDPOINT_BOOK,
+                endpoint,
+                user,
+                events,
+                "endpoint.reject",
+                "web",
+                None,
+                False,
+                after={"status": "rejected", "reason": "Too big."},
+            )
+    assert [(k, m) for k, _, m in _events(endpoint)[-2:]] == [
+        ("request", "Edited."),
+        ("approval", "Waiting."),
+    ]
+    audit = AuditLog.objects.get(action="endpoint.reject")
+    assert audit.before is None and audit.after == {"status": "rejected", "reason": "Too big."}
+    queued.assert_not_called()
