@@ -123,13 +123,19 @@ def _add_allocated(
     row, noted in ``pod_rows`` (for busy time and tokens). Returns GPU-seconds per node."""
     seconds_by_key: dict[tuple, int] = defaultdict(int)
     requested: dict[str, int] = defaultdict(int)
-    for (ns, pod, node), value in pods.items():
+    kind, owners, owner, nodes = (
+        UsageKind.ALLOCATED,
+        pricing._owners,
+        pricing.owner,
+        pricing.offering,
+    )
+    for (ns, pod, node), value in pods.items():  # the hot loop of a month: one turn per pod-hour
         seconds = round(value)
         requested[node] += seconds
         if seconds <= 0:
             continue
-        team, endpoint, endpoint_uuid = pricing.owner(ns, pod)
-        key = (hour, UsageKind.ALLOCATED, team, endpoint, *pricing.offering(node))
+        team, endpoint, endpoint_uuid = owners.get((ns, pod)) or owner(ns, pod)
+        key = (hour, kind, team, endpoint, *nodes(node))
         row = rows.get(key) or _new_row(rows, key, pricing.prices)
         if not row.endpoint_uuid:
             row.endpoint_uuid = endpoint_uuid

@@ -78,7 +78,7 @@ def fetch_usage(
         ThreadPoolExecutor(max_workers=settings.BILLING_PROMETHEUS_CONCURRENCY) as pool,
     ):
         labels = pool.submit(fetch_labels, client, windows[0].start, end, cfg["selector"])
-        raw = _gauge_series(pool, client, chunks, cfg)
+        raw = pool.submit(_gauge_series, client, chunks, cfg)  # beside the counters' queries
         counters = {
             attr: _integrate(pool, client, windows, build, _KEYS[key], cfg)
             for attr, (build, key) in _COUNTERS.items()
@@ -87,8 +87,9 @@ def fetch_usage(
         cut_times = [prices.change_points(w.start, w.end) for w in windows]
         cuts = [to_unix(c) for c in cut_times]
         gauges = {}
+        read = raw.result()
         for attr, (_, key, scale) in _GAUGES.items():
-            kind, parts = raw[attr]
+            kind, parts = read[attr]
             if kind == "runs":
                 series = _scaled_runs(parts, scale)
                 gauges[attr] = integrate_runs(series, _KEYS[key], bounds, cuts)
@@ -120,11 +121,11 @@ def _sample_chunks(windows: list[Window], hours: int = SAMPLE_CHUNK_HOURS) -> li
     ]
 
 
-def _gauge_series(pool, client, chunks: list[Window], cfg: dict) -> dict[str, tuple[str, list]]:
+def _gauge_series(client, chunks: list[Window], cfg: dict) -> dict[str, tuple[str, list]]:
     """Every sample of each gauge over the chunks: {gauge: ("runs", [(labels, runs)])} through
     remote read's streamed chunks, all gauges in one request, or, where the server or selector
     does not allow it, {gauge: ("samples", [futures of each chunk's raw samples])} through the
-    query API on ``pool`` (same samples either way)."""
+    query API (same samples either way)."""
     selectors = {attr: build(cfg["selector"]) for attr, (build, _, _) in _GAUGES.items()}
     try:
         start_ms = round(chunks[0].start.timestamp() * 1000)
@@ -133,13 +134,14 @@ def _gauge_series(pool, client, chunks: list[Window], cfg: dict) -> dict[str, tu
         return {attr: ("runs", series) for attr, series in zip(selectors, read, strict=True)}
     except RemoteReadUnsupported as exc:
         log.info("billing: remote read not used (%s); reading samples with queries", exc)
-    parts = {
-        attr: [pool.submit(_raw_samples, client, selector, w, cfg) for w in chunks]
-        for attr, selector in selectors.items()
-    }
-    for futures in parts.values():
-        for part in futures:
-            part.result()
+    with ThreadPoolExecutor(max_workers=settings.BILLING_PROMETHEUS_CONCURRENCY) as pool:
+        parts = {
+            attr: [pool.submit(_raw_samples, client, selector, w, cfg) for w in chunks]
+            for attr, selector in selectors.items()
+        }
+        for futures in parts.values():
+            for part in futures:
+                part.result()
     return {attr: ("samples", futures) for attr, futures in parts.items()}
 
 
