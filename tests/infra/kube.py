@@ -681,6 +681,7 @@ class FakeKubelet:
         # Label selector of Nodes a provisioner (Karpenter's KWOK provider) creates itself:
         # each one found is made Ready and served (serve_provisioned_nodes).
         self.provisioned_selector: str | None = None
+        self.provisioned_held = False  # hold_provisioned_nodes(): new nodes wait unregistered
         self.provisioned: dict[str, float] = {}  # node name -> when it was first seen
         self._provisioned_count = 0
 
@@ -786,12 +787,19 @@ class FakeKubelet:
         if not self._thread.is_alive():
             self._thread.start()
 
+    def hold_provisioned_nodes(self, held: bool) -> None:
+        """While held, a node something else creates stays unregistered (its kubelet has not
+        started yet: a slow boot), so a test can see what the portal says about a launch in
+        progress; released, it registers on the next pass. Nodes already served keep running."""
+        with self._lock:
+            self.provisioned_held = held
+
     def _adopt_provisioned(self):
         from kubernetes import client
 
         core = client.CoreV1Api(self._client())
         with self._lock:
-            selector = self.provisioned_selector
+            selector, held = self.provisioned_selector, self.provisioned_held
         if not selector:
             return
         present = set()
@@ -799,6 +807,8 @@ class FakeKubelet:
             name = node.metadata.name
             present.add(name)
             if name in self.provisioned or node.metadata.deletion_timestamp is not None:
+                continue
+            if held:
                 continue
             now = _now()
             allocatable = dict(node.status.allocatable or {})

@@ -262,16 +262,25 @@ def test_a_spot_interruption_moves_the_replica_to_on_demand_and_the_timeline_say
             },
             content_type="application/merge-patch+json",
         )
+        # The replacement node boots slowly (held unregistered), so the launch in progress is
+        # seen for certain, not only when a status sample happens to fall inside it.
+        kubelet.hold_provisioned_nodes(True)
         cluster.delete(claim)
 
-        # The replica is removed once the node's grace period is up; the replacement lands on
-        # on-demand (the endpoint allows the fallback), and the endpoint is Ready again.
-        said: list[str] = []
-
-        def moved():
+        # The replica is removed once the node's grace period is up; Karpenter launches an
+        # on-demand node for the replacement (the endpoint allows the fallback) and says so.
+        def launching():
             sync_statuses()
             ep.refresh_from_db()
-            said.append(ep.status_message)
+            return re.search(
+                rf"Karpenter (is launching|launched) an? {re.escape(INSTANCE)} on-demand",
+                ep.status_message,
+            )
+
+        wait_for(launching, "the endpoint to say Karpenter launches an on-demand node", 150)
+        kubelet.hold_provisioned_nodes(False)
+
+        def moved():
             node = _node_of(cluster, ep)
             return node and node["metadata"]["labels"]["karpenter.sh/capacity-type"] == "on-demand"
 
@@ -287,12 +296,9 @@ def test_a_spot_interruption_moves_the_replica_to_on_demand_and_the_timeline_say
         # The timeline: Ready -> Provisioning says why; the status said where the replica went.
         timeline = " | ".join(ep.events.order_by("created_at").values_list("message", flat=True))
         assert "Karpenter removed a replica from a node it was terminating" in timeline, timeline
-        assert any(
-            re.search(rf"Karpenter (is launching|launched) an? {re.escape(INSTANCE)} on-demand", m)
-            for m in said
-        ), said
         # ... and what it cost: the replacement's on-demand node at the on-demand price.
         assert "$1.86/h, the on-demand price. The endpoint asked for spot; it is billed as " \
             "on-demand." in timeline, timeline  # fmt: skip
     finally:
+        kubelet.hold_provisioned_nodes(False)
         replacement.stop()
