@@ -19,7 +19,11 @@ SUBSTITUTIONS
 3. Device selection: no GPU. `CUDA_VISIBLE_DEVICES=""`, and vLLM's CPU settings in the env:
    `VLLM_CPU_KVCACHE_SPACE` (GiB of KV cache; `--gpu-memory-utilization` has no effect on
    CPU), `VLLM_HOST_IP=127.0.0.1` (inside the pod's namespace), `HF_HUB_OFFLINE=1`,
-   `VLLM_NO_USAGE_STATS=1`. The pod's own env is kept and applied after PATH/HOME.
+   `VLLM_NO_USAGE_STATS=1`. The pod's own env is kept and applied after PATH/HOME. Each
+   running pod's engine worker gets its own core (`VLLM_CPU_OMP_THREADS_BIND`, the least
+   used one), as each pod would have its own node: vLLM's automatic binding puts every
+   server's worker on core 0 (it reserves the last core for the rest), and a second server
+   starting there beside a loaded first one got ~3 % of the core (minutes to import).
 4. Network: each pod gets a network namespace (`ip netns`), a veth pair and a /30 of
    `10.231.0.0/16` (host side .1, pod .2), as a CNI would; the pod IP is written to the pod's
    status. So the runtime's hard-coded `0.0.0.0:8080` does not collide between pods, and
@@ -28,10 +32,18 @@ SUBSTITUTIONS
 6. A test may append engine flags to every pod it starts (`RealEngine.extra_args`, reset by
    the `engine_node` fixture), e.g. `--max-num-seqs=4 --num-gpu-blocks-override=10`: a
    server that small is what makes a queue and KV-cache pressure form under a CPU's load, as
-   a loaded GPU server's would. Only tests set it; nothing the portal renders changes.
+   a loaded GPU server's would; and `--enforce-eager` (no torch.compile warm-up: 30-60 s of
+   CPU per start on 2 cores that no figure depends on) everywhere except the test of the
+   rendered arguments themselves. Only tests set it; nothing the portal renders changes.
 
 Memory: one server takes ~3.4 GB, so at most `MODELPORT_ENGINE_MAX_SERVERS` (default 2) run
 at once; a pod beyond the cap waits in `ContainerCreating` until one stops.
+
+One test's pods only: an endpoint of an earlier test lives on in its namespace (deleted
+asynchronously) and its Deployment recreates the pod when that test's engine node goes; the
+scheduler may bind it to the next test's engine node (same GPU labels). The engine runs only
+pods of the current test's namespaces (`RealEngine.namespace_prefix`, set by `engine_node`);
+any other pod on an engine node is never started (it stays Pending, takes no server slot).
 """
 
 from __future__ import annotations
@@ -248,7 +260,7 @@ class RealPod:
                 setattr(self.state, k, v)
 
     # -- process ------------------------------------------------------------------------------
-    def _spawn(self) -> subprocess.Popen:
+    def _spawn(self, core: int) -> subprocess.Popen:
         python, model = self.engine.python, self.engine.model
         argv = _argv(self.container, python) + list(self.engine.extra_args)  # substitution 6
         # Substitution 2: the tiny model at /mnt/models, in a private mount namespace.
@@ -261,8 +273,9 @@ class RealPod:
         log = open(self.log_path, "ab")
         log.write(f"\n=== start {time.strftime('%H:%M:%S')}: {shlex.join(argv)}\n".encode())
         log.flush()
+        env = {**_env(self.container, python), "VLLM_CPU_OMP_THREADS_BIND": str(core)}
         return subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, env=_env(self.container, python),
+            cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
             cwd=tempfile.gettempdir(), start_new_session=True,
         )  # fmt: skip
 
@@ -288,11 +301,13 @@ class RealPod:
                 self._set(waiting_reason="ContainerCreating",
                           waiting_message="engine cap: MODELPORT_ENGINE_MAX_SERVERS running")  # fmt: skip
                 continue
+            core = self.engine.claim_core()
             try:
-                exit_code, reason = self._run_once()
+                exit_code, reason = self._run_once(core)
             finally:
                 if self.proc is not None:
                     _container_gone(self.proc.pid)
+                self.engine.release_core(core)
                 self.engine.slots.release()
             if self._stop.is_set():
                 return
@@ -310,9 +325,9 @@ class RealPod:
                 return
             backoff = min(backoff * 2, BACKOFF_CAP)
 
-    def _run_once(self) -> tuple[int, str]:
+    def _run_once(self, core: int) -> tuple[int, str]:
         """Start the process, probe it; return (exit code, reason) when it ends."""
-        self.proc = self._spawn()
+        self.proc = self._spawn(core)
         t0 = time.monotonic()
         self._set(running_since=_now(), waiting_reason=None, waiting_message="",
                   started=False, ready=False)  # fmt: skip
@@ -325,6 +340,7 @@ class RealPod:
         while not self._stop.is_set():
             code = self.proc.poll()
             if code is not None:
+                code = 128 - code if code < 0 else code  # killed by a signal: as a runtime reports
                 return code, "Error" if code else "Completed"
             now = time.monotonic()
             probe = self.startup if not started else self.readiness
@@ -363,6 +379,13 @@ class RealPod:
         except OSError:
             return ""
 
+    def kill(self, sig: int = signal.SIGKILL):
+        """Kill the running server's processes as an OOM kill or a node problem would (the
+        container then restarts with back-off, as a kubelet restarts it)."""
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, sig)
+
     def stop(self, grace: float = 15.0):
         self._stop.set()
         self._kill(grace)
@@ -381,7 +404,24 @@ class RealEngine:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.pods: dict[str, RealPod] = {}
         self.extra_args: list[str] = []  # substitution 6
+        self.namespace_prefix = ""  # run only pods of namespaces starting with it ("": all)
         self._lock = threading.Lock()
+        self._cores = dict.fromkeys(sorted(os.sched_getaffinity(0)), 0)  # core -> servers
+
+    def claim_core(self) -> int:
+        """The core the next server's worker is bound to: the one fewest servers use."""
+        with self._lock:
+            core = min(self._cores, key=lambda c: (self._cores[c], c))
+            self._cores[core] += 1
+            return core
+
+    def release_core(self, core: int) -> None:
+        with self._lock:
+            self._cores[core] -= 1
+
+    def runs(self, namespace: str) -> bool:
+        """Whether a pod in ``namespace`` is the current test's (see the module docstring)."""
+        return namespace.startswith(self.namespace_prefix)
 
     def start(self, pod: dict) -> RealPod:
         uid = pod["metadata"]["uid"]
@@ -401,8 +441,12 @@ class RealEngine:
             pod.stop(grace)
 
     def stop_all(self):
-        for uid in list(self.pods):
-            self.stop(uid)
+        """Stop every pod's server at once (each takes seconds to shut down after SIGTERM)."""
+        stops = [threading.Thread(target=self.stop, args=(uid,)) for uid in list(self.pods)]
+        for t in stops:
+            t.start()
+        for t in stops:
+            t.join()
 
     def logs(self, lines: int = 40) -> str:
         """The last lines of every pod process's log (stopped pods too), one section each."""

@@ -341,12 +341,17 @@ def real_engine():
 
 
 @pytest.fixture
-def engine_node(kube_cluster, real_engine):
+def engine_node(kube_cluster, kube_api_client, kube_namespace, real_engine):
     """Factory: ``engine_node(gpus=1, labels={...}) -> node name``; the node's pods run for
-    real (each pod's process is stopped when the pod is deleted, and after the test)."""
+    real (each pod's process is stopped when the pod is deleted, and after the test). Only
+    pods of this test's namespaces (``kube_namespace`` and the team namespaces named after it)
+    run; after the test those namespaces are deleted, so their controllers stop making pods."""
     import uuid
 
+    from kubernetes import client
+
     created = []
+    real_engine.namespace_prefix = kube_namespace
 
     def make(gpus: int = 1, labels: dict | None = None, name: str | None = None, **kw) -> str:
         name = name or f"engine-node-{uuid.uuid4().hex[:8]}"
@@ -356,7 +361,15 @@ def engine_node(kube_cluster, real_engine):
         return name
 
     yield make
+    core = client.CoreV1Api(kube_api_client)
+    for ns in core.list_namespace().items:
+        if ns.metadata.name.startswith(f"{kube_namespace}-"):
+            try:  # asynchronous: the namespace controller deletes what is in it
+                core.delete_namespace(ns.metadata.name)
+            except Exception:  # noqa: BLE001 - already going
+                pass
     for name in created:
         kube_cluster.fake_kubelet.remove_node(name)
     real_engine.stop_all()
     real_engine.extra_args = []
+    real_engine.namespace_prefix = ""

@@ -1165,8 +1165,8 @@ class FakeKubelet:
             self._engine_written.pop(uid, None)
             core.delete_namespaced_pod(name, ns, grace_period_seconds=0)
             return
-        if pod.status.phase not in ("Pending", "Running"):
-            return
+        if pod.status.phase not in ("Pending", "Running") or not self.engine.runs(ns):
+            return  # an earlier test's pod, rescheduled here: never started (stays Pending)
         real = self.engine.get(uid) or self.engine.start(_sanitize(pod))
         st = real.snapshot()
         main = pod.spec.containers[0]

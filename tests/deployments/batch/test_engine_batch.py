@@ -35,28 +35,6 @@ def engine():
         pytest.skip(str(e))
 
 
-_STARTED: list[subprocess.Popen] = []
-
-
-def _container_gone(pod: subprocess.Popen) -> None:
-    """What the runtime does once a container's main process ends (or the pod is torn down):
-    every process left in the container goes with its cgroup. vLLM's engine core is a child
-    process; without this it outlived the stopped shard (≈ 2 GB and a busy core)."""
-    try:
-        os.killpg(pod.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-@pytest.fixture(autouse=True)
-def _pods_torn_down():
-    yield
-    while _STARTED:
-        pod = _STARTED.pop()
-        _container_gone(pod)
-        pod.wait(30)
-
-
 @pytest.fixture
 def job(db):
     return BatchJobFactory(name="nightly", shards=1, parallelism=1, max_context_length=1024)
@@ -69,6 +47,9 @@ def _pod(job, engine, tmp_path: Path, attempt: int, lines: list[dict]) -> subpro
     [container] = manifests.job_manifest(job)["spec"]["template"]["spec"]["containers"]
     command = [python if c == "python3" else c for c in container["command"]]
     env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    # Substitution 6 (tests/infra/engine.py): no torch.compile warm-up in either attempt's
+    # engine load (CPU time that the resume does not depend on).
+    env["VLLM_ARGS"] = json.dumps([*json.loads(env["VLLM_ARGS"]), "--enforce-eager"])
     (tmp_path / "in.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     env.update(
         JOB_COMPLETION_INDEX="0",  # set by the Job controller
@@ -85,12 +66,20 @@ def _pod(job, engine, tmp_path: Path, attempt: int, lines: list[dict]) -> subpro
         **CPU_ENV,
     )
     log = open(tmp_path / f"pod-{attempt}.log", "wb")
-    # Its own session: the container's processes, stopped together as the runtime does.
-    pod = subprocess.Popen(
+    # Its own process group: the container's processes, ended together as a container runtime
+    # ends them when the main process exits (_ended).
+    return subprocess.Popen(
         command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
-    _STARTED.append(pod)
-    return pod
+
+
+def _ended(pod: subprocess.Popen) -> None:
+    """The container is gone: what its main process left running (vLLM's engine processes
+    of a stopped runner) is killed with it, as in a real container."""
+    try:
+        os.killpg(pod.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _report(tmp_path: Path, attempt: int) -> dict:
@@ -119,18 +108,20 @@ def test_a_shard_stopped_mid_way_resumes_without_redoing_committed_requests(job,
     marker = tmp_path / "out/shard-00000.progress.json"
 
     first = _pod(job, engine, tmp_path, 0, lines)
-    deadline = time.monotonic() + 900
-    done = 0
-    while time.monotonic() < deadline and first.poll() is None:
-        if marker.exists():
-            done = json.loads(marker.read_text())["requests_done"]
-            if done >= 8:
-                break
-        time.sleep(0.05)
-    assert first.poll() is None and 8 <= done < REQUESTS, (done, _tail(tmp_path, 0))
-    first.send_signal(signal.SIGTERM)  # spot reclaim: the kubelet stops the container
-    assert first.wait(60) == 143, _tail(tmp_path, 0)
-    _container_gone(first)
+    try:
+        deadline = time.monotonic() + 900
+        done = 0
+        while time.monotonic() < deadline and first.poll() is None:
+            if marker.exists():
+                done = json.loads(marker.read_text())["requests_done"]
+                if done >= 8:
+                    break
+            time.sleep(0.05)
+        assert first.poll() is None and 8 <= done < REQUESTS, (done, _tail(tmp_path, 0))
+        first.send_signal(signal.SIGTERM)  # spot reclaim: the kubelet stops the container
+        assert first.wait(60) == 143, _tail(tmp_path, 0)
+    finally:
+        _ended(first)
     stopped = _report(tmp_path, 0)
     committed = stopped["requests_done"]
     assert stopped["interrupted"] and done <= committed < REQUESTS, stopped
@@ -140,7 +131,10 @@ def test_a_shard_stopped_mid_way_resumes_without_redoing_committed_requests(job,
     assert not (tmp_path / "out/shard-00000.jsonl").exists()
 
     second = _pod(job, engine, tmp_path, 1, lines)
-    assert second.wait(900) == 0, _tail(tmp_path, 1)
+    try:
+        assert second.wait(900) == 0, _tail(tmp_path, 1)
+    finally:
+        _ended(second)
     report = _report(tmp_path, 1)
     assert (report["resumed_from"], report["requests"]) == (committed, REQUESTS), report
     # The retry's runner got only the requests without a committed answer.
@@ -167,6 +161,9 @@ def test_a_request_vllms_runner_cannot_take_fails_the_shard_as_bad_input(job, en
     lines = [_chat(0), {"custom_id": "plain", "method": "POST", "url": "/v1/completions",
                         "body": {"model": "nightly", "prompt": "Hello", "max_tokens": 4}}]  # fmt: skip
     pod = _pod(job, engine, tmp_path, 0, lines)
-    assert pod.wait(300) == manifests.BAD_INPUT_EXIT_CODE, _tail(tmp_path, 0)
+    try:
+        assert pod.wait(300) == manifests.BAD_INPUT_EXIT_CODE, _tail(tmp_path, 0)
+    finally:
+        _ended(pod)
     error = _report(tmp_path, 0)["error"]
     assert error.startswith("shard request 2: ") and "messages" in error, error

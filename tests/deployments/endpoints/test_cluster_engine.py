@@ -6,31 +6,38 @@ Ready when its own probes pass). A real Prometheus finds the pod as a cluster's 
 deploy/prometheus-predictors.yml) and scrapes it at its pod IP; a client sends bounded load,
 sequential and then more than the small server holds (a queue and a full KV cache form), and
 counts what it got; every figure the portal shows about it (`manage.py endpoint_metrics`, the
-API, the endpoint, team and fleet pages, the SLO) must match.
+API, the endpoint, team and fleet pages, the SLO, the cost per 1M tokens) must match. Last, the
+server is killed (as an OOM kill would): the real kube-state-metrics, scraped by the same
+Prometheus, counts the container's restart, and the endpoint page's restarts chart shows it.
 """
 
 import json
+import re
 import threading
 import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
+from decimal import Decimal
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from deployments.endpoints import manifests, metrics
+from catalog.models import GpuRate
+from deployments.endpoints import manifests, metrics, promql
 from deployments.endpoints.choices import EndpointStatus
 from deployments.models import Endpoint
-from tests.deployments.cluster_helpers import pods, sync_until
+from tests.deployments.cluster_helpers import pods, sync_until, wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.engine, pytest.mark.prometheus]
 
 # Substitution 6 (tests/infra/engine.py): a server this small (4 sequences, 10 KV blocks of 128
-# tokens) queues and fills its KV cache under a handful of concurrent requests.
-SMALL_SERVER = ["--max-num-seqs=4", "--num-gpu-blocks-override=10"]
+# tokens) queues and fills its KV cache under a handful of concurrent requests; no
+# torch.compile warm-up (CPU time at start; no figure here depends on it).
+SMALL_SERVER = ["--max-num-seqs=4", "--num-gpu-blocks-override=10", "--enforce-eager"]
+MILLION = Decimal(1_000_000)
 CONTEXT = 1024  # the block override must exceed max-model-len / 128
 
 
@@ -115,7 +122,7 @@ def _pressure(url: str, model: str, counts: Counts, n: int = 10):
         try:
             ttft, usage = _stream_ttft(
                 url, {"model": model, "prompt": f"{i} " + "tell me a long story " * 60,
-                      "max_tokens": 120},
+                      "max_tokens": 200},
             )  # fmt: skip
             counts.add(usage, ttft)
         except Exception as e:  # noqa: BLE001 - reported below
@@ -134,6 +141,7 @@ def test_a_requested_endpoint_runs_a_real_server_and_every_figure_matches_the_cl
     engine_node,
     real_engine,
     predictor_prometheus,
+    kube_state_metrics,
     api_client,
     member_client,
     staff_client,
@@ -146,6 +154,10 @@ def test_a_requested_endpoint_runs_a_real_server_and_every_figure_matches_the_cl
     team.save()
     real_engine.extra_args = list(SMALL_SERVER)
     client = kserve
+    prom = predictor_prometheus
+    # The same Prometheus scrapes kube-state-metrics (restarts), as a cluster's does.
+    prom.add_scrape_target(kube_state_metrics.url, interval="2s", honor_labels=True,
+                           job="kube-state-metrics")  # fmt: skip
     ep = _request(api_client, body, django_capture_on_commit_callbacks)
     engine_node(gpus=4, labels=manifests.node_selector(ep))
     t0 = time.monotonic()
@@ -157,7 +169,6 @@ def test_a_requested_endpoint_runs_a_real_server_and_every_figure_matches_the_cl
     assert f"--served-model-name={ep.isvc_name}" in main["args"]  # merged by the controller
 
     # Found through the apiserver and scraped at the pod IP, labelled as a cluster labels it.
-    prom = predictor_prometheus
     sel = f'namespace="{ep.namespace}",model_name="{ep.isvc_name}"'
     scraped = f'vllm:prompt_tokens_total{{{sel},pod="{pod_name}",container="kserve-container"}}'
     try:
@@ -165,9 +176,8 @@ def test_a_requested_endpoint_runs_a_real_server_and_every_figure_matches_the_cl
     except TimeoutError as e:
         seen = [(t["scrapeUrl"], t["health"], t["lastError"]) for t in prom.active_targets()]
         raise AssertionError(f"not scraped: {seen}") from e
-    time.sleep(4)
+    _next_scrape(prom, sel)  # the window opens after a scrape of the idle server
     start = datetime.now(UTC)
-    time.sleep(1)
 
     url = f"http://{ip}:{manifests.SERVING_PORT}/openai/v1/completions"
     counts = Counts()
@@ -194,19 +204,24 @@ def test_a_requested_endpoint_runs_a_real_server_and_every_figure_matches_the_cl
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     _pressure(url, ep.isvc_name, counts)
-    time.sleep(5)
+    _next_scrape(prom, sel)  # the last gauges of the pressure (the scrape after it ended)
     stop.set()
     watcher.join(10)
     assert peak["waiting"] >= 1 and peak["kv"] > 0.5, peak
 
-    # A real error: a prompt over the context length.
+    # A real error: a prompt over the context length. KServe's server answers HTTP 500 and
+    # counts it nowhere on /metrics: no counter or histogram moves (docs/testing.md).
+    metrics_url = f"http://{ip}:{manifests.SERVING_PORT}/metrics"
+    before = _counters(metrics_url)
     with pytest.raises(urllib.error.HTTPError) as err:
         _post(url, {"model": ep.isvc_name, "prompt": "word " * (CONTEXT * 2), "max_tokens": 4})
     error_status = err.value.code
     assert "maximum context length" in err.value.read().decode()
-    print(f"over-context prompt answered HTTP {error_status}")
+    moved = {k: v for k, v in _counters(metrics_url).items() if before.get(k) != v}
+    print(f"over-context prompt answered HTTP {error_status}; series moved: {moved}")
+    assert error_status == 500 and not moved, moved
 
-    time.sleep(6)  # a few scrapes past the last request
+    last_scrape = _next_scrape(prom, sel)  # a scrape past the last request
     end = datetime.now(UTC)
     settings.PROMETHEUS_URL = prom.url
     settings.PROMETHEUS_CACHE_SECONDS = 0
@@ -233,10 +248,23 @@ def test_a_requested_endpoint_runs_a_real_server_and_every_figure_matches_the_cl
     assert figures["queue_depth_max"] >= 1 and figures["kv_cache_usage_max"] > 0.5
     assert figures["queue_depth_max"] >= peak["waiting"]
 
+    # Cost per 1M tokens, by hand: the endpoint's one replica on one GPU of its offering at the
+    # catalog's on-demand price, over the window, per the client's prompt + generated tokens.
+    ep.refresh_from_db()
+    rate = GpuRate.objects.get(offering=ep.offering, capacity_type="on-demand").hourly_price
+    hourly = rate / ep.offering.gpus_per_node
+    tokens = counts.prompt + counts.generated
+    cost = hourly * Decimal((end - start).total_seconds()) / 3600
+    assert api["tokens"] == tokens
+    assert Decimal(api["cost"]) == cost.quantize(Decimal("0.01"))
+    assert Decimal(api["cost_per_million_tokens"]) == (cost * MILLION / tokens).quantize(
+        Decimal("0.01")
+    ), (api["cost_per_million_tokens"], hourly, tokens)
+
     # TTFT: the server's own histogram (read from the pod) puts each quantile in one bucket;
     # the portal's must lie in it. The client's time to the first streamed chunk includes
     # HTTP and KServe on top of the engine's TTFT, so the portal's p50 cannot exceed it.
-    buckets = _ttft_buckets(f"http://{ip}:{manifests.SERVING_PORT}/metrics", ep.isvc_name)
+    buckets = _ttft_buckets(metrics_url, ep.isvc_name)
     assert buckets[-1][1] == counts.requests
     for q in ("p50", "p95"):
         lo, hi = _bucket_of(buckets, {"p50": 0.5, "p95": 0.95}[q])
@@ -244,8 +272,12 @@ def test_a_requested_endpoint_runs_a_real_server_and_every_figure_matches_the_cl
     client_ttfts = sorted(counts.ttfts)
     assert figures["ttft_p50_s"] <= client_ttfts[len(client_ttfts) // 2], client_ttfts
 
-    # The endpoint page (last hour: holds only this test's traffic), its SLO block.
-    resp = member_client.get(reverse("deployments:endpoint_metrics", args=[ep.uuid]))
+    # The endpoint page (last hour: holds only this test's traffic), its SLO block and its
+    # cost per 1M tokens (the page's own window, priced by hand the same way).
+    page_url = reverse("deployments:endpoint_metrics", args=[ep.uuid])
+    while metrics.range_bounds(promql.WINDOWS["1h"], datetime.now(UTC))[1] < last_scrape:
+        time.sleep(0.2)  # the page's range ends at now rounded down to 5 s: past that scrape
+    resp = member_client.get(page_url)
     assert resp.status_code == 200
     page = resp.context["page"].data
     summary, secs = page["summary"], page["end"] - page["start"]
@@ -253,6 +285,12 @@ def test_a_requested_endpoint_runs_a_real_server_and_every_figure_matches_the_cl
     assert round(summary["request_rate_per_s"] * secs) == counts.requests
     assert summary["queue_depth_max"] == figures["queue_depth_max"]
     assert {s["name"]: s["state"] for s in page["slo"]}["Time to first token p95"] == "met"
+    page_cost = hourly * Decimal(str(secs)) / 3600
+    shown = re.search(r'data-figure="cost_per_million">\$([\d,.]+)', resp.content.decode())
+    assert shown, "no cost per 1M tokens on the page"
+    assert Decimal(shown.group(1).replace(",", "")) == (page_cost * MILLION / tokens).quantize(
+        Decimal("0.01")
+    ), (shown.group(1), hourly, secs, tokens)
 
     # The team and fleet overviews: one row for the endpoint, from the same series.
     for client_, name, args in ((member_client, "portal:team_metrics", [team.slug]),
@@ -265,6 +303,49 @@ def test_a_requested_endpoint_runs_a_real_server_and_every_figure_matches_the_cl
         assert m["tokens_generated"] == pytest.approx(counts.generated, rel=0.2), (name, m)
         lo, hi = _bucket_of(buckets, 0.95)
         assert lo <= m["ttft_p95_s"] <= hi, (name, m)
+
+    # A killed server (as an OOM kill): the container exits 137 and restarts as a kubelet
+    # restarts it; kube-state-metrics counts the restart and the page's restarts chart shows it.
+    [real] = [p for p in real_engine.pods.values() if p.name == pod_name]
+    real.kill()
+    wait_for(lambda: real.snapshot().restart_count == 1, "the restart", timeout=30, every=0.5)
+
+    def restarts_charted():
+        resp = member_client.get(page_url)
+        [chart] = [c for c in resp.context["page"].data["charts"] if c["key"] == "replicas"]
+        [series] = [s for s in chart["series"] if s["key"] == "restarts"]
+        return max((v for v in series["values"] if v is not None), default=0) or None
+
+    shown = wait_for(restarts_charted, "the restart on the chart", timeout=90, every=2)
+    assert 1.0 <= shown <= 1.1, shown  # one restart (increase() extrapolates a little)
+    [status] = pods(client, ep)[0]["status"]["containerStatuses"]
+    assert status["restartCount"] == 1, status
+    assert status["lastState"]["terminated"]["exitCode"] == 137, status
+
+
+def _next_scrape(prom, sel: str, timeout: float = 30.0) -> float:
+    """Wait until the server has been scraped after now (the sample's timestamp passes now):
+    what the client did before now is then in the TSDB. Returns that scrape's time."""
+    query = f"timestamp(vllm:num_requests_running{{{sel}}})"
+    now = time.time()
+    rows = prom.wait_for(query, lambda rs: any(float(r["value"][1]) > now for r in rs),
+                         timeout=timeout, interval=0.25)  # fmt: skip
+    return max(float(r["value"][1]) for r in rows)
+
+
+def _counters(url: str) -> dict[str, float]:
+    """The server's counter and histogram samples (the series a request could move), without
+    the process' own (CPU time, GC)."""
+    with urllib.request.urlopen(url, timeout=10) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("#") or line.startswith(("process_", "python_")) or " " not in line:
+            continue
+        name, value = line.rsplit(" ", 1)
+        if name.split("{", 1)[0].endswith(("_total", "_count", "_sum", "_bucket", "_created")):
+            out[name] = float(value)
+    return out
 
 
 def _ttft_buckets(url: str, model: str) -> list[tuple[float, float]]:

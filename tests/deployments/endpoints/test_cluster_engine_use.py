@@ -30,6 +30,9 @@ from tests.deployments.cluster_helpers import sync_until
 from tests.infra.ingress import IngressProxy, kserve_resolver
 
 pytestmark = [pytest.mark.cluster, pytest.mark.engine]
+# Substitution 6 (tests/infra/engine.py): no torch.compile warm-up, CPU time at start that
+# nothing here depends on.
+EAGER = "--enforce-eager"
 
 
 @pytest.fixture
@@ -57,6 +60,7 @@ def endpoint(real_engine, kserve, engine_node, api_client, team, llama_8b, gpu_l
         "max_context_length": 2048, "min_replicas": 1, "max_replicas": 1,
         "target_queue_depth": 4, "capacity_type": "on-demand",
     }  # fmt: skip
+    real_engine.extra_args = [EAGER]
     with django_capture_on_commit_callbacks(execute=True):
         r = api_client.post("/api/v1/endpoints/", body, format="json")
     assert r.status_code in (201, 202), r.content

@@ -28,6 +28,7 @@ from tests.deployments.cluster_helpers import pods, sync_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.engine, pytest.mark.prometheus]
 MILLION = Decimal(1_000_000)
+EAGER = "--enforce-eager"  # substitution 6 (tests/infra/engine.py)
 PRICES = {"small": Decimal("0.3000"), "large": Decimal("0.8000")}  # gpu_l4: spot, on-demand
 
 
@@ -67,6 +68,7 @@ def test_the_route_page_prices_the_split_the_real_servers_counted(
     llama_8b, gpu_l4, settings, django_capture_on_commit_callbacks,
 ):  # fmt: skip
     capture = django_capture_on_commit_callbacks
+    real_engine.extra_args = [EAGER]  # both servers start at once: no torch.compile warm-up
     small = _endpoint(api_client, capture, team, llama_8b, gpu_l4, "small", "spot")
     large = _endpoint(api_client, capture, team, llama_8b, gpu_l4, "large", "on-demand")
     tiers = {"small": small, "large": large}
