@@ -9,7 +9,7 @@ from tests.infra.kube import MissingBinaries
 
 
 @pytest.fixture
-def start_karpenter(kube_cluster, live_cluster, settings):
+def start_karpenter(kube_cluster, live_cluster, kube_namespace, settings):
     """``start_karpenter(instance_types)`` -> the running :class:`tests.infra.karpenter.Karpenter`
     (the test turns on ``fake_kubelet.serve_provisioned_nodes()`` when its nodes may come up).
 
@@ -38,6 +38,21 @@ def start_karpenter(kube_cluster, live_cluster, settings):
     from deployments.nodepools import manifests
     from deployments.workloads.labels import MANAGED_SELECTOR
 
+    # The test's team namespaces go first: their Deployments would otherwise keep making
+    # pending pods, and the next test's Karpenter launched nodes for them out of its pools'
+    # GPU limits (a whole run: the next test's first replica refused at the limit).
+    ours = [
+        ns["metadata"]["name"]
+        for ns in live_cluster.list("v1", "Namespace")
+        if ns["metadata"]["name"].startswith(f"{kube_namespace}-")
+    ]
+    for name in ours:
+        live_cluster.delete({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and any(
+        live_cluster.list("v1", "Pod", name) for name in ours
+    ):
+        time.sleep(0.5)
     for pool in live_cluster.list(manifests.NODEPOOL_API, "NodePool", None, MANAGED_SELECTOR):
         live_cluster.delete(pool)
     deadline = time.monotonic() + 60
