@@ -257,19 +257,14 @@ def close(got, want, rel=0.02) -> bool:
 
 
 _BACKFILLED: dict[str, dict] = {}
+# The newest backfill per Prometheus server, for the pages that read "the last hour from now".
+_RECENT: dict[str, dict] = {}
+# Its data ends 600 s before it was made; a page's last hour still holds > 45 of its minutes
+# while it is younger than this (the idle case's "two GPUs for most of the hour").
+RECENT_MAX_AGE_S = 120
 
 
-@pytest.fixture(scope="session")
-def backfilled_metrics(prometheus_server):
-    """The six cases (DCGM ``exported_*`` labels) plus steady/oom again with DCGM ``pod`` labels
-    and a 12 minute Prometheus outage, backfilled once per session.
-
-    Returns ``{"url": ..., "start": ..., "end": ..., "cases": {case: (ns, model, pods, scenario)}}``.
-    """
-    # Test modules import this fixture, so pytest sees one definition per module: backfill once
-    # per Prometheus server anyway.
-    if prometheus_server.url in _BACKFILLED:
-        return _BACKFILLED[prometheus_server.url]
+def _backfill(prometheus_server) -> dict:
     run = uuid.uuid4().hex[:6]
     end = math.floor(time.time() / 60) * 60 - 600
     main, cases = build(run, end)
@@ -281,6 +276,37 @@ def backfilled_metrics(prometheus_server):
     prometheus_server.backfill(honor.openmetrics())
     out = {case: (*v, main) for case, v in cases.items()}
     out.update({f"{case}-honor": (*v, honor) for case, v in honor_cases.items()})
-    data = {"url": prometheus_server.url, "start": main.start - 1, "end": end, "cases": out}
-    _BACKFILLED[prometheus_server.url] = data
+    return {
+        "url": prometheus_server.url,
+        "start": main.start - 1,
+        "end": end,
+        "made": time.monotonic(),
+        "cases": out,
+    }
+
+
+@pytest.fixture(scope="session")
+def backfilled_metrics(prometheus_server):
+    """The six cases (DCGM ``exported_*`` labels) plus steady/oom again with DCGM ``pod`` labels
+    and a 12 minute Prometheus outage, backfilled once per session: for tests that ask for the
+    scenario's own window (``start``, ``end``).
+
+    Returns ``{"url": ..., "start": ..., "end": ..., "cases": {case: (ns, model, pods, scenario)}}``.
+    """
+    # Test modules import this fixture, so pytest sees one definition per module: backfill once
+    # per Prometheus server anyway.
+    if prometheus_server.url not in _BACKFILLED:
+        _BACKFILLED[prometheus_server.url] = _backfill(prometheus_server)
+        _RECENT[prometheus_server.url] = _BACKFILLED[prometheus_server.url]
+    return _BACKFILLED[prometheus_server.url]
+
+
+@pytest.fixture
+def recent_metrics(prometheus_server):
+    """The same scenario, for pages that show the last hour from *now*: backfilled again under a
+    new run id when the last one is older than ``RECENT_MAX_AGE_S`` (other tests ran between, the
+    hour moved on; a session-wide backfill once left a page's hour with 45 of its minutes)."""
+    data = _RECENT.get(prometheus_server.url)
+    if data is None or time.monotonic() - data["made"] > RECENT_MAX_AGE_S:
+        data = _RECENT[prometheus_server.url] = _backfill(prometheus_server)
     return data

@@ -13,10 +13,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.prometheus]
 
 
 @pytest.fixture
-def steady_endpoint(transactional_db, settings, backfilled_metrics):
-    settings.PROMETHEUS_URL = backfilled_metrics["url"]
+def steady_endpoint(transactional_db, settings, recent_metrics):
+    settings.PROMETHEUS_URL = recent_metrics["url"]
     settings.PROMETHEUS_CACHE_SECONDS = 0
-    ns, model, _, _ = backfilled_metrics["cases"]["steady"]
+    ns, model, _, _ = recent_metrics["cases"]["steady"]
     team = TeamFactory(name="Search", slug=ns.removeprefix("mp-"))
     user = UserFactory(username="bob")
     MembershipFactory(team=team, user=user, role=Membership.Role.MEMBER)
@@ -57,11 +57,11 @@ def test_metrics_tab_draws_charts_and_polls_without_reload(
 
 
 def test_fleet_view_flags_the_idle_endpoint(
-    live_server, login_context, steady_endpoint, backfilled_metrics, screenshot_path
+    live_server, login_context, steady_endpoint, recent_metrics, screenshot_path
 ):
     endpoint, _ = steady_endpoint
     staff = UserFactory(username="stella", is_staff=True)
-    ns, model, _, _ = backfilled_metrics["cases"]["idle"]
+    ns, model, _, _ = recent_metrics["cases"]["idle"]
     EndpointFactory(team=TeamFactory(name="Ads", slug=ns.removeprefix("mp-")), name=model)
     page = login_context(staff, height=1800).new_page()
     page.goto(live_server.url + reverse("portal:fleet_metrics") + "?window=6h")

@@ -33,10 +33,10 @@ def dead_prometheus(settings):
 
 
 @pytest.fixture
-def live(settings, backfilled_metrics):
-    settings.PROMETHEUS_URL = backfilled_metrics["url"]
+def live(settings, recent_metrics):
+    settings.PROMETHEUS_URL = recent_metrics["url"]
     settings.PROMETHEUS_CACHE_SECONDS = 0
-    return backfilled_metrics
+    return recent_metrics
 
 
 def _team_for(case_ns: str, **kwargs):
