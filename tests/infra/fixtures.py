@@ -189,10 +189,24 @@ def kube_namespace(kube_cluster, kube_api_client):
 
     name = kube_cluster.new_namespace()
     yield name
-    try:  # without kube-controller-manager this only marks it Terminating; never wait
-        client.CoreV1Api(kube_api_client).delete_namespace(name)
-    except Exception:
-        pass
+    # The test's own namespace and its team namespaces ('<name>-<team>'), so nothing a test left
+    # (pending pods, InferenceServices, ScaledObjects) takes GPUs from, or busies the controllers
+    # of, a later test: leaked pending pods once took the GPU of a later test's node twice in a
+    # whole run. Without kube-controller-manager this only marks them Terminating; never wait.
+    core = client.CoreV1Api(kube_api_client)
+    try:
+        names = [name] + [
+            ns.metadata.name
+            for ns in core.list_namespace().items
+            if ns.metadata.name.startswith(f"{name}-") and not ns.metadata.deletion_timestamp
+        ]
+    except Exception:  # noqa: BLE001 - the apiserver went with the test
+        names = [name]
+    for ns in names:
+        try:
+            core.delete_namespace(ns)
+        except Exception:  # noqa: BLE001 - already going
+            pass
 
 
 @pytest.fixture
