@@ -116,7 +116,12 @@ class CollectedHour(models.Model):
     close and the statements read which share of a month's hours was collected."""
 
     hour = models.DateTimeField(unique=True)
-    collected_at = models.DateTimeField()
+    collected_at = models.DateTimeField(help_text="When the hour's rows were last written.")
+    # What the collector last wrote for the hour, so a re-collection that measures the same
+    # rows neither reads nor writes them (billing/services/usage/store.py): a digest of the
+    # rows' keys and values, and their number (rows added or removed by other means are seen).
+    digest = models.CharField(max_length=64, blank=True, default="")
+    rows = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["hour"]

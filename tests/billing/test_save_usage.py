@@ -84,3 +84,77 @@ def test_other_teams_endpoints_are_never_matched(team, other_team):
     theirs = EndpointFactory(team=other_team, name="chat")
     save_usage([_row(endpoint_uuid=str(theirs.uuid))], H, H + timedelta(hours=1))
     assert UsageRecord.objects.get().endpoint is None
+
+
+def _reads_no_stored_rows(monkeypatch):
+    from billing.services.usage import store
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("stored rows read for an hour whose digest matched")
+
+    monkeypatch.setattr(store, "stored_rows", refuse)
+
+
+def test_an_hour_measured_as_last_written_is_neither_read_nor_written(team, monkeypatch):
+    two = (H, H + timedelta(hours=2))
+    save_usage([_row(), _row(hour=H + timedelta(hours=1))], *two)
+    before = dict(UsageRecord.objects.values_list("hour", "collected_at"))
+    _reads_no_stored_rows(monkeypatch)
+    assert save_usage([_row(), _row(hour=H + timedelta(hours=1))], *two) == 0
+    assert dict(UsageRecord.objects.values_list("hour", "collected_at")) == before
+
+
+def test_only_the_hour_that_changed_is_read_and_written(team, monkeypatch):
+    from billing.services.usage import store
+
+    two = (H, H + timedelta(hours=2))
+    save_usage([_row(), _row(hour=H + timedelta(hours=1))], *two)
+    before = dict(UsageRecord.objects.values_list("hour", "collected_at"))
+    read = []
+    real = store.stored_rows
+    monkeypatch.setattr(
+        store, "stored_rows", lambda *a, **kw: read.append(kw.get("hours")) or real(*a, **kw)
+    )
+    save_usage([_row(), _row(hour=H + timedelta(hours=1), gpu_seconds=60)], *two)
+    assert read == [{H + timedelta(hours=1)}]
+    after = dict(UsageRecord.objects.values_list("hour", "collected_at"))
+    assert after[H] == before[H] and after[H + timedelta(hours=1)] != before[H + timedelta(hours=1)]
+    assert UsageRecord.objects.get(hour=H + timedelta(hours=1)).gpu_seconds == 60
+
+
+def test_rows_added_or_removed_by_other_means_are_seen(team):
+    """The digest is trusted only while the hour holds as many rows as were written."""
+    one = (H, H + timedelta(hours=1))
+    save_usage([_row()], *one)
+    UsageRecord.objects.create(
+        hour=H, team_key="search", endpoint_key="x", instance_type="g6.xlarge",
+        capacity_type="spot", gpu_seconds=1,
+    )  # fmt: skip
+    assert save_usage([_row()], *one) == 1  # the stray row goes
+    UsageRecord.objects.all().delete()
+    save_usage([_row()], *one)
+    assert UsageRecord.objects.get().gpu_seconds == 3600  # the lost row comes back
+
+
+def test_a_team_made_again_under_its_slug_gets_the_hours_rows(team):
+    from tests.factories import TeamFactory
+
+    one = (H, H + timedelta(hours=1))
+    save_usage([_row()], *one)
+    slug = team.slug
+    team.delete()  # the row keeps its keys, its team is set to NULL
+    again = TeamFactory(slug=slug, name="Search again")
+    save_usage([_row()], *one)
+    assert UsageRecord.objects.get().team == again
+
+
+def test_hours_collected_before_digests_are_read_and_compared(team):
+    from billing.models import CollectedHour
+
+    one = (H, H + timedelta(hours=1))
+    save_usage([_row()], *one)
+    CollectedHour.objects.update(digest="", rows=0)  # as migrated
+    UsageRecord.objects.update(gpu_seconds=1)
+    save_usage([_row()], *one)
+    assert UsageRecord.objects.get().gpu_seconds == 3600
+    assert CollectedHour.objects.get(hour=H).digest

@@ -8,8 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
-
 from portal.timeutil import HOUR, floor_hour
 
 from ._base import ChargebackError, gc_paused
@@ -17,7 +15,7 @@ from ._types import UsageRow
 from .compute import compute_usage
 from .fetch import billing_client, fetch_usage
 from .prices import PriceTable
-from .store import mark_collected, save_usage, stored_rows
+from .store import prefetch, save_usage
 from .windows import split_windows
 
 log = logging.getLogger(__name__)
@@ -44,19 +42,18 @@ class CollectResult:
 
 def collect_gpu_usage(start: datetime, end: datetime, client=None) -> CollectResult:
     """Measure the whole hours in ``[start, end)`` and rewrite their usage rows. The stored rows
-    are read (on this thread's database connection) while Prometheus evaluates the integrals."""
+    that must be read whatever the measurement (hours without a digest) are read on this thread's
+    database connection while Prometheus evaluates the integrals."""
     start, end = floor_hour(start), floor_hour(end)
     if end <= start:
         raise ChargebackError("Collect at least one whole hour.")
     windows, prices = split_windows(start, end), PriceTable.from_db()
     with gc_paused(), ThreadPoolExecutor(max_workers=1) as pool:
         measured = pool.submit(fetch_usage, client or billing_client(), windows, prices)
-        stored = list(stored_rows(start, end))
+        stored = prefetch(start, end)
         data, labels = measured.result()
     rows = compute_usage(windows, data, labels, prices)
-    with transaction.atomic():
-        deleted = save_usage(rows, start, end, stored=stored)
-        mark_collected(start, end)
+    deleted = save_usage(rows, start, end, stored=stored)
     return CollectResult(int((end - start) / HOUR), len(rows), deleted, _report_unpriced(rows))
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import marshal
 import uuid as uuid_lib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import CharField, FloatField
+from django.db.models import CharField, Count, FloatField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -41,17 +44,26 @@ UNIQUE_FIELDS = ["hour", "kind", "team_key", "endpoint_key", "instance_type", "c
 
 
 def save_usage(
-    rows: list[UsageRow], start: datetime, end: datetime, stored: list | None = None
+    rows: list[UsageRow], start: datetime, end: datetime, stored: Prefetched | None = None
 ) -> int:
     """Make the rows of ``[start, end)`` equal to ``rows``: upsert new and changed ones, delete
-    the ones the new measurement lacks, leave identical ones alone. Returns rows deleted.
-    ``stored``: those hours' rows as ``stored_rows`` reads them (read here when not given)."""
+    the ones the new measurement lacks, leave identical ones alone, and record the whole hours as
+    collected with their digests. Returns rows deleted.
+
+    An hour whose rows digest to what was recorded when it was last written, with as many rows
+    stored, is left alone without reading its rows. ``stored``: what ``prefetch`` read ahead."""
     owners = _owner_ids({(r.team_key, r.endpoint_key, r.endpoint_uuid) for r in rows})
     now = timezone.now()
     with gc_paused(), transaction.atomic():
         wanted = {r.key: (r, _values(r, owners)) for r in rows}
+        digests = _digests(wanted, start, end)
+        ahead = stored if stored is not None else Prefetched(_recorded(start, end), set(), [])
+        check = {h for h, v in digests.items() if ahead.recorded.get(h) != v}
+        read = [row for row in ahead.rows if row[0][0] in check]
+        if check - ahead.hours:
+            read.extend(stored_rows(start, end, hours=check - ahead.hours))
         stale, same = [], set()
-        for key, values, pk in stored_rows(start, end) if stored is None else stored:
+        for key, values, pk in read:
             row = wanted.get(key)
             if row is None:
                 stale.append(pk)
@@ -61,33 +73,112 @@ def save_usage(
         for i in range(0, len(stale), 500):
             deleted += UsageRecord.objects.filter(pk__in=stale[i : i + 500]).delete()[0]
         UsageRecord.objects.bulk_create(
-            [_record(r, values, now) for key, (r, values) in wanted.items() if key not in same],
+            [
+                _record(r, values, now)
+                for key, (r, values) in wanted.items()
+                if key[0] in check and key not in same
+            ],
             batch_size=1000,
             update_conflicts=True,
             unique_fields=UNIQUE_FIELDS,
             update_fields=UPDATE_FIELDS,
         )
+        _mark_collected({h: digests[h] for h in check}, now)
     return deleted
 
 
-def mark_collected(start: datetime, end: datetime) -> None:
-    """Record the whole hours of ``[start, end)`` as collected (a re-run only moves the time)."""
-    now, hours, t = timezone.now(), [], start
+@dataclass
+class Prefetched:
+    recorded: dict[datetime, tuple[str, int]]  # as _recorded gives it
+    hours: set[datetime]  # the hours whose stored rows were read
+    rows: list[tuple[tuple, tuple, int]]  # those rows, as stored_rows gives them
+
+
+def prefetch(start: datetime, end: datetime) -> Prefetched:
+    """What ``save_usage`` reads whatever the measurement says: the recorded digests, and the
+    stored rows of the hours that have none (never collected, or collected before digests). The
+    collector reads them while Prometheus answers."""
+    recorded = _recorded(start, end)
+    every = _hours(start, end)
+    hours = set(every) - set(recorded)
+    if not hours:
+        return Prefetched(recorded, hours, [])
+    only = None if len(hours) == len(every) else hours
+    return Prefetched(recorded, hours, list(stored_rows(start, end, hours=only)))
+
+
+# Bump when _values or the key change: older digests then match nothing and the hours are read.
+# (marshal's format may change with the Python version: the hours are then read once more.)
+_DIGEST_VERSION = b"1"
+
+
+def _digests(wanted: dict, start: datetime, end: datetime) -> dict[datetime, tuple[str, int]]:
+    """Per whole hour of ``[start, end)``: (digest of its rows' keys and comparable values,
+    number of rows); an hour without rows has the digest of none."""
+    by_hour: dict[datetime, list[tuple]] = {h: [] for h in _hours(start, end)}
+    for key, (_, values) in wanted.items():
+        # marshal takes plain str only (kind may be a TextChoices member); keys are unique, so
+        # sorting never compares the values
+        item = (str(key[1]), *key[2:], *_comparable(values))
+        by_hour.setdefault(key[0], []).append(item)
+    out = {}
+    for hour, items in by_hour.items():
+        items.sort()
+        digest = hashlib.blake2b(marshal.dumps(items), digest_size=16, person=_DIGEST_VERSION)
+        out[hour] = (digest.hexdigest(), len(items))
+    return out
+
+
+def _recorded(start: datetime, end: datetime) -> dict[datetime, tuple[str, int]]:
+    """The recorded (digest, rows) of the hours of ``[start, end)`` that have a digest, if the
+    table still holds that many rows for the hour (rows added or deleted by other means)."""
+    recorded = dict(
+        (hour, (digest, n))
+        for hour, digest, n in CollectedHour.objects.filter(hour__gte=start, hour__lt=end)
+        .exclude(digest="")
+        .values_list("hour", "digest", "rows")
+    )
+    if not recorded:
+        return {}
+    counts = dict(
+        UsageRecord.objects.filter(hour__gte=start, hour__lt=end)
+        .order_by()
+        .values("hour")
+        .annotate(n=Count("pk"))
+        .values_list("hour", "n")
+    )
+    return {h: v for h, v in recorded.items() if counts.get(h, 0) == v[1]}
+
+
+def _hours(start: datetime, end: datetime) -> list[datetime]:
+    hours, t = [], start
     while t < end:
-        hours.append(CollectedHour(hour=t, collected_at=now))
+        hours.append(t)
         t += HOUR
+    return hours
+
+
+def _mark_collected(digests: dict[datetime, tuple[str, int]], now: datetime) -> None:
+    """Record the hours as collected with what was written, at ``now`` (an hour that a re-run
+    left alone keeps its time: no write, and on SQLite no commit to wait for)."""
     CollectedHour.objects.bulk_create(
-        hours,
+        [
+            CollectedHour(hour=h, collected_at=now, digest=digest, rows=n)
+            for h, (digest, n) in digests.items()
+        ],
         batch_size=1000,
         update_conflicts=True,
         unique_fields=["hour"],
-        update_fields=["collected_at"],
+        update_fields=["collected_at", "digest", "rows"],
     )
 
 
-def stored_rows(start: datetime, end: datetime) -> Iterable[tuple[tuple, tuple, int]]:
+def stored_rows(
+    start: datetime, end: datetime, hours: set[datetime] | None = None
+) -> Iterable[tuple[tuple, tuple, int]]:
     """(unique key, _VALUE_FIELDS with the cost as a float, pk) of every stored row of
-    ``[start, end)``, in one query; compare the values with ``_comparable`` of a row's.
+    ``[start, end)`` (only of ``hours`` when given), in one query; compare the values with
+    ``_comparable`` of a row's.
 
     The hour is read as text and mapped back through the period's few distinct hours: decoding
     one timestamp per row (Django's PostgreSQL timestamptz loader is pure Python) would cost more
@@ -98,11 +189,13 @@ def stored_rows(start: datetime, end: datetime) -> Iterable[tuple[tuple, tuple, 
         .annotate(hour_text=Cast("hour", CharField()), cost_float=Cast("cost", FloatField()))
         .order_by()
     )
-    hours = dict(stored.values_list("hour_text", "hour").distinct())
+    if hours is not None:
+        stored = stored.filter(hour__in=sorted(hours))
+    hour_of = dict(stored.values_list("hour_text", "hour").distinct())
     n = len(UNIQUE_FIELDS)
     fields = [f if f != "cost" else "cost_float" for f in _VALUE_FIELDS]
     for row in stored.values_list("hour_text", *UNIQUE_FIELDS[1:], *fields, "pk"):
-        yield (hours[row[0]], *row[1:n]), row[n:-1], row[-1]
+        yield (hour_of[row[0]], *row[1:n]), row[n:-1], row[-1]
 
 
 # Compared with the stored row to skip writing rows that did not change.
