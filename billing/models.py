@@ -120,8 +120,8 @@ class CollectedHour(models.Model):
     # What the collector last wrote for the hour, so a re-collection that measures the same
     # rows neither reads nor writes them (billing/services/usage/store.py): a digest of the
     # rows' keys and values, and their number (rows added or removed by other means are seen).
-    digest = models.CharField(max_length=64, blank=True, default="")
-    rows = models.PositiveIntegerField(default=0)
+    digest = models.CharField(max_length=64, blank=True, default="", editable=False)
+    rows = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["hour"]

@@ -37,3 +37,17 @@ accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
 logger_class = "portal.logs.GunicornJsonLogger"
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+
+# A new connection holds one of the worker's threads until its first request arrives, for up to
+# gunicorn's 5 s (gunicorn.workers.gthread.DEFAULT_WORKER_DATA_TIMEOUT, which has no setting).
+# Browsers open connections before they send on them, so a few idle ones stalled every other
+# request: on free cores bench/web_load.py saw clients' p95 at 0.7-1 s while each page's own p95
+# was under 140 ms. After this long without data a connection waits on the worker's poller,
+# holding no thread. (The same bound limits draining a request body the portal did not read.)
+NEW_CONNECTION_WAIT_S = 0.2
+
+
+def post_worker_init(worker):
+    from gunicorn.workers import gthread
+
+    gthread.DEFAULT_WORKER_DATA_TIMEOUT = NEW_CONNECTION_WAIT_S

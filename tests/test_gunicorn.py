@@ -122,3 +122,24 @@ def test_gunicorn_trusts_forwarding_headers_from_loopback_only_by_default(monkey
 def test_gunicorn_trusts_the_configured_proxies(monkeypatch):
     assert _forwarded_allow_ips(monkeypatch, TRUSTED_PROXIES="10.42.0.0/16") == "10.42.0.0/16"
     assert _forwarded_allow_ips(monkeypatch, GUNICORN_FORWARDED_ALLOW_IPS="10.1.2.3") == "10.1.2.3"
+
+
+@pytest.mark.parametrize("gunicorn", [{"GUNICORN_THREADS": "1"}], indirect=True)
+def test_idle_new_connections_do_not_hold_the_only_thread(gunicorn):
+    """Two connections opened and never written to (a browser's preconnect) before a request:
+    gunicorn alone would give each the worker's only thread for 5 s first."""
+    import socket
+    from urllib.parse import urlsplit
+
+    url, _ = gunicorn
+    address = urlsplit(url)
+    idle = [socket.create_connection((address.hostname, address.port)) for _ in range(2)]
+    try:
+        started = time.monotonic()
+        response = requests.get(f"{url}/healthz", timeout=15)
+        waited = time.monotonic() - started
+        assert response.status_code == 200
+        assert waited < 3, f"answered after {waited:.1f} s, behind the idle connections"
+    finally:
+        for sock in idle:
+            sock.close()
