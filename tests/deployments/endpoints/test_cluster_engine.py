@@ -203,8 +203,14 @@ def test_a_requested_endpoint_runs_a_real_server_and_every_figure_matches_the_cl
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
-    _pressure(url, ep.isvc_name, counts)
-    _next_scrape(prom, sel)  # the last gauges of the pressure (the scrape after it ended)
+    # Up to three bursts, until the scrapes have seen both: on a loaded machine one burst was
+    # seen only in a scrape before the engine's first step (7 waiting, KV use still 0) in a whole
+    # run. Every burst's requests are counted like the others.
+    for _ in range(3):
+        _pressure(url, ep.isvc_name, counts)
+        _next_scrape(prom, sel)  # the last gauges of the pressure (the scrape after it ended)
+        if peak["waiting"] >= 1 and peak["kv"] > 0.5:
+            break
     stop.set()
     watcher.join(10)
     assert peak["waiting"] >= 1 and peak["kv"] > 0.5, peak
