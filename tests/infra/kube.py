@@ -667,8 +667,14 @@ class FakeKubelet:
         self.nodes: dict[str, str] = {}  # name -> IP prefix
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fake-kubelet", daemon=True)
+        # The node Leases are renewed by a thread of their own, as kubelet's heartbeat is apart
+        # from its pod sync: a pass over a thousand pods must not let the nodes go NotReady.
+        self._heartbeat = threading.Thread(
+            target=self._beat, name="fake-kubelet-heartbeat", daemon=True
+        )
         self._lock = threading.Lock()
         self._api = None
+        self._heartbeat_api = None
         self.errors: list[str] = []
         self.held: set[str] = set()  # namespaces whose pods start but stay not Ready
         # namespace -> seconds the init containers (the storage-initializer's download) run
@@ -764,8 +770,7 @@ class FakeKubelet:
         with self._lock:
             self.nodes[name] = f"10.3.{idx}"
         self._renew(name)
-        if not self._thread.is_alive():
-            self._thread.start()
+        self._start_threads()
         return name
 
     def adopt_node(self, name: str) -> str:
@@ -773,8 +778,7 @@ class FakeKubelet:
         with self._lock:
             self.nodes[name] = f"10.3.{len(self.nodes) + 1}"
         self._renew(name)
-        if not self._thread.is_alive():
-            self._thread.start()
+        self._start_threads()
         return name
 
     def serve_provisioned_nodes(self, selector: str = "kwok.x-k8s.io/node=fake") -> None:
@@ -784,8 +788,7 @@ class FakeKubelet:
         instance type), keeps its Lease and runs its pods; a deleted one is forgotten."""
         with self._lock:
             self.provisioned_selector = selector
-        if not self._thread.is_alive():
-            self._thread.start()
+        self._start_threads()
 
     def hold_provisioned_nodes(self, held: bool) -> None:
         """While held, a node something else creates stays unregistered (its kubelet has not
@@ -881,21 +884,27 @@ class FakeKubelet:
         except Exception:
             pass
 
+    def _start_threads(self):
+        for thread in (self._thread, self._heartbeat):
+            if not thread.is_alive():
+                thread.start()
+
     def stop(self):
         self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(5)
+        for thread in (self._thread, self._heartbeat):
+            if thread.is_alive():
+                thread.join(5)
 
     def _client(self):
         if self._api is None:
             self._api = self.cp.api_client()
         return self._api
 
-    def _renew(self, node: str):
+    def _renew(self, node: str, api=None):
         from kubernetes import client
         from kubernetes.client.rest import ApiException
 
-        coord = client.CoordinationV1Api(self._client())
+        coord = client.CoordinationV1Api(api or self._client())
         body = {
             "metadata": {"name": node, "namespace": "kube-node-lease"},
             "spec": {
@@ -911,16 +920,24 @@ class FakeKubelet:
                 raise
             coord.create_namespaced_lease("kube-node-lease", body)
 
+    def _beat(self):
+        """Renew every served node's Lease every 10 s (its duration is 40 s)."""
+        while not self._stop.is_set():
+            with self._lock:
+                nodes = list(self.nodes)
+            for node in nodes:
+                try:
+                    if self._heartbeat_api is None:
+                        self._heartbeat_api = self.cp.api_client()
+                    self._renew(node, self._heartbeat_api)
+                except Exception as e:  # apiserver restarts etc.: keep going
+                    self.errors.append(repr(e))
+                    del self.errors[:-20]
+            self._stop.wait(10)
+
     def _run(self):
-        last_renew = 0.0
         while not self._stop.wait(self.interval):
             try:
-                with self._lock:
-                    nodes = dict(self.nodes)
-                if time.monotonic() - last_renew > 10:
-                    for node in nodes:
-                        self._renew(node)
-                    last_renew = time.monotonic()
                 self._adopt_provisioned()
                 with self._lock:
                     nodes = dict(self.nodes)
