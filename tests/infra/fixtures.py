@@ -288,7 +288,7 @@ def ksm_prometheus(kube_state_metrics):
 
 def _missing_engine(message: str) -> None:
     """The engine's parts (vLLM, the Prometheus with Kubernetes discovery) missing: skip, or
-    fail with MODELPORT_REQUIRE_ENGINE=1 (scripts/test.sh sets it with MODELPORT_WITH_ENGINE=1)."""
+    fail with MODELPORT_REQUIRE_ENGINE=1 (scripts/test.sh sets it unless MODELPORT_WITH_ENGINE=0)."""
     if os.environ.get("MODELPORT_REQUIRE_ENGINE", "") not in ("", "0", "false", "no"):
         pytest.fail(f"MODELPORT_REQUIRE_ENGINE=1 and {message}", pytrace=False)
     pytest.skip(message)
@@ -301,7 +301,7 @@ def predictor_prometheus(kube_cluster):
             scrape_interval="2s", lookback_delta="5m", binary=find_prometheus_k8s()
         )
     except MissingPrometheus as e:
-        # Built with the engine by scripts/test.sh (MODELPORT_WITH_ENGINE=1): required then.
+        # Built with the engine by scripts/test.sh (unless MODELPORT_WITH_ENGINE=0): required then.
         _missing_engine(str(e))
     prom.start()
     # 2 s: a 1 s scrape timeout is too short for a loaded server on a busy 2-core machine.
