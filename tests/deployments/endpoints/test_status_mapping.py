@@ -211,3 +211,73 @@ def test_the_recording_holds_the_shapes_that_fooled_the_old_mapping():
             if c["type"] == "Ready"
         ]
         assert "True" in ready, phase
+
+
+# --- ready pods ahead of the Deployment's counts (a burst: the controllers write them late) ---
+
+DEPLOYMENT = "chat-predictor"
+
+
+def _lagging(replicas=1, updated=None, total=None, generation=1, observed=1):
+    """The predictor Deployment whose status has not yet counted its ready pods."""
+    return {
+        "metadata": {"name": DEPLOYMENT, "generation": generation},
+        "spec": {"replicas": replicas},
+        "status": {
+            "observedGeneration": observed,
+            "replicas": replicas if total is None else total,
+            "updatedReplicas": replicas if updated is None else updated,
+            "readyReplicas": 0,
+        },
+    }
+
+
+def _pod(ready=True, owner=f"{DEPLOYMENT}-749fb8447", deleting=False, name="p"):
+    meta = {"name": name, "ownerReferences": [{"kind": "ReplicaSet", "name": owner}]}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-12-01T08:01:00Z"
+    cond = {"type": "Ready", "status": "True" if ready else "False"}
+    return {"metadata": meta, "status": {"phase": "Running", "conditions": [cond]}}
+
+
+def _serving_isvc():
+    return _isvc(_shape("cold-start: serving")[1])
+
+
+def test_a_ready_pod_counts_before_the_deployment_says_so():
+    observed = observe.status_from(_serving_isvc(), _lagging(), pods=[_pod()])
+    assert observed.status == EndpointStatus.READY
+    assert observed.message == "Serving."
+    assert observe.status_from(_serving_isvc(), _lagging(), pods=[_pod(ready=False)]).status == (
+        EndpointStatus.PROVISIONING
+    )
+
+
+def test_ready_pods_count_up_to_the_desired_replicas():
+    two = [_pod(name="a"), _pod(ready=False, name="b")]
+    observed = observe.status_from(_serving_isvc(), _lagging(replicas=2), pods=two)
+    assert observed.message == "Serving (1 of 2 replicas ready)."
+    many = [_pod(name=str(i)) for i in range(3)]
+    observed = observe.status_from(_serving_isvc(), _lagging(replicas=2), pods=many)
+    assert observed.message == "Serving."
+
+
+@pytest.mark.parametrize(
+    "deployment, pod",
+    [
+        # mid-rollout: pods of the old template are still active
+        (_lagging(total=2), _pod()),
+        # the Deployment controller has not seen the current spec yet
+        (_lagging(generation=2, observed=1), _pod()),
+        # the new ReplicaSet has not been counted yet
+        (_lagging(updated=0), _pod()),
+        # a pod on its way out, or one another Deployment owns
+        (_lagging(), _pod(deleting=True)),
+        (_lagging(), _pod(owner="other-predictor-749fb8447")),
+        (_lagging(), _pod(owner=DEPLOYMENT)),
+    ],
+    ids=["old-pods-active", "behind", "not-updated", "deleting", "other-owner", "bare-name"],
+)
+def test_pods_count_only_when_they_are_all_of_the_current_template(deployment, pod):
+    observed = observe.status_from(_serving_isvc(), deployment, pods=[pod])
+    assert observed.status != EndpointStatus.READY, observed.message
