@@ -4,9 +4,17 @@ Seeds the same fleet as ``bench/web_load.py`` (``--teams`` teams, ``--endpoints`
 user in ``--member-of`` teams) into a fresh database, then requests every page of the mix
 ``--rounds`` times through the Django test client and reports the median **CPU time** of this
 thread per page shape (``time.process_time``): on a shared machine wall time measures the other
-jobs; CPU time is what the page costs the server::
+jobs; CPU time is what the page costs the server. The mix includes the writers' scale
+(``POST /api/v1/endpoints/<uuid>/scale/``; enqueueing needs ``CELERY_BROKER_URL``, else the task
+runs eagerly against no cluster).
+
+``--first`` reports instead what each page costs the **first** time this process serves it, next
+to the second time: what a new gunicorn worker pays on its first requests. gunicorn forks its
+workers from a master that has run ``portal.wsgi`` (``preload_app``), so by default this process
+runs ``portal.warmup.warm_process()`` as that module does; ``--no-warm`` leaves it out::
 
     .venv/bin/python bench/page_cpu.py --database-url postgres://...
+    .venv/bin/python bench/page_cpu.py --database-url postgres://... --first [--no-warm]
     .venv/bin/python bench/page_cpu.py --sqlite
 """
 
@@ -29,6 +37,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import web_load  # noqa: E402  (the same seed and page mix)
 
+SCALE = "POST /api/v1/endpoints/<uuid>/scale/"
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
@@ -38,6 +48,8 @@ def main() -> None:
     ap.add_argument("--endpoints", type=int, default=1000)
     ap.add_argument("--member-of", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--first", action="store_true", help="first vs second request per page")
+    ap.add_argument("--no-warm", action="store_true", help="with --first: no warm_process()")
     args = ap.parse_args()
     if not args.sqlite and not args.database_url.startswith("postgres"):
         raise SystemExit("give a PostgreSQL --database-url, or --sqlite")
@@ -57,19 +69,57 @@ def main() -> None:
         session = Client()
         session.cookies["sessionid"] = seed["session"]
         api = Client(HTTP_AUTHORIZATION=f"Token {seed['token']}")
-        for p in paths:  # warm the per-process caches
-            (api if p.startswith("/api/") else session).get(p)
+        scales = iter(range(1_000_000))
+
+        def request(p: str) -> float:
+            """CPU ms of one request of page `p` ("SCALE": the writers' API scale)."""
+            t0 = time.process_time()
+            if p == SCALE:
+                i = next(scales)
+                response = api.post(
+                    f"/api/v1/endpoints/{seed['endpoints'][i % len(seed['endpoints'])]}/scale/",
+                    {"min_replicas": 1, "max_replicas": 2 + i % 3},
+                    content_type="application/json",
+                )
+                assert response.status_code == 202, (p, response.status_code)
+            else:
+                response = (api if p.startswith("/api/") else session).get(p)
+                assert response.status_code == 200, (p, response.status_code)
+            return (time.process_time() - t0) * 1000
+
+        def shape(p: str) -> str:
+            return re.sub(r"[0-9a-f-]{36}", "<uuid>", re.sub(r"team-\d+", "<team>", p))
+
+        if args.first:
+            if not args.no_warm:
+                from portal.warmup import warm_process
+
+                t0 = time.process_time()
+                warm_process()
+                warm_ms = round((time.process_time() - t0) * 1000, 1)
+            one = list({shape(p): p for p in paths}.values()) + [SCALE]
+            first = {shape(p): round(request(p), 1) for p in one}
+            second = {shape(p): round(request(p), 1) for p in one}
+            print(
+                json.dumps(
+                    {
+                        "database": "sqlite" if args.sqlite else "postgresql",
+                        "warm_process_cpu_ms": None if args.no_warm else warm_ms,
+                        "first_request_cpu_ms": first,
+                        "second_request_cpu_ms": second,
+                        "load_average": round(os.getloadavg()[0], 1),
+                    },
+                    indent=2,
+                )
+            )
+            return
+        for p in paths + [SCALE]:  # warm the per-process caches
+            request(p)
         per: dict[str, list[float]] = {}
         for _ in range(args.rounds):
-            for p in paths:
-                client = api if p.startswith("/api/") else session
-                t0 = time.process_time()
-                response = client.get(p)
-                spent = (time.process_time() - t0) * 1000
-                assert response.status_code == 200, (p, response.status_code)
-                shape = re.sub(r"[0-9a-f-]{36}", "<uuid>", re.sub(r"team-\d+", "<team>", p))
-                per.setdefault(shape, []).append(spent)
-        every = [x for v in per.values() for x in v]
+            for p in paths + [SCALE]:
+                per.setdefault(shape(p), []).append(request(p))
+        every = [x for k, v in per.items() if k != SCALE for x in v]  # the reads, as before
         print(
             json.dumps(
                 {
