@@ -86,6 +86,10 @@ class LeanList:
         """The queryset as the rows this list needs (prefetches dropped: nothing to attach)."""
         return queryset.prefetch_related(None).values(*[e.column for e in self.entries])
 
+    def rows(self, queryset: QuerySet) -> CountedRows:
+        """The queryset's rows for a paginator (see CountedRows)."""
+        return CountedRows(queryset, self.values(queryset))
+
     def represent(self, rows) -> list[dict]:
         rows = list(rows)
         wanted: dict[tuple, set] = {}  # one query per related model and key for the page
@@ -111,3 +115,30 @@ class LeanList:
                     item[e.name] = e.field.to_representation(value)
             out.append(item)
         return out
+
+
+class CountedRows:
+    """A list's ``values()`` rows as a paginator reads them: sliced as rows, counted on the
+    queryset they were read from. The rows' relations (``team__slug``...) join tables that add
+    nothing to a count; counted on the values() PostgreSQL joined them all the same (≈2.6 ms a
+    page at 1,000 endpoints, bench/api_list.py)."""
+
+    def __init__(self, queryset: QuerySet, rows: QuerySet):
+        self.queryset = queryset
+        self.rows = rows
+
+    @property
+    def ordered(self) -> bool:
+        return self.rows.ordered
+
+    def count(self) -> int:
+        return self.queryset.count()
+
+    def __getitem__(self, index):
+        return self.rows[index]
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)

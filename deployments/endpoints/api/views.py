@@ -103,10 +103,10 @@ class EndpointViewSet(mixins.UpdateModelMixin, TeamWorkloadViewSet):
         lean = LeanList.for_serializer(self.get_serializer(), joined=ENDPOINT_RELATED)
         if lean is None:
             return super().list(request, *args, **kwargs)
-        queryset = lean.values(self.filter_queryset(self.get_queryset()))
-        page = self.paginate_queryset(queryset)
+        rows = lean.rows(self.filter_queryset(self.get_queryset()))
+        page = self.paginate_queryset(rows)
         if page is None:
-            return Response(lean.represent(queryset))
+            return Response(lean.represent(rows))
         return self.get_paginated_response(lean.represent(page))
 
     def filter_queryset(self, queryset):
