@@ -100,7 +100,7 @@ class EndpointViewSet(mixins.UpdateModelMixin, TeamWorkloadViewSet):
     def list(self, request, *args, **kwargs):
         """The page from values() rows through the serializer's own fields (portal.api.lean):
         the same JSON as EndpointSerializer(many=True), without building ~250 model instances."""
-        lean = LeanList.for_serializer(self.get_serializer(), joined=ENDPOINT_RELATED)
+        lean = LeanList.for_serializer(self.get_serializer_class(), joined=ENDPOINT_RELATED)
         if lean is None:
             return super().list(request, *args, **kwargs)
         rows = lean.rows(self.filter_queryset(self.get_queryset()))
