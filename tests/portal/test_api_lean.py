@@ -12,7 +12,11 @@ from rest_framework.renderers import JSONRenderer
 
 from billing.models import Chargeback
 from deployments.endpoints.api.serializers import EndpointSerializer
-from deployments.endpoints.api.views import ENDPOINT_PREFETCH, ENDPOINT_RELATED
+from deployments.endpoints.api.views import (
+    ENDPOINT_LIST_JOINED,
+    ENDPOINT_PREFETCH,
+    ENDPOINT_RELATED,
+)
 from deployments.endpoints.models import Endpoint
 from portal.api.fields import BlankAsNullURLField
 from portal.api.lean import LeanList
@@ -41,14 +45,15 @@ def _varied(team, gpu_l4):
     EndpointFactory(team=team, name="no-offering", offering=None, requested_by=None, url="")
 
 
-def test_rows_render_the_same_json_as_the_serializer(team, gpu_l4):
+@pytest.mark.parametrize("joined", [ENDPOINT_LIST_JOINED, ENDPOINT_RELATED, ()])
+def test_rows_render_the_same_json_as_the_serializer(team, gpu_l4, joined):
     _varied(team, gpu_l4)
     qs = (
         Endpoint.objects.select_related(*ENDPOINT_RELATED)
         .prefetch_related(*ENDPOINT_PREFETCH)
         .order_by("name")
     )
-    lean = LeanList.for_serializer(EndpointSerializer, joined=ENDPOINT_RELATED)
+    lean = LeanList.for_serializer(EndpointSerializer, joined=joined)
     assert lean is not None
     expected = JSONRenderer().render(EndpointSerializer(qs, many=True).data)
     got = JSONRenderer().render(lean.represent(lean.values(qs)))
@@ -56,11 +61,20 @@ def test_rows_render_the_same_json_as_the_serializer(team, gpu_l4):
     assert b'"approved_by":"carol"' in got and b'"instance_type":null' in got
 
 
-def test_the_users_are_read_in_one_query_for_the_page(team, gpu_l4, django_assert_num_queries):
+def test_the_page_is_one_query(team, gpu_l4, django_assert_num_queries):
     _varied(team, gpu_l4)
-    lean = LeanList.for_serializer(EndpointSerializer, joined=ENDPOINT_RELATED)
-    with django_assert_num_queries(2):  # the page, the usernames of both user columns
-        lean.represent(lean.values(Endpoint.objects.order_by("name")))
+    lean = LeanList.for_serializer(EndpointSerializer, joined=ENDPOINT_LIST_JOINED)
+    with django_assert_num_queries(1) as captured:  # the related rows' keys: subqueries
+        lean.represent(lean.values(Endpoint.objects.order_by("team__slug", "name")))
+    sql = captured.captured_queries[0]["sql"]
+    assert sql.count(" JOIN ") == 1 and '"portal_team"' in sql  # joined for the ordering only
+    assert sql.count("ORDER BY") == 1  # none in the subqueries (the catalog's default orders)
+
+
+def test_unjoined_relations_are_read_by_subqueries(team, gpu_l4):
+    _varied(team, gpu_l4)
+    got = _same_json(_UnjoinedPath, Endpoint.objects.order_by("name"), joined=())
+    assert got.count(b'"kind":null') == 1 and b'"kind":"g6.12xlarge"' in got
 
 
 class _WithMethod(serializers.ModelSerializer):
@@ -81,14 +95,32 @@ class _WithProperty(serializers.ModelSerializer):
 
 
 class _UnjoinedPath(serializers.ModelSerializer):
-    kind = serializers.CharField(source="offering.instance_type", read_only=True)
+    kind = serializers.CharField(
+        source="offering.instance_type", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = Endpoint
         fields = ["uuid", "kind"]
 
 
-@pytest.mark.parametrize("serializer", [_WithMethod, _WithProperty, _UnjoinedPath])
+class _RelatedString(serializers.ModelSerializer):
+    team_name = serializers.CharField(source="team", read_only=True)  # str(team)
+
+    class Meta:
+        model = Endpoint
+        fields = ["uuid", "team_name"]
+
+
+class _DeepPath(serializers.ModelSerializer):
+    gpu = serializers.CharField(source="offering.gpu_type.name", read_only=True)
+
+    class Meta:
+        model = Endpoint
+        fields = ["uuid", "gpu"]
+
+
+@pytest.mark.parametrize("serializer", [_WithMethod, _WithProperty, _RelatedString, _DeepPath])
 def test_what_it_cannot_read_from_columns_is_left_to_the_serializer(serializer):
     assert LeanList.for_serializer(serializer, joined=("team",)) is None
 
