@@ -3,6 +3,7 @@ from decimal import Decimal
 import pytest
 
 from deployments.endpoints.choices import EndpointStatus
+from deployments.endpoints.filters import EndpointFilterSet
 from deployments.models import Endpoint
 from deployments.workloads.choices import DesiredState
 from portal.models import AuditLog
@@ -226,6 +227,23 @@ def test_bad_filter_answers_400(api_client):
     response = api_client.get(LIST, {"status": "sleeping"})
     assert response.status_code == 400
     assert "status" in response.json()
+
+
+def test_a_list_without_filter_parameters_builds_no_filter_form(api_client, team, monkeypatch):
+    """portal.api.query.DjangoFilterBackend: nothing to validate, so no form; the FilterSet's
+    default (deleted endpoints hidden) still applies, and a filter parameter still binds it."""
+    EndpointFactory(team=team, name="mine")
+    EndpointFactory(team=team, name="gone", status=EndpointStatus.DELETED)
+    assert api_client.get(LIST, {"status": ""}).status_code == 400
+
+    def refuse(self):
+        raise AssertionError("a filter form was built")
+
+    monkeypatch.setattr(EndpointFilterSet, "get_form_class", refuse)
+    names = {e["name"] for e in api_client.get(LIST, {"page": "1"}).json()["results"]}
+    assert names == {"mine"}
+    with pytest.raises(AssertionError, match="a filter form was built"):
+        api_client.get(LIST, {"include_deleted": "true"})
 
 
 def test_list_query_count_is_constant(api_client, team, django_assert_max_num_queries):
