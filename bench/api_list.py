@@ -8,7 +8,11 @@ one process through the whole middleware stack (Django test client, session auth
 * ``api``: the first page of ``/api/v1/endpoints/`` (DRF viewset, team scoping, filters,
   serializer);
 * ``bare``: a plain Django view listing the same 50 rows of the same user's teams (one
-  ``values()`` query, ``JsonResponse``) – the least any list of those rows costs;
+  ``values()`` query, ``JsonResponse``) – the least any list of those rows costs, the issue's
+  baseline (``ratio``);
+* ``same``: a plain Django view answering what the API answers: the same columns through the
+  API's own ``values()`` query and the count, ``JsonResponse`` – what the answer itself costs
+  without DRF (``ratio_vs_same_answer``);
 
 and ``EXPLAIN (ANALYZE)`` of every SQL statement of the API page (planning and execution time,
 the largest of each). Prints the medians and the ratio api/bare::
@@ -45,6 +49,28 @@ def _bare_view(request):
         .values("uuid", "name", "team__slug", "status", "gpu_count", "min_replicas")[:50]
     )
     return JsonResponse({"results": rows}, json_dumps_params={"default": str})
+
+
+def _same_view(request):
+    """The bare view asked for what the API answers: the API's own rows (the same columns,
+    through its values() query: portal.api.lean) and the count, as a plain JsonResponse. No
+    DRF, no filters, no value formatting: what the same answer costs without the framework."""
+    from django.http import JsonResponse
+
+    from deployments.endpoints.api.serializers import EndpointSerializer
+    from deployments.endpoints.api.views import ENDPOINT_LIST_JOINED
+    from deployments.endpoints.choices import EndpointStatus
+    from deployments.models import Endpoint
+    from portal.api.lean import LeanList
+    from portal.models import Membership
+
+    teams = Membership.objects.filter(user=request.user).values("team_id")
+    mine = Endpoint.objects.filter(team__in=teams).exclude(status=EndpointStatus.DELETED)
+    lean = LeanList.for_serializer(EndpointSerializer, joined=ENDPOINT_LIST_JOINED)
+    rows = list(lean.values(mine.order_by("team__slug", "name"))[:50])
+    return JsonResponse(
+        {"count": mine.count(), "results": rows}, json_dumps_params={"default": str}
+    )
 
 
 def _seed(n: int, teams: int = 10):
@@ -129,7 +155,11 @@ def main() -> None:
     from django.test.utils import CaptureQueriesContext, setup_test_environment
     from django.urls import include, path
 
-    urlpatterns[:] = [path("bench/bare/", _bare_view), path("", include(settings.ROOT_URLCONF))]
+    urlpatterns[:] = [
+        path("bench/bare/", _bare_view),
+        path("bench/same/", _same_view),
+        path("", include(settings.ROOT_URLCONF)),
+    ]
     settings.ROOT_URLCONF = __name__
     settings.ALLOWED_HOSTS = ["*"]
     setup_test_environment()
@@ -142,12 +172,14 @@ def main() -> None:
                 cur.execute("ANALYZE")
             client = Client()
             client.force_login(user)
-            api, bare = "/api/v1/endpoints/", "/bench/bare/"
-            _timed(client, api, 3), _timed(client, bare, 3)  # warm up
-            api_ms, bare_ms = [], []
-            for _ in range(args.rounds):  # interleaved, so load spikes hit both alike
+            api, bare, same = "/api/v1/endpoints/", "/bench/bare/", "/bench/same/"
+            for url in (api, bare, same):  # warm up
+                _timed(client, url, 3)
+            api_ms, bare_ms, same_ms = [], [], []
+            for _ in range(args.rounds):  # interleaved, so load spikes hit all alike
                 api_ms += _timed(client, api, 1)
                 bare_ms += _timed(client, bare, 1)
+                same_ms += _timed(client, same, 1)
             with CaptureQueriesContext(connection) as captured:
                 client.get(api)
             statements = [
@@ -159,6 +191,10 @@ def main() -> None:
                 "api_p50_ms": round(statistics.median(api_ms), 1),
                 "bare_p50_ms": round(statistics.median(bare_ms), 1),
                 "ratio": round(statistics.median(api_ms) / statistics.median(bare_ms), 2),
+                "same_answer_p50_ms": round(statistics.median(same_ms), 1),
+                "ratio_vs_same_answer": round(
+                    statistics.median(api_ms) / statistics.median(same_ms), 2
+                ),
                 "queries": len(captured.captured_queries),
                 "max_planning_ms": round(plan, 2),
                 "max_execution_ms": round(execution, 2),
