@@ -58,11 +58,8 @@ _GAUGES = {
     "busy": (queries.gpu_busy, "dcgm_pod", 1.0),
     "busy_util": (lambda s: queries.gpu_busy(s, metric="DCGM_FI_DEV_GPU_UTIL"), "dcgm_pod", 0.01),
 }
-# Counters: increase per window.
-_COUNTERS = {
-    "prompt_tokens": (lambda w, s: queries.token_increase(w, s, "prompt"), "pod"),
-    "generation_tokens": (lambda w, s: queries.token_increase(w, s, "generation"), "pod"),
-}
+# Counters: increase per window, the prompt and generation tokens in one query (by kind).
+_TOKENS = {"prompt": "prompt_tokens", "generation": "generation_tokens"}
 
 
 def fetch_usage(
@@ -79,10 +76,7 @@ def fetch_usage(
     ):
         labels = pool.submit(fetch_labels, client, windows[0].start, end, cfg["selector"])
         raw = pool.submit(_gauge_series, client, chunks, cfg)  # beside the counters' queries
-        counters = {
-            attr: _integrate(pool, client, windows, build, _KEYS[key], cfg)
-            for attr, (build, key) in _COUNTERS.items()
-        }
+        counters = _integrate(pool, client, windows, queries.token_increases, _token_key, cfg)
         bounds = [*to_unix(w.start for w in windows), end.timestamp()]
         cut_times = [prices.change_points(w.start, w.end) for w in windows]
         cuts = [to_unix(c) for c in cut_times]
@@ -96,7 +90,7 @@ def fetch_usage(
             else:
                 series = _joined((f.result() for f in parts), scale)
                 gauges[attr] = integrate(series, _KEYS[key], bounds, cuts)
-        tokens = {attr: _merged(parts) for attr, parts in counters.items()}
+        tokens = _merged(counters)
         labels = labels.result()
     for i, m in enumerate(data):
         m.pods, m.nodes, m.busy = gauges["pods"][0][i], gauges["nodes"][0][i], gauges["busy"][0][i]
@@ -108,8 +102,8 @@ def fetch_usage(
             (cut, gauges["pods"][1][i][j], gauges["nodes"][1][i][j])
             for j, cut in enumerate(cut_times[i])
         ]
-        m.prompt_tokens = tokens["prompt_tokens"].get(i, {})
-        m.generation_tokens = tokens["generation_tokens"].get(i, {})
+        for (kind, pod), value in tokens.get(i, {}).items():
+            getattr(m, _TOKENS[kind])[pod] = value
     return data, labels
 
 
@@ -181,6 +175,10 @@ def _pod_key(labels: dict) -> PodKey:
 
 def _pod_node_key(labels: dict) -> tuple[str, str, str]:
     return labels.get("namespace", ""), labels.get("pod", ""), labels.get("node", "")
+
+
+def _token_key(labels: dict) -> tuple[str, PodKey]:
+    return labels.get(queries.TOKEN_KIND_LABEL, ""), _pod_key(labels)
 
 
 def _dcgm_pod_key(labels: dict) -> PodKey:
