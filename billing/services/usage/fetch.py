@@ -267,10 +267,11 @@ def fetch_labels(client, start: datetime, end: datetime, selector: str = "") -> 
         if found is not None:
             found.append(s)
     labels = ClusterLabels()
-    for s in sorted(by_metric["kube_pod_labels"], key=lambda s: sorted(s.items())):
-        key = (s.get("namespace", ""), s.get("pod", ""))
-        if key not in labels.pods or s.get(queries.POD_TEAM_LABEL):
-            labels.pods[key] = s
+    pods: dict[PodKey, list[dict]] = {}
+    for s in by_metric["kube_pod_labels"]:
+        pods.setdefault((s.get("namespace", ""), s.get("pod", "")), []).append(s)
+    for key, found in pods.items():
+        labels.pods[key] = found[0] if len(found) == 1 else _pod_labels(found)
     for s in by_metric["kube_namespace_labels"]:
         if s.get(queries.NAMESPACE_TEAM_LABEL) or s.get("namespace") not in labels.namespaces:
             labels.namespaces[s.get("namespace", "")] = s.get(queries.NAMESPACE_TEAM_LABEL, "")
@@ -280,6 +281,16 @@ def fetch_labels(client, start: datetime, end: datetime, selector: str = "") -> 
             node_capacity_type(s),
         )
     return labels
+
+
+def _pod_labels(found: list[dict]) -> dict:
+    """One pod's label set among several (its labels changed in the period): in a fixed
+    order, the last one with a team label, else the first."""
+    chosen = None
+    for s in sorted(found, key=lambda s: sorted(s.items())):
+        if chosen is None or s.get(queries.POD_TEAM_LABEL):
+            chosen = s
+    return chosen
 
 
 def node_capacity_type(labels: dict[str, str]) -> str:
