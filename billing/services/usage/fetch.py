@@ -12,6 +12,7 @@ ranges), told apart by the server's build info.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 
@@ -63,9 +64,11 @@ _TOKENS = {"prompt": "prompt_tokens", "generation": "generation_tokens"}
 
 
 def fetch_usage(
-    client, windows: list[Window], prices: PriceTable
+    client, windows: list[Window], prices: PriceTable, while_waiting: Callable | None = None
 ) -> tuple[list[Measurements], ClusterLabels]:
-    """GPU-seconds (pods, node capacity, busy) and tokens of every window, and the label sets."""
+    """GPU-seconds (pods, node capacity, busy) and tokens of every window, and the label sets.
+    ``while_waiting`` is called on this thread once the requests are sent (the collector reads
+    the database meanwhile: no thread of its own to hand over to and back)."""
     cfg = _config(client)
     data = [Measurements() for _ in windows]
     end = windows[-1].end
@@ -77,6 +80,8 @@ def fetch_usage(
         labels = pool.submit(fetch_labels, client, windows[0].start, end, cfg["selector"])
         raw = pool.submit(_gauge_series, client, chunks, cfg)  # beside the counters' queries
         counters = _integrate(pool, client, windows, queries.token_increases, _token_key, cfg)
+        if while_waiting is not None:
+            while_waiting()
         bounds = [*to_unix(w.start for w in windows), end.timestamp()]
         cut_times = [prices.change_points(w.start, w.end) for w in windows]
         cuts = [to_unix(c) for c in cut_times]
