@@ -69,6 +69,19 @@ def token_increase(window: str, selector: str = "", kind: str = "prompt") -> str
     return f"sum by (namespace, pod) (increase(vllm:{kind}_tokens_total{sel}[{window}]))"
 
 
+TOKEN_KIND_LABEL = "token_kind"
+
+
+def token_increases(window: str, selector: str = "") -> str:
+    """Prompt and generation tokens per pod in one query (one request for both): each series
+    of :func:`token_increase` labelled ``token_kind="prompt"`` or ``"generation"``."""
+    return " or ".join(
+        f'label_replace({token_increase(window, selector, kind)}, "{TOKEN_KIND_LABEL}", '
+        f'"{kind}", "", "")'
+        for kind in ("prompt", "generation")
+    )
+
+
 def series_match(metric: str, selector: str = "") -> str:
     """A ``match[]`` for the series API (label sets without reading samples)."""
     return f"{metric}{_sel(selector)}"

@@ -138,7 +138,8 @@ def _read_uvarint(buf, pos: int) -> tuple[int, int]:
 
 
 def _fields(buf, pos: int = 0, end: int | None = None):
-    """(field number, value) of a protobuf message: ints for varints, memoryviews for bytes."""
+    """(field number, value) of a protobuf message: ints for varints, slices of ``buf`` for
+    bytes."""
     end = len(buf) if end is None else end
     while pos < end:
         key, pos = _read_uvarint(buf, pos)
@@ -170,7 +171,7 @@ def frames(stream) -> object:
                 break
             if len(buf) < start + 4 + size:
                 break
-            yield memoryview(bytes(buf[start + 4 : start + 4 + size]))
+            yield bytes(buf[start + 4 : start + 4 + size])
             pos = start + 4 + size
         del buf[:pos]
         pos = 0
@@ -180,18 +181,60 @@ def frames(stream) -> object:
 
 def series_chunks(message) -> object:
     """(labels, [(chunk type, data)]) of each ``ChunkedSeries`` in a ``ChunkedReadResponse``."""
-    for number, value in _fields(message):
-        if number != 1:
-            continue
-        labels: dict[str, str] = {}
-        chunks = []
-        for n2, v2 in _fields(value):
-            if n2 == 1:
-                pair = dict(_fields(v2))
-                labels[bytes(pair.get(1, b"")).decode()] = bytes(pair.get(2, b"")).decode()
-            elif n2 == 2:
-                chunks.append(_chunk(v2))
-        yield labels, chunks
+    for number, value in _fields(bytes(message)):
+        if number == 1:
+            yield _series(value)
+
+
+def _series(buf: bytes) -> tuple[dict[str, str], list[tuple[int, bytes]]]:
+    """(labels, chunks) of one ``ChunkedSeries``: a label per field, so a short read's hot
+    loop; the usual one-byte keys and lengths are read inline (anything else: ``_fields``)."""
+    labels: dict[str, str] = {}
+    chunks = []
+    pos, end = 0, len(buf)
+    while pos < end:
+        key, size = buf[pos], buf[pos + 1]
+        if key & 0x80 or key & 7 != 2:
+            return _series_slow(buf)
+        if size < 0x80:
+            pos += 2
+        else:
+            size, pos = _read_uvarint(buf, pos + 1)
+        stop = pos + size
+        if key == 0x0A:  # field 1: a label, {1: name, 2: value}
+            value_at = pos + 2 + buf[pos + 1] if size > 1 else stop
+            if (
+                buf[pos] == 0x0A
+                and buf[pos + 1] < 0x80
+                and value_at + 1 < stop
+                and buf[value_at] == 0x12
+                and value_at + 2 + buf[value_at + 1] == stop
+            ):
+                labels[buf[pos + 2 : value_at].decode()] = buf[value_at + 2 : stop].decode()
+            else:
+                name, value = _label_slow(buf[pos:stop])
+                labels[name] = value
+        elif key == 0x12:  # field 2: a chunk
+            chunks.append(_chunk(buf[pos:stop]))
+        pos = stop
+    return labels, chunks
+
+
+def _series_slow(buf) -> tuple[dict[str, str], list[tuple[int, bytes]]]:
+    labels: dict[str, str] = {}
+    chunks = []
+    for number, value in _fields(buf):
+        if number == 1:
+            name, label_value = _label_slow(value)
+            labels[name] = label_value
+        elif number == 2:
+            chunks.append(_chunk(value))
+    return labels, chunks
+
+
+def _label_slow(buf) -> tuple[str, str]:
+    pair = dict(_fields(buf))
+    return bytes(pair.get(1, b"")).decode(), bytes(pair.get(2, b"")).decode()
 
 
 def _chunk(buf) -> tuple[int, bytes]:

@@ -38,6 +38,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import re
 import struct
 import threading
@@ -133,7 +134,7 @@ class PrometheusClient:
         self.url = url.rstrip("/")
         self.timeout = float(timeout)
         self.cache_seconds = int(cache_seconds)
-        self.session = session or requests.Session()
+        self.session = session or _session(self.url)
         self._major: int | None = None
         self._api = PrometheusConnect(
             url=self.url, session=self.session, retry=NO_RETRY, timeout=self.timeout
@@ -390,6 +391,20 @@ def _result_type(result: Any) -> str:
     if result and isinstance(result[0], dict) and "values" in result[0]:
         return "matrix"
     return "vector"
+
+
+def _session(url: str) -> requests.Session:
+    """A session with the environment's settings for ``url`` (proxies, CA bundle, .netrc) read
+    once: with ``trust_env`` requests reads them again on every call (~0.2 ms of a billing
+    request's ~1 ms of Python)."""
+    session = requests.Session()
+    session.proxies.update(requests.utils.get_environ_proxies(url))
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        session.verify = bundle
+    session.auth = requests.utils.get_netrc_auth(url)
+    session.trust_env = False
+    return session
 
 
 def _fmt_time(value: float) -> str:

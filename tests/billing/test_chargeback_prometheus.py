@@ -9,6 +9,8 @@ from decimal import Decimal
 import pytest
 from django.core.management import CommandError, call_command
 
+from billing import queries
+
 from .scenarios import (
     HOUR,
     MIN,
@@ -126,6 +128,28 @@ def test_endpoints_get_their_own_lines_and_tokens(billing_settings, mixed):
     assert alpha["endpoints"][0]["generation_tokens"] == pytest.approx(generated, rel=0.05)
     beta = next(t for t in data["teams"] if t["team"] == "beta")
     assert {e["endpoint"] for e in beta["endpoints"]} == {"mistral", ""}
+
+
+def test_both_token_kinds_read_in_one_query_equal_their_own_queries(billing_settings, mixed):
+    from billing.services import PriceTable, billing_client, fetch_usage, split_windows
+    from billing.services.usage.fetch import _config
+
+    scenario = mixed[0]
+    client = billing_client()
+    windows = split_windows(_dt(scenario.start), _dt(scenario.end))
+    data, _ = fetch_usage(client, windows, PriceTable({}, {}))
+    selector = billing_settings.BILLING_PROMQL_SELECTOR
+    window = queries.range_ms(3600, _config(client)["left_open"])
+    for kind, attr in (("prompt", "prompt_tokens"), ("generation", "generation_tokens")):
+        promql = queries.token_increase(window, selector, kind)
+        for w, m in zip(windows, data, strict=True):
+            alone = {
+                (s["labels"]["namespace"], s["labels"]["pod"]): s["value"]
+                for s in client.query(promql, at=w.end.timestamp() - 0.001)
+            }
+            assert getattr(m, attr) == alone, (kind, w)
+    assert any(m.prompt_tokens for m in data) and any(m.generation_tokens for m in data)
+    assert any(m.prompt_tokens != m.generation_tokens for m in data)
 
 
 def test_bad_input_is_a_clear_error(billing_settings, mixed, tmp_path):

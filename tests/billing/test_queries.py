@@ -28,3 +28,11 @@ def test_tokens_kind_is_checked():
     assert "vllm:generation_tokens_total{}" in queries.token_increase("1h", kind="generation")
     with pytest.raises(ValueError):
         queries.token_increase("1h", kind="cached")
+
+
+def test_both_token_kinds_come_in_one_query_labelled_by_kind():
+    selector = 'cluster="prod"'
+    prompt, generation = queries.token_increases("1h", selector).split(" or ")
+    alone = queries.token_increase("1h", selector, "prompt")
+    assert prompt == f'label_replace({alone}, "token_kind", "prompt", "", "")'
+    assert "vllm:generation_tokens_total" in generation and '"generation"' in generation

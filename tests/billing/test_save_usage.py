@@ -158,3 +158,15 @@ def test_hours_collected_before_digests_are_read_and_compared(team):
     save_usage([_row()], *one)
     assert UsageRecord.objects.get().gpu_seconds == 3600
     assert CollectedHour.objects.get(hour=H).digest
+
+
+def test_a_rerun_that_changes_nothing_writes_nothing_and_opens_no_transaction(team):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    two = (H, H + timedelta(hours=2))
+    save_usage([_row(), _row(hour=H + timedelta(hours=1))], *two)
+    with CaptureQueriesContext(connection) as done:
+        assert save_usage([_row(), _row(hour=H + timedelta(hours=1))], *two) == 0
+    statements = [q["sql"].split(None, 1)[0].upper() for q in done.captured_queries]
+    assert statements and set(statements) == {"SELECT"}  # no write, no SAVEPOINT/BEGIN

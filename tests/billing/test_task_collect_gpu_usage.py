@@ -167,3 +167,59 @@ def test_collection_records_the_hours_it_measured_once(setup):
     assert hours == [last - timedelta(hours=n) for n in (4, 3, 2, 1)]  # BILLING_RECOLLECT_HOURS
     # a re-run adds no hour; the hours it measured as they were are not written again
     assert list(CollectedHour.objects.values_list("hour", "collected_at")) == first
+
+
+def _by_hour(model, *fields):
+    out = defaultdict(set)
+    for hour, *values in model.objects.values_list("hour", *fields):
+        out[hour].add(tuple(values))
+    return out
+
+
+def test_only_the_hour_whose_samples_changed_is_rewritten(settings, prometheus_server):
+    """Late scrapes of one hour land between two runs: that hour is rewritten to the exact
+    answer, the others are not written at all (rows, ids and times kept)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from billing.models import CollectedHour
+
+    t0 = aligned_start(hours_back=7)
+    scenario, teams, prices = mixed_scenario(t0)
+    text = scenario.openmetrics()
+    late = (t0 + 2 * HOUR + 30 * MIN, t0 + 3 * HOUR)  # the second half of the third hour
+    prometheus_server.backfill(filter_samples(text, lambda t: not late[0] <= t < late[1]))
+    settings.PROMETHEUS_URL = prometheus_server.url
+    settings.BILLING_PROMQL_SELECTOR = f'test_run="{scenario.cluster_labels["test_run"]}"'
+    settings.BILLING_RECOLLECT_HOURS = 4
+    save_price_table(prices)
+    end = datetime.fromtimestamp(t0 + 4 * HOUR, tz=UTC).isoformat()
+    changed = datetime.fromtimestamp(t0 + 2 * HOUR, tz=UTC)
+    fields = ("pk", "kind", "team_key", "endpoint_key", "gpu_seconds", "cost", "collected_at")
+
+    collect_gpu_usage(end)
+    rows, hours = _by_hour(UsageRecord, *fields), _by_hour(CollectedHour, "collected_at")
+    with CaptureQueriesContext(connection) as rerun:
+        collect_gpu_usage(end)  # nothing changed: nothing written
+    assert {q["sql"].split(None, 1)[0].upper() for q in rerun.captured_queries} == {"SELECT"}
+
+    prometheus_server.backfill(filter_samples(text, lambda t: late[0] <= t < late[1]))
+    collect_gpu_usage(end)
+    rows_after, hours_after = (
+        _by_hour(UsageRecord, *fields),
+        _by_hour(CollectedHour, "collected_at"),
+    )
+    assert set(rows_after) == set(rows) and len(rows) == 4
+    for hour in rows:
+        if hour != changed:
+            assert rows_after[hour] == rows[hour] and hours_after[hour] == hours[hour], hour
+    assert hours_after[changed] != hours[changed]
+    want = expected(scenario, teams, prices, t0 + 2 * HOUR, t0 + 3 * HOUR)
+    got = defaultdict(int)
+    for r in UsageRecord.objects.filter(hour=changed, kind=UsageKind.ALLOCATED):
+        got[r.team_key] += r.gpu_seconds
+    assert set(got) == set(want["teams"])
+    for team, exp in want["teams"].items():
+        assert got[team] == pytest.approx(exp["gpu_seconds"], rel=1e-3), team
+    before = sum(r[4] for r in rows[changed] if r[1] == UsageKind.ALLOCATED)
+    assert before < sum(got.values())  # the half hour that was missing is counted now

@@ -152,3 +152,24 @@ def test_several_selectors_in_one_remote_read_answer_each_as_alone(prometheus_se
     together = client.read_runs_many(selectors, start, end)
     assert together == [client.read_runs(s, start, end) for s in selectors]
     assert [len(series) for series in together] == [1, 0, 2]
+
+
+def test_labels_of_any_length_or_field_order_are_read_as_protobuf_says():
+    def label(name, value, order=(1, 2)):
+        fields = {1: promchunks._field(1, name.encode()), 2: promchunks._field(2, value.encode())}
+        return promchunks._field(1, b"".join(fields[n] for n in order if fields[n][1:2] != b"\x00"))
+
+    chunk = promchunks._field(2, promchunks._varint_field(3, 1) + promchunks._field(4, b"xor"))
+    long_value = "é" * 200  # a two-byte length
+    series = (
+        label("__name__", "m")
+        + label("empty", "")  # protobuf leaves an empty string out
+        + label("long", long_value)
+        + label("swapped", "v", order=(2, 1))
+        + chunk
+    )
+    message = promchunks._field(1, series) + promchunks._varint_field(2, 3)
+    assert promchunks.query_index(message) == 3
+    assert list(promchunks.series_chunks(message)) == [
+        ({"__name__": "m", "empty": "", "long": long_value, "swapped": "v"}, [(1, b"xor")])
+    ]

@@ -270,3 +270,13 @@ def test_a_range_selector_at_an_instant_keeps_every_sample():
     series = [{"metric": {"pod": "a"}, "values": [[1.0, "1"], [2.0, "3"]]}]
     client, _ = client_with(ok("matrix", series))
     assert client.query("x[1m]") == [{"labels": {"pod": "a"}, "values": [(1.0, 1.0), (2.0, 3.0)]}]
+
+
+def test_the_environment_proxy_and_ca_bundle_are_read_once_per_client(monkeypatch, tmp_path):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "prom.local")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "ca.pem"))
+    far = PrometheusClient("https://prom.example:9090")
+    assert far.session.proxies["https"] == "http://proxy.internal:3128"
+    assert far.session.verify == str(tmp_path / "ca.pem") and not far.session.trust_env
+    assert "https" not in PrometheusClient("https://prom.local:9090").session.proxies

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,7 +14,7 @@ from ._types import UsageRow
 from .compute import compute_usage
 from .fetch import billing_client, fetch_usage
 from .prices import PriceTable
-from .store import prefetch, save_usage
+from .store import Prefetched, prefetch, save_usage
 from .windows import split_windows
 
 log = logging.getLogger(__name__)
@@ -48,12 +47,16 @@ def collect_gpu_usage(start: datetime, end: datetime, client=None) -> CollectRes
     if end <= start:
         raise ChargebackError("Collect at least one whole hour.")
     windows, prices = split_windows(start, end), PriceTable.from_db()
-    with gc_paused(), ThreadPoolExecutor(max_workers=1) as pool:
-        measured = pool.submit(fetch_usage, client or billing_client(), windows, prices)
-        stored = prefetch(start, end)
-        data, labels = measured.result()
+    stored: list[Prefetched] = []
+    with gc_paused():
+        data, labels = fetch_usage(
+            client or billing_client(),
+            windows,
+            prices,
+            while_waiting=lambda: stored.append(prefetch(start, end)),
+        )
     rows = compute_usage(windows, data, labels, prices)
-    deleted = save_usage(rows, start, end, stored=stored)
+    deleted = save_usage(rows, start, end, stored=stored[0])
     return CollectResult(int((end - start) / HOUR), len(rows), deleted, _report_unpriced(rows))
 
 

@@ -12,6 +12,7 @@ ranges), told apart by the server's build info.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 
@@ -58,17 +59,16 @@ _GAUGES = {
     "busy": (queries.gpu_busy, "dcgm_pod", 1.0),
     "busy_util": (lambda s: queries.gpu_busy(s, metric="DCGM_FI_DEV_GPU_UTIL"), "dcgm_pod", 0.01),
 }
-# Counters: increase per window.
-_COUNTERS = {
-    "prompt_tokens": (lambda w, s: queries.token_increase(w, s, "prompt"), "pod"),
-    "generation_tokens": (lambda w, s: queries.token_increase(w, s, "generation"), "pod"),
-}
+# Counters: increase per window, the prompt and generation tokens in one query (by kind).
+_TOKENS = {"prompt": "prompt_tokens", "generation": "generation_tokens"}
 
 
 def fetch_usage(
-    client, windows: list[Window], prices: PriceTable
+    client, windows: list[Window], prices: PriceTable, while_waiting: Callable | None = None
 ) -> tuple[list[Measurements], ClusterLabels]:
-    """GPU-seconds (pods, node capacity, busy) and tokens of every window, and the label sets."""
+    """GPU-seconds (pods, node capacity, busy) and tokens of every window, and the label sets.
+    ``while_waiting`` is called on this thread once the requests are sent (the collector reads
+    the database meanwhile: no thread of its own to hand over to and back)."""
     cfg = _config(client)
     data = [Measurements() for _ in windows]
     end = windows[-1].end
@@ -79,10 +79,9 @@ def fetch_usage(
     ):
         labels = pool.submit(fetch_labels, client, windows[0].start, end, cfg["selector"])
         raw = pool.submit(_gauge_series, client, chunks, cfg)  # beside the counters' queries
-        counters = {
-            attr: _integrate(pool, client, windows, build, _KEYS[key], cfg)
-            for attr, (build, key) in _COUNTERS.items()
-        }
+        counters = _integrate(pool, client, windows, queries.token_increases, _token_key, cfg)
+        if while_waiting is not None:
+            while_waiting()
         bounds = [*to_unix(w.start for w in windows), end.timestamp()]
         cut_times = [prices.change_points(w.start, w.end) for w in windows]
         cuts = [to_unix(c) for c in cut_times]
@@ -96,7 +95,7 @@ def fetch_usage(
             else:
                 series = _joined((f.result() for f in parts), scale)
                 gauges[attr] = integrate(series, _KEYS[key], bounds, cuts)
-        tokens = {attr: _merged(parts) for attr, parts in counters.items()}
+        tokens = _merged(counters)
         labels = labels.result()
     for i, m in enumerate(data):
         m.pods, m.nodes, m.busy = gauges["pods"][0][i], gauges["nodes"][0][i], gauges["busy"][0][i]
@@ -108,8 +107,8 @@ def fetch_usage(
             (cut, gauges["pods"][1][i][j], gauges["nodes"][1][i][j])
             for j, cut in enumerate(cut_times[i])
         ]
-        m.prompt_tokens = tokens["prompt_tokens"].get(i, {})
-        m.generation_tokens = tokens["generation_tokens"].get(i, {})
+        for (kind, pod), value in tokens.get(i, {}).items():
+            getattr(m, _TOKENS[kind])[pod] = value
     return data, labels
 
 
@@ -181,6 +180,10 @@ def _pod_key(labels: dict) -> PodKey:
 
 def _pod_node_key(labels: dict) -> tuple[str, str, str]:
     return labels.get("namespace", ""), labels.get("pod", ""), labels.get("node", "")
+
+
+def _token_key(labels: dict) -> tuple[str, PodKey]:
+    return labels.get(queries.TOKEN_KIND_LABEL, ""), _pod_key(labels)
 
 
 def _dcgm_pod_key(labels: dict) -> PodKey:
@@ -269,10 +272,11 @@ def fetch_labels(client, start: datetime, end: datetime, selector: str = "") -> 
         if found is not None:
             found.append(s)
     labels = ClusterLabels()
-    for s in sorted(by_metric["kube_pod_labels"], key=lambda s: sorted(s.items())):
-        key = (s.get("namespace", ""), s.get("pod", ""))
-        if key not in labels.pods or s.get(queries.POD_TEAM_LABEL):
-            labels.pods[key] = s
+    pods: dict[PodKey, list[dict]] = {}
+    for s in by_metric["kube_pod_labels"]:
+        pods.setdefault((s.get("namespace", ""), s.get("pod", "")), []).append(s)
+    for key, found in pods.items():
+        labels.pods[key] = found[0] if len(found) == 1 else _pod_labels(found)
     for s in by_metric["kube_namespace_labels"]:
         if s.get(queries.NAMESPACE_TEAM_LABEL) or s.get("namespace") not in labels.namespaces:
             labels.namespaces[s.get("namespace", "")] = s.get(queries.NAMESPACE_TEAM_LABEL, "")
@@ -282,6 +286,16 @@ def fetch_labels(client, start: datetime, end: datetime, selector: str = "") -> 
             node_capacity_type(s),
         )
     return labels
+
+
+def _pod_labels(found: list[dict]) -> dict:
+    """One pod's label set among several (its labels changed in the period): in a fixed
+    order, the last one with a team label, else the first."""
+    chosen = None
+    for s in sorted(found, key=lambda s: sorted(s.items())):
+        if chosen is None or s.get(queries.POD_TEAM_LABEL):
+            chosen = s
+    return chosen
 
 
 def node_capacity_type(labels: dict[str, str]) -> str:

@@ -51,39 +51,51 @@ def save_usage(
     collected with their digests. Returns rows deleted.
 
     An hour whose rows digest to what was recorded when it was last written, with as many rows
-    stored, is left alone without reading its rows. ``stored``: what ``prefetch`` read ahead."""
+    stored, is left alone without reading its rows; when every hour is, nothing is written and
+    no transaction is opened. ``stored``: what ``prefetch`` read ahead."""
     owners = _owner_ids({(r.team_key, r.endpoint_key, r.endpoint_uuid) for r in rows})
-    now = timezone.now()
-    with gc_paused(), transaction.atomic():
+    with gc_paused():
         wanted = {r.key: (r, _values(r, owners)) for r in rows}
         digests = _digests(wanted, start, end)
         ahead = stored if stored is not None else Prefetched(_recorded(start, end), set(), [])
         check = {h for h, v in digests.items() if ahead.recorded.get(h) != v}
-        read = [row for row in ahead.rows if row[0][0] in check]
-        if check - ahead.hours:
-            read.extend(stored_rows(start, end, hours=check - ahead.hours))
-        stale, same = [], set()
-        for key, values, pk in read:
-            row = wanted.get(key)
-            if row is None:
-                stale.append(pk)
-            elif values == _comparable(row[1]):
-                same.add(key)
-        deleted = 0
-        for i in range(0, len(stale), 500):
-            deleted += UsageRecord.objects.filter(pk__in=stale[i : i + 500]).delete()[0]
-        UsageRecord.objects.bulk_create(
-            [
-                _record(r, values, now)
-                for key, (r, values) in wanted.items()
-                if key[0] in check and key not in same
-            ],
-            batch_size=1000,
-            update_conflicts=True,
-            unique_fields=UNIQUE_FIELDS,
-            update_fields=UPDATE_FIELDS,
-        )
-        _mark_collected({h: digests[h] for h in check}, now)
+        if not check:
+            return 0
+        with transaction.atomic():
+            return _rewrite(wanted, {h: digests[h] for h in check}, ahead, start, end)
+
+
+def _rewrite(
+    wanted: dict, digests: dict[datetime, tuple[str, int]], ahead: Prefetched, start, end
+) -> int:
+    """Rewrite the hours of ``digests`` (those whose rows may differ): read their stored rows,
+    delete the stale ones, upsert the new and changed ones, record the digests. Rows deleted."""
+    now = timezone.now()
+    read = [row for row in ahead.rows if row[0][0] in digests]
+    if digests.keys() - ahead.hours:
+        read.extend(stored_rows(start, end, hours=digests.keys() - ahead.hours))
+    stale, same = [], set()
+    for key, values, pk in read:
+        row = wanted.get(key)
+        if row is None:
+            stale.append(pk)
+        elif values == _comparable(row[1]):
+            same.add(key)
+    deleted = 0
+    for i in range(0, len(stale), 500):
+        deleted += UsageRecord.objects.filter(pk__in=stale[i : i + 500]).delete()[0]
+    UsageRecord.objects.bulk_create(
+        [
+            _record(r, values, now)
+            for key, (r, values) in wanted.items()
+            if key[0] in digests and key not in same
+        ],
+        batch_size=1000,
+        update_conflicts=True,
+        unique_fields=UNIQUE_FIELDS,
+        update_fields=UPDATE_FIELDS,
+    )
+    _mark_collected(digests, now)
     return deleted
 
 
