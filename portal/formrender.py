@@ -75,7 +75,7 @@ def select_html(widget: dict) -> str:
         for option in group_choices:
             parts.append(
                 f'\n  <option value="{_stringformat(option["value"])}"'
-                f'{attrs_html(option["attrs"])}>{conditional_escape(option["label"])}</option>\n'
+                f"{attrs_html(option['attrs'])}>{conditional_escape(option['label'])}</option>\n"
             )
         if group_name:
             parts.append("\n  </optgroup>")

@@ -28,7 +28,11 @@ class _Everything(forms.Form):
     when = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     grouped = forms.ChoiceField(
         label="Fruit <or> not",
-        choices=[("", "Choose…"), ("Fruit & nuts", [("a", "Apple & <b>"), ("b", 'B "q"')]), ("x", "X")],
+        choices=[
+            ("", "Choose…"),
+            ("Fruit & nuts", [("a", "Apple & <b>"), ("b", 'B "q"')]),
+            ("x", "X"),
+        ],
         initial="b",
         widget=forms.Select(attrs={"data-x": '1 "2"', "required": False}),
     )
