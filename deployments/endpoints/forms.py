@@ -11,7 +11,7 @@ from deployments.endpoints.models import Endpoint
 from deployments.endpoints.services import SPEC_FIELDS
 from deployments.workloads.errors import DeploymentError
 from portal.validators import time_zone_choices
-from portal.widgets import ListedChoiceIterator, LongSelect
+from portal.widgets import ListedChoiceIterator, LongSelect, PreparedChoices
 
 REQUEST_FIELDS = ["name", *SPEC_FIELDS]
 SCHEDULE_FIELDS = ["schedule_timezone", "schedule_start", "schedule_end", "schedule_weekdays_only"]
@@ -56,7 +56,9 @@ class _CatalogChoices(forms.ModelForm):
             self.fields["gpu_type"].empty_label = "Choose a GPU…"
         if "schedule_timezone" in self.fields:
             current = self.instance.schedule_timezone if self.instance.pk else ""
-            self.fields["schedule_timezone"].widget = LongSelect(choices=time_zone_choices(current))
+            self.fields["schedule_timezone"].widget = LongSelect(
+                choices=PreparedChoices(time_zone_choices(current))
+            )
         for name in ("schedule_start", "schedule_end"):
             if name in self.fields:
                 self.fields[name].widget = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")

@@ -358,7 +358,7 @@ def _change(
             setattr(endpoint, field, value)
         if desired_state is not None:
             endpoint.desired_state = desired_state
-        endpoint.full_clean(exclude=["requested_by", "offering", "approved_by"])
+        _clean_locked(endpoint, set(changes))
         if any(
             f in changes
             for f in ("gpu_type", "gpu_count", "max_replicas", "min_replicas", "capacity_type")
@@ -397,6 +397,21 @@ def _change(
         )
         record_action(REQUEST_BOOK, endpoint, user, event, action, source, before, not pending)
     return endpoint
+
+
+def _clean_locked(endpoint: Endpoint, changed: set[str]) -> None:
+    """`full_clean()` of the row read under its lock, after a change set the fields `changed`.
+
+    Every field validator, `clean()` and the replica check constraint run as before. The checks
+    that cost a query each (the model's and GPU type's rows exist, the UUID is unique, the team
+    exists and (team, name) is unique among live rows) run for what this change sets, not for
+    the values the locked row already holds: those were checked when they were written, and the
+    database enforces each of them (foreign keys, unique indexes)."""
+    exclude = ["requested_by", "offering", "approved_by"]
+    exclude += [f for f in ("model", "gpu_type", "uuid") if f not in changed]
+    if not changed & {"team", "name", "status"}:
+        exclude.append("team")  # also leaves out the (team, name) unique constraint's query
+    endpoint.full_clean(exclude=exclude)
 
 
 def _approve_change(endpoint: Endpoint, user: User, reasons: list[str], message: str) -> str:

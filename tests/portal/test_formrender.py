@@ -26,6 +26,20 @@ class _Everything(forms.Form):
     colour = forms.ChoiceField(choices=[("r", "Red"), ("g", "Green")], widget=forms.RadioSelect)
     kind = forms.ChoiceField(choices=[("a", "A"), ("b", "B & C")])
     when = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    grouped = forms.ChoiceField(
+        label="Fruit <or> not",
+        choices=[
+            ("", "Choose…"),
+            ("Fruit & nuts", [("a", "Apple & <b>"), ("b", 'B "q"')]),
+            ("x", "X"),
+        ],
+        initial="b",
+        widget=forms.Select(attrs={"data-x": '1 "2"', "required": False}),
+    )
+    many = forms.MultipleChoiceField(
+        choices=[(1, "One"), (2, "Two"), (3, "Three")], initial=[1, 3], required=False
+    )
+    maybe = forms.NullBooleanField(required=False)
 
 
 def _render(settings, renderer: str, **kwargs) -> dict[str, str]:
@@ -65,9 +79,15 @@ def test_the_fast_path_is_taken_for_fields_and_inputs(settings, monkeypatch):
     form = _Everything()
     str(form["name"].as_field_group())
     str(form["name"].as_field_group())
+    str(form["grouped"].as_field_group())
+    str(form["grouped"].as_field_group())
     # looked up once each to check that Django's own template is the one in force, not rendered
     assert used.count("django/forms/field.html") == 1
     assert used.count("django/forms/widgets/text.html") == 1
+    assert used.count("django/forms/label.html") == 1
+    assert used.count("django/forms/widgets/select.html") == 1
+    assert used.count("django/forms/widgets/select_option.html") == 1
+    assert used.count("django/forms/errors/list/ul.html") == 1
 
 
 @pytest.mark.django_db

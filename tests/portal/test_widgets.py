@@ -71,3 +71,18 @@ def test_get_context_carries_the_option_attrs_too():
     options = _Tagged(choices=CHOICES).get_context("tz", "UTC", None)["widget"]["optgroups"]
     attrs = [o["attrs"] for _group, opts, _i in options for o in opts]
     assert {"data-tag": "<UTC>", "selected": True} in attrs
+
+
+@pytest.mark.parametrize("value", ["Europe/Berlin", "UTC", "", None])
+def test_prepared_choices_render_what_the_same_list_renders(value):
+    from django.utils.safestring import mark_safe
+    from django.utils.translation import gettext_lazy
+
+    from portal.widgets import PreparedChoices
+
+    choices = [*CHOICES, ("lazy", gettext_lazy("Lazy & <b>")), ("safe", mark_safe("<i>ok</i>"))]
+    expected = forms.Select(choices=choices).render("tz", value, {"id": "x"})
+    got = LongSelect(choices=PreparedChoices(choices)).render("tz", value, {"id": "x"})
+    assert _squeezed(got) == _squeezed(expected)
+    assert got == LongSelect(choices=choices).render("tz", value, {"id": "x"})
+    assert "Lazy &amp; &lt;b&gt;" in got and "<i>ok</i>" in got

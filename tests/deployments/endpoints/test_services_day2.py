@@ -10,6 +10,8 @@ from deployments.workloads.errors import DeploymentError, InvalidTransition, Quo
 from portal.models import AuditLog
 from tests.factories import EndpointFactory
 
+SCALE_QUERIES = 15  # 22 before the row lock's held values were no longer looked up again
+
 
 @pytest.fixture
 def endpoint(team, gpu_l4, llama_8b):
@@ -144,3 +146,38 @@ def test_deleting_frees_quota(team, endpoint, member, endpoint_data):
         services.request_endpoint(team, member, {**endpoint_data, "name": "other"})
     services.delete_endpoint(endpoint, member)
     assert services.request_endpoint(team, member, {**endpoint_data, "name": "other"})
+
+
+def test_scale_runs_no_existence_or_uniqueness_queries_for_values_it_does_not_set(
+    endpoint, member, django_assert_num_queries
+):
+    # full_clean of the locked row: the replica check constraint is still asked, but the model,
+    # GPU type, team and UUID the row already holds are not looked up again (the database
+    # enforces them): 15 statements, 22 before.
+    with django_assert_num_queries(SCALE_QUERIES):
+        services.scale_endpoint(endpoint, member, 1, 3)
+
+
+def test_clean_of_a_change_still_checks_what_the_change_sets(endpoint, team):
+    from django.core.exceptions import ValidationError
+
+    locked = services._lock(endpoint)
+    locked.min_replicas, locked.max_replicas = 3, 2
+    with pytest.raises(ValidationError) as exc:
+        services._clean_locked(locked, {"min_replicas", "max_replicas"})
+    assert exc.value.message_dict["min_replicas"] == [
+        "Minimum replicas cannot be above maximum replicas."
+    ]
+
+    locked = services._lock(endpoint)
+    locked.model_id = 10**9
+    with pytest.raises(ValidationError) as exc:
+        services._clean_locked(locked, {"model"})
+    assert "model" in exc.value.message_dict
+
+    other = EndpointFactory(team=team, gpu_type=endpoint.gpu_type, model=endpoint.model)
+    locked = services._lock(endpoint)
+    locked.name = other.name
+    with pytest.raises(ValidationError) as exc:
+        services._clean_locked(locked, {"name"})
+    assert "already exists" in str(exc.value) or "unique" in str(exc.value).lower()
