@@ -11,23 +11,18 @@ from django.db.models import Model, QuerySet
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 
-from portal.access import can_view, can_write, scope_to_user
+from portal.access import can_view, can_write
 from portal.htmx import HTMX_STOP_POLLING, hx_redirect, is_partial
 from portal.models import Team
 
 NO_TEAM = "You are not in a team yet; ask a team admin to add you."
 
 
-def team_scoped(queryset: QuerySet, user) -> QuerySet:
-    """The rows of the user's teams (all for staff), with the team and the requester."""
-    return scope_to_user(queryset, user).select_related("team", "requested_by")
-
-
 def get_workload_or_404(queryset: QuerySet, user, uuid, noun: str) -> Model:
     """The row if the user's team owns it; 404 otherwise (never 403, see portal/access.py).
 
     Read by its unique UUID, then its team checked against the user's roles (role_for, which
-    the page's rights checks read again without a query): the same rows as team_scoped(), but
+    the page's rights checks read again without a query): the same rows as scope_to_user(), but
     with the membership subquery beside the joins PostgreSQL spent ~2.9 ms planning the endpoint
     page's lookup, and ~0.9 ms without it (bench/web_load.py seed)."""
     workload = queryset.select_related("team", "requested_by").filter(uuid=uuid).order_by().first()
