@@ -114,15 +114,6 @@ def read_request_many(
     return snappy_literal(body)
 
 
-def query_index(message) -> int:
-    """The ``query_index`` of a ``ChunkedReadResponse`` (0 when absent, as protobuf says)."""
-    found = 0
-    for number, value in _fields(message):
-        if number == 2:
-            found = value
-    return found
-
-
 def _read_uvarint(buf, pos: int) -> tuple[int, int]:
     b = buf[pos]
     if b < 0x80:
@@ -179,23 +170,55 @@ def frames(stream) -> object:
         raise ValueError("remote read stream ended inside a frame")
 
 
-def series_chunks(message) -> object:
-    """(labels, [(chunk type, data)]) of each ``ChunkedSeries`` in a ``ChunkedReadResponse``."""
-    for number, value in _fields(bytes(message)):
-        if number == 1:
-            yield _series(value)
+def chunked_response(
+    message: bytes, names: frozenset[str] | None = None
+) -> tuple[int, list[tuple[dict[str, str], list[tuple[int, bytes]]]]]:
+    """(query index, [(labels, [(chunk type, data)])]) of one ``ChunkedReadResponse``, in one
+    pass over the message (the index is 0 when absent, as protobuf says). With ``names``, only
+    the labels of those names are decoded (a caller that keys series by a few labels skips the
+    others' strings)."""
+    index, series = 0, []
+    pos, end = 0, len(message)
+    while pos < end:
+        key, pos = _read_uvarint(message, pos)
+        if key == 0x0A:  # field 1: a ChunkedSeries
+            size, pos = _read_uvarint(message, pos)
+            series.append(_series(message, pos, pos + size, names))
+            pos += size
+        elif key == 0x10:  # field 2: query_index
+            index, pos = _read_uvarint(message, pos)
+        else:  # a field this reader does not use
+            pos = _skip(message, pos, key & 7)
+    return index, series
 
 
-def _series(buf: bytes) -> tuple[dict[str, str], list[tuple[int, bytes]]]:
-    """(labels, chunks) of one ``ChunkedSeries``: a label per field, so a short read's hot
-    loop; the usual one-byte keys and lengths are read inline (anything else: ``_fields``)."""
+def _skip(buf: bytes, pos: int, wire: int) -> int:
+    """The position after a field's value of wire type ``wire`` starting at ``pos``."""
+    if wire == 0:
+        return _read_uvarint(buf, pos)[1]
+    if wire == 2:
+        size, pos = _read_uvarint(buf, pos)
+        return pos + size
+    if wire == 1:
+        return pos + 8
+    if wire == 5:
+        return pos + 4
+    raise ValueError(f"protobuf wire type {wire} not supported")
+
+
+def _series(
+    buf: bytes, pos: int, end: int, names: frozenset[str] | None = None
+) -> tuple[dict[str, str], list[tuple[int, bytes]]]:
+    """(labels, chunks) of the ``ChunkedSeries`` in ``buf[pos:end]``: a label per field, so a
+    short read's hot loop; the usual one-byte keys and lengths are read inline (anything else:
+    ``_fields``)."""
     labels: dict[str, str] = {}
     chunks = []
-    pos, end = 0, len(buf)
+    first = pos
     while pos < end:
         key, size = buf[pos], buf[pos + 1]
         if key & 0x80 or key & 7 != 2:
-            return _series_slow(buf)
+            return _series_slow(buf[first:end], names)
         if size < 0x80:
             pos += 2
         else:
@@ -210,23 +233,29 @@ def _series(buf: bytes) -> tuple[dict[str, str], list[tuple[int, bytes]]]:
                 and buf[value_at] == 0x12
                 and value_at + 2 + buf[value_at + 1] == stop
             ):
-                labels[buf[pos + 2 : value_at].decode()] = buf[value_at + 2 : stop].decode()
+                name = buf[pos + 2 : value_at].decode()
+                if names is None or name in names:
+                    labels[name] = buf[value_at + 2 : stop].decode()
             else:
                 name, value = _label_slow(buf[pos:stop])
-                labels[name] = value
+                if names is None or name in names:
+                    labels[name] = value
         elif key == 0x12:  # field 2: a chunk
-            chunks.append(_chunk(buf[pos:stop]))
+            chunks.append(_chunk(buf, pos, stop))
         pos = stop
     return labels, chunks
 
 
-def _series_slow(buf) -> tuple[dict[str, str], list[tuple[int, bytes]]]:
+def _series_slow(
+    buf, names: frozenset[str] | None = None
+) -> tuple[dict[str, str], list[tuple[int, bytes]]]:
     labels: dict[str, str] = {}
     chunks = []
     for number, value in _fields(buf):
         if number == 1:
             name, label_value = _label_slow(value)
-            labels[name] = label_value
+            if names is None or name in names:
+                labels[name] = label_value
         elif number == 2:
             chunks.append(_chunk(value))
     return labels, chunks
@@ -237,24 +266,33 @@ def _label_slow(buf) -> tuple[str, str]:
     return bytes(pair.get(1, b"")).decode(), bytes(pair.get(2, b"")).decode()
 
 
-def _chunk(buf) -> tuple[int, bytes]:
-    """(type, data) of a ``prompb.Chunk``: the hot loop of a month's read, so inlined."""
-    pos, end, kind, data = 0, len(buf), 0, b""
+def _chunk(buf, pos: int = 0, end: int | None = None) -> tuple[int, bytes]:
+    """(type, data) of the ``prompb.Chunk`` in ``buf[pos:end]``: the hot loop of a month's
+    read, so inlined (one-byte lengths and types read in place)."""
+    first, end, kind, data = pos, len(buf) if end is None else end, 0, b""
     while pos < end:
         key = buf[pos]
         pos += 1
         if key == 0x22:  # field 4, bytes: the chunk
-            size, pos = _read_uvarint(buf, pos)
-            data, pos = bytes(buf[pos : pos + size]), pos + size
+            size = buf[pos]
+            if size < 0x80:
+                pos += 1
+            else:
+                size, pos = _read_uvarint(buf, pos)
+            data, pos = buf[pos : pos + size], pos + size
         elif key == 0x18:  # type
-            kind, pos = _read_uvarint(buf, pos)
+            kind = buf[pos]
+            if kind < 0x80:
+                pos += 1
+            else:
+                kind, pos = _read_uvarint(buf, pos)
         elif key & 7 == 0:  # min/max time: skipped
             while buf[pos] & 0x80:
                 pos += 1
             pos += 1
         else:
-            return _chunk_slow(buf)
-    return kind, data
+            return _chunk_slow(buf[first:end])
+    return kind, bytes(data)
 
 
 def _chunk_slow(buf) -> tuple[int, bytes]:

@@ -241,7 +241,7 @@ def test_the_query_api_fallback_gives_the_same_rows_as_remote_read(
     by_chunks = services.measure_usage(start, end)
     sent = []
 
-    def refused(self, selectors, start_ms, end_ms):
+    def refused(self, selectors, start_ms, end_ms, labels=None):
         sent.append(selectors)
         raise RemoteReadUnsupported("test: no remote read")
 

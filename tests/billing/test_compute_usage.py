@@ -139,3 +139,20 @@ def test_cost_is_exact_even_on_a_rounding_tie():
     m = Measurements(pods={("ns-a", "p1", "n8"): 1980.0})
     (row,) = compute_usage(split_windows(H0, H0 + timedelta(hours=1)), [m], labels, prices)
     assert row.gpu_seconds == 1980 and row.cost == Decimal("0.9178125")
+
+
+def test_remote_read_keeps_every_label_the_series_keys_read():
+    """The gauges' series come from remote read with only fetch._KEY_LABELS decoded: every key
+    must give the same answer on those labels as on the whole label set."""
+    from billing.services.usage import fetch
+
+    names = [
+        "__name__", "namespace", "pod", "node", "exported_namespace", "exported_pod",
+        "container", "uid", "resource", "unit", "instance", "job", "gpu", "UUID", "Hostname",
+        "modelName", "device", "pci_bus_id", "exported_container", "exported_node",
+    ]  # fmt: skip
+    for present in ([*names], [n for n in names if not n.startswith("exported_")]):
+        labels = {name: f"{name}-value" for name in present}
+        kept = {k: v for k, v in labels.items() if k in fetch._KEY_LABELS}
+        for key in fetch._KEYS.values():
+            assert key(kept) == key(labels)

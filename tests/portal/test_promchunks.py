@@ -152,6 +152,9 @@ def test_several_selectors_in_one_remote_read_answer_each_as_alone(prometheus_se
     together = client.read_runs_many(selectors, start, end)
     assert together == [client.read_runs(s, start, end) for s in selectors]
     assert [len(series) for series in together] == [1, 0, 2]
+    # only the labels asked for, the same runs
+    kept = client.read_runs_many(selectors, start, end, frozenset({"s", "absent"}))
+    assert kept == [[({"s": lb["s"]}, runs) for lb, runs in series] for series in together]
 
 
 def test_labels_of_any_length_or_field_order_are_read_as_protobuf_says():
@@ -169,7 +172,34 @@ def test_labels_of_any_length_or_field_order_are_read_as_protobuf_says():
         + chunk
     )
     message = promchunks._field(1, series) + promchunks._varint_field(2, 3)
-    assert promchunks.query_index(message) == 3
-    assert list(promchunks.series_chunks(message)) == [
-        ({"__name__": "m", "empty": "", "long": long_value, "swapped": "v"}, [(1, b"xor")])
+    assert promchunks.chunked_response(message) == (
+        3,
+        [({"__name__": "m", "empty": "", "long": long_value, "swapped": "v"}, [(1, b"xor")])],
+    )
+    # only the labels asked for, whichever way each is encoded; the chunks all the same
+    assert promchunks.chunked_response(message, frozenset({"long", "swapped", "other"})) == (
+        3,
+        [({"long": long_value, "swapped": "v"}, [(1, b"xor")])],
+    )
+    # the query index may come first, and fields this reader does not use are skipped
+    unknown = promchunks._varint_field(7, 1) + promchunks._field(8, b"xx")
+    first = promchunks._varint_field(2, 1) + unknown + promchunks._field(1, series)
+    assert promchunks.chunked_response(first)[0] == 1
+    assert promchunks.chunked_response(first)[1] == promchunks.chunked_response(message)[1]
+    # no query index: 0, as protobuf says
+    assert promchunks.chunked_response(promchunks._field(1, series))[0] == 0
+
+
+def test_a_chunk_with_long_lengths_or_fields_in_any_order_is_read_as_protobuf_says():
+    data = bytes(range(256)) * 2  # a two-byte length
+    fields = [
+        promchunks._varint_field(1, 1_700_000_000_000),
+        promchunks._varint_field(2, 1_700_000_600_000),
+        promchunks._varint_field(3, 1),
+        promchunks._field(4, data),
     ]
+    for order in ([0, 1, 2, 3], [3, 2, 1, 0], [2, 3, 0, 1]):
+        chunk = b"".join(fields[i] for i in order)
+        series = promchunks._field(2, chunk) + promchunks._field(2, chunk)
+        _, [(labels, chunks)] = promchunks.chunked_response(promchunks._field(1, series))
+        assert labels == {} and chunks == [(1, data), (1, data)]

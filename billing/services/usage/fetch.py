@@ -129,7 +129,7 @@ def _gauge_series(client, chunks: list[Window], cfg: dict) -> dict[str, tuple[st
     try:
         start_ms = round(chunks[0].start.timestamp() * 1000)
         end_ms = round(chunks[-1].end.timestamp() * 1000)
-        read = client.read_runs_many(list(selectors.values()), start_ms, end_ms)
+        read = client.read_runs_many(list(selectors.values()), start_ms, end_ms, _KEY_LABELS)
         return {attr: ("runs", series) for attr, series in zip(selectors, read, strict=True)}
     except RemoteReadUnsupported as exc:
         log.info("billing: remote read not used (%s); reading samples with queries", exc)
@@ -193,6 +193,8 @@ def _dcgm_pod_key(labels: dict) -> PodKey:
 
 
 _KEYS = {"pod": _pod_key, "pod_node": _pod_node_key, "node": _node_key, "dcgm_pod": _dcgm_pod_key}
+# Every label the keys above read: a gauge's series read by remote read keep only these.
+_KEY_LABELS = frozenset({"namespace", "pod", "node", "exported_namespace", "exported_pod"})
 
 
 def _integrate(pool, client, windows: list[Window], build, key, cfg: dict) -> list[Future]:
