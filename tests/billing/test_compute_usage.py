@@ -156,3 +156,19 @@ def test_remote_read_keeps_every_label_the_series_keys_read():
         kept = {k: v for k, v in labels.items() if k in fetch._KEY_LABELS}
         for key in fetch._KEYS.values():
             assert key(kept) == key(labels)
+
+
+def test_billing_requests_run_on_threads_kept_per_process_and_setting(settings, monkeypatch):
+    from billing.services.usage import fetch
+
+    settings.BILLING_PROMETHEUS_CONCURRENCY = 3
+    pool = fetch._requests_pool()
+    assert fetch._requests_pool() is pool  # kept: no threads started per collection
+    assert pool.submit(lambda: 7).result() == 7
+    settings.BILLING_PROMETHEUS_CONCURRENCY = 2
+    smaller = fetch._requests_pool()
+    assert smaller is not pool and smaller._max_workers == 2
+    with pytest.raises(RuntimeError):  # the old one was shut down
+        pool.submit(lambda: 0)
+    monkeypatch.setattr(fetch.os, "getpid", lambda: -1)  # a forked worker
+    assert fetch._requests_pool() is not smaller

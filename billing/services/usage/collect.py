@@ -6,6 +6,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 from portal.timeutil import HOUR, floor_hour
 
@@ -40,22 +41,23 @@ class CollectResult:
 
 
 def collect_gpu_usage(start: datetime, end: datetime, client=None) -> CollectResult:
-    """Measure the whole hours in ``[start, end)`` and rewrite their usage rows. The stored rows
-    that must be read whatever the measurement (hours without a digest) are read on this thread's
-    database connection while Prometheus evaluates the integrals."""
+    """Measure the whole hours in ``[start, end)`` and rewrite their usage rows. The price table
+    and the stored rows that must be read whatever the measurement (hours without a digest) are
+    read on this thread's database connection once the requests are sent, while Prometheus
+    answers them."""
     start, end = floor_hour(start), floor_hour(end)
     if end <= start:
         raise ChargebackError("Collect at least one whole hour.")
-    windows, prices = split_windows(start, end), PriceTable.from_db()
+    windows, prices = split_windows(start, end), cache(PriceTable.from_db)
     stored: list[Prefetched] = []
+
+    def read_ahead():  # the database, while Prometheus answers
+        prices()
+        stored.append(prefetch(start, end))
+
     with gc_paused():
-        data, labels = fetch_usage(
-            client or billing_client(),
-            windows,
-            prices,
-            while_waiting=lambda: stored.append(prefetch(start, end)),
-        )
-    rows = compute_usage(windows, data, labels, prices)
+        data, labels = fetch_usage(client or billing_client(), windows, prices, read_ahead)
+    rows = compute_usage(windows, data, labels, prices())
     deleted = save_usage(rows, start, end, stored=stored[0])
     return CollectResult(int((end - start) / HOUR), len(rows), deleted, _report_unpriced(rows))
 

@@ -12,6 +12,8 @@ ranges), told apart by the server's build info.
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -64,29 +66,34 @@ _TOKENS = {"prompt": "prompt_tokens", "generation": "generation_tokens"}
 
 
 def fetch_usage(
-    client, windows: list[Window], prices: PriceTable, while_waiting: Callable | None = None
+    client,
+    windows: list[Window],
+    prices: PriceTable | Callable[[], PriceTable],
+    while_waiting: Callable | None = None,
 ) -> tuple[list[Measurements], ClusterLabels]:
     """GPU-seconds (pods, node capacity, busy) and tokens of every window, and the label sets.
     ``while_waiting`` is called on this thread once the requests are sent (the collector reads
-    the database meanwhile: no thread of its own to hand over to and back)."""
+    the database meanwhile: no thread of its own to hand over to and back). ``prices``: the
+    price table, or a function that gives it, called once the requests are sent too."""
     cfg = _config(client)
     data = [Measurements() for _ in windows]
     end = windows[-1].end
     chunks = [*_sample_chunks(windows), Window(end, end + LOOKAHEAD)]
-    with (
-        gc_paused(),
-        ThreadPoolExecutor(max_workers=settings.BILLING_PROMETHEUS_CONCURRENCY) as pool,
-    ):
+    pool = _requests_pool()
+    with gc_paused():
         labels = pool.submit(fetch_labels, client, windows[0].start, end, cfg["selector"])
-        raw = pool.submit(_gauge_series, client, chunks, cfg)  # beside the counters' queries
         counters = _integrate(pool, client, windows, queries.token_increases, _token_key, cfg)
         if while_waiting is not None:
             while_waiting()
+        # the gauges' samples on this thread, decoded as they stream in: decoding in a thread
+        # of its own made the other threads wait for the GIL
+        read = _gauge_series(pool, client, chunks, cfg)
         bounds = [*to_unix(w.start for w in windows), end.timestamp()]
+        if callable(prices):
+            prices = prices()
         cut_times = [prices.change_points(w.start, w.end) for w in windows]
         cuts = [to_unix(c) for c in cut_times]
         gauges = {}
-        read = raw.result()
         for attr, (_, key, scale) in _GAUGES.items():
             kind, parts = read[attr]
             if kind == "runs":
@@ -112,6 +119,28 @@ def fetch_usage(
     return data, labels
 
 
+_pool_lock = threading.Lock()
+_pool: tuple[tuple[int, int], ThreadPoolExecutor] | None = None
+
+
+def _requests_pool() -> ThreadPoolExecutor:
+    """This process's threads for billing's Prometheus requests, started once and kept: a pool
+    per collection started its threads on every run, and each start waited for the GIL. Only
+    requests run on it, and none of them waits for another, so its size only limits how many
+    are in flight. A forked worker (or another concurrency setting) gets a pool of its own."""
+    global _pool
+    key = (os.getpid(), settings.BILLING_PROMETHEUS_CONCURRENCY)
+    with _pool_lock:
+        if _pool is None or _pool[0] != key:
+            if _pool is not None and _pool[0][0] == key[0]:
+                _pool[1].shutdown(wait=False)  # this process's old pool: its idle threads end
+            _pool = (
+                key,
+                ThreadPoolExecutor(max_workers=key[1], thread_name_prefix="billing-prometheus"),
+            )
+        return _pool[1]
+
+
 def _sample_chunks(windows: list[Window], hours: int = SAMPLE_CHUNK_HOURS) -> list[Window]:
     """Consecutive windows merged into pieces of at most ``hours`` windows."""
     return [
@@ -120,7 +149,7 @@ def _sample_chunks(windows: list[Window], hours: int = SAMPLE_CHUNK_HOURS) -> li
     ]
 
 
-def _gauge_series(client, chunks: list[Window], cfg: dict) -> dict[str, tuple[str, list]]:
+def _gauge_series(pool, client, chunks: list[Window], cfg: dict) -> dict[str, tuple[str, list]]:
     """Every sample of each gauge over the chunks: {gauge: ("runs", [(labels, runs)])} through
     remote read's streamed chunks, all gauges in one request, or, where the server or selector
     does not allow it, {gauge: ("samples", [futures of each chunk's raw samples])} through the
@@ -133,14 +162,13 @@ def _gauge_series(client, chunks: list[Window], cfg: dict) -> dict[str, tuple[st
         return {attr: ("runs", series) for attr, series in zip(selectors, read, strict=True)}
     except RemoteReadUnsupported as exc:
         log.info("billing: remote read not used (%s); reading samples with queries", exc)
-    with ThreadPoolExecutor(max_workers=settings.BILLING_PROMETHEUS_CONCURRENCY) as pool:
-        parts = {
-            attr: [pool.submit(_raw_samples, client, selector, w, cfg) for w in chunks]
-            for attr, selector in selectors.items()
-        }
-        for futures in parts.values():
-            for part in futures:
-                part.result()
+    parts = {
+        attr: [pool.submit(_raw_samples, client, selector, w, cfg) for w in chunks]
+        for attr, selector in selectors.items()
+    }
+    for futures in parts.values():
+        for part in futures:
+            part.result()
     return {attr: ("samples", futures) for attr, futures in parts.items()}
 
 
