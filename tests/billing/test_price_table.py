@@ -188,3 +188,23 @@ def test_price_file_errors(tmp_path):
     bad.write_text("[{")
     with pytest.raises(ChargebackError, match="not valid JSON"):
         load_price_file(str(bad))
+
+
+@pytest.mark.django_db
+def test_db_table_holds_offerings_without_a_rate_in_one_statement(django_assert_num_queries):
+    priced = InstanceOfferingFactory(instance_type="p5.48xlarge", gpus_per_node=8)
+    InstanceOfferingFactory(instance_type="g6e.xlarge", gpus_per_node=1)
+    for capacity_type in ("on-demand", "spot"):
+        GpuRateFactory(
+            offering=priced,
+            capacity_type=capacity_type,
+            hourly_price=Decimal("9"),
+            effective_from=T0,
+        )
+    with django_assert_num_queries(1):
+        table = PriceTable.from_db()
+    assert set(table.offerings) == {"p5.48xlarge", "g6e.xlarge"}
+    assert table.offerings["g6e.xlarge"].gpus_per_node == 1
+    assert table.offerings["p5.48xlarge"].gpu_type == priced.gpu_type.name
+    assert sorted(table.rates) == [("p5.48xlarge", "on-demand"), ("p5.48xlarge", "spot")]
+    assert table.node_price("g6e.xlarge", "spot", T1) is None

@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from catalog.choices import CapacityType
-from catalog.models import GpuRate, InstanceOffering
+from catalog.models import InstanceOffering
 from catalog.pricing import in_force
 
 from ._base import ChargebackError
@@ -40,15 +40,28 @@ class PriceTable:
 
     @classmethod
     def from_db(cls) -> PriceTable:
-        offerings = {
-            o.instance_type: Offering(o.instance_type, o.gpus_per_node, o.gpu_type.name)
-            for o in InstanceOffering.objects.select_related("gpu_type")
-        }
+        """Every offering with its rates, in one statement (an offering without a rate comes
+        once, with no rate)."""
+        offerings: dict[str, Offering] = {}
         rates: dict[tuple[str, str], list[tuple[datetime, Decimal]]] = defaultdict(list)
-        for instance_type, capacity_type, price, since in GpuRate.objects.values_list(
-            "offering__instance_type", "capacity_type", "hourly_price", "effective_from"
+        for (
+            instance_type,
+            gpus,
+            gpu_type,
+            capacity_type,
+            price,
+            since,
+        ) in InstanceOffering.objects.order_by().values_list(
+            "instance_type",
+            "gpus_per_node",
+            "gpu_type__name",
+            "rates__capacity_type",
+            "rates__hourly_price",
+            "rates__effective_from",
         ):
-            rates[(instance_type, capacity_type)].append((since, price))
+            offerings[instance_type] = Offering(instance_type, gpus, gpu_type)
+            if since is not None:
+                rates[(instance_type, capacity_type)].append((since, price))
         return cls(offerings, rates)
 
     @classmethod

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import CharField, Count, FloatField
+from django.db.models import CharField, Count, FloatField, OuterRef, Subquery
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -144,22 +144,21 @@ def _digests(wanted: dict, start: datetime, end: datetime) -> dict[datetime, tup
 def _recorded(start: datetime, end: datetime) -> dict[datetime, tuple[str, int]]:
     """The recorded (digest, rows) of the hours of ``[start, end)`` that have a digest, if the
     table still holds that many rows for the hour (rows added or deleted by other means)."""
-    recorded = dict(
-        (hour, (digest, n))
-        for hour, digest, n in CollectedHour.objects.filter(hour__gte=start, hour__lt=end)
-        .exclude(digest="")
-        .values_list("hour", "digest", "rows")
-    )
-    if not recorded:
-        return {}
-    counts = dict(
-        UsageRecord.objects.filter(hour__gte=start, hour__lt=end)
+    stored = (
+        UsageRecord.objects.filter(hour=OuterRef("hour"))
         .order_by()
         .values("hour")
         .annotate(n=Count("pk"))
-        .values_list("hour", "n")
+        .values("n")
     )
-    return {h: v for h, v in recorded.items() if counts.get(h, 0) == v[1]}
+    return {
+        hour: (digest, n)
+        for hour, digest, n, held in CollectedHour.objects.filter(hour__gte=start, hour__lt=end)
+        .exclude(digest="")
+        .annotate(held=Subquery(stored))
+        .values_list("hour", "digest", "rows", "held")
+        if (held or 0) == n
+    }
 
 
 def _hours(start: datetime, end: datetime) -> list[datetime]:
