@@ -6,11 +6,12 @@ from django import forms
 from drf_spectacular.utils import extend_schema_field
 
 from catalog.choices import CapacityType
+from portal.filters import FilterSet
 
 from .models import Statement, UsageKind, UsageRecord
 
 
-class UsageRecordFilterSet(django_filters.FilterSet):
+class UsageRecordFilterSet(FilterSet):
     team = django_filters.CharFilter(field_name="team__slug", label="Team (slug)")
     team_key = django_filters.CharFilter(label="Attributed team (label or namespace)")
     endpoint = django_filters.CharFilter(field_name="endpoint_key", label="Endpoint (label value)")
@@ -48,7 +49,7 @@ class MonthFilter(django_filters.DateFilter):
         super().__init__(input_formats=["%Y-%m"], widget=forms.DateInput(format="%Y-%m"), **kwargs)
 
 
-class StatementFilterSet(django_filters.FilterSet):
+class StatementFilterSet(FilterSet):
     team = django_filters.CharFilter(field_name="team__slug", label="Team (slug)")
     month = MonthFilter(field_name="month", label="Month (YYYY-MM)")
     latest = django_filters.BooleanFilter(method="filter_latest", label="Only the current version")

@@ -7,9 +7,10 @@ from catalog.choices import CapacityType
 from catalog.models import CatalogModel, GpuType
 from deployments.endpoints.choices import EndpointStatus
 from deployments.endpoints.models import Endpoint
+from portal.filters import FilterSet
 
 
-class EndpointFilterSet(django_filters.FilterSet):
+class EndpointFilterSet(FilterSet):
     q = django_filters.CharFilter(method="search", label="Search")
     status = django_filters.MultipleChoiceFilter(choices=EndpointStatus.choices)
     model = django_filters.ModelChoiceFilter(

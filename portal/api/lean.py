@@ -28,6 +28,7 @@ the REST_FRAMEWORK settings, and the field's own ``to_representation`` for anyth
 
 from __future__ import annotations
 
+import datetime
 import decimal
 import operator
 from collections.abc import Callable
@@ -107,6 +108,9 @@ def _decimal(field: serializers.DecimalField) -> Convert | None:
     return lambda value: f"{quantize(value):f}"
 
 
+_UTC_KEYS = frozenset({"UTC", "Etc/UTC"})
+
+
 def _datetime(field: serializers.DateTimeField, zone) -> Convert | None:
     output = getattr(field, "format", api_settings.DATETIME_FORMAT)
     if output is None:
@@ -116,6 +120,10 @@ def _datetime(field: serializers.DateTimeField, zone) -> Convert | None:
         return field.to_representation  # naive datetimes: DRF's own rules
     if output.lower() != ISO_8601:
         return lambda value: value.astimezone(zone).strftime(output)
+    if getattr(zone, "key", None) in _UTC_KEYS or zone is datetime.UTC:
+        # One offset, always 0: datetime's own UTC writes the same text without zoneinfo's
+        # lookups, and the values read from PostgreSQL already carry it (astimezone: as is).
+        return lambda value: value.astimezone(datetime.UTC).isoformat()[:-6] + "Z"
 
     def iso(value):
         text = value.astimezone(zone).isoformat()
@@ -215,13 +223,18 @@ class LeanList:
         return CountedRows(queryset, self.values(queryset))
 
     def represent(self, rows) -> list[dict]:
-        plan = [(e.name, e.column, e.convert) for e in self.entries]
+        """Each row as the serializer's dict: its keys in the fields' order, then only the
+        values that need a converter converted (of EndpointSerializer's 35 fields, 9: a check
+        per value of the other 26 was a third of the time of a page)."""
+        keys = [(e.name, e.column) for e in self.entries]
+        converts = [(e.name, e.convert) for e in self.entries if e.convert is not None]
         out = []
         for row in rows:
-            item = {}
-            for name, column, convert in plan:
-                value = row[column]
-                item[name] = value if value is None or convert is None else convert(value)
+            item = {name: row[column] for name, column in keys}
+            for name, convert in converts:
+                value = item[name]
+                if value is not None:
+                    item[name] = convert(value)
             out.append(item)
         return out
 

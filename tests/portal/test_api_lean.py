@@ -294,3 +294,23 @@ def test_it_is_built_once_per_serializer_class():
     first = LeanList.for_serializer(EndpointSerializer, joined=ENDPOINT_RELATED)
     assert LeanList.for_serializer(EndpointSerializer, joined=ENDPOINT_RELATED) is first
     assert LeanList.for_serializer(EndpointSerializer, joined=("team",)) is not first
+
+
+@pytest.mark.parametrize("zone", [UTC, zoneinfo.ZoneInfo("UTC"), zoneinfo.ZoneInfo("Etc/UTC")])
+def test_utc_is_written_as_drf_writes_it(zone):
+    """The UTC shortcut (datetime's own UTC, not zoneinfo's) answers DRF's text for values in
+    any zone, with and without microseconds."""
+    from portal.api.lean import _datetime
+
+    field = serializers.DateTimeField()
+    convert = _datetime(field, zone)
+    berlin = zoneinfo.ZoneInfo("Europe/Berlin")
+    values = [
+        datetime(2026, 7, 1, 22, 30, 15, 123456, tzinfo=UTC),
+        datetime(2026, 7, 1, 22, 30, tzinfo=UTC),
+        datetime(2026, 10, 25, 2, 30, tzinfo=berlin, fold=1),
+        datetime(2026, 1, 1, 0, 0, 0, 1, tzinfo=zoneinfo.ZoneInfo("America/New_York")),
+    ]
+    with timezone.override(zone):
+        assert [convert(v) for v in values] == [field.to_representation(v) for v in values]
+    assert convert(values[1]) == "2026-07-01T22:30:00Z"

@@ -85,7 +85,14 @@ class EndpointViewSet(mixins.UpdateModelMixin, TeamWorkloadViewSet):
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def with_related(self, qs):
+        if self.action == "list" and self.lean() is not None:
+            # values() rows (portal.api.lean): no instances to join or prefetch for, and a
+            # select_related is deep-copied by each of the list's ~10 clones of the queryset.
+            return qs
         return qs.select_related(*ENDPOINT_RELATED).prefetch_related(*ENDPOINT_PREFETCH)
+
+    def lean(self) -> LeanList | None:
+        return LeanList.for_serializer(self.get_serializer_class(), joined=ENDPOINT_LIST_JOINED)
 
     def request_workload(self, team, user, data, source):
         return services.request_endpoint(team, user, data, source=source)
@@ -102,7 +109,7 @@ class EndpointViewSet(mixins.UpdateModelMixin, TeamWorkloadViewSet):
     def list(self, request, *args, **kwargs):
         """The page from values() rows through the serializer's own fields (portal.api.lean):
         the same JSON as EndpointSerializer(many=True), without building ~250 model instances."""
-        lean = LeanList.for_serializer(self.get_serializer_class(), joined=ENDPOINT_LIST_JOINED)
+        lean = self.lean()
         if lean is None:
             return super().list(request, *args, **kwargs)
         rows = lean.rows(self.filter_queryset(self.get_queryset()))

@@ -256,6 +256,21 @@ def test_list_query_count_is_constant(api_client, team, django_assert_max_num_qu
         assert len(api_client.get(LIST).json()["results"]) == 16
 
 
+def test_without_the_lean_list_drf_lists_the_same_with_the_rows_loaded(
+    api_client, team, monkeypatch, django_assert_max_num_queries
+):
+    """The list skips select_related/prefetch only when portal.api.lean answers it: the
+    serializer's fallback still loads the related rows (no query per endpoint)."""
+    from portal.api.lean import LeanList
+
+    for i in range(16):
+        EndpointFactory(team=team, name=f"ep-{i:02d}")
+    lean = api_client.get(LIST).content
+    monkeypatch.setattr(LeanList, "for_serializer", classmethod(lambda cls, *a, **k: None))
+    with django_assert_max_num_queries(10):
+        assert api_client.get(LIST).content == lean
+
+
 def test_retrieve(api_client, team):
     ep = EndpointFactory(team=team, name="chat")
     body = api_client.get(detail(ep)).json()
