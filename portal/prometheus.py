@@ -247,10 +247,7 @@ class PrometheusClient:
                         f"remote read answered HTTP {resp.status_code} ({kind or 'no type'})"
                     )
                 out: list[list] = [[] for _ in selectors]
-                # read() across the server's HTTP chunks (one per frame), not iter_content's
-                # one piece per HTTP chunk: fewer calls, the same bytes
-                pieces = iter(lambda: resp.raw.read(1 << 16, decode_content=True), b"")
-                for message in promchunks.frames(pieces):
+                for message in promchunks.frames(resp.iter_content(1 << 16)):
                     index, series = promchunks.chunked_response(message, labels)
                     found = out[index]
                     for label_set, chunks in series:
