@@ -43,8 +43,7 @@ class CollectResult:
 def collect_gpu_usage(start: datetime, end: datetime, client=None) -> CollectResult:
     """Measure the whole hours in ``[start, end)`` and rewrite their usage rows. The price table
     and the stored rows that must be read whatever the measurement (hours without a digest) are
-    read on this thread's database connection once the requests are sent, while Prometheus
-    answers them."""
+    read on this thread's database connection while the request threads ask Prometheus."""
     start, end = floor_hour(start), floor_hour(end)
     if end <= start:
         raise ChargebackError("Collect at least one whole hour.")

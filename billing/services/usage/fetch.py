@@ -72,9 +72,10 @@ def fetch_usage(
     while_waiting: Callable | None = None,
 ) -> tuple[list[Measurements], ClusterLabels]:
     """GPU-seconds (pods, node capacity, busy) and tokens of every window, and the label sets.
-    ``while_waiting`` is called on this thread once the requests are sent (the collector reads
-    the database meanwhile: no thread of its own to hand over to and back). ``prices``: the
-    price table, or a function that gives it, called once the requests are sent too."""
+    ``while_waiting`` is called on this thread once the label and token requests are handed to
+    the request threads, before the remote read (the collector reads the database meanwhile: no
+    thread of its own to hand over to and back). ``prices``: the price table, or a function
+    that gives it, called after ``while_waiting``."""
     cfg = _config(client)
     data = [Measurements() for _ in windows]
     end = windows[-1].end
