@@ -24,16 +24,20 @@ Instant queries (the window figures and tiles) go through prometheus-api-client'
 ``PrometheusConnect`` with its retries switched off: a retry with backoff inside one call would
 blow a page's time budget. Its non-200 answers arrive as one exception type; the status and
 Prometheus' error body are read back from it so the unavailable/bad-query split above holds.
-Range queries and the series API use the same HTTP session directly: ``custom_query_range``
+Range queries and the series API are sent by the adapter itself: ``custom_query_range``
 rounds the window bounds to whole seconds (the exact window maths needs them as given) and the
 library has no time-bounded series call. Raw samples in bulk (billing's month of GPU requests)
 come through the remote read API as the TSDB's own chunks (:meth:`PrometheusClient.read_runs`,
-decoded by portal/promchunks.py), with the query API as the fallback.
+decoded by portal/promchunks.py), with the query API as the fallback. Those three go over
+kept-alive ``http.client`` connections (portal/promhttp.py: a fifth of requests' Python per
+request, and a remote read sent before its answer is awaited), or through the session where
+a proxy applies or a session was given (the unit tests' fake).
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import json
 import logging
@@ -43,6 +47,7 @@ import re
 import struct
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -53,7 +58,7 @@ from prometheus_api_client import PrometheusApiClientException, PrometheusConnec
 from prometheus_client import Counter, Histogram
 from urllib3.util.retry import Retry
 
-from . import promchunks
+from . import promchunks, promhttp
 from .logutil import redact
 
 logger = logging.getLogger(__name__)
@@ -135,6 +140,9 @@ class PrometheusClient:
         self.timeout = float(timeout)
         self.cache_seconds = int(cache_seconds)
         self.session = session or _session(self.url)
+        # range, series and remote read requests: kept-alive http.client connections, unless a
+        # session was given (the unit tests' fake) or requests must carry them (a proxy)
+        self._http = promhttp.for_url(self.url, self.timeout) if session is None else None
         self._major: int | None = None
         self._api = PrometheusConnect(
             url=self.url, session=self.session, retry=NO_RETRY, timeout=self.timeout
@@ -213,11 +221,14 @@ class PrometheusClient:
         start_ms: int,
         end_ms: int,
         labels: frozenset[str] | None = None,
+        while_waiting: Callable[[], object] | None = None,
     ) -> list[list[tuple[dict[str, str], list[promchunks.Run]]]]:
         """:meth:`read_runs` of several selectors over the same range in one request (one
         round trip; the server answers the queries in order in one stream). One list per
         selector, in the order given. With ``labels``, each series keeps only the labels of
-        those names (the others are not decoded)."""
+        those names (the others are not decoded). ``while_waiting`` is called once the request
+        is sent, before its answer is read (the caller's work overlaps the server's); not at
+        all when the selectors cannot be read this way."""
         try:
             matchers = [promchunks.parse_selector(s) for s in selectors]
         except promchunks.UnsupportedSelector as exc:
@@ -231,23 +242,14 @@ class PrometheusClient:
         QUERIES.labels("read").inc()
         started = time.monotonic()
         try:
-            resp = self.session.post(
-                f"{self.url}/api/v1/read",
-                data=body,
-                headers=headers,
-                timeout=self.timeout,
-                stream=True,
-            )
-            with resp:
-                kind = resp.headers.get("Content-Type", "")
-                if resp.status_code != 200 or not kind.startswith(
-                    "application/x-streamed-protobuf"
-                ):
+            answer = self._streamed("/api/v1/read", body, headers, while_waiting)
+            with answer as (status, kind, pieces):
+                if status != 200 or not kind.startswith("application/x-streamed-protobuf"):
                     raise RemoteReadUnsupported(
-                        f"remote read answered HTTP {resp.status_code} ({kind or 'no type'})"
+                        f"remote read answered HTTP {status} ({kind or 'no type'})"
                     )
                 out: list[list] = [[] for _ in selectors]
-                for message in promchunks.frames(resp.iter_content(1 << 16)):
+                for message in promchunks.frames(pieces):
                     index, series = promchunks.chunked_response(message, labels)
                     found = out[index]
                     for label_set, chunks in series:
@@ -255,18 +257,42 @@ class PrometheusClient:
                         if runs:
                             found.append((label_set, runs))
                 return out
-        except requests.Timeout as exc:
+        except PrometheusUnavailable:
             QUERY_ERRORS.labels("unavailable").inc()
-            raise PrometheusUnavailable(
-                f"Prometheus did not answer within {self.timeout:g} s"
-            ) from exc
-        except requests.RequestException as exc:
-            QUERY_ERRORS.labels("unavailable").inc()
-            raise PrometheusUnavailable(f"Cannot reach Prometheus ({type(exc).__name__})") from exc
+            raise
         except (ValueError, IndexError, struct.error) as exc:  # a stream or chunk not understood
             raise RemoteReadUnsupported(f"remote read answer not understood: {exc}") from exc
         finally:
             QUERY_SECONDS.labels("read").observe(time.monotonic() - started)
+
+    @contextlib.contextmanager
+    def _streamed(
+        self, path: str, body: bytes, headers: dict[str, str], while_waiting: Callable | None
+    ):
+        """(status, content type, the body's pieces as they arrive) of a POST; the transport's
+        failures become :class:`PrometheusUnavailable`, while reading too. ``while_waiting``:
+        called between sending and reading (through requests, before sending)."""
+        if self._http is not None:
+            try:
+                with self._http.request("POST", path, body, headers, while_waiting) as resp:
+                    yield resp.status, resp.headers.get("Content-Type", ""), resp.pieces()
+            except promhttp.TransportError as exc:
+                raise self._unreachable(exc) from exc
+            return
+        if while_waiting is not None:
+            while_waiting()
+        try:
+            with self.session.post(
+                f"{self.url}{path}", data=body, headers=headers, timeout=self.timeout, stream=True
+            ) as resp:
+                kind = resp.headers.get("Content-Type", "")
+                yield resp.status_code, kind, resp.iter_content(1 << 16)
+        except requests.Timeout as exc:
+            raise PrometheusUnavailable(
+                f"Prometheus did not answer within {self.timeout:g} s"
+            ) from exc
+        except requests.RequestException as exc:
+            raise PrometheusUnavailable(f"Cannot reach Prometheus ({type(exc).__name__})") from exc
 
     def build_info(self) -> dict[str, str]:
         """The server's ``/api/v1/status/buildinfo`` (version, revision, ...)."""
@@ -323,6 +349,8 @@ class PrometheusClient:
         # Ask Prometheus to give up a little before we do, so slow queries come back as a
         # clean 503 "timeout" instead of a half-read socket.
         params = {**params, "timeout": _fmt_time(max(self.timeout * 0.9, 0.1))}
+        if kind != "query" and self._http is not None:
+            return self._checked(*self._get_direct(kind, params))
         try:
             if kind == "query":
                 return self._send_instant(params)
@@ -343,6 +371,23 @@ class PrometheusClient:
         except ValueError:
             body = None
         return self._checked(resp.status_code, body)
+
+    def _get_direct(self, kind: str, params: dict[str, str]) -> tuple[int, Any]:
+        """(status, decoded body or None) of a GET through the kept-alive transport."""
+        try:
+            resp = self._http.get(f"/api/v1/{kind}", params)
+            body = resp.body
+        except promhttp.TransportError as exc:
+            raise self._unreachable(exc) from exc
+        try:
+            return resp.status, json.loads(body)
+        except ValueError:
+            return resp.status, None
+
+    def _unreachable(self, exc: promhttp.TransportError) -> PrometheusUnavailable:
+        if exc.timed_out:
+            return PrometheusUnavailable(f"Prometheus did not answer within {self.timeout:g} s")
+        return PrometheusUnavailable(f"Cannot reach Prometheus ({exc})")
 
     def _send_instant(self, params: dict[str, str]) -> dict:
         query = params["query"]

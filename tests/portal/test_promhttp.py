@@ -1,0 +1,212 @@
+"""portal.promhttp: kept-alive connections to Prometheus, against a real local HTTP/1.1 server
+(connections counted, closed, slow, chunked); the adapter's behaviour against the real
+Prometheus is in test_prometheus_integration.py."""
+
+import base64
+import os
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from portal import promhttp
+from portal.prometheus import PrometheusClient, PrometheusUnavailable
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def setup(self):
+        super().setup()
+        self.server.connections += 1
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self.server.seen.append((self.path, self.headers.get("Authorization")))
+        body = b'{"status": "success", "data": []}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        if self.server.close_after_answer:  # as a server closing an idle connection does
+            self.close_connection = True
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.received.set()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for i, piece in enumerate(self.server.pieces):
+            if i:  # the next piece only once the test has read the one before
+                self.server.next_piece.wait(5)
+                self.server.next_piece.clear()
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
+
+
+@pytest.fixture
+def server():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    httpd.daemon_threads = True
+    httpd.connections, httpd.seen, httpd.close_after_answer = 0, [], False
+    httpd.pieces, httpd.next_piece, httpd.received = [], threading.Event(), threading.Event()
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield httpd
+    httpd.next_piece.set()
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def url(server, userinfo=""):
+    return f"http://{userinfo}127.0.0.1:{server.server_address[1]}"
+
+
+def test_requests_share_one_kept_connection(server):
+    transport = promhttp.Transport(url(server), timeout=5)
+    for _ in range(3):
+        resp = transport.get("/api/v1/series", {"match[]": ["a", "b"], "start": "1"})
+        assert resp.status == 200 and resp.body.startswith(b'{"status"')
+    assert server.connections == 1
+    assert server.seen[0][0] == "/api/v1/series?match%5B%5D=a&match%5B%5D=b&start=1"
+
+
+def test_a_connection_the_server_closed_is_opened_again(server, monkeypatch):
+    server.close_after_answer = True
+    transport = promhttp.Transport(url(server), timeout=5)
+    assert transport.get("/a", {}).body
+    time.sleep(0.05)
+    assert transport.get("/b", {}).body  # seen closed before sending: a new connection
+    # closed in the instant between the check and the request: sent again once, on a new one
+    monkeypatch.setattr(promhttp, "_dropped", lambda conn: False)
+    time.sleep(0.05)
+    assert transport.get("/c", {}).body
+    assert server.connections == 3
+    assert [path for path, _ in server.seen] == ["/a?", "/b?", "/c?"]
+
+
+def test_credentials_in_the_url_are_sent_as_basic_auth_and_never_shown(server):
+    transport = promhttp.Transport(url(server, "admin:s%40cret@"), timeout=5)
+    transport.get("/api/v1/query", {})
+    assert server.seen[0][1] == "Basic " + base64.b64encode(b"admin:s@cret").decode()
+    closed = promhttp.Transport(f"http://admin:s%40cret@127.0.0.1:{_closed_port()}", timeout=2)
+    with pytest.raises(promhttp.TransportError) as caught:
+        closed.get("/api/v1/query", {})
+    assert "cret" not in str(caught.value) and "127.0.0.1" not in str(caught.value)
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_streamed_answer_arrives_piece_by_piece(server):
+    server.pieces = [b"first", b"second"]
+    transport = promhttp.Transport(url(server), timeout=5)
+    with transport.request("POST", "/api/v1/read", b"body") as resp:
+        pieces = resp.pieces()
+        assert next(pieces) == b"first"  # before the server sends the second
+        server.next_piece.set()
+        assert list(pieces) == [b"second"]
+    assert transport.get("/after", {}).status == 200
+    assert server.connections == 1
+
+
+def test_the_callers_work_runs_while_the_server_answers(server):
+    server.pieces = [b"answer"]
+    transport = promhttp.Transport(url(server), timeout=5)
+    seen = []
+    with transport.request(
+        "POST", "/api/v1/read", b"body", while_waiting=lambda: seen.append(server.received.wait(5))
+    ) as resp:
+        assert list(resp.pieces()) == [b"answer"]
+    assert seen == [True]  # the server had the request before the caller's work ran
+
+    class Failed(Exception):
+        pass
+
+    def fails():
+        raise Failed
+
+    with pytest.raises(Failed):  # the caller's failure stays its own
+        transport.request("POST", "/api/v1/read", b"body", while_waiting=fails)
+    assert transport.get("/after", {}).status == 200  # on a new connection: the answer unread
+    assert server.connections == 2
+
+
+def test_an_answer_left_unread_does_not_spoil_the_next_request(server):
+    server.pieces = [b"first", b"second"]
+    transport = promhttp.Transport(url(server), timeout=5)
+    with transport.request("POST", "/api/v1/read", b"body") as resp:
+        assert next(resp.pieces()) == b"first"
+    server.next_piece.set()
+    assert transport.get("/after", {}).status == 200
+    assert server.connections == 2
+
+
+def test_a_server_that_never_answers_times_out():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(8)
+        transport = promhttp.Transport(f"http://127.0.0.1:{s.getsockname()[1]}", timeout=0.3)
+        with pytest.raises(promhttp.TransportError) as caught:
+            transport.get("/api/v1/series", {})
+    assert caught.value.timed_out
+
+
+def test_a_closed_port_is_not_a_timeout():
+    with pytest.raises(promhttp.TransportError) as caught:
+        promhttp.Transport(f"http://127.0.0.1:{_closed_port()}", timeout=2).get("/", {})
+    assert not caught.value.timed_out and str(caught.value) == "ConnectionRefusedError"
+
+
+def test_a_forked_process_opens_its_own_connection(server):
+    transport = promhttp.Transport(url(server), timeout=5)
+    assert transport.get("/parent", {}).body
+    pid = os.fork()
+    if pid == 0:  # the child: must not write on the parent's socket
+        try:
+            ok = transport.get("/child", {}).status == 200
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert transport.get("/parent-again", {}).body
+    assert server.connections == 2
+    assert [path for path, _ in server.seen] == ["/parent?", "/child?", "/parent-again?"]
+
+
+def test_a_missing_ca_bundle_fails_the_request_not_the_client(monkeypatch, tmp_path):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "missing.pem"))
+    transport = promhttp.Transport("https://prom.example:9090", timeout=1)
+    with pytest.raises(promhttp.TransportError, match="FileNotFoundError"):
+        transport.get("/api/v1/series", {})
+
+
+def test_a_proxy_leaves_the_requests_to_the_session(monkeypatch, server):
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "prom.local")
+    assert promhttp.for_url("http://prom.example:9090", 5) is None
+    assert promhttp.for_url("http://prom.local:9090", 5) is not None
+    assert promhttp.for_url("ftp://prom.local", 5) is None
+    assert PrometheusClient("http://prom.example:9090")._http is None
+
+
+def test_the_adapter_sends_range_and_series_requests_through_the_transport(server):
+    client = PrometheusClient(url(server), timeout=5)
+    assert client.series("up", 0, 1) == [] and client.series("up", 0, 1) == []
+    assert server.connections == 1
+    closed = PrometheusClient(f"http://127.0.0.1:{_closed_port()}", timeout=2)
+    with pytest.raises(PrometheusUnavailable, match=r"Cannot reach Prometheus \(\w+\)"):
+        closed.series("up", 0, 1)
+    with pytest.raises(PrometheusUnavailable, match=r"Cannot reach Prometheus \(\w+\)"):
+        closed.read_runs_many(["up"], 0, 1)
