@@ -241,7 +241,7 @@ def test_the_query_api_fallback_gives_the_same_rows_as_remote_read(
     by_chunks = services.measure_usage(start, end)
     sent = []
 
-    def refused(self, selectors, start_ms, end_ms, labels=None):
+    def refused(self, selectors, start_ms, end_ms, labels=None, while_waiting=None):
         sent.append(selectors)
         raise RemoteReadUnsupported("test: no remote read")
 
@@ -249,3 +249,36 @@ def test_the_query_api_fallback_gives_the_same_rows_as_remote_read(
     by_queries = services.measure_usage(start, end)
     assert len(sent) == 1 and len(sent[0]) == 4  # every gauge asked in one request
     assert by_queries == by_chunks and any(r.gpu_seconds for r in by_chunks)
+
+
+@pytest.mark.parametrize("remote_read", [True, False])
+def test_the_collection_reads_the_database_once_while_prometheus_works(
+    billing_settings, mixed, monkeypatch, remote_read
+):
+    """The price table and the stored digests are read once, on the collecting thread, after
+    the remote read is sent and before its answer is read; where remote read is refused, once
+    all the same (before the query API's answers)."""
+    from billing import services
+    from billing.services.usage import collect
+    from portal.prometheus import PrometheusClient, RemoteReadUnsupported
+
+    scenario, _, prices = mixed
+    save_price_table(prices)
+    events = []
+    prefetch, read = collect.prefetch, PrometheusClient.read_runs_many
+
+    def prefetch_noted(*args):
+        events.append("database")
+        return prefetch(*args)
+
+    def read_noted(self, selectors, start_ms, end_ms, labels=None, while_waiting=None):
+        events.append("read sent")
+        if not remote_read:
+            raise RemoteReadUnsupported("test: no remote read")
+        return read(self, selectors, start_ms, end_ms, labels, while_waiting)
+
+    monkeypatch.setattr(collect, "prefetch", prefetch_noted)
+    monkeypatch.setattr(PrometheusClient, "read_runs_many", read_noted)
+    result = services.collect_gpu_usage(_dt(scenario.start), _dt(scenario.end))
+    assert events == ["read sent", "database"]
+    assert result.rows and result.hours == (scenario.end - scenario.start) // HOUR

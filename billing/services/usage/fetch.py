@@ -72,10 +72,10 @@ def fetch_usage(
     while_waiting: Callable | None = None,
 ) -> tuple[list[Measurements], ClusterLabels]:
     """GPU-seconds (pods, node capacity, busy) and tokens of every window, and the label sets.
-    ``while_waiting`` is called on this thread once the label and token requests are handed to
-    the request threads, before the remote read (the collector reads the database meanwhile: no
-    thread of its own to hand over to and back). ``prices``: the price table, or a function
-    that gives it, called after ``while_waiting``."""
+    ``while_waiting`` is called once on this thread, when the label and token requests are
+    with the request threads and the remote read is sent, before its answer is read (the
+    collector reads the database meanwhile: no thread of its own to hand over to and back).
+    ``prices``: the price table, or a function that gives it, called after ``while_waiting``."""
     cfg = _config(client)
     data = [Measurements() for _ in windows]
     end = windows[-1].end
@@ -84,11 +84,10 @@ def fetch_usage(
     with gc_paused():
         labels = pool.submit(fetch_labels, client, windows[0].start, end, cfg["selector"])
         counters = _integrate(pool, client, windows, queries.token_increases, _token_key, cfg)
-        if while_waiting is not None:
-            while_waiting()
-        # the gauges' samples on this thread, decoded as they stream in: decoding in a thread
-        # of its own made the other threads wait for the GIL
-        read = _gauge_series(pool, client, chunks, cfg)
+        # the gauges' samples on this thread, decoded as they stream in (decoding in a thread
+        # of its own made the other threads wait for the GIL); ``while_waiting`` runs once the
+        # request is sent, while Prometheus reads its chunks
+        read = _gauge_series(pool, client, chunks, cfg, while_waiting)
         bounds = [*to_unix(w.start for w in windows), end.timestamp()]
         if callable(prices):
             prices = prices()
@@ -150,16 +149,28 @@ def _sample_chunks(windows: list[Window], hours: int = SAMPLE_CHUNK_HOURS) -> li
     ]
 
 
-def _gauge_series(pool, client, chunks: list[Window], cfg: dict) -> dict[str, tuple[str, list]]:
+def _gauge_series(
+    pool, client, chunks: list[Window], cfg: dict, while_waiting: Callable | None = None
+) -> dict[str, tuple[str, list]]:
     """Every sample of each gauge over the chunks: {gauge: ("runs", [(labels, runs)])} through
     remote read's streamed chunks, all gauges in one request, or, where the server or selector
     does not allow it, {gauge: ("samples", [futures of each chunk's raw samples])} through the
-    query API (same samples either way)."""
+    query API (same samples either way). ``while_waiting`` is called once, while Prometheus
+    works on the request."""
     selectors = {attr: build(cfg["selector"]) for attr, (build, _, _) in _GAUGES.items()}
+    waited = []
+
+    def wait():
+        waited.append(True)
+        if while_waiting is not None:
+            while_waiting()
+
     try:
         start_ms = round(chunks[0].start.timestamp() * 1000)
         end_ms = round(chunks[-1].end.timestamp() * 1000)
-        read = client.read_runs_many(list(selectors.values()), start_ms, end_ms, _KEY_LABELS)
+        read = client.read_runs_many(
+            list(selectors.values()), start_ms, end_ms, _KEY_LABELS, while_waiting=wait
+        )
         return {attr: ("runs", series) for attr, series in zip(selectors, read, strict=True)}
     except RemoteReadUnsupported as exc:
         log.info("billing: remote read not used (%s); reading samples with queries", exc)
@@ -167,6 +178,8 @@ def _gauge_series(pool, client, chunks: list[Window], cfg: dict) -> dict[str, tu
         attr: [pool.submit(_raw_samples, client, selector, w, cfg) for w in chunks]
         for attr, selector in selectors.items()
     }
+    if not waited:
+        wait()
     for futures in parts.values():
         for part in futures:
             part.result()
