@@ -303,7 +303,7 @@ def _chunk_slow(buf) -> tuple[int, bytes]:
 # ---------------------------------------------------------------------- XOR chunks
 def decode_xor(data: bytes) -> list[Run]:
     """The runs of one XOR chunk (Prometheus tsdb/chunkenc/xor.go)."""
-    n = int.from_bytes(data[:2], "big")
+    n = data[0] << 8 | data[1] if len(data) > 1 else 0
     if n == 0:
         return []
     ux, pos = _read_uvarint(data, 2)
@@ -400,13 +400,20 @@ def append_run(runs: list[Run], run: Run) -> None:
     continues it: same value (bitwise), same step."""
     if runs:
         t0, d, n, v = runs[-1]
-        gap = run[0] - _last(runs[-1])
+        gap = run[0] - (t0 + (n - 1) * d)
         step = d if n > 1 else gap
-        same = struct.pack(">d", v) == struct.pack(">d", run[3])
-        if same and gap == step and (run[2] == 1 or run[1] == step):
+        if gap == step and (run[2] == 1 or run[1] == step) and _same(v, run[3]):
             runs[-1] = (t0, step, n + run[2], v)
             return
     runs.append(run)
+
+
+def _same(a: float, b: float) -> bool:
+    """Bitwise equal doubles (0.0 is not -0.0; a NaN is itself), without packing the usual
+    nonzero equal pair."""
+    if a == b and a:
+        return True
+    return struct.pack(">d", a) == struct.pack(">d", b)
 
 
 def clip(runs: list[Run], start_ms: int, end_ms: int) -> list[Run]:
