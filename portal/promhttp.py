@@ -16,7 +16,8 @@ the URL and the environment, when the transport is made:
 
 Each thread keeps one connection per transport (a page's query threads, billing's request
 threads), and a process forked from another (a Celery worker) opens its own. A connection the
-server closed while idle is opened again once, before anything was read from it.
+server closed while idle fails before any answer is read: the request is sent again once, on
+a new connection.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from __future__ import annotations
 import base64
 import http.client
 import os
-import select
 import ssl
 import threading
 from collections.abc import Callable, Iterator
@@ -150,12 +150,11 @@ class Transport:
     def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
         """This thread's connection (opened in this process), and whether it was used before."""
         kept = getattr(self._local, "conn", None)
-        if kept is not None:
-            pid, conn = kept
-            if pid == os.getpid() and not _dropped(conn):
-                return conn, True
-            if pid == os.getpid():
-                conn.close()
+        if kept is not None and kept[0] == os.getpid():
+            # not polled for a close first: that system call gives the GIL away, and the
+            # request threads' parsing kept it for milliseconds; a closed one fails the
+            # request before any answer, and it is sent again
+            return kept[1], True
         if self._https:
             if self._ssl is None:  # a missing CA bundle fails the request, as with requests
                 self._ssl = ssl.create_default_context(cafile=self._bundle or None)
@@ -199,14 +198,3 @@ def _credentials(parts) -> tuple[str, str] | None:
     if parts.username is None:
         return None
     return unquote(parts.username), unquote(parts.password or "")
-
-
-def _dropped(conn: http.client.HTTPConnection) -> bool:
-    """Whether a kept connection was closed by the server (readable while idle means EOF)."""
-    sock = conn.sock
-    if sock is None:
-        return False  # never connected yet, or closed by http.client: it reconnects itself
-    try:
-        return bool(select.select([sock], [], [], 0)[0])
-    except (OSError, ValueError):
-        return True

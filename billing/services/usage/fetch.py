@@ -72,22 +72,33 @@ def fetch_usage(
     while_waiting: Callable | None = None,
 ) -> tuple[list[Measurements], ClusterLabels]:
     """GPU-seconds (pods, node capacity, busy) and tokens of every window, and the label sets.
-    ``while_waiting`` is called once on this thread, when the label and token requests are
-    with the request threads and the remote read is sent, before its answer is read (the
-    collector reads the database meanwhile: no thread of its own to hand over to and back).
-    ``prices``: the price table, or a function that gives it, called after ``while_waiting``."""
+    ``while_waiting`` is called once on this thread, when the remote read is sent and the
+    label and token requests are with the request threads, before the remote read's answer is
+    read (the collector reads the database meanwhile: no thread of its own to hand over to and
+    back). ``prices``: the price table, or a function that gives it, called after
+    ``while_waiting``."""
     cfg = _config(client)
     data = [Measurements() for _ in windows]
     end = windows[-1].end
     chunks = [*_sample_chunks(windows), Window(end, end + LOOKAHEAD)]
     pool = _requests_pool()
+    asked: dict[str, object] = {}
+
+    def send_the_others():
+        """Once the remote read is sent: the request threads start only now, so this thread
+        sent it without waiting for the GIL they hold while parsing."""
+        asked["labels"] = pool.submit(fetch_labels, client, windows[0].start, end, cfg["selector"])
+        asked["tokens"] = _integrate(
+            pool, client, windows, queries.token_increases, _token_key, cfg
+        )
+        if while_waiting is not None:
+            while_waiting()
+
     with gc_paused():
-        labels = pool.submit(fetch_labels, client, windows[0].start, end, cfg["selector"])
-        counters = _integrate(pool, client, windows, queries.token_increases, _token_key, cfg)
         # the gauges' samples on this thread, decoded as they stream in (decoding in a thread
-        # of its own made the other threads wait for the GIL); ``while_waiting`` runs once the
-        # request is sent, while Prometheus reads its chunks
-        read = _gauge_series(pool, client, chunks, cfg, while_waiting)
+        # of its own made the other threads wait for the GIL)
+        read = _gauge_series(pool, client, chunks, cfg, send_the_others)
+        labels, counters = asked["labels"], asked["tokens"]
         bounds = [*to_unix(w.start for w in windows), end.timestamp()]
         if callable(prices):
             prices = prices()
