@@ -3,6 +3,7 @@
 Prometheus is in test_prometheus_integration.py."""
 
 import base64
+import http.client
 import os
 import socket
 import threading
@@ -206,3 +207,34 @@ def test_the_adapter_sends_range_and_series_requests_through_the_transport(serve
         closed.series("up", 0, 1)
     with pytest.raises(PrometheusUnavailable, match=r"Cannot reach Prometheus \(\w+\)"):
         closed.read_runs_many(["up"], 0, 1)
+
+
+def _reader(data: bytes, step: int):
+    """A read function giving ``data`` ``step`` bytes at a time (what a socket may do)."""
+    pos = 0
+
+    def read(size):
+        nonlocal pos
+        piece = data[pos : pos + min(step, size)]
+        pos += len(piece)
+        return piece
+
+    return read
+
+
+BODY = b"5\r\nfirst\r\n6;ext=1\r\nsecond\r\n1\r\n!\r\n0\r\nTrailer: x\r\n\r\n"
+
+
+@pytest.mark.parametrize("step", [1, 2, 3, 7, 16, len(BODY)])
+def test_a_chunked_body_is_the_same_however_it_arrives(step):
+    pieces = list(promhttp._dechunked(_reader(BODY, step), 1 << 16))
+    assert b"".join(pieces) == b"firstsecond!"
+    if step == len(BODY):  # arrived at once: one piece, not one per HTTP chunk
+        assert pieces == [b"firstsecond!"]
+    assert all(pieces)
+
+
+def test_a_chunked_body_cut_short_is_an_error():
+    for cut in (len(BODY) - 3, 12, 3):
+        with pytest.raises(http.client.IncompleteRead):
+            list(promhttp._dechunked(_reader(BODY[:cut], 5), 1 << 16))
