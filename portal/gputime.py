@@ -149,21 +149,55 @@ def integrate_runs(
     Inside a run every gap is ``d``, so its samples' spans are ``d`` (or ``m`` past the cap)
     but the last one's, which is the gap to the next run; the median gap is taken from gap
     counts. A run of a thousand regular samples costs what one sample costs."""
-    columns = [(labels, runs) for labels, runs in series if runs]
-    gaps = [_run_gaps(runs) for _, runs in columns]
-    intervals = [_median(g) / 1000 if g else None for g in gaps]
-    known = Counter(i for i in intervals if i is not None)
-    fallback = _median(known) if known else 0.0
-    n = len(bounds) - 1
-    out: list[dict] = [{} for _ in range(n)]
-    cuts = cuts or [[] for _ in range(n)]
-    upto: list[list[dict]] = [[{} for _ in c] for c in cuts]
-    bounds_ms = [b * 1000 for b in bounds]
-    cuts_ms = [[c * 1000 for c in cs] for cs in cuts]
-    for (labels, runs), interval in zip(columns, intervals, strict=True):
-        m = (interval or fallback) * 1000
+    integrator = RunIntegrator(key, bounds, cuts)
+    for labels, runs in series:
+        integrator.add(labels, runs)
+    return integrator.result()
+
+
+class RunIntegrator:
+    """:func:`integrate_runs` fed one series at a time, as a stream decodes them: a series with
+    gaps of its own is integrated when it is added; one with a single sample waits for
+    :meth:`result`, since its span is the median of the others' intervals."""
+
+    def __init__(
+        self, key: Callable[[dict], object], bounds: list[float], cuts: list[list[float]] | None
+    ):
+        n = len(bounds) - 1
+        cuts = cuts or [[] for _ in range(n)]
+        self._key = key
+        self._out: list[dict] = [{} for _ in range(n)]
+        self._upto: list[list[dict]] = [[{} for _ in c] for c in cuts]
+        self._bounds_ms = [b * 1000 for b in bounds]
+        self._cuts_ms = [[c * 1000 for c in cs] for cs in cuts]
+        self._known: Counter = Counter()  # the observed intervals (s) of the series so far
+        self._waiting: list[tuple[dict, list[Run]]] = []
+
+    def add(self, labels: dict, runs: list[Run]) -> None:
+        if not runs:
+            return
+        gaps = _run_gaps(runs)
+        if not gaps:
+            self._waiting.append((labels, runs))
+            return
+        interval = _median(gaps) / 1000
+        self._known[interval] += 1
+        self._add_series(labels, runs, interval)
+
+    def result(self) -> tuple[list[dict], list[list[dict]]]:
+        """(per window {key: Σ value × span}, per window and cut the sums before it), as
+        :func:`integrate` gives them. Call once, after the last series."""
+        fallback = _median(self._known) if self._known else 0.0
+        for labels, runs in self._waiting:
+            self._add_series(labels, runs, fallback)
+        self._waiting = []
+        return self._out, self._upto
+
+    def _add_series(self, labels: dict, runs: list[Run], interval: float) -> None:
+        m = interval * 1000
         cap = GAP_CAP_INTERVALS * m
-        k = key(labels)
+        k = self._key(labels)
+        bounds_ms, cuts_ms, out, upto = self._bounds_ms, self._cuts_ms, self._out, self._upto
         for j, (t0, d, count, value) in enumerate(runs):
             if not value:
                 continue
@@ -174,7 +208,6 @@ def integrate_runs(
             else:
                 last = m
             _add_run(k, t0, d, count, value, inner, last, bounds_ms, cuts_ms, out, upto)
-    return out, upto
 
 
 def _run_gaps(runs: list[Run]) -> Counter:

@@ -102,6 +102,11 @@ class RemoteReadUnsupported(PrometheusError):
     """The server (or the selector) cannot be read through remote read: use the query API."""
 
 
+class _CallerFailed(Exception):
+    """Carries an exception raised by a caller's ``each`` out of the stream's decoding, whose
+    own ValueErrors mean "not understood"."""
+
+
 Timestamp = datetime | float | int
 
 
@@ -222,13 +227,17 @@ class PrometheusClient:
         end_ms: int,
         labels: frozenset[str] | None = None,
         while_waiting: Callable[[], object] | None = None,
+        each: Callable[[int, dict[str, str], list[promchunks.Run]], object] | None = None,
     ) -> list[list[tuple[dict[str, str], list[promchunks.Run]]]]:
         """:meth:`read_runs` of several selectors over the same range in one request (one
         round trip; the server answers the queries in order in one stream). One list per
         selector, in the order given. With ``labels``, each series keeps only the labels of
         those names (the others are not decoded). ``while_waiting`` is called once the request
         is sent, before its answer is read (the caller's work overlaps the server's); not at
-        all when the selectors cannot be read this way."""
+        all when the selectors cannot be read this way. ``each(selector index, labels, runs)``:
+        called with every series as soon as it is decoded, instead of keeping it (the lists
+        stay empty), so the caller's work on a series fills the wait for the next frame; when
+        the read then fails, what it was given is incomplete."""
         try:
             matchers = [promchunks.parse_selector(s) for s in selectors]
         except promchunks.UnsupportedSelector as exc:
@@ -254,9 +263,18 @@ class PrometheusClient:
                     found = out[index]
                     for label_set, chunks in series:
                         runs = promchunks.clip(promchunks.series_runs(chunks), start_ms, end_ms)
-                        if runs:
+                        if not runs:
+                            continue
+                        if each is None:
                             found.append((label_set, runs))
+                            continue
+                        try:
+                            each(index, label_set, runs)
+                        except Exception as exc:  # the caller's own: not a stream not understood
+                            raise _CallerFailed from exc
                 return out
+        except _CallerFailed as failed:
+            raise failed.__cause__ from None
         except PrometheusUnavailable:
             QUERY_ERRORS.labels("unavailable").inc()
             raise

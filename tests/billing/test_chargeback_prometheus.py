@@ -229,9 +229,12 @@ def test_off_grid_pods_stay_within_one_scrape_interval(settings, prometheus_serv
     )  # capacity is conserved: allocated + idle = node GPUs × time
 
 
+@pytest.mark.parametrize("refused_after", [0, 5])
 def test_the_query_api_fallback_gives_the_same_rows_as_remote_read(
-    billing_settings, mixed, monkeypatch
+    billing_settings, mixed, monkeypatch, refused_after
 ):
+    """Refused at once, or after some series were decoded and integrated (a frame not
+    understood mid-stream): what they added is dropped, and the query API gives every row."""
     from billing import services
     from portal.prometheus import PrometheusClient, RemoteReadUnsupported
 
@@ -240,9 +243,16 @@ def test_the_query_api_fallback_gives_the_same_rows_as_remote_read(
     start, end = _dt(scenario.start), _dt(scenario.end)
     by_chunks = services.measure_usage(start, end)
     sent = []
+    read = PrometheusClient.read_runs_many
 
-    def refused(self, selectors, start_ms, end_ms, labels=None, while_waiting=None):
+    def refused(self, selectors, start_ms, end_ms, labels=None, while_waiting=None, each=None):
         sent.append(selectors)
+        if refused_after:
+            answer = read(self, selectors, start_ms, end_ms, labels, while_waiting)
+            series = [(i, *s) for i, found in enumerate(answer) for s in found]
+            assert len(series) > refused_after
+            for i, labels_, runs in series[:refused_after]:
+                each(i, labels_, runs)
         raise RemoteReadUnsupported("test: no remote read")
 
     monkeypatch.setattr(PrometheusClient, "read_runs_many", refused)
@@ -257,9 +267,14 @@ def test_the_collection_reads_the_database_once_while_prometheus_works(
 ):
     """The price table and the stored digests are read once, on the collecting thread, after
     the remote read is sent and before its answer is read; where remote read is refused, once
-    all the same (before the query API's answers)."""
+    all the same (before the query API's answers). After the read's answer, only the rows'
+    endpoints and batch jobs are left to read (not the teams)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
     from billing import services
     from billing.services.usage import collect
+    from portal.models import Team
     from portal.prometheus import PrometheusClient, RemoteReadUnsupported
 
     scenario, _, prices = mixed
@@ -271,14 +286,21 @@ def test_the_collection_reads_the_database_once_while_prometheus_works(
         events.append("database")
         return prefetch(*args)
 
-    def read_noted(self, selectors, start_ms, end_ms, labels=None, while_waiting=None):
+    def read_noted(self, selectors, start_ms, end_ms, labels=None, while_waiting=None, each=None):
         events.append("read sent")
         if not remote_read:
             raise RemoteReadUnsupported("test: no remote read")
-        return read(self, selectors, start_ms, end_ms, labels, while_waiting)
+        answer = read(self, selectors, start_ms, end_ms, labels, while_waiting, each)
+        answered.append(len(captured.captured_queries))
+        return answer
 
     monkeypatch.setattr(collect, "prefetch", prefetch_noted)
     monkeypatch.setattr(PrometheusClient, "read_runs_many", read_noted)
-    result = services.collect_gpu_usage(_dt(scenario.start), _dt(scenario.end))
+    answered: list[int] = []
+    with CaptureQueriesContext(connection) as captured:
+        result = services.collect_gpu_usage(_dt(scenario.start), _dt(scenario.end))
     assert events == ["read sent", "database"]
+    if remote_read:
+        later = [q["sql"] for q in captured.captured_queries[answered[0] :]]
+        assert later and not any(Team._meta.db_table in sql for sql in later)
     assert result.rows and result.hours == (scenario.end - scenario.start) // HOUR

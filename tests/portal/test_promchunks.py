@@ -10,7 +10,7 @@ import time
 import pytest
 
 from portal import promchunks
-from portal.gputime import integrate, integrate_runs
+from portal.gputime import RunIntegrator, integrate, integrate_runs
 from portal.prometheus import PrometheusClient, RemoteReadUnsupported
 
 
@@ -67,6 +67,30 @@ def test_integrate_runs_matches_integrate_on_samples():
         for g, e in zip(c_got, c_exp, strict=True):
             assert g.keys() == e.keys()
             assert all(g[k] == pytest.approx(e[k], rel=1e-9) for k in e)
+
+
+def test_series_integrated_one_at_a_time_give_what_all_at_once_give():
+    """RunIntegrator (the remote read's series integrated as decoded): a series with a single
+    sample, added before the others, still spans the median of the intervals seen after it."""
+    series = [
+        ({"k": "lone"}, [(1_000_000, 0, 1, 2.0)]),
+        ({"k": "a"}, [(0, 60_000, 50, 1.0), (3_000_000, 0, 1, 4.0)]),
+        ({"k": "b"}, [(30_000, 30_000, 100, 1.0)]),
+        ({"k": "c"}, [(5_000, 60_000, 10, 1.0)]),
+    ]
+    bounds, cuts = [0.0, 1800.0, 3600.0], [[900.0], []]
+    at_once = integrate_runs(series, lambda labels: labels["k"], bounds, cuts)
+    integrator = RunIntegrator(lambda labels: labels["k"], bounds, cuts)
+    for labels, runs in reversed(series):
+        integrator.add(labels, runs)
+    assert integrator.result() == at_once
+    # the lone sample spans the median interval of the three others (60 s)
+    assert at_once[0][0]["lone"] == 2.0 * 60
+    samples = [
+        (labels, [(t / 1000 + k * d / 1000, v) for t, d, n, v in r for k in range(n)])
+        for labels, r in series
+    ]
+    assert at_once == integrate(samples, lambda labels: labels["k"], bounds, cuts)
 
 
 @pytest.mark.prometheus
@@ -155,6 +179,19 @@ def test_several_selectors_in_one_remote_read_answer_each_as_alone(prometheus_se
     # only the labels asked for, the same runs
     kept = client.read_runs_many(selectors, start, end, frozenset({"s", "absent"}))
     assert kept == [[({"s": lb["s"]}, runs) for lb, runs in series] for series in together]
+    # handed over one by one as decoded: the same series, in the same order, nothing kept
+    handed: list = [[] for _ in selectors]
+    kept = client.read_runs_many(
+        selectors, start, end, each=lambda i, labels, runs: handed[i].append((labels, runs))
+    )
+    assert handed == together and kept == [[], [], []]
+
+    # the caller's own error leaves as it is (not as a stream not understood)
+    def fails(i, labels, runs):
+        raise ValueError("the caller's bug")
+
+    with pytest.raises(ValueError, match="the caller's bug"):
+        client.read_runs_many(selectors, start, end, each=fails)
 
 
 def test_labels_of_any_length_or_field_order_are_read_as_protobuf_says():

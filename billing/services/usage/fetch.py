@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 
 from catalog.choices import CapacityType
-from portal.gputime import integrate, integrate_runs, to_unix
+from portal.gputime import RunIntegrator, integrate, to_unix
 from portal.prometheus import PrometheusClient, RemoteReadUnsupported
 from portal.timeutil import HOUR
 
@@ -76,43 +76,36 @@ def fetch_usage(
     label and token requests are with the request threads, before the remote read's answer is
     read (the collector reads the database meanwhile: no thread of its own to hand over to and
     back). ``prices``: the price table, or a function that gives it, called after
-    ``while_waiting``."""
+    ``while_waiting``. The gauges' series are integrated as the remote read decodes them."""
     cfg = _config(client)
     data = [Measurements() for _ in windows]
     end = windows[-1].end
     chunks = [*_sample_chunks(windows), Window(end, end + LOOKAHEAD)]
+    bounds = [*to_unix(w.start for w in windows), end.timestamp()]
     pool = _requests_pool()
     asked: dict[str, object] = {}
 
-    def send_the_others():
+    def send_the_others() -> list[list[float]]:
         """Once the remote read is sent: the request threads start only now, so this thread
-        sent it without waiting for the GIL they hold while parsing."""
+        sent it without waiting for the GIL they hold while parsing. Then the caller's work,
+        and the price changes that cut the windows (unix seconds), which the integration of
+        the first series decoded needs."""
         asked["labels"] = pool.submit(fetch_labels, client, windows[0].start, end, cfg["selector"])
         asked["tokens"] = _integrate(
             pool, client, windows, queries.token_increases, _token_key, cfg
         )
         if while_waiting is not None:
             while_waiting()
+        table = prices() if callable(prices) else prices
+        asked["cut_times"] = cut_times = [table.change_points(w.start, w.end) for w in windows]
+        return [to_unix(c) for c in cut_times]
 
     with gc_paused():
-        # the gauges' samples on this thread, decoded as they stream in (decoding in a thread
-        # of its own made the other threads wait for the GIL)
-        read = _gauge_series(pool, client, chunks, cfg, send_the_others)
+        # the gauges' samples on this thread, decoded and integrated as they stream in
+        # (decoding in a thread of its own made the other threads wait for the GIL)
+        gauges = _gauge_integrals(pool, client, chunks, cfg, bounds, send_the_others)
         labels, counters = asked["labels"], asked["tokens"]
-        bounds = [*to_unix(w.start for w in windows), end.timestamp()]
-        if callable(prices):
-            prices = prices()
-        cut_times = [prices.change_points(w.start, w.end) for w in windows]
-        cuts = [to_unix(c) for c in cut_times]
-        gauges = {}
-        for attr, (_, key, scale) in _GAUGES.items():
-            kind, parts = read[attr]
-            if kind == "runs":
-                series = _scaled_runs(parts, scale)
-                gauges[attr] = integrate_runs(series, _KEYS[key], bounds, cuts)
-            else:
-                series = _joined((f.result() for f in parts), scale)
-                gauges[attr] = integrate(series, _KEYS[key], bounds, cuts)
+        cut_times = asked["cut_times"]
         tokens = _merged(counters)
         labels = labels.result()
     for i, m in enumerate(data):
@@ -160,47 +153,57 @@ def _sample_chunks(windows: list[Window], hours: int = SAMPLE_CHUNK_HOURS) -> li
     ]
 
 
-def _gauge_series(
-    pool, client, chunks: list[Window], cfg: dict, while_waiting: Callable | None = None
-) -> dict[str, tuple[str, list]]:
-    """Every sample of each gauge over the chunks: {gauge: ("runs", [(labels, runs)])} through
-    remote read's streamed chunks, all gauges in one request, or, where the server or selector
-    does not allow it, {gauge: ("samples", [futures of each chunk's raw samples])} through the
-    query API (same samples either way). ``while_waiting`` is called once, while Prometheus
-    works on the request."""
+def _gauge_integrals(
+    pool,
+    client,
+    chunks: list[Window],
+    cfg: dict,
+    bounds: list[float],
+    while_waiting: Callable[[], list[list[float]]],
+) -> dict[str, tuple[list[dict], list[list[dict]]]]:
+    """Every gauge's integral over the windows of ``bounds`` (``gputime.integrate``'s result)
+    from every sample of the chunks: through remote read's streamed chunks, all gauges in one
+    request, each series integrated as soon as it is decoded; or, where the server or selector
+    does not allow it, through the query API (the same samples either way). ``while_waiting``
+    is called once, while Prometheus works on the request, and gives each window's cut times."""
     selectors = {attr: build(cfg["selector"]) for attr, (build, _, _) in _GAUGES.items()}
-    waited = []
+    names = list(selectors)
+    scales = [_GAUGES[attr][2] for attr in names]
+    cuts: list[list[list[float]]] = []
+    integrators: list[RunIntegrator] = []
 
     def wait():
-        waited.append(True)
-        if while_waiting is not None:
-            while_waiting()
+        cuts.append(while_waiting())
+        integrators.extend(RunIntegrator(_KEYS[_GAUGES[a][1]], bounds, cuts[0]) for a in names)
+
+    def each(index: int, labels: dict, runs: list) -> None:
+        if scales[index] != 1.0:
+            runs = [(t, d, n, v * scales[index]) for t, d, n, v in runs]
+        integrators[index].add(labels, runs)
 
     try:
         start_ms = round(chunks[0].start.timestamp() * 1000)
         end_ms = round(chunks[-1].end.timestamp() * 1000)
-        read = client.read_runs_many(
-            list(selectors.values()), start_ms, end_ms, _KEY_LABELS, while_waiting=wait
+        client.read_runs_many(
+            list(selectors.values()), start_ms, end_ms, _KEY_LABELS, while_waiting=wait, each=each
         )
-        return {attr: ("runs", series) for attr, series in zip(selectors, read, strict=True)}
+        return {
+            attr: integrator.result() for attr, integrator in zip(names, integrators, strict=True)
+        }
     except RemoteReadUnsupported as exc:
         log.info("billing: remote read not used (%s); reading samples with queries", exc)
     parts = {
         attr: [pool.submit(_raw_samples, client, selector, w, cfg) for w in chunks]
         for attr, selector in selectors.items()
     }
-    if not waited:
+    if not cuts:
         wait()
-    for futures in parts.values():
-        for part in futures:
-            part.result()
-    return {attr: ("samples", futures) for attr, futures in parts.items()}
-
-
-def _scaled_runs(series: list, scale: float) -> list:
-    if scale == 1.0:
-        return series
-    return [(labels, [(t, d, n, v * scale) for t, d, n, v in runs]) for labels, runs in series]
+    return {
+        attr: integrate(
+            _joined((f.result() for f in parts[attr]), scale), _KEYS[key], bounds, cuts[0]
+        )
+        for attr, (_, key, scale) in _GAUGES.items()
+    }
 
 
 def _raw_samples(client, selector: str, window: Window, cfg: dict) -> list[dict]:
