@@ -176,11 +176,14 @@ class RunIntegrator:
     def add(self, labels: dict, runs: list[Run]) -> None:
         if not runs:
             return
-        gaps = _run_gaps(runs)
-        if not gaps:
-            self._waiting.append((labels, runs))
-            return
-        interval = _median(gaps) / 1000
+        if len(runs) == 1 and runs[0][1] > 0 and runs[0][2] > 1:
+            interval = runs[0][1] / 1000  # one regular run (most series): its step
+        else:
+            gaps = _run_gaps(runs)
+            if not gaps:
+                self._waiting.append((labels, runs))
+                return
+            interval = _median(gaps) / 1000
         self._known[interval] += 1
         self._add_series(labels, runs, interval)
 
