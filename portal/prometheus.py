@@ -305,12 +305,8 @@ class PrometheusClient:
             ) as resp:
                 kind = resp.headers.get("Content-Type", "")
                 yield resp.status_code, kind, resp.iter_content(1 << 16)
-        except requests.Timeout as exc:
-            raise PrometheusUnavailable(
-                f"Prometheus did not answer within {self.timeout:g} s"
-            ) from exc
         except requests.RequestException as exc:
-            raise PrometheusUnavailable(f"Cannot reach Prometheus ({type(exc).__name__})") from exc
+            raise self._unreachable(exc) from exc
 
     def build_info(self) -> dict[str, str]:
         """The server's ``/api/v1/status/buildinfo`` (version, revision, ...)."""
@@ -375,15 +371,8 @@ class PrometheusClient:
             resp = self.session.get(
                 f"{self.url}/api/v1/{kind}", params=params, timeout=self.timeout
             )
-        except requests.Timeout as exc:
-            raise PrometheusUnavailable(
-                f"Prometheus did not answer within {self.timeout:g} s"
-            ) from exc
         except requests.RequestException as exc:
-            # Never the URL or the exception's text: they carry PROMETHEUS_URL and its
-            # credentials into pages, API bodies and logs.
-            reason = type(exc).__name__
-            raise PrometheusUnavailable(f"Cannot reach Prometheus ({reason})") from exc
+            raise self._unreachable(exc) from exc
         try:
             body = resp.json()
         except ValueError:
@@ -402,10 +391,19 @@ class PrometheusClient:
         except ValueError:
             return resp.status, None
 
-    def _unreachable(self, exc: promhttp.TransportError) -> PrometheusUnavailable:
-        if exc.timed_out:
+    def _unreachable(
+        self, exc: promhttp.TransportError | requests.RequestException
+    ) -> PrometheusUnavailable:
+        """The one message for a request that got no answer, through either client. Never the
+        URL or requests' text: they carry PROMETHEUS_URL and its credentials into pages, API
+        bodies and logs (the transport's own errors hold neither)."""
+        if isinstance(exc, requests.RequestException):
+            timed_out, reason = isinstance(exc, requests.Timeout), type(exc).__name__
+        else:
+            timed_out, reason = exc.timed_out, str(exc)
+        if timed_out:
             return PrometheusUnavailable(f"Prometheus did not answer within {self.timeout:g} s")
-        return PrometheusUnavailable(f"Cannot reach Prometheus ({exc})")
+        return PrometheusUnavailable(f"Cannot reach Prometheus ({reason})")
 
     def _send_instant(self, params: dict[str, str]) -> dict:
         query = params["query"]
