@@ -177,6 +177,28 @@ def prepare_tsdb(prom_dir: Path, work: Path, args) -> tuple[int, dict]:
     return start, generated
 
 
+def _portal_teams(teams: int) -> None:
+    """The workload's teams (slug ``teamNNN``, the pods' team label) with their three endpoints
+    (``ep0``-``ep2``, the pods' endpoint label) in the portal's database."""
+    from deployments.models import Endpoint
+    from tests.factories import EndpointFactory, TeamFactory
+
+    template: dict = {}
+    for t in range(teams):
+        team = TeamFactory(name=f"Team {t:03d}", slug=f"team{t:03d}")
+        first = EndpointFactory(team=team, name="ep0", **template)
+        template = {k: getattr(first, k) for k in ("model", "requested_by", "gpu_type", "offering")}
+        copies = []
+        for name in ("ep1", "ep2"):
+            clone = Endpoint(
+                **{f.attname: getattr(first, f.attname) for f in Endpoint._meta.fields}
+            )
+            clone.pk, clone.name = None, name
+            clone.uuid = Endpoint._meta.get_field("uuid").default()
+            copies.append(clone)
+        Endpoint.objects.bulk_create(copies)
+
+
 def timed(fn, repeat: int) -> list[float]:
     out = []
     for _ in range(repeat):
@@ -214,6 +236,12 @@ def main() -> None:
         default="",
         help="keep the backfilled Prometheus data in this directory "
         "and reuse it on the next run with the same arguments",
+    )
+    ap.add_argument(
+        "--portal-teams",
+        action="store_true",
+        help="also create the workload's teams and endpoints in the portal's database, so "
+        "every row is resolved to its team and endpoint (a fleet the portal runs)",
     )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -268,6 +296,9 @@ def main() -> None:
                     hourly_price=Decimal(price),
                     effective_from=datetime(2020, 1, 1, tzinfo=UTC),
                 )
+        if args.portal_teams:
+            _portal_teams(args.teams)
+        result["portal_teams"] = args.portal_teams
         settings.PROMETHEUS_URL = prom.url
         settings.BILLING_PROMETHEUS_TIMEOUT = 600.0
         client = PrometheusClient(prom.url, timeout=600)
@@ -331,6 +362,10 @@ def main() -> None:
             args.repeat,
         )
         measured = sum(r.gpu_seconds for r in UsageRecord.objects.filter(kind=UsageKind.ALLOCATED))
+        if args.portal_teams:  # every allocated row resolved to its team and endpoint
+            result["unresolved_rows"] = UsageRecord.objects.filter(
+                kind=UsageKind.ALLOCATED, endpoint__isnull=True
+            ).count()
         result["rows"] = UsageRecord.objects.count()
         result["measured_gpu_seconds"] = measured
         result["exact"] = measured == result["truth_gpu_seconds"]
