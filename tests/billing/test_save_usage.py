@@ -66,11 +66,13 @@ def test_a_cost_changed_in_its_last_stored_place_is_written_again(team, cost):
     assert kept.cost == Decimal(cost) and kept.collected_at == written.collected_at
 
 
-def test_endpoint_uuid_label_beats_a_reused_name(team):
+@pytest.mark.parametrize("spelled", [str, lambda u: u.hex.upper(), lambda u: f"{{{u}}}"])
+def test_endpoint_uuid_label_beats_a_reused_name(team, spelled):
+    """The label's UUID in any spelling uuid.UUID reads (hyphens or not, any case, braces)."""
     old = EndpointFactory(team=team, name="chat", status=EndpointStatus.DELETED)
     new = EndpointFactory(team=team, name="chat")
     save_usage(
-        [_row(endpoint_uuid=str(old.uuid)), _row(hour=H + timedelta(hours=1))],
+        [_row(endpoint_uuid=spelled(old.uuid)), _row(hour=H + timedelta(hours=1))],
         H,
         H + timedelta(hours=2),
     )
