@@ -408,6 +408,9 @@ KUBE_REQUEST_TIMEOUT = env_float("KUBE_REQUEST_TIMEOUT", 10.0)
 KUBE_FIELD_MANAGER = env("KUBE_FIELD_MANAGER", "modelport")
 # An accepted change still not applied after this long is enqueued again by sync_statuses.
 KUBE_REAPPLY_AFTER_SECONDS = env_int("KUBE_REAPPLY_AFTER_SECONDS", 120)
+# A delete waits this long for the controllers' finalizers (KServe, KEDA) before it records
+# Deleting and leaves Deleted to sync_statuses / the status watcher.
+KUBE_DELETE_WAIT_SECONDS = env_float("KUBE_DELETE_WAIT_SECONDS", 10.0)
 # One sync_statuses run at a time (a lock in the cache: set REDIS_CACHE_URL with several
 # workers); a lock a dead run left behind expires after this long.
 SYNC_STATUSES_LOCK_SECONDS = env_int("SYNC_STATUSES_LOCK_SECONDS", 300)

@@ -596,8 +596,12 @@ def endpoint_objects(endpoint) -> list[dict[str, Any]]:
     return _own_objects(endpoint)
 
 
+# Every kind of object an endpoint may own (apply order).
+REMOVABLE_KINDS = ("InferenceService", "ScaledObject", "PodDisruptionBudget")
+
+
 def removable_objects(endpoint) -> list[dict[str, Any]]:
-    """Every kind of object an endpoint may own, for deletion (apply order)."""
+    """Every object an endpoint may own, for deletion (apply order: REMOVABLE_KINDS)."""
     check_renderable(endpoint)
     return [inference_service(endpoint), scaled_object(endpoint), pod_disruption_budget(endpoint)]
 

@@ -7,6 +7,10 @@ apply
     skip an endpoint waiting for approval, rejected or deleted; push the rendered manifests
     (server-side apply) and delete the objects it should no longer have, or delete all of them
     when it is ABSENT; record PROVISIONING / STOPPED / DELETED (`services.record_applied`).
+    DELETED means gone for good: KServe and KEDA hold their objects with finalizers after the
+    delete is accepted, so the apply waits up to `KUBE_DELETE_WAIT_SECONDS` for them to go, and
+    records DELETING ("waiting for ...") when they are still there; the sync, or the status
+    watcher, records DELETED once they are gone (`deletion`).
 
 sync
     one label-selected list per namespace and kind; map the InferenceService to a status
@@ -27,6 +31,7 @@ once a cluster is configured `sync_statuses` applies them.
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -63,6 +68,8 @@ NO_CLUSTER_MESSAGE = (
     "ready; the platform team connects a Kubernetes cluster, and the endpoint is deployed then."
 )
 SYNC_LOCK = "deployments:sync-statuses:running"
+# How often a delete looks again whether the objects are gone (their finalizers ran).
+DELETE_POLL_SECONDS = 0.25
 
 
 def _reapply_after() -> int:
@@ -119,15 +126,7 @@ class Endpoints(driver.Product):
         except manifests.ManifestError as exc:
             raise PermanentClusterError(str(exc)) from exc
         if endpoint.desired_state == DesiredState.ABSENT:
-            gone = [
-                obj for obj in reversed(manifests.removable_objects(endpoint)) if client.delete(obj)
-            ]
-            message = (
-                f"Deleted {', '.join(o['kind'] for o in gone)}."
-                if gone
-                else "Nothing left to delete."
-            )
-            return Applied(EndpointStatus.DELETED, message, deleted=True)
+            return _delete(client, endpoint)
         client.apply(self.render(endpoint), reuse_kinds=TEAM_KINDS)
         for obj in manifests.unwanted_objects(endpoint):
             client.delete(obj)  # e.g. the PDB once the endpoint may only run one replica
@@ -204,7 +203,7 @@ class Endpoints(driver.Product):
         if endpoint.applied_generation < endpoint.generation:
             return None  # an apply is in flight (or lost: prepare re-enqueues it)
         if endpoint.desired_state == DesiredState.ABSENT:
-            return None
+            return deletion(endpoint, live)
         isvc = live.get("InferenceService")
         if endpoint.status == EndpointStatus.FAILED and isvc is None:
             return None  # the apply itself failed; a person must change the request
@@ -260,6 +259,63 @@ class Endpoints(driver.Product):
 
 
 ENDPOINTS = Endpoints()
+
+
+def _delete(client: ClusterClient, endpoint: Endpoint) -> Applied:
+    """Delete the endpoint's objects (the InferenceService last), then wait up to
+    `KUBE_DELETE_WAIT_SECONDS` for their finalizers: DELETED only once every one is gone."""
+    objects = list(reversed(manifests.removable_objects(endpoint)))
+    gone = [obj for obj in objects if client.delete(obj)]
+    left = _still_there(client, objects)
+    deadline = time.monotonic() + settings.KUBE_DELETE_WAIT_SECONDS
+    while left and time.monotonic() < deadline:
+        time.sleep(DELETE_POLL_SECONDS)
+        left = _still_there(client, left)
+    if left:
+        return Applied(EndpointStatus.DELETING, _waiting_for(left))
+    message = (
+        f"Deleted {', '.join(o['kind'] for o in gone)}." if gone else "Nothing left to delete."
+    )
+    return Applied(EndpointStatus.DELETED, message, deleted=True)
+
+
+def _still_there(client: ClusterClient, objects: list[dict]) -> list[dict]:
+    return [
+        obj
+        for obj in objects
+        if client.get(
+            obj["apiVersion"], obj["kind"], obj["metadata"]["name"], obj["metadata"]["namespace"]
+        )
+        is not None
+    ]
+
+
+def _waiting_for(objects: list[dict]) -> str:
+    names = ", ".join(f"{o['kind']} {o['metadata']['name']}" for o in objects)
+    return (
+        f"Deleting: waiting for {names} to be removed (the controllers' finalizers run first). "
+        "The status turns Deleted once they are gone."
+    )
+
+
+def deletion(endpoint: Endpoint, live: dict[str, Any]) -> observe.Observed | None:
+    """Pure: a deleting endpoint whose objects are all gone from `live` (its objects by kind)
+    is DELETED; None while any is still there, or when the endpoint is not deleting."""
+    if endpoint.status != EndpointStatus.DELETING:
+        return None  # deleted already, or the delete failed: a person must look
+    if any(live.get(kind) is not None for kind in manifests.REMOVABLE_KINDS):
+        return None
+    return observe.Observed(
+        EndpointStatus.DELETED, "Deleted: its objects are gone from the cluster."
+    )
+
+
+def confirm_deleted(client: ClusterClient, endpoint: Endpoint) -> bool:
+    """Read a deleting endpoint's objects one by one (the status watcher does not watch all of
+    their kinds) and record DELETED when they are all gone; True when it was recorded."""
+    live = {obj["kind"]: obj for obj in _still_there(client, manifests.removable_objects(endpoint))}
+    observed = ENDPOINTS.observe(endpoint, live)
+    return observed is not None and ENDPOINTS.record(endpoint, observed)
 
 
 def _value(item: Any) -> Any:

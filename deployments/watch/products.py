@@ -7,6 +7,9 @@ product's pure observe function and its compare-and-set record function, the sam
 periodic syncs (`sync_statuses`, `sync_batch_jobs`, `sync_routes`) use, so a change recorded
 by watch and by the resync is the same write, and writing it twice changes nothing.
 
+A deleting endpoint whose InferenceService is gone is confirmed DELETED by reading its other
+objects (a follow-up, off the recording path).
+
 What only the periodic syncs do (they stay as a slow resync safety net): repair drift, re-apply
 lost applies and objects deleted by hand, explain a Provisioning endpoint with its pods'
 Warning events and a missing Hugging Face token, and stop a batch job at its cost cap while its
@@ -33,7 +36,7 @@ from deployments.endpoints import manifests as endpoint_manifests
 from deployments.endpoints import observe as endpoint_observe
 from deployments.endpoints.choices import EndpointStatus
 from deployments.endpoints.models import Endpoint
-from deployments.endpoints.reconcile import ENDPOINTS, follow_cold_start
+from deployments.endpoints.reconcile import ENDPOINTS, confirm_deleted, follow_cold_start
 from deployments.k8s import ClusterClient
 from deployments.routing import manifests as route_manifests
 from deployments.routing.choices import RouteStatus
@@ -115,6 +118,10 @@ def _record_starts(endpoint: Endpoint, pods: list[dict[str, Any]]) -> None:
         follow_cold_start(client, endpoint)
 
 
+def _confirm_deleted(endpoint: Endpoint) -> None:
+    confirm_deleted(ClusterClient.from_settings(), endpoint)
+
+
 def _first(objects: list[dict[str, Any]]) -> dict[str, Any] | None:
     return objects[0] if objects else None
 
@@ -141,9 +148,13 @@ def _record_endpoints(uuids: set[str], store, later: Callable) -> int:
     for endpoint in rows:
         if endpoint.applied_generation < endpoint.generation:
             continue  # an apply is in flight: it records its own status
-        if endpoint.desired_state == DesiredState.ABSENT:
-            continue
         key = str(endpoint.uuid)
+        if endpoint.desired_state == DesiredState.ABSENT:
+            if endpoint.status == EndpointStatus.DELETING and not store.by_label(
+                "InferenceService", ENDPOINT, key
+            ):
+                later(_confirm_deleted, endpoint)  # its ScaledObject and PDB are not watched
+            continue
         isvc = _first(store.by_label("InferenceService", ENDPOINT, key))
         if isvc is None:
             continue  # not created yet, or deleted by hand: the resync repairs drift

@@ -196,6 +196,9 @@ class FakeCluster:
         self.events_by_ns: dict[str, list[dict]] = {}
         self.fail_with: Exception | None = None
         self.calls = 0
+        # Kinds whose delete leaves the object behind with a deletionTimestamp until
+        # `finalize()`, as KServe's and KEDA's finalizers hold theirs.
+        self.finalized_kinds: set[str] = set()
 
     @staticmethod
     def key(obj):
@@ -227,7 +230,17 @@ class FakeCluster:
     def delete(self, obj):
         self._maybe_fail()
         self.deleted.append((obj["kind"], obj["metadata"]["name"]))
+        if obj["kind"] in self.finalized_kinds and self.key(obj) in self.objects:
+            held = self.objects[self.key(obj)]
+            held["metadata"].setdefault("deletionTimestamp", "2026-12-04T19:00:00Z")
+            return True
         return self.objects.pop(self.key(obj), None) is not None
+
+    def finalize(self):
+        """The controllers' finalizers ran: every object marked for deletion goes."""
+        for key, obj in list(self.objects.items()):
+            if "deletionTimestamp" in obj["metadata"]:
+                del self.objects[key]
 
     def get(self, api_version, kind, name, namespace=None):
         self._maybe_fail()

@@ -157,16 +157,62 @@ def test_delete_removes_objects_and_ends_deleted(
         r = api_client.delete(f"/api/v1/endpoints/{requested.uuid}/")
     assert r.status_code == 202
     requested.refresh_from_db()
-    assert requested.status == EndpointStatus.DELETED
-    # KServe's finalizer runs first: the InferenceService goes once the controller let it go
-    wait_for(lambda: _live(live_cluster, requested) is None, "KServe's finalizer")
-    # KEDA holds its own finalizer on the ScaledObject: the delete was asked for at once
-    # (a deletionTimestamp or gone), and the object goes once the operator let it go
-    so = _live(live_cluster, requested, "ScaledObject")
-    assert so is None or so["metadata"].get("deletionTimestamp"), so
-    wait_for(lambda: _live(live_cluster, requested, "ScaledObject") is None, "KEDA's finalizer")
+    # KServe and KEDA hold their objects with finalizers; the apply waited for them, so
+    # Deleted means gone: nothing of the endpoint is left when the row says so
+    assert requested.status == EndpointStatus.DELETED, requested.status_message
+    assert _live(live_cluster, requested) is None
+    assert _live(live_cluster, requested, "ScaledObject") is None
     # a second delete run (redelivered task) finds nothing and changes nothing
     assert apply_endpoint(requested.pk, requested.generation) == "already-applied"
+
+
+HOLD = "tests.modelport.io/hold"
+
+
+def _finalizers(kube_api_client, endpoint, finalizers: list[str]) -> None:
+    from kubernetes import client as k8s
+
+    group, version = manifests.ISVC_API.split("/")
+    k8s.CustomObjectsApi(kube_api_client).patch_namespaced_custom_object(
+        group,
+        version,
+        endpoint.namespace,
+        "inferenceservices",
+        endpoint.isvc_name,
+        {"metadata": {"finalizers": finalizers}},
+    )
+
+
+def test_delete_stays_deleting_while_a_finalizer_holds_the_inference_service(
+    requested,
+    api_client,
+    live_cluster,
+    kube_api_client,
+    settings,
+    django_capture_on_commit_callbacks,
+):
+    """A finalizer that outlasts the apply's wait (a controller that is down or slow): the
+    endpoint says Deleting and why, and turns Deleted only once the object is gone."""
+    settings.KUBE_DELETE_WAIT_SECONDS = 0.5
+    isvc = _live(live_cluster, requested)
+    _finalizers(kube_api_client, requested, [*isvc["metadata"].get("finalizers", []), HOLD])
+    with django_capture_on_commit_callbacks(execute=True):
+        r = api_client.delete(f"/api/v1/endpoints/{requested.uuid}/")
+    assert r.status_code == 202
+    requested.refresh_from_db()
+    assert requested.status == EndpointStatus.DELETING
+    assert requested.applied_generation == requested.generation
+    assert f"InferenceService {requested.isvc_name}" in requested.status_message
+    assert _live(live_cluster, requested)["metadata"]["deletionTimestamp"]
+    sync_statuses()
+    requested.refresh_from_db()
+    assert requested.status == EndpointStatus.DELETING and requested.deleted_at is None
+
+    held = _live(live_cluster, requested)["metadata"]["finalizers"]
+    _finalizers(kube_api_client, requested, [f for f in held if f != HOLD])
+    wait_for(lambda: _live(live_cluster, requested) is None, "the InferenceService to go")
+    sync_until(requested, EndpointStatus.DELETED, "the sync to record Deleted")
+    assert requested.deleted_at is not None
 
 
 def test_drift_is_repaired(requested, live_cluster):

@@ -158,6 +158,64 @@ def test_delete_treats_already_missing_objects_as_done(approved_endpoint, fake_c
     assert ep.status_message == "Nothing left to delete."
 
 
+def _delete_requested(endpoint):
+    apply_endpoint(endpoint.pk, 1)
+    Endpoint.objects.filter(pk=endpoint.pk).update(
+        desired_state=DesiredState.ABSENT, generation=2, status=EndpointStatus.DELETING
+    )
+
+
+def test_delete_held_by_finalizers_stays_deleting_until_the_objects_are_gone(
+    approved_endpoint, fake_cluster, settings
+):
+    """KServe and KEDA keep their objects (deletionTimestamp set) until their finalizers ran:
+    the endpoint is not Deleted while its InferenceService still exists."""
+    from deployments.endpoints.tasks import sync_statuses
+
+    settings.KUBE_DELETE_WAIT_SECONDS = 0
+    fake_cluster.finalized_kinds = {"InferenceService", "ScaledObject"}
+    _delete_requested(approved_endpoint)
+    assert apply_endpoint(approved_endpoint.pk, 2) == "applied"
+    ep = _reload(approved_endpoint)
+    assert ep.status == EndpointStatus.DELETING and ep.deleted_at is None
+    assert ep.applied_generation == 2  # the delete is sent: not re-enqueued as a lost apply
+    assert ep.status_message.startswith(
+        "Deleting: waiting for ScaledObject chat-predictor, InferenceService chat to be removed"
+    )
+    assert fake_cluster.isvc(ep)["metadata"]["deletionTimestamp"]
+    assert apply_endpoint(approved_endpoint.pk, 2) == "already-applied"
+
+    assert sync_statuses() == 0  # still held: nothing recorded, nothing applied again
+    assert _reload(ep).status == EndpointStatus.DELETING
+    assert fake_cluster.isvc(ep)["metadata"]["deletionTimestamp"]
+
+    fake_cluster.finalize()
+    assert sync_statuses() == 1
+    ep = _reload(ep)
+    assert ep.status == EndpointStatus.DELETED and ep.deleted_at is not None
+    assert ep.status_message == "Deleted: its objects are gone from the cluster."
+    assert ep.events.filter(
+        old_status=EndpointStatus.DELETING, new_status=EndpointStatus.DELETED
+    ).exists()
+    assert sync_statuses() == 0  # deleted endpoints are not observed any more
+
+
+def test_delete_waits_for_finalizers_that_finish_within_the_wait(
+    approved_endpoint, fake_cluster, settings, monkeypatch
+):
+    from deployments.endpoints import reconcile
+
+    settings.KUBE_DELETE_WAIT_SECONDS = 60
+    fake_cluster.finalized_kinds = {"InferenceService"}
+    monkeypatch.setattr(reconcile.time, "sleep", lambda seconds: fake_cluster.finalize())
+    _delete_requested(approved_endpoint)
+    assert apply_endpoint(approved_endpoint.pk, 2) == "deleted"
+    ep = _reload(approved_endpoint)
+    assert ep.status == EndpointStatus.DELETED
+    assert ep.status_message == "Deleted PodDisruptionBudget, ScaledObject, InferenceService."
+    assert fake_cluster.isvc(ep) is None
+
+
 def test_without_a_cluster_present_endpoints_are_not_deployed_with_a_clear_message(
     approved_endpoint, no_cluster
 ):

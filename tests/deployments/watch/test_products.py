@@ -37,15 +37,19 @@ def _obj(name, labels, **rest):
 
 class _NoCluster:
     applied: list = []
+    present: set = set()  # the kinds a get finds
 
     def apply(self, objects):
         self.applied.extend(objects)
+
+    def get(self, api_version, kind, name, namespace=None):
+        return {"kind": kind, "metadata": {"name": name}} if kind in self.present else None
 
 
 @pytest.fixture(autouse=True)
 def no_cluster(monkeypatch):
     fake = _NoCluster()
-    fake.applied = []
+    fake.applied, fake.present = [], set()
     monkeypatch.setattr(products.ClusterClient, "from_settings", classmethod(lambda cls: fake))
     return fake
 
@@ -152,6 +156,30 @@ def test_a_still_waiting_endpoint_keeps_the_resyncs_wording(endpoint):
 def test_an_endpoint_without_its_inference_service_is_left_to_the_resync(endpoint):
     store = Store(products.INDEX_LABELS)
     assert products.record({(LABEL_ENDPOINT_UUID, str(endpoint.uuid))}, store) == 0
+
+
+def test_a_deleting_endpoint_is_deleted_once_its_objects_are_gone(endpoint, no_cluster):
+    """The InferenceService's DELETED event: its ScaledObject (not watched) is read on the
+    follow-up thread; the endpoint is Deleted only when nothing of it is left."""
+    Endpoint.objects.filter(pk=endpoint.pk).update(
+        desired_state="absent", status=EndpointStatus.DELETING
+    )
+    store, later = Store(products.INDEX_LABELS), []
+    keys = _serving(store, endpoint)
+    assert products.record(keys, store, lambda fn, *args: later.append((fn, args))) == 0
+    assert later == []  # its InferenceService is still there (finalizers)
+
+    [isvc] = store.by_label("InferenceService", LABEL_ENDPOINT_UUID, str(endpoint.uuid))
+    store.delete("InferenceService", isvc)
+    assert products.record(keys, store, lambda fn, *args: later.append((fn, args))) == 0
+    [(fn, args)] = later
+    no_cluster.present = {"ScaledObject"}  # KEDA's finalizer still holds it
+    fn(*args)
+    assert Endpoint.objects.get(pk=endpoint.pk).status == EndpointStatus.DELETING
+    no_cluster.present = set()
+    fn(*args)
+    endpoint.refresh_from_db()
+    assert endpoint.status == EndpointStatus.DELETED and endpoint.deleted_at is not None
 
 
 def test_a_finished_batch_run_is_recorded_at_the_job_controllers_time(team):
