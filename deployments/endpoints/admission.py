@@ -48,7 +48,7 @@ def team_usage(
 ) -> dict:
     """One aggregate over the team's endpoints: GPUs in use (all and of `gpu_type`) at max
     replicas and the committed monthly cost of its live ones, and (with `name`) whether a
-    non-deleted endpoint already has that name."""
+    non-deleted endpoint already has that name (and whether that one is still being deleted)."""
     qs = Endpoint.objects.filter(team=team).exclude(status=EndpointStatus.DELETED)
     if exclude is not None and exclude.pk:
         qs = qs.exclude(pk=exclude.pk)
@@ -61,6 +61,9 @@ def team_usage(
     }
     if name is not None:
         aggregates["named"] = Count("pk", filter=Q(name=name))
+        aggregates["named_deleting"] = Count(
+            "pk", filter=Q(name=name, status=EndpointStatus.DELETING)
+        )
     usage = qs.aggregate(**aggregates)
     # Batch jobs hold GPUs too: GPUs per shard x parallel shards, and their estimated cost
     # (read through the team's reverse relation: batch jobs sit above endpoints).
@@ -70,6 +73,8 @@ def team_usage(
         "type_in_use": (usage["type_in_use"] or 0) + batch["type_in_use"],
         "committed": (usage["committed"] or Decimal("0")) + batch["committed"],
         "name_taken": bool(usage.get("named")),
+        # the name is held by an endpoint whose objects are still being removed
+        "name_deleting": bool(usage.get("named_deleting")),
     }
 
 

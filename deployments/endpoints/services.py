@@ -164,6 +164,12 @@ def request_endpoint(
             pk=team.pk
         )
         usage = admission.team_usage(team, data["gpu_type"], name=data["name"])
+        if usage["name_deleting"]:
+            raise DuplicateEndpoint(
+                f"The team's endpoint named {data['name']!r} is still being deleted (its "
+                "objects are removed from the cluster first); request it again once it shows "
+                "Deleted, or choose another name."
+            )
         if usage["name_taken"]:
             raise DuplicateEndpoint(f"The team already has an endpoint named {data['name']!r}.")
         estimate = estimate_request(

@@ -49,5 +49,23 @@ def test_request_over_gpu_quota_is_refused(team, member, endpoint_data):
 @pytest.mark.django_db
 def test_duplicate_name_is_refused(team, member, endpoint_data):
     services.request_endpoint(team, member, endpoint_data)
-    with pytest.raises(DuplicateEndpoint):
+    with pytest.raises(DuplicateEndpoint, match="already has an endpoint named 'chat'"):
         services.request_endpoint(team, member, endpoint_data)
+
+
+@pytest.mark.django_db
+def test_the_name_of_an_endpoint_still_being_deleted_is_held_until_it_is_deleted(
+    team, member, endpoint_data
+):
+    """Its InferenceService of the same name is still in the cluster (finalizers): a new one
+    would be applied onto an object being deleted. Once Deleted, the name is free."""
+    from deployments.endpoints.choices import EndpointStatus
+
+    first = services.request_endpoint(team, member, endpoint_data)
+    first.status = EndpointStatus.DELETING
+    first.save(update_fields=["status"])
+    with pytest.raises(DuplicateEndpoint, match="'chat' is still being deleted"):
+        services.request_endpoint(team, member, endpoint_data)
+    first.status = EndpointStatus.DELETED
+    first.save(update_fields=["status"])
+    assert services.request_endpoint(team, member, endpoint_data).name == "chat"
