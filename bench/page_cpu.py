@@ -50,6 +50,12 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--first", action="store_true", help="first vs second request per page")
     ap.add_argument("--no-warm", action="store_true", help="with --first: no warm_process()")
+    ap.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="cProfile the measured rounds into FILE (pstats; the CPU figures then include "
+        "the profiler's own cost)",
+    )
     args = ap.parse_args()
     if not args.sqlite and not args.database_url.startswith("postgres"):
         raise SystemExit("give a PostgreSQL --database-url, or --sqlite")
@@ -116,9 +122,18 @@ def main() -> None:
         for p in paths + [SCALE]:  # warm the per-process caches
             request(p)
         per: dict[str, list[float]] = {}
+        profiler = None
+        if args.profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
         for _ in range(args.rounds):
             for p in paths + [SCALE]:
                 per.setdefault(shape(p), []).append(request(p))
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
         every = [x for k, v in per.items() if k != SCALE for x in v]  # the reads, as before
         print(
             json.dumps(

@@ -201,6 +201,7 @@ def _writer(
         if think_ms > 0:
             time.sleep(rng.uniform(0.5, 1.5) * think_ms / 1000)
         t0 = time.perf_counter()
+        step = "scale" if i % 2 else "token form"
         try:
             if i % 2:
                 uuid = seed["endpoints"][(n * 7 + i) % len(seed["endpoints"])]
@@ -212,6 +213,7 @@ def _writer(
                 ok = r.status_code == 202
             else:
                 form = page.get(f"{base}/account/api-token/", timeout=30)
+                step = "token create"
                 csrf = page.cookies.get("csrftoken") or ""
                 r = page.post(
                     f"{base}/account/api-token/",
@@ -224,7 +226,7 @@ def _writer(
             if not ok:
                 errors.append(f"{r.status_code} {r.text[:200]}")
         except requests.RequestException as exc:
-            errors.append(type(exc).__name__)
+            errors.append(f"{step}: {type(exc).__name__}: {exc}")
 
 
 def _cpu_seconds(pids: list[int]) -> float:
