@@ -324,7 +324,7 @@ def team_month(team, month: datetime, now: datetime) -> TeamMonth:
     from portal.timeutil import next_month
 
     from .models import ReferencePrice, UsageRecord
-    from .services import active_budget_alert, forecast_month_cost, month_to_date_cost
+    from .services import active_budget_alert, forecast_month_cost, month_cost
 
     end = min(next_month(month), now)
     rows = list(
@@ -341,7 +341,8 @@ def team_month(team, month: datetime, now: datetime) -> TeamMonth:
         offerings[(r.gpu_type or r.instance_type, r.instance_type, r.capacity_type)].add(r)
         days[r.hour.replace(hour=0)] += r.cost
     is_current = month <= now < next_month(month)
-    spent = month_to_date_cost(team, end)
+    # The month's own rows were just read: only a shared idle cost needs the database again.
+    spent = month_cost(team, month, end, own=(total.cost, total.gpu_seconds))
     return TeamMonth(
         team=team,
         month=month,

@@ -10,6 +10,7 @@ from .budgets import (
     active_budget_alert,
     check_budgets,
     forecast_month_cost,
+    month_cost,
     month_to_date_cost,
     notify_budget,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "forecast_month_cost",
     "load_price_file",
     "measure_usage",
+    "month_cost",
     "month_to_date_cost",
     "month_completeness",
     "month_usage",

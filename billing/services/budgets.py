@@ -30,19 +30,29 @@ NOTIFY_BUDGET_ALERT = "billing.notify_budget_alert"
 
 
 def month_to_date_cost(team: Team, now: datetime | None = None) -> Decimal:
-    """What the team has spent this month: its priced GPU time plus, when the platform shares
-    idle capacity, its pro-rata part of the idle cost."""
+    """What the team has spent this month until ``now`` (see ``month_cost``)."""
     now = now or timezone.now()
-    first = month_start(now)
-    rows = month_usage(first, until=now)
-    own = rows.filter(team=team, kind=UsageKind.ALLOCATED).aggregate(
-        c=Sum("cost"), s=Sum("gpu_seconds")
-    )
-    cost = own["c"] or Decimal("0")
-    if BillingPolicy.current().idle_policy == IdlePolicy.SHARED and own["s"]:
+    return month_cost(team, month_start(now), now)
+
+
+def month_cost(
+    team: Team, first: datetime, until: datetime, own: tuple[Decimal, int] | None = None
+) -> Decimal:
+    """What the team spent in the collected hours of ``[first, until)`` (one month, ``first``
+    its first hour): its priced GPU time plus, when the platform shares idle capacity, its
+    pro-rata part of the idle cost. ``own``: the (cost, GPU-seconds) of its allocated rows
+    there, when the caller has read them already."""
+    rows = month_usage(first, until=until)
+    if own is None:
+        summed = rows.filter(team=team, kind=UsageKind.ALLOCATED).aggregate(
+            c=Sum("cost"), s=Sum("gpu_seconds")
+        )
+        own = (summed["c"] or Decimal("0"), summed["s"] or 0)
+    cost, seconds = own
+    if BillingPolicy.current().idle_policy == IdlePolicy.SHARED and seconds:
         idle = rows.filter(kind=UsageKind.IDLE).aggregate(c=Sum("cost"))["c"] or Decimal("0")
         total = rows.filter(kind=UsageKind.ALLOCATED).aggregate(s=Sum("gpu_seconds"))["s"]
-        cost += idle * Decimal(own["s"]) / Decimal(total)
+        cost += idle * Decimal(seconds) / Decimal(total)
     return cost
 
 

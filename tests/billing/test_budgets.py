@@ -83,6 +83,23 @@ def test_month_to_date_includes_the_idle_share_when_shared(team, other_team):
     assert services.month_to_date_cost(team, NOW) == Decimal("13")  # 10 + 4 × 3/4
 
 
+def test_a_past_month_costs_what_its_rows_and_idle_share_say(team, other_team):
+    """A whole past month (until = the next month's first hour), as the costs page and the
+    API read it: never the empty month after it."""
+    BillingPolicy.objects.update_or_create(pk=1, defaults={"idle_policy": IdlePolicy.SHARED})
+    october = datetime(2026, 10, 1, tzinfo=UTC)
+    _spend(team, "5", hours_ago=10 * 24 + 13, gpu_seconds=3600)  # 2026-10-31 23:00
+    _spend(other_team, "3", hours_ago=20 * 24, gpu_seconds=3 * 3600)  # October too
+    _spend(team, "9")  # November: not October's
+    UsageRecordFactory(team=None, team_key="", kind=UsageKind.IDLE, hour=october, cost=Decimal("8"))
+    expected = Decimal("5") + Decimal("8") / 4  # its allocated cost + 1/4 of the idle
+    assert services.month_cost(team, october, NOW.replace(day=1, hour=0)) == expected
+    # the caller's own sums give the same answer
+    assert services.month_cost(team, october, NOW.replace(day=1, hour=0), own=(5, 3600)) == (
+        expected
+    )
+
+
 def test_forecast_adds_the_last_days_run_rate_until_month_end(team):
     for h in range(1, 25):
         _spend(team, "2", hours_ago=h)  # 2/h over the last 24 h

@@ -96,6 +96,21 @@ def test_a_bad_month_is_a_clear_error(member_client, team, usage):
     assert r.status_code == 400 and "has not started yet" in r.content.decode()
 
 
+def test_a_past_month_shows_what_it_cost(member_client, api_client, team):
+    """Last month's page and API answer: spent is the month's cost (it was 0, with a negative
+    idle share, when the month's end was read as the next month's start)."""
+    last_month = month_start(month_start(timezone.now()) - timedelta(days=1))
+    UsageRecordFactory(
+        team=team, hour=last_month + timedelta(days=3), endpoint_key="chat", cost=Decimal("4.5")
+    )
+    month = last_month.strftime("%Y-%m")
+    r = member_client.get(reverse("billing:team_costs", args=[team.slug]), {"month": month})
+    assert r.context["summary"].spent == Decimal("4.5")
+    assert r.context["summary"].idle_share == 0 and "idle share" not in r.content.decode()
+    data = api_client.get(f"/api/v1/chargeback/teams/{team.slug}/", {"month": month}).json()
+    assert data["spent"] == "4.500000" and data["is_current_month"] is False
+
+
 def test_budget_banner_and_share(member_client, team, usage):
     team.monthly_budget = Decimal("3.00")
     team.save(update_fields=["monthly_budget"])
