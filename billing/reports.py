@@ -332,9 +332,11 @@ def team_month(team, month: datetime, now: datetime) -> TeamMonth:
             team=team, kind=UsageKind.ALLOCATED, hour__gte=month, hour__lt=end
         ).select_related("endpoint", "batch_job")
     )
-    total, endpoints, offerings, days = Tally(), {}, defaultdict(Tally), defaultdict(Decimal)
+    total, endpoints, offerings = Tally(), {}, defaultdict(Tally)
+    days, hourly = defaultdict(Decimal), defaultdict(Decimal)
     for r in rows:
         total.add(r)
+        hourly[r.hour] += r.cost
         ep = endpoints.setdefault(r.endpoint_key, [r.endpoint or r.batch_job, Tally()])
         ep[0] = ep[0] or r.endpoint or r.batch_job
         ep[1].add(r)
@@ -353,7 +355,7 @@ def team_month(team, month: datetime, now: datetime) -> TeamMonth:
         days=_fill_days(days, month, end),
         idle_share=spent - total.cost,
         spent=spent,
-        forecast=forecast_month_cost(team, now, spent) if is_current else spent,
+        forecast=forecast_month_cost(team, now, spent, hourly) if is_current else spent,
         budget=team.monthly_budget,
         alert=active_budget_alert(team, now) if is_current else None,
         reference=ReferencePrice.objects.filter(is_default=True).first(),

@@ -57,18 +57,30 @@ def month_cost(
 
 
 def forecast_month_cost(
-    team: Team, now: datetime | None = None, spent: Decimal | None = None
+    team: Team,
+    now: datetime | None = None,
+    spent: Decimal | None = None,
+    hourly: dict[datetime, Decimal] | None = None,
 ) -> Decimal:
-    """Month-to-date cost plus the last 24 collected hours' run rate until the month ends."""
+    """Month-to-date cost plus the last 24 collected hours' run rate until the month ends.
+    ``hourly``: the team's allocated cost per hour this month until ``now``, when the caller
+    has read its rows already."""
     now = now or timezone.now()
     first = month_start(now)
     spent = month_to_date_cost(team, now) if spent is None else spent
     rows = month_usage(first, team, until=now).filter(kind=UsageKind.ALLOCATED)
-    last = rows.aggregate(h=Max("hour"))["h"]
+    if hourly is None:
+        last = rows.aggregate(h=Max("hour"))["h"]
+    else:
+        last = max(hourly, default=None)
     if last is None:
         return spent
     window_start = max(first, last + HOUR - timedelta(hours=24))
-    recent = rows.filter(hour__gte=window_start).aggregate(c=Sum("cost"))["c"] or Decimal("0")
+    if hourly is None:
+        recent = rows.filter(hour__gte=window_start).aggregate(c=Sum("cost"))["c"]
+    else:
+        recent = sum((c for h, c in hourly.items() if h >= window_start), Decimal("0"))
+    recent = recent or Decimal("0")
     rate = recent / Decimal(int((last + HOUR - window_start) / HOUR))
     remaining = Decimal(max(0, int((next_month(first) - (last + HOUR)) / HOUR)))
     return spent + rate * remaining

@@ -9,6 +9,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from billing import services
 from billing.models import BillingPolicy, BudgetAlert, IdlePolicy, UsageKind
@@ -106,6 +108,12 @@ def test_forecast_adds_the_last_days_run_rate_until_month_end(team):
     spent = Decimal("48")
     remaining_hours = (datetime(2026, 12, 1, tzinfo=UTC) - NOW) / timedelta(hours=1)
     assert services.forecast_month_cost(team, NOW) == spent + 2 * Decimal(int(remaining_hours))
+    # from the hours the caller has read (the costs page): the same figure, no query
+    hourly = {NOW - timedelta(hours=h): Decimal("2") for h in range(1, 25)}
+    hourly[NOW - timedelta(days=5)] = Decimal("100")  # before the last 24 h: not in the rate
+    with CaptureQueriesContext(connection) as queries:
+        forecast = services.forecast_month_cost(team, NOW, spent, hourly)
+    assert forecast == spent + 2 * Decimal(int(remaining_hours)) and not queries.captured_queries
 
 
 def test_alerts_fire_once_per_threshold(
