@@ -266,11 +266,11 @@ def _delete(client: ClusterClient, endpoint: Endpoint) -> Applied:
     `KUBE_DELETE_WAIT_SECONDS` for their finalizers: DELETED only once every one is gone."""
     objects = list(reversed(manifests.removable_objects(endpoint)))
     gone = [obj for obj in objects if client.delete(obj)]
-    left = _still_there(client, objects)
+    left = _still_there(client, endpoint, objects)
     deadline = time.monotonic() + settings.KUBE_DELETE_WAIT_SECONDS
     while left and time.monotonic() < deadline:
         time.sleep(DELETE_POLL_SECONDS)
-        left = _still_there(client, left)
+        left = _still_there(client, endpoint, left)
     if left:
         return Applied(EndpointStatus.DELETING, _waiting_for(left))
     message = (
@@ -279,15 +279,16 @@ def _delete(client: ClusterClient, endpoint: Endpoint) -> Applied:
     return Applied(EndpointStatus.DELETED, message, deleted=True)
 
 
-def _still_there(client: ClusterClient, objects: list[dict]) -> list[dict]:
-    return [
-        obj
-        for obj in objects
-        if client.get(
-            obj["apiVersion"], obj["kind"], obj["metadata"]["name"], obj["metadata"]["namespace"]
-        )
-        is not None
-    ]
+def _still_there(client: ClusterClient, endpoint: Endpoint, objects: list[dict]) -> list[dict]:
+    """The ones of `objects` the cluster still holds: a list by the endpoint's label per kind,
+    as the sync reads them (the team role lists these kinds; it does not get them)."""
+    selector = f"{labels.MANAGED_SELECTOR},{manifests.LABEL_ENDPOINT_UUID}={endpoint.uuid}"
+    held = []
+    for obj in objects:
+        listed = client.list(obj["apiVersion"], obj["kind"], endpoint.namespace, selector)
+        if any(o["metadata"]["name"] == obj["metadata"]["name"] for o in listed):
+            held.append(obj)
+    return held
 
 
 def _waiting_for(objects: list[dict]) -> str:
@@ -311,9 +312,10 @@ def deletion(endpoint: Endpoint, live: dict[str, Any]) -> observe.Observed | Non
 
 
 def confirm_deleted(client: ClusterClient, endpoint: Endpoint) -> bool:
-    """Read a deleting endpoint's objects one by one (the status watcher does not watch all of
-    their kinds) and record DELETED when they are all gone; True when it was recorded."""
-    live = {obj["kind"]: obj for obj in _still_there(client, manifests.removable_objects(endpoint))}
+    """Read a deleting endpoint's objects (the status watcher does not watch all of their
+    kinds) and record DELETED when they are all gone; True when it was recorded."""
+    objects = manifests.removable_objects(endpoint)
+    live = {obj["kind"]: obj for obj in _still_there(client, endpoint, objects)}
     observed = ENDPOINTS.observe(endpoint, live)
     return observed is not None and ENDPOINTS.record(endpoint, observed)
 

@@ -37,19 +37,20 @@ def _obj(name, labels, **rest):
 
 class _NoCluster:
     applied: list = []
-    present: set = set()  # the kinds a get finds
+    present: dict = {}  # kind -> the name a list finds
 
     def apply(self, objects):
         self.applied.extend(objects)
 
-    def get(self, api_version, kind, name, namespace=None):
-        return {"kind": kind, "metadata": {"name": name}} if kind in self.present else None
+    def list(self, api_version, kind, namespace=None, label_selector=None):
+        name = self.present.get(kind)
+        return [{"kind": kind, "metadata": {"name": name}}] if name else []
 
 
 @pytest.fixture(autouse=True)
 def no_cluster(monkeypatch):
     fake = _NoCluster()
-    fake.applied, fake.present = [], set()
+    fake.applied, fake.present = [], {}
     monkeypatch.setattr(products.ClusterClient, "from_settings", classmethod(lambda cls: fake))
     return fake
 
@@ -173,10 +174,10 @@ def test_a_deleting_endpoint_is_deleted_once_its_objects_are_gone(endpoint, no_c
     store.delete("InferenceService", isvc)
     assert products.record(keys, store, lambda fn, *args: later.append((fn, args))) == 0
     [(fn, args)] = later
-    no_cluster.present = {"ScaledObject"}  # KEDA's finalizer still holds it
+    no_cluster.present = {"ScaledObject": f"{endpoint.isvc_name}-predictor"}  # KEDA's finalizer
     fn(*args)
     assert Endpoint.objects.get(pk=endpoint.pk).status == EndpointStatus.DELETING
-    no_cluster.present = set()
+    no_cluster.present = {}
     fn(*args)
     endpoint.refresh_from_db()
     assert endpoint.status == EndpointStatus.DELETED and endpoint.deleted_at is not None
