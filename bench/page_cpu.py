@@ -56,6 +56,11 @@ def main() -> None:
         help="cProfile the measured rounds into FILE (pstats; the CPU figures then include "
         "the profiler's own cost)",
     )
+    ap.add_argument(
+        "--only",
+        metavar="REGEX",
+        help="measure only the page shapes matching REGEX (e.g. 'endpoints/<uuid>/$', 'scale')",
+    )
     args = ap.parse_args()
     if not args.sqlite and not args.database_url.startswith("postgres"):
         raise SystemExit("give a PostgreSQL --database-url, or --sqlite")
@@ -119,7 +124,8 @@ def main() -> None:
                 )
             )
             return
-        for p in paths + [SCALE]:  # warm the per-process caches
+        mix = [p for p in paths + [SCALE] if not args.only or re.search(args.only, shape(p))]
+        for p in mix:  # warm the per-process caches
             request(p)
         per: dict[str, list[float]] = {}
         profiler = None
@@ -129,7 +135,7 @@ def main() -> None:
             profiler = cProfile.Profile()
             profiler.enable()
         for _ in range(args.rounds):
-            for p in paths + [SCALE]:
+            for p in mix:
                 per.setdefault(shape(p), []).append(request(p))
         if profiler:
             profiler.disable()
@@ -140,7 +146,7 @@ def main() -> None:
                 {
                     "database": "sqlite" if args.sqlite else "postgresql",
                     "cpu_ms_p50": {k: round(statistics.median(v), 1) for k, v in per.items()},
-                    "cpu_ms_mean_of_mix": round(statistics.mean(every), 1),
+                    "cpu_ms_mean_of_mix": round(statistics.mean(every), 1) if every else None,
                     "load_average": round(os.getloadavg()[0], 1),
                 },
                 indent=2,

@@ -29,6 +29,28 @@ def teams_for_user(user: User) -> QuerySet[Team]:
     return Team.objects.filter(pk__in=_member_team_ids(user))
 
 
+def user_teams(user: User) -> list[Team]:
+    """The user's teams by name (every team for staff), read once per request: the current
+    team, the team switcher and the pages' team lookups share one query, which also reads the
+    user's role in each team, so role_for() asks the database nothing more."""
+    if not user.is_authenticated:
+        return []
+    teams = getattr(user, "_teams", None)
+    if teams is None:
+        if user.is_staff:
+            teams = list(Team.objects.order_by("name", "pk"))
+        else:
+            memberships = list(
+                Membership.objects.filter(user=user)
+                .select_related("team")
+                .order_by("team__name", "team_id")
+            )
+            teams = [m.team for m in memberships]
+            user._team_roles = {m.team_id: m.role for m in memberships}
+        user._teams = teams
+    return teams
+
+
 def role_for(user: User, team: Team) -> str | None:
     """The user's role in the team; staff count as team admins everywhere."""
     if not user.is_authenticated:
@@ -50,6 +72,9 @@ def member_role(user: User, team: Team) -> str | None:
     members table shows it; role_for() gives the rights (staff are admins everywhere)."""
     if not user.is_authenticated:
         return None
+    known = getattr(user, "_team_roles", None)
+    if known is not None and not user.is_staff:  # the request's read of the memberships
+        return known.get(team.pk)
     return Membership.objects.filter(user=user, team=team).values_list("role", flat=True).first()
 
 
@@ -82,6 +107,14 @@ def find_team(user: User, slug: str) -> Team | None:
 
 
 def get_team_for_user(user: User, slug: str) -> Team:
+    """The team with `slug` if the user may see it; 404 otherwise. From the request's teams
+    when they were read (user_teams()), else by one query."""
+    teams = getattr(user, "_teams", None)
+    if teams is not None:
+        for team in teams:
+            if team.slug == slug:
+                return team
+        raise Http404("No such team")
     try:
         return teams_for_user(user).get(slug=slug)
     except Team.DoesNotExist as exc:

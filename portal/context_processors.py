@@ -1,13 +1,13 @@
 from django.conf import settings
 
-from .access import teams_for_user
+from .access import user_teams
 
 
 def current_team(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    return {"current_team": getattr(request, "team", None), "user_teams": teams_for_user(user)}
+    return {"current_team": getattr(request, "team", None), "user_teams": user_teams(user)}
 
 
 def sample_metrics(request):

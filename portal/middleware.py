@@ -3,7 +3,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from .access import teams_for_user
+from .access import user_teams
 
 
 class CurrentTeamMiddleware:
@@ -19,9 +19,10 @@ class CurrentTeamMiddleware:
         request.team = None
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
-            teams = teams_for_user(user)
+            teams = user_teams(user)
             slug = request.session.get(self.SESSION_KEY)
-            request.team = (teams.filter(slug=slug).first() if slug else None) or teams.first()
+            chosen = [team for team in teams if team.slug == slug] if slug else []
+            request.team = (chosen or teams or [None])[0]
         return self.get_response(request)
 
     @classmethod

@@ -82,8 +82,20 @@ def test_outsider_gets_404(outsider_client, endpoint):
     assert outsider_client.post(url(endpoint), data(endpoint)).status_code == 404
 
 
-def test_get_is_405(member_client, endpoint):
-    assert member_client.get(url(endpoint)).status_code == 405
+def test_get_is_the_panel_for_htmx_and_the_page_with_the_panel_open_without(
+    member_client, viewer_client, outsider_client, endpoint
+):
+    panel = member_client.get(url(endpoint), headers={"HX-Request": "true"})
+    assert panel.status_code == 200
+    body = panel.content.decode()
+    assert "<html" not in body
+    assert f'action="{url(endpoint)}"' in body and "Roll out change" in body
+    page = member_client.get(url(endpoint)).content.decode()  # no htmx: the page, panel open
+    assert "<html" in page and '<details id="change-details" open' in page
+    assert 'name="max_replicas"' in page.split('id="change-details"')[1]
+    assert viewer_client.get(url(endpoint)).status_code == 403
+    assert outsider_client.get(url(endpoint)).status_code == 404
+    assert member_client.put(url(endpoint)).status_code == 405
 
 
 # --- the change panel: the request's form, estimate and rules (issue 13) ----------------
@@ -105,10 +117,13 @@ def test_the_schedule_can_be_turned_on_after_creation(member_client, endpoint):
 
 
 def test_the_panel_is_the_request_form_with_a_time_zone_select(member_client, endpoint):
-    body = member_client.get(
+    page = member_client.get(
         reverse("deployments:endpoint_detail", args=[endpoint.uuid])
     ).content.decode()
-    assert 'data-testid="change-panel"' in body
+    assert 'data-testid="change-panel"' in page
+    # the page only says where the form is: the panel loads it when opened
+    assert f'hx-get="{url(endpoint)}"' in page and 'name="schedule_timezone"' not in page
+    body = member_client.get(url(endpoint), headers={"HX-Request": "true"}).content.decode()
     assert 'name="schedule_enabled"' in body and 'name="max_replicas"' in body
     assert '<select name="schedule_timezone"' in body and '<option value="Europe/Berlin"' in body
     assert 'id="change_min_replicas"' in body  # not the scale panel's id_min_replicas
