@@ -68,8 +68,8 @@ def forecast_month_cost(
     now = now or timezone.now()
     first = month_start(now)
     spent = month_to_date_cost(team, now) if spent is None else spent
-    rows = month_usage(first, team, until=now).filter(kind=UsageKind.ALLOCATED)
     if hourly is None:
+        rows = month_usage(first, team, until=now).filter(kind=UsageKind.ALLOCATED)
         last = rows.aggregate(h=Max("hour"))["h"]
     else:
         last = max(hourly, default=None)
