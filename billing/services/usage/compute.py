@@ -8,10 +8,11 @@ from datetime import datetime
 from decimal import Decimal
 
 from catalog.pricing import gpu_seconds_cost
+from portal.gcpause import gc_paused
 
 from ... import queries
 from ...models import UsageKind
-from ._base import UNKNOWN, gc_paused
+from ._base import UNKNOWN
 from ._types import ClusterLabels, Measurements, PodKey, UsageRow
 from .prices import PriceTable
 from .windows import Window

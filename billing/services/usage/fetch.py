@@ -21,12 +21,13 @@ from datetime import datetime, timedelta
 from django.conf import settings
 
 from catalog.choices import CapacityType
+from portal.gcpause import gc_paused
 from portal.gputime import RunIntegrator, integrate, to_unix
 from portal.prometheus import PrometheusClient, RemoteReadUnsupported
 from portal.timeutil import HOUR
 
 from ... import queries
-from ._base import UNKNOWN, gc_paused
+from ._base import UNKNOWN
 from ._types import ClusterLabels, Measurements, PodKey
 from .prices import PriceTable
 from .windows import Window

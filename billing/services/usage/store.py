@@ -17,12 +17,12 @@ from django.utils import timezone
 
 from catalog.pricing import to_micros
 from deployments.models import BatchJob, Endpoint
+from portal.gcpause import gc_paused
 from portal.models import Team
 from portal.timeutil import HOUR
 
 from ... import queries
 from ...models import CollectedHour, UsageRecord
-from ._base import gc_paused
 from ._types import UsageRow
 
 # --- storing -----------------------------------------------------------------------------------
