@@ -208,3 +208,33 @@ def test_db_table_holds_offerings_without_a_rate_in_one_statement(django_assert_
     assert table.offerings["p5.48xlarge"].gpu_type == priced.gpu_type.name
     assert sorted(table.rates) == [("p5.48xlarge", "on-demand"), ("p5.48xlarge", "spot")]
     assert table.node_price("g6e.xlarge", "spot", T1) is None
+
+
+@pytest.mark.django_db
+def test_db_table_reads_each_price_and_time_as_the_orm_reads_them():
+    """The table is one written-out statement (billing/services/usage/_sql.py): every price and
+    effective time comes back as a queryset gives it (Decimal places, aware times to the
+    microsecond), on SQLite and PostgreSQL alike."""
+    from catalog.models import GpuRate
+
+    offering = InstanceOfferingFactory(instance_type="g6.48xlarge", gpus_per_node=8)
+    for i, price in enumerate(("0.0001", "13.3500", "12345678.9999", "0")):
+        GpuRateFactory(
+            offering=offering,
+            capacity_type="spot",
+            hourly_price=Decimal(price),
+            effective_from=T1.replace(microsecond=123456 + i, second=i),
+        )
+    table = PriceTable.from_db()
+    orm = sorted(
+        GpuRate.objects.filter(offering=offering).values_list("effective_from", "hourly_price")
+    )
+    assert table.rates[("g6.48xlarge", "spot")] == orm
+    for (since, price), (orm_since, orm_price) in zip(
+        table.rates[("g6.48xlarge", "spot")], orm, strict=True
+    ):
+        assert (str(price), since.tzinfo, since.microsecond) == (
+            str(orm_price),
+            orm_since.tzinfo,
+            orm_since.microsecond,
+        )

@@ -10,10 +10,11 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from catalog.choices import CapacityType
-from catalog.models import InstanceOffering
+from catalog.models import GpuRate, GpuType, InstanceOffering
 from catalog.pricing import in_force
 
 from ._base import ChargebackError
+from ._sql import column, field, select, table
 
 
 @dataclass(frozen=True)
@@ -40,24 +41,27 @@ class PriceTable:
 
     @classmethod
     def from_db(cls) -> PriceTable:
-        """Every offering with its rates, in one statement (an offering without a rate comes
-        once, with no rate)."""
+        """Every offering with its rates, in one written-out statement (``_sql``: the hourly
+        task reads it every time; an offering without a rate comes once, with no rate)."""
         offerings: dict[str, Offering] = {}
         rates: dict[tuple[str, str], list[tuple[datetime, Decimal]]] = defaultdict(list)
-        for (
-            instance_type,
-            gpus,
-            gpu_type,
-            capacity_type,
-            price,
-            since,
-        ) in InstanceOffering.objects.order_by().values_list(
-            "instance_type",
-            "gpus_per_node",
-            "gpu_type__name",
-            "rates__capacity_type",
-            "rates__hourly_price",
-            "rates__effective_from",
+        o, g, r = InstanceOffering, GpuType, GpuRate
+        columns = [
+            (o, "o", "instance_type"),
+            (o, "o", "gpus_per_node"),
+            (g, "g", "name"),
+            (r, "r", "capacity_type"),
+            (r, "r", "hourly_price"),
+            (r, "r", "effective_from"),
+        ]
+        sql = (
+            f"SELECT {', '.join(f'{a}.{column(m, name)}' for m, a, name in columns)} "
+            f"FROM {table(o)} o "
+            f"INNER JOIN {table(g)} g ON g.{column(g, 'pk')} = o.{column(o, 'gpu_type')} "
+            f"LEFT OUTER JOIN {table(r)} r ON r.{column(r, 'offering')} = o.{column(o, 'pk')}"
+        )
+        for instance_type, gpus, gpu_type, capacity_type, price, since in select(
+            sql, [], [field(m, name) for m, _, name in columns]
         ):
             offerings[instance_type] = Offering(instance_type, gpus, gpu_type)
             if since is not None:
