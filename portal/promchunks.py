@@ -192,6 +192,118 @@ def chunked_response(
     return index, series
 
 
+def decoded_response(
+    message: bytes, names: frozenset[str] | None, start_ms: int, end_ms: int
+) -> tuple[int, list[tuple[dict[str, str], list[Run]]]]:
+    """(query index, [(labels, runs in ``[start_ms, end_ms)``)]) of one ``ChunkedReadResponse``,
+    series without a sample there left out: :func:`chunked_response`, :func:`series_runs` and
+    :func:`clip` in one pass. A series laid out as Prometheus writes it (short labels, chunks
+    with their fields in order) is read in place, without copying a chunk; any other is read
+    the general way, so the answer is the same either way."""
+    index, out = 0, []
+    pos, end = 0, len(message)
+    while pos < end:
+        key = message[pos]
+        if key == 0x0A:  # field 1: a ChunkedSeries
+            size = message[pos + 1]
+            if size < 0x80:
+                pos += 2
+            else:
+                size, pos = _read_uvarint(message, pos + 1)
+            stop = pos + size
+            found = _series_in_place(message, pos, stop, names, start_ms, end_ms)
+            if found is None:
+                labels, chunks = _series(message, pos, stop, names)
+                found = labels, clip(series_runs(chunks), start_ms, end_ms)
+            if found[1]:
+                out.append(found)
+            pos = stop
+        elif key == 0x10:  # field 2: query_index
+            index, pos = _read_uvarint(message, pos + 1)
+        else:
+            key, pos = _read_uvarint(message, pos)
+            pos = _skip(message, pos, key & 7)
+    return index, out
+
+
+# A chunk's fields as Prometheus writes them: min time, max time, type 1 (XOR), then the data's
+# key; the data's length follows.
+_XOR_CHUNK_HEAD = re.compile(
+    rb"\x08[\x80-\xff]{0,9}[\x00-\x7f]\x10[\x80-\xff]{0,9}[\x00-\x7f]\x18\x01\x22"
+)
+_unpack_double = struct.Struct(">d").unpack_from
+
+
+def _series_in_place(
+    buf: bytes, pos: int, end: int, names: frozenset[str] | None, start_ms: int, end_ms: int
+) -> tuple[dict[str, str], list[Run]] | None:
+    """(labels, clipped runs) of the ``ChunkedSeries`` in ``buf[pos:end]`` when its labels all
+    come first with one-byte lengths and every chunk is an XOR chunk with its fields in order;
+    else None (and nothing was decided)."""
+    labels: dict[str, str] = {}
+    while pos < end and buf[pos] == 0x0A:  # a label: {1: name, 2: value}
+        size, length = buf[pos + 1], buf[pos + 3]
+        at = pos + 4 + length  # the value's key
+        stop = pos + 2 + size
+        if (
+            size >= 0x80
+            or length >= 0x80
+            or buf[pos + 2] != 0x0A
+            or at + 1 >= stop
+            or buf[at] != 0x12
+            or at + 2 + buf[at + 1] != stop
+        ):
+            return None
+        name = buf[pos + 4 : at].decode()
+        if names is None or name in names:
+            labels[name] = buf[at + 2 : stop].decode()
+        pos = stop
+    runs: list[Run] = []
+    while pos < end:  # a chunk
+        if buf[pos] != 0x12:
+            return None
+        size = buf[pos + 1]
+        if size < 0x80:
+            pos += 2
+        else:
+            size, pos = _read_uvarint(buf, pos + 1)
+        stop = pos + size
+        head = _XOR_CHUNK_HEAD.match(buf, pos, stop)
+        if head is None:
+            return None
+        data = head.end()
+        length = buf[data]
+        if length < 0x80:
+            data += 1
+        else:
+            length, data = _read_uvarint(buf, data)
+        if data + length != stop:
+            return None
+        for run in _xor_runs(buf, data, stop):
+            if runs and run[0] <= _last(runs[-1]):
+                return None  # overlapping chunks: the general way
+            append_run(runs, run)
+        pos = stop
+    return labels, clip(runs, start_ms, end_ms)
+
+
+def _xor_runs(buf: bytes, pos: int, stop: int) -> list[Run]:
+    """:func:`decode_xor` of ``buf[pos:stop]``: a chunk that is one run is read in place."""
+    if stop - pos > 1 and (buf[pos] or buf[pos + 1] > 1):  # two samples or more
+        ux, at = _read_uvarint(buf, pos + 2)
+        delta, tail = _read_uvarint(buf, at + 8)
+        if buf.count(0, tail, stop) == stop - tail and buf[at : at + 8] != STALE_NAN:
+            return [
+                (
+                    (ux >> 1) ^ -(ux & 1),
+                    delta,
+                    buf[pos] << 8 | buf[pos + 1],
+                    _unpack_double(buf, at)[0],
+                )
+            ]
+    return decode_xor(buf[pos:stop])
+
+
 def _skip(buf: bytes, pos: int, wire: int) -> int:
     """The position after a field's value of wire type ``wire`` starting at ``pos``."""
     if wire == 0:

@@ -259,12 +259,9 @@ class PrometheusClient:
                     )
                 out: list[list] = [[] for _ in selectors]
                 for message in promchunks.frames(pieces):
-                    index, series = promchunks.chunked_response(message, labels)
+                    index, series = promchunks.decoded_response(message, labels, start_ms, end_ms)
                     found = out[index]
-                    for label_set, chunks in series:
-                        runs = promchunks.clip(promchunks.series_runs(chunks), start_ms, end_ms)
-                        if not runs:
-                            continue
+                    for label_set, runs in series:
                         if each is None:
                             found.append((label_set, runs))
                             continue

@@ -240,3 +240,72 @@ def test_a_chunk_with_long_lengths_or_fields_in_any_order_is_read_as_protobuf_sa
         series = promchunks._field(2, chunk) + promchunks._field(2, chunk)
         _, [(labels, chunks)] = promchunks.chunked_response(promchunks._field(1, series))
         assert labels == {} and chunks == [(1, data), (1, data)]
+
+
+def _xor(t0: int, value: float, n: int, delta: int, late_ms: int = 0) -> bytes:
+    """An XOR chunk of ``n`` samples every ``delta`` ms from ``t0``, all ``value``; with
+    ``late_ms``, the third sample comes that much late (delta-of-delta "10" + 14 bits, and back
+    on the grid with the fourth)."""
+    head = n.to_bytes(2, "big") + promchunks._uvarint(2 * t0) + struct.pack(">d", value)
+    head += promchunks._uvarint(delta) if n > 1 else b""
+    bits = "0" if n > 1 else ""  # the second sample: value unchanged
+    for i in range(2, n):
+        dod = {2: late_ms, 3: -late_ms}.get(i, 0) if late_ms else 0
+        bits += ("10" + format(dod % (1 << 14), "014b") if dod else "0") + "0"
+    size = -(-len(bits) // 8)
+    return head + (int(bits.ljust(size * 8, "0"), 2).to_bytes(size, "big") if size else b"")
+
+
+def test_a_response_decoded_in_place_is_what_the_general_reading_gives():
+    """decoded_response (a series as Prometheus lays it out, read in place) against
+    chunked_response + series_runs + clip, over series that take either way."""
+
+    def label(name, value, order=(1, 2)):
+        fields = {1: promchunks._field(1, name.encode()), 2: promchunks._field(2, value.encode())}
+        return promchunks._field(1, b"".join(fields[n] for n in order if fields[n][1:2] != b"\x00"))
+
+    def chunk(data, mint=1_700_000_000_000, order=(1, 2, 3, 4)):
+        fields = {
+            1: promchunks._varint_field(1, mint),
+            2: promchunks._varint_field(2, mint + 7_200_000),
+            3: promchunks._varint_field(3, 1),
+            4: promchunks._field(4, data),
+        }
+        return promchunks._field(2, b"".join(fields[n] for n in order))
+
+    t = 1_700_000_000_000
+    regular = _xor(t, 1.0, 120, 60_000)
+    after = _xor(t + 120 * 60_000, 1.0, 60, 60_000)  # continues the first: one run
+    changed = _xor(t + 120 * 60_000, 2.0, 60, 60_000)
+    late = _xor(t, 4.0, 120, 60_000, late_ms=5)  # decoded sample by sample
+    stale = _xor(t, struct.unpack(">d", promchunks.STALE_NAN)[0], 3, 60_000)
+    single = _xor(t + 500, 8.0, 1, 0)
+    pod = label("__name__", "m") + label("namespace", "a") + label("pod", "p")
+    series = [
+        pod + chunk(regular) + chunk(after),
+        pod + chunk(regular) + chunk(changed),
+        pod + chunk(late),
+        pod + chunk(stale) + chunk(single, mint=t + 500),
+        pod + chunk(regular, order=(4, 3, 2, 1)),  # fields in another order
+        label("long", "é" * 100) + chunk(regular),  # a two-byte length
+        label("swapped", "v", order=(2, 1)) + chunk(after),
+        pod + chunk(after) + chunk(regular),  # overlapping: the later chunk wins
+        pod + label("zz", "") + chunk(regular),  # protobuf leaves an empty value out
+        pod,  # no chunk
+    ]
+    # Prometheus' layout is read in place; the others (field order, long or empty labels,
+    # overlapping chunks) the general way
+    in_place = [promchunks._series_in_place(s, 0, len(s), None, 0, 1 << 62) for s in series]
+    assert [found is not None for found in in_place] == [1, 1, 1, 1, 0, 0, 0, 0, 0, 1]
+    for names in (None, frozenset({"namespace", "long", "swapped"})):
+        for start, end in ((0, 1 << 62), (t + 90 * 60_000, t + 150 * 60_000), (t, t + 1)):
+            message = b"".join(promchunks._field(1, s) for s in series)
+            message += promchunks._varint_field(2, 2)
+            index, got = promchunks.decoded_response(message, names, start, end)
+            _, general = promchunks.chunked_response(message, names)
+            want = []
+            for labels, chunks in general:
+                runs = promchunks.clip(promchunks.series_runs(chunks), start, end)
+                if runs:
+                    want.append((labels, runs))
+            assert index == 2 and got == want
