@@ -106,6 +106,18 @@ def test_an_hour_measured_as_last_written_is_neither_read_nor_written(team, monk
     assert dict(UsageRecord.objects.values_list("hour", "collected_at")) == before
 
 
+def test_equal_rows_built_of_other_objects_are_measured_as_last_written(team, monkeypatch):
+    """The digest reads the rows' values, not how they share objects: two rows holding one
+    team-key string object, then the same rows holding two equal strings, digest alike."""
+    two = (H, H + timedelta(hours=2))
+    shared = "".join(["sea", "rch"])
+    save_usage([_row(team_key=shared), _row(team_key=shared, endpoint_key="b")], *two)
+    _reads_no_stored_rows(monkeypatch)
+    apart = [_row(team_key="".join(["sea", "rch"])), _row(endpoint_key="b")]
+    assert apart[0].team_key is not apart[1].team_key
+    assert save_usage(apart, *two) == 0
+
+
 def test_only_the_hour_that_changed_is_read_and_written(team, monkeypatch):
     from billing.services.usage import store
 

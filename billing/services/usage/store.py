@@ -59,8 +59,15 @@ def save_usage(
         {(r.team_key, r.endpoint_key, r.endpoint_uuid) for r in rows}, ahead.team_slugs
     )
     with gc_paused():
-        wanted = {r.key: (r, _values(r, owners)) for r in rows}
-        digests = _digests(wanted, start, end)
+        wanted: dict[tuple, tuple[UsageRow, tuple, tuple]] = {}
+        by_hour: dict[datetime, list[tuple]] = {h: [] for h in _hours(start, end)}
+        for r in rows:
+            key, values = r.key, _values(r, owners)
+            comparable = _comparable(values)
+            wanted[key] = (r, values, comparable)
+            # marshal takes plain str only (kind may be a TextChoices member)
+            by_hour.setdefault(key[0], []).append((str(key[1]), *key[2:], *comparable))
+        digests = _digests(by_hour)
         check = {h for h, v in digests.items() if ahead.recorded.get(h) != v}
         if not check:
             return 0
@@ -82,7 +89,7 @@ def _rewrite(
         row = wanted.get(key)
         if row is None:
             stale.append(pk)
-        elif values == _comparable(row[1]):
+        elif values == row[2]:
             same.add(key)
     deleted = 0
     for i in range(0, len(stale), 500):
@@ -90,7 +97,7 @@ def _rewrite(
     UsageRecord.objects.bulk_create(
         [
             _record(r, values, now)
-            for key, (r, values) in wanted.items()
+            for key, (r, values, _) in wanted.items()
             if key[0] in digests and key not in same
         ],
         batch_size=1000,
@@ -122,24 +129,24 @@ def prefetch(start: datetime, end: datetime) -> Prefetched:
     return Prefetched(recorded, hours, rows, _team_slugs())
 
 
-# Bump when _values or the key change: older digests then match nothing and the hours are read.
-# (marshal's format may change with the Python version: the hours are then read once more.)
-_DIGEST_VERSION = b"1"
+# Bump when _values, the key or the encoding change: older digests then match nothing and the
+# hours are read once more. (marshal's format may change with the Python version: the same.)
+# 2: marshal format 2. From format 3 on, marshal writes an object met twice as a reference when
+# it is shared (one str object in two rows), so equal rows built differently digested apart.
+_DIGEST_VERSION = b"2"
+_MARSHAL_FORMAT = 2
 
 
-def _digests(wanted: dict, start: datetime, end: datetime) -> dict[datetime, tuple[str, int]]:
-    """Per whole hour of ``[start, end)``: (digest of its rows' keys and comparable values,
-    number of rows); an hour without rows has the digest of none."""
-    by_hour: dict[datetime, list[tuple]] = {h: [] for h in _hours(start, end)}
-    for key, (_, values) in wanted.items():
-        # marshal takes plain str only (kind may be a TextChoices member); keys are unique, so
-        # sorting never compares the values
-        item = (str(key[1]), *key[2:], *_comparable(values))
-        by_hour.setdefault(key[0], []).append(item)
+def _digests(by_hour: dict[datetime, list[tuple]]) -> dict[datetime, tuple[str, int]]:
+    """Per hour: (digest of its rows' items, number of rows), from each row's key without the
+    hour and its comparable values (an hour without rows has the digest of none). Keys are
+    unique, so sorting never compares the values."""
     out = {}
     for hour, items in by_hour.items():
         items.sort()
-        digest = hashlib.blake2b(marshal.dumps(items), digest_size=16, person=_DIGEST_VERSION)
+        digest = hashlib.blake2b(
+            marshal.dumps(items, _MARSHAL_FORMAT), digest_size=16, person=_DIGEST_VERSION
+        )
         out[hour] = (digest.hexdigest(), len(items))
     return out
 
