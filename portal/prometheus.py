@@ -50,6 +50,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 from django.conf import settings
@@ -169,6 +170,15 @@ class PrometheusClient:
         self, promql: str, start: Timestamp, end: Timestamp, step: float | int | str
     ) -> list[dict[str, Any]]:
         """Range query. Returns ``[{"labels": {...}, "values": [(ts, float), ...]}]``."""
+        return self.query_range_ahead(promql, start, end, step)()
+
+    def query_range_ahead(
+        self, promql: str, start: Timestamp, end: Timestamp, step: float | int | str
+    ) -> Callable[[], list[dict[str, Any]]]:
+        """:meth:`query_range` sent now, its answer read and parsed when the function returned
+        is called, on this thread (portal/promhttp.py: the thread's own work runs while
+        Prometheus answers). Without a transport of its own (a proxy, a session given) or with
+        a response cache, the request is made when its answer is asked for."""
         start_s, end_s, step_s = to_unix(start), to_unix(end), _step_seconds(step)
         if step_s <= 0:
             raise PrometheusQueryError("step must be positive")
@@ -180,16 +190,22 @@ class PrometheusClient:
             "end": _fmt_time(end_s),
             "step": _fmt_time(step_s),
         }
-        data = self._get("query_range", params)
-        if data.get("resultType") != "matrix":
-            raise PrometheusUnavailable(f"Unexpected range result type {data.get('resultType')!r}")
-        return [
-            {
-                "labels": dict(s.get("metric", {})),
-                "values": [(float(t), float(v)) for t, v in s.get("values", [])],
-            }
-            for s in data.get("result", [])
-        ]
+        answer = self._get_ahead("query_range", params)
+
+        def parsed() -> list[dict[str, Any]]:
+            data = answer()
+            kind = data.get("resultType") if isinstance(data, dict) else type(data).__name__
+            if kind != "matrix":
+                raise PrometheusUnavailable(f"Unexpected range result type {kind!r}")
+            return [
+                {
+                    "labels": dict(s.get("metric", {})),
+                    "values": [(float(t), float(v)) for t, v in s.get("values", [])],
+                }
+                for s in data.get("result", [])
+            ]
+
+        return parsed
 
     def series(
         self, match: str | list[str], start: Timestamp, end: Timestamp
@@ -199,15 +215,27 @@ class PrometheusClient:
 
         Answered from the TSDB index without reading samples, so it is cheap even over a
         month (billing uses it for kube_pod_labels / kube_node_labels)."""
+        return self.series_ahead(match, start, end)()
+
+    def series_ahead(
+        self, match: str | list[str], start: Timestamp, end: Timestamp
+    ) -> Callable[[], list[dict[str, str]]]:
+        """:meth:`series` sent now, its answer read when the function returned is called (as
+        :meth:`query_range_ahead`)."""
         params = {
             "match[]": match,
             "start": _fmt_time(to_unix(start)),
             "end": _fmt_time(to_unix(end)),
         }
-        data = self._get("series", params)
-        if not isinstance(data, list):
-            raise PrometheusUnavailable("Unexpected series answer")
-        return [dict(s) for s in data]
+        answer = self._get_ahead("series", params)
+
+        def parsed() -> list[dict[str, str]]:
+            data = answer()
+            if not isinstance(data, list) or not all(isinstance(s, dict) for s in data):
+                raise PrometheusUnavailable("Unexpected series answer")
+            return data
+
+        return parsed
 
     def read_runs(
         self, selector: str, start_ms: int, end_ms: int
@@ -322,6 +350,13 @@ class PrometheusClient:
         return self._major
 
     # ------------------------------------------------------------------ HTTP
+    def _get_ahead(self, kind: str, params: dict[str, str]) -> Callable[[], Any]:
+        """The request's data, sent now where it can be (:meth:`_ahead`); with a response cache,
+        looked up and made when asked for."""
+        if self.cache_seconds > 0:
+            return lambda: self._get(kind, params)
+        return self._ahead(kind, params)
+
     def _get(self, kind: str, params: dict[str, str]) -> dict:
         if self.cache_seconds <= 0:
             return self._request(kind, params)
@@ -338,10 +373,29 @@ class PrometheusClient:
         return CACHE_PREFIX + hashlib.sha256(raw.encode()).hexdigest()
 
     def _request(self, kind: str, params: dict[str, str]) -> dict:
+        return self._ahead(kind, params)()
+
+    def _ahead(self, kind: str, params: dict[str, str]) -> Callable[[], Any]:
+        """Send the request now through the transport (range and series requests), and give a
+        function that reads its answer's data; an instant query, or any request without the
+        transport, is made when the function is called. Counted when sent, timed until its
+        answer was read."""
         QUERIES.labels(kind).inc()
         started = time.monotonic()
+        # Ask Prometheus to give up a little before we do, so slow queries come back as a
+        # clean 503 "timeout" instead of a half-read socket.
+        params = {**params, "timeout": _fmt_time(max(self.timeout * 0.9, 0.1))}
+        if kind != "query" and self._http is not None:
+            sent = self._http.send("GET", f"/api/v1/{kind}?{urlencode(params, doseq=True)}")
+            return lambda: self._answered(kind, params, started, lambda: self._read(sent))
+        return lambda: self._answered(kind, params, started, lambda: self._send(kind, params))
+
+    def _answered(
+        self, kind: str, params: dict[str, str], started: float, answer: Callable[[], dict]
+    ) -> Any:
+        """``answer()``'s data; its failure counted and logged, its time observed."""
         try:
-            body = self._send(kind, params)
+            body = answer()
         except PrometheusUnavailable as exc:
             QUERY_ERRORS.labels("unavailable").inc()
             logger.warning("prometheus %s unavailable: %s", kind, exc)
@@ -357,11 +411,8 @@ class PrometheusClient:
         return body["data"]
 
     def _send(self, kind: str, params: dict[str, str]) -> dict:
-        # Ask Prometheus to give up a little before we do, so slow queries come back as a
-        # clean 503 "timeout" instead of a half-read socket.
-        params = {**params, "timeout": _fmt_time(max(self.timeout * 0.9, 0.1))}
-        if kind != "query" and self._http is not None:
-            return self._checked(*self._get_direct(kind, params))
+        """The request made now through prometheus-api-client (instant queries) or the
+        session (the rest, where there is no transport)."""
         try:
             if kind == "query":
                 return self._send_instant(params)
@@ -376,17 +427,18 @@ class PrometheusClient:
             body = None
         return self._checked(resp.status_code, body)
 
-    def _get_direct(self, kind: str, params: dict[str, str]) -> tuple[int, Any]:
-        """(status, decoded body or None) of a GET through the kept-alive transport."""
+    def _read(self, sent: promhttp.Sent) -> dict:
+        """The checked API body of a request sent through the transport."""
         try:
-            resp = self._http.get(f"/api/v1/{kind}", params)
+            resp = sent.response()
             body = resp.body
         except promhttp.TransportError as exc:
             raise self._unreachable(exc) from exc
         try:
-            return resp.status, json.loads(body)
+            decoded = json.loads(body)
         except ValueError:
-            return resp.status, None
+            decoded = None
+        return self._checked(resp.status, decoded)
 
     def _unreachable(
         self, exc: promhttp.TransportError | requests.RequestException

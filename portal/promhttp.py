@@ -18,6 +18,14 @@ Each thread keeps one connection per transport (a page's query threads, billing'
 threads), and a process forked from another (a Celery worker) opens its own. A connection the
 server closed while idle fails before any answer is read: the request is sent again once, on
 a new connection.
+
+A request can also be sent ahead (:meth:`Transport.send`) on a connection of its own and its
+answer read later, on the same thread: billing sends its series and range requests that way
+next to its remote read, and reads their answers once it has decoded the stream. Threads
+reading them would each wait for the GIL the decoding holds (their requests went out up to
+milliseconds late and their answers were parsed later still); an answer sent ahead waits in
+the socket instead. Connections sent ahead on are kept (a few per thread) once their answer
+was read to its end.
 """
 
 from __future__ import annotations
@@ -47,17 +55,31 @@ class Response:
     (:meth:`pieces`). Use as a context manager when streaming: the connection is reused only
     once the body was read to its end."""
 
-    def __init__(self, transport: Transport, conn, resp: http.client.HTTPResponse):
+    def __init__(
+        self,
+        transport: Transport,
+        conn,
+        resp: http.client.HTTPResponse,
+        done: Callable[[http.client.HTTPConnection], None] | None = None,
+    ):
         self._transport, self._conn, self._resp = transport, conn, resp
+        self._done = done  # given the connection once the body was read to its end
         self.status = resp.status
         self.headers = resp.headers
 
     @property
     def body(self) -> bytes:
         try:
-            return self._resp.read()
+            body = self._resp.read()
         except (OSError, http.client.HTTPException) as exc:
             raise self._transport.failed(exc) from exc
+        self._read()
+        return body
+
+    def _read(self) -> None:
+        if self._done is not None and self._resp.isclosed():
+            self._done(self._conn)
+            self._done = None
 
     def pieces(self, size: int = 1 << 16) -> Iterator[bytes]:
         """The body as it arrives, in pieces of what has arrived (up to ``size`` bytes read at
@@ -69,9 +91,11 @@ class Response:
             if resp.chunked and resp.fp is not None:
                 yield from _dechunked(resp.fp.read1, size)
                 resp.close()  # read to its end: the connection carries the next request
+                self._read()
                 return
             while piece := resp.read1(size):
                 yield piece
+            self._read()
         except (OSError, http.client.HTTPException) as exc:
             raise self._transport.failed(exc) from exc
 
@@ -175,6 +199,43 @@ class Transport:
                 self._give_up(conn, exc, retry=reused and not attempt)
         raise AssertionError("unreachable")
 
+    def send(
+        self, method: str, path: str, body: bytes | None = None, headers: dict | None = None
+    ) -> Sent:
+        """Send the request now, on a connection of its own, and leave its answer to
+        :meth:`Sent.response`, to be read later on this thread: several requests in flight from
+        one thread, their answers waiting in their sockets while it works. A failure to send
+        is raised when the answer is asked for."""
+        sent = Sent(self, method, self._path + path, body, {**self._headers, **(headers or {})})
+        sent.send()
+        return sent
+
+    def _spare(self) -> tuple[http.client.HTTPConnection, bool]:
+        """A kept connection of this thread's for a request sent ahead (and whether it was used
+        before), or a new one."""
+        spares = self._spares()
+        if spares:
+            return spares.pop(), True
+        return self._open(), False
+
+    def _spares(self) -> list:
+        kept = getattr(self._local, "spares", None)
+        if kept is None or kept[0] != os.getpid():
+            kept = self._local.spares = (os.getpid(), [])
+        return kept[1]
+
+    def _drop_spares(self) -> None:
+        spares = self._spares()
+        while spares:
+            spares.pop().close()
+
+    def _keep_spare(self, conn) -> None:
+        spares = self._spares()
+        if len(spares) < _SPARES:
+            spares.append(conn)
+        else:
+            conn.close()
+
     def _give_up(self, conn, exc: Exception, retry: bool) -> None:
         """Drop a connection that failed; raise, unless it is a kept one the server had closed
         and may be sent again."""
@@ -193,6 +254,11 @@ class Transport:
             # request threads' parsing kept it for milliseconds; a closed one fails the
             # request before any answer, and it is sent again
             return kept[1], True
+        conn = self._open()
+        self._local.conn = (os.getpid(), conn)
+        return conn, False
+
+    def _open(self) -> http.client.HTTPConnection:
         if self._https:
             if self._ssl is None:  # a missing CA bundle fails the request, as with requests
                 self._ssl = ssl.create_default_context(cafile=self._bundle or None)
@@ -201,8 +267,7 @@ class Transport:
             )
         else:
             conn = http.client.HTTPConnection(self._host, self._port, timeout=self.timeout)
-        self._local.conn = (os.getpid(), conn)
-        return conn, False
+        return conn
 
     def discard(self, conn) -> None:
         conn.close()
@@ -210,6 +275,53 @@ class Transport:
         if kept is not None and kept[1] is conn:
             self._local.conn = None
 
+
+class Sent:
+    """A request sent ahead (:meth:`Transport.send`): its answer is read by :meth:`response`."""
+
+    def __init__(self, transport: Transport, method: str, target: str, body, headers: dict):
+        self._transport = transport
+        self._request = (method, target, body, headers)
+        self._conn: http.client.HTTPConnection | None = None
+        self._reused = False
+        self._failed: Exception | None = None
+
+    def send(self) -> None:
+        try:
+            self._conn, self._reused = self._transport._spare()
+        except OSError as exc:  # the CA bundle cannot be read
+            self._failed = exc
+            return
+        method, target, body, headers = self._request
+        try:
+            self._conn.request(method, target, body=body, headers=headers)
+        except (OSError, http.client.HTTPException) as exc:
+            self._failed = exc
+
+    def response(self) -> Response:
+        """The answer's status and headers (its body read as :class:`Response` says); a kept
+        connection the server had closed is replaced once, and the request sent again."""
+        transport = self._transport
+        for attempt in (0, 1):
+            if self._failed is None:
+                try:
+                    resp = self._conn.getresponse()
+                    return Response(transport, self._conn, resp, done=transport._keep_spare)
+                except (OSError, http.client.HTTPException) as exc:
+                    self._failed = exc
+            exc, self._failed = self._failed, None
+            if self._conn is not None:
+                self._conn.close()
+            if attempt or not (self._reused and isinstance(exc, _STALE)):
+                raise transport.failed(exc) from exc
+            self._conn, self._reused = None, False
+            transport._drop_spares()  # kept as long as this one: closed as well, likely
+            self.send()
+        raise AssertionError("unreachable")
+
+
+# Connections kept per thread for requests sent ahead.
+_SPARES = 4
 
 # What a kept connection the server closed while idle raises on its next request (or one left
 # with an answer unread): opened again once.

@@ -32,6 +32,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = b'{"status": "success", "data": []}'
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
+        self.send_header("X-Path", self.path)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -97,6 +98,62 @@ def test_a_connection_the_server_closed_is_opened_again(server):
         assert transport.get(path, {}).body  # sent again once, on a new connection
     assert server.connections == 3
     assert [path for path, _ in server.seen] == ["/a?", "/b?", "/c?"]
+
+
+def test_requests_sent_ahead_are_answered_in_any_order_on_kept_connections(server):
+    """Three requests in flight from one thread, each on a connection of its own, read in the
+    reverse order; the connections are kept for the next ones once their answers were read."""
+    transport = promhttp.Transport(url(server), timeout=5)
+    for round_ in range(2):
+        sent = [transport.send("GET", f"/r{round_}/{i}") for i in range(3)]
+        deadline = time.monotonic() + 5
+        while len(server.seen) < 3 * (round_ + 1) and time.monotonic() < deadline:
+            time.sleep(0.01)  # all three answered before any is read: sent when asked to be
+        assert len(server.seen) == 3 * (round_ + 1)
+        for i, request in reversed(list(enumerate(sent))):
+            resp = request.response()
+            assert resp.headers["X-Path"] == f"/r{round_}/{i}" and resp.body.startswith(b"{")
+        assert sorted(path for path, _ in server.seen[-3:]) == [f"/r{round_}/{i}" for i in range(3)]
+    assert server.connections == 3
+    assert transport.get("/after", {}).status == 200  # the thread's own connection: a fourth
+    assert server.connections == 4
+
+
+def test_a_request_sent_ahead_on_a_connection_the_server_closed_is_sent_again(server):
+    server.close_after_answer = True
+    transport = promhttp.Transport(url(server), timeout=5)
+    for path in ("/a", "/b"):
+        time.sleep(0.05)  # the server has closed the kept connection by now
+        assert transport.send("GET", path).response().headers["X-Path"] == path
+    assert server.connections == 2
+    assert [path for path, _ in server.seen] == ["/a", "/b"]
+
+
+def test_a_request_sent_ahead_fails_when_its_answer_is_read():
+    sent = promhttp.Transport(f"http://127.0.0.1:{_closed_port()}", timeout=2).send("GET", "/x")
+    with pytest.raises(promhttp.TransportError) as caught:
+        sent.response()
+    assert not caught.value.timed_out
+
+
+def test_an_answer_sent_ahead_and_left_unread_spoils_nothing(server):
+    transport = promhttp.Transport(url(server), timeout=5)
+    transport.send("GET", "/left")  # never read: its connection is not kept
+    assert transport.send("GET", "/next").response().headers["X-Path"] == "/next"
+    assert transport.get("/own", {}).headers["X-Path"] == "/own?"
+
+
+def test_the_adapter_reads_a_series_or_range_answer_sent_ahead_when_asked(server):
+    client = PrometheusClient(url(server), timeout=5)
+    series = client.series_ahead("up", 0, 1)
+    ranged = client.query_range_ahead("up", 0, 60, 15)
+    with pytest.raises(PrometheusUnavailable, match="range result type 'list'"):
+        ranged()  # this server answers every GET with a list
+    assert series() == [] and server.connections == 2
+    down = PrometheusClient(f"http://127.0.0.1:{_closed_port()}", timeout=2)
+    answer = down.series_ahead("up", 0, 1)  # a failure is the answer's, read when asked for
+    with pytest.raises(PrometheusUnavailable):
+        answer()
 
 
 def test_credentials_in_the_url_are_sent_as_basic_auth_and_never_shown(server):
