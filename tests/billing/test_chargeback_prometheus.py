@@ -304,3 +304,33 @@ def test_the_collection_reads_the_database_once_while_prometheus_works(
         later = [q["sql"] for q in captured.captured_queries[answered[0] :]]
         assert later and not any(Team._meta.db_table in sql for sql in later)
     assert result.rows and result.hours == (scenario.end - scenario.start) // HOUR
+
+
+def test_a_collection_of_hours_asks_prometheus_from_its_own_thread_only(
+    billing_settings, mixed, monkeypatch
+):
+    """The hours' series and token requests are sent ahead from the collecting thread next to
+    its remote read, and read there once the stream is decoded: no request thread is asked
+    (their waits for the GIL the decoding holds cost a tenth of the hourly task). The rows are
+    those the threads gave (a pool of one thread reading them, the month's way)."""
+    from billing import services
+    from billing.services.usage import fetch
+
+    scenario, _, prices = mixed
+    save_price_table(prices)
+    start, end = _dt(scenario.start), _dt(scenario.end)
+    hours = (scenario.end - scenario.start) // HOUR
+    billing_settings.BILLING_PROMETHEUS_CONCURRENCY = 3
+    assert hours > 3
+    chunks = fetch._chunks
+    with monkeypatch.context() as hourly:  # a range request per hour: more than go at once
+        hourly.setattr(fetch, "_chunks", lambda first, last: chunks(first, last, hours=1))
+        through_pool = services.measure_usage(start, end)
+
+    class NoThreads:
+        def submit(self, *args):
+            raise AssertionError("a request thread was asked")
+
+    monkeypatch.setattr(fetch, "_requests_pool", lambda: NoThreads())
+    assert services.measure_usage(start, end) == through_pool
+    assert any(r.gpu_seconds for r in through_pool) and any(r.prompt_tokens for r in through_pool)

@@ -44,7 +44,7 @@ class CollectResult:
 def collect_gpu_usage(start: datetime, end: datetime, client=None) -> CollectResult:
     """Measure the whole hours in ``[start, end)`` and rewrite their usage rows. The price table
     and the stored rows that must be read whatever the measurement (hours without a digest) are
-    read on this thread's database connection while the request threads ask Prometheus."""
+    read on this thread's database connection while Prometheus answers."""
     start, end = floor_hour(start), floor_hour(end)
     if end <= start:
         raise ChargebackError("Collect at least one whole hour.")

@@ -74,7 +74,7 @@ def fetch_usage(
 ) -> tuple[list[Measurements], ClusterLabels]:
     """GPU-seconds (pods, node capacity, busy) and tokens of every window, and the label sets.
     ``while_waiting`` is called once on this thread, when the remote read is sent and the
-    label and token requests are with the request threads, before the remote read's answer is
+    label and token requests are sent after it, before the remote read's answer is
     read (the collector reads the database meanwhile: no thread of its own to hand over to and
     back). ``prices``: the price table, or a function that gives it, called after
     ``while_waiting``. The gauges' series are integrated as the remote read decodes them."""
@@ -87,11 +87,11 @@ def fetch_usage(
     asked: dict[str, object] = {}
 
     def send_the_others() -> list[list[float]]:
-        """Once the remote read is sent: the request threads start only now, so this thread
-        sent it without waiting for the GIL they hold while parsing. Then the caller's work,
-        and the price changes that cut the windows (unix seconds), which the integration of
-        the first series decoded needs."""
-        asked["labels"] = pool.submit(fetch_labels, client, windows[0].start, end, cfg["selector"])
+        """Once the remote read is sent: the series request and the tokens' (sent ahead from
+        this thread, read once the stream is decoded: no thread waits for the GIL the
+        decoding holds), then the caller's work, and the price changes that cut the windows
+        (unix seconds), which the integration of the first series decoded needs."""
+        asked["labels"] = labels_ahead(client, windows[0].start, end, cfg["selector"])
         asked["tokens"] = _integrate(
             pool, client, windows, queries.token_increases, _token_key, cfg
         )
@@ -108,7 +108,7 @@ def fetch_usage(
         labels, counters = asked["labels"], asked["tokens"]
         cut_times = asked["cut_times"]
         tokens = _merged(counters)
-        labels = labels.result()
+        labels = labels()
     for i, m in enumerate(data):
         m.pods, m.nodes, m.busy = gauges["pods"][0][i], gauges["nodes"][0][i], gauges["busy"][0][i]
         for k, value in gauges["busy_util"][0][
@@ -254,10 +254,12 @@ _KEYS = {"pod": _pod_key, "pod_node": _pod_node_key, "node": _node_key, "dcgm_po
 _KEY_LABELS = frozenset({"namespace", "pod", "node", "exported_namespace", "exported_pod"})
 
 
-def _integrate(pool, client, windows: list[Window], build, key, cfg: dict) -> list[Future]:
-    """Submit ``build(range)`` for every window to ``pool``: one range query per week of full
-    hours, instant queries for partial ones. Each future gives {window index: {key(labels):
-    summed value}} for its own windows (the weeks run concurrently, like the integrals)."""
+def _integrate(pool, client, windows: list[Window], build, key, cfg: dict) -> list:
+    """Ask ``build(range)`` for every window: one range query per week of full hours, instant
+    queries for partial ones. Each part's ``result()`` gives {window index: {key(labels):
+    summed value}} for its own windows. Range queries few enough to be in flight at once
+    (``BILLING_PROMETHEUS_CONCURRENCY``) are sent ahead from this thread and read when their
+    result is asked for; more (a month's weeks) and the instant queries run on ``pool``."""
     full = [i for i, w in enumerate(windows) if w.seconds == 3600 and w.start == w.hour]
     full_set = set(full)
     parts = [
@@ -268,26 +270,51 @@ def _integrate(pool, client, windows: list[Window], build, key, cfg: dict) -> li
     if full:
         by_end = {round(windows[i].end.timestamp() - 0.001, 3): i for i in full}
         promql = build(queries.range_ms(3600, cfg["left_open"]), cfg["selector"])
-        for chunk in _chunks(windows[full[0]].end, windows[full[-1]].end):
-            parts.append(pool.submit(_range_chunk, client, promql, chunk, by_end, key))
+        chunks = list(_chunks(windows[full[0]].end, windows[full[-1]].end))
+        ahead = len(chunks) <= settings.BILLING_PROMETHEUS_CONCURRENCY
+        for chunk in chunks:
+            if ahead:
+                parts.append(_Answer(_range_chunk_ahead(client, promql, chunk, by_end, key)))
+            else:
+                parts.append(pool.submit(_range_chunk, client, promql, chunk, by_end, key))
     return parts
+
+
+class _Answer:
+    """The answer of a request sent ahead, read when its ``result()`` is asked for (as a
+    future's)."""
+
+    def __init__(self, read: Callable[[], object]):
+        self.result = read
 
 
 def _range_chunk(client, promql: str, chunk: tuple[datetime, datetime], by_end: dict, key) -> dict:
     """One range query (step 1 h) over ``chunk`` (first and last window end), by window index."""
+    return _range_chunk_ahead(client, promql, chunk, by_end, key)()
+
+
+def _range_chunk_ahead(
+    client, promql: str, chunk: tuple[datetime, datetime], by_end: dict, key
+) -> Callable[[], dict]:
+    """:func:`_range_chunk` sent now, read when the function returned is called."""
     first, last = chunk
-    out: dict[int, dict] = {
-        i: {} for t, i in by_end.items() if first.timestamp() - 1 < t < last.timestamp()
-    }
-    for series in client.query_range(
+    answer = client.query_range_ahead(
         promql, first.timestamp() - 0.001, last.timestamp() - 0.001, 3600
-    ):
-        k = key(series["labels"])
-        for ts, value in series["values"]:
-            i = by_end.get(round(ts, 3))
-            if i is not None:
-                out[i][k] = out[i].get(k, 0.0) + value
-    return out
+    )
+
+    def by_window() -> dict:
+        out: dict[int, dict] = {
+            i: {} for t, i in by_end.items() if first.timestamp() - 1 < t < last.timestamp()
+        }
+        for series in answer():
+            k = key(series["labels"])
+            for ts, value in series["values"]:
+                i = by_end.get(round(ts, 3))
+                if i is not None:
+                    out[i][k] = out[i].get(k, 0.0) + value
+        return out
+
+    return by_window
 
 
 def _instant_part(client, i: int, window: Window, build, key, cfg) -> dict[int, dict]:
@@ -324,9 +351,22 @@ _LABEL_METRICS = ("kube_pod_labels", "kube_namespace_labels", "kube_node_labels"
 
 def fetch_labels(client, start: datetime, end: datetime, selector: str = "") -> ClusterLabels:
     """Pod, namespace and node labels of the period: one series request for the three."""
-    by_metric: dict[str, list[dict]] = {name: [] for name in _LABEL_METRICS}
+    return labels_ahead(client, start, end, selector)()
+
+
+def labels_ahead(
+    client, start: datetime, end: datetime, selector: str = ""
+) -> Callable[[], ClusterLabels]:
+    """:func:`fetch_labels`, its request sent now and its answer read when the function
+    returned is called."""
     matches = [queries.series_match(name, selector) for name in _LABEL_METRICS]
-    for s in client.series(matches, start, end):
+    answer = client.series_ahead(matches, start, end)
+    return lambda: _cluster_labels(answer())
+
+
+def _cluster_labels(series: list[dict]) -> ClusterLabels:
+    by_metric: dict[str, list[dict]] = {name: [] for name in _LABEL_METRICS}
+    for s in series:
         found = by_metric.get(s.get("__name__", ""))
         if found is not None:
             found.append(s)
