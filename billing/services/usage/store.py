@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import marshal
 import uuid as uuid_lib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -59,18 +59,18 @@ def save_usage(
         {(r.team_key, r.endpoint_key, r.endpoint_uuid) for r in rows}, ahead.team_slugs
     )
     with gc_paused():
-        wanted: dict[tuple, tuple[UsageRow, tuple, tuple]] = {}
         by_hour: dict[datetime, list[tuple]] = {h: [] for h in _hours(start, end)}
         for r in rows:
-            key, values = r.key, _values(r, owners)
-            comparable = _comparable(values)
-            wanted[key] = (r, values, comparable)
-            # marshal takes plain str only (kind may be a TextChoices member)
-            by_hour.setdefault(key[0], []).append((str(key[1]), *key[2:], *comparable))
+            by_hour.setdefault(r.hour, []).append(_digest_item(r, owners))
         digests = _digests(by_hour)
         check = {h for h, v in digests.items() if ahead.recorded.get(h) != v}
         if not check:
             return 0
+        wanted: dict[tuple, tuple[UsageRow, tuple, tuple]] = {}
+        for r in rows:
+            if r.hour in check:
+                values = _values(r, owners)
+                wanted[r.key] = (r, values, _comparable(values))
         with transaction.atomic():
             return _rewrite(wanted, {h: digests[h] for h in check}, ahead, start, end)
 
@@ -241,6 +241,11 @@ _VALUE_FIELDS = [
 _COST = _VALUE_FIELDS.index("cost")
 
 
+def _comparable_cost(cost) -> float:
+    """A cost as ``_comparable`` gives it (see there)."""
+    return float(to_micros(cost))
+
+
 def _comparable(values: tuple) -> tuple:
     """A row's values as ``stored_rows`` reads them: the cost (6 places, at most 16 digits) as
     the nearest double. Two costs that differ are different doubles up to 10^9 per row (15
@@ -261,14 +266,31 @@ def _owner_ids(
     return {k: (teams.get(k[0]), endpoints.get(k), batch_jobs.get(k)) for k in keys}
 
 
-def _values(r: UsageRow, owners: dict[tuple[str, str, str], tuple]) -> tuple:
-    """The row's _VALUE_FIELDS as stored (comparable with a values_list of the table)."""
+def _digest_item(r: UsageRow, owners: dict[tuple[str, str, str], tuple]) -> tuple:
+    """What an hour's digest reads of a row: its key without the hour, then its values as
+    ``_comparable`` gives them (made at once: most runs only digest). marshal takes plain str
+    only: the kind may be a TextChoices member."""
+    return (
+        str(r.kind),
+        r.team_key,
+        r.endpoint_key,
+        r.instance_type,
+        r.capacity_type,
+        *_values(r, owners, _comparable_cost),
+    )
+
+
+def _values(
+    r: UsageRow, owners: dict[tuple[str, str, str], tuple], cost: Callable = to_micros
+) -> tuple:
+    """The row's _VALUE_FIELDS as stored (comparable with a values_list of the table); the
+    cost through ``cost``."""
     return (
         *owners[(r.team_key, r.endpoint_key, r.endpoint_uuid)],
         r.gpu_type,
         r.gpu_seconds,
         r.used_gpu_seconds,
-        to_micros(r.cost),  # UsageRecord.cost has 6 decimal places
+        cost(r.cost),  # UsageRecord.cost has 6 decimal places
         r.unpriced_gpu_seconds,
         r.prompt_tokens,
         r.generation_tokens,
