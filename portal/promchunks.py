@@ -205,11 +205,7 @@ def decoded_response(
     while pos < end:
         key = message[pos]
         if key == 0x0A:  # field 1: a ChunkedSeries
-            size = message[pos + 1]
-            if size < 0x80:
-                pos += 2
-            else:
-                size, pos = _read_uvarint(message, pos + 1)
+            size, pos = _read_uvarint(message, pos + 1)
             stop = pos + size
             found = _series_in_place(message, pos, stop, names, start_ms, end_ms)
             if found is None:
@@ -262,21 +258,12 @@ def _series_in_place(
     while pos < end:  # a chunk
         if buf[pos] != 0x12:
             return None
-        size = buf[pos + 1]
-        if size < 0x80:
-            pos += 2
-        else:
-            size, pos = _read_uvarint(buf, pos + 1)
+        size, pos = _read_uvarint(buf, pos + 1)
         stop = pos + size
         head = _XOR_CHUNK_HEAD.match(buf, pos, stop)
         if head is None:
             return None
-        data = head.end()
-        length = buf[data]
-        if length < 0x80:
-            data += 1
-        else:
-            length, data = _read_uvarint(buf, data)
+        length, data = _read_uvarint(buf, head.end())
         if data + length != stop:
             return None
         for run in _xor_runs(buf, data, stop):
